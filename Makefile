@@ -1,0 +1,139 @@
+# ivt: one non-recursive Makefile. Each module adds itself in <module>/module.mk.
+#
+#   make              build everything into bin/ (installs build deps if missing)
+#   make test         every test CI runs: unit, ASan+UBSan, layering, format, fuzz smoke, cluster
+#   make asan         the unit suite under ASan + UBSan (clang)
+#   make valgrind     the unit suite under valgrind
+#   make fuzz         libFuzzer targets, FUZZ_SECONDS each (default 10)
+#   make bench        benchmarks, printed as "BENCH name value unit"
+#   make demo         a local three-node cluster with traffic (the README's first command)
+#   make format       clang-format in place; make format-check checks only
+#   make deps         install build and test dependencies with apt-get
+#
+# -Werror is on when CI is set in the environment.
+
+BUILD ?= build
+BIN ?= bin
+FUZZ_SECONDS ?= 10
+
+PKGS := libuv msgpack libsodium libconfig cmocka jansson libpcre2-8
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+ifneq ($(CI),)
+WARN += -Werror
+endif
+OPT ?= -O2 -g
+SANFLAGS ?=
+ALL_CFLAGS := -std=c11 $(OPT) $(WARN) -D_DEFAULT_SOURCE -I. $(PKG_CFLAGS) -MMD -MP $(SANFLAGS) $(CFLAGS)
+ALL_LDFLAGS := $(SANFLAGS) $(LDFLAGS)
+LDLIBS := $(PKG_LIBS) -lm -lpthread
+
+MODULES := base crdt gossip node sim cli
+LIBS_ALL :=
+PROGS :=
+
+# $(call module_lib,NAME): NAME_SRCS -> $(BUILD)/libNAME.a
+define module_lib
+$(1)_OBJS := $$(patsubst %.c,$$(BUILD)/%.o,$$($(1)_SRCS))
+$$($(1)_LIB): $$($(1)_OBJS)
+	@mkdir -p $$(@D)
+	@rm -f $$@
+	$$(AR) rcs $$@ $$^
+LIBS_ALL += $$($(1)_LIB)
+endef
+
+# $(call program,NAME,SRCS): a binary in $(BIN) linked with every module library
+define program
+$(1)_OBJS := $$(patsubst %.c,$$(BUILD)/%.o,$(2))
+$$(BIN)/$(1): $$($(1)_OBJS) $$(LIBS_ALL)
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_LDFLAGS) -o $$@ $$($(1)_OBJS) -Wl,--start-group $$(LIBS_ALL) -Wl,--end-group $$(LDLIBS)
+PROGS += $$(BIN)/$(1)
+endef
+
+include $(wildcard $(addsuffix /module.mk,$(MODULES)))
+
+TEST_SRCS := tests/runner.c $(filter-out tests/fuzz/% tests/bench/%,$(wildcard tests/*/*.c))
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+$(eval $(call program,ivt-test,$(TEST_SRCS)))
+$(eval $(call program,ivt-bench,$(BENCH_SRCS)))
+
+.DEFAULT_GOAL := all
+.PHONY: all deps test unit asan valgrind fuzz fuzz-build fuzz-run bench demo format format-check \
+        layering clean cluster-tests
+
+ifeq ($(NODEPS),)
+all: deps
+endif
+all: $(PROGS)
+
+deps:
+	@sh .ci/deps
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+unit: all
+	IVT_ROOT=$(CURDIR) $(BIN)/ivt-test
+
+layering:
+	@sh .ci/layering
+
+format:
+	@clang-format -i $$(git ls-files --cached --others --exclude-standard '*.c' '*.h')
+
+format-check:
+	@clang-format --dry-run -Werror $$(git ls-files --cached --others --exclude-standard '*.c' '*.h') && echo "format: ok"
+
+asan:
+	$(MAKE) NODEPS=1 CC=clang BUILD=build/asan BIN=build/asan/bin \
+	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    OPT="-O1 -g" build/asan/bin/ivt-test
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    IVT_ROOT=$(CURDIR) build/asan/bin/ivt-test
+
+valgrind: all
+	IVT_ROOT=$(CURDIR) valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	    $(BIN)/ivt-test $(VALGRIND_TESTS)
+
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := build/fuzz/bin
+
+fuzz:
+	$(MAKE) NODEPS=1 CC=clang BUILD=build/fuzz BIN=$(FUZZ_BIN) \
+	    SANFLAGS="-fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=all" \
+	    OPT="-O1 -g" fuzz-build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p build/fuzz/corpus/$$t tests/fuzz/corpus/$$t; \
+	    echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+	    $(FUZZ_BIN)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	        build/fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>build/fuzz/$$t.log \
+	        || { tail -40 build/fuzz/$$t.log; exit 1; }; \
+	    grep -E '^#[0-9]+.*DONE' build/fuzz/$$t.log | tail -1; \
+	done
+
+fuzz-build: $(addprefix $(FUZZ_BIN)/,$(FUZZ_TARGETS))
+
+$(FUZZ_BIN)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIBS_ALL)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< -Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS)
+
+bench: all
+	IVT_ROOT=$(CURDIR) $(BIN)/ivt-bench $(BENCHES)
+
+CLUSTER_TESTS := $(sort $(wildcard tests/cluster/*.sh))
+cluster-tests: all
+	@set -e; for t in $(CLUSTER_TESTS); do echo "cluster: $$t"; bash $$t; done
+
+test: all layering format-check unit asan cluster-tests
+	$(MAKE) NODEPS=1 fuzz FUZZ_SECONDS=$(or $(TEST_FUZZ_SECONDS),5)
+	@echo "make test: all passed"
+
+clean:
+	rm -rf build bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+.SECONDARY:

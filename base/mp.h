@@ -1,0 +1,125 @@
+/*
+ * base/mp.h: msgpack writing and bounded msgpack reading.
+ *
+ * Writing goes through msgpack-c's packer (msgpack_pack_*) into an ivt_mpw:
+ * either a fixed caller buffer (a datagram of the packet size: no allocation
+ * per message) or a growable one with a hard maximum. A write that would
+ * pass the end marks the writer failed; the caller checks once at the end.
+ *
+ * Reading is a cursor over [*pos, end), in the manner of Tarantool's
+ * mp_decode_*: each reader checks the bytes it needs, advances *pos only on
+ * success and never reads past end. We do not use msgpack-c's unpacker to
+ * read untrusted input because it allocates, from the zone, as many objects
+ * as an array or map header declares before those bytes have arrived: five
+ * hostile bytes could ask for gigabytes. Here a header that declares more
+ * elements than bytes remain is rejected at once (each element takes at
+ * least one byte), so no decoder can be made to size anything beyond its
+ * input.
+ */
+#ifndef IVT_BASE_MP_H
+#define IVT_BASE_MP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <msgpack/pack.h>
+
+/* ---- writing ---------------------------------------------------------- */
+
+struct ivt_mpw {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    size_t max; /* growable writers stop here; fixed ones have max == cap */
+    int err;    /* first error: IVT_ENOSPC (fixed), IVT_ETOOBIG, IVT_ENOMEM */
+    bool owned; /* data is ours to realloc and free */
+    msgpack_packer pk;
+};
+
+/* A writer over a caller buffer of cap bytes. Never allocates. */
+void ivt_mpw_init_fixed(struct ivt_mpw *w, void *buf, size_t cap);
+
+/* A heap writer that grows up to max bytes. Free with ivt_mpw_destroy. */
+void ivt_mpw_init_dyn(struct ivt_mpw *w, size_t max);
+void ivt_mpw_destroy(struct ivt_mpw *w);
+
+/* Forgets what was written (keeps the buffer). */
+void ivt_mpw_reset(struct ivt_mpw *w);
+
+/* Appends raw bytes (an already encoded msgpack value). */
+void ivt_mpw_raw(struct ivt_mpw *w, const void *p, size_t n);
+
+/* Returns 0 if every write so far fit, or the first negative error. */
+static inline int ivt_mpw_error(const struct ivt_mpw *w)
+{
+    return w->err;
+}
+
+/* Thin wrappers, so callers need not touch w->pk. */
+void ivt_mpw_uint(struct ivt_mpw *w, uint64_t v);
+void ivt_mpw_int(struct ivt_mpw *w, int64_t v);
+void ivt_mpw_double(struct ivt_mpw *w, double v);
+void ivt_mpw_bool(struct ivt_mpw *w, bool v);
+void ivt_mpw_nil(struct ivt_mpw *w);
+void ivt_mpw_array(struct ivt_mpw *w, uint32_t n);
+void ivt_mpw_map(struct ivt_mpw *w, uint32_t n);
+void ivt_mpw_bin(struct ivt_mpw *w, const void *p, size_t n);
+void ivt_mpw_str(struct ivt_mpw *w, const char *p, size_t n);
+void ivt_mpw_cstr(struct ivt_mpw *w, const char *s);
+
+/* ---- reading ---------------------------------------------------------- */
+
+enum ivt_mp_type {
+    IVT_MP_NONE = 0, /* end of input or a byte that starts no valid value */
+    IVT_MP_NIL,
+    IVT_MP_BOOL,
+    IVT_MP_UINT,
+    IVT_MP_INT, /* negative integers */
+    IVT_MP_FLOAT,
+    IVT_MP_STR,
+    IVT_MP_BIN,
+    IVT_MP_ARRAY,
+    IVT_MP_MAP,
+    IVT_MP_EXT
+};
+
+/* The type of the next value, without consuming it. */
+enum ivt_mp_type ivt_mp_peek(const uint8_t *pos, const uint8_t *end);
+
+/*
+ * Each reader returns 0 and advances *pos on success, or IVT_EPROTO (wrong
+ * type, truncated, a count larger than the bytes left) and leaves *pos.
+ */
+int ivt_mp_read_nil(const uint8_t **pos, const uint8_t *end);
+int ivt_mp_read_bool(const uint8_t **pos, const uint8_t *end, bool *out);
+int ivt_mp_read_uint(const uint8_t **pos, const uint8_t *end, uint64_t *out);
+int ivt_mp_read_int(const uint8_t **pos, const uint8_t *end, int64_t *out);
+/* Accepts float32, float64 and integers. */
+int ivt_mp_read_double(const uint8_t **pos, const uint8_t *end, double *out);
+int ivt_mp_read_array(const uint8_t **pos, const uint8_t *end, uint32_t *n);
+int ivt_mp_read_map(const uint8_t **pos, const uint8_t *end, uint32_t *n);
+/* Zero-copy views into the input. */
+int ivt_mp_read_str(const uint8_t **pos, const uint8_t *end, const char **p, uint32_t *n);
+int ivt_mp_read_bin(const uint8_t **pos, const uint8_t *end, const uint8_t **p, uint32_t *n);
+/* A bin of exactly n bytes, copied out. */
+int ivt_mp_read_bin_exact(const uint8_t **pos, const uint8_t *end, void *out, uint32_t n);
+
+/* A uint that must fit in max (inclusive). */
+int ivt_mp_read_uint_max(const uint8_t **pos, const uint8_t *end, uint64_t max, uint64_t *out);
+
+/* Skips one whole value, however nested (iterative: no recursion to blow). */
+int ivt_mp_skip(const uint8_t **pos, const uint8_t *end);
+
+/*
+ * For stream framing: the length of the complete value at the start of
+ * [p, p + n). Returns the length (> 0), or IVT_EAGAIN when the bytes so far
+ * are a valid prefix of a longer value, or IVT_EPROTO when they can never be
+ * a valid value.
+ */
+long ivt_mp_value_len(const uint8_t *p, size_t n);
+
+/* True when the string view equals the C string s. */
+bool ivt_mp_str_eq(const char *p, uint32_t n, const char *s);
+
+#endif

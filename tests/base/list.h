@@ -1,0 +1,8 @@
+T(base_rng_deterministic)
+T(base_rng_below_uniform)
+T(base_mp_roundtrip_scalars)
+T(base_mp_rejects_lying_counts)
+T(base_mp_value_len_stream)
+T(base_mp_fixed_writer_overflow)
+T(base_mp_dyn_writer_limit)
+T(base_mp_truncations_never_read_past_end)

@@ -1,0 +1,213 @@
+/* Unit tests of base/: the RNG a simulated run replays with, and the bounded
+ * msgpack reader every decoder stands on. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/mp.h"
+#include "base/rng.h"
+#include "tests/test.h"
+
+TEST(base_rng_deterministic)
+{
+    (void)state;
+    struct ivt_rng a, b, c;
+    ivt_rng_seed(&a, 42);
+    ivt_rng_seed(&b, 42);
+    ivt_rng_seed(&c, 43);
+    int differ = 0;
+    for (int i = 0; i < 1000; i++) {
+        uint64_t x = ivt_rng_next(&a), y = ivt_rng_next(&b), z = ivt_rng_next(&c);
+        assert_int_equal(x, y);
+        differ += x != z;
+    }
+    assert_true(differ > 990);
+}
+
+TEST(base_rng_below_uniform)
+{
+    (void)state;
+    struct ivt_rng r;
+    ivt_rng_seed(&r, ivt_test_seed());
+    enum { BUCKETS = 10, DRAWS = 100000 };
+    int hist[BUCKETS] = {0};
+    for (int i = 0; i < DRAWS; i++) {
+        uint64_t v = ivt_rng_below(&r, BUCKETS);
+        assert_true(v < BUCKETS);
+        hist[v]++;
+    }
+    /* Each bucket expects 10,000 with sd ~95: 6 sd is a real bug, not luck. */
+    for (int i = 0; i < BUCKETS; i++)
+        assert_true(abs(hist[i] - DRAWS / BUCKETS) < 600);
+    assert_int_equal(ivt_rng_below(&r, 0), 0);
+    for (int i = 0; i < 1000; i++) {
+        double d = ivt_rng_double(&r);
+        assert_true(d >= 0.0 && d < 1.0);
+    }
+}
+
+TEST(base_mp_roundtrip_scalars)
+{
+    (void)state;
+    uint8_t buf[256];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    const uint64_t uints[] = {
+        0, 1, 127, 128, 255, 256, 65535, 65536, 0xffffffffULL, 0x100000000ULL, UINT64_MAX};
+    const int64_t ints[] = {-1, -32, -33, -128, -129, -32768, -32769, INT64_MIN};
+    ivt_mpw_array(&w, 4);
+    for (unsigned i = 0; i < sizeof(uints) / sizeof(uints[0]); i++)
+        ivt_mpw_uint(&w, uints[i]);
+    for (unsigned i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+        ivt_mpw_int(&w, ints[i]);
+    ivt_mpw_cstr(&w, "hello");
+    ivt_mpw_bin(&w, "\x01\x02\x03", 3);
+    ivt_mpw_double(&w, 2.5);
+    ivt_mpw_bool(&w, true);
+    ivt_mpw_nil(&w);
+    assert_int_equal(ivt_mpw_error(&w), 0);
+
+    const uint8_t *p = buf, *end = buf + w.len;
+    uint32_t n;
+    assert_int_equal(ivt_mp_read_array(&p, end, &n), 0);
+    assert_int_equal(n, 4);
+    for (unsigned i = 0; i < sizeof(uints) / sizeof(uints[0]); i++) {
+        uint64_t v;
+        assert_int_equal(ivt_mp_read_uint(&p, end, &v), 0);
+        assert_true(v == uints[i]);
+    }
+    for (unsigned i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        int64_t v;
+        assert_int_equal(ivt_mp_read_int(&p, end, &v), 0);
+        assert_true(v == ints[i]);
+    }
+    const char *s;
+    assert_int_equal(ivt_mp_read_str(&p, end, &s, &n), 0);
+    assert_true(ivt_mp_str_eq(s, n, "hello"));
+    uint8_t bin[3];
+    assert_int_equal(ivt_mp_read_bin_exact(&p, end, bin, 3), 0);
+    assert_memory_equal(bin, "\x01\x02\x03", 3);
+    double d;
+    assert_int_equal(ivt_mp_read_double(&p, end, &d), 0);
+    assert_true(d == 2.5);
+    bool b;
+    /* a reader of the wrong type fails and does not move the cursor */
+    const uint8_t *before = p;
+    assert_int_equal(ivt_mp_read_nil(&p, end), IVT_EPROTO);
+    assert_ptr_equal(p, before);
+    assert_int_equal(ivt_mp_read_bool(&p, end, &b), 0);
+    assert_true(b);
+    assert_int_equal(ivt_mp_read_nil(&p, end), 0);
+    assert_ptr_equal(p, end);
+    uint64_t u;
+    assert_int_equal(ivt_mp_read_uint(&p, end, &u), IVT_EPROTO);
+}
+
+TEST(base_mp_rejects_lying_counts)
+{
+    (void)state;
+    /* array32 declaring 4 billion elements, then nothing */
+    const uint8_t arr[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0x01};
+    const uint8_t *p = arr;
+    uint32_t n;
+    assert_int_equal(ivt_mp_read_array(&p, arr + sizeof(arr), &n), IVT_EPROTO);
+    assert_ptr_equal(p, arr);
+    /* map16 of 3 pairs with 5 bytes left: pairs need 6 */
+    const uint8_t map[] = {0xde, 0x00, 0x03, 1, 2, 3, 4, 5};
+    p = map;
+    assert_int_equal(ivt_mp_read_map(&p, map + sizeof(map), &n), IVT_EPROTO);
+    /* str8 claiming 200 bytes with 2 present */
+    const uint8_t str[] = {0xd9, 200, 'a', 'b'};
+    const char *s;
+    p = str;
+    assert_int_equal(ivt_mp_read_str(&p, str + sizeof(str), &s, &n), IVT_EPROTO);
+    /* 0xc1 is never valid */
+    const uint8_t bad[] = {0xc1};
+    p = bad;
+    assert_int_equal(ivt_mp_skip(&p, bad + 1), IVT_EPROTO);
+    /* uint over a bound */
+    const uint8_t big[] = {0xcd, 0x01, 0x00};
+    p = big;
+    uint64_t u;
+    assert_int_equal(ivt_mp_read_uint_max(&p, big + 3, 255, &u), IVT_EPROTO);
+    assert_int_equal(ivt_mp_read_uint_max(&p, big + 3, 256, &u), 0);
+    assert_int_equal(u, 256);
+}
+
+TEST(base_mp_value_len_stream)
+{
+    (void)state;
+    uint8_t buf[64];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    ivt_mpw_array(&w, 4);
+    ivt_mpw_uint(&w, 0);
+    ivt_mpw_uint(&w, 7);
+    ivt_mpw_cstr(&w, "score");
+    ivt_mpw_map(&w, 1);
+    ivt_mpw_cstr(&w, "ip");
+    ivt_mpw_cstr(&w, "192.0.2.1");
+    assert_int_equal(ivt_mpw_error(&w), 0);
+    for (size_t cut = 0; cut < w.len; cut++)
+        assert_int_equal(ivt_mp_value_len(buf, cut), IVT_EAGAIN);
+    assert_int_equal(ivt_mp_value_len(buf, w.len), (long)w.len);
+    buf[w.len] = 0x01; /* a following message does not change the first's length */
+    assert_int_equal(ivt_mp_value_len(buf, w.len + 1), (long)w.len);
+}
+
+TEST(base_mp_fixed_writer_overflow)
+{
+    (void)state;
+    uint8_t buf[8];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    ivt_mpw_cstr(&w, "0123456789");
+    assert_int_equal(ivt_mpw_error(&w), IVT_ENOSPC);
+    assert_true(w.len <= sizeof(buf));
+    ivt_mpw_reset(&w);
+    ivt_mpw_uint(&w, 5);
+    assert_int_equal(ivt_mpw_error(&w), 0);
+    assert_int_equal(w.len, 1);
+}
+
+TEST(base_mp_dyn_writer_limit)
+{
+    (void)state;
+    struct ivt_mpw w;
+    ivt_mpw_init_dyn(&w, 1000);
+    for (int i = 0; i < 100; i++)
+        ivt_mpw_uint(&w, 1000000);
+    assert_int_equal(ivt_mpw_error(&w), 0);
+    assert_int_equal(w.len, 500);
+    for (int i = 0; i < 200; i++)
+        ivt_mpw_uint(&w, 1000000);
+    assert_int_equal(ivt_mpw_error(&w), IVT_ETOOBIG);
+    assert_true(w.len <= 1000);
+    ivt_mpw_destroy(&w);
+}
+
+TEST(base_mp_truncations_never_read_past_end)
+{
+    (void)state;
+    /* Every prefix of a valid nested message, copied to an exact-size heap
+     * block so ASan catches any read past the end. */
+    uint8_t buf[128];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    ivt_mpw_map(&w, 2);
+    ivt_mpw_cstr(&w, "a");
+    ivt_mpw_array(&w, 3);
+    ivt_mpw_uint(&w, 1ULL << 40);
+    ivt_mpw_double(&w, 1.5);
+    ivt_mpw_bin(&w, "xyz", 3);
+    ivt_mpw_cstr(&w, "b");
+    ivt_mpw_int(&w, -100000);
+    for (size_t cut = 0; cut <= w.len; cut++) {
+        uint8_t *copy = malloc(cut ? cut : 1);
+        memcpy(copy, buf, cut);
+        const uint8_t *p = copy;
+        int rc = ivt_mp_skip(&p, copy + cut);
+        assert_int_equal(rc, cut == w.len ? 0 : IVT_EPROTO);
+        free(copy);
+    }
+}

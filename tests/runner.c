@@ -1,0 +1,93 @@
+/*
+ * tests/runner.c: runs the unit tests of tests/list.h.
+ *
+ *   bin/ivt-test              every test
+ *   bin/ivt-test NAME...      the named ones ("crdt_*" runs a prefix)
+ *   bin/ivt-test --list       prints the names
+ *
+ * Ends with the line "N passed, N failed" and exits non-zero on any failure
+ * or when a requested name matches no test (a typo must not pass silently).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/test.h"
+
+#define T(name) TEST(name);
+#include "tests/list.h"
+#undef T
+
+struct test_row {
+    const char *name;
+    CMUnitTestFunction fn;
+};
+
+static const struct test_row all_tests[] = {
+#define T(name) {#name, test_##name},
+#include "tests/list.h"
+#undef T
+};
+
+enum { N_TESTS = sizeof(all_tests) / sizeof(all_tests[0]) };
+
+uint64_t ivt_test_seed(void)
+{
+    const char *s = getenv("IVT_TEST_SEED");
+    return s ? strtoull(s, 0, 0) : 0x1d7c0ffeeULL;
+}
+
+const char *ivt_test_root(void)
+{
+    const char *s = getenv("IVT_ROOT");
+    return s ? s : ".";
+}
+
+static int matches(const char *pattern, const char *name)
+{
+    size_t n = strlen(pattern);
+    if (n && pattern[n - 1] == '*')
+        return strncmp(pattern, name, n - 1) == 0;
+    return strcmp(pattern, name) == 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+        for (int i = 0; i < N_TESTS; i++)
+            puts(all_tests[i].name);
+        return 0;
+    }
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: %s [--list] [NAME|PREFIX*]...\n"
+               "Runs ivt's unit tests (all of them without arguments).\n"
+               "IVT_TEST_SEED=N replays property tests with seed N.\n",
+               argv[0]);
+        return 0;
+    }
+    struct CMUnitTest *sel = calloc(N_TESTS, sizeof(*sel));
+    if (!sel)
+        return 2;
+    size_t n = 0;
+    for (int i = 0; i < N_TESTS; i++) {
+        int want = argc < 2;
+        for (int a = 1; a < argc && !want; a++)
+            want = matches(argv[a], all_tests[i].name);
+        if (want) {
+            sel[n].name = all_tests[i].name;
+            sel[n].test_func = all_tests[i].fn;
+            n++;
+        }
+    }
+    if (n == 0) {
+        fprintf(stderr, "ivt-test: no test matches; try --list\n");
+        free(sel);
+        return 2;
+    }
+    fprintf(stderr, "ivt-test: seed 0x%llx (IVT_TEST_SEED to replay)\n",
+            (unsigned long long)ivt_test_seed());
+    int failed = _cmocka_run_group_tests("ivt", sel, n, 0, 0);
+    printf("%zu passed, %d failed\n", n - (size_t)failed, failed);
+    free(sel);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,29 @@
+/*
+ * tests/test.h: what every test file includes.
+ *
+ * Tests are cmocka tests, listed once in tests/list.h (which pulls in one
+ * list per module). A test is `void test_NAME(void **state)`, and
+ * `bin/ivt-test NAME...` runs some by name (a trailing '*' matches a prefix).
+ */
+#ifndef IVT_TESTS_TEST_H
+#define IVT_TESTS_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#define TEST(name)                                                                                 \
+    void test_##name(void **state);                                                                \
+    void test_##name(void **state)
+
+/* The seed for property tests: IVT_TEST_SEED in the environment, or fixed.
+ * A failing property test prints the seed so the run can be replayed. */
+uint64_t ivt_test_seed(void);
+
+/* Where the test binary finds repository files (the repo root). */
+const char *ivt_test_root(void);
+
+#endif
