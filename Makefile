@@ -36,12 +36,14 @@ PROGS :=
 
 # $(call module_lib,NAME): NAME_SRCS -> $(BUILD)/libNAME.a
 define module_lib
+ifneq ($$(strip $$($(1)_SRCS)),)
 $(1)_OBJS := $$(patsubst %.c,$$(BUILD)/%.o,$$($(1)_SRCS))
 $$($(1)_LIB): $$($(1)_OBJS)
 	@mkdir -p $$(@D)
 	@rm -f $$@
 	$$(AR) rcs $$@ $$^
 LIBS_ALL += $$($(1)_LIB)
+endif
 endef
 
 # $(call program,NAME,SRCS): a binary in $(BIN) linked with every module library
@@ -55,8 +57,8 @@ endef
 
 include $(wildcard $(addsuffix /module.mk,$(MODULES)))
 
-TEST_SRCS := tests/runner.c $(filter-out tests/fuzz/% tests/bench/%,$(wildcard tests/*/*.c))
-BENCH_SRCS := $(wildcard tests/bench/*.c)
+TEST_SRCS := tests/runner.c $(filter-out tests/fuzz/% tests/bench/% $(wildcard tests/*/bench_*.c),$(wildcard tests/*/*.c))
+BENCH_SRCS := tests/bench/bench.c $(wildcard tests/*/bench_*.c)
 $(eval $(call program,ivt-test,$(TEST_SRCS)))
 $(eval $(call program,ivt-bench,$(BENCH_SRCS)))
 

@@ -3,3 +3,8 @@
  * Each module's list is an X-macro file of T(name) rows.
  */
 #include "tests/base/list.h"
+#include "tests/crdt/list.h"
+#include "tests/gossip/list.h"
+#include "tests/node/list.h"
+#include "tests/sim/list.h"
+#include "tests/cli/list.h"

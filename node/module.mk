@@ -1,0 +1,7 @@
+# node/: the node core (sans-IO files say so in their first comment) and the ivtd shell.
+node_SRCS := $(filter-out node/main.c,$(wildcard node/*.c))
+node_LIB := $(BUILD)/libnode.a
+$(eval $(call module_lib,node))
+ifneq ($(wildcard node/main.c),)
+$(eval $(call program,ivtd,node/main.c))
+endif

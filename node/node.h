@@ -1,0 +1,286 @@
+/*
+ * node/node.h: the node core, the one thing both hosts run.
+ *
+ * SANS-IO. A node owns one gossip instance, the evidence store (crdt/) and
+ * the detector. It never reads a clock, a socket, a file or a random
+ * source: bytes, "now" and a seed come in as arguments; packets to send, a
+ * next deadline and scores come out. The daemon (node/main.c and the shell
+ * files beside it) hosts it on libuv; the simulator (sim/) hosts thousands
+ * of them on a virtual clock and network. Nothing that decides protocol or
+ * detection behaviour lives in either host.
+ *
+ * Two clocks come in, as design.md asks: `now` is monotonic milliseconds
+ * for timers; `wall` is unix milliseconds for epochs, TTLs and event times.
+ *
+ * Every function that can fail returns 0 on success, or one of the negative
+ * ivt_err codes of base/err.h named beside it.
+ */
+#ifndef IVT_NODE_NODE_H
+#define IVT_NODE_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/clock.h"
+#include "gossip/gossip.h"
+
+struct node;
+struct ivt_mpw;
+
+/* ---- events: the ad request as the detector sees it ------------------- */
+
+enum node_event_kind {
+    NODE_EV_REQUEST = 0,
+    NODE_EV_IMPRESSION = 1,
+    NODE_EV_CLICK = 2,
+};
+
+/* An IP address: family 4 or 6, bytes in network order (v4 in the first 4). */
+struct node_ip {
+    uint8_t family;
+    uint8_t bytes[16];
+};
+
+/*
+ * One event. Strings are views (pointer + length, not NUL-terminated) into
+ * the caller's buffer; the node copies nothing it does not keep. Empty
+ * device or country means absent; asn 0 means unknown.
+ */
+struct node_event {
+    ivt_ms ts; /* unix ms at the ad server; 0 = use wall */
+    struct node_ip ip;
+    const char *ua;
+    size_t ua_len;
+    const char *device;
+    size_t device_len;
+    const char *pub;
+    size_t pub_len;
+    enum node_event_kind kind;
+    char country[2];
+    uint32_t asn;
+};
+
+/* Parses "192.0.2.1" or "2001:db8::1". Returns 0 or IVT_EINVAL. */
+int node_ip_parse(struct node_ip *out, const char *s, size_t len);
+/* Formats into buf (at least 46 bytes); returns buf. */
+const char *node_ip_format(const struct node_ip *ip, char *buf, size_t cap);
+/* Parses "request" | "impression" | "click". Returns 0 or IVT_EINVAL. */
+int node_event_kind_parse(enum node_event_kind *out, const char *s, size_t len);
+const char *node_event_kind_name(enum node_event_kind kind);
+
+/* ---- entities --------------------------------------------------------- */
+
+enum node_entity_kind {
+    NODE_ENT_IP = 0,
+    NODE_ENT_PREFIX = 1, /* /24 for v4, /48 for v6 */
+    NODE_ENT_DEVICE = 2,
+    NODE_ENT_UA = 3,
+    NODE_ENT_PUB = 4,
+    NODE_ENT_KINDS
+};
+
+int node_entity_kind_parse(enum node_entity_kind *out, const char *s, size_t len);
+const char *node_entity_kind_name(enum node_entity_kind kind);
+
+/* ---- scores ----------------------------------------------------------- */
+
+enum node_verdict { NODE_VERDICT_OK = 0, NODE_VERDICT_SUSPECT = 1, NODE_VERDICT_BOT = 2 };
+enum node_ivt_class { NODE_CLASS_NONE = 0, NODE_CLASS_GIVT = 1, NODE_CLASS_SIVT = 2 };
+
+const char *node_verdict_name(enum node_verdict v);
+const char *node_class_name(enum node_ivt_class c);
+
+/* Why: the signal, the value seen locally, the value seen fleet-wide, and
+ * the threshold it was held against. */
+struct node_reason {
+    char signal[32]; /* "crawler_ua", "datacenter_ip", "ip_rate", "ip_distinct_ua", ... */
+    double local;
+    double fleet;
+    double threshold;
+    uint8_t points;  /* its contribution to the score */
+    char detail[96]; /* e.g. the crawler pattern or the hosting network's name */
+};
+
+enum { NODE_MAX_REASONS = 8 };
+
+struct node_score {
+    uint8_t score; /* 0 certainly human .. 100 certainly automated */
+    enum node_verdict verdict;
+    enum node_ivt_class class_;
+    bool decided; /* a manual ban or allow decided it */
+    uint8_t n_reasons;
+    struct node_reason reasons[NODE_MAX_REASONS];
+};
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+enum node_profile { NODE_PROFILE_LAN = 0, NODE_PROFILE_WAN = 1, NODE_PROFILE_LOCAL = 2 };
+
+/*
+ * What a node is given. The host fills it from its configuration (the
+ * daemon from libconfig, the simulator from a scenario) after
+ * node_config_defaults(). Strings are copied by node_new.
+ */
+struct node_config {
+    uint8_t id[16];      /* stable node id (persisted by the host) */
+    uint32_t generation; /* raised by the host on every start */
+    char name[64];
+    char label[64]; /* cluster label: part of every packet's associated data */
+    enum node_profile profile;
+    uint8_t key[32]; /* the first gossip key (the keyring's primary) */
+    /* address this node advertises (opaque bytes the host can send to) */
+    uint8_t addr[18];   /* family-tagged, see gossip/gossip.h */
+    size_t packet_size; /* max datagram, default 1200 */
+
+    /* evidence */
+    ivt_ms epoch_ms;             /* default 60 s */
+    uint32_t window_epochs;      /* default 60 (one hour) */
+    uint32_t max_entities;       /* default 1,000,000 */
+    uint32_t gossip_bytes_per_s; /* evidence dissemination budget, default 64 KiB/s */
+
+    /* detector thresholds (fleet-wide, over the window; 0 disables) */
+    uint32_t th_ip_requests;        /* requests per IP per window */
+    uint32_t th_ip_distinct_ua;     /* distinct user agents per IP */
+    uint32_t th_device_distinct_ip; /* distinct IPs per device */
+    uint8_t suspect_score;          /* score at or above: suspect (default 50) */
+    uint8_t bot_score;              /* score at or above: bot (default 80) */
+
+    /* rules: the shipped data files as bytes (the host reads them) */
+    const uint8_t *crawler_json;
+    size_t crawler_json_len;
+    const uint8_t *hosting_csv;
+    size_t hosting_csv_len;
+};
+
+void node_config_defaults(struct node_config *cfg);
+
+/*
+ * Creates a node. seed feeds its random generator (the daemon draws it
+ * from libsodium, the simulator from the scenario seed). Returns 0, or
+ * IVT_ENOMEM, IVT_EINVAL (a setting out of range), IVT_EPROTO (rules data
+ * that does not parse).
+ */
+int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, ivt_ms now,
+             ivt_ms wall);
+void node_delete(struct node *node);
+
+/* ---- the sans-IO triplet, plus membership ----------------------------- */
+
+/*
+ * A datagram arrived from `from`. Malformed, forged and replayed packets are
+ * counted (node_stats) and return their negative code; the node is unharmed.
+ */
+int node_receive(struct node *node, const struct gossip_addr *from, const uint8_t *data, size_t len,
+                 ivt_ms now, ivt_ms wall);
+/* Runs whatever is due: gossip rounds, epoch roll and expiry, delta flush. */
+int node_tick(struct node *node, ivt_ms now, ivt_ms wall);
+/* The earliest time node_tick has work (IVT_MS_NEVER when idle). */
+ivt_ms node_next_deadline(const struct node *node);
+/* Moves up to max queued datagrams into out; returns how many. */
+size_t node_outbox(struct node *node, struct gossip_packet *out, size_t max);
+
+/* The gossip instance, for what the host drives directly: push-pull streams
+ * (gossip_stream_*), the member list, and the keyring. */
+struct gossip *node_gossip(struct node *node);
+
+int node_join(struct node *node, const struct gossip_addr *seeds, size_t n, ivt_ms now);
+int node_leave(struct node *node, ivt_ms now);
+
+/* ---- the request path -------------------------------------------------- */
+
+/* Records an event as evidence. Returns 0, or IVT_EINVAL (bad kind, empty
+ * ip), IVT_ESTALE (ts outside the window). Never allocates past max_entities. */
+int node_observe(struct node *node, const struct node_event *ev, ivt_ms now, ivt_ms wall);
+
+/* Scores an event from the converged evidence (and observes it first when
+ * observe is true, so the score includes it). */
+int node_score(struct node *node, struct node_score *out, const struct node_event *ev, bool observe,
+               ivt_ms now, ivt_ms wall);
+
+/* ---- analysts and operators -------------------------------------------- */
+
+enum { NODE_KEY_MAX = 128, NODE_MAX_METRICS = 12 };
+
+struct node_metric {
+    char name[32]; /* "requests", "distinct_ua", "distinct_ip", "origins", ... */
+    double local;  /* what this node saw itself */
+    double fleet;  /* the merged, fleet-wide value */
+};
+
+enum node_action { NODE_ACT_NONE = 0, NODE_ACT_BAN = 1, NODE_ACT_ALLOW = 2, NODE_ACT_CLEAR = 3 };
+const char *node_action_name(enum node_action a);
+
+struct node_decision {
+    enum node_entity_kind kind;
+    char key[NODE_KEY_MAX];
+    enum node_action action;
+    char reason[128];
+    ivt_ms set_at;   /* wall ms */
+    ivt_ms expires;  /* wall ms */
+    char origin[64]; /* name of the node that decided */
+};
+
+/* An entity's evidence and score: what `ivtctl explain` and `lookup` show. */
+struct node_report {
+    enum node_entity_kind kind;
+    char key[NODE_KEY_MAX];
+    bool known; /* any evidence at all in the window */
+    struct node_score score;
+    uint8_t n_metrics;
+    struct node_metric metrics[NODE_MAX_METRICS];
+    uint64_t first_epoch, last_epoch; /* evidence span in the window */
+    bool has_decision;
+    struct node_decision decision;
+};
+
+/* Returns 0 (report->known tells whether there was evidence), or IVT_EINVAL. */
+int node_lookup(struct node *node, struct node_report *out, enum node_entity_kind kind,
+                const char *key, size_t key_len, ivt_ms wall);
+
+struct node_top_row {
+    enum node_entity_kind kind;
+    char key[NODE_KEY_MAX];
+    uint8_t score;
+    enum node_verdict verdict;
+    enum node_ivt_class class_;
+    double requests_fleet;
+    char top_signal[32];
+};
+
+/* The worst entities fleet-wide, highest score first (ties: more requests,
+ * then key). kind < 0 means every kind. Returns how many rows were filled. */
+size_t node_top(struct node *node, struct node_top_row *rows, size_t max, int kind, ivt_ms wall);
+
+/* Bans or allows an entity fleet-wide for ttl (capped), or clears it.
+ * Returns 0, or IVT_EINVAL (bad kind, empty key, ttl <= 0 or over the cap). */
+int node_decide(struct node *node, enum node_entity_kind kind, const char *key, size_t key_len,
+                enum node_action action, ivt_ms ttl, const char *reason, ivt_ms now, ivt_ms wall);
+/* Live decisions, soonest expiry last; returns how many were filled. */
+size_t node_decisions(struct node *node, struct node_decision *rows, size_t max, ivt_ms wall);
+
+/* ---- persistence ------------------------------------------------------- */
+
+/* The node's evidence and decisions, encoded (msgpack) into out. The host
+ * writes the bytes to disk; it may do so off its event loop. */
+int node_snapshot(struct node *node, struct ivt_mpw *out, ivt_ms wall);
+/* Merges a snapshot back in (after a restart, as a new generation).
+ * Returns 0, or IVT_EPROTO / IVT_EVERSION for a file that does not decode. */
+int node_restore(struct node *node, const uint8_t *data, size_t len, ivt_ms wall);
+
+/* ---- numbers for status and metrics ------------------------------------ */
+
+struct node_stats {
+    uint64_t events_observed;
+    uint64_t events_rejected;
+    uint64_t scores;
+    uint64_t entities;       /* live entities in the store */
+    uint64_t evidence_bytes; /* approximate memory of the store */
+    uint64_t entities_evicted;
+    uint64_t deltas_sent, deltas_received, deltas_bytes_out, deltas_bytes_in;
+    uint64_t epoch; /* the current epoch number */
+};
+
+void node_get_stats(const struct node *node, struct node_stats *out);
+
+#endif

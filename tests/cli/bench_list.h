@@ -1,0 +1,1 @@
+/* Benchmarks of cli/: B(name) rows (see tests/bench/list.h). */

@@ -1,0 +1,1 @@
+/* Unit tests of cli/: T(name) rows, one per test (see tests/list.h). */

@@ -1,0 +1,1 @@
+/* Benchmarks of crdt/: B(name) rows (see tests/bench/list.h). */

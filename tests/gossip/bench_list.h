@@ -1,0 +1,1 @@
+/* Benchmarks of gossip/: B(name) rows (see tests/bench/list.h). */

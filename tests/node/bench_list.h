@@ -1,0 +1,1 @@
+/* Benchmarks of node/: B(name) rows (see tests/bench/list.h). */

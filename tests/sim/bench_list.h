@@ -1,0 +1,1 @@
+/* Benchmarks of sim/: B(name) rows (see tests/bench/list.h). */
