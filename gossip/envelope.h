@@ -78,8 +78,10 @@ int gossip_seal(uint8_t *out, size_t cap, size_t *out_len, const struct gossip_k
  *
  * Returns 0 on success, or one of these negative codes, checked in this
  * order: IVT_EINVAL (label_len > GOSSIP_LABEL_MAX, or out partly overlaps in),
- * IVT_EPROTO (empty, or shorter than GOSSIP_ENVELOPE_OVERHEAD),
- * IVT_EVERSION (a version byte we do not speak), IVT_ENOENT (no installed key
+ * IVT_EPROTO (empty), IVT_EVERSION (a first byte other than
+ * GOSSIP_ENVELOPE_VERSION: checked before the length, since another version
+ * may have another header), IVT_EPROTO (shorter than
+ * GOSSIP_ENVELOPE_OVERHEAD), IVT_ENOENT (no installed key
  * has this key id), IVT_ENOSPC (out too small), IVT_EAUTH (the tag does not
  * verify: tampered, wrong key, or another cluster's label).
  */
@@ -89,8 +91,8 @@ int gossip_open(uint8_t *out, size_t cap, size_t *out_len, const struct gossip_k
 /*
  * Reads the key id of an envelope without opening it, for per-key counters
  * (operators remove an old key once nothing arrives under its id). Returns
- * 0 on success, or one of these negative codes: IVT_EPROTO (shorter than a
- * header), IVT_EVERSION.
+ * 0 on success, or one of these negative codes: IVT_EPROTO (empty, or
+ * shorter than a header), IVT_EVERSION.
  */
 int gossip_envelope_key_id(uint32_t *id, const uint8_t *in, size_t in_len);
 
