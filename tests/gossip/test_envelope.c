@@ -549,6 +549,14 @@ TEST(gossip_keyring_base64)
     assert_int_equal(gossip_key_decode_base64(key, NULL, 0), IVT_EINVAL);
 }
 
+/* Field by field: the struct has padding after gen. */
+static void assert_same_window(const struct gossip_replay *a, const struct gossip_replay *b)
+{
+    assert_int_equal(a->gen, b->gen);
+    assert_int_equal(a->top, b->top);
+    assert_int_equal(a->mask, b->mask);
+}
+
 TEST(gossip_replay_window_edges)
 {
     (void)state;
@@ -559,7 +567,7 @@ TEST(gossip_replay_window_edges)
     gossip_replay_commit(&w, 3, 1000);
     struct gossip_replay copy = w;
     assert_int_equal(gossip_replay_check(&w, 3, 1000), IVT_EREPLAY);
-    assert_memory_equal(&copy, &w, sizeof(w)); /* check is pure */
+    assert_same_window(&copy, &w); /* check is pure */
     assert_int_equal(gossip_replay_check(&w, 3, 1001), 0);
     assert_int_equal(gossip_replay_check(&w, 3, 1000 - 63), 0);
     assert_int_equal(gossip_replay_check(&w, 3, 1000 - 64), IVT_EREPLAY);
@@ -587,7 +595,7 @@ TEST(gossip_replay_window_edges)
     copy = w;
     gossip_replay_commit(&w, 3, 7);
     gossip_replay_commit(&w, 4, 0);
-    assert_memory_equal(&copy, &w, sizeof(w));
+    assert_same_window(&copy, &w);
 }
 
 /* The reference: every committed pair of the newest generation, kept in a
@@ -684,7 +692,7 @@ TEST(gossip_replay_matches_model)
             }
             struct gossip_replay before = w;
             int rc = gossip_replay_check(&w, g, c);
-            assert_memory_equal(&before, &w, sizeof(w));
+            assert_same_window(&before, &w);
             bool want = model_accepts(&m, g, c);
             if ((rc == 0) != want)
                 fail_msg("run %d step %d: (%u, %llu) %s, model %s (IVT_TEST_SEED=0x%llx)", run,
@@ -698,7 +706,7 @@ TEST(gossip_replay_matches_model)
                 gossip_replay_commit(&w, g, c);
                 model_commit(&m, g, c);
                 if (rc != 0)
-                    assert_memory_equal(&before, &w, sizeof(w));
+                    assert_same_window(&before, &w);
             }
         }
         free(m.seen);
