@@ -26,6 +26,7 @@
 #include "gossip/gossip.h"
 
 struct node;
+struct node_rules;
 struct ivt_mpw;
 
 /* ---- events: the ad request as the detector sees it ------------------- */
@@ -146,11 +147,12 @@ struct node_config {
     uint8_t suspect_score;          /* score at or above: suspect (default 50) */
     uint8_t bot_score;              /* score at or above: bot (default 80) */
 
-    /* rules: the shipped data files as bytes (the host reads them) */
-    const uint8_t *crawler_json;
-    size_t crawler_json_len;
-    const uint8_t *hosting_csv;
-    size_t hosting_csv_len;
+    /* GIVT rules (crawler user agents, data-center ranges), built once by
+     * the host with node_rules_new (node/rules.h) from the shipped data
+     * files and shared read-only: ten thousand simulated nodes must not
+     * compile fifteen hundred patterns each. May be NULL (no GIVT rules).
+     * Must outlive the node. */
+    const struct node_rules *rules;
 };
 
 void node_config_defaults(struct node_config *cfg);
@@ -186,6 +188,15 @@ struct gossip *node_gossip(struct node *node);
 
 int node_join(struct node *node, const struct gossip_addr *seeds, size_t n, ivt_ms now);
 int node_leave(struct node *node, ivt_ms now);
+
+/*
+ * Cluster-wide key rotation (ivtctl keys): applies the operation to this
+ * node's keyring and broadcasts it, sealed with the current primary key, so
+ * every node applies it too. Returns 0, or IVT_ENOENT (use/remove of a key
+ * not installed), IVT_EINVAL (removing the primary), IVT_ELIMIT (keyring full).
+ */
+enum node_key_op { NODE_KEY_INSTALL = 0, NODE_KEY_USE = 1, NODE_KEY_REMOVE = 2 };
+int node_key_op(struct node *node, enum node_key_op op, const uint8_t key[32], ivt_ms now);
 
 /* ---- the request path -------------------------------------------------- */
 
