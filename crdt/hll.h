@@ -60,8 +60,9 @@ void crdt_hll_encode(struct ivt_mpw *w, const uint8_t *reg, unsigned p);
 /*
  * Decodes one encoded sketch and joins it into reg (so decoding into zeroed
  * registers yields the sketch). Strict: a sparse form that is not strictly
- * increasing, a zero or out-of-range value, or a length that is neither 0,
- * 2^p nor a multiple of 3 below 2^p is rejected. Returns 1 when a register
+ * increasing, a zero or out-of-range value, a dense form that sparse would
+ * encode shorter, or a length that is neither 0, 2^p nor a multiple of 3
+ * below 2^p is rejected. reg == NULL only checks. Returns 1 when a register
  * of reg rose, 0 when none did, or IVT_EPROTO.
  */
 int crdt_hll_decode_merge(const uint8_t **pos, const uint8_t *end, uint8_t *reg, unsigned p);
