@@ -330,8 +330,8 @@ static int read_slot(const struct crdt_hh *h, const uint8_t **pos, const uint8_t
     uint64_t epoch;
     memset(x, 0, sizeof(*x));
     if (ivt_mp_read_array(pos, end, &n) || n != 4 || crdt__read_origin(pos, end, &x->origin) ||
-        ivt_mp_read_uint(pos, end, &x->ver) ||
-        ivt_mp_read_uint_max(pos, end, UINT32_MAX, &epoch) || ivt_mp_read_array(pos, end, &n))
+        ivt_mp_read_uint(pos, end, &x->ver) || ivt_mp_read_uint_max(pos, end, UINT32_MAX, &epoch) ||
+        ivt_mp_read_array(pos, end, &n))
         return IVT_EPROTO;
     if (n > h->k)
         return IVT_ETOOBIG;

@@ -165,9 +165,9 @@ struct crdt_store {
     uint32_t in_norigins;
 
     uint32_t qhead, qtail, nqueued; /* flush queue */
-    struct ivt_mpw scratch; /* entities of the message being written */
-    struct ivt_mpw dig;     /* one entity's canonical bytes, for its digest */
-    uint8_t *scratch_reg; /* 2^max(p) bytes for unions */
+    struct ivt_mpw scratch;         /* entities of the message being written */
+    struct ivt_mpw dig;             /* one entity's canonical bytes, for its digest */
+    uint8_t *scratch_reg;           /* 2^max(p) bytes for unions */
     uint64_t *scratch_items;
     size_t scratch_items_cap;
 
@@ -288,8 +288,8 @@ static int config_check(const struct crdt_config *c)
         c->distinct_exact_max > 256 || c->counter_hll_p < CRDT_HLL_P_MIN ||
         c->counter_hll_p > CRDT_HLL_P_MAX || c->distinct_hll_p < CRDT_HLL_P_MIN ||
         c->distinct_hll_p > CRDT_HLL_P_MAX || c->distinct_bucket_epochs < 1 ||
-        c->distinct_bucket_epochs > c->window_epochs || c->digest_bits > 16 ||
-        c->max_origins < 2 || c->max_origins > 65536)
+        c->distinct_bucket_epochs > c->window_epochs || c->digest_bits > 16 || c->max_origins < 2 ||
+        c->max_origins > 65536)
         return IVT_EINVAL;
     return 0;
 }
@@ -343,8 +343,8 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     s->tmask = tsize - 1;
     uint32_t osize = (uint32_t)pow2_at_least((uint64_t)cfg->max_origins * 2);
     s->omask = osize - 1;
-    unsigned pmax = cfg->counter_hll_p > cfg->distinct_hll_p ? cfg->counter_hll_p
-                                                             : cfg->distinct_hll_p;
+    unsigned pmax =
+        cfg->counter_hll_p > cfg->distinct_hll_p ? cfg->counter_hll_p : cfg->distinct_hll_p;
     /* calloc: the entity slab's pages are only touched as entities arrive. */
     s->ents = calloc(cfg->max_entities, sizeof(*s->ents));
     s->tab = calloc(tsize, sizeof(*s->tab));
@@ -1201,8 +1201,7 @@ bool crdt_store_next(struct crdt_store *s, uint32_t *cursor, struct crdt_view *o
 /* How origins are named while an entity is written. */
 enum omode { O_MESSAGE, O_INLINE };
 
-static void write_origin_ref(struct crdt_store *s, struct ivt_mpw *w, uint32_t idx,
-                             enum omode mode)
+static void write_origin_ref(struct crdt_store *s, struct ivt_mpw *w, uint32_t idx, enum omode mode)
 {
     struct origin_rec *o = &s->origins[idx];
     if (mode == O_INLINE) {
@@ -1364,9 +1363,8 @@ struct rec {
 static int read_params(const struct crdt_store *s, const uint8_t **pos, const uint8_t *end)
 {
     const struct crdt_config *c = &s->cfg;
-    uint64_t want[NPARAMS] = {(uint64_t)c->epoch_ms,     c->window_epochs,
-                              c->counter_slots_max,      c->distinct_exact_max,
-                              c->counter_hll_p,          c->distinct_hll_p,
+    uint64_t want[NPARAMS] = {(uint64_t)c->epoch_ms,    c->window_epochs, c->counter_slots_max,
+                              c->distinct_exact_max,    c->counter_hll_p, c->distinct_hll_p,
                               c->distinct_bucket_epochs};
     uint32_t n;
     if (ivt_mp_read_array(pos, end, &n) || n != NPARAMS)
@@ -1407,8 +1405,7 @@ static void count_class(struct rec *r, int cls)
 
 /* A set: [item...] strictly increasing, at most distinct_exact_max, or an
  * HLL bin. With e (apply), joins it into d. Returns 1 (rose), 0, or < 0. */
-static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *end,
-                      struct dset *d)
+static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *end, struct dset *d)
 {
     if (ivt_mp_peek(*pos, end) == IVT_MP_BIN) {
         if (!d)
@@ -1461,8 +1458,7 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
     r->kind = (uint32_t)v;
     if (ivt_mp_read_uint(pos, end, &r->h))
         return IVT_EPROTO;
-    if (ivt_mp_read_bin(pos, end, &r->key, &r->key_len) || !r->key_len ||
-        r->key_len > CRDT_KEY_MAX)
+    if (ivt_mp_read_bin(pos, end, &r->key, &r->key_len) || !r->key_len || r->key_len > CRDT_KEY_MAX)
         return IVT_EPROTO;
     r->applicable = r->expired = r->future = r->origins_full = 0;
 
@@ -1743,7 +1739,8 @@ static uint64_t ent_digest(struct crdt_store *s, struct ent *e)
         ivt_mpw_reset(&s->dig);
         write_entity(s, &s->dig, e, 0, O_INLINE);
         /* An encoding that failed (no memory) must not match a peer's. */
-        e->digest = s->dig.err ? ~(uint64_t)0 : crdt_siphash(s->digest_key, s->dig.data, s->dig.len);
+        e->digest =
+            s->dig.err ? ~(uint64_t)0 : crdt_siphash(s->digest_key, s->dig.data, s->dig.len);
         e->dig_ok = !s->dig.err;
     }
     return e->digest;
@@ -1937,8 +1934,7 @@ void crdt_store_stats(const struct crdt_store *s, struct crdt_store_stats *out)
     out->expired = s->expired;
     out->origins = s->norigins_live;
     out->version = s->ver;
-    uint64_t bytes = sizeof(*s) +
-                     (s->tmask + 1) * sizeof(*s->tab) +
+    uint64_t bytes = sizeof(*s) + (s->tmask + 1) * sizeof(*s->tab) +
                      (uint64_t)s->used_hi * sizeof(*s->ents) +
                      (uint64_t)s->cfg.max_origins * (sizeof(*s->origins) + 8) + s->scratch.cap;
     size_t pc = crdt_hll_size(s->cfg.counter_hll_p), pd = crdt_hll_size(s->cfg.distinct_hll_p);
