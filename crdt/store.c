@@ -822,8 +822,10 @@ static struct pcell *promote(struct crdt_store *s, struct ent *e, uint32_t epoch
         }
         s->origins[sl->origin].refs--;
     }
-    memmove(e->slots + lo, e->slots + hi, (e->nslots - hi) * sizeof(*e->slots));
-    e->nslots -= hi - lo;
+    if (hi > lo) {
+        memmove(e->slots + lo, e->slots + hi, (e->nslots - hi) * sizeof(*e->slots));
+        e->nslots -= hi - lo;
+    }
     for (int m = 0; m < CRDT_COUNTERS; m++)
         pcell_reestimate(s, e, pc, m);
     return pc;
@@ -1039,12 +1041,19 @@ static bool ent_expire(struct crdt_store *s, struct ent *e)
     }
     if (!ns && !np && !nb)
         return false;
-    memmove(e->slots, e->slots + ns, (e->nslots - ns) * sizeof(*e->slots));
-    e->nslots -= ns;
-    memmove(e->pcells, e->pcells + np, (e->npcells - np) * sizeof(*e->pcells));
-    e->npcells = (uint16_t)(e->npcells - np);
-    memmove(e->buckets, e->buckets + nb, (e->nbuckets - nb) * sizeof(*e->buckets));
-    e->nbuckets = (uint16_t)(e->nbuckets - nb);
+    /* Arrays may be NULL when their count is 0: move only what went. */
+    if (ns) {
+        memmove(e->slots, e->slots + ns, (e->nslots - ns) * sizeof(*e->slots));
+        e->nslots -= ns;
+    }
+    if (np) {
+        memmove(e->pcells, e->pcells + np, (e->npcells - np) * sizeof(*e->pcells));
+        e->npcells = (uint16_t)(e->npcells - np);
+    }
+    if (nb) {
+        memmove(e->buckets, e->buckets + nb, (e->nbuckets - nb) * sizeof(*e->buckets));
+        e->nbuckets = (uint16_t)(e->nbuckets - nb);
+    }
     e->dig_ok = 0;
     if (nb)
         e->dist_ok = 0;
@@ -1118,7 +1127,8 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
     size_t k = 0;
     for (uint32_t i = 0; i < e->nbuckets; i++) {
         const struct dset *ds = &e->buckets[i].set[d];
-        memcpy(s->scratch_items + k, ds->u.items, ds->n * sizeof(uint64_t));
+        if (ds->n)
+            memcpy(s->scratch_items + k, ds->u.items, ds->n * sizeof(uint64_t));
         k += ds->n;
     }
     qsort(s->scratch_items, k, sizeof(uint64_t), cmp_u64);
