@@ -36,6 +36,7 @@
 #include <stdint.h>
 
 #include "base/clock.h"
+#include "gossip/envelope.h" /* GOSSIP_LABEL_MAX */
 #include "gossip/keyring.h"
 
 struct gossip;
@@ -45,7 +46,6 @@ enum {
     GOSSIP_ID_LEN = 16,      /* node id: random, persisted by the host */
     GOSSIP_NAME_MAX = 32,    /* node name, NUL included */
     GOSSIP_META_MAX = 32,    /* tags: opaque bytes (small: every node stores every member's) */
-    GOSSIP_LABEL_MAX = 64,   /* cluster label, NUL included */
     GOSSIP_PACKET_MAX = 1400 /* buffer size; the configured packet_size must be <= this */
 };
 
