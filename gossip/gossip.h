@@ -88,8 +88,8 @@ struct gossip_config {
     char name[GOSSIP_NAME_MAX];
     uint8_t meta[GOSSIP_META_MAX]; /* tags, opaque */
     size_t meta_len;
-    struct gossip_addr addr;      /* the address this node advertises */
-    char label[GOSSIP_LABEL_MAX]; /* cluster label: associated data of every seal */
+    struct gossip_addr addr;          /* the address this node advertises */
+    char label[GOSSIP_LABEL_MAX + 1]; /* cluster label, NUL-terminated: AD of every seal */
 
     /* sizes */
     size_t packet_size;        /* max datagram (default 1200), <= GOSSIP_PACKET_MAX */
