@@ -49,22 +49,15 @@
 #include "gossip/internal.h"
 
 enum {
-    MEM_INITIAL_CAP = 16,     /* grows by doubling: most tables are small */
-    OUTBOX_INITIAL_CAP = 4,   /* the host drains after every call */
-    MQ_INITIAL_CAP = 16,      /* membership queue, at most one item per member */
-    MIN_MEMBER_MSG = 24,      /* smallest membership message: stop filling below it */
-    TRANSMITS_CAP = 255,      /* retransmit limits are clamped here (histogram size) */
-    PUSHPULL_SCALE_BASE = 32, /* memberlist: push-pull interval grows above 32 nodes */
+    MEM_INITIAL_CAP = 16,               /* grows by doubling: most tables are small */
+    OUTBOX_INITIAL_CAP = 4,             /* the host drains after every call */
+    MQ_INITIAL_CAP = 16,                /* membership queue, at most one item per member */
+    MIN_MEMBER_MSG = 24,                /* smallest membership message: stop filling below it */
+    TRANSMITS_CAP = 255,                /* retransmit limits are clamped here (histogram size) */
+    PUSHPULL_SCALE_BASE = 32,           /* memberlist: push-pull interval grows above 32 nodes */
     REAP_PERIOD_MS = 60 * IVT_MS_PER_S, /* tombstone expiry is checked this often */
     SEEN_MIN = 64                       /* smallest payload-dedup memory */
 };
-
-/* Suspicion ranks above alive and dead above suspect at one incarnation,
- * so the worse news wins ties (SWIM's override rules). */
-static int state_rank(uint8_t st)
-{
-    return st == GOSSIP_LEFT ? GOSSIP_DEAD : st;
-}
 
 /* (generation, incarnation) as one ordered number. */
 static uint64_t version(uint32_t gen, uint32_t inc)
@@ -90,7 +83,7 @@ const char *gossip_state_name(enum gossip_member_state st)
 
 const char *gossip_drop_name(enum gossip_drop reason)
 {
-    static const char *const names[] = {"oversize", "garbage", "version", "key", "auth",
+    static const char *const names[] = {"oversize", "garbage", "version", "key",   "auth",
                                         "replay",   "decode",  "self",    "outbox"};
     return (unsigned)reason < GOSSIP_DROP_REASONS ? names[reason] : "unknown";
 }
@@ -100,7 +93,7 @@ const char *gossip_drop_name(enum gossip_drop reason)
 void gossip_config_profile(struct gossip_config *cfg, enum gossip_profile p)
 {
     /* LAN: memberlist's DefaultLANConfig plus our own knobs. */
-    cfg->packet_size = 1200; /* under any path MTU with IPv6 and tunnels: never fragment */
+    cfg->packet_size = 1200;  /* under any path MTU with IPv6 and tunnels: never fragment */
     cfg->member_budget = 400; /* ~40% of a packet for membership, the rest for payloads */
     cfg->pushpull_max_bytes = 8u << 20;
     cfg->probe_interval = 1000;
@@ -159,9 +152,10 @@ static int config_check(const struct gossip_config *c)
         c->reconnect_interval <= 0 || c->tombstone_ttl <= 0 || c->stall_threshold <= 0)
         return IVT_EINVAL;
     if (c->suspicion_mult < 1 || c->suspicion_max_mult < 1 || c->awareness_max < 1 ||
-        c->retransmit_mult < 1 || c->stream_max < 1 || c->max_members < 2 ||
-        c->outbox_max < 1 || c->app_queue_max < 1 || c->meta_len > GOSSIP_META_MAX ||
-        memchr(c->name, 0, GOSSIP_NAME_MAX) == NULL || memchr(c->label, 0, sizeof(c->label)) == NULL)
+        c->retransmit_mult < 1 || c->stream_max < 1 || c->max_members < 2 || c->outbox_max < 1 ||
+        c->app_queue_max < 1 || c->meta_len > GOSSIP_META_MAX ||
+        memchr(c->name, 0, GOSSIP_NAME_MAX) == NULL ||
+        memchr(c->label, 0, sizeof(c->label)) == NULL)
         return IVT_EINVAL;
     if (c->pushpull_max_bytes < 1024 || c->pushpull_max_bytes > (1u << 30))
         return IVT_EINVAL;
@@ -608,8 +602,9 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
     g->st.bytes_probe += plen;
 }
 
-static void send_prim(struct gossip *g, const struct gossip_addr *to, void (*enc)(struct ivt_mpw *,
-                      enum gossip_msg_type, uint32_t), enum gossip_msg_type type, uint32_t seq)
+static void send_prim(struct gossip *g, const struct gossip_addr *to,
+                      void (*enc)(struct ivt_mpw *, enum gossip_msg_type, uint32_t),
+                      enum gossip_msg_type type, uint32_t seq)
 {
     uint8_t buf[GOSSIP_PROBE_MSG_MAX];
     struct ivt_mpw w;
@@ -879,7 +874,8 @@ int gossip__replay(struct gossip *g, const struct gossip_hdr *h)
     return 0;
 }
 
-static void handle_ping(struct gossip *g, const struct gossip_addr *from, const struct gossip_msg *m)
+static void handle_ping(struct gossip *g, const struct gossip_addr *from,
+                        const struct gossip_msg *m)
 {
     if (memcmp(m->target, g->mem[0].id, GOSSIP_ID_LEN))
         return; /* meant for an earlier owner of this address */
@@ -953,8 +949,8 @@ static int drop(struct gossip *g, enum gossip_drop reason, int rc)
     return rc;
 }
 
-int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *data, size_t len,
-                   ivt_ms now)
+int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *data,
+                   size_t len, ivt_ms now)
 {
     g->st.packets_in++;
     g->st.bytes_in += len;
@@ -962,8 +958,8 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         return drop(g, GOSSIP_DROP_OVERSIZE, IVT_ETOOBIG);
     uint8_t plain[GOSSIP_PACKET_MAX];
     size_t plen;
-    int rc = gossip_open(plain, sizeof(plain), &plen, &g->kr, g->cfg.label, g->label_len, data,
-                         len);
+    int rc =
+        gossip_open(plain, sizeof(plain), &plen, &g->kr, g->cfg.label, g->label_len, data, len);
     switch (rc) {
     case 0: break;
     case IVT_EVERSION: return drop(g, GOSSIP_DROP_VERSION, rc);
@@ -1065,10 +1061,10 @@ static void probe_finish(struct gossip *g, ivt_ms now)
     }
     g->st.probe_failures++;
     /* LHA-Probe: missing nacks mean our own links or loop are slow. */
-    uint32_t missing = p->nacks_expected ? p->nacks_expected - (p->nacks < p->nacks_expected
-                                                                    ? p->nacks
-                                                                    : p->nacks_expected)
-                                         : 1;
+    uint32_t missing =
+        p->nacks_expected
+            ? p->nacks_expected - (p->nacks < p->nacks_expected ? p->nacks : p->nacks_expected)
+            : 1;
     g->awareness += missing;
     if (g->awareness > g->cfg.awareness_max - 1)
         g->awareness = g->cfg.awareness_max - 1;
@@ -1098,8 +1094,7 @@ static void probe_start(struct gossip *g, ivt_ms now)
     p->end = now + scaled(g, g->cfg.probe_interval);
     g->st.probes++;
     /* Buddy system: a suspect learns of it from the prober directly. */
-    send_ping(g, &g->mem[idx].addr, p->seq, p->id,
-              g->mem[idx].state == GOSSIP_SUSPECT ? idx : -1);
+    send_ping(g, &g->mem[idx].addr, p->seq, p->id, g->mem[idx].state == GOSSIP_SUSPECT ? idx : -1);
 }
 
 static void probe_indirect(struct gossip *g)

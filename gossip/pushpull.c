@@ -168,8 +168,7 @@ static void frame_begin(struct gossip *g, struct ivt_mpw *w, enum gossip_msg_typ
 }
 
 /* The application's digest or diff as a bin field (empty when absent). */
-static void app_field(struct gossip *g, struct ivt_mpw *w, const uint8_t *peer, size_t n,
-                      bool diff)
+static void app_field(struct gossip *g, struct ivt_mpw *w, const uint8_t *peer, size_t n, bool diff)
 {
     struct ivt_mpw a;
     ivt_mpw_init_dyn(&a, g->cfg.pushpull_max_bytes / 2);
@@ -373,8 +372,8 @@ static int on_resp(struct gossip *g, struct gossip_stream *s, const uint8_t *pos
 }
 
 /* Responder: FIN -> END, done. */
-static int on_fin(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
-                  const uint8_t *end, ivt_ms now)
+static int on_fin(struct gossip *g, struct gossip_stream *s, const uint8_t *pos, const uint8_t *end,
+                  ivt_ms now)
 {
     const uint8_t *d, *dend, *diff;
     uint32_t diff_len;
@@ -413,8 +412,8 @@ static int on_fin(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
 }
 
 /* Initiator: END, done. */
-static int on_end(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
-                  const uint8_t *end, ivt_ms now)
+static int on_end(struct gossip *g, struct gossip_stream *s, const uint8_t *pos, const uint8_t *end,
+                  ivt_ms now)
 {
     const uint8_t *check = pos;
     uint32_t n;
@@ -530,8 +529,8 @@ int gossip_stream_receive(struct gossip *g, uint32_t sid, const uint8_t *data, s
         /* Buffer at most one frame (and its length): bounded by config. */
         size_t want = FRAME_LEN_BYTES;
         if (s->in_len >= FRAME_LEN_BYTES) {
-            size_t flen = (size_t)s->in[0] << 24 | (size_t)s->in[1] << 16 |
-                          (size_t)s->in[2] << 8 | s->in[3];
+            size_t flen =
+                (size_t)s->in[0] << 24 | (size_t)s->in[1] << 16 | (size_t)s->in[2] << 8 | s->in[3];
             if (flen > max_frame || flen < GOSSIP_ENVELOPE_OVERHEAD) {
                 g->st.dropped[flen > max_frame ? GOSSIP_DROP_OVERSIZE : GOSSIP_DROP_GARBAGE]++;
                 g->st.streams_rejected++;

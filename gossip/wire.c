@@ -260,9 +260,7 @@ int gossip_wire_msg_decode(const uint8_t **pos, const uint8_t *end, struct gossi
             ivt_mp_read_bin(pos, end, &m->payload, &m->payload_len) || m->payload_len == 0)
             return IVT_EPROTO;
         break;
-    default:
-        m->type = GOSSIP_MSG_UNKNOWN;
-        return skip_rest(pos, end, n, 1);
+    default: m->type = GOSSIP_MSG_UNKNOWN; return skip_rest(pos, end, n, 1);
     }
     m->type = (enum gossip_msg_type)type;
     return skip_rest(pos, end, n, used);

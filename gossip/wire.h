@@ -61,8 +61,8 @@ enum {
     GOSSIP_ADDR_WIRE_MAX = 3 + 16,
     /* Largest encoded ALIVE (the biggest membership message): array, type,
      * bin16 id, two uint32, addr, name and meta with their headers. */
-    GOSSIP_MEMBER_MSG_MAX = 1 + 1 + 18 + 5 + 5 + 2 + GOSSIP_ADDR_WIRE_MAX + 2 + GOSSIP_NAME_MAX +
-                            2 + GOSSIP_META_MAX,
+    GOSSIP_MEMBER_MSG_MAX =
+        1 + 1 + 18 + 5 + 5 + 2 + GOSSIP_ADDR_WIRE_MAX + 2 + GOSSIP_NAME_MAX + 2 + GOSSIP_META_MAX,
     /* Largest header: array, bin16, uint32, uint64. */
     GOSSIP_HDR_MAX = 1 + 18 + 5 + 9,
     /* USER without its payload: array, type, bin16, uint32, uint64, bin32 header. */
@@ -93,10 +93,10 @@ struct gossip_wire_member {
 struct gossip_msg {
     enum gossip_msg_type type;
     uint32_t seq;
-    const uint8_t *target; /* PING, PING_REQ */
-    struct gossip_addr addr; /* PING_REQ target address */
+    const uint8_t *target;       /* PING, PING_REQ */
+    struct gossip_addr addr;     /* PING_REQ target address */
     struct gossip_wire_member m; /* ALIVE, SUSPECT, DEAD */
-    const uint8_t *origin;  /* USER */
+    const uint8_t *origin;       /* USER */
     uint32_t origin_gen;
     uint64_t user_seq;
     const uint8_t *payload;
