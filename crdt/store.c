@@ -1131,7 +1131,8 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
             memcpy(s->scratch_items + k, ds->u.items, ds->n * sizeof(uint64_t));
         k += ds->n;
     }
-    qsort(s->scratch_items, k, sizeof(uint64_t), cmp_u64);
+    if (k > 1) /* qsort of an empty, never-allocated scratch is UB */
+        qsort(s->scratch_items, k, sizeof(uint64_t), cmp_u64);
     uint64_t uniq = 0;
     for (size_t i = 0; i < k; i++)
         uniq += i == 0 || s->scratch_items[i] != s->scratch_items[i - 1];
