@@ -47,11 +47,11 @@ static int status_text(struct ivtctl *c, const json_t *res)
     ivtctl_kv(&t, "Events", "%s/s (%s observed)",
               ivtctl_json_text(a, sizeof(a), json_object_get(res, "events_per_s")),
               ivtctl_json_text(b, sizeof(b), json_object_get(res, "events_observed")));
-    ivtctl_kv(&t, "Evidence", "%s entities, %s bytes",
+    ivtctl_kv(&t, "Evidence", "%s entities, %s",
               ivtctl_json_text(a, sizeof(a), json_object_get(res, "entities")),
-              ivtctl_json_text(d, sizeof(d), json_object_get(res, "evidence_bytes")));
-    ivtctl_kv(&t, "Gossip", "%s bytes/s",
-              ivtctl_json_text(a, sizeof(a), json_object_get(res, "gossip_bytes_per_s")));
+              ivtctl_bytes_text(d, sizeof(d), json_object_get(res, "evidence_bytes")));
+    ivtctl_kv(&t, "Gossip", "%s/s",
+              ivtctl_bytes_text(a, sizeof(a), json_object_get(res, "gossip_bytes_per_s")));
     ivtctl_kv_json(&t, "Version", json_object_get(res, "version"));
     return ivtctl_table_done(c, &t);
 }

@@ -33,7 +33,7 @@ struct ivt_mpw;
 enum ivtctl_output { IVTCTL_OUT_TEXT = 0, IVTCTL_OUT_JSON = 1 };
 
 /* The default control socket; the daemon's control.socket default. */
-#define IVTCTL_DEFAULT_SOCKET "/run/ivt/ivtd.sock"
+#define IVTCTL_DEFAULT_SOCKET "/run/ivtd/control.sock"
 /* How long to wait for the node: a healthy node answers in milliseconds. */
 #define IVTCTL_DEFAULT_TIMEOUT_MS (10 * IVT_MS_PER_S)
 
@@ -280,8 +280,11 @@ int ivtctl_table_done(struct ivtctl *c, struct ivtctl_table *t);
 void ivtctl_score_line(char *buf, size_t cap, const json_t *score);
 int ivtctl_print_reasons(struct ivtctl *c, const json_t *score);
 
-/* "3m12s" from seconds (integer or real) rounded down; "-" when absent. */
+/* An age or time left from seconds (integer or real), the two largest
+ * units rounded down: "3m12s", "6d22h", "1h"; "-" when absent. */
 const char *ivtctl_secs_text(char *buf, size_t cap, const json_t *secs);
+/* "12.4 MiB" from a byte count; "-" when absent. */
+const char *ivtctl_bytes_text(char *buf, size_t cap, const json_t *bytes);
 
 /* Wall-clock unix milliseconds, for "expires in" and "ago" columns. */
 ivt_ms ivtctl_wall_ms(void);

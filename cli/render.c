@@ -9,7 +9,6 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "base/duration.h"
 #include "cli/internal.h"
 
 int ivtctl_finish(struct ivtctl *c, json_t *res, ivtctl_render *text)
@@ -113,6 +112,43 @@ const char *ivtctl_secs_text(char *buf, size_t cap, const json_t *secs)
         s = 0;
     if (s > 1e12)
         s = 1e12;
-    /* Whole seconds: "3m12s" reads better than "3m12s417ms" in a table. */
-    return ivt_duration_format(buf, cap, (ivt_ms)s * IVT_MS_PER_S);
+    /* The two largest units, rounded down, as `kubectl get` ages read:
+     * "6d22h", "3h58m", "1m1s", "4s". A table cell needs no more. */
+    static const struct {
+        const char *name;
+        int64_t secs;
+    } units[] = {{"d", 86400}, {"h", 3600}, {"m", 60}, {"s", 1}};
+    int64_t v = (int64_t)s;
+    size_t len = 0;
+    int shown = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < 4 && shown < 2; i++) {
+        int64_t n = v / units[i].secs;
+        v -= n * units[i].secs;
+        if (shown && n == 0)
+            break; /* "1h" rather than "1h0m" */
+        if (n || (i == 3 && !shown)) {
+            len += (size_t)snprintf(buf + len, len < cap ? cap - len : 0, "%lld%s", (long long)n,
+                                    units[i].name);
+            shown++;
+        }
+    }
+    return buf;
+}
+
+const char *ivtctl_bytes_text(char *buf, size_t cap, const json_t *bytes)
+{
+    if (!json_is_number(bytes)) {
+        snprintf(buf, cap, "-");
+        return buf;
+    }
+    double b = json_number_value(bytes);
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (b >= 1024 && u < 4) {
+        b /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+    return buf;
 }
