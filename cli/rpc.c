@@ -150,7 +150,8 @@ static int send_all(struct ivtctl *c, const uint8_t *p, size_t n, ivt_ms deadlin
 static int read_frame(struct ivtctl *c, ivt_ms deadline, size_t *len)
 {
     for (;;) {
-        long n = ivt_mp_value_len(c->rbuf, c->rlen);
+        /* rbuf is NULL before the first read: NULL + 0 is undefined. */
+        long n = c->rlen ? ivt_mp_value_len(c->rbuf, c->rlen) : IVT_EAGAIN;
         if (n > 0) {
             *len = (size_t)n;
             return 0;
