@@ -61,13 +61,7 @@ static int keys_list_text(struct ivtctl *c, const json_t *res)
 
 int ivtctl_cmd_keys_list(struct ivtctl *c, int argc, char **argv)
 {
-    int rc = ivtctl_args_parse(c, NULL, argc, argv, 0, 0);
-    if (rc < 0)
-        return -rc;
-    json_t *res;
-    if ((rc = ivtctl_call0(c, "keys.list", &res)))
-        return rc;
-    return ivtctl_finish(c, res, keys_list_text);
+    return ivtctl_simple(c, argc, argv, "keys.list", keys_list_text);
 }
 
 /* keys install / use / remove KEY: the same shape, three methods. */
@@ -189,11 +183,5 @@ static int leave_text(struct ivtctl *c, const json_t *res)
 
 int ivtctl_cmd_leave(struct ivtctl *c, int argc, char **argv)
 {
-    int rc = ivtctl_args_parse(c, NULL, argc, argv, 0, 0);
-    if (rc < 0)
-        return -rc;
-    json_t *res;
-    if ((rc = ivtctl_call0(c, "leave", &res)))
-        return rc;
-    return ivtctl_finish(c, res, leave_text);
+    return ivtctl_simple(c, argc, argv, "leave", leave_text);
 }

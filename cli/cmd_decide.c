@@ -122,11 +122,5 @@ static int decisions_text(struct ivtctl *c, const json_t *res)
 
 int ivtctl_cmd_decisions(struct ivtctl *c, int argc, char **argv)
 {
-    int rc = ivtctl_args_parse(c, NULL, argc, argv, 0, 0);
-    if (rc < 0)
-        return -rc;
-    json_t *res;
-    if ((rc = ivtctl_call0(c, "decisions", &res)))
-        return rc;
-    return ivtctl_finish(c, res, decisions_text);
+    return ivtctl_simple(c, argc, argv, "decisions", decisions_text);
 }

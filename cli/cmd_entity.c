@@ -163,26 +163,13 @@ static int top_text(struct ivtctl *c, const json_t *res)
         {"VERDICT", IVTCTL_LEFT},    {"CLASS", IVTCTL_LEFT}, {"REQUESTS", IVTCTL_RIGHT},
         {"TOP SIGNAL", IVTCTL_LEFT},
     };
-    static const char *const keys[] = {"kind",  "key",      "score",     "verdict",
-                                       "class", "requests", "top_signal"};
+    static const char *const keys[] = {"kind",  "key",      "score",      "verdict",
+                                       "class", "requests", "top_signal", NULL};
     if (!json_is_array(res))
         return ivtctl_bad_reply(c, "an array");
     struct ivtctl_table t;
     ivtctl_table_init(&t, cols, 7, true);
-    size_t i;
-    const json_t *row;
-    json_array_foreach(res, i, row)
-    {
-        for (int k = 0; k < 7; k++) {
-            const json_t *v = json_object_get(row, keys[k]);
-            if (json_is_real(v) && strcmp(keys[k], "requests") == 0)
-                ivtctl_table_cell(&t, "%.0f", json_real_value(v)); /* an estimate: no decimals */
-            else if (v)
-                ivtctl_table_json(&t, v);
-            else
-                ivtctl_table_cell(&t, "-");
-        }
-    }
+    ivtctl_table_rows(&t, res, keys);
     return ivtctl_table_done(c, &t);
 }
 

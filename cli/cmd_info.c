@@ -58,13 +58,7 @@ static int status_text(struct ivtctl *c, const json_t *res)
 
 int ivtctl_cmd_status(struct ivtctl *c, int argc, char **argv)
 {
-    int rc = ivtctl_args_parse(c, NULL, argc, argv, 0, 0);
-    if (rc < 0)
-        return -rc;
-    json_t *res;
-    if ((rc = ivtctl_call0(c, "status", &res)))
-        return rc;
-    return ivtctl_finish(c, res, status_text);
+    return ivtctl_simple(c, argc, argv, "status", status_text);
 }
 
 static int members_text(struct ivtctl *c, const json_t *res)

@@ -249,6 +249,9 @@ void ivtctl_table_cell(struct ivtctl_table *t, const char *fmt, ...)
 /* Adds a cell showing a JSON value: strings bare, numbers as numbers
  * (reals with up to 3 decimals), bool yes/no, null "-", objects k=v,k=v. */
 void ivtctl_table_json(struct ivtctl_table *t, const json_t *v);
+/* Adds one row per element of rows (objects): the value of each key, in
+ * order (NULL-terminated keys), as ivtctl_table_json shows it. */
+void ivtctl_table_rows(struct ivtctl_table *t, const json_t *rows, const char *const *keys);
 /* Prints the table; returns 0 or IVT_ENOMEM. */
 int ivtctl_table_print(const struct ivtctl_table *t, FILE *out);
 
@@ -263,6 +266,10 @@ typedef int ivtctl_render(struct ivtctl *c, const json_t *res);
 /* Ends a command: prints res as JSON (JSON mode) or through text, then
  * releases it. Returns the exit code. */
 int ivtctl_finish(struct ivtctl *c, json_t *res, ivtctl_render *text);
+
+/* A command with no arguments: parses argv (global options only), calls
+ * method with no params and finishes with text. Returns the exit code. */
+int ivtctl_simple(struct ivtctl *c, int argc, char **argv, const char *method, ivtctl_render *text);
 
 /* A reply of the wrong shape (expected: "an array", "an object"...). */
 int ivtctl_bad_reply(struct ivtctl *c, const char *what);

@@ -22,6 +22,17 @@ int ivtctl_finish(struct ivtctl *c, json_t *res, ivtctl_render *text)
     return rc;
 }
 
+int ivtctl_simple(struct ivtctl *c, int argc, char **argv, const char *method, ivtctl_render *text)
+{
+    int rc = ivtctl_args_parse(c, NULL, argc, argv, 0, 0);
+    if (rc < 0)
+        return -rc;
+    json_t *res;
+    if ((rc = ivtctl_call0(c, method, &res)))
+        return rc;
+    return ivtctl_finish(c, res, text);
+}
+
 int ivtctl_bad_reply(struct ivtctl *c, const char *what)
 {
     return ivtctl_fail(c, IVTCTL_EXIT_NODE, "EPROTO", "the node's reply to '%s' is not %s",
@@ -78,24 +89,14 @@ int ivtctl_print_reasons(struct ivtctl *c, const json_t *score)
         {"SIGNAL", IVTCTL_LEFT},     {"LOCAL", IVTCTL_RIGHT},  {"FLEET", IVTCTL_RIGHT},
         {"THRESHOLD", IVTCTL_RIGHT}, {"POINTS", IVTCTL_RIGHT}, {"DETAIL", IVTCTL_LEFT},
     };
-    static const char *const keys[] = {"signal", "local", "fleet", "threshold", "points", "detail"};
+    static const char *const keys[] = {"signal", "local",  "fleet", "threshold",
+                                       "points", "detail", NULL};
     const json_t *reasons = json_object_get(score, "reasons");
     if (!json_array_size(reasons))
         return IVTCTL_EXIT_OK;
     struct ivtctl_table t;
     ivtctl_table_init(&t, cols, 6, true);
-    size_t i;
-    const json_t *r;
-    json_array_foreach(reasons, i, r)
-    {
-        for (int k = 0; k < 6; k++) {
-            const json_t *v = json_object_get(r, keys[k]);
-            if (v)
-                ivtctl_table_json(&t, v);
-            else
-                ivtctl_table_cell(&t, "-");
-        }
-    }
+    ivtctl_table_rows(&t, reasons, keys);
     fputc('\n', c->out);
     return ivtctl_table_done(c, &t);
 }

@@ -84,6 +84,17 @@ void ivtctl_table_json(struct ivtctl_table *t, const json_t *v)
     add_cell(t, ivtctl_json_text(buf, sizeof(buf), v));
 }
 
+void ivtctl_table_rows(struct ivtctl_table *t, const json_t *rows, const char *const *keys)
+{
+    size_t i;
+    const json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        for (int k = 0; keys[k]; k++)
+            ivtctl_table_json(t, json_object_get(row, keys[k]));
+    }
+}
+
 /* Terminal columns of a UTF-8 string: one per code point (continuation
  * bytes 10xxxxxx do not count). Wide CJK glyphs are off by one each; the
  * columns after them shift, nothing breaks. */
