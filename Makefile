@@ -16,7 +16,7 @@ BUILD ?= build
 BIN ?= bin
 FUZZ_SECONDS ?= 10
 
-PKGS := libuv msgpack libsodium libconfig cmocka jansson libpcre2-8
+PKGS := libuv msgpack libsodium libconfig cmocka jansson libpcre2-8 libhs
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
