@@ -1115,7 +1115,7 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
         }
         return (uint64_t)llround(crdt_hll_estimate(s->scratch_reg, p));
     }
-    if (e->nbuckets == 1)
+    if (e->nbuckets == 1 || total == 0)
         return total;
     if (total > s->scratch_items_cap) {
         uint64_t *p = realloc(s->scratch_items, total * sizeof(*p));
