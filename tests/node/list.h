@@ -1,1 +1,10 @@
 /* Unit tests of node/: T(name) rows, one per test (see tests/list.h). */
+T(node_config_minimal_file_gets_defaults)
+T(node_config_every_key_parses)
+T(node_config_wrong_type_names_line_key_expected_found)
+T(node_config_unknown_key_is_an_error)
+T(node_config_bad_values_are_named)
+T(node_config_bad_key_is_not_echoed)
+T(node_config_syntax_error_and_missing_file)
+T(node_config_durations_and_hostports)
+T(node_config_every_key_is_documented)
