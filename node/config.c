@@ -14,6 +14,8 @@
 #include "node/config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -351,10 +353,26 @@ int ivtd_hostport_split(char *host, size_t host_cap, uint16_t *port, const char 
     return 0;
 }
 
-static bool is_ip_literal(const char *host)
+int ivtd_sockaddr_parse(struct sockaddr_storage *out, const char *s)
 {
-    uint8_t buf[16];
-    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+    char host[IVTD_ADDR_MAX];
+    uint16_t port;
+    if (ivtd_hostport_split(host, sizeof(host), &port, s) != 0)
+        return IVT_EINVAL;
+    memset(out, 0, sizeof(*out));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+    if (s[0] != '[' && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        return 0;
+    }
+    if (s[0] == '[' && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        return 0;
+    }
+    return IVT_EINVAL;
 }
 
 static bool is_hostname(const char *host)
@@ -368,13 +386,13 @@ static bool is_hostname(const char *host)
 /* "ip:port" with a literal address; lit_only false also allows DNS names. */
 static bool hostport_ok(const char *s, bool lit_only)
 {
+    struct sockaddr_storage ss;
+    if (ivtd_sockaddr_parse(&ss, s) == 0)
+        return true;
     char host[IVTD_ADDR_MAX];
     uint16_t port;
-    if (ivtd_hostport_split(host, sizeof(host), &port, s) != 0)
-        return false;
-    if (is_ip_literal(host))
-        return true;
-    return !lit_only && s[0] != '[' && is_hostname(host);
+    return !lit_only && s[0] != '[' && ivtd_hostport_split(host, sizeof(host), &port, s) == 0 &&
+           is_hostname(host);
 }
 
 /* ---- errors ------------------------------------------------------------- */

@@ -135,4 +135,9 @@ int ivtd_duration_parse(ivt_ms *out, const char *s);
  */
 int ivtd_hostport_split(char *host, size_t host_cap, uint16_t *port, const char *s);
 
+struct sockaddr_storage;
+/* Parses "ip:port" / "[v6]:port" (literal addresses only) into a sockaddr.
+ * Returns 0 on success, or IVT_EINVAL. */
+int ivtd_sockaddr_parse(struct sockaddr_storage *out, const char *s);
+
 #endif

@@ -585,11 +585,7 @@ int ivtd_rpc_listen(struct ivtd_rpc *s, const char *addr, unsigned mode, char *e
             return IVT_EINVAL;
         }
     } else {
-        char host[IVTD_ADDR_MAX];
-        uint16_t port;
-        if (ivtd_hostport_split(host, sizeof(host), &port, addr) != 0 ||
-            (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-             uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0)) {
+        if (ivtd_sockaddr_parse(&ss, addr) != 0) {
             snprintf(err, cap, "%s: expected \"ip:port\" or \"unix:/path\"", addr);
             return IVT_EINVAL;
         }
