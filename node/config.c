@@ -27,9 +27,9 @@
 #include <unistd.h>
 
 #include <libconfig.h>
-#include <sodium.h>
 
 #include "base/err.h"
+#include "gossip/keyring.h"
 
 enum kind {
     K_STR,        /* a string of at most cap - 1 bytes */
@@ -74,7 +74,7 @@ enum {
 #define MAX_THRESHOLD ((int64_t)UINT32_MAX)
 
 static const struct row rows[] = {
-    {{"node.name", "a non-empty string of at most 63 bytes", "the hostname", false,
+    {{"node.name", "a non-empty string of at most 31 bytes", "the hostname", false,
       "The node's name in member lists, logs and decisions."},
      K_STR,
      F(name),
@@ -105,7 +105,7 @@ static const struct row rows[] = {
      F(advertise),
      0,
      0},
-    {{"cluster.seeds", "a list of strings \"host:port\"", "[]", false,
+    {{"cluster.seeds", "a list of at most 16 strings \"host:port\"", "[]", false,
       "Nodes to join at start (any few members of the cluster)."},
      K_SEEDS,
      F(seeds),
@@ -642,12 +642,8 @@ static int apply(struct ctx *c, const config_setting_t *s, const struct row *r,
         if ((rc = want_type(c, s, r, CONFIG_TYPE_STRING)))
             return rc;
         str = config_setting_get_string(s);
-        size_t got = 0;
-        const char *b64_end = NULL;
         /* Not bad_value(): the key is a secret, never echo it into a log. */
-        if (sodium_base642bin(cfg->encrypt, sizeof(cfg->encrypt), str, strlen(str), NULL, &got,
-                              &b64_end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-            got != IVTD_KEY_LEN || *b64_end)
+        if (gossip_key_decode_base64(cfg->encrypt, str, strlen(str)) != 0)
             return fail_at(c, s, r->doc.name, r->doc.expected,
                            "a string of %zu characters that is not base64 of 32 bytes",
                            strlen(str));

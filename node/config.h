@@ -30,8 +30,9 @@
 enum {
     IVTD_PATH_MAX = 256, /* state_dir, sockets, files: sun_path is 108, others short */
     IVTD_ADDR_MAX = 300, /* "host:port", "[v6]:port" or "unix:/path" */
-    IVTD_NAME_MAX = 64,  /* node.name and cluster.label, as node_config holds them */
-    IVTD_MAX_SEEDS = 64, /* seeds are a handful of hosts; the rest is learnt by gossip */
+    IVTD_NAME_MAX = 32,  /* node.name: GOSSIP_NAME_MAX, NUL included */
+    IVTD_LABEL_MAX = 64, /* cluster.label, as node_config holds it */
+    IVTD_MAX_SEEDS = 16, /* GOSSIP_SEEDS_MAX: a few seeds suffice, gossip finds the rest */
     IVTD_MAX_LISTEN = 8, /* api.listen entries */
     IVTD_ERR_MAX = 512,  /* one error message */
     IVTD_KEY_LEN = 32    /* a gossip key */
@@ -63,7 +64,7 @@ struct ivtd_config {
     char advertise[IVTD_ADDR_MAX]; /* "" = the bind address */
     char seeds[IVTD_MAX_SEEDS][IVTD_ADDR_MAX];
     size_t n_seeds;
-    char label[IVTD_NAME_MAX];
+    char label[IVTD_LABEL_MAX];
     enum ivtd_profile profile;
     bool has_encrypt;
     uint8_t encrypt[IVTD_KEY_LEN];

@@ -127,9 +127,10 @@ TEST(node_config_wrong_type_names_line_key_expected_found)
                  "string");
     expect_error("api = { max_frame = 10; };\n", IVT_EINVAL,
                  ":1: key 'api.max_frame': expected an integer 1024..67108864 (bytes), found 10");
-    expect_error("cluster = { seeds = (\"127.0.0.1:1\", 7); };\n", IVT_EINVAL,
-                 ":1: key 'cluster.seeds': expected a list of strings \"host:port\", found an "
-                 "integer at index 1");
+    expect_error(
+        "cluster = { seeds = (\"127.0.0.1:1\", 7); };\n", IVT_EINVAL,
+        ":1: key 'cluster.seeds': expected a list of at most 16 strings \"host:port\", found an "
+        "integer at index 1");
 }
 
 TEST(node_config_unknown_key_is_an_error)
