@@ -41,6 +41,7 @@ enum kind {
     K_DURATION_OPT,
     K_U32,     /* uint32_t field */
     K_I64_OPT, /* int64_t field, IVTD_UNSET unless set */
+    K_F64_OPT, /* double field 0..1, IVTD_UNSET unless set */
     K_PROFILE,
     K_LOGLEVEL,
     K_KEY,  /* base64 of 32 bytes */
@@ -111,7 +112,7 @@ static const struct row rows[] = {
      F(seeds),
      0,
      0},
-    {{"cluster.label", "a string of at most 63 bytes", "\"\"", false,
+    {{"cluster.label", "a string of at most 63 bytes", "\"ivt\"", false,
       "Cluster label, authenticated in every packet: clusters with different labels never mix."},
      K_STR,
      F(label),
@@ -224,6 +225,24 @@ static const struct row rows[] = {
      FN(th_device_distinct_ip),
      0,
      MAX_THRESHOLD},
+    {{"detect.prefix_requests", "an integer 0..4294967295 (0 disables)", "the core's default", true,
+      "Requests per /24 (IPv4) or /48 (IPv6) per window."},
+     K_I64_OPT,
+     FN(th_prefix_requests),
+     0,
+     MAX_THRESHOLD},
+    {{"detect.pub_datacenter_share", "a number 0.0..1.0", "the core's default", true,
+      "Share of a publisher's requests from data centers above which it is suspect."},
+     K_F64_OPT,
+     FN(th_pub_datacenter_share),
+     0,
+     1},
+    {{"detect.pub_min_requests", "an integer 0..4294967295", "the core's default", true,
+      "Requests a publisher needs before its data-center share counts."},
+     K_I64_OPT,
+     FN(th_pub_min_requests),
+     0,
+     MAX_THRESHOLD},
     {{"detect.suspect_score", "an integer 0..100", "50", true,
       "Score at or above which the verdict is suspect."},
      K_I64_OPT,
@@ -277,11 +296,14 @@ void ivtd_config_defaults(struct ivtd_config *cfg)
     cfg->control_mode = 0600;
     snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "127.0.0.1:9947");
     cfg->log_level = IVTD_LOG_INFO;
+    snprintf(cfg->label, sizeof(cfg->label), "ivt");
+    cfg->th_pub_datacenter_share = IVTD_UNSET;
     int64_t *opt[] = {&cfg->packet_size,        &cfg->epoch_ms,
                       &cfg->window_ms,          &cfg->max_entities,
                       &cfg->gossip_bytes_per_s, &cfg->th_ip_requests,
                       &cfg->th_ip_distinct_ua,  &cfg->th_device_distinct_ip,
-                      &cfg->suspect_score,      &cfg->bot_score};
+                      &cfg->suspect_score,      &cfg->bot_score,
+                      &cfg->th_prefix_requests, &cfg->th_pub_min_requests};
     for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
         *opt[i] = IVTD_UNSET;
 }
@@ -620,6 +642,20 @@ static int apply(struct ctx *c, const config_setting_t *s, const struct row *r,
         *(uint32_t *)field = (uint32_t)v;
         return 0;
     case K_I64_OPT: return apply_int(c, s, r, (int64_t *)field);
+    case K_F64_OPT: {
+        int t = config_setting_type(s);
+        double dv;
+        if (t == CONFIG_TYPE_FLOAT)
+            dv = config_setting_get_float(s);
+        else if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64)
+            dv = (double)config_setting_get_int64(s);
+        else
+            return fail_at(c, s, r->doc.name, r->doc.expected, "%s", type_name(t));
+        if (!(dv >= (double)r->min && dv <= (double)r->max))
+            return fail_at(c, s, r->doc.name, r->doc.expected, "%g", dv);
+        *(double *)field = dv;
+        return 0;
+    }
     case K_PROFILE:
     case K_LOGLEVEL: {
         static const char *const profiles[] = {"lan", "wan", "local", NULL};

@@ -95,6 +95,9 @@ struct ivtd_config {
     int64_t th_ip_requests;
     int64_t th_ip_distinct_ua;
     int64_t th_device_distinct_ip;
+    int64_t th_prefix_requests;
+    int64_t th_pub_min_requests;
+    double th_pub_datacenter_share; /* IVTD_UNSET or 0..1 */
     int64_t suspect_score;
     int64_t bot_score;
     char crawler_file[IVTD_PATH_MAX]; /* "" = the installed or repository data file */
