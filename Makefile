@@ -123,6 +123,9 @@ $(FUZZ_BIN)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< -Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS)
 
+demo: all
+	bash node/demo.sh
+
 bench: all
 	IVT_ROOT=$(CURDIR) $(BIN)/ivt-bench $(BENCHES)
 
