@@ -603,7 +603,8 @@ static bool asn_find(const struct hosting *h, uint32_t asn, uint32_t *idx)
 /* One name per ASN, from its first line in the file. */
 static int hosting_networks(struct hosting *h, struct tmp_range *tmp, size_t n)
 {
-    qsort(tmp, n, sizeof(*tmp), cmp_asn_line);
+    if (n > 1) /* qsort of an empty, NULL array is undefined */
+        qsort(tmp, n, sizeof(*tmp), cmp_asn_line);
     size_t pool = 0, k = 0;
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && tmp[i].asn == tmp[i - 1].asn)
@@ -644,7 +645,8 @@ static int hosting_build(struct hosting *h, const uint8_t *csv, size_t len, char
     h->net = malloc((n ? n : 1) * sizeof(*h->net));
     if (!h->first || !h->last || !h->net)
         goto out;
-    qsort(tmp, n, sizeof(*tmp), cmp_first);
+    if (n > 1)
+        qsort(tmp, n, sizeof(*tmp), cmp_first);
     for (size_t i = 0; i < n; i++) {
         const struct tmp_range *r = &tmp[i];
         uint32_t net = 0;
