@@ -129,7 +129,7 @@ demo: all
 bench: all
 	IVT_ROOT=$(CURDIR) $(BIN)/ivt-bench $(BENCHES)
 
-CLUSTER_TESTS := $(sort $(wildcard tests/cluster/*.sh))
+CLUSTER_TESTS := $(sort $(wildcard tests/cluster/test_*.sh))
 cluster-tests: all
 	@set -e; for t in $(CLUSTER_TESTS); do echo "cluster: $$t"; bash $$t; done
 

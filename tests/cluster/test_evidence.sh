@@ -28,6 +28,8 @@ known() { [[ $(api 4 lookup '["ip", "203.0.113.44"]') == *'"known": true'* ]]; }
 known || fail "n4 does not know what it just observed"
 sleep 2.5 # two snapshot intervals
 kill -9 "$PID_4"
+# The state-dir lock goes with the process: reap it before the restart.
+wait "$PID_4" 2>/dev/null || true
 start 4
 known || fail "after kill -9 and restart, n4 lost its saved evidence"
 grep -q 'msg="restored evidence"' "$T/n4.log" || fail "no restore logged"
