@@ -1,1 +1,10 @@
 /* Unit tests of sim/: T(name) rows, one per test (see tests/list.h). */
+T(sim_data_parses_shipped_files)
+T(sim_workload_deterministic)
+T(sim_workload_label_proportions)
+T(sim_workload_botnet_spread_thin)
+T(sim_workload_cgnat_trap_shares)
+T(sim_workload_device_farm_rotates)
+T(sim_event_json_protocol_keys)
+T(sim_scenario_parses_every_section)
+T(sim_scenario_rejects_with_file_line)
