@@ -377,7 +377,7 @@ void sim_actor_defaults(struct sim_actor_config *a, enum sim_actor_kind kind)
     case SIM_ACT_CRAWLER: a->count = 10, a->rate_per_min = 6, a->spread = true; break;
     case SIM_ACT_SCRAPER: a->count = 5, a->rate_per_min = 20; break;
     case SIM_ACT_BOTNET:
-        a->count = 100, a->rate_per_min = 4, a->ua_pool = 8, a->spread = true;
+        a->count = 100, a->rate_per_min = 4, a->ua_pool = 12, a->spread = true;
         break;
     case SIM_ACT_DEVICE_FARM:
         a->count = 20, a->rate_per_min = 6, a->ips = 200, a->rotate = 3, a->spread = true;
@@ -475,8 +475,7 @@ static int filter_table(struct range_table *out, const struct range_table *in, c
 
 static bool uses_hosting(enum sim_actor_kind k)
 {
-    return k == SIM_ACT_CRAWLER || k == SIM_ACT_SCRAPER || k == SIM_ACT_BOTNET ||
-           k == SIM_ACT_FRAUD_PUBLISHER;
+    return k == SIM_ACT_CRAWLER || k == SIM_ACT_SCRAPER || k == SIM_ACT_FRAUD_PUBLISHER;
 }
 
 static double diurnal_factor(const struct sim_workload *wl, double t)

@@ -61,7 +61,7 @@ enum sim_actor_kind {
     SIM_ACT_HUMAN = 0,         /* consumer ISP address, browser UA, own device */
     SIM_ACT_CRAWLER,           /* GIVT: crawler UA from a hosting network */
     SIM_ACT_SCRAPER,           /* hosting network, browser UA (masquerading) */
-    SIM_ACT_BOTNET,            /* hosting addresses, rotating UAs, spread over regions */
+    SIM_ACT_BOTNET,            /* infected home PCs: ISP addresses, rotating UAs, spread thin */
     SIM_ACT_DEVICE_FARM,       /* phones resetting device ids, behind a pool of ISP IPs */
     SIM_ACT_RESIDENTIAL_PROXY, /* one device id each, a new residential IP per request */
     SIM_ACT_FRAUD_PUBLISHER,   /* bought hosting traffic on one publisher, many clicks */
