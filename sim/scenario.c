@@ -162,8 +162,8 @@ enum { MAX_NODES = 100000, MAX_DURATION_S = 7 * 24 * 3600, MAX_ISOLATED = 64 };
 
 static int parse_sim(struct ctx *c, const config_setting_t *g)
 {
-    static const char *const keys[] = {"name",           "seed",   "nodes",   "duration_s",
-                                       "isolated_nodes", "oracle", "encrypt", NULL};
+    static const char *const keys[] = {"name",           "seed",   "nodes",       "duration_s",
+                                       "isolated_nodes", "oracle", "join_over_s", NULL};
     struct sim_scenario *sc = c->sc;
     TRY(check_keys(c, g, "sim", keys));
     TRY(get_str(c, g, "name", sc->name, sizeof(sc->name), NULL));
@@ -181,7 +181,11 @@ static int parse_sim(struct ctx *c, const config_setting_t *g)
     sc->duration = (ivt_ms)(d * IVT_MS_PER_S);
     TRY(get_u32(c, g, "isolated_nodes", 0, MAX_ISOLATED, &sc->isolated_nodes, NULL));
     TRY(get_bool(c, g, "oracle", &sc->oracle));
-    TRY(get_bool(c, g, "encrypt", &sc->encrypt));
+    double j = -1;
+    bool found;
+    TRY(get_num(c, g, "join_over_s", 0, MAX_DURATION_S, &j, &found));
+    if (found)
+        sc->join_over = (ivt_ms)(j * IVT_MS_PER_S);
     return 0;
 }
 
@@ -621,7 +625,7 @@ static void defaults(struct sim_scenario *sc)
     sc->seed = 1;
     sc->nodes = 10;
     sc->duration = 60 * IVT_MS_PER_S;
-    sc->encrypt = true;
+    sc->join_over = -1; /* the world picks: 20 ms a node, at most 30 s */
     sc->net.n_regions = 1;
     snprintf(sc->net.regions[0].name, sizeof(sc->net.regions[0].name), "dc");
     sc->net.regions[0].node_share = 1;

@@ -122,7 +122,7 @@ struct sim_scenario {
     ivt_ms duration;
     uint32_t isolated_nodes; /* shadow nodes that see their own traffic only */
     bool oracle;             /* a shadow node that sees all traffic */
-    bool encrypt;
+    ivt_ms join_over;        /* nodes start one by one over this span */
     struct sim_network net;
     struct sim_node_settings node;
     struct sim_workload_config workload;
