@@ -1034,6 +1034,10 @@ static uint32_t random_members(struct gossip *g, uint32_t *out, uint32_t max, in
 {
     uint32_t n = 0;
     uint32_t tries = max * 4 + 8;
+    /* Alone in the table there is nobody to pick, and drawing below zero
+     * members would index past the live entries. */
+    if (g->n_mem < 2)
+        return 0;
     while (n < max && tries--) {
         uint32_t idx = 1 + (uint32_t)ivt_rng_below(&g->rng, g->n_mem - 1);
         const struct gossip_mem *m = &g->mem[idx];
