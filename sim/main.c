@@ -28,9 +28,7 @@
 #include "sim/scenario.h"
 #include "sim/workload.h"
 #include "sim/world.h"
-#ifdef SIM_WITH_NODE_CORE
 #include "node/rules.h"
-#endif
 
 enum {
     EXIT_OK = 0,
@@ -322,7 +320,6 @@ int main(int argc, char **argv)
 
     const struct sim_core_ops *core = &sim_core_gossip;
     const struct node_rules *rules = NULL;
-#ifdef SIM_WITH_NODE_CORE
     struct node_rules *own_rules = NULL;
     if (!o.membership_only) {
         char *cj = NULL, *hc = NULL;
@@ -347,10 +344,6 @@ int main(int argc, char **argv)
         rules = own_rules;
         core = &sim_core_node;
     }
-#else
-    if (!o.membership_only && !o.quiet)
-        fprintf(stderr, "ivtsim: built without the node core: membership only (no detection)\n");
-#endif
 
     double t0 = wall_now();
     struct sim_world *w = NULL, *twin = NULL;
@@ -421,9 +414,7 @@ int main(int argc, char **argv)
 out:
     sim_world_delete(w);
     sim_world_delete(twin);
-#ifdef SIM_WITH_NODE_CORE
     node_rules_delete(own_rules);
-#endif
     sim_data_delete(data);
     sim_scenario_destroy(&sc);
     return status;
