@@ -583,20 +583,29 @@ static int observe(struct node *n, const struct node_event *ev, const struct eve
     return rc;
 }
 
-int node_observe(struct node *n, const struct node_event *ev, ivt_ms now, ivt_ms wall)
+/* What observe and score both need of an event: its entity keys and GIVT
+ * signals. Returns 0, or IVT_EINVAL (counted) for an event with no IP. */
+static int prepare(struct node *n, struct event_keys *k, struct node_signals *s,
+                   const struct node_event *ev, ivt_ms wall)
 {
-    (void)now;
     n->wall = wall;
     if (ev->ip.family != 4 && ev->ip.family != 6) {
         n->stats.events_rejected++;
         return IVT_EINVAL;
     }
+    memset(s, 0, sizeof(*s));
+    event_keys(n, k, ev);
+    givt(n, s, ev, k);
+    return 0;
+}
+
+int node_observe(struct node *n, const struct node_event *ev, ivt_ms now, ivt_ms wall)
+{
+    (void)now;
     struct event_keys k;
     struct node_signals s;
-    memset(&s, 0, sizeof(s));
-    event_keys(n, &k, ev);
-    givt(n, &s, ev, &k);
-    return observe(n, ev, &k, &s, wall);
+    int rc = prepare(n, &k, &s, ev, wall);
+    return rc ? rc : observe(n, ev, &k, &s, wall);
 }
 
 /* ---- scoring ------------------------------------------------------------ */
@@ -678,16 +687,11 @@ int node_score(struct node *n, struct node_score *out, const struct node_event *
                ivt_ms now, ivt_ms wall)
 {
     (void)now;
-    n->wall = wall;
-    if (ev->ip.family != 4 && ev->ip.family != 6) {
-        n->stats.events_rejected++;
-        return IVT_EINVAL;
-    }
     struct event_keys k;
     struct node_signals s;
-    memset(&s, 0, sizeof(s));
-    event_keys(n, &k, ev);
-    givt(n, &s, ev, &k);
+    int prc = prepare(n, &k, &s, ev, wall);
+    if (prc)
+        return prc;
     if (obs) {
         int rc = observe(n, ev, &k, &s, wall);
         if (rc)
