@@ -8,3 +8,5 @@ $(eval $(call module_lib,node))
 ifneq ($(and $(wildcard node/main.c),$(IVTD_HOSTS_CORE)),)
 $(eval $(call program,ivtd,node/main.c))
 endif
+# The API load generator (docs/benchmarks.md): a client, so it needs no core.
+$(eval $(call program,ivt-loadgen,tests/loadgen.c))
