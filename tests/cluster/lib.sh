@@ -44,6 +44,8 @@ cluster = { bind = "127.0.0.$i:$PORT"; seeds = [$seeds]; encrypt = "$KEY";
 api = { listen = ["127.0.0.$i:$((PORT + 1))"]; };
 control = { socket = "$T/c$i.sock"; };
 metrics = { listen = "127.0.0.$i:$((PORT + 2))"; };
+detect = { crawler_file = "$ROOT/node/data/crawler-user-agents.json";
+           hosting_file = "$ROOT/node/data/hosting-asn-ipv4.csv"; };
 $extra
 CFG
 }
@@ -57,7 +59,7 @@ start() {
     local pid=$!
     PIDS+=("$pid")
     eval "PID_$i=$pid"
-    wait_until 10 "node $i answers" ctl "$i" status
+    wait_until 30 "node $i answers" ctl "$i" status
 }
 
 ctl() { local i=$1; shift; $RPC "unix:$T/c$i.sock" "$@"; }
