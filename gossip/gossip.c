@@ -365,6 +365,7 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
     }
     struct gossip_mq_item *it = &g->mq[m->qslot];
     it->transmits = 0;
+    it->packet = g->packet_no;
     memcpy(it->from, from ? from : g->mem[0].id, GOSSIP_ID_LEN);
 }
 
@@ -443,7 +444,8 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
     if (!p)
         return IVT_ENOMEM;
     memcpy(p, msg, len);
-    g->aq[g->n_aq++] = (struct gossip_aq_item){.transmits = 0, .len = (uint16_t)len, .msg = p};
+    g->aq[g->n_aq++] =
+        (struct gossip_aq_item){.transmits = 0, .packet = g->packet_no, .len = (uint16_t)len, .msg = p};
     return 0;
 }
 
@@ -520,12 +522,13 @@ static size_t fill_queue(struct gossip *g, struct ivt_mpw *w, size_t *budget, bo
             const uint8_t *p;
             size_t len;
             if (app) {
-                if (g->aq[i].transmits != t)
+                if (g->aq[i].transmits != t || g->aq[i].packet == g->packet_no)
                     continue;
                 p = g->aq[i].msg;
                 len = g->aq[i].len;
             } else {
-                if (g->mq[i].transmits != t || (int32_t)g->mq[i].idx == skip_idx)
+                if (g->mq[i].transmits != t || (int32_t)g->mq[i].idx == skip_idx ||
+                    g->mq[i].packet == g->packet_no)
                     continue;
                 len = encode_member(g, &g->mq[i], buf);
                 p = buf;
@@ -539,6 +542,7 @@ static size_t fill_queue(struct gossip *g, struct ivt_mpw *w, size_t *budget, bo
     for (uint32_t k = n_chosen; k-- > 0;) {
         uint32_t i = chosen[k];
         uint16_t *tx = app ? &g->aq[i].transmits : &g->mq[i].transmits;
+        *(app ? &g->aq[i].packet : &g->mq[i].packet) = g->packet_no;
         if (++*tx >= lim) {
             if (app)
                 aq_remove(g, i);
@@ -563,6 +567,7 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
     struct ivt_mpw w;
     size_t cap = g->cfg.packet_size - GOSSIP_ENVELOPE_OVERHEAD;
     ivt_mpw_init_fixed(&w, plain, cap);
+    g->packet_no++;
     gossip_wire_hdr(&w, g->mem[0].id, g->cfg.generation, g->counter);
     ivt_mpw_raw(&w, prim, plen);
     size_t unlimited = SIZE_MAX;
@@ -727,6 +732,20 @@ static void refute(struct gossip *g, uint32_t inc, ivt_ms now)
         g->awareness++;
 }
 
+/* An accusation about us: refute it if it is about our current
+ * incarnation; if it is older, its sender missed our last refutation, so
+ * say our current one again (it rides back on our very next packet, often
+ * the ack to the buddy-system ping that carried the accusation). */
+static void refute_or_repeat(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+{
+    if (g->leaving || w->gen != g->mem[0].gen)
+        return;
+    if (w->inc >= g->mem[0].inc)
+        refute(g, w->inc, now);
+    else
+        enqueue_member(g, 0, NULL);
+}
+
 static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
 {
     int idx = gossip__find(g, w->id);
@@ -768,8 +787,7 @@ static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w, 
 {
     int idx = gossip__find(g, w->id);
     if (idx == 0) {
-        if (w->gen == g->mem[0].gen && w->inc >= g->mem[0].inc)
-            refute(g, w->inc, now);
+        refute_or_repeat(g, w, now);
         return;
     }
     if (idx < 0)
@@ -795,8 +813,7 @@ static void apply_dead(struct gossip *g, const struct gossip_wire_member *w, ivt
 {
     int idx = gossip__find(g, w->id);
     if (idx == 0) {
-        if (!g->leaving && w->gen == g->mem[0].gen && w->inc >= g->mem[0].inc)
-            refute(g, w->inc, now);
+        refute_or_repeat(g, w, now);
         return;
     }
     if (idx < 0)
@@ -1364,7 +1381,7 @@ int gossip_new(struct gossip **out, const struct gossip_config *cfg,
     g->next_probe = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->probe_interval);
     g->next_gossip = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->gossip_interval);
     g->next_pushpull = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->pushpull_interval);
-    g->next_reconnect = now + cfg->reconnect_interval;
+    g->next_reconnect = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->reconnect_interval);
     g->next_reap = now + REAP_PERIOD_MS;
     g->last_deadline = IVT_MS_NEVER;
     *out = g;

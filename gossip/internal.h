@@ -54,12 +54,14 @@ struct gossip_susp {
  * member replaces an older one simply by resetting transmits. */
 struct gossip_mq_item {
     uint16_t transmits;
+    uint32_t packet; /* the last packet it went into: never twice in one */
     uint32_t idx;
     uint8_t from[GOSSIP_ID_LEN]; /* SUSPECT accuser, so confirmations re-gossip */
 };
 
 struct gossip_aq_item {
     uint16_t transmits;
+    uint32_t packet;
     uint16_t len;
     uint8_t *msg; /* encoded USER message */
 };
@@ -125,6 +127,7 @@ struct gossip {
     struct gossip_unknown_window unk[GOSSIP_UNKNOWN_WINDOWS];
     uint32_t unk_next;
     uint32_t seq;
+    uint32_t packet_no; /* packets built so far (stamps queue items) */
     uint64_t counter;
     uint32_t awareness;
     bool leaving;
