@@ -444,8 +444,8 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
     if (!p)
         return IVT_ENOMEM;
     memcpy(p, msg, len);
-    g->aq[g->n_aq++] =
-        (struct gossip_aq_item){.transmits = 0, .packet = g->packet_no, .len = (uint16_t)len, .msg = p};
+    g->aq[g->n_aq++] = (struct gossip_aq_item){
+        .transmits = 0, .packet = g->packet_no, .len = (uint16_t)len, .msg = p};
     return 0;
 }
 
@@ -571,6 +571,7 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
     gossip_wire_hdr(&w, g->mem[0].id, g->cfg.generation, g->counter);
     ivt_mpw_raw(&w, prim, plen);
     size_t unlimited = SIZE_MAX;
+    size_t before = w.len;
     if (buddy >= 0) {
         uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
         struct gossip_mq_item it = {.idx = (uint32_t)buddy};
@@ -578,7 +579,6 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
         size_t len = encode_member(g, &it, buf);
         append(&w, buf, len, &unlimited);
     }
-    size_t before = w.len;
     size_t mbudget = g->cfg.member_budget;
     size_t m1 = fill_queue(g, &w, &mbudget, false, buddy);
     size_t abudget = cap - w.len;
@@ -746,6 +746,19 @@ static void refute_or_repeat(struct gossip *g, const struct gossip_wire_member *
         enqueue_member(g, 0, NULL);
 }
 
+/* The sender of src accused a member we know refuted since: send it the
+ * refutation directly (one packet), rather than hope gossip reaches it
+ * before its suspicion timer runs out. Push-pull merges (src NULL) are
+ * corrected by the push-pull reply itself. */
+static void send_packet(struct gossip *g, const struct gossip_addr *to, const uint8_t *prim,
+                        size_t plen, int32_t buddy);
+
+static void correct(struct gossip *g, const struct gossip_addr *src, int idx)
+{
+    if (src)
+        send_packet(g, src, NULL, 0, idx);
+}
+
 static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
 {
     int idx = gossip__find(g, w->id);
@@ -783,7 +796,8 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, iv
     notify(g, (uint32_t)idx);
 }
 
-static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w,
+                          const struct gossip_addr *src, ivt_ms now)
 {
     int idx = gossip__find(g, w->id);
     if (idx == 0) {
@@ -793,6 +807,10 @@ static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w, 
     if (idx < 0)
         return;
     struct gossip_mem *m = &g->mem[idx];
+    if (version(w->gen, w->inc) < version(m->gen, m->inc) && is_live(m->state)) {
+        correct(g, src, idx);
+        return;
+    }
     if (version(w->gen, w->inc) < version(m->gen, m->inc) || !is_live(m->state))
         return;
     if (m->state == GOSSIP_SUSPECT) {
@@ -809,7 +827,8 @@ static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w, 
     notify(g, (uint32_t)idx);
 }
 
-static void apply_dead(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+static void apply_dead(struct gossip *g, const struct gossip_wire_member *w,
+                       const struct gossip_addr *src, ivt_ms now)
 {
     int idx = gossip__find(g, w->id);
     if (idx == 0) {
@@ -819,6 +838,10 @@ static void apply_dead(struct gossip *g, const struct gossip_wire_member *w, ivt
     if (idx < 0)
         return;
     struct gossip_mem *m = &g->mem[idx];
+    if (version(w->gen, w->inc) < version(m->gen, m->inc) && is_live(m->state)) {
+        correct(g, src, idx);
+        return;
+    }
     if (version(w->gen, w->inc) < version(m->gen, m->inc) || !is_live(m->state))
         return;
     m->gen = w->gen;
@@ -830,14 +853,15 @@ static void apply_dead(struct gossip *g, const struct gossip_wire_member *w, ivt
     notify(g, (uint32_t)idx);
 }
 
-static void apply(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+static void apply(struct gossip *g, const struct gossip_wire_member *w,
+                  const struct gossip_addr *src, ivt_ms now)
 {
     if (w->state == GOSSIP_ALIVE)
         apply_alive(g, w, now);
     else if (w->state == GOSSIP_SUSPECT)
-        apply_suspect(g, w, now);
+        apply_suspect(g, w, src, now);
     else
-        apply_dead(g, w, now);
+        apply_dead(g, w, src, now);
 }
 
 void gossip__merge_remote(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
@@ -862,7 +886,7 @@ void gossip__merge_remote(struct gossip *g, const struct gossip_wire_member *w, 
         c.state = GOSSIP_SUSPECT;
         c.from = self_id;
     }
-    apply(g, &c, now);
+    apply(g, &c, NULL, now);
 }
 
 /* ---- receive ------------------------------------------------------------- */
@@ -1006,11 +1030,12 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         case GOSSIP_MSG_NACK: handle_ack(g, &m, true); break;
         case GOSSIP_MSG_ALIVE:
         case GOSSIP_MSG_SUSPECT:
-        case GOSSIP_MSG_DEAD: apply(g, &m.m, now); break;
+        case GOSSIP_MSG_DEAD: apply(g, &m.m, from, now); break;
         case GOSSIP_MSG_USER: handle_user(g, &m, start, (size_t)(pos - start)); break;
         default: break;
         }
     }
+    g->last_deadline = gossip_next_deadline(g);
     return 0;
 }
 
@@ -1093,7 +1118,7 @@ static void probe_finish(struct gossip *g, ivt_ms now)
     w.state = GOSSIP_SUSPECT;
     w.from = g->mem[0].id;
     g->st.suspects_raised++;
-    apply_suspect(g, &w, now);
+    apply_suspect(g, &w, NULL, now);
 }
 
 static void probe_start(struct gossip *g, ivt_ms now)
@@ -1168,7 +1193,7 @@ static void suspicion_tick(struct gossip *g, ivt_ms now)
         w.state = GOSSIP_DEAD;
         w.from = g->mem[0].id;
         g->st.deaths_declared++;
-        apply_dead(g, &w, now); /* removes s from the array */
+        apply_dead(g, &w, NULL, now); /* removes s from the array */
     }
 }
 

@@ -133,7 +133,9 @@ struct gossip {
     bool leaving;
 
     ivt_ms next_probe, next_gossip, next_pushpull, next_reconnect, next_reap;
-    ivt_ms last_deadline; /* what next_deadline last promised: stall detection */
+    /* The deadline as of our latest call: the host promised to tick us
+     * then. A tick much later than it means our loop stalled. */
+    ivt_ms last_deadline;
 
     struct gossip_addr seeds[GOSSIP_SEEDS_MAX];
     uint32_t n_seeds;

@@ -516,7 +516,18 @@ int gossip_stream_accept(struct gossip *g, uint32_t *sid, const struct gossip_ad
     return 0;
 }
 
+static int stream_receive(struct gossip *g, uint32_t sid, const uint8_t *data, size_t len,
+                          ivt_ms now);
+
 int gossip_stream_receive(struct gossip *g, uint32_t sid, const uint8_t *data, size_t len,
+                          ivt_ms now)
+{
+    int rc = stream_receive(g, sid, data, len, now);
+    g->last_deadline = gossip_next_deadline(g);
+    return rc;
+}
+
+static int stream_receive(struct gossip *g, uint32_t sid, const uint8_t *data, size_t len,
                           ivt_ms now)
 {
     struct gossip_stream *s = stream_get(g, sid);
@@ -604,6 +615,7 @@ void gossip_stream_close(struct gossip *g, uint32_t sid, ivt_ms now)
         return;
     stream_fail(g, s); /* no-op when it completed */
     stream_reset(s);
+    g->last_deadline = gossip_next_deadline(g);
 }
 
 void gossip__streams_tick(struct gossip *g, ivt_ms now)
