@@ -870,9 +870,12 @@ void gossip__merge_remote(struct gossip *g, const struct gossip_wire_member *w, 
     if (idx < 0 && !is_live(w->state))
         return; /* never learn a tombstone second hand: it would outlive its ttl */
     if (idx > 0 && !is_live(g->mem[idx].state) && w->state == GOSSIP_ALIVE &&
-        version(w->gen, w->inc) > version(g->mem[idx].gen, g->mem[idx].inc)) {
-        /* A claim of life for a tombstone: ask the member itself, with its
-         * death certificate attached, and let its own refutation decide. */
+        version(w->gen, w->inc) >= version(g->mem[idx].gen, g->mem[idx].inc)) {
+        /* A claim of life for a tombstone (at the incarnation we buried it
+         * with, as after a partition, or later): ask the member itself,
+         * with its death certificate attached, and let its own refutation
+         * decide. After a partition heals, the first push-pull across it
+         * so wakes the whole other side at once. */
         g->st.resurrections_held++;
         send_ping(g, &w->addr, g->seq++, w->id, idx);
         return;
@@ -990,6 +993,9 @@ static int drop(struct gossip *g, enum gossip_drop reason, int rc)
     return rc;
 }
 
+static void dispatch(struct gossip *g, const struct gossip_addr *from, const uint8_t **pos,
+                     const uint8_t *end, bool news, ivt_ms now);
+
 int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *data,
                    size_t len, ivt_ms now)
 {
@@ -1019,10 +1025,33 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         return drop(g, GOSSIP_DROP_SELF, IVT_EEXIST);
     if (gossip__replay(g, &h))
         return drop(g, GOSSIP_DROP_REPLAY, IVT_EREPLAY);
-    while (pos < end) {
-        const uint8_t *start = pos;
+    int sender = gossip__find(g, h.id);
+    if (sender > 0 && g->mem[sender].state == GOSSIP_DEAD && h.gen >= g->mem[sender].gen)
+        /* A member we buried is talking to us: show it the certificate,
+         * so its refutation (or its repeated alive) comes straight back. */
+        send_packet(g, from, NULL, 0, sender);
+    /* Two passes: news first, then probes. A ping that carries an
+     * accusation (the buddy system) must be answered after we have
+     * refuted it, so the refutation rides on the ack. */
+    const uint8_t *body = pos;
+    for (int pass = 0; pass < 2; pass++)
+        for (pos = body; pos < end;)
+            dispatch(g, from, &pos, end, pass == 0, now);
+    g->last_deadline = gossip_next_deadline(g);
+    return 0;
+}
+
+static void dispatch(struct gossip *g, const struct gossip_addr *from, const uint8_t **pos,
+                     const uint8_t *end, bool news, ivt_ms now)
+{
+    {
+        const uint8_t *start = *pos;
         struct gossip_msg m;
-        gossip_wire_msg_decode(&pos, end, &m);
+        gossip_wire_msg_decode(pos, end, &m);
+        bool is_news = m.type == GOSSIP_MSG_ALIVE || m.type == GOSSIP_MSG_SUSPECT ||
+                       m.type == GOSSIP_MSG_DEAD || m.type == GOSSIP_MSG_USER;
+        if (is_news != news)
+            return;
         switch (m.type) {
         case GOSSIP_MSG_PING: handle_ping(g, from, &m); break;
         case GOSSIP_MSG_PING_REQ: handle_ping_req(g, from, &m, now); break;
@@ -1031,12 +1060,10 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         case GOSSIP_MSG_ALIVE:
         case GOSSIP_MSG_SUSPECT:
         case GOSSIP_MSG_DEAD: apply(g, &m.m, from, now); break;
-        case GOSSIP_MSG_USER: handle_user(g, &m, start, (size_t)(pos - start)); break;
+        case GOSSIP_MSG_USER: handle_user(g, &m, start, (size_t)(*pos - start)); break;
         default: break;
         }
     }
-    g->last_deadline = gossip_next_deadline(g);
-    return 0;
 }
 
 /* ---- probing (SWIM + Lifeguard LHA-Probe) ------------------------------- */

@@ -220,7 +220,14 @@ static int member_diff(struct gossip *g, struct ivt_mpw *w, const uint8_t *pos, 
         uint64_t theirs = (uint64_t)pm.gen << 32 | pm.inc;
         int rank_ours = m->state == GOSSIP_LEFT ? GOSSIP_DEAD : m->state;
         int rank_theirs = pm.state == GOSSIP_LEFT ? GOSSIP_DEAD : (int)pm.state;
-        peer_ok[idx] = ours < theirs || (ours == theirs && rank_ours <= rank_theirs) ? 1 : 2;
+        /* Ours is news to the peer when newer, or when we hold alive a
+         * member it buried at the same incarnation: a partition healing. It
+         * will not believe us (no second-hand resurrection) but will ask
+         * that member directly. */
+        bool newer = ours > theirs || (ours == theirs && rank_ours > rank_theirs);
+        bool life_claim =
+            m->state <= GOSSIP_SUSPECT && rank_theirs >= GOSSIP_DEAD && ours >= theirs;
+        peer_ok[idx] = newer || life_claim ? 2 : 1;
     }
     /* Send what the peer holds older news about, and live members it lacks
      * (it would ignore tombstones it never knew). */
