@@ -111,7 +111,7 @@ void gossip_config_profile(struct gossip_config *cfg, enum gossip_profile p)
     cfg->app_seen_max = 4096;
     cfg->pushpull_interval = 30 * IVT_MS_PER_S;
     cfg->stream_timeout = 10 * IVT_MS_PER_S;
-    cfg->stream_max = 32;
+    cfg->stream_max = 128; /* memberlist's bound on concurrent push-pulls */
     cfg->tombstone_ttl = IVT_MS_PER_DAY;
     cfg->reconnect_interval = 30 * IVT_MS_PER_S;
     cfg->max_members = 1u << 16;
@@ -1103,6 +1103,8 @@ static uint32_t random_members(struct gossip *g, uint32_t *out, uint32_t max, in
 {
     uint32_t n = 0;
     uint32_t tries = max * 4 + 8;
+    if (g->n_mem < 2)
+        return 0;
     while (n < max && tries--) {
         uint32_t idx = 1 + (uint32_t)ivt_rng_below(&g->rng, g->n_mem - 1);
         const struct gossip_mem *m = &g->mem[idx];

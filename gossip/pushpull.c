@@ -616,12 +616,20 @@ bool gossip_stream_done(const struct gossip *g, uint32_t sid)
 
 void gossip_stream_close(struct gossip *g, uint32_t sid, ivt_ms now)
 {
-    (void)now;
     struct gossip_stream *s = stream_get(g, sid);
     if (!s)
         return;
+    bool retry = s->join && s->phase != PHASE_DONE;
     stream_fail(g, s); /* no-op when it completed */
     stream_reset(s);
+    if (retry && gossip__alive_count(g) <= 1) {
+        /* A join that failed (a busy seed, say) is retried within a few
+         * probe intervals rather than at the next reconnect round. */
+        ivt_ms t = now + g->cfg.probe_interval +
+                   (ivt_ms)ivt_rng_below(&g->rng, 2 * (uint64_t)g->cfg.probe_interval);
+        if (t < g->next_reconnect)
+            g->next_reconnect = t;
+    }
     g->last_deadline = gossip_next_deadline(g);
 }
 
