@@ -304,6 +304,11 @@ static int member_add(struct gossip *g, const struct gossip_wire_member *w, uint
     m->qslot = -1;
     copy_attrs(m, w);
     gossip_replay_init(&m->rw);
+    /* Packets it sent before we knew it were checked against a window for
+     * unknown senders: carry it over, or they could be replayed now. */
+    for (uint32_t i = 0; i < GOSSIP_UNKNOWN_WINDOWS; i++)
+        if (!memcmp(g->unk[i].id, m->id, GOSSIP_ID_LEN))
+            m->rw = g->unk[i].rw;
     g->n_state[st]++;
     hidx_put(g, idx);
     order_insert(g, idx);
