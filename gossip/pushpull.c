@@ -177,8 +177,9 @@ static void app_field(struct gossip *g, struct ivt_mpw *w, const uint8_t *peer, 
         rc = g->d.app_diff(g->d.ctx, peer, n, &a);
     else if (!diff && g->d.app_digest)
         rc = g->d.app_digest(g->d.ctx, &a);
-    if (rc || a.err)
-        ivt_mpw_bin(w, NULL, 0);
+    static const uint8_t none[1];
+    if (rc || a.err || !a.data)
+        ivt_mpw_bin(w, none, 0);
     else
         ivt_mpw_bin(w, a.data, a.len);
     ivt_mpw_destroy(&a);
