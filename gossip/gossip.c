@@ -1145,7 +1145,10 @@ static void probe_finish(struct gossip *g, ivt_ms now)
     if (g->awareness > g->cfg.awareness_max - 1)
         g->awareness = g->cfg.awareness_max - 1;
     int idx = gossip__find(g, p->id);
-    if (idx <= 0 || g->mem[idx].state != GOSSIP_ALIVE)
+    /* Alive: we accuse. Already suspect: our failed probe is an
+     * independent confirmation (Lifeguard), re-gossiped so every timer
+     * shrinks toward its minimum. */
+    if (idx <= 0 || !is_live(g->mem[idx].state))
         return;
     struct gossip_wire_member w;
     gossip__wire_member(g, (uint32_t)idx, &w);

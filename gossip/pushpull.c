@@ -599,6 +599,8 @@ size_t gossip_stream_output(struct gossip *g, uint32_t sid, uint8_t *buf, size_t
     size_t n = s->out_len - s->out_off;
     if (n > cap)
         n = cap;
+    if (n == 0)
+        return 0;
     memcpy(buf, s->out + s->out_off, n);
     s->out_off += n;
     if (s->out_off == s->out_len) {
