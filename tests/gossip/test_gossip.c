@@ -61,8 +61,13 @@ static size_t alive_msg(uint8_t *buf, const uint8_t *id, uint32_t inc)
 {
     struct ivt_mpw w;
     ivt_mpw_init_fixed(&w, buf, GOSSIP_MEMBER_MSG_MAX);
-    struct gossip_wire_member m = {
-        .id = id, .gen = 1, .inc = inc, .state = GOSSIP_ALIVE, .name = "peer", .name_len = 4};
+    struct gossip_wire_member m = {.id = id,
+                                   .gen = 1,
+                                   .inc = inc,
+                                   .state = GOSSIP_ALIVE,
+                                   .name = "peer",
+                                   .name_len = 4,
+                                   .meta = (const uint8_t *)""};
     m.addr.port = 2;
     gossip_wire_member_msg(&w, &m);
     return w.len;
