@@ -16,7 +16,7 @@ BUILD ?= build
 BIN ?= bin
 FUZZ_SECONDS ?= 10
 
-PKGS := libuv msgpack libsodium libconfig cmocka jansson libpcre2-8
+PKGS := libuv msgpack libsodium libconfig cmocka jansson libpcre2-8 libhs
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -123,10 +123,13 @@ $(FUZZ_BIN)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< -Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS)
 
+demo: all
+	bash node/demo.sh
+
 bench: all
 	IVT_ROOT=$(CURDIR) $(BIN)/ivt-bench $(BENCHES)
 
-CLUSTER_TESTS := $(sort $(wildcard tests/cluster/*.sh))
+CLUSTER_TESTS := $(sort $(wildcard tests/cluster/test_*.sh))
 cluster-tests: all
 	@set -e; for t in $(CLUSTER_TESTS); do echo "cluster: $$t"; bash $$t; done
 

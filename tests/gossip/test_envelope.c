@@ -67,6 +67,23 @@ static int open_label(const struct gossip_keyring *kr, const char *label, const 
     return gossip_open(out, sizeof(out), &n, kr, label, label ? strlen(label) : 0, in, len);
 }
 
+/* A keyring with one key, a seeded generator, and one sealed packet of
+ * plain_len bytes under LABEL: the start of most envelope tests. */
+struct sealed {
+    struct gossip_keyring kr;
+    struct ivt_rng rng;
+    uint8_t env[256];
+    size_t len;
+};
+
+static void sealed_init(struct sealed *f, uint8_t key_seed, size_t plain_len)
+{
+    crypto_setup();
+    ring_with(&f->kr, key_seed);
+    ivt_rng_seed(&f->rng, ivt_test_seed());
+    f->len = seal_payload(f->env, sizeof(f->env), &f->kr, LABEL, &f->rng, plain_len);
+}
+
 TEST(gossip_envelope_round_trip)
 {
     (void)state;
@@ -105,46 +122,36 @@ TEST(gossip_envelope_round_trip)
 TEST(gossip_envelope_every_bit_flip_rejected)
 {
     (void)state;
-    crypto_setup();
-    struct gossip_keyring kr;
-    ring_with(&kr, 2);
-    struct ivt_rng rng;
-    ivt_rng_seed(&rng, ivt_test_seed());
-    uint8_t env[256];
-    size_t len = seal_payload(env, sizeof(env), &kr, LABEL, &rng, 64);
-    assert_int_equal(open_label(&kr, LABEL, env, len), 0);
-    for (size_t byte = 0; byte < len; byte++) {
+    struct sealed f;
+    sealed_init(&f, 2, 64);
+    assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len), 0);
+    for (size_t byte = 0; byte < f.len; byte++) {
         for (int bit = 0; bit < 8; bit++) {
-            env[byte] ^= (uint8_t)(1u << bit);
+            f.env[byte] ^= (uint8_t)(1u << bit);
             int want = byte == 0 ? IVT_EVERSION : byte < 5 ? IVT_ENOENT : IVT_EAUTH;
-            assert_int_equal(open_label(&kr, LABEL, env, len), want);
-            env[byte] ^= (uint8_t)(1u << bit);
+            assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len), want);
+            f.env[byte] ^= (uint8_t)(1u << bit);
         }
     }
-    assert_int_equal(open_label(&kr, LABEL, env, len), 0);
+    assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len), 0);
 }
 
 TEST(gossip_envelope_wrong_label_rejected)
 {
     (void)state;
-    crypto_setup();
-    struct gossip_keyring kr;
-    ring_with(&kr, 3);
-    struct ivt_rng rng;
-    ivt_rng_seed(&rng, ivt_test_seed());
-    uint8_t env[256];
-    size_t len = seal_payload(env, sizeof(env), &kr, LABEL, &rng, 40);
+    struct sealed f;
+    sealed_init(&f, 3, 40);
     /* Same key, another cluster: a prefix, an extension, a case change, none. */
-    assert_int_equal(open_label(&kr, "prod", env, len), IVT_EAUTH);
-    assert_int_equal(open_label(&kr, "prod-eu1", env, len), IVT_EAUTH);
-    assert_int_equal(open_label(&kr, "Prod-eu", env, len), IVT_EAUTH);
-    assert_int_equal(open_label(&kr, NULL, env, len), IVT_EAUTH);
-    assert_int_equal(open_label(&kr, LABEL, env, len), 0);
+    assert_int_equal(open_label(&f.kr, "prod", f.env, f.len), IVT_EAUTH);
+    assert_int_equal(open_label(&f.kr, "prod-eu1", f.env, f.len), IVT_EAUTH);
+    assert_int_equal(open_label(&f.kr, "Prod-eu", f.env, f.len), IVT_EAUTH);
+    assert_int_equal(open_label(&f.kr, NULL, f.env, f.len), IVT_EAUTH);
+    assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len), 0);
 
     /* No label at all is a label like any other (NULL and "" agree). */
-    len = seal_payload(env, sizeof(env), &kr, NULL, &rng, 40);
-    assert_int_equal(open_label(&kr, "", env, len), 0);
-    assert_int_equal(open_label(&kr, LABEL, env, len), IVT_EAUTH);
+    f.len = seal_payload(f.env, sizeof(f.env), &f.kr, NULL, &f.rng, 40);
+    assert_int_equal(open_label(&f.kr, "", f.env, f.len), 0);
+    assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len), IVT_EAUTH);
 
     /* The label bound holds on both sides. */
     char big[GOSSIP_LABEL_MAX + 2];
@@ -152,15 +159,16 @@ TEST(gossip_envelope_wrong_label_rejected)
     big[sizeof(big) - 1] = 0;
     uint8_t out[256], nonce[GOSSIP_NONCE_LEN] = {0};
     size_t n;
-    assert_int_equal(gossip_seal(out, sizeof(out), &n, &kr, big, GOSSIP_LABEL_MAX + 1, nonce,
+    assert_int_equal(gossip_seal(out, sizeof(out), &n, &f.kr, big, GOSSIP_LABEL_MAX + 1, nonce,
                                  (const uint8_t *)"x", 1),
                      IVT_EINVAL);
-    assert_int_equal(gossip_open(out, sizeof(out), &n, &kr, big, GOSSIP_LABEL_MAX + 1, env, len),
-                     IVT_EINVAL);
-    assert_int_equal(gossip_seal(out, sizeof(out), &n, &kr, big, GOSSIP_LABEL_MAX, nonce,
+    assert_int_equal(
+        gossip_open(out, sizeof(out), &n, &f.kr, big, GOSSIP_LABEL_MAX + 1, f.env, f.len),
+        IVT_EINVAL);
+    assert_int_equal(gossip_seal(out, sizeof(out), &n, &f.kr, big, GOSSIP_LABEL_MAX, nonce,
                                  (const uint8_t *)"x", 1),
                      0);
-    assert_int_equal(gossip_open(out, sizeof(out), &n, &kr, big, GOSSIP_LABEL_MAX, out,
+    assert_int_equal(gossip_open(out, sizeof(out), &n, &f.kr, big, GOSSIP_LABEL_MAX, out,
                                  1 + GOSSIP_ENVELOPE_OVERHEAD),
                      0);
 }
@@ -168,48 +176,40 @@ TEST(gossip_envelope_wrong_label_rejected)
 TEST(gossip_envelope_unknown_key_id)
 {
     (void)state;
-    crypto_setup();
-    struct gossip_keyring a, b;
-    ring_with(&a, 4);
+    struct sealed f;
+    sealed_init(&f, 4, 10);
+    struct gossip_keyring b;
     ring_with(&b, 5);
-    struct ivt_rng rng;
-    ivt_rng_seed(&rng, ivt_test_seed());
-    uint8_t env[256];
-    size_t len = seal_payload(env, sizeof(env), &a, LABEL, &rng, 10);
-    assert_int_equal(open_label(&b, LABEL, env, len), IVT_ENOENT);
+    assert_int_equal(open_label(&b, LABEL, f.env, f.len), IVT_ENOENT);
     /* A packet claiming b's key id but sealed with a's key fails the tag. */
     uint32_t id = gossip_keyring_primary(&b)->id;
-    env[1] = (uint8_t)(id >> 24);
-    env[2] = (uint8_t)(id >> 16);
-    env[3] = (uint8_t)(id >> 8);
-    env[4] = (uint8_t)id;
-    assert_int_equal(open_label(&b, LABEL, env, len), IVT_EAUTH);
+    f.env[1] = (uint8_t)(id >> 24);
+    f.env[2] = (uint8_t)(id >> 16);
+    f.env[3] = (uint8_t)(id >> 8);
+    f.env[4] = (uint8_t)id;
+    assert_int_equal(open_label(&b, LABEL, f.env, f.len), IVT_EAUTH);
     struct gossip_keyring empty;
     gossip_keyring_init(&empty);
-    assert_int_equal(open_label(&empty, LABEL, env, len), IVT_ENOENT);
+    assert_int_equal(open_label(&empty, LABEL, f.env, f.len), IVT_ENOENT);
 }
 
 TEST(gossip_envelope_truncated_every_length)
 {
     (void)state;
-    crypto_setup();
-    struct gossip_keyring kr;
-    ring_with(&kr, 6);
-    struct ivt_rng rng;
-    ivt_rng_seed(&rng, ivt_test_seed());
-    uint8_t env[256];
-    size_t full = seal_payload(env, sizeof(env), &kr, LABEL, &rng, 100);
-    for (size_t len = 0; len <= full + 1; len++) {
+    struct sealed f;
+    sealed_init(&f, 6, 100);
+    for (size_t len = 0; len <= f.len + 1; len++) {
         /* Exact-size heap copy: under ASan one byte read past the end aborts. */
         uint8_t *in = malloc(len ? len : 1);
         assert_non_null(in);
-        memcpy(in, env, len <= full ? len : full);
-        if (len > full)
-            in[full] = 0;
+        memcpy(in, f.env, len <= f.len ? len : f.len);
+        if (len > f.len)
+            in[f.len] = 0;
         uint8_t out[256];
         size_t n = 0;
-        int rc = gossip_open(out, sizeof(out), &n, &kr, LABEL, strlen(LABEL), len ? in : NULL, len);
-        int want = len == full ? 0 : len < GOSSIP_ENVELOPE_OVERHEAD ? IVT_EPROTO : IVT_EAUTH;
+        int rc =
+            gossip_open(out, sizeof(out), &n, &f.kr, LABEL, strlen(LABEL), len ? in : NULL, len);
+        int want = len == f.len ? 0 : len < GOSSIP_ENVELOPE_OVERHEAD ? IVT_EPROTO : IVT_EAUTH;
         assert_int_equal(rc, want);
         uint32_t id;
         rc = gossip_envelope_key_id(&id, len ? in : NULL, len);
@@ -218,9 +218,9 @@ TEST(gossip_envelope_truncated_every_length)
     }
     /* A version we do not speak is named as such even when short. */
     uint8_t v2[3] = {2, 0, 0};
-    assert_int_equal(open_label(&kr, LABEL, v2, sizeof(v2)), IVT_EVERSION);
-    env[0] = 0;
-    assert_int_equal(open_label(&kr, LABEL, env, full), IVT_EVERSION);
+    assert_int_equal(open_label(&f.kr, LABEL, v2, sizeof(v2)), IVT_EVERSION);
+    f.env[0] = 0;
+    assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len), IVT_EVERSION);
 }
 
 TEST(gossip_envelope_in_place)

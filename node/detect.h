@@ -1,0 +1,93 @@
+/*
+ * node/detect.h: the scoring function. Signals in, a score, a verdict, a
+ * class and the reasons out.
+ *
+ * SANS-IO and pure: node_detect reads only its arguments, keeps no state and
+ * gives equal outputs for equal inputs on every node, which is why verdicts
+ * need no replication (design.md: every node computes them from the same
+ * converged evidence). The model is documented in docs/detection.md.
+ */
+#ifndef IVT_NODE_DETECT_H
+#define IVT_NODE_DETECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "node/node.h"
+
+/*
+ * What the detector holds each signal against, and how many points a crossing
+ * is worth. Counts are per window (one hour by default); a threshold of 0
+ * turns its signal off. node_thresholds_defaults fills the defaults named
+ * beside each field.
+ */
+struct node_thresholds {
+    /* SIVT, compared with the fleet-wide value over the window */
+    double th_ip_requests;          /* requests per IP: 3600 (60 a minute) */
+    double th_ip_distinct_ua;       /* distinct user agents per IP: 10 */
+    double th_device_distinct_ip;   /* distinct IPs per device: 5 */
+    double th_prefix_requests;      /* requests per /24 (v4) or /48 (v6): 36000 */
+    double th_pub_datacenter_share; /* share of a publisher's requests from data centers: 0.5 */
+    double th_pub_min_requests;     /* below this many requests the share says nothing: 500 */
+
+    /* points */
+    uint8_t points_crawler;      /* a known crawler user agent: 100 */
+    uint8_t points_datacenter;   /* a data-center address: 85 */
+    uint8_t points_at_threshold; /* an SIVT signal exactly at its threshold: 50 */
+    uint8_t points_per_doubling; /* and for each doubling past it: 15 */
+    uint8_t points_max;          /* the most one SIVT signal can give: 95 */
+
+    /* verdict bands */
+    uint8_t suspect_score; /* at or above: suspect: 50 */
+    uint8_t bot_score;     /* at or above: bot: 80 */
+};
+
+void node_thresholds_defaults(struct node_thresholds *th);
+/* Returns 0, or IVT_EINVAL: a negative or non-finite threshold, a share
+ * threshold over 1, points over 100, suspect_score of 0, or bot_score below
+ * suspect_score or over 100. */
+int node_thresholds_check(const struct node_thresholds *th);
+
+/*
+ * One SIVT measurement of one entity over the window: this node's own view
+ * and the merged fleet-wide view (which includes this node's).
+ */
+struct node_measure {
+    double local;
+    double fleet;
+    uint32_t origins; /* nodes that contributed to fleet; 0 = unknown (explanations only) */
+};
+
+/*
+ * What the node core measured for one event. Zero-initialise, then fill:
+ * the GIVT part from node_rules_givt (node/rules.h), the SIVT part from the
+ * evidence store, entity by entity. An entity the event lacks (no device)
+ * leaves its measures at zero.
+ */
+struct node_signals {
+    /* GIVT: list lookups, deterministic and local */
+    bool crawler;                /* the user agent matches a crawler pattern */
+    const char *crawler_pattern; /* which (NUL-terminated), or NULL */
+    bool datacenter;             /* the address is in a hosting network */
+    uint32_t datacenter_asn;
+    const char *datacenter_org; /* NUL-terminated, or NULL */
+
+    /* SIVT: counts per entity over the window, local and fleet-wide */
+    struct node_measure ip_requests;        /* requests from this IP */
+    struct node_measure ip_distinct_ua;     /* distinct user agents from this IP */
+    struct node_measure device_distinct_ip; /* distinct IPs this device used */
+    struct node_measure prefix_requests;    /* requests from this IP's prefix */
+    struct node_measure pub_requests;       /* requests on this publisher */
+    /* fraction (0..1) of this publisher's requests that came from data-center
+     * addresses: datacenter requests / requests, computed locally and fleet-wide */
+    struct node_measure pub_datacenter_share;
+};
+
+/*
+ * Scores one event: fills out (score 0-100, verdict, class, reasons ordered
+ * by points, most first; decided false). Pure and deterministic.
+ */
+void node_detect(struct node_score *out, const struct node_thresholds *th,
+                 const struct node_signals *s);
+
+#endif
