@@ -111,7 +111,7 @@ void gossip_config_profile(struct gossip_config *cfg, enum gossip_profile p)
     cfg->app_seen_max = 4096;
     cfg->pushpull_interval = 30 * IVT_MS_PER_S;
     cfg->stream_timeout = 10 * IVT_MS_PER_S;
-    cfg->stream_max = 32;
+    cfg->stream_max = 128; /* memberlist's bound on concurrent push-pulls */
     cfg->tombstone_ttl = IVT_MS_PER_DAY;
     cfg->reconnect_interval = 30 * IVT_MS_PER_S;
     cfg->max_members = 1u << 16;
@@ -304,6 +304,11 @@ static int member_add(struct gossip *g, const struct gossip_wire_member *w, uint
     m->qslot = -1;
     copy_attrs(m, w);
     gossip_replay_init(&m->rw);
+    /* Packets it sent before we knew it were checked against a window for
+     * unknown senders: carry it over, or they could be replayed now. */
+    for (uint32_t i = 0; i < GOSSIP_UNKNOWN_WINDOWS; i++)
+        if (!memcmp(g->unk[i].id, m->id, GOSSIP_ID_LEN))
+            m->rw = g->unk[i].rw;
     g->n_state[st]++;
     hidx_put(g, idx);
     order_insert(g, idx);
@@ -365,6 +370,7 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
     }
     struct gossip_mq_item *it = &g->mq[m->qslot];
     it->transmits = 0;
+    it->packet = g->packet_no;
     memcpy(it->from, from ? from : g->mem[0].id, GOSSIP_ID_LEN);
 }
 
@@ -443,7 +449,8 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
     if (!p)
         return IVT_ENOMEM;
     memcpy(p, msg, len);
-    g->aq[g->n_aq++] = (struct gossip_aq_item){.transmits = 0, .len = (uint16_t)len, .msg = p};
+    g->aq[g->n_aq++] = (struct gossip_aq_item){
+        .transmits = 0, .packet = g->packet_no, .len = (uint16_t)len, .msg = p};
     return 0;
 }
 
@@ -520,12 +527,13 @@ static size_t fill_queue(struct gossip *g, struct ivt_mpw *w, size_t *budget, bo
             const uint8_t *p;
             size_t len;
             if (app) {
-                if (g->aq[i].transmits != t)
+                if (g->aq[i].transmits != t || g->aq[i].packet == g->packet_no)
                     continue;
                 p = g->aq[i].msg;
                 len = g->aq[i].len;
             } else {
-                if (g->mq[i].transmits != t || (int32_t)g->mq[i].idx == skip_idx)
+                if (g->mq[i].transmits != t || (int32_t)g->mq[i].idx == skip_idx ||
+                    g->mq[i].packet == g->packet_no)
                     continue;
                 len = encode_member(g, &g->mq[i], buf);
                 p = buf;
@@ -539,6 +547,7 @@ static size_t fill_queue(struct gossip *g, struct ivt_mpw *w, size_t *budget, bo
     for (uint32_t k = n_chosen; k-- > 0;) {
         uint32_t i = chosen[k];
         uint16_t *tx = app ? &g->aq[i].transmits : &g->mq[i].transmits;
+        *(app ? &g->aq[i].packet : &g->mq[i].packet) = g->packet_no;
         if (++*tx >= lim) {
             if (app)
                 aq_remove(g, i);
@@ -563,9 +572,11 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
     struct ivt_mpw w;
     size_t cap = g->cfg.packet_size - GOSSIP_ENVELOPE_OVERHEAD;
     ivt_mpw_init_fixed(&w, plain, cap);
+    g->packet_no++;
     gossip_wire_hdr(&w, g->mem[0].id, g->cfg.generation, g->counter);
     ivt_mpw_raw(&w, prim, plen);
     size_t unlimited = SIZE_MAX;
+    size_t before = w.len;
     if (buddy >= 0) {
         uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
         struct gossip_mq_item it = {.idx = (uint32_t)buddy};
@@ -573,7 +584,6 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
         size_t len = encode_member(g, &it, buf);
         append(&w, buf, len, &unlimited);
     }
-    size_t before = w.len;
     size_t mbudget = g->cfg.member_budget;
     size_t m1 = fill_queue(g, &w, &mbudget, false, buddy);
     size_t abudget = cap - w.len;
@@ -727,6 +737,33 @@ static void refute(struct gossip *g, uint32_t inc, ivt_ms now)
         g->awareness++;
 }
 
+/* An accusation about us: refute it if it is about our current
+ * incarnation; if it is older, its sender missed our last refutation, so
+ * say our current one again (it rides back on our very next packet, often
+ * the ack to the buddy-system ping that carried the accusation). */
+static void refute_or_repeat(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+{
+    if (g->leaving || w->gen != g->mem[0].gen)
+        return;
+    if (w->inc >= g->mem[0].inc)
+        refute(g, w->inc, now);
+    else
+        enqueue_member(g, 0, NULL);
+}
+
+/* The sender of src accused a member we know refuted since: send it the
+ * refutation directly (one packet), rather than hope gossip reaches it
+ * before its suspicion timer runs out. Push-pull merges (src NULL) are
+ * corrected by the push-pull reply itself. */
+static void send_packet(struct gossip *g, const struct gossip_addr *to, const uint8_t *prim,
+                        size_t plen, int32_t buddy);
+
+static void correct(struct gossip *g, const struct gossip_addr *src, int idx)
+{
+    if (src)
+        send_packet(g, src, NULL, 0, idx);
+}
+
 static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
 {
     int idx = gossip__find(g, w->id);
@@ -764,17 +801,21 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, iv
     notify(g, (uint32_t)idx);
 }
 
-static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w,
+                          const struct gossip_addr *src, ivt_ms now)
 {
     int idx = gossip__find(g, w->id);
     if (idx == 0) {
-        if (w->gen == g->mem[0].gen && w->inc >= g->mem[0].inc)
-            refute(g, w->inc, now);
+        refute_or_repeat(g, w, now);
         return;
     }
     if (idx < 0)
         return;
     struct gossip_mem *m = &g->mem[idx];
+    if (version(w->gen, w->inc) < version(m->gen, m->inc) && is_live(m->state)) {
+        correct(g, src, idx);
+        return;
+    }
     if (version(w->gen, w->inc) < version(m->gen, m->inc) || !is_live(m->state))
         return;
     if (m->state == GOSSIP_SUSPECT) {
@@ -791,17 +832,21 @@ static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w, 
     notify(g, (uint32_t)idx);
 }
 
-static void apply_dead(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+static void apply_dead(struct gossip *g, const struct gossip_wire_member *w,
+                       const struct gossip_addr *src, ivt_ms now)
 {
     int idx = gossip__find(g, w->id);
     if (idx == 0) {
-        if (!g->leaving && w->gen == g->mem[0].gen && w->inc >= g->mem[0].inc)
-            refute(g, w->inc, now);
+        refute_or_repeat(g, w, now);
         return;
     }
     if (idx < 0)
         return;
     struct gossip_mem *m = &g->mem[idx];
+    if (version(w->gen, w->inc) < version(m->gen, m->inc) && is_live(m->state)) {
+        correct(g, src, idx);
+        return;
+    }
     if (version(w->gen, w->inc) < version(m->gen, m->inc) || !is_live(m->state))
         return;
     m->gen = w->gen;
@@ -813,14 +858,15 @@ static void apply_dead(struct gossip *g, const struct gossip_wire_member *w, ivt
     notify(g, (uint32_t)idx);
 }
 
-static void apply(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+static void apply(struct gossip *g, const struct gossip_wire_member *w,
+                  const struct gossip_addr *src, ivt_ms now)
 {
     if (w->state == GOSSIP_ALIVE)
         apply_alive(g, w, now);
     else if (w->state == GOSSIP_SUSPECT)
-        apply_suspect(g, w, now);
+        apply_suspect(g, w, src, now);
     else
-        apply_dead(g, w, now);
+        apply_dead(g, w, src, now);
 }
 
 void gossip__merge_remote(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
@@ -829,9 +875,12 @@ void gossip__merge_remote(struct gossip *g, const struct gossip_wire_member *w, 
     if (idx < 0 && !is_live(w->state))
         return; /* never learn a tombstone second hand: it would outlive its ttl */
     if (idx > 0 && !is_live(g->mem[idx].state) && w->state == GOSSIP_ALIVE &&
-        version(w->gen, w->inc) > version(g->mem[idx].gen, g->mem[idx].inc)) {
-        /* A claim of life for a tombstone: ask the member itself, with its
-         * death certificate attached, and let its own refutation decide. */
+        version(w->gen, w->inc) >= version(g->mem[idx].gen, g->mem[idx].inc)) {
+        /* A claim of life for a tombstone (at the incarnation we buried it
+         * with, as after a partition, or later): ask the member itself,
+         * with its death certificate attached, and let its own refutation
+         * decide. After a partition heals, the first push-pull across it
+         * so wakes the whole other side at once. */
         g->st.resurrections_held++;
         send_ping(g, &w->addr, g->seq++, w->id, idx);
         return;
@@ -845,7 +894,7 @@ void gossip__merge_remote(struct gossip *g, const struct gossip_wire_member *w, 
         c.state = GOSSIP_SUSPECT;
         c.from = self_id;
     }
-    apply(g, &c, now);
+    apply(g, &c, NULL, now);
 }
 
 /* ---- receive ------------------------------------------------------------- */
@@ -949,6 +998,9 @@ static int drop(struct gossip *g, enum gossip_drop reason, int rc)
     return rc;
 }
 
+static void dispatch(struct gossip *g, const struct gossip_addr *from, const uint8_t **pos,
+                     const uint8_t *end, bool news, ivt_ms now);
+
 int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *data,
                    size_t len, ivt_ms now)
 {
@@ -978,10 +1030,33 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         return drop(g, GOSSIP_DROP_SELF, IVT_EEXIST);
     if (gossip__replay(g, &h))
         return drop(g, GOSSIP_DROP_REPLAY, IVT_EREPLAY);
-    while (pos < end) {
-        const uint8_t *start = pos;
+    int sender = gossip__find(g, h.id);
+    if (sender > 0 && g->mem[sender].state == GOSSIP_DEAD && h.gen >= g->mem[sender].gen)
+        /* A member we buried is talking to us: show it the certificate,
+         * so its refutation (or its repeated alive) comes straight back. */
+        send_packet(g, from, NULL, 0, sender);
+    /* Two passes: news first, then probes. A ping that carries an
+     * accusation (the buddy system) must be answered after we have
+     * refuted it, so the refutation rides on the ack. */
+    const uint8_t *body = pos;
+    for (int pass = 0; pass < 2; pass++)
+        for (pos = body; pos < end;)
+            dispatch(g, from, &pos, end, pass == 0, now);
+    g->last_deadline = gossip_next_deadline(g);
+    return 0;
+}
+
+static void dispatch(struct gossip *g, const struct gossip_addr *from, const uint8_t **pos,
+                     const uint8_t *end, bool news, ivt_ms now)
+{
+    {
+        const uint8_t *start = *pos;
         struct gossip_msg m;
-        gossip_wire_msg_decode(&pos, end, &m);
+        gossip_wire_msg_decode(pos, end, &m);
+        bool is_news = m.type == GOSSIP_MSG_ALIVE || m.type == GOSSIP_MSG_SUSPECT ||
+                       m.type == GOSSIP_MSG_DEAD || m.type == GOSSIP_MSG_USER;
+        if (is_news != news)
+            return;
         switch (m.type) {
         case GOSSIP_MSG_PING: handle_ping(g, from, &m); break;
         case GOSSIP_MSG_PING_REQ: handle_ping_req(g, from, &m, now); break;
@@ -989,12 +1064,11 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         case GOSSIP_MSG_NACK: handle_ack(g, &m, true); break;
         case GOSSIP_MSG_ALIVE:
         case GOSSIP_MSG_SUSPECT:
-        case GOSSIP_MSG_DEAD: apply(g, &m.m, now); break;
-        case GOSSIP_MSG_USER: handle_user(g, &m, start, (size_t)(pos - start)); break;
+        case GOSSIP_MSG_DEAD: apply(g, &m.m, from, now); break;
+        case GOSSIP_MSG_USER: handle_user(g, &m, start, (size_t)(*pos - start)); break;
         default: break;
         }
     }
-    return 0;
 }
 
 /* ---- probing (SWIM + Lifeguard LHA-Probe) ------------------------------- */
@@ -1034,8 +1108,6 @@ static uint32_t random_members(struct gossip *g, uint32_t *out, uint32_t max, in
 {
     uint32_t n = 0;
     uint32_t tries = max * 4 + 8;
-    /* Alone in the table there is nobody to pick, and drawing below zero
-     * members would index past the live entries. */
     if (g->n_mem < 2)
         return 0;
     while (n < max && tries--) {
@@ -1073,14 +1145,17 @@ static void probe_finish(struct gossip *g, ivt_ms now)
     if (g->awareness > g->cfg.awareness_max - 1)
         g->awareness = g->cfg.awareness_max - 1;
     int idx = gossip__find(g, p->id);
-    if (idx <= 0 || g->mem[idx].state != GOSSIP_ALIVE)
+    /* Alive: we accuse. Already suspect: our failed probe is an
+     * independent confirmation (Lifeguard), re-gossiped so every timer
+     * shrinks toward its minimum. */
+    if (idx <= 0 || !is_live(g->mem[idx].state))
         return;
     struct gossip_wire_member w;
     gossip__wire_member(g, (uint32_t)idx, &w);
     w.state = GOSSIP_SUSPECT;
     w.from = g->mem[0].id;
     g->st.suspects_raised++;
-    apply_suspect(g, &w, now);
+    apply_suspect(g, &w, NULL, now);
 }
 
 static void probe_start(struct gossip *g, ivt_ms now)
@@ -1155,7 +1230,7 @@ static void suspicion_tick(struct gossip *g, ivt_ms now)
         w.state = GOSSIP_DEAD;
         w.from = g->mem[0].id;
         g->st.deaths_declared++;
-        apply_dead(g, &w, now); /* removes s from the array */
+        apply_dead(g, &w, NULL, now); /* removes s from the array */
     }
 }
 
@@ -1368,7 +1443,7 @@ int gossip_new(struct gossip **out, const struct gossip_config *cfg,
     g->next_probe = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->probe_interval);
     g->next_gossip = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->gossip_interval);
     g->next_pushpull = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->pushpull_interval);
-    g->next_reconnect = now + cfg->reconnect_interval;
+    g->next_reconnect = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->reconnect_interval);
     g->next_reap = now + REAP_PERIOD_MS;
     g->last_deadline = IVT_MS_NEVER;
     *out = g;

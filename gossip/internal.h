@@ -54,12 +54,14 @@ struct gossip_susp {
  * member replaces an older one simply by resetting transmits. */
 struct gossip_mq_item {
     uint16_t transmits;
+    uint32_t packet; /* the last packet it went into: never twice in one */
     uint32_t idx;
     uint8_t from[GOSSIP_ID_LEN]; /* SUSPECT accuser, so confirmations re-gossip */
 };
 
 struct gossip_aq_item {
     uint16_t transmits;
+    uint32_t packet;
     uint16_t len;
     uint8_t *msg; /* encoded USER message */
 };
@@ -125,12 +127,15 @@ struct gossip {
     struct gossip_unknown_window unk[GOSSIP_UNKNOWN_WINDOWS];
     uint32_t unk_next;
     uint32_t seq;
+    uint32_t packet_no; /* packets built so far (stamps queue items) */
     uint64_t counter;
     uint32_t awareness;
     bool leaving;
 
     ivt_ms next_probe, next_gossip, next_pushpull, next_reconnect, next_reap;
-    ivt_ms last_deadline; /* what next_deadline last promised: stall detection */
+    /* The deadline as of our latest call: the host promised to tick us
+     * then. A tick much later than it means our loop stalled. */
+    ivt_ms last_deadline;
 
     struct gossip_addr seeds[GOSSIP_SEEDS_MAX];
     uint32_t n_seeds;

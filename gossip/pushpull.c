@@ -177,8 +177,9 @@ static void app_field(struct gossip *g, struct ivt_mpw *w, const uint8_t *peer, 
         rc = g->d.app_diff(g->d.ctx, peer, n, &a);
     else if (!diff && g->d.app_digest)
         rc = g->d.app_digest(g->d.ctx, &a);
-    if (rc || a.err)
-        ivt_mpw_bin(w, NULL, 0);
+    static const uint8_t none[1];
+    if (rc || a.err || !a.data)
+        ivt_mpw_bin(w, none, 0);
     else
         ivt_mpw_bin(w, a.data, a.len);
     ivt_mpw_destroy(&a);
@@ -220,7 +221,14 @@ static int member_diff(struct gossip *g, struct ivt_mpw *w, const uint8_t *pos, 
         uint64_t theirs = (uint64_t)pm.gen << 32 | pm.inc;
         int rank_ours = m->state == GOSSIP_LEFT ? GOSSIP_DEAD : m->state;
         int rank_theirs = pm.state == GOSSIP_LEFT ? GOSSIP_DEAD : (int)pm.state;
-        peer_ok[idx] = ours < theirs || (ours == theirs && rank_ours <= rank_theirs) ? 1 : 2;
+        /* Ours is news to the peer when newer, or when we hold alive a
+         * member it buried at the same incarnation: a partition healing. It
+         * will not believe us (no second-hand resurrection) but will ask
+         * that member directly. */
+        bool newer = ours > theirs || (ours == theirs && rank_ours > rank_theirs);
+        bool life_claim =
+            m->state <= GOSSIP_SUSPECT && rank_theirs >= GOSSIP_DEAD && ours >= theirs;
+        peer_ok[idx] = newer || life_claim ? 2 : 1;
     }
     /* Send what the peer holds older news about, and live members it lacks
      * (it would ignore tombstones it never knew). */
@@ -516,7 +524,18 @@ int gossip_stream_accept(struct gossip *g, uint32_t *sid, const struct gossip_ad
     return 0;
 }
 
+static int stream_receive(struct gossip *g, uint32_t sid, const uint8_t *data, size_t len,
+                          ivt_ms now);
+
 int gossip_stream_receive(struct gossip *g, uint32_t sid, const uint8_t *data, size_t len,
+                          ivt_ms now)
+{
+    int rc = stream_receive(g, sid, data, len, now);
+    g->last_deadline = gossip_next_deadline(g);
+    return rc;
+}
+
+static int stream_receive(struct gossip *g, uint32_t sid, const uint8_t *data, size_t len,
                           ivt_ms now)
 {
     struct gossip_stream *s = stream_get(g, sid);
@@ -580,7 +599,6 @@ size_t gossip_stream_output(struct gossip *g, uint32_t sid, uint8_t *buf, size_t
     size_t n = s->out_len - s->out_off;
     if (n > cap)
         n = cap;
-    /* Nothing queued means no buffer at all: s->out is NULL then. */
     if (n == 0)
         return 0;
     memcpy(buf, s->out + s->out_off, n);
@@ -601,12 +619,21 @@ bool gossip_stream_done(const struct gossip *g, uint32_t sid)
 
 void gossip_stream_close(struct gossip *g, uint32_t sid, ivt_ms now)
 {
-    (void)now;
     struct gossip_stream *s = stream_get(g, sid);
     if (!s)
         return;
+    bool retry = s->join && s->phase != PHASE_DONE;
     stream_fail(g, s); /* no-op when it completed */
     stream_reset(s);
+    if (retry && gossip__alive_count(g) <= 1) {
+        /* A join that failed (a busy seed, say) is retried within a few
+         * probe intervals rather than at the next reconnect round. */
+        ivt_ms t = now + g->cfg.probe_interval +
+                   (ivt_ms)ivt_rng_below(&g->rng, 2 * (uint64_t)g->cfg.probe_interval);
+        if (t < g->next_reconnect)
+            g->next_reconnect = t;
+    }
+    g->last_deadline = gossip_next_deadline(g);
 }
 
 void gossip__streams_tick(struct gossip *g, ivt_ms now)

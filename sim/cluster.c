@@ -23,6 +23,18 @@ void sim_cluster_id(const struct sim_cluster *c, uint32_t i, uint8_t id[GOSSIP_I
     id[3] = (uint8_t)i;
 }
 
+static void on_member(void *ctx, const struct gossip_member_info *m)
+{
+    struct sim_cluster_node *nc = ctx;
+    nc->c->hooks.on_member(nc->c, nc->i, m);
+}
+
+static void on_payload(void *ctx, const uint8_t *p, size_t n)
+{
+    struct sim_cluster_node *nc = ctx;
+    nc->c->hooks.on_payload(nc->c, nc->i, p, n);
+}
+
 static int node_make(struct sim_cluster *c, uint32_t i, struct gossip **out)
 {
     struct gossip_config cfg = c->cfg;
@@ -30,14 +42,16 @@ static int node_make(struct sim_cluster *c, uint32_t i, struct gossip **out)
     cfg.generation = c->gen[i];
     snprintf(cfg.name, sizeof(cfg.name), "n%u", i);
     cfg.addr = sim_net_addr(i);
-    struct gossip_delegate d = c->d;
-    d.ctx = c->d_ctx ? c->d_ctx[i] : NULL;
+    struct gossip_delegate d = {.ctx = &c->ctx[i],
+                                .on_member = c->hooks.on_member ? on_member : NULL,
+                                .on_payload = c->hooks.on_payload ? on_payload : NULL};
     return gossip_new(out, &cfg, &c->kr, &d, ivt_mix64(c->seed + 7919u * (i + 1) + c->gen[i]),
                       sim_net_now(c->net));
 }
 
 int sim_cluster_new(struct sim_cluster **out, uint32_t n, enum gossip_profile p, uint64_t seed,
-                    void (*tweak)(struct gossip_config *cfg, void *ctx), void *ctx)
+                    void (*tweak)(struct gossip_config *cfg, void *ctx), void *ctx,
+                    const struct sim_cluster_hooks *hooks)
 {
     struct sim_cluster *c = calloc(1, sizeof(*c));
     if (!c)
@@ -46,7 +60,10 @@ int sim_cluster_new(struct sim_cluster **out, uint32_t n, enum gossip_profile p,
     c->seed = seed;
     c->g = calloc(n, sizeof(*c->g));
     c->gen = calloc(n, sizeof(*c->gen));
-    if (!c->g || !c->gen || sim_net_new(&c->net, seed, 0)) {
+    c->ctx = calloc(n, sizeof(*c->ctx));
+    if (hooks)
+        c->hooks = *hooks;
+    if (!c->g || !c->gen || !c->ctx || sim_net_new(&c->net, seed, 0)) {
         sim_cluster_delete(c);
         return IVT_ENOMEM;
     }
@@ -62,6 +79,7 @@ int sim_cluster_new(struct sim_cluster **out, uint32_t n, enum gossip_profile p,
         tweak(&c->cfg, ctx);
     for (uint32_t i = 0; i < n; i++) {
         c->gen[i] = 1;
+        c->ctx[i] = (struct sim_cluster_node){c, i};
         int rc = node_make(c, i, &c->g[i]);
         if (rc) {
             sim_cluster_delete(c);
@@ -82,6 +100,7 @@ void sim_cluster_delete(struct sim_cluster *c)
     sim_net_delete(c->net);
     free(c->g);
     free(c->gen);
+    free(c->ctx);
     free(c);
 }
 

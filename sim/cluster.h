@@ -13,6 +13,20 @@
 #include "gossip/gossip.h"
 #include "sim/net.h"
 
+struct sim_cluster;
+
+/* Observers of every node's events (any may be NULL); viewer = node index. */
+struct sim_cluster_hooks {
+    void *user;
+    void (*on_member)(struct sim_cluster *c, uint32_t viewer, const struct gossip_member_info *m);
+    void (*on_payload)(struct sim_cluster *c, uint32_t viewer, const uint8_t *p, size_t n);
+};
+
+struct sim_cluster_node {
+    struct sim_cluster *c;
+    uint32_t i;
+};
+
 struct sim_cluster {
     struct sim_net *net;
     struct gossip **g; /* NULL for a crashed node */
@@ -20,15 +34,16 @@ struct sim_cluster {
     uint32_t *gen;
     struct gossip_config cfg; /* template: identity is filled per node */
     struct gossip_keyring kr;
-    struct gossip_delegate d; /* copied into every node; ctx per node via d_ctx */
-    void **d_ctx;
+    struct sim_cluster_hooks hooks;
+    struct sim_cluster_node *ctx; /* delegate ctx of node i */
     uint64_t seed;
 };
 
 /* n nodes on profile p; tweak (may be NULL) edits the template config.
  * Nodes are created but not joined. Returns 0, IVT_ENOMEM or IVT_EINVAL. */
 int sim_cluster_new(struct sim_cluster **out, uint32_t n, enum gossip_profile p, uint64_t seed,
-                    void (*tweak)(struct gossip_config *cfg, void *ctx), void *ctx);
+                    void (*tweak)(struct gossip_config *cfg, void *ctx), void *ctx,
+                    const struct sim_cluster_hooks *hooks);
 void sim_cluster_delete(struct sim_cluster *c);
 
 /* The 16-byte id of node i (derived from i and the seed). */

@@ -470,7 +470,11 @@ static void pump(struct sim_net *n, uint32_t ci, int end)
         ivt_ms t = n->now + n->link.delay;
         if (t < c->last_arrival[other])
             t = c->last_arrival[other];
-        push(n, (struct event){.t = t, .kind = EV_SCLOSE, .conn = ci, .peer = (uint32_t)other});
+        push(n, (struct event){.t = t,
+                               .kind = EV_SCLOSE,
+                               .host = c->host[other],
+                               .conn = ci,
+                               .peer = (uint32_t)other});
     }
 }
 
@@ -525,6 +529,15 @@ static void conn_reset(struct sim_net *n, uint32_t ci)
 static void run_event(struct sim_net *n, struct event *e)
 {
     struct host *h = &n->hosts[e->host];
+    if (e->kind != EV_TICK && !h->crashed && n->now < h->paused_until) {
+        /* A stalled loop reads nothing: the event waits in the socket
+         * buffer until the loop runs again (after its late timers). */
+        struct event later = *e;
+        later.t = h->paused_until;
+        push(n, later);
+        e->data = NULL;
+        return;
+    }
     switch (e->kind) {
     case EV_TICK:
         if (h->crashed || e->t != h->tick_at)
@@ -538,17 +551,6 @@ static void run_event(struct sim_net *n, struct event *e)
             return;
         if (is_blocked(n, e->peer, e->host)) {
             n->st.blocked++;
-            return;
-        }
-        if (n->now < h->paused_until) {
-            /* Waits in the socket buffer until the loop runs again. */
-            push(n, (struct event){.t = h->paused_until,
-                                   .kind = EV_DELIVER,
-                                   .host = e->host,
-                                   .peer = e->peer,
-                                   .len = e->len,
-                                   .data = e->data});
-            e->data = NULL;
             return;
         }
         n->st.delivered++;

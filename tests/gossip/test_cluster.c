@@ -1,0 +1,321 @@
+/*
+ * tests/gossip/test_cluster.c: cluster specifications of gossip/, in
+ * virtual time (sim/cluster.h over sim/net.h). Each test reads as the
+ * promise it checks. Sizes are the issue's in the normal build; under a
+ * sanitizer (or with IVT_GOSSIP_SMALL=1) the long runs are shortened.
+ */
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "sim/cluster.h"
+#include "tests/test.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
+static bool small(void)
+{
+    const char *s = getenv("IVT_GOSSIP_SMALL");
+    return SANITIZED || (s && *s == '1');
+}
+
+/* Observations across a run: who was declared dead by whom, sizes. */
+struct watch {
+    uint32_t healthy_dead; /* a node not crashed seen dead somewhere */
+    int32_t except;        /* a node whose own death does not count (-1) */
+    bool *crashed;         /* by node index */
+    uint32_t resurrected;  /* target seen alive again after dead */
+    int32_t target;        /* for resurrected */
+    size_t max_packet;
+    uint32_t payloads;
+};
+
+static uint32_t node_of(struct sim_cluster *c, const uint8_t *id)
+{
+    (void)c;
+    return (uint32_t)id[0] << 24 | (uint32_t)id[1] << 16 | (uint32_t)id[2] << 8 | id[3];
+}
+
+static void watch_member(struct sim_cluster *c, uint32_t viewer, const struct gossip_member_info *m)
+{
+    struct watch *w = c->hooks.user;
+    uint32_t who = node_of(c, m->id);
+    (void)viewer;
+    if (m->state == GOSSIP_DEAD && (int32_t)who != w->except && !w->crashed[who])
+        w->healthy_dead++;
+    if ((int32_t)who == w->target && m->state == GOSSIP_ALIVE && w->crashed[who])
+        w->resurrected++;
+}
+
+static void watch_payload(struct sim_cluster *c, uint32_t viewer, const uint8_t *p, size_t n)
+{
+    struct watch *w = c->hooks.user;
+    (void)viewer;
+    (void)p;
+    (void)n;
+    w->payloads++;
+}
+
+static bool watch_tap(void *ctx, uint32_t from, uint32_t to, const uint8_t *p, size_t n, ivt_ms now)
+{
+    struct watch *w = ctx;
+    (void)from, (void)to, (void)p, (void)now;
+    if (n > w->max_packet)
+        w->max_packet = n;
+    return true;
+}
+
+static struct sim_cluster *cluster(uint32_t n, uint64_t seed, struct watch *w)
+{
+    assert_true(sodium_init() >= 0);
+    memset(w, 0, sizeof(*w));
+    w->except = -1;
+    w->target = -1;
+    w->crashed = calloc(n, sizeof(bool));
+    struct sim_cluster_hooks h = {
+        .user = w, .on_member = watch_member, .on_payload = watch_payload};
+    struct sim_cluster *c;
+    assert_int_equal(sim_cluster_new(&c, n, GOSSIP_PROFILE_LAN, seed, NULL, NULL, &h), 0);
+    sim_net_set_tap(c->net, watch_tap, w);
+    struct sim_net_link l = {.delay = 2, .jitter = 3};
+    sim_net_set_link(c->net, &l);
+    return c;
+}
+
+static void done(struct sim_cluster *c, struct watch *w)
+{
+    assert_true(w->max_packet <= c->cfg.packet_size);
+    sim_cluster_delete(c);
+    free(w->crashed);
+}
+
+static bool full(void *ctx)
+{
+    return sim_cluster_full(ctx);
+}
+
+static struct sim_cluster *joined(uint32_t n, uint64_t seed, struct watch *w)
+{
+    struct sim_cluster *c = cluster(n, seed, w);
+    sim_cluster_join_all(c, 0);
+    assert_true(sim_net_wait(c->net, full, c, 500, 60 * IVT_MS_PER_S));
+    return c;
+}
+
+TEST(gossip_cluster_100_join_through_one_seed)
+{
+    (void)state;
+    struct watch w;
+    struct sim_cluster *c = cluster(100, ivt_test_seed(), &w);
+    sim_cluster_join_all(c, 0);
+    assert_true(sim_net_wait(c->net, full, c, 500, 30 * IVT_MS_PER_S));
+    assert_int_equal(w.healthy_dead, 0);
+    done(c, &w);
+}
+
+struct dead_ctx {
+    struct sim_cluster *c;
+    uint32_t target;
+};
+
+static bool dead_everywhere(void *ctx)
+{
+    struct dead_ctx *d = ctx;
+    return sim_cluster_state_everywhere(d->c, d->target, GOSSIP_DEAD);
+}
+
+TEST(gossip_cluster_crash_dead_everywhere_within_bound)
+{
+    (void)state;
+    uint32_t n = small() ? 30 : 100;
+    struct watch w;
+    struct sim_cluster *c = joined(n, ivt_test_seed() + 1, &w);
+    sim_net_run_for(c->net, 5 * IVT_MS_PER_S);
+    uint32_t victim = n / 2;
+    w.crashed[victim] = true;
+    sim_cluster_crash(c, victim);
+    /* The bound: the longest suspicion (no confirmations: max_mult * min,
+     * min = mult * log10 N * probe) after a detection within a few probe
+     * periods, plus dissemination. With confirmations it is far shorter. */
+    double min_s = c->cfg.suspicion_mult * (n > 10 ? log10((double)n) : 1.0);
+    ivt_ms bound = (ivt_ms)(min_s * c->cfg.suspicion_max_mult * 1000) + 10 * IVT_MS_PER_S;
+    struct dead_ctx d = {c, victim};
+    assert_true(sim_net_wait(c->net, dead_everywhere, &d, 100, bound));
+    assert_int_equal(w.healthy_dead, 0);
+    done(c, &w);
+}
+
+TEST(gossip_cluster_loss_10pct_no_false_dead)
+{
+    (void)state;
+    struct watch w;
+    struct sim_cluster *c = joined(50, ivt_test_seed() + 2, &w);
+    struct sim_net_link l = {.delay = 2, .jitter = 3, .loss = 0.10};
+    sim_net_set_link(c->net, &l);
+    sim_net_run_for(c->net, small() ? 5 * IVT_MS_PER_MIN : IVT_MS_PER_HOUR);
+    assert_int_equal(w.healthy_dead, 0);
+    assert_true(sim_cluster_full(c));
+    done(c, &w);
+}
+
+TEST(gossip_cluster_stalled_node_kills_no_healthy_peer)
+{
+    (void)state;
+    struct watch w;
+    struct sim_cluster *c = joined(20, ivt_test_seed() + 3, &w);
+    w.except = 0; /* the stalled node itself may be suspected, even declared dead */
+    ivt_ms end = sim_net_now(c->net) + (small() ? 3 : 10) * IVT_MS_PER_MIN;
+    while (sim_net_now(c->net) < end) {
+        sim_net_pause(c->net, 0, 2 * IVT_MS_PER_S);
+        sim_net_run_for(c->net, 10 * IVT_MS_PER_S);
+    }
+    assert_int_equal(w.healthy_dead, 0);
+    done(c, &w);
+}
+
+TEST(gossip_cluster_partition_heals_within_35s)
+{
+    (void)state;
+    uint32_t n = small() ? 20 : 50;
+    struct watch w;
+    struct sim_cluster *c = joined(n, ivt_test_seed() + 4, &w);
+    for (uint32_t i = n / 2; i < n; i++)
+        sim_net_set_group(c->net, i, 1);
+    sim_net_cut(c->net, 0, 1, true);
+    w.except = INT32_MAX;
+    sim_net_run_for(c->net, 5 * IVT_MS_PER_MIN);
+    /* Each side has declared the other dead. */
+    struct dead_ctx d = {c, n - 1};
+    assert_int_equal(sim_cluster_state(c, 0, n - 1), GOSSIP_DEAD);
+    (void)d;
+    sim_net_heal(c->net);
+    assert_true(sim_net_wait(c->net, full, c, 250, 35 * IVT_MS_PER_S));
+    done(c, &w);
+}
+
+TEST(gossip_cluster_key_rotation_drops_nothing)
+{
+    (void)state;
+    uint32_t n = 20;
+    struct watch w;
+    struct sim_cluster *c = joined(n, ivt_test_seed() + 5, &w);
+    uint8_t old[GOSSIP_KEY_LEN], fresh[GOSSIP_KEY_LEN];
+    memcpy(old, c->kr.slots[0].key, GOSSIP_KEY_LEN);
+    memset(fresh, 0x42, sizeof(fresh));
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(gossip_keyring_install(gossip_keyring(c->g[i]), fresh), 0);
+    sim_net_run_for(c->net, 5 * IVT_MS_PER_S);
+    for (uint32_t i = 0; i < n; i++) {
+        assert_int_equal(gossip_keyring_use(gossip_keyring(c->g[i]), fresh), 0);
+        sim_net_run_for(c->net, 100); /* a rolling change, node by node */
+    }
+    sim_net_run_for(c->net, 5 * IVT_MS_PER_S);
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(gossip_keyring_remove(gossip_keyring(c->g[i]), old), 0);
+    sim_net_run_for(c->net, 60 * IVT_MS_PER_S);
+    for (uint32_t i = 0; i < n; i++) {
+        struct gossip_stats st;
+        gossip_get_stats(c->g[i], &st);
+        assert_int_equal(st.dropped[GOSSIP_DROP_KEY], 0);
+        assert_int_equal(st.dropped[GOSSIP_DROP_AUTH], 0);
+        assert_int_equal(st.dropped[GOSSIP_DROP_GARBAGE], 0);
+    }
+    assert_true(sim_cluster_full(c));
+    done(c, &w);
+}
+
+TEST(gossip_cluster_pushpull_does_not_resurrect)
+{
+    (void)state;
+    uint32_t n = 20;
+    struct watch w;
+    struct sim_cluster *c = joined(n, ivt_test_seed() + 6, &w);
+    /* Node 1's loop stalls for 90 s: it keeps believing node 2 alive while
+     * everyone else declares node 2 dead. */
+    w.except = 1;
+    w.crashed[2] = true;
+    w.target = 2;
+    sim_cluster_crash(c, 2);
+    sim_net_pause(c->net, 1, 90 * IVT_MS_PER_S);
+    sim_net_run_for(c->net, 90 * IVT_MS_PER_S - 1);
+    assert_int_equal(sim_cluster_state(c, 0, 2), GOSSIP_DEAD);
+    assert_int_equal(sim_cluster_state(c, 1, 2), GOSSIP_ALIVE);
+    /* Node 1 resumes and pushes its stale "alive" to node 0 by push-pull. */
+    sim_net_run_for(c->net, 1);
+    struct gossip_addr seed = sim_net_addr(0);
+    assert_int_equal(gossip_join(c->g[1], &seed, 1, sim_net_now(c->net)), 0);
+    sim_net_poke(c->net, 1);
+    sim_net_run_for(c->net, 3 * IVT_MS_PER_MIN);
+    assert_int_equal(w.resurrected, 0);
+    for (uint32_t v = 0; v < n; v++)
+        if (v != 2 && v != 1)
+            assert_int_equal(sim_cluster_state(c, v, 2), GOSSIP_DEAD);
+    done(c, &w);
+}
+
+TEST(gossip_cluster_restart_new_generation_rejoins)
+{
+    (void)state;
+    uint32_t n = 20;
+    struct watch w;
+    struct sim_cluster *c = joined(n, ivt_test_seed() + 7, &w);
+    w.crashed[5] = true;
+    sim_cluster_crash(c, 5);
+    struct dead_ctx d = {c, 5};
+    assert_true(sim_net_wait(c->net, dead_everywhere, &d, 100, 2 * IVT_MS_PER_MIN));
+    w.crashed[5] = false;
+    assert_int_equal(sim_cluster_restart(c, 5, 0), 0);
+    assert_true(sim_net_wait(c->net, full, c, 250, 30 * IVT_MS_PER_S));
+    done(c, &w);
+}
+
+TEST(gossip_cluster_payload_reaches_everyone_once)
+{
+    (void)state;
+    uint32_t n = 50;
+    struct watch w;
+    struct sim_cluster *c = joined(n, ivt_test_seed() + 8, &w);
+    size_t budget = gossip_app_budget(c->g[0]);
+    uint8_t *p = calloc(1, budget + 1);
+    assert_int_equal(gossip_publish(c->g[0], p, budget + 1, sim_net_now(c->net)), IVT_ETOOBIG);
+    for (int k = 0; k < 20; k++) {
+        p[0] = (uint8_t)k;
+        assert_int_equal(gossip_publish(c->g[(uint32_t)k % n], p, budget, sim_net_now(c->net)), 0);
+        sim_net_poke(c->net, (uint32_t)k % n);
+    }
+    free(p);
+    sim_net_run_for(c->net, 20 * IVT_MS_PER_S);
+    assert_int_equal(w.payloads, 20 * (n - 1));
+    assert_true(sim_cluster_full(c));
+    done(c, &w);
+}
+
+TEST(gossip_cluster_same_seed_same_trace)
+{
+    (void)state;
+    uint64_t h[2];
+    for (int r = 0; r < 2; r++) {
+        struct watch w;
+        struct sim_cluster *c = cluster(20, 99, &w);
+        struct sim_net_link l = {
+            .delay = 2, .jitter = 5, .loss = 0.05, .dup = 0.02, .reorder = 0.05};
+        sim_net_set_link(c->net, &l);
+        sim_cluster_join_all(c, 0);
+        sim_net_run_for(c->net, 60 * IVT_MS_PER_S);
+        h[r] = sim_net_trace_hash(c->net);
+        done(c, &w);
+    }
+    assert_true(h[0] == h[1]);
+}
