@@ -9,4 +9,4 @@ endif
 # Every scenario with its checks, and the determinism check on two.
 .PHONY: sim-test
 sim-test: all
-	bash tests/cluster/sim_scenarios.sh
+	bash tests/cluster/test_sim_scenarios.sh
