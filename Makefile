@@ -123,10 +123,13 @@ $(FUZZ_BIN)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIBS_ALL)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $< -Wl,--start-group $(LIBS_ALL) -Wl,--end-group $(LDLIBS)
 
+demo: all
+	bash node/demo.sh
+
 bench: all
 	IVT_ROOT=$(CURDIR) $(BIN)/ivt-bench $(BENCHES)
 
-CLUSTER_TESTS := $(sort $(wildcard tests/cluster/*.sh))
+CLUSTER_TESTS := $(sort $(wildcard tests/cluster/test_*.sh))
 cluster-tests: all
 	@set -e; for t in $(CLUSTER_TESTS); do echo "cluster: $$t"; bash $$t; done
 

@@ -5,3 +5,5 @@ $(eval $(call module_lib,node))
 ifneq ($(wildcard node/main.c),)
 $(eval $(call program,ivtd,node/main.c))
 endif
+# The API load generator (docs/benchmarks.md): a client of the API, not a test.
+$(eval $(call program,ivt-loadgen,tests/loadgen.c))

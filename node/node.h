@@ -27,6 +27,7 @@
 
 struct node;
 struct node_rules;
+struct node_thresholds;
 struct ivt_mpw;
 
 /* ---- events: the ad request as the detector sees it ------------------- */
@@ -129,9 +130,16 @@ struct node_config {
     char name[64];
     char label[64]; /* cluster label: part of every packet's associated data */
     enum node_profile profile;
-    uint8_t key[32]; /* the first gossip key (the keyring's primary) */
-    /* address this node advertises (opaque bytes the host can send to) */
-    uint8_t addr[18];   /* family-tagged, see gossip/gossip.h */
+    struct gossip_keyring keyring; /* gossip keys: at least one (the primary) */
+    struct gossip_addr addr;       /* the address this node advertises */
+    /* Protocol knobs; NULL: the profile's values. Identity fields (id,
+     * generation, name, addr, label, packet_size) always come from here. */
+    const struct gossip_config *gossip;
+    /* The keyed-hash secret of the evidence store: equal on every node of
+     * a cluster (the host derives it from the cluster secret, see
+     * docs/evidence.md), so that keys hash alike fleet-wide and nobody
+     * outside can aim traffic at chosen buckets. */
+    uint8_t hash_key[16];
     size_t packet_size; /* max datagram, default 1200 */
 
     /* evidence */
@@ -140,12 +148,9 @@ struct node_config {
     uint32_t max_entities;       /* default 1,000,000 */
     uint32_t gossip_bytes_per_s; /* evidence dissemination budget, default 64 KiB/s */
 
-    /* detector thresholds (fleet-wide, over the window; 0 disables) */
-    uint32_t th_ip_requests;        /* requests per IP per window */
-    uint32_t th_ip_distinct_ua;     /* distinct user agents per IP */
-    uint32_t th_device_distinct_ip; /* distinct IPs per device */
-    uint8_t suspect_score;          /* score at or above: suspect (default 50) */
-    uint8_t bot_score;              /* score at or above: bot (default 80) */
+    /* Detector thresholds and points (node/detect.h); NULL: defaults.
+     * Copied by node_new; node_set_thresholds changes them at run time. */
+    const struct node_thresholds *thresholds;
 
     /* GIVT rules (crawler user agents, data-center ranges), built once by
      * the host with node_rules_new (node/rules.h) from the shipped data
@@ -166,6 +171,11 @@ void node_config_defaults(struct node_config *cfg);
 int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, ivt_ms now,
              ivt_ms wall);
 void node_delete(struct node *node);
+
+/* SIGHUP: new thresholds or rules without a restart. Returns 0 or
+ * IVT_EINVAL (thresholds that node_thresholds_check refuses). */
+int node_set_thresholds(struct node *node, const struct node_thresholds *th);
+void node_set_rules(struct node *node, const struct node_rules *rules);
 
 /* ---- the sans-IO triplet, plus membership ----------------------------- */
 
@@ -288,8 +298,12 @@ struct node_stats {
     uint64_t entities;       /* live entities in the store */
     uint64_t evidence_bytes; /* approximate memory of the store */
     uint64_t entities_evicted;
+    uint64_t entities_expired;
+    uint64_t pending; /* entities with changes not yet gossiped */
     uint64_t deltas_sent, deltas_received, deltas_bytes_out, deltas_bytes_in;
-    uint64_t epoch; /* the current epoch number */
+    uint64_t deltas_dropped;    /* the gossip queue was full: left to push-pull */
+    uint64_t payloads_rejected; /* gossip payloads that did not decode or merge */
+    uint64_t epoch;             /* the current epoch number */
 };
 
 void node_get_stats(const struct node *node, struct node_stats *out);

@@ -1,1 +1,4 @@
 /* Benchmarks of crdt/: B(name) rows (see tests/bench/list.h). */
+B(crdt_hll_add)
+B(crdt_store_event)
+B(crdt_store_merge_delta)

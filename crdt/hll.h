@@ -1,0 +1,70 @@
+/*
+ * crdt/hll.h: HyperLogLog registers as a join-semilattice.
+ *
+ * A sketch is 2^p one-byte registers (4 <= p <= 16), owned by the caller.
+ * Add and merge only raise registers (register-wise max is the join); the
+ * estimate is Ertl's improved raw estimator, a pure function of the register
+ * histogram, so replicas with equal registers report equal estimates
+ * whatever order they saw the items in.
+ *
+ * Items are 64-bit hashes that must already be keyed (crdt_siphash): with a
+ * public hash an attacker can aim items at registers and inflate or deflate
+ * the estimate at will (Reviriego et al. 2020; Paterson & Raynal 2021).
+ */
+#ifndef IVT_CRDT_HLL_H
+#define IVT_CRDT_HLL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ivt_mpw;
+
+enum { CRDT_HLL_P_MIN = 4, CRDT_HLL_P_MAX = 16 };
+
+static inline size_t crdt_hll_size(unsigned p)
+{
+    return (size_t)1 << p;
+}
+
+/* Adds one hashed item. Returns true when a register rose. */
+bool crdt_hll_add(uint8_t *reg, unsigned p, uint64_t hash);
+
+/* dst = dst join src. Returns true when any register of dst rose. */
+bool crdt_hll_merge(uint8_t *dst, const uint8_t *src, unsigned p);
+
+/* The cardinality estimate (relative standard error 1.04 / sqrt(2^p)). */
+double crdt_hll_estimate(const uint8_t *reg, unsigned p);
+
+/* The relative standard error for precision p. */
+double crdt_hll_rse(unsigned p);
+
+/* True when every register is zero. */
+bool crdt_hll_empty(const uint8_t *reg, unsigned p);
+
+/*
+ * Canonical encoding, one msgpack bin:
+ *
+ *   empty:   bin of 0 bytes                      (no register set)
+ *   sparse:  bin of 3k bytes, 3k < 2^p           k (index, value) pairs
+ *            +--------+--------+-------+
+ *            | idx hi | idx lo | value |  x k, idx strictly increasing,
+ *            +--------+--------+-------+         1 <= value <= 65 - p
+ *   dense:   bin of exactly 2^p bytes            register i is byte i
+ *
+ * The form is a function of the registers (sparse iff it is shorter), so
+ * equal sketches encode to equal bytes.
+ */
+void crdt_hll_encode(struct ivt_mpw *w, const uint8_t *reg, unsigned p);
+
+/*
+ * Decodes one encoded sketch and joins it into reg (so decoding into zeroed
+ * registers yields the sketch). Strict: a sparse form that is not strictly
+ * increasing, a zero or out-of-range value, a dense form that sparse would
+ * encode shorter, or a length that is neither 0, 2^p nor a multiple of 3
+ * below 2^p is rejected. reg == NULL only checks. Returns 1 when a register
+ * of reg rose, 0 when none did, or IVT_EPROTO.
+ */
+int crdt_hll_decode_merge(const uint8_t **pos, const uint8_t *end, uint8_t *reg, unsigned p);
+
+#endif

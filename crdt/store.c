@@ -1,0 +1,1976 @@
+/*
+ * crdt/store.c: the entity map and its replication.
+ *
+ * What it is. A hash map from entity (kind, keyed hash) to a record that
+ * holds, for the epochs of the window, G-Counter slots (origin -> count per
+ * metric), promoted epochs (one HyperLogLog per metric over event ids) and
+ * distinct buckets (sets of item hashes, exact then HyperLogLog). Each part
+ * is a join-semilattice and the record is their product, so the map is one
+ * too: merge is per-key join, and a key absent on one side is the bottom.
+ *
+ * Parts, in file order: keys and origins (interning, so a slot names its
+ * origin in 4 bytes); the entity table (open addressing, backward-shift
+ * deletion); eviction; distinct sets; counters and promotion; the local
+ * update path; expiry; queries; the codec (encode, strict two-pass decode,
+ * merge); flush, digests and repair; snapshots.
+ *
+ * Departures from the papers, and why:
+ *  - Counter promotion (design.md): past counter_slots_max origins in one
+ *    (entity, epoch), the slots become HLLs over event ids. The i-th event
+ *    of origin o is id (o, entity, epoch, metric, i), hashed as
+ *    mix64(siphash(o, entity, epoch, metric) + i * GOLDEN), a bijection of
+ *    i, so a slot (o, c) inserts exactly ids 1..c and max-merge of slots is
+ *    union of id sets. Promotion is a function of the joined slot set, so
+ *    the result is a lattice whatever order merges come in. Promoting a slot
+ *    costs c HLL adds; afterwards each own event is one add. The origin's
+ *    own count is kept beside the HLL (local, not replicated) to number the
+ *    next ids and to answer the exact local value.
+ *  - Distinct sets live in buckets of distinct_bucket_epochs epochs, not per
+ *    epoch: a window union then reads a handful of buckets, and a bucket
+ *    expires when its last epoch leaves the window, so distinct values
+ *    cover between window and window + bucket epochs.
+ *  - The origins that contributed are kept as one more distinct set per
+ *    bucket (their keyed hashes), so the count survives promotion.
+ *  - Window sums and distinct estimates are cached per entity (derived, not
+ *    replicated): a score reads a record in well under a microsecond.
+ *  - Deltas (Almeida et al.) are not kept as separate states: every cell
+ *    carries the store version of its last rise, and a flush writes the
+ *    cells risen since the entity's previous flush, as absolute values.
+ *    Entities queue for flush in first-changed order; a budget cut leaves
+ *    the rest queued. Merged cells that rose here are forwarded by the next
+ *    flush, those that did not are not (the join decomposition filter of
+ *    Enes et al.).
+ *  - Expiry is local and from the epoch number only (never gossiped).
+ *  - Eviction (memory bound) is not a lattice operation: a peer may send an
+ *    evicted entity back. It only runs when the map is full, and picks
+ *    victims by a rule over replicated state, so equal states evict alike.
+ */
+#include "crdt/store.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "base/err.h"
+#include "base/mp.h"
+#include "base/rng.h"
+#include "crdt/hll.h"
+#include "crdt/internal.h"
+
+enum {
+    NONE = UINT32_MAX,
+    /* Distinct sets per bucket: the public ones plus contributing origins. */
+    NSETS = CRDT_DISTINCTS + 1,
+    ORIGIN_SET = CRDT_DISTINCTS,
+    SELF = 0, /* our own origin's index, pinned */
+    /* Evict 1/EVICT_FRACTION of max_entities at once: a selection pass
+     * over the whole map is O(n), so it must buy room for many inserts. */
+    EVICT_FRACTION = 16,
+    /* Upper bound of a message's header bytes (version, type, params and
+     * the two array headers), for budget checks before it is written. */
+    MSG_HEADER_MAX = 64,
+    /* Bytes one origin takes in a message's origin table (bin8 + 20). */
+    MSG_ORIGIN_BYTES = 2 + CRDT_ORIGIN_BYTES,
+    MSG_DELTA = 0,
+    MSG_REPAIR = 1,
+    MSG_SNAPSHOT = 2,
+    /* Fields of the params array. */
+    NPARAMS = 7,
+};
+
+/* Odd, so i -> i * GOLDEN is a bijection mod 2^64 (event ids stay distinct). */
+#define GOLDEN 0x9e3779b97f4a7c15ULL
+
+/* One G-Counter slot: what origin wrote for this entity in this epoch. */
+struct slot {
+    uint32_t epoch;
+    uint32_t origin;
+    uint32_t c[CRDT_COUNTERS];
+    uint64_t ver; /* store version of its last rise */
+};
+
+/* A promoted epoch: one HLL per metric (NULL while empty). */
+struct pcell {
+    uint32_t epoch;
+    uint64_t ver;
+    uint64_t own[CRDT_COUNTERS]; /* our events in it: local, not replicated */
+    uint64_t est[CRDT_COUNTERS]; /* rounded estimate, cached */
+    uint8_t *reg[CRDT_COUNTERS];
+};
+
+struct dset {
+    uint16_t n, cap; /* exact: items held, allocated */
+    uint8_t promoted;
+    union {
+        uint64_t *items; /* sorted, distinct */
+        uint8_t *reg;
+    } u;
+};
+
+struct bucket {
+    uint32_t b;
+    uint64_t ver;
+    struct dset set[NSETS];
+};
+
+struct ent {
+    uint64_t h;
+    uint64_t ver;     /* last rise (0: free) */
+    uint64_t flushed; /* store version at its last flush */
+    uint64_t digest;  /* cached, valid when dig_ok */
+    uint64_t fleet[CRDT_COUNTERS];
+    uint64_t local[CRDT_COUNTERS];
+    uint64_t dist[NSETS]; /* cached window estimates, valid when dist_ok */
+    struct slot *slots;
+    struct pcell *pcells;
+    struct bucket *buckets;
+    char *key;
+    uint32_t nslots, capslots;
+    uint32_t dprev, dnext; /* flush queue, or the free list (dnext) */
+    uint16_t npcells, cappcells, nbuckets, capbuckets;
+    uint8_t kind, key_len, live, queued, dist_ok, dig_ok;
+};
+
+struct origin_rec {
+    uint8_t bytes[CRDT_ORIGIN_BYTES];
+    uint64_t hash;  /* keyed: its item in the origins set */
+    uint64_t refs;  /* slots naming it */
+    uint32_t stamp; /* == msg_stamp: mapped in the message being written */
+    uint32_t msg;   /* its index in that message */
+    uint8_t live;
+};
+
+struct crdt_store {
+    struct crdt_config cfg;
+    uint8_t kind_key[CRDT_KINDS][16];
+    uint8_t item_key[16], event_key[16], origin_key[16], digest_key[16];
+    uint32_t cur;   /* current epoch */
+    uint32_t floor; /* oldest counter epoch kept */
+    uint64_t ver;
+
+    struct ent *ents;
+    uint32_t nents, free_head, used_hi;
+    uint64_t *tab; /* (key32 << 32) | (index + 1); 0 = empty */
+    uint64_t tmask;
+
+    struct origin_rec *origins;
+    uint32_t norigins_hi, norigins_live;
+    uint32_t *omap; /* open addressing over origin hashes: index + 1 */
+    uint32_t omask;
+    uint32_t *msg_origins; /* store index of message origin i (writing) */
+    uint32_t msg_norigins, msg_stamp;
+    uint32_t *in_origins; /* store index (or NONE) of message origin i (reading) */
+    uint32_t in_norigins;
+
+    uint32_t qhead, qtail, nqueued; /* flush queue */
+    struct ivt_mpw scratch;         /* entities of the message being written */
+    struct ivt_mpw dig;             /* one entity's canonical bytes, for its digest */
+    uint8_t *scratch_reg;           /* 2^max(p) bytes for unions */
+    uint64_t *scratch_items;
+    size_t scratch_items_cap;
+
+    uint64_t evictions, expired;
+};
+
+/* ---- keys and origins -------------------------------------------------- */
+
+static void derive_key(uint8_t out[16], const uint8_t master[16], const char *label, int n)
+{
+    uint8_t in[32];
+    size_t len = strlen(label);
+    memcpy(in, label, len);
+    in[len] = (uint8_t)n;
+    crypto_generichash(out, 16, in, len + 1, master, 16);
+}
+
+uint64_t crdt_store_key_hash(const struct crdt_store *s, enum crdt_kind kind, const void *key,
+                             size_t len)
+{
+    return crdt_siphash(s->kind_key[(unsigned)kind % CRDT_KINDS], key, len);
+}
+
+uint64_t crdt_store_item_hash(const struct crdt_store *s, const void *data, size_t len)
+{
+    return crdt_siphash(s->item_key, data, len);
+}
+
+static uint32_t origin_find(const struct crdt_store *s, const uint8_t b[CRDT_ORIGIN_BYTES],
+                            uint64_t hash)
+{
+    for (uint32_t i = (uint32_t)hash & s->omask;; i = (i + 1) & s->omask) {
+        uint32_t v = s->omap[i];
+        if (!v)
+            return NONE;
+        if (!memcmp(s->origins[v - 1].bytes, b, CRDT_ORIGIN_BYTES))
+            return v - 1;
+    }
+}
+
+static void omap_put(struct crdt_store *s, uint32_t idx)
+{
+    uint32_t i = (uint32_t)s->origins[idx].hash & s->omask;
+    while (s->omap[i])
+        i = (i + 1) & s->omask;
+    s->omap[i] = idx + 1;
+}
+
+/* The store index of an origin, interning it; NONE when the table is full. */
+static uint32_t origin_intern(struct crdt_store *s, const uint8_t b[CRDT_ORIGIN_BYTES])
+{
+    uint64_t hash = crdt_siphash(s->origin_key, b, CRDT_ORIGIN_BYTES);
+    uint32_t idx = origin_find(s, b, hash);
+    if (idx != NONE)
+        return idx;
+    if (s->norigins_live >= s->cfg.max_origins)
+        return NONE;
+    for (idx = 0; idx < s->norigins_hi && s->origins[idx].live; idx++)
+        ;
+    if (idx == s->norigins_hi)
+        s->norigins_hi++;
+    struct origin_rec *o = &s->origins[idx];
+    memset(o, 0, sizeof(*o));
+    memcpy(o->bytes, b, CRDT_ORIGIN_BYTES);
+    o->hash = hash;
+    o->live = 1;
+    s->norigins_live++;
+    omap_put(s, idx);
+    return idx;
+}
+
+/* Frees origins no slot names any more (never our own). */
+static void origins_gc(struct crdt_store *s)
+{
+    bool freed = false;
+    for (uint32_t i = 1; i < s->norigins_hi; i++) {
+        if (s->origins[i].live && !s->origins[i].refs) {
+            s->origins[i].live = 0;
+            s->norigins_live--;
+            freed = true;
+        }
+    }
+    if (!freed)
+        return;
+    memset(s->omap, 0, ((size_t)s->omask + 1) * sizeof(*s->omap));
+    for (uint32_t i = 0; i < s->norigins_hi; i++)
+        if (s->origins[i].live)
+            omap_put(s, i);
+}
+
+static inline int origin_cmp_idx(const struct crdt_store *s, uint32_t a, uint32_t b)
+{
+    return a == b ? 0 : memcmp(s->origins[a].bytes, s->origins[b].bytes, CRDT_ORIGIN_BYTES);
+}
+
+/* ---- configuration and lifetime ---------------------------------------- */
+
+void crdt_config_defaults(struct crdt_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->epoch_ms = 60000;
+    cfg->window_epochs = 60;
+    cfg->max_entities = 1000000;
+    cfg->counter_slots_max = 8;
+    cfg->distinct_exact_max = 16;
+    cfg->counter_hll_p = 10;
+    cfg->distinct_hll_p = 12;
+    cfg->distinct_bucket_epochs = 10;
+    cfg->digest_bits = 10;
+    cfg->max_origins = 4096;
+}
+
+static int config_check(const struct crdt_config *c)
+{
+    if (c->epoch_ms < 1000 || c->epoch_ms > 86400000 || c->window_epochs < 1 ||
+        c->window_epochs > 10080 || c->max_entities < 16 || c->max_entities > (1u << 28) ||
+        c->counter_slots_max < 1 || c->counter_slots_max > 64 || c->distinct_exact_max < 1 ||
+        c->distinct_exact_max > 256 || c->counter_hll_p < CRDT_HLL_P_MIN ||
+        c->counter_hll_p > CRDT_HLL_P_MAX || c->distinct_hll_p < CRDT_HLL_P_MIN ||
+        c->distinct_hll_p > CRDT_HLL_P_MAX || c->distinct_bucket_epochs < 1 ||
+        c->distinct_bucket_epochs > c->window_epochs || c->digest_bits > 16 || c->max_origins < 2 ||
+        c->max_origins > 65536)
+        return IVT_EINVAL;
+    return 0;
+}
+
+static uint64_t pow2_at_least(uint64_t n)
+{
+    uint64_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
+uint32_t crdt_store_epoch_of(const struct crdt_store *s, ivt_ms wall)
+{
+    if (wall < 0)
+        return 0;
+    uint64_t e = (uint64_t)wall / (uint64_t)s->cfg.epoch_ms;
+    return e > UINT32_MAX - 2 ? UINT32_MAX - 2 : (uint32_t)e;
+}
+
+uint32_t crdt_store_epoch(const struct crdt_store *s)
+{
+    return s->cur;
+}
+
+static uint32_t floor_of(const struct crdt_store *s, uint32_t cur)
+{
+    return cur >= s->cfg.window_epochs - 1 ? cur - (s->cfg.window_epochs - 1) : 0;
+}
+
+int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_ms wall)
+{
+    *out = NULL;
+    if (config_check(cfg))
+        return IVT_EINVAL;
+    if (sodium_init() < 0)
+        return IVT_ENOMEM;
+    struct crdt_store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return IVT_ENOMEM;
+    s->cfg = *cfg;
+    for (int k = 0; k < CRDT_KINDS; k++)
+        derive_key(s->kind_key[k], cfg->hash_key, "ivt.kind", k);
+    derive_key(s->item_key, cfg->hash_key, "ivt.item", 0);
+    derive_key(s->event_key, cfg->hash_key, "ivt.event", 0);
+    derive_key(s->origin_key, cfg->hash_key, "ivt.origin", 0);
+    derive_key(s->digest_key, cfg->hash_key, "ivt.digest", 0);
+    s->cur = crdt_store_epoch_of(s, wall);
+    s->floor = floor_of(s, s->cur);
+    uint64_t tsize = pow2_at_least((uint64_t)cfg->max_entities * 2);
+    s->tmask = tsize - 1;
+    uint32_t osize = (uint32_t)pow2_at_least((uint64_t)cfg->max_origins * 2);
+    s->omask = osize - 1;
+    unsigned pmax =
+        cfg->counter_hll_p > cfg->distinct_hll_p ? cfg->counter_hll_p : cfg->distinct_hll_p;
+    /* calloc: the entity slab's pages are only touched as entities arrive. */
+    s->ents = calloc(cfg->max_entities, sizeof(*s->ents));
+    s->tab = calloc(tsize, sizeof(*s->tab));
+    s->origins = calloc(cfg->max_origins, sizeof(*s->origins));
+    s->omap = calloc(osize, sizeof(*s->omap));
+    s->msg_origins = calloc(cfg->max_origins, sizeof(*s->msg_origins));
+    s->in_origins = calloc(cfg->max_origins, sizeof(*s->in_origins));
+    s->scratch_reg = malloc(crdt_hll_size(pmax));
+    if (!s->ents || !s->tab || !s->origins || !s->omap || !s->msg_origins || !s->in_origins ||
+        !s->scratch_reg) {
+        crdt_store_delete(s);
+        return IVT_ENOMEM;
+    }
+    s->free_head = NONE;
+    s->qhead = s->qtail = NONE;
+    ivt_mpw_init_dyn(&s->scratch, SIZE_MAX / 2);
+    ivt_mpw_init_dyn(&s->dig, SIZE_MAX / 2);
+    uint8_t self[CRDT_ORIGIN_BYTES];
+    crdt_origin_pack(self, &cfg->origin);
+    origin_intern(s, self);
+    s->origins[SELF].refs = 1; /* pinned */
+    *out = s;
+    return 0;
+}
+
+static void dset_free(struct dset *d)
+{
+    free(d->u.items);
+    memset(d, 0, sizeof(*d));
+}
+
+static void ent_free_parts(struct crdt_store *s, struct ent *e)
+{
+    for (uint32_t i = 0; i < e->nslots; i++)
+        s->origins[e->slots[i].origin].refs--;
+    for (uint32_t i = 0; i < e->npcells; i++)
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            free(e->pcells[i].reg[m]);
+    for (uint32_t i = 0; i < e->nbuckets; i++)
+        for (int d = 0; d < NSETS; d++)
+            dset_free(&e->buckets[i].set[d]);
+    free(e->slots);
+    free(e->pcells);
+    free(e->buckets);
+    free(e->key);
+}
+
+void crdt_store_delete(struct crdt_store *s)
+{
+    if (!s)
+        return;
+    if (s->ents)
+        for (uint32_t i = 0; i < s->used_hi; i++)
+            if (s->ents[i].live)
+                ent_free_parts(s, &s->ents[i]);
+    free(s->ents);
+    free(s->tab);
+    free(s->origins);
+    free(s->omap);
+    free(s->msg_origins);
+    free(s->in_origins);
+    free(s->scratch_reg);
+    free(s->scratch_items);
+    ivt_mpw_destroy(&s->scratch);
+    ivt_mpw_destroy(&s->dig);
+    free(s);
+}
+
+/* ---- the entity table --------------------------------------------------- */
+
+static inline uint32_t key32(enum crdt_kind kind, uint64_t h)
+{
+    return (uint32_t)(h ^ (h >> 32)) ^ ((uint32_t)kind * 0x9e3779b9u);
+}
+
+static uint32_t ent_find(const struct crdt_store *s, enum crdt_kind kind, uint64_t h)
+{
+    uint32_t k = key32(kind, h);
+    for (uint64_t i = k & s->tmask;; i = (i + 1) & s->tmask) {
+        uint64_t v = s->tab[i];
+        if (!v)
+            return NONE;
+        if ((uint32_t)(v >> 32) == k) {
+            uint32_t idx = (uint32_t)v - 1;
+            const struct ent *e = &s->ents[idx];
+            if (e->h == h && e->kind == kind)
+                return idx;
+        }
+    }
+}
+
+static void tab_remove(struct crdt_store *s, uint32_t idx)
+{
+    const struct ent *e = &s->ents[idx];
+    uint64_t i = key32(e->kind, e->h) & s->tmask;
+    while ((uint32_t)s->tab[i] != idx + 1)
+        i = (i + 1) & s->tmask;
+    /* Backward-shift deletion: no tombstones, probe lengths stay short. */
+    for (uint64_t j = (i + 1) & s->tmask; s->tab[j]; j = (j + 1) & s->tmask) {
+        uint64_t home = (uint32_t)(s->tab[j] >> 32) & s->tmask;
+        bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
+        if (movable) {
+            s->tab[i] = s->tab[j];
+            i = j;
+        }
+    }
+    s->tab[i] = 0;
+}
+
+static void queue_push(struct crdt_store *s, uint32_t idx)
+{
+    struct ent *e = &s->ents[idx];
+    if (e->queued)
+        return;
+    e->queued = 1;
+    e->dnext = NONE;
+    e->dprev = s->qtail;
+    if (s->qtail != NONE)
+        s->ents[s->qtail].dnext = idx;
+    else
+        s->qhead = idx;
+    s->qtail = idx;
+    s->nqueued++;
+}
+
+static void queue_remove(struct crdt_store *s, uint32_t idx)
+{
+    struct ent *e = &s->ents[idx];
+    if (!e->queued)
+        return;
+    if (e->dprev != NONE)
+        s->ents[e->dprev].dnext = e->dnext;
+    else
+        s->qhead = e->dnext;
+    if (e->dnext != NONE)
+        s->ents[e->dnext].dprev = e->dprev;
+    else
+        s->qtail = e->dprev;
+    e->queued = 0;
+    s->nqueued--;
+}
+
+static void ent_remove(struct crdt_store *s, uint32_t idx)
+{
+    struct ent *e = &s->ents[idx];
+    queue_remove(s, idx);
+    tab_remove(s, idx);
+    ent_free_parts(s, e);
+    memset(e, 0, sizeof(*e));
+    e->dnext = s->free_head;
+    s->free_head = idx;
+    s->nents--;
+}
+
+/* ---- eviction ---------------------------------------------------------- */
+
+struct victim {
+    uint64_t evidence;
+    uint64_t h;
+    uint32_t kind;
+    uint32_t idx;
+};
+
+static uint64_t evidence_of(const struct ent *e)
+{
+    uint64_t sum = 0;
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        sum += e->fleet[m];
+    return sum;
+}
+
+static inline bool victim_less(const struct victim *a, const struct victim *b)
+{
+    if (a->evidence != b->evidence)
+        return a->evidence < b->evidence;
+    if (a->kind != b->kind)
+        return a->kind < b->kind;
+    return a->h < b->h;
+}
+
+/* Moves the k smallest to v[0..k) (Hoare quickselect, iterative; keys are
+ * unique, one per entity). */
+static void select_smallest(struct victim *v, size_t n, size_t k)
+{
+    if (k == 0 || k >= n)
+        return;
+    size_t lo = 0, hi = n - 1, target = k - 1;
+    while (lo < hi) {
+        struct victim pivot = v[lo + (hi - lo) / 2];
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (victim_less(&v[i], &pivot))
+                i++;
+            while (victim_less(&pivot, &v[j]))
+                j--;
+            if (i <= j) {
+                struct victim t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (target <= j && j < hi)
+            hi = j;
+        else if (target >= i)
+            lo = i;
+        else
+            break;
+    }
+}
+
+/* Frees the lowest 1/EVICT_FRACTION of max_entities, by (evidence, kind,
+ * hash). Returns 0 or IVT_ENOMEM. */
+static int evict_batch(struct crdt_store *s)
+{
+    size_t n = s->nents, k = s->cfg.max_entities / EVICT_FRACTION;
+    if (k < 1)
+        k = 1;
+    struct victim *v = malloc(n * sizeof(*v));
+    if (!v)
+        return IVT_ENOMEM;
+    size_t j = 0;
+    for (uint32_t i = 0; i < s->used_hi; i++) {
+        const struct ent *e = &s->ents[i];
+        if (e->live)
+            v[j++] = (struct victim){evidence_of(e), e->h, e->kind, i};
+    }
+    select_smallest(v, j, k);
+    for (size_t i = 0; i < k && i < j; i++)
+        ent_remove(s, v[i].idx);
+    s->evictions += k < j ? k : j;
+    free(v);
+    return 0;
+}
+
+/* Finds (kind, h) or creates it with key. Returns the index, or NONE on
+ * allocation failure. */
+static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uint64_t h,
+                                  const void *key, size_t key_len, bool *created)
+{
+    uint32_t idx = ent_find(s, kind, h);
+    *created = false;
+    if (idx != NONE)
+        return idx;
+    if (s->nents >= s->cfg.max_entities && evict_batch(s))
+        return NONE;
+    if (key_len > CRDT_KEY_MAX)
+        key_len = CRDT_KEY_MAX;
+    char *k = malloc(key_len + 1);
+    if (!k)
+        return NONE;
+    memcpy(k, key, key_len);
+    k[key_len] = 0;
+    if (s->free_head != NONE) {
+        idx = s->free_head;
+        s->free_head = s->ents[idx].dnext;
+    } else {
+        idx = s->used_hi++;
+    }
+    struct ent *e = &s->ents[idx];
+    memset(e, 0, sizeof(*e));
+    e->h = h;
+    e->kind = (uint8_t)kind;
+    e->key = k;
+    e->key_len = (uint8_t)key_len;
+    e->live = 1;
+    e->dprev = e->dnext = NONE;
+    uint32_t k32 = key32(kind, h);
+    uint64_t i = k32 & s->tmask;
+    while (s->tab[i])
+        i = (i + 1) & s->tmask;
+    s->tab[i] = (uint64_t)k32 << 32 | (idx + 1);
+    s->nents++;
+    *created = true;
+    return idx;
+}
+
+static bool ent_empty(const struct ent *e)
+{
+    return !e->nslots && !e->npcells && !e->nbuckets;
+}
+
+/* Something in e rose: version it, queue it for flush, drop caches. */
+static void ent_touch(struct crdt_store *s, uint32_t idx)
+{
+    struct ent *e = &s->ents[idx];
+    e->ver = s->ver;
+    e->dig_ok = 0;
+    queue_push(s, idx);
+}
+
+/* ---- distinct sets ------------------------------------------------------ */
+
+static int dset_promote(struct crdt_store *s, struct dset *d)
+{
+    unsigned p = s->cfg.distinct_hll_p;
+    uint8_t *reg = calloc(1, crdt_hll_size(p));
+    if (!reg)
+        return IVT_ENOMEM;
+    for (uint32_t i = 0; i < d->n; i++)
+        crdt_hll_add(reg, p, d->u.items[i]);
+    free(d->u.items);
+    d->u.reg = reg;
+    d->promoted = 1;
+    d->n = d->cap = 0;
+    return 0;
+}
+
+/* Adds one item. Returns 1 when the set grew, 0 when not, or IVT_ENOMEM. */
+static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
+{
+    if (d->promoted)
+        return crdt_hll_add(d->u.reg, s->cfg.distinct_hll_p, item);
+    uint32_t lo = 0, hi = d->n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (d->u.items[mid] < item)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < d->n && d->u.items[lo] == item)
+        return 0;
+    if (d->n >= s->cfg.distinct_exact_max) {
+        int rc = dset_promote(s, d);
+        if (rc)
+            return rc;
+        crdt_hll_add(d->u.reg, s->cfg.distinct_hll_p, item);
+        return 1;
+    }
+    if (d->n == d->cap) {
+        uint16_t cap = d->cap ? (uint16_t)(d->cap * 2) : 2;
+        if (cap > s->cfg.distinct_exact_max)
+            cap = (uint16_t)s->cfg.distinct_exact_max;
+        uint64_t *p = realloc(d->u.items, cap * sizeof(*p));
+        if (!p)
+            return IVT_ENOMEM;
+        d->u.items = p;
+        d->cap = cap;
+    }
+    memmove(d->u.items + lo + 1, d->u.items + lo, (d->n - lo) * sizeof(uint64_t));
+    d->u.items[lo] = item;
+    d->n++;
+    return 1;
+}
+
+static struct bucket *bucket_get(struct crdt_store *s, struct ent *e, uint32_t b)
+{
+    uint32_t i = e->nbuckets;
+    while (i > 0 && e->buckets[i - 1].b > b)
+        i--;
+    if (i > 0 && e->buckets[i - 1].b == b)
+        return &e->buckets[i - 1];
+    if (e->nbuckets == e->capbuckets) {
+        uint16_t cap = e->capbuckets ? (uint16_t)(e->capbuckets * 2) : 1;
+        struct bucket *p = realloc(e->buckets, cap * sizeof(*p));
+        if (!p)
+            return NULL;
+        e->buckets = p;
+        e->capbuckets = cap;
+    }
+    (void)s;
+    memmove(e->buckets + i + 1, e->buckets + i, (e->nbuckets - i) * sizeof(*e->buckets));
+    memset(&e->buckets[i], 0, sizeof(e->buckets[i]));
+    e->buckets[i].b = b;
+    e->nbuckets++;
+    return &e->buckets[i];
+}
+
+/* Adds item to set d of the bucket holding epoch. Returns 1 (grew), 0, or
+ * IVT_ENOMEM. */
+static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint32_t epoch, int d,
+                            uint64_t item)
+{
+    struct bucket *bk = bucket_get(s, e, epoch / s->cfg.distinct_bucket_epochs);
+    if (!bk)
+        return IVT_ENOMEM;
+    int rc = dset_add(s, &bk->set[d], item);
+    if (rc > 0) {
+        bk->ver = s->ver;
+        e->dist_ok = 0;
+    }
+    return rc;
+}
+
+/* ---- counters and promotion ---------------------------------------------- */
+
+static uint64_t event_seed(const struct crdt_store *s, uint32_t origin, const struct ent *e,
+                           uint32_t epoch, int m)
+{
+    uint8_t b[CRDT_ORIGIN_BYTES + 8 + 1 + 4 + 1];
+    memcpy(b, s->origins[origin].bytes, CRDT_ORIGIN_BYTES);
+    memcpy(b + CRDT_ORIGIN_BYTES, &e->h, 8);
+    b[CRDT_ORIGIN_BYTES + 8] = e->kind;
+    memcpy(b + CRDT_ORIGIN_BYTES + 9, &epoch, 4);
+    b[CRDT_ORIGIN_BYTES + 13] = (uint8_t)m;
+    return crdt_siphash(s->event_key, b, sizeof(b));
+}
+
+/* Inserts event ids from..to (inclusive) of origin into metric m of pc.
+ * Returns 1 when a register rose, 0, or IVT_ENOMEM. */
+static int pcell_insert(struct crdt_store *s, struct ent *e, struct pcell *pc, uint32_t origin,
+                        int m, uint64_t from, uint64_t to)
+{
+    if (from > to)
+        return 0;
+    unsigned p = s->cfg.counter_hll_p;
+    if (!pc->reg[m]) {
+        pc->reg[m] = calloc(1, crdt_hll_size(p));
+        if (!pc->reg[m])
+            return IVT_ENOMEM;
+    }
+    uint64_t seed = event_seed(s, origin, e, pc->epoch, m);
+    bool rose = false;
+    for (uint64_t i = from; i <= to; i++)
+        rose |= crdt_hll_add(pc->reg[m], p, ivt_mix64(seed + i * GOLDEN));
+    return rose;
+}
+
+/* Re-reads metric m's estimate into the cached window sum. */
+static void pcell_reestimate(struct crdt_store *s, struct ent *e, struct pcell *pc, int m)
+{
+    uint64_t est =
+        pc->reg[m] ? (uint64_t)llround(crdt_hll_estimate(pc->reg[m], s->cfg.counter_hll_p)) : 0;
+    e->fleet[m] += est - pc->est[m];
+    pc->est[m] = est;
+}
+
+static struct pcell *pcell_find(struct ent *e, uint32_t epoch)
+{
+    for (uint32_t i = e->npcells; i-- > 0;)
+        if (e->pcells[i].epoch == epoch)
+            return &e->pcells[i];
+    return NULL;
+}
+
+/* Promotes the slots of epoch into a new promoted cell. Returns it, or NULL
+ * on allocation failure (then nothing changed). */
+static struct pcell *promote(struct crdt_store *s, struct ent *e, uint32_t epoch)
+{
+    if (e->npcells == e->cappcells) {
+        uint16_t cap = e->cappcells ? (uint16_t)(e->cappcells * 2) : 1;
+        struct pcell *p = realloc(e->pcells, cap * sizeof(*p));
+        if (!p)
+            return NULL;
+        e->pcells = p;
+        e->cappcells = cap;
+    }
+    uint32_t at = e->npcells;
+    while (at > 0 && e->pcells[at - 1].epoch > epoch)
+        at--;
+    memmove(e->pcells + at + 1, e->pcells + at, (e->npcells - at) * sizeof(*e->pcells));
+    struct pcell *pc = &e->pcells[at];
+    memset(pc, 0, sizeof(*pc));
+    pc->epoch = epoch;
+    pc->ver = s->ver;
+    e->npcells++;
+    uint32_t lo = 0;
+    while (lo < e->nslots && e->slots[lo].epoch < epoch)
+        lo++;
+    uint32_t hi = lo;
+    while (hi < e->nslots && e->slots[hi].epoch == epoch)
+        hi++;
+    for (uint32_t i = lo; i < hi; i++) {
+        const struct slot *sl = &e->slots[i];
+        for (int m = 0; m < CRDT_COUNTERS; m++) {
+            if (pcell_insert(s, e, pc, sl->origin, m, 1, sl->c[m]) < 0)
+                return NULL;
+            e->fleet[m] -= sl->c[m];
+            if (sl->origin == SELF)
+                pc->own[m] = sl->c[m];
+        }
+        s->origins[sl->origin].refs--;
+    }
+    if (hi > lo) {
+        memmove(e->slots + lo, e->slots + hi, (e->nslots - hi) * sizeof(*e->slots));
+        e->nslots -= hi - lo;
+    }
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        pcell_reestimate(s, e, pc, m);
+    return pc;
+}
+
+/* The slot (epoch, origin), inserted in canonical order if absent (then
+ * *fresh is set). NULL on allocation failure. */
+static struct slot *slot_get(struct crdt_store *s, struct ent *e, uint32_t epoch, uint32_t origin,
+                             bool *fresh)
+{
+    uint32_t i = e->nslots;
+    *fresh = false;
+    while (i > 0 && (e->slots[i - 1].epoch > epoch ||
+                     (e->slots[i - 1].epoch == epoch &&
+                      origin_cmp_idx(s, e->slots[i - 1].origin, origin) > 0)))
+        i--;
+    if (i > 0 && e->slots[i - 1].epoch == epoch && e->slots[i - 1].origin == origin)
+        return &e->slots[i - 1];
+    if (e->nslots == e->capslots) {
+        uint32_t cap = e->capslots ? e->capslots * 2 : 1;
+        struct slot *p = realloc(e->slots, cap * sizeof(*p));
+        if (!p)
+            return NULL;
+        e->slots = p;
+        e->capslots = cap;
+    }
+    memmove(e->slots + i + 1, e->slots + i, (e->nslots - i) * sizeof(*e->slots));
+    struct slot *sl = &e->slots[i];
+    memset(sl, 0, sizeof(*sl));
+    sl->epoch = epoch;
+    sl->origin = origin;
+    e->nslots++;
+    s->origins[origin].refs++;
+    *fresh = true;
+    return sl;
+}
+
+static uint32_t slots_in_epoch(const struct ent *e, uint32_t epoch)
+{
+    uint32_t n = 0;
+    for (uint32_t i = e->nslots; i-- > 0 && e->slots[i].epoch >= epoch;)
+        n += e->slots[i].epoch == epoch;
+    return n;
+}
+
+/* Joins slot (epoch, origin, c) into e. Returns 1 when e rose, 0, or
+ * IVT_ENOMEM. */
+static int counter_join(struct crdt_store *s, struct ent *e, uint32_t epoch, uint32_t origin,
+                        const uint32_t *c)
+{
+    struct pcell *pc = pcell_find(e, epoch);
+    int rose = 0;
+    if (pc) {
+        for (int m = 0; m < CRDT_COUNTERS; m++) {
+            int rc = pcell_insert(s, e, pc, origin, m, 1, c[m]);
+            if (rc < 0)
+                return rc;
+            if (rc) {
+                pcell_reestimate(s, e, pc, m);
+                rose = 1;
+            }
+        }
+        if (rose)
+            pc->ver = s->ver;
+        return rose;
+    }
+    bool any = false;
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        any |= c[m] != 0;
+    if (!any)
+        return 0;
+    bool fresh;
+    struct slot *sl = slot_get(s, e, epoch, origin, &fresh);
+    if (!sl)
+        return IVT_ENOMEM;
+    for (int m = 0; m < CRDT_COUNTERS; m++) {
+        if (c[m] > sl->c[m]) {
+            e->fleet[m] += c[m] - sl->c[m];
+            if (origin == SELF)
+                e->local[m] += c[m] - sl->c[m];
+            sl->c[m] = c[m];
+            rose = 1;
+        }
+    }
+    if (rose)
+        sl->ver = s->ver;
+    if (fresh) {
+        int rc = ent_distinct_add(s, e, epoch, ORIGIN_SET, s->origins[origin].hash);
+        if (rc < 0)
+            return rc;
+        if (slots_in_epoch(e, epoch) > s->cfg.counter_slots_max && !promote(s, e, epoch))
+            return IVT_ENOMEM;
+    }
+    return rose;
+}
+
+/* ---- the local update path ------------------------------------------------ */
+
+static bool epoch_ok(const struct crdt_store *s, uint32_t epoch)
+{
+    return epoch >= s->floor && epoch <= s->cur + 1;
+}
+
+/* Our own events: raises our slot (or numbers new ids in a promoted epoch). */
+static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uint32_t *add)
+{
+    struct ent *e = &s->ents[idx];
+    struct pcell *pc = e->npcells ? pcell_find(e, epoch) : NULL;
+    if (pc) {
+        for (int m = 0; m < CRDT_COUNTERS; m++) {
+            if (!add[m])
+                continue;
+            int rc = pcell_insert(s, e, pc, SELF, m, pc->own[m] + 1, pc->own[m] + add[m]);
+            if (rc < 0)
+                return rc;
+            pc->own[m] += add[m];
+            e->local[m] += add[m];
+            if (rc)
+                pcell_reestimate(s, e, pc, m);
+        }
+        pc->ver = s->ver;
+        return 0;
+    }
+    /* Fast path: our slot of this epoch is usually among the last. */
+    struct slot *sl = NULL;
+    for (uint32_t i = e->nslots; i-- > 0 && e->slots[i].epoch >= epoch;)
+        if (e->slots[i].epoch == epoch && e->slots[i].origin == SELF) {
+            sl = &e->slots[i];
+            break;
+        }
+    if (!sl) {
+        uint32_t c[CRDT_COUNTERS];
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            c[m] = add[m];
+        return counter_join(s, e, epoch, SELF, c) < 0 ? IVT_ENOMEM : 0;
+    }
+    for (int m = 0; m < CRDT_COUNTERS; m++) {
+        uint32_t a = add[m];
+        if (a > UINT32_MAX - sl->c[m])
+            a = UINT32_MAX - sl->c[m]; /* saturate: a slot never wraps */
+        sl->c[m] += a;
+        e->fleet[m] += a;
+        e->local[m] += a;
+    }
+    sl->ver = s->ver;
+    return 0;
+}
+
+int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_update *u, size_t n)
+{
+    if (!epoch_ok(s, epoch))
+        return IVT_ESTALE;
+    int result = 0;
+    for (size_t j = 0; j < n; j++) {
+        const struct crdt_update *x = &u[j];
+        if ((unsigned)x->kind >= CRDT_KINDS || !x->key_len) {
+            result = IVT_EINVAL;
+            continue;
+        }
+        bool any = x->item_mask != 0;
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            any |= x->add[m] != 0;
+        if (!any)
+            continue;
+        uint64_t h = x->hash ? x->hash : crdt_store_key_hash(s, x->kind, x->key, x->key_len);
+        bool created;
+        uint32_t idx = ent_get_or_create(s, x->kind, h, x->key, x->key_len, &created);
+        if (idx == NONE)
+            return IVT_ENOMEM;
+        s->ver++;
+        struct ent *e = &s->ents[idx];
+        int rc = own_add(s, idx, epoch, x->add);
+        for (int d = 0; rc == 0 && d < CRDT_DISTINCTS; d++)
+            if (x->item_mask & (1u << d))
+                rc = ent_distinct_add(s, e, epoch, d, x->item[d]) < 0 ? IVT_ENOMEM : 0;
+        if (rc)
+            return rc;
+        ent_touch(s, idx);
+    }
+    return result;
+}
+
+/* ---- expiry ------------------------------------------------------------- */
+
+/* Drops what is older than the window from e. Returns true if anything went. */
+static bool ent_expire(struct crdt_store *s, struct ent *e)
+{
+    uint32_t fl = s->floor, bfl = fl / s->cfg.distinct_bucket_epochs;
+    uint32_t ns = 0, np = 0, nb = 0;
+    while (ns < e->nslots && e->slots[ns].epoch < fl) {
+        const struct slot *sl = &e->slots[ns];
+        for (int m = 0; m < CRDT_COUNTERS; m++) {
+            e->fleet[m] -= sl->c[m];
+            if (sl->origin == SELF)
+                e->local[m] -= sl->c[m];
+        }
+        s->origins[sl->origin].refs--;
+        ns++;
+    }
+    while (np < e->npcells && e->pcells[np].epoch < fl) {
+        struct pcell *pc = &e->pcells[np];
+        for (int m = 0; m < CRDT_COUNTERS; m++) {
+            e->fleet[m] -= pc->est[m];
+            e->local[m] -= pc->own[m];
+            free(pc->reg[m]);
+        }
+        np++;
+    }
+    while (nb < e->nbuckets && e->buckets[nb].b < bfl) {
+        for (int d = 0; d < NSETS; d++)
+            dset_free(&e->buckets[nb].set[d]);
+        nb++;
+    }
+    if (!ns && !np && !nb)
+        return false;
+    /* Arrays may be NULL when their count is 0: move only what went. */
+    if (ns) {
+        memmove(e->slots, e->slots + ns, (e->nslots - ns) * sizeof(*e->slots));
+        e->nslots -= ns;
+    }
+    if (np) {
+        memmove(e->pcells, e->pcells + np, (e->npcells - np) * sizeof(*e->pcells));
+        e->npcells = (uint16_t)(e->npcells - np);
+    }
+    if (nb) {
+        memmove(e->buckets, e->buckets + nb, (e->nbuckets - nb) * sizeof(*e->buckets));
+        e->nbuckets = (uint16_t)(e->nbuckets - nb);
+    }
+    e->dig_ok = 0;
+    if (nb)
+        e->dist_ok = 0;
+    return true;
+}
+
+size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall)
+{
+    uint32_t now = crdt_store_epoch_of(s, wall);
+    if (now <= s->cur)
+        return 0;
+    s->cur = now;
+    uint32_t fl = floor_of(s, now);
+    if (fl == s->floor)
+        return 0;
+    s->floor = fl;
+    size_t removed = 0;
+    for (uint32_t i = 0; i < s->used_hi; i++) {
+        struct ent *e = &s->ents[i];
+        if (!e->live || !ent_expire(s, e))
+            continue;
+        if (ent_empty(e)) {
+            ent_remove(s, i);
+            removed++;
+        }
+    }
+    s->expired += removed;
+    origins_gc(s);
+    return removed;
+}
+
+/* ---- queries ---------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The window union of set d: exact when every bucket is exact. */
+static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d)
+{
+    bool promoted = false;
+    size_t total = 0;
+    for (uint32_t i = 0; i < e->nbuckets; i++) {
+        promoted |= e->buckets[i].set[d].promoted;
+        total += e->buckets[i].set[d].n;
+    }
+    if (promoted) {
+        unsigned p = s->cfg.distinct_hll_p;
+        memset(s->scratch_reg, 0, crdt_hll_size(p));
+        for (uint32_t i = 0; i < e->nbuckets; i++) {
+            const struct dset *ds = &e->buckets[i].set[d];
+            if (ds->promoted)
+                crdt_hll_merge(s->scratch_reg, ds->u.reg, p);
+            else
+                for (uint32_t j = 0; j < ds->n; j++)
+                    crdt_hll_add(s->scratch_reg, p, ds->u.items[j]);
+        }
+        return (uint64_t)llround(crdt_hll_estimate(s->scratch_reg, p));
+    }
+    if (e->nbuckets == 1 || total == 0)
+        return total;
+    if (total > s->scratch_items_cap) {
+        uint64_t *p = realloc(s->scratch_items, total * sizeof(*p));
+        if (!p)
+            return total; /* an upper bound is the safe side for a count */
+        s->scratch_items = p;
+        s->scratch_items_cap = total;
+    }
+    size_t k = 0;
+    for (uint32_t i = 0; i < e->nbuckets; i++) {
+        const struct dset *ds = &e->buckets[i].set[d];
+        if (ds->n)
+            memcpy(s->scratch_items + k, ds->u.items, ds->n * sizeof(uint64_t));
+        k += ds->n;
+    }
+    if (k > 1) /* qsort of an empty, never-allocated scratch is UB */
+        qsort(s->scratch_items, k, sizeof(uint64_t), cmp_u64);
+    uint64_t uniq = 0;
+    for (size_t i = 0; i < k; i++)
+        uniq += i == 0 || s->scratch_items[i] != s->scratch_items[i - 1];
+    return uniq;
+}
+
+static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
+{
+    if (!e->dist_ok) {
+        for (int d = 0; d < NSETS; d++)
+            e->dist[d] = distinct_window(s, e, d);
+        e->dist_ok = 1;
+    }
+    v->kind = (enum crdt_kind)e->kind;
+    v->hash = e->h;
+    v->key = e->key;
+    v->key_len = e->key_len;
+    memcpy(v->fleet, e->fleet, sizeof(v->fleet));
+    memcpy(v->local, e->local, sizeof(v->local));
+    memcpy(v->distinct, e->dist, sizeof(v->distinct));
+    v->origins = e->dist[ORIGIN_SET];
+    v->first_epoch = v->last_epoch = 0;
+    bool approx = e->npcells != 0;
+    if (e->nslots || e->npcells) {
+        uint32_t lo = UINT32_MAX, hi = 0;
+        if (e->nslots) {
+            lo = e->slots[0].epoch;
+            hi = e->slots[e->nslots - 1].epoch;
+        }
+        if (e->npcells) {
+            if (e->pcells[0].epoch < lo)
+                lo = e->pcells[0].epoch;
+            if (e->pcells[e->npcells - 1].epoch > hi)
+                hi = e->pcells[e->npcells - 1].epoch;
+        }
+        v->first_epoch = lo;
+        v->last_epoch = hi;
+    }
+    for (uint32_t i = 0; i < e->nbuckets && !approx; i++)
+        for (int d = 0; d < NSETS; d++)
+            approx |= e->buckets[i].set[d].promoted;
+    v->approximate = approx;
+}
+
+int crdt_store_get_hash(struct crdt_store *s, struct crdt_view *out, enum crdt_kind kind,
+                        uint64_t hash)
+{
+    uint32_t idx = ent_find(s, kind, hash);
+    if (idx == NONE)
+        return IVT_ENOENT;
+    view_fill(s, out, &s->ents[idx]);
+    return 0;
+}
+
+int crdt_store_get(struct crdt_store *s, struct crdt_view *out, enum crdt_kind kind,
+                   const void *key, size_t len)
+{
+    if ((unsigned)kind >= CRDT_KINDS || !len)
+        return IVT_EINVAL;
+    return crdt_store_get_hash(s, out, kind, crdt_store_key_hash(s, kind, key, len));
+}
+
+bool crdt_store_next(struct crdt_store *s, uint32_t *cursor, struct crdt_view *out)
+{
+    while (*cursor < s->used_hi) {
+        struct ent *e = &s->ents[(*cursor)++];
+        if (e->live) {
+            view_fill(s, out, e);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- encoding ----------------------------------------------------------- */
+
+/* How origins are named while an entity is written. */
+enum omode { O_MESSAGE, O_INLINE };
+
+static void write_origin_ref(struct crdt_store *s, struct ivt_mpw *w, uint32_t idx, enum omode mode)
+{
+    struct origin_rec *o = &s->origins[idx];
+    if (mode == O_INLINE) {
+        ivt_mpw_bin(w, o->bytes, CRDT_ORIGIN_BYTES);
+        return;
+    }
+    if (o->stamp != s->msg_stamp) {
+        o->stamp = s->msg_stamp;
+        o->msg = s->msg_norigins;
+        s->msg_origins[s->msg_norigins++] = idx;
+    }
+    ivt_mpw_uint(w, o->msg);
+}
+
+static void write_dset(struct crdt_store *s, struct ivt_mpw *w, const struct dset *d)
+{
+    if (d->promoted) {
+        crdt_hll_encode(w, d->u.reg, s->cfg.distinct_hll_p);
+        return;
+    }
+    ivt_mpw_array(w, d->n);
+    for (uint32_t i = 0; i < d->n; i++)
+        ivt_mpw_uint(w, d->u.items[i]);
+}
+
+static void write_hll_or_empty(struct crdt_store *s, struct ivt_mpw *w, const uint8_t *reg)
+{
+    if (reg)
+        crdt_hll_encode(w, reg, s->cfg.counter_hll_p);
+    else
+        ivt_mpw_bin(w, "", 0);
+}
+
+/* One entity record with the parts risen after since (0: all). */
+static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e,
+                         uint64_t since, enum omode mode)
+{
+    ivt_mpw_array(w, 6);
+    ivt_mpw_uint(w, e->kind);
+    ivt_mpw_uint(w, e->h);
+    ivt_mpw_bin(w, e->key, e->key_len);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < e->nslots; i++)
+        n += e->slots[i].ver > since;
+    ivt_mpw_array(w, n);
+    for (uint32_t i = 0; i < e->nslots; i++) {
+        const struct slot *sl = &e->slots[i];
+        if (sl->ver <= since)
+            continue;
+        ivt_mpw_array(w, 2 + CRDT_COUNTERS);
+        ivt_mpw_uint(w, sl->epoch);
+        write_origin_ref(s, w, sl->origin, mode);
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            ivt_mpw_uint(w, sl->c[m]);
+    }
+    n = 0;
+    for (uint32_t i = 0; i < e->npcells; i++)
+        n += e->pcells[i].ver > since;
+    ivt_mpw_array(w, n);
+    for (uint32_t i = 0; i < e->npcells; i++) {
+        const struct pcell *pc = &e->pcells[i];
+        if (pc->ver <= since)
+            continue;
+        ivt_mpw_array(w, 1 + CRDT_COUNTERS);
+        ivt_mpw_uint(w, pc->epoch);
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            write_hll_or_empty(s, w, pc->reg[m]);
+    }
+    n = 0;
+    for (uint32_t i = 0; i < e->nbuckets; i++)
+        n += e->buckets[i].ver > since;
+    ivt_mpw_array(w, n);
+    for (uint32_t i = 0; i < e->nbuckets; i++) {
+        const struct bucket *bk = &e->buckets[i];
+        if (bk->ver <= since)
+            continue;
+        ivt_mpw_array(w, 1 + NSETS);
+        ivt_mpw_uint(w, bk->b);
+        for (int d = 0; d < NSETS; d++)
+            write_dset(s, w, &bk->set[d]);
+    }
+}
+
+/* Starts a message: entities go to s->scratch, origins are collected. */
+static void msg_begin(struct crdt_store *s)
+{
+    ivt_mpw_reset(&s->scratch);
+    s->msg_norigins = 0;
+    s->msg_stamp++;
+    if (s->msg_stamp == 0) {
+        /* Stamps wrapped: forget every old mapping. */
+        for (uint32_t i = 0; i < s->norigins_hi; i++)
+            s->origins[i].stamp = 0;
+        s->msg_stamp = 1;
+    }
+}
+
+/* The message so far would take about this many bytes. */
+static size_t msg_size(const struct crdt_store *s)
+{
+    return MSG_HEADER_MAX + (size_t)s->msg_norigins * MSG_ORIGIN_BYTES + s->scratch.len;
+}
+
+/* Forgets the entity written after the scratch length len and the origin
+ * count no (it did not fit). */
+static void msg_rollback(struct crdt_store *s, size_t len, uint32_t no)
+{
+    s->scratch.len = len;
+    s->scratch.err = 0;
+    for (uint32_t i = no; i < s->msg_norigins; i++)
+        s->origins[s->msg_origins[i]].stamp = 0;
+    s->msg_norigins = no;
+}
+
+static void write_params(const struct crdt_store *s, struct ivt_mpw *w)
+{
+    const struct crdt_config *c = &s->cfg;
+    ivt_mpw_array(w, NPARAMS);
+    ivt_mpw_uint(w, (uint64_t)c->epoch_ms);
+    ivt_mpw_uint(w, c->window_epochs);
+    ivt_mpw_uint(w, c->counter_slots_max);
+    ivt_mpw_uint(w, c->distinct_exact_max);
+    ivt_mpw_uint(w, c->counter_hll_p);
+    ivt_mpw_uint(w, c->distinct_hll_p);
+    ivt_mpw_uint(w, c->distinct_bucket_epochs);
+}
+
+/* Writes header, origins and the collected entities to w. */
+static int msg_end(struct crdt_store *s, struct ivt_mpw *w, int type, size_t n)
+{
+    if (ivt_mpw_error(&s->scratch))
+        return ivt_mpw_error(&s->scratch);
+    ivt_mpw_array(w, 5);
+    ivt_mpw_uint(w, CRDT_FORMAT_VERSION);
+    ivt_mpw_uint(w, (uint64_t)type);
+    write_params(s, w);
+    ivt_mpw_array(w, s->msg_norigins);
+    for (uint32_t i = 0; i < s->msg_norigins; i++)
+        ivt_mpw_bin(w, s->origins[s->msg_origins[i]].bytes, CRDT_ORIGIN_BYTES);
+    ivt_mpw_array(w, (uint32_t)n);
+    ivt_mpw_raw(w, s->scratch.data, s->scratch.len);
+    return ivt_mpw_error(w);
+}
+
+/* ---- decoding and merging ------------------------------------------------- */
+
+/* What validation learned about one entity record. */
+struct rec {
+    uint32_t kind;
+    uint64_t h;
+    const uint8_t *key;
+    uint32_t key_len;
+    uint32_t applicable;   /* cells and buckets inside the window */
+    uint32_t expired;      /* ... older than it */
+    uint32_t future;       /* ... later than current + 1 */
+    uint32_t origins_full; /* slots naming an origin we had no room for */
+};
+
+static int read_params(const struct crdt_store *s, const uint8_t **pos, const uint8_t *end)
+{
+    const struct crdt_config *c = &s->cfg;
+    uint64_t want[NPARAMS] = {(uint64_t)c->epoch_ms,    c->window_epochs, c->counter_slots_max,
+                              c->distinct_exact_max,    c->counter_hll_p, c->distinct_hll_p,
+                              c->distinct_bucket_epochs};
+    uint32_t n;
+    if (ivt_mp_read_array(pos, end, &n) || n != NPARAMS)
+        return IVT_EPROTO;
+    int rc = 0;
+    for (int i = 0; i < NPARAMS; i++) {
+        uint64_t v;
+        if (ivt_mp_read_uint(pos, end, &v))
+            return IVT_EPROTO;
+        if (v != want[i])
+            rc = IVT_EINVAL;
+    }
+    return rc;
+}
+
+/* The epoch verdict for a cell: 0 apply, 1 expired, 2 future. */
+static int epoch_class(const struct crdt_store *s, uint32_t epoch)
+{
+    if (epoch < s->floor)
+        return 1;
+    return epoch > s->cur + 1 ? 2 : 0;
+}
+
+static int bucket_class(const struct crdt_store *s, uint32_t b)
+{
+    uint64_t first = (uint64_t)b * s->cfg.distinct_bucket_epochs;
+    if (b < s->floor / s->cfg.distinct_bucket_epochs)
+        return 1;
+    return first > (uint64_t)s->cur + 1 ? 2 : 0;
+}
+
+static void count_class(struct rec *r, int cls)
+{
+    r->applicable += cls == 0;
+    r->expired += cls == 1;
+    r->future += cls == 2;
+}
+
+/* A set: [item...] strictly increasing, at most distinct_exact_max, or an
+ * HLL bin. With e (apply), joins it into d. Returns 1 (rose), 0, or < 0. */
+static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *end, struct dset *d)
+{
+    if (ivt_mp_peek(*pos, end) == IVT_MP_BIN) {
+        if (!d)
+            return crdt_hll_decode_merge(pos, end, NULL, s->cfg.distinct_hll_p);
+        if (!d->promoted) {
+            int rc = dset_promote(s, d);
+            if (rc)
+                return rc;
+        }
+        return crdt_hll_decode_merge(pos, end, d->u.reg, s->cfg.distinct_hll_p);
+    }
+    uint32_t n;
+    if (ivt_mp_read_array(pos, end, &n))
+        return IVT_EPROTO;
+    if (n > s->cfg.distinct_exact_max)
+        return IVT_ETOOBIG;
+    uint64_t prev = 0;
+    int rose = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t v;
+        if (ivt_mp_read_uint(pos, end, &v) || (i && v <= prev))
+            return IVT_EPROTO;
+        prev = v;
+        if (d) {
+            int rc = dset_add(s, d, v);
+            if (rc < 0)
+                return rc;
+            rose |= rc;
+        }
+    }
+    return rose;
+}
+
+/*
+ * Reads one entity record. Without e (idx == NONE) it only checks it and
+ * fills r; with e it joins it (the record was checked before). Returns 1
+ * when e rose, 0, or a negative code.
+ */
+static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t *end,
+                        struct rec *r, uint32_t idx)
+{
+    struct ent *e = idx == NONE ? NULL : &s->ents[idx];
+    uint32_t n;
+    uint64_t v;
+    int rose = 0, rc;
+    if (ivt_mp_read_array(pos, end, &n) || n != 6)
+        return IVT_EPROTO;
+    if (ivt_mp_read_uint_max(pos, end, CRDT_KINDS - 1, &v))
+        return IVT_EPROTO;
+    r->kind = (uint32_t)v;
+    if (ivt_mp_read_uint(pos, end, &r->h))
+        return IVT_EPROTO;
+    if (ivt_mp_read_bin(pos, end, &r->key, &r->key_len) || !r->key_len || r->key_len > CRDT_KEY_MAX)
+        return IVT_EPROTO;
+    r->applicable = r->expired = r->future = r->origins_full = 0;
+
+    /* slots */
+    if (ivt_mp_read_array(pos, end, &n))
+        return IVT_EPROTO;
+    if (n > (s->cfg.window_epochs + 2) * s->cfg.counter_slots_max)
+        return IVT_ETOOBIG;
+    uint32_t pe = 0, po = NONE, per_epoch = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k, epoch, mo, c[CRDT_COUNTERS];
+        if (ivt_mp_read_array(pos, end, &k) || k != 2 + CRDT_COUNTERS ||
+            crdt__read_u32(pos, end, &epoch) || crdt__read_u32(pos, end, &mo) ||
+            mo >= s->in_norigins)
+            return IVT_EPROTO;
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            if (crdt__read_u32(pos, end, &c[m]))
+                return IVT_EPROTO;
+        if (!e) {
+            /* Canonical order: (epoch, origin bytes), no repeats. */
+            if (i && (epoch < pe || (epoch == pe && po != NONE && s->in_origins[mo] != NONE &&
+                                     origin_cmp_idx(s, s->in_origins[mo], po) <= 0)))
+                return IVT_EPROTO;
+            per_epoch = i && epoch == pe ? per_epoch + 1 : 1;
+            if (per_epoch > s->cfg.counter_slots_max)
+                return IVT_EPROTO;
+            pe = epoch;
+            po = s->in_origins[mo];
+            if (po == NONE)
+                r->origins_full++;
+            else
+                count_class(r, epoch_class(s, epoch));
+            continue;
+        }
+        if (epoch_class(s, epoch) || s->in_origins[mo] == NONE)
+            continue;
+        rc = counter_join(s, e, epoch, s->in_origins[mo], c);
+        if (rc < 0)
+            return rc;
+        rose |= rc;
+    }
+
+    /* promoted epochs */
+    if (ivt_mp_read_array(pos, end, &n))
+        return IVT_EPROTO;
+    if (n > s->cfg.window_epochs + 2)
+        return IVT_ETOOBIG;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k, epoch;
+        if (ivt_mp_read_array(pos, end, &k) || k != 1 + CRDT_COUNTERS ||
+            crdt__read_u32(pos, end, &epoch))
+            return IVT_EPROTO;
+        if (!e) {
+            if (i && epoch <= pe)
+                return IVT_EPROTO;
+            pe = epoch;
+            for (int m = 0; m < CRDT_COUNTERS; m++)
+                if (crdt_hll_decode_merge(pos, end, NULL, s->cfg.counter_hll_p) < 0)
+                    return IVT_EPROTO;
+            count_class(r, epoch_class(s, epoch));
+            continue;
+        }
+        int cls = epoch_class(s, epoch);
+        struct pcell *pc = cls ? NULL : pcell_find(e, epoch);
+        if (!cls && !pc) {
+            pc = promote(s, e, epoch);
+            if (!pc)
+                return IVT_ENOMEM;
+            rose = 1;
+        }
+        bool pc_rose = false;
+        for (int m = 0; m < CRDT_COUNTERS; m++) {
+            const uint8_t *q = *pos, *b;
+            uint32_t blen;
+            if (ivt_mp_read_bin(&q, end, &b, &blen))
+                return IVT_EPROTO;
+            if (!pc || !blen) {
+                *pos = q;
+                continue;
+            }
+            if (!pc->reg[m] && !(pc->reg[m] = calloc(1, crdt_hll_size(s->cfg.counter_hll_p))))
+                return IVT_ENOMEM;
+            rc = crdt_hll_decode_merge(pos, end, pc->reg[m], s->cfg.counter_hll_p);
+            if (rc < 0)
+                return rc;
+            if (rc) {
+                pcell_reestimate(s, e, pc, m);
+                pc_rose = true;
+            }
+        }
+        if (pc_rose) {
+            pc->ver = s->ver;
+            rose = 1;
+        }
+    }
+
+    /* distinct buckets */
+    if (ivt_mp_read_array(pos, end, &n))
+        return IVT_EPROTO;
+    if (n > s->cfg.window_epochs / s->cfg.distinct_bucket_epochs + 3)
+        return IVT_ETOOBIG;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k, b;
+        if (ivt_mp_read_array(pos, end, &k) || k != 1 + NSETS || crdt__read_u32(pos, end, &b))
+            return IVT_EPROTO;
+        if (!e) {
+            if (i && b <= pe)
+                return IVT_EPROTO;
+            pe = b;
+            for (int d = 0; d < NSETS; d++)
+                if ((rc = parse_dset(s, pos, end, NULL)) < 0)
+                    return rc;
+            count_class(r, bucket_class(s, b));
+            continue;
+        }
+        struct bucket *bk = NULL;
+        if (!bucket_class(s, b) && !(bk = bucket_get(s, e, b)))
+            return IVT_ENOMEM;
+        bool bk_rose = false;
+        for (int d = 0; d < NSETS; d++) {
+            rc = parse_dset(s, pos, end, bk ? &bk->set[d] : NULL);
+            if (rc < 0)
+                return rc;
+            bk_rose |= bk && rc > 0;
+        }
+        if (bk_rose) {
+            bk->ver = s->ver;
+            e->dist_ok = 0;
+            rose = 1;
+        }
+    }
+    return rose;
+}
+
+int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
+                     struct crdt_merge_stats *st)
+{
+    struct crdt_merge_stats dummy;
+    if (!st)
+        st = &dummy;
+    memset(st, 0, sizeof(*st));
+    const uint8_t *pos = data, *end = data + len;
+    int rc = crdt__read_header(&pos, end, 5);
+    if (rc)
+        return rc;
+    uint64_t type;
+    if (ivt_mp_read_uint_max(&pos, end, MSG_SNAPSHOT, &type))
+        return IVT_EPROTO;
+    if ((rc = read_params(s, &pos, end)))
+        return rc;
+    uint32_t n;
+    if (ivt_mp_read_array(&pos, end, &n))
+        return IVT_EPROTO;
+    if (n > s->cfg.max_origins)
+        return IVT_ETOOBIG;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint8_t *b;
+        uint32_t blen;
+        if (ivt_mp_read_bin(&pos, end, &b, &blen) || blen != CRDT_ORIGIN_BYTES)
+            return IVT_EPROTO;
+        s->in_origins[i] = origin_intern(s, b);
+    }
+    s->in_norigins = n;
+    if (ivt_mp_read_array(&pos, end, &n))
+        return IVT_EPROTO;
+    for (uint32_t i = 0; i < n; i++) {
+        struct rec r;
+        const uint8_t *start = pos;
+        if ((rc = parse_entity(s, &pos, end, &r, NONE)) < 0)
+            return rc;
+        st->entities++;
+        st->expired += r.expired;
+        st->future += r.future;
+        st->origins_full += r.origins_full;
+        if (!r.applicable)
+            continue; /* nothing inside the window: no entity for it */
+        bool created;
+        uint32_t idx =
+            ent_get_or_create(s, (enum crdt_kind)r.kind, r.h, r.key, r.key_len, &created);
+        if (idx == NONE)
+            return IVT_ENOMEM;
+        struct ent *e = &s->ents[idx];
+        s->ver++;
+        int rose = created;
+        /* Display keys: keep the smaller, so the choice is a join too. */
+        if (!created && (r.key_len != e->key_len || memcmp(r.key, e->key, r.key_len))) {
+            size_t m = r.key_len < e->key_len ? r.key_len : e->key_len;
+            int c = memcmp(r.key, e->key, m);
+            if (c < 0 || (c == 0 && r.key_len < e->key_len)) {
+                char *k = malloc(r.key_len + 1);
+                if (!k)
+                    return IVT_ENOMEM;
+                memcpy(k, r.key, r.key_len);
+                k[r.key_len] = 0;
+                free(e->key);
+                e->key = k;
+                e->key_len = (uint8_t)r.key_len;
+                rose = 1;
+            }
+        }
+        const uint8_t *q = start;
+        rc = parse_entity(s, &q, end, &r, idx);
+        if (rc < 0)
+            return rc;
+        if (ent_empty(&s->ents[idx])) {
+            /* Only empty sets in the window: nothing to hold. */
+            ent_remove(s, idx);
+            continue;
+        }
+        st->created += created;
+        if (rose || rc > 0) {
+            st->changed++;
+            ent_touch(s, idx);
+        }
+    }
+    if (pos != end)
+        return IVT_EPROTO;
+    return 0;
+}
+
+/* ---- flush, digests, repair ------------------------------------------------ */
+
+size_t crdt_store_pending(const struct crdt_store *s)
+{
+    return s->nqueued;
+}
+
+int crdt_store_flush(struct crdt_store *s, struct ivt_mpw *w, size_t budget, size_t *n_out)
+{
+    size_t n = 0;
+    if (n_out)
+        *n_out = 0;
+    if (s->qhead == NONE)
+        return 0;
+    msg_begin(s);
+    uint32_t idx = s->qhead;
+    while (idx != NONE) {
+        struct ent *e = &s->ents[idx];
+        size_t len = s->scratch.len;
+        uint32_t no = s->msg_norigins;
+        write_entity(s, &s->scratch, e, e->flushed, O_MESSAGE);
+        if (msg_size(s) > budget) {
+            msg_rollback(s, len, no);
+            break;
+        }
+        n++;
+        idx = e->dnext;
+    }
+    if (!n)
+        return IVT_ENOSPC;
+    int rc = msg_end(s, w, MSG_DELTA, n);
+    if (rc)
+        return rc;
+    /* Only now that the message is out: mark what it carried as sent. */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t h = s->qhead;
+        s->ents[h].flushed = s->ver;
+        queue_remove(s, h);
+    }
+    if (n_out)
+        *n_out = n;
+    return 0;
+}
+
+size_t crdt_store_digest_size(const struct crdt_store *s)
+{
+    return (size_t)1 << s->cfg.digest_bits;
+}
+
+static inline size_t bucket_of(const struct crdt_store *s, uint64_t h)
+{
+    return s->cfg.digest_bits ? (size_t)(h >> (64 - s->cfg.digest_bits)) : 0;
+}
+
+static uint64_t ent_digest(struct crdt_store *s, struct ent *e)
+{
+    if (!e->dig_ok) {
+        ivt_mpw_reset(&s->dig);
+        write_entity(s, &s->dig, e, 0, O_INLINE);
+        /* An encoding that failed (no memory) must not match a peer's. */
+        e->digest =
+            s->dig.err ? ~(uint64_t)0 : crdt_siphash(s->digest_key, s->dig.data, s->dig.len);
+        e->dig_ok = !s->dig.err;
+    }
+    return e->digest;
+}
+
+int crdt_store_digest(struct crdt_store *s, uint64_t *out, size_t n)
+{
+    if (n != crdt_store_digest_size(s))
+        return IVT_EINVAL;
+    memset(out, 0, n * sizeof(*out));
+    /* A sum of per-entity digests: order-free, so no sort is needed. */
+    for (uint32_t i = 0; i < s->used_hi; i++) {
+        struct ent *e = &s->ents[i];
+        if (e->live)
+            out[bucket_of(s, e->h)] += ent_digest(s, e);
+    }
+    return 0;
+}
+
+/*
+ *   [1, digest_bits, bin(8 * 2^digest_bits)]   u64 little-endian per bucket
+ */
+int crdt_store_digest_encode(struct crdt_store *s, struct ivt_mpw *w)
+{
+    size_t n = crdt_store_digest_size(s);
+    uint64_t *d = malloc(n * sizeof(*d));
+    if (!d)
+        return IVT_ENOMEM;
+    crdt_store_digest(s, d, n);
+    uint8_t *b = malloc(n * 8);
+    if (!b) {
+        free(d);
+        return IVT_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < 8; j++)
+            b[i * 8 + j] = (uint8_t)(d[i] >> (8 * j));
+    ivt_mpw_array(w, 3);
+    ivt_mpw_uint(w, CRDT_FORMAT_VERSION);
+    ivt_mpw_uint(w, s->cfg.digest_bits);
+    ivt_mpw_bin(w, b, n * 8);
+    free(b);
+    free(d);
+    return ivt_mpw_error(w);
+}
+
+int crdt_store_digest_decode(const struct crdt_store *s, uint64_t *out, size_t n,
+                             const uint8_t *data, size_t len)
+{
+    const uint8_t *pos = data, *end = data + len, *b;
+    int rc = crdt__read_header(&pos, end, 3);
+    if (rc)
+        return rc;
+    uint64_t bits;
+    uint32_t blen;
+    if (ivt_mp_read_uint_max(&pos, end, 16, &bits) || ivt_mp_read_bin(&pos, end, &b, &blen) ||
+        pos != end)
+        return IVT_EPROTO;
+    if (bits != s->cfg.digest_bits || n != crdt_store_digest_size(s))
+        return IVT_EINVAL;
+    if (blen != n * 8)
+        return IVT_EPROTO;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = 0;
+        for (int j = 0; j < 8; j++)
+            v |= (uint64_t)b[i * 8 + j] << (8 * j);
+        out[i] = v;
+    }
+    return 0;
+}
+
+struct order {
+    uint64_t h;
+    uint32_t kind;
+    uint32_t idx;
+};
+
+static int order_cmp(const void *a, const void *b)
+{
+    const struct order *x = a, *y = b;
+    if (x->h != y->h)
+        return x->h < y->h ? -1 : 1;
+    return x->kind < y->kind ? -1 : x->kind > y->kind;
+}
+
+int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,
+                      size_t *resume, size_t budget, size_t *n_out)
+{
+    *n_out = 0;
+    size_t nb = crdt_store_digest_size(s);
+    if (n != nb)
+        return IVT_EINVAL;
+    if (*resume >= nb) {
+        *resume = nb;
+        return 0;
+    }
+    uint64_t *ours = malloc(nb * sizeof(*ours));
+    if (!ours)
+        return IVT_ENOMEM;
+    crdt_store_digest(s, ours, nb);
+    size_t k = 0;
+    for (uint32_t i = 0; i < s->used_hi; i++) {
+        const struct ent *e = &s->ents[i];
+        size_t b = e->live ? bucket_of(s, e->h) : 0;
+        k += e->live && b >= *resume && ours[b] != peer[b];
+    }
+    struct order *o = malloc((k ? k : 1) * sizeof(*o));
+    if (!o) {
+        free(ours);
+        return IVT_ENOMEM;
+    }
+    k = 0;
+    for (uint32_t i = 0; i < s->used_hi; i++) {
+        const struct ent *e = &s->ents[i];
+        size_t b = e->live ? bucket_of(s, e->h) : 0;
+        if (e->live && b >= *resume && ours[b] != peer[b])
+            o[k++] = (struct order){e->h, e->kind, i};
+    }
+    qsort(o, k, sizeof(*o), order_cmp);
+    msg_begin(s);
+    size_t n_ent = 0, i = 0, next = nb;
+    while (i < k) {
+        size_t b = bucket_of(s, o[i].h), j = i;
+        size_t len0 = s->scratch.len;
+        uint32_t no0 = s->msg_norigins;
+        bool over = false;
+        while (j < k && bucket_of(s, o[j].h) == b) {
+            size_t l2 = s->scratch.len;
+            uint32_t n2 = s->msg_norigins;
+            write_entity(s, &s->scratch, &s->ents[o[j].idx], 0, O_MESSAGE);
+            if (msg_size(s) > budget) {
+                msg_rollback(s, l2, n2);
+                over = true;
+                break;
+            }
+            j++;
+        }
+        if (!over) {
+            n_ent += j - i;
+            i = j;
+            continue;
+        }
+        if (n_ent == 0 && j > i) {
+            /* One bucket over the budget: send what fits of it. */
+            n_ent = j - i;
+            next = b + 1;
+        } else {
+            msg_rollback(s, len0, no0);
+            next = b;
+        }
+        break;
+    }
+    free(o);
+    free(ours);
+    if (!n_ent && next < nb)
+        return IVT_ENOSPC;
+    int rc = 0;
+    if (n_ent)
+        rc = msg_end(s, w, MSG_REPAIR, n_ent);
+    if (rc)
+        return rc;
+    *resume = next;
+    *n_out = n_ent;
+    return 0;
+}
+
+int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w)
+{
+    struct order *o = malloc((s->nents ? s->nents : 1) * sizeof(*o));
+    if (!o)
+        return IVT_ENOMEM;
+    size_t k = 0;
+    for (uint32_t i = 0; i < s->used_hi; i++)
+        if (s->ents[i].live)
+            o[k++] = (struct order){s->ents[i].h, s->ents[i].kind, i};
+    qsort(o, k, sizeof(*o), order_cmp);
+    msg_begin(s);
+    for (size_t i = 0; i < k; i++)
+        write_entity(s, &s->scratch, &s->ents[o[i].idx], 0, O_MESSAGE);
+    free(o);
+    return msg_end(s, w, MSG_SNAPSHOT, k);
+}
+
+/* ---- numbers ------------------------------------------------------------ */
+
+void crdt_store_stats(const struct crdt_store *s, struct crdt_store_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->entities = s->nents;
+    out->evictions = s->evictions;
+    out->expired = s->expired;
+    out->origins = s->norigins_live;
+    out->version = s->ver;
+    uint64_t bytes = sizeof(*s) + (s->tmask + 1) * sizeof(*s->tab) +
+                     (uint64_t)s->used_hi * sizeof(*s->ents) +
+                     (uint64_t)s->cfg.max_origins * (sizeof(*s->origins) + 8) + s->scratch.cap;
+    size_t pc = crdt_hll_size(s->cfg.counter_hll_p), pd = crdt_hll_size(s->cfg.distinct_hll_p);
+    for (uint32_t i = 0; i < s->used_hi; i++) {
+        const struct ent *e = &s->ents[i];
+        if (!e->live)
+            continue;
+        bytes += e->key_len + 1u + (uint64_t)e->capslots * sizeof(struct slot) +
+                 (uint64_t)e->cappcells * sizeof(struct pcell) +
+                 (uint64_t)e->capbuckets * sizeof(struct bucket);
+        for (uint32_t j = 0; j < e->npcells; j++) {
+            out->promoted_counters++;
+            for (int m = 0; m < CRDT_COUNTERS; m++)
+                bytes += e->pcells[j].reg[m] ? pc : 0;
+        }
+        for (uint32_t j = 0; j < e->nbuckets; j++)
+            for (int d = 0; d < NSETS; d++) {
+                const struct dset *ds = &e->buckets[j].set[d];
+                if (ds->promoted) {
+                    out->promoted_sets++;
+                    bytes += pd;
+                } else {
+                    bytes += (uint64_t)ds->cap * 8;
+                }
+            }
+    }
+    out->bytes = bytes;
+}

@@ -1,0 +1,271 @@
+/*
+ * crdt/store.h: the entity map, the replicated evidence of one node.
+ *
+ * An entity is (kind, keyed 64-bit hash of its key). It keeps a display key
+ * (the original key truncated to CRDT_KEY_MAX bytes) and, per epoch of the
+ * window, its evidence:
+ *
+ *   counters   per epoch, sparse slots origin -> count[CRDT_COUNTERS]; only
+ *              the owner raises its slot; join is max per slot. When more
+ *              than counter_slots_max origins wrote one epoch, that epoch
+ *              promotes to one HyperLogLog per metric over event ids
+ *              (origin, entity, epoch, metric, i), where a slot (o, c) is
+ *              exactly the ids i = 1..c.
+ *   distincts  per bucket of distinct_bucket_epochs epochs, CRDT_DISTINCTS
+ *              sets of keyed item hashes, plus the set of contributing
+ *              origins; exact and sorted up to distinct_exact_max items,
+ *              then a HyperLogLog. Join is union / register max.
+ *
+ * Memory is bounded by max_entities and, per entity, by the window and the
+ * promotion bounds. When a new entity finds the map full, the store evicts
+ * the lowest 1/16 of max_entities in the order (fleet evidence ascending,
+ * then kind, then hash), where fleet evidence is the sum of the counter
+ * window sums plus the distinct estimates. The order is a function of the
+ * replicated state alone, so replicas holding equal states evict the same
+ * entities.
+ *
+ * Everything is pure: no clock, no I/O, no global. Time comes in as epoch
+ * numbers (crdt_store_epoch_of) and through crdt_store_tick. A store is not
+ * thread-safe; one owner drives it.
+ *
+ * Every function that can fail returns 0 on success, or one of the negative
+ * ivt_err codes (base/err.h) named beside it.
+ */
+#ifndef IVT_CRDT_STORE_H
+#define IVT_CRDT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/clock.h"
+#include "crdt/crdt.h"
+
+struct ivt_mpw;
+struct crdt_store;
+
+/* ---- configuration ---------------------------------------------------- */
+
+struct crdt_config {
+    struct crdt_origin origin; /* this node (id + generation) */
+    uint8_t hash_key[16];      /* the cluster secret for keyed hashes */
+    ivt_ms epoch_ms;           /* default 60000; 1000 .. 86400000 */
+    uint32_t window_epochs;    /* default 60; 1 .. 10080 */
+    uint32_t max_entities;     /* default 1,000,000; 16 .. 2^28 */
+    /* origins per (entity, epoch) kept as exact slots before the epoch's
+     * counters promote to HyperLogLog; default 8, 1 .. 64 */
+    uint32_t counter_slots_max;
+    /* items per distinct set kept exact before it promotes; default 16,
+     * 1 .. 256 */
+    uint32_t distinct_exact_max;
+    uint8_t counter_hll_p;           /* default 10 (1 KiB, 3.3%); 4 .. 16 */
+    uint8_t distinct_hll_p;          /* default 12 (4 KiB, 1.6%); 4 .. 16 */
+    uint32_t distinct_bucket_epochs; /* default 10; 1 .. window_epochs */
+    uint8_t digest_bits;             /* anti-entropy buckets 2^bits; default 10, 0 .. 16 */
+    uint32_t max_origins;            /* interned origins; default 4096, 2 .. 65536 */
+};
+
+void crdt_config_defaults(struct crdt_config *cfg);
+
+/*
+ * Creates a store whose current epoch is crdt_store_epoch_of(wall). Returns
+ * 0, or IVT_EINVAL (a setting out of range), IVT_ENOMEM.
+ */
+int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_ms wall);
+void crdt_store_delete(struct crdt_store *s);
+
+/* floor(wall / epoch_ms), the epoch an event at wall belongs to. */
+uint32_t crdt_store_epoch_of(const struct crdt_store *s, ivt_ms wall);
+/* The current epoch (the latest crdt_store_tick saw). */
+uint32_t crdt_store_epoch(const struct crdt_store *s);
+
+/*
+ * Moves the current epoch to epoch_of(wall) if that is later, and drops
+ * every counter epoch older than the window (< current - window_epochs + 1)
+ * and every distinct bucket whose last epoch is older. Entities left with
+ * no evidence are removed. Deterministic: it depends on the epoch number
+ * only, so every replica drops the same cells. Returns how many entities it
+ * removed.
+ */
+size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall);
+
+/* ---- hashing ---------------------------------------------------------- */
+
+/* The entity hash of (kind, key): keyed SipHash-2-4 under a per-kind key
+ * derived from the cluster secret. Also a good item hash for distinct
+ * metrics (distinct IPs of a device: the IP entity's hash). */
+uint64_t crdt_store_key_hash(const struct crdt_store *s, enum crdt_kind kind, const void *key,
+                             size_t len);
+/* A keyed item hash for things that are not entities. */
+uint64_t crdt_store_item_hash(const struct crdt_store *s, const void *data, size_t len);
+
+/* ---- the hot path ----------------------------------------------------- */
+
+/* One entity's share of an event. */
+struct crdt_update {
+    enum crdt_kind kind;
+    const void *key; /* the full key; its first CRDT_KEY_MAX bytes are kept */
+    size_t key_len;
+    uint64_t hash;                 /* crdt_store_key_hash(kind, key), or 0: computed */
+    uint32_t add[CRDT_COUNTERS];   /* increments (0 = untouched) */
+    uint64_t item[CRDT_DISTINCTS]; /* item hashes to add ... */
+    uint8_t item_mask;             /* ... where bit d is set */
+};
+
+/*
+ * Applies n updates in epoch (this origin's own slots). The entities are
+ * found or created (evicting as documented when max_entities is reached).
+ * Returns 0, or IVT_ESTALE (epoch older than the window or later than
+ * current + 1: nothing applied), IVT_EINVAL (bad kind or empty key in some
+ * update; the others are applied), IVT_ELIMIT (no room even after
+ * eviction, cannot happen with max_entities >= 16).
+ */
+int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_update *u, size_t n);
+
+/* ---- queries ---------------------------------------------------------- */
+
+/*
+ * What one entity shows over the window. Counter values are exact while
+ * every epoch is exact, HyperLogLog estimates (rounded) otherwise. The
+ * distinct values are estimates of the union over the window's buckets
+ * (exact while small). Local distinct counts are not kept: the fleet-wide
+ * union is what detection needs, and a second set per entity would double
+ * the memory.
+ */
+struct crdt_view {
+    enum crdt_kind kind;
+    uint64_t hash;
+    const char *key; /* display key, valid until the next mutation */
+    size_t key_len;
+    uint64_t fleet[CRDT_COUNTERS]; /* fleet-wide window sums */
+    uint64_t local[CRDT_COUNTERS]; /* this origin's own part, exact */
+    uint64_t distinct[CRDT_DISTINCTS];
+    uint64_t origins;     /* origins that contributed in the window */
+    uint32_t first_epoch; /* span of counter evidence in the window */
+    uint32_t last_epoch;  /* (both 0 when only distinct evidence) */
+    bool approximate;     /* some value comes from a HyperLogLog */
+};
+
+/* Looks up (kind, key). Returns 0, IVT_ENOENT (no evidence), IVT_EINVAL. */
+int crdt_store_get(struct crdt_store *s, struct crdt_view *out, enum crdt_kind kind,
+                   const void *key, size_t len);
+/* The same by entity hash. Returns 0 or IVT_ENOENT. */
+int crdt_store_get_hash(struct crdt_store *s, struct crdt_view *out, enum crdt_kind kind,
+                        uint64_t hash);
+
+/*
+ * Iterates entities in no particular order: start with *cursor = 0, call
+ * until it returns false. The store must not be mutated during iteration.
+ */
+bool crdt_store_next(struct crdt_store *s, uint32_t *cursor, struct crdt_view *out);
+
+/* ---- replication ------------------------------------------------------ */
+
+/*
+ * Wire format (one message; deltas, repair batches and snapshots alike):
+ *
+ *   [ 1,                        format version
+ *     type,                     0 delta, 1 repair, 2 snapshot
+ *     [epoch_ms, window, counter_slots_max, distinct_exact_max,
+ *      counter_hll_p, distinct_hll_p, distinct_bucket_epochs],
+ *     [origin(bin 20)...],      the origins the cells name, by index
+ *     [entity...] ]
+ *
+ *   entity = [ kind, hash, key(bin <= 127),
+ *              [[epoch, origin#, c0 .. c5] ...],   slots, by (epoch, origin)
+ *              [[epoch, hll0 .. hll5] ...],        promoted epochs, by epoch
+ *              [[bucket, set0, set1, set2, origins] ...] ]  by bucket
+ *   set    = [hash ...] (exact, strictly increasing) | bin (crdt/hll.h)
+ *
+ * Values are absolute (slot counts, sets, registers), never increments, so a
+ * message merged twice, late or out of order changes nothing more.
+ */
+
+/* What a merge did. */
+struct crdt_merge_stats {
+    uint32_t entities;     /* entity records read */
+    uint32_t changed;      /* entities whose state rose */
+    uint32_t created;      /* entities that were new here */
+    uint32_t expired;      /* cells and buckets ignored: older than the window */
+    uint32_t future;       /* cells and buckets rejected: epoch > current + 1 */
+    uint32_t origins_full; /* cells dropped: the origin table was full */
+};
+
+/*
+ * Joins a message (any type) into the store. Each entity record is checked
+ * whole before it is applied, so a malformed message may leave the records
+ * before the bad one applied (each is a valid join on its own). Returns 0,
+ * or IVT_EPROTO (malformed: bad type, order, length or count),
+ * IVT_EVERSION (another format version), IVT_EINVAL (a peer with other
+ * lattice parameters), IVT_ETOOBIG (a count over its configured bound).
+ * st may be NULL.
+ */
+int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
+                     struct crdt_merge_stats *st);
+
+/*
+ * Writes a delta message of the entities changed since the previous flush,
+ * each with only its cells, promoted epochs and buckets changed since then,
+ * as absolute values, within budget bytes. Entities that do not fit stay
+ * queued for the next flush (first changed, first sent). *n_out (may be NULL)
+ * gets how many entity records were written; 0 means nothing was pending
+ * (and nothing is written). Returns 0, or IVT_ENOSPC (budget below one
+ * entity record; the store is unchanged), the writer's error.
+ */
+int crdt_store_flush(struct crdt_store *s, struct ivt_mpw *w, size_t budget, size_t *n_out);
+
+/* Entities waiting for the next flush. */
+size_t crdt_store_pending(const struct crdt_store *s);
+
+/* Anti-entropy buckets: 2^digest_bits. */
+size_t crdt_store_digest_size(const struct crdt_store *s);
+
+/*
+ * out[b] (n = crdt_store_digest_size) is a 64-bit digest of the canonical
+ * encoding of every entity whose hash falls in bucket b (its top
+ * digest_bits bits), 0 for an empty bucket. Equal states give equal
+ * digests. Returns 0 or IVT_EINVAL (wrong n).
+ */
+int crdt_store_digest(struct crdt_store *s, uint64_t *out, size_t n);
+
+/*
+ * Digest message:  [1, digest_bits, bin(8 * 2^bits, little-endian u64s)]
+ * Encode writes ours; decode reads a peer's into out (n entries). Decode
+ * returns 0, or IVT_EPROTO, IVT_EVERSION, IVT_EINVAL (other digest_bits).
+ */
+int crdt_store_digest_encode(struct crdt_store *s, struct ivt_mpw *w);
+int crdt_store_digest_decode(const struct crdt_store *s, uint64_t *out, size_t n,
+                             const uint8_t *data, size_t len);
+
+/*
+ * Writes a repair message: the full state of the entities in the buckets
+ * whose digest differs from peer (n entries), starting at bucket *resume
+ * and stopping before budget bytes would be passed; *resume is set to the
+ * first bucket not sent (n when done). Whole buckets only, except that a
+ * single bucket larger than the budget is cut at the budget (the rest is
+ * left for the next digest round). *n_out gets the entity count. Returns 0,
+ * IVT_EINVAL (wrong n), the writer's error.
+ */
+int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,
+                      size_t *resume, size_t budget, size_t *n_out);
+
+/* The whole store as one canonical snapshot message: equal states give
+ * equal bytes. Returns 0, IVT_ENOMEM, the writer's error. */
+int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w);
+
+/* ---- numbers ---------------------------------------------------------- */
+
+struct crdt_store_stats {
+    uint64_t entities;
+    uint64_t bytes;             /* approximate heap bytes held */
+    uint64_t evictions;         /* entities evicted for room */
+    uint64_t expired;           /* entities removed by window expiry */
+    uint64_t promoted_counters; /* live promoted (entity, epoch) cells */
+    uint64_t promoted_sets;     /* live promoted distinct sets */
+    uint64_t origins;           /* interned origins */
+    uint64_t version;           /* mutations so far */
+};
+
+void crdt_store_stats(const struct crdt_store *s, struct crdt_store_stats *out);
+
+#endif

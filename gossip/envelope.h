@@ -1,0 +1,99 @@
+/*
+ * gossip/envelope.h: the authenticated encryption around every gossip packet.
+ *
+ * Every datagram (and every push-pull stream frame) is one envelope:
+ *
+ *   0        1                    5                             29
+ *   +--------+--------------------+-----------------------------+-------------------+---------+
+ *   | ver=1  | key id (u32, BE)   | nonce (24 bytes)            | ciphertext (n)    | tag(16) |
+ *   +--------+--------------------+-----------------------------+-------------------+---------+
+ *   \______________ header: GOSSIP_ENVELOPE_HEADER (29) _______/ \__ XChaCha20-Poly1305 ___/
+ *
+ *   associated data = cluster label (label_len bytes, no separator) || header (29 bytes)
+ *   envelope length = n + GOSSIP_ENVELOPE_OVERHEAD (45)
+ *
+ * The AEAD is libsodium's XChaCha20-Poly1305 IETF. Its 24-byte nonce is large
+ * enough to draw at random for every packet without a birthday worry (2^96
+ * packets per key before a repeat is likely), so no node has to persist a
+ * nonce counter across restarts. The nonce comes in as an argument: gossip/
+ * is sans-IO and the node draws it from its seeded generator (the daemon
+ * seeds that from libsodium's randombytes at start).
+ *
+ * The header is associated data, so flipping the version or key id fails
+ * authentication like flipping the ciphertext does. The cluster label is
+ * associated data too, but not sent: two clusters with different labels
+ * cannot read or inject into each other even if they share a key, which is
+ * what stops the silent cross-cluster merges memberlist users hit. The header
+ * is fixed-length and last, so label || header cannot be split two ways.
+ *
+ * Replay is not this file's business: the plaintext carries the sender's
+ * (generation, counter) and gossip/replay.h keeps the window.
+ *
+ * The host must have called sodium_init() (see gossip/keyring.h).
+ */
+#ifndef IVT_GOSSIP_ENVELOPE_H
+#define IVT_GOSSIP_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gossip/keyring.h"
+
+enum {
+    GOSSIP_ENVELOPE_VERSION = 1, /* bumped only with a new header layout or AEAD */
+    GOSSIP_NONCE_LEN = 24,       /* XChaCha20 nonce: random per packet is safe */
+    GOSSIP_TAG_LEN = 16,         /* Poly1305 tag */
+    GOSSIP_ENVELOPE_HEADER = 1 + 4 + 24,
+    GOSSIP_ENVELOPE_OVERHEAD = 1 + 4 + 24 + 16,
+    GOSSIP_LABEL_MAX = 255 /* memberlist's bound on a cluster label */
+};
+
+/*
+ * Seals plain[0, plain_len) with the keyring's primary key into
+ * out[0, plain_len + GOSSIP_ENVELOPE_OVERHEAD) and sets *out_len to that.
+ * label may be NULL when label_len is 0.
+ *
+ * plain may overlap out in any way. The cheapest is to build the plaintext at
+ * out + GOSSIP_ENVELOPE_HEADER (encrypted where it lies, no copy); any other
+ * overlap costs one memmove.
+ *
+ * Returns 0 on success, or one of these negative codes: IVT_ENOENT (the
+ * keyring is empty), IVT_EINVAL (label_len > GOSSIP_LABEL_MAX),
+ * IVT_ENOSPC (cap < plain_len + GOSSIP_ENVELOPE_OVERHEAD).
+ */
+int gossip_seal(uint8_t *out, size_t cap, size_t *out_len, const struct gossip_keyring *kr,
+                const char *label, size_t label_len, const uint8_t nonce[GOSSIP_NONCE_LEN],
+                const uint8_t *plain, size_t plain_len);
+
+/*
+ * Authenticates and decrypts the envelope in[0, in_len) into out and sets
+ * *out_len to the plaintext length (in_len - GOSSIP_ENVELOPE_OVERHEAD). Never
+ * reads outside in[0, in_len). Nothing is written to out unless the header
+ * parses and a key is found; after IVT_EAUTH the bytes of out (and of in,
+ * when out == in) are unspecified: use nothing from them.
+ *
+ * out may equal in (the plaintext then starts at in[0]; cap counts from out
+ * and must be at least in_len - GOSSIP_TAG_LEN, room for decrypting in place
+ * before the move) or not overlap it at all; other overlaps are IVT_EINVAL.
+ *
+ * Returns 0 on success, or one of these negative codes, checked in this
+ * order: IVT_EINVAL (label_len > GOSSIP_LABEL_MAX, or out partly overlaps in),
+ * IVT_EPROTO (empty), IVT_EVERSION (a first byte other than
+ * GOSSIP_ENVELOPE_VERSION: checked before the length, since another version
+ * may have another header), IVT_EPROTO (shorter than
+ * GOSSIP_ENVELOPE_OVERHEAD), IVT_ENOENT (no installed key
+ * has this key id), IVT_ENOSPC (out too small), IVT_EAUTH (the tag does not
+ * verify: tampered, wrong key, or another cluster's label).
+ */
+int gossip_open(uint8_t *out, size_t cap, size_t *out_len, const struct gossip_keyring *kr,
+                const char *label, size_t label_len, const uint8_t *in, size_t in_len);
+
+/*
+ * Reads the key id of an envelope without opening it, for per-key counters
+ * (operators remove an old key once nothing arrives under its id). Returns
+ * 0 on success, or one of these negative codes: IVT_EPROTO (empty, or
+ * shorter than a header), IVT_EVERSION.
+ */
+int gossip_envelope_key_id(uint32_t *id, const uint8_t *in, size_t in_len);
+
+#endif

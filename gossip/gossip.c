@@ -1,0 +1,1495 @@
+/*
+ * gossip/gossip.c: SWIM membership with the Lifeguard extensions and
+ * piggybacked dissemination, as a state machine with no I/O.
+ *
+ * Parts, in file order:
+ *   - config profiles and validation;
+ *   - the member table: one array (self at [0]) + an open-addressing index
+ *     by id + a shuffled probe order;
+ *   - the update rules (alive / suspect / dead / left), ordered by the
+ *     tuple (generation, incarnation) and a state rank;
+ *   - suspicion with Lifeguard's dynamic timeout;
+ *   - dissemination queues and the packet builder;
+ *   - the receive path (open, replay check, decode, dispatch);
+ *   - the timers run by gossip_tick: probe, gossip, push-pull, reconnect,
+ *     reap.
+ *
+ * Where and why this departs from SWIM / memberlist:
+ *   - Identity is a 16-byte id plus a persisted generation, not a name or
+ *     an address (Tarantool); the address is an attribute an ALIVE updates.
+ *     Incarnations compare as (generation, incarnation).
+ *   - Every datagram carries the sender's (id, generation, counter) inside
+ *     the sealed plaintext, and a per-sender replay window is checked and
+ *     committed only after the AEAD open succeeds.
+ *   - Membership updates and application payloads have separate per-packet
+ *     byte budgets (memberlist#299: at scale one starves the other). The
+ *     membership budget is reserved; each side may use what the other left.
+ *   - Dead and left members are kept as tombstones (default 24 h) and one is
+ *     retried every reconnect interval with a push-pull (Serf's reconnect);
+ *     seeds are re-joined while we see no live member. So a healed
+ *     partition merges by itself (memberlist#222).
+ *   - A push-pull may only lower trust (memberlist#312): a remote "alive"
+ *     never revives a tombstone; instead we probe that member with its
+ *     death certificate attached (the buddy system), so only the member's
+ *     own refutation, gossiped with a higher incarnation, brings it back.
+ *   - Stall detection: when gossip_tick runs much later than the deadline
+ *     we asked for, our own loop stalled; the probe in flight is given the
+ *     stall back (its ack may be waiting in the socket buffer) and the
+ *     Lifeguard health score rises, instead of suspecting a healthy peer.
+ */
+#include "gossip/gossip.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/mp.h"
+#include "gossip/envelope.h"
+#include "gossip/internal.h"
+
+enum {
+    MEM_INITIAL_CAP = 16,               /* grows by doubling: most tables are small */
+    OUTBOX_INITIAL_CAP = 4,             /* the host drains after every call */
+    MQ_INITIAL_CAP = 16,                /* membership queue, at most one item per member */
+    MIN_MEMBER_MSG = 24,                /* smallest membership message: stop filling below it */
+    TRANSMITS_CAP = 255,                /* retransmit limits are clamped here (histogram size) */
+    PUSHPULL_SCALE_BASE = 32,           /* memberlist: push-pull interval grows above 32 nodes */
+    REAP_PERIOD_MS = 60 * IVT_MS_PER_S, /* tombstone expiry is checked this often */
+    SEEN_MIN = 64                       /* smallest payload-dedup memory */
+};
+
+/* (generation, incarnation) as one ordered number. */
+static uint64_t version(uint32_t gen, uint32_t inc)
+{
+    return (uint64_t)gen << 32 | inc;
+}
+
+static bool is_live(uint8_t st)
+{
+    return st == GOSSIP_ALIVE || st == GOSSIP_SUSPECT;
+}
+
+bool gossip_addr_eq(const struct gossip_addr *a, const struct gossip_addr *b)
+{
+    return a->family == b->family && a->port == b->port && !memcmp(a->bytes, b->bytes, 16);
+}
+
+const char *gossip_state_name(enum gossip_member_state st)
+{
+    static const char *const names[] = {"alive", "suspect", "dead", "left"};
+    return (unsigned)st < GOSSIP_STATES ? names[st] : "unknown";
+}
+
+const char *gossip_drop_name(enum gossip_drop reason)
+{
+    static const char *const names[] = {"oversize", "garbage", "version", "key",   "auth",
+                                        "replay",   "decode",  "self",    "outbox"};
+    return (unsigned)reason < GOSSIP_DROP_REASONS ? names[reason] : "unknown";
+}
+
+/* ---- configuration ----------------------------------------------------- */
+
+void gossip_config_profile(struct gossip_config *cfg, enum gossip_profile p)
+{
+    /* LAN: memberlist's DefaultLANConfig plus our own knobs. */
+    cfg->packet_size = 1200;  /* under any path MTU with IPv6 and tunnels: never fragment */
+    cfg->member_budget = 400; /* ~40% of a packet for membership, the rest for payloads */
+    cfg->pushpull_max_bytes = 8u << 20;
+    cfg->probe_interval = 1000;
+    cfg->probe_timeout = 500;
+    cfg->indirect_checks = 3;
+    cfg->suspicion_mult = 4;
+    cfg->suspicion_max_mult = 6;
+    cfg->awareness_max = 8;
+    cfg->stall_threshold = 250; /* half the probe timeout */
+    cfg->gossip_interval = 200;
+    cfg->gossip_nodes = 3;
+    cfg->gossip_to_dead = 30 * IVT_MS_PER_S;
+    cfg->retransmit_mult = 4;
+    cfg->app_queue_max = 256;
+    cfg->app_seen_max = 4096;
+    cfg->pushpull_interval = 30 * IVT_MS_PER_S;
+    cfg->stream_timeout = 10 * IVT_MS_PER_S;
+    cfg->stream_max = 32;
+    cfg->tombstone_ttl = IVT_MS_PER_DAY;
+    cfg->reconnect_interval = 30 * IVT_MS_PER_S;
+    cfg->max_members = 1u << 16;
+    cfg->outbox_max = 4096;
+    if (p == GOSSIP_PROFILE_WAN) {
+        cfg->probe_interval = 5000;
+        cfg->probe_timeout = 3000;
+        cfg->suspicion_mult = 6;
+        cfg->stall_threshold = 1500;
+        cfg->gossip_interval = 500;
+        cfg->gossip_nodes = 4;
+        cfg->gossip_to_dead = 60 * IVT_MS_PER_S;
+        cfg->pushpull_interval = 60 * IVT_MS_PER_S;
+        cfg->stream_timeout = 30 * IVT_MS_PER_S;
+    } else if (p == GOSSIP_PROFILE_LOCAL) {
+        cfg->probe_timeout = 200;
+        cfg->indirect_checks = 1;
+        cfg->suspicion_mult = 3;
+        cfg->stall_threshold = 100;
+        cfg->retransmit_mult = 2;
+        cfg->gossip_interval = 100;
+        cfg->gossip_to_dead = 15 * IVT_MS_PER_S;
+        cfg->pushpull_interval = 15 * IVT_MS_PER_S;
+        cfg->stream_timeout = IVT_MS_PER_S;
+    }
+}
+
+static int config_check(const struct gossip_config *c)
+{
+    size_t fixed = GOSSIP_ENVELOPE_OVERHEAD + GOSSIP_HDR_MAX + GOSSIP_PROBE_MSG_MAX;
+    if (c->packet_size > GOSSIP_PACKET_MAX || c->packet_size < fixed + 2 * GOSSIP_MEMBER_MSG_MAX)
+        return IVT_EINVAL;
+    if (c->member_budget < GOSSIP_MEMBER_MSG_MAX ||
+        c->member_budget + GOSSIP_MEMBER_MSG_MAX > c->packet_size - fixed)
+        return IVT_EINVAL;
+    if (c->probe_interval <= 0 || c->probe_timeout <= 0 || c->probe_timeout > c->probe_interval ||
+        c->gossip_interval <= 0 || c->pushpull_interval <= 0 || c->stream_timeout <= 0 ||
+        c->reconnect_interval <= 0 || c->tombstone_ttl <= 0 || c->stall_threshold <= 0)
+        return IVT_EINVAL;
+    if (c->suspicion_mult < 1 || c->suspicion_max_mult < 1 || c->awareness_max < 1 ||
+        c->retransmit_mult < 1 || c->stream_max < 1 || c->max_members < 2 || c->outbox_max < 1 ||
+        c->app_queue_max < 1 || c->meta_len > GOSSIP_META_MAX ||
+        memchr(c->name, 0, GOSSIP_NAME_MAX) == NULL ||
+        memchr(c->label, 0, sizeof(c->label)) == NULL)
+        return IVT_EINVAL;
+    if (c->pushpull_max_bytes < 1024 || c->pushpull_max_bytes > (1u << 30))
+        return IVT_EINVAL;
+    return 0;
+}
+
+/* ---- member table ------------------------------------------------------ */
+
+static uint32_t id_hash(const uint8_t *id)
+{
+    uint64_t x;
+    memcpy(&x, id, sizeof(x));
+    return (uint32_t)ivt_mix64(x);
+}
+
+int gossip__find(const struct gossip *g, const uint8_t *id)
+{
+    uint32_t mask = g->hcap - 1;
+    for (uint32_t i = id_hash(id) & mask;; i = (i + 1) & mask) {
+        uint32_t v = g->hidx[i];
+        if (!v)
+            return -1;
+        if (!memcmp(g->mem[v - 1].id, id, GOSSIP_ID_LEN))
+            return (int)(v - 1);
+    }
+}
+
+static void hidx_put(struct gossip *g, uint32_t idx)
+{
+    uint32_t mask = g->hcap - 1;
+    uint32_t i = id_hash(g->mem[idx].id) & mask;
+    while (g->hidx[i])
+        i = (i + 1) & mask;
+    g->hidx[i] = idx + 1;
+}
+
+static int hidx_rebuild(struct gossip *g, uint32_t cap)
+{
+    uint32_t *h = calloc(cap, sizeof(*h));
+    if (!h)
+        return IVT_ENOMEM;
+    free(g->hidx);
+    g->hidx = h;
+    g->hcap = cap;
+    for (uint32_t i = 0; i < g->n_mem; i++)
+        hidx_put(g, i);
+    return 0;
+}
+
+static void member_info(const struct gossip *g, uint32_t idx, struct gossip_member_info *out)
+{
+    const struct gossip_mem *m = &g->mem[idx];
+    memset(out, 0, sizeof(*out));
+    memcpy(out->id, m->id, GOSSIP_ID_LEN);
+    out->generation = m->gen;
+    out->incarnation = m->inc;
+    memcpy(out->name, m->name, GOSSIP_NAME_MAX);
+    out->addr = m->addr;
+    out->state = (enum gossip_member_state)m->state;
+    memcpy(out->meta, m->meta, m->meta_len);
+    out->meta_len = m->meta_len;
+    out->self = idx == 0;
+    out->changed = m->changed;
+}
+
+static void notify(struct gossip *g, uint32_t idx)
+{
+    if (g->d.on_member) {
+        struct gossip_member_info info;
+        member_info(g, idx, &info);
+        g->d.on_member(g->d.ctx, &info);
+    }
+}
+
+void gossip__wire_member(const struct gossip *g, uint32_t idx, struct gossip_wire_member *out)
+{
+    const struct gossip_mem *m = &g->mem[idx];
+    out->id = m->id;
+    out->gen = m->gen;
+    out->inc = m->inc;
+    out->state = (enum gossip_member_state)m->state;
+    out->from = m->from;
+    out->addr = m->addr;
+    out->name = m->name;
+    out->name_len = (uint32_t)strnlen(m->name, GOSSIP_NAME_MAX - 1);
+    out->meta = m->meta;
+    out->meta_len = m->meta_len;
+}
+
+static void set_state(struct gossip *g, uint32_t idx, uint8_t st, ivt_ms now)
+{
+    struct gossip_mem *m = &g->mem[idx];
+    g->n_state[m->state]--;
+    g->n_state[st]++;
+    m->state = st;
+    m->changed = now;
+}
+
+static void copy_attrs(struct gossip_mem *m, const struct gossip_wire_member *w)
+{
+    m->addr = w->addr;
+    memset(m->name, 0, GOSSIP_NAME_MAX);
+    memcpy(m->name, w->name, w->name_len);
+    memset(m->meta, 0, GOSSIP_META_MAX);
+    memcpy(m->meta, w->meta, w->meta_len);
+    m->meta_len = (uint8_t)w->meta_len;
+}
+
+/* Inserts a member at a random place in the probe order, so a new member is
+ * probed within one round on average (memberlist's aliveNode). */
+static void order_insert(struct gossip *g, uint32_t idx)
+{
+    uint32_t j = (uint32_t)ivt_rng_below(&g->rng, g->n_order + 1);
+    g->order[g->n_order++] = idx;
+    uint32_t t = g->order[j];
+    g->order[j] = g->order[g->n_order - 1];
+    g->order[g->n_order - 1] = t;
+}
+
+static int member_add(struct gossip *g, const struct gossip_wire_member *w, uint8_t st, ivt_ms now)
+{
+    if (g->n_mem >= g->cfg.max_members)
+        return IVT_ELIMIT;
+    if (g->n_mem == g->cap_mem) {
+        uint32_t cap = g->cap_mem * 2;
+        struct gossip_mem *m = realloc(g->mem, cap * sizeof(*m));
+        if (!m)
+            return IVT_ENOMEM;
+        g->mem = m;
+        uint32_t *o = realloc(g->order, cap * sizeof(*o));
+        if (!o)
+            return IVT_ENOMEM;
+        g->order = o;
+        g->cap_mem = cap;
+    }
+    if ((g->n_mem + 1) * 2 > g->hcap && hidx_rebuild(g, g->hcap * 2))
+        return IVT_ENOMEM;
+    uint32_t idx = g->n_mem++;
+    struct gossip_mem *m = &g->mem[idx];
+    memset(m, 0, sizeof(*m));
+    memcpy(m->id, w->id, GOSSIP_ID_LEN);
+    m->gen = w->gen;
+    m->inc = w->inc;
+    m->state = st;
+    m->changed = now;
+    m->qslot = -1;
+    copy_attrs(m, w);
+    gossip_replay_init(&m->rw);
+    g->n_state[st]++;
+    hidx_put(g, idx);
+    order_insert(g, idx);
+    return (int)idx;
+}
+
+uint32_t gossip__alive_count(const struct gossip *g)
+{
+    return g->n_state[GOSSIP_ALIVE] + g->n_state[GOSSIP_SUSPECT];
+}
+
+uint64_t gossip__summary(const struct gossip *g, uint32_t *count)
+{
+    /* Order-free (a sum) and over live members only: tombstones differ
+     * harmlessly between nodes (reaped at different times) and must not
+     * force full exchanges forever. */
+    uint64_t sum = 0;
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < g->n_mem; i++) {
+        const struct gossip_mem *m = &g->mem[i];
+        if (!is_live(m->state))
+            continue;
+        uint64_t a, b;
+        memcpy(&a, m->id, 8);
+        memcpy(&b, m->id + 8, 8);
+        sum += ivt_mix64(a ^ ivt_mix64(b ^ ivt_mix64(version(m->gen, m->inc) * 4 + m->state)));
+        n++;
+    }
+    *count = n;
+    return sum;
+}
+
+/* ---- dissemination queues ----------------------------------------------- */
+
+static uint32_t retransmit_limit(const struct gossip *g)
+{
+    double n = gossip__alive_count(g);
+    uint32_t lim = g->cfg.retransmit_mult * (uint32_t)ceil(log10(n + 1));
+    if (lim < 1)
+        lim = 1;
+    return lim > TRANSMITS_CAP ? TRANSMITS_CAP : lim;
+}
+
+/* Queues (or re-queues, transmits reset) the update about member idx. */
+static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
+{
+    struct gossip_mem *m = &g->mem[idx];
+    if (m->qslot < 0) {
+        if (g->n_mq == g->cap_mq) {
+            uint32_t cap = g->cap_mq ? g->cap_mq * 2 : MQ_INITIAL_CAP;
+            struct gossip_mq_item *q = realloc(g->mq, cap * sizeof(*q));
+            if (!q)
+                return; /* the update still spreads through push-pull */
+            g->mq = q;
+            g->cap_mq = cap;
+        }
+        m->qslot = (int32_t)g->n_mq++;
+        g->mq[m->qslot].idx = idx;
+    }
+    struct gossip_mq_item *it = &g->mq[m->qslot];
+    it->transmits = 0;
+    memcpy(it->from, from ? from : g->mem[0].id, GOSSIP_ID_LEN);
+}
+
+static void mq_remove(struct gossip *g, uint32_t slot)
+{
+    g->mem[g->mq[slot].idx].qslot = -1;
+    g->n_mq--;
+    if (slot != g->n_mq) {
+        g->mq[slot] = g->mq[g->n_mq];
+        g->mem[g->mq[slot].idx].qslot = (int32_t)slot;
+    }
+}
+
+static void aq_remove(struct gossip *g, uint32_t slot)
+{
+    free(g->aq[slot].msg);
+    g->aq[slot] = g->aq[--g->n_aq];
+}
+
+/* Payload dedup: a fingerprint of (origin, generation, seq) in one of two
+ * generations of open-addressing sets. When the current one is half full
+ * it becomes the old one and a fresh one starts, so memory is bounded and
+ * a payload is remembered for at least app_seen_max / 2 newer payloads. */
+static uint64_t fingerprint(const uint8_t *origin, uint32_t gen, uint64_t seq)
+{
+    uint64_t a, b;
+    memcpy(&a, origin, 8);
+    memcpy(&b, origin + 8, 8);
+    return ivt_mix64(a ^ ivt_mix64(b ^ ivt_mix64(seq ^ (uint64_t)gen << 40))) | 1;
+}
+
+static bool seen_has(const uint64_t *set, uint32_t cap, uint64_t fp)
+{
+    for (uint32_t i = (uint32_t)fp & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (set[i] == fp)
+            return true;
+        if (!set[i])
+            return false;
+    }
+}
+
+/* Returns true when fp was new (and records it). */
+static bool seen_add(struct gossip *g, uint64_t fp)
+{
+    if (seen_has(g->seen[0], g->seen_cap, fp) || seen_has(g->seen[1], g->seen_cap, fp))
+        return false;
+    if (g->seen_n >= g->seen_cap / 2) {
+        uint64_t *t = g->seen[1];
+        g->seen[1] = g->seen[0];
+        g->seen[0] = t;
+        memset(t, 0, g->seen_cap * sizeof(*t));
+        g->seen_n = 0;
+    }
+    uint32_t i = (uint32_t)fp & (g->seen_cap - 1);
+    while (g->seen[0][i])
+        i = (i + 1) & (g->seen_cap - 1);
+    g->seen[0][i] = fp;
+    g->seen_n++;
+    return true;
+}
+
+static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
+{
+    if (g->n_aq >= g->cfg.app_queue_max) {
+        /* Drop the most transmitted: it has done the most of its work. */
+        uint32_t worst = 0;
+        for (uint32_t i = 1; i < g->n_aq; i++)
+            if (g->aq[i].transmits > g->aq[worst].transmits)
+                worst = i;
+        if (g->aq[worst].transmits == 0)
+            return IVT_ELIMIT;
+        aq_remove(g, worst);
+        g->st.payloads_dropped++;
+    }
+    uint8_t *p = malloc(len);
+    if (!p)
+        return IVT_ENOMEM;
+    memcpy(p, msg, len);
+    g->aq[g->n_aq++] = (struct gossip_aq_item){.transmits = 0, .len = (uint16_t)len, .msg = p};
+    return 0;
+}
+
+/* ---- packets ------------------------------------------------------------ */
+
+static struct gossip_packet *outbox_slot(struct gossip *g)
+{
+    if (g->ob_len == g->ob_cap) {
+        if (g->ob_cap >= g->cfg.outbox_max) {
+            g->st.dropped[GOSSIP_DROP_OUTBOX]++;
+            return NULL;
+        }
+        uint32_t cap = g->ob_cap * 2 > g->cfg.outbox_max ? g->cfg.outbox_max : g->ob_cap * 2;
+        struct gossip_packet *p = malloc((size_t)cap * sizeof(*p));
+        if (!p) {
+            g->st.dropped[GOSSIP_DROP_OUTBOX]++;
+            return NULL;
+        }
+        for (uint32_t i = 0; i < g->ob_len; i++)
+            p[i] = g->outbox[(g->ob_head + i) % g->ob_cap];
+        free(g->outbox);
+        g->outbox = p;
+        g->ob_head = 0;
+        g->ob_cap = cap;
+    }
+    return &g->outbox[(g->ob_head + g->ob_len) % g->ob_cap];
+}
+
+/* Appends one encoded message if it fits both the packet and budget. */
+static bool append(struct ivt_mpw *w, const uint8_t *p, size_t n, size_t *budget)
+{
+    if (n > *budget || n > w->cap - w->len)
+        return false;
+    ivt_mpw_raw(w, p, n);
+    *budget -= n;
+    return true;
+}
+
+static size_t encode_member(const struct gossip *g, const struct gossip_mq_item *it, uint8_t *buf)
+{
+    struct ivt_mpw w;
+    struct gossip_wire_member wm;
+    ivt_mpw_init_fixed(&w, buf, GOSSIP_MEMBER_MSG_MAX);
+    gossip__wire_member(g, it->idx, &wm);
+    if (wm.state == GOSSIP_SUSPECT)
+        wm.from = it->from;
+    gossip_wire_member_msg(&w, &wm);
+    return w.err ? 0 : w.len;
+}
+
+/*
+ * Fills up to *budget bytes with queued items, fewest transmitted first: a
+ * histogram of transmit counts, then one pass per count present, lowest
+ * first. Chosen slots are collected and counted after the passes, so an
+ * item cannot be picked twice. Returns the bytes used.
+ */
+static size_t fill_queue(struct gossip *g, struct ivt_mpw *w, size_t *budget, bool app,
+                         int32_t skip_idx)
+{
+    uint32_t n = app ? g->n_aq : g->n_mq;
+    if (!n || *budget < MIN_MEMBER_MSG)
+        return 0;
+    uint32_t hist[TRANSMITS_CAP + 1] = {0};
+    for (uint32_t i = 0; i < n; i++)
+        hist[app ? g->aq[i].transmits : g->mq[i].transmits]++;
+    uint32_t chosen[GOSSIP_PACKET_MAX / MIN_MEMBER_MSG];
+    uint32_t n_chosen = 0;
+    size_t start = *budget;
+    uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
+    for (uint32_t t = 0; t <= TRANSMITS_CAP && *budget >= MIN_MEMBER_MSG; t++) {
+        if (!hist[t])
+            continue;
+        for (uint32_t i = 0; i < n && *budget >= MIN_MEMBER_MSG; i++) {
+            const uint8_t *p;
+            size_t len;
+            if (app) {
+                if (g->aq[i].transmits != t)
+                    continue;
+                p = g->aq[i].msg;
+                len = g->aq[i].len;
+            } else {
+                if (g->mq[i].transmits != t || (int32_t)g->mq[i].idx == skip_idx)
+                    continue;
+                len = encode_member(g, &g->mq[i], buf);
+                p = buf;
+            }
+            if (len && append(w, p, len, budget))
+                chosen[n_chosen++] = i;
+        }
+    }
+    uint32_t lim = retransmit_limit(g);
+    /* Highest slot first: swap-removal only moves items from the end. */
+    for (uint32_t k = n_chosen; k-- > 0;) {
+        uint32_t i = chosen[k];
+        uint16_t *tx = app ? &g->aq[i].transmits : &g->mq[i].transmits;
+        if (++*tx >= lim) {
+            if (app)
+                aq_remove(g, i);
+            else
+                mq_remove(g, i);
+        }
+    }
+    return start - *budget;
+}
+
+/*
+ * Builds, seals and queues one datagram to `to`: header, the primary
+ * message (prim: a ping, ack, ...; may be empty), the buddy update about
+ * member `buddy` (-1: none), then piggybacked updates: membership up to its
+ * reserved budget, payloads in whatever is left, membership again in what
+ * payloads left. Nothing is queued when there is nothing to say.
+ */
+static void send_packet(struct gossip *g, const struct gossip_addr *to, const uint8_t *prim,
+                        size_t plen, int32_t buddy)
+{
+    uint8_t plain[GOSSIP_PACKET_MAX];
+    struct ivt_mpw w;
+    size_t cap = g->cfg.packet_size - GOSSIP_ENVELOPE_OVERHEAD;
+    ivt_mpw_init_fixed(&w, plain, cap);
+    gossip_wire_hdr(&w, g->mem[0].id, g->cfg.generation, g->counter);
+    ivt_mpw_raw(&w, prim, plen);
+    size_t unlimited = SIZE_MAX;
+    if (buddy >= 0) {
+        uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
+        struct gossip_mq_item it = {.idx = (uint32_t)buddy};
+        memcpy(it.from, g->mem[0].id, GOSSIP_ID_LEN);
+        size_t len = encode_member(g, &it, buf);
+        append(&w, buf, len, &unlimited);
+    }
+    size_t before = w.len;
+    size_t mbudget = g->cfg.member_budget;
+    size_t m1 = fill_queue(g, &w, &mbudget, false, buddy);
+    size_t abudget = cap - w.len;
+    size_t a = fill_queue(g, &w, &abudget, true, -1);
+    size_t rest = cap - w.len;
+    size_t m2 = fill_queue(g, &w, &rest, false, buddy);
+    if (w.err || (plen == 0 && w.len == before))
+        return;
+    struct gossip_packet *pkt = outbox_slot(g);
+    if (!pkt)
+        return;
+    uint8_t nonce[GOSSIP_NONCE_LEN];
+    ivt_rng_bytes(&g->rng, nonce, sizeof(nonce));
+    size_t out_len;
+    if (gossip_seal(pkt->data, g->cfg.packet_size, &out_len, &g->kr, g->cfg.label, g->label_len,
+                    nonce, plain, w.len))
+        return;
+    g->counter++;
+    pkt->to = *to;
+    pkt->len = (uint16_t)out_len;
+    g->ob_len++;
+    g->st.packets_out++;
+    g->st.bytes_out += out_len;
+    g->st.bytes_membership += m1 + m2;
+    g->st.bytes_app += a;
+    g->st.bytes_probe += plen;
+}
+
+static void send_prim(struct gossip *g, const struct gossip_addr *to,
+                      void (*enc)(struct ivt_mpw *, enum gossip_msg_type, uint32_t),
+                      enum gossip_msg_type type, uint32_t seq)
+{
+    uint8_t buf[GOSSIP_PROBE_MSG_MAX];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    enc(&w, type, seq);
+    send_packet(g, to, buf, w.len, -1);
+}
+
+static void send_ping(struct gossip *g, const struct gossip_addr *to, uint32_t seq,
+                      const uint8_t *target, int32_t buddy)
+{
+    uint8_t buf[GOSSIP_PROBE_MSG_MAX];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    gossip_wire_ping(&w, seq, target);
+    send_packet(g, to, buf, w.len, buddy);
+}
+
+size_t gossip_outbox(struct gossip *g, struct gossip_packet *out, size_t max)
+{
+    size_t n = 0;
+    while (n < max && g->ob_len) {
+        out[n++] = g->outbox[g->ob_head];
+        g->ob_head = (g->ob_head + 1) % g->ob_cap;
+        g->ob_len--;
+    }
+    return n;
+}
+
+/* ---- suspicion (Lifeguard LHA-Suspicion) ------------------------------- */
+
+static int32_t susp_find(const struct gossip *g, uint32_t idx)
+{
+    for (uint32_t i = 0; i < g->n_susp; i++)
+        if (g->susp[i].idx == idx)
+            return (int32_t)i;
+    return -1;
+}
+
+static void susp_remove(struct gossip *g, uint32_t idx)
+{
+    int32_t s = susp_find(g, idx);
+    if (s >= 0)
+        g->susp[s] = g->susp[--g->n_susp];
+}
+
+static uint32_t susp_k(const struct gossip *g)
+{
+    uint32_t k = g->cfg.suspicion_mult > 2 ? g->cfg.suspicion_mult - 2 : 0;
+    if (k > GOSSIP_SUSPECT_CONFIRM_MAX)
+        k = GOSSIP_SUSPECT_CONFIRM_MAX;
+    /* Too few members to ever hear k confirmations: use the minimum. */
+    return gossip__alive_count(g) < k + 2 ? 0 : k;
+}
+
+/* min = mult * max(1, log10 N) * probe_interval; the timeout starts at
+ * max_mult * min and falls toward min as confirmations arrive:
+ * max - (max - min) * log(n + 1) / log(k + 1). */
+static ivt_ms susp_timeout(const struct gossip *g, uint32_t n)
+{
+    double nodes = gossip__alive_count(g);
+    double scale = nodes > 10 ? log10(nodes) : 1.0;
+    double min = g->cfg.suspicion_mult * scale * (double)g->cfg.probe_interval;
+    double max = g->cfg.suspicion_max_mult * min;
+    uint32_t k = susp_k(g);
+    if (k == 0)
+        return (ivt_ms)min;
+    double t = max - (max - min) * log((double)n + 1) / log((double)k + 1);
+    return (ivt_ms)(t < min ? min : t);
+}
+
+static void susp_start(struct gossip *g, uint32_t idx, const uint8_t *from, ivt_ms now)
+{
+    if (g->n_susp == g->cap_susp) {
+        uint32_t cap = g->cap_susp ? g->cap_susp * 2 : 8;
+        struct gossip_susp *s = realloc(g->susp, cap * sizeof(*s));
+        if (!s)
+            return; /* without a timer the member stays suspect until refuted */
+        g->susp = s;
+        g->cap_susp = cap;
+    }
+    struct gossip_susp *s = &g->susp[g->n_susp++];
+    s->idx = idx;
+    s->start = now;
+    s->n = 0;
+    memcpy(s->from[0], from, GOSSIP_ID_LEN);
+}
+
+/* Records an independent confirmation; true when it was new. */
+static bool susp_confirm(struct gossip *g, uint32_t idx, const uint8_t *from)
+{
+    int32_t i = susp_find(g, idx);
+    if (i < 0)
+        return false;
+    struct gossip_susp *s = &g->susp[i];
+    if (s->n >= susp_k(g))
+        return false;
+    for (uint32_t j = 0; j <= s->n; j++)
+        if (!memcmp(s->from[j], from, GOSSIP_ID_LEN))
+            return false;
+    memcpy(s->from[++s->n], from, GOSSIP_ID_LEN);
+    return true;
+}
+
+/* ---- update rules -------------------------------------------------------- */
+
+/* Someone says we are suspect or dead (or alive with a newer incarnation
+ * than ours): raise our incarnation past theirs and say we are alive. */
+static void refute(struct gossip *g, uint32_t inc, ivt_ms now)
+{
+    struct gossip_mem *self = &g->mem[0];
+    if (g->leaving)
+        return;
+    self->inc = (inc >= self->inc ? inc : self->inc) + 1;
+    self->changed = now;
+    enqueue_member(g, 0, NULL);
+    g->st.refutes++;
+    /* Lifeguard: being accused is a hint that we are the slow one. */
+    if (g->awareness + 1 < g->cfg.awareness_max)
+        g->awareness++;
+}
+
+static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+{
+    int idx = gossip__find(g, w->id);
+    if (idx == 0) {
+        struct gossip_mem *self = &g->mem[0];
+        if (w->gen != self->gen)
+            return; /* an older (or a future) instance of us: not our concern */
+        if (w->inc > self->inc ||
+            (w->inc == self->inc &&
+             (!gossip_addr_eq(&w->addr, &self->addr) || w->meta_len != self->meta_len ||
+              memcmp(w->meta, self->meta, w->meta_len))))
+            refute(g, w->inc, now);
+        return;
+    }
+    if (idx < 0) {
+        idx = member_add(g, w, GOSSIP_ALIVE, now);
+        if (idx < 0)
+            return;
+        enqueue_member(g, (uint32_t)idx, NULL);
+        notify(g, (uint32_t)idx);
+        return;
+    }
+    struct gossip_mem *m = &g->mem[idx];
+    if (version(w->gen, w->inc) <= version(m->gen, m->inc))
+        return;
+    bool state_change = m->state != GOSSIP_ALIVE;
+    m->gen = w->gen;
+    m->inc = w->inc;
+    copy_attrs(m, w);
+    if (state_change) {
+        susp_remove(g, (uint32_t)idx);
+        set_state(g, (uint32_t)idx, GOSSIP_ALIVE, now);
+    }
+    enqueue_member(g, (uint32_t)idx, NULL);
+    notify(g, (uint32_t)idx);
+}
+
+static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+{
+    int idx = gossip__find(g, w->id);
+    if (idx == 0) {
+        if (w->gen == g->mem[0].gen && w->inc >= g->mem[0].inc)
+            refute(g, w->inc, now);
+        return;
+    }
+    if (idx < 0)
+        return;
+    struct gossip_mem *m = &g->mem[idx];
+    if (version(w->gen, w->inc) < version(m->gen, m->inc) || !is_live(m->state))
+        return;
+    if (m->state == GOSSIP_SUSPECT) {
+        if (version(w->gen, w->inc) == version(m->gen, m->inc) &&
+            susp_confirm(g, (uint32_t)idx, w->from))
+            enqueue_member(g, (uint32_t)idx, w->from);
+        return;
+    }
+    m->gen = w->gen;
+    m->inc = w->inc;
+    set_state(g, (uint32_t)idx, GOSSIP_SUSPECT, now);
+    susp_start(g, (uint32_t)idx, w->from, now);
+    enqueue_member(g, (uint32_t)idx, w->from);
+    notify(g, (uint32_t)idx);
+}
+
+static void apply_dead(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+{
+    int idx = gossip__find(g, w->id);
+    if (idx == 0) {
+        if (!g->leaving && w->gen == g->mem[0].gen && w->inc >= g->mem[0].inc)
+            refute(g, w->inc, now);
+        return;
+    }
+    if (idx < 0)
+        return;
+    struct gossip_mem *m = &g->mem[idx];
+    if (version(w->gen, w->inc) < version(m->gen, m->inc) || !is_live(m->state))
+        return;
+    m->gen = w->gen;
+    m->inc = w->inc;
+    memcpy(m->from, w->state == GOSSIP_LEFT ? w->id : w->from, GOSSIP_ID_LEN);
+    susp_remove(g, (uint32_t)idx);
+    set_state(g, (uint32_t)idx, w->state == GOSSIP_LEFT ? GOSSIP_LEFT : GOSSIP_DEAD, now);
+    enqueue_member(g, (uint32_t)idx, NULL);
+    notify(g, (uint32_t)idx);
+}
+
+static void apply(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+{
+    if (w->state == GOSSIP_ALIVE)
+        apply_alive(g, w, now);
+    else if (w->state == GOSSIP_SUSPECT)
+        apply_suspect(g, w, now);
+    else
+        apply_dead(g, w, now);
+}
+
+void gossip__merge_remote(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+{
+    int idx = gossip__find(g, w->id);
+    if (idx < 0 && !is_live(w->state))
+        return; /* never learn a tombstone second hand: it would outlive its ttl */
+    if (idx > 0 && !is_live(g->mem[idx].state) && w->state == GOSSIP_ALIVE &&
+        version(w->gen, w->inc) > version(g->mem[idx].gen, g->mem[idx].inc)) {
+        /* A claim of life for a tombstone: ask the member itself, with its
+         * death certificate attached, and let its own refutation decide. */
+        g->st.resurrections_held++;
+        send_ping(g, &w->addr, g->seq++, w->id, idx);
+        return;
+    }
+    struct gossip_wire_member c = *w;
+    uint8_t self_id[GOSSIP_ID_LEN];
+    memcpy(self_id, g->mem[0].id, GOSSIP_ID_LEN);
+    if (w->state == GOSSIP_DEAD || w->state == GOSSIP_SUSPECT) {
+        /* memberlist's mergeState: a remote death is only a suspicion here,
+         * accused by us, so it must survive our own suspicion timer. */
+        c.state = GOSSIP_SUSPECT;
+        c.from = self_id;
+    }
+    apply(g, &c, now);
+}
+
+/* ---- receive ------------------------------------------------------------- */
+
+int gossip__replay(struct gossip *g, const struct gossip_hdr *h)
+{
+    struct gossip_replay *rw;
+    int idx = gossip__find(g, h->id);
+    if (idx > 0) {
+        rw = &g->mem[idx].rw;
+    } else {
+        uint32_t i;
+        for (i = 0; i < GOSSIP_UNKNOWN_WINDOWS; i++)
+            if (!memcmp(g->unk[i].id, h->id, GOSSIP_ID_LEN))
+                break;
+        if (i == GOSSIP_UNKNOWN_WINDOWS) {
+            i = g->unk_next++ % GOSSIP_UNKNOWN_WINDOWS;
+            memcpy(g->unk[i].id, h->id, GOSSIP_ID_LEN);
+            gossip_replay_init(&g->unk[i].rw);
+        }
+        rw = &g->unk[i].rw;
+    }
+    if (gossip_replay_check(rw, h->gen, h->counter))
+        return IVT_EREPLAY;
+    gossip_replay_commit(rw, h->gen, h->counter);
+    return 0;
+}
+
+static void handle_ping(struct gossip *g, const struct gossip_addr *from,
+                        const struct gossip_msg *m)
+{
+    if (memcmp(m->target, g->mem[0].id, GOSSIP_ID_LEN))
+        return; /* meant for an earlier owner of this address */
+    send_prim(g, from, gossip_wire_ack, GOSSIP_MSG_ACK, m->seq);
+}
+
+static void handle_ping_req(struct gossip *g, const struct gossip_addr *from,
+                            const struct gossip_msg *m, ivt_ms now)
+{
+    /* Reuse the oldest relay slot when all are busy: a stale indirect
+     * probe is worth less than a fresh one. */
+    uint32_t slot = 0;
+    for (uint32_t i = 0; i < GOSSIP_RELAY_MAX; i++) {
+        if (!g->relay[i].active) {
+            slot = i;
+            break;
+        }
+        if (g->relay[i].nack_at < g->relay[slot].nack_at)
+            slot = i;
+    }
+    struct gossip_relay *r = &g->relay[slot];
+    r->active = true;
+    r->seq = g->seq++;
+    r->orig_seq = m->seq;
+    r->requester = *from;
+    r->nack_at = now + g->cfg.probe_timeout;
+    int idx = gossip__find(g, m->target);
+    send_ping(g, &m->addr, r->seq, m->target,
+              idx > 0 && g->mem[idx].state == GOSSIP_SUSPECT ? idx : -1);
+}
+
+static void handle_ack(struct gossip *g, const struct gossip_msg *m, bool nack)
+{
+    struct gossip_probe *p = &g->probe;
+    if (p->active && m->seq == p->seq) {
+        if (nack)
+            p->nacks++;
+        else
+            p->acked = true;
+        if (nack)
+            g->st.nacks_received++;
+        return;
+    }
+    for (uint32_t i = 0; i < GOSSIP_RELAY_MAX; i++) {
+        struct gossip_relay *r = &g->relay[i];
+        if (r->active && r->seq == m->seq && !nack) {
+            r->active = false;
+            send_prim(g, &r->requester, gossip_wire_ack, GOSSIP_MSG_ACK, r->orig_seq);
+            return;
+        }
+    }
+}
+
+static void handle_user(struct gossip *g, const struct gossip_msg *m, const uint8_t *raw,
+                        size_t raw_len)
+{
+    if (!memcmp(m->origin, g->mem[0].id, GOSSIP_ID_LEN))
+        return;
+    if (!seen_add(g, fingerprint(m->origin, m->origin_gen, m->user_seq)))
+        return;
+    g->st.payloads_delivered++;
+    if (g->d.on_payload)
+        g->d.on_payload(g->d.ctx, m->payload, m->payload_len);
+    /* Re-gossip the payload as received: infection-style spread. */
+    app_enqueue(g, raw, raw_len);
+}
+
+static int drop(struct gossip *g, enum gossip_drop reason, int rc)
+{
+    g->st.dropped[reason]++;
+    return rc;
+}
+
+int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *data,
+                   size_t len, ivt_ms now)
+{
+    g->st.packets_in++;
+    g->st.bytes_in += len;
+    if (len > g->cfg.packet_size)
+        return drop(g, GOSSIP_DROP_OVERSIZE, IVT_ETOOBIG);
+    uint8_t plain[GOSSIP_PACKET_MAX];
+    size_t plen;
+    int rc =
+        gossip_open(plain, sizeof(plain), &plen, &g->kr, g->cfg.label, g->label_len, data, len);
+    switch (rc) {
+    case 0: break;
+    case IVT_EVERSION: return drop(g, GOSSIP_DROP_VERSION, rc);
+    case IVT_ENOENT: return drop(g, GOSSIP_DROP_KEY, rc);
+    case IVT_EAUTH: return drop(g, GOSSIP_DROP_AUTH, rc);
+    default: return drop(g, GOSSIP_DROP_GARBAGE, IVT_EPROTO);
+    }
+    /* Decode everything before acting on anything: a packet is applied
+     * whole or not at all, and its counter is committed only if it parses. */
+    if (gossip_wire_packet_check(plain, plen) < 0)
+        return drop(g, GOSSIP_DROP_DECODE, IVT_EPROTO);
+    const uint8_t *pos = plain, *end = plain + plen;
+    struct gossip_hdr h;
+    gossip_wire_hdr_decode(&pos, end, &h);
+    if (!memcmp(h.id, g->mem[0].id, GOSSIP_ID_LEN))
+        return drop(g, GOSSIP_DROP_SELF, IVT_EEXIST);
+    if (gossip__replay(g, &h))
+        return drop(g, GOSSIP_DROP_REPLAY, IVT_EREPLAY);
+    while (pos < end) {
+        const uint8_t *start = pos;
+        struct gossip_msg m;
+        gossip_wire_msg_decode(&pos, end, &m);
+        switch (m.type) {
+        case GOSSIP_MSG_PING: handle_ping(g, from, &m); break;
+        case GOSSIP_MSG_PING_REQ: handle_ping_req(g, from, &m, now); break;
+        case GOSSIP_MSG_ACK: handle_ack(g, &m, false); break;
+        case GOSSIP_MSG_NACK: handle_ack(g, &m, true); break;
+        case GOSSIP_MSG_ALIVE:
+        case GOSSIP_MSG_SUSPECT:
+        case GOSSIP_MSG_DEAD: apply(g, &m.m, now); break;
+        case GOSSIP_MSG_USER: handle_user(g, &m, start, (size_t)(pos - start)); break;
+        default: break;
+        }
+    }
+    return 0;
+}
+
+/* ---- probing (SWIM + Lifeguard LHA-Probe) ------------------------------- */
+
+static ivt_ms scaled(const struct gossip *g, ivt_ms t)
+{
+    return t * (ivt_ms)(g->awareness + 1);
+}
+
+static void order_shuffle(struct gossip *g)
+{
+    for (uint32_t i = g->n_order; i > 1; i--) {
+        uint32_t j = (uint32_t)ivt_rng_below(&g->rng, i);
+        uint32_t t = g->order[i - 1];
+        g->order[i - 1] = g->order[j];
+        g->order[j] = t;
+    }
+    g->order_pos = 0;
+}
+
+/* The next probe target in the shuffled round-robin order, or -1. */
+static int next_target(struct gossip *g)
+{
+    for (uint32_t tries = 0; tries <= g->n_order; tries++) {
+        if (g->order_pos >= g->n_order)
+            order_shuffle(g);
+        uint32_t idx = g->order[g->order_pos++];
+        if (idx != 0 && is_live(g->mem[idx].state))
+            return (int)idx;
+    }
+    return -1;
+}
+
+/* Up to max distinct random live members other than self and `except`. */
+static uint32_t random_members(struct gossip *g, uint32_t *out, uint32_t max, int except,
+                               ivt_ms dead_since)
+{
+    uint32_t n = 0;
+    uint32_t tries = max * 4 + 8;
+    /* Alone in the table there is nobody to pick, and drawing below zero
+     * members would index past the live entries. */
+    if (g->n_mem < 2)
+        return 0;
+    while (n < max && tries--) {
+        uint32_t idx = 1 + (uint32_t)ivt_rng_below(&g->rng, g->n_mem - 1);
+        const struct gossip_mem *m = &g->mem[idx];
+        if ((int)idx == except)
+            continue;
+        if (!is_live(m->state) && !(m->state == GOSSIP_DEAD && m->changed > dead_since))
+            continue;
+        bool dup = false;
+        for (uint32_t k = 0; k < n; k++)
+            dup |= out[k] == idx;
+        if (!dup)
+            out[n++] = idx;
+    }
+    return n;
+}
+
+static void probe_finish(struct gossip *g, ivt_ms now)
+{
+    struct gossip_probe *p = &g->probe;
+    p->active = false;
+    if (p->acked) {
+        if (g->awareness > 0)
+            g->awareness--;
+        return;
+    }
+    g->st.probe_failures++;
+    /* LHA-Probe: missing nacks mean our own links or loop are slow. */
+    uint32_t missing =
+        p->nacks_expected
+            ? p->nacks_expected - (p->nacks < p->nacks_expected ? p->nacks : p->nacks_expected)
+            : 1;
+    g->awareness += missing;
+    if (g->awareness > g->cfg.awareness_max - 1)
+        g->awareness = g->cfg.awareness_max - 1;
+    int idx = gossip__find(g, p->id);
+    if (idx <= 0 || g->mem[idx].state != GOSSIP_ALIVE)
+        return;
+    struct gossip_wire_member w;
+    gossip__wire_member(g, (uint32_t)idx, &w);
+    w.state = GOSSIP_SUSPECT;
+    w.from = g->mem[0].id;
+    g->st.suspects_raised++;
+    apply_suspect(g, &w, now);
+}
+
+static void probe_start(struct gossip *g, ivt_ms now)
+{
+    int idx = next_target(g);
+    if (idx < 0)
+        return;
+    struct gossip_probe *p = &g->probe;
+    memset(p, 0, sizeof(*p));
+    p->active = true;
+    p->idx = (uint32_t)idx;
+    memcpy(p->id, g->mem[idx].id, GOSSIP_ID_LEN);
+    p->seq = g->seq++;
+    p->indirect_at = now + scaled(g, g->cfg.probe_timeout);
+    p->end = now + scaled(g, g->cfg.probe_interval);
+    g->st.probes++;
+    /* Buddy system: a suspect learns of it from the prober directly. */
+    send_ping(g, &g->mem[idx].addr, p->seq, p->id, g->mem[idx].state == GOSSIP_SUSPECT ? idx : -1);
+}
+
+static void probe_indirect(struct gossip *g)
+{
+    struct gossip_probe *p = &g->probe;
+    p->indirect_sent = true;
+    int idx = gossip__find(g, p->id);
+    if (idx <= 0)
+        return;
+    uint32_t helpers[64];
+    uint32_t k = g->cfg.indirect_checks < 64 ? g->cfg.indirect_checks : 64;
+    uint32_t n = random_members(g, helpers, k, idx, IVT_MS_NEVER);
+    uint8_t buf[GOSSIP_PROBE_MSG_MAX];
+    for (uint32_t i = 0; i < n; i++) {
+        struct ivt_mpw w;
+        ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+        gossip_wire_ping_req(&w, p->seq, p->id, &g->mem[idx].addr);
+        send_packet(g, &g->mem[helpers[i]].addr, buf, w.len, -1);
+    }
+    p->nacks_expected = n;
+    g->st.indirect_probes += n;
+}
+
+/* ---- timers ---------------------------------------------------------------- */
+
+static ivt_ms pushpull_period(const struct gossip *g)
+{
+    uint32_t n = gossip__alive_count(g);
+    if (n <= PUSHPULL_SCALE_BASE)
+        return g->cfg.pushpull_interval;
+    double mult = ceil(log2((double)n) - log2((double)PUSHPULL_SCALE_BASE)) + 1;
+    return (ivt_ms)(mult * (double)g->cfg.pushpull_interval);
+}
+
+static void gossip_round(struct gossip *g, ivt_ms now)
+{
+    uint32_t targets[64];
+    uint32_t k = g->cfg.gossip_nodes < 64 ? g->cfg.gossip_nodes : 64;
+    uint32_t n = random_members(g, targets, k, -1, now - g->cfg.gossip_to_dead);
+    for (uint32_t i = 0; i < n && (g->n_mq || g->n_aq); i++)
+        send_packet(g, &g->mem[targets[i]].addr, NULL, 0, -1);
+}
+
+static void suspicion_tick(struct gossip *g, ivt_ms now)
+{
+    for (uint32_t i = 0; i < g->n_susp;) {
+        struct gossip_susp *s = &g->susp[i];
+        if (now < s->start + susp_timeout(g, s->n)) {
+            i++;
+            continue;
+        }
+        struct gossip_wire_member w;
+        gossip__wire_member(g, s->idx, &w);
+        w.state = GOSSIP_DEAD;
+        w.from = g->mem[0].id;
+        g->st.deaths_declared++;
+        apply_dead(g, &w, now); /* removes s from the array */
+    }
+}
+
+static void relay_tick(struct gossip *g, ivt_ms now)
+{
+    for (uint32_t i = 0; i < GOSSIP_RELAY_MAX; i++) {
+        struct gossip_relay *r = &g->relay[i];
+        if (r->active && now >= r->nack_at) {
+            r->active = false;
+            g->st.nacks_sent++;
+            send_prim(g, &r->requester, gossip_wire_ack, GOSSIP_MSG_NACK, r->orig_seq);
+        }
+    }
+}
+
+/* Retry one random tombstone (Serf's reconnect) and re-join the seeds when
+ * we see nobody: together they heal partitions. */
+static void reconnect(struct gossip *g, ivt_ms now)
+{
+    if (gossip__alive_count(g) <= 1) {
+        for (uint32_t i = 0; i < g->n_seeds; i++)
+            gossip__stream_open(g, &g->seeds[i], true, now);
+    }
+    uint32_t dead = g->n_state[GOSSIP_DEAD];
+    if (!dead)
+        return;
+    uint32_t pick = (uint32_t)ivt_rng_below(&g->rng, dead);
+    for (uint32_t i = 1; i < g->n_mem; i++) {
+        if (g->mem[i].state != GOSSIP_DEAD || pick--)
+            continue;
+        send_ping(g, &g->mem[i].addr, g->seq++, g->mem[i].id, (int32_t)i);
+        gossip__stream_open(g, &g->mem[i].addr, false, now);
+        return;
+    }
+}
+
+/* Forgets tombstones older than tombstone_ttl. Rare, so it simply
+ * compacts the array and rebuilds every index into it. */
+static void reap(struct gossip *g, ivt_ms now)
+{
+    uint32_t *map = malloc(g->n_mem * sizeof(*map));
+    if (!map)
+        return;
+    uint32_t w = 1;
+    map[0] = 0;
+    for (uint32_t i = 1; i < g->n_mem; i++) {
+        struct gossip_mem *m = &g->mem[i];
+        if (!is_live(m->state) && now - m->changed >= g->cfg.tombstone_ttl) {
+            if (m->qslot >= 0)
+                mq_remove(g, (uint32_t)m->qslot);
+            g->n_state[m->state]--;
+            map[i] = UINT32_MAX;
+            continue;
+        }
+        map[i] = w;
+        if (w != i)
+            g->mem[w] = *m;
+        w++;
+    }
+    if (w != g->n_mem) {
+        g->n_mem = w;
+        for (uint32_t i = 0; i < g->n_mq; i++)
+            g->mq[i].idx = map[g->mq[i].idx];
+        for (uint32_t i = 0; i < g->n_susp; i++)
+            g->susp[i].idx = map[g->susp[i].idx];
+        g->n_order = 0;
+        for (uint32_t i = 0; i < g->n_mem; i++)
+            g->order[g->n_order++] = i;
+        order_shuffle(g);
+        g->probe.active = false;
+        hidx_rebuild(g, g->hcap);
+    }
+    free(map);
+}
+
+int gossip_tick(struct gossip *g, ivt_ms now)
+{
+    /* Stall detection: we asked to run at last_deadline. If we run much
+     * later, our own loop was stalled: the probe's ack may be sitting in
+     * the socket buffer, so give the probe the stall back, and count the
+     * stall against our own health rather than against the target. */
+    if (g->last_deadline != IVT_MS_NEVER && now - g->last_deadline > g->cfg.stall_threshold) {
+        ivt_ms lag = now - g->last_deadline;
+        if (g->probe.active) {
+            g->probe.indirect_at += lag;
+            g->probe.end += lag;
+        }
+        for (uint32_t i = 0; i < g->n_susp; i++)
+            g->susp[i].start += lag;
+        for (uint32_t i = 0; i < GOSSIP_RELAY_MAX; i++)
+            g->relay[i].nack_at += lag;
+        if (g->awareness + 1 < g->cfg.awareness_max)
+            g->awareness++;
+    }
+    relay_tick(g, now);
+    suspicion_tick(g, now);
+    if (!g->leaving) {
+        struct gossip_probe *p = &g->probe;
+        if (p->active && !p->acked && !p->indirect_sent && now >= p->indirect_at)
+            probe_indirect(g);
+        if (p->active && now >= p->end)
+            probe_finish(g, now);
+        if (now >= g->next_probe) {
+            if (p->active)
+                probe_finish(g, now);
+            probe_start(g, now);
+            g->next_probe = now + scaled(g, g->cfg.probe_interval);
+        }
+    }
+    if (now >= g->next_gossip) {
+        gossip_round(g, now);
+        g->next_gossip = now + g->cfg.gossip_interval;
+    }
+    if (now >= g->next_pushpull) {
+        uint32_t t;
+        if (!g->leaving && random_members(g, &t, 1, -1, IVT_MS_NEVER) == 1)
+            gossip__stream_open(g, &g->mem[t].addr, false, now);
+        g->next_pushpull = now + pushpull_period(g);
+    }
+    if (now >= g->next_reconnect) {
+        if (!g->leaving)
+            reconnect(g, now);
+        g->next_reconnect = now + g->cfg.reconnect_interval;
+    }
+    if (now >= g->next_reap) {
+        reap(g, now);
+        g->next_reap = now + REAP_PERIOD_MS;
+    }
+    gossip__streams_tick(g, now);
+    g->last_deadline = gossip_next_deadline(g);
+    return 0;
+}
+
+static ivt_ms min_ms(ivt_ms a, ivt_ms b)
+{
+    return a < b ? a : b;
+}
+
+ivt_ms gossip_next_deadline(const struct gossip *g)
+{
+    ivt_ms t = min_ms(g->next_pushpull, min_ms(g->next_reconnect, g->next_reap));
+    if (!g->leaving) {
+        t = min_ms(t, g->next_probe);
+        if (g->probe.active) {
+            t = min_ms(t, g->probe.end);
+            if (!g->probe.acked && !g->probe.indirect_sent)
+                t = min_ms(t, g->probe.indirect_at);
+        }
+    }
+    /* Gossip rounds only matter when there is something to say. */
+    if (g->n_mq || g->n_aq)
+        t = min_ms(t, g->next_gossip);
+    for (uint32_t i = 0; i < g->n_susp; i++)
+        t = min_ms(t, g->susp[i].start + susp_timeout(g, g->susp[i].n));
+    for (uint32_t i = 0; i < GOSSIP_RELAY_MAX; i++)
+        if (g->relay[i].active)
+            t = min_ms(t, g->relay[i].nack_at);
+    return min_ms(t, gossip__streams_deadline(g));
+}
+
+/* ---- lifecycle and API -------------------------------------------------- */
+
+int gossip_new(struct gossip **out, const struct gossip_config *cfg,
+               const struct gossip_keyring *kr, const struct gossip_delegate *d, uint64_t seed,
+               ivt_ms now)
+{
+    *out = NULL;
+    if (config_check(cfg) || gossip_keyring_count(kr) == 0)
+        return IVT_EINVAL;
+    struct gossip *g = calloc(1, sizeof(*g));
+    if (!g)
+        return IVT_ENOMEM;
+    g->cfg = *cfg;
+    g->kr = *kr;
+    if (d)
+        g->d = *d;
+    ivt_rng_seed(&g->rng, seed);
+    g->label_len = strlen(cfg->label);
+    memcpy(g->stream_label, cfg->label, g->label_len);
+    memcpy(g->stream_label + g->label_len, "/stream", GOSSIP_STREAM_LABEL_SUFFIX);
+    g->stream_label_len = g->label_len + GOSSIP_STREAM_LABEL_SUFFIX;
+    g->cap_mem = MEM_INITIAL_CAP;
+    g->mem = malloc(g->cap_mem * sizeof(*g->mem));
+    g->order = malloc(g->cap_mem * sizeof(*g->order));
+    g->ob_cap = OUTBOX_INITIAL_CAP;
+    g->outbox = malloc(g->ob_cap * sizeof(*g->outbox));
+    g->aq = calloc(cfg->app_queue_max, sizeof(*g->aq));
+    g->seen_cap = SEEN_MIN;
+    while (g->seen_cap < cfg->app_seen_max)
+        g->seen_cap *= 2;
+    g->seen[0] = calloc(g->seen_cap, sizeof(uint64_t));
+    g->seen[1] = calloc(g->seen_cap, sizeof(uint64_t));
+    if (!g->mem || !g->order || !g->outbox || !g->aq || !g->seen[0] || !g->seen[1] ||
+        hidx_rebuild(g, MEM_INITIAL_CAP * 2) || gossip__streams_init(g)) {
+        gossip_delete(g);
+        return IVT_ENOMEM;
+    }
+    struct gossip_wire_member self = {.id = cfg->id,
+                                      .gen = cfg->generation,
+                                      .inc = 0,
+                                      .addr = cfg->addr,
+                                      .name = cfg->name,
+                                      .name_len = (uint32_t)strlen(cfg->name),
+                                      .meta = cfg->meta,
+                                      .meta_len = (uint32_t)cfg->meta_len};
+    member_add(g, &self, GOSSIP_ALIVE, now);
+    g->n_order = 0; /* self is never probed */
+    enqueue_member(g, 0, NULL);
+    /* Random stagger, so nodes started together do not probe in lockstep. */
+    g->next_probe = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->probe_interval);
+    g->next_gossip = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->gossip_interval);
+    g->next_pushpull = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->pushpull_interval);
+    g->next_reconnect = now + cfg->reconnect_interval;
+    g->next_reap = now + REAP_PERIOD_MS;
+    g->last_deadline = IVT_MS_NEVER;
+    *out = g;
+    return 0;
+}
+
+void gossip_delete(struct gossip *g)
+{
+    if (!g)
+        return;
+    gossip__streams_free(g);
+    for (uint32_t i = 0; i < g->n_aq; i++)
+        free(g->aq[i].msg);
+    free(g->aq);
+    free(g->seen[0]);
+    free(g->seen[1]);
+    free(g->mem);
+    free(g->order);
+    free(g->hidx);
+    free(g->susp);
+    free(g->mq);
+    free(g->outbox);
+    gossip_keyring_destroy(&g->kr);
+    free(g);
+}
+
+int gossip_join(struct gossip *g, const struct gossip_addr *seeds, size_t n, ivt_ms now)
+{
+    if (n == 0 || n > GOSSIP_SEEDS_MAX)
+        return IVT_EINVAL;
+    memcpy(g->seeds, seeds, n * sizeof(*seeds));
+    g->n_seeds = (uint32_t)n;
+    for (size_t i = 0; i < n; i++)
+        gossip__stream_open(g, &seeds[i], true, now);
+    return 0;
+}
+
+int gossip_leave(struct gossip *g, ivt_ms now)
+{
+    struct gossip_mem *self = &g->mem[0];
+    g->leaving = true;
+    g->probe.active = false;
+    memcpy(self->from, self->id, GOSSIP_ID_LEN);
+    set_state(g, 0, GOSSIP_LEFT, now);
+    enqueue_member(g, 0, NULL);
+    /* Say it now rather than at the next gossip round. */
+    gossip_round(g, now);
+    return 0;
+}
+
+size_t gossip_app_budget(const struct gossip *g)
+{
+    return g->cfg.packet_size - GOSSIP_ENVELOPE_OVERHEAD - GOSSIP_HDR_MAX - GOSSIP_PROBE_MSG_MAX -
+           GOSSIP_MEMBER_MSG_MAX - g->cfg.member_budget - GOSSIP_USER_OVERHEAD;
+}
+
+int gossip_publish(struct gossip *g, const uint8_t *payload, size_t len, ivt_ms now)
+{
+    (void)now;
+    if (len == 0)
+        return IVT_EINVAL;
+    if (len > gossip_app_budget(g))
+        return IVT_ETOOBIG;
+    uint8_t buf[GOSSIP_PACKET_MAX];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    uint64_t seq = g->user_seq;
+    gossip_wire_user(&w, g->mem[0].id, g->cfg.generation, seq, payload, len);
+    int rc = app_enqueue(g, buf, w.len);
+    if (rc)
+        return rc;
+    g->user_seq++;
+    g->st.payloads_published++;
+    return 0;
+}
+
+struct gossip_keyring *gossip_keyring(struct gossip *g)
+{
+    return &g->kr;
+}
+
+int gossip_set_meta(struct gossip *g, const uint8_t *meta, size_t len, ivt_ms now)
+{
+    if (len > GOSSIP_META_MAX)
+        return IVT_ETOOBIG;
+    struct gossip_mem *self = &g->mem[0];
+    memset(self->meta, 0, GOSSIP_META_MAX);
+    memcpy(self->meta, meta, len);
+    self->meta_len = (uint8_t)len;
+    self->inc++;
+    self->changed = now;
+    enqueue_member(g, 0, NULL);
+    return 0;
+}
+
+size_t gossip_members(const struct gossip *g, struct gossip_member_info *out, size_t max)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < g->n_mem && n < max; i++)
+        member_info(g, i, &out[n++]);
+    return n;
+}
+
+size_t gossip_member_count(const struct gossip *g, enum gossip_member_state st)
+{
+    return (unsigned)st < GOSSIP_STATES ? g->n_state[st] : 0;
+}
+
+int gossip_member(const struct gossip *g, const uint8_t id[GOSSIP_ID_LEN],
+                  struct gossip_member_info *out)
+{
+    int idx = gossip__find(g, id);
+    if (idx < 0)
+        return IVT_ENOENT;
+    member_info(g, (uint32_t)idx, out);
+    return 0;
+}
+
+void gossip_get_stats(const struct gossip *g, struct gossip_stats *out)
+{
+    *out = g->st;
+    out->health = g->awareness;
+    out->members = g->n_mem;
+}

@@ -1,0 +1,306 @@
+/*
+ * gossip/gossip.h: encrypted SWIM + Lifeguard membership and dissemination,
+ * as a library with no I/O.
+ *
+ * SANS-IO. Bytes, a source address and `now` (monotonic ms) go in; packets
+ * to send, member events, delivered application payloads and the next
+ * deadline come out. The daemon drives it over libuv, the simulator over a
+ * virtual clock and network (sim/net.h), unit tests by hand:
+ *
+ *     gossip_receive(g, from, bytes, len, now);   // a datagram arrived
+ *     gossip_tick(g, now);                        // whenever now >= deadline
+ *     n = gossip_outbox(g, pkts, max);            // send these datagrams
+ *     t = gossip_next_deadline(g);                // arm one timer for t
+ *
+ * Push-pull anti-entropy runs over streams (TCP in the daemon): the core
+ * asks for outgoing connections (gossip_stream_poll_connect), the host
+ * announces incoming ones (gossip_stream_accept) and moves bytes both ways
+ * (gossip_stream_receive / gossip_stream_output) until the core says the
+ * exchange is done, then closes.
+ *
+ * Every datagram and stream frame is sealed with the keyring's primary key
+ * (gossip/envelope.h) and replay-checked per sender. Nothing malformed,
+ * forged, replayed or oversize can crash a node: it is dropped and counted
+ * by reason (struct gossip_stats).
+ *
+ * Every function that can fail returns 0 on success, or one of the
+ * negative ivt_err codes of base/err.h named beside it. Delegate hooks
+ * must not call back into gossip_* (they run inside gossip_* calls).
+ * See docs/gossip.md for operators and docs/protocol.md for the wire.
+ */
+#ifndef IVT_GOSSIP_GOSSIP_H
+#define IVT_GOSSIP_GOSSIP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/clock.h"
+#include "gossip/envelope.h" /* GOSSIP_LABEL_MAX */
+#include "gossip/keyring.h"
+
+struct gossip;
+struct ivt_mpw;
+
+enum {
+    GOSSIP_ID_LEN = 16,      /* node id: random, persisted by the host */
+    GOSSIP_NAME_MAX = 32,    /* node name, NUL included */
+    GOSSIP_META_MAX = 32,    /* tags: opaque bytes (small: every node stores every member's) */
+    GOSSIP_PACKET_MAX = 1400 /* buffer size; the configured packet_size must be <= this */
+};
+
+/*
+ * An address a host can send to. family 4: bytes[0..3] are IPv4 in network
+ * order; family 6: bytes[0..15] IPv6; family 0: a virtual address of the
+ * simulator (bytes are its own). port in host order. Compare with
+ * gossip_addr_eq (unused bytes must be zero).
+ */
+struct gossip_addr {
+    uint8_t family;
+    uint16_t port;
+    uint8_t bytes[16];
+};
+
+bool gossip_addr_eq(const struct gossip_addr *a, const struct gossip_addr *b);
+
+/* One datagram to send: never longer than the configured packet_size. */
+struct gossip_packet {
+    struct gossip_addr to;
+    uint16_t len;
+    uint8_t data[GOSSIP_PACKET_MAX];
+};
+
+enum gossip_profile {
+    GOSSIP_PROFILE_LAN = 0,  /* memberlist's LAN values */
+    GOSSIP_PROFILE_WAN = 1,  /* high-latency links: slower probes, longer suspicion */
+    GOSSIP_PROFILE_LOCAL = 2 /* one host or tests: fast probes, few retransmits */
+};
+
+/*
+ * Everything a gossip instance is given. Fill identity fields yourself and
+ * every protocol knob with gossip_config_profile(), then override any knob.
+ * docs/gossip.md lists each knob with its default per profile.
+ */
+struct gossip_config {
+    /* identity */
+    uint8_t id[GOSSIP_ID_LEN];
+    uint32_t generation; /* persisted by the host and raised on every start */
+    char name[GOSSIP_NAME_MAX];
+    uint8_t meta[GOSSIP_META_MAX]; /* tags, opaque */
+    size_t meta_len;
+    struct gossip_addr addr;          /* the address this node advertises */
+    char label[GOSSIP_LABEL_MAX + 1]; /* cluster label, NUL-terminated: AD of every seal */
+
+    /* sizes */
+    size_t packet_size;        /* max datagram (default 1200), <= GOSSIP_PACKET_MAX */
+    size_t member_budget;      /* bytes per packet reserved for membership updates */
+    size_t pushpull_max_bytes; /* largest push-pull frame accepted or sent */
+
+    /* failure detection (SWIM + Lifeguard) */
+    ivt_ms probe_interval;
+    ivt_ms probe_timeout;
+    uint32_t indirect_checks;    /* k helpers for an indirect probe */
+    uint32_t suspicion_mult;     /* min suspicion = mult * max(1, log10 N) * probe_interval */
+    uint32_t suspicion_max_mult; /* max suspicion = this * min */
+    uint32_t awareness_max;      /* local health multiplier saturates at this */
+    ivt_ms stall_threshold;      /* a tick this late means our loop stalled */
+
+    /* dissemination */
+    ivt_ms gossip_interval;
+    uint32_t gossip_nodes;    /* fanout per gossip tick */
+    ivt_ms gossip_to_dead;    /* dead members stay gossip targets this long */
+    uint32_t retransmit_mult; /* limit = mult * ceil(log10(N + 1)) */
+    uint32_t app_queue_max;   /* published payloads waiting to be sent */
+    uint32_t app_seen_max;    /* payload ids remembered to deliver each once */
+
+    /* anti-entropy, tombstones, healing */
+    ivt_ms pushpull_interval;  /* scaled up above 32 members */
+    ivt_ms stream_timeout;     /* a push-pull exchange must finish within this */
+    uint32_t stream_max;       /* concurrent push-pull streams */
+    ivt_ms tombstone_ttl;      /* dead and left members are forgotten after this */
+    ivt_ms reconnect_interval; /* retry one tombstone, re-join seeds when isolated */
+
+    /* bounds */
+    uint32_t max_members;
+    uint32_t outbox_max; /* datagrams held for the host; more are dropped and counted */
+};
+
+/* Sets every protocol knob (not the identity fields) to the profile's
+ * values. Unknown profiles get LAN. */
+void gossip_config_profile(struct gossip_config *cfg, enum gossip_profile p);
+
+enum gossip_member_state {
+    GOSSIP_ALIVE = 0,
+    GOSSIP_SUSPECT = 1,
+    GOSSIP_DEAD = 2,
+    GOSSIP_LEFT = 3,
+    GOSSIP_STATES = 4
+};
+
+const char *gossip_state_name(enum gossip_member_state st);
+
+struct gossip_member_info {
+    uint8_t id[GOSSIP_ID_LEN];
+    uint32_t generation;
+    uint32_t incarnation;
+    char name[GOSSIP_NAME_MAX];
+    struct gossip_addr addr;
+    enum gossip_member_state state;
+    uint8_t meta[GOSSIP_META_MAX];
+    uint8_t meta_len;
+    bool self;
+    ivt_ms changed; /* local monotonic time of the last state change */
+};
+
+/* Application hooks; none may re-enter gossip_*. Any may be NULL. */
+struct gossip_delegate {
+    void *ctx;
+    /* a member appeared, changed state, address or tags */
+    void (*on_member)(void *ctx, const struct gossip_member_info *m);
+    /* a payload published by any node (this one excluded) arrived, once */
+    void (*on_payload)(void *ctx, const uint8_t *p, size_t n);
+    /* push-pull: our digest of application state */
+    int (*app_digest)(void *ctx, struct ivt_mpw *out);
+    /* push-pull: the state the peer lacks, given its digest */
+    int (*app_diff)(void *ctx, const uint8_t *peer_digest, size_t n, struct ivt_mpw *out);
+    /* push-pull: merge what the peer sent */
+    int (*app_merge)(void *ctx, const uint8_t *state, size_t n);
+};
+
+/*
+ * Creates an instance. The keyring is copied (change it at run time with
+ * gossip_keyring()); seed feeds the node's random generator (probe order,
+ * nonces). Returns 0, or IVT_ENOMEM, IVT_EINVAL (a knob out of range: packet
+ * size, zero intervals, meta too long, no key in the keyring).
+ */
+int gossip_new(struct gossip **out, const struct gossip_config *cfg,
+               const struct gossip_keyring *kr, const struct gossip_delegate *d, uint64_t seed,
+               ivt_ms now);
+void gossip_delete(struct gossip *g);
+
+/*
+ * Joins through seeds: one push-pull stream (join flag set) per seed,
+ * which the host connects (gossip_stream_poll_connect). Seeds are
+ * remembered and re-joined while this node sees no other live member.
+ * Returns 0, or IVT_EINVAL (n == 0 or n > GOSSIP_SEEDS_MAX).
+ */
+enum { GOSSIP_SEEDS_MAX = 16 };
+int gossip_join(struct gossip *g, const struct gossip_addr *seeds, size_t n, ivt_ms now);
+
+/* Announces a graceful leave (members record us as left, not dead) and
+ * stops probing. Keep ticking for a few gossip intervals so it spreads. */
+int gossip_leave(struct gossip *g, ivt_ms now);
+
+/*
+ * A datagram arrived. Returns 0 when it was accepted, or the reason it was
+ * dropped (also counted in gossip_stats): IVT_ETOOBIG (over packet_size),
+ * IVT_EPROTO (garbage, or a plaintext that does not decode),
+ * IVT_EVERSION, IVT_ENOENT (unknown key id), IVT_EAUTH (bad tag or label),
+ * IVT_EREPLAY (seen before or too old), IVT_EEXIST (from ourselves).
+ */
+int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *data,
+                   size_t len, ivt_ms now);
+
+/* Runs whatever is due at now (probes, timeouts, gossip, push-pull,
+ * reconnects, reaping). Calling it early is harmless. Returns 0. */
+int gossip_tick(struct gossip *g, ivt_ms now);
+
+/* The earliest time gossip_tick has work. */
+ivt_ms gossip_next_deadline(const struct gossip *g);
+
+/* Moves up to max queued datagrams into out, oldest first; returns how many. */
+size_t gossip_outbox(struct gossip *g, struct gossip_packet *out, size_t max);
+
+/*
+ * Broadcasts opaque bytes to every member (each delivers it once through
+ * on_payload). Returns 0, or IVT_ETOOBIG (len > gossip_app_budget()),
+ * IVT_EINVAL (len == 0), IVT_ELIMIT (app_queue_max payloads waiting),
+ * IVT_ENOMEM.
+ */
+int gossip_publish(struct gossip *g, const uint8_t *payload, size_t len, ivt_ms now);
+
+/* The largest payload gossip_publish accepts: what always fits one packet
+ * beside the reserved membership budget. */
+size_t gossip_app_budget(const struct gossip *g);
+
+/* The live keyring (install, use, remove at run time). */
+struct gossip_keyring *gossip_keyring(struct gossip *g);
+
+/* Replaces our tags and spreads them (a new incarnation). Returns 0, or
+ * IVT_ETOOBIG (len > GOSSIP_META_MAX). */
+int gossip_set_meta(struct gossip *g, const uint8_t *meta, size_t len, ivt_ms now);
+
+/* Copies up to max members (self first, then table order); returns how many. */
+size_t gossip_members(const struct gossip *g, struct gossip_member_info *out, size_t max);
+/* Members in state st, self included. */
+size_t gossip_member_count(const struct gossip *g, enum gossip_member_state st);
+/* One member by id. Returns 0 or IVT_ENOENT. */
+int gossip_member(const struct gossip *g, const uint8_t id[GOSSIP_ID_LEN],
+                  struct gossip_member_info *out);
+
+/* Why a datagram or frame was dropped. */
+enum gossip_drop {
+    GOSSIP_DROP_OVERSIZE = 0, /* longer than packet_size */
+    GOSSIP_DROP_GARBAGE,      /* too short or not an envelope */
+    GOSSIP_DROP_VERSION,      /* envelope version we do not speak */
+    GOSSIP_DROP_KEY,          /* key id not in our keyring */
+    GOSSIP_DROP_AUTH,         /* bad tag: wrong key bytes, wrong label, tampering */
+    GOSSIP_DROP_REPLAY,       /* (generation, counter) seen before or too old */
+    GOSSIP_DROP_DECODE,       /* authentic, but the plaintext does not decode */
+    GOSSIP_DROP_SELF,         /* carries our own id */
+    GOSSIP_DROP_OUTBOX,       /* outgoing: the host did not drain the outbox */
+    GOSSIP_DROP_REASONS
+};
+
+const char *gossip_drop_name(enum gossip_drop reason);
+
+struct gossip_stats {
+    uint64_t packets_in, packets_out, bytes_in, bytes_out;
+    uint64_t dropped[GOSSIP_DROP_REASONS];
+    /* payload bytes sent, by kind (datagrams), and stream bytes */
+    uint64_t bytes_membership, bytes_app, bytes_probe, bytes_pushpull;
+    uint64_t probes, probe_failures, indirect_probes, nacks_sent, nacks_received;
+    uint64_t suspects_raised, refutes, deaths_declared;
+    uint64_t payloads_published, payloads_delivered, payloads_dropped;
+    uint64_t pushpull_started, pushpull_completed, pushpull_failed;
+    uint64_t streams_rejected;   /* frames that failed to open or decode */
+    uint64_t resurrections_held; /* push-pull claims of life for a tombstone, not applied */
+    uint32_t health;             /* Lifeguard awareness: 0 healthy .. awareness_max - 1 */
+    uint32_t members;            /* table size, tombstones included */
+};
+
+void gossip_get_stats(const struct gossip *g, struct gossip_stats *out);
+
+/* ---- push-pull streams --------------------------------------------------
+ *
+ * Stream ids are chosen by the core. Frames are length-prefixed, sealed
+ * envelopes (docs/protocol.md). A host loop, for each stream:
+ *   - outgoing: gossip_stream_poll_connect() -> connect to `to`; on failure
+ *     gossip_stream_close();
+ *   - incoming: accept the connection, gossip_stream_accept();
+ *   - move bytes: gossip_stream_receive() what was read, write what
+ *     gossip_stream_output() gives;
+ *   - once gossip_stream_done() and the output is flushed, close it and
+ *     call gossip_stream_close(). The core times streams out in gossip_tick
+ *     (they then report done with nothing more to write).
+ */
+
+/* 1 and (sid, to) when a connection is wanted, 0 when none. */
+int gossip_stream_poll_connect(struct gossip *g, uint32_t *sid, struct gossip_addr *to);
+/* An incoming connection. Returns 0, or IVT_ELIMIT (stream_max streams
+ * open: refuse the connection). */
+int gossip_stream_accept(struct gossip *g, uint32_t *sid, const struct gossip_addr *from,
+                         ivt_ms now);
+/* Bytes read from the stream. Returns 0, or IVT_ENOENT (no such stream),
+ * or the reason the stream failed (IVT_ETOOBIG, IVT_EPROTO, IVT_EAUTH,
+ * IVT_EREPLAY, ...): then it is done; close it. */
+int gossip_stream_receive(struct gossip *g, uint32_t sid, const uint8_t *data, size_t len,
+                          ivt_ms now);
+/* Copies up to cap pending bytes into buf and consumes them; returns how many. */
+size_t gossip_stream_output(struct gossip *g, uint32_t sid, uint8_t *buf, size_t cap);
+/* True once nothing more will be read or queued (also for unknown sids). */
+bool gossip_stream_done(const struct gossip *g, uint32_t sid);
+/* The host closed the stream (finished, failed or timed out); forgets it. */
+void gossip_stream_close(struct gossip *g, uint32_t sid, ivt_ms now);
+
+#endif

@@ -1,0 +1,161 @@
+/*
+ * gossip/internal.h: the state of one gossip instance, shared by
+ * gossip/gossip.c (membership, probes, dissemination) and
+ * gossip/pushpull.c (anti-entropy streams). Never included outside gossip/.
+ */
+#ifndef IVT_GOSSIP_INTERNAL_H
+#define IVT_GOSSIP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/rng.h"
+#include "gossip/gossip.h"
+#include "gossip/keyring.h"
+#include "gossip/replay.h"
+#include "gossip/wire.h"
+
+enum {
+    GOSSIP_SUSPECT_CONFIRM_MAX = 8, /* k = suspicion_mult - 2 is clamped to this */
+    GOSSIP_RELAY_MAX = 32,          /* indirect probes served at once */
+    GOSSIP_UNKNOWN_WINDOWS = 16,    /* replay windows for senders not yet in the table */
+    GOSSIP_STREAM_LABEL_SUFFIX = 7  /* strlen("/stream") */
+};
+
+/*
+ * One member: ~150 bytes, all in one array (no per-member allocation),
+ * because a simulator of 10,000 nodes holds 10^8 of them. Suspicion state
+ * lives in the small suspects array instead of here.
+ */
+struct gossip_mem {
+    uint8_t id[GOSSIP_ID_LEN];
+    struct gossip_addr addr;
+    uint32_t gen, inc;
+    uint8_t state; /* enum gossip_member_state */
+    uint8_t meta_len;
+    uint8_t from[GOSSIP_ID_LEN]; /* who declared it dead (== id: left) */
+    char name[GOSSIP_NAME_MAX];
+    uint8_t meta[GOSSIP_META_MAX];
+    ivt_ms changed;
+    int32_t qslot; /* its item in the membership queue, or -1 */
+    struct gossip_replay rw;
+};
+
+struct gossip_susp {
+    uint32_t idx;
+    ivt_ms start;
+    uint32_t n; /* independent confirmations so far */
+    uint8_t from[GOSSIP_SUSPECT_CONFIRM_MAX + 1][GOSSIP_ID_LEN];
+};
+
+/* A membership update waiting to be piggybacked: the message is encoded
+ * from the member's current state when sent, so a newer update about the
+ * member replaces an older one simply by resetting transmits. */
+struct gossip_mq_item {
+    uint16_t transmits;
+    uint32_t idx;
+    uint8_t from[GOSSIP_ID_LEN]; /* SUSPECT accuser, so confirmations re-gossip */
+};
+
+struct gossip_aq_item {
+    uint16_t transmits;
+    uint16_t len;
+    uint8_t *msg; /* encoded USER message */
+};
+
+struct gossip_relay {
+    bool active;
+    uint32_t seq;      /* our ping to the target */
+    uint32_t orig_seq; /* the requester's probe */
+    struct gossip_addr requester;
+    ivt_ms nack_at;
+};
+
+struct gossip_probe {
+    bool active, acked, indirect_sent;
+    uint32_t idx;
+    uint8_t id[GOSSIP_ID_LEN];
+    uint32_t seq;
+    ivt_ms indirect_at, end;
+    uint32_t nacks_expected, nacks;
+};
+
+struct gossip_unknown_window {
+    uint8_t id[GOSSIP_ID_LEN];
+    struct gossip_replay rw;
+};
+
+struct gossip_stream;
+
+struct gossip {
+    struct gossip_config cfg;
+    struct gossip_keyring kr;
+    struct gossip_delegate d;
+    struct ivt_rng rng;
+    size_t label_len;
+    char stream_label[GOSSIP_LABEL_MAX + GOSSIP_STREAM_LABEL_SUFFIX + 1];
+    size_t stream_label_len;
+
+    /* members: [0] is self */
+    struct gossip_mem *mem;
+    uint32_t n_mem, cap_mem;
+    uint32_t *hidx; /* open addressing: member index + 1, 0 = empty */
+    uint32_t hcap;
+    uint32_t n_state[GOSSIP_STATES];
+    uint32_t *order; /* probe order over member indices */
+    uint32_t n_order, order_pos;
+
+    struct gossip_susp *susp;
+    uint32_t n_susp, cap_susp;
+
+    struct gossip_mq_item *mq;
+    uint32_t n_mq, cap_mq;
+    struct gossip_aq_item *aq;
+    uint32_t n_aq;
+    uint64_t *seen[2]; /* two generations of payload fingerprints */
+    uint32_t seen_cap, seen_n;
+    uint64_t user_seq;
+
+    struct gossip_packet *outbox;
+    uint32_t ob_head, ob_len, ob_cap;
+
+    struct gossip_probe probe;
+    struct gossip_relay relay[GOSSIP_RELAY_MAX];
+    struct gossip_unknown_window unk[GOSSIP_UNKNOWN_WINDOWS];
+    uint32_t unk_next;
+    uint32_t seq;
+    uint64_t counter;
+    uint32_t awareness;
+    bool leaving;
+
+    ivt_ms next_probe, next_gossip, next_pushpull, next_reconnect, next_reap;
+    ivt_ms last_deadline; /* what next_deadline last promised: stall detection */
+
+    struct gossip_addr seeds[GOSSIP_SEEDS_MAX];
+    uint32_t n_seeds;
+
+    struct gossip_stream *streams;
+    uint32_t next_sid;
+
+    struct gossip_stats st;
+};
+
+/* gossip.c, for pushpull.c */
+int gossip__find(const struct gossip *g, const uint8_t *id);
+void gossip__wire_member(const struct gossip *g, uint32_t idx, struct gossip_wire_member *out);
+/* A member as push-pull reported it: may only lower trust in others. */
+void gossip__merge_remote(struct gossip *g, const struct gossip_wire_member *m, ivt_ms now);
+/* Replay window for a sender: checks, then commits. Returns 0 or IVT_EREPLAY. */
+int gossip__replay(struct gossip *g, const struct gossip_hdr *h);
+uint32_t gossip__alive_count(const struct gossip *g);
+uint64_t gossip__summary(const struct gossip *g, uint32_t *count);
+
+/* pushpull.c, for gossip.c */
+int gossip__stream_open(struct gossip *g, const struct gossip_addr *to, bool join, ivt_ms now);
+void gossip__streams_tick(struct gossip *g, ivt_ms now);
+ivt_ms gossip__streams_deadline(const struct gossip *g);
+void gossip__streams_free(struct gossip *g);
+int gossip__streams_init(struct gossip *g);
+
+#endif

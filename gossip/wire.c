@@ -1,0 +1,305 @@
+/*
+ * gossip/wire.c: encoders and bounded decoders of the gossip plaintext
+ * (layout drawn in gossip/wire.h and docs/protocol.md).
+ *
+ * Encoders write into an ivt_mpw and never check space themselves: the
+ * writer remembers the first overflow and the caller checks once. The
+ * packet builder encodes each piggybacked message into a small scratch
+ * writer first, so a message either fits the datagram whole or is left for
+ * the next one.
+ *
+ * Decoders use base/mp.h's cursor readers: they never read past end, hand
+ * out views into the input, and reject every malformed field with
+ * IVT_EPROTO. Unknown message types and extra fields are skipped (append-
+ * only evolution); a known type with missing or mistyped fields is not.
+ */
+#include "gossip/wire.h"
+
+#include <string.h>
+
+#include "base/err.h"
+#include "base/mp.h"
+
+/* Fields each message type must have, type included (more are skipped). */
+enum {
+    FIELDS_PING = 3,
+    FIELDS_PING_REQ = 4,
+    FIELDS_ACK = 2,
+    FIELDS_MEMBER = 5,
+    FIELDS_ALIVE = 7,
+    FIELDS_USER = 5,
+    FIELDS_DIGEST = 4,
+    FIELDS_FULL = 7,
+    FIELDS_HDR = 3,
+    ADDR_V4_LEN = 4,
+    ADDR_FIXED = 3 /* family + port */
+};
+
+void gossip_wire_hdr(struct ivt_mpw *w, const uint8_t *id, uint32_t gen, uint64_t counter)
+{
+    ivt_mpw_array(w, FIELDS_HDR);
+    ivt_mpw_bin(w, id, GOSSIP_ID_LEN);
+    ivt_mpw_uint(w, gen);
+    ivt_mpw_uint(w, counter);
+}
+
+void gossip_wire_addr(struct ivt_mpw *w, const struct gossip_addr *a)
+{
+    uint8_t b[GOSSIP_ADDR_WIRE_MAX];
+    size_t n = a->family == 4 ? ADDR_V4_LEN : 16;
+    b[0] = a->family;
+    b[1] = (uint8_t)(a->port >> 8);
+    b[2] = (uint8_t)a->port;
+    memcpy(b + ADDR_FIXED, a->bytes, n);
+    ivt_mpw_bin(w, b, ADDR_FIXED + n);
+}
+
+void gossip_wire_ping(struct ivt_mpw *w, uint32_t seq, const uint8_t *target)
+{
+    ivt_mpw_array(w, FIELDS_PING);
+    ivt_mpw_uint(w, GOSSIP_MSG_PING);
+    ivt_mpw_uint(w, seq);
+    ivt_mpw_bin(w, target, GOSSIP_ID_LEN);
+}
+
+void gossip_wire_ping_req(struct ivt_mpw *w, uint32_t seq, const uint8_t *target,
+                          const struct gossip_addr *addr)
+{
+    ivt_mpw_array(w, FIELDS_PING_REQ);
+    ivt_mpw_uint(w, GOSSIP_MSG_PING_REQ);
+    ivt_mpw_uint(w, seq);
+    ivt_mpw_bin(w, target, GOSSIP_ID_LEN);
+    gossip_wire_addr(w, addr);
+}
+
+void gossip_wire_ack(struct ivt_mpw *w, enum gossip_msg_type type, uint32_t seq)
+{
+    ivt_mpw_array(w, FIELDS_ACK);
+    ivt_mpw_uint(w, type);
+    ivt_mpw_uint(w, seq);
+}
+
+static void wire_name_meta(struct ivt_mpw *w, const struct gossip_wire_member *m)
+{
+    gossip_wire_addr(w, &m->addr);
+    ivt_mpw_str(w, m->name, m->name_len);
+    ivt_mpw_bin(w, m->meta, m->meta_len);
+}
+
+void gossip_wire_member_msg(struct ivt_mpw *w, const struct gossip_wire_member *m)
+{
+    if (m->state == GOSSIP_ALIVE) {
+        ivt_mpw_array(w, FIELDS_ALIVE);
+        ivt_mpw_uint(w, GOSSIP_MSG_ALIVE);
+    } else {
+        ivt_mpw_array(w, FIELDS_MEMBER);
+        ivt_mpw_uint(w, m->state == GOSSIP_SUSPECT ? GOSSIP_MSG_SUSPECT : GOSSIP_MSG_DEAD);
+    }
+    ivt_mpw_bin(w, m->id, GOSSIP_ID_LEN);
+    ivt_mpw_uint(w, m->gen);
+    ivt_mpw_uint(w, m->inc);
+    if (m->state == GOSSIP_ALIVE)
+        wire_name_meta(w, m);
+    else
+        ivt_mpw_bin(w, m->state == GOSSIP_LEFT ? m->id : m->from, GOSSIP_ID_LEN);
+}
+
+void gossip_wire_user(struct ivt_mpw *w, const uint8_t *origin, uint32_t gen, uint64_t seq,
+                      const uint8_t *p, size_t n)
+{
+    ivt_mpw_array(w, FIELDS_USER);
+    ivt_mpw_uint(w, GOSSIP_MSG_USER);
+    ivt_mpw_bin(w, origin, GOSSIP_ID_LEN);
+    ivt_mpw_uint(w, gen);
+    ivt_mpw_uint(w, seq);
+    ivt_mpw_bin(w, p, n);
+}
+
+void gossip_wire_digest_entry(struct ivt_mpw *w, const struct gossip_wire_member *m)
+{
+    ivt_mpw_array(w, FIELDS_DIGEST);
+    ivt_mpw_bin(w, m->id, GOSSIP_ID_LEN);
+    ivt_mpw_uint(w, m->gen);
+    ivt_mpw_uint(w, m->inc);
+    ivt_mpw_uint(w, m->state);
+}
+
+void gossip_wire_full_entry(struct ivt_mpw *w, const struct gossip_wire_member *m)
+{
+    ivt_mpw_array(w, FIELDS_FULL);
+    ivt_mpw_bin(w, m->id, GOSSIP_ID_LEN);
+    ivt_mpw_uint(w, m->gen);
+    ivt_mpw_uint(w, m->inc);
+    ivt_mpw_uint(w, m->state);
+    wire_name_meta(w, m);
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+static int read_id(const uint8_t **pos, const uint8_t *end, const uint8_t **id)
+{
+    uint32_t n;
+    if (ivt_mp_read_bin(pos, end, id, &n) || n != GOSSIP_ID_LEN)
+        return IVT_EPROTO;
+    return 0;
+}
+
+static int read_u32(const uint8_t **pos, const uint8_t *end, uint32_t *out)
+{
+    uint64_t v;
+    if (ivt_mp_read_uint_max(pos, end, UINT32_MAX, &v))
+        return IVT_EPROTO;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* Skips the fields of an array beyond the `used` this version reads. */
+static int skip_rest(const uint8_t **pos, const uint8_t *end, uint32_t n, uint32_t used)
+{
+    for (uint32_t i = used; i < n; i++)
+        if (ivt_mp_skip(pos, end))
+            return IVT_EPROTO;
+    return 0;
+}
+
+int gossip_wire_hdr_decode(const uint8_t **pos, const uint8_t *end, struct gossip_hdr *h)
+{
+    uint32_t n;
+    if (ivt_mp_read_array(pos, end, &n) || n < FIELDS_HDR)
+        return IVT_EPROTO;
+    if (read_id(pos, end, &h->id) || read_u32(pos, end, &h->gen) ||
+        ivt_mp_read_uint(pos, end, &h->counter))
+        return IVT_EPROTO;
+    return skip_rest(pos, end, n, FIELDS_HDR);
+}
+
+int gossip_wire_addr_decode(const uint8_t **pos, const uint8_t *end, struct gossip_addr *a)
+{
+    const uint8_t *b;
+    uint32_t n;
+    if (ivt_mp_read_bin(pos, end, &b, &n) || n < ADDR_FIXED)
+        return IVT_EPROTO;
+    memset(a, 0, sizeof(*a));
+    a->family = b[0];
+    size_t want = a->family == 4 ? ADDR_V4_LEN : 16;
+    if ((a->family != 0 && a->family != 4 && a->family != 6) || n != ADDR_FIXED + want)
+        return IVT_EPROTO;
+    a->port = (uint16_t)(b[1] << 8 | b[2]);
+    memcpy(a->bytes, b + ADDR_FIXED, want);
+    return 0;
+}
+
+static int read_state(const uint8_t **pos, const uint8_t *end, enum gossip_member_state *st)
+{
+    uint64_t v;
+    if (ivt_mp_read_uint_max(pos, end, GOSSIP_STATES - 1, &v))
+        return IVT_EPROTO;
+    *st = (enum gossip_member_state)v;
+    return 0;
+}
+
+static int read_name_meta(const uint8_t **pos, const uint8_t *end, struct gossip_wire_member *m)
+{
+    if (gossip_wire_addr_decode(pos, end, &m->addr) ||
+        ivt_mp_read_str(pos, end, &m->name, &m->name_len) || m->name_len >= GOSSIP_NAME_MAX ||
+        ivt_mp_read_bin(pos, end, &m->meta, &m->meta_len) || m->meta_len > GOSSIP_META_MAX)
+        return IVT_EPROTO;
+    return 0;
+}
+
+static int read_id_gen_inc(const uint8_t **pos, const uint8_t *end, struct gossip_wire_member *m)
+{
+    if (read_id(pos, end, &m->id) || read_u32(pos, end, &m->gen) || read_u32(pos, end, &m->inc))
+        return IVT_EPROTO;
+    return 0;
+}
+
+int gossip_wire_msg_decode(const uint8_t **pos, const uint8_t *end, struct gossip_msg *m)
+{
+    uint32_t n;
+    uint64_t type;
+    memset(m, 0, sizeof(*m));
+    if (ivt_mp_read_array(pos, end, &n) || n < 1 || ivt_mp_read_uint(pos, end, &type))
+        return IVT_EPROTO;
+    uint32_t used;
+    switch (type) {
+    case GOSSIP_MSG_PING:
+    case GOSSIP_MSG_PING_REQ:
+        used = type == GOSSIP_MSG_PING ? FIELDS_PING : FIELDS_PING_REQ;
+        if (n < used || read_u32(pos, end, &m->seq) || read_id(pos, end, &m->target))
+            return IVT_EPROTO;
+        if (type == GOSSIP_MSG_PING_REQ && gossip_wire_addr_decode(pos, end, &m->addr))
+            return IVT_EPROTO;
+        break;
+    case GOSSIP_MSG_ACK:
+    case GOSSIP_MSG_NACK:
+        used = FIELDS_ACK;
+        if (n < used || read_u32(pos, end, &m->seq))
+            return IVT_EPROTO;
+        break;
+    case GOSSIP_MSG_ALIVE:
+        used = FIELDS_ALIVE;
+        m->m.state = GOSSIP_ALIVE;
+        if (n < used || read_id_gen_inc(pos, end, &m->m) || read_name_meta(pos, end, &m->m))
+            return IVT_EPROTO;
+        break;
+    case GOSSIP_MSG_SUSPECT:
+    case GOSSIP_MSG_DEAD:
+        used = FIELDS_MEMBER;
+        if (n < used || read_id_gen_inc(pos, end, &m->m) || read_id(pos, end, &m->m.from))
+            return IVT_EPROTO;
+        if (type == GOSSIP_MSG_SUSPECT)
+            m->m.state = GOSSIP_SUSPECT;
+        else
+            m->m.state = memcmp(m->m.from, m->m.id, GOSSIP_ID_LEN) ? GOSSIP_DEAD : GOSSIP_LEFT;
+        break;
+    case GOSSIP_MSG_USER:
+        used = FIELDS_USER;
+        if (n < used || read_id(pos, end, &m->origin) || read_u32(pos, end, &m->origin_gen) ||
+            ivt_mp_read_uint(pos, end, &m->user_seq) ||
+            ivt_mp_read_bin(pos, end, &m->payload, &m->payload_len) || m->payload_len == 0)
+            return IVT_EPROTO;
+        break;
+    default: m->type = GOSSIP_MSG_UNKNOWN; return skip_rest(pos, end, n, 1);
+    }
+    m->type = (enum gossip_msg_type)type;
+    return skip_rest(pos, end, n, used);
+}
+
+int gossip_wire_digest_entry_decode(const uint8_t **pos, const uint8_t *end,
+                                    struct gossip_wire_member *m)
+{
+    uint32_t n;
+    memset(m, 0, sizeof(*m));
+    if (ivt_mp_read_array(pos, end, &n) || n < FIELDS_DIGEST || read_id_gen_inc(pos, end, m) ||
+        read_state(pos, end, &m->state))
+        return IVT_EPROTO;
+    return skip_rest(pos, end, n, FIELDS_DIGEST);
+}
+
+int gossip_wire_full_entry_decode(const uint8_t **pos, const uint8_t *end,
+                                  struct gossip_wire_member *m)
+{
+    uint32_t n;
+    memset(m, 0, sizeof(*m));
+    if (ivt_mp_read_array(pos, end, &n) || n < FIELDS_FULL || read_id_gen_inc(pos, end, m) ||
+        read_state(pos, end, &m->state) || read_name_meta(pos, end, m))
+        return IVT_EPROTO;
+    return skip_rest(pos, end, n, FIELDS_FULL);
+}
+
+int gossip_wire_packet_check(const uint8_t *p, size_t n)
+{
+    const uint8_t *pos = p, *end = p + n;
+    struct gossip_hdr h;
+    struct gossip_msg m;
+    int count = 0;
+    if (gossip_wire_hdr_decode(&pos, end, &h))
+        return IVT_EPROTO;
+    while (pos < end) {
+        if (gossip_wire_msg_decode(&pos, end, &m))
+            return IVT_EPROTO;
+        count++;
+    }
+    return count;
+}

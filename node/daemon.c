@@ -1,0 +1,1256 @@
+/*
+ * node/daemon.c: ivtd, the libuv host of the node core.
+ *
+ * The core decides everything; this file moves bytes and time:
+ *
+ *   UDP datagram ----------> node_receive(from, bytes, now, wall)
+ *   deadline timer --------> node_tick(now, wall)
+ *   after either ----------> node_outbox -> uv_udp_try_send
+ *                            gossip_stream_poll_connect -> uv_tcp_connect
+ *                            gossip_stream_output -> uv_write
+ *                            node_next_deadline -> re-arm the one timer
+ *   TCP on the same port --> gossip_stream_accept / _receive (push-pull)
+ *   RPC (node/rpc.c) ------> node_score / node_observe / ... (node/api.c)
+ *   snapshot timer --------> node_snapshot on the loop, written off-loop
+ *   SIGTERM / SIGINT ------> node_leave, a short grace so it spreads, save, exit 0
+ *   SIGHUP ----------------> re-read the file: log level, limits, thresholds,
+ *                            rules, keys added to the keyring file
+ *
+ * `now` is uv_now() (monotonic, cached per loop iteration); `wall` is
+ * CLOCK_REALTIME. Start-up order matters: the generation is raised and
+ * saved before the node exists, so a crash at any later point still gives
+ * the next run a new generation (a fresh evidence origin).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "base/err.h"
+#include "base/mp.h"
+#include "node/ivtd.h"
+#include "node/log.h"
+#include "node/persist.h"
+#include "node/rules.h"
+
+enum {
+    LEAVE_GRACE_MS = 1500,        /* gossip rounds for the leave to spread before exit */
+    RATE_PERIOD_MS = 1000,        /* events/s and gossip bytes/s are averaged over this */
+    SNAPSHOT_MAX = 1 << 30,       /* a snapshot larger than 1 GiB is a bug, not evidence */
+    DATA_FILE_MAX = 64 << 20,     /* rules data files: the shipped ones are a few MiB */
+    KEYRING_FILE_MAX = 64 * 1024, /* 16 keys of 45 bytes, with room for comments */
+    UDP_BUFFER = 4 << 20          /* socket buffers: absorb bursts while the loop scores */
+};
+
+struct ivtd_stream {
+    uv_tcp_t tcp;
+    uv_connect_t connect;
+    struct ivtd *d;
+    struct ivtd_stream *prev, *next;
+    uint32_t sid;
+    size_t writes_pending;
+    bool open;    /* connected (outgoing) or accepted */
+    bool closing; /* gossip_stream_close called, handle closing */
+    uint8_t buf[IVTD_STREAM_CHUNK];
+};
+
+struct stream_write {
+    uv_write_t req;
+    struct ivtd_stream *s;
+    uint8_t data[];
+};
+
+/* ---- time and addresses --------------------------------------------------- */
+
+ivt_ms ivtd_wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (ivt_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+ivt_ms ivtd_now(const struct ivtd *d)
+{
+    return (ivt_ms)uv_now(d->loop);
+}
+
+int ivtd_addr_from_sockaddr(struct gossip_addr *out, const struct sockaddr *sa)
+{
+    memset(out, 0, sizeof(*out));
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
+        out->family = 4;
+        out->port = ntohs(v4->sin_port);
+        memcpy(out->bytes, &v4->sin_addr, 4);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
+        out->port = ntohs(v6->sin6_port);
+        /* A v4 peer on a dual-stack socket: keep one spelling per address,
+         * or the member table would hold it twice. */
+        if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+            out->family = 4;
+            memcpy(out->bytes, (const uint8_t *)&v6->sin6_addr + 12, 4);
+        } else {
+            out->family = 6;
+            memcpy(out->bytes, &v6->sin6_addr, 16);
+        }
+        return 0;
+    }
+    return IVT_EINVAL;
+}
+
+void ivtd_addr_to_sockaddr(struct sockaddr_storage *out, const struct gossip_addr *a,
+                           bool v6_socket)
+{
+    memset(out, 0, sizeof(*out));
+    if (a->family == 4 && !v6_socket) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(a->port);
+        memcpy(&v4->sin_addr, a->bytes, 4);
+        return;
+    }
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(a->port);
+    if (a->family == 4) {
+        uint8_t *b = (uint8_t *)&v6->sin6_addr;
+        b[10] = b[11] = 0xff;
+        memcpy(b + 12, a->bytes, 4);
+    } else {
+        memcpy(&v6->sin6_addr, a->bytes, 16);
+    }
+}
+
+void ivtd_addr_format(char *out, size_t cap, const struct gossip_addr *a)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (a->family == 4)
+        inet_ntop(AF_INET, a->bytes, ip, sizeof(ip));
+    else if (a->family == 6)
+        inet_ntop(AF_INET6, a->bytes, ip, sizeof(ip));
+    snprintf(out, cap, a->family == 6 ? "[%s]:%u" : "%s:%u", ip, a->port);
+}
+
+static bool bound_v6(const struct ivtd *d)
+{
+    return d->cfg.bind[0] == '[';
+}
+
+/* ---- push-pull streams ----------------------------------------------------- */
+
+static void stream_flush(struct ivtd_stream *s);
+
+static void on_stream_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void stream_unlink(struct ivtd_stream *s)
+{
+    struct ivtd *d = s->d;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        d->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+}
+
+/* Ends a stream once: the core forgets it, the handle closes. */
+static void stream_end(struct ivtd_stream *s)
+{
+    if (s->closing)
+        return;
+    s->closing = true;
+    struct ivtd *d = s->d;
+    stream_unlink(s);
+    if (d->node)
+        gossip_stream_close(node_gossip(d->node), s->sid, ivtd_now(d));
+    uv_close((uv_handle_t *)&s->tcp, on_stream_closed);
+}
+
+static struct ivtd_stream *stream_new(struct ivtd *d, uint32_t sid)
+{
+    struct ivtd_stream *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->d = d;
+    s->sid = sid;
+    uv_tcp_init(d->loop, &s->tcp);
+    s->tcp.data = s;
+    s->next = d->streams;
+    if (d->streams)
+        d->streams->prev = s;
+    d->streams = s;
+    return s;
+}
+
+static void on_stream_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct ivtd_stream *s = h->data;
+    *buf = uv_buf_init((char *)s->buf, sizeof(s->buf));
+}
+
+static void on_stream_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct ivtd_stream *s = st->data;
+    struct ivtd *d = s->d;
+    if (nread == 0 || s->closing)
+        return;
+    if (nread < 0) {
+        /* The peer finished (or failed): whatever the core still wanted to
+         * say is moot without a reader. */
+        uv_read_stop(st);
+        if (!gossip_stream_done(node_gossip(d->node), s->sid)) {
+            d->c.streams_failed++;
+            ivtd_log(IVTD_LOG_DEBUG, "push-pull stream ended early", "sid=%u err=%s", s->sid,
+                     uv_err_name((int)nread));
+        }
+        stream_end(s);
+        ivtd_pump(d);
+        return;
+    }
+    int rc = gossip_stream_receive(node_gossip(d->node), s->sid, (const uint8_t *)buf->base,
+                                   (size_t)nread, ivtd_now(d));
+    if (rc < 0 && rc != IVT_ENOENT) {
+        d->c.streams_failed++;
+        ivtd_log(IVTD_LOG_DEBUG, "push-pull stream failed", "sid=%u err=%s", s->sid,
+                 ivt_errname(rc));
+    }
+    ivtd_pump(d);
+}
+
+static void on_stream_written(uv_write_t *req, int status)
+{
+    struct stream_write *w = (struct stream_write *)req;
+    struct ivtd_stream *s = w->s;
+    free(w);
+    s->writes_pending--;
+    if (s->closing)
+        return;
+    if (status < 0) {
+        s->d->c.streams_failed++;
+        stream_end(s);
+        return;
+    }
+    stream_flush(s);
+}
+
+/* Moves the core's output to the socket; ends the stream when it is done. */
+static void stream_flush(struct ivtd_stream *s)
+{
+    struct ivtd *d = s->d;
+    if (!s->open || s->closing)
+        return;
+    struct gossip *g = node_gossip(d->node);
+    for (;;) {
+        size_t n = gossip_stream_output(g, s->sid, s->buf, sizeof(s->buf));
+        if (n == 0)
+            break;
+        struct stream_write *w = malloc(sizeof(*w) + n);
+        if (!w) {
+            stream_end(s);
+            return;
+        }
+        w->s = s;
+        memcpy(w->data, s->buf, n);
+        uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
+        if (uv_write(&w->req, (uv_stream_t *)&s->tcp, &b, 1, on_stream_written) != 0) {
+            free(w);
+            d->c.streams_failed++;
+            stream_end(s);
+            return;
+        }
+        s->writes_pending++;
+    }
+    if (s->writes_pending == 0 && gossip_stream_done(g, s->sid))
+        stream_end(s);
+}
+
+static void on_stream_connect(uv_connect_t *req, int status)
+{
+    struct ivtd_stream *s = req->data;
+    if (s->closing)
+        return;
+    if (status < 0) {
+        s->d->c.streams_failed++;
+        if (ivtd_log_enabled(IVTD_LOG_DEBUG)) {
+            struct sockaddr_storage ss;
+            int len = sizeof(ss);
+            struct gossip_addr to;
+            char a[64] = "?";
+            if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) == 0 &&
+                ivtd_addr_from_sockaddr(&to, (struct sockaddr *)&ss) == 0)
+                ivtd_addr_format(a, sizeof(a), &to);
+            ivtd_log(IVTD_LOG_DEBUG, "push-pull connect failed", "sid=%u to=%s err=%s", s->sid, a,
+                     uv_err_name(status));
+        }
+        stream_end(s);
+        ivtd_pump(s->d);
+        return;
+    }
+    s->open = true;
+    uv_read_start((uv_stream_t *)&s->tcp, on_stream_alloc, on_stream_read);
+    ivtd_pump(s->d);
+}
+
+static void on_pushpull_connection(uv_stream_t *server, int status)
+{
+    struct ivtd *d = server->data;
+    if (status < 0)
+        return;
+    struct ivtd_stream *s = stream_new(d, 0);
+    if (!s)
+        return;
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    struct gossip_addr from;
+    if (uv_accept(server, (uv_stream_t *)&s->tcp) != 0 || d->stopping ||
+        uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&ss, &len) != 0 ||
+        ivtd_addr_from_sockaddr(&from, (struct sockaddr *)&ss) != 0 ||
+        gossip_stream_accept(node_gossip(d->node), &s->sid, &from, ivtd_now(d)) != 0) {
+        /* Never the core's: close the handle without gossip_stream_close. */
+        d->c.streams_refused++;
+        s->closing = true;
+        stream_unlink(s);
+        uv_close((uv_handle_t *)&s->tcp, on_stream_closed);
+        return;
+    }
+    s->open = true;
+    uv_read_start((uv_stream_t *)&s->tcp, on_stream_alloc, on_stream_read);
+    ivtd_pump(d);
+}
+
+static void open_streams(struct ivtd *d)
+{
+    struct gossip *g = node_gossip(d->node);
+    uint32_t sid;
+    struct gossip_addr to;
+    while (gossip_stream_poll_connect(g, &sid, &to) == 1) {
+        struct ivtd_stream *s = stream_new(d, sid);
+        if (!s) {
+            gossip_stream_close(g, sid, ivtd_now(d));
+            continue;
+        }
+        struct sockaddr_storage ss;
+        ivtd_addr_to_sockaddr(&ss, &to, bound_v6(d));
+        if (ivtd_log_enabled(IVTD_LOG_DEBUG)) {
+            char a[64];
+            ivtd_addr_format(a, sizeof(a), &to);
+            ivtd_log(IVTD_LOG_DEBUG, "push-pull connect", "sid=%u to=%s", sid, a);
+        }
+        s->connect.data = s;
+        if (uv_tcp_connect(&s->connect, &s->tcp, (struct sockaddr *)&ss, on_stream_connect) != 0) {
+            d->c.streams_failed++;
+            stream_end(s);
+        }
+    }
+}
+
+/* ---- the pump ------------------------------------------------------------------ */
+
+static void on_tick(uv_timer_t *t);
+
+void ivtd_pump(struct ivtd *d)
+{
+    if (!d->node)
+        return;
+    size_t n;
+    bool v6 = bound_v6(d);
+    while ((n = node_outbox(d->node, d->out, IVTD_OUTBOX_BATCH)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            struct sockaddr_storage ss;
+            ivtd_addr_to_sockaddr(&ss, &d->out[i].to, v6);
+            uv_buf_t b = uv_buf_init((char *)d->out[i].data, d->out[i].len);
+            /* UDP is lossy by contract: a full socket buffer is one more
+             * lost datagram, which SWIM already tolerates. */
+            int rc = uv_udp_try_send(&d->udp, &b, 1, (struct sockaddr *)&ss);
+            if (rc < 0) {
+                d->c.udp_send_errors++;
+                if (ivtd_log_enabled(IVTD_LOG_DEBUG)) {
+                    char to[64];
+                    ivtd_addr_format(to, sizeof(to), &d->out[i].to);
+                    ivtd_log(IVTD_LOG_DEBUG, "udp send failed", "to=%s err=%s", to,
+                             uv_err_name(rc));
+                }
+            }
+        }
+        if (n < IVTD_OUTBOX_BATCH)
+            break;
+    }
+    open_streams(d);
+    for (struct ivtd_stream *s = d->streams, *next; s; s = next) {
+        next = s->next;
+        stream_flush(s);
+    }
+    ivt_ms deadline = node_next_deadline(d->node), now = ivtd_now(d);
+    if (deadline == IVT_MS_NEVER) {
+        uv_timer_stop(&d->tick);
+        return;
+    }
+    uint64_t delay = deadline > now ? (uint64_t)(deadline - now) : 0;
+    uv_timer_start(&d->tick, on_tick, delay, 0);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct ivtd *d = t->data;
+    node_tick(d->node, ivtd_now(d), ivtd_wall());
+    ivtd_pump(d);
+}
+
+static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct ivtd *d = h->data;
+    *buf = uv_buf_init((char *)d->rxbuf, sizeof(d->rxbuf));
+}
+
+static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                        const struct sockaddr *addr, unsigned flags)
+{
+    (void)flags;
+    struct ivtd *d = h->data;
+    if (nread < 0) {
+        d->c.udp_recv_errors++;
+        return;
+    }
+    if (!addr || nread == 0)
+        return;
+    struct gossip_addr from;
+    if (ivtd_addr_from_sockaddr(&from, addr) != 0)
+        return;
+    if (node_receive(d->node, &from, (const uint8_t *)buf->base, (size_t)nread, ivtd_now(d),
+                     ivtd_wall()) != 0)
+        d->c.udp_dropped++;
+    ivtd_pump(d);
+}
+
+/* ---- state files ----------------------------------------------------------------- */
+
+static void state_path(char *out, size_t cap, const struct ivtd *d, const char *name)
+{
+    snprintf(out, cap, "%s/%s", d->cfg.state_dir, name);
+}
+
+/* The keyring as its file holds it: base64 keys, one a line, primary first. */
+static void keyring_text(char *out, size_t cap, const struct gossip_keyring *kr)
+{
+    size_t len = 0;
+    out[0] = 0;
+    const struct gossip_key *p = gossip_keyring_primary(kr);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < kr->count; i++) {
+            const struct gossip_key *k = &kr->slots[i];
+            if ((pass == 0) != (k == p))
+                continue;
+            char b64[GOSSIP_KEY_BASE64_LEN];
+            gossip_key_encode_base64(b64, sizeof(b64), k->key);
+            len += (size_t)snprintf(out + len, cap - len, "%s\n", b64);
+            sodium_memzero(b64, sizeof(b64));
+        }
+}
+
+void ivtd_save_keyring(struct ivtd *d)
+{
+    char text[sizeof(d->keyring_text)], err[IVTD_PERSIST_ERR_MAX];
+    keyring_text(text, sizeof(text), gossip_keyring(node_gossip(d->node)));
+    if (strcmp(text, d->keyring_text) != 0) {
+        /* Small and rare (a key operation): written on the loop. */
+        if (ivtd_persist_write(d->cfg.keyring_file, text, strlen(text), 0600, err, sizeof(err)) ==
+            0)
+            memcpy(d->keyring_text, text, sizeof(text));
+        else
+            ivtd_log(IVTD_LOG_ERROR, "cannot save the keyring", "err=\"%s\"", err);
+    }
+    sodium_memzero(text, sizeof(text));
+}
+
+/* Reads the keyring file into kr. Returns 0, IVT_ENOENT (no file), or
+ * IVT_EPROTO (a line that is not a key; msg says which). */
+static int load_keyring(struct gossip_keyring *kr, const char *path, char *msg, size_t cap)
+{
+    uint8_t *data;
+    size_t len;
+    int rc = ivtd_persist_read(&data, &len, path, KEYRING_FILE_MAX, msg, cap);
+    if (rc)
+        return rc;
+    gossip_keyring_init(kr);
+    int line = 0;
+    for (char *save = NULL, *l = strtok_r((char *)data, "\n", &save); l;
+         l = strtok_r(NULL, "\n", &save)) {
+        line++;
+        size_t n = strlen(l);
+        while (n && (l[n - 1] == '\r' || l[n - 1] == ' '))
+            n--;
+        if (n == 0 || l[0] == '#')
+            continue;
+        uint8_t key[GOSSIP_KEY_LEN];
+        if (gossip_key_decode_base64(key, l, n) != 0) {
+            snprintf(msg, cap, "%s:%d: not a base64 key", path, line);
+            rc = IVT_EPROTO;
+            break;
+        }
+        int r = gossip_keyring_install(kr, key);
+        sodium_memzero(key, sizeof(key));
+        if (r != 0 && r != IVT_EEXIST) {
+            snprintf(msg, cap, "%s:%d: %s", path, line, ivt_strerror(r));
+            rc = IVT_EPROTO;
+            break;
+        }
+    }
+    sodium_memzero(data, len);
+    free(data);
+    if (rc == 0 && gossip_keyring_count(kr) == 0) {
+        snprintf(msg, cap, "%s: no keys in the file", path);
+        rc = IVT_EPROTO;
+    }
+    return rc;
+}
+
+bool ivtd_has_key(const struct ivtd_config *cfg, char *msg, size_t cap)
+{
+    if (cfg->has_encrypt || access(cfg->keyring_file, R_OK) == 0)
+        return true;
+    snprintf(msg, cap,
+             "no gossip key: gossip is always encrypted. Make a key with `ivtctl keys generate` "
+             "and set it on every node as cluster.encrypt = \"<key>\"; in %s (no keyring file "
+             "at %s either)",
+             cfg->file[0] ? cfg->file : "the configuration", cfg->keyring_file);
+    return false;
+}
+
+static void on_snapshot_saved(void *ctx, int rc, const char *err)
+{
+    struct ivtd *d = ctx;
+    d->saving = false;
+    if (rc) {
+        d->c.snapshots_failed++;
+        ivtd_log(IVTD_LOG_ERROR, "cannot save the evidence snapshot", "err=\"%s\"", err);
+    } else {
+        d->c.snapshots_saved++;
+    }
+}
+
+/* Encodes on the loop, writes on the thread pool (or here when sync). */
+static void save_snapshot(struct ivtd *d, bool sync)
+{
+    ivtd_save_keyring(d);
+    if (d->saving && !sync) {
+        d->c.snapshots_skipped++;
+        return;
+    }
+    struct ivt_mpw w;
+    ivt_mpw_init_dyn(&w, SNAPSHOT_MAX);
+    int rc = node_snapshot(d->node, &w, ivtd_wall());
+    if (rc == 0)
+        rc = ivt_mpw_error(&w);
+    if (rc) {
+        d->c.snapshots_failed++;
+        ivtd_log(IVTD_LOG_ERROR, "cannot encode the evidence snapshot", "err=%s", ivt_errname(rc));
+        ivt_mpw_destroy(&w);
+        return;
+    }
+    d->c.snapshot_bytes = w.len;
+    char path[IVTD_PATH_MAX + 16], err[IVTD_PERSIST_ERR_MAX];
+    state_path(path, sizeof(path), d, "evidence");
+    if (sync) {
+        rc = ivtd_persist_write(path, w.data, w.len, 0600, err, sizeof(err));
+        on_snapshot_saved(d, rc, err);
+        ivt_mpw_destroy(&w);
+        return;
+    }
+    /* Hand the bytes over: the writer owns and frees them. */
+    uint8_t *bytes = w.data;
+    size_t len = w.len;
+    w.data = NULL;
+    w.owned = false;
+    ivt_mpw_destroy(&w);
+    d->saving = true;
+    if (ivtd_persist_save_async(d->loop, path, bytes, len, 0600, on_snapshot_saved, d) != 0) {
+        d->saving = false;
+        d->c.snapshots_failed++;
+    }
+}
+
+static void on_snapshot_timer(uv_timer_t *t)
+{
+    save_snapshot(t->data, false);
+}
+
+/* ---- rules and thresholds ------------------------------------------------------------ */
+
+/* The shipped data file `name`: the configured path, else the installed
+ * copy, else node/data/ of the checkout the binary runs from. */
+static void data_path(char *out, size_t cap, const char *configured, const char *name)
+{
+    if (configured[0]) {
+        snprintf(out, cap, "%s", configured);
+        return;
+    }
+    char exe[PATH_MAX];
+    size_t n = sizeof(exe);
+    if (uv_exepath(exe, &n) == 0) {
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            int w = snprintf(out, cap, "%s/../node/data/%s", exe, name);
+            if (w > 0 && (size_t)w < cap && access(out, R_OK) == 0)
+                return;
+        }
+    }
+    snprintf(out, cap, "/usr/share/ivt/%s", name);
+}
+
+static int build_rules(struct node_rules **out, const struct ivtd_config *cfg, char *msg,
+                       size_t cap)
+{
+    char cpath[IVTD_PATH_MAX + 64], hpath[IVTD_PATH_MAX + 64];
+    data_path(cpath, sizeof(cpath), cfg->crawler_file, "crawler-user-agents.json");
+    data_path(hpath, sizeof(hpath), cfg->hosting_file, "hosting-asn-ipv4.csv");
+    uint8_t *cj = NULL, *hc = NULL;
+    size_t cl = 0, hl = 0;
+    int rc = ivtd_persist_read(&cj, &cl, cpath, DATA_FILE_MAX, msg, cap);
+    if (rc == 0)
+        rc = ivtd_persist_read(&hc, &hl, hpath, DATA_FILE_MAX, msg, cap);
+    if (rc == 0) {
+        char err[256];
+        rc = node_rules_new(out, cj, cl, hc, hl, err, sizeof(err));
+        if (rc)
+            snprintf(msg, cap, "rules: %s", err);
+    }
+    free(cj);
+    free(hc);
+    return rc;
+}
+
+static void build_thresholds(struct node_thresholds *th, const struct ivtd_config *cfg)
+{
+    node_thresholds_defaults(th);
+    if (cfg->th_ip_requests != IVTD_UNSET)
+        th->th_ip_requests = (double)cfg->th_ip_requests;
+    if (cfg->th_ip_distinct_ua != IVTD_UNSET)
+        th->th_ip_distinct_ua = (double)cfg->th_ip_distinct_ua;
+    if (cfg->th_device_distinct_ip != IVTD_UNSET)
+        th->th_device_distinct_ip = (double)cfg->th_device_distinct_ip;
+    if (cfg->th_prefix_requests != IVTD_UNSET)
+        th->th_prefix_requests = (double)cfg->th_prefix_requests;
+    if (cfg->th_pub_min_requests != IVTD_UNSET)
+        th->th_pub_min_requests = (double)cfg->th_pub_min_requests;
+    if (cfg->th_pub_datacenter_share != IVTD_UNSET)
+        th->th_pub_datacenter_share = cfg->th_pub_datacenter_share;
+    if (cfg->suspect_score != IVTD_UNSET)
+        th->suspect_score = (uint8_t)cfg->suspect_score;
+    if (cfg->bot_score != IVTD_UNSET)
+        th->bot_score = (uint8_t)cfg->bot_score;
+}
+
+/* ---- signals ------------------------------------------------------------------------- */
+
+static void close_all(struct ivtd *d);
+
+static void on_grace_over(uv_timer_t *t)
+{
+    struct ivtd *d = t->data;
+    save_snapshot(d, true);
+    ivtd_log(IVTD_LOG_INFO, "stopped", "generation=%u", d->generation);
+    close_all(d);
+}
+
+static void on_stop_signal(uv_signal_t *h, int signum)
+{
+    struct ivtd *d = h->data;
+    if (d->stopping) {
+        /* A second signal: the operator does not want to wait. */
+        uv_timer_stop(&d->grace);
+        on_grace_over(&d->grace);
+        return;
+    }
+    d->stopping = true;
+    ivtd_log(IVTD_LOG_INFO, "leaving the cluster", "signal=%s", signum == SIGINT ? "INT" : "TERM");
+    node_leave(d->node, ivtd_now(d));
+    ivtd_pump(d);
+    uv_timer_start(&d->grace, on_grace_over, LEAVE_GRACE_MS, 0);
+}
+
+static void reload(struct ivtd *d)
+{
+    struct ivtd_config *next = malloc(sizeof(*next));
+    char err[IVTD_ERR_MAX];
+    if (!next)
+        return;
+    ivtd_config_defaults(next);
+    if (ivtd_config_load(next, d->cfg_path, err, sizeof(err)) != 0) {
+        d->c.reload_errors++;
+        char q[IVTD_ERR_MAX * 2];
+        ivtd_log(IVTD_LOG_ERROR, "reload refused: the running settings stay", "err=%s",
+                 ivtd_log_quote(q, sizeof(q), err));
+        free(next);
+        return;
+    }
+    /* Rules first: a bad data file refuses the whole reload. */
+    struct node_rules *rules = NULL;
+    if (build_rules(&rules, next, err, sizeof(err)) != 0) {
+        d->c.reload_errors++;
+        char q[IVTD_ERR_MAX * 2];
+        ivtd_log(IVTD_LOG_ERROR, "reload refused: the running settings stay", "err=%s",
+                 ivtd_log_quote(q, sizeof(q), err));
+        free(next);
+        return;
+    }
+    struct node_thresholds th;
+    build_thresholds(&th, next);
+    if (node_set_thresholds(d->node, &th) != 0) {
+        d->c.reload_errors++;
+        ivtd_log(IVTD_LOG_ERROR, "reload refused: thresholds out of range", NULL);
+        node_rules_delete(rules);
+        free(next);
+        return;
+    }
+    d->th = th;
+    node_set_rules(d->node, rules);
+    node_rules_delete(d->rules);
+    d->rules = rules;
+    ivtd_log_set_level(next->log_level);
+    struct ivtd_rpc_limits lim = {next->api_max_frame, next->api_max_connections};
+    if (d->api)
+        ivtd_rpc_set_limits(d->api, &lim);
+    if (d->control)
+        ivtd_rpc_set_limits(d->control, &lim);
+    if (next->snapshot_interval != d->cfg.snapshot_interval)
+        uv_timer_start(&d->snap, on_snapshot_timer, (uint64_t)next->snapshot_interval,
+                       (uint64_t)next->snapshot_interval);
+    /* Keys added to the keyring file join the live keyring (locally: an
+     * operator adds the same key on every node, or uses ivtctl keys). */
+    struct gossip_keyring kr;
+    int installed = 0;
+    if (load_keyring(&kr, next->keyring_file, err, sizeof(err)) == 0) {
+        struct gossip_keyring *live = gossip_keyring(node_gossip(d->node));
+        for (size_t i = 0; i < kr.count; i++)
+            installed += gossip_keyring_install(live, kr.slots[i].key) == 0;
+        gossip_keyring_destroy(&kr);
+    }
+    /* Keys SIGHUP cannot apply are named, not silently ignored. */
+    const char *restart = NULL;
+    if (strcmp(next->bind, d->cfg.bind) || strcmp(next->advertise, d->cfg.advertise))
+        restart = "cluster.bind/advertise";
+    else if (strcmp(next->state_dir, d->cfg.state_dir) || strcmp(next->name, d->cfg.name))
+        restart = "node.name/state_dir";
+    else if (strcmp(next->label, d->cfg.label) || next->profile != d->cfg.profile)
+        restart = "cluster.label/profile";
+    else if (memcmp(next->api_listen, d->cfg.api_listen, sizeof(next->api_listen)) ||
+             strcmp(next->control_socket, d->cfg.control_socket) ||
+             strcmp(next->metrics_listen, d->cfg.metrics_listen))
+        restart = "api.listen/control.socket/metrics.listen";
+    else if (next->epoch_ms != d->cfg.epoch_ms || next->window_ms != d->cfg.window_ms ||
+             next->max_entities != d->cfg.max_entities)
+        restart = "evidence.*";
+    if (restart)
+        ivtd_log(IVTD_LOG_WARN, "some changed keys need a restart", "keys=%s", restart);
+    d->cfg.log_level = next->log_level;
+    d->cfg.api_max_frame = next->api_max_frame;
+    d->cfg.api_max_connections = next->api_max_connections;
+    d->cfg.snapshot_interval = next->snapshot_interval;
+    memcpy(d->cfg.keyring_file, next->keyring_file, sizeof(d->cfg.keyring_file));
+    d->c.reloads++;
+    ivtd_log(IVTD_LOG_INFO, "reloaded", "keys_installed=%d", installed);
+    ivtd_save_keyring(d);
+    free(next);
+}
+
+static void on_hup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    reload(h->data);
+}
+
+static void on_rate(uv_timer_t *t)
+{
+    struct ivtd *d = t->data;
+    struct node_stats ns;
+    struct gossip_stats gs;
+    node_get_stats(d->node, &ns);
+    gossip_get_stats(node_gossip(d->node), &gs);
+    double secs = RATE_PERIOD_MS / 1000.0;
+    d->events_per_s = (double)(ns.events_observed - d->rate_events) / secs;
+    d->gossip_bytes_per_s = (double)(gs.bytes_out - d->rate_gossip_bytes) / secs;
+    d->rate_events = ns.events_observed;
+    d->rate_gossip_bytes = gs.bytes_out;
+}
+
+/* ---- metrics -------------------------------------------------------------------------- */
+
+static void rpc_metrics(struct ivtd_prom *p, const char *iface, const struct ivtd_rpc *r)
+{
+    if (!r)
+        return;
+    struct ivtd_rpc_stats st;
+    ivtd_rpc_get_stats(r, &st);
+    char l[128];
+    snprintf(l, sizeof(l), "iface=\"%s\"", iface);
+    ivtd_prom_sample(p, "ivtd_rpc_requests_total", l, (double)st.requests);
+    ivtd_prom_sample(p, "ivtd_rpc_notifications_total", l, (double)st.notifications);
+    ivtd_prom_sample(p, "ivtd_rpc_error_replies_total", l, (double)st.error_replies);
+    ivtd_prom_sample(p, "ivtd_rpc_connections_open", l, (double)st.open);
+    ivtd_prom_sample(p, "ivtd_rpc_connections_total", l, (double)st.accepted);
+    static const char *const reasons[] = {"max_connections",    "too_big",
+                                          "malformed",          "unknown_method",
+                                          "notification_error", "paused"};
+    uint64_t vals[] = {st.rejected_connections, st.frames_too_big,      st.malformed,
+                       st.unknown_method,       st.notification_errors, st.read_paused};
+    for (size_t i = 0; i < 6; i++) {
+        snprintf(l, sizeof(l), "iface=\"%s\",reason=\"%s\"", iface, reasons[i]);
+        ivtd_prom_sample(p, "ivtd_rpc_rejected_total", l, (double)vals[i]);
+    }
+    snprintf(l, sizeof(l), "iface=\"%s\",dir=\"in\"", iface);
+    ivtd_prom_sample(p, "ivtd_rpc_bytes_total", l, (double)st.bytes_in);
+    snprintf(l, sizeof(l), "iface=\"%s\",dir=\"out\"", iface);
+    ivtd_prom_sample(p, "ivtd_rpc_bytes_total", l, (double)st.bytes_out);
+}
+
+void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
+{
+    struct ivtd *d = ctx;
+    struct node_stats ns;
+    struct gossip_stats gs;
+    node_get_stats(d->node, &ns);
+    struct gossip *g = node_gossip(d->node);
+    gossip_get_stats(g, &gs);
+    char l[96];
+
+    ivtd_prom_family(p, "ivtd_info", "gauge", "Constant 1, labelled with the build and node.");
+    snprintf(l, sizeof(l), "version=\"%s\",generation=\"%u\"", IVTD_VERSION, d->generation);
+    ivtd_prom_sample(p, "ivtd_info", l, 1);
+    ivtd_prom_one(p, "ivtd_uptime_seconds", "gauge", "Seconds since start.",
+                  (double)(ivtd_now(d) - d->started) / 1000.0);
+
+    ivtd_prom_family(p, "ivtd_gossip_packets_total", "counter", "Gossip datagrams.");
+    ivtd_prom_sample(p, "ivtd_gossip_packets_total", "dir=\"in\"", (double)gs.packets_in);
+    ivtd_prom_sample(p, "ivtd_gossip_packets_total", "dir=\"out\"", (double)gs.packets_out);
+    ivtd_prom_family(p, "ivtd_gossip_packets_dropped_total", "counter",
+                     "Gossip datagrams and frames dropped, by reason.");
+    for (int r = 0; r < GOSSIP_DROP_REASONS; r++) {
+        snprintf(l, sizeof(l), "reason=\"%s\"", gossip_drop_name((enum gossip_drop)r));
+        ivtd_prom_sample(p, "ivtd_gossip_packets_dropped_total", l, (double)gs.dropped[r]);
+    }
+    ivtd_prom_sample(p, "ivtd_gossip_packets_dropped_total", "reason=\"send_failed\"",
+                     (double)d->c.udp_send_errors);
+    ivtd_prom_sample(p, "ivtd_gossip_packets_dropped_total", "reason=\"recv_error\"",
+                     (double)d->c.udp_recv_errors);
+    ivtd_prom_family(p, "ivtd_gossip_bytes_total", "counter", "Gossip bytes sent, by kind.");
+    ivtd_prom_sample(p, "ivtd_gossip_bytes_total", "kind=\"membership\"",
+                     (double)gs.bytes_membership);
+    ivtd_prom_sample(p, "ivtd_gossip_bytes_total", "kind=\"evidence\"", (double)gs.bytes_app);
+    ivtd_prom_sample(p, "ivtd_gossip_bytes_total", "kind=\"probe\"", (double)gs.bytes_probe);
+    ivtd_prom_sample(p, "ivtd_gossip_bytes_total", "kind=\"pushpull\"", (double)gs.bytes_pushpull);
+    ivtd_prom_sample(p, "ivtd_gossip_bytes_total", "kind=\"all_in\"", (double)gs.bytes_in);
+    ivtd_prom_sample(p, "ivtd_gossip_bytes_total", "kind=\"all_out\"", (double)gs.bytes_out);
+    ivtd_prom_family(p, "ivtd_members", "gauge", "Members by state (this node included).");
+    for (int st = 0; st < GOSSIP_STATES; st++) {
+        snprintf(l, sizeof(l), "state=\"%s\"", gossip_state_name((enum gossip_member_state)st));
+        ivtd_prom_sample(p, "ivtd_members", l,
+                         (double)gossip_member_count(g, (enum gossip_member_state)st));
+    }
+    ivtd_prom_one(p, "ivtd_gossip_health", "gauge",
+                  "Lifeguard local health: 0 is healthy; higher means this node is slow.",
+                  gs.health);
+    ivtd_prom_one(p, "ivtd_gossip_probe_failures_total", "counter", "Failed direct probes.",
+                  (double)gs.probe_failures);
+    ivtd_prom_one(p, "ivtd_gossip_deaths_declared_total", "counter",
+                  "Members this node declared dead.", (double)gs.deaths_declared);
+    ivtd_prom_family(p, "ivtd_pushpull_total", "counter", "Push-pull exchanges, by outcome.");
+    ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"started\"", (double)gs.pushpull_started);
+    ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"completed\"",
+                     (double)gs.pushpull_completed);
+    ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"failed\"", (double)gs.pushpull_failed);
+    ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"refused\"", (double)d->c.streams_refused);
+    ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"io_error\"", (double)d->c.streams_failed);
+
+    ivtd_prom_one(p, "ivtd_events_observed_total", "counter", "Events recorded as evidence.",
+                  (double)ns.events_observed);
+    ivtd_prom_one(p, "ivtd_events_rejected_total", "counter", "Events refused (bad or stale).",
+                  (double)ns.events_rejected);
+    ivtd_prom_one(p, "ivtd_scores_total", "counter", "Score requests answered.", (double)ns.scores);
+    ivtd_prom_hist(p, "ivtd_score_latency_seconds",
+                   "Time in node_score per request (decode and reply excluded).", &d->score_hist);
+    ivtd_prom_one(p, "ivtd_evidence_entities", "gauge", "Live entities in the evidence store.",
+                  (double)ns.entities);
+    ivtd_prom_one(p, "ivtd_evidence_bytes", "gauge", "Approximate memory of the evidence store.",
+                  (double)ns.evidence_bytes);
+    ivtd_prom_one(p, "ivtd_evidence_evicted_total", "counter",
+                  "Entities evicted at evidence.max_entities.", (double)ns.entities_evicted);
+    ivtd_prom_one(p, "ivtd_evidence_epoch", "gauge", "The current evidence epoch.",
+                  (double)ns.epoch);
+    ivtd_prom_family(p, "ivtd_deltas_total", "counter", "Evidence deltas gossiped.");
+    ivtd_prom_sample(p, "ivtd_deltas_total", "dir=\"out\"", (double)ns.deltas_sent);
+    ivtd_prom_sample(p, "ivtd_deltas_total", "dir=\"in\"", (double)ns.deltas_received);
+    ivtd_prom_family(p, "ivtd_deltas_bytes_total", "counter", "Evidence delta bytes.");
+    ivtd_prom_sample(p, "ivtd_deltas_bytes_total", "dir=\"out\"", (double)ns.deltas_bytes_out);
+    ivtd_prom_sample(p, "ivtd_deltas_bytes_total", "dir=\"in\"", (double)ns.deltas_bytes_in);
+
+    ivtd_prom_family(p, "ivtd_rpc_requests_total", "counter", "RPC requests answered.");
+    ivtd_prom_family(p, "ivtd_rpc_notifications_total", "counter", "RPC notifications.");
+    ivtd_prom_family(p, "ivtd_rpc_error_replies_total", "counter", "RPC error replies.");
+    ivtd_prom_family(p, "ivtd_rpc_connections_open", "gauge", "Open RPC connections.");
+    ivtd_prom_family(p, "ivtd_rpc_connections_total", "counter", "RPC connections accepted.");
+    ivtd_prom_family(p, "ivtd_rpc_rejected_total", "counter",
+                     "RPC input refused or connections closed, by reason.");
+    ivtd_prom_family(p, "ivtd_rpc_bytes_total", "counter", "RPC bytes.");
+    rpc_metrics(p, "api", d->api);
+    rpc_metrics(p, "control", d->control);
+
+    ivtd_prom_hist(p, "ivtd_event_loop_lag_seconds",
+                   "How late a 100 ms timer fires: time the loop spent on other work.",
+                   &d->lag.hist);
+    ivtd_prom_one(p, "ivtd_event_loop_lag_max_seconds", "gauge", "The largest lag seen.",
+                  (double)d->lag.max_us / 1e6);
+
+    ivtd_prom_family(p, "ivtd_snapshots_total", "counter", "Evidence snapshots, by outcome.");
+    ivtd_prom_sample(p, "ivtd_snapshots_total", "outcome=\"saved\"", (double)d->c.snapshots_saved);
+    ivtd_prom_sample(p, "ivtd_snapshots_total", "outcome=\"failed\"",
+                     (double)d->c.snapshots_failed);
+    ivtd_prom_sample(p, "ivtd_snapshots_total", "outcome=\"skipped\"",
+                     (double)d->c.snapshots_skipped);
+    ivtd_prom_one(p, "ivtd_snapshot_bytes", "gauge", "Size of the last snapshot.",
+                  (double)d->c.snapshot_bytes);
+    ivtd_prom_family(p, "ivtd_reloads_total", "counter", "SIGHUP reloads, by outcome.");
+    ivtd_prom_sample(p, "ivtd_reloads_total", "outcome=\"ok\"", (double)d->c.reloads);
+    ivtd_prom_sample(p, "ivtd_reloads_total", "outcome=\"refused\"", (double)d->c.reload_errors);
+    if (d->http) {
+        struct ivtd_http_stats hs;
+        ivtd_http_get_stats(d->http, &hs);
+        ivtd_prom_family(p, "ivtd_metrics_http_total", "counter",
+                         "Requests to this endpoint, by outcome.");
+        ivtd_prom_sample(p, "ivtd_metrics_http_total", "outcome=\"ok\"", (double)hs.ok);
+        ivtd_prom_sample(p, "ivtd_metrics_http_total", "outcome=\"not_found\"",
+                         (double)hs.not_found);
+        ivtd_prom_sample(p, "ivtd_metrics_http_total", "outcome=\"bad\"",
+                         (double)(hs.bad_method + hs.bad_request + hs.too_large));
+        ivtd_prom_sample(p, "ivtd_metrics_http_total", "outcome=\"timeout\"", (double)hs.timeouts);
+        ivtd_prom_sample(p, "ivtd_metrics_http_total", "outcome=\"rejected\"", (double)hs.rejected);
+    }
+}
+
+/* ---- start and stop -------------------------------------------------------------------- */
+
+static void on_closed_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static void close_all(struct ivtd *d)
+{
+    ivtd_rpc_delete(d->api);
+    ivtd_rpc_delete(d->control);
+    ivtd_http_delete(d->http);
+    d->api = d->control = NULL;
+    d->http = NULL;
+    while (d->streams)
+        stream_end(d->streams);
+    /* Everything else (sockets, timers, signals) has no per-handle state to
+     * free: close what is still open. */
+    uv_walk(d->loop, on_closed_walk, NULL);
+}
+
+/* advertise: the configured address, else bind; a wildcard bind advertises
+ * the first non-loopback interface of its family. */
+static int self_address(struct gossip_addr *out, const struct ivtd_config *cfg, char *msg,
+                        size_t cap)
+{
+    const char *s = cfg->advertise[0] ? cfg->advertise : cfg->bind;
+    struct sockaddr_storage ss;
+    if (ivtd_sockaddr_parse(&ss, s) != 0 || ivtd_addr_from_sockaddr(out, (struct sockaddr *)&ss)) {
+        snprintf(msg, cap, "cluster.advertise: cannot use '%s'", s);
+        return IVT_EINVAL;
+    }
+    static const uint8_t zero[16];
+    if (memcmp(out->bytes, zero, out->family == 4 ? 4 : 16) != 0)
+        return 0;
+    uv_interface_address_t *ifs;
+    int n;
+    if (uv_interface_addresses(&ifs, &n) == 0) {
+        for (int i = 0; i < n; i++) {
+            struct gossip_addr a;
+            if (ifs[i].is_internal ||
+                ivtd_addr_from_sockaddr(&a, (struct sockaddr *)&ifs[i].address.address4) != 0 ||
+                a.family != out->family)
+                continue;
+            if (a.family == 6 && a.bytes[0] == 0xfe && (a.bytes[1] & 0xc0) == 0x80)
+                continue; /* link-local needs a scope id other nodes cannot use */
+            memcpy(out->bytes, a.bytes, sizeof(a.bytes));
+            uv_free_interface_addresses(ifs, n);
+            return 0;
+        }
+        uv_free_interface_addresses(ifs, n);
+    }
+    snprintf(msg, cap,
+             "cluster.bind is a wildcard (%s) and no interface address was found: set "
+             "cluster.advertise",
+             cfg->bind);
+    return IVT_EINVAL;
+}
+
+/* Seeds may be DNS names: resolved once at start (blocking is fine here). */
+static size_t resolve_seeds(struct gossip_addr *out, const struct ivtd_config *cfg,
+                            const struct gossip_addr *self)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_seeds && n < GOSSIP_SEEDS_MAX; i++) {
+        char host[IVTD_ADDR_MAX], port[8];
+        uint16_t pnum;
+        if (ivtd_hostport_split(host, sizeof(host), &pnum, cfg->seeds[i]) != 0)
+            continue;
+        snprintf(port, sizeof(port), "%u", pnum);
+        struct addrinfo hints = {0}, *res;
+        hints.ai_socktype = SOCK_DGRAM;
+        hints.ai_family = cfg->bind[0] == '[' ? AF_UNSPEC : AF_INET;
+        int rc = getaddrinfo(host, port, &hints, &res);
+        if (rc != 0) {
+            ivtd_log(IVTD_LOG_WARN, "cannot resolve a seed", "seed=%s err=\"%s\"", cfg->seeds[i],
+                     gai_strerror(rc));
+            continue;
+        }
+        if (ivtd_addr_from_sockaddr(&out[n], res->ai_addr) == 0 && !gossip_addr_eq(&out[n], self))
+            n++;
+        freeaddrinfo(res);
+    }
+    return n;
+}
+
+static int fail_start(const char *what, const char *err)
+{
+    char q[IVTD_ERR_MAX * 2];
+    ivtd_log(IVTD_LOG_ERROR, what, "err=%s", ivtd_log_quote(q, sizeof(q), err));
+    return 1;
+}
+
+/* Everything up to the running loop; returns 0 or an exit code. */
+static int start(struct ivtd *d)
+{
+    char err[IVTD_ERR_MAX];
+    struct ivtd_config *cfg = &d->cfg;
+    if (sodium_init() < 0)
+        return fail_start("cannot start", "libsodium failed to initialise");
+    if (!ivtd_has_key(cfg, err, sizeof(err)))
+        return fail_start("refusing to start", err);
+    if (ivtd_persist_mkdir(cfg->state_dir, err, sizeof(err)) != 0)
+        return fail_start("cannot use node.state_dir", err);
+    if (ivtd_persist_lock(&d->lock_fd, cfg->state_dir, err, sizeof(err)) != 0)
+        return fail_start("cannot use node.state_dir", err);
+    if (ivtd_persist_node_id(d->id, cfg->state_dir, err, sizeof(err)) != 0)
+        return fail_start("cannot read the node id", err);
+    /* Saved before the node exists: even a crash right after start gives the
+     * next run a newer generation. */
+    if (ivtd_persist_next_generation(&d->generation, cfg->state_dir, err, sizeof(err)) != 0)
+        return fail_start("cannot raise the generation", err);
+
+    struct node_config nc;
+    node_config_defaults(&nc);
+    int rc = load_keyring(&nc.keyring, cfg->keyring_file, err, sizeof(err));
+    if (rc == IVT_ENOENT) {
+        gossip_keyring_init(&nc.keyring);
+        gossip_keyring_install(&nc.keyring, cfg->encrypt);
+    } else if (rc != 0) {
+        return fail_start("cannot read the keyring", err);
+    }
+    sodium_memzero(cfg->encrypt, sizeof(cfg->encrypt));
+    /* The evidence hash key must be equal fleet-wide and survive key
+     * rotation: derived once from the first key and kept in state_dir. */
+    char hkpath[IVTD_PATH_MAX + 16];
+    state_path(hkpath, sizeof(hkpath), d, "hash-key");
+    uint8_t *hk;
+    size_t hkl;
+    rc = ivtd_persist_read(&hk, &hkl, hkpath, 64, err, sizeof(err));
+    if (rc == 0 && hkl == sizeof(nc.hash_key)) {
+        memcpy(nc.hash_key, hk, sizeof(nc.hash_key));
+        free(hk);
+    } else {
+        if (rc == 0)
+            free(hk);
+        const struct gossip_key *k = gossip_keyring_primary(&nc.keyring);
+        static const char ctx_str[] = "ivt evidence hash key v1";
+        crypto_generichash(nc.hash_key, sizeof(nc.hash_key), (const uint8_t *)ctx_str,
+                           sizeof(ctx_str) - 1, k->key, sizeof(k->key));
+        if (ivtd_persist_write(hkpath, nc.hash_key, sizeof(nc.hash_key), 0600, err, sizeof(err)) !=
+            0)
+            return fail_start("cannot save the evidence hash key", err);
+    }
+
+    if (build_rules(&d->rules, cfg, err, sizeof(err)) != 0)
+        return fail_start("cannot load the GIVT rules", err);
+    build_thresholds(&d->th, cfg);
+    if (self_address(&d->self_addr, cfg, err, sizeof(err)) != 0)
+        return fail_start("cannot pick the advertised address", err);
+
+    memcpy(nc.id, d->id, sizeof(nc.id));
+    nc.generation = d->generation;
+    snprintf(nc.name, sizeof(nc.name), "%s", cfg->name);
+    snprintf(nc.label, sizeof(nc.label), "%s", cfg->label);
+    nc.profile = (enum node_profile)cfg->profile;
+    nc.addr = d->self_addr;
+    if (cfg->packet_size != IVTD_UNSET)
+        nc.packet_size = (size_t)cfg->packet_size;
+    if (cfg->epoch_ms != IVTD_UNSET)
+        nc.epoch_ms = cfg->epoch_ms;
+    if (cfg->window_ms != IVTD_UNSET)
+        nc.window_epochs = (uint32_t)(cfg->window_ms / nc.epoch_ms);
+    if (cfg->max_entities != IVTD_UNSET)
+        nc.max_entities = (uint32_t)cfg->max_entities;
+    if (cfg->gossip_bytes_per_s != IVTD_UNSET)
+        nc.gossip_bytes_per_s = (uint32_t)cfg->gossip_bytes_per_s;
+    nc.thresholds = &d->th;
+    nc.rules = d->rules;
+    uint64_t seed;
+    randombytes_buf(&seed, sizeof(seed));
+    /* uv_now() is cached per loop iteration and the loop has not run yet:
+     * the rules took a while to build, so bring it to the present. */
+    uv_update_time(d->loop);
+    d->started = ivtd_now(d);
+    d->started_wall = ivtd_wall();
+    rc = node_new(&d->node, &nc, seed, d->started, d->started_wall);
+    sodium_memzero(&nc.keyring, sizeof(nc.keyring));
+    if (rc != 0)
+        return fail_start("cannot create the node", ivt_strerror(rc));
+    ivtd_save_keyring(d);
+
+    char evpath[IVTD_PATH_MAX + 16];
+    state_path(evpath, sizeof(evpath), d, "evidence");
+    uint8_t *snap;
+    size_t snap_len;
+    rc = ivtd_persist_read(&snap, &snap_len, evpath, SNAPSHOT_MAX, err, sizeof(err));
+    if (rc == 0) {
+        rc = node_restore(d->node, snap, snap_len, ivtd_wall());
+        free(snap);
+        if (rc)
+            ivtd_log(IVTD_LOG_WARN, "the saved evidence does not load; starting without it",
+                     "file=%s err=%s", evpath, ivt_errname(rc));
+        else
+            ivtd_log(IVTD_LOG_INFO, "restored evidence", "bytes=%zu", snap_len);
+    } else if (rc != IVT_ENOENT) {
+        ivtd_log(IVTD_LOG_WARN, "cannot read the saved evidence", "err=\"%s\"", err);
+    }
+
+    /* Gossip: UDP and TCP on the same address. */
+    struct sockaddr_storage bind_ss;
+    ivtd_sockaddr_parse(&bind_ss, cfg->bind);
+    uv_udp_init_ex(d->loop, &d->udp, bind_ss.ss_family);
+    d->udp.data = d;
+    if ((rc = uv_udp_bind(&d->udp, (struct sockaddr *)&bind_ss, 0)) != 0) {
+        snprintf(err, sizeof(err), "%s (udp): %s", cfg->bind, uv_strerror(rc));
+        return fail_start("cannot bind cluster.bind", err);
+    }
+    int bufsize = UDP_BUFFER;
+    uv_recv_buffer_size((uv_handle_t *)&d->udp, &bufsize);
+    bufsize = UDP_BUFFER;
+    uv_send_buffer_size((uv_handle_t *)&d->udp, &bufsize);
+    uv_udp_recv_start(&d->udp, on_udp_alloc, on_udp_recv);
+    uv_tcp_init(d->loop, &d->pushpull);
+    d->pushpull.data = d;
+    if ((rc = uv_tcp_bind(&d->pushpull, (struct sockaddr *)&bind_ss, 0)) != 0 ||
+        (rc = uv_listen((uv_stream_t *)&d->pushpull, 128, on_pushpull_connection)) != 0) {
+        snprintf(err, sizeof(err), "%s (tcp): %s", cfg->bind, uv_strerror(rc));
+        return fail_start("cannot bind cluster.bind", err);
+    }
+
+    struct ivtd_rpc_limits lim = {cfg->api_max_frame, cfg->api_max_connections};
+    if (ivtd_rpc_new(&d->api, d->loop, ivtd_api_methods, ivtd_n_api_methods, d, &lim) != 0)
+        return fail_start("cannot start the API", "out of memory");
+    for (size_t i = 0; i < cfg->n_api_listen; i++)
+        if (ivtd_rpc_listen(d->api, cfg->api_listen[i], 0660, err, sizeof(err)) != 0)
+            return fail_start("cannot listen on api.listen", err);
+    if (cfg->control_socket[0]) {
+        char dir[IVTD_PATH_MAX], addr[IVTD_PATH_MAX + 8];
+        snprintf(dir, sizeof(dir), "%s", cfg->control_socket);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+            *slash = 0;
+            if (ivtd_persist_mkdir(dir, err, sizeof(err)) != 0)
+                return fail_start("cannot create the control socket's directory", err);
+        }
+        snprintf(addr, sizeof(addr), "unix:%s", cfg->control_socket);
+        if (ivtd_rpc_new(&d->control, d->loop, ivtd_control_methods, ivtd_n_control_methods, d,
+                         &lim) != 0 ||
+            ivtd_rpc_listen(d->control, addr, cfg->control_mode, err, sizeof(err)) != 0)
+            return fail_start("cannot listen on control.socket", err);
+    }
+    if (cfg->metrics_listen[0] && ivtd_http_new(&d->http, d->loop, cfg->metrics_listen,
+                                                ivtd_render_metrics, d, err, sizeof(err)) != 0)
+        return fail_start("cannot listen on metrics.listen", err);
+
+    uv_timer_init(d->loop, &d->tick);
+    uv_timer_init(d->loop, &d->snap);
+    uv_timer_init(d->loop, &d->rate);
+    uv_timer_init(d->loop, &d->grace);
+    d->tick.data = d->snap.data = d->rate.data = d->grace.data = d;
+    uv_timer_start(&d->snap, on_snapshot_timer, (uint64_t)cfg->snapshot_interval,
+                   (uint64_t)cfg->snapshot_interval);
+    uv_timer_start(&d->rate, on_rate, RATE_PERIOD_MS, RATE_PERIOD_MS);
+    ivtd_lag_start(&d->lag, d->loop);
+    uv_signal_init(d->loop, &d->sig_term);
+    uv_signal_init(d->loop, &d->sig_int);
+    uv_signal_init(d->loop, &d->sig_hup);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
+    uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
+    uv_signal_start(&d->sig_hup, on_hup, SIGHUP);
+
+    char self[64], idhex[33];
+    ivtd_addr_format(self, sizeof(self), &d->self_addr);
+    for (int i = 0; i < 16; i++)
+        snprintf(idhex + 2 * i, 3, "%02x", d->id[i]);
+    ivtd_log(IVTD_LOG_INFO, "started", "name=%s id=%s generation=%u addr=%s version=%s", cfg->name,
+             idhex, d->generation, self, IVTD_VERSION);
+
+    struct gossip_addr seeds[GOSSIP_SEEDS_MAX];
+    size_t n = resolve_seeds(seeds, cfg, &d->self_addr);
+    uv_update_time(d->loop); /* resolving may have blocked */
+    if (n > 0 && (rc = node_join(d->node, seeds, n, ivtd_now(d))) != 0)
+        ivtd_log(IVTD_LOG_WARN, "cannot join the seeds", "err=%s", ivt_errname(rc));
+    ivtd_pump(d);
+    return 0;
+}
+
+int ivtd_run(const struct ivtd_config *cfg, const char *cfg_path)
+{
+    struct ivtd *d = calloc(1, sizeof(*d));
+    if (!d)
+        return 1;
+    d->cfg = *cfg;
+    snprintf(d->cfg_path, sizeof(d->cfg_path), "%s", cfg_path);
+    d->lock_fd = -1;
+    d->loop = uv_default_loop();
+    ivtd_log_set_level(cfg->log_level);
+    signal(SIGPIPE, SIG_IGN);
+    int code = start(d);
+    if (code != 0) {
+        close_all(d);
+    } else {
+        uv_run(d->loop, UV_RUN_DEFAULT);
+    }
+    /* Closing callbacks of a failed start still need a turn of the loop. */
+    uv_run(d->loop, UV_RUN_DEFAULT);
+    uv_loop_close(d->loop);
+    if (d->node)
+        node_delete(d->node);
+    node_rules_delete(d->rules);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+    sodium_memzero(d->keyring_text, sizeof(d->keyring_text));
+    free(d);
+    return code;
+}

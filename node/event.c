@@ -1,0 +1,115 @@
+/*
+ * node/event.c: parsing and naming of the node core's vocabulary: IP
+ * addresses, event kinds, entity kinds, verdicts, classes, actions.
+ *
+ * Pure functions with no I/O; it is the one core file that includes
+ * <arpa/inet.h>, for libc's inet_pton/inet_ntop, which are string
+ * conversions, not network calls.
+ */
+#include "node/node.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "base/err.h"
+
+/* Longest textual IPv6 address with an embedded IPv4 part, plus NUL. */
+enum { IP_TEXT_MAX = 46 };
+
+int node_ip_parse(struct node_ip *out, const char *s, size_t len)
+{
+    char buf[IP_TEXT_MAX];
+    if (len == 0 || len >= sizeof(buf))
+        return IVT_EINVAL;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, buf, out->bytes) == 1) {
+        out->family = 4;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, buf, out->bytes) == 1) {
+        /* An IPv4-mapped IPv6 address is the IPv4 host: one entity, not two. */
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(out->bytes, mapped, sizeof(mapped)) == 0) {
+            memmove(out->bytes, out->bytes + 12, 4);
+            memset(out->bytes + 4, 0, 12);
+            out->family = 4;
+        } else {
+            out->family = 6;
+        }
+        return 0;
+    }
+    return IVT_EINVAL;
+}
+
+const char *node_ip_format(const struct node_ip *ip, char *buf, size_t cap)
+{
+    if (cap == 0)
+        return buf;
+    buf[0] = 0;
+    if (ip->family == 4)
+        inet_ntop(AF_INET, ip->bytes, buf, (socklen_t)cap);
+    else if (ip->family == 6)
+        inet_ntop(AF_INET6, ip->bytes, buf, (socklen_t)cap);
+    return buf;
+}
+
+static int name_lookup(const char *const *names, int n, const char *s, size_t len)
+{
+    for (int i = 0; i < n; i++)
+        if (strlen(names[i]) == len && memcmp(names[i], s, len) == 0)
+            return i;
+    return IVT_EINVAL;
+}
+
+static const char *const event_kind_names[] = {"request", "impression", "click"};
+static const char *const entity_kind_names[] = {"ip", "prefix", "device", "ua", "pub"};
+static const char *const verdict_names[] = {"ok", "suspect", "bot"};
+static const char *const class_names[] = {"none", "givt", "sivt"};
+static const char *const action_names[] = {"none", "ban", "allow", "clear"};
+
+#define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+int node_event_kind_parse(enum node_event_kind *out, const char *s, size_t len)
+{
+    int i = name_lookup(event_kind_names, N_OF(event_kind_names), s, len);
+    if (i < 0)
+        return i;
+    *out = (enum node_event_kind)i;
+    return 0;
+}
+
+const char *node_event_kind_name(enum node_event_kind kind)
+{
+    return (unsigned)kind < (unsigned)N_OF(event_kind_names) ? event_kind_names[kind] : "?";
+}
+
+int node_entity_kind_parse(enum node_entity_kind *out, const char *s, size_t len)
+{
+    int i = name_lookup(entity_kind_names, N_OF(entity_kind_names), s, len);
+    if (i < 0)
+        return i;
+    *out = (enum node_entity_kind)i;
+    return 0;
+}
+
+const char *node_entity_kind_name(enum node_entity_kind kind)
+{
+    return (unsigned)kind < (unsigned)N_OF(entity_kind_names) ? entity_kind_names[kind] : "?";
+}
+
+const char *node_verdict_name(enum node_verdict v)
+{
+    return (unsigned)v < (unsigned)N_OF(verdict_names) ? verdict_names[v] : "?";
+}
+
+const char *node_class_name(enum node_ivt_class c)
+{
+    return (unsigned)c < (unsigned)N_OF(class_names) ? class_names[c] : "?";
+}
+
+const char *node_action_name(enum node_action a)
+{
+    return (unsigned)a < (unsigned)N_OF(action_names) ? action_names[a] : "?";
+}

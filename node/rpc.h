@@ -1,0 +1,134 @@
+/*
+ * node/rpc.h: a msgpack-RPC server on libuv streams (TCP and unix sockets).
+ *
+ * Framing is standard msgpack-RPC (docs/protocol.md):
+ *
+ *   request       [0, msgid, method, params]   -> [1, msgid, error, result]
+ *   notification  [2, method, params]          (no reply)
+ *
+ * Pipelined: a client may send many requests without waiting; responses
+ * come back in request order (handlers run synchronously on the loop, so
+ * order is free). Each read callback's responses are gathered into one
+ * buffer and written once, with uv_try_write first and a queued uv_write for
+ * what the socket does not take at once.
+ *
+ * Every input is bounded: a connection buffers at most max_frame bytes of an
+ * incomplete frame; a larger frame gets an ETOOBIG error and the connection
+ * is closed; bytes that are not msgpack get an EPROTO error and are closed;
+ * a client that does not read its responses is not read from either (the
+ * write queue is bounded) and connections past max_connections are closed
+ * at accept. Each of these is counted in struct ivtd_rpc_stats.
+ *
+ * Shell code: libuv lives here, never in the core.
+ */
+#ifndef IVT_NODE_RPC_H
+#define IVT_NODE_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "base/mp.h"
+
+struct ivtd_rpc;
+
+enum {
+    IVTD_RPC_MSG_MAX = 256,          /* an error message */
+    IVTD_RPC_MAX_LISTENERS = 16,     /* api.listen entries plus the control socket */
+    IVTD_RPC_RESPONSE_MAX = 16 << 20 /* one result (metrics text, a long top list) */
+};
+
+/* One call, as a handler sees it. params is a view of the request's params
+ * array elements (n_params of them, starting at params). */
+struct ivtd_rpc_call {
+    const uint8_t *params;
+    const uint8_t *end;
+    uint32_t n_params;
+    bool notification;   /* no reply will be sent */
+    struct ivt_mpw *out; /* write exactly one value: the result */
+    char *msg;           /* on error, a message for the client */
+    size_t msg_cap;
+};
+
+/*
+ * A handler writes its result to call->out and returns 0, or returns a
+ * negative ivt_err and may write a message into call->msg; the client then
+ * gets {"code": ivt_errname(rc), "message": msg}. What it wrote to out on
+ * failure is discarded.
+ */
+typedef int (*ivtd_rpc_fn)(void *ctx, struct ivtd_rpc_call *call);
+
+/* One row per method: the dispatch table (Redis's command table shape). */
+struct ivtd_rpc_method {
+    const char *name;
+    ivtd_rpc_fn fn;
+    const char *help;
+};
+
+struct ivtd_rpc_limits {
+    uint32_t max_frame;       /* bytes of one request frame */
+    uint32_t max_connections; /* open connections at once */
+};
+
+struct ivtd_rpc_stats {
+    uint64_t accepted;             /* connections accepted and served */
+    uint64_t rejected_connections; /* closed at once: max_connections reached */
+    uint64_t requests;             /* requests answered (including errors) */
+    uint64_t notifications;
+    uint64_t error_replies;       /* requests answered with an error */
+    uint64_t unknown_method;      /* ENOMETHOD */
+    uint64_t frames_too_big;      /* ETOOBIG, connection closed */
+    uint64_t malformed;           /* not msgpack or not msgpack-RPC, connection closed */
+    uint64_t notification_errors; /* notifications whose handler failed (no reply to send) */
+    uint64_t read_paused;         /* times a client that did not read its replies was paused */
+    uint64_t bytes_in, bytes_out;
+    uint64_t open; /* connections open now */
+};
+
+/*
+ * Creates a server on loop with a method table (kept by pointer: it must
+ * outlive the server) and a ctx passed to every handler. Returns 0 on
+ * success, or one of these negative codes: IVT_ENOMEM, IVT_EINVAL (a limit
+ * of 0).
+ */
+int ivtd_rpc_new(struct ivtd_rpc **out, uv_loop_t *loop, const struct ivtd_rpc_method *methods,
+                 size_t n_methods, void *ctx, const struct ivtd_rpc_limits *limits);
+
+/*
+ * Listens on "ip:port" ("[v6]:port"; port 0 picks one) or "unix:/path"
+ * (an old socket file at path is replaced; mode sets its permissions, e.g.
+ * 0600, applied before any client can connect). On failure err says what and
+ * why. Returns 0 on success, or one of these negative codes: IVT_EINVAL (a
+ * bad address), IVT_ELIMIT (IVTD_RPC_MAX_LISTENERS), IVT_EEXIST (the address
+ * is in use or cannot be bound).
+ */
+int ivtd_rpc_listen(struct ivtd_rpc *s, const char *addr, unsigned mode, char *err, size_t cap);
+
+/* The TCP port the i-th listener is bound to (0 for unix or out of range). */
+uint16_t ivtd_rpc_port(const struct ivtd_rpc *s, size_t i);
+
+/* New limits, for SIGHUP; open connections keep buffers already allocated. */
+void ivtd_rpc_set_limits(struct ivtd_rpc *s, const struct ivtd_rpc_limits *limits);
+
+void ivtd_rpc_get_stats(const struct ivtd_rpc *s, struct ivtd_rpc_stats *out);
+
+/*
+ * Closes every listener and connection (unix socket files are removed) and
+ * frees the server once libuv has released every handle: run the loop until
+ * then. Pending responses are dropped.
+ */
+void ivtd_rpc_delete(struct ivtd_rpc *s);
+
+/* ---- helpers for handlers ------------------------------------------------ */
+
+/* Writes {"code": code, "message": msg} (the error object of a response). */
+void ivtd_rpc_write_error(struct ivt_mpw *w, const char *code, const char *msg);
+
+/* Formats a handler's error message. Returns rc, so a handler can say
+ * `return ivtd_rpc_fail(call, IVT_EINVAL, "params: expected [event]");` */
+int ivtd_rpc_fail(struct ivtd_rpc_call *call, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

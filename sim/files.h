@@ -1,0 +1,26 @@
+/*
+ * sim/files.h: what the simulator host reads from disk.
+ *
+ * The workload and scenario code take bytes; this is the one place that
+ * opens the shipped data files (sim/data/ and node/data/ under a root).
+ */
+#ifndef IVT_SIM_FILES_H
+#define IVT_SIM_FILES_H
+
+#include <stddef.h>
+
+#include "sim/workload.h"
+
+/* Reads a whole file into a NUL-terminated heap buffer. Returns 0, or
+ * IVT_ENOENT (cannot open or read), IVT_ENOMEM. */
+int sim_read_file(char **out, size_t *len, const char *path);
+
+/*
+ * Loads the reference data from root: sim/data/human-user-agents.tsv,
+ * sim/data/isp-asn-ipv4.csv, node/data/crawler-user-agents.json and
+ * node/data/hosting-asn-ipv4.csv. On failure err names the file. Returns 0,
+ * or IVT_ENOENT, IVT_ENOMEM, IVT_EPROTO.
+ */
+int sim_data_load(struct sim_data **out, const char *root, char *err, size_t errcap);
+
+#endif

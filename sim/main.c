@@ -1,0 +1,421 @@
+/*
+ * sim/main.c: ivtsim, the command line of the fleet simulator.
+ *
+ *   ivtsim SCENARIO.cfg [--seed N] [--nodes N] [--out DIR] [--duration S]
+ *          [--check-determinism] [--membership-only] [--quiet] [--root DIR]
+ *   ivtsim SCENARIO.cfg --emit-events N [--seed N]
+ *
+ * Runs the scenario, writes DIR/summary.json, DIR/timeline.csv and
+ * DIR/timeline.svg, prints the figures and the checks, and exits 1 when a
+ * check fails, printing the one command that replays the run. Progress
+ * (simulated time, events per second, ETA) goes to stderr once a run takes
+ * more than a couple of seconds.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "base/err.h"
+#include "sim/files.h"
+#include "sim/internal.h"
+#include "sim/report.h"
+#include "sim/scenario.h"
+#include "sim/workload.h"
+#include "sim/world.h"
+#include "node/rules.h"
+
+enum {
+    EXIT_OK = 0,
+    EXIT_CHECKS = 1, /* a declared check failed, or the determinism check did */
+    EXIT_USAGE = 2,
+    EXIT_ERROR = 3,       /* the scenario, the data or the run itself failed */
+    SLICE_MS = 1000,      /* the run advances a simulated second at a time */
+    PROGRESS_EVERY_S = 2, /* stderr progress once a run is this long */
+};
+
+struct opts {
+    const char *scenario;
+    const char *out;
+    const char *root;
+    uint64_t seed;
+    bool has_seed;
+    uint32_t nodes;
+    double duration_s;
+    bool determinism, membership_only, quiet;
+    long long emit;
+};
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ivtsim SCENARIO.cfg [--seed N] [--nodes N] [--out DIR] [--duration S]\n"
+               "              [--check-determinism] [--membership-only] [--quiet] [--root DIR]\n"
+               "       ivtsim SCENARIO.cfg --emit-events N [--seed N]\n"
+               "Runs a scenario on N simulated nodes and writes summary.json, timeline.csv and\n"
+               "timeline.svg into DIR (default out/sim-NAME). Exit status: 0 every check passed,\n"
+               "1 a check failed (the replay command is printed), 2 usage, 3 error.\n"
+               "--emit-events writes N workload events as JSON lines (the event keys of\n"
+               "`ivtctl observe`) and exits. --root is where sim/data and node/data are (default:\n"
+               "IVT_ROOT, else the directory above the binary's).\n");
+}
+
+static int parse_args(struct opts *o, int argc, char **argv)
+{
+    memset(o, 0, sizeof(*o));
+    o->emit = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            exit(EXIT_OK);
+        } else if (!strcmp(a, "--seed") && v) {
+            o->seed = strtoull(v, &end, 0);
+            o->has_seed = true;
+            if (*end)
+                return -1;
+            i++;
+        } else if (!strcmp(a, "--nodes") && v) {
+            unsigned long n = strtoul(v, &end, 10);
+            if (*end || n < 1 || n > 100000)
+                return -1;
+            o->nodes = (uint32_t)n;
+            i++;
+        } else if (!strcmp(a, "--duration") && v) {
+            o->duration_s = strtod(v, &end);
+            if (*end || o->duration_s <= 0)
+                return -1;
+            i++;
+        } else if (!strcmp(a, "--out") && v) {
+            o->out = v;
+            i++;
+        } else if (!strcmp(a, "--root") && v) {
+            o->root = v;
+            i++;
+        } else if (!strcmp(a, "--emit-events") && v) {
+            o->emit = strtoll(v, &end, 10);
+            if (*end || o->emit < 0)
+                return -1;
+            i++;
+        } else if (!strcmp(a, "--check-determinism")) {
+            o->determinism = true;
+        } else if (!strcmp(a, "--membership-only")) {
+            o->membership_only = true;
+        } else if (!strcmp(a, "--quiet")) {
+            o->quiet = true;
+        } else if (a[0] != '-' && !o->scenario) {
+            o->scenario = a;
+        } else {
+            return -1;
+        }
+    }
+    return o->scenario ? 0 : -1;
+}
+
+static const char *default_root(const char *argv0, char *buf, size_t cap)
+{
+    const char *env = getenv("IVT_ROOT");
+    if (env && *env)
+        return env;
+    /* bin/ivtsim -> the repository is one level up */
+    const char *slash = strrchr(argv0, '/');
+    if (!slash)
+        return ".";
+    snprintf(buf, cap, "%.*s/..", (int)(slash - argv0), argv0);
+    return buf;
+}
+
+static int emit_events(const struct sim_scenario *sc, const struct sim_data *data, long long n)
+{
+    struct sim_workload *wl;
+    int rc = sim_workload_new(&wl, &sc->workload, data);
+    if (rc) {
+        fprintf(stderr, "ivtsim: %s: the workload cannot be built: %s\n", sc->path,
+                ivt_strerror(rc));
+        return EXIT_ERROR;
+    }
+    char line[4096];
+    for (long long i = 0; i < n && sim_workload_peek(wl) != IVT_MS_NEVER; i++) {
+        struct sim_event ev;
+        sim_workload_next(wl, &ev);
+        int len = sim_event_json(line, sizeof(line), &ev);
+        if (len > 0 && fwrite(line, 1, (size_t)len, stdout) != (size_t)len)
+            break;
+    }
+    sim_workload_delete(wl);
+    return fflush(stdout) ? EXIT_ERROR : EXIT_OK;
+}
+
+static void replay_hint(const struct opts *o, const struct sim_scenario *sc)
+{
+    fprintf(stderr, "replay: bin/ivtsim %s --seed %llu --nodes %u\n", o->scenario,
+            (unsigned long long)sc->seed, sc->nodes);
+}
+
+/* Runs two worlds side by side, a simulated second at a time, and compares
+ * what they did event by event. Returns 0 when they agree to the end. */
+static int lockstep(struct sim_world *a, struct sim_world *b)
+{
+    for (ivt_ms t = 0;; t += SLICE_MS) {
+        if (t > sim_world_end(a))
+            t = sim_world_end(a);
+        int ra = sim_world_run_until(a, t), rb = sim_world_run_until(b, t);
+        if (ra || rb)
+            return ra ? ra : rb;
+        size_t na, nb;
+        const struct sim_trace_rec *x = sim_world_records(a, &na), *y = sim_world_records(b, &nb);
+        size_t n = na < nb ? na : nb;
+        for (size_t i = 0; i <= n; i++) {
+            bool same = i < n ? memcmp(&x[i], &y[i], sizeof(x[i])) == 0 && x[i].t == y[i].t &&
+                                    x[i].seq == y[i].seq
+                              : na == nb;
+            if (same)
+                continue;
+            char da[160] = "(none)", db[160] = "(none)";
+            if (i < na)
+                sim_world_describe(&x[i], da, sizeof(da));
+            if (i < nb)
+                sim_world_describe(&y[i], db, sizeof(db));
+            fprintf(stderr,
+                    "determinism: FAIL: the runs differ at event %zu of second %.0f:\n"
+                    "  first run:  %s\n  second run: %s\n",
+                    i, (double)t / IVT_MS_PER_S, da, db);
+            return IVT_EPROTO;
+        }
+        sim_world_clear_records(a);
+        sim_world_clear_records(b);
+        if (t == sim_world_end(a))
+            return 0;
+    }
+}
+
+static int mkdirs(const char *path)
+{
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0755) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+static int write_outputs(const char *dir, const struct sim_summary *s,
+                         const struct sim_timeline *tl)
+{
+    char path[1200];
+    if (mkdirs(dir)) {
+        fprintf(stderr, "ivtsim: cannot create %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/summary.json", dir);
+    if (sim_summary_write_json(s, path)) {
+        fprintf(stderr, "ivtsim: cannot write %s\n", path);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/timeline.csv", dir);
+    FILE *f = fopen(path, "w");
+    int rc = f ? sim_timeline_write_csv(tl, f) : -1;
+    if (f && fclose(f))
+        rc = -1;
+    if (rc) {
+        fprintf(stderr, "ivtsim: cannot write %s\n", path);
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/timeline.svg", dir);
+    f = fopen(path, "w");
+    char title[256];
+    snprintf(title, sizeof(title), "ivtsim %s: %u nodes, seed %llu, trace %.12s", s->scenario,
+             s->nodes, (unsigned long long)s->seed, s->trace_hash);
+    rc = f ? sim_timeline_write_svg(tl, f, title) : -1;
+    if (f && fclose(f))
+        rc = -1;
+    if (rc) {
+        fprintf(stderr, "ivtsim: cannot write %s\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_summary(const struct sim_summary *s, const char *dir, const char *core)
+{
+    printf("scenario %s: %u nodes (%s), %.0f simulated s in %.2f wall s, seed %llu\n", s->scenario,
+           s->nodes, core, s->sim_seconds, s->wall_seconds, (unsigned long long)s->seed);
+    printf("trace_hash %s (%llu events)\n", s->trace_hash, (unsigned long long)s->trace_events);
+    if (s->crashes)
+        printf("failure detection: %u crashes, first detect %.2f s (model %.2f s), dead "
+               "everywhere p50 %.2f s p99 %.2f s, dissemination p99 %.2f s (model %.2f s)\n",
+               s->crashes, s->first_detect_s, s->first_detect_model_s, s->dead_everywhere_p50_s,
+               s->dead_everywhere_p99_s, s->dissemination_p99_s, s->dissemination_model_p99_s);
+    printf("false dead %u, bytes per node per second %.0f (busiest node %.0f), converged %s",
+           s->false_dead, s->bytes_per_node_per_s, s->bytes_per_node_per_s_max_node,
+           s->converged ? "yes" : "no");
+    if (isfinite(s->converged_after_s))
+        printf(" (%.1f s after the last heal)", s->converged_after_s);
+    printf("\n");
+    if (s->scored)
+        printf("detection: recall %.3f precision %.3f | isolated recall %.3f | oracle recall "
+               "%.3f (%llu events scored)\n",
+               s->recall, s->precision, s->recall_isolated, s->recall_oracle,
+               (unsigned long long)s->scored);
+    for (size_t i = 0; i < s->n_checks; i++)
+        printf("check %-22s %s  %s\n", s->checks[i].name, s->checks[i].ok ? "ok  " : "FAIL",
+               s->checks[i].detail);
+    printf("outputs: %s/summary.json %s/timeline.csv %s/timeline.svg\n", dir, dir, dir);
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    if (parse_args(&o, argc, argv)) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (sodium_init() < 0)
+        return EXIT_ERROR;
+    struct sim_scenario sc;
+    char err[1024] = "";
+    if (sim_scenario_load(&sc, o.scenario, err, sizeof(err))) {
+        fprintf(stderr, "ivtsim: %s\n", err);
+        return EXIT_ERROR;
+    }
+    if (o.has_seed)
+        sc.seed = sc.workload.seed = o.seed;
+    if (o.nodes)
+        sc.nodes = o.nodes;
+    if (o.duration_s > 0)
+        sc.duration = (ivt_ms)(o.duration_s * IVT_MS_PER_S);
+    char rootbuf[1024];
+    const char *root = o.root ? o.root : default_root(argv[0], rootbuf, sizeof(rootbuf));
+    struct sim_data *data = NULL;
+    int rc = sim_data_load(&data, root, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "ivtsim: %s (use --root or IVT_ROOT to point at the repository)\n", err);
+        sim_scenario_destroy(&sc);
+        return EXIT_ERROR;
+    }
+    if (o.emit >= 0) {
+        rc = emit_events(&sc, data, o.emit);
+        sim_data_delete(data);
+        sim_scenario_destroy(&sc);
+        return rc;
+    }
+
+    const struct sim_core_ops *core = &sim_core_gossip;
+    const struct node_rules *rules = NULL;
+    struct node_rules *own_rules = NULL;
+    if (!o.membership_only) {
+        char *cj = NULL, *hc = NULL;
+        size_t cl = 0, hl = 0;
+        char p1[1200], p2[1200];
+        snprintf(p1, sizeof(p1), "%s/node/data/crawler-user-agents.json", root);
+        snprintf(p2, sizeof(p2), "%s/node/data/hosting-asn-ipv4.csv", root);
+        rc = sim_read_file(&cj, &cl, p1);
+        if (!rc)
+            rc = sim_read_file(&hc, &hl, p2);
+        if (!rc)
+            rc = node_rules_new(&own_rules, (const uint8_t *)cj, cl, (const uint8_t *)hc, hl, err,
+                                sizeof(err));
+        free(cj);
+        free(hc);
+        if (rc) {
+            fprintf(stderr, "ivtsim: GIVT rules: %s\n", err[0] ? err : ivt_strerror(rc));
+            sim_data_delete(data);
+            sim_scenario_destroy(&sc);
+            return EXIT_ERROR;
+        }
+        rules = own_rules;
+        core = &sim_core_node;
+    }
+
+    double t0 = wall_now();
+    struct sim_world *w = NULL, *twin = NULL;
+    err[0] = 0;
+    rc = sim_world_new(&w, &sc, core, data, rules, o.determinism, err, sizeof(err));
+    if (!rc && o.determinism)
+        rc = sim_world_new(&twin, &sc, core, data, rules, true, err, sizeof(err));
+    int status = EXIT_OK;
+    if (rc) {
+        fprintf(stderr, "ivtsim: %s\n", err[0] ? err : ivt_strerror(rc));
+        status = EXIT_ERROR;
+        goto out;
+    }
+    if (o.determinism) {
+        rc = lockstep(w, twin);
+        if (rc == IVT_EPROTO) {
+            replay_hint(&o, &sc);
+            status = EXIT_CHECKS;
+            goto out;
+        }
+        if (!o.quiet && !rc)
+            fprintf(stderr, "determinism: ok, two runs agree on every event\n");
+    } else {
+        double last = t0;
+        for (ivt_ms t = SLICE_MS; !rc; t += SLICE_MS) {
+            rc = sim_world_run_until(w, t);
+            double now = wall_now();
+            if (!o.quiet && now - last >= PROGRESS_EVERY_S) {
+                double done = (double)sim_world_now(w) / (double)sim_world_end(w);
+                fprintf(stderr, "ivtsim: %.0f/%.0f simulated s, %.2fM events/s, ETA %.0f s\n",
+                        (double)sim_world_now(w) / IVT_MS_PER_S,
+                        (double)sim_world_end(w) / IVT_MS_PER_S,
+                        (double)sim_world_events(w) / (now - t0) / 1e6,
+                        done > 0 ? (now - t0) * (1 - done) / done : 0);
+                last = now;
+            }
+            if (t >= sim_world_end(w))
+                break;
+        }
+    }
+    if (rc) {
+        fprintf(stderr, "ivtsim: the run failed: %s\n", ivt_strerror(rc));
+        status = EXIT_ERROR;
+        goto out;
+    }
+    struct sim_summary s;
+    const struct sim_timeline *tl;
+    sim_world_finish(w, &s, &tl);
+    s.wall_seconds = wall_now() - t0;
+    char dir[1024];
+    if (o.out)
+        snprintf(dir, sizeof(dir), "%s", o.out);
+    else
+        snprintf(dir, sizeof(dir), "out/sim-%s", s.scenario);
+    if (write_outputs(dir, &s, tl)) {
+        status = EXIT_ERROR;
+        goto out;
+    }
+    if (!o.quiet)
+        print_summary(&s, dir, core->name);
+    if (!s.passed) {
+        for (size_t i = 0; i < s.n_checks; i++)
+            if (!s.checks[i].ok)
+                fprintf(stderr, "FAIL %s: %s\n", s.checks[i].name, s.checks[i].detail);
+        replay_hint(&o, &sc);
+        status = EXIT_CHECKS;
+    }
+out:
+    sim_world_delete(w);
+    sim_world_delete(twin);
+    node_rules_delete(own_rules);
+    sim_data_delete(data);
+    sim_scenario_destroy(&sc);
+    return status;
+}

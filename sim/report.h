@@ -1,0 +1,140 @@
+/*
+ * sim/report.h: what a simulated run leaves behind.
+ *
+ *   - the trace hash: BLAKE2b over every processed event, in order, so two
+ *     runs of the same scenario and seed can be compared with one string;
+ *   - the timeline: one row per simulated second (views, bytes, evidence
+ *     divergence, detections), written as CSV and drawn as an SVG;
+ *   - summary.json: the figures of the run beside their analytical models,
+ *     and the verdict of every check the scenario declared.
+ */
+#ifndef IVT_SIM_REPORT_H
+#define IVT_SIM_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <sodium.h>
+
+/* ---- trace ------------------------------------------------------------- */
+
+/* One processed event, as hashed. Fields are fixed-width so the hash does
+ * not depend on padding or pointers. */
+struct sim_trace_rec {
+    int64_t t;     /* simulated ms */
+    uint64_t seq;  /* the event's sequence number */
+    uint32_t kind; /* what happened (the world's event kinds) */
+    uint32_t node; /* where */
+    uint64_t a, b; /* kind-specific: peer, length, a digest of the bytes */
+};
+
+struct sim_trace {
+    crypto_generichash_state st;
+    uint64_t n;
+};
+
+enum { SIM_TRACE_HEX = 33 }; /* 16-byte digest in hex, NUL included */
+
+void sim_trace_init(struct sim_trace *tr);
+void sim_trace_add(struct sim_trace *tr, const struct sim_trace_rec *rec);
+/* Writes the hex digest of everything added so far (the state is kept). */
+void sim_trace_hex(const struct sim_trace *tr, char out[SIM_TRACE_HEX]);
+/* A 64-bit digest of bytes, for the a/b fields. */
+uint64_t sim_digest64(const void *p, size_t n);
+
+/* ---- timeline ---------------------------------------------------------- */
+
+struct sim_timeline_row {
+    double t_s;
+    uint32_t live;               /* nodes actually running */
+    double alive, suspect, dead; /* mean over live views of members in each state */
+    double views_agree;          /* fraction of live views that match the truth */
+    uint64_t bytes;              /* bytes sent this second, all nodes */
+    double bytes_per_node;       /* bytes / live */
+    double divergence;           /* evidence divergence between nodes, 0 = identical */
+    uint64_t events, bot_events;
+    uint64_t flagged, flagged_bots; /* events scored positive (and of those, bots) */
+};
+
+struct sim_timeline {
+    struct sim_timeline_row *rows;
+    size_t n, cap;
+};
+
+/* Returns 0 or IVT_ENOMEM. */
+int sim_timeline_add(struct sim_timeline *tl, const struct sim_timeline_row *row);
+void sim_timeline_destroy(struct sim_timeline *tl);
+/* Returns 0, or IVT_ENOSPC when the stream fails. */
+int sim_timeline_write_csv(const struct sim_timeline *tl, FILE *f);
+int sim_timeline_write_svg(const struct sim_timeline *tl, FILE *f, const char *title);
+
+/* ---- figures and models ------------------------------------------------ */
+
+/* The p-th percentile (0..100) by nearest rank; sorts v. NAN when n == 0. */
+double sim_percentile(double *v, size_t n, double p);
+
+/* SWIM (Das et al. 2002): a failed member is first probed within
+ * T' / (1 - e^-1) = e / (e - 1) probe periods on average. */
+double sim_model_first_detect_s(double probe_interval_s);
+
+/* Infection-style dissemination (the logistic epidemic): with each informed
+ * node telling `fanout` others every `interval_s`, the time until a fraction
+ * `frac` of n nodes knows, plus `latency_s` per hop is ignored. */
+double sim_model_dissemination_s(double n, double fanout, double interval_s, double frac);
+
+/* ---- summary ----------------------------------------------------------- */
+
+enum { SIM_MAX_CHECKS = 16 };
+
+struct sim_check_result {
+    char name[40];
+    bool ok;
+    double measured, limit;
+    char detail[160];
+};
+
+struct sim_summary {
+    char scenario[64];
+    char scenario_path[512];
+    uint32_t nodes;
+    double sim_seconds, wall_seconds;
+    uint64_t seed;
+    char trace_hash[SIM_TRACE_HEX];
+    uint64_t trace_events;
+
+    /* failure detection; NAN when nothing crashed */
+    uint32_t crashes;
+    double first_detect_s, first_detect_model_s;
+    double first_dead_s;
+    double dead_everywhere_p50_s, dead_everywhere_p99_s;
+    uint32_t dead_everywhere_missing; /* crashes never dead everywhere by the end */
+    uint32_t false_dead;
+    uint32_t false_suspect_views; /* views that suspected a healthy node, summed */
+    double dissemination_p99_s, dissemination_model_p99_s;
+
+    /* load */
+    double bytes_per_node_per_s, bytes_per_node_per_s_max_node;
+    uint64_t packets_sent, packets_dropped_net, packets_oversize;
+
+    /* convergence */
+    bool converged;
+    double converged_after_s; /* after the last fault healed; NAN if never */
+    double divergence_final;
+
+    /* detection quality, over events after checks.score_after_s */
+    uint64_t scored, scored_bots;
+    double recall, precision, recall_isolated, precision_isolated, recall_oracle, precision_oracle;
+    uint64_t tp, fp, fn;
+
+    size_t n_checks;
+    struct sim_check_result checks[SIM_MAX_CHECKS];
+    bool passed;
+};
+
+/* Writes summary.json (jansson, keys sorted for stable output). NAN figures
+ * are written as null. Returns 0, or IVT_ENOENT (cannot write), IVT_ENOMEM. */
+int sim_summary_write_json(const struct sim_summary *s, const char *path);
+
+#endif

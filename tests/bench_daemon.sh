@@ -1,0 +1,26 @@
+#!/bin/bash
+# tests/bench_daemon.sh: the daemon figures of docs/benchmarks.md.
+#   bash tests/bench_daemon.sh [RATES...]     (default: 10000 50000 100000)
+# Three ivtd (lan profile) gossip on loopback; bin/ivt-loadgen drives node 1:
+# score latency open loop at each rate, observe throughput in batches, and
+# the RSS of a node holding 1 million entities. Prints BENCH lines.
+. "$(dirname "$0")/cluster/lib.sh"
+RATES=${*:-10000 50000 100000}
+LG="$ROOT/bin/ivt-loadgen"
+for i in 1 2 3; do
+    config $i 'evidence = { max_entities = 1100000; };'
+    sed -i 's/snapshot_interval = "1s"/snapshot_interval = "60s"/' "$T/n$i.cfg"
+    sed -i 's/profile = "local"/profile = "lan"/' "$T/n$i.cfg"
+    start $i
+done
+for i in 1 2 3; do wait_until 30 "node $i sees 3 alive" is $i members.alive 3; done
+A="127.0.0.1:$((PORT + 1))"
+for r in $RATES; do "$LG" score "$A" "$r" 5 2; done
+[ -n "${SCORE_ONLY:-}" ] && exit 0
+"$LG" observe "$A" 1000 5 2
+"$LG" observe "$A" 100 5 2
+"$LG" fill "$A" 1000000
+sleep 2
+echo "BENCH daemon_entities $(field 1 entities) entities"
+echo "BENCH daemon_rss_after_1m_entities $(awk '/VmRSS/ {print $2 / 1024}' /proc/$PID_1/status) MiB"
+echo "BENCH daemon_evidence_bytes $(( $(field 1 evidence_bytes) / 1048576 )) MiB"

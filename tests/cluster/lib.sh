@@ -1,0 +1,95 @@
+# tests/cluster/lib.sh: helpers for the cluster tests (sourced, bash).
+#
+# Each test starts real ivtd processes on 127.0.0.x with ports picked from
+# its pid, in a fresh directory under /tmp; the trap stops every daemon it
+# started (by pid) and removes the directory, on success and on failure.
+# Waits are bounded: "within T seconds", never forever.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+IVTD=${IVTD:-$ROOT/bin/ivtd}
+PY=/usr/bin/python3 # Debian's, with python3-msgpack (.ci/deps)
+RPC="$PY $ROOT/tests/cluster/rpc.py"
+T=$(mktemp -d /tmp/ivt-cluster-XXXXXX)
+PORT=$((20000 + ($$ % 2000) * 10)) # gossip port; the API is +1, metrics +2
+KEY=$(head -c 32 /dev/urandom | base64)
+PIDS=()
+
+[ -x "$IVTD" ] || { echo "FAIL: $IVTD is not built"; exit 1; }
+$PY -c 'import msgpack' || { echo "FAIL: python3-msgpack is missing (make deps)"; exit 1; }
+
+cleanup() {
+    local rc=$?
+    for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    if [ $rc -ne 0 ]; then
+        echo "--- logs of the failed test ($T)"
+        for f in "$T"/n*.log; do [ -f "$f" ] && { echo "== $f"; tail -20 "$f"; }; done
+    fi
+    rm -rf "$T"
+    exit $rc
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*"; exit 1; }
+pass() { echo "ok: $*"; }
+
+# config I [extra libconfig text]: writes $T/nI.cfg for node I (127.0.0.I).
+# SEEDS (a libconfig list body) overrides the seed list, "" for none.
+config() {
+    local i=$1 extra=${2:-} seeds=${SEEDS-"\"127.0.0.1:$PORT\""}
+    cat > "$T/n$i.cfg" <<CFG
+node = { name = "n$i"; state_dir = "$T/s$i"; snapshot_interval = "1s"; };
+cluster = { bind = "127.0.0.$i:$PORT"; seeds = [$seeds]; encrypt = "$KEY";
+            profile = "local"; };
+api = { listen = ["127.0.0.$i:$((PORT + 1))"]; };
+control = { socket = "$T/c$i.sock"; };
+metrics = { listen = "127.0.0.$i:$((PORT + 2))"; };
+detect = { crawler_file = "$ROOT/node/data/crawler-user-agents.json";
+           hosting_file = "$ROOT/node/data/hosting-asn-ipv4.csv"; };
+$extra
+CFG
+}
+
+# start I: runs node I in the background (its pid in PID_I, log in nI.log)
+# and waits until its control socket answers.
+start() {
+    local i=$1
+    [ -f "$T/n$i.cfg" ] || config "$i"
+    "$IVTD" -c "$T/n$i.cfg" 2>>"$T/n$i.log" &
+    local pid=$!
+    PIDS+=("$pid")
+    eval "PID_$i=$pid"
+    wait_until 30 "node $i answers" ctl "$i" status
+}
+
+ctl() { local i=$1; shift; $RPC "unix:$T/c$i.sock" "$@"; }
+api() { local i=$1; shift; $RPC "127.0.0.$i:$((PORT + 1))" "$@"; }
+
+# field I PATH: a value from node I's status, e.g. field 1 members.alive
+field() {
+    ctl "$1" status | $PY -c "import json,sys; v=json.load(sys.stdin)
+for k in '$2'.split('.'): v=v[k]
+print(v)"
+}
+
+# member_state I NAME: NAME's status in node I's member list ("none" if absent)
+member_state() {
+    ctl "$1" members | $PY -c "import json,sys
+m=[x['status'] for x in json.load(sys.stdin) if x['name']=='$2']
+print(m[0] if m else 'none')"
+}
+
+# wait_until SECONDS WHAT COMMAND...: retries COMMAND until it succeeds.
+wait_until() {
+    local secs=$1 what=$2; shift 2
+    local end=$((SECONDS + secs))
+    while [ $SECONDS -lt $end ]; do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.2
+    done
+    fail "not within ${secs}s: $what"
+}
+
+# is I PATH VALUE: node I's status PATH equals VALUE
+is() { [ "$(field "$1" "$2")" = "$3" ]; }
+member_is() { [ "$(member_state "$1" "$2")" = "$3" ]; }

@@ -1,0 +1,170 @@
+/* Tests of crdt/hll.c: lattice laws, canonical codec, accuracy. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/mp.h"
+#include "base/rng.h"
+#include "crdt/hll.h"
+#include "tests/test.h"
+
+enum { P = 8, M = 1 << P };
+
+static void fill(uint8_t *r, struct ivt_rng *rng, size_t n)
+{
+    memset(r, 0, M);
+    for (size_t i = 0; i < n; i++)
+        crdt_hll_add(r, P, ivt_rng_next(rng));
+}
+
+TEST(crdt_hll_merge_laws)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    uint8_t a[M], b[M], c[M], x[M], y[M];
+    for (int t = 0; t < 2000; t++) {
+        fill(a, &rng, ivt_rng_below(&rng, 600));
+        fill(b, &rng, ivt_rng_below(&rng, 600));
+        fill(c, &rng, ivt_rng_below(&rng, 600));
+        memcpy(x, a, M);
+        assert_false(crdt_hll_merge(x, a, P)); /* idempotent */
+        assert_memory_equal(x, a, M);
+        memcpy(x, a, M);
+        crdt_hll_merge(x, b, P);
+        memcpy(y, b, M);
+        crdt_hll_merge(y, a, P);
+        assert_memory_equal(x, y, M); /* commutative */
+        crdt_hll_merge(x, c, P);
+        memcpy(y, b, M);
+        crdt_hll_merge(y, c, P);
+        uint8_t z[M];
+        memcpy(z, a, M);
+        crdt_hll_merge(z, y, P);
+        assert_memory_equal(x, z, M); /* associative */
+        /* The estimate is a function of the registers alone. */
+        assert_true(crdt_hll_estimate(x, P) == crdt_hll_estimate(z, P));
+    }
+}
+
+TEST(crdt_hll_union_equals_single_stream)
+{
+    (void)state;
+    /* Items split over two sketches merge into exactly the sketch of all. */
+    uint8_t a[M] = {0}, b[M] = {0}, all[M] = {0};
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    for (int i = 0; i < 5000; i++) {
+        uint64_t h = ivt_rng_next(&rng);
+        crdt_hll_add(i % 3 ? a : b, P, h);
+        crdt_hll_add(all, P, h);
+    }
+    crdt_hll_merge(a, b, P);
+    assert_memory_equal(a, all, M);
+}
+
+TEST(crdt_hll_codec_roundtrip_canonical)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    uint8_t a[M], back[M], buf[2 * M];
+    for (int t = 0; t < 2000; t++) {
+        /* From empty through sparse to dense. */
+        fill(a, &rng, ivt_rng_below(&rng, 400));
+        struct ivt_mpw w;
+        ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+        crdt_hll_encode(&w, a, P);
+        assert_int_equal(ivt_mpw_error(&w), 0);
+        memset(back, 0, M);
+        const uint8_t *pos = buf;
+        assert_true(crdt_hll_decode_merge(&pos, buf + w.len, back, P) >= 0);
+        assert_ptr_equal(pos, buf + w.len);
+        assert_memory_equal(a, back, M);
+        /* Equal registers, equal bytes. */
+        uint8_t buf2[2 * M];
+        struct ivt_mpw w2;
+        ivt_mpw_init_fixed(&w2, buf2, sizeof(buf2));
+        crdt_hll_encode(&w2, back, P);
+        assert_int_equal(w.len, w2.len);
+        assert_memory_equal(buf, buf2, w.len);
+    }
+}
+
+TEST(crdt_hll_decode_rejects)
+{
+    (void)state;
+    uint8_t reg[M] = {0}, buf[M + 8];
+    const uint8_t *pos;
+    /* sparse out of order */
+    uint8_t bad1[] = {0xc4, 6, 0, 5, 1, 0, 4, 1};
+    pos = bad1;
+    assert_int_equal(crdt_hll_decode_merge(&pos, bad1 + sizeof(bad1), reg, P), IVT_EPROTO);
+    /* zero value */
+    uint8_t bad2[] = {0xc4, 3, 0, 5, 0};
+    pos = bad2;
+    assert_int_equal(crdt_hll_decode_merge(&pos, bad2 + sizeof(bad2), reg, P), IVT_EPROTO);
+    /* value above 65 - p */
+    uint8_t bad3[] = {0xc4, 3, 0, 5, 65 - P + 1};
+    pos = bad3;
+    assert_int_equal(crdt_hll_decode_merge(&pos, bad3 + sizeof(bad3), reg, P), IVT_EPROTO);
+    /* index beyond 2^p */
+    uint8_t bad4[] = {0xc4, 3, 1, 0, 1};
+    pos = bad4;
+    assert_int_equal(crdt_hll_decode_merge(&pos, bad4 + sizeof(bad4), reg, P), IVT_EPROTO);
+    /* a length that is no form */
+    uint8_t bad5[] = {0xc4, 4, 0, 1, 1, 1};
+    pos = bad5;
+    assert_int_equal(crdt_hll_decode_merge(&pos, bad5 + sizeof(bad5), reg, P), IVT_EPROTO);
+    /* dense where sparse is shorter: not canonical */
+    buf[0] = 0xc5;
+    buf[1] = M >> 8;
+    buf[2] = M & 0xff;
+    memset(buf + 3, 0, M);
+    buf[3 + 7] = 2;
+    pos = buf;
+    assert_int_equal(crdt_hll_decode_merge(&pos, buf + 3 + M, reg, P), IVT_EPROTO);
+    /* truncated */
+    pos = buf;
+    assert_int_equal(crdt_hll_decode_merge(&pos, buf + 10, reg, P), IVT_EPROTO);
+    assert_true(crdt_hll_empty(reg, P));
+}
+
+TEST(crdt_hll_accuracy_3_sigma)
+{
+    (void)state;
+    /* From 100 to 10 million distinct items, one run per size on a log
+     * scale, at p = 12: the error stays within 3 standard errors. */
+    enum { PA = 12 };
+    uint8_t *r = calloc(1, 1 << PA);
+    assert_non_null(r);
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    double bound = 3 * crdt_hll_rse(PA);
+    uint64_t n = 0;
+    for (uint64_t target = 100; target <= 10000000; target *= 10) {
+        for (; n < target; n++)
+            crdt_hll_add(r, PA, ivt_rng_next(&rng));
+        double est = crdt_hll_estimate(r, PA);
+        double err = fabs(est - (double)n) / (double)n;
+        if (err > bound)
+            print_error("n=%llu est=%.0f err=%.4f bound=%.4f seed=%llu\n", (unsigned long long)n,
+                        est, err, bound, (unsigned long long)ivt_test_seed());
+        assert_true(err <= bound);
+    }
+    free(r);
+}
+
+TEST(crdt_hll_small_counts_near_exact)
+{
+    (void)state;
+    uint8_t r[1 << 12] = {0};
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    assert_true(crdt_hll_estimate(r, 12) == 0.0);
+    for (int n = 1; n <= 50; n++) {
+        crdt_hll_add(r, 12, ivt_rng_next(&rng));
+        assert_true(fabs(crdt_hll_estimate(r, 12) - n) < 1.0);
+    }
+}

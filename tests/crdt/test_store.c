@@ -1,0 +1,785 @@
+/*
+ * Tests of crdt/store.c: lattice laws over random reachable states, deltas,
+ * canonical bytes, a 50-replica convergence run against an exact oracle,
+ * window expiry, eviction, and strict decoding.
+ *
+ * States are compared by their canonical snapshot bytes (crdt_store_encode),
+ * which is what digests compare between replicas.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/mp.h"
+#include "base/rng.h"
+#include "crdt/store.h"
+#include "tests/test.h"
+
+/* Under sanitizers everything is ~10x slower: fewer iterations. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SLOW 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SLOW 1
+#endif
+#endif
+#ifndef SLOW
+#define SLOW 0
+#endif
+
+enum { WALL0_EPOCH = 29000000 }; /* an epoch of 2025 at 60 s */
+static const ivt_ms WALL0 = (ivt_ms)WALL0_EPOCH * 60000;
+
+static void small_config(struct crdt_config *c, int node)
+{
+    crdt_config_defaults(c);
+    memset(c->origin.id, 0, 16);
+    c->origin.id[0] = (uint8_t)(node >> 8);
+    c->origin.id[1] = (uint8_t)node;
+    c->origin.gen = 1;
+    memset(c->hash_key, 7, 16);
+    c->window_epochs = 6;
+    c->distinct_bucket_epochs = 2;
+    c->max_entities = 4096;
+    c->counter_slots_max = 2;
+    c->distinct_exact_max = 4;
+    c->counter_hll_p = 6;
+    c->distinct_hll_p = 6;
+    c->digest_bits = 4;
+}
+
+static struct crdt_store *mk(struct crdt_config *c)
+{
+    struct crdt_store *s;
+    assert_int_equal(crdt_store_new(&s, c, WALL0), 0);
+    return s;
+}
+
+/* Canonical bytes of a store (caller frees). */
+static uint8_t *snap(struct crdt_store *s, size_t *len)
+{
+    struct ivt_mpw w;
+    ivt_mpw_init_dyn(&w, 1 << 28);
+    assert_int_equal(crdt_store_encode(s, &w), 0);
+    *len = w.len;
+    return w.data;
+}
+
+static void assert_same(struct crdt_store *a, struct crdt_store *b)
+{
+    size_t la, lb;
+    uint8_t *x = snap(a, &la), *y = snap(b, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(x, y, la);
+    free(x);
+    free(y);
+}
+
+static void merge_bytes(struct crdt_store *s, const uint8_t *p, size_t n)
+{
+    struct crdt_merge_stats st;
+    int rc = crdt_store_merge(s, p, n, &st);
+    if (rc)
+        print_error("merge: %d\n", rc);
+    assert_int_equal(rc, 0);
+}
+
+static void merge_store(struct crdt_store *dst, struct crdt_store *src)
+{
+    size_t n;
+    uint8_t *p = snap(src, &n);
+    merge_bytes(dst, p, n);
+    free(p);
+}
+
+/* Random local events: nkeys keys per kind, epochs in the window. */
+static void random_events(struct crdt_store *s, struct ivt_rng *rng, int n, int nkeys)
+{
+    uint32_t cur = crdt_store_epoch(s);
+    for (int i = 0; i < n; i++) {
+        char key[32];
+        struct crdt_update u;
+        memset(&u, 0, sizeof(u));
+        u.kind = (enum crdt_kind)ivt_rng_below(rng, CRDT_KINDS);
+        u.key_len = (size_t)snprintf(key, sizeof(key), "k%u", (unsigned)ivt_rng_below(rng, nkeys));
+        u.key = key;
+        u.add[ivt_rng_below(rng, CRDT_COUNTERS)] = 1 + (uint32_t)ivt_rng_below(rng, 5);
+        if (ivt_rng_below(rng, 2)) {
+            u.item_mask = (uint8_t)(1u << ivt_rng_below(rng, CRDT_DISTINCTS));
+            for (int d = 0; d < CRDT_DISTINCTS; d++)
+                u.item[d] = ivt_rng_below(rng, 12) * 0x9e3779b97f4a7c15ULL;
+        }
+        uint32_t e = cur - (uint32_t)ivt_rng_below(rng, 5);
+        assert_int_equal(crdt_store_update(s, e, &u, 1), 0);
+    }
+}
+
+/* A random reachable state: own events plus merges of other replicas'. */
+static struct crdt_store *random_state(struct ivt_rng *rng, int node, struct crdt_store **peers,
+                                       int npeers)
+{
+    struct crdt_config c;
+    small_config(&c, node);
+    struct crdt_store *s = mk(&c);
+    random_events(s, rng, (int)ivt_rng_below(rng, 40), 6);
+    for (int i = 0; i < npeers; i++)
+        if (ivt_rng_below(rng, 2))
+            merge_store(s, peers[i]);
+    random_events(s, rng, (int)ivt_rng_below(rng, 20), 6);
+    return s;
+}
+
+TEST(crdt_store_merge_laws)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    int rounds = SLOW ? 60 : 400;
+    struct crdt_config c;
+    /* A pool of replicas whose states feed later ones, so states mix
+     * slots of many origins and promoted epochs. */
+    enum { POOL = 6 };
+    struct crdt_store *pool[POOL];
+    for (int i = 0; i < POOL; i++)
+        pool[i] = random_state(&rng, 100 + i, pool, i);
+    for (int t = 0; t < rounds; t++) {
+        struct crdt_store *a = random_state(&rng, 1, pool, POOL);
+        struct crdt_store *b = random_state(&rng, 2, pool, POOL);
+        struct crdt_store *cc = random_state(&rng, 3, pool, POOL);
+        size_t la, lb, lc;
+        uint8_t *sa = snap(a, &la), *sb = snap(b, &lb), *sc = snap(cc, &lc);
+        small_config(&c, 9);
+        /* idempotence: a join a == a */
+        struct crdt_store *x = mk(&c);
+        merge_bytes(x, sa, la);
+        merge_bytes(x, sa, la);
+        size_t lx;
+        uint8_t *sx = snap(x, &lx);
+        assert_int_equal(lx, la);
+        assert_memory_equal(sx, sa, la); /* decode(encode(a)) == a, byte for byte */
+        free(sx);
+        /* commutativity and associativity: every order gives the same bytes */
+        struct crdt_store *y = mk(&c), *z = mk(&c);
+        merge_bytes(x, sb, lb);
+        merge_bytes(x, sc, lc);
+        merge_bytes(y, sc, lc);
+        merge_bytes(y, sb, lb);
+        merge_bytes(y, sa, la);
+        struct crdt_store *bc = mk(&c);
+        merge_bytes(bc, sb, lb);
+        merge_bytes(bc, sc, lc);
+        merge_bytes(z, sa, la);
+        merge_store(z, bc);
+        assert_same(x, y);
+        assert_same(x, z);
+        /* a <= a join b: merging a again changes nothing */
+        struct crdt_merge_stats st;
+        assert_int_equal(crdt_store_merge(x, sa, la, &st), 0);
+        assert_int_equal(st.changed, 0);
+        free(sa);
+        free(sb);
+        free(sc);
+        crdt_store_delete(a);
+        crdt_store_delete(b);
+        crdt_store_delete(cc);
+        crdt_store_delete(x);
+        crdt_store_delete(y);
+        crdt_store_delete(z);
+        crdt_store_delete(bc);
+    }
+    for (int i = 0; i < POOL; i++)
+        crdt_store_delete(pool[i]);
+}
+
+/* Drains every pending delta of src into dst, in budget-cut pieces. */
+static void ship_deltas(struct crdt_store *src, struct crdt_store *dst, size_t budget)
+{
+    uint8_t *buf = malloc(budget);
+    assert_non_null(buf);
+    while (crdt_store_pending(src)) {
+        struct ivt_mpw w;
+        ivt_mpw_init_fixed(&w, buf, budget);
+        size_t n;
+        assert_int_equal(crdt_store_flush(src, &w, budget, &n), 0);
+        assert_true(n > 0);
+        assert_true(w.len <= budget);
+        merge_bytes(dst, buf, w.len);
+    }
+    free(buf);
+}
+
+TEST(crdt_store_delta_equals_state)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    int rounds = SLOW ? 30 : 200;
+    for (int t = 0; t < rounds; t++) {
+        struct crdt_config c;
+        small_config(&c, 1);
+        struct crdt_store *a = mk(&c);
+        small_config(&c, 2);
+        struct crdt_store *b = mk(&c), *b2;
+        random_events(b, &rng, 30, 6);
+        small_config(&c, 3);
+        b2 = mk(&c);
+        merge_store(b2, b);
+        /* a mutates in steps; b gets a's deltas after each step, b2 gets
+         * a's full state at the end. */
+        for (int step = 0; step < 4; step++) {
+            random_events(a, &rng, (int)ivt_rng_below(&rng, 30), 6);
+            if (step == 2)
+                merge_store(a, b); /* a also forwards what it merged */
+            ship_deltas(a, b, 300 + ivt_rng_below(&rng, 3000));
+        }
+        merge_store(b2, a);
+        assert_same(b, b2);
+        crdt_store_delete(a);
+        crdt_store_delete(b);
+        crdt_store_delete(b2);
+    }
+}
+
+/* One message in flight in the simulated network. */
+struct msg {
+    int to;
+    uint8_t *data;
+    size_t len;
+};
+
+TEST(crdt_store_convergence_50_replicas)
+{
+    (void)state;
+    enum { N = 50, KEYS = 40, ROUNDS = 30, FANOUT = 3, BUDGET = 1200 };
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    struct crdt_store *r[N];
+    struct crdt_config c;
+    for (int i = 0; i < N; i++) {
+        small_config(&c, i + 1);
+        c.counter_slots_max = 64; /* exact counters: compared to the oracle */
+        c.distinct_exact_max = 64;
+        c.window_epochs = 10;
+        c.distinct_bucket_epochs = 5;
+        c.counter_hll_p = 8;
+        r[i] = mk(&c);
+    }
+    /* The oracle: exact sums per (kind, key, metric). */
+    static uint64_t oracle[CRDT_KINDS][KEYS][CRDT_COUNTERS];
+    memset(oracle, 0, sizeof(oracle));
+    struct msg *q = NULL;
+    size_t nq = 0, capq = 0;
+    uint32_t cur = crdt_store_epoch(r[0]);
+    int events = SLOW ? 20 : 60;
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < N; i++) {
+            for (int k = 0; k < events / 10 + (int)ivt_rng_below(&rng, events); k++) {
+                char key[16];
+                struct crdt_update u;
+                memset(&u, 0, sizeof(u));
+                u.kind = (enum crdt_kind)ivt_rng_below(&rng, CRDT_KINDS);
+                unsigned kk = (unsigned)ivt_rng_below(&rng, KEYS);
+                u.key_len = (size_t)snprintf(key, sizeof(key), "key-%u", kk);
+                u.key = key;
+                int m = (int)ivt_rng_below(&rng, CRDT_COUNTERS);
+                u.add[m] = 1;
+                u.item_mask = 1;
+                u.item[0] = ivt_rng_below(&rng, 30) + 1;
+                assert_int_equal(
+                    crdt_store_update(r[i], cur - (uint32_t)ivt_rng_below(&rng, 3), &u, 1), 0);
+                oracle[u.kind][kk][m]++;
+            }
+            /* Flush one delta to FANOUT random peers: lost 20%, duplicated
+             * 10%; the queue is delivered in random order. */
+            uint8_t buf[BUDGET];
+            struct ivt_mpw w;
+            ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+            size_t n;
+            if (crdt_store_flush(r[i], &w, sizeof(buf), &n) || !n)
+                continue;
+            for (int f = 0; f < FANOUT; f++) {
+                int copies = ivt_rng_below(&rng, 10) < 2 ? 0 : ivt_rng_below(&rng, 10) < 1 ? 2 : 1;
+                for (int cp = 0; cp < copies; cp++) {
+                    if (nq == capq) {
+                        capq = capq ? capq * 2 : 256;
+                        q = realloc(q, capq * sizeof(*q));
+                        assert_non_null(q);
+                    }
+                    q[nq].to = (int)ivt_rng_below(&rng, N);
+                    q[nq].data = malloc(w.len);
+                    memcpy(q[nq].data, buf, w.len);
+                    q[nq].len = w.len;
+                    nq++;
+                }
+            }
+        }
+        /* Deliver a random part of the queue, in random order. */
+        for (size_t k = nq; k-- > 0;) {
+            size_t j = ivt_rng_below(&rng, k + 1);
+            struct msg t = q[k];
+            q[k] = q[j];
+            q[j] = t;
+        }
+        size_t keep = 0;
+        for (size_t k = 0; k < nq; k++) {
+            if (ivt_rng_below(&rng, 3) == 0 && round < ROUNDS - 1) {
+                q[keep++] = q[k]; /* delayed to a later round */
+                continue;
+            }
+            merge_bytes(r[q[k].to], q[k].data, q[k].len);
+            free(q[k].data);
+        }
+        nq = keep;
+    }
+    for (size_t k = 0; k < nq; k++)
+        free(q[k].data);
+    free(q);
+    /* One anti-entropy round through a hub: every replica pushes what its
+     * digest says the hub lacks and the hub pulls, then the hub pushes
+     * back to everyone. Digests first; only differing buckets travel. */
+    size_t nd = crdt_store_digest_size(r[0]);
+    uint64_t *dig = malloc(nd * sizeof(*dig));
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 1; i < N; i++) {
+            struct crdt_store *from = pass == 0 ? r[i] : r[0], *to = pass == 0 ? r[0] : r[i];
+            struct ivt_mpw dw;
+            ivt_mpw_init_dyn(&dw, 1 << 20);
+            assert_int_equal(crdt_store_digest_encode(to, &dw), 0);
+            assert_int_equal(crdt_store_digest_decode(from, dig, nd, dw.data, dw.len), 0);
+            ivt_mpw_destroy(&dw);
+            size_t resume = 0;
+            while (resume < nd) {
+                struct ivt_mpw w;
+                ivt_mpw_init_dyn(&w, 1 << 22);
+                size_t n;
+                assert_int_equal(crdt_store_repair(from, &w, dig, nd, &resume, 1 << 16, &n), 0);
+                if (n)
+                    merge_bytes(to, w.data, w.len);
+                ivt_mpw_destroy(&w);
+            }
+        }
+    }
+    free(dig);
+    /* Byte-identical replicas, and digests agree. */
+    for (int i = 1; i < N; i++)
+        assert_same(r[0], r[i]);
+    /* Equal to the exact oracle. */
+    for (int k = 0; k < CRDT_KINDS; k++)
+        for (int kk = 0; kk < KEYS; kk++) {
+            char key[16];
+            size_t len = (size_t)snprintf(key, sizeof(key), "key-%u", (unsigned)kk);
+            struct crdt_view v;
+            int rc = crdt_store_get(r[N / 2], &v, (enum crdt_kind)k, key, len);
+            uint64_t total = 0;
+            for (int m = 0; m < CRDT_COUNTERS; m++)
+                total += oracle[k][kk][m];
+            if (!total) {
+                assert_int_equal(rc, IVT_ENOENT);
+                continue;
+            }
+            assert_int_equal(rc, 0);
+            for (int m = 0; m < CRDT_COUNTERS; m++)
+                assert_int_equal(v.fleet[m], oracle[k][kk][m]);
+            assert_false(v.approximate);
+        }
+    for (int i = 0; i < N; i++)
+        crdt_store_delete(r[i]);
+}
+
+TEST(crdt_store_promotion_converges)
+{
+    (void)state;
+    /* 12 origins write one entity in one epoch, past the slot bound: every
+     * replica promotes, whatever the merge order, and the estimate is
+     * within the HLL error of the exact count. */
+    enum { N = 12 };
+    struct crdt_store *r[N];
+    struct crdt_config c;
+    uint64_t exact = 0;
+    for (int i = 0; i < N; i++) {
+        small_config(&c, i + 1);
+        c.counter_slots_max = 4;
+        c.counter_hll_p = 12;
+        c.distinct_exact_max = 16;
+        r[i] = mk(&c);
+        struct crdt_update u = {.kind = CRDT_KIND_PUB, .key = "pub-1", .key_len = 5};
+        u.add[0] = 200 + 37 * (uint32_t)i;
+        exact += u.add[0];
+        assert_int_equal(crdt_store_update(r[i], crdt_store_epoch(r[i]), &u, 1), 0);
+    }
+    small_config(&c, 99);
+    c.counter_slots_max = 4;
+    c.counter_hll_p = 12;
+    c.distinct_exact_max = 16;
+    struct crdt_store *fwd = mk(&c), *rev = mk(&c);
+    for (int i = 0; i < N; i++) {
+        merge_store(fwd, r[i]);
+        merge_store(rev, r[N - 1 - i]);
+    }
+    assert_same(fwd, rev);
+    struct crdt_view v;
+    assert_int_equal(crdt_store_get(fwd, &v, CRDT_KIND_PUB, "pub-1", 5), 0);
+    assert_true(v.approximate);
+    double err = ((double)v.fleet[0] - (double)exact) / (double)exact;
+    assert_true(err < 0.05 && err > -0.05);
+    assert_int_equal(v.origins, N);
+    /* After promotion the owner's own count is still exact. */
+    merge_store(r[3], fwd);
+    assert_int_equal(crdt_store_get(r[3], &v, CRDT_KIND_PUB, "pub-1", 5), 0);
+    assert_int_equal(v.local[0], 200 + 37 * 3);
+    for (int i = 0; i < N; i++)
+        crdt_store_delete(r[i]);
+    crdt_store_delete(fwd);
+    crdt_store_delete(rev);
+}
+
+TEST(crdt_store_distinct_window_union)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    c.distinct_exact_max = 8;
+    c.distinct_hll_p = 12;
+    struct crdt_store *s = mk(&c);
+    uint32_t cur = crdt_store_epoch(s);
+    /* The same 5 items in every epoch: the union is 5, not 5 per bucket. */
+    for (uint32_t e = cur - 5; e <= cur; e++)
+        for (uint64_t i = 1; i <= 5; i++) {
+            struct crdt_update u = {.kind = CRDT_KIND_IP, .key = "1.2.3.4", .key_len = 7};
+            u.item_mask = 1;
+            u.item[0] = i * 0x9e3779b97f4a7c15ULL;
+            assert_int_equal(crdt_store_update(s, e, &u, 1), 0);
+        }
+    struct crdt_view v;
+    assert_int_equal(crdt_store_get(s, &v, CRDT_KIND_IP, "1.2.3.4", 7), 0);
+    assert_int_equal(v.distinct[0], 5);
+    assert_false(v.approximate);
+    /* Past the exact bound: an HLL, still the union. */
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, 5);
+    for (int i = 0; i < 3000; i++) {
+        struct crdt_update u = {.kind = CRDT_KIND_IP, .key = "1.2.3.4", .key_len = 7};
+        u.item_mask = 1;
+        u.item[0] = ivt_rng_next(&rng);
+        assert_int_equal(crdt_store_update(s, cur - (uint32_t)(i % 6), &u, 1), 0);
+    }
+    assert_int_equal(crdt_store_get(s, &v, CRDT_KIND_IP, "1.2.3.4", 7), 0);
+    assert_true(v.approximate);
+    assert_true(v.distinct[0] > 2850 && v.distinct[0] < 3160);
+    crdt_store_delete(s);
+}
+
+TEST(crdt_store_window_expiry)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    struct crdt_store *a = mk(&c);
+    small_config(&c, 2);
+    struct crdt_store *b = mk(&c);
+    uint32_t cur = crdt_store_epoch(a);
+    /* One request per epoch for the 6 epochs of the window. */
+    for (uint32_t e = cur - 5; e <= cur; e++) {
+        struct crdt_update u = {.kind = CRDT_KIND_IP, .key = "ip", .key_len = 2};
+        u.add[0] = 1;
+        assert_int_equal(crdt_store_update(a, e, &u, 1), 0);
+    }
+    merge_store(b, a);
+    struct crdt_view v;
+    assert_int_equal(crdt_store_get(a, &v, CRDT_KIND_IP, "ip", 2), 0);
+    assert_int_equal(v.fleet[0], 6);
+    /* Epoch by epoch, each replica drops the same oldest epoch. The
+     * origins set lives in 2-epoch buckets, so the entity outlives its last
+     * counter epoch by at most one bucket. */
+    for (int k = 1; k <= 7; k++) {
+        ivt_ms wall = WALL0 + (ivt_ms)k * c.epoch_ms;
+        crdt_store_tick(a, wall);
+        crdt_store_tick(b, wall);
+        assert_same(a, b);
+        int rc = crdt_store_get(a, &v, CRDT_KIND_IP, "ip", 2);
+        if (k <= 6) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(v.fleet[0], (uint64_t)(6 - k));
+            assert_int_equal(v.local[0], (uint64_t)(6 - k));
+        } else {
+            assert_int_equal(rc, IVT_ENOENT); /* nothing left: removed */
+        }
+    }
+    /* Old state arriving late is ignored; far-future is rejected. */
+    small_config(&c, 3);
+    struct crdt_store *old = mk(&c);
+    struct crdt_update u = {.kind = CRDT_KIND_IP, .key = "ip", .key_len = 2};
+    u.add[0] = 9;
+    assert_int_equal(crdt_store_update(old, cur, &u, 1), 0);
+    size_t n;
+    uint8_t *p = snap(old, &n);
+    struct crdt_merge_stats st;
+    assert_int_equal(crdt_store_merge(a, p, n, &st), 0);
+    assert_int_equal(st.expired, 2); /* the slot and its bucket */
+    assert_int_equal(crdt_store_get(a, &v, CRDT_KIND_IP, "ip", 2), IVT_ENOENT);
+    free(p);
+    assert_int_equal(crdt_store_update(old, cur + 2, &u, 1), IVT_ESTALE);
+    assert_int_equal(crdt_store_update(a, cur, &u, 1), IVT_ESTALE);
+    crdt_store_tick(old, WALL0 + 4 * c.epoch_ms);
+    assert_int_equal(crdt_store_update(old, cur + 4, &u, 1), 0);
+    p = snap(old, &n);
+    small_config(&c, 4);
+    struct crdt_store *late = mk(&c); /* still at WALL0: cur + 4 is far future */
+    assert_int_equal(crdt_store_merge(late, p, n, &st), 0);
+    assert_true(st.future >= 1);
+    assert_int_equal(crdt_store_get(late, &v, CRDT_KIND_IP, "ip", 2), 0);
+    assert_int_equal(v.fleet[0], 9); /* the epoch in range was taken */
+    free(p);
+    crdt_store_delete(a);
+    crdt_store_delete(b);
+    crdt_store_delete(old);
+    crdt_store_delete(late);
+}
+
+TEST(crdt_store_eviction_deterministic)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    c.max_entities = 64;
+    struct crdt_store *src = mk(&c);
+    small_config(&c, 1);
+    c.max_entities = 4096;
+    struct crdt_store *big = mk(&c);
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    /* 200 entities; entity i gets i + 1 requests, so the heavy ones are
+     * known. */
+    for (int i = 0; i < 200; i++) {
+        char key[16];
+        struct crdt_update u = {.kind = CRDT_KIND_DEVICE};
+        u.key_len = (size_t)snprintf(key, sizeof(key), "dev%d", i);
+        u.key = key;
+        u.add[0] = (uint32_t)i + 1;
+        assert_int_equal(crdt_store_update(big, crdt_store_epoch(big), &u, 1), 0);
+    }
+    size_t n;
+    uint8_t *p = snap(big, &n);
+    small_config(&c, 2);
+    c.max_entities = 64;
+    struct crdt_store *x = mk(&c);
+    small_config(&c, 3);
+    c.max_entities = 64;
+    struct crdt_store *y = mk(&c);
+    merge_bytes(x, p, n);
+    merge_bytes(y, p, n);
+    assert_same(x, y);
+    struct crdt_store_stats sx;
+    crdt_store_stats(x, &sx);
+    assert_true(sx.entities <= 64);
+    assert_true(sx.evictions > 0);
+    /* The heaviest entity survives; the lightest is gone. */
+    struct crdt_view v;
+    assert_int_equal(crdt_store_get(x, &v, CRDT_KIND_DEVICE, "dev199", 6), 0);
+    assert_int_equal(v.fleet[0], 200);
+    /* The same state evicts the same entities on every replica. */
+    for (int i = 0; i < 50; i++) {
+        char key[16];
+        struct crdt_update u = {.kind = CRDT_KIND_UA};
+        u.key_len = (size_t)snprintf(key, sizeof(key), "ua%d", i);
+        u.key = key;
+        u.add[1] = 1;
+        u.hash = crdt_store_key_hash(x, u.kind, key, u.key_len);
+        assert_int_equal(crdt_store_update(x, crdt_store_epoch(x), &u, 1), 0);
+    }
+    free(p);
+    crdt_store_delete(src);
+    crdt_store_delete(big);
+    crdt_store_delete(x);
+    crdt_store_delete(y);
+}
+
+TEST(crdt_store_flush_budget)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    struct crdt_store *s = mk(&c);
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    random_events(s, &rng, 300, 50);
+    size_t pending = crdt_store_pending(s), total = 0;
+    assert_true(pending > 10);
+    uint8_t buf[400];
+    uint8_t tiny[16];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, tiny, sizeof(tiny));
+    size_t n;
+    assert_int_equal(crdt_store_flush(s, &w, sizeof(tiny), &n), IVT_ENOSPC);
+    assert_int_equal(crdt_store_pending(s), pending);
+    while (crdt_store_pending(s)) {
+        ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+        assert_int_equal(crdt_store_flush(s, &w, sizeof(buf), &n), 0);
+        assert_true(w.len <= sizeof(buf));
+        total += n;
+    }
+    assert_int_equal(total, pending);
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    assert_int_equal(crdt_store_flush(s, &w, sizeof(buf), &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(w.len, 0);
+    crdt_store_delete(s);
+}
+
+TEST(crdt_store_decode_rejects)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    struct crdt_store *s = mk(&c);
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    random_events(s, &rng, 100, 8);
+    size_t n;
+    uint8_t *p = snap(s, &n);
+    small_config(&c, 2);
+    /* Every strict prefix is malformed and harmless. */
+    for (size_t k = 0; k < n; k += 1 + k / 64) {
+        struct crdt_store *t = mk(&c);
+        assert_true(crdt_store_merge(t, p, k, NULL) < 0);
+        crdt_store_delete(t);
+    }
+    struct crdt_store *t = mk(&c);
+    /* another format version */
+    uint8_t v2[] = {0x95, 0x02, 0xc0, 0xc0, 0xc0, 0xc0};
+    assert_int_equal(crdt_store_merge(t, v2, sizeof(v2), NULL), IVT_EVERSION);
+    /* trailing bytes */
+    uint8_t *q = malloc(n + 1);
+    memcpy(q, p, n);
+    q[n] = 0xc0;
+    struct crdt_store *t2 = mk(&c);
+    assert_int_equal(crdt_store_merge(t2, q, n + 1, NULL), IVT_EPROTO);
+    crdt_store_delete(t2);
+    free(q);
+    /* a peer with other lattice parameters */
+    small_config(&c, 3);
+    c.counter_hll_p = 7;
+    struct crdt_store *other = mk(&c);
+    assert_int_equal(crdt_store_merge(other, p, n, NULL), IVT_EINVAL);
+    crdt_store_delete(other);
+    /* a header declaring four billion origins in a few bytes */
+    struct ivt_mpw w;
+    ivt_mpw_init_dyn(&w, 1 << 16);
+    ivt_mpw_array(&w, 5);
+    ivt_mpw_uint(&w, 1);
+    ivt_mpw_uint(&w, 0);
+    ivt_mpw_array(&w, 7);
+    uint64_t prm[7] = {60000, 6, 2, 4, 6, 6, 2};
+    for (int i = 0; i < 7; i++)
+        ivt_mpw_uint(&w, prm[i]);
+    size_t hdr = w.len;
+    ivt_mpw_array(&w, 0xffffffffu);
+    assert_int_equal(crdt_store_merge(t, w.data, w.len, NULL), IVT_EPROTO);
+    /* an entity whose slots are out of order */
+    w.len = hdr;
+    uint8_t o1[20] = {1}, o2[20] = {2};
+    ivt_mpw_array(&w, 2);
+    ivt_mpw_bin(&w, o1, 20);
+    ivt_mpw_bin(&w, o2, 20);
+    ivt_mpw_array(&w, 1);
+    ivt_mpw_array(&w, 6);
+    ivt_mpw_uint(&w, 0);
+    ivt_mpw_uint(&w, 42);
+    ivt_mpw_bin(&w, "x", 1);
+    ivt_mpw_array(&w, 2);
+    uint32_t ep = crdt_store_epoch(t);
+    for (int o = 1; o >= 0; o--) {
+        ivt_mpw_array(&w, 8);
+        ivt_mpw_uint(&w, ep);
+        ivt_mpw_uint(&w, (uint64_t)o);
+        for (int m = 0; m < 6; m++)
+            ivt_mpw_uint(&w, 1);
+    }
+    ivt_mpw_array(&w, 0);
+    ivt_mpw_array(&w, 0);
+    assert_int_equal(crdt_store_merge(t, w.data, w.len, NULL), IVT_EPROTO);
+    /* an exact set over the bound */
+    w.len = hdr;
+    ivt_mpw_array(&w, 0);
+    ivt_mpw_array(&w, 1);
+    ivt_mpw_array(&w, 6);
+    ivt_mpw_uint(&w, 0);
+    ivt_mpw_uint(&w, 42);
+    ivt_mpw_bin(&w, "x", 1);
+    ivt_mpw_array(&w, 0);
+    ivt_mpw_array(&w, 0);
+    ivt_mpw_array(&w, 1);
+    ivt_mpw_array(&w, 5);
+    ivt_mpw_uint(&w, ep / 2);
+    ivt_mpw_array(&w, 5);
+    for (int i = 1; i <= 5; i++)
+        ivt_mpw_uint(&w, (uint64_t)i);
+    for (int d = 1; d < 4; d++)
+        ivt_mpw_array(&w, 0);
+    assert_int_equal(crdt_store_merge(t, w.data, w.len, NULL), IVT_ETOOBIG);
+    /* a key longer than the display bound */
+    w.len = hdr;
+    ivt_mpw_array(&w, 0);
+    ivt_mpw_array(&w, 1);
+    ivt_mpw_array(&w, 6);
+    ivt_mpw_uint(&w, 0);
+    ivt_mpw_uint(&w, 42);
+    char longkey[200];
+    memset(longkey, 'a', sizeof(longkey));
+    ivt_mpw_bin(&w, longkey, sizeof(longkey));
+    ivt_mpw_array(&w, 0);
+    ivt_mpw_array(&w, 0);
+    ivt_mpw_array(&w, 0);
+    assert_int_equal(crdt_store_merge(t, w.data, w.len, NULL), IVT_EPROTO);
+    ivt_mpw_destroy(&w);
+    struct crdt_store_stats st;
+    crdt_store_stats(t, &st);
+    assert_int_equal(st.entities, 0);
+    /* digest messages */
+    uint64_t d[16];
+    uint8_t bad[] = {0x93, 0x01, 0x04, 0xc4, 0x01, 0x00};
+    assert_int_equal(crdt_store_digest_decode(t, d, 16, bad, sizeof(bad)), IVT_EPROTO);
+    uint8_t other_bits[] = {0x93, 0x01, 0x05, 0xc4, 0x00};
+    assert_int_equal(crdt_store_digest_decode(t, d, 16, other_bits, sizeof(other_bits)),
+                     IVT_EINVAL);
+    free(p);
+    crdt_store_delete(t);
+    crdt_store_delete(s);
+}
+
+TEST(crdt_store_query_and_iterate)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    struct crdt_store *s = mk(&c);
+    char longua[300];
+    memset(longua, 'M', sizeof(longua));
+    struct crdt_update u[2] = {{.kind = CRDT_KIND_UA, .key = longua, .key_len = sizeof(longua)},
+                               {.kind = CRDT_KIND_IP, .key = "10.0.0.1", .key_len = 8}};
+    u[0].add[0] = 3;
+    u[1].add[2] = 4;
+    assert_int_equal(crdt_store_update(s, crdt_store_epoch(s), u, 2), 0);
+    struct crdt_view v;
+    assert_int_equal(crdt_store_get(s, &v, CRDT_KIND_UA, longua, sizeof(longua)), 0);
+    assert_int_equal(v.key_len, CRDT_KEY_MAX);
+    assert_int_equal(v.fleet[0], 3);
+    assert_int_equal(v.origins, 1);
+    assert_int_equal(v.first_epoch, crdt_store_epoch(s));
+    uint32_t cur = 0;
+    int n = 0;
+    while (crdt_store_next(s, &cur, &v))
+        n++;
+    assert_int_equal(n, 2);
+    assert_int_equal(crdt_store_get(s, &v, CRDT_KIND_PUB, "nope", 4), IVT_ENOENT);
+    assert_int_equal(crdt_store_get(s, &v, (enum crdt_kind)9, "x", 1), IVT_EINVAL);
+    struct crdt_update bad = {.kind = CRDT_KIND_IP, .key = "", .key_len = 0};
+    bad.add[0] = 1;
+    assert_int_equal(crdt_store_update(s, crdt_store_epoch(s), &bad, 1), IVT_EINVAL);
+    struct crdt_config badc = c;
+    badc.window_epochs = 0;
+    struct crdt_store *x;
+    assert_int_equal(crdt_store_new(&x, &badc, WALL0), IVT_EINVAL);
+    crdt_store_delete(s);
+}

@@ -1,0 +1,333 @@
+/*
+ * tests/loadgen.c: bin/ivt-loadgen, a load generator for ivtd's API.
+ *
+ *   ivt-loadgen score   ADDR RATE SECONDS [CONNS]   open loop at RATE requests/s
+ *   ivt-loadgen observe ADDR BATCH SECONDS [CONNS]  closed loop, pipelined batches
+ *   ivt-loadgen fill    ADDR ENTITIES               observe ENTITIES distinct IPs
+ *
+ * score is open loop: request i is due at start + i / RATE, whether or not
+ * earlier replies came back, and its latency is counted from when it was
+ * due, not from when it was sent. A stalled server therefore shows up in
+ * the percentiles instead of slowing the generator down with it (the
+ * coordinated-omission trap). Replies come back in order per connection
+ * (docs/protocol.md), so each connection keeps a queue of due times.
+ *
+ * Output: BENCH lines (tests/bench/bench.h's format) on stdout.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/mp.h"
+#include "base/rng.h"
+#include "node/config.h"
+
+enum {
+    MAX_CONNS = 64,
+    RBUF = 1 << 20,
+    IP_POOL = 100000, /* distinct client IPs in score traffic: a realistic working set */
+    OBSERVE_DEPTH = 4 /* batches in flight per connection in observe mode */
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+struct conn {
+    int fd;
+    uint8_t *rbuf;
+    size_t rlen;
+    uint64_t *due; /* ring of due times of requests in flight */
+    size_t head, tail, cap;
+    struct ivt_mpw w; /* bytes not yet sent */
+    size_t woff;
+};
+
+static int dial(const char *addr)
+{
+    struct sockaddr_storage ss;
+    if (ivtd_sockaddr_parse(&ss, addr) != 0) {
+        fprintf(stderr, "ivt-loadgen: expected ip:port, got %s\n", addr);
+        exit(2);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+    socklen_t len =
+        ss.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) != 0) {
+        fprintf(stderr, "ivt-loadgen: cannot connect to %s: %s\n", addr, strerror(errno));
+        exit(3);
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+}
+
+static void write_event(struct ivt_mpw *w, struct ivt_rng *rng, uint32_t ip_index)
+{
+    static const char *const uas[] = {
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+        "like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"};
+    char ip[32], pub[32];
+    snprintf(ip, sizeof(ip), "10.%u.%u.%u", (ip_index >> 16) & 255, (ip_index >> 8) & 255,
+             ip_index & 255);
+    snprintf(pub, sizeof(pub), "pub-%u", (unsigned)ivt_rng_below(rng, 500));
+    ivt_mpw_map(w, 4);
+    ivt_mpw_cstr(w, "ip");
+    ivt_mpw_cstr(w, ip);
+    ivt_mpw_cstr(w, "ua");
+    ivt_mpw_cstr(w, uas[ivt_rng_below(rng, 4)]);
+    ivt_mpw_cstr(w, "pub");
+    ivt_mpw_cstr(w, pub);
+    ivt_mpw_cstr(w, "kind");
+    ivt_mpw_cstr(w, "request");
+}
+
+static void conn_init(struct conn *c, const char *addr, size_t inflight)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = dial(addr);
+    c->rbuf = malloc(RBUF);
+    c->cap = inflight;
+    c->due = calloc(inflight, sizeof(uint64_t));
+    ivt_mpw_init_dyn(&c->w, 64 << 20);
+    if (!c->rbuf || !c->due) {
+        fprintf(stderr, "ivt-loadgen: out of memory\n");
+        exit(1);
+    }
+}
+
+static size_t inflight(const struct conn *c)
+{
+    return c->tail - c->head;
+}
+
+/* Sends what is buffered without blocking. */
+static void pump_out(struct conn *c)
+{
+    while (c->woff < c->w.len) {
+        ssize_t n =
+            send(c->fd, c->w.data + c->woff, c->w.len - c->woff, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n <= 0) {
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return;
+            fprintf(stderr, "ivt-loadgen: send: %s\n", strerror(errno));
+            exit(3);
+        }
+        c->woff += (size_t)n;
+    }
+    ivt_mpw_reset(&c->w);
+    c->woff = 0;
+}
+
+/* Reads replies; calls done(due) for each, in order. Returns replies read. */
+static size_t pump_in(struct conn *c, uint32_t *lat, size_t *n_lat, size_t lat_cap,
+                      uint64_t *errors)
+{
+    ssize_t n = recv(c->fd, c->rbuf + c->rlen, RBUF - c->rlen, MSG_DONTWAIT);
+    if (n == 0) {
+        fprintf(stderr, "ivt-loadgen: the server closed the connection\n");
+        exit(3);
+    }
+    if (n < 0)
+        return 0;
+    c->rlen += (size_t)n;
+    uint64_t t = now_ns();
+    size_t off = 0, got = 0;
+    for (;;) {
+        long len = ivt_mp_value_len(c->rbuf + off, c->rlen - off);
+        if (len <= 0)
+            break;
+        const uint8_t *p = c->rbuf + off, *end = p + len;
+        uint32_t items;
+        uint64_t type, id;
+        if (ivt_mp_read_array(&p, end, &items) == 0 && ivt_mp_read_uint(&p, end, &type) == 0 &&
+            ivt_mp_read_uint(&p, end, &id) == 0 && ivt_mp_peek(p, end) != IVT_MP_NIL)
+            (*errors)++;
+        uint64_t due = c->due[c->head % c->cap];
+        c->head++;
+        if (lat && *n_lat < lat_cap)
+            lat[(*n_lat)++] = (uint32_t)((t > due ? t - due : 0) / 1000);
+        off += (size_t)len;
+        got++;
+    }
+    memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+    c->rlen -= off;
+    return got;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void report(const char *name, double v, const char *unit)
+{
+    printf("BENCH %s %.6g %s\n", name, v, unit);
+    fflush(stdout);
+}
+
+static void wait_io(struct conn *cs, int nc, int timeout_ms)
+{
+    struct pollfd pf[MAX_CONNS];
+    for (int i = 0; i < nc; i++) {
+        pf[i].fd = cs[i].fd;
+        pf[i].events = POLLIN | (cs[i].w.len > cs[i].woff ? POLLOUT : 0);
+    }
+    poll(pf, (nfds_t)nc, timeout_ms);
+}
+
+static int run_score(const char *addr, double rate, double secs, int nc)
+{
+    struct conn cs[MAX_CONNS];
+    size_t total = (size_t)(rate * secs);
+    for (int i = 0; i < nc; i++)
+        conn_init(&cs[i], addr, total / (size_t)nc + 2);
+    uint32_t *lat = malloc(total * sizeof(uint32_t));
+    size_t n_lat = 0;
+    uint64_t errors = 0;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, 42);
+    uint64_t start = now_ns() + 100000000ULL; /* 100 ms to settle */
+    double period = 1e9 / rate;
+    size_t sent = 0, answered = 0;
+    uint64_t end_wait = 0;
+    while (answered < total) {
+        uint64_t t = now_ns();
+        /* Every request due by now goes out, round-robin over connections. */
+        while (sent < total && start + (uint64_t)(sent * period) <= t) {
+            struct conn *c = &cs[sent % (size_t)nc];
+            ivt_mpw_array(&c->w, 4);
+            ivt_mpw_uint(&c->w, 0);
+            ivt_mpw_uint(&c->w, sent);
+            ivt_mpw_cstr(&c->w, "score");
+            ivt_mpw_array(&c->w, 1);
+            write_event(&c->w, &rng, (uint32_t)ivt_rng_below(&rng, IP_POOL));
+            c->due[c->tail % c->cap] = start + (uint64_t)(sent * period);
+            c->tail++;
+            sent++;
+        }
+        for (int i = 0; i < nc; i++) {
+            pump_out(&cs[i]);
+            answered += pump_in(&cs[i], lat, &n_lat, total, &errors);
+        }
+        if (sent == total && !end_wait)
+            end_wait = now_ns() + 10000000000ULL;
+        if (end_wait && now_ns() > end_wait)
+            break; /* replies lost: counted below */
+        uint64_t next = sent < total ? start + (uint64_t)(sent * period) : now_ns() + 1000000;
+        uint64_t t2 = now_ns();
+        int to = next > t2 ? (int)((next - t2) / 1000000) : 0;
+        wait_io(cs, nc, to);
+    }
+    qsort(lat, n_lat, sizeof(uint32_t), cmp_u32);
+    char name[96];
+    unsigned r = (unsigned)rate;
+    static const struct {
+        const char *tag;
+        double q;
+    } qs[] = {{"p50", 0.50}, {"p99", 0.99}, {"p999", 0.999}};
+    for (size_t i = 0; i < 3 && n_lat; i++) {
+        snprintf(name, sizeof(name), "daemon_score_%s_at_%u_per_s", qs[i].tag, r);
+        report(name, lat[(size_t)(qs[i].q * (double)(n_lat - 1))], "us");
+    }
+    snprintf(name, sizeof(name), "daemon_score_max_at_%u_per_s", r);
+    report(name, n_lat ? lat[n_lat - 1] : 0, "us");
+    snprintf(name, sizeof(name), "daemon_score_achieved_at_%u_per_s", r);
+    report(name, (double)n_lat / secs, "req/s");
+    if (errors || n_lat < total)
+        fprintf(stderr, "ivt-loadgen: %llu error replies, %zu of %zu answered\n",
+                (unsigned long long)errors, n_lat, total);
+    free(lat);
+    return errors ? 1 : 0;
+}
+
+static int run_observe(const char *addr, int batch, double secs, int nc, uint32_t distinct)
+{
+    struct conn cs[MAX_CONNS];
+    for (int i = 0; i < nc; i++)
+        conn_init(&cs[i], addr, OBSERVE_DEPTH + 1);
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, 7);
+    uint64_t errors = 0, batches = 0, next_ip = 0;
+    uint64_t start = now_ns(), stop = start + (uint64_t)(secs * 1e9);
+    bool fill = distinct > 0;
+    for (;;) {
+        bool done = fill ? next_ip >= distinct : now_ns() >= stop;
+        size_t open = 0;
+        for (int i = 0; i < nc; i++) {
+            struct conn *c = &cs[i];
+            while (!done && inflight(c) < OBSERVE_DEPTH) {
+                ivt_mpw_array(&c->w, 4);
+                ivt_mpw_uint(&c->w, 0);
+                ivt_mpw_uint(&c->w, c->tail);
+                ivt_mpw_cstr(&c->w, "observe");
+                ivt_mpw_array(&c->w, 1);
+                ivt_mpw_array(&c->w, (uint32_t)batch);
+                for (int k = 0; k < batch; k++)
+                    write_event(&c->w, &rng,
+                                fill ? (uint32_t)(next_ip++ % (1u << 24))
+                                     : (uint32_t)ivt_rng_below(&rng, IP_POOL));
+                c->due[c->tail % c->cap] = now_ns();
+                c->tail++;
+                done = fill ? next_ip >= distinct : now_ns() >= stop;
+            }
+            pump_out(c);
+            batches += pump_in(c, NULL, NULL, 0, &errors);
+            open += inflight(c);
+        }
+        if (done && open == 0)
+            break;
+        wait_io(cs, nc, 10);
+    }
+    double el = (double)(now_ns() - start) / 1e9;
+    if (fill) {
+        report("daemon_fill_events_per_s", (double)distinct / el, "events/s");
+    } else {
+        char name[64];
+        snprintf(name, sizeof(name), "daemon_observe_batch_%d_events_per_s", batch);
+        report(name, (double)batches * batch / el, "events/s");
+    }
+    if (errors)
+        fprintf(stderr, "ivt-loadgen: %llu error replies\n", (unsigned long long)errors);
+    return errors ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 5 && strcmp(argv[1], "score") == 0) {
+        int nc = argc > 5 ? atoi(argv[5]) : 2;
+        return run_score(argv[2], atof(argv[3]), atof(argv[4]),
+                         nc < 1           ? 1
+                         : nc > MAX_CONNS ? MAX_CONNS
+                                          : nc);
+    }
+    if (argc >= 5 && strcmp(argv[1], "observe") == 0) {
+        int nc = argc > 5 ? atoi(argv[5]) : 2;
+        return run_observe(argv[2], atoi(argv[3]), atof(argv[4]),
+                           nc < 1           ? 1
+                           : nc > MAX_CONNS ? MAX_CONNS
+                                            : nc,
+                           0);
+    }
+    if (argc == 4 && strcmp(argv[1], "fill") == 0)
+        return run_observe(argv[2], 1000, 0, 2, (uint32_t)atol(argv[3]));
+    fprintf(stderr, "usage: ivt-loadgen score ADDR RATE SECONDS [CONNS]\n"
+                    "       ivt-loadgen observe ADDR BATCH SECONDS [CONNS]\n"
+                    "       ivt-loadgen fill ADDR ENTITIES\n");
+    return 2;
+}

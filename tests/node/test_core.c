@@ -1,0 +1,416 @@
+/*
+ * Unit tests of the node core (node/core.c) on one node, and two nodes
+ * exchanging state by snapshot: what the request path and the analyst's
+ * commands promise, without a network. Cluster behaviour over gossip is in
+ * tests/node/test_cluster.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "base/err.h"
+#include "base/mp.h"
+#include "node/detect.h"
+#include "node/node.h"
+#include "node/rules.h"
+#include "tests/test.h"
+
+/* 2026-11-26 00:00:00 UTC: event times in the tests' epoch. */
+#define WALL0 ((ivt_ms)1795651200000LL)
+
+static uint8_t *slurp(const char *rel, size_t *len)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", ivt_test_root(), rel);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *p = malloc((size_t)n + 1);
+    assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static struct node_rules *test_rules(void)
+{
+    size_t n1, n2;
+    uint8_t *j = slurp("node/data/crawler-user-agents.json", &n1);
+    uint8_t *c = slurp("node/data/hosting-asn-ipv4.csv", &n2);
+    struct node_rules *r = 0;
+    char err[256];
+    assert_int_equal(node_rules_new(&r, j, n1, c, n2, err, sizeof(err)), 0);
+    free(j);
+    free(c);
+    return r;
+}
+
+static void test_config(struct node_config *cfg, uint8_t who, const struct node_rules *rules)
+{
+    node_config_defaults(cfg);
+    memset(cfg->id, who, sizeof(cfg->id));
+    cfg->generation = 1;
+    snprintf(cfg->name, sizeof(cfg->name), "node-%u", who);
+    uint8_t key[32];
+    memset(key, 7, sizeof(key));
+    assert_int_equal(gossip_keyring_install(&cfg->keyring, key), 0);
+    memset(cfg->hash_key, 9, sizeof(cfg->hash_key));
+    cfg->addr.family = 0;
+    cfg->addr.port = who;
+    cfg->rules = rules;
+    cfg->max_entities = 10000;
+}
+
+static struct node *test_node(uint8_t who, const struct node_rules *rules)
+{
+    if (sodium_init() < 0)
+        fail();
+    struct node_config cfg;
+    test_config(&cfg, who, rules);
+    struct node *n = 0;
+    assert_int_equal(node_new(&n, &cfg, who, 0, WALL0), 0);
+    return n;
+}
+
+static struct node_event ev_of(const char *ip, const char *ua, const char *device, const char *pub)
+{
+    struct node_event ev;
+    memset(&ev, 0, sizeof(ev));
+    assert_int_equal(node_ip_parse(&ev.ip, ip, strlen(ip)), 0);
+    ev.ua = ua;
+    ev.ua_len = ua ? strlen(ua) : 0;
+    ev.device = device;
+    ev.device_len = device ? strlen(device) : 0;
+    ev.pub = pub;
+    ev.pub_len = pub ? strlen(pub) : 0;
+    ev.kind = NODE_EV_REQUEST;
+    ev.ts = WALL0;
+    return ev;
+}
+
+static const char *HUMAN_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+                              "(KHTML, like Gecko) Chrome/145.0.0.0 Safari/537.36";
+
+static const struct node_metric *metric(const struct node_report *r, const char *name)
+{
+    for (int i = 0; i < r->n_metrics; i++)
+        if (strcmp(r->metrics[i].name, name) == 0)
+            return &r->metrics[i];
+    return 0;
+}
+
+static const struct node_reason *reason(const struct node_score *s, const char *signal)
+{
+    for (int i = 0; i < s->n_reasons; i++)
+        if (strcmp(s->reasons[i].signal, signal) == 0)
+            return &s->reasons[i];
+    return 0;
+}
+
+TEST(node_ip_parse_forms)
+{
+    (void)state;
+    struct node_ip a, b;
+    char buf[64];
+    assert_int_equal(node_ip_parse(&a, "192.0.2.1", 9), 0);
+    assert_int_equal(a.family, 4);
+    assert_int_equal(node_ip_parse(&b, "::ffff:192.0.2.1", 16), 0);
+    assert_memory_equal(&a, &b, sizeof(a)); /* v4-mapped is the v4 host */
+    assert_int_equal(node_ip_parse(&a, "2001:db8::1", 11), 0);
+    assert_int_equal(a.family, 6);
+    assert_string_equal(node_ip_format(&a, buf, sizeof(buf)), "2001:db8::1");
+    assert_int_equal(node_ip_parse(&a, "300.1.1.1", 9), IVT_EINVAL);
+    assert_int_equal(node_ip_parse(&a, "", 0), IVT_EINVAL);
+    assert_int_equal(node_ip_parse(&a, "1.2.3.4 ", 8), IVT_EINVAL);
+    char long_s[100];
+    memset(long_s, '1', sizeof(long_s));
+    assert_int_equal(node_ip_parse(&a, long_s, sizeof(long_s)), IVT_EINVAL);
+    enum node_entity_kind k;
+    assert_int_equal(node_entity_kind_parse(&k, "device", 6), 0);
+    assert_int_equal(k, NODE_ENT_DEVICE);
+    assert_int_equal(node_entity_kind_parse(&k, "dev", 3), IVT_EINVAL);
+}
+
+TEST(node_human_scores_ok_and_counts)
+{
+    (void)state;
+    struct node_rules *rules = test_rules();
+    struct node *n = test_node(1, rules);
+    struct node_event ev = ev_of("81.2.69.160", HUMAN_UA, "dev-1", "pub-a");
+    struct node_score s;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(node_score(n, &s, &ev, true, i, WALL0 + i), 0);
+    assert_int_equal(s.verdict, NODE_VERDICT_OK);
+    assert_true(s.score < 50);
+    assert_false(s.decided);
+
+    struct node_report r;
+    assert_int_equal(node_lookup(n, &r, NODE_ENT_IP, "81.2.69.160", 11, WALL0), 0);
+    assert_true(r.known);
+    assert_true(metric(&r, "requests")->local == 5);
+    assert_true(metric(&r, "requests")->fleet == 5);
+    assert_true(metric(&r, "distinct_ua")->fleet == 1);
+    assert_int_equal(node_lookup(n, &r, NODE_ENT_PREFIX, "81.2.69.0/24", 12, WALL0), 0);
+    assert_true(r.known);
+    assert_int_equal(node_lookup(n, &r, NODE_ENT_IP, "81.2.69.161", 11, WALL0), 0);
+    assert_false(r.known);
+
+    /* score without observing leaves the evidence unchanged */
+    assert_int_equal(node_score(n, &s, &ev, false, 10, WALL0 + 10), 0);
+    assert_int_equal(node_lookup(n, &r, NODE_ENT_IP, "81.2.69.160", 11, WALL0), 0);
+    assert_true(metric(&r, "requests")->fleet == 5);
+    struct node_stats st;
+    node_get_stats(n, &st);
+    assert_int_equal(st.events_observed, 5);
+    assert_int_equal(st.scores, 6);
+    node_delete(n);
+    node_rules_delete(rules);
+}
+
+TEST(node_givt_crawler_and_datacenter)
+{
+    (void)state;
+    struct node_rules *rules = test_rules();
+    struct node *n = test_node(1, rules);
+    struct node_score s;
+    struct node_event ev = ev_of("81.2.69.160",
+                                 "Mozilla/5.0 (compatible; Googlebot/2.1; "
+                                 "+http://www.google.com/bot.html)",
+                                 0, "pub-a");
+    assert_int_equal(node_score(n, &s, &ev, true, 0, WALL0), 0);
+    assert_int_equal(s.verdict, NODE_VERDICT_BOT);
+    assert_int_equal(s.class_, NODE_CLASS_GIVT);
+    assert_non_null(reason(&s, "crawler_ua"));
+
+    ev = ev_of("1.44.96.7", HUMAN_UA, 0, "pub-a"); /* an Amazon range */
+    assert_int_equal(node_score(n, &s, &ev, true, 0, WALL0), 0);
+    assert_int_equal(s.class_, NODE_CLASS_GIVT);
+    const struct node_reason *why = reason(&s, "datacenter_ip");
+    assert_non_null(why);
+    assert_non_null(strstr(why->detail, "Amazon"));
+    node_delete(n);
+    node_rules_delete(rules);
+}
+
+TEST(node_sivt_many_user_agents_per_ip)
+{
+    (void)state;
+    struct node *n = test_node(1, 0);
+    struct node_score s;
+    char ua[64];
+    for (int i = 0; i < 40; i++) {
+        snprintf(ua, sizeof(ua), "Mozilla/5.0 bot-variant-%d", i);
+        struct node_event ev = ev_of("203.0.113.9", ua, 0, "pub-b");
+        assert_int_equal(node_score(n, &s, &ev, true, i, WALL0 + i), 0);
+    }
+    assert_int_equal(s.class_, NODE_CLASS_SIVT);
+    assert_true(s.verdict >= NODE_VERDICT_SUSPECT);
+    const struct node_reason *why = reason(&s, "ip_distinct_ua");
+    assert_non_null(why);
+    assert_true(why->fleet >= 38 && why->fleet <= 42);
+    assert_true(why->fleet >= why->threshold);
+
+    struct node_top_row rows[4];
+    size_t k = node_top(n, rows, 4, -1, WALL0);
+    assert_true(k >= 1);
+    assert_int_equal(rows[0].kind, NODE_ENT_IP);
+    assert_string_equal(rows[0].key, "203.0.113.9");
+    for (size_t i = 1; i < k; i++)
+        assert_true(rows[i - 1].score >= rows[i].score);
+    k = node_top(n, rows, 4, NODE_ENT_PUB, WALL0);
+    for (size_t i = 0; i < k; i++)
+        assert_int_equal(rows[i].kind, NODE_ENT_PUB);
+    node_delete(n);
+}
+
+TEST(node_decisions_override_and_expire)
+{
+    (void)state;
+    struct node *n = test_node(1, 0);
+    struct node_score s;
+    struct node_event ev = ev_of("198.51.100.7", HUMAN_UA, "dev-9", "pub-a");
+    assert_int_equal(node_decide(n, NODE_ENT_IP, "198.51.100.7", 12, NODE_ACT_BAN, IVT_MS_PER_HOUR,
+                                 "abuse report 42", 0, WALL0),
+                     0);
+    assert_int_equal(node_score(n, &s, &ev, false, 0, WALL0 + 1), 0);
+    assert_true(s.decided);
+    assert_int_equal(s.score, 100);
+    assert_int_equal(s.verdict, NODE_VERDICT_BOT);
+    assert_non_null(strstr(s.reasons[0].detail, "abuse report 42"));
+
+    /* the more specific entity wins: an allowed IP behind a banned device */
+    assert_int_equal(node_decide(n, NODE_ENT_DEVICE, "dev-9", 5, NODE_ACT_BAN, IVT_MS_PER_HOUR,
+                                 "farm", 0, WALL0),
+                     0);
+    assert_int_equal(node_decide(n, NODE_ENT_IP, "198.51.100.7", 12, NODE_ACT_ALLOW,
+                                 IVT_MS_PER_HOUR, "our office", 0, WALL0 + 2),
+                     0);
+    assert_int_equal(node_score(n, &s, &ev, false, 0, WALL0 + 3), 0);
+    assert_true(s.decided);
+    assert_int_equal(s.verdict, NODE_VERDICT_OK);
+
+    struct node_decision rows[8];
+    assert_int_equal(node_decisions(n, rows, 8, WALL0 + 3), 2);
+    /* after the TTL nothing is in force */
+    assert_int_equal(node_decisions(n, rows, 8, WALL0 + IVT_MS_PER_HOUR + 10), 0);
+    assert_int_equal(node_score(n, &s, &ev, false, 0, WALL0 + IVT_MS_PER_HOUR + 10), 0);
+    assert_false(s.decided);
+    /* clear */
+    assert_int_equal(
+        node_decide(n, NODE_ENT_PUB, "pub-a", 5, NODE_ACT_BAN, IVT_MS_PER_HOUR, "", 0, WALL0 + 20),
+        0);
+    assert_int_equal(node_decide(n, NODE_ENT_PUB, "pub-a", 5, NODE_ACT_CLEAR, 0, "", 0, WALL0 + 21),
+                     0);
+    assert_int_equal(node_decisions(n, rows, 8, WALL0 + 22), 2);
+    /* bad input */
+    assert_int_equal(node_decide(n, NODE_ENT_IP, "not-an-ip", 9, NODE_ACT_BAN, 1000, "", 0, WALL0),
+                     IVT_EINVAL);
+    assert_int_equal(node_decide(n, NODE_ENT_PUB, "x", 1, NODE_ACT_BAN, 0, "", 0, WALL0),
+                     IVT_EINVAL);
+    assert_int_equal(node_decide(n, NODE_ENT_PUB, "x", 1, NODE_ACT_BAN,
+                                 (ivt_ms)400 * IVT_MS_PER_DAY, "", 0, WALL0),
+                     IVT_EINVAL);
+    node_delete(n);
+}
+
+static void snapshot(struct node *n, struct ivt_mpw *w)
+{
+    ivt_mpw_init_dyn(w, 64 << 20);
+    assert_int_equal(node_snapshot(n, w, WALL0), 0);
+}
+
+TEST(node_spread_thin_seen_fleet_wide)
+{
+    (void)state;
+    /* A bot IP sends 30 requests to each of three nodes: each node alone
+     * is under the 60-requests threshold; merged, the fleet is over it. */
+    struct node *nodes[3];
+    for (int i = 0; i < 3; i++)
+        nodes[i] = test_node((uint8_t)(i + 1), 0);
+    struct node_thresholds th;
+    node_thresholds_defaults(&th);
+    th.th_ip_requests = 60;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(node_set_thresholds(nodes[i], &th), 0);
+    struct node_event ev = ev_of("192.0.2.200", HUMAN_UA, 0, "pub-c");
+    struct node_score s;
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 30; j++)
+            assert_int_equal(node_observe(nodes[i], &ev, j, WALL0 + j), 0);
+    assert_int_equal(node_score(nodes[2], &s, &ev, false, 0, WALL0 + 100), 0);
+    assert_int_equal(s.verdict, NODE_VERDICT_OK);
+
+    /* C learns A's and B's evidence (as push-pull would carry it) */
+    for (int i = 0; i < 2; i++) {
+        struct ivt_mpw w;
+        snapshot(nodes[i], &w);
+        assert_int_equal(node_restore(nodes[2], w.data, w.len, WALL0 + 100), 0);
+        ivt_mpw_destroy(&w);
+    }
+    assert_int_equal(node_score(nodes[2], &s, &ev, false, 0, WALL0 + 100), 0);
+    const struct node_reason *why = reason(&s, "ip_requests");
+    assert_non_null(why);
+    assert_true(why->local == 30);
+    assert_true(why->fleet == 90);
+    assert_true(s.verdict >= NODE_VERDICT_SUSPECT);
+    assert_int_equal(s.class_, NODE_CLASS_SIVT);
+    /* merging the same evidence again changes nothing (idempotent) */
+    struct ivt_mpw w;
+    snapshot(nodes[0], &w);
+    assert_int_equal(node_restore(nodes[2], w.data, w.len, WALL0 + 100), 0);
+    ivt_mpw_destroy(&w);
+    struct node_report r;
+    assert_int_equal(node_lookup(nodes[2], &r, NODE_ENT_IP, "192.0.2.200", 11, WALL0 + 100), 0);
+    assert_true(metric(&r, "requests")->fleet == 90);
+    assert_true(metric(&r, "origins")->fleet == 3);
+    for (int i = 0; i < 3; i++)
+        node_delete(nodes[i]);
+}
+
+TEST(node_restart_restores_snapshot)
+{
+    (void)state;
+    struct node *a = test_node(1, 0);
+    struct node_event ev = ev_of("192.0.2.1", HUMAN_UA, "d1", "p1");
+    for (int j = 0; j < 7; j++)
+        assert_int_equal(node_observe(a, &ev, j, WALL0 + j), 0);
+    assert_int_equal(
+        node_decide(a, NODE_ENT_PUB, "p1", 2, NODE_ACT_BAN, IVT_MS_PER_HOUR, "fraud", 0, WALL0), 0);
+    struct ivt_mpw w;
+    snapshot(a, &w);
+    node_delete(a);
+
+    /* the same id, a new generation: the old slot is another origin now */
+    struct node_config cfg;
+    test_config(&cfg, 1, 0);
+    cfg.generation = 2;
+    struct node *b = 0;
+    assert_int_equal(node_new(&b, &cfg, 5, 0, WALL0 + 1000), 0);
+    assert_int_equal(node_restore(b, w.data, w.len, WALL0 + 1000), 0);
+    assert_int_equal(node_observe(b, &ev, 0, WALL0 + 1000), 0);
+    struct node_report r;
+    assert_int_equal(node_lookup(b, &r, NODE_ENT_IP, "192.0.2.1", 9, WALL0 + 1000), 0);
+    assert_true(metric(&r, "requests")->fleet == 8);
+    assert_true(metric(&r, "requests")->local == 1);
+    struct node_decision d[2];
+    assert_int_equal(node_decisions(b, d, 2, WALL0 + 1000), 1);
+    assert_string_equal(d[0].reason, "fraud");
+
+    /* a damaged snapshot is refused without harm */
+    for (size_t cut = 0; cut < w.len; cut += 1 + w.len / 64)
+        assert_true(node_restore(b, w.data, cut, WALL0 + 1000) < 0);
+    w.data[0] = 0x93;
+    w.data[1] = 0x07; /* version 7 */
+    assert_int_equal(node_restore(b, w.data, w.len, WALL0 + 1000), IVT_EVERSION);
+    assert_int_equal(node_lookup(b, &r, NODE_ENT_IP, "192.0.2.1", 9, WALL0 + 1000), 0);
+    assert_true(metric(&r, "requests")->fleet == 8);
+    ivt_mpw_destroy(&w);
+    node_delete(b);
+}
+
+TEST(node_rejects_bad_events)
+{
+    (void)state;
+    struct node *n = test_node(1, 0);
+    struct node_event ev = ev_of("192.0.2.1", HUMAN_UA, 0, "p");
+    ev.ip.family = 0;
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), IVT_EINVAL);
+    ev = ev_of("192.0.2.1", HUMAN_UA, 0, "p");
+    ev.ts = WALL0 + (ivt_ms)10 * IVT_MS_PER_DAY; /* far future */
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), IVT_ESTALE);
+    ev.ts = WALL0 - (ivt_ms)10 * IVT_MS_PER_DAY; /* older than the window */
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), IVT_ESTALE);
+    ev.kind = (enum node_event_kind)9;
+    ev.ts = WALL0;
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), IVT_EINVAL);
+    struct node_stats st;
+    node_get_stats(n, &st);
+    assert_int_equal(st.events_rejected, 4);
+    assert_int_equal(st.events_observed, 0);
+    node_delete(n);
+}
+
+TEST(node_memory_bounded_by_max_entities)
+{
+    (void)state;
+    struct node_config cfg;
+    test_config(&cfg, 1, 0);
+    cfg.max_entities = 256;
+    struct node *n = 0;
+    assert_int_equal(node_new(&n, &cfg, 1, 0, WALL0), 0);
+    char ip[32];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(ip, sizeof(ip), "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
+        struct node_event ev = ev_of(ip, HUMAN_UA, 0, "p");
+        assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    }
+    struct node_stats st;
+    node_get_stats(n, &st);
+    assert_true(st.entities <= 256);
+    assert_true(st.entities_evicted > 0);
+    node_delete(n);
+}

@@ -1,0 +1,97 @@
+/* Unit tests of sim/scenario.c: strict parsing with file:line errors. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "sim/scenario.h"
+#include "tests/test.h"
+
+static const char good[] =
+    "sim: { seed = 7; nodes = 30; duration_s = 120; isolated_nodes = 2; oracle = true; };\n"
+    "network: {\n"
+    "  regions = ( { name = \"us\"; nodes = 2.0; }, { name = \"eu\"; nodes = 1; traffic = 3; } );\n"
+    "  latency_ms = ( [0.2, 40.0], [40.0, 0.3] );\n"
+    "  jitter_ms = 1.5; loss = 0.01; gilbert = { p = 0.01; r = 0.3; };\n"
+    "  duplicate = 0.001; packet_size = 1200;\n"
+    "};\n"
+    "node: { profile = \"lan\"; th_ip_requests = 300; };\n"
+    "workload: { diurnal = 0.0; actors = ( { kind = \"human\"; count = 500; region = \"eu\"; },\n"
+    "  { kind = \"botnet\"; asns = [16509, 14061]; } ); };\n"
+    "faults: ( { kind = \"crash\"; at_s = 30; nodes = \"random:2\"; restart_after_s = 40; },\n"
+    "  { kind = \"partition\"; at_s = 50; for_s = 20; nodes = \"region:eu\"; oneway = true; } );\n"
+    "checks: { false_dead_max = 0; dead_everywhere_s = 30; recall_min = 0.8; positive = "
+    "\"suspect\"; };\n";
+
+TEST(sim_scenario_parses_every_section)
+{
+    (void)state;
+    struct sim_scenario sc;
+    char err[256] = "";
+    int rc = sim_scenario_parse(&sc, good, "good.cfg", err, sizeof(err));
+    if (rc)
+        fail_msg("%s", err);
+    assert_int_equal(sc.seed, 7);
+    assert_int_equal(sc.nodes, 30);
+    assert_int_equal(sc.duration, 120000);
+    assert_int_equal(sc.net.n_regions, 2);
+    assert_true(sc.net.latency_ms[0][1] == 40.0 && sc.net.latency_ms[1][1] == 0.3);
+    assert_true(sc.net.gilbert.on && sc.net.gilbert.loss_bad == 1.0);
+    assert_true(sc.workload.region_share[0] == 2.0 && sc.workload.region_share[1] == 3.0);
+    assert_int_equal(sc.workload.n_actors, 2);
+    assert_int_equal(sc.workload.actors[0].region, 1);
+    assert_int_equal(sc.workload.actors[1].n_asns, 2);
+    assert_int_equal(sc.workload.actors[1].count, 100); /* the botnet default */
+    assert_true(sc.node.set_th_ip_requests && !sc.node.set_th_ip_distinct_ua);
+    assert_int_equal(sc.n_faults, 2);
+    assert_int_equal(sc.faults[0].nodes.kind, SIM_SEL_COUNT);
+    assert_int_equal(sc.faults[0].duration, 40000);
+    assert_int_equal(sc.faults[1].nodes.kind, SIM_SEL_REGION);
+    assert_int_equal(sc.faults[1].other.kind, SIM_SEL_REST);
+    assert_int_equal(sim_scenario_last_heal(&sc), 70000);
+    assert_true(sc.checks.has_false_dead && sc.checks.positive_suspect);
+    assert_false(sc.checks.has_converged);
+    sim_scenario_destroy(&sc);
+}
+
+static void expect_error(const char *text, const char *where)
+{
+    struct sim_scenario sc;
+    char err[256] = "";
+    assert_true(sim_scenario_parse(&sc, text, "bad.cfg", err, sizeof(err)) < 0);
+    if (!strstr(err, where))
+        fail_msg("error \"%s\" does not mention \"%s\"", err, where);
+}
+
+TEST(sim_scenario_rejects_with_file_line)
+{
+    (void)state;
+    expect_error("sim: {\n nodes = 3;\n nodez = 4; };", "bad.cfg:3: unknown key \"nodez\"");
+    expect_error("checks: {\n recall_min = 1.5; };", "bad.cfg:2:");
+    expect_error("sim = 3;", "sim must be a group");
+    expect_error("faults = ( { kind = \"pause\"; at_s = 1; } );", "needs for_s");
+    expect_error("faults = ( { kind = \"crash\"; at_s = 1; nodes = \"some\"; } );",
+                 "bad node selection");
+    expect_error("workload: { actors = ( { kind = \"alien\"; } ); };", "actor kind");
+    expect_error("workload: { actors = ( { kind = \"human\"; region = \"mars\"; } ); };",
+                 "no region named");
+    expect_error("network: { regions = ( { name = \"a\"; } ); latency_ms = ( [1, 2] ); };",
+                 "row 0");
+    expect_error("sim: { nodes = ; };", "bad.cfg:1:"); /* syntax */
+}
+
+/* Every shipped scenario parses (their checks run in `make sim-test`). */
+TEST(sim_scenario_shipped_files_parse)
+{
+    (void)state;
+    static const char *const names[] = {"smoke", "crash", "partition", "loss", "botnet"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char path[512], err[512] = "";
+        snprintf(path, sizeof(path), "%s/sim/scenarios/%s.cfg", ivt_test_root(), names[i]);
+        struct sim_scenario sc;
+        int rc = sim_scenario_load(&sc, path, err, sizeof(err));
+        if (rc)
+            fail_msg("%s", err);
+        assert_string_equal(sc.name, names[i]);
+        sim_scenario_destroy(&sc);
+    }
+}
