@@ -33,6 +33,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,19 @@ enum {
 #define CRAWLER_FILE "crawler-user-agents.json"
 #define HOSTING_FILE "hosting-asn-ipv4.csv"
 
+/*
+ * PCRE2's JIT scans the subject in aligned 16-byte blocks (32 with AVX2),
+ * reading past its end: harmless on the hardware, but memory the caller
+ * never handed us, and valgrind says so. PCRE2 therefore matches a copy
+ * placed in a zeroed, aligned buffer with SUBJECT_PAD bytes either side.
+ */
+enum { SUBJECT_PAD = 64 };
+
+struct subject {
+    char *buf;
+    size_t cap; /* bytes of buf, pads included */
+};
+
 struct crawler {
     uint32_t n;
     char *pool;    /* every pattern, NUL-terminated, back to back */
@@ -78,6 +92,7 @@ struct crawler {
     pcre2_code **pcre;  /* their compiled code, same order */
     pcre2_match_data *md;
     pcre2_match_context *mctx;
+    struct subject *subject; /* mutable behind the const rules */
 };
 
 struct hosting {
@@ -117,6 +132,9 @@ static void crawler_destroy(struct crawler *c)
     free(c->pcre);
     free(c->pcre_idx);
     pcre2_match_data_free(c->md);
+    if (c->subject)
+        free(c->subject->buf);
+    free(c->subject);
     pcre2_match_context_free(c->mctx);
     free(c->off);
     free(c->pool);
@@ -292,9 +310,10 @@ static int crawler_build(struct crawler *c, enum node_rules_engine engine, const
         return rc;
     c->md = pcre2_match_data_create(1, NULL);
     c->mctx = pcre2_match_context_create(NULL);
+    c->subject = calloc(1, sizeof(*c->subject));
     pcre2_code **codes = calloc(c->n ? c->n : 1, sizeof(*codes));
     bool *on_pcre = calloc(c->n ? c->n : 1, sizeof(*on_pcre));
-    if (!c->md || !c->mctx || !codes || !on_pcre) {
+    if (!c->md || !c->mctx || !c->subject || !codes || !on_pcre) {
         rc = IVT_ENOMEM;
         goto out;
     }
@@ -346,6 +365,29 @@ static int on_hs_match(unsigned id, unsigned long long from, unsigned long long 
     return id == 0;
 }
 
+/* ua copied between zeroed pads; ua itself when the buffer cannot grow
+ * (the match is the same, only the over-read is back). */
+static const char *subject_copy(struct subject *sb, const char *ua, size_t len)
+{
+    if (len > SIZE_MAX / 2 - 2 * SUBJECT_PAD)
+        return ua;
+    size_t need = (len + 2 * SUBJECT_PAD + SUBJECT_PAD - 1) / SUBJECT_PAD * SUBJECT_PAD;
+    if (need > sb->cap) {
+        char *b = aligned_alloc(SUBJECT_PAD, need);
+        if (!b)
+            return ua;
+        memset(b, 0, need);
+        free(sb->buf);
+        sb->buf = b;
+        sb->cap = need;
+    }
+    memcpy(sb->buf + SUBJECT_PAD, ua, len);
+    /* Zero what the last subject left after this one: the over-read must
+     * not see stale bytes, for valgrind or anyone. */
+    memset(sb->buf + SUBJECT_PAD + len, 0, sb->cap - SUBJECT_PAD - len);
+    return sb->buf + SUBJECT_PAD;
+}
+
 bool node_rules_crawler(const struct node_rules *rules, const char *ua, size_t len,
                         const char **pattern)
 {
@@ -361,8 +403,10 @@ bool node_rules_crawler(const struct node_rules *rules, const char *ua, size_t l
         unsigned n = len > UINT_MAX ? UINT_MAX : (unsigned)len;
         hs_scan(c->db, ua, n, 0, c->scratch, on_hs_match, &best);
     }
+    const char *padded =
+        c->n_pcre && c->pcre_idx[0] < best ? subject_copy(c->subject, ua, len) : ua;
     for (uint32_t k = 0; k < c->n_pcre && c->pcre_idx[k] < best; k++) {
-        if (pcre2_match(c->pcre[k], (PCRE2_SPTR)ua, len, 0, 0, c->md, c->mctx) >= 0) {
+        if (pcre2_match(c->pcre[k], (PCRE2_SPTR)padded, len, 0, 0, c->md, c->mctx) >= 0) {
             best = c->pcre_idx[k];
             break;
         }

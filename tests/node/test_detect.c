@@ -394,3 +394,31 @@ TEST(node_detect_deterministic)
         assert_memory_equal(&a, &b, sizeof(a));
     }
 }
+
+/* The worked example of docs/detection.md, number for number. */
+TEST(node_detect_worked_example)
+{
+    (void)state;
+    struct node_thresholds th = defaults();
+    struct node_signals s = {
+        .ip_requests = {.local = 180, .fleet = 5400},
+        .device_distinct_ip = {.local = 2, .fleet = 12},
+        .ip_distinct_ua = {.local = 1, .fleet = 2},
+    };
+    struct node_score sc = detect(&th, &s);
+    assert_int_equal(sc.score, 86);
+    assert_int_equal(sc.verdict, NODE_VERDICT_BOT);
+    assert_int_equal(sc.class_, NODE_CLASS_SIVT);
+    assert_int_equal(sc.n_reasons, 2);
+    assert_string_equal(sc.reasons[0].signal, "device_distinct_ip");
+    assert_int_equal(sc.reasons[0].points, 68);
+    assert_string_equal(sc.reasons[0].detail, "2.4x threshold fleet-wide; local alone is under it");
+    assert_string_equal(sc.reasons[1].signal, "ip_requests");
+    assert_int_equal(sc.reasons[1].points, 57);
+    assert_string_equal(sc.reasons[1].detail, "1.5x threshold fleet-wide; local alone is under it");
+    /* Three signals at their thresholds: 87.5, rounded half up. */
+    struct node_signals three = {.ip_requests = {.fleet = 3600},
+                                 .ip_distinct_ua = {.fleet = 10},
+                                 .device_distinct_ip = {.fleet = 5}};
+    assert_int_equal(detect(&th, &three).score, 88);
+}
