@@ -778,6 +778,23 @@ static void fill_decision(struct node *n, struct node_decision *out, const struc
             snprintf(out->origin + 2 * i, 3, "%02x", d->origin.id[i]);
 }
 
+/* IP keys are stored in their canonical text form: "::ffff:1.2.3.4" and
+ * "1.2.3.4" are one entity. Rewrites *key to buf for an IP; other kinds
+ * pass through. Returns 0, or IVT_EINVAL for an IP key that does not parse. */
+static int canonical_key(enum node_entity_kind kind, const char **key, size_t *len, char *buf,
+                         size_t cap)
+{
+    if (kind != NODE_ENT_IP)
+        return 0;
+    struct node_ip ip;
+    if (node_ip_parse(&ip, *key, *len))
+        return IVT_EINVAL;
+    node_ip_format(&ip, buf, cap);
+    *key = buf;
+    *len = strlen(buf);
+    return 0;
+}
+
 int node_lookup(struct node *n, struct node_report *out, enum node_entity_kind kind,
                 const char *key, size_t key_len, ivt_ms wall)
 {
@@ -786,16 +803,8 @@ int node_lookup(struct node *n, struct node_report *out, enum node_entity_kind k
     memset(out, 0, sizeof(*out));
     out->kind = kind;
     char norm[NODE_KEY_MAX];
-    /* IP keys are stored in their canonical text form: "::ffff:1.2.3.4"
-     * and "1.2.3.4" are one entity. */
-    if (kind == NODE_ENT_IP) {
-        struct node_ip ip;
-        if (node_ip_parse(&ip, key, key_len))
-            return IVT_EINVAL;
-        node_ip_format(&ip, norm, sizeof(norm));
-        key = norm;
-        key_len = strlen(norm);
-    }
+    if (canonical_key(kind, &key, &key_len, norm, sizeof(norm)))
+        return IVT_EINVAL;
     copy_key(out->key, sizeof(out->key), key, key_len);
     uint64_t h = crdt_store_key_hash(n->store, (enum crdt_kind)kind, key, key_len);
     const struct crdt_decision *d = crdt_lww_get(n->lww, (enum crdt_kind)kind, h, wall);
@@ -894,14 +903,8 @@ int node_decide(struct node *n, enum node_entity_kind kind, const char *key, siz
         action > NODE_ACT_CLEAR)
         return IVT_EINVAL;
     char norm[NODE_KEY_MAX];
-    if (kind == NODE_ENT_IP) {
-        struct node_ip ip;
-        if (node_ip_parse(&ip, key, key_len))
-            return IVT_EINVAL;
-        node_ip_format(&ip, norm, sizeof(norm));
-        key = norm;
-        key_len = strlen(norm);
-    }
+    if (canonical_key(kind, &key, &key_len, norm, sizeof(norm)))
+        return IVT_EINVAL;
     if (!reason)
         reason = "";
     uint64_t h = crdt_store_key_hash(n->store, (enum crdt_kind)kind, key, key_len);
