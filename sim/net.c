@@ -105,34 +105,12 @@ static size_t g_outbox(void *h, struct gossip_packet *out, size_t max)
 {
     return gossip_outbox(h, out, max);
 }
-static int g_poll(void *h, uint32_t *sid, struct gossip_addr *to)
+static struct gossip *g_self(void *h)
 {
-    return gossip_stream_poll_connect(h, sid, to);
-}
-static int g_accept(void *h, uint32_t *sid, const struct gossip_addr *from, ivt_ms now)
-{
-    return gossip_stream_accept(h, sid, from, now);
-}
-static int g_sreceive(void *h, uint32_t sid, const uint8_t *p, size_t n, ivt_ms now)
-{
-    return gossip_stream_receive(h, sid, p, n, now);
-}
-static size_t g_soutput(void *h, uint32_t sid, uint8_t *buf, size_t cap)
-{
-    return gossip_stream_output(h, sid, buf, cap);
-}
-static bool g_sdone(void *h, uint32_t sid)
-{
-    return gossip_stream_done(h, sid);
-}
-static void g_sclose(void *h, uint32_t sid, ivt_ms now)
-{
-    gossip_stream_close(h, sid, now);
+    return h;
 }
 
-const struct sim_net_ops sim_net_gossip_ops = {g_receive, g_tick,   g_deadline, g_outbox,
-                                               g_poll,    g_accept, g_sreceive, g_soutput,
-                                               g_sdone,   g_sclose};
+const struct sim_net_ops sim_net_gossip_ops = {g_receive, g_tick, g_deadline, g_outbox, g_self};
 
 /* ---- event heap ---------------------------------------------------------- */
 
@@ -320,7 +298,7 @@ static void conn_close_end(struct sim_net *n, struct conn *c, int end)
     c->open[end] = false;
     struct host *h = &n->hosts[c->host[end]];
     if (!h->crashed)
-        h->ops->stream_close(h->h, c->sid[end], n->now);
+        gossip_stream_close(h->ops->gossip(h->h), c->sid[end], n->now);
     if (!c->open[0] && !c->open[1])
         c->used = false;
 }
@@ -440,7 +418,8 @@ static void pump(struct sim_net *n, uint32_t ci, int end)
     if (!c->open[end] || h->crashed)
         return;
     for (;;) {
-        size_t len = h->ops->stream_output(h->h, c->sid[end], n->chunk, sizeof(n->chunk));
+        size_t len =
+            gossip_stream_output(h->ops->gossip(h->h), c->sid[end], n->chunk, sizeof(n->chunk));
         if (!len)
             break;
         h->bytes += len;
@@ -462,7 +441,7 @@ static void pump(struct sim_net *n, uint32_t ci, int end)
                                .len = (uint32_t)len,
                                .data = data});
     }
-    if (h->ops->stream_done(h->h, c->sid[end])) {
+    if (gossip_stream_done(h->ops->gossip(h->h), c->sid[end])) {
         /* Finished and flushed: close our end; the peer hears it after its
          * data (same direction, same ordering). */
         conn_close_end(n, c, end);
@@ -489,11 +468,11 @@ static void host_after(struct sim_net *n, uint32_t i)
             send_datagram(n, i, &n->pkts[j]);
     uint32_t sid;
     struct gossip_addr to;
-    while (h->ops->stream_poll_connect(h->h, &sid, &to) == 1) {
+    while (gossip_stream_poll_connect(h->ops->gossip(h->h), &sid, &to) == 1) {
         struct conn *c = conn_new(n);
         int64_t target = addr_host(n, &to);
         if (!c || target < 0) {
-            h->ops->stream_close(h->h, sid, n->now);
+            gossip_stream_close(h->ops->gossip(h->h), sid, n->now);
             continue;
         }
         n->st.streams++;
@@ -573,7 +552,7 @@ static void run_event(struct sim_net *n, struct event *e)
         }
         struct gossip_addr src = sim_net_addr(a);
         uint32_t sid;
-        if (h->ops->stream_accept(h->h, &sid, &src, n->now)) {
+        if (gossip_stream_accept(h->ops->gossip(h->h), &sid, &src, n->now)) {
             n->st.streams_refused++;
             conn_reset(n, e->conn);
             return;
@@ -594,7 +573,7 @@ static void run_event(struct sim_net *n, struct event *e)
             return;
         }
         trace_mix(n, (uint64_t)n->now << 32 ^ e->len ^ 0x5a5aULL << 40);
-        h->ops->stream_receive(h->h, c->sid[end], e->data, e->len, n->now);
+        gossip_stream_receive(h->ops->gossip(h->h), c->sid[end], e->data, e->len, n->now);
         host_after(n, e->host);
         return;
     }

@@ -32,12 +32,9 @@ struct sim_net_ops {
     int (*tick)(void *h, ivt_ms now);
     ivt_ms (*next_deadline)(void *h);
     size_t (*outbox)(void *h, struct gossip_packet *out, size_t max);
-    int (*stream_poll_connect)(void *h, uint32_t *sid, struct gossip_addr *to);
-    int (*stream_accept)(void *h, uint32_t *sid, const struct gossip_addr *from, ivt_ms now);
-    int (*stream_receive)(void *h, uint32_t sid, const uint8_t *p, size_t n, ivt_ms now);
-    size_t (*stream_output)(void *h, uint32_t sid, uint8_t *buf, size_t cap);
-    bool (*stream_done)(void *h, uint32_t sid);
-    void (*stream_close)(void *h, uint32_t sid, ivt_ms now);
+    /* The host's gossip instance: the network drives its push-pull streams
+     * (gossip_stream_*) directly, since every host's streams are gossip's. */
+    struct gossip *(*gossip)(void *h);
 };
 
 /* The ops for a bare struct gossip host. */

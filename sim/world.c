@@ -304,35 +304,7 @@ static struct gossip *h_g(void *p)
     struct host *h = p;
     return h->w->core->gossip(h->core);
 }
-static int h_poll(void *p, uint32_t *sid, struct gossip_addr *to)
-{
-    return gossip_stream_poll_connect(h_g(p), sid, to);
-}
-static int h_accept(void *p, uint32_t *sid, const struct gossip_addr *from, ivt_ms now)
-{
-    return gossip_stream_accept(h_g(p), sid, from, now);
-}
-static int h_sreceive(void *p, uint32_t sid, const uint8_t *d, size_t n, ivt_ms now)
-{
-    return gossip_stream_receive(h_g(p), sid, d, n, now);
-}
-static size_t h_soutput(void *p, uint32_t sid, uint8_t *buf, size_t cap)
-{
-    return gossip_stream_output(h_g(p), sid, buf, cap);
-}
-static bool h_sdone(void *p, uint32_t sid)
-{
-    return gossip_stream_done(h_g(p), sid);
-}
-static void h_sclose(void *p, uint32_t sid, ivt_ms now)
-{
-    gossip_stream_close(h_g(p), sid, now);
-}
-
-static const struct sim_net_ops host_ops = {
-    h_receive, h_tick,     h_deadline, h_outbox, h_poll,
-    h_accept,  h_sreceive, h_soutput,  h_sdone,  h_sclose,
-};
+static const struct sim_net_ops host_ops = {h_receive, h_tick, h_deadline, h_outbox, h_g};
 
 static int core_create(struct sim_world *w, void **out, uint32_t slot, uint32_t generation,
                        const struct host *h)

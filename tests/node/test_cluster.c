@@ -38,33 +38,12 @@ static size_t h_outbox(void *h, struct gossip_packet *out, size_t max)
 {
     return node_outbox(h, out, max);
 }
-static int h_poll(void *h, uint32_t *sid, struct gossip_addr *to)
+static struct gossip *h_gossip(void *h)
 {
-    return gossip_stream_poll_connect(node_gossip(h), sid, to);
-}
-static int h_accept(void *h, uint32_t *sid, const struct gossip_addr *from, ivt_ms now)
-{
-    return gossip_stream_accept(node_gossip(h), sid, from, now);
-}
-static int h_srecv(void *h, uint32_t sid, const uint8_t *p, size_t n, ivt_ms now)
-{
-    return gossip_stream_receive(node_gossip(h), sid, p, n, now);
-}
-static size_t h_sout(void *h, uint32_t sid, uint8_t *buf, size_t cap)
-{
-    return gossip_stream_output(node_gossip(h), sid, buf, cap);
-}
-static bool h_sdone(void *h, uint32_t sid)
-{
-    return gossip_stream_done(node_gossip(h), sid);
-}
-static void h_sclose(void *h, uint32_t sid, ivt_ms now)
-{
-    gossip_stream_close(node_gossip(h), sid, now);
+    return node_gossip(h);
 }
 
-static const struct sim_net_ops node_ops = {h_receive, h_tick,  h_deadline, h_outbox, h_poll,
-                                            h_accept,  h_srecv, h_sout,     h_sdone,  h_sclose};
+static const struct sim_net_ops node_ops = {h_receive, h_tick, h_deadline, h_outbox, h_gossip};
 
 enum { MAXN = 8 };
 
