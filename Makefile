@@ -61,6 +61,9 @@ TEST_SRCS := tests/runner.c $(filter-out tests/fuzz/% tests/bench/% $(wildcard t
 BENCH_SRCS := tests/bench/bench.c $(wildcard tests/*/bench_*.c)
 $(eval $(call program,ivt-test,$(TEST_SRCS)))
 $(eval $(call program,ivt-bench,$(BENCH_SRCS)))
+# A module's program is declared while later modules' libraries are not yet
+# known, so the link prerequisites are completed here, once all are.
+$(PROGS): $(LIBS_ALL)
 
 .DEFAULT_GOAL := all
 .PHONY: all deps test unit asan valgrind fuzz fuzz-build fuzz-run bench demo format format-check \
