@@ -49,11 +49,12 @@
 #include "gossip/internal.h"
 
 enum {
-    MEM_INITIAL_CAP = 16,               /* grows by doubling: most tables are small */
-    OUTBOX_INITIAL_CAP = 4,             /* the host drains after every call */
-    MQ_INITIAL_CAP = 16,                /* membership queue, at most one item per member */
-    MIN_MEMBER_MSG = 24,                /* smallest membership message: stop filling below it */
-    TRANSMITS_CAP = 255,                /* retransmit limits are clamped here (histogram size) */
+    MEM_INITIAL_CAP = 16,   /* grows by doubling: most tables are small */
+    OUTBOX_INITIAL_CAP = 4, /* the host drains after every call */
+    MQ_INITIAL_CAP = 16,    /* membership queue, at most one item per member */
+    MIN_MEMBER_MSG = 24,    /* smallest membership message: stop filling below it */
+    TRANSMITS_CAP = GOSSIP_TRANSMITS_CAP,
+    MISFITS_MAX = 8, /* queued updates too big for the room left before a packet is called full */
     PUSHPULL_SCALE_BASE = 32,           /* memberlist: push-pull interval grows above 32 nodes */
     REAP_PERIOD_MS = 60 * IVT_MS_PER_S, /* tombstone expiry is checked this often */
     SEEN_MIN = 64                       /* smallest payload-dedup memory */
@@ -352,36 +353,107 @@ static uint32_t retransmit_limit(const struct gossip *g)
     return lim > TRANSMITS_CAP ? TRANSMITS_CAP : lim;
 }
 
-/* Queues (or re-queues, transmits reset) the update about member idx. */
+static size_t encode_member(const struct gossip *g, const struct gossip_mq_item *it, uint8_t *buf);
+
+/* The membership queue: intrusive lists by transmit count. */
+static void mq_link(struct gossip *g, uint32_t s, bool front)
+{
+    struct gossip_mq_item *it = &g->mq[s];
+    uint32_t t = it->transmits;
+    if (t > g->mq_tmax)
+        g->mq_tmax = t;
+    if (front) {
+        it->prev = GOSSIP_NIL;
+        it->next = g->mq_head[t];
+        if (it->next != GOSSIP_NIL)
+            g->mq[it->next].prev = s;
+        else
+            g->mq_tail[t] = s;
+        g->mq_head[t] = s;
+    } else {
+        it->next = GOSSIP_NIL;
+        it->prev = g->mq_tail[t];
+        if (it->prev != GOSSIP_NIL)
+            g->mq[it->prev].next = s;
+        else
+            g->mq_head[t] = s;
+        g->mq_tail[t] = s;
+    }
+}
+
+static void mq_unlink(struct gossip *g, uint32_t s)
+{
+    const struct gossip_mq_item *it = &g->mq[s];
+    uint32_t t = it->transmits;
+    if (it->prev != GOSSIP_NIL)
+        g->mq[it->prev].next = it->next;
+    else
+        g->mq_head[t] = it->next;
+    if (it->next != GOSSIP_NIL)
+        g->mq[it->next].prev = it->prev;
+    else
+        g->mq_tail[t] = it->prev;
+}
+
+/* A free slot, or -1 when the array cannot grow. */
+static int64_t mq_alloc(struct gossip *g)
+{
+    if (g->mq_free != GOSSIP_NIL) {
+        uint32_t s = g->mq_free;
+        g->mq_free = g->mq[s].next;
+        return s;
+    }
+    if (g->mq_used == g->cap_mq) {
+        uint32_t cap = g->cap_mq ? g->cap_mq * 2 : MQ_INITIAL_CAP;
+        struct gossip_mq_item *q = realloc(g->mq, cap * sizeof(*q));
+        if (!q)
+            return -1;
+        g->mq = q;
+        g->cap_mq = cap;
+    }
+    return g->mq_used++;
+}
+
+/*
+ * Queues (or re-queues, transmits reset) the update about member idx, at
+ * the back of the never-sent list: first learned, first sent. (Newest
+ * first, as memberlist orders its queue, starves the oldest news of a join
+ * storm: at 1,000 nodes a few members then stayed unknown to a few nodes
+ * until the next push-pull.)
+ */
 static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
 {
     struct gossip_mem *m = &g->mem[idx];
+    uint32_t s;
     if (m->qslot < 0) {
-        if (g->n_mq == g->cap_mq) {
-            uint32_t cap = g->cap_mq ? g->cap_mq * 2 : MQ_INITIAL_CAP;
-            struct gossip_mq_item *q = realloc(g->mq, cap * sizeof(*q));
-            if (!q)
-                return; /* the update still spreads through push-pull */
-            g->mq = q;
-            g->cap_mq = cap;
-        }
-        m->qslot = (int32_t)g->n_mq++;
-        g->mq[m->qslot].idx = idx;
+        int64_t a = mq_alloc(g);
+        if (a < 0)
+            return; /* the update still spreads through push-pull */
+        s = (uint32_t)a;
+        m->qslot = (int32_t)s;
+        g->mq[s].idx = idx;
+        g->n_mq++;
+    } else {
+        s = (uint32_t)m->qslot;
+        mq_unlink(g, s);
     }
-    struct gossip_mq_item *it = &g->mq[m->qslot];
+    struct gossip_mq_item *it = &g->mq[s];
     it->transmits = 0;
     it->packet = g->packet_no;
     memcpy(it->from, from ? from : g->mem[0].id, GOSSIP_ID_LEN);
+    uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
+    it->len = (uint16_t)encode_member(g, it, buf);
+    mq_link(g, s, false);
 }
 
 static void mq_remove(struct gossip *g, uint32_t slot)
 {
+    mq_unlink(g, slot);
     g->mem[g->mq[slot].idx].qslot = -1;
-    g->n_mq--;
-    if (slot != g->n_mq) {
-        g->mq[slot] = g->mq[g->n_mq];
-        g->mem[g->mq[slot].idx].qslot = (int32_t)slot;
-    }
+    g->mq[slot].next = g->mq_free;
+    g->mq_free = slot;
+    if (--g->n_mq == 0)
+        g->mq_tmax = 0;
 }
 
 static void aq_remove(struct gossip *g, uint32_t slot)
@@ -502,58 +574,103 @@ static size_t encode_member(const struct gossip *g, const struct gossip_mq_item 
 }
 
 /*
- * Fills up to *budget bytes with queued items, fewest transmitted first: a
- * histogram of transmit counts, then one pass per count present, lowest
- * first. Chosen slots are collected and counted after the passes, so an
- * item cannot be picked twice. Returns the bytes used.
+ * Fills up to *budget bytes with queued membership updates, fewest
+ * transmitted first: a walk of the transmit-count lists from 0, skipping
+ * (without encoding) items too big for the room left, until the room is
+ * below the smallest message or MISFITS_MAX items did not fit. The cost is
+ * the items sent plus a few, not the queue length: after a join the queue
+ * holds an update about every member. Chosen items move to the back of the
+ * next list (or leave at the retransmit limit) after the walk. Returns the
+ * bytes used.
  */
-static size_t fill_queue(struct gossip *g, struct ivt_mpw *w, size_t *budget, bool app,
-                         int32_t skip_idx)
+static size_t fill_members(struct gossip *g, struct ivt_mpw *w, size_t *budget, int32_t skip_idx)
 {
-    uint32_t n = app ? g->n_aq : g->n_mq;
+    if (!g->n_mq || *budget < MIN_MEMBER_MSG)
+        return 0;
+    uint32_t chosen[GOSSIP_PACKET_MAX / MIN_MEMBER_MSG];
+    uint32_t n_chosen = 0, misfits = 0;
+    size_t start = *budget;
+    uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
+    for (uint32_t t = 0; t <= g->mq_tmax; t++) {
+        for (uint32_t s = g->mq_head[t]; s != GOSSIP_NIL; s = g->mq[s].next) {
+            if (*budget < MIN_MEMBER_MSG || misfits >= MISFITS_MAX)
+                goto walked;
+            const struct gossip_mq_item *it = &g->mq[s];
+            if ((int32_t)it->idx == skip_idx || it->packet == g->packet_no)
+                continue;
+            size_t len = 0;
+            if (it->len <= *budget && it->len <= w->cap - w->len)
+                len = encode_member(g, it, buf);
+            if (len && append(w, buf, len, budget))
+                chosen[n_chosen++] = s;
+            else
+                misfits++;
+        }
+    }
+walked:;
+    uint32_t lim = retransmit_limit(g);
+    for (uint32_t k = 0; k < n_chosen; k++) {
+        uint32_t s = chosen[k];
+        struct gossip_mq_item *it = &g->mq[s];
+        it->packet = g->packet_no;
+        if ((uint32_t)it->transmits + 1 >= lim) {
+            mq_remove(g, s);
+            continue;
+        }
+        mq_unlink(g, s);
+        it->transmits++;
+        mq_link(g, s, false);
+    }
+    return start - *budget;
+}
+
+static void sort_desc(uint32_t *a, uint32_t n)
+{
+    for (uint32_t i = 1; i < n; i++)
+        for (uint32_t j = i; j > 0 && a[j - 1] < a[j]; j--) {
+            uint32_t t = a[j];
+            a[j] = a[j - 1];
+            a[j - 1] = t;
+        }
+}
+
+/*
+ * Fills up to *budget bytes with queued payloads, fewest transmitted first:
+ * a histogram of transmit counts, then one pass per count present, lowest
+ * first. The queue is short (app_queue_max). Chosen slots are collected and
+ * counted after the passes, so an item cannot be picked twice. Returns the
+ * bytes used.
+ */
+static size_t fill_app(struct gossip *g, struct ivt_mpw *w, size_t *budget)
+{
+    uint32_t n = g->n_aq;
     if (!n || *budget < MIN_MEMBER_MSG)
         return 0;
     uint32_t hist[TRANSMITS_CAP + 1] = {0};
     for (uint32_t i = 0; i < n; i++)
-        hist[app ? g->aq[i].transmits : g->mq[i].transmits]++;
+        hist[g->aq[i].transmits]++;
     uint32_t chosen[GOSSIP_PACKET_MAX / MIN_MEMBER_MSG];
     uint32_t n_chosen = 0;
     size_t start = *budget;
-    uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
     for (uint32_t t = 0; t <= TRANSMITS_CAP && *budget >= MIN_MEMBER_MSG; t++) {
         if (!hist[t])
             continue;
         for (uint32_t i = 0; i < n && *budget >= MIN_MEMBER_MSG; i++) {
-            const uint8_t *p;
-            size_t len;
-            if (app) {
-                if (g->aq[i].transmits != t || g->aq[i].packet == g->packet_no)
-                    continue;
-                p = g->aq[i].msg;
-                len = g->aq[i].len;
-            } else {
-                if (g->mq[i].transmits != t || (int32_t)g->mq[i].idx == skip_idx ||
-                    g->mq[i].packet == g->packet_no)
-                    continue;
-                len = encode_member(g, &g->mq[i], buf);
-                p = buf;
-            }
-            if (len && append(w, p, len, budget))
+            if (g->aq[i].transmits != t || g->aq[i].packet == g->packet_no)
+                continue;
+            if (append(w, g->aq[i].msg, g->aq[i].len, budget))
                 chosen[n_chosen++] = i;
         }
     }
     uint32_t lim = retransmit_limit(g);
-    /* Highest slot first: swap-removal only moves items from the end. */
-    for (uint32_t k = n_chosen; k-- > 0;) {
+    /* Highest slot first: swap-removal only moves the last item, so a
+     * chosen slot is never moved before it is counted. */
+    sort_desc(chosen, n_chosen);
+    for (uint32_t k = 0; k < n_chosen; k++) {
         uint32_t i = chosen[k];
-        uint16_t *tx = app ? &g->aq[i].transmits : &g->mq[i].transmits;
-        *(app ? &g->aq[i].packet : &g->mq[i].packet) = g->packet_no;
-        if (++*tx >= lim) {
-            if (app)
-                aq_remove(g, i);
-            else
-                mq_remove(g, i);
-        }
+        g->aq[i].packet = g->packet_no;
+        if (++g->aq[i].transmits >= lim)
+            aq_remove(g, i);
     }
     return start - *budget;
 }
@@ -585,11 +702,11 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
         append(&w, buf, len, &unlimited);
     }
     size_t mbudget = g->cfg.member_budget;
-    size_t m1 = fill_queue(g, &w, &mbudget, false, buddy);
+    size_t m1 = fill_members(g, &w, &mbudget, buddy);
     size_t abudget = cap - w.len;
-    size_t a = fill_queue(g, &w, &abudget, true, -1);
+    size_t a = fill_app(g, &w, &abudget);
     size_t rest = cap - w.len;
-    size_t m2 = fill_queue(g, &w, &rest, false, buddy);
+    size_t m2 = fill_members(g, &w, &rest, buddy);
     if (w.err || (plen == 0 && w.len == before))
         return;
     struct gossip_packet *pkt = outbox_slot(g);
@@ -1292,8 +1409,9 @@ static void reap(struct gossip *g, ivt_ms now)
     }
     if (w != g->n_mem) {
         g->n_mem = w;
-        for (uint32_t i = 0; i < g->n_mq; i++)
-            g->mq[i].idx = map[g->mq[i].idx];
+        for (uint32_t t = 0; t <= g->mq_tmax; t++)
+            for (uint32_t q = g->mq_head[t]; q != GOSSIP_NIL; q = g->mq[q].next)
+                g->mq[q].idx = map[g->mq[q].idx];
         for (uint32_t i = 0; i < g->n_susp; i++)
             g->susp[i].idx = map[g->susp[i].idx];
         g->n_order = 0;
@@ -1418,6 +1536,9 @@ int gossip_new(struct gossip **out, const struct gossip_config *cfg,
     g->ob_cap = OUTBOX_INITIAL_CAP;
     g->outbox = malloc(g->ob_cap * sizeof(*g->outbox));
     g->aq = calloc(cfg->app_queue_max, sizeof(*g->aq));
+    g->mq_free = GOSSIP_NIL;
+    for (uint32_t t = 0; t <= TRANSMITS_CAP; t++)
+        g->mq_head[t] = g->mq_tail[t] = GOSSIP_NIL;
     g->seen_cap = SEEN_MIN;
     while (g->seen_cap < cfg->app_seen_max)
         g->seen_cap *= 2;

@@ -20,7 +20,8 @@ enum {
     GOSSIP_SUSPECT_CONFIRM_MAX = 8, /* k = suspicion_mult - 2 is clamped to this */
     GOSSIP_RELAY_MAX = 32,          /* indirect probes served at once */
     GOSSIP_UNKNOWN_WINDOWS = 16,    /* replay windows for senders not yet in the table */
-    GOSSIP_STREAM_LABEL_SUFFIX = 7  /* strlen("/stream") */
+    GOSSIP_STREAM_LABEL_SUFFIX = 7, /* strlen("/stream") */
+    GOSSIP_TRANSMITS_CAP = 255      /* retransmit limits are clamped here (queue lists) */
 };
 
 /*
@@ -51,11 +52,17 @@ struct gossip_susp {
 
 /* A membership update waiting to be piggybacked: the message is encoded
  * from the member's current state when sent, so a newer update about the
- * member replaces an older one simply by resetting transmits. */
+ * member replaces an older one simply by resetting transmits. Items sit in
+ * one list per transmit count (fewest first is then a walk from list 0),
+ * in slots that never move (a free list recycles them). */
+#define GOSSIP_NIL UINT32_MAX /* end of a queue list */
+
 struct gossip_mq_item {
     uint16_t transmits;
+    uint16_t len;    /* encoded size as of its last enqueue: skip, unencoded, what cannot fit */
     uint32_t packet; /* the last packet it went into: never twice in one */
     uint32_t idx;
+    uint32_t prev, next;         /* in its transmit-count list; next also links the free list */
     uint8_t from[GOSSIP_ID_LEN]; /* SUSPECT accuser, so confirmations re-gossip */
 };
 
@@ -112,7 +119,11 @@ struct gossip {
     uint32_t n_susp, cap_susp;
 
     struct gossip_mq_item *mq;
-    uint32_t n_mq, cap_mq;
+    uint32_t n_mq, cap_mq; /* items queued; slots allocated */
+    uint32_t mq_used;      /* slots ever handed out (the rest of cap_mq is fresh) */
+    uint32_t mq_free;      /* first free slot, or GOSSIP_NIL */
+    uint32_t mq_tmax;      /* no item has more transmits than this */
+    uint32_t mq_head[GOSSIP_TRANSMITS_CAP + 1], mq_tail[GOSSIP_TRANSMITS_CAP + 1];
     struct gossip_aq_item *aq;
     uint32_t n_aq;
     uint64_t *seen[2]; /* two generations of payload fingerprints */
