@@ -165,11 +165,15 @@ static int config_check(const struct gossip_config *c)
 
 /* ---- member table ------------------------------------------------------ */
 
+/* Over all 16 bytes: ids need only be unique, not random in every byte
+ * (the simulator's share their first 8), and a hash of a common prefix
+ * puts every member in one probe chain. */
 static uint32_t id_hash(const uint8_t *id)
 {
-    uint64_t x;
-    memcpy(&x, id, sizeof(x));
-    return (uint32_t)ivt_mix64(x);
+    uint64_t a, b;
+    memcpy(&a, id, sizeof(a));
+    memcpy(&b, id + sizeof(a), sizeof(b));
+    return (uint32_t)ivt_mix64(a ^ ivt_mix64(b));
 }
 
 int gossip__find(const struct gossip *g, const uint8_t *id)
