@@ -357,65 +357,94 @@ static uint32_t retransmit_limit(const struct gossip *g)
     return lim > TRANSMITS_CAP ? TRANSMITS_CAP : lim;
 }
 
-static size_t encode_member(const struct gossip *g, const struct gossip_mq_item *it, uint8_t *buf);
+static size_t encode_member(const struct gossip *g, uint32_t idx, const uint8_t *from,
+                            uint8_t *buf);
 
-/* The membership queue: intrusive lists by transmit count. */
-static void mq_link(struct gossip *g, uint32_t s, bool front)
+/* The transmit-limited queues: intrusive lists by transmit count. */
+static void q_init(struct gossip_queue *q, bool members)
 {
-    struct gossip_mq_item *it = &g->mq[s];
-    uint32_t t = it->transmits;
-    if (t > g->mq_tmax)
-        g->mq_tmax = t;
-    if (front) {
-        it->prev = GOSSIP_NIL;
-        it->next = g->mq_head[t];
-        if (it->next != GOSSIP_NIL)
-            g->mq[it->next].prev = s;
-        else
-            g->mq_tail[t] = s;
-        g->mq_head[t] = s;
-    } else {
-        it->next = GOSSIP_NIL;
-        it->prev = g->mq_tail[t];
-        if (it->prev != GOSSIP_NIL)
-            g->mq[it->prev].next = s;
-        else
-            g->mq_head[t] = s;
-        g->mq_tail[t] = s;
-    }
+    memset(q, 0, sizeof(*q));
+    q->members = members;
+    q->free = GOSSIP_NIL;
+    for (uint32_t t = 0; t <= TRANSMITS_CAP; t++)
+        q->head[t] = q->tail[t] = GOSSIP_NIL;
 }
 
-static void mq_unlink(struct gossip *g, uint32_t s)
+/* Appends slot s to the list of its transmit count. */
+static void q_link(struct gossip_queue *q, uint32_t s)
 {
-    const struct gossip_mq_item *it = &g->mq[s];
+    struct gossip_qitem *it = &q->it[s];
+    uint32_t t = it->transmits;
+    if (t > q->tmax)
+        q->tmax = t;
+    it->next = GOSSIP_NIL;
+    it->prev = q->tail[t];
+    if (it->prev != GOSSIP_NIL)
+        q->it[it->prev].next = s;
+    else
+        q->head[t] = s;
+    q->tail[t] = s;
+}
+
+static void q_unlink(struct gossip_queue *q, uint32_t s)
+{
+    const struct gossip_qitem *it = &q->it[s];
     uint32_t t = it->transmits;
     if (it->prev != GOSSIP_NIL)
-        g->mq[it->prev].next = it->next;
+        q->it[it->prev].next = it->next;
     else
-        g->mq_head[t] = it->next;
+        q->head[t] = it->next;
     if (it->next != GOSSIP_NIL)
-        g->mq[it->next].prev = it->prev;
+        q->it[it->next].prev = it->prev;
     else
-        g->mq_tail[t] = it->prev;
+        q->tail[t] = it->prev;
 }
 
-/* A free slot, or -1 when the array cannot grow. */
-static int64_t mq_alloc(struct gossip *g)
+/* A free slot, counted as queued but not yet linked; -1 when the array
+ * cannot grow. */
+static int64_t q_alloc(struct gossip_queue *q)
 {
-    if (g->mq_free != GOSSIP_NIL) {
-        uint32_t s = g->mq_free;
-        g->mq_free = g->mq[s].next;
-        return s;
+    uint32_t s;
+    if (q->free != GOSSIP_NIL) {
+        s = q->free;
+        q->free = q->it[s].next;
+    } else {
+        if (q->used == q->cap) {
+            uint32_t cap = q->cap ? q->cap * 2 : MQ_INITIAL_CAP;
+            struct gossip_qitem *it = realloc(q->it, cap * sizeof(*it));
+            if (!it)
+                return -1;
+            q->it = it;
+            q->cap = cap;
+        }
+        s = q->used++;
     }
-    if (g->mq_used == g->cap_mq) {
-        uint32_t cap = g->cap_mq ? g->cap_mq * 2 : MQ_INITIAL_CAP;
-        struct gossip_mq_item *q = realloc(g->mq, cap * sizeof(*q));
-        if (!q)
-            return -1;
-        g->mq = q;
-        g->cap_mq = cap;
-    }
-    return g->mq_used++;
+    q->n++;
+    return s;
+}
+
+/* Unlinks and frees slot s, and what it owns. */
+static void q_remove(struct gossip *g, struct gossip_queue *q, uint32_t s)
+{
+    struct gossip_qitem *it = &q->it[s];
+    q_unlink(q, s);
+    if (q->members)
+        g->mem[it->idx].qslot = -1;
+    else
+        free(it->u.msg);
+    it->next = q->free;
+    q->free = s;
+    if (--q->n == 0)
+        q->tmax = 0;
+}
+
+static void q_destroy(struct gossip *g, struct gossip_queue *q)
+{
+    for (uint32_t t = 0; t <= q->tmax; t++)
+        while (q->head[t] != GOSSIP_NIL)
+            q_remove(g, q, q->head[t]);
+    free(q->it);
+    q->it = NULL;
 }
 
 /*
@@ -427,43 +456,27 @@ static int64_t mq_alloc(struct gossip *g)
  */
 static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
 {
+    struct gossip_queue *q = &g->mq;
     struct gossip_mem *m = &g->mem[idx];
     uint32_t s;
     if (m->qslot < 0) {
-        int64_t a = mq_alloc(g);
+        int64_t a = q_alloc(q);
         if (a < 0)
             return; /* the update still spreads through push-pull */
         s = (uint32_t)a;
         m->qslot = (int32_t)s;
-        g->mq[s].idx = idx;
-        g->n_mq++;
+        q->it[s].idx = idx;
     } else {
         s = (uint32_t)m->qslot;
-        mq_unlink(g, s);
+        q_unlink(q, s);
     }
-    struct gossip_mq_item *it = &g->mq[s];
+    struct gossip_qitem *it = &q->it[s];
     it->transmits = 0;
     it->packet = g->packet_no;
-    memcpy(it->from, from ? from : g->mem[0].id, GOSSIP_ID_LEN);
+    memcpy(it->u.from, from ? from : g->mem[0].id, GOSSIP_ID_LEN);
     uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
-    it->len = (uint16_t)encode_member(g, it, buf);
-    mq_link(g, s, false);
-}
-
-static void mq_remove(struct gossip *g, uint32_t slot)
-{
-    mq_unlink(g, slot);
-    g->mem[g->mq[slot].idx].qslot = -1;
-    g->mq[slot].next = g->mq_free;
-    g->mq_free = slot;
-    if (--g->n_mq == 0)
-        g->mq_tmax = 0;
-}
-
-static void aq_remove(struct gossip *g, uint32_t slot)
-{
-    free(g->aq[slot].msg);
-    g->aq[slot] = g->aq[--g->n_aq];
+    it->len = (uint16_t)encode_member(g, idx, it->u.from, buf);
+    q_link(q, s);
 }
 
 /* Payload dedup: a fingerprint of (origin, generation, seq) in one of two
@@ -510,23 +523,30 @@ static bool seen_add(struct gossip *g, uint64_t fp)
 
 static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
 {
-    if (g->n_aq >= g->cfg.app_queue_max) {
+    struct gossip_queue *q = &g->aq;
+    if (q->n >= g->cfg.app_queue_max) {
         /* Drop the most transmitted: it has done the most of its work. */
-        uint32_t worst = 0;
-        for (uint32_t i = 1; i < g->n_aq; i++)
-            if (g->aq[i].transmits > g->aq[worst].transmits)
-                worst = i;
-        if (g->aq[worst].transmits == 0)
+        uint32_t t = q->tmax;
+        while (t > 0 && q->head[t] == GOSSIP_NIL)
+            t--;
+        if (t == 0)
             return IVT_ELIMIT;
-        aq_remove(g, worst);
+        q_remove(g, q, q->head[t]);
         g->st.payloads_dropped++;
     }
     uint8_t *p = malloc(len);
-    if (!p)
+    int64_t s = p ? q_alloc(q) : -1;
+    if (s < 0) {
+        free(p);
         return IVT_ENOMEM;
+    }
     memcpy(p, msg, len);
-    g->aq[g->n_aq++] = (struct gossip_aq_item){
-        .transmits = 0, .packet = g->packet_no, .len = (uint16_t)len, .msg = p};
+    struct gossip_qitem *it = &q->it[s];
+    it->transmits = 0;
+    it->packet = g->packet_no;
+    it->len = (uint16_t)len;
+    it->u.msg = p;
+    q_link(q, (uint32_t)s);
     return 0;
 }
 
@@ -565,47 +585,54 @@ static bool append(struct ivt_mpw *w, const uint8_t *p, size_t n, size_t *budget
     return true;
 }
 
-static size_t encode_member(const struct gossip *g, const struct gossip_mq_item *it, uint8_t *buf)
+static size_t encode_member(const struct gossip *g, uint32_t idx, const uint8_t *from, uint8_t *buf)
 {
     struct ivt_mpw w;
     struct gossip_wire_member wm;
     ivt_mpw_init_fixed(&w, buf, GOSSIP_MEMBER_MSG_MAX);
-    gossip__wire_member(g, it->idx, &wm);
+    gossip__wire_member(g, idx, &wm);
     if (wm.state == GOSSIP_SUSPECT)
-        wm.from = it->from;
+        wm.from = from;
     gossip_wire_member_msg(&w, &wm);
     return w.err ? 0 : w.len;
 }
 
 /*
- * Fills up to *budget bytes with queued membership updates, fewest
- * transmitted first: a walk of the transmit-count lists from 0, skipping
- * (without encoding) items too big for the room left, until the room is
- * below the smallest message or MISFITS_MAX items did not fit. The cost is
- * the items sent plus a few, not the queue length: after a join the queue
- * holds an update about every member. Chosen items move to the back of the
- * next list (or leave at the retransmit limit) after the walk. Returns the
- * bytes used.
+ * Fills up to *budget bytes from queue q, fewest transmitted first: a walk
+ * of the transmit-count lists from 0, skipping (without encoding) items too
+ * big for the room left, until the room is below the smallest message or
+ * MISFITS_MAX items did not fit. The cost is the items sent plus a few, not
+ * the queue length: after a join the membership queue holds an update about
+ * every member. Chosen items move to the back of the next list (or leave at
+ * the retransmit limit) after the walk. skip_idx: a member not to include
+ * (its buddy update is already in the packet). Returns the bytes used.
  */
-static size_t fill_members(struct gossip *g, struct ivt_mpw *w, size_t *budget, int32_t skip_idx)
+static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, size_t *budget,
+                   int32_t skip_idx)
 {
-    if (!g->n_mq || *budget < MIN_MEMBER_MSG)
+    if (!q->n || *budget < MIN_MEMBER_MSG)
         return 0;
     uint32_t chosen[GOSSIP_PACKET_MAX / MIN_MEMBER_MSG];
     uint32_t n_chosen = 0, misfits = 0;
     size_t start = *budget;
     uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
-    for (uint32_t t = 0; t <= g->mq_tmax; t++) {
-        for (uint32_t s = g->mq_head[t]; s != GOSSIP_NIL; s = g->mq[s].next) {
+    for (uint32_t t = 0; t <= q->tmax; t++) {
+        for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next) {
             if (*budget < MIN_MEMBER_MSG || misfits >= MISFITS_MAX)
                 goto walked;
-            const struct gossip_mq_item *it = &g->mq[s];
-            if ((int32_t)it->idx == skip_idx || it->packet == g->packet_no)
+            const struct gossip_qitem *it = &q->it[s];
+            if (it->packet == g->packet_no || (q->members && (int32_t)it->idx == skip_idx))
                 continue;
+            const uint8_t *p = it->u.msg;
             size_t len = 0;
-            if (it->len <= *budget && it->len <= w->cap - w->len)
-                len = encode_member(g, it, buf);
-            if (len && append(w, buf, len, budget))
+            if (it->len <= *budget && it->len <= w->cap - w->len) {
+                len = it->len;
+                if (q->members) {
+                    len = encode_member(g, it->idx, it->u.from, buf);
+                    p = buf;
+                }
+            }
+            if (len && append(w, p, len, budget))
                 chosen[n_chosen++] = s;
             else
                 misfits++;
@@ -615,66 +642,15 @@ walked:;
     uint32_t lim = retransmit_limit(g);
     for (uint32_t k = 0; k < n_chosen; k++) {
         uint32_t s = chosen[k];
-        struct gossip_mq_item *it = &g->mq[s];
+        struct gossip_qitem *it = &q->it[s];
         it->packet = g->packet_no;
         if ((uint32_t)it->transmits + 1 >= lim) {
-            mq_remove(g, s);
+            q_remove(g, q, s);
             continue;
         }
-        mq_unlink(g, s);
+        q_unlink(q, s);
         it->transmits++;
-        mq_link(g, s, false);
-    }
-    return start - *budget;
-}
-
-static void sort_desc(uint32_t *a, uint32_t n)
-{
-    for (uint32_t i = 1; i < n; i++)
-        for (uint32_t j = i; j > 0 && a[j - 1] < a[j]; j--) {
-            uint32_t t = a[j];
-            a[j] = a[j - 1];
-            a[j - 1] = t;
-        }
-}
-
-/*
- * Fills up to *budget bytes with queued payloads, fewest transmitted first:
- * a histogram of transmit counts, then one pass per count present, lowest
- * first. The queue is short (app_queue_max). Chosen slots are collected and
- * counted after the passes, so an item cannot be picked twice. Returns the
- * bytes used.
- */
-static size_t fill_app(struct gossip *g, struct ivt_mpw *w, size_t *budget)
-{
-    uint32_t n = g->n_aq;
-    if (!n || *budget < MIN_MEMBER_MSG)
-        return 0;
-    uint32_t hist[TRANSMITS_CAP + 1] = {0};
-    for (uint32_t i = 0; i < n; i++)
-        hist[g->aq[i].transmits]++;
-    uint32_t chosen[GOSSIP_PACKET_MAX / MIN_MEMBER_MSG];
-    uint32_t n_chosen = 0;
-    size_t start = *budget;
-    for (uint32_t t = 0; t <= TRANSMITS_CAP && *budget >= MIN_MEMBER_MSG; t++) {
-        if (!hist[t])
-            continue;
-        for (uint32_t i = 0; i < n && *budget >= MIN_MEMBER_MSG; i++) {
-            if (g->aq[i].transmits != t || g->aq[i].packet == g->packet_no)
-                continue;
-            if (append(w, g->aq[i].msg, g->aq[i].len, budget))
-                chosen[n_chosen++] = i;
-        }
-    }
-    uint32_t lim = retransmit_limit(g);
-    /* Highest slot first: swap-removal only moves the last item, so a
-     * chosen slot is never moved before it is counted. */
-    sort_desc(chosen, n_chosen);
-    for (uint32_t k = 0; k < n_chosen; k++) {
-        uint32_t i = chosen[k];
-        g->aq[i].packet = g->packet_no;
-        if (++g->aq[i].transmits >= lim)
-            aq_remove(g, i);
+        q_link(q, s);
     }
     return start - *budget;
 }
@@ -700,17 +676,15 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
     size_t before = w.len;
     if (buddy >= 0) {
         uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
-        struct gossip_mq_item it = {.idx = (uint32_t)buddy};
-        memcpy(it.from, g->mem[0].id, GOSSIP_ID_LEN);
-        size_t len = encode_member(g, &it, buf);
+        size_t len = encode_member(g, (uint32_t)buddy, g->mem[0].id, buf);
         append(&w, buf, len, &unlimited);
     }
     size_t mbudget = g->cfg.member_budget;
-    size_t m1 = fill_members(g, &w, &mbudget, buddy);
+    size_t m1 = fill(g, &g->mq, &w, &mbudget, buddy);
     size_t abudget = cap - w.len;
-    size_t a = fill_app(g, &w, &abudget);
+    size_t a = fill(g, &g->aq, &w, &abudget, -1);
     size_t rest = cap - w.len;
-    size_t m2 = fill_members(g, &w, &rest, buddy);
+    size_t m2 = fill(g, &g->mq, &w, &rest, buddy);
     if (w.err || (plen == 0 && w.len == before))
         return;
     struct gossip_packet *pkt = outbox_slot(g);
@@ -1334,7 +1308,7 @@ static void gossip_round(struct gossip *g, ivt_ms now)
     uint32_t targets[64];
     uint32_t k = g->cfg.gossip_nodes < 64 ? g->cfg.gossip_nodes : 64;
     uint32_t n = random_members(g, targets, k, -1, now - g->cfg.gossip_to_dead);
-    for (uint32_t i = 0; i < n && (g->n_mq || g->n_aq); i++)
+    for (uint32_t i = 0; i < n && (g->mq.n || g->aq.n); i++)
         send_packet(g, &g->mem[targets[i]].addr, NULL, 0, -1);
 }
 
@@ -1401,7 +1375,7 @@ static void reap(struct gossip *g, ivt_ms now)
         struct gossip_mem *m = &g->mem[i];
         if (!is_live(m->state) && now - m->changed >= g->cfg.tombstone_ttl) {
             if (m->qslot >= 0)
-                mq_remove(g, (uint32_t)m->qslot);
+                q_remove(g, &g->mq, (uint32_t)m->qslot);
             g->n_state[m->state]--;
             map[i] = UINT32_MAX;
             continue;
@@ -1413,9 +1387,9 @@ static void reap(struct gossip *g, ivt_ms now)
     }
     if (w != g->n_mem) {
         g->n_mem = w;
-        for (uint32_t t = 0; t <= g->mq_tmax; t++)
-            for (uint32_t q = g->mq_head[t]; q != GOSSIP_NIL; q = g->mq[q].next)
-                g->mq[q].idx = map[g->mq[q].idx];
+        for (uint32_t t = 0; t <= g->mq.tmax; t++)
+            for (uint32_t q = g->mq.head[t]; q != GOSSIP_NIL; q = g->mq.it[q].next)
+                g->mq.it[q].idx = map[g->mq.it[q].idx];
         for (uint32_t i = 0; i < g->n_susp; i++)
             g->susp[i].idx = map[g->susp[i].idx];
         g->n_order = 0;
@@ -1503,7 +1477,7 @@ ivt_ms gossip_next_deadline(const struct gossip *g)
         }
     }
     /* Gossip rounds only matter when there is something to say. */
-    if (g->n_mq || g->n_aq)
+    if (g->mq.n || g->aq.n)
         t = min_ms(t, g->next_gossip);
     for (uint32_t i = 0; i < g->n_susp; i++)
         t = min_ms(t, g->susp[i].start + susp_timeout(g, g->susp[i].n));
@@ -1539,16 +1513,14 @@ int gossip_new(struct gossip **out, const struct gossip_config *cfg,
     g->order = malloc(g->cap_mem * sizeof(*g->order));
     g->ob_cap = OUTBOX_INITIAL_CAP;
     g->outbox = malloc(g->ob_cap * sizeof(*g->outbox));
-    g->aq = calloc(cfg->app_queue_max, sizeof(*g->aq));
-    g->mq_free = GOSSIP_NIL;
-    for (uint32_t t = 0; t <= TRANSMITS_CAP; t++)
-        g->mq_head[t] = g->mq_tail[t] = GOSSIP_NIL;
+    q_init(&g->mq, true);
+    q_init(&g->aq, false);
     g->seen_cap = SEEN_MIN;
     while (g->seen_cap < cfg->app_seen_max)
         g->seen_cap *= 2;
     g->seen[0] = calloc(g->seen_cap, sizeof(uint64_t));
     g->seen[1] = calloc(g->seen_cap, sizeof(uint64_t));
-    if (!g->mem || !g->order || !g->outbox || !g->aq || !g->seen[0] || !g->seen[1] ||
+    if (!g->mem || !g->order || !g->outbox || !g->seen[0] || !g->seen[1] ||
         hidx_rebuild(g, MEM_INITIAL_CAP * 2) || gossip__streams_init(g)) {
         gossip_delete(g);
         return IVT_ENOMEM;
@@ -1580,16 +1552,14 @@ void gossip_delete(struct gossip *g)
     if (!g)
         return;
     gossip__streams_free(g);
-    for (uint32_t i = 0; i < g->n_aq; i++)
-        free(g->aq[i].msg);
-    free(g->aq);
+    q_destroy(g, &g->aq);
     free(g->seen[0]);
     free(g->seen[1]);
     free(g->mem);
     free(g->order);
     free(g->hidx);
     free(g->susp);
-    free(g->mq);
+    q_destroy(g, &g->mq);
     free(g->outbox);
     gossip_keyring_destroy(&g->kr);
     free(g);

@@ -50,27 +50,36 @@ struct gossip_susp {
     uint8_t from[GOSSIP_SUSPECT_CONFIRM_MAX + 1][GOSSIP_ID_LEN];
 };
 
-/* A membership update waiting to be piggybacked: the message is encoded
- * from the member's current state when sent, so a newer update about the
- * member replaces an older one simply by resetting transmits. Items sit in
- * one list per transmit count (fewest first is then a walk from list 0),
- * in slots that never move (a free list recycles them). */
+/*
+ * An item waiting to be piggybacked, in one of two transmit-limited queues:
+ * membership updates (encoded from the member's current state when sent,
+ * so a newer update about a member replaces an older one simply by
+ * resetting transmits) and application payloads (encoded once). Items sit
+ * in one list per transmit count, so fewest-transmitted-first is a walk
+ * from list 0, in slots that never move (a free list recycles them).
+ */
 #define GOSSIP_NIL UINT32_MAX /* end of a queue list */
 
-struct gossip_mq_item {
+struct gossip_qitem {
     uint16_t transmits;
-    uint16_t len;    /* encoded size as of its last enqueue: skip, unencoded, what cannot fit */
-    uint32_t packet; /* the last packet it went into: never twice in one */
-    uint32_t idx;
-    uint32_t prev, next;         /* in its transmit-count list; next also links the free list */
-    uint8_t from[GOSSIP_ID_LEN]; /* SUSPECT accuser, so confirmations re-gossip */
+    uint16_t len;        /* encoded size (members: as of the last enqueue) */
+    uint32_t packet;     /* the last packet it went into: never twice in one */
+    uint32_t prev, next; /* in its transmit-count list; next also links the free list */
+    uint32_t idx;        /* members: the member */
+    union {
+        uint8_t from[GOSSIP_ID_LEN]; /* members: SUSPECT accuser, so confirmations re-gossip */
+        uint8_t *msg;                /* payloads: the encoded USER message */
+    } u;
 };
 
-struct gossip_aq_item {
-    uint16_t transmits;
-    uint32_t packet;
-    uint16_t len;
-    uint8_t *msg; /* encoded USER message */
+struct gossip_queue {
+    struct gossip_qitem *it;
+    uint32_t n, cap; /* items queued; slots allocated */
+    uint32_t used;   /* slots ever handed out (the rest of cap is fresh) */
+    uint32_t free;   /* first free slot, or GOSSIP_NIL */
+    uint32_t tmax;   /* no item has more transmits than this */
+    bool members;    /* membership updates (else payloads) */
+    uint32_t head[GOSSIP_TRANSMITS_CAP + 1], tail[GOSSIP_TRANSMITS_CAP + 1];
 };
 
 struct gossip_relay {
@@ -118,15 +127,8 @@ struct gossip {
     struct gossip_susp *susp;
     uint32_t n_susp, cap_susp;
 
-    struct gossip_mq_item *mq;
-    uint32_t n_mq, cap_mq; /* items queued; slots allocated */
-    uint32_t mq_used;      /* slots ever handed out (the rest of cap_mq is fresh) */
-    uint32_t mq_free;      /* first free slot, or GOSSIP_NIL */
-    uint32_t mq_tmax;      /* no item has more transmits than this */
-    uint32_t mq_head[GOSSIP_TRANSMITS_CAP + 1], mq_tail[GOSSIP_TRANSMITS_CAP + 1];
-    struct gossip_aq_item *aq;
-    uint32_t n_aq;
-    uint64_t *seen[2]; /* two generations of payload fingerprints */
+    struct gossip_queue mq, aq; /* membership updates, payloads */
+    uint64_t *seen[2];          /* two generations of payload fingerprints */
     uint32_t seen_cap, seen_n;
     uint64_t user_seq;
 
@@ -152,6 +154,7 @@ struct gossip {
     uint32_t n_seeds;
 
     struct gossip_stream *streams;
+    uint32_t n_streams; /* slots in use */
     uint32_t next_sid;
 
     struct gossip_stats st;

@@ -76,8 +76,10 @@ int gossip__streams_init(struct gossip *g)
     return g->streams ? 0 : IVT_ENOMEM;
 }
 
-static void stream_reset(struct gossip_stream *s)
+static void stream_reset(struct gossip *g, struct gossip_stream *s)
 {
+    if (s->sid)
+        g->n_streams--;
     free(s->in);
     free(s->out);
     memset(s, 0, sizeof(*s));
@@ -88,7 +90,7 @@ void gossip__streams_free(struct gossip *g)
     if (!g->streams)
         return;
     for (uint32_t i = 0; i < g->cfg.stream_max; i++)
-        stream_reset(&g->streams[i]);
+        stream_reset(g, &g->streams[i]);
     free(g->streams);
     g->streams = NULL;
 }
@@ -109,6 +111,7 @@ static struct gossip_stream *stream_alloc(struct gossip *g, uint8_t role,
         if (s->sid)
             continue;
         s->sid = g->next_sid++;
+        g->n_streams++;
         if (!g->next_sid)
             g->next_sid = 1; /* 0 marks a free slot */
         s->role = role;
@@ -310,7 +313,7 @@ int gossip__stream_open(struct gossip *g, const struct gossip_addr *to, bool joi
     g->st.pushpull_started++;
     int rc = send_req(g, s);
     if (rc)
-        stream_reset(s);
+        stream_reset(g, s);
     return rc;
 }
 
@@ -624,7 +627,7 @@ void gossip_stream_close(struct gossip *g, uint32_t sid, ivt_ms now)
         return;
     bool retry = s->join && s->phase != PHASE_DONE;
     stream_fail(g, s); /* no-op when it completed */
-    stream_reset(s);
+    stream_reset(g, s);
     if (retry && gossip__alive_count(g) <= 1) {
         /* A join that failed (a busy seed, say) is retried within a few
          * probe intervals rather than at the next reconnect round. */
@@ -638,25 +641,31 @@ void gossip_stream_close(struct gossip *g, uint32_t sid, ivt_ms now)
 
 void gossip__streams_tick(struct gossip *g, ivt_ms now)
 {
-    for (uint32_t i = 0; i < g->cfg.stream_max; i++) {
+    /* Slots in use are counted, so the usual idle node (no stream, out of
+     * stream_max = 128 slots) stops at once: this runs on every tick. */
+    for (uint32_t i = 0, seen = 0; i < g->cfg.stream_max && seen < g->n_streams; i++) {
         struct gossip_stream *s = &g->streams[i];
-        if (!s->sid || now < s->deadline)
+        if (!s->sid)
+            continue;
+        seen++;
+        if (now < s->deadline)
             continue;
         stream_fail(g, s);
         /* A host that never closes (or never connects) must not leak the
          * slot: forget it one more timeout later. */
         if (now >= s->deadline + g->cfg.stream_timeout)
-            stream_reset(s);
+            stream_reset(g, s);
     }
 }
 
 ivt_ms gossip__streams_deadline(const struct gossip *g)
 {
     ivt_ms t = IVT_MS_NEVER;
-    for (uint32_t i = 0; i < g->cfg.stream_max; i++) {
+    for (uint32_t i = 0, seen = 0; i < g->cfg.stream_max && seen < g->n_streams; i++) {
         const struct gossip_stream *s = &g->streams[i];
         if (!s->sid)
             continue;
+        seen++;
         ivt_ms d = s->phase == PHASE_DONE ? s->deadline + g->cfg.stream_timeout : s->deadline;
         t = d < t ? d : t;
     }
