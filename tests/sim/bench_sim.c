@@ -1,0 +1,97 @@
+/*
+ * tests/sim/bench_sim.c: whole-fleet simulator runs at the sizes of issue 4
+ * (smoke.cfg: a cluster forms, two crashes, one restart), ten simulated
+ * minutes each, as `ivtsim sim/scenarios/smoke.cfg --nodes N --duration 600`
+ * runs them. Each reports CPU seconds (this process, one core: the figure
+ * the targets are stated in; wall time on a shared machine is not) and
+ * simulator events per CPU second. Needs IVT_ROOT (or the repository as the
+ * working directory) for sim/data and node/data.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "base/err.h"
+#include "node/rules.h"
+#include "sim/files.h"
+#include "sim/internal.h"
+#include "sim/scenario.h"
+#include "sim/world.h"
+#include "tests/bench/bench.h"
+
+enum { SIM_BENCH_SECONDS = 600 /* issue 4: ten simulated minutes */ };
+
+static const char *root(void)
+{
+    const char *s = getenv("IVT_ROOT");
+    return s ? s : ".";
+}
+
+static struct node_rules *rules_load(void)
+{
+    char *cj = NULL, *hc = NULL;
+    size_t cl = 0, hl = 0;
+    char p1[1200], p2[1200], err[256];
+    snprintf(p1, sizeof(p1), "%s/node/data/crawler-user-agents.json", root());
+    snprintf(p2, sizeof(p2), "%s/node/data/hosting-asn-ipv4.csv", root());
+    struct node_rules *r = NULL;
+    if (!sim_read_file(&cj, &cl, p1) && !sim_read_file(&hc, &hl, p2))
+        node_rules_new(&r, (const uint8_t *)cj, cl, (const uint8_t *)hc, hl, err, sizeof(err));
+    free(cj);
+    free(hc);
+    return r;
+}
+
+/* Runs smoke.cfg on n nodes for ten simulated minutes and reports. */
+static void fleet(const char *name, uint32_t n, bool node_core)
+{
+    char path[1200], err[1024] = "", label[128];
+    snprintf(path, sizeof(path), "%s/sim/scenarios/smoke.cfg", root());
+    struct sim_scenario sc;
+    struct sim_data *data = NULL;
+    struct node_rules *rules = node_core ? rules_load() : NULL;
+    if (sim_scenario_load(&sc, path, err, sizeof(err))) {
+        bench_report("sim_data_missing", 1, "set IVT_ROOT");
+        node_rules_delete(rules);
+        return;
+    }
+    sc.nodes = n;
+    sc.duration = (ivt_ms)SIM_BENCH_SECONDS * IVT_MS_PER_S;
+    struct sim_world *w = NULL;
+    if (sim_data_load(&data, root(), err, sizeof(err)) || (node_core && !rules) ||
+        sim_world_new(&w, &sc, node_core ? &sim_core_node : &sim_core_gossip, data, rules, false,
+                      err, sizeof(err))) {
+        bench_report("sim_data_missing", 1, "set IVT_ROOT");
+        goto out;
+    }
+    clock_t c0 = clock();
+    int rc = sim_world_run_until(w, sim_world_end(w));
+    double cpu = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    if (rc) {
+        bench_report("sim_run_failed", 1, ivt_strerror(rc));
+        goto out;
+    }
+    bench_report(name, cpu, "s_cpu");
+    snprintf(label, sizeof(label), "%s_events_per_s", name);
+    bench_report(label, (double)sim_world_events(w) / cpu, "events/s");
+out:
+    sim_world_delete(w);
+    sim_data_delete(data);
+    node_rules_delete(rules);
+    sim_scenario_destroy(&sc);
+}
+
+BENCH(sim_fleet_100_membership)
+{
+    fleet("sim_fleet_100_membership", 100, false);
+}
+
+BENCH(sim_fleet_1000_membership)
+{
+    fleet("sim_fleet_1000_membership", 1000, false);
+}
+
+BENCH(sim_fleet_100_node_core)
+{
+    fleet("sim_fleet_100_node_core", 100, true);
+}
