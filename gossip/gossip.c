@@ -242,7 +242,7 @@ void gossip__wire_member(const struct gossip *g, uint32_t idx, struct gossip_wir
     out->gen = m->gen;
     out->inc = m->inc;
     out->state = (enum gossip_member_state)m->state;
-    out->from = m->from;
+    out->from = g->mem[0].id; /* SUSPECT and DEAD updates name their accuser from the queue */
     out->addr = m->addr;
     out->name = m->name;
     out->name_len = (uint32_t)strnlen(m->name, GOSSIP_NAME_MAX - 1);
@@ -285,7 +285,11 @@ static int member_add(struct gossip *g, const struct gossip_wire_member *w, uint
     if (g->n_mem >= g->cfg.max_members)
         return IVT_ELIMIT;
     if (g->n_mem == g->cap_mem) {
-        uint32_t cap = g->cap_mem * 2;
+        /* x1.5, not x2: at 10,000 members a doubled table would be a third
+         * empty, and a simulator holds 10,000 of them. */
+        uint32_t cap = g->cap_mem + g->cap_mem / 2;
+        if (cap > g->cfg.max_members)
+            cap = g->cfg.max_members;
         struct gossip_mem *m = realloc(g->mem, cap * sizeof(*m));
         if (!m)
             return IVT_ENOMEM;
@@ -591,7 +595,7 @@ static size_t encode_member(const struct gossip *g, uint32_t idx, const uint8_t 
     struct gossip_wire_member wm;
     ivt_mpw_init_fixed(&w, buf, GOSSIP_MEMBER_MSG_MAX);
     gossip__wire_member(g, idx, &wm);
-    if (wm.state == GOSSIP_SUSPECT)
+    if (wm.state == GOSSIP_SUSPECT || wm.state == GOSSIP_DEAD)
         wm.from = from;
     gossip_wire_member_msg(&w, &wm);
     return w.err ? 0 : w.len;
@@ -946,10 +950,9 @@ static void apply_dead(struct gossip *g, const struct gossip_wire_member *w,
         return;
     m->gen = w->gen;
     m->inc = w->inc;
-    memcpy(m->from, w->state == GOSSIP_LEFT ? w->id : w->from, GOSSIP_ID_LEN);
     susp_remove(g, (uint32_t)idx);
     set_state(g, (uint32_t)idx, w->state == GOSSIP_LEFT ? GOSSIP_LEFT : GOSSIP_DEAD, now);
-    enqueue_member(g, (uint32_t)idx, NULL);
+    enqueue_member(g, (uint32_t)idx, w->state == GOSSIP_LEFT ? w->id : w->from);
     notify(g, (uint32_t)idx);
 }
 
@@ -1578,10 +1581,8 @@ int gossip_join(struct gossip *g, const struct gossip_addr *seeds, size_t n, ivt
 
 int gossip_leave(struct gossip *g, ivt_ms now)
 {
-    struct gossip_mem *self = &g->mem[0];
     g->leaving = true;
     g->probe.active = false;
-    memcpy(self->from, self->id, GOSSIP_ID_LEN);
     set_state(g, 0, GOSSIP_LEFT, now);
     enqueue_member(g, 0, NULL);
     /* Say it now rather than at the next gossip round. */

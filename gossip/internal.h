@@ -25,9 +25,11 @@ enum {
 };
 
 /*
- * One member: ~150 bytes, all in one array (no per-member allocation),
+ * One member: 152 bytes, all in one array (no per-member allocation),
  * because a simulator of 10,000 nodes holds 10^8 of them. Suspicion state
- * lives in the small suspects array instead of here.
+ * lives in the small suspects array instead of here, and the accuser of a
+ * SUSPECT or DEAD update in its queue item (a death certificate sent
+ * outside the queue names the sender).
  */
 struct gossip_mem {
     uint8_t id[GOSSIP_ID_LEN];
@@ -35,7 +37,6 @@ struct gossip_mem {
     uint32_t gen, inc;
     uint8_t state; /* enum gossip_member_state */
     uint8_t meta_len;
-    uint8_t from[GOSSIP_ID_LEN]; /* who declared it dead (== id: left) */
     char name[GOSSIP_NAME_MAX];
     uint8_t meta[GOSSIP_META_MAX];
     ivt_ms changed;
