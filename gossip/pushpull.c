@@ -503,8 +503,9 @@ static int on_frame(struct gossip *g, struct gossip_stream *s, const uint8_t *f,
 
 int gossip_stream_poll_connect(struct gossip *g, uint32_t *sid, struct gossip_addr *to)
 {
-    for (uint32_t i = 0; i < g->cfg.stream_max; i++) {
+    for (uint32_t i = 0, seen = 0; i < g->cfg.stream_max && seen < g->n_streams; i++) {
         struct gossip_stream *s = &g->streams[i];
+        seen += s->sid != 0;
         if (s->sid && s->role == ROLE_INITIATOR && !s->polled && s->phase != PHASE_DONE) {
             s->polled = true;
             *sid = s->sid;
