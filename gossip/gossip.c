@@ -280,26 +280,31 @@ static void order_insert(struct gossip *g, uint32_t idx)
     g->order[g->n_order - 1] = t;
 }
 
+int gossip__reserve(struct gossip *g, uint32_t extra)
+{
+    uint64_t cap = (uint64_t)g->n_mem + extra;
+    if (cap > g->cfg.max_members)
+        cap = g->cfg.max_members;
+    if (cap <= g->cap_mem)
+        return 0;
+    struct gossip_mem *m = realloc(g->mem, cap * sizeof(*m));
+    if (!m)
+        return IVT_ENOMEM;
+    g->mem = m;
+    uint32_t *o = realloc(g->order, cap * sizeof(*o));
+    if (!o)
+        return IVT_ENOMEM;
+    g->order = o;
+    g->cap_mem = (uint32_t)cap;
+    return 0;
+}
+
 static int member_add(struct gossip *g, const struct gossip_wire_member *w, uint8_t st, ivt_ms now)
 {
     if (g->n_mem >= g->cfg.max_members)
         return IVT_ELIMIT;
-    if (g->n_mem == g->cap_mem) {
-        /* x1.5, not x2: at 10,000 members a doubled table would be a third
-         * empty, and a simulator holds 10,000 of them. */
-        uint32_t cap = g->cap_mem + g->cap_mem / 2;
-        if (cap > g->cfg.max_members)
-            cap = g->cfg.max_members;
-        struct gossip_mem *m = realloc(g->mem, cap * sizeof(*m));
-        if (!m)
-            return IVT_ENOMEM;
-        g->mem = m;
-        uint32_t *o = realloc(g->order, cap * sizeof(*o));
-        if (!o)
-            return IVT_ENOMEM;
-        g->order = o;
-        g->cap_mem = cap;
-    }
+    if (g->n_mem == g->cap_mem && gossip__reserve(g, g->cap_mem))
+        return IVT_ENOMEM;
     if ((g->n_mem + 1) * 2 > g->hcap && hidx_rebuild(g, g->hcap * 2))
         return IVT_ENOMEM;
     uint32_t idx = g->n_mem++;
@@ -1097,7 +1102,7 @@ static int drop(struct gossip *g, enum gossip_drop reason, int rc)
 }
 
 static void dispatch(struct gossip *g, const struct gossip_addr *from, const uint8_t **pos,
-                     const uint8_t *end, bool news, ivt_ms now);
+                     const uint8_t *end, ivt_ms now);
 
 int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *data,
                    size_t len, ivt_ms now)
@@ -1118,12 +1123,25 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     default: return drop(g, GOSSIP_DROP_GARBAGE, IVT_EPROTO);
     }
     /* Decode everything before acting on anything: a packet is applied
-     * whole or not at all, and its counter is committed only if it parses. */
-    if (gossip_wire_packet_check(plain, plen) < 0)
-        return drop(g, GOSSIP_DROP_DECODE, IVT_EPROTO);
+     * whole or not at all, and its counter is committed only if it parses.
+     * Where each message starts is noted, so the two passes below decode
+     * each message once more, not twice (decoding was a fifth of a
+     * 1,000-node simulation). Every message takes at least a byte. */
     const uint8_t *pos = plain, *end = plain + plen;
     struct gossip_hdr h;
-    gossip_wire_hdr_decode(&pos, end, &h);
+    uint16_t off[GOSSIP_PACKET_MAX];
+    bool news[GOSSIP_PACKET_MAX];
+    uint32_t n_msg = 0;
+    if (gossip_wire_hdr_decode(&pos, end, &h))
+        return drop(g, GOSSIP_DROP_DECODE, IVT_EPROTO);
+    while (pos < end) {
+        struct gossip_msg m;
+        off[n_msg] = (uint16_t)(pos - plain);
+        if (gossip_wire_msg_decode(&pos, end, &m))
+            return drop(g, GOSSIP_DROP_DECODE, IVT_EPROTO);
+        news[n_msg++] = m.type == GOSSIP_MSG_ALIVE || m.type == GOSSIP_MSG_SUSPECT ||
+                        m.type == GOSSIP_MSG_DEAD || m.type == GOSSIP_MSG_USER;
+    }
     if (!memcmp(h.id, g->mem[0].id, GOSSIP_ID_LEN))
         return drop(g, GOSSIP_DROP_SELF, IVT_EEXIST);
     if (gossip__replay(g, &h))
@@ -1136,25 +1154,23 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     /* Two passes: news first, then probes. A ping that carries an
      * accusation (the buddy system) must be answered after we have
      * refuted it, so the refutation rides on the ack. */
-    const uint8_t *body = pos;
     for (int pass = 0; pass < 2; pass++)
-        for (pos = body; pos < end;)
-            dispatch(g, from, &pos, end, pass == 0, now);
+        for (uint32_t i = 0; i < n_msg; i++)
+            if (news[i] == (pass == 0)) {
+                pos = plain + off[i];
+                dispatch(g, from, &pos, end, now);
+            }
     g->last_deadline = gossip_next_deadline(g);
     return 0;
 }
 
 static void dispatch(struct gossip *g, const struct gossip_addr *from, const uint8_t **pos,
-                     const uint8_t *end, bool news, ivt_ms now)
+                     const uint8_t *end, ivt_ms now)
 {
     {
         const uint8_t *start = *pos;
         struct gossip_msg m;
         gossip_wire_msg_decode(pos, end, &m);
-        bool is_news = m.type == GOSSIP_MSG_ALIVE || m.type == GOSSIP_MSG_SUSPECT ||
-                       m.type == GOSSIP_MSG_DEAD || m.type == GOSSIP_MSG_USER;
-        if (is_news != news)
-            return;
         switch (m.type) {
         case GOSSIP_MSG_PING: handle_ping(g, from, &m); break;
         case GOSSIP_MSG_PING_REQ: handle_ping_req(g, from, &m, now); break;

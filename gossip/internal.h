@@ -164,6 +164,10 @@ struct gossip {
 /* gossip.c, for pushpull.c */
 int gossip__find(const struct gossip *g, const uint8_t *id);
 void gossip__wire_member(const struct gossip *g, uint32_t idx, struct gossip_wire_member *out);
+/* Room for `extra` more members (capped at max_members): a push-pull that
+ * brings n entries sizes the table once, to fit, rather than by doubling
+ * (a simulator holds N such tables). Returns 0, or IVT_ENOMEM. */
+int gossip__reserve(struct gossip *g, uint32_t extra);
 /* A member as push-pull reported it: may only lower trust in others. */
 void gossip__merge_remote(struct gossip *g, const struct gossip_wire_member *m, ivt_ms now);
 /* Replay window for a sender: checks, then commits. Returns 0 or IVT_EREPLAY. */

@@ -255,6 +255,7 @@ static int merge_entries(struct gossip *g, const uint8_t **pos, const uint8_t *e
     uint32_t n;
     if (ivt_mp_read_array(pos, end, &n))
         return IVT_EPROTO;
+    gossip__reserve(g, n); /* on failure, member_add grows (or fails) one by one */
     for (uint32_t i = 0; i < n; i++) {
         struct gossip_wire_member m;
         if (gossip_wire_full_entry_decode(pos, end, &m))
