@@ -443,8 +443,17 @@ static void q_remove(struct gossip *g, struct gossip_queue *q, uint32_t s)
         free(it->u.msg);
     it->next = q->free;
     q->free = s;
-    if (--q->n == 0)
+    if (--q->n == 0) {
         q->tmax = 0;
+        if (q->members) {
+            /* Drained (a join's backlog of an update per member, say): give
+             * the slots back; a simulator holds N of these queues. */
+            free(q->it);
+            q->it = NULL;
+            q->cap = q->used = 0;
+            q->free = GOSSIP_NIL;
+        }
+    }
 }
 
 static void q_destroy(struct gossip *g, struct gossip_queue *q)
