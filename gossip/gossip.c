@@ -456,11 +456,11 @@ static void q_remove(struct gossip *g, struct gossip_queue *q, uint32_t s)
     }
 }
 
-static void q_destroy(struct gossip *g, struct gossip_queue *q)
+static void q_destroy(struct gossip_queue *q)
 {
-    for (uint32_t t = 0; t <= q->tmax; t++)
-        while (q->head[t] != GOSSIP_NIL)
-            q_remove(g, q, q->head[t]);
+    for (uint32_t t = 0; t <= q->tmax && !q->members; t++)
+        for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next)
+            free(q->it[s].u.msg);
     free(q->it);
     q->it = NULL;
 }
@@ -1580,14 +1580,14 @@ void gossip_delete(struct gossip *g)
     if (!g)
         return;
     gossip__streams_free(g);
-    q_destroy(g, &g->aq);
+    q_destroy(&g->aq);
     free(g->seen[0]);
     free(g->seen[1]);
     free(g->mem);
     free(g->order);
     free(g->hidx);
     free(g->susp);
-    q_destroy(g, &g->mq);
+    q_destroy(&g->mq);
     free(g->outbox);
     gossip_keyring_destroy(&g->kr);
     free(g);
