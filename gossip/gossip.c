@@ -750,7 +750,12 @@ size_t gossip_outbox(struct gossip *g, struct gossip_packet *out, size_t max)
 {
     size_t n = 0;
     while (n < max && g->ob_len) {
-        out[n++] = g->outbox[g->ob_head];
+        /* The bytes in use, not the whole 1,400-byte buffer: most
+         * datagrams are pings and acks of a few dozen bytes. */
+        const struct gossip_packet *p = &g->outbox[g->ob_head];
+        out[n].to = p->to;
+        out[n].len = p->len;
+        memcpy(out[n++].data, p->data, p->len);
         g->ob_head = (g->ob_head + 1) % g->ob_cap;
         g->ob_len--;
     }
