@@ -1063,6 +1063,7 @@ static void handle_ping_req(struct gossip *g, const struct gossip_addr *from,
             slot = i;
     }
     struct gossip_relay *r = &g->relay[slot];
+    g->n_relay += !r->active;
     r->active = true;
     r->seq = g->seq++;
     r->orig_seq = m->seq;
@@ -1085,10 +1086,11 @@ static void handle_ack(struct gossip *g, const struct gossip_msg *m, bool nack)
             g->st.nacks_received++;
         return;
     }
-    for (uint32_t i = 0; i < GOSSIP_RELAY_MAX; i++) {
+    for (uint32_t i = 0; g->n_relay && i < GOSSIP_RELAY_MAX; i++) {
         struct gossip_relay *r = &g->relay[i];
         if (r->active && r->seq == m->seq && !nack) {
             r->active = false;
+            g->n_relay--;
             send_prim(g, &r->requester, gossip_wire_ack, GOSSIP_MSG_ACK, r->orig_seq);
             return;
         }
@@ -1378,10 +1380,11 @@ static void suspicion_tick(struct gossip *g, ivt_ms now)
 
 static void relay_tick(struct gossip *g, ivt_ms now)
 {
-    for (uint32_t i = 0; i < GOSSIP_RELAY_MAX; i++) {
+    for (uint32_t i = 0; g->n_relay && i < GOSSIP_RELAY_MAX; i++) {
         struct gossip_relay *r = &g->relay[i];
         if (r->active && now >= r->nack_at) {
             r->active = false;
+            g->n_relay--;
             g->st.nacks_sent++;
             send_prim(g, &r->requester, gossip_wire_ack, GOSSIP_MSG_NACK, r->orig_seq);
         }
@@ -1528,7 +1531,7 @@ ivt_ms gossip_next_deadline(const struct gossip *g)
         t = min_ms(t, g->next_gossip);
     for (uint32_t i = 0; i < g->n_susp; i++)
         t = min_ms(t, g->susp[i].start + susp_timeout(g, g->susp[i].n));
-    for (uint32_t i = 0; i < GOSSIP_RELAY_MAX; i++)
+    for (uint32_t i = 0; g->n_relay && i < GOSSIP_RELAY_MAX; i++)
         if (g->relay[i].active)
             t = min_ms(t, g->relay[i].nack_at);
     return min_ms(t, gossip__streams_deadline(g));

@@ -138,6 +138,7 @@ struct gossip {
 
     struct gossip_probe probe;
     struct gossip_relay relay[GOSSIP_RELAY_MAX];
+    uint32_t n_relay; /* relay slots active: most ticks skip the array */
     struct gossip_unknown_window unk[GOSSIP_UNKNOWN_WINDOWS];
     uint32_t unk_next;
     uint32_t seq;
