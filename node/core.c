@@ -617,6 +617,19 @@ static void measure(struct node_measure *m, const struct crdt_view *v, int count
     m->origins = (uint32_t)v->origins;
 }
 
+/* Events of every kind (requests, impressions, clicks): what a shared
+ * address's devices are weighed against. */
+static void measure_events(struct node_measure *m, const struct crdt_view *v)
+{
+    static const int kinds[] = {CNT_REQUESTS, CNT_IMPRESSIONS, CNT_CLICKS};
+    m->local = m->fleet = 0;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        m->local += (double)v->local[kinds[i]];
+        m->fleet += (double)v->fleet[kinds[i]];
+    }
+    m->origins = (uint32_t)v->origins;
+}
+
 /* Distinct counts are kept fleet-wide only (crdt/store.h): the local value
  * is known when this node is the only contributor, and reported as -1
  * ("not kept") otherwise. */
@@ -652,6 +665,8 @@ static void sivt_of(struct node_signals *s, enum crdt_kind kind, const struct cr
     case CRDT_KIND_IP:
         measure(&s->ip_requests, v, CNT_REQUESTS);
         measure_distinct(&s->ip_distinct_ua, v, DIST_UA);
+        measure_distinct(&s->ip_distinct_device, v, DIST_DEVICE);
+        measure_events(&s->ip_events, v);
         break;
     case CRDT_KIND_PREFIX: measure(&s->prefix_requests, v, CNT_REQUESTS); break;
     case CRDT_KIND_DEVICE: measure_distinct(&s->device_distinct_ip, v, DIST_IP); break;

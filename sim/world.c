@@ -169,6 +169,7 @@ struct sim_world {
     ivt_ms last_heal;
     ivt_ms converged_at; /* -1 until */
     uint64_t tp, fp, fn, tn;
+    uint64_t actor_events[SIM_MAX_ACTORS], actor_flagged[SIM_MAX_ACTORS];
     uint32_t tracked[TRACKED_IPS];
     size_t n_tracked;
     struct gossip_member_info *scratch; /* members of one view */
@@ -783,8 +784,13 @@ static int handle_event(struct sim_world *w, const struct sim_event *ev)
     w->sec_flagged += pos;
     w->sec_flagged_bots += pos && bot;
     bool counted = (double)w->now >= w->sc->checks.score_after_s * IVT_MS_PER_S;
-    if (counted)
+    if (counted) {
         count(&w->tp, &w->fp, &w->fn, &w->tn, bot, pos);
+        if (ev->actor < SIM_MAX_ACTORS) {
+            w->actor_events[ev->actor]++;
+            w->actor_flagged[ev->actor] += pos;
+        }
+    }
     for (size_t i = 0; i < w->n_shadows; i++) {
         struct shadow *s = &w->shadows[i];
         if (s->mirror != UINT32_MAX && s->mirror != h->slot)
@@ -1315,6 +1321,15 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
     s->scored_bots = w->tp + w->fn;
     s->recall = ratio(w->tp, w->tp + w->fn);
     s->precision = ratio(w->tp, w->tp + w->fp);
+    s->n_actors = sc->workload.n_actors;
+    for (size_t i = 0; i < s->n_actors; i++) {
+        const struct sim_actor_config *a = &sc->workload.actors[i];
+        struct sim_actor_result *r = &s->actors[i];
+        snprintf(r->name, sizeof(r->name), "%s", a->name);
+        r->bot = sim_actor_kind_label(a->kind) == SIM_BOT;
+        r->events = w->actor_events[i];
+        r->flagged = w->actor_flagged[i];
+    }
     uint64_t itp = 0, ifp = 0, ifn = 0;
     s->recall_oracle = s->precision_oracle = NAN;
     for (size_t i = 0; i < w->n_shadows; i++) {
