@@ -175,7 +175,6 @@ struct sim_world {
     struct gossip_member_info *scratch; /* members of one view */
     size_t scratch_cap;
     double divergence;
-    struct sim_net_link link;
     bool finished;
 };
 
@@ -428,6 +427,7 @@ static int start_node(struct sim_world *w)
         return idx;
     if ((uint32_t)idx != slot)
         return IVT_EINVAL;
+    sim_net_set_zone(w->net, slot, h->region);
     h->started = h->running = true;
     w->n_started++;
     sim_net_poke(w->net, slot);
@@ -511,6 +511,39 @@ static int leave_node(struct sim_world *w, struct host *h)
     h->left = true;
     int rc = schedule(w, w->now + LEAVE_LINGER_MS, ACT_STOP, h->slot);
     return rc ? rc : record(w, REC_LEAVE, h->slot, 0, 0);
+}
+
+/* ---- links ------------------------------------------------------------------ */
+
+_Static_assert((int)SIM_MAX_REGIONS <= (int)SIM_NET_ZONES,
+               "every region must be a zone of sim/net");
+
+/* Region i to region j as the scenario says, or with its loss replaced
+ * (loss >= 0: a loss fault). Milliseconds are whole in sim/net. */
+static void set_pair(struct sim_world *w, uint32_t i, uint32_t j, double loss)
+{
+    const struct sim_link_config *c = &w->sc->net.links[i][j];
+    struct sim_net_link l = {
+        .delay = (ivt_ms)llround(c->latency_ms),
+        .jitter = (ivt_ms)llround(c->jitter_ms),
+        .loss = loss >= 0 ? loss : c->loss,
+        .dup = c->duplicate,
+        .reorder = c->reorder,
+        .reorder_delay = (ivt_ms)llround(c->reorder_ms),
+    };
+    sim_net_set_pair(w->net, i, j, &l);
+}
+
+/* A loss fault's links (every pair, or both ways between two regions) get
+ * loss, or back their own when loss < 0. */
+static void set_fault_loss(struct sim_world *w, const struct sim_fault *f, double loss)
+{
+    uint32_t n = w->sc->net.n_regions;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < n; j++)
+            if (f->between[0] < 0 || ((int)i == f->between[0] && (int)j == f->between[1]) ||
+                ((int)i == f->between[1] && (int)j == f->between[0]))
+                set_pair(w, i, j, loss);
 }
 
 /* ---- node selections -------------------------------------------------------- */
@@ -599,7 +632,8 @@ static int apply_fault(struct sim_world *w, uint32_t fi)
         for (uint32_t i = 0; i < w->n_hosts; i++)
             if (mark[i] && w->hosts[i].running)
                 sim_net_pause(w->net, i, f->duration);
-        excuse(w, mark, w->now + f->duration + EXCUSE_GRACE_MS);
+        if (f->excused)
+            excuse(w, mark, w->now + f->duration + EXCUSE_GRACE_MS);
         rc = record(w, REC_PAUSE, fi, n, (uint64_t)f->duration);
         break;
     case SIM_FAULT_PARTITION: {
@@ -614,8 +648,10 @@ static int apply_fault(struct sim_world *w, uint32_t fi)
             sim_net_cut(w->net, 2, 1, false); /* b's packets never reach a */
         else
             sim_net_cut(w->net, 1, 2, true);
-        excuse(w, mark, w->now + f->duration + EXCUSE_GRACE_MS);
-        excuse(w, other, w->now + f->duration + EXCUSE_GRACE_MS);
+        if (f->excused) {
+            excuse(w, mark, w->now + f->duration + EXCUSE_GRACE_MS);
+            excuse(w, other, w->now + f->duration + EXCUSE_GRACE_MS);
+        }
         rc = schedule(w, w->now + f->duration, ACT_HEAL, fi);
         if (!rc)
             rc = record(w, REC_PARTITION, fi, n, m);
@@ -649,9 +685,7 @@ static int apply_fault(struct sim_world *w, uint32_t fi)
         rc = record(w, REC_CLOCK, fi, n, 0);
         break;
     case SIM_FAULT_LOSS: {
-        struct sim_net_link l = w->link;
-        l.loss = f->loss;
-        sim_net_set_link(w->net, &l);
+        set_fault_loss(w, f, f->loss);
         rc = schedule(w, w->now + f->duration, ACT_RESTORE_LOSS, fi);
         if (!rc)
             rc = record(w, REC_LOSS, fi, (uint64_t)(f->loss * 1e6), 0);
@@ -675,7 +709,7 @@ static int run_action(struct sim_world *w, const struct action *a)
         for (uint32_t i = 0; i < w->n_hosts; i++)
             sim_net_set_group(w->net, i, 0);
         return record(w, REC_HEAL, a->a, 0, 0);
-    case ACT_RESTORE_LOSS: sim_net_set_link(w->net, &w->link); return 0;
+    case ACT_RESTORE_LOSS: set_fault_loss(w, &w->sc->faults[a->a], -1); return 0;
     case ACT_RESTART: return restart_node(w, &w->hosts[a->a]);
     case ACT_STOP: {
         struct host *h = &w->hosts[a->a];
@@ -1040,27 +1074,12 @@ int sim_world_new(struct sim_world **out, const struct sim_scenario *sc,
     ivt_rng_seed(&kr, ivt_mix64(sc->seed ^ 0x6b6579ULL));
     ivt_rng_bytes(&kr, w->key, sizeof(w->key));
     int rc = 0;
-    /* sim/net has one link model for every pair: a latency matrix that is
-     * not uniform cannot be honoured, and is refused rather than ignored */
-    for (uint32_t i = 0; i < sc->net.n_regions; i++)
-        for (uint32_t j = 0; j < sc->net.n_regions; j++)
-            if (sc->net.latency_ms[i][j] != sc->net.latency_ms[0][0]) {
-                snprintf(err, errcap,
-                         "%s: per-region latency is not supported by sim/net yet (every entry of "
-                         "latency_ms must be equal)",
-                         sc->path);
-                rc = IVT_EINVAL;
-                goto fail;
-            }
-    w->link.delay = (ivt_ms)llround(sc->net.latency_ms[0][0]);
-    w->link.jitter = (ivt_ms)llround(sc->net.jitter_ms);
-    w->link.loss = sc->net.loss;
-    w->link.dup = sc->net.duplicate;
-    w->link.reorder = sc->net.reorder;
     rc = sim_net_new(&w->net, ivt_mix64(sc->seed ^ 0x6e6574ULL), 0);
     if (rc)
         goto fail;
-    sim_net_set_link(w->net, &w->link);
+    for (uint32_t i = 0; i < sc->net.n_regions; i++)
+        for (uint32_t j = 0; j < sc->net.n_regions; j++)
+            set_pair(w, i, j, -1);
     sim_net_set_tap(w->net, tap, w);
     ivt_ms span = sc->join_over >= 0 ? sc->join_over : (ivt_ms)sc->nodes * JOIN_STEP_MS;
     if (sc->join_over < 0 && span > JOIN_SPAN_MAX_MS)
