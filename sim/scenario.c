@@ -256,15 +256,21 @@ static int parse_latency(struct ctx *c, const config_setting_t *s)
 static void resolve_links(struct sim_network *net)
 {
     for (uint32_t i = 0; i < SIM_MAX_REGIONS; i++)
-        for (uint32_t j = 0; j < SIM_MAX_REGIONS; j++)
-            net->links[i][j] = (struct sim_link_config){
-                .latency_ms = net->latency_ms[i][j],
-                .jitter_ms = net->jitter_ms,
-                .loss = net->loss,
-                .duplicate = net->duplicate,
-                .reorder = net->reorder,
-                .reorder_ms = net->reorder_ms,
-            };
+        for (uint32_t j = 0; j < SIM_MAX_REGIONS; j++) {
+            net->links[i][j] = net->all;
+            net->links[i][j].latency_ms = net->latency_ms[i][j];
+        }
+}
+
+/* The keys a link shares with the network-wide defaults. */
+static int get_link_keys(struct ctx *c, const config_setting_t *g, struct sim_link_config *l)
+{
+    TRY(get_num(c, g, "jitter_ms", 0, 10000, &l->jitter_ms, NULL));
+    TRY(get_num(c, g, "loss", 0, 1, &l->loss, NULL));
+    TRY(get_num(c, g, "duplicate", 0, 1, &l->duplicate, NULL));
+    TRY(get_num(c, g, "reorder", 0, 1, &l->reorder, NULL));
+    TRY(get_num(c, g, "reorder_ms", 0, 10000, &l->reorder_ms, NULL));
+    return 0;
 }
 
 /* Reads a ["region", "region"] pair of region names into indices. */
@@ -303,11 +309,7 @@ static int parse_link(struct ctx *c, const config_setting_t *g)
     for (int dir = 0; dir < (oneway ? 1 : 2); dir++) {
         struct sim_link_config *l = &net->links[r[dir]][r[!dir]];
         TRY(get_num(c, g, "latency_ms", 0, 10000, &l->latency_ms, NULL));
-        TRY(get_num(c, g, "jitter_ms", 0, 10000, &l->jitter_ms, NULL));
-        TRY(get_num(c, g, "loss", 0, 1, &l->loss, NULL));
-        TRY(get_num(c, g, "duplicate", 0, 1, &l->duplicate, NULL));
-        TRY(get_num(c, g, "reorder", 0, 1, &l->reorder, NULL));
-        TRY(get_num(c, g, "reorder_ms", 0, 10000, &l->reorder_ms, NULL));
+        TRY(get_link_keys(c, g, l));
     }
     return 0;
 }
@@ -326,11 +328,7 @@ static int parse_network(struct ctx *c, const config_setting_t *g)
     s = config_setting_get_member(g, "latency_ms");
     if (s)
         TRY(parse_latency(c, s));
-    TRY(get_num(c, g, "jitter_ms", 0, 10000, &net->jitter_ms, NULL));
-    TRY(get_num(c, g, "loss", 0, 1, &net->loss, NULL));
-    TRY(get_num(c, g, "duplicate", 0, 1, &net->duplicate, NULL));
-    TRY(get_num(c, g, "reorder", 0, 1, &net->reorder, NULL));
-    TRY(get_num(c, g, "reorder_ms", 0, 10000, &net->reorder_ms, NULL));
+    TRY(get_link_keys(c, g, &net->all));
     TRY(get_num(c, g, "bandwidth_kbps", 0, 1e9, &net->bandwidth_kbps, NULL));
     TRY(get_u32(c, g, "packet_size", 64, 65507, &net->packet_size, NULL));
     s = config_setting_get_member(g, "gilbert");
@@ -710,7 +708,7 @@ static void defaults(struct sim_scenario *sc)
     for (int i = 0; i < SIM_MAX_REGIONS; i++)
         for (int j = 0; j < SIM_MAX_REGIONS; j++)
             sc->net.latency_ms[i][j] = 0.2; /* one datacenter: a fraction of a millisecond */
-    sc->net.jitter_ms = 0.1;
+    sc->net.all.jitter_ms = 0.1;
     sc->net.packet_size = 1400;
     snprintf(sc->node.profile, sizeof(sc->node.profile), "lan");
     sim_workload_config_defaults(&sc->workload);

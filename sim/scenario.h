@@ -87,12 +87,10 @@ struct sim_network {
     uint32_t n_regions;
     struct sim_region regions[SIM_MAX_REGIONS];
     double latency_ms[SIM_MAX_REGIONS][SIM_MAX_REGIONS]; /* one-way base delay */
-    double jitter_ms;                                    /* uniform extra delay up to this */
-    double loss;                                         /* iid loss per datagram */
+    /* network-wide jitter, loss, duplication, reordering (its latency_ms is
+     * unused: the matrix above holds the latencies) */
+    struct sim_link_config all;
     struct sim_gilbert gilbert;
-    double duplicate; /* probability a datagram is delivered twice */
-    double reorder;   /* probability a datagram takes reorder_ms extra */
-    double reorder_ms;
     double bandwidth_kbps; /* egress per node (0: unlimited) */
     uint32_t packet_size;  /* datagrams larger than this are dropped */
     /* Every directed pair of regions, resolved: the network-wide values
