@@ -366,6 +366,8 @@ static int parse_node(struct ctx *c, const config_setting_t *g)
                                        "th_ip_requests",
                                        "th_ip_distinct_ua",
                                        "th_device_distinct_ip",
+                                       "th_shared_ip_devices",
+                                       "th_household_devices",
                                        "suspect_score",
                                        "bot_score",
                                        NULL};
@@ -389,6 +391,10 @@ static int parse_node(struct ctx *c, const config_setting_t *g)
                 &n->set_th_ip_distinct_ua));
     TRY(get_u32(c, g, "th_device_distinct_ip", 0, UINT32_MAX, &n->th_device_distinct_ip,
                 &n->set_th_device_distinct_ip));
+    TRY(get_u32(c, g, "th_shared_ip_devices", 0, UINT32_MAX, &n->th_shared_ip_devices,
+                &n->set_th_shared_ip_devices));
+    TRY(get_u32(c, g, "th_household_devices", 1, UINT32_MAX, &n->th_household_devices,
+                &n->set_th_household_devices));
     uint32_t v;
     TRY(get_u32(c, g, "suspect_score", 1, 100, &v, &n->set_suspect_score));
     if (n->set_suspect_score)
