@@ -534,16 +534,33 @@ static void set_pair(struct sim_world *w, uint32_t i, uint32_t j, double loss)
     sim_net_set_pair(w->net, i, j, &l);
 }
 
-/* A loss fault's links (every pair, or both ways between two regions) get
- * loss, or back their own when loss < 0. */
-static void set_fault_loss(struct sim_world *w, const struct sim_fault *f, double loss)
+static bool loss_covers(const struct sim_fault *f, uint32_t i, uint32_t j)
+{
+    return f->between[0] < 0 || ((int)i == f->between[0] && (int)j == f->between[1]) ||
+           ((int)i == f->between[1] && (int)j == f->between[0]);
+}
+
+/* Every link's loss: the scenario's, or that of the latest-started loss
+ * fault acting on it now (every pair, or both ways between two regions).
+ * Recomputed whenever a loss fault starts or ends, so nested and
+ * overlapping ones each undo exactly their own part. */
+static void apply_losses(struct sim_world *w)
 {
     uint32_t n = w->sc->net.n_regions;
     for (uint32_t i = 0; i < n; i++)
-        for (uint32_t j = 0; j < n; j++)
-            if (f->between[0] < 0 || ((int)i == f->between[0] && (int)j == f->between[1]) ||
-                ((int)i == f->between[1] && (int)j == f->between[0]))
-                set_pair(w, i, j, loss);
+        for (uint32_t j = 0; j < n; j++) {
+            double loss = -1;
+            ivt_ms since = -1;
+            for (size_t k = 0; k < w->sc->n_faults; k++) {
+                const struct sim_fault *f = &w->sc->faults[k];
+                if (f->kind == SIM_FAULT_LOSS && f->at <= w->now && w->now < f->at + f->duration &&
+                    f->at >= since && loss_covers(f, i, j)) {
+                    loss = f->loss;
+                    since = f->at;
+                }
+            }
+            set_pair(w, i, j, loss);
+        }
 }
 
 /* ---- node selections -------------------------------------------------------- */
@@ -685,7 +702,7 @@ static int apply_fault(struct sim_world *w, uint32_t fi)
         rc = record(w, REC_CLOCK, fi, n, 0);
         break;
     case SIM_FAULT_LOSS: {
-        set_fault_loss(w, f, f->loss);
+        apply_losses(w);
         rc = schedule(w, w->now + f->duration, ACT_RESTORE_LOSS, fi);
         if (!rc)
             rc = record(w, REC_LOSS, fi, (uint64_t)(f->loss * 1e6), 0);
@@ -709,7 +726,7 @@ static int run_action(struct sim_world *w, const struct action *a)
         for (uint32_t i = 0; i < w->n_hosts; i++)
             sim_net_set_group(w->net, i, 0);
         return record(w, REC_HEAL, a->a, 0, 0);
-    case ACT_RESTORE_LOSS: set_fault_loss(w, &w->sc->faults[a->a], -1); return 0;
+    case ACT_RESTORE_LOSS: apply_losses(w); return 0;
     case ACT_RESTART: return restart_node(w, &w->hosts[a->a]);
     case ACT_STOP: {
         struct host *h = &w->hosts[a->a];
