@@ -387,6 +387,20 @@ static void hex(char *out, const uint8_t *p, size_t n)
         snprintf(out + 2 * i, 3, "%02x", p[i]);
 }
 
+/* A copy of the member list (heap: a fleet may be thousands). Returns it
+ * and its length in *n, or NULL when out of memory. */
+static struct gossip_member_info *members_copy(struct ivtd *d, size_t *n)
+{
+    struct gossip *g = node_gossip(d->node);
+    struct gossip_stats gs;
+    gossip_get_stats(g, &gs);
+    size_t cap = (size_t)gs.members + 1;
+    struct gossip_member_info *m = calloc(cap, sizeof(*m));
+    if (m)
+        *n = gossip_members(g, m, cap);
+    return m;
+}
+
 static const char *keyring_match_name(enum node_keyring_match k)
 {
     static const char *const names[] = {"same", "different", "unknown"};
@@ -398,14 +412,10 @@ static const char *keyring_match_name(enum node_keyring_match k)
  * steps of a key rotation. */
 static int write_keyring_agreement(struct ivt_mpw *w, struct ivtd *d)
 {
-    struct gossip *g = node_gossip(d->node);
-    struct gossip_stats gs;
-    gossip_get_stats(g, &gs);
-    size_t cap = (size_t)gs.members + 1;
-    struct gossip_member_info *m = calloc(cap, sizeof(*m));
+    size_t n;
+    struct gossip_member_info *m = members_copy(d, &n);
     if (!m)
         return IVT_ENOMEM;
-    size_t n = gossip_members(g, m, cap);
     uint64_t count[3] = {0, 0, 0};
     for (size_t i = 0; i < n; i++)
         if (m[i].state == GOSSIP_ALIVE)
@@ -483,14 +493,10 @@ static int m_members(void *ctx, struct ivtd_rpc_call *call)
         if (want < 0)
             return ivtd_rpc_fail(call, IVT_EINVAL, "status: expected alive, suspect, dead or left");
     }
-    struct gossip *g = node_gossip(d->node);
-    struct gossip_stats gs;
-    gossip_get_stats(g, &gs);
-    size_t cap = (size_t)gs.members + 1;
-    struct gossip_member_info *m = calloc(cap, sizeof(*m));
+    size_t n, shown = 0;
+    struct gossip_member_info *m = members_copy(d, &n);
     if (!m)
         return IVT_ENOMEM;
-    size_t n = gossip_members(g, m, cap), shown = 0;
     for (size_t i = 0; i < n; i++)
         shown += want < 0 || (int)m[i].state == want;
     struct ivt_mpw *w = call->out;
