@@ -250,6 +250,30 @@ static const struct row rows[] = {
      FN(th_pub_min_requests),
      0,
      MAX_THRESHOLD},
+    {{"detect.shared_ip_devices", "an integer 0..4294967295 (0 disables)", "the core's default",
+      true, "Distinct returning devices per IP from which it counts as shared (CGNAT, proxy)."},
+     K_I64_OPT,
+     FN(th_shared_ip_devices),
+     0,
+     MAX_THRESHOLD},
+    {{"detect.household_devices", "an integer 1..4294967295", "the core's default", true,
+      "Devices per household: a shared IP's IP thresholds scale by its devices over this."},
+     K_I64_OPT,
+     FN(th_household_devices),
+     1,
+     MAX_THRESHOLD},
+    {{"detect.shared_events_per_device", "a number 1.0..1000000.0", "the core's default", true,
+      "Events per device at least, for a shared IP (a bot minting a device id per event has 1)."},
+     K_F64_OPT,
+     FN(th_shared_events_per_device),
+     1,
+     1000000},
+    {{"detect.shared_ua_per_device", "a number 1.0..1000000.0", "the core's default", true,
+      "Distinct user agents per device at most, for a shared IP (bots rotate them)."},
+     K_F64_OPT,
+     FN(th_shared_ua_per_device),
+     1,
+     1000000},
     {{"detect.suspect_score", "an integer 0..100", "50", true,
       "Score at or above which the verdict is suspect."},
      K_I64_OPT,
@@ -305,12 +329,22 @@ void ivtd_config_defaults(struct ivtd_config *cfg)
     cfg->log_level = IVTD_LOG_INFO;
     snprintf(cfg->label, sizeof(cfg->label), "ivt");
     cfg->th_pub_datacenter_share = IVTD_UNSET;
-    int64_t *opt[] = {&cfg->packet_size,        &cfg->epoch_ms,
-                      &cfg->window_ms,          &cfg->max_entities,
-                      &cfg->gossip_bytes_per_s, &cfg->th_ip_requests,
-                      &cfg->th_ip_distinct_ua,  &cfg->th_device_distinct_ip,
-                      &cfg->suspect_score,      &cfg->bot_score,
-                      &cfg->th_prefix_requests, &cfg->th_pub_min_requests};
+    cfg->th_shared_events_per_device = IVTD_UNSET;
+    cfg->th_shared_ua_per_device = IVTD_UNSET;
+    int64_t *opt[] = {&cfg->packet_size,
+                      &cfg->epoch_ms,
+                      &cfg->window_ms,
+                      &cfg->max_entities,
+                      &cfg->gossip_bytes_per_s,
+                      &cfg->th_ip_requests,
+                      &cfg->th_ip_distinct_ua,
+                      &cfg->th_device_distinct_ip,
+                      &cfg->suspect_score,
+                      &cfg->bot_score,
+                      &cfg->th_prefix_requests,
+                      &cfg->th_pub_min_requests,
+                      &cfg->th_shared_ip_devices,
+                      &cfg->th_household_devices};
     for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
         *opt[i] = IVTD_UNSET;
 }

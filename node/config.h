@@ -104,6 +104,10 @@ struct ivtd_config {
     int64_t th_prefix_requests;
     int64_t th_pub_min_requests;
     double th_pub_datacenter_share; /* IVTD_UNSET or 0..1 */
+    int64_t th_shared_ip_devices;
+    int64_t th_household_devices;
+    double th_shared_events_per_device; /* IVTD_UNSET or >= 1 */
+    double th_shared_ua_per_device;     /* IVTD_UNSET or >= 1 */
     int64_t suspect_score;
     int64_t bot_score;
     char crawler_file[IVTD_PATH_MAX]; /* "" = the installed or repository data file */

@@ -652,6 +652,14 @@ static void build_thresholds(struct node_thresholds *th, const struct ivtd_confi
         th->th_pub_min_requests = (double)cfg->th_pub_min_requests;
     if (cfg->th_pub_datacenter_share != IVTD_UNSET)
         th->th_pub_datacenter_share = cfg->th_pub_datacenter_share;
+    if (cfg->th_shared_ip_devices != IVTD_UNSET)
+        th->th_shared_ip_devices = (double)cfg->th_shared_ip_devices;
+    if (cfg->th_household_devices != IVTD_UNSET)
+        th->th_household_devices = (double)cfg->th_household_devices;
+    if (cfg->th_shared_events_per_device != IVTD_UNSET)
+        th->th_shared_events_per_device = cfg->th_shared_events_per_device;
+    if (cfg->th_shared_ua_per_device != IVTD_UNSET)
+        th->th_shared_ua_per_device = cfg->th_shared_ua_per_device;
     if (cfg->suspect_score != IVTD_UNSET)
         th->suspect_score = (uint8_t)cfg->suspect_score;
     if (cfg->bot_score != IVTD_UNSET)

@@ -150,6 +150,11 @@ TEST(node_config_unknown_key_is_an_error)
 TEST(node_config_bad_values_are_named)
 {
     (void)state;
+    expect_error("detect = { household_devices = 0; };\n", IVT_EINVAL,
+                 ":1: key 'detect.household_devices': expected an integer 1..4294967295, found 0");
+    expect_error("detect = { shared_events_per_device = 0.5; };\n", IVT_EINVAL,
+                 ":1: key 'detect.shared_events_per_device': expected a number 1.0..1000000.0, "
+                 "found 0.5");
     expect_error("node = { snapshot_interval = \"60\"; };\n", IVT_EINVAL,
                  ":1: key 'node.snapshot_interval': expected a duration string like \"60s\" (at "
                  "least 1s), found \"60\"");
