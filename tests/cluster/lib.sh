@@ -21,6 +21,8 @@ $PY -c 'import msgpack' || { echo "FAIL: python3-msgpack is missing (make deps)"
 cleanup() {
     local rc=$?
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    # Reaped here, so bash does not report each as "Killed" on the way out.
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     if [ $rc -ne 0 ]; then
         echo "--- logs of the failed test ($T)"
         for f in "$T"/n*.log; do [ -f "$f" ] && { echo "== $f"; tail -20 "$f"; }; done
