@@ -73,6 +73,10 @@ int ivtctl_entity_args(struct ivtctl *c, char **argv)
         return IVTCTL_EXIT_USAGE;
     if (!*argv[1])
         return ivtctl_usage(c, "KEY must not be empty");
+    /* ivtd refuses it too, but as a node error (exit 1) after a round trip;
+     * a typo in an address is the operator's, so it is a usage error. */
+    if (strcmp(argv[0], "ip") == 0 && !ivtctl_is_ip(argv[1]))
+        return ivtctl_usage(c, "KEY '%.60s' is not an IPv4 or IPv6 address (KIND ip)", argv[1]);
     return 0;
 }
 

@@ -136,7 +136,8 @@ int ivtctl_opt_word(struct ivtctl *c, const char *opt, const char *s, const char
 
 extern const char *const ivtctl_entity_kinds[]; /* ip prefix device ua pub, NULL */
 
-/* Checks the KIND KEY of explain, ban, allow, unban (argv[0], argv[1]).
+/* Checks the KIND KEY of explain, ban, allow, unban (argv[0], argv[1]):
+ * a known kind, a key that is not empty, and an address for KIND ip.
  * Returns 0, or IVTCTL_EXIT_USAGE after printing why. */
 int ivtctl_entity_args(struct ivtctl *c, char **argv);
 
@@ -206,6 +207,10 @@ struct ivtctl_event {
 /* Checks an event (the rules of PROTOCOL-SPEC.md). Returns 0, or IVT_EINVAL
  * with the reason in msg ("'kind' must be one of request, impression, click"). */
 int ivtctl_event_check(const struct ivtctl_event *ev, char *msg, size_t cap);
+
+/* True when s is an IPv4 or IPv6 address in text form (no port, no
+ * brackets): what ivtd accepts as an IP key and in ip:port. */
+bool ivtctl_is_ip(const char *s);
 
 /* Appends the event as a msgpack map (absent keys left out). */
 void ivtctl_event_write(struct ivt_mpw *w, const struct ivtctl_event *ev);

@@ -105,6 +105,12 @@ TEST(cli_usage_errors_exit_2)
         {{"ban", "ip", "1.2.3.4", "--ttl", "1.5h", NULL}, "use 500ms, 90s, 15m, 4h, 7d"},
         {{"ban", "ip", "1.2.3.4", "--ttl", NULL}, "--ttl needs a value (DURATION)"},
         {{"ban", "ip", "", NULL}, "KEY must not be empty"},
+        {{"ban", "ip", "not-an-ip", NULL}, "KEY 'not-an-ip' is not an IPv4 or IPv6 address"},
+        {{"allow", "ip", "1.2.3.4/24", NULL}, "is not an IPv4 or IPv6 address"},
+        {{"explain", "ip", "300.1.1.1", NULL}, "is not an IPv4 or IPv6 address"},
+        {{"unban", "ip", "[::1]", NULL}, "is not an IPv4 or IPv6 address"},
+        {{"ban", "ua", "curl", "--ttl", "31d", NULL}, "--ttl must be at most 30d"},
+        {{"allow", "pub", "p", "--ttl", "720h1ms", NULL}, "--ttl must be at most 30d"},
         {{"unban", "ip", "1.2.3.4", "--ttl", "1h", NULL}, "unknown option --ttl"},
         {{"explain", "ip", NULL}, "missing argument"},
         {{"score", NULL}, "missing argument"},
@@ -119,9 +125,13 @@ TEST(cli_usage_errors_exit_2)
         {{"keys", "install", "c2hvcnQ=", NULL}, "base64 of 32 bytes"},
         {{"keys", "use", NULL}, "missing argument"},
         {{"join", NULL}, "missing argument"},
-        {{"join", "10.0.0.1", NULL}, "is not host:port"},
-        {{"join", "10.0.0.1:99999", NULL}, "is not host:port"},
-        {{"join", "2001:db8::1:7946", NULL}, "is not host:port"},
+        {{"join", "10.0.0.1", NULL}, "is not ip:port"},
+        {{"join", "10.0.0.1:99999", NULL}, "is not ip:port"},
+        {{"join", "2001:db8::1:7946", NULL}, "is not ip:port"},
+        {{"join", "localhost:7946", NULL}, "is not ip:port (a literal address"},
+        {{"join", "[10.0.0.1]:7946", NULL}, "is not ip:port"},
+        {{"join", "[]:7946", NULL}, "is not ip:port"},
+        {{"join", "10.0.0.1:7946", "[2001:db8::1:7946", NULL}, "is not ip:port"},
         {{"observe", "-f", "/nonexistent/ev.jsonl", NULL}, "cannot open"},
         {{"observe", "--batch", "0", NULL}, "--batch '0' must be a whole number"},
         {{"-s", "", "status", NULL}, "-s needs a socket path"},
@@ -470,6 +480,22 @@ TEST(cli_client_node_error_is_exit_1)
     assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "error"), "code")),
                         "ENOENT");
     json_decref(doc);
+    run_free(&r);
+}
+
+/* ivtd starts a join and answers at once: the text must not claim that
+ * anyone answered, only what was asked, and where to watch. */
+TEST(cli_client_join_says_what_it_asked)
+{
+    (void)state;
+    const struct script steps[] = {{S_RESULT, "join", "{\"joined\":2}"}};
+    struct server sv;
+    server_start(&sv, steps, 1);
+    struct run r = RUN(NULL, "-s", sv.path, "join", "10.0.0.7:7946", "[2001:db8::7]:7946");
+    assert_int_equal(server_stop(&sv), 0);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(
+        r.out, "join: asked 2 node(s); `ivtctl members` shows the cluster as they answer\n");
     run_free(&r);
 }
 
