@@ -167,6 +167,18 @@ static int read_kind_key(struct ivtd_rpc_call *call, const uint8_t **p, enum nod
     return 0;
 }
 
+/* node_lookup and node_decide refuse a key of the wrong form with EINVAL
+ * (kind, ip key and ttl are checked before): for a prefix, name the forms. */
+static int entity_fail(struct ivtd_rpc_call *call, int rc, enum node_entity_kind kind,
+                       const char *what)
+{
+    if (rc == IVT_EINVAL && kind == NODE_ENT_PREFIX)
+        return ivtd_rpc_fail(call, rc,
+                             "key: expected an address, ADDR/24 (IPv4) or ADDR/48 (IPv6) for a "
+                             "prefix");
+    return ivtd_rpc_fail(call, rc, "%s: %s", what, ivt_strerror(rc));
+}
+
 /* ---- results ----------------------------------------------------------------- */
 
 static void kv_str(struct ivt_mpw *w, const char *k, const char *v)
@@ -379,7 +391,7 @@ static int m_lookup(void *ctx, struct ivtd_rpc_call *call)
     struct node_report r;
     rc = node_lookup(d->node, &r, kind, key, kl, ivtd_wall());
     if (rc)
-        return ivtd_rpc_fail(call, rc, "lookup: %s", ivt_strerror(rc));
+        return entity_fail(call, rc, kind, "lookup");
     write_report(call->out, &r);
     return 0;
 }
@@ -587,7 +599,7 @@ static int m_decide(void *ctx, struct ivtd_rpc_call *call)
     snprintf(rbuf, sizeof(rbuf), "%.*s", (int)(rl > 127 ? 127 : rl), reason);
     rc = node_decide(d->node, kind, key, kl, act, (ivt_ms)ttl, rbuf, ivtd_now(d), ivtd_wall());
     if (rc)
-        return ivtd_rpc_fail(call, rc, "decide: %s", ivt_strerror(rc));
+        return entity_fail(call, rc, kind, "decide");
     char kbuf[NODE_KEY_MAX], kq[2 * NODE_KEY_MAX], rq[2 * sizeof(rbuf)];
     snprintf(kbuf, sizeof(kbuf), "%.*s", (int)kl, key);
     ivtd_log(IVTD_LOG_INFO, "decision", "action=%s kind=%s key=%s reason=%s", node_action_name(act),
