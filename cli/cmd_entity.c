@@ -151,7 +151,7 @@ static int explain_text(struct ivtctl *c, const json_t *res)
         json_array_foreach(metrics, i, m)
         {
             ivtctl_table_json(&t, json_object_get(m, "name"));
-            ivtctl_table_json(&t, json_object_get(m, "local"));
+            ivtctl_table_local(&t, json_object_get(m, "local"));
             ivtctl_table_json(&t, json_object_get(m, "fleet"));
         }
         fputc('\n', c->out);

@@ -288,6 +288,9 @@ void ivtctl_kv_json(struct ivtctl_table *t, const char *label, const json_t *v);
 /* Prints a table and releases it; returns an exit code. */
 int ivtctl_table_done(struct ivtctl *c, struct ivtctl_table *t);
 
+/* Adds a LOCAL cell: a number, or "-" for ivtd's -1 ("not kept here"). */
+void ivtctl_table_local(struct ivtctl_table *t, const json_t *v);
+
 /* Shows a score map: "87 (bot, sivt)", then the reasons table. */
 void ivtctl_score_line(char *buf, size_t cap, const json_t *score);
 int ivtctl_print_reasons(struct ivtctl *c, const json_t *score);

@@ -503,6 +503,44 @@ TEST(cli_client_join_says_what_it_asked)
     run_free(&r);
 }
 
+/* ivtd sends -1 for a local value it does not keep: text shows "-", JSON
+ * passes the -1 on. */
+TEST(cli_client_explain_shows_unkept_local_as_dash)
+{
+    (void)state;
+    static const char report[] =
+        "{\"kind\":\"ip\",\"key\":\"192.0.2.7\",\"known\":true,\"score\":{\"score\":87,"
+        "\"verdict\":\"bot\",\"class\":\"sivt\",\"decided\":false,\"reasons\":[{\"signal\":"
+        "\"ip_distinct_ua\",\"local\":-1,\"fleet\":41,\"threshold\":20,\"points\":30,"
+        "\"detail\":\"user agents per IP\"}]},\"metrics\":[{\"name\":\"requests\",\"local\":212,"
+        "\"fleet\":3400},{\"name\":\"distinct_ua\",\"local\":-1,\"fleet\":41}],"
+        "\"first_epoch\":1,\"last_epoch\":2,\"decision\":null}";
+    const struct script steps[] = {{S_RESULT, "explain", report}};
+    struct server sv;
+    server_start(&sv, steps, 1);
+    struct run r = RUN(NULL, "-s", sv.path, "explain", "ip", "192.0.2.7");
+    assert_int_equal(server_stop(&sv), 0);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "\nrequests       212   3400\n"));
+    assert_non_null(strstr(r.out, "\ndistinct_ua      -     41\n"));
+    assert_non_null(
+        strstr(r.out, "\nip_distinct_ua      -     41         20      30  user agents"));
+    assert_null(strstr(r.out, "-1"));
+    run_free(&r);
+
+    server_start(&sv, steps, 1);
+    r = RUN(NULL, "-s", sv.path, "-o", "json", "explain", "ip", "192.0.2.7");
+    assert_int_equal(server_stop(&sv), 0);
+    assert_int_equal(r.rc, 0);
+    json_t *doc = json_loads(r.out, 0, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(doc, "metrics"), 1), "local")),
+                     -1);
+    json_decref(doc);
+    run_free(&r);
+}
+
 TEST(cli_client_garbage_hangup_timeout_wrong_id)
 {
     (void)state;

@@ -176,7 +176,7 @@ expect 0 ictl 3 -o json score 203.0.113.50 --ua "Mozilla/5.0 (X11; Linux x86_64)
 json_ok 'd["verdict"] == "ok" and d["class"] is None and d["reasons"] == []'
 expect 0 ictl 1 explain ip 198.51.100.7
 has "$OUT" '^Entity: *ip 198.51.100.7$' '^Known: *yes$' '^Decision: *none$' '^METRIC *LOCAL *FLEET$' \
-    '^requests *3000 *9000$'
+    '^requests *3000 *9000$' '^distinct_ua *- *60$'
 expect 0 ictl 1 -o json explain ip 198.51.100.7
 json_has kind key known score metrics first_epoch last_epoch decision
 json_ok 'd["known"] and d["decision"] is None and d["score"]["verdict"] in ("suspect", "bot")'
