@@ -81,15 +81,22 @@ m=[x['status'] for x in json.load(sys.stdin) if x['name']=='$2']
 print(m[0] if m else 'none')"
 }
 
-# wait_until SECONDS WHAT COMMAND...: retries COMMAND until it succeeds.
-wait_until() {
-    local secs=$1 what=$2; shift 2
+# poll_until SECONDS COMMAND...: retries COMMAND until it succeeds; returns
+# 1 when SECONDS pass first.
+poll_until() {
+    local secs=$1; shift
     local end=$((SECONDS + secs))
     while [ $SECONDS -lt $end ]; do
         if "$@" >/dev/null 2>&1; then return 0; fi
         sleep 0.2
     done
-    fail "not within ${secs}s: $what"
+    return 1
+}
+
+# wait_until SECONDS WHAT COMMAND...: retries COMMAND until it succeeds.
+wait_until() {
+    local secs=$1 what=$2; shift 2
+    poll_until "$secs" "$@" || fail "not within ${secs}s: $what"
 }
 
 # is I PATH VALUE: node I's status PATH equals VALUE
