@@ -247,14 +247,22 @@ expect 0 ictl 3 -o json unban pub partner-1
 json_ok 'd == {"ok": True}'
 for i in 1 2 3; do wait_until 30 "the allow is cleared at n$i" no_decision $i partner-1; done
 # A prefix named by any address in it: the /24 evidence is kept under.
-expect 0 ictl 1 ban prefix 198.51.100.7 --ttl 10m --reason range
+expect 0 ictl 1 -o json ban prefix 198.51.100.7 --ttl 10m --reason range
+json_ok 'd == {"ok": True}'
 for i in 2 3; do wait_until 30 "the prefix ban reaches n$i" decision_is $i 198.51.100.0/24 ban; done
 expect 0 ictl 2 -o json score 198.51.100.99
 json_ok 'd["decided"] and d["verdict"] == "bot" and "prefix 198.51.100.0/24" in d["reasons"][0]["detail"]'
 expect 0 ictl 3 explain prefix 198.51.100.0/24
 has "$OUT" '^Entity: *prefix 198.51.100.0/24$' '^Known: *yes$' '^Decision: *ban for .* by n1: range$'
 expect 0 ictl 3 unban prefix 198.51.100.200/24
-for i in 1 2 3; do wait_until 30 "the prefix unban reaches n$i" no_decision $i 198.51.100.0/24; done
+expect 0 ictl 3 allow device dev-9 --ttl 90s
+has "$OUT" '^allowed device dev-9 for 1m30s on every node: manual$'
+wait_until 30 "the device allow reaches n1" decision_is 1 dev-9 allow
+expect 0 ictl 1 unban device dev-9
+for i in 1 2 3; do
+    wait_until 30 "the prefix unban reaches n$i" no_decision $i 198.51.100.0/24
+    wait_until 30 "the device unban reaches n$i" no_decision $i dev-9
+done
 expect 0 ictl 1 -o json decisions
 json_ok 'd == []'
 pass "ban, allow, unban, decisions, both modes, replicated; prefixes by any address in them"
@@ -317,6 +325,15 @@ expect 1 ictl 1 keys use "$STRAY" # never installed
 has "$ERR" '^ivtctl: ivtd says ENOENT: .*not installed'
 expect 1 ictl 1 -o json keys use "$STRAY"
 json_ok 'd["error"]["code"] == "ENOENT" and "not installed" in d["error"]["message"]'
+# install, use and remove in the other output mode, on a third key.
+expect 0 ictl 1 -o json keys install "$STRAY"
+json_ok 'd == {"ok": True}'
+keys_spread install "$STRAY" 'len(d) == 3'
+expect 0 ictl 1 keys use "$NEW" # already the primary: a no-op, said the same way
+has "$OUT" '^key is now the primary; the cluster is told$'
+expect 0 ictl 1 -o json keys remove "$STRAY"
+json_ok 'd == {"ok": True}'
+keys_spread remove "$STRAY" 'len(d) == 2'
 expect 0 ictl 3 keys remove "$KEY"
 has "$OUT" '^key removed; the cluster is told$'
 keys_spread remove "$KEY" "len(d) == 1 and d[0]['primary'] and d[0]['id'] != '$OLD_ID'"
