@@ -145,15 +145,9 @@ static int explain_text(struct ivtctl *c, const json_t *res)
     if (json_array_size(metrics)) {
         static const struct ivtctl_column cols[] = {
             {"METRIC", IVTCTL_LEFT}, {"LOCAL", IVTCTL_RIGHT}, {"FLEET", IVTCTL_RIGHT}};
+        static const char *const keys[] = {"name", "local", "fleet", NULL};
         ivtctl_table_init(&t, cols, 3, true);
-        size_t i;
-        const json_t *m;
-        json_array_foreach(metrics, i, m)
-        {
-            ivtctl_table_json(&t, json_object_get(m, "name"));
-            ivtctl_table_local(&t, json_object_get(m, "local"));
-            ivtctl_table_json(&t, json_object_get(m, "fleet"));
-        }
+        ivtctl_table_rows(&t, metrics, keys);
         fputc('\n', c->out);
         if ((rc = ivtctl_table_done(c, &t)))
             return rc;

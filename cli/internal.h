@@ -255,7 +255,8 @@ void ivtctl_table_cell(struct ivtctl_table *t, const char *fmt, ...)
  * (reals with up to 3 decimals), bool yes/no, null "-", objects k=v,k=v. */
 void ivtctl_table_json(struct ivtctl_table *t, const json_t *v);
 /* Adds one row per element of rows (objects): the value of each key, in
- * order (NULL-terminated keys), as ivtctl_table_json shows it. */
+ * order (NULL-terminated keys), as ivtctl_table_json shows it; a "local"
+ * below 0 (ivtd's "not kept on this node") shows "-". */
 void ivtctl_table_rows(struct ivtctl_table *t, const json_t *rows, const char *const *keys);
 /* Prints the table; returns 0 or IVT_ENOMEM. */
 int ivtctl_table_print(const struct ivtctl_table *t, FILE *out);
@@ -287,9 +288,6 @@ void ivtctl_kv_json(struct ivtctl_table *t, const char *label, const json_t *v);
 
 /* Prints a table and releases it; returns an exit code. */
 int ivtctl_table_done(struct ivtctl *c, struct ivtctl_table *t);
-
-/* Adds a LOCAL cell: a number, or "-" for ivtd's -1 ("not kept here"). */
-void ivtctl_table_local(struct ivtctl_table *t, const json_t *v);
 
 /* Shows a score map: "87 (bot, sivt)", then the reasons table. */
 void ivtctl_score_line(char *buf, size_t cap, const json_t *score);

@@ -83,38 +83,20 @@ void ivtctl_score_line(char *buf, size_t cap, const json_t *score)
                  json_is_true(json_object_get(score, "decided")) ? ", decided by an operator" : "");
 }
 
-void ivtctl_table_local(struct ivtctl_table *t, const json_t *v)
-{
-    /* ivtd sends -1 for a value this node does not keep (a distinct count
-     * merged from several nodes): "-", not a count of minus one. */
-    if (json_is_number(v) && json_number_value(v) < 0)
-        ivtctl_table_cell(t, "-");
-    else
-        ivtctl_table_json(t, v);
-}
-
 int ivtctl_print_reasons(struct ivtctl *c, const json_t *score)
 {
     static const struct ivtctl_column cols[] = {
         {"SIGNAL", IVTCTL_LEFT},     {"LOCAL", IVTCTL_RIGHT},  {"FLEET", IVTCTL_RIGHT},
         {"THRESHOLD", IVTCTL_RIGHT}, {"POINTS", IVTCTL_RIGHT}, {"DETAIL", IVTCTL_LEFT},
     };
+    static const char *const keys[] = {"signal", "local",  "fleet", "threshold",
+                                       "points", "detail", NULL};
     const json_t *reasons = json_object_get(score, "reasons");
     if (!json_array_size(reasons))
         return IVTCTL_EXIT_OK;
     struct ivtctl_table t;
     ivtctl_table_init(&t, cols, 6, true);
-    size_t i;
-    const json_t *r;
-    json_array_foreach(reasons, i, r)
-    {
-        ivtctl_table_json(&t, json_object_get(r, "signal"));
-        ivtctl_table_local(&t, json_object_get(r, "local"));
-        ivtctl_table_json(&t, json_object_get(r, "fleet"));
-        ivtctl_table_json(&t, json_object_get(r, "threshold"));
-        ivtctl_table_json(&t, json_object_get(r, "points"));
-        ivtctl_table_json(&t, json_object_get(r, "detail"));
-    }
+    ivtctl_table_rows(&t, reasons, keys);
     fputc('\n', c->out);
     return ivtctl_table_done(c, &t);
 }
