@@ -130,6 +130,13 @@ static const struct row rows[] = {
      FN(encrypt),
      0,
      0},
+    {{"cluster.evidence_key", "a base64 string of a 32-byte key (ivtctl keys generate)",
+      "derived from the first gossip key", false,
+      "Keys the hash of evidence keys: must be equal on every node; survives gossip key rotation."},
+     K_KEY,
+     FN(evidence_key),
+     0,
+     0},
     {{"cluster.keyring_file", "a string (a file path)", "\"<state_dir>/keyring\"", true,
       "The saved keyring (mode 0600); SIGHUP installs keys added to it."},
      K_STR,
@@ -679,11 +686,12 @@ static int apply(struct ctx *c, const config_setting_t *s, const struct row *r,
             return rc;
         str = config_setting_get_string(s);
         /* Not bad_value(): the key is a secret, never echo it into a log. */
-        if (gossip_key_decode_base64(cfg->encrypt, str, strlen(str)) != 0)
+        struct ivtd_secret *sec = field;
+        if (gossip_key_decode_base64(sec->key, str, strlen(str)) != 0)
             return fail_at(c, s, r->doc.name, r->doc.expected,
                            "a string of %zu characters that is not base64 of 32 bytes",
                            strlen(str));
-        cfg->has_encrypt = true;
+        sec->set = true;
         return 0;
     }
     case K_MODE: {

@@ -51,6 +51,12 @@ enum ivtd_log_level {
 /* Same values as enum node_profile (node/node.h). */
 enum ivtd_profile { IVTD_PROFILE_LAN = 0, IVTD_PROFILE_WAN = 1, IVTD_PROFILE_LOCAL = 2 };
 
+/* A 32-byte secret from the file (base64), and whether it was set. */
+struct ivtd_secret {
+    bool set;
+    uint8_t key[IVTD_KEY_LEN];
+};
+
 struct ivtd_config {
     char file[IVTD_PATH_MAX]; /* the file it came from ("" for defaults only) */
 
@@ -66,8 +72,8 @@ struct ivtd_config {
     size_t n_seeds;
     char label[IVTD_LABEL_MAX];
     enum ivtd_profile profile;
-    bool has_encrypt;
-    uint8_t encrypt[IVTD_KEY_LEN];
+    struct ivtd_secret encrypt;       /* the first gossip key */
+    struct ivtd_secret evidence_key;  /* unset: derived from the first gossip key */
     char keyring_file[IVTD_PATH_MAX]; /* resolved: "<state_dir>/keyring" by default */
 
     /* api */
