@@ -467,6 +467,39 @@ TEST(cli_client_renders_results_in_both_modes)
     run_free(&r);
 }
 
+/* status text: members and keyring agreement as counts; an older ivtd that
+ * sends no keyring shows "-". */
+TEST(cli_client_status_shows_keyring_agreement)
+{
+    (void)state;
+    static const char status[] =
+        "{\"name\":\"ads-1\",\"id\":\"00ff\",\"generation\":3,\"label\":\"prod\","
+        "\"profile\":\"lan\",\"members\":{\"alive\":11,\"suspect\":1,\"dead\":0,\"left\":2},"
+        "\"epoch\":7,\"keys\":2,\"primary_key\":\"9c41d2e0\",\"keyring\":{\"same\":10,"
+        "\"different\":1,\"unknown\":0},\"uptime_s\":60,\"version\":\"0.1.0\"}";
+    static const char older[] = "{\"name\":\"ads-1\",\"members\":{\"alive\":1}}";
+    const struct script steps[] = {{S_RESULT, "status", status}};
+    const struct script steps_older[] = {{S_RESULT, "status", older}};
+    struct server sv;
+    server_start(&sv, steps, 1);
+    struct run r = RUN(NULL, "-s", sv.path, "status");
+    assert_int_equal(server_stop(&sv), 0);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "\nMembers:     11 alive, 1 suspect, 0 dead, 2 left\n"));
+    assert_non_null(strstr(r.out, "\nKeys:        2 (primary 9c41d2e0)\n"));
+    assert_non_null(
+        strstr(r.out, "\nKeyring:     10 same, 1 different, 0 unknown (alive members)\n"));
+    run_free(&r);
+
+    server_start(&sv, steps_older, 1);
+    r = RUN(NULL, "-s", sv.path, "status");
+    assert_int_equal(server_stop(&sv), 0);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "\nMembers:     1 alive, - suspect, - dead, - left\n"));
+    assert_non_null(strstr(r.out, "\nKeyring:     -\n"));
+    run_free(&r);
+}
+
 TEST(cli_client_node_error_is_exit_1)
 {
     (void)state;

@@ -101,10 +101,11 @@ wait_until 20 "n1 sees 3 alive" alive_is 1 3
 expect 0 ictl 1 status
 has "$OUT" '^Name: *n1$' '^ID: *[0-9a-f]\{32\}$' '^Generation: *[0-9]' '^Cluster: ' \
     '^Members: *[0-9] alive, [0-9] suspect, 0 dead, 0 left$' '^Epoch: ' '^Keys: *1 (primary [0-9a-f]\{8\})' \
+    '^Keyring: *[0-9] same, 0 different, [0-9] unknown (alive members)$' \
     '^Uptime: ' '^Events: ' '^Evidence: ' '^Gossip: ' '^Version: '
 expect 0 ictl 1 -o json status
-json_has name id generation label profile members epoch keys primary_key uptime_s events_per_s \
-    events_observed entities evidence_bytes gossip_bytes_per_s version
+json_has name id generation label profile members epoch keys primary_key keyring uptime_s \
+    events_per_s events_observed entities evidence_bytes gossip_bytes_per_s version addr
 json_ok 'd["name"] == "n1" and d["members"]["alive"] + d["members"]["suspect"] == 3'
 json_ok 'd["members"]["dead"] == 0 and d["members"]["left"] == 0'
 json_ok 'd["profile"] == "local" and d["keys"] == 1 and d["generation"] >= 1'
@@ -116,10 +117,11 @@ pass "status, both modes (and IVT_SOCKET, options after the command)"
 # ---- members -------------------------------------------------------------------
 expect 0 ictl 1 members
 has "$(head -1 <<< "$OUT")" '^NAME *ADDRESS *STATUS *INCARNATION *GEN *LAST CHANGE *TAGS$'
-for i in 1 2 3; do has "$OUT" "^n$i *127.0.0.$i:$PORT *\(alive\|suspect\) *[0-9]\+ *1 *[0-9].* ago "; done
+for i in 1 2 3; do has "$OUT" "^n$i *127.0.0.$i:$PORT *\(alive\|suspect\) *[0-9]\+ *1 *[0-9].* ago *keyring=\(same\|unknown\)$"; done
 [ "$(grep -c . <<< "$OUT")" = 4 ] || fail "members text: not a header and 3 rows: $OUT"
 expect 0 ictl 1 -o json members
-json_has name id addr status incarnation generation tags last_change_s
+json_has name id addr status incarnation generation tags last_change_s self
+json_ok '[m["name"] for m in d if m["self"]] == ["n1"] and all(m["tags"]["keyring"] in ("same", "unknown") for m in d)'
 json_ok 'sorted(m["name"] for m in d) == ["n1", "n2", "n3"]'
 json_ok "sorted(m['addr'] for m in d) == ['127.0.0.%d:$PORT' % i for i in (1, 2, 3)]"
 expect 0 ictl 1 -o json members --status alive
@@ -305,6 +307,7 @@ keys_are() { ictl_json_ok "$1" "$2" keys list; }
 # three-node cluster a broadcast now and then misses a node for good. A node
 # that has not seen OP within 10 s gets it directly, as docs/cli.md tells
 # operators, and the test says so.
+keyring_agrees() { ictl_json_ok 1 'd["keyring"]["same"] == 3 and d["keyring"]["different"] == 0' status; }
 keys_spread() {
     local op=$1 key=$2 expr=$3
     for i in 1 2 3; do
@@ -313,6 +316,8 @@ keys_spread() {
         expect 0 ictl $i keys "$op" "$key"
         wait_until 10 "keys $op at n$i" keys_are $i "$expr"
     done
+    # What an operator checks from one node (docs/cli.md): every member agrees.
+    wait_until 20 "n1 sees every keyring agree after keys $op" keyring_agrees
 }
 keys_spread install "$NEW" 'len(d) == 2'
 expect 0 ictl 2 -o json keys use "$NEW"
