@@ -18,8 +18,10 @@
 const struct ivtctl_command ivtctl_commands[] = {
     {"status", "", "the node: name, id, generation, members by state, epoch, rates",
      "Shows what the node knows about itself and the cluster: its name, id and generation,\n"
-     "the cluster label, members by state, the evidence epoch, keys in use, uptime, events\n"
-     "observed per second, evidence entries and gossip bytes per second.\n",
+     "the cluster label, members by state, the evidence epoch, keys in use, how many alive\n"
+     "members hold the same keyring (wait for all of them between the steps of a key\n"
+     "rotation), uptime, events observed per second, evidence entries and gossip bytes per\n"
+     "second.\n",
      ivtctl_cmd_status},
     {"members", "[--status alive|suspect|dead|left]",
      "the cluster's members as this node sees them",
