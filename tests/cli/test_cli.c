@@ -430,6 +430,27 @@ static int server_stop(struct server *sv)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Runs ivtctl (the arguments after "-s SOCKET", NULL-terminated) against
+ * a server scripted with n steps, stdin from input; fails the test unless
+ * the server saw exactly the scripted requests. */
+static struct run run_scripted(const struct script *steps, int n, const char *input,
+                               const char *const *args)
+{
+    struct server sv;
+    server_start(&sv, steps, n);
+    const char *argv[64] = {"-s", sv.path};
+    int k = 2;
+    for (; *args && k < 63; args++)
+        argv[k++] = *args;
+    argv[k] = NULL;
+    struct run r = run_v(input, argv);
+    assert_int_equal(server_stop(&sv), 0);
+    return r;
+}
+
+#define RUN_SCRIPTED(steps, n, input, ...)                                                         \
+    run_scripted(steps, n, input, (const char *const[]){__VA_ARGS__, NULL})
+
 TEST(cli_client_renders_results_in_both_modes)
 {
     (void)state;
@@ -441,10 +462,7 @@ TEST(cli_client_renders_results_in_both_modes)
         "\"status\":\"suspect\",\"incarnation\":12,\"generation\":1,\"tags\":{},"
         "\"last_change_s\":5}]";
     const struct script steps[] = {{S_RESULT, "members", members}};
-    struct server sv;
-    server_start(&sv, steps, 1);
-    struct run r = RUN(NULL, "-s", sv.path, "members");
-    assert_int_equal(server_stop(&sv), 0);
+    struct run r = RUN_SCRIPTED(steps, 1, NULL, "members");
     assert_int_equal(r.rc, 0);
     assert_string_equal(r.out, "NAME        ADDRESS         STATUS   INCARNATION  GEN  LAST "
                                "CHANGE  TAGS\n"
@@ -454,9 +472,7 @@ TEST(cli_client_renders_results_in_both_modes)
                                "5s ago  -\n");
     run_free(&r);
 
-    server_start(&sv, steps, 1);
-    r = RUN(NULL, "-s", sv.path, "-o", "json", "members", "--status", "alive");
-    assert_int_equal(server_stop(&sv), 0);
+    r = RUN_SCRIPTED(steps, 1, NULL, "-o", "json", "members", "--status", "alive");
     assert_int_equal(r.rc, 0);
     json_t *doc = json_loads(r.out, 0, NULL);
     assert_non_null(doc);
@@ -480,10 +496,7 @@ TEST(cli_client_status_shows_keyring_agreement)
     static const char older[] = "{\"name\":\"ads-1\",\"members\":{\"alive\":1}}";
     const struct script steps[] = {{S_RESULT, "status", status}};
     const struct script steps_older[] = {{S_RESULT, "status", older}};
-    struct server sv;
-    server_start(&sv, steps, 1);
-    struct run r = RUN(NULL, "-s", sv.path, "status");
-    assert_int_equal(server_stop(&sv), 0);
+    struct run r = RUN_SCRIPTED(steps, 1, NULL, "status");
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "\nMembers:     11 alive, 1 suspect, 0 dead, 2 left\n"));
     assert_non_null(strstr(r.out, "\nKeys:        2 (primary 9c41d2e0)\n"));
@@ -491,9 +504,7 @@ TEST(cli_client_status_shows_keyring_agreement)
         strstr(r.out, "\nKeyring:     10 same, 1 different, 0 unknown (alive members)\n"));
     run_free(&r);
 
-    server_start(&sv, steps_older, 1);
-    r = RUN(NULL, "-s", sv.path, "status");
-    assert_int_equal(server_stop(&sv), 0);
+    r = RUN_SCRIPTED(steps_older, 1, NULL, "status");
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "\nMembers:     1 alive, - suspect, - dead, - left\n"));
     assert_non_null(strstr(r.out, "\nKeyring:     -\n"));
@@ -504,11 +515,8 @@ TEST(cli_client_node_error_is_exit_1)
 {
     (void)state;
     const struct script steps[] = {{S_ERROR, "keys.use", NULL}};
-    struct server sv;
-    server_start(&sv, steps, 1);
-    struct run r = RUN(NULL, "-s", sv.path, "-o", "json", "keys", "use",
-                       "t8A+qMsP3cJiU5fMHIeHlDw+1EQi2Nw0d+aW3hUF/hI=");
-    assert_int_equal(server_stop(&sv), 0);
+    struct run r = RUN_SCRIPTED(steps, 1, NULL, "-o", "json", "keys", "use",
+                                "t8A+qMsP3cJiU5fMHIeHlDw+1EQi2Nw0d+aW3hUF/hI=");
     assert_int_equal(r.rc, IVTCTL_EXIT_NODE);
     assert_non_null(strstr(r.err, "ENOENT"));
     assert_non_null(strstr(r.err, "no such key"));
@@ -526,10 +534,7 @@ TEST(cli_client_join_says_what_it_asked)
 {
     (void)state;
     const struct script steps[] = {{S_RESULT, "join", "{\"joined\":2}"}};
-    struct server sv;
-    server_start(&sv, steps, 1);
-    struct run r = RUN(NULL, "-s", sv.path, "join", "10.0.0.7:7946", "[2001:db8::7]:7946");
-    assert_int_equal(server_stop(&sv), 0);
+    struct run r = RUN_SCRIPTED(steps, 1, NULL, "join", "10.0.0.7:7946", "[2001:db8::7]:7946");
     assert_int_equal(r.rc, 0);
     assert_string_equal(
         r.out, "join: asked 2 node(s); `ivtctl members` shows the cluster as they answer\n");
@@ -549,10 +554,7 @@ TEST(cli_client_explain_shows_unkept_local_as_dash)
         "\"fleet\":3400},{\"name\":\"distinct_ua\",\"local\":-1,\"fleet\":41}],"
         "\"first_epoch\":1,\"last_epoch\":2,\"decision\":null}";
     const struct script steps[] = {{S_RESULT, "explain", report}};
-    struct server sv;
-    server_start(&sv, steps, 1);
-    struct run r = RUN(NULL, "-s", sv.path, "explain", "ip", "192.0.2.7");
-    assert_int_equal(server_stop(&sv), 0);
+    struct run r = RUN_SCRIPTED(steps, 1, NULL, "explain", "ip", "192.0.2.7");
     assert_int_equal(r.rc, 0);
     assert_non_null(strstr(r.out, "\nrequests       212   3400\n"));
     assert_non_null(strstr(r.out, "\ndistinct_ua      -     41\n"));
@@ -561,9 +563,7 @@ TEST(cli_client_explain_shows_unkept_local_as_dash)
     assert_null(strstr(r.out, "-1"));
     run_free(&r);
 
-    server_start(&sv, steps, 1);
-    r = RUN(NULL, "-s", sv.path, "-o", "json", "explain", "ip", "192.0.2.7");
-    assert_int_equal(server_stop(&sv), 0);
+    r = RUN_SCRIPTED(steps, 1, NULL, "-o", "json", "explain", "ip", "192.0.2.7");
     assert_int_equal(r.rc, 0);
     json_t *doc = json_loads(r.out, 0, NULL);
     assert_non_null(doc);
@@ -625,10 +625,7 @@ TEST(cli_observe_batches_and_reports_bad_lines)
          "window\"}]}"},
         {S_RESULT, "observe", "{\"accepted\":1,\"rejected\":0,\"errors\":[]}"},
     };
-    struct server sv;
-    server_start(&sv, steps, 3);
-    struct run r = RUN(input, "-s", sv.path, "-o", "json", "observe", "--batch", "1");
-    assert_int_equal(server_stop(&sv), 0);
+    struct run r = RUN_SCRIPTED(steps, 3, input, "-o", "json", "observe", "--batch", "1");
     assert_int_equal(r.rc, IVTCTL_EXIT_NODE); /* bad lines and a rejection */
     assert_non_null(strstr(r.err, "line 3: 'kind' must be one of request, impression, click"));
     assert_non_null(strstr(r.err, "line 4: not JSON"));
