@@ -137,7 +137,8 @@ int ivtctl_opt_word(struct ivtctl *c, const char *opt, const char *s, const char
 extern const char *const ivtctl_entity_kinds[]; /* ip prefix device ua pub, NULL */
 
 /* Checks the KIND KEY of explain, ban, allow, unban (argv[0], argv[1]):
- * a known kind, a key that is not empty, and an address for KIND ip.
+ * a known kind, a key that is not empty, an address for KIND ip, and an
+ * address or ADDR/24 (IPv4), ADDR/48 (IPv6) for KIND prefix.
  * Returns 0, or IVTCTL_EXIT_USAGE after printing why. */
 int ivtctl_entity_args(struct ivtctl *c, char **argv);
 
