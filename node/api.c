@@ -14,6 +14,7 @@
 
 #include "base/err.h"
 #include "base/mp.h"
+#include "crdt/lww.h"
 #include "gossip/keyring.h"
 #include "node/ivtd.h"
 #include "node/log.h"
@@ -159,7 +160,23 @@ static int read_kind_key(struct ivtd_rpc_call *call, const uint8_t **p, enum nod
         return rc;
     if (*key_len == 0 || *key_len >= NODE_KEY_MAX)
         return ivtd_rpc_fail(call, IVT_EINVAL, "key: expected 1..%d bytes", NODE_KEY_MAX - 1);
+    struct node_ip ip;
+    if (*kind == NODE_ENT_IP && node_ip_parse(&ip, *key, *key_len) != 0)
+        return ivtd_rpc_fail(call, IVT_EINVAL, "key: not an IPv4 or IPv6 address: '%.*s'",
+                             (int)(*key_len > 64 ? 64 : *key_len), *key);
     return 0;
+}
+
+/* node_lookup and node_decide refuse a key of the wrong form with EINVAL
+ * (kind, ip key and ttl are checked before): for a prefix, name the forms. */
+static int entity_fail(struct ivtd_rpc_call *call, int rc, enum node_entity_kind kind,
+                       const char *what)
+{
+    if (rc == IVT_EINVAL && kind == NODE_ENT_PREFIX)
+        return ivtd_rpc_fail(call, rc,
+                             "key: expected an address, ADDR/24 (IPv4) or ADDR/48 (IPv6) for a "
+                             "prefix");
+    return ivtd_rpc_fail(call, rc, "%s: %s", what, ivt_strerror(rc));
 }
 
 /* ---- results ----------------------------------------------------------------- */
@@ -374,7 +391,7 @@ static int m_lookup(void *ctx, struct ivtd_rpc_call *call)
     struct node_report r;
     rc = node_lookup(d->node, &r, kind, key, kl, ivtd_wall());
     if (rc)
-        return ivtd_rpc_fail(call, rc, "lookup: %s", ivt_strerror(rc));
+        return entity_fail(call, rc, kind, "lookup");
     write_report(call->out, &r);
     return 0;
 }
@@ -605,14 +622,17 @@ static int m_decide(void *ctx, struct ivtd_rpc_call *call)
     uint64_t ttl;
     if (ivt_mp_read_uint_max(&p, call->end, INT64_MAX, &ttl) != 0)
         return ivtd_rpc_fail(call, IVT_EINVAL, "ttl_ms: expected a positive integer");
+    /* unban ignores its ttl (ivtctl sends 0); ban and allow need one. */
+    if (act != NODE_ACT_CLEAR && (ttl == 0 || ttl > (uint64_t)CRDT_LWW_MAX_TTL))
+        return ivtd_rpc_fail(call, IVT_EINVAL, "ttl_ms: expected 1..%llu (30 days)",
+                             (unsigned long long)CRDT_LWW_MAX_TTL);
     if ((rc = read_str_param(call, &p, &reason, &rl, "reason")) != 0)
         return rc;
     char rbuf[128];
     snprintf(rbuf, sizeof(rbuf), "%.*s", (int)(rl > 127 ? 127 : rl), reason);
     rc = node_decide(d->node, kind, key, kl, act, (ivt_ms)ttl, rbuf, ivtd_now(d), ivtd_wall());
     if (rc)
-        return ivtd_rpc_fail(call, rc, "decide: %s (ttl must be > 0 and within the cap)",
-                             ivt_strerror(rc));
+        return entity_fail(call, rc, kind, "decide");
     char kbuf[NODE_KEY_MAX], kq[2 * NODE_KEY_MAX], rq[2 * sizeof(rbuf)];
     snprintf(kbuf, sizeof(kbuf), "%.*s", (int)kl, key);
     ivtd_log(IVTD_LOG_INFO, "decision", "action=%s kind=%s key=%s reason=%s", node_action_name(act),
@@ -713,6 +733,12 @@ static int m_join(void *ctx, struct ivtd_rpc_call *call)
     int rc = want_params(call, 1, JOIN_MAX, "[\"ip:port\", ...]");
     if (rc)
         return rc;
+    /* After leave the gossip layer stays quiet for good: a join would be
+     * accepted and do nothing. Say so instead (serf refuses the same). */
+    struct gossip_member_info self;
+    if (gossip_members(node_gossip(d->node), &self, 1) == 1 && self.state == GOSSIP_LEFT)
+        return ivtd_rpc_fail(call, IVT_EINVAL,
+                             "join: this node left the cluster; restart ivtd to bring it back");
     const uint8_t *p = call->params;
     struct gossip_addr seeds[JOIN_MAX];
     for (uint32_t i = 0; i < call->n_params; i++) {

@@ -890,20 +890,33 @@ static void fill_decision(struct node *n, struct node_decision *out, const struc
             snprintf(out->origin + 2 * i, 3, "%02x", d->origin.id[i]);
 }
 
-/* IP keys are stored in their canonical text form: "::ffff:1.2.3.4" and
- * "1.2.3.4" are one entity. Rewrites *key to buf for an IP; other kinds
- * pass through. Returns 0, or IVT_EINVAL for an IP key that does not parse. */
+/* IP and prefix keys are stored in their canonical text form: "::ffff:1.2.3.4"
+ * and "1.2.3.4" are one entity, and a prefix is what prefix_of() makes of
+ * any address in it, so an operator's "198.51.100.7", "198.51.100.7/24" and
+ * "198.51.100.0/24" all name the /24 that evidence is kept under (other
+ * lengths are not kept: refused, not silently never matched). Rewrites *key
+ * to buf for these kinds; others pass through. Returns 0, or IVT_EINVAL for
+ * a key that does not parse. */
 static int canonical_key(enum node_entity_kind kind, const char **key, size_t *len, char *buf,
                          size_t cap)
 {
-    if (kind != NODE_ENT_IP)
+    if (kind != NODE_ENT_IP && kind != NODE_ENT_PREFIX)
         return 0;
+    const char *slash = kind == NODE_ENT_PREFIX ? memchr(*key, '/', *len) : NULL;
+    size_t addr_len = slash ? (size_t)(slash - *key) : *len;
     struct node_ip ip;
-    if (node_ip_parse(&ip, *key, *len))
+    if (node_ip_parse(&ip, *key, addr_len))
         return IVT_EINVAL;
-    node_ip_format(&ip, buf, cap);
+    if (kind == NODE_ENT_IP) {
+        node_ip_format(&ip, buf, cap);
+        *len = strlen(buf);
+    } else {
+        const char *want = ip.family == 4 ? "24" : "48";
+        if (slash && (*len - addr_len - 1 != 2 || memcmp(slash + 1, want, 2) != 0))
+            return IVT_EINVAL;
+        prefix_of(&ip, buf, cap, len);
+    }
     *key = buf;
-    *len = strlen(buf);
     return 0;
 }
 

@@ -272,7 +272,10 @@ struct node_report {
     struct node_decision decision;
 };
 
-/* Returns 0 (report->known tells whether there was evidence), or IVT_EINVAL. */
+/* Keys of kind ip are addresses; of kind prefix, an address or ADDR/24
+ * (IPv4), ADDR/48 (IPv6): both name the prefix holding the address. The
+ * report carries the canonical key. Returns 0 (report->known tells whether
+ * there was evidence), or IVT_EINVAL (bad kind, or a key of the wrong form). */
 int node_lookup(struct node *node, struct node_report *out, enum node_entity_kind kind,
                 const char *key, size_t key_len, ivt_ms wall);
 
@@ -290,8 +293,9 @@ struct node_top_row {
  * then key). kind < 0 means every kind. Returns how many rows were filled. */
 size_t node_top(struct node *node, struct node_top_row *rows, size_t max, int kind, ivt_ms wall);
 
-/* Bans or allows an entity fleet-wide for ttl (capped), or clears it.
- * Returns 0, or IVT_EINVAL (bad kind, empty key, ttl <= 0 or over the cap). */
+/* Bans or allows an entity fleet-wide for ttl (capped), or clears it. Keys
+ * as node_lookup takes them. Returns 0, or IVT_EINVAL (bad kind, empty key
+ * or one of the wrong form, ttl <= 0 or over the cap). */
 int node_decide(struct node *node, enum node_entity_kind kind, const char *key, size_t key_len,
                 enum node_action action, ivt_ms ttl, const char *reason, ivt_ms now, ivt_ms wall);
 /* Live decisions, soonest expiry last; returns how many were filled. */

@@ -21,6 +21,8 @@ $PY -c 'import msgpack' || { echo "FAIL: python3-msgpack is missing (make deps)"
 cleanup() {
     local rc=$?
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    # Reaped here, so bash does not report each as "Killed" on the way out.
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     if [ $rc -ne 0 ]; then
         echo "--- logs of the failed test ($T)"
         for f in "$T"/n*.log; do [ -f "$f" ] && { echo "== $f"; tail -20 "$f"; }; done
@@ -80,15 +82,22 @@ m=[x['status'] for x in json.load(sys.stdin) if x['name']=='$2']
 print(m[0] if m else 'none')"
 }
 
-# wait_until SECONDS WHAT COMMAND...: retries COMMAND until it succeeds.
-wait_until() {
-    local secs=$1 what=$2; shift 2
+# poll_until SECONDS COMMAND...: retries COMMAND until it succeeds; returns
+# 1 when SECONDS pass first.
+poll_until() {
+    local secs=$1; shift
     local end=$((SECONDS + secs))
     while [ $SECONDS -lt $end ]; do
         if "$@" >/dev/null 2>&1; then return 0; fi
         sleep 0.2
     done
-    fail "not within ${secs}s: $what"
+    return 1
+}
+
+# wait_until SECONDS WHAT COMMAND...: retries COMMAND until it succeeds.
+wait_until() {
+    local secs=$1 what=$2; shift 2
+    poll_until "$secs" "$@" || fail "not within ${secs}s: $what"
 }
 
 # is I PATH VALUE: node I's status PATH equals VALUE

@@ -277,6 +277,49 @@ TEST(node_decisions_override_and_expire)
     node_delete(n);
 }
 
+/* A prefix is named by any address in it or by ADDR/24 (/48): each form
+ * reaches the prefix evidence is kept under, so a ban on it takes; other
+ * lengths are refused rather than stored where nothing ever matches. */
+TEST(node_prefix_keys_are_canonical)
+{
+    (void)state;
+    struct node *n = test_node(1, 0);
+    struct node_score s;
+    struct node_event ev = ev_of("198.51.100.77", HUMAN_UA, NULL, "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    static const char *const same[] = {"198.51.100.0/24", "198.51.100.7", "198.51.100.250/24",
+                                       "::ffff:198.51.100.1"};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        struct node_report r;
+        assert_int_equal(node_lookup(n, &r, NODE_ENT_PREFIX, same[i], strlen(same[i]), WALL0), 0);
+        assert_string_equal(r.key, "198.51.100.0/24");
+        assert_true(r.known);
+    }
+    struct node_report r;
+    assert_int_equal(node_lookup(n, &r, NODE_ENT_PREFIX, "2001:db8:1:2::9/48", 18, WALL0), 0);
+    assert_string_equal(r.key, "2001:db8:1::/48");
+    static const char *const bad[] = {"198.51.100.0/16", "198.51.100.0/", "198.51.100.0/240",
+                                      "2001:db8::/24",   "not-a-prefix",  "/24"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(node_lookup(n, &r, NODE_ENT_PREFIX, bad[i], strlen(bad[i]), WALL0),
+                         IVT_EINVAL);
+        assert_int_equal(node_decide(n, NODE_ENT_PREFIX, bad[i], strlen(bad[i]), NODE_ACT_BAN,
+                                     IVT_MS_PER_HOUR, "", 0, WALL0),
+                         IVT_EINVAL);
+    }
+    /* A ban named by a host address covers every address of its /24. */
+    assert_int_equal(node_decide(n, NODE_ENT_PREFIX, "198.51.100.7", 12, NODE_ACT_BAN,
+                                 IVT_MS_PER_HOUR, "range", 0, WALL0),
+                     0);
+    assert_int_equal(node_score(n, &s, &ev, false, 0, WALL0 + 1), 0);
+    assert_true(s.decided);
+    assert_int_equal(s.verdict, NODE_VERDICT_BOT);
+    struct node_decision rows[2];
+    assert_int_equal(node_decisions(n, rows, 2, WALL0 + 1), 1);
+    assert_string_equal(rows[0].key, "198.51.100.0/24");
+    node_delete(n);
+}
+
 static void snapshot(struct node *n, struct ivt_mpw *w)
 {
     ivt_mpw_init_dyn(w, 64 << 20);
