@@ -83,6 +83,12 @@ enum {
     UA_CACHE_SIZE = 4096,
     /* The decisions map is garbage-collected this often. */
     LWW_GC_INTERVAL_MS = 60 * 1000,
+    /* A key operation is published again after 3 s, then 6, 12, ... s: a
+     * member's tags take a few gossip rounds to show it caught up. */
+    KEYOP_RETRY_FIRST_MS = 3000,
+    /* Six retries span about six minutes: past that a member that still
+     * differs is down or cut off, and status shows it to the operator. */
+    KEYOP_RETRIES = 6,
 };
 
 /* Evidence is flushed to gossip this often (the LAN gossip interval). */
@@ -92,6 +98,17 @@ struct ua_cache_entry {
     uint64_t hash; /* 0: empty */
     bool crawler;
     const char *pattern;
+};
+
+/* The last key operation this node issued, published again until every
+ * alive member's keyring fingerprint equals ours (see apply_keyop). */
+struct keyop_retry {
+    bool active;
+    uint8_t op;
+    uint8_t key[GOSSIP_KEY_LEN];
+    uint64_t issued_at;
+    uint32_t tries;
+    ivt_ms next_at;
 };
 
 struct node {
@@ -111,6 +128,8 @@ struct node {
     ivt_ms wall;    /* the latest wall clock a host call brought */
     uint8_t keyring_fp[NODE_KEYRING_FP_LEN]; /* the one in our tags */
     bool has_keyring_fp;
+    uint64_t keyop_applied_at; /* issued_at of the newest key operation applied */
+    struct keyop_retry keyop_retry;
 
     struct node_stats stats;
     struct ua_cache_entry ua_cache[UA_CACHE_SIZE];
@@ -225,22 +244,127 @@ enum node_keyring_match node_keyring_match(const struct node *n, const struct go
 
 /* ---- gossip delegate ---------------------------------------------------- */
 
-static void apply_keyop(struct node *n, const uint8_t *p, const uint8_t *end)
+/*
+ * Key operations: [3, op, key bin32, issued_at]. issued_at is the issuer's
+ * wall clock (ms); nodes of the first version sent no issued_at, and such an
+ * operation is applied without ordering.
+ *
+ * A broadcast can miss a node (a full socket buffer, a stalled loop), and a
+ * node that misses "install" is cut off once the fleet switches to the new
+ * key. So the issuer keeps its operation and publishes it again, backing
+ * off, while some alive member's keyring fingerprint (in its tags) differs
+ * from its own: the fingerprint is the acknowledgment. Two rules keep the
+ * retries from undoing a later step: a node ignores an operation older than
+ * the newest one it applied, and an issuer stops retrying once it learns a
+ * newer operation (which its own issuer now carries to every node).
+ */
+static int keyring_apply(struct node *n, uint64_t op, const uint8_t key[GOSSIP_KEY_LEN])
 {
-    uint64_t op;
+    struct gossip_keyring *kr = gossip_keyring(n->g);
+    int rc;
+    if (op == NODE_KEY_INSTALL)
+        rc = gossip_keyring_install(kr, key);
+    else if (op == NODE_KEY_USE)
+        rc = gossip_keyring_use(kr, key);
+    else
+        rc = gossip_keyring_remove(kr, key);
+    /* Idempotent by design: the same operation arrives once per path and
+     * again on every retry, so "already there" is success. */
+    return rc == IVT_EEXIST ? 0 : rc;
+}
+
+static void apply_keyop(struct node *n, const uint8_t *p, const uint8_t *end, uint32_t items)
+{
+    uint64_t op, issued_at = 0;
     uint8_t key[GOSSIP_KEY_LEN];
     if (ivt_mp_read_uint_max(&p, end, NODE_KEY_REMOVE, &op) ||
-        ivt_mp_read_bin_exact(&p, end, key, sizeof(key)))
+        ivt_mp_read_bin_exact(&p, end, key, sizeof(key)) ||
+        (items >= 4 && ivt_mp_read_uint(&p, end, &issued_at))) {
+        n->stats.payloads_rejected++;
         return;
-    struct gossip_keyring *kr = gossip_keyring(n->g);
-    /* Idempotent by design: the same operation arrives once per path and
-     * again after a push-pull, so "already there" is success. */
-    if (op == NODE_KEY_INSTALL)
-        gossip_keyring_install(kr, key);
-    else if (op == NODE_KEY_USE)
-        gossip_keyring_use(kr, key);
-    else
-        gossip_keyring_remove(kr, key);
+    }
+    if (issued_at && issued_at < n->keyop_applied_at)
+        return; /* a retry of a step the fleet has moved past */
+    if (issued_at && n->keyop_retry.active && issued_at >= n->keyop_retry.issued_at)
+        n->keyop_retry.active = false;
+    /* A "use" of a key whose "install" we missed fails here; the install's
+     * retry brings the key, and the use's retry comes back after it. */
+    if (keyring_apply(n, op, key) == 0 && issued_at > n->keyop_applied_at)
+        n->keyop_applied_at = issued_at;
+}
+
+static int publish_keyop(struct node *n, ivt_ms now)
+{
+    const struct keyop_retry *r = &n->keyop_retry;
+    uint8_t buf[64];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    ivt_mpw_array(&w, 4);
+    ivt_mpw_uint(&w, PAYLOAD_KEYOP);
+    ivt_mpw_uint(&w, r->op);
+    ivt_mpw_bin(&w, r->key, GOSSIP_KEY_LEN);
+    ivt_mpw_uint(&w, r->issued_at);
+    return gossip_publish(n->g, buf, w.len, now);
+}
+
+int node_key_op(struct node *n, enum node_key_op op, const uint8_t key[32], ivt_ms now)
+{
+    if (op != NODE_KEY_INSTALL && op != NODE_KEY_USE && op != NODE_KEY_REMOVE)
+        return IVT_EINVAL;
+    int rc = keyring_apply(n, op, key);
+    if (rc)
+        return rc;
+    /* Later than every operation this node applied, even if its wall
+     * clock is behind the issuer of the last one. */
+    uint64_t at = n->wall > 0 ? (uint64_t)n->wall : 1;
+    if (at <= n->keyop_applied_at)
+        at = n->keyop_applied_at + 1;
+    n->keyop_applied_at = at;
+    struct keyop_retry *r = &n->keyop_retry;
+    r->active = true;
+    r->op = (uint8_t)op;
+    memcpy(r->key, key, GOSSIP_KEY_LEN);
+    r->issued_at = at;
+    r->tries = 0;
+    r->next_at = now + KEYOP_RETRY_FIRST_MS;
+    return publish_keyop(n, now);
+}
+
+/* Does every alive member hold the keyring we hold? */
+static bool keyring_agreed(struct node *n)
+{
+    size_t cap = 0;
+    for (int st = 0; st < GOSSIP_STATES; st++)
+        cap += gossip_member_count(n->g, (enum gossip_member_state)st);
+    struct gossip_member_info *m = calloc(cap ? cap : 1, sizeof(*m));
+    if (!m)
+        return false; /* retry later */
+    size_t k = gossip_members(n->g, m, cap);
+    bool ok = true;
+    for (size_t i = 0; i < k && ok; i++)
+        ok = m[i].state != GOSSIP_ALIVE || node_keyring_match(n, &m[i]) == NODE_KEYRING_SAME;
+    free(m);
+    return ok;
+}
+
+static void keyop_retry_tick(struct node *n, ivt_ms now)
+{
+    struct keyop_retry *r = &n->keyop_retry;
+    if (!r->active || now < r->next_at)
+        return;
+    if (keyring_agreed(n)) {
+        r->active = false;
+        return;
+    }
+    if (r->tries >= KEYOP_RETRIES) {
+        r->active = false;
+        n->stats.keyop_retries_exhausted++;
+        return;
+    }
+    r->tries++;
+    r->next_at = now + (KEYOP_RETRY_FIRST_MS << r->tries);
+    if (publish_keyop(n, now) == 0)
+        n->stats.keyop_retries++;
 }
 
 static void on_payload(void *ctx, const uint8_t *p, size_t len)
@@ -266,7 +390,7 @@ static void on_payload(void *ctx, const uint8_t *p, size_t len)
         if (crdt_lww_merge(n->lww, p, (size_t)(end - p), n->wall, 0))
             n->stats.payloads_rejected++;
         break;
-    case PAYLOAD_KEYOP: apply_keyop(n, p, end); break;
+    case PAYLOAD_KEYOP: apply_keyop(n, p, end, items); break;
     default:
         /* A newer node's payload type: ignore it, as a rolling upgrade needs. */
         n->stats.payloads_rejected++;
@@ -476,6 +600,7 @@ int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
     n->wall = wall;
     /* Key operations arrive by gossip, from ivtctl and from SIGHUP. */
     refresh_keyring_tag(n, now);
+    keyop_retry_tick(n, now);
     if (crdt_store_epoch_of(n->store, wall) > n->epoch) {
         n->stats.entities_expired += crdt_store_tick(n->store, wall);
         n->epoch = crdt_store_epoch(n->store);
@@ -514,32 +639,6 @@ int node_join(struct node *n, const struct gossip_addr *seeds, size_t count, ivt
 int node_leave(struct node *n, ivt_ms now)
 {
     return gossip_leave(n->g, now);
-}
-
-int node_key_op(struct node *n, enum node_key_op op, const uint8_t key[32], ivt_ms now)
-{
-    struct gossip_keyring *kr = gossip_keyring(n->g);
-    int rc;
-    switch (op) {
-    case NODE_KEY_INSTALL:
-        rc = gossip_keyring_install(kr, key);
-        if (rc == IVT_EEXIST)
-            rc = 0;
-        break;
-    case NODE_KEY_USE: rc = gossip_keyring_use(kr, key); break;
-    case NODE_KEY_REMOVE: rc = gossip_keyring_remove(kr, key); break;
-    default: return IVT_EINVAL;
-    }
-    if (rc)
-        return rc;
-    uint8_t buf[64];
-    struct ivt_mpw w;
-    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
-    ivt_mpw_array(&w, 3);
-    ivt_mpw_uint(&w, PAYLOAD_KEYOP);
-    ivt_mpw_uint(&w, (uint64_t)op);
-    ivt_mpw_bin(&w, key, GOSSIP_KEY_LEN);
-    return gossip_publish(n->g, buf, w.len, now);
 }
 
 /* ---- observing ---------------------------------------------------------- */

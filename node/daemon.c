@@ -902,6 +902,12 @@ void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
                   "Entities evicted at evidence.max_entities.", (double)ns.entities_evicted);
     ivtd_prom_one(p, "ivtd_evidence_epoch", "gauge", "The current evidence epoch.",
                   (double)ns.epoch);
+    ivtd_prom_one(p, "ivtd_keyop_retries_total", "counter",
+                  "Key operations published again because a member's keyring differed.",
+                  (double)ns.keyop_retries);
+    ivtd_prom_one(p, "ivtd_keyop_retries_exhausted_total", "counter",
+                  "Key operations given up on with a member's keyring still different.",
+                  (double)ns.keyop_retries_exhausted);
     ivtd_prom_family(p, "ivtd_deltas_total", "counter", "Evidence deltas gossiped.");
     ivtd_prom_sample(p, "ivtd_deltas_total", "dir=\"out\"", (double)ns.deltas_sent);
     ivtd_prom_sample(p, "ivtd_deltas_total", "dir=\"in\"", (double)ns.deltas_received);

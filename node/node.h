@@ -322,9 +322,11 @@ struct node_stats {
     uint64_t entities_expired;
     uint64_t pending; /* entities with changes not yet gossiped */
     uint64_t deltas_sent, deltas_received, deltas_bytes_out, deltas_bytes_in;
-    uint64_t deltas_dropped;    /* the gossip queue was full: left to push-pull */
-    uint64_t payloads_rejected; /* gossip payloads that did not decode or merge */
-    uint64_t epoch;             /* the current epoch number */
+    uint64_t deltas_dropped;          /* the gossip queue was full: left to push-pull */
+    uint64_t payloads_rejected;       /* gossip payloads that did not decode or merge */
+    uint64_t keyop_retries;           /* key operations published again (a member lagged) */
+    uint64_t keyop_retries_exhausted; /* given up: some member still differs (see status) */
+    uint64_t epoch;                   /* the current epoch number */
 };
 
 void node_get_stats(const struct node *node, struct node_stats *out);

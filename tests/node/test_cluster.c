@@ -298,6 +298,70 @@ TEST(node_cluster_keyring_agreement_shows_who_lacks_a_key)
     cluster_stop(&c);
 }
 
+/* Drops every datagram to host deaf_host until deaf_until. */
+static uint32_t deaf_host;
+static ivt_ms deaf_until;
+static bool deaf_tap(void *ctx, uint32_t from, uint32_t to, const uint8_t *p, size_t n, ivt_ms now)
+{
+    (void)ctx, (void)from, (void)p, (void)n;
+    return !(to == deaf_host && now < deaf_until);
+}
+
+TEST(node_cluster_key_install_reaches_a_node_that_missed_it)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 4);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 50, 10000));
+    sim_net_run_for(c.net, 2000);
+    /* n3 hears nothing while the install is broadcast and its
+     * retransmissions run out (shorter than a suspicion timeout). */
+    ivt_ms t = sim_net_now(c.net);
+    deaf_host = 3;
+    deaf_until = t + 1500;
+    sim_net_set_tap(c.net, deaf_tap, NULL);
+    assert_int_equal(node_key_op(c.n[0], NODE_KEY_INSTALL, KEY2, t), 0);
+    sim_net_run_for(c.net, 1500);
+    assert_int_equal(gossip_keyring_count(gossip_keyring(node_gossip(c.n[3]))), 1);
+    /* The issuer sees n3's keyring differ and publishes the install again. */
+    pred_keys = 2;
+    assert_true(sim_net_wait(c.net, keys_everywhere, &c, 50, 20000));
+    struct node_stats ns;
+    node_get_stats(c.n[0], &ns);
+    assert_true(ns.keyop_retries >= 1);
+    /* Once every member agrees, the retries stop. */
+    sim_net_run_for(c.net, 10000);
+    uint64_t retries = ns.keyop_retries;
+    sim_net_run_for(c.net, 60000);
+    node_get_stats(c.n[0], &ns);
+    assert_int_equal(ns.keyop_retries, retries);
+    assert_int_equal(ns.keyop_retries_exhausted, 0);
+    cluster_stop(&c);
+}
+
+TEST(node_key_op_retry_never_undoes_a_later_step)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 3);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 50, 10000));
+    sim_net_run_for(c.net, 2000);
+    /* n2 is deaf while n0 installs KEY2 and n1 removes it again: n0 keeps
+     * retrying its install for n2, and must not bring KEY2 back. */
+    ivt_ms t = sim_net_now(c.net);
+    deaf_host = 2;
+    deaf_until = t + 3000;
+    sim_net_set_tap(c.net, deaf_tap, NULL);
+    assert_int_equal(node_key_op(c.n[0], NODE_KEY_INSTALL, KEY2, t), 0);
+    sim_net_run_for(c.net, 1000);
+    assert_int_equal(node_key_op(c.n[1], NODE_KEY_REMOVE, KEY2, sim_net_now(c.net)), 0);
+    sim_net_run_for(c.net, 60000);
+    for (uint32_t i = 0; i < c.count; i++)
+        assert_int_equal(gossip_keyring_count(gossip_keyring(node_gossip(c.n[i]))), 1);
+    assert_true(all_alive(&c));
+    cluster_stop(&c);
+}
+
 TEST(node_tags_keyring_decoding_is_strict)
 {
     (void)state;
