@@ -22,6 +22,7 @@
 
 #include "base/err.h"
 #include "base/mp.h"
+#include "crdt/internal.h"
 
 /* A sparse entry: 2-byte register index (p <= 16) and 1-byte value. */
 enum { SPARSE_ENTRY = 3 };
@@ -147,7 +148,7 @@ int crdt_hll_decode_merge(const uint8_t **pos, const uint8_t *end, uint8_t *reg,
 {
     const uint8_t *q = *pos, *b;
     uint32_t len;
-    if (ivt_mp_read_bin(&q, end, &b, &len))
+    if (crdt__rd_bin(&q, end, &b, &len))
         return IVT_EPROTO;
     size_t m = crdt_hll_size(p);
     unsigned vmax = max_value(p);

@@ -1418,7 +1418,7 @@ static void count_class(struct rec *r, int cls)
  * HLL bin. With e (apply), joins it into d. Returns 1 (rose), 0, or < 0. */
 static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *end, struct dset *d)
 {
-    if (ivt_mp_peek(*pos, end) == IVT_MP_BIN) {
+    if (*pos < end && **pos >= 0xc4 && **pos <= 0xc6) { /* a bin: an HLL */
         if (!d)
             return crdt_hll_decode_merge(pos, end, NULL, s->cfg.distinct_hll_p);
         if (!d->promoted) {
@@ -1429,7 +1429,7 @@ static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *
         return crdt_hll_decode_merge(pos, end, d->u.reg, s->cfg.distinct_hll_p);
     }
     uint32_t n;
-    if (ivt_mp_read_array(pos, end, &n))
+    if (crdt__rd_array(pos, end, &n))
         return IVT_EPROTO;
     if (n > s->cfg.distinct_exact_max)
         return IVT_ETOOBIG;
@@ -1437,7 +1437,7 @@ static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *
     int rose = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t v;
-        if (ivt_mp_read_uint(pos, end, &v) || (i && v <= prev))
+        if (crdt__rd_uint(pos, end, &v) || (i && v <= prev))
             return IVT_EPROTO;
         prev = v;
         if (d) {
@@ -1462,26 +1462,26 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
     uint32_t n;
     uint64_t v;
     int rose = 0, rc;
-    if (ivt_mp_read_array(pos, end, &n) || n != 6)
+    if (crdt__rd_array(pos, end, &n) || n != 6)
         return IVT_EPROTO;
-    if (ivt_mp_read_uint_max(pos, end, CRDT_KINDS - 1, &v))
+    if (crdt__rd_uint_max(pos, end, CRDT_KINDS - 1, &v))
         return IVT_EPROTO;
     r->kind = (uint32_t)v;
-    if (ivt_mp_read_uint(pos, end, &r->h))
+    if (crdt__rd_uint(pos, end, &r->h))
         return IVT_EPROTO;
-    if (ivt_mp_read_bin(pos, end, &r->key, &r->key_len) || !r->key_len || r->key_len > CRDT_KEY_MAX)
+    if (crdt__rd_bin(pos, end, &r->key, &r->key_len) || !r->key_len || r->key_len > CRDT_KEY_MAX)
         return IVT_EPROTO;
     r->applicable = r->expired = r->future = r->origins_full = 0;
 
     /* slots */
-    if (ivt_mp_read_array(pos, end, &n))
+    if (crdt__rd_array(pos, end, &n))
         return IVT_EPROTO;
     if (n > (s->cfg.window_epochs + 2) * s->cfg.counter_slots_max)
         return IVT_ETOOBIG;
     uint32_t pe = 0, po = NONE, per_epoch = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t k, epoch, mo, c[CRDT_COUNTERS];
-        if (ivt_mp_read_array(pos, end, &k) || k != 2 + CRDT_COUNTERS ||
+        if (crdt__rd_array(pos, end, &k) || k != 2 + CRDT_COUNTERS ||
             crdt__read_u32(pos, end, &epoch) || crdt__read_u32(pos, end, &mo) ||
             mo >= s->in_norigins)
             return IVT_EPROTO;
@@ -1513,13 +1513,13 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
     }
 
     /* promoted epochs */
-    if (ivt_mp_read_array(pos, end, &n))
+    if (crdt__rd_array(pos, end, &n))
         return IVT_EPROTO;
     if (n > s->cfg.window_epochs + 2)
         return IVT_ETOOBIG;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t k, epoch;
-        if (ivt_mp_read_array(pos, end, &k) || k != 1 + CRDT_COUNTERS ||
+        if (crdt__rd_array(pos, end, &k) || k != 1 + CRDT_COUNTERS ||
             crdt__read_u32(pos, end, &epoch))
             return IVT_EPROTO;
         if (!e) {
@@ -1544,7 +1544,7 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
         for (int m = 0; m < CRDT_COUNTERS; m++) {
             const uint8_t *q = *pos, *b;
             uint32_t blen;
-            if (ivt_mp_read_bin(&q, end, &b, &blen))
+            if (crdt__rd_bin(&q, end, &b, &blen))
                 return IVT_EPROTO;
             if (!pc || !blen) {
                 *pos = q;
@@ -1567,13 +1567,13 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
     }
 
     /* distinct buckets */
-    if (ivt_mp_read_array(pos, end, &n))
+    if (crdt__rd_array(pos, end, &n))
         return IVT_EPROTO;
     if (n > s->cfg.window_epochs / s->cfg.distinct_bucket_epochs + 3)
         return IVT_ETOOBIG;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t k, b;
-        if (ivt_mp_read_array(pos, end, &k) || k != 1 + NSETS || crdt__read_u32(pos, end, &b))
+        if (crdt__rd_array(pos, end, &k) || k != 1 + NSETS || crdt__read_u32(pos, end, &b))
             return IVT_EPROTO;
         if (!e) {
             if (i && b <= pe)
@@ -1616,24 +1616,24 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
     if (rc)
         return rc;
     uint64_t type;
-    if (ivt_mp_read_uint_max(&pos, end, MSG_SNAPSHOT, &type))
+    if (crdt__rd_uint_max(&pos, end, MSG_SNAPSHOT, &type))
         return IVT_EPROTO;
     if ((rc = read_params(s, &pos, end)))
         return rc;
     uint32_t n;
-    if (ivt_mp_read_array(&pos, end, &n))
+    if (crdt__rd_array(&pos, end, &n))
         return IVT_EPROTO;
     if (n > s->cfg.max_origins)
         return IVT_ETOOBIG;
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *b;
         uint32_t blen;
-        if (ivt_mp_read_bin(&pos, end, &b, &blen) || blen != CRDT_ORIGIN_BYTES)
+        if (crdt__rd_bin(&pos, end, &b, &blen) || blen != CRDT_ORIGIN_BYTES)
             return IVT_EPROTO;
         s->in_origins[i] = origin_intern(s, b);
     }
     s->in_norigins = n;
-    if (ivt_mp_read_array(&pos, end, &n))
+    if (crdt__rd_array(&pos, end, &n))
         return IVT_EPROTO;
     for (uint32_t i = 0; i < n; i++) {
         struct rec r;

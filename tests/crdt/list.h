@@ -1,4 +1,5 @@
 /* Unit tests of crdt/: T(name) rows, one per test (see tests/list.h). */
+T(crdt_internal_readers_match_base)
 T(crdt_hll_merge_laws)
 T(crdt_hll_union_equals_single_stream)
 T(crdt_hll_codec_roundtrip_canonical)
