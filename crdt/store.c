@@ -131,7 +131,8 @@ struct ent {
     struct bucket *buckets;
     uint32_t nslots, capslots;
     uint16_t npcells, cappcells, nbuckets, capbuckets;
-    uint8_t kind, key_len, live, queued, dist_ok, dig_ok;
+    uint8_t kind, key_len, live, queued, dig_ok;
+    uint8_t dist_ok;       /* bit d: dist[d] is valid (one set changing keeps the others) */
     uint32_t dprev, dnext; /* flush queue, or the free list (dnext) */
     uint64_t fleet[CRDT_COUNTERS];
     uint64_t local[CRDT_COUNTERS];
@@ -140,7 +141,7 @@ struct ent {
     /* colder: flush, digests, queries */
     uint64_t flushed;     /* store version at its last flush */
     uint64_t digest;      /* cached, valid when dig_ok */
-    uint64_t dist[NSETS]; /* cached window estimates, valid when dist_ok */
+    uint64_t dist[NSETS]; /* cached window estimates, see dist_ok */
     struct pcell *pcells;
     char *key;
 };
@@ -750,7 +751,7 @@ static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint32_t epoch,
     int rc = dset_add(s, &bk->set[d], item);
     if (rc > 0) {
         bk->ver = s->ver;
-        e->dist_ok = 0;
+        e->dist_ok &= (uint8_t) ~(1u << d);
     }
     return rc;
 }
@@ -1224,12 +1225,21 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
 {
     bool promoted = false;
     size_t total = 0;
+    const struct dset *only = NULL; /* the one non-empty set, if one */
+    uint32_t nonempty = 0;
     for (uint32_t i = 0; i < e->nbuckets; i++) {
-        promoted |= e->buckets[i].set[d].promoted;
-        total += e->buckets[i].set[d].n;
+        const struct dset *ds = &e->buckets[i].set[d];
+        promoted |= ds->promoted;
+        total += ds->n;
+        if (ds->promoted || ds->n) {
+            only = ds;
+            nonempty++;
+        }
     }
     if (promoted) {
         unsigned p = s->cfg.distinct_hll_p;
+        if (nonempty == 1) /* nothing to unite: no copy */
+            return (uint64_t)llround(crdt_hll_estimate(only->u.reg, p));
         memset(s->scratch_reg, 0, crdt_hll_size(p));
         for (uint32_t i = 0; i < e->nbuckets; i++) {
             const struct dset *ds = &e->buckets[i].set[d];
@@ -1267,11 +1277,11 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
 
 static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
 {
-    if (!e->dist_ok) {
-        for (int d = 0; d < NSETS; d++)
+    for (int d = 0; d < NSETS; d++)
+        if (!(e->dist_ok & (1u << d))) {
             e->dist[d] = distinct_window(s, e, d);
-        e->dist_ok = 1;
-    }
+            e->dist_ok |= (uint8_t)(1u << d);
+        }
     v->kind = (enum crdt_kind)e->kind;
     v->hash = e->h;
     v->key = e->key;
@@ -1547,12 +1557,16 @@ static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *
     if (*pos < end && **pos >= 0xc4 && **pos <= 0xc6) { /* a bin: an HLL */
         if (!d)
             return crdt_hll_decode_merge(pos, end, NULL, s->cfg.distinct_hll_p);
-        if (!d->promoted) {
+        /* Promotion alone is a rise: the set's form, its encoding and its
+         * estimate change even when no register does. */
+        int promoted = !d->promoted;
+        if (promoted) {
             int rc = dset_promote(s, d);
             if (rc)
                 return rc;
         }
-        return crdt_hll_decode_merge(pos, end, d->u.reg, s->cfg.distinct_hll_p);
+        int rc = crdt_hll_decode_merge(pos, end, d->u.reg, s->cfg.distinct_hll_p);
+        return rc < 0 ? rc : rc | promoted;
     }
     uint32_t n;
     if (crdt__rd_array(pos, end, &n))
@@ -1719,11 +1733,13 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
             rc = parse_dset(s, pos, end, bk ? &bk->set[d] : NULL);
             if (rc < 0)
                 return rc;
-            bk_rose |= bk && rc > 0;
+            if (bk && rc > 0) {
+                bk_rose = true;
+                e->dist_ok &= (uint8_t) ~(1u << d);
+            }
         }
         if (bk_rose) {
             bk->ver = s->ver;
-            e->dist_ok = 0;
             rose = 1;
         }
     }
