@@ -146,6 +146,13 @@ struct ent {
     char *key;
 };
 
+/* A slot of a record being merged, checked and waiting to be joined. */
+struct in_slot {
+    uint32_t epoch;
+    uint32_t origin; /* store index */
+    uint32_t c[CRDT_COUNTERS];
+};
+
 struct origin_rec {
     uint8_t bytes[CRDT_ORIGIN_BYTES];
     uint64_t hash;  /* keyed: its item in the origins set */
@@ -176,6 +183,8 @@ struct crdt_store {
     uint32_t msg_norigins, msg_stamp;
     uint32_t *in_origins; /* store index (or NONE) of message origin i (reading) */
     uint32_t in_norigins;
+    struct in_slot *in_slots; /* the record being merged: its applicable slots */
+    uint32_t in_slots_cap;
 
     uint32_t qhead, qtail, nqueued; /* flush queue */
     struct ivt_mpw scratch;         /* entities of the message being written */
@@ -421,6 +430,7 @@ void crdt_store_delete(struct crdt_store *s)
     free(s->omap);
     free(s->msg_origins);
     free(s->in_origins);
+    free(s->in_slots);
     free(s->scratch_reg);
     free(s->scratch_items);
     ivt_mpw_destroy(&s->scratch);
@@ -1505,6 +1515,10 @@ struct rec {
     uint32_t expired;      /* ... older than it */
     uint32_t future;       /* ... later than current + 1 */
     uint32_t origins_full; /* slots naming an origin we had no room for */
+    /* For the apply pass: the check pass keeps the applicable slots in
+     * s->in_slots (so they are not decoded twice) and where the rest starts. */
+    uint32_t nslots;
+    const uint8_t *after_slots;
 };
 
 static int read_params(const struct crdt_store *s, const uint8_t **pos, const uint8_t *end)
@@ -1590,18 +1604,13 @@ static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *
     return rose;
 }
 
-/*
- * Reads one entity record. Without e (idx == NONE) it only checks it and
- * fills r; with e it joins it (the record was checked before). Returns 1
- * when e rose, 0, or a negative code.
- */
-static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t *end,
-                        struct rec *r, uint32_t idx)
+/* The check pass over a record's header and slots: fills r, keeps the
+ * applicable slots in s->in_slots. Returns 0 or a negative code. */
+static int check_head_slots(struct crdt_store *s, const uint8_t **pos, const uint8_t *end,
+                            struct rec *r)
 {
-    struct ent *e = idx == NONE ? NULL : &s->ents[idx];
     uint32_t n;
     uint64_t v;
-    int rose = 0, rc;
     if (crdt__rd_array(pos, end, &n) || n != 6)
         return IVT_EPROTO;
     if (crdt__rd_uint_max(pos, end, CRDT_KINDS - 1, &v))
@@ -1618,6 +1627,15 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
         return IVT_EPROTO;
     if (n > (s->cfg.window_epochs + 2) * s->cfg.counter_slots_max)
         return IVT_ETOOBIG;
+    if (n > s->in_slots_cap) {
+        /* Bounded by the configuration (the check above). */
+        struct in_slot *p = realloc(s->in_slots, n * sizeof(*p));
+        if (!p)
+            return IVT_ENOMEM;
+        s->in_slots = p;
+        s->in_slots_cap = n;
+    }
+    r->nslots = 0;
     uint32_t pe = 0, po = NONE, per_epoch = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t k, epoch, mo, c[CRDT_COUNTERS];
@@ -1628,29 +1646,59 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
         for (int m = 0; m < CRDT_COUNTERS; m++)
             if (crdt__read_u32(pos, end, &c[m]))
                 return IVT_EPROTO;
-        if (!e) {
-            /* Canonical order: (epoch, origin bytes), no repeats. */
-            if (i && (epoch < pe || (epoch == pe && po != NONE && s->in_origins[mo] != NONE &&
-                                     origin_cmp_idx(s, s->in_origins[mo], po) <= 0)))
-                return IVT_EPROTO;
-            per_epoch = i && epoch == pe ? per_epoch + 1 : 1;
-            if (per_epoch > s->cfg.counter_slots_max)
-                return IVT_EPROTO;
-            pe = epoch;
-            po = s->in_origins[mo];
-            if (po == NONE)
-                r->origins_full++;
-            else
-                count_class(r, epoch_class(s, epoch));
+        /* Canonical order: (epoch, origin bytes), no repeats. */
+        if (i && (epoch < pe || (epoch == pe && po != NONE && s->in_origins[mo] != NONE &&
+                                 origin_cmp_idx(s, s->in_origins[mo], po) <= 0)))
+            return IVT_EPROTO;
+        per_epoch = i && epoch == pe ? per_epoch + 1 : 1;
+        if (per_epoch > s->cfg.counter_slots_max)
+            return IVT_EPROTO;
+        pe = epoch;
+        po = s->in_origins[mo];
+        if (po == NONE) {
+            r->origins_full++;
             continue;
         }
-        if (epoch_class(s, epoch) || s->in_origins[mo] == NONE)
-            continue;
-        rc = counter_join(s, e, epoch, s->in_origins[mo], c);
-        if (rc < 0)
-            return rc;
-        rose |= rc;
+        int cls = epoch_class(s, epoch);
+        count_class(r, cls);
+        if (!cls) {
+            struct in_slot *x = &s->in_slots[r->nslots++];
+            x->epoch = epoch;
+            x->origin = po;
+            memcpy(x->c, c, sizeof(x->c));
+        }
     }
+    r->after_slots = *pos;
+    return 0;
+}
+
+/*
+ * Reads one entity record. Without e (idx == NONE) it only checks it and
+ * fills r; with e it joins it, and must come right after the check of the
+ * same record with the same r: the header and the slots are not read again
+ * but taken from r and s->in_slots. Returns 1 when e rose, 0, or a
+ * negative code.
+ */
+static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t *end,
+                        struct rec *r, uint32_t idx)
+{
+    struct ent *e = idx == NONE ? NULL : &s->ents[idx];
+    uint32_t n;
+    int rose = 0, rc;
+    if (e) {
+        /* Header and slots were checked and kept by the check pass. */
+        for (uint32_t i = 0; i < r->nslots; i++) {
+            const struct in_slot *x = &s->in_slots[i];
+            rc = counter_join(s, e, x->epoch, x->origin, x->c);
+            if (rc < 0)
+                return rc;
+            rose |= rc;
+        }
+        *pos = r->after_slots;
+    } else if ((rc = check_head_slots(s, pos, end, r)) < 0) {
+        return rc;
+    }
+    uint32_t pe = 0;
 
     /* promoted epochs */
     if (crdt__rd_array(pos, end, &n))
