@@ -10,9 +10,11 @@
  *
  * Parts, in file order: keys and origins (interning, so a slot names its
  * origin in 4 bytes); the entity table (open addressing, backward-shift
- * deletion); eviction; distinct sets; counters and promotion; the local
- * update path; expiry; queries; the codec (encode, strict two-pass decode,
- * merge); flush, digests and repair; snapshots.
+ * deletion, over a slab of records that hold their first slot and bucket);
+ * eviction; distinct sets; counters and promotion; the local update path
+ * (grouped, prefetching: with a million entities its cost is cache
+ * misses); expiry; queries; the codec (encode, strict two-pass decode that
+ * decodes slots once, merge); flush, digests and repair; snapshots.
  *
  * Departures from the papers, and why:
  *  - Counter promotion (design.md): past counter_slots_max origins in one
