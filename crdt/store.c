@@ -447,7 +447,10 @@ static inline uint32_t key32(enum crdt_kind kind, uint64_t h)
     return (uint32_t)(h ^ (h >> 32)) ^ ((uint32_t)kind * 0x9e3779b9u);
 }
 
-static uint32_t ent_find(const struct crdt_store *s, enum crdt_kind kind, uint64_t h)
+/* The index of (kind, h), or NONE. With check false, the first entry whose
+ * tag matches, without reading any record (a hint for prefetching). */
+static inline uint32_t tab_lookup(const struct crdt_store *s, enum crdt_kind kind, uint64_t h,
+                                  bool check)
 {
     uint32_t k = key32(kind, h);
     for (uint64_t i = k & s->tmask;; i = (i + 1) & s->tmask) {
@@ -456,11 +459,15 @@ static uint32_t ent_find(const struct crdt_store *s, enum crdt_kind kind, uint64
             return NONE;
         if ((uint32_t)(v >> 32) == k) {
             uint32_t idx = (uint32_t)v - 1;
-            const struct ent *e = &s->ents[idx];
-            if (e->h == h && e->kind == kind)
+            if (!check || (s->ents[idx].h == h && s->ents[idx].kind == kind))
                 return idx;
         }
     }
+}
+
+static uint32_t ent_find(const struct crdt_store *s, enum crdt_kind kind, uint64_t h)
+{
+    return tab_lookup(s, kind, h, true);
 }
 
 static void tab_remove(struct crdt_store *s, uint32_t idx)
@@ -721,6 +728,25 @@ static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
     return 1;
 }
 
+/* Room for one more element in an array that starts inside the record (at
+ * inl, capacity 1) and moves to the heap, doubling, past that. Returns the
+ * array (*cap updated), or NULL with nothing changed. */
+static void *grow_small(void *arr, void *inl, uint32_t *cap, size_t size)
+{
+    if (!*cap) {
+        *cap = 1;
+        return inl;
+    }
+    uint32_t c = *cap * 2;
+    void *p = arr == inl ? malloc(c * size) : realloc(arr, c * size);
+    if (!p)
+        return NULL;
+    if (arr == inl)
+        memcpy(p, inl, size);
+    *cap = c;
+    return p;
+}
+
 static struct bucket *bucket_get(struct crdt_store *s, struct ent *e, uint32_t b)
 {
     uint32_t i = e->nbuckets;
@@ -729,20 +755,12 @@ static struct bucket *bucket_get(struct crdt_store *s, struct ent *e, uint32_t b
     if (i > 0 && e->buckets[i - 1].b == b)
         return &e->buckets[i - 1];
     if (e->nbuckets == e->capbuckets) {
-        if (!e->capbuckets) {
-            e->buckets = &e->bucket1;
-            e->capbuckets = 1;
-        } else {
-            uint16_t cap = (uint16_t)(e->capbuckets * 2);
-            struct bucket *p = e->buckets == &e->bucket1 ? malloc(cap * sizeof(*p))
-                                                         : realloc(e->buckets, cap * sizeof(*p));
-            if (!p)
-                return NULL;
-            if (e->buckets == &e->bucket1)
-                memcpy(p, &e->bucket1, sizeof(*p));
-            e->buckets = p;
-            e->capbuckets = cap;
-        }
+        uint32_t cap = e->capbuckets;
+        struct bucket *p = grow_small(e->buckets, &e->bucket1, &cap, sizeof(*p));
+        if (!p)
+            return NULL;
+        e->buckets = p;
+        e->capbuckets = (uint16_t)cap;
     }
     (void)s;
     memmove(e->buckets + i + 1, e->buckets + i, (e->nbuckets - i) * sizeof(*e->buckets));
@@ -880,20 +898,10 @@ static struct slot *slot_get(struct crdt_store *s, struct ent *e, uint32_t epoch
     if (i > 0 && e->slots[i - 1].epoch == epoch && e->slots[i - 1].origin == origin)
         return &e->slots[i - 1];
     if (e->nslots == e->capslots) {
-        if (!e->capslots) {
-            e->slots = &e->slot1;
-            e->capslots = 1;
-        } else {
-            uint32_t cap = e->capslots * 2;
-            struct slot *p = e->slots == &e->slot1 ? malloc(cap * sizeof(*p))
-                                                   : realloc(e->slots, cap * sizeof(*p));
-            if (!p)
-                return NULL;
-            if (e->slots == &e->slot1)
-                memcpy(p, &e->slot1, sizeof(*p));
-            e->slots = p;
-            e->capslots = cap;
-        }
+        struct slot *p = grow_small(e->slots, &e->slot1, &e->capslots, sizeof(*p));
+        if (!p)
+            return NULL;
+        e->slots = p;
     }
     memmove(e->slots + i + 1, e->slots + i, (e->nslots - i) * sizeof(*e->slots));
     struct slot *sl = &e->slots[i];
@@ -1030,20 +1038,6 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
  */
 enum { PREFETCH_GROUP = 16 }; /* updates whose misses overlap: 3 events */
 
-/* The index the table names for (kind, h), or NONE: tag match only (the
- * record is not read, that is what the next stage prefetches). */
-static uint32_t tab_peek(const struct crdt_store *s, enum crdt_kind kind, uint64_t h)
-{
-    uint32_t k = key32(kind, h);
-    for (uint64_t i = k & s->tmask;; i = (i + 1) & s->tmask) {
-        uint64_t v = s->tab[i];
-        if (!v)
-            return NONE;
-        if ((uint32_t)(v >> 32) == k)
-            return (uint32_t)v - 1;
-    }
-}
-
 static inline void prefetch_span(const void *p, size_t len)
 {
     const char *c = p;
@@ -1127,7 +1121,7 @@ int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_up
             hint[j] = NONE;
             if (skip[j])
                 continue;
-            hint[j] = tab_peek(s, x[j].kind, hs[j]);
+            hint[j] = tab_lookup(s, x[j].kind, hs[j], false);
             if (hint[j] != NONE)
                 prefetch_span(&s->ents[hint[j]], sizeof(struct ent));
         }
