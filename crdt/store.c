@@ -102,14 +102,25 @@ struct pcell {
     uint8_t *reg[CRDT_COUNTERS];
 };
 
+/* A distinct set. Exact sets hold their sorted, distinct hashes in place
+ * while there is one (cap == 0: most sets, the contributing origins of a
+ * bucket above all, never hold more), on the heap past that (cap > 0);
+ * promoted sets hold a register array. */
 struct dset {
-    uint16_t n, cap; /* exact: items held, allocated */
+    uint16_t n, cap; /* exact: items held, heap capacity (0: in place) */
     uint8_t promoted;
     union {
-        uint64_t *items; /* sorted, distinct */
-        uint8_t *reg;
+        uint64_t *items; /* cap > 0 */
+        uint64_t one;    /* cap == 0 */
+        uint8_t *reg;    /* promoted */
     } u;
 };
+
+/* The items of an exact set (valid until the set changes or moves). */
+static inline const uint64_t *dset_items(const struct dset *d)
+{
+    return d->cap ? d->u.items : &d->u.one;
+}
 
 struct bucket {
     uint32_t b;
@@ -396,7 +407,8 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
 
 static void dset_free(struct dset *d)
 {
-    free(d->u.items);
+    if (d->promoted || d->cap)
+        free(d->u.items);
     memset(d, 0, sizeof(*d));
 }
 
@@ -682,8 +694,9 @@ static int dset_promote(struct crdt_store *s, struct dset *d)
     if (!reg)
         return IVT_ENOMEM;
     for (uint32_t i = 0; i < d->n; i++)
-        crdt_hll_add(reg, p, d->u.items[i]);
-    free(d->u.items);
+        crdt_hll_add(reg, p, dset_items(d)[i]);
+    if (d->cap)
+        free(d->u.items);
     d->u.reg = reg;
     d->promoted = 1;
     d->n = d->cap = 0;
@@ -695,15 +708,16 @@ static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
 {
     if (d->promoted)
         return crdt_hll_add(d->u.reg, s->cfg.distinct_hll_p, item);
+    const uint64_t *items = dset_items(d);
     uint32_t lo = 0, hi = d->n;
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
-        if (d->u.items[mid] < item)
+        if (items[mid] < item)
             lo = mid + 1;
         else
             hi = mid;
     }
-    if (lo < d->n && d->u.items[lo] == item)
+    if (lo < d->n && items[lo] == item)
         return 0;
     if (d->n >= s->cfg.distinct_exact_max) {
         int rc = dset_promote(s, d);
@@ -712,18 +726,21 @@ static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
         crdt_hll_add(d->u.reg, s->cfg.distinct_hll_p, item);
         return 1;
     }
-    if (d->n == d->cap) {
+    if (d->n == (d->cap ? d->cap : 1)) {
         uint16_t cap = d->cap ? (uint16_t)(d->cap * 2) : 2;
         if (cap > s->cfg.distinct_exact_max)
             cap = (uint16_t)s->cfg.distinct_exact_max;
-        uint64_t *p = realloc(d->u.items, cap * sizeof(*p));
+        uint64_t *p = d->cap ? realloc(d->u.items, cap * sizeof(*p)) : malloc(cap * sizeof(*p));
         if (!p)
             return IVT_ENOMEM;
+        if (!d->cap)
+            p[0] = d->u.one; /* n == 1 here */
         d->u.items = p;
         d->cap = cap;
     }
-    memmove(d->u.items + lo + 1, d->u.items + lo, (d->n - lo) * sizeof(uint64_t));
-    d->u.items[lo] = item;
+    uint64_t *w = d->cap ? d->u.items : &d->u.one;
+    memmove(w + lo + 1, w + lo, (d->n - lo) * sizeof(uint64_t));
+    w[lo] = item;
     d->n++;
     return 1;
 }
@@ -1064,7 +1081,7 @@ static void prefetch_parts(const struct crdt_store *s, const struct ent *e, uint
         if (ds->promoted)
             __builtin_prefetch(
                 ds->u.reg + (x->item[d] & (crdt_hll_size(s->cfg.distinct_hll_p) - 1)), 1);
-        else if (ds->n)
+        else if (ds->cap)
             prefetch_span(ds->u.items, ds->n * sizeof(uint64_t));
     }
 }
@@ -1253,7 +1270,7 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
                 crdt_hll_merge(s->scratch_reg, ds->u.reg, p);
             else
                 for (uint32_t j = 0; j < ds->n; j++)
-                    crdt_hll_add(s->scratch_reg, p, ds->u.items[j]);
+                    crdt_hll_add(s->scratch_reg, p, dset_items(ds)[j]);
         }
         return (uint64_t)llround(crdt_hll_estimate(s->scratch_reg, p));
     }
@@ -1270,7 +1287,7 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
     for (uint32_t i = 0; i < e->nbuckets; i++) {
         const struct dset *ds = &e->buckets[i].set[d];
         if (ds->n)
-            memcpy(s->scratch_items + k, ds->u.items, ds->n * sizeof(uint64_t));
+            memcpy(s->scratch_items + k, dset_items(ds), ds->n * sizeof(uint64_t));
         k += ds->n;
     }
     if (k > 1) /* qsort of an empty, never-allocated scratch is UB */
@@ -1377,7 +1394,7 @@ static void write_dset(struct crdt_store *s, struct ivt_mpw *w, const struct dse
     }
     ivt_mpw_array(w, d->n);
     for (uint32_t i = 0; i < d->n; i++)
-        ivt_mpw_uint(w, d->u.items[i]);
+        ivt_mpw_uint(w, dset_items(d)[i]);
 }
 
 static void write_hll_or_empty(struct crdt_store *s, struct ivt_mpw *w, const uint8_t *reg)
