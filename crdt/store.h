@@ -119,6 +119,10 @@ struct crdt_update {
  * current + 1: nothing applied), IVT_EINVAL (bad kind or empty key in some
  * update; the others are applied), IVT_ELIMIT (no room even after
  * eviction, cannot happen with max_entities >= 16).
+ *
+ * Updates are applied in order, as n calls of one would; the cache misses
+ * of up to 16 of them overlap, so pass an event's updates in one call (and
+ * several events' when they share an epoch).
  */
 int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_update *u, size_t n);
 
