@@ -1354,6 +1354,18 @@ int crdt_store_get(struct crdt_store *s, struct crdt_view *out, enum crdt_kind k
     return crdt_store_get_hash(s, out, kind, crdt_store_key_hash(s, kind, key, len));
 }
 
+void crdt_store_prefetch(const struct crdt_store *s, const enum crdt_kind *kinds,
+                         const uint64_t *hashes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        __builtin_prefetch(&s->tab[key32(kinds[i], hashes[i]) & s->tmask]);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t idx = tab_lookup(s, kinds[i], hashes[i], false);
+        if (idx != NONE)
+            prefetch_span(&s->ents[idx], sizeof(struct ent));
+    }
+}
+
 bool crdt_store_next(struct crdt_store *s, uint32_t *cursor, struct crdt_view *out)
 {
     while (*cursor < s->used_hi) {

@@ -158,6 +158,15 @@ int crdt_store_get_hash(struct crdt_store *s, struct crdt_view *out, enum crdt_k
                         uint64_t hash);
 
 /*
+ * A hint, no effect on state or results: starts loading the records of n
+ * entities (kinds[i], hashes[i]) so that the crdt_store_get_hash calls
+ * that follow find them in cache. A score that reads five entities calls
+ * this first: their misses then overlap instead of following each other.
+ */
+void crdt_store_prefetch(const struct crdt_store *s, const enum crdt_kind *kinds,
+                         const uint64_t *hashes, size_t n);
+
+/*
  * Iterates entities in no particular order: start with *cursor = 0, call
  * until it returns false. The store must not be mutated during iteration.
  */

@@ -164,6 +164,32 @@ BENCH(crdt_store_event)
     uint64_t t1 = cpu_ns();
     bench_sink(acc);
     bench_report("crdt_store_key_hash_cpu", (double)(t1 - t0) / (BATCH * 5.0), "ns/op");
+    /* A score reads the five entities of an event: one get each, without
+     * and with crdt_store_prefetch first (rounds alternate). */
+    uint64_t score_cpu[2] = {0, 0};
+    for (int r = 0; r < 40; r++) {
+        batch_fill(&b, BATCH, s, &rng, PER_KIND);
+        uint64_t c0 = cpu_ns();
+        for (int e = 0; e < BATCH; e++) {
+            enum crdt_kind kinds[5];
+            uint64_t hashes[5];
+            for (int k = 0; k < 5; k++) {
+                kinds[k] = b.u[e][k].kind;
+                hashes[k] = b.u[e][k].hash;
+            }
+            if (r % 2)
+                crdt_store_prefetch(s, kinds, hashes, 5);
+            for (int k = 0; k < 5; k++) {
+                struct crdt_view sv;
+                if (crdt_store_get_hash(s, &sv, kinds[k], hashes[k]) == 0)
+                    acc += sv.fleet[0] + sv.distinct[0];
+            }
+        }
+        score_cpu[r % 2] += cpu_ns() - c0;
+    }
+    bench_sink(acc);
+    bench_report("crdt_store_get5_cpu", (double)score_cpu[0] / (20.0 * BATCH), "ns/op");
+    bench_report("crdt_store_get5_prefetch_cpu", (double)score_cpu[1] / (20.0 * BATCH), "ns/op");
     /* The score path: one lookup with its window sums and distincts. */
     struct crdt_view v;
     t0 = bench_now_ns();
