@@ -32,14 +32,33 @@ static inline unsigned max_value(unsigned p)
     return 65 - p;
 }
 
-bool crdt_hll_add(uint8_t *reg, unsigned p, uint64_t hash)
+/* Where an item goes: its register and the value it offers. */
+static inline size_t place(uint64_t hash, unsigned p, uint8_t *v)
 {
-    size_t idx = hash & (((uint64_t)1 << p) - 1);
     /* The sentinel bit caps the run of zeros at 64 - p. */
     uint64_t rest = (hash >> p) | ((uint64_t)1 << (64 - p));
-    uint8_t v = (uint8_t)(__builtin_ctzll(rest) + 1);
+    *v = (uint8_t)(__builtin_ctzll(rest) + 1);
+    return hash & (((uint64_t)1 << p) - 1);
+}
+
+bool crdt_hll_add(uint8_t *reg, unsigned p, uint64_t hash)
+{
+    uint8_t v;
+    size_t idx = place(hash, p, &v);
     if (reg[idx] >= v)
         return false;
+    reg[idx] = v;
+    return true;
+}
+
+bool crdt_hll_add_hist(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned p, uint64_t hash)
+{
+    uint8_t v;
+    size_t idx = place(hash, p, &v);
+    if (reg[idx] >= v)
+        return false;
+    hist[reg[idx]]--;
+    hist[v]++;
     reg[idx] = v;
     return true;
 }
@@ -99,16 +118,14 @@ static double ertl_tau(double x)
     return z / 3.0;
 }
 
-double crdt_hll_estimate(const uint8_t *reg, unsigned p)
+void crdt_hll_histogram(uint32_t hist[CRDT_HLL_HIST], const uint8_t *reg, unsigned p)
 {
     size_t m = crdt_hll_size(p);
-    unsigned q = 64 - p;
-    uint32_t hist[66] = {0};
-    /* The histogram is most of the cost. Whole zero words are counted at
-     * once (a set just promoted is nearly all zeros), and four partial
-     * histograms keep successive increments of one count from waiting on
-     * each other. */
-    uint32_t part[4][66];
+    memset(hist, 0, CRDT_HLL_HIST * sizeof(*hist));
+    /* Whole zero words are counted at once (a set just promoted is nearly
+     * all zeros), and four partial histograms keep successive increments
+     * of one count from waiting on each other. */
+    uint32_t part[4][CRDT_HLL_HIST];
     memset(part, 0, sizeof(part));
     for (size_t i = 0; i < m; i += 8) {
         uint64_t w;
@@ -120,8 +137,14 @@ double crdt_hll_estimate(const uint8_t *reg, unsigned p)
         for (int j = 0; j < 8; j++)
             part[j & 3][reg[i + j]]++;
     }
-    for (unsigned k = 0; k <= q + 1; k++)
+    for (unsigned k = 0; k < CRDT_HLL_HIST; k++)
         hist[k] += part[0][k] + part[1][k] + part[2][k] + part[3][k];
+}
+
+double crdt_hll_estimate_hist(const uint32_t hist[CRDT_HLL_HIST], unsigned p)
+{
+    size_t m = crdt_hll_size(p);
+    unsigned q = 64 - p;
     double md = (double)m;
     if (hist[0] == m)
         return 0.0;
@@ -131,6 +154,13 @@ double crdt_hll_estimate(const uint8_t *reg, unsigned p)
     z += md * ertl_sigma(hist[0] / md);
     /* alpha_inf = 1 / (2 ln 2) */
     return (0.5 / log(2.0)) * md * md / z;
+}
+
+double crdt_hll_estimate(const uint8_t *reg, unsigned p)
+{
+    uint32_t hist[CRDT_HLL_HIST];
+    crdt_hll_histogram(hist, reg, p);
+    return crdt_hll_estimate_hist(hist, p);
 }
 
 void crdt_hll_encode(struct ivt_mpw *w, const uint8_t *reg, unsigned p)

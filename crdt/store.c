@@ -687,14 +687,30 @@ static void ent_touch(struct crdt_store *s, uint32_t idx)
 
 /* ---- distinct sets ------------------------------------------------------ */
 
+/* A promoted set's registers are followed by their histogram (kept as they
+ * rise), so reading the estimate of a one-bucket window costs O(65 - p),
+ * not a pass over 2^p registers. */
+static inline size_t dset_reg_bytes(const struct crdt_store *s)
+{
+    return crdt_hll_size(s->cfg.distinct_hll_p) + CRDT_HLL_HIST * sizeof(uint32_t);
+}
+
+static inline uint32_t *dset_hist(const struct crdt_store *s, const struct dset *d)
+{
+    /* 2^p >= 16 bytes in: as aligned as the allocation. */
+    return (uint32_t *)(void *)(d->u.reg + crdt_hll_size(s->cfg.distinct_hll_p));
+}
+
 static int dset_promote(struct crdt_store *s, struct dset *d)
 {
     unsigned p = s->cfg.distinct_hll_p;
-    uint8_t *reg = calloc(1, crdt_hll_size(p));
+    uint8_t *reg = calloc(1, dset_reg_bytes(s));
     if (!reg)
         return IVT_ENOMEM;
+    uint32_t *hist = (uint32_t *)(void *)(reg + crdt_hll_size(p));
+    hist[0] = (uint32_t)crdt_hll_size(p);
     for (uint32_t i = 0; i < d->n; i++)
-        crdt_hll_add(reg, p, dset_items(d)[i]);
+        crdt_hll_add_hist(reg, hist, p, dset_items(d)[i]);
     if (d->cap)
         free(d->u.items);
     d->u.reg = reg;
@@ -707,7 +723,7 @@ static int dset_promote(struct crdt_store *s, struct dset *d)
 static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
 {
     if (d->promoted)
-        return crdt_hll_add(d->u.reg, s->cfg.distinct_hll_p, item);
+        return crdt_hll_add_hist(d->u.reg, dset_hist(s, d), s->cfg.distinct_hll_p, item);
     const uint64_t *items = dset_items(d);
     uint32_t lo = 0, hi = d->n;
     while (lo < hi) {
@@ -723,7 +739,7 @@ static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
         int rc = dset_promote(s, d);
         if (rc)
             return rc;
-        crdt_hll_add(d->u.reg, s->cfg.distinct_hll_p, item);
+        crdt_hll_add_hist(d->u.reg, dset_hist(s, d), s->cfg.distinct_hll_p, item);
         return 1;
     }
     if (d->n == (d->cap ? d->cap : 1)) {
@@ -1262,7 +1278,7 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
     if (promoted) {
         unsigned p = s->cfg.distinct_hll_p;
         if (nonempty == 1) /* nothing to unite: no copy */
-            return (uint64_t)llround(crdt_hll_estimate(only->u.reg, p));
+            return (uint64_t)llround(crdt_hll_estimate_hist(dset_hist(s, only), p));
         memset(s->scratch_reg, 0, crdt_hll_size(p));
         for (uint32_t i = 0; i < e->nbuckets; i++) {
             const struct dset *ds = &e->buckets[i].set[d];
@@ -1605,6 +1621,8 @@ static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *
                 return rc;
         }
         int rc = crdt_hll_decode_merge(pos, end, d->u.reg, s->cfg.distinct_hll_p);
+        if (rc > 0) /* registers rose anywhere: count them again */
+            crdt_hll_histogram(dset_hist(s, d), d->u.reg, s->cfg.distinct_hll_p);
         return rc < 0 ? rc : rc | promoted;
     }
     uint32_t n;
@@ -2163,7 +2181,7 @@ void crdt_store_stats(const struct crdt_store *s, struct crdt_store_stats *out)
     uint64_t bytes = sizeof(*s) + (s->tmask + 1) * sizeof(*s->tab) +
                      (uint64_t)s->used_hi * sizeof(*s->ents) +
                      (uint64_t)s->cfg.max_origins * (sizeof(*s->origins) + 8) + s->scratch.cap;
-    size_t pc = crdt_hll_size(s->cfg.counter_hll_p), pd = crdt_hll_size(s->cfg.distinct_hll_p);
+    size_t pc = crdt_hll_size(s->cfg.counter_hll_p), pd = dset_reg_bytes(s);
     for (uint32_t i = 0; i < s->used_hi; i++) {
         const struct ent *e = &s->ents[i];
         if (!e->live)
