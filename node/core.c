@@ -17,7 +17,11 @@
  *     leaves behind, push-pull repairs.
  *   - anti-entropy: the gossip delegate exchanges the store's bucket
  *     digests and sends the buckets the peer differs in, plus the decisions
- *     map (small, bounded), digest first.
+ *     map (small, bounded), digest first. Both ends run on the host's event
+ *     loop, so one exchange is bounded: it repairs one slice of the digest
+ *     (rotating) within REPAIR_BUDGET bytes, and the receiver merges a
+ *     repair MERGE_CHUNK entity records at a time, the rest queued for the
+ *     following node_tick calls (node_next_deadline asks for them at once).
  *   - scoring: manual decisions first (a ban or an allow on any of the
  *     event's entities decides), then the detector on signals read from the
  *     converged evidence.
@@ -83,6 +87,33 @@ enum {
     UA_CACHE_SIZE = 4096,
     /* The decisions map is garbage-collected this often. */
     LWW_GC_INTERVAL_MS = 60 * 1000,
+    /* Evidence one push-pull repair carries (about 4,000 entities): the
+     * sender's encode and the receiver's merge scale with it, and both run
+     * on the host's event loop, so it is kept far below the stream's
+     * 4 MiB; what does not fit goes in the next exchange. */
+    REPAIR_BUDGET = 256 * 1024,
+    /* One exchange repairs buckets from one slice of the digest
+     * (1/REPAIR_SLICES of it): the store sorts every entity of the
+     * differing buckets it is asked about, which for a whole store of a
+     * million entities is a tenth of a second on the loop. */
+    REPAIR_SLICES = 8,
+    /* Entity records merged at once from a received repair (about 1 ms):
+     * the rest is queued and merged a chunk per node_tick. */
+    MERGE_CHUNK = 256,
+    /* Queued repair bytes: past this, a repair is dropped whole (the next
+     * push-pull brings it again). */
+    MERGE_QUEUE_MAX = 32 << 20,
+};
+
+/* A received repair waiting to be merged: the store message's fields
+ * before its entity array (raw), then the entity records not merged yet. */
+struct merge_job {
+    struct merge_job *next;
+    size_t prefix_len; /* bytes of version, type, params, origins */
+    size_t len;        /* prefix_len + the remaining records' bytes */
+    size_t pos;        /* offset of the next record */
+    uint32_t left;     /* records not merged yet */
+    uint8_t data[];
 };
 
 /* Evidence is flushed to gossip this often (the LAN gossip interval). */
@@ -109,6 +140,12 @@ struct node {
     ivt_ms tokens_at;
     uint32_t epoch; /* the store's current epoch, to tick it only on change */
     ivt_ms wall;    /* the latest wall clock a host call brought */
+
+    ivt_ms now;         /* the latest monotonic time a host call brought */
+    size_t repair_from; /* digest bucket where the next repair slice starts */
+    struct merge_job *merge_head, *merge_tail;
+    size_t merge_bytes;   /* queued in merge jobs */
+    struct ivt_mpw chunk; /* one chunk of a queued repair, as a store message */
 
     struct node_stats stats;
     struct ua_cache_entry ua_cache[UA_CACHE_SIZE];
@@ -186,31 +223,148 @@ static int app_digest(void *ctx, struct ivt_mpw *out)
     return crdt_store_digest_encode(n->store, out);
 }
 
+/* Picks the digest slice this exchange repairs: the first bucket from
+ * n->repair_from (wrapping) where the digests differ, and the buckets after
+ * it up to a slice's width. Buckets past the slice are masked (theirs set to
+ * ours) so the store neither sorts nor sends them. Returns the first bucket
+ * of the slice, or nb when the digests are equal. */
+static size_t repair_slice(struct node *n, uint64_t *theirs, const uint64_t *ours, size_t nb,
+                           size_t *slice_end)
+{
+    size_t width = nb / REPAIR_SLICES ? nb / REPAIR_SLICES : 1, first = nb;
+    for (size_t i = 0; i < nb; i++) {
+        size_t b = (n->repair_from + i) % nb;
+        if (theirs[b] != ours[b]) {
+            first = b;
+            break;
+        }
+    }
+    if (first == nb)
+        return nb;
+    *slice_end = first + width < nb ? first + width : nb;
+    for (size_t b = *slice_end; b < nb; b++)
+        theirs[b] = ours[b];
+    return first;
+}
+
 static int app_diff(void *ctx, const uint8_t *peer, size_t len, struct ivt_mpw *out)
 {
     struct node *n = ctx;
     size_t nb = crdt_store_digest_size(n->store);
-    uint64_t *theirs = malloc(nb * sizeof(*theirs));
+    uint64_t *theirs = malloc(2 * nb * sizeof(*theirs));
     if (!theirs)
         return IVT_ENOMEM;
+    uint64_t *ours = theirs + nb;
     int rc = crdt_store_digest_decode(n->store, theirs, nb, peer, len);
     ivt_mpw_array(out, 2);
     if (crdt_lww_encode(n->lww, out) == 0 && ivt_mpw_error(out) == 0) {
-        size_t resume = 0, sent = 0;
+        size_t resume = nb, sent = 0, slice_end = nb;
         size_t room =
             out->max > out->len + PAYLOAD_HEADER ? out->max - out->len - PAYLOAD_HEADER : 0;
-        if (rc == 0) {
+        if (room > REPAIR_BUDGET)
+            room = REPAIR_BUDGET;
+        if (rc == 0 && (rc = crdt_store_digest(n->store, ours, nb)) == 0)
+            resume = repair_slice(n, theirs, ours, nb, &slice_end);
+        if (rc == 0 && resume < nb) {
             rc = crdt_store_repair(n->store, out, theirs, nb, &resume, room, &sent);
+            /* The rest of the slice next time if the budget cut it, else the
+             * slice after it. */
+            n->repair_from = resume < slice_end ? resume : slice_end % nb;
         } else {
-            /* A peer whose digest we cannot read gets no evidence, but a
-             * valid (empty) message so it still takes our decisions. */
-            uint64_t none = 0;
-            (void)none;
-            rc = crdt_store_repair(n->store, out, theirs, 0, &resume, 0, &sent);
+            /* Equal digests, or a peer whose digest we cannot read: no
+             * evidence, but a valid (empty) message so it still takes our
+             * decisions. */
+            resume = 0;
+            int rc2 = crdt_store_repair(n->store, out, theirs, 0, &resume, 0, &sent);
+            rc = rc ? rc : rc2;
         }
     }
     free(theirs);
     return rc ? rc : ivt_mpw_error(out);
+}
+
+/* Merges up to MERGE_CHUNK records of the oldest queued repair; drops the
+ * job when it is done or turns out malformed. */
+static void merge_step(struct node *n)
+{
+    struct merge_job *j = n->merge_head;
+    if (!j)
+        return;
+    const uint8_t *p = j->data + j->pos, *end = j->data + j->len;
+    uint32_t k = 0;
+    bool bad = false;
+    while (k < MERGE_CHUNK && k < j->left) {
+        if (ivt_mp_skip(&p, end)) {
+            bad = true;
+            break;
+        }
+        k++;
+    }
+    if (k > 0) {
+        struct ivt_mpw *w = &n->chunk;
+        ivt_mpw_reset(w);
+        ivt_mpw_array(w, 5);
+        ivt_mpw_raw(w, j->data, j->prefix_len);
+        ivt_mpw_array(w, k);
+        ivt_mpw_raw(w, j->data + j->pos, (size_t)(p - (j->data + j->pos)));
+        if (ivt_mpw_error(w) || crdt_store_merge(n->store, w->data, w->len, 0))
+            bad = true;
+    }
+    j->pos = (size_t)(p - j->data);
+    j->left -= k;
+    if (bad || j->left == 0) {
+        if (bad)
+            n->stats.payloads_rejected++;
+        n->merge_head = j->next;
+        if (!n->merge_head)
+            n->merge_tail = NULL;
+        n->merge_bytes -= j->len;
+        free(j);
+    }
+}
+
+/* Merges a store message, a chunk now and the rest queued for node_tick,
+ * so a large repair never holds the host's loop for long. Repairs are
+ * joins of absolute values: merged late or in pieces they give the same
+ * state. */
+static int merge_store(struct node *n, const uint8_t *p, size_t len)
+{
+    const uint8_t *start = p, *end = p + len, *q;
+    uint32_t items, count;
+    uint64_t version, type;
+    if (ivt_mp_read_array(&p, end, &items) || items != 5)
+        return crdt_store_merge(n->store, start, len, 0); /* its own error code */
+    q = p;
+    if (ivt_mp_read_uint(&q, end, &version) || ivt_mp_read_uint(&q, end, &type) ||
+        ivt_mp_skip(&q, end) || ivt_mp_skip(&q, end))
+        return crdt_store_merge(n->store, start, len, 0);
+    const uint8_t *prefix = p, *prefix_end = q;
+    if (ivt_mp_read_array(&q, end, &count))
+        return crdt_store_merge(n->store, start, len, 0);
+    if (count <= MERGE_CHUNK && !n->merge_head)
+        return crdt_store_merge(n->store, start, len, 0);
+    size_t plen = (size_t)(prefix_end - prefix), rlen = (size_t)(end - q);
+    if (n->merge_bytes + plen + rlen > MERGE_QUEUE_MAX)
+        return IVT_ELIMIT;
+    struct merge_job *j = malloc(sizeof(*j) + plen + rlen);
+    if (!j)
+        return IVT_ENOMEM;
+    j->next = NULL;
+    j->prefix_len = plen;
+    j->len = plen + rlen;
+    j->pos = plen;
+    j->left = count;
+    memcpy(j->data, prefix, plen);
+    memcpy(j->data + plen, q, rlen);
+    if (n->merge_tail)
+        n->merge_tail->next = j;
+    else
+        n->merge_head = j;
+    n->merge_tail = j;
+    n->merge_bytes += j->len;
+    if (n->merge_head == j)
+        merge_step(n);
+    return 0;
 }
 
 static int app_merge(void *ctx, const uint8_t *p, size_t len)
@@ -224,7 +378,7 @@ static int app_merge(void *ctx, const uint8_t *p, size_t len)
     if (ivt_mp_skip(&q, end))
         return IVT_EPROTO;
     int rc = crdt_lww_merge(n->lww, p, (size_t)(q - p), n->wall, 0);
-    int rc2 = crdt_store_merge(n->store, q, (size_t)(end - q), 0);
+    int rc2 = merge_store(n, q, (size_t)(end - q));
     /* What we merged from a repair is already everywhere the peer is: do
      * not re-broadcast it as our own change. */
     return rc ? rc : rc2;
@@ -257,6 +411,8 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     memcpy(n->origin.id, cfg->id, sizeof(n->origin.id));
     n->origin.gen = cfg->generation;
     n->wall = wall;
+    n->now = now;
+    ivt_mpw_init_dyn(&n->chunk, MERGE_QUEUE_MAX);
 
     struct crdt_config cc;
     crdt_config_defaults(&cc);
@@ -310,6 +466,12 @@ void node_delete(struct node *n)
     gossip_delete(n->g);
     crdt_store_delete(n->store);
     crdt_lww_delete(n->lww);
+    while (n->merge_head) {
+        struct merge_job *j = n->merge_head;
+        n->merge_head = j->next;
+        free(j);
+    }
+    ivt_mpw_destroy(&n->chunk);
     free(n);
 }
 
@@ -339,6 +501,7 @@ int node_receive(struct node *n, const struct gossip_addr *from, const uint8_t *
                  ivt_ms now, ivt_ms wall)
 {
     n->wall = wall;
+    n->now = now;
     return gossip_receive(n->g, from, data, len, now);
 }
 
@@ -379,6 +542,8 @@ static void flush_evidence(struct node *n, ivt_ms now)
 int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
 {
     n->wall = wall;
+    n->now = now;
+    merge_step(n);
     if (crdt_store_epoch_of(n->store, wall) > n->epoch) {
         n->stats.entities_expired += crdt_store_tick(n->store, wall);
         n->epoch = crdt_store_epoch(n->store);
@@ -397,6 +562,8 @@ int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
 ivt_ms node_next_deadline(const struct node *n)
 {
     ivt_ms t = gossip_next_deadline(n->g);
+    if (n->merge_head)
+        return n->now; /* a queued repair: the next chunk at once */
     if (n->next_flush < t)
         t = n->next_flush;
     if (n->next_gc < t)
@@ -989,6 +1156,11 @@ int node_restore(struct node *n, const uint8_t *p, size_t len, ivt_ms wall)
     return crdt_lww_merge(n->lww, q, (size_t)(end - q), wall, 0);
 }
 
+uint64_t node_events_observed(const struct node *n)
+{
+    return n->stats.events_observed;
+}
+
 void node_get_stats(const struct node *n, struct node_stats *out)
 {
     *out = n->stats;
@@ -999,4 +1171,5 @@ void node_get_stats(const struct node *n, struct node_stats *out)
     out->entities_evicted = cs.evictions;
     out->epoch = crdt_store_epoch(n->store);
     out->pending = crdt_store_pending(n->store);
+    out->merge_queued_bytes = n->merge_bytes;
 }

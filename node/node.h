@@ -301,11 +301,17 @@ struct node_stats {
     uint64_t entities_expired;
     uint64_t pending; /* entities with changes not yet gossiped */
     uint64_t deltas_sent, deltas_received, deltas_bytes_out, deltas_bytes_in;
-    uint64_t deltas_dropped;    /* the gossip queue was full: left to push-pull */
-    uint64_t payloads_rejected; /* gossip payloads that did not decode or merge */
-    uint64_t epoch;             /* the current epoch number */
+    uint64_t deltas_dropped;     /* the gossip queue was full: left to push-pull */
+    uint64_t payloads_rejected;  /* gossip payloads that did not decode or merge */
+    uint64_t epoch;              /* the current epoch number */
+    uint64_t merge_queued_bytes; /* received repair evidence not merged yet */
 };
 
+/* Everything above; walks the whole store (O(entities), tens of ms at a
+ * million): for status and metrics, not for a per-second timer. */
 void node_get_stats(const struct node *node, struct node_stats *out);
+
+/* Events recorded as evidence so far: O(1). */
+uint64_t node_events_observed(const struct node *node);
 
 #endif

@@ -14,6 +14,7 @@
  *
  * Output: BENCH lines (tests/bench/bench.h's format) on stdout.
  */
+#define _GNU_SOURCE /* ppoll */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -181,14 +182,18 @@ static void report(const char *name, double v, const char *unit)
     fflush(stdout);
 }
 
-static void wait_io(struct conn *cs, int nc, int timeout_ms)
+/* Sleeps until a connection is ready or timeout_ns passed. The timeout is
+ * in nanoseconds: poll()'s milliseconds would round a 10 us gap to 0 and
+ * spin a core that the daemon under test needs. */
+static void wait_io(struct conn *cs, int nc, uint64_t timeout_ns)
 {
     struct pollfd pf[MAX_CONNS];
     for (int i = 0; i < nc; i++) {
         pf[i].fd = cs[i].fd;
         pf[i].events = POLLIN | (cs[i].w.len > cs[i].woff ? POLLOUT : 0);
     }
-    poll(pf, (nfds_t)nc, timeout_ms);
+    struct timespec ts = {(time_t)(timeout_ns / 1000000000ULL), (long)(timeout_ns % 1000000000ULL)};
+    ppoll(pf, (nfds_t)nc, &ts, NULL);
 }
 
 static int run_score(const char *addr, double rate, double secs, int nc)
@@ -231,8 +236,7 @@ static int run_score(const char *addr, double rate, double secs, int nc)
             break; /* replies lost: counted below */
         uint64_t next = sent < total ? start + (uint64_t)(sent * period) : now_ns() + 1000000;
         uint64_t t2 = now_ns();
-        int to = next > t2 ? (int)((next - t2) / 1000000) : 0;
-        wait_io(cs, nc, to);
+        wait_io(cs, nc, next > t2 ? next - t2 : 0);
     }
     qsort(lat, n_lat, sizeof(uint32_t), cmp_u32);
     char name[96];
@@ -292,7 +296,7 @@ static int run_observe(const char *addr, int batch, double secs, int nc, uint32_
         }
         if (done && open == 0)
             break;
-        wait_io(cs, nc, 10);
+        wait_io(cs, nc, 10000000);
     }
     double el = (double)(now_ns() - start) / 1e9;
     if (fill) {

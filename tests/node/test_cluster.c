@@ -314,3 +314,48 @@ TEST(node_cluster_partition_heals_to_equal_evidence)
     assert_true(ok);
     cluster_stop(&c);
 }
+
+static bool same_entities(void *ctx)
+{
+    struct cluster *c = ctx;
+    struct node_stats a, b;
+    node_get_stats(c->n[0], &a);
+    for (uint32_t i = 1; i < c->count; i++) {
+        node_get_stats(c->n[i], &b);
+        if (b.entities != a.entities || b.merge_queued_bytes)
+            return false;
+    }
+    return true;
+}
+
+TEST(node_cluster_large_repair_arrives_in_slices)
+{
+    (void)state;
+    /* Evidence gathered during a cut is larger than one push-pull repair
+     * carries (REPAIR_BUDGET) and than one merge step takes (MERGE_CHUNK):
+     * after the heal it still arrives whole, over several exchanges and
+     * several ticks. */
+    struct cluster c;
+    cluster_start(&c, 4);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
+    sim_net_set_group(c.net, 2, 1);
+    sim_net_set_group(c.net, 3, 1);
+    sim_net_cut(c.net, 0, 1, true);
+    assert_true(sim_net_wait(c.net, sides_split, &c, 100, 60000));
+    ivt_ms t = sim_net_now(c.net);
+    for (uint32_t i = 0; i < 3000; i++) {
+        char ip[32];
+        snprintf(ip, sizeof(ip), "10.1.%u.%u", i / 250, i % 250);
+        struct node_event ev = bot_event(ip);
+        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+    }
+    struct node_stats st;
+    node_get_stats(c.n[0], &st);
+    assert_true(st.entities > 3000);
+    sim_net_heal(c.net);
+    assert_true(sim_net_wait(c.net, same_entities, &c, 1000, 900000));
+    node_get_stats(c.n[3], &st);
+    assert_true(st.entities > 3000);
+    assert_true(fleet_requests(c.n[3], "10.1.11.249") == 1);
+    cluster_stop(&c);
+}
