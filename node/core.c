@@ -19,7 +19,8 @@
  *     digests and sends the buckets the peer differs in, plus the decisions
  *     map (small, bounded), digest first. Both ends run on the host's event
  *     loop, so one exchange is bounded: it repairs one slice of the digest
- *     (rotating) within REPAIR_BUDGET bytes, and the receiver merges a
+ *     (rotating, its width adapted to the store's density) within
+ *     REPAIR_BUDGET bytes, and the receiver merges a
  *     repair MERGE_CHUNK entity records at a time, the rest queued for the
  *     following node_tick calls (node_next_deadline asks for them at once).
  *   - scoring: manual decisions first (a ban or an allow on any of the
@@ -92,11 +93,6 @@ enum {
      * on the host's event loop, so it is kept far below the stream's
      * 4 MiB; what does not fit goes in the next exchange. */
     REPAIR_BUDGET = 256 * 1024,
-    /* One exchange repairs buckets from one slice of the digest
-     * (1/REPAIR_SLICES of it): the store sorts every entity of the
-     * differing buckets it is asked about, which for a whole store of a
-     * million entities is a tenth of a second on the loop. */
-    REPAIR_SLICES = 8,
     /* Entity records merged at once from a received repair (about 1 ms):
      * the rest is queued and merged a chunk per node_tick. */
     MERGE_CHUNK = 256,
@@ -141,8 +137,9 @@ struct node {
     uint32_t epoch; /* the store's current epoch, to tick it only on change */
     ivt_ms wall;    /* the latest wall clock a host call brought */
 
-    ivt_ms now;         /* the latest monotonic time a host call brought */
-    size_t repair_from; /* digest bucket where the next repair slice starts */
+    ivt_ms now;          /* the latest monotonic time a host call brought */
+    size_t repair_from;  /* digest bucket where the next repair slice starts */
+    size_t repair_width; /* buckets in a repair slice; 0 until the first */
     struct merge_job *merge_head, *merge_tail;
     size_t merge_bytes;   /* queued in merge jobs */
     struct ivt_mpw chunk; /* one chunk of a queued repair, as a store message */
@@ -225,13 +222,17 @@ static int app_digest(void *ctx, struct ivt_mpw *out)
 
 /* Picks the digest slice this exchange repairs: the first bucket from
  * n->repair_from (wrapping) where the digests differ, and the buckets after
- * it up to a slice's width. Buckets past the slice are masked (theirs set to
- * ours) so the store neither sorts nor sends them. Returns the first bucket
- * of the slice, or nb when the digests are equal. */
+ * it up to the slice width. Buckets past the slice are masked (theirs set to
+ * ours) so the store neither sorts nor sends them: it sorts every entity of
+ * the differing buckets it is asked about, a tenth of a second on the loop
+ * for a whole store of a million. Returns the first bucket of the slice, or
+ * nb when the digests are equal. */
 static size_t repair_slice(struct node *n, uint64_t *theirs, const uint64_t *ours, size_t nb,
                            size_t *slice_end)
 {
-    size_t width = nb / REPAIR_SLICES ? nb / REPAIR_SLICES : 1, first = nb;
+    if (n->repair_width == 0 || n->repair_width > nb)
+        n->repair_width = nb;
+    size_t width = n->repair_width, first = nb;
     for (size_t i = 0; i < nb; i++) {
         size_t b = (n->repair_from + i) % nb;
         if (theirs[b] != ours[b]) {
@@ -267,9 +268,17 @@ static int app_diff(void *ctx, const uint8_t *peer, size_t len, struct ivt_mpw *
             resume = repair_slice(n, theirs, ours, nb, &slice_end);
         if (rc == 0 && resume < nb) {
             rc = crdt_store_repair(n->store, out, theirs, nb, &resume, room, &sent);
-            /* The rest of the slice next time if the budget cut it, else the
-             * slice after it. */
-            n->repair_from = resume < slice_end ? resume : slice_end % nb;
+            /* The width follows the store's density: halved when the budget
+             * cut the slice (it held more than one exchange carries), doubled
+             * when the slice fitted. A small store is repaired whole at
+             * once; a large one in slices of about a budget's worth. */
+            if (resume < slice_end) {
+                n->repair_from = resume;
+                n->repair_width = n->repair_width > 1 ? n->repair_width / 2 : 1;
+            } else {
+                n->repair_from = slice_end % nb;
+                n->repair_width = n->repair_width < nb / 2 ? n->repair_width * 2 : nb;
+            }
         } else {
             /* Equal digests, or a peer whose digest we cannot read: no
              * evidence, but a valid (empty) message so it still takes our
