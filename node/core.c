@@ -86,6 +86,17 @@ enum {
      * regexes cost a microsecond, and a few thousand user agents make most
      * of the traffic. */
     UA_CACHE_SIZE = 4096,
+    /* Direct-mapped cache of the counters a score reads of publishers and
+     * prefixes: few entities behind most traffic, whose store lookup also
+     * estimates distinct unions (HyperLogLog merges, most of a score's
+     * cost) that their signals never use. */
+    /* Slots, allocated apart so that only the pages in use cost memory: a
+     * hot set of ~1,000 publishers and prefixes collides in ~10% of them. */
+    AGG_CACHE_SIZE = 8192,
+    /* A cached entry is re-read from the store after this long even when
+     * nothing invalidated it (HyperLogLog-promoted counters do not grow by
+     * exactly one per local event). */
+    AGG_CACHE_MS = 1000,
     /* The decisions map is garbage-collected this often. */
     LWW_GC_INTERVAL_MS = 60 * 1000,
     /* Evidence one push-pull repair carries (about 4,000 entities): the
@@ -121,6 +132,19 @@ struct ua_cache_entry {
     const char *pattern;
 };
 
+/* What sivt_of reads of a publisher or prefix view. Valid while gen equals
+ * the node's agg_gen: any merge, restore or epoch roll bumps that. Local
+ * events add to it in place (observe), so a valid entry equals the store. */
+struct agg_cache_entry {
+    uint64_t hash; /* 0: empty */
+    uint32_t gen;
+    uint32_t origins;
+    ivt_ms at;
+    uint64_t fleet_requests, fleet_datacenter, local_requests, local_datacenter;
+    uint64_t local_all; /* every local counter: 0 means this node is not an origin yet */
+    uint8_t kind;
+};
+
 struct node {
     struct node_config cfg;
     struct node_thresholds th;
@@ -146,6 +170,8 @@ struct node {
 
     struct node_stats stats;
     struct ua_cache_entry ua_cache[UA_CACHE_SIZE];
+    struct agg_cache_entry *agg_cache; /* AGG_CACHE_SIZE slots */
+    uint32_t agg_gen;                  /* bumped when the store changes other than by observe */
     uint8_t payload[GOSSIP_PACKET_MAX];
 };
 
@@ -183,6 +209,13 @@ static void apply_keyop(struct node *n, const uint8_t *p, const uint8_t *end)
         gossip_keyring_remove(kr, key);
 }
 
+/* Every merge goes through here: it invalidates the score's counter cache. */
+static int store_merge(struct node *n, const uint8_t *p, size_t len, struct crdt_merge_stats *st)
+{
+    n->agg_gen++;
+    return crdt_store_merge(n->store, p, len, st);
+}
+
 static void on_payload(void *ctx, const uint8_t *p, size_t len)
 {
     struct node *n = ctx;
@@ -198,7 +231,7 @@ static void on_payload(void *ctx, const uint8_t *p, size_t len)
         struct crdt_merge_stats ms;
         n->stats.deltas_received++;
         n->stats.deltas_bytes_in += len;
-        if (crdt_store_merge(n->store, p, (size_t)(end - p), &ms))
+        if (store_merge(n, p, (size_t)(end - p), &ms))
             n->stats.payloads_rejected++;
         break;
     }
@@ -316,7 +349,7 @@ static void merge_step(struct node *n)
         ivt_mpw_raw(w, j->data, j->prefix_len);
         ivt_mpw_array(w, k);
         ivt_mpw_raw(w, j->data + j->pos, (size_t)(p - (j->data + j->pos)));
-        if (ivt_mpw_error(w) || crdt_store_merge(n->store, w->data, w->len, 0))
+        if (ivt_mpw_error(w) || store_merge(n, w->data, w->len, 0))
             bad = true;
     }
     j->pos = (size_t)(p - j->data);
@@ -342,16 +375,16 @@ static int merge_store(struct node *n, const uint8_t *p, size_t len)
     uint32_t items, count;
     uint64_t version, type;
     if (ivt_mp_read_array(&p, end, &items) || items != 5)
-        return crdt_store_merge(n->store, start, len, 0); /* its own error code */
+        return store_merge(n, start, len, 0); /* its own error code */
     q = p;
     if (ivt_mp_read_uint(&q, end, &version) || ivt_mp_read_uint(&q, end, &type) ||
         ivt_mp_skip(&q, end) || ivt_mp_skip(&q, end))
-        return crdt_store_merge(n->store, start, len, 0);
+        return store_merge(n, start, len, 0);
     const uint8_t *prefix = p, *prefix_end = q;
     if (ivt_mp_read_array(&q, end, &count))
-        return crdt_store_merge(n->store, start, len, 0);
+        return store_merge(n, start, len, 0);
     if (count <= MERGE_CHUNK && !n->merge_head)
-        return crdt_store_merge(n->store, start, len, 0);
+        return store_merge(n, start, len, 0);
     size_t plen = (size_t)(prefix_end - prefix), rlen = (size_t)(end - q);
     if (n->merge_bytes + plen + rlen > MERGE_QUEUE_MAX)
         return IVT_ELIMIT;
@@ -421,6 +454,11 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     n->origin.gen = cfg->generation;
     n->wall = wall;
     n->now = now;
+    n->agg_cache = calloc(AGG_CACHE_SIZE, sizeof(*n->agg_cache));
+    if (!n->agg_cache) {
+        free(n);
+        return IVT_ENOMEM;
+    }
     ivt_mpw_init_dyn(&n->chunk, MERGE_QUEUE_MAX);
 
     struct crdt_config cc;
@@ -481,6 +519,7 @@ void node_delete(struct node *n)
         free(j);
     }
     ivt_mpw_destroy(&n->chunk);
+    free(n->agg_cache);
     free(n);
 }
 
@@ -555,6 +594,7 @@ int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
     merge_step(n);
     if (crdt_store_epoch_of(n->store, wall) > n->epoch) {
         n->stats.entities_expired += crdt_store_tick(n->store, wall);
+        n->agg_gen++;
         n->epoch = crdt_store_epoch(n->store);
     }
     if (now >= n->next_gc) {
@@ -697,6 +737,37 @@ static void givt(struct node *n, struct node_signals *s, const struct node_event
     s->crawler_pattern = e->pattern;
 }
 
+static struct agg_cache_entry *agg_slot(struct node *n, enum crdt_kind kind, uint64_t h)
+{
+    return &n->agg_cache[(h ^ (uint64_t)kind) % AGG_CACHE_SIZE];
+}
+
+static bool agg_valid(const struct node *n, const struct agg_cache_entry *e, enum crdt_kind kind,
+                      uint64_t h, ivt_ms now)
+{
+    return e->hash == (h | 1) && e->kind == kind && e->gen == n->agg_gen && now >= e->at &&
+           now - e->at < AGG_CACHE_MS;
+}
+
+/* A local event's counters join a valid cached entry, as they joined the store. */
+static void agg_add(struct node *n, enum crdt_kind kind, const struct event_keys *k,
+                    const uint32_t *add)
+{
+    if (!k->has[kind])
+        return;
+    struct agg_cache_entry *e = agg_slot(n, kind, k->h[kind]);
+    if (e->hash != (k->h[kind] | 1) || e->kind != kind || e->gen != n->agg_gen)
+        return;
+    e->fleet_requests += add[CNT_REQUESTS];
+    e->local_requests += add[CNT_REQUESTS];
+    e->fleet_datacenter += add[CNT_DATACENTER];
+    e->local_datacenter += add[CNT_DATACENTER];
+    if (e->local_all == 0)
+        e->origins++; /* this node's first evidence of it in the window */
+    for (int c = 0; c < CRDT_COUNTERS; c++)
+        e->local_all += add[c];
+}
+
 static int observe(struct node *n, const struct node_event *ev, const struct event_keys *k,
                    const struct node_signals *s, ivt_ms wall)
 {
@@ -752,9 +823,11 @@ static int observe(struct node *n, const struct node_event *ev, const struct eve
         }
     }
     int rc = crdt_store_update(n->store, epoch, u, nu);
-    if (rc == 0)
+    if (rc == 0) {
         n->stats.events_observed++;
-    else
+        agg_add(n, CRDT_KIND_PREFIX, k, add);
+        agg_add(n, CRDT_KIND_PUB, k, add);
+    } else
         n->stats.events_rejected++;
     return rc;
 }
@@ -859,10 +932,46 @@ static void decided(struct node_score *out, const struct crdt_decision *d)
              node_entity_kind_name((enum node_entity_kind)d->kind), d->key, d->reason);
 }
 
+/* The counters of a publisher or prefix as sivt_of reads them, from the
+ * cache when valid. Returns 0 or IVT_ENOENT. */
+static int agg_view(struct node *n, struct crdt_view *v, enum crdt_kind kind, uint64_t h,
+                    ivt_ms now)
+{
+    struct agg_cache_entry *e = agg_slot(n, kind, h);
+    if (!agg_valid(n, e, kind, h, now)) {
+        int rc = crdt_store_get_hash(n->store, v, kind, h);
+        if (rc) {
+            e->hash = 0;
+            return rc;
+        }
+        e->hash = h | 1;
+        e->kind = (uint8_t)kind;
+        e->gen = n->agg_gen;
+        e->at = now;
+        e->origins = (uint32_t)v->origins;
+        e->fleet_requests = v->fleet[CNT_REQUESTS];
+        e->fleet_datacenter = v->fleet[CNT_DATACENTER];
+        e->local_requests = v->local[CNT_REQUESTS];
+        e->local_datacenter = v->local[CNT_DATACENTER];
+        e->local_all = 0;
+        for (int c = 0; c < CRDT_COUNTERS; c++)
+            e->local_all += v->local[c];
+        return 0;
+    }
+    memset(v, 0, sizeof(*v));
+    v->kind = kind;
+    v->hash = h;
+    v->origins = e->origins;
+    v->fleet[CNT_REQUESTS] = e->fleet_requests;
+    v->fleet[CNT_DATACENTER] = e->fleet_datacenter;
+    v->local[CNT_REQUESTS] = e->local_requests;
+    v->local[CNT_DATACENTER] = e->local_datacenter;
+    return 0;
+}
+
 int node_score(struct node *n, struct node_score *out, const struct node_event *ev, bool obs,
                ivt_ms now, ivt_ms wall)
 {
-    (void)now;
     struct event_keys k;
     struct node_signals s;
     int prc = prepare(n, &k, &s, ev, wall);
@@ -894,8 +1003,14 @@ int node_score(struct node *n, struct node_score *out, const struct node_event *
     for (size_t i = 0; i < sizeof(sivt_kinds) / sizeof(sivt_kinds[0]); i++) {
         enum crdt_kind kind = sivt_kinds[i];
         struct crdt_view v;
-        if (k.has[kind] && crdt_store_get_hash(n->store, &v, kind, k.h[kind]) == 0)
+        if (!k.has[kind])
+            continue;
+        if (kind == CRDT_KIND_PREFIX || kind == CRDT_KIND_PUB) {
+            if (agg_view(n, &v, kind, k.h[kind], now) == 0)
+                sivt_of(&s, kind, &v);
+        } else if (crdt_store_get_hash(n->store, &v, kind, k.h[kind]) == 0) {
             sivt_of(&s, kind, &v);
+        }
     }
     node_detect(out, &n->th, &s);
     return 0;
@@ -1159,7 +1274,7 @@ int node_restore(struct node *n, const uint8_t *p, size_t len, ivt_ms wall)
     q = p;
     if (ivt_mp_skip(&q, end))
         return IVT_EPROTO;
-    int rc = crdt_store_merge(n->store, p, (size_t)(q - p), 0);
+    int rc = store_merge(n, p, (size_t)(q - p), 0);
     if (rc)
         return rc;
     return crdt_lww_merge(n->lww, q, (size_t)(end - q), wall, 0);
