@@ -680,7 +680,14 @@ static void prefix_of(const struct node_ip *ip, char *buf, size_t cap, size_t *l
     if (ip->family == 4) {
         p.bytes[3] = 0; /* /24 */
         node_ip_format(&p, text, sizeof(text));
-        *len = (size_t)snprintf(buf, cap, "%s/24", text);
+        size_t n = strlen(text);
+        if (n + 4 <= cap) { /* on every event: no snprintf */
+            memcpy(buf, text, n);
+            memcpy(buf + n, "/24", 4);
+            *len = n + 3;
+        } else {
+            *len = (size_t)snprintf(buf, cap, "%s/24", text);
+        }
     } else {
         memset(p.bytes + 6, 0, 10); /* /48 */
         node_ip_format(&p, text, sizeof(text));

@@ -977,6 +977,9 @@ void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
                   "Entities evicted at evidence.max_entities.", (double)ns.entities_evicted);
     ivtd_prom_one(p, "ivtd_evidence_epoch", "gauge", "The current evidence epoch.",
                   (double)ns.epoch);
+    ivtd_prom_one(p, "ivtd_repair_queued_bytes", "gauge",
+                  "Push-pull repair evidence received and not merged yet (merged in chunks).",
+                  (double)ns.merge_queued_bytes);
     ivtd_prom_family(p, "ivtd_deltas_total", "counter", "Evidence deltas gossiped.");
     ivtd_prom_sample(p, "ivtd_deltas_total", "dir=\"out\"", (double)ns.deltas_sent);
     ivtd_prom_sample(p, "ivtd_deltas_total", "dir=\"in\"", (double)ns.deltas_received);

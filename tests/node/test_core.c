@@ -129,6 +129,13 @@ TEST(node_ip_parse_forms)
     char long_s[100];
     memset(long_s, '1', sizeof(long_s));
     assert_int_equal(node_ip_parse(&a, long_s, sizeof(long_s)), IVT_EINVAL);
+    /* v4 text round-trips, the forms with one, two and three digits */
+    static const char *const v4[] = {"0.0.0.0", "9.10.99.100", "255.255.255.255", "10.0.7.250",
+                                     "100.64.1.9"};
+    for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+        assert_int_equal(node_ip_parse(&a, v4[i], strlen(v4[i])), 0);
+        assert_string_equal(node_ip_format(&a, buf, sizeof(buf)), v4[i]);
+    }
     enum node_entity_kind k;
     assert_int_equal(node_entity_kind_parse(&k, "device", 6), 0);
     assert_int_equal(k, NODE_ENT_DEVICE);
