@@ -94,9 +94,10 @@ enum {
      * hot set of ~1,000 publishers and prefixes collides in ~10% of them. */
     AGG_CACHE_SIZE = 8192,
     /* A cached entry is re-read from the store after this long even when
-     * nothing invalidated it (HyperLogLog-promoted counters do not grow by
-     * exactly one per local event). */
-    AGG_CACHE_MS = 1000,
+     * nothing invalidated it: HyperLogLog-promoted counters do not grow by
+     * exactly one per local event, and an entity evicted for room stays
+     * cached until then. */
+    AGG_CACHE_MS = 5000,
     /* The decisions map is garbage-collected this often. */
     LWW_GC_INTERVAL_MS = 60 * 1000,
     /* Evidence one push-pull repair carries (about 4,000 entities): the
@@ -132,9 +133,10 @@ struct ua_cache_entry {
     const char *pattern;
 };
 
-/* What sivt_of reads of a publisher or prefix view. Valid while gen equals
- * the node's agg_gen: any merge, restore or epoch roll bumps that. Local
- * events add to it in place (observe), so a valid entry equals the store. */
+/* What sivt_of reads of a publisher or prefix view. A merge that changes
+ * the entity drops its entry; an epoch roll (or a merge that does not read)
+ * bumps the node's agg_gen, which drops them all. Local events add to it in
+ * place (observe), so a valid entry equals the store. */
 struct agg_cache_entry {
     uint64_t hash; /* 0: empty */
     uint32_t gen;
@@ -209,11 +211,53 @@ static void apply_keyop(struct node *n, const uint8_t *p, const uint8_t *end)
         gossip_keyring_remove(kr, key);
 }
 
-/* Every merge goes through here: it invalidates the score's counter cache. */
+static struct agg_cache_entry *agg_slot(struct node *n, enum crdt_kind kind, uint64_t h);
+
+/* Drops the cached counters of the publishers and prefixes a store message
+ * names (entity = [kind, hash, ...], crdt/store.h). Returns 0, or
+ * IVT_EPROTO when the message does not read as one (the caller then drops
+ * the whole cache). */
+static int agg_forget(struct node *n, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    uint32_t items, count;
+    if (ivt_mp_read_array(&p, end, &items) || items != 5)
+        return IVT_EPROTO;
+    for (int i = 0; i < 4; i++)
+        if (ivt_mp_skip(&p, end))
+            return IVT_EPROTO;
+    if (ivt_mp_read_array(&p, end, &count))
+        return IVT_EPROTO;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *q = p;
+        uint32_t fields;
+        uint64_t kind, hash;
+        if (ivt_mp_read_array(&q, end, &fields) || fields < 2 || ivt_mp_read_uint(&q, end, &kind) ||
+            ivt_mp_read_uint(&q, end, &hash) || ivt_mp_skip(&p, end))
+            return IVT_EPROTO;
+        if (kind == CRDT_KIND_PREFIX || kind == CRDT_KIND_PUB) {
+            struct agg_cache_entry *e = agg_slot(n, (enum crdt_kind)kind, hash);
+            if (e->hash == (hash | 1) && e->kind == kind)
+                e->hash = 0;
+        }
+    }
+    return 0;
+}
+
+/* Every merge goes through here. One that changed the store drops the
+ * cached counters of the entities it carried; most change nothing (our own
+ * deltas coming back through other nodes' re-broadcasts). */
 static int store_merge(struct node *n, const uint8_t *p, size_t len, struct crdt_merge_stats *st)
 {
-    n->agg_gen++;
-    return crdt_store_merge(n->store, p, len, st);
+    struct crdt_merge_stats mine;
+    if (!st)
+        st = &mine;
+    memset(st, 0, sizeof(*st));
+    int rc = crdt_store_merge(n->store, p, len, st);
+    /* A failed merge may have applied the records before the bad one. */
+    if ((rc || st->changed || st->created) && agg_forget(n, p, len) != 0)
+        n->agg_gen++;
+    return rc;
 }
 
 static void on_payload(void *ctx, const uint8_t *p, size_t len)
