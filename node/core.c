@@ -86,12 +86,12 @@ enum {
      * regexes cost a microsecond, and a few thousand user agents make most
      * of the traffic. */
     UA_CACHE_SIZE = 4096,
-    /* Direct-mapped cache of the counters a score reads of publishers and
+    /* A cache of the counters a score reads of publishers and
      * prefixes: few entities behind most traffic, whose store lookup also
      * estimates distinct unions (HyperLogLog merges, most of a score's
      * cost) that their signals never use. */
-    /* Slots, allocated apart so that only the pages in use cost memory: a
-     * hot set of ~1,000 publishers and prefixes collides in ~10% of them. */
+    /* Slots (an even number: sets of two), allocated apart so that only
+     * the pages in use cost memory. */
     AGG_CACHE_SIZE = 8192,
     /* A cached entry is re-read from the store after this long even when
      * nothing invalidated it: HyperLogLog-promoted counters do not grow by
@@ -788,9 +788,22 @@ static void givt(struct node *n, struct node_signals *s, const struct node_event
     s->crawler_pattern = e->pattern;
 }
 
+/* Two-way set associative: the entry holding (kind, h) if its set has one,
+ * else the one to replace (an empty or stale one, else the older). With one
+ * slot per key, two hot keys on one slot would miss on every score. */
 static struct agg_cache_entry *agg_slot(struct node *n, enum crdt_kind kind, uint64_t h)
 {
-    return &n->agg_cache[(h ^ (uint64_t)kind) % AGG_CACHE_SIZE];
+    struct agg_cache_entry *a = &n->agg_cache[((h ^ (uint64_t)kind) % AGG_CACHE_SIZE) & ~1ul];
+    struct agg_cache_entry *b = a + 1;
+    if (a->hash == (h | 1) && a->kind == kind)
+        return a;
+    if (b->hash == (h | 1) && b->kind == kind)
+        return b;
+    if (a->hash == 0 || a->gen != n->agg_gen)
+        return a;
+    if (b->hash == 0 || b->gen != n->agg_gen)
+        return b;
+    return a->at <= b->at ? a : b;
 }
 
 static bool agg_valid(const struct node *n, const struct agg_cache_entry *e, enum crdt_kind kind,
