@@ -269,18 +269,24 @@ static bool sides_split(void *ctx)
     return true;
 }
 
+/* Four nodes, cut into {0, 1} and {2, 3}, each side having declared the
+ * other dead. */
+static void start_split(struct cluster *c)
+{
+    cluster_start(c, 4);
+    assert_true(sim_net_wait(c->net, all_alive, c, 100, 30000));
+    sim_net_set_group(c->net, 2, 1);
+    sim_net_set_group(c->net, 3, 1);
+    sim_net_cut(c->net, 0, 1, true);
+    assert_true(sim_net_wait(c->net, sides_split, c, 100, 60000));
+}
+
 TEST(node_cluster_partition_heals_to_equal_evidence)
 {
     (void)state;
     struct cluster c;
-    cluster_start(&c, 4);
+    start_split(&c);
     pred_c = &c;
-    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
-    sim_net_set_group(c.net, 2, 1);
-    sim_net_set_group(c.net, 3, 1);
-    sim_net_cut(c.net, 0, 1, true);
-    /* each side first declares the other dead ... */
-    assert_true(sim_net_wait(c.net, sides_split, &c, 100, 60000));
     /* ... then both see the same IP while cut off from each other */
     struct node_event ev = bot_event("192.0.2.77");
     ivt_ms t = sim_net_now(c.net);
@@ -336,12 +342,7 @@ TEST(node_cluster_large_repair_arrives_in_slices)
      * after the heal it still arrives whole, over several exchanges and
      * several ticks. */
     struct cluster c;
-    cluster_start(&c, 4);
-    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
-    sim_net_set_group(c.net, 2, 1);
-    sim_net_set_group(c.net, 3, 1);
-    sim_net_cut(c.net, 0, 1, true);
-    assert_true(sim_net_wait(c.net, sides_split, &c, 100, 60000));
+    start_split(&c);
     ivt_ms t = sim_net_now(c.net);
     for (uint32_t i = 0; i < 3000; i++) {
         char ip[32];
