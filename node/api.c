@@ -387,6 +387,46 @@ static void hex(char *out, const uint8_t *p, size_t n)
         snprintf(out + 2 * i, 3, "%02x", p[i]);
 }
 
+/* A copy of the member list (heap: a fleet may be thousands). Returns it
+ * and its length in *n, or NULL when out of memory. */
+static struct gossip_member_info *members_copy(struct ivtd *d, size_t *n)
+{
+    struct gossip *g = node_gossip(d->node);
+    struct gossip_stats gs;
+    gossip_get_stats(g, &gs);
+    size_t cap = (size_t)gs.members + 1;
+    struct gossip_member_info *m = calloc(cap, sizeof(*m));
+    if (m)
+        *n = gossip_members(g, m, cap);
+    return m;
+}
+
+static const char *keyring_match_name(enum node_keyring_match k)
+{
+    static const char *const names[] = {"same", "different", "unknown"};
+    return (unsigned)k < 3 ? names[k] : "unknown";
+}
+
+/* How many alive members hold the same keyring as this node, a different
+ * one, or say nothing of theirs: what an operator waits on between the
+ * steps of a key rotation. */
+static int write_keyring_agreement(struct ivt_mpw *w, struct ivtd *d)
+{
+    size_t n;
+    struct gossip_member_info *m = members_copy(d, &n);
+    if (!m)
+        return IVT_ENOMEM;
+    uint64_t count[3] = {0, 0, 0};
+    for (size_t i = 0; i < n; i++)
+        if (m[i].state == GOSSIP_ALIVE)
+            count[node_keyring_match(d->node, &m[i])]++;
+    free(m);
+    ivt_mpw_map(w, 3);
+    for (int k = 0; k < 3; k++)
+        kv_uint(w, keyring_match_name((enum node_keyring_match)k), count[k]);
+    return 0;
+}
+
 static int m_status(void *ctx, struct ivtd_rpc_call *call)
 {
     struct ivtd *d = ctx;
@@ -404,7 +444,7 @@ static int m_status(void *ctx, struct ivtd_rpc_call *call)
     if (primary)
         gossip_key_id_format(keyid, primary->id);
     static const char *const profiles[] = {"lan", "wan", "local"};
-    ivt_mpw_map(w, 17);
+    ivt_mpw_map(w, 18);
     kv_str(w, "name", d->cfg.name);
     kv_str(w, "id", idhex);
     kv_uint(w, "generation", d->generation);
@@ -418,6 +458,9 @@ static int m_status(void *ctx, struct ivtd_rpc_call *call)
     kv_uint(w, "epoch", ns.epoch);
     kv_uint(w, "keys", gossip_keyring_count(kr));
     kv_str(w, "primary_key", keyid);
+    ivt_mpw_cstr(w, "keyring");
+    if ((rc = write_keyring_agreement(w, d)) != 0)
+        return rc;
     kv_uint(w, "uptime_s", (uint64_t)((ivtd_now(d) - d->started) / 1000));
     kv_double(w, "events_per_s", d->events_per_s);
     kv_uint(w, "events_observed", ns.events_observed);
@@ -450,14 +493,10 @@ static int m_members(void *ctx, struct ivtd_rpc_call *call)
         if (want < 0)
             return ivtd_rpc_fail(call, IVT_EINVAL, "status: expected alive, suspect, dead or left");
     }
-    struct gossip *g = node_gossip(d->node);
-    struct gossip_stats gs;
-    gossip_get_stats(g, &gs);
-    size_t cap = (size_t)gs.members + 1;
-    struct gossip_member_info *m = calloc(cap, sizeof(*m));
+    size_t n, shown = 0;
+    struct gossip_member_info *m = members_copy(d, &n);
     if (!m)
         return IVT_ENOMEM;
-    size_t n = gossip_members(g, m, cap), shown = 0;
     for (size_t i = 0; i < n; i++)
         shown += want < 0 || (int)m[i].state == want;
     struct ivt_mpw *w = call->out;
@@ -477,17 +516,11 @@ static int m_members(void *ctx, struct ivtd_rpc_call *call)
         kv_str(w, "status", gossip_state_name(m[i].state));
         kv_uint(w, "incarnation", m[i].incarnation);
         kv_uint(w, "generation", m[i].generation);
-        /* Tags are opaque bytes in gossip; shown as one "meta" entry (hex)
-         * when a node sets any. */
+        /* Tags as an operator reads them: whether the member's keyring
+         * is the same as ours (a key rotation reached it). */
         ivt_mpw_cstr(w, "tags");
-        if (m[i].meta_len) {
-            char mh[2 * GOSSIP_META_MAX + 1];
-            hex(mh, m[i].meta, m[i].meta_len);
-            ivt_mpw_map(w, 1);
-            kv_str(w, "meta", mh);
-        } else {
-            ivt_mpw_map(w, 0);
-        }
+        ivt_mpw_map(w, 1);
+        kv_str(w, "keyring", keyring_match_name(node_keyring_match(d->node, &m[i])));
         kv_uint(w, "last_change_s",
                 (uint64_t)(now > m[i].changed ? (now - m[i].changed) / 1000 : 0));
         ivt_mpw_cstr(w, "self");

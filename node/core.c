@@ -100,11 +100,13 @@ enum {
     AGG_CACHE_MS = 5000,
     /* The decisions map is garbage-collected this often. */
     LWW_GC_INTERVAL_MS = 60 * 1000,
-    /* Evidence one push-pull repair carries (about 4,000 entities): the
-     * sender's encode and the receiver's merge scale with it, and both run
-     * on the host's event loop, so it is kept far below the stream's
-     * 4 MiB; what does not fit goes in the next exchange. */
-    REPAIR_BUDGET = 256 * 1024,
+    /* Evidence one push-pull repair carries (about 16,000 entities): the
+     * sender encodes it on the host's event loop (about 25 ms), so it is
+     * kept below the stream's 4 MiB; what does not fit goes in the next
+     * exchange. 256 KiB slowed convergence enough to cost the botnet
+     * scenario a third of its precision (shared addresses judged on partial
+     * evidence). */
+    REPAIR_BUDGET = 1024 * 1024,
     /* Entity records merged at once from a received repair (about 1 ms):
      * the rest is queued and merged a chunk per node_tick. */
     MERGE_CHUNK = 256,
@@ -162,6 +164,8 @@ struct node {
     ivt_ms tokens_at;
     uint32_t epoch; /* the store's current epoch, to tick it only on change */
     ivt_ms wall;    /* the latest wall clock a host call brought */
+    uint8_t keyring_fp[NODE_KEYRING_FP_LEN]; /* the one in our tags */
+    bool has_keyring_fp;
 
     ivt_ms now;          /* the latest monotonic time a host call brought */
     size_t repair_from;  /* digest bucket where the next repair slice starts */
@@ -189,6 +193,98 @@ void node_config_defaults(struct node_config *cfg)
     cfg->window_epochs = 60;
     cfg->max_entities = 1000000;
     cfg->gossip_bytes_per_s = 64 * 1024;
+}
+
+/* ---- keyring agreement -------------------------------------------------- */
+
+/* Tags: a msgpack map, so other tags can join it later; unknown keys are
+ * skipped. The fingerprint is not a secret: key ids are already in every
+ * envelope header.
+ *
+ *   +--------+------+---------------------------------------------+
+ *   | fixmap | "kr" | bin 12: primary key id (u32 BE) |            |
+ *   |        |      |         hash of the sorted key ids (u64 BE)  |
+ *   +--------+------+---------------------------------------------+
+ */
+static const char TAG_KEYRING[] = "kr";
+
+static void keyring_fingerprint(uint8_t fp[NODE_KEYRING_FP_LEN], const struct gossip_keyring *kr)
+{
+    struct gossip_key_info info[GOSSIP_KEYRING_MAX];
+    size_t n = gossip_keyring_list(kr, info, GOSSIP_KEYRING_MAX);
+    uint32_t ids[GOSSIP_KEYRING_MAX], primary = 0;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = info[i].id;
+        if (info[i].primary)
+            primary = info[i].id;
+    }
+    /* Sorted, so two keyrings with the same keys in another slot order agree. */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
+            uint32_t t = ids[j];
+            ids[j] = ids[j - 1];
+            ids[j - 1] = t;
+        }
+    uint64_t h = ivt_mix64(n);
+    for (size_t i = 0; i < n; i++)
+        h = ivt_mix64(h ^ ids[i]);
+    for (int i = 0; i < 4; i++)
+        fp[i] = (uint8_t)(primary >> (24 - 8 * i));
+    for (int i = 0; i < 8; i++)
+        fp[4 + i] = (uint8_t)(h >> (56 - 8 * i));
+}
+
+int node_tags_keyring(uint8_t fp[NODE_KEYRING_FP_LEN], const uint8_t *tags, size_t len)
+{
+    const uint8_t *p = tags, *end = tags + len;
+    uint32_t n;
+    if (len == 0)
+        return IVT_ENOENT;
+    if (ivt_mp_read_map(&p, end, &n))
+        return IVT_EPROTO;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *k;
+        uint32_t kl;
+        if (ivt_mp_read_str(&p, end, &k, &kl))
+            return IVT_EPROTO;
+        if (!ivt_mp_str_eq(k, kl, TAG_KEYRING)) {
+            if (ivt_mp_skip(&p, end))
+                return IVT_EPROTO;
+            continue;
+        }
+        return ivt_mp_read_bin_exact(&p, end, fp, NODE_KEYRING_FP_LEN) ? IVT_EPROTO : 0;
+    }
+    return IVT_ENOENT;
+}
+
+/* Puts our fingerprint in our tags when it changed: a new incarnation is
+ * gossiped only after a key operation, not on every tick. */
+static void refresh_keyring_tag(struct node *n, ivt_ms now)
+{
+    uint8_t fp[NODE_KEYRING_FP_LEN];
+    keyring_fingerprint(fp, gossip_keyring(n->g));
+    if (n->has_keyring_fp && memcmp(fp, n->keyring_fp, sizeof(fp)) == 0)
+        return;
+    uint8_t tags[GOSSIP_META_MAX];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, tags, sizeof(tags));
+    ivt_mpw_map(&w, 1);
+    ivt_mpw_cstr(&w, TAG_KEYRING);
+    ivt_mpw_bin(&w, fp, sizeof(fp));
+    if (gossip_set_meta(n->g, tags, w.len, now) == 0) {
+        memcpy(n->keyring_fp, fp, sizeof(fp));
+        n->has_keyring_fp = true;
+    }
+}
+
+enum node_keyring_match node_keyring_match(const struct node *n, const struct gossip_member_info *m)
+{
+    uint8_t fp[NODE_KEYRING_FP_LEN];
+    if (node_tags_keyring(fp, m->meta, m->meta_len) != 0)
+        return NODE_KEYRING_UNKNOWN;
+    uint8_t mine[NODE_KEYRING_FP_LEN];
+    keyring_fingerprint(mine, gossip_keyring(n->g));
+    return memcmp(fp, mine, sizeof(fp)) == 0 ? NODE_KEYRING_SAME : NODE_KEYRING_DIFFERENT;
 }
 
 /* ---- gossip delegate ---------------------------------------------------- */
@@ -542,6 +638,7 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
         node_delete(n);
         return rc;
     }
+    refresh_keyring_tag(n, now);
     n->epoch = crdt_store_epoch(n->store);
     n->next_flush = now + FLUSH_INTERVAL_MS;
     n->next_gc = now + LWW_GC_INTERVAL_MS;
@@ -636,6 +733,8 @@ int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
     n->wall = wall;
     n->now = now;
     merge_step(n);
+    /* Key operations arrive by gossip, from ivtctl and from SIGHUP. */
+    refresh_keyring_tag(n, now);
     if (crdt_store_epoch_of(n->store, wall) > n->epoch) {
         n->stats.entities_expired += crdt_store_tick(n->store, wall);
         n->agg_gen++;
@@ -930,6 +1029,19 @@ static void measure(struct node_measure *m, const struct crdt_view *v, int count
     m->origins = (uint32_t)v->origins;
 }
 
+/* Events of every kind (requests, impressions, clicks): what a shared
+ * address's devices are weighed against. */
+static void measure_events(struct node_measure *m, const struct crdt_view *v)
+{
+    static const int kinds[] = {CNT_REQUESTS, CNT_IMPRESSIONS, CNT_CLICKS};
+    m->local = m->fleet = 0;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        m->local += (double)v->local[kinds[i]];
+        m->fleet += (double)v->fleet[kinds[i]];
+    }
+    m->origins = (uint32_t)v->origins;
+}
+
 /* Distinct counts are kept fleet-wide only (crdt/store.h): the local value
  * is known when this node is the only contributor, and reported as -1
  * ("not kept") otherwise. */
@@ -958,13 +1070,17 @@ static void share(struct node_measure *m, const struct crdt_view *v)
     m->origins = (uint32_t)v->origins;
 }
 
-/* Fills the SIVT part of the signals of one entity from its evidence. */
+/* Fills the SIVT part of the signals of one entity from its evidence. For
+ * prefixes and publishers it must read only what agg_view caches
+ * (requests, data-center events, origins). */
 static void sivt_of(struct node_signals *s, enum crdt_kind kind, const struct crdt_view *v)
 {
     switch (kind) {
     case CRDT_KIND_IP:
         measure(&s->ip_requests, v, CNT_REQUESTS);
         measure_distinct(&s->ip_distinct_ua, v, DIST_UA);
+        measure_distinct(&s->ip_distinct_device, v, DIST_DEVICE);
+        measure_events(&s->ip_events, v);
         break;
     case CRDT_KIND_PREFIX: measure(&s->prefix_requests, v, CNT_REQUESTS); break;
     case CRDT_KIND_DEVICE: measure_distinct(&s->device_distinct_ip, v, DIST_IP); break;

@@ -528,7 +528,7 @@ static int load_keyring(struct gossip_keyring *kr, const char *path, char *msg, 
 
 bool ivtd_has_key(const struct ivtd_config *cfg, char *msg, size_t cap)
 {
-    if (cfg->has_encrypt || access(cfg->keyring_file, R_OK) == 0)
+    if (cfg->encrypt.set || access(cfg->keyring_file, R_OK) == 0)
         return true;
     snprintf(msg, cap,
              "no gossip key: gossip is always encrypted. Make a key with `ivtctl keys generate` "
@@ -735,6 +735,14 @@ static void build_thresholds(struct node_thresholds *th, const struct ivtd_confi
         th->th_pub_min_requests = (double)cfg->th_pub_min_requests;
     if (cfg->th_pub_datacenter_share != IVTD_UNSET)
         th->th_pub_datacenter_share = cfg->th_pub_datacenter_share;
+    if (cfg->th_shared_ip_devices != IVTD_UNSET)
+        th->th_shared_ip_devices = (double)cfg->th_shared_ip_devices;
+    if (cfg->th_household_devices != IVTD_UNSET)
+        th->th_household_devices = (double)cfg->th_household_devices;
+    if (cfg->th_shared_events_per_device != IVTD_UNSET)
+        th->th_shared_events_per_device = cfg->th_shared_events_per_device;
+    if (cfg->th_shared_ua_per_device != IVTD_UNSET)
+        th->th_shared_ua_per_device = cfg->th_shared_ua_per_device;
     if (cfg->suspect_score != IVTD_UNSET)
         th->suspect_score = (uint8_t)cfg->suspect_score;
     if (cfg->bot_score != IVTD_UNSET)
@@ -1125,6 +1133,51 @@ static int fail_start(const char *what, const char *err)
     return 1;
 }
 
+/* The evidence hash key must be equal fleet-wide and survive gossip key
+ * rotation, so it is fixed once and kept in state_dir/hash-key. It comes
+ * from cluster.evidence_key when set (every node agrees, whenever it was
+ * installed), else from the first gossip key: fine for a fleet that never
+ * rotates, wrong for a node added after a rotation (docs/operations.md).
+ * A saved key that differs from cluster.evidence_key stops the start: the
+ * saved evidence is hashed with it and would silently stop matching. */
+static int evidence_hash_key(uint8_t out[16], const struct ivtd *d,
+                             const struct gossip_keyring *keyring, char *err, size_t cap)
+{
+    static const char ctx_str[] = "ivt evidence hash key v1";
+    const struct ivtd_config *cfg = &d->cfg;
+    const uint8_t *seed =
+        cfg->evidence_key.set ? cfg->evidence_key.key : gossip_keyring_primary(keyring)->key;
+    uint8_t want[16];
+    crypto_generichash(want, sizeof(want), (const uint8_t *)ctx_str, sizeof(ctx_str) - 1, seed,
+                       IVTD_KEY_LEN);
+
+    char path[IVTD_PATH_MAX + 16];
+    state_path(path, sizeof(path), d, "hash-key");
+    uint8_t *saved;
+    size_t len;
+    int rc = ivtd_persist_read(&saved, &len, path, 64, err, cap);
+    if (rc == 0) {
+        bool ok = len == sizeof(want);
+        if (ok)
+            memcpy(out, saved, sizeof(want));
+        free(saved);
+        if (ok && cfg->evidence_key.set && sodium_memcmp(out, want, sizeof(want)) != 0) {
+            /* Truncation only shortens the advice; the cause comes first. */
+            int n = snprintf(err, cap,
+                             "hash-key in %s was made from another key than cluster.evidence_key, "
+                             "and the saved evidence is hashed with it; to adopt the new key, stop "
+                             "the node and remove hash-key and evidence from that directory",
+                             cfg->state_dir);
+            (void)n;
+            return IVT_EINVAL;
+        }
+        if (ok)
+            return 0;
+    }
+    memcpy(out, want, sizeof(want));
+    return ivtd_persist_write(path, out, sizeof(want), 0600, err, cap);
+}
+
 /* Everything up to the running loop; returns 0 or an exit code. */
 static int start(struct ivtd *d)
 {
@@ -1150,32 +1203,13 @@ static int start(struct ivtd *d)
     int rc = load_keyring(&nc.keyring, cfg->keyring_file, err, sizeof(err));
     if (rc == IVT_ENOENT) {
         gossip_keyring_init(&nc.keyring);
-        gossip_keyring_install(&nc.keyring, cfg->encrypt);
+        gossip_keyring_install(&nc.keyring, cfg->encrypt.key);
     } else if (rc != 0) {
         return fail_start("cannot read the keyring", err);
     }
-    sodium_memzero(cfg->encrypt, sizeof(cfg->encrypt));
-    /* The evidence hash key must be equal fleet-wide and survive key
-     * rotation: derived once from the first key and kept in state_dir. */
-    char hkpath[IVTD_PATH_MAX + 16];
-    state_path(hkpath, sizeof(hkpath), d, "hash-key");
-    uint8_t *hk;
-    size_t hkl;
-    rc = ivtd_persist_read(&hk, &hkl, hkpath, 64, err, sizeof(err));
-    if (rc == 0 && hkl == sizeof(nc.hash_key)) {
-        memcpy(nc.hash_key, hk, sizeof(nc.hash_key));
-        free(hk);
-    } else {
-        if (rc == 0)
-            free(hk);
-        const struct gossip_key *k = gossip_keyring_primary(&nc.keyring);
-        static const char ctx_str[] = "ivt evidence hash key v1";
-        crypto_generichash(nc.hash_key, sizeof(nc.hash_key), (const uint8_t *)ctx_str,
-                           sizeof(ctx_str) - 1, k->key, sizeof(k->key));
-        if (ivtd_persist_write(hkpath, nc.hash_key, sizeof(nc.hash_key), 0600, err, sizeof(err)) !=
-            0)
-            return fail_start("cannot save the evidence hash key", err);
-    }
+    sodium_memzero(&cfg->encrypt, sizeof(cfg->encrypt));
+    if (evidence_hash_key(nc.hash_key, d, &nc.keyring, err, sizeof(err)) != 0)
+        return fail_start("cannot set the evidence hash key", err);
 
     if (build_rules(&d->rules, cfg, err, sizeof(err)) != 0)
         return fail_start("cannot load the GIVT rules", err);

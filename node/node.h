@@ -208,6 +208,23 @@ int node_leave(struct node *node, ivt_ms now);
 enum node_key_op { NODE_KEY_INSTALL = 0, NODE_KEY_USE = 1, NODE_KEY_REMOVE = 2 };
 int node_key_op(struct node *node, enum node_key_op op, const uint8_t key[32], ivt_ms now);
 
+/*
+ * Keyring agreement. Every node's tags carry a fingerprint of its keyring
+ * (the primary key id and a hash of all installed key ids), refreshed on
+ * every tick, so one node tells whether a rotation reached each member.
+ * NODE_KEYRING_UNKNOWN: the member's tags carry no fingerprint (an older
+ * node, or one whose tags have not arrived yet).
+ */
+enum node_keyring_match { NODE_KEYRING_SAME = 0, NODE_KEYRING_DIFFERENT, NODE_KEYRING_UNKNOWN };
+enum node_keyring_match node_keyring_match(const struct node *node,
+                                           const struct gossip_member_info *m);
+
+/* The keyring fingerprint in a member's tags (msgpack map, key "kr", a
+ * 12-byte bin). Returns 0, IVT_ENOENT (no "kr"), or IVT_EPROTO (malformed
+ * tags). Tags come from the network: never trusted, never read past len. */
+enum { NODE_KEYRING_FP_LEN = 12 };
+int node_tags_keyring(uint8_t fp[NODE_KEYRING_FP_LEN], const uint8_t *tags, size_t len);
+
 /* ---- the request path -------------------------------------------------- */
 
 /* Records an event as evidence. Returns 0, or IVT_EINVAL (bad kind, empty

@@ -34,13 +34,14 @@ fail() { echo "FAIL: $*"; exit 1; }
 pass() { echo "ok: $*"; }
 
 # config I [extra libconfig text]: writes $T/nI.cfg for node I (127.0.0.I).
-# SEEDS (a libconfig list body) overrides the seed list, "" for none.
+# SEEDS (a libconfig list body) overrides the seed list, "" for none;
+# CLUSTER_EXTRA adds settings inside the cluster group.
 config() {
     local i=$1 extra=${2:-} seeds=${SEEDS-"\"127.0.0.1:$PORT\""}
     cat > "$T/n$i.cfg" <<CFG
 node = { name = "n$i"; state_dir = "$T/s$i"; snapshot_interval = "1s"; };
 cluster = { bind = "127.0.0.$i:$PORT"; seeds = [$seeds]; encrypt = "$KEY";
-            profile = "local"; };
+            profile = "local"; ${CLUSTER_EXTRA:-} };
 api = { listen = ["127.0.0.$i:$((PORT + 1))"]; };
 control = { socket = "$T/c$i.sock"; };
 metrics = { listen = "127.0.0.$i:$((PORT + 2))"; };

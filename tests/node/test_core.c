@@ -463,3 +463,44 @@ TEST(node_score_prefix_counts_exact_between_merges)
     node_delete(a);
     node_delete(b);
 }
+
+/* The core gives the detector what a shared address needs (distinct
+ * devices and events per IP): 100 phones behind one carrier address, each
+ * back four times with its own browser, are judged per household; the
+ * same volume and user agents from an address with no device ids is not. */
+TEST(node_shared_ip_judged_per_household)
+{
+    (void)state;
+    struct node *n = test_node(1, 0);
+    struct node_thresholds th;
+    node_thresholds_defaults(&th);
+    th.th_ip_requests = 100;
+    assert_int_equal(node_set_thresholds(n, &th), 0);
+    char ua[30][64], dev[100][17];
+    for (int u = 0; u < 30; u++)
+        snprintf(ua[u], sizeof(ua[u]), "Mozilla/5.0 (Linux; Android 14; Phone %02d) Mobile", u);
+    for (int d = 0; d < 100; d++)
+        snprintf(dev[d], sizeof(dev[d]), "%016x", 0x5eed0000u + (unsigned)d);
+    for (int r = 0; r < 4; r++)
+        for (int d = 0; d < 100; d++) {
+            struct node_event ev = ev_of("100.64.7.1", ua[d % 30], dev[d], "pub-a");
+            assert_int_equal(node_observe(n, &ev, 0, WALL0 + r * 100 + d), 0);
+            struct node_event bot = ev_of("192.0.2.77", ua[d % 30], 0, "pub-a");
+            assert_int_equal(node_observe(n, &bot, 0, WALL0 + r * 100 + d), 0);
+        }
+    struct node_score s;
+    struct node_event ev = ev_of("100.64.7.1", ua[0], dev[0], "pub-a");
+    assert_int_equal(node_score(n, &s, &ev, false, 0, WALL0 + 500), 0);
+    assert_int_equal(s.verdict, NODE_VERDICT_OK);
+    const struct node_reason *why = reason(&s, "shared_ip");
+    assert_non_null(why);
+    assert_true(why->fleet >= 95 && why->fleet <= 105); /* a HyperLogLog past 16 items */
+    assert_int_equal(why->points, 0);
+
+    struct node_event bot = ev_of("192.0.2.77", ua[0], 0, "pub-a");
+    assert_int_equal(node_score(n, &s, &bot, false, 0, WALL0 + 500), 0);
+    assert_int_equal(s.verdict, NODE_VERDICT_BOT);
+    assert_null(reason(&s, "shared_ip"));
+    assert_non_null(reason(&s, "ip_requests"));
+    node_delete(n);
+}
