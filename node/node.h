@@ -327,8 +327,14 @@ struct node_stats {
     uint64_t keyop_retries;           /* key operations published again (a member lagged) */
     uint64_t keyop_retries_exhausted; /* given up: some member still differs (see status) */
     uint64_t epoch;                   /* the current epoch number */
+    uint64_t merge_queued_bytes;      /* received repair evidence not merged yet */
 };
 
+/* Everything above; walks the whole store (O(entities), tens of ms at a
+ * million): for status and metrics, not for a per-second timer. */
 void node_get_stats(const struct node *node, struct node_stats *out);
+
+/* Events recorded as evidence so far: O(1). */
+uint64_t node_events_observed(const struct node *node);
 
 #endif

@@ -392,18 +392,24 @@ static bool sides_split(void *ctx)
     return true;
 }
 
+/* Four nodes, cut into {0, 1} and {2, 3}, each side having declared the
+ * other dead. */
+static void start_split(struct cluster *c)
+{
+    cluster_start(c, 4);
+    assert_true(sim_net_wait(c->net, all_alive, c, 100, 30000));
+    sim_net_set_group(c->net, 2, 1);
+    sim_net_set_group(c->net, 3, 1);
+    sim_net_cut(c->net, 0, 1, true);
+    assert_true(sim_net_wait(c->net, sides_split, c, 100, 60000));
+}
+
 TEST(node_cluster_partition_heals_to_equal_evidence)
 {
     (void)state;
     struct cluster c;
-    cluster_start(&c, 4);
+    start_split(&c);
     pred_c = &c;
-    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
-    sim_net_set_group(c.net, 2, 1);
-    sim_net_set_group(c.net, 3, 1);
-    sim_net_cut(c.net, 0, 1, true);
-    /* each side first declares the other dead ... */
-    assert_true(sim_net_wait(c.net, sides_split, &c, 100, 60000));
     /* ... then both see the same IP while cut off from each other */
     struct node_event ev = bot_event("192.0.2.77");
     ivt_ms t = sim_net_now(c.net);
@@ -435,5 +441,44 @@ TEST(node_cluster_partition_heals_to_equal_evidence)
         }
     }
     assert_true(ok);
+    cluster_stop(&c);
+}
+
+static bool same_entities(void *ctx)
+{
+    struct cluster *c = ctx;
+    struct node_stats a, b;
+    node_get_stats(c->n[0], &a);
+    for (uint32_t i = 1; i < c->count; i++) {
+        node_get_stats(c->n[i], &b);
+        if (b.entities != a.entities || b.merge_queued_bytes)
+            return false;
+    }
+    return true;
+}
+
+TEST(node_cluster_large_repair_arrives_whole)
+{
+    (void)state;
+    /* Evidence gathered during a cut is larger than one merge step takes
+     * (MERGE_CHUNK): after the heal it still arrives whole, merged over
+     * several ticks. */
+    struct cluster c;
+    start_split(&c);
+    ivt_ms t = sim_net_now(c.net);
+    for (uint32_t i = 0; i < 3000; i++) {
+        char ip[32];
+        snprintf(ip, sizeof(ip), "10.1.%u.%u", i / 250, i % 250);
+        struct node_event ev = bot_event(ip);
+        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+    }
+    struct node_stats st;
+    node_get_stats(c.n[0], &st);
+    assert_true(st.entities > 3000);
+    sim_net_heal(c.net);
+    assert_true(sim_net_wait(c.net, same_entities, &c, 1000, 900000));
+    node_get_stats(c.n[3], &st);
+    assert_true(st.entities > 3000);
+    assert_true(fleet_requests(c.n[3], "10.1.11.249") == 1);
     cluster_stop(&c);
 }

@@ -129,6 +129,13 @@ TEST(node_ip_parse_forms)
     char long_s[100];
     memset(long_s, '1', sizeof(long_s));
     assert_int_equal(node_ip_parse(&a, long_s, sizeof(long_s)), IVT_EINVAL);
+    /* v4 text round-trips, the forms with one, two and three digits */
+    static const char *const v4[] = {"0.0.0.0", "9.10.99.100", "255.255.255.255", "10.0.7.250",
+                                     "100.64.1.9"};
+    for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+        assert_int_equal(node_ip_parse(&a, v4[i], strlen(v4[i])), 0);
+        assert_string_equal(node_ip_format(&a, buf, sizeof(buf)), v4[i]);
+    }
     enum node_entity_kind k;
     assert_int_equal(node_entity_kind_parse(&k, "device", 6), 0);
     assert_int_equal(k, NODE_ENT_DEVICE);
@@ -456,6 +463,48 @@ TEST(node_memory_bounded_by_max_entities)
     assert_true(st.entities <= 256);
     assert_true(st.entities_evicted > 0);
     node_delete(n);
+}
+
+TEST(node_score_prefix_counts_exact_between_merges)
+{
+    (void)state;
+    /* A score reads a prefix's (and publisher's) counters from a cache
+     * (node/core.c): its own events and merged evidence must still show in
+     * the very next score, at the same instant. */
+    struct node *a = test_node(1, 0), *b = test_node(2, 0);
+    struct node_thresholds th;
+    node_thresholds_defaults(&th);
+    th.th_prefix_requests = 3;
+    assert_int_equal(node_set_thresholds(a, &th), 0);
+    char ip[32];
+    struct node_score s;
+    for (int i = 1; i <= 6; i++) {
+        snprintf(ip, sizeof(ip), "198.51.100.%d", i);
+        struct node_event ev = ev_of(ip, HUMAN_UA, 0, "pub-p");
+        assert_int_equal(node_score(a, &s, &ev, true, 0, WALL0), 0);
+        const struct node_reason *r = reason(&s, "prefix_requests");
+        if (i >= 3) {
+            assert_non_null(r);
+            assert_true(r->fleet == i);
+            assert_true(r->local == i);
+        }
+    }
+    for (int i = 0; i < 10; i++) {
+        struct node_event ev = ev_of("198.51.100.200", HUMAN_UA, 0, "pub-p");
+        assert_int_equal(node_observe(b, &ev, 0, WALL0), 0);
+    }
+    struct ivt_mpw w;
+    snapshot(b, &w);
+    assert_int_equal(node_restore(a, w.data, w.len, WALL0), 0);
+    ivt_mpw_destroy(&w);
+    struct node_event ev = ev_of("198.51.100.7", HUMAN_UA, 0, "pub-p");
+    assert_int_equal(node_score(a, &s, &ev, true, 0, WALL0), 0);
+    const struct node_reason *r = reason(&s, "prefix_requests");
+    assert_non_null(r);
+    assert_true(r->fleet == 17);
+    assert_true(r->local == 7);
+    node_delete(a);
+    node_delete(b);
 }
 
 /* The core gives the detector what a shared address needs (distinct
