@@ -116,16 +116,26 @@ int ivtctl_cmd_keys_remove(struct ivtctl *c, int argc, char **argv)
     return key_op(c, "keys.remove", "key removed; the cluster is told", argc, argv);
 }
 
-/* host:port with a port from 1 to 65535; IPv6 hosts in brackets. */
+/* ip:port with a port from 1 to 65535, IPv6 in brackets: the literal
+ * addresses ivtd's join takes (it resolves no names). */
 static bool addr_ok(const char *a)
 {
     const char *colon = strrchr(a, ':');
     if (!colon || colon == a)
         return false;
-    if (a[0] == '[' && colon[-1] != ']')
+    char host[64];
+    bool v6 = a[0] == '[';
+    if (v6 && (colon - a < 2 || colon[-1] != ']'))
         return false;
-    if (a[0] != '[' && memchr(a, ':', (size_t)(colon - a)))
-        return false; /* a bare IPv6 address: which colon is the port's? */
+    size_t hl = (size_t)(colon - a) - (v6 ? 2 : 0);
+    if (hl == 0 || hl >= sizeof(host))
+        return false;
+    memcpy(host, a + (v6 ? 1 : 0), hl);
+    host[hl] = '\0';
+    /* Brackets hold IPv6 and only IPv6; a bare IPv6 address would leave
+     * the port's colon ambiguous. */
+    if (!ivtctl_is_ip(host) || v6 != (strchr(host, ':') != NULL))
+        return false;
     const char *p = colon + 1;
     unsigned long port = 0;
     if (!*p || strlen(p) > 5)
@@ -144,7 +154,9 @@ enum { JOIN_PARAMS_MAX = 64 << 10 };
 static int join_text(struct ivtctl *c, const json_t *res)
 {
     char n[32];
-    fprintf(c->out, "joined: %s node(s) answered\n",
+    /* ivtd only starts the join (a push-pull with each address) and does
+     * not wait for answers: say what was done, and where to see the rest. */
+    fprintf(c->out, "join: asked %s node(s); `ivtctl members` shows the cluster as they answer\n",
             ivtctl_json_text(n, sizeof(n), json_object_get(res, "joined")));
     return IVTCTL_EXIT_OK;
 }
@@ -157,8 +169,8 @@ int ivtctl_cmd_join(struct ivtctl *c, int argc, char **argv)
     for (int i = 0; i < n; i++)
         if (!addr_ok(argv[i]))
             return ivtctl_usage(c,
-                                "'%.80s' is not host:port (e.g. 10.0.0.7:7946 or "
-                                "[2001:db8::7]:7946)",
+                                "'%.80s' is not ip:port (a literal address, e.g. "
+                                "10.0.0.7:7946 or [2001:db8::7]:7946)",
                                 argv[i]);
     struct ivt_mpw w;
     ivt_mpw_init_dyn(&w, JOIN_PARAMS_MAX);

@@ -8,6 +8,7 @@
 #include "base/duration.h"
 #include "base/mp.h"
 #include "cli/internal.h"
+#include "crdt/lww.h"
 
 /* A ban nobody renews lapses within a working day, as `cscli decisions
  * add` defaults to 4h: a forgotten ban must not block a network forever. */
@@ -35,6 +36,13 @@ static int decide(struct ivtctl *c, const char *action, int argc, char **argv)
             return IVTCTL_EXIT_USAGE;
         if (ttl <= 0)
             return ivtctl_usage(c, "--ttl must be more than 0 (%s)", IVT_DURATION_FORMS);
+        /* ivtd caps it (a decision's tombstone must outlive it); say so
+         * here rather than relay the node's refusal as exit 1. */
+        if (ttl > CRDT_LWW_MAX_TTL) {
+            char d[32];
+            return ivtctl_usage(c, "--ttl must be at most %s",
+                                ivt_duration_format(d, sizeof(d), CRDT_LWW_MAX_TTL));
+        }
     }
     const char *reason = opts[1].value ? opts[1].value : clear ? "" : "manual";
     struct ivt_mpw w;

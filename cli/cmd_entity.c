@@ -67,12 +67,37 @@ int ivtctl_cmd_score(struct ivtctl *c, int argc, char **argv)
     return ivtctl_finish(c, res, score_text);
 }
 
+/* The prefixes ivtd keeps evidence under: a /24 of IPv4 or a /48 of IPv6,
+ * named by any address in it with or without that length. */
+static bool prefix_ok(const char *key)
+{
+    const char *slash = strchr(key, '/');
+    char addr[64];
+    size_t n = slash ? (size_t)(slash - key) : strlen(key);
+    if (n == 0 || n >= sizeof(addr))
+        return false;
+    memcpy(addr, key, n);
+    addr[n] = '\0';
+    if (!ivtctl_is_ip(addr))
+        return false;
+    return !slash || strcmp(slash + 1, strchr(addr, ':') ? "48" : "24") == 0;
+}
+
 int ivtctl_entity_args(struct ivtctl *c, char **argv)
 {
     if (ivtctl_opt_word(c, "KIND", argv[0], ivtctl_entity_kinds) < 0)
         return IVTCTL_EXIT_USAGE;
     if (!*argv[1])
         return ivtctl_usage(c, "KEY must not be empty");
+    /* ivtd refuses it too, but as a node error (exit 1) after a round trip;
+     * a typo in an address is the operator's, so it is a usage error. */
+    if (strcmp(argv[0], "ip") == 0 && !ivtctl_is_ip(argv[1]))
+        return ivtctl_usage(c, "KEY '%.60s' is not an IPv4 or IPv6 address (KIND ip)", argv[1]);
+    if (strcmp(argv[0], "prefix") == 0 && !prefix_ok(argv[1]))
+        return ivtctl_usage(c,
+                            "KEY '%.60s' is not a prefix: an address, ADDR/24 (IPv4) or ADDR/48 "
+                            "(IPv6), e.g. 198.51.100.0/24",
+                            argv[1]);
     return 0;
 }
 
@@ -120,15 +145,9 @@ static int explain_text(struct ivtctl *c, const json_t *res)
     if (json_array_size(metrics)) {
         static const struct ivtctl_column cols[] = {
             {"METRIC", IVTCTL_LEFT}, {"LOCAL", IVTCTL_RIGHT}, {"FLEET", IVTCTL_RIGHT}};
+        static const char *const keys[] = {"name", "local", "fleet", NULL};
         ivtctl_table_init(&t, cols, 3, true);
-        size_t i;
-        const json_t *m;
-        json_array_foreach(metrics, i, m)
-        {
-            ivtctl_table_json(&t, json_object_get(m, "name"));
-            ivtctl_table_json(&t, json_object_get(m, "local"));
-            ivtctl_table_json(&t, json_object_get(m, "fleet"));
-        }
+        ivtctl_table_rows(&t, metrics, keys);
         fputc('\n', c->out);
         if ((rc = ivtctl_table_done(c, &t)))
             return rc;

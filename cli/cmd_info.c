@@ -8,11 +8,31 @@
 #include "cli/internal.h"
 
 static const char *const member_states[] = {"alive", "suspect", "dead", "left", NULL};
+/* status.keyring: alive members whose keyring matches this node's. */
+static const char *const keyring_matches[] = {"same", "different", "unknown", NULL};
 
 static const char *str_or(const json_t *o, const char *key, const char *dflt)
 {
     const char *s = json_string_value(json_object_get(o, key));
     return s ? s : dflt;
+}
+
+/* "3 alive, 1 suspect, ...": the counts of an object, in the order of
+ * names; "-" when the node did not send it (an older ivtd). */
+static void counts_line(struct ivtctl_table *t, const char *label, const json_t *counts,
+                        const char *const *names, const char *suffix)
+{
+    if (!json_is_object(counts)) {
+        ivtctl_kv(t, label, "-");
+        return;
+    }
+    char line[256], a[64];
+    size_t len = 0;
+    for (int i = 0; names[i] && len < sizeof(line); i++)
+        len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s %s", i ? ", " : "",
+                                ivtctl_json_text(a, sizeof(a), json_object_get(counts, names[i])),
+                                names[i]);
+    ivtctl_kv(t, label, "%s%s", line, suffix);
 }
 
 static int status_text(struct ivtctl *c, const json_t *res)
@@ -27,22 +47,13 @@ static int status_text(struct ivtctl *c, const json_t *res)
     ivtctl_kv_json(&t, "Generation", json_object_get(res, "generation"));
     ivtctl_kv(&t, "Cluster", "%s (profile %s)", str_or(res, "label", "-"),
               str_or(res, "profile", "-"));
-    if (json_is_object(m)) {
-        char line[256];
-        size_t len = 0;
-        for (int i = 0; member_states[i]; i++)
-            len += (size_t)snprintf(
-                line + len, sizeof(line) - len, "%s%s %s", i ? ", " : "",
-                ivtctl_json_text(a, sizeof(a), json_object_get(m, member_states[i])),
-                member_states[i]);
-        ivtctl_kv(&t, "Members", "%s", line);
-    } else {
-        ivtctl_kv(&t, "Members", "-");
-    }
+    counts_line(&t, "Members", m, member_states, "");
     ivtctl_kv_json(&t, "Epoch", json_object_get(res, "epoch"));
     ivtctl_kv(&t, "Keys", "%s (primary %s)",
               ivtctl_json_text(a, sizeof(a), json_object_get(res, "keys")),
               str_or(res, "primary_key", "-"));
+    counts_line(&t, "Keyring", json_object_get(res, "keyring"), keyring_matches,
+                " (alive members)");
     ivtctl_kv(&t, "Uptime", "%s", ivtctl_secs_text(a, sizeof(a), json_object_get(res, "uptime_s")));
     ivtctl_kv(&t, "Events", "%s/s (%s observed)",
               ivtctl_json_text(a, sizeof(a), json_object_get(res, "events_per_s")),

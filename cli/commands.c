@@ -18,8 +18,10 @@
 const struct ivtctl_command ivtctl_commands[] = {
     {"status", "", "the node: name, id, generation, members by state, epoch, rates",
      "Shows what the node knows about itself and the cluster: its name, id and generation,\n"
-     "the cluster label, members by state, the evidence epoch, keys in use, uptime, events\n"
-     "observed per second, evidence entries and gossip bytes per second.\n",
+     "the cluster label, members by state, the evidence epoch, keys in use, how many alive\n"
+     "members hold the same keyring (wait for all of them between the steps of a key\n"
+     "rotation), uptime, events observed per second, evidence entries and gossip bytes per\n"
+     "second.\n",
      ivtctl_cmd_status},
     {"members", "[--status alive|suspect|dead|left]",
      "the cluster's members as this node sees them",
@@ -59,14 +61,14 @@ const struct ivtctl_command ivtctl_commands[] = {
     {"ban", "KIND KEY [--ttl DURATION] [--reason TEXT]", "ban an entity fleet-wide",
      "Bans an entity on every node for DURATION: its requests score 100, verdict bot.\n"
      "\n"
-     "  --ttl DURATION   how long (default 4h; e.g. 90s, 15m, 4h, 7d)\n"
+     "  --ttl DURATION   how long (default 4h, at most 30d; e.g. 90s, 15m, 4h, 7d)\n"
      "  --reason TEXT    why, shown by `decisions` and `explain` (default \"manual\")\n",
      ivtctl_cmd_ban},
     {"allow", "KIND KEY [--ttl DURATION] [--reason TEXT]", "allow an entity fleet-wide",
      "Allows an entity on every node for DURATION: its requests score 0, verdict ok,\n"
      "whatever the evidence says (a partner's crawler, a known proxy).\n"
      "\n"
-     "  --ttl DURATION   how long (default 4h; e.g. 90s, 15m, 4h, 7d)\n"
+     "  --ttl DURATION   how long (default 4h, at most 30d; e.g. 90s, 15m, 4h, 7d)\n"
      "  --reason TEXT    why (default \"manual\")\n",
      ivtctl_cmd_allow},
     {"unban", "KIND KEY", "clear a ban or allow fleet-wide",
@@ -91,12 +93,15 @@ const struct ivtctl_command ivtctl_commands[] = {
      "Makes KEY, already installed, the key every node encrypts with.\n", ivtctl_cmd_keys_use},
     {"keys remove", "KEY", "remove a key from every node",
      "Removes KEY from every node. The primary key cannot be removed.\n", ivtctl_cmd_keys_remove},
-    {"join", "ADDR...", "join the cluster through one or more members (host:port)",
-     "Asks the node to join the cluster through the members at ADDR (host:port, e.g.\n"
-     "10.0.0.7:7946 or [2001:db8::7]:7946). Prints how many answered.\n",
+    {"join", "ADDR...", "join the cluster through one or more members (ip:port)",
+     "Asks the node to join the cluster through the members at ADDR (ip:port, a literal\n"
+     "address: 10.0.0.7:7946 or [2001:db8::7]:7946). The node contacts them and returns at\n"
+     "once; `ivtctl members` shows the cluster as they answer. A node that has run `leave`\n"
+     "refuses: restart ivtd to bring it back.\n",
      ivtctl_cmd_join},
     {"leave", "", "leave the cluster gracefully",
-     "Tells the cluster this node leaves (status left, not dead) and stops gossiping.\n",
+     "Tells the cluster this node leaves (status left, not dead) and stops gossiping.\n"
+     "ivtd keeps running, out of the cluster, until it is restarted.\n",
      ivtctl_cmd_leave},
     {"metrics", "", "the node's Prometheus metrics",
      "Prints the node's metrics in the Prometheus text format (JSON mode: {\"metrics\": text}).\n",

@@ -26,7 +26,7 @@
 
 static const char *const event_kinds[] = {"request", "impression", "click", NULL};
 
-static bool is_ip(const char *s)
+bool ivtctl_is_ip(const char *s)
 {
     unsigned char buf[16];
     return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
@@ -50,7 +50,7 @@ int ivtctl_event_check(const struct ivtctl_event *ev, char *msg, size_t cap)
             return IVT_EINVAL;
         }
     }
-    if (!is_ip(ev->ip)) {
+    if (!ivtctl_is_ip(ev->ip)) {
         snprintf(msg, cap, "'ip' must be an IPv4 or IPv6 address, not '%.60s'", ev->ip);
         return IVT_EINVAL;
     }

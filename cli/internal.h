@@ -136,7 +136,9 @@ int ivtctl_opt_word(struct ivtctl *c, const char *opt, const char *s, const char
 
 extern const char *const ivtctl_entity_kinds[]; /* ip prefix device ua pub, NULL */
 
-/* Checks the KIND KEY of explain, ban, allow, unban (argv[0], argv[1]).
+/* Checks the KIND KEY of explain, ban, allow, unban (argv[0], argv[1]):
+ * a known kind, a key that is not empty, an address for KIND ip, and an
+ * address or ADDR/24 (IPv4), ADDR/48 (IPv6) for KIND prefix.
  * Returns 0, or IVTCTL_EXIT_USAGE after printing why. */
 int ivtctl_entity_args(struct ivtctl *c, char **argv);
 
@@ -207,6 +209,10 @@ struct ivtctl_event {
  * with the reason in msg ("'kind' must be one of request, impression, click"). */
 int ivtctl_event_check(const struct ivtctl_event *ev, char *msg, size_t cap);
 
+/* True when s is an IPv4 or IPv6 address in text form (no port, no
+ * brackets): what ivtd accepts as an IP key and in ip:port. */
+bool ivtctl_is_ip(const char *s);
+
 /* Appends the event as a msgpack map (absent keys left out). */
 void ivtctl_event_write(struct ivt_mpw *w, const struct ivtctl_event *ev);
 
@@ -250,7 +256,8 @@ void ivtctl_table_cell(struct ivtctl_table *t, const char *fmt, ...)
  * (reals with up to 3 decimals), bool yes/no, null "-", objects k=v,k=v. */
 void ivtctl_table_json(struct ivtctl_table *t, const json_t *v);
 /* Adds one row per element of rows (objects): the value of each key, in
- * order (NULL-terminated keys), as ivtctl_table_json shows it. */
+ * order (NULL-terminated keys), as ivtctl_table_json shows it; a "local"
+ * below 0 (ivtd's "not kept on this node") shows "-". */
 void ivtctl_table_rows(struct ivtctl_table *t, const json_t *rows, const char *const *keys);
 /* Prints the table; returns 0 or IVT_ENOMEM. */
 int ivtctl_table_print(const struct ivtctl_table *t, FILE *out);

@@ -90,8 +90,16 @@ void ivtctl_table_rows(struct ivtctl_table *t, const json_t *rows, const char *c
     const json_t *row;
     json_array_foreach(rows, i, row)
     {
-        for (int k = 0; keys[k]; k++)
-            ivtctl_table_json(t, json_object_get(row, keys[k]));
+        for (int k = 0; keys[k]; k++) {
+            const json_t *v = json_object_get(row, keys[k]);
+            /* ivtd sends a "local" of -1 for a value this node does not keep
+             * (a distinct count merged from several nodes): "-", not a count
+             * of minus one. */
+            if (strcmp(keys[k], "local") == 0 && json_is_number(v) && json_number_value(v) < 0)
+                ivtctl_table_cell(t, "-");
+            else
+                ivtctl_table_json(t, v);
+        }
     }
 }
 

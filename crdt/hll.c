@@ -22,6 +22,7 @@
 
 #include "base/err.h"
 #include "base/mp.h"
+#include "crdt/internal.h"
 
 /* A sparse entry: 2-byte register index (p <= 16) and 1-byte value. */
 enum { SPARSE_ENTRY = 3 };
@@ -31,14 +32,33 @@ static inline unsigned max_value(unsigned p)
     return 65 - p;
 }
 
-bool crdt_hll_add(uint8_t *reg, unsigned p, uint64_t hash)
+/* Where an item goes: its register and the value it offers. */
+static inline size_t place(uint64_t hash, unsigned p, uint8_t *v)
 {
-    size_t idx = hash & (((uint64_t)1 << p) - 1);
     /* The sentinel bit caps the run of zeros at 64 - p. */
     uint64_t rest = (hash >> p) | ((uint64_t)1 << (64 - p));
-    uint8_t v = (uint8_t)(__builtin_ctzll(rest) + 1);
+    *v = (uint8_t)(__builtin_ctzll(rest) + 1);
+    return hash & (((uint64_t)1 << p) - 1);
+}
+
+bool crdt_hll_add(uint8_t *reg, unsigned p, uint64_t hash)
+{
+    uint8_t v;
+    size_t idx = place(hash, p, &v);
     if (reg[idx] >= v)
         return false;
+    reg[idx] = v;
+    return true;
+}
+
+bool crdt_hll_add_hist(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned p, uint64_t hash)
+{
+    uint8_t v;
+    size_t idx = place(hash, p, &v);
+    if (reg[idx] >= v)
+        return false;
+    hist[reg[idx]]--;
+    hist[v]++;
     reg[idx] = v;
     return true;
 }
@@ -98,13 +118,33 @@ static double ertl_tau(double x)
     return z / 3.0;
 }
 
-double crdt_hll_estimate(const uint8_t *reg, unsigned p)
+void crdt_hll_histogram(uint32_t hist[CRDT_HLL_HIST], const uint8_t *reg, unsigned p)
+{
+    size_t m = crdt_hll_size(p);
+    memset(hist, 0, CRDT_HLL_HIST * sizeof(*hist));
+    /* Whole zero words are counted at once (a set just promoted is nearly
+     * all zeros), and four partial histograms keep successive increments
+     * of one count from waiting on each other. */
+    uint32_t part[4][CRDT_HLL_HIST];
+    memset(part, 0, sizeof(part));
+    for (size_t i = 0; i < m; i += 8) {
+        uint64_t w;
+        memcpy(&w, reg + i, 8);
+        if (!w) {
+            hist[0] += 8;
+            continue;
+        }
+        for (int j = 0; j < 8; j++)
+            part[j & 3][reg[i + j]]++;
+    }
+    for (unsigned k = 0; k < CRDT_HLL_HIST; k++)
+        hist[k] += part[0][k] + part[1][k] + part[2][k] + part[3][k];
+}
+
+double crdt_hll_estimate_hist(const uint32_t hist[CRDT_HLL_HIST], unsigned p)
 {
     size_t m = crdt_hll_size(p);
     unsigned q = 64 - p;
-    uint32_t hist[66] = {0};
-    for (size_t i = 0; i < m; i++)
-        hist[reg[i]]++;
     double md = (double)m;
     if (hist[0] == m)
         return 0.0;
@@ -114,6 +154,13 @@ double crdt_hll_estimate(const uint8_t *reg, unsigned p)
     z += md * ertl_sigma(hist[0] / md);
     /* alpha_inf = 1 / (2 ln 2) */
     return (0.5 / log(2.0)) * md * md / z;
+}
+
+double crdt_hll_estimate(const uint8_t *reg, unsigned p)
+{
+    uint32_t hist[CRDT_HLL_HIST];
+    crdt_hll_histogram(hist, reg, p);
+    return crdt_hll_estimate_hist(hist, p);
 }
 
 void crdt_hll_encode(struct ivt_mpw *w, const uint8_t *reg, unsigned p)
@@ -147,7 +194,7 @@ int crdt_hll_decode_merge(const uint8_t **pos, const uint8_t *end, uint8_t *reg,
 {
     const uint8_t *q = *pos, *b;
     uint32_t len;
-    if (ivt_mp_read_bin(&q, end, &b, &len))
+    if (crdt__rd_bin(&q, end, &b, &len))
         return IVT_EPROTO;
     size_t m = crdt_hll_size(p);
     unsigned vmax = max_value(p);

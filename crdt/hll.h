@@ -36,6 +36,18 @@ bool crdt_hll_merge(uint8_t *dst, const uint8_t *src, unsigned p);
 /* The cardinality estimate (relative standard error 1.04 / sqrt(2^p)). */
 double crdt_hll_estimate(const uint8_t *reg, unsigned p);
 
+/*
+ * The register histogram: hist[v] counts the registers equal to v (values
+ * run 0 .. 65 - p). The estimate is a function of it alone, so a sketch
+ * that keeps its histogram beside its registers (updating it as they rise)
+ * is estimated without a pass over the registers.
+ */
+enum { CRDT_HLL_HIST = 66 };
+void crdt_hll_histogram(uint32_t hist[CRDT_HLL_HIST], const uint8_t *reg, unsigned p);
+double crdt_hll_estimate_hist(const uint32_t hist[CRDT_HLL_HIST], unsigned p);
+/* crdt_hll_add that keeps hist (the histogram of reg) up to date. */
+bool crdt_hll_add_hist(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned p, uint64_t hash);
+
 /* The relative standard error for precision p. */
 double crdt_hll_rse(unsigned p);
 

@@ -119,6 +119,10 @@ struct crdt_update {
  * current + 1: nothing applied), IVT_EINVAL (bad kind or empty key in some
  * update; the others are applied), IVT_ELIMIT (no room even after
  * eviction, cannot happen with max_entities >= 16).
+ *
+ * Updates are applied in order, as n calls of one would; the cache misses
+ * of up to 16 of them overlap, so pass an event's updates in one call (and
+ * several events' when they share an epoch).
  */
 int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_update *u, size_t n);
 
@@ -152,6 +156,15 @@ int crdt_store_get(struct crdt_store *s, struct crdt_view *out, enum crdt_kind k
 /* The same by entity hash. Returns 0 or IVT_ENOENT. */
 int crdt_store_get_hash(struct crdt_store *s, struct crdt_view *out, enum crdt_kind kind,
                         uint64_t hash);
+
+/*
+ * A hint, no effect on state or results: starts loading the records of n
+ * entities (kinds[i], hashes[i]) so that the crdt_store_get_hash calls
+ * that follow find them in cache. A score that reads five entities calls
+ * this first: their misses then overlap instead of following each other.
+ */
+void crdt_store_prefetch(const struct crdt_store *s, const enum crdt_kind *kinds,
+                         const uint64_t *hashes, size_t n);
 
 /*
  * Iterates entities in no particular order: start with *cursor = 0, call

@@ -12,12 +12,12 @@
  *   associated data = cluster label (label_len bytes, no separator) || header (29 bytes)
  *   envelope length = n + GOSSIP_ENVELOPE_OVERHEAD (45)
  *
- * The AEAD is libsodium's XChaCha20-Poly1305 IETF. Its 24-byte nonce is large
- * enough to draw at random for every packet without a birthday worry (2^96
- * packets per key before a repeat is likely), so no node has to persist a
- * nonce counter across restarts. The nonce comes in as an argument: gossip/
- * is sans-IO and the node draws it from its seeded generator (the daemon
- * seeds that from libsodium's randombytes at start).
+ * The AEAD is libsodium's XChaCha20-Poly1305 IETF. The nonce comes in as an
+ * argument; gossip.c makes it from the sender's (id, generation, counter),
+ * unique fleet-wide because the generation is persisted and raised before
+ * every start. A random draw would depend on every node's seed being distinct
+ * and the whole fleet shares one key. The 24-byte nonce holds that tuple
+ * whole (12 bytes of id, 4 of generation, 8 of counter).
  *
  * The header is associated data, so flipping the version or key id fails
  * authentication like flipping the ciphertext does. The cluster label is

@@ -176,6 +176,25 @@ static uint32_t id_hash(const uint8_t *id)
     return (uint32_t)ivt_mix64(a ^ ivt_mix64(b));
 }
 
+/* Nonces: a counter, not a draw. The first 12 bytes of our id, the
+ * generation and the message counter (big-endian) never repeat under one key
+ * as long as (id, generation) is never reused, which the generation's raise
+ * before every start (persisted by the host) guarantees, whatever the random
+ * seed: two nodes that drew the same seed still never share a nonce. */
+enum { NONCE_ID_BYTES = GOSSIP_NONCE_LEN - 4 - 8 };
+_Static_assert(NONCE_ID_BYTES > 0 && (int)NONCE_ID_BYTES <= (int)GOSSIP_ID_LEN, "nonce layout");
+
+uint64_t gossip__nonce(const struct gossip *g, uint8_t nonce[GOSSIP_NONCE_LEN])
+{
+    memcpy(nonce, g->mem[0].id, NONCE_ID_BYTES);
+    uint8_t *p = nonce + NONCE_ID_BYTES;
+    for (int i = 0; i < 4; i++)
+        *p++ = (uint8_t)(g->cfg.generation >> (24 - 8 * i));
+    for (int i = 0; i < 8; i++)
+        *p++ = (uint8_t)(g->counter >> (56 - 8 * i));
+    return g->counter;
+}
+
 int gossip__find(const struct gossip *g, const uint8_t *id)
 {
     uint32_t mask = g->hcap - 1;
@@ -709,7 +728,7 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
     if (!pkt)
         return;
     uint8_t nonce[GOSSIP_NONCE_LEN];
-    ivt_rng_bytes(&g->rng, nonce, sizeof(nonce));
+    gossip__nonce(g, nonce);
     size_t out_len;
     if (gossip_seal(pkt->data, g->cfg.packet_size, &out_len, &g->kr, g->cfg.label, g->label_len,
                     nonce, plain, w.len))

@@ -171,6 +171,9 @@ void gossip__wire_member(const struct gossip *g, uint32_t idx, struct gossip_wir
 int gossip__reserve(struct gossip *g, uint32_t extra);
 /* A member as push-pull reported it: may only lower trust in others. */
 void gossip__merge_remote(struct gossip *g, const struct gossip_wire_member *m, ivt_ms now);
+/* The AEAD nonce of the next message sealed: our (id, generation, counter),
+ * the tuple its header carries. Returns the counter; the caller raises it. */
+uint64_t gossip__nonce(const struct gossip *g, uint8_t nonce[GOSSIP_NONCE_LEN]);
 /* Replay window for a sender: checks, then commits. Returns 0 or IVT_EREPLAY. */
 int gossip__replay(struct gossip *g, const struct gossip_hdr *h);
 uint32_t gossip__alive_count(const struct gossip *g);

@@ -144,7 +144,7 @@ static int frame_out(struct gossip *g, struct gossip_stream *s, const struct ivt
         return IVT_ENOMEM;
     s->out = p;
     uint8_t nonce[GOSSIP_NONCE_LEN];
-    ivt_rng_bytes(&g->rng, nonce, sizeof(nonce));
+    gossip__nonce(g, nonce);
     size_t sealed;
     uint8_t *f = p + s->out_len;
     int rc = gossip_seal(f + FRAME_LEN_BYTES, need - FRAME_LEN_BYTES, &sealed, &g->kr,

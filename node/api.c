@@ -14,6 +14,7 @@
 
 #include "base/err.h"
 #include "base/mp.h"
+#include "crdt/lww.h"
 #include "gossip/keyring.h"
 #include "node/ivtd.h"
 #include "node/log.h"
@@ -159,7 +160,23 @@ static int read_kind_key(struct ivtd_rpc_call *call, const uint8_t **p, enum nod
         return rc;
     if (*key_len == 0 || *key_len >= NODE_KEY_MAX)
         return ivtd_rpc_fail(call, IVT_EINVAL, "key: expected 1..%d bytes", NODE_KEY_MAX - 1);
+    struct node_ip ip;
+    if (*kind == NODE_ENT_IP && node_ip_parse(&ip, *key, *key_len) != 0)
+        return ivtd_rpc_fail(call, IVT_EINVAL, "key: not an IPv4 or IPv6 address: '%.*s'",
+                             (int)(*key_len > 64 ? 64 : *key_len), *key);
     return 0;
+}
+
+/* node_lookup and node_decide refuse a key of the wrong form with EINVAL
+ * (kind, ip key and ttl are checked before): for a prefix, name the forms. */
+static int entity_fail(struct ivtd_rpc_call *call, int rc, enum node_entity_kind kind,
+                       const char *what)
+{
+    if (rc == IVT_EINVAL && kind == NODE_ENT_PREFIX)
+        return ivtd_rpc_fail(call, rc,
+                             "key: expected an address, ADDR/24 (IPv4) or ADDR/48 (IPv6) for a "
+                             "prefix");
+    return ivtd_rpc_fail(call, rc, "%s: %s", what, ivt_strerror(rc));
 }
 
 /* ---- results ----------------------------------------------------------------- */
@@ -374,7 +391,7 @@ static int m_lookup(void *ctx, struct ivtd_rpc_call *call)
     struct node_report r;
     rc = node_lookup(d->node, &r, kind, key, kl, ivtd_wall());
     if (rc)
-        return ivtd_rpc_fail(call, rc, "lookup: %s", ivt_strerror(rc));
+        return entity_fail(call, rc, kind, "lookup");
     write_report(call->out, &r);
     return 0;
 }
@@ -385,6 +402,46 @@ static void hex(char *out, const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+/* A copy of the member list (heap: a fleet may be thousands). Returns it
+ * and its length in *n, or NULL when out of memory. */
+static struct gossip_member_info *members_copy(struct ivtd *d, size_t *n)
+{
+    struct gossip *g = node_gossip(d->node);
+    struct gossip_stats gs;
+    gossip_get_stats(g, &gs);
+    size_t cap = (size_t)gs.members + 1;
+    struct gossip_member_info *m = calloc(cap, sizeof(*m));
+    if (m)
+        *n = gossip_members(g, m, cap);
+    return m;
+}
+
+static const char *keyring_match_name(enum node_keyring_match k)
+{
+    static const char *const names[] = {"same", "different", "unknown"};
+    return (unsigned)k < 3 ? names[k] : "unknown";
+}
+
+/* How many alive members hold the same keyring as this node, a different
+ * one, or say nothing of theirs: what an operator waits on between the
+ * steps of a key rotation. */
+static int write_keyring_agreement(struct ivt_mpw *w, struct ivtd *d)
+{
+    size_t n;
+    struct gossip_member_info *m = members_copy(d, &n);
+    if (!m)
+        return IVT_ENOMEM;
+    uint64_t count[3] = {0, 0, 0};
+    for (size_t i = 0; i < n; i++)
+        if (m[i].state == GOSSIP_ALIVE)
+            count[node_keyring_match(d->node, &m[i])]++;
+    free(m);
+    ivt_mpw_map(w, 3);
+    for (int k = 0; k < 3; k++)
+        kv_uint(w, keyring_match_name((enum node_keyring_match)k), count[k]);
+    return 0;
 }
 
 static int m_status(void *ctx, struct ivtd_rpc_call *call)
@@ -404,7 +461,7 @@ static int m_status(void *ctx, struct ivtd_rpc_call *call)
     if (primary)
         gossip_key_id_format(keyid, primary->id);
     static const char *const profiles[] = {"lan", "wan", "local"};
-    ivt_mpw_map(w, 17);
+    ivt_mpw_map(w, 18);
     kv_str(w, "name", d->cfg.name);
     kv_str(w, "id", idhex);
     kv_uint(w, "generation", d->generation);
@@ -418,6 +475,9 @@ static int m_status(void *ctx, struct ivtd_rpc_call *call)
     kv_uint(w, "epoch", ns.epoch);
     kv_uint(w, "keys", gossip_keyring_count(kr));
     kv_str(w, "primary_key", keyid);
+    ivt_mpw_cstr(w, "keyring");
+    if ((rc = write_keyring_agreement(w, d)) != 0)
+        return rc;
     kv_uint(w, "uptime_s", (uint64_t)((ivtd_now(d) - d->started) / 1000));
     kv_double(w, "events_per_s", d->events_per_s);
     kv_uint(w, "events_observed", ns.events_observed);
@@ -450,14 +510,10 @@ static int m_members(void *ctx, struct ivtd_rpc_call *call)
         if (want < 0)
             return ivtd_rpc_fail(call, IVT_EINVAL, "status: expected alive, suspect, dead or left");
     }
-    struct gossip *g = node_gossip(d->node);
-    struct gossip_stats gs;
-    gossip_get_stats(g, &gs);
-    size_t cap = (size_t)gs.members + 1;
-    struct gossip_member_info *m = calloc(cap, sizeof(*m));
+    size_t n, shown = 0;
+    struct gossip_member_info *m = members_copy(d, &n);
     if (!m)
         return IVT_ENOMEM;
-    size_t n = gossip_members(g, m, cap), shown = 0;
     for (size_t i = 0; i < n; i++)
         shown += want < 0 || (int)m[i].state == want;
     struct ivt_mpw *w = call->out;
@@ -477,17 +533,11 @@ static int m_members(void *ctx, struct ivtd_rpc_call *call)
         kv_str(w, "status", gossip_state_name(m[i].state));
         kv_uint(w, "incarnation", m[i].incarnation);
         kv_uint(w, "generation", m[i].generation);
-        /* Tags are opaque bytes in gossip; shown as one "meta" entry (hex)
-         * when a node sets any. */
+        /* Tags as an operator reads them: whether the member's keyring
+         * is the same as ours (a key rotation reached it). */
         ivt_mpw_cstr(w, "tags");
-        if (m[i].meta_len) {
-            char mh[2 * GOSSIP_META_MAX + 1];
-            hex(mh, m[i].meta, m[i].meta_len);
-            ivt_mpw_map(w, 1);
-            kv_str(w, "meta", mh);
-        } else {
-            ivt_mpw_map(w, 0);
-        }
+        ivt_mpw_map(w, 1);
+        kv_str(w, "keyring", keyring_match_name(node_keyring_match(d->node, &m[i])));
         kv_uint(w, "last_change_s",
                 (uint64_t)(now > m[i].changed ? (now - m[i].changed) / 1000 : 0));
         ivt_mpw_cstr(w, "self");
@@ -572,14 +622,17 @@ static int m_decide(void *ctx, struct ivtd_rpc_call *call)
     uint64_t ttl;
     if (ivt_mp_read_uint_max(&p, call->end, INT64_MAX, &ttl) != 0)
         return ivtd_rpc_fail(call, IVT_EINVAL, "ttl_ms: expected a positive integer");
+    /* unban ignores its ttl (ivtctl sends 0); ban and allow need one. */
+    if (act != NODE_ACT_CLEAR && (ttl == 0 || ttl > (uint64_t)CRDT_LWW_MAX_TTL))
+        return ivtd_rpc_fail(call, IVT_EINVAL, "ttl_ms: expected 1..%llu (30 days)",
+                             (unsigned long long)CRDT_LWW_MAX_TTL);
     if ((rc = read_str_param(call, &p, &reason, &rl, "reason")) != 0)
         return rc;
     char rbuf[128];
     snprintf(rbuf, sizeof(rbuf), "%.*s", (int)(rl > 127 ? 127 : rl), reason);
     rc = node_decide(d->node, kind, key, kl, act, (ivt_ms)ttl, rbuf, ivtd_now(d), ivtd_wall());
     if (rc)
-        return ivtd_rpc_fail(call, rc, "decide: %s (ttl must be > 0 and within the cap)",
-                             ivt_strerror(rc));
+        return entity_fail(call, rc, kind, "decide");
     char kbuf[NODE_KEY_MAX], kq[2 * NODE_KEY_MAX], rq[2 * sizeof(rbuf)];
     snprintf(kbuf, sizeof(kbuf), "%.*s", (int)kl, key);
     ivtd_log(IVTD_LOG_INFO, "decision", "action=%s kind=%s key=%s reason=%s", node_action_name(act),
@@ -680,6 +733,12 @@ static int m_join(void *ctx, struct ivtd_rpc_call *call)
     int rc = want_params(call, 1, JOIN_MAX, "[\"ip:port\", ...]");
     if (rc)
         return rc;
+    /* After leave the gossip layer stays quiet for good: a join would be
+     * accepted and do nothing. Say so instead (serf refuses the same). */
+    struct gossip_member_info self;
+    if (gossip_members(node_gossip(d->node), &self, 1) == 1 && self.state == GOSSIP_LEFT)
+        return ivtd_rpc_fail(call, IVT_EINVAL,
+                             "join: this node left the cluster; restart ivtd to bring it back");
     const uint8_t *p = call->params;
     struct gossip_addr seeds[JOIN_MAX];
     for (uint32_t i = 0; i < call->n_params; i++) {

@@ -130,6 +130,13 @@ static const struct row rows[] = {
      FN(encrypt),
      0,
      0},
+    {{"cluster.evidence_key", "a base64 string of a 32-byte key (ivtctl keys generate)",
+      "derived from the first gossip key", false,
+      "Keys the hash of evidence keys: must be equal on every node; survives gossip key rotation."},
+     K_KEY,
+     FN(evidence_key),
+     0,
+     0},
     {{"cluster.keyring_file", "a string (a file path)", "\"<state_dir>/keyring\"", true,
       "The saved keyring (mode 0600); SIGHUP installs keys added to it."},
      K_STR,
@@ -243,6 +250,30 @@ static const struct row rows[] = {
      FN(th_pub_min_requests),
      0,
      MAX_THRESHOLD},
+    {{"detect.shared_ip_devices", "an integer 0..4294967295 (0 disables)", "the core's default",
+      true, "Distinct returning devices per IP from which it counts as shared (CGNAT, proxy)."},
+     K_I64_OPT,
+     FN(th_shared_ip_devices),
+     0,
+     MAX_THRESHOLD},
+    {{"detect.household_devices", "an integer 1..4294967295", "the core's default", true,
+      "Devices per household: a shared IP's IP thresholds scale by its devices over this."},
+     K_I64_OPT,
+     FN(th_household_devices),
+     1,
+     MAX_THRESHOLD},
+    {{"detect.shared_events_per_device", "a number 1.0..1000000.0", "the core's default", true,
+      "Events per device at least, for a shared IP (a bot minting a device id per event has 1)."},
+     K_F64_OPT,
+     FN(th_shared_events_per_device),
+     1,
+     1000000},
+    {{"detect.shared_ua_per_device", "a number 1.0..1000000.0", "the core's default", true,
+      "Distinct user agents per device at most, for a shared IP (bots rotate them)."},
+     K_F64_OPT,
+     FN(th_shared_ua_per_device),
+     1,
+     1000000},
     {{"detect.suspect_score", "an integer 0..100", "50", true,
       "Score at or above which the verdict is suspect."},
      K_I64_OPT,
@@ -298,12 +329,22 @@ void ivtd_config_defaults(struct ivtd_config *cfg)
     cfg->log_level = IVTD_LOG_INFO;
     snprintf(cfg->label, sizeof(cfg->label), "ivt");
     cfg->th_pub_datacenter_share = IVTD_UNSET;
-    int64_t *opt[] = {&cfg->packet_size,        &cfg->epoch_ms,
-                      &cfg->window_ms,          &cfg->max_entities,
-                      &cfg->gossip_bytes_per_s, &cfg->th_ip_requests,
-                      &cfg->th_ip_distinct_ua,  &cfg->th_device_distinct_ip,
-                      &cfg->suspect_score,      &cfg->bot_score,
-                      &cfg->th_prefix_requests, &cfg->th_pub_min_requests};
+    cfg->th_shared_events_per_device = IVTD_UNSET;
+    cfg->th_shared_ua_per_device = IVTD_UNSET;
+    int64_t *opt[] = {&cfg->packet_size,
+                      &cfg->epoch_ms,
+                      &cfg->window_ms,
+                      &cfg->max_entities,
+                      &cfg->gossip_bytes_per_s,
+                      &cfg->th_ip_requests,
+                      &cfg->th_ip_distinct_ua,
+                      &cfg->th_device_distinct_ip,
+                      &cfg->suspect_score,
+                      &cfg->bot_score,
+                      &cfg->th_prefix_requests,
+                      &cfg->th_pub_min_requests,
+                      &cfg->th_shared_ip_devices,
+                      &cfg->th_household_devices};
     for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
         *opt[i] = IVTD_UNSET;
 }
@@ -679,11 +720,12 @@ static int apply(struct ctx *c, const config_setting_t *s, const struct row *r,
             return rc;
         str = config_setting_get_string(s);
         /* Not bad_value(): the key is a secret, never echo it into a log. */
-        if (gossip_key_decode_base64(cfg->encrypt, str, strlen(str)) != 0)
+        struct ivtd_secret *sec = field;
+        if (gossip_key_decode_base64(sec->key, str, strlen(str)) != 0)
             return fail_at(c, s, r->doc.name, r->doc.expected,
                            "a string of %zu characters that is not base64 of 32 bytes",
                            strlen(str));
-        cfg->has_encrypt = true;
+        sec->set = true;
         return 0;
     }
     case K_MODE: {

@@ -51,6 +51,12 @@ enum ivtd_log_level {
 /* Same values as enum node_profile (node/node.h). */
 enum ivtd_profile { IVTD_PROFILE_LAN = 0, IVTD_PROFILE_WAN = 1, IVTD_PROFILE_LOCAL = 2 };
 
+/* A 32-byte secret from the file (base64), and whether it was set. */
+struct ivtd_secret {
+    bool set;
+    uint8_t key[IVTD_KEY_LEN];
+};
+
 struct ivtd_config {
     char file[IVTD_PATH_MAX]; /* the file it came from ("" for defaults only) */
 
@@ -66,8 +72,8 @@ struct ivtd_config {
     size_t n_seeds;
     char label[IVTD_LABEL_MAX];
     enum ivtd_profile profile;
-    bool has_encrypt;
-    uint8_t encrypt[IVTD_KEY_LEN];
+    struct ivtd_secret encrypt;       /* the first gossip key */
+    struct ivtd_secret evidence_key;  /* unset: derived from the first gossip key */
     char keyring_file[IVTD_PATH_MAX]; /* resolved: "<state_dir>/keyring" by default */
 
     /* api */
@@ -98,6 +104,10 @@ struct ivtd_config {
     int64_t th_prefix_requests;
     int64_t th_pub_min_requests;
     double th_pub_datacenter_share; /* IVTD_UNSET or 0..1 */
+    int64_t th_shared_ip_devices;
+    int64_t th_household_devices;
+    double th_shared_events_per_device; /* IVTD_UNSET or >= 1 */
+    double th_shared_ua_per_device;     /* IVTD_UNSET or >= 1 */
     int64_t suspect_score;
     int64_t bot_score;
     char crawler_file[IVTD_PATH_MAX]; /* "" = the installed or repository data file */

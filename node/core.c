@@ -17,7 +17,12 @@
  *     leaves behind, push-pull repairs.
  *   - anti-entropy: the gossip delegate exchanges the store's bucket
  *     digests and sends the buckets the peer differs in, plus the decisions
- *     map (small, bounded), digest first.
+ *     map (small, bounded), digest first. Both ends run on the host's event
+ *     loop, so one exchange is bounded: it repairs one slice of the digest
+ *     (rotating, its width adapted to the store's density) within
+ *     REPAIR_BUDGET bytes, and the receiver merges a
+ *     repair MERGE_CHUNK entity records at a time, the rest queued for the
+ *     following node_tick calls (node_next_deadline asks for them at once).
  *   - scoring: manual decisions first (a ban or an allow on any of the
  *     event's entities decides), then the detector on signals read from the
  *     converged evidence.
@@ -81,8 +86,50 @@ enum {
      * regexes cost a microsecond, and a few thousand user agents make most
      * of the traffic. */
     UA_CACHE_SIZE = 4096,
+    /* A cache of the counters a score reads of publishers and
+     * prefixes: few entities behind most traffic, whose store lookup also
+     * estimates distinct unions (HyperLogLog merges, most of a score's
+     * cost) that their signals never use. */
+    /* Slots (an even number: sets of two), allocated apart so that only
+     * the pages in use cost memory. */
+    AGG_CACHE_SIZE = 8192,
+    /* A cached entry is re-read from the store after this long even when
+     * nothing invalidated it: HyperLogLog-promoted counters do not grow by
+     * exactly one per local event, and an entity evicted for room stays
+     * cached until then. */
+    AGG_CACHE_MS = 5000,
     /* The decisions map is garbage-collected this often. */
     LWW_GC_INTERVAL_MS = 60 * 1000,
+    /* A key operation is published again after 3 s, then 6, 12, ... s: a
+     * member's tags take a few gossip rounds to show it caught up. */
+    KEYOP_RETRY_FIRST_MS = 3000,
+    /* Six retries span about six minutes: past that a member that still
+     * differs is down or cut off, and status shows it to the operator. */
+    KEYOP_RETRIES = 6,
+    /* Evidence one push-pull repair carries (about 16,000 entities): the
+     * sender encodes it on the host's event loop (about 25 ms), so it is
+     * kept below the stream's 4 MiB; what does not fit goes in the next
+     * exchange. 256 KiB slowed convergence enough to cost the botnet
+     * scenario a third of its precision (shared addresses judged on partial
+     * evidence). */
+    REPAIR_BUDGET = 1024 * 1024,
+    /* Entity records merged at once from a received repair (about 1 ms):
+     * the rest is queued and merged a chunk per node_tick. */
+    MERGE_CHUNK = 256,
+    /* Queued repair bytes: past this, a repair is dropped whole (the next
+     * push-pull brings it again). */
+    MERGE_QUEUE_MAX = 32 << 20,
+};
+
+/* A received repair waiting to be merged: the store message's fields
+ * before its entity array (raw), then the entity records not merged yet. */
+struct merge_job {
+    struct merge_job *next;
+    size_t prefix_len; /* bytes of version, type, params, origins */
+    size_t len;        /* prefix_len + the remaining records' bytes */
+    size_t pos;        /* offset of the next record */
+    uint32_t left;     /* records not merged yet */
+    uint8_t data[];
 };
 
 /* Evidence is flushed to gossip this often (the LAN gossip interval). */
@@ -92,6 +139,31 @@ struct ua_cache_entry {
     uint64_t hash; /* 0: empty */
     bool crawler;
     const char *pattern;
+};
+
+/* The last key operation this node issued, published again until every
+ * alive member's keyring fingerprint equals ours (see apply_keyop). */
+struct keyop_retry {
+    bool active;
+    uint8_t op;
+    uint8_t key[GOSSIP_KEY_LEN];
+    uint64_t issued_at;
+    uint32_t tries;
+    ivt_ms next_at;
+};
+
+/* What sivt_of reads of a publisher or prefix view. A merge that changes
+ * the entity drops its entry; an epoch roll (or a merge that does not read)
+ * bumps the node's agg_gen, which drops them all. Local events add to it in
+ * place (observe), so a valid entry equals the store. */
+struct agg_cache_entry {
+    uint64_t hash; /* 0: empty */
+    uint32_t gen;
+    uint32_t origins;
+    ivt_ms at;
+    uint64_t fleet_requests, fleet_datacenter, local_requests, local_datacenter;
+    uint64_t local_all; /* every local counter: 0 means this node is not an origin yet */
+    uint8_t kind;
 };
 
 struct node {
@@ -109,9 +181,22 @@ struct node {
     ivt_ms tokens_at;
     uint32_t epoch; /* the store's current epoch, to tick it only on change */
     ivt_ms wall;    /* the latest wall clock a host call brought */
+    uint8_t keyring_fp[NODE_KEYRING_FP_LEN]; /* the one in our tags */
+    bool has_keyring_fp;
+    uint64_t keyop_applied_at; /* issued_at of the newest key operation applied */
+    struct keyop_retry keyop_retry;
+
+    ivt_ms now;          /* the latest monotonic time a host call brought */
+    size_t repair_from;  /* digest bucket where the next repair slice starts */
+    size_t repair_width; /* buckets in a repair slice; 0 until the first */
+    struct merge_job *merge_head, *merge_tail;
+    size_t merge_bytes;   /* queued in merge jobs */
+    struct ivt_mpw chunk; /* one chunk of a queued repair, as a store message */
 
     struct node_stats stats;
     struct ua_cache_entry ua_cache[UA_CACHE_SIZE];
+    struct agg_cache_entry *agg_cache; /* AGG_CACHE_SIZE slots */
+    uint32_t agg_gen;                  /* bumped when the store changes other than by observe */
     uint8_t payload[GOSSIP_PACKET_MAX];
 };
 
@@ -129,24 +214,270 @@ void node_config_defaults(struct node_config *cfg)
     cfg->gossip_bytes_per_s = 64 * 1024;
 }
 
+/* ---- keyring agreement -------------------------------------------------- */
+
+/* Tags: a msgpack map, so other tags can join it later; unknown keys are
+ * skipped. The fingerprint is not a secret: key ids are already in every
+ * envelope header.
+ *
+ *   +--------+------+---------------------------------------------+
+ *   | fixmap | "kr" | bin 12: primary key id (u32 BE) |            |
+ *   |        |      |         hash of the sorted key ids (u64 BE)  |
+ *   +--------+------+---------------------------------------------+
+ */
+static const char TAG_KEYRING[] = "kr";
+
+static void keyring_fingerprint(uint8_t fp[NODE_KEYRING_FP_LEN], const struct gossip_keyring *kr)
+{
+    struct gossip_key_info info[GOSSIP_KEYRING_MAX];
+    size_t n = gossip_keyring_list(kr, info, GOSSIP_KEYRING_MAX);
+    uint32_t ids[GOSSIP_KEYRING_MAX], primary = 0;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = info[i].id;
+        if (info[i].primary)
+            primary = info[i].id;
+    }
+    /* Sorted, so two keyrings with the same keys in another slot order agree. */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
+            uint32_t t = ids[j];
+            ids[j] = ids[j - 1];
+            ids[j - 1] = t;
+        }
+    uint64_t h = ivt_mix64(n);
+    for (size_t i = 0; i < n; i++)
+        h = ivt_mix64(h ^ ids[i]);
+    for (int i = 0; i < 4; i++)
+        fp[i] = (uint8_t)(primary >> (24 - 8 * i));
+    for (int i = 0; i < 8; i++)
+        fp[4 + i] = (uint8_t)(h >> (56 - 8 * i));
+}
+
+int node_tags_keyring(uint8_t fp[NODE_KEYRING_FP_LEN], const uint8_t *tags, size_t len)
+{
+    const uint8_t *p = tags, *end = tags + len;
+    uint32_t n;
+    if (len == 0)
+        return IVT_ENOENT;
+    if (ivt_mp_read_map(&p, end, &n))
+        return IVT_EPROTO;
+    for (uint32_t i = 0; i < n; i++) {
+        const char *k;
+        uint32_t kl;
+        if (ivt_mp_read_str(&p, end, &k, &kl))
+            return IVT_EPROTO;
+        if (!ivt_mp_str_eq(k, kl, TAG_KEYRING)) {
+            if (ivt_mp_skip(&p, end))
+                return IVT_EPROTO;
+            continue;
+        }
+        return ivt_mp_read_bin_exact(&p, end, fp, NODE_KEYRING_FP_LEN) ? IVT_EPROTO : 0;
+    }
+    return IVT_ENOENT;
+}
+
+/* Puts our fingerprint in our tags when it changed: a new incarnation is
+ * gossiped only after a key operation, not on every tick. */
+static void refresh_keyring_tag(struct node *n, ivt_ms now)
+{
+    uint8_t fp[NODE_KEYRING_FP_LEN];
+    keyring_fingerprint(fp, gossip_keyring(n->g));
+    if (n->has_keyring_fp && memcmp(fp, n->keyring_fp, sizeof(fp)) == 0)
+        return;
+    uint8_t tags[GOSSIP_META_MAX];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, tags, sizeof(tags));
+    ivt_mpw_map(&w, 1);
+    ivt_mpw_cstr(&w, TAG_KEYRING);
+    ivt_mpw_bin(&w, fp, sizeof(fp));
+    if (gossip_set_meta(n->g, tags, w.len, now) == 0) {
+        memcpy(n->keyring_fp, fp, sizeof(fp));
+        n->has_keyring_fp = true;
+    }
+}
+
+enum node_keyring_match node_keyring_match(const struct node *n, const struct gossip_member_info *m)
+{
+    uint8_t fp[NODE_KEYRING_FP_LEN];
+    if (node_tags_keyring(fp, m->meta, m->meta_len) != 0)
+        return NODE_KEYRING_UNKNOWN;
+    uint8_t mine[NODE_KEYRING_FP_LEN];
+    keyring_fingerprint(mine, gossip_keyring(n->g));
+    return memcmp(fp, mine, sizeof(fp)) == 0 ? NODE_KEYRING_SAME : NODE_KEYRING_DIFFERENT;
+}
+
 /* ---- gossip delegate ---------------------------------------------------- */
 
-static void apply_keyop(struct node *n, const uint8_t *p, const uint8_t *end)
+/*
+ * Key operations: [3, op, key bin32, issued_at]. issued_at is the issuer's
+ * wall clock (ms); nodes of the first version sent no issued_at, and such an
+ * operation is applied without ordering.
+ *
+ * A broadcast can miss a node (a full socket buffer, a stalled loop), and a
+ * node that misses "install" is cut off once the fleet switches to the new
+ * key. So the issuer keeps its operation and publishes it again, backing
+ * off, while some alive member's keyring fingerprint (in its tags) differs
+ * from its own: the fingerprint is the acknowledgment. Two rules keep the
+ * retries from undoing a later step: a node ignores an operation older than
+ * the newest one it applied, and an issuer stops retrying once it learns a
+ * newer operation (which its own issuer now carries to every node).
+ */
+static int keyring_apply(struct node *n, uint64_t op, const uint8_t key[GOSSIP_KEY_LEN])
 {
-    uint64_t op;
+    struct gossip_keyring *kr = gossip_keyring(n->g);
+    int rc;
+    if (op == NODE_KEY_INSTALL)
+        rc = gossip_keyring_install(kr, key);
+    else if (op == NODE_KEY_USE)
+        rc = gossip_keyring_use(kr, key);
+    else
+        rc = gossip_keyring_remove(kr, key);
+    /* Idempotent by design: the same operation arrives once per path and
+     * again on every retry, so "already there" is success. */
+    return rc == IVT_EEXIST ? 0 : rc;
+}
+
+static void apply_keyop(struct node *n, const uint8_t *p, const uint8_t *end, uint32_t items)
+{
+    uint64_t op, issued_at = 0;
     uint8_t key[GOSSIP_KEY_LEN];
     if (ivt_mp_read_uint_max(&p, end, NODE_KEY_REMOVE, &op) ||
-        ivt_mp_read_bin_exact(&p, end, key, sizeof(key)))
+        ivt_mp_read_bin_exact(&p, end, key, sizeof(key)) ||
+        (items >= 4 && ivt_mp_read_uint(&p, end, &issued_at))) {
+        n->stats.payloads_rejected++;
         return;
-    struct gossip_keyring *kr = gossip_keyring(n->g);
-    /* Idempotent by design: the same operation arrives once per path and
-     * again after a push-pull, so "already there" is success. */
-    if (op == NODE_KEY_INSTALL)
-        gossip_keyring_install(kr, key);
-    else if (op == NODE_KEY_USE)
-        gossip_keyring_use(kr, key);
-    else
-        gossip_keyring_remove(kr, key);
+    }
+    if (issued_at && issued_at < n->keyop_applied_at)
+        return; /* a retry of a step the fleet has moved past */
+    if (issued_at && n->keyop_retry.active && issued_at >= n->keyop_retry.issued_at)
+        n->keyop_retry.active = false;
+    /* A "use" of a key whose "install" we missed fails here; the install's
+     * retry brings the key, and the use's retry comes back after it. */
+    if (keyring_apply(n, op, key) == 0 && issued_at > n->keyop_applied_at)
+        n->keyop_applied_at = issued_at;
+}
+
+static int publish_keyop(struct node *n, ivt_ms now)
+{
+    const struct keyop_retry *r = &n->keyop_retry;
+    uint8_t buf[64];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    ivt_mpw_array(&w, 4);
+    ivt_mpw_uint(&w, PAYLOAD_KEYOP);
+    ivt_mpw_uint(&w, r->op);
+    ivt_mpw_bin(&w, r->key, GOSSIP_KEY_LEN);
+    ivt_mpw_uint(&w, r->issued_at);
+    return gossip_publish(n->g, buf, w.len, now);
+}
+
+int node_key_op(struct node *n, enum node_key_op op, const uint8_t key[32], ivt_ms now)
+{
+    if (op != NODE_KEY_INSTALL && op != NODE_KEY_USE && op != NODE_KEY_REMOVE)
+        return IVT_EINVAL;
+    int rc = keyring_apply(n, op, key);
+    if (rc)
+        return rc;
+    /* Later than every operation this node applied, even if its wall
+     * clock is behind the issuer of the last one. */
+    uint64_t at = n->wall > 0 ? (uint64_t)n->wall : 1;
+    if (at <= n->keyop_applied_at)
+        at = n->keyop_applied_at + 1;
+    n->keyop_applied_at = at;
+    struct keyop_retry *r = &n->keyop_retry;
+    r->active = true;
+    r->op = (uint8_t)op;
+    memcpy(r->key, key, GOSSIP_KEY_LEN);
+    r->issued_at = at;
+    r->tries = 0;
+    r->next_at = now + KEYOP_RETRY_FIRST_MS;
+    return publish_keyop(n, now);
+}
+
+/* Does every alive member hold the keyring we hold? */
+static bool keyring_agreed(struct node *n)
+{
+    size_t cap = 0;
+    for (int st = 0; st < GOSSIP_STATES; st++)
+        cap += gossip_member_count(n->g, (enum gossip_member_state)st);
+    struct gossip_member_info *m = calloc(cap ? cap : 1, sizeof(*m));
+    if (!m)
+        return false; /* retry later */
+    size_t k = gossip_members(n->g, m, cap);
+    bool ok = true;
+    for (size_t i = 0; i < k && ok; i++)
+        ok = m[i].state != GOSSIP_ALIVE || node_keyring_match(n, &m[i]) == NODE_KEYRING_SAME;
+    free(m);
+    return ok;
+}
+
+static void keyop_retry_tick(struct node *n, ivt_ms now)
+{
+    struct keyop_retry *r = &n->keyop_retry;
+    if (!r->active || now < r->next_at)
+        return;
+    if (keyring_agreed(n)) {
+        r->active = false;
+        return;
+    }
+    if (r->tries >= KEYOP_RETRIES) {
+        r->active = false;
+        n->stats.keyop_retries_exhausted++;
+        return;
+    }
+    r->tries++;
+    r->next_at = now + (KEYOP_RETRY_FIRST_MS << r->tries);
+    if (publish_keyop(n, now) == 0)
+        n->stats.keyop_retries++;
+}
+
+static struct agg_cache_entry *agg_slot(struct node *n, enum crdt_kind kind, uint64_t h);
+
+/* Drops the cached counters of the publishers and prefixes a store message
+ * names (entity = [kind, hash, ...], crdt/store.h). Returns 0, or
+ * IVT_EPROTO when the message does not read as one (the caller then drops
+ * the whole cache). */
+static int agg_forget(struct node *n, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    uint32_t items, count;
+    if (ivt_mp_read_array(&p, end, &items) || items != 5)
+        return IVT_EPROTO;
+    for (int i = 0; i < 4; i++)
+        if (ivt_mp_skip(&p, end))
+            return IVT_EPROTO;
+    if (ivt_mp_read_array(&p, end, &count))
+        return IVT_EPROTO;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *q = p;
+        uint32_t fields;
+        uint64_t kind, hash;
+        if (ivt_mp_read_array(&q, end, &fields) || fields < 2 || ivt_mp_read_uint(&q, end, &kind) ||
+            ivt_mp_read_uint(&q, end, &hash) || ivt_mp_skip(&p, end))
+            return IVT_EPROTO;
+        if (kind == CRDT_KIND_PREFIX || kind == CRDT_KIND_PUB) {
+            struct agg_cache_entry *e = agg_slot(n, (enum crdt_kind)kind, hash);
+            if (e->hash == (hash | 1) && e->kind == kind)
+                e->hash = 0;
+        }
+    }
+    return 0;
+}
+
+/* Every merge goes through here. One that changed the store drops the
+ * cached counters of the entities it carried; most change nothing (our own
+ * deltas coming back through other nodes' re-broadcasts). */
+static int store_merge(struct node *n, const uint8_t *p, size_t len, struct crdt_merge_stats *st)
+{
+    struct crdt_merge_stats mine;
+    if (!st)
+        st = &mine;
+    memset(st, 0, sizeof(*st));
+    int rc = crdt_store_merge(n->store, p, len, st);
+    /* A failed merge may have applied the records before the bad one. */
+    if ((rc || st->changed || st->created) && agg_forget(n, p, len) != 0)
+        n->agg_gen++;
+    return rc;
 }
 
 static void on_payload(void *ctx, const uint8_t *p, size_t len)
@@ -164,7 +495,7 @@ static void on_payload(void *ctx, const uint8_t *p, size_t len)
         struct crdt_merge_stats ms;
         n->stats.deltas_received++;
         n->stats.deltas_bytes_in += len;
-        if (crdt_store_merge(n->store, p, (size_t)(end - p), &ms))
+        if (store_merge(n, p, (size_t)(end - p), &ms))
             n->stats.payloads_rejected++;
         break;
     }
@@ -172,7 +503,7 @@ static void on_payload(void *ctx, const uint8_t *p, size_t len)
         if (crdt_lww_merge(n->lww, p, (size_t)(end - p), n->wall, 0))
             n->stats.payloads_rejected++;
         break;
-    case PAYLOAD_KEYOP: apply_keyop(n, p, end); break;
+    case PAYLOAD_KEYOP: apply_keyop(n, p, end, items); break;
     default:
         /* A newer node's payload type: ignore it, as a rolling upgrade needs. */
         n->stats.payloads_rejected++;
@@ -186,31 +517,160 @@ static int app_digest(void *ctx, struct ivt_mpw *out)
     return crdt_store_digest_encode(n->store, out);
 }
 
+/* Picks the digest slice this exchange repairs: the first bucket from
+ * n->repair_from (wrapping) where the digests differ, and the buckets after
+ * it up to the slice width. Buckets past the slice are masked (theirs set to
+ * ours) so the store neither sorts nor sends them: it sorts every entity of
+ * the differing buckets it is asked about, a tenth of a second on the loop
+ * for a whole store of a million. Returns the first bucket of the slice, or
+ * nb when the digests are equal. */
+static size_t repair_slice(struct node *n, uint64_t *theirs, const uint64_t *ours, size_t nb,
+                           size_t *slice_end)
+{
+    if (n->repair_width == 0 || n->repair_width > nb)
+        n->repair_width = nb;
+    size_t width = n->repair_width, first = nb;
+    for (size_t i = 0; i < nb; i++) {
+        size_t b = (n->repair_from + i) % nb;
+        if (theirs[b] != ours[b]) {
+            first = b;
+            break;
+        }
+    }
+    if (first == nb)
+        return nb;
+    *slice_end = first + width < nb ? first + width : nb;
+    for (size_t b = *slice_end; b < nb; b++)
+        theirs[b] = ours[b];
+    return first;
+}
+
 static int app_diff(void *ctx, const uint8_t *peer, size_t len, struct ivt_mpw *out)
 {
     struct node *n = ctx;
     size_t nb = crdt_store_digest_size(n->store);
-    uint64_t *theirs = malloc(nb * sizeof(*theirs));
+    uint64_t *theirs = malloc(2 * nb * sizeof(*theirs));
     if (!theirs)
         return IVT_ENOMEM;
+    uint64_t *ours = theirs + nb;
     int rc = crdt_store_digest_decode(n->store, theirs, nb, peer, len);
     ivt_mpw_array(out, 2);
     if (crdt_lww_encode(n->lww, out) == 0 && ivt_mpw_error(out) == 0) {
-        size_t resume = 0, sent = 0;
+        size_t resume = nb, sent = 0, slice_end = nb;
         size_t room =
             out->max > out->len + PAYLOAD_HEADER ? out->max - out->len - PAYLOAD_HEADER : 0;
-        if (rc == 0) {
+        if (room > REPAIR_BUDGET)
+            room = REPAIR_BUDGET;
+        if (rc == 0 && (rc = crdt_store_digest(n->store, ours, nb)) == 0)
+            resume = repair_slice(n, theirs, ours, nb, &slice_end);
+        if (rc == 0 && resume < nb) {
             rc = crdt_store_repair(n->store, out, theirs, nb, &resume, room, &sent);
+            /* The width follows the store's density: halved when the budget
+             * cut the slice (it held more than one exchange carries), doubled
+             * when the slice fitted. A small store is repaired whole at
+             * once; a large one in slices of about a budget's worth. */
+            if (resume < slice_end) {
+                n->repair_from = resume;
+                n->repair_width = n->repair_width > 1 ? n->repair_width / 2 : 1;
+            } else {
+                n->repair_from = slice_end % nb;
+                n->repair_width = n->repair_width < nb / 2 ? n->repair_width * 2 : nb;
+            }
         } else {
-            /* A peer whose digest we cannot read gets no evidence, but a
-             * valid (empty) message so it still takes our decisions. */
-            uint64_t none = 0;
-            (void)none;
-            rc = crdt_store_repair(n->store, out, theirs, 0, &resume, 0, &sent);
+            /* Equal digests, or a peer whose digest we cannot read: no
+             * evidence, but a valid (empty) message so it still takes our
+             * decisions. */
+            resume = 0;
+            int rc2 = crdt_store_repair(n->store, out, theirs, 0, &resume, 0, &sent);
+            rc = rc ? rc : rc2;
         }
     }
     free(theirs);
     return rc ? rc : ivt_mpw_error(out);
+}
+
+/* Merges up to MERGE_CHUNK records of the oldest queued repair; drops the
+ * job when it is done or turns out malformed. */
+static void merge_step(struct node *n)
+{
+    struct merge_job *j = n->merge_head;
+    if (!j)
+        return;
+    const uint8_t *p = j->data + j->pos, *end = j->data + j->len;
+    uint32_t k = 0;
+    bool bad = false;
+    while (k < MERGE_CHUNK && k < j->left) {
+        if (ivt_mp_skip(&p, end)) {
+            bad = true;
+            break;
+        }
+        k++;
+    }
+    if (k > 0) {
+        struct ivt_mpw *w = &n->chunk;
+        ivt_mpw_reset(w);
+        ivt_mpw_array(w, 5);
+        ivt_mpw_raw(w, j->data, j->prefix_len);
+        ivt_mpw_array(w, k);
+        ivt_mpw_raw(w, j->data + j->pos, (size_t)(p - (j->data + j->pos)));
+        if (ivt_mpw_error(w) || store_merge(n, w->data, w->len, 0))
+            bad = true;
+    }
+    j->pos = (size_t)(p - j->data);
+    j->left -= k;
+    if (bad || j->left == 0) {
+        if (bad)
+            n->stats.payloads_rejected++;
+        n->merge_head = j->next;
+        if (!n->merge_head)
+            n->merge_tail = NULL;
+        n->merge_bytes -= j->len;
+        free(j);
+    }
+}
+
+/* Merges a store message, a chunk now and the rest queued for node_tick,
+ * so a large repair never holds the host's loop for long. Repairs are
+ * joins of absolute values: merged late or in pieces they give the same
+ * state. */
+static int merge_store(struct node *n, const uint8_t *p, size_t len)
+{
+    const uint8_t *start = p, *end = p + len, *q;
+    uint32_t items, count;
+    uint64_t version, type;
+    if (ivt_mp_read_array(&p, end, &items) || items != 5)
+        return store_merge(n, start, len, 0); /* its own error code */
+    q = p;
+    if (ivt_mp_read_uint(&q, end, &version) || ivt_mp_read_uint(&q, end, &type) ||
+        ivt_mp_skip(&q, end) || ivt_mp_skip(&q, end))
+        return store_merge(n, start, len, 0);
+    const uint8_t *prefix = p, *prefix_end = q;
+    if (ivt_mp_read_array(&q, end, &count))
+        return store_merge(n, start, len, 0);
+    if (count <= MERGE_CHUNK && !n->merge_head)
+        return store_merge(n, start, len, 0);
+    size_t plen = (size_t)(prefix_end - prefix), rlen = (size_t)(end - q);
+    if (n->merge_bytes + plen + rlen > MERGE_QUEUE_MAX)
+        return IVT_ELIMIT;
+    struct merge_job *j = malloc(sizeof(*j) + plen + rlen);
+    if (!j)
+        return IVT_ENOMEM;
+    j->next = NULL;
+    j->prefix_len = plen;
+    j->len = plen + rlen;
+    j->pos = plen;
+    j->left = count;
+    memcpy(j->data, prefix, plen);
+    memcpy(j->data + plen, q, rlen);
+    if (n->merge_tail)
+        n->merge_tail->next = j;
+    else
+        n->merge_head = j;
+    n->merge_tail = j;
+    n->merge_bytes += j->len;
+    if (n->merge_head == j)
+        merge_step(n);
+    return 0;
 }
 
 static int app_merge(void *ctx, const uint8_t *p, size_t len)
@@ -224,7 +684,7 @@ static int app_merge(void *ctx, const uint8_t *p, size_t len)
     if (ivt_mp_skip(&q, end))
         return IVT_EPROTO;
     int rc = crdt_lww_merge(n->lww, p, (size_t)(q - p), n->wall, 0);
-    int rc2 = crdt_store_merge(n->store, q, (size_t)(end - q), 0);
+    int rc2 = merge_store(n, q, (size_t)(end - q));
     /* What we merged from a repair is already everywhere the peer is: do
      * not re-broadcast it as our own change. */
     return rc ? rc : rc2;
@@ -257,6 +717,13 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     memcpy(n->origin.id, cfg->id, sizeof(n->origin.id));
     n->origin.gen = cfg->generation;
     n->wall = wall;
+    n->now = now;
+    n->agg_cache = calloc(AGG_CACHE_SIZE, sizeof(*n->agg_cache));
+    if (!n->agg_cache) {
+        free(n);
+        return IVT_ENOMEM;
+    }
+    ivt_mpw_init_dyn(&n->chunk, MERGE_QUEUE_MAX);
 
     struct crdt_config cc;
     crdt_config_defaults(&cc);
@@ -295,6 +762,7 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
         node_delete(n);
         return rc;
     }
+    refresh_keyring_tag(n, now);
     n->epoch = crdt_store_epoch(n->store);
     n->next_flush = now + FLUSH_INTERVAL_MS;
     n->next_gc = now + LWW_GC_INTERVAL_MS;
@@ -310,6 +778,13 @@ void node_delete(struct node *n)
     gossip_delete(n->g);
     crdt_store_delete(n->store);
     crdt_lww_delete(n->lww);
+    while (n->merge_head) {
+        struct merge_job *j = n->merge_head;
+        n->merge_head = j->next;
+        free(j);
+    }
+    ivt_mpw_destroy(&n->chunk);
+    free(n->agg_cache);
     free(n);
 }
 
@@ -339,6 +814,7 @@ int node_receive(struct node *n, const struct gossip_addr *from, const uint8_t *
                  ivt_ms now, ivt_ms wall)
 {
     n->wall = wall;
+    n->now = now;
     return gossip_receive(n->g, from, data, len, now);
 }
 
@@ -379,8 +855,14 @@ static void flush_evidence(struct node *n, ivt_ms now)
 int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
 {
     n->wall = wall;
+    n->now = now;
+    merge_step(n);
+    /* Key operations arrive by gossip, from ivtctl and from SIGHUP. */
+    refresh_keyring_tag(n, now);
+    keyop_retry_tick(n, now);
     if (crdt_store_epoch_of(n->store, wall) > n->epoch) {
         n->stats.entities_expired += crdt_store_tick(n->store, wall);
+        n->agg_gen++;
         n->epoch = crdt_store_epoch(n->store);
     }
     if (now >= n->next_gc) {
@@ -397,6 +879,8 @@ int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
 ivt_ms node_next_deadline(const struct node *n)
 {
     ivt_ms t = gossip_next_deadline(n->g);
+    if (n->merge_head)
+        return n->now; /* a queued repair: the next chunk at once */
     if (n->next_flush < t)
         t = n->next_flush;
     if (n->next_gc < t)
@@ -419,32 +903,6 @@ int node_leave(struct node *n, ivt_ms now)
     return gossip_leave(n->g, now);
 }
 
-int node_key_op(struct node *n, enum node_key_op op, const uint8_t key[32], ivt_ms now)
-{
-    struct gossip_keyring *kr = gossip_keyring(n->g);
-    int rc;
-    switch (op) {
-    case NODE_KEY_INSTALL:
-        rc = gossip_keyring_install(kr, key);
-        if (rc == IVT_EEXIST)
-            rc = 0;
-        break;
-    case NODE_KEY_USE: rc = gossip_keyring_use(kr, key); break;
-    case NODE_KEY_REMOVE: rc = gossip_keyring_remove(kr, key); break;
-    default: return IVT_EINVAL;
-    }
-    if (rc)
-        return rc;
-    uint8_t buf[64];
-    struct ivt_mpw w;
-    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
-    ivt_mpw_array(&w, 3);
-    ivt_mpw_uint(&w, PAYLOAD_KEYOP);
-    ivt_mpw_uint(&w, (uint64_t)op);
-    ivt_mpw_bin(&w, key, GOSSIP_KEY_LEN);
-    return gossip_publish(n->g, buf, w.len, now);
-}
-
 /* ---- observing ---------------------------------------------------------- */
 
 /* The entity keys of one event, as strings, and their hashes. */
@@ -464,7 +922,14 @@ static void prefix_of(const struct node_ip *ip, char *buf, size_t cap, size_t *l
     if (ip->family == 4) {
         p.bytes[3] = 0; /* /24 */
         node_ip_format(&p, text, sizeof(text));
-        *len = (size_t)snprintf(buf, cap, "%s/24", text);
+        size_t n = strlen(text);
+        if (n + 4 <= cap) { /* on every event: no snprintf */
+            memcpy(buf, text, n);
+            memcpy(buf + n, "/24", 4);
+            *len = n + 3;
+        } else {
+            *len = (size_t)snprintf(buf, cap, "%s/24", text);
+        }
     } else {
         memset(p.bytes + 6, 0, 10); /* /48 */
         node_ip_format(&p, text, sizeof(text));
@@ -519,6 +984,50 @@ static void givt(struct node *n, struct node_signals *s, const struct node_event
     }
     s->crawler = e->crawler;
     s->crawler_pattern = e->pattern;
+}
+
+/* Two-way set associative: the entry holding (kind, h) if its set has one,
+ * else the one to replace (an empty or stale one, else the older). With one
+ * slot per key, two hot keys on one slot would miss on every score. */
+static struct agg_cache_entry *agg_slot(struct node *n, enum crdt_kind kind, uint64_t h)
+{
+    struct agg_cache_entry *a = &n->agg_cache[((h ^ (uint64_t)kind) % AGG_CACHE_SIZE) & ~1ul];
+    struct agg_cache_entry *b = a + 1;
+    if (a->hash == (h | 1) && a->kind == kind)
+        return a;
+    if (b->hash == (h | 1) && b->kind == kind)
+        return b;
+    if (a->hash == 0 || a->gen != n->agg_gen)
+        return a;
+    if (b->hash == 0 || b->gen != n->agg_gen)
+        return b;
+    return a->at <= b->at ? a : b;
+}
+
+static bool agg_valid(const struct node *n, const struct agg_cache_entry *e, enum crdt_kind kind,
+                      uint64_t h, ivt_ms now)
+{
+    return e->hash == (h | 1) && e->kind == kind && e->gen == n->agg_gen && now >= e->at &&
+           now - e->at < AGG_CACHE_MS;
+}
+
+/* A local event's counters join a valid cached entry, as they joined the store. */
+static void agg_add(struct node *n, enum crdt_kind kind, const struct event_keys *k,
+                    const uint32_t *add)
+{
+    if (!k->has[kind])
+        return;
+    struct agg_cache_entry *e = agg_slot(n, kind, k->h[kind]);
+    if (e->hash != (k->h[kind] | 1) || e->kind != kind || e->gen != n->agg_gen)
+        return;
+    e->fleet_requests += add[CNT_REQUESTS];
+    e->local_requests += add[CNT_REQUESTS];
+    e->fleet_datacenter += add[CNT_DATACENTER];
+    e->local_datacenter += add[CNT_DATACENTER];
+    if (e->local_all == 0)
+        e->origins++; /* this node's first evidence of it in the window */
+    for (int c = 0; c < CRDT_COUNTERS; c++)
+        e->local_all += add[c];
 }
 
 static int observe(struct node *n, const struct node_event *ev, const struct event_keys *k,
@@ -576,9 +1085,11 @@ static int observe(struct node *n, const struct node_event *ev, const struct eve
         }
     }
     int rc = crdt_store_update(n->store, epoch, u, nu);
-    if (rc == 0)
+    if (rc == 0) {
         n->stats.events_observed++;
-    else
+        agg_add(n, CRDT_KIND_PREFIX, k, add);
+        agg_add(n, CRDT_KIND_PUB, k, add);
+    } else
         n->stats.events_rejected++;
     return rc;
 }
@@ -617,6 +1128,19 @@ static void measure(struct node_measure *m, const struct crdt_view *v, int count
     m->origins = (uint32_t)v->origins;
 }
 
+/* Events of every kind (requests, impressions, clicks): what a shared
+ * address's devices are weighed against. */
+static void measure_events(struct node_measure *m, const struct crdt_view *v)
+{
+    static const int kinds[] = {CNT_REQUESTS, CNT_IMPRESSIONS, CNT_CLICKS};
+    m->local = m->fleet = 0;
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        m->local += (double)v->local[kinds[i]];
+        m->fleet += (double)v->fleet[kinds[i]];
+    }
+    m->origins = (uint32_t)v->origins;
+}
+
 /* Distinct counts are kept fleet-wide only (crdt/store.h): the local value
  * is known when this node is the only contributor, and reported as -1
  * ("not kept") otherwise. */
@@ -645,13 +1169,17 @@ static void share(struct node_measure *m, const struct crdt_view *v)
     m->origins = (uint32_t)v->origins;
 }
 
-/* Fills the SIVT part of the signals of one entity from its evidence. */
+/* Fills the SIVT part of the signals of one entity from its evidence. For
+ * prefixes and publishers it must read only what agg_view caches
+ * (requests, data-center events, origins). */
 static void sivt_of(struct node_signals *s, enum crdt_kind kind, const struct crdt_view *v)
 {
     switch (kind) {
     case CRDT_KIND_IP:
         measure(&s->ip_requests, v, CNT_REQUESTS);
         measure_distinct(&s->ip_distinct_ua, v, DIST_UA);
+        measure_distinct(&s->ip_distinct_device, v, DIST_DEVICE);
+        measure_events(&s->ip_events, v);
         break;
     case CRDT_KIND_PREFIX: measure(&s->prefix_requests, v, CNT_REQUESTS); break;
     case CRDT_KIND_DEVICE: measure_distinct(&s->device_distinct_ip, v, DIST_IP); break;
@@ -683,10 +1211,46 @@ static void decided(struct node_score *out, const struct crdt_decision *d)
              node_entity_kind_name((enum node_entity_kind)d->kind), d->key, d->reason);
 }
 
+/* The counters of a publisher or prefix as sivt_of reads them, from the
+ * cache when valid. Returns 0 or IVT_ENOENT. */
+static int agg_view(struct node *n, struct crdt_view *v, enum crdt_kind kind, uint64_t h,
+                    ivt_ms now)
+{
+    struct agg_cache_entry *e = agg_slot(n, kind, h);
+    if (!agg_valid(n, e, kind, h, now)) {
+        int rc = crdt_store_get_hash(n->store, v, kind, h);
+        if (rc) {
+            e->hash = 0;
+            return rc;
+        }
+        e->hash = h | 1;
+        e->kind = (uint8_t)kind;
+        e->gen = n->agg_gen;
+        e->at = now;
+        e->origins = (uint32_t)v->origins;
+        e->fleet_requests = v->fleet[CNT_REQUESTS];
+        e->fleet_datacenter = v->fleet[CNT_DATACENTER];
+        e->local_requests = v->local[CNT_REQUESTS];
+        e->local_datacenter = v->local[CNT_DATACENTER];
+        e->local_all = 0;
+        for (int c = 0; c < CRDT_COUNTERS; c++)
+            e->local_all += v->local[c];
+        return 0;
+    }
+    memset(v, 0, sizeof(*v));
+    v->kind = kind;
+    v->hash = h;
+    v->origins = e->origins;
+    v->fleet[CNT_REQUESTS] = e->fleet_requests;
+    v->fleet[CNT_DATACENTER] = e->fleet_datacenter;
+    v->local[CNT_REQUESTS] = e->local_requests;
+    v->local[CNT_DATACENTER] = e->local_datacenter;
+    return 0;
+}
+
 int node_score(struct node *n, struct node_score *out, const struct node_event *ev, bool obs,
                ivt_ms now, ivt_ms wall)
 {
-    (void)now;
     struct event_keys k;
     struct node_signals s;
     int prc = prepare(n, &k, &s, ev, wall);
@@ -718,8 +1282,14 @@ int node_score(struct node *n, struct node_score *out, const struct node_event *
     for (size_t i = 0; i < sizeof(sivt_kinds) / sizeof(sivt_kinds[0]); i++) {
         enum crdt_kind kind = sivt_kinds[i];
         struct crdt_view v;
-        if (k.has[kind] && crdt_store_get_hash(n->store, &v, kind, k.h[kind]) == 0)
+        if (!k.has[kind])
+            continue;
+        if (kind == CRDT_KIND_PREFIX || kind == CRDT_KIND_PUB) {
+            if (agg_view(n, &v, kind, k.h[kind], now) == 0)
+                sivt_of(&s, kind, &v);
+        } else if (crdt_store_get_hash(n->store, &v, kind, k.h[kind]) == 0) {
             sivt_of(&s, kind, &v);
+        }
     }
     node_detect(out, &n->th, &s);
     return 0;
@@ -778,20 +1348,33 @@ static void fill_decision(struct node *n, struct node_decision *out, const struc
             snprintf(out->origin + 2 * i, 3, "%02x", d->origin.id[i]);
 }
 
-/* IP keys are stored in their canonical text form: "::ffff:1.2.3.4" and
- * "1.2.3.4" are one entity. Rewrites *key to buf for an IP; other kinds
- * pass through. Returns 0, or IVT_EINVAL for an IP key that does not parse. */
+/* IP and prefix keys are stored in their canonical text form: "::ffff:1.2.3.4"
+ * and "1.2.3.4" are one entity, and a prefix is what prefix_of() makes of
+ * any address in it, so an operator's "198.51.100.7", "198.51.100.7/24" and
+ * "198.51.100.0/24" all name the /24 that evidence is kept under (other
+ * lengths are not kept: refused, not silently never matched). Rewrites *key
+ * to buf for these kinds; others pass through. Returns 0, or IVT_EINVAL for
+ * a key that does not parse. */
 static int canonical_key(enum node_entity_kind kind, const char **key, size_t *len, char *buf,
                          size_t cap)
 {
-    if (kind != NODE_ENT_IP)
+    if (kind != NODE_ENT_IP && kind != NODE_ENT_PREFIX)
         return 0;
+    const char *slash = kind == NODE_ENT_PREFIX ? memchr(*key, '/', *len) : NULL;
+    size_t addr_len = slash ? (size_t)(slash - *key) : *len;
     struct node_ip ip;
-    if (node_ip_parse(&ip, *key, *len))
+    if (node_ip_parse(&ip, *key, addr_len))
         return IVT_EINVAL;
-    node_ip_format(&ip, buf, cap);
+    if (kind == NODE_ENT_IP) {
+        node_ip_format(&ip, buf, cap);
+        *len = strlen(buf);
+    } else {
+        const char *want = ip.family == 4 ? "24" : "48";
+        if (slash && (*len - addr_len - 1 != 2 || memcmp(slash + 1, want, 2) != 0))
+            return IVT_EINVAL;
+        prefix_of(&ip, buf, cap, len);
+    }
     *key = buf;
-    *len = strlen(buf);
     return 0;
 }
 
@@ -983,10 +1566,15 @@ int node_restore(struct node *n, const uint8_t *p, size_t len, ivt_ms wall)
     q = p;
     if (ivt_mp_skip(&q, end))
         return IVT_EPROTO;
-    int rc = crdt_store_merge(n->store, p, (size_t)(q - p), 0);
+    int rc = store_merge(n, p, (size_t)(q - p), 0);
     if (rc)
         return rc;
     return crdt_lww_merge(n->lww, q, (size_t)(end - q), wall, 0);
+}
+
+uint64_t node_events_observed(const struct node *n)
+{
+    return n->stats.events_observed;
 }
 
 void node_get_stats(const struct node *n, struct node_stats *out)
@@ -999,4 +1587,5 @@ void node_get_stats(const struct node *n, struct node_stats *out)
     out->entities_evicted = cs.evictions;
     out->epoch = crdt_store_epoch(n->store);
     out->pending = crdt_store_pending(n->store);
+    out->merge_queued_bytes = n->merge_bytes;
 }

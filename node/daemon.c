@@ -11,7 +11,8 @@
  *                            node_next_deadline -> re-arm the one timer
  *   TCP on the same port --> gossip_stream_accept / _receive (push-pull)
  *   RPC (node/rpc.c) ------> node_score / node_observe / ... (node/api.c)
- *   snapshot timer --------> node_snapshot on the loop, written off-loop
+ *   snapshot timer --------> fork: the child encodes (node_snapshot) and
+ *                            writes; SIGCHLD reports how it went
  *   SIGTERM / SIGINT ------> node_leave, a short grace so it spreads, save, exit 0
  *   SIGHUP ----------------> re-read the file: log level, limits, thresholds,
  *                            rules, keys added to the keyring file
@@ -29,7 +30,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -523,7 +528,7 @@ static int load_keyring(struct gossip_keyring *kr, const char *path, char *msg, 
 
 bool ivtd_has_key(const struct ivtd_config *cfg, char *msg, size_t cap)
 {
-    if (cfg->has_encrypt || access(cfg->keyring_file, R_OK) == 0)
+    if (cfg->encrypt.set || access(cfg->keyring_file, R_OK) == 0)
         return true;
     snprintf(msg, cap,
              "no gossip key: gossip is always encrypted. Make a key with `ivtctl keys generate` "
@@ -545,13 +550,93 @@ static void on_snapshot_saved(void *ctx, int rc, const char *err)
     }
 }
 
-/* Encodes on the loop, writes on the thread pool (or here when sync). */
+/* The forked snapshot writer: it encodes the store from its copy-on-write
+ * image of the parent and writes the file, so the loop pays for fork() (a
+ * few ms of page tables) instead of the encode (about 2 s at a million
+ * entities). It runs no libuv code and exits with 0 or 1 (its error logged). */
+static void snapshot_child(struct ivtd *d, const char *path)
+{
+    /* Dies with the parent; and holds none of its sockets or its state_dir
+     * lock, so a node restarted after kill -9 can bind and lock at once. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
+        for (long fd = 3; fd < sysconf(_SC_OPEN_MAX); fd++)
+            close((int)fd);
+    struct ivt_mpw w;
+    ivt_mpw_init_dyn(&w, SNAPSHOT_MAX);
+    int rc = node_snapshot(d->node, &w, ivtd_wall());
+    if (rc == 0)
+        rc = ivt_mpw_error(&w);
+    char err[IVTD_PERSIST_ERR_MAX];
+    if (rc)
+        snprintf(err, sizeof(err), "cannot encode: %s", ivt_errname(rc));
+    else
+        rc = ivtd_persist_write(path, w.data, w.len, 0600, err, sizeof(err));
+    if (rc)
+        ivtd_log(IVTD_LOG_ERROR, "cannot save the evidence snapshot", "err=\"%s\"", err);
+    _exit(rc ? 1 : 0);
+}
+
+static void on_sigchld(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    struct ivtd *d = h->data;
+    int status;
+    if (d->snap_pid <= 0 || waitpid(d->snap_pid, &status, WNOHANG) != d->snap_pid)
+        return;
+    d->snap_pid = 0;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        char path[IVTD_PATH_MAX + 16];
+        struct stat st;
+        state_path(path, sizeof(path), d, "evidence");
+        if (stat(path, &st) == 0)
+            d->c.snapshot_bytes = (uint64_t)st.st_size;
+        on_snapshot_saved(d, 0, "");
+    } else {
+        /* The child logged why, unless a signal ended it. */
+        char err[64];
+        snprintf(err, sizeof(err), "the snapshot writer ended with status %d", status);
+        on_snapshot_saved(d, IVT_EINVAL, err); /* as persist.c reports I/O errors */
+    }
+}
+
+/* Stops a snapshot writer still running: the caller writes a newer one. */
+static void reap_snapshot_child(struct ivtd *d)
+{
+    if (d->snap_pid <= 0)
+        return;
+    kill(d->snap_pid, SIGKILL);
+    while (waitpid(d->snap_pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    d->snap_pid = 0;
+    d->saving = false;
+}
+
+/* Periodic saves fork a writer (snapshot_child). The final save (sync), and
+ * a periodic one when fork fails, encode here on the loop; the latter is
+ * written on the thread pool. */
 static void save_snapshot(struct ivtd *d, bool sync)
 {
     ivtd_save_keyring(d);
     if (d->saving && !sync) {
         d->c.snapshots_skipped++;
         return;
+    }
+    char path[IVTD_PATH_MAX + 16], err[IVTD_PERSIST_ERR_MAX];
+    state_path(path, sizeof(path), d, "evidence");
+    if (sync) {
+        reap_snapshot_child(d);
+    } else {
+        pid_t pid = fork();
+        if (pid == 0)
+            snapshot_child(d, path);
+        if (pid > 0) {
+            d->snap_pid = pid;
+            d->saving = true;
+            return;
+        }
+        ivtd_log(IVTD_LOG_WARN, "cannot fork the snapshot writer; encoding on the loop", "err=%s",
+                 strerror(errno));
     }
     struct ivt_mpw w;
     ivt_mpw_init_dyn(&w, SNAPSHOT_MAX);
@@ -565,8 +650,6 @@ static void save_snapshot(struct ivtd *d, bool sync)
         return;
     }
     d->c.snapshot_bytes = w.len;
-    char path[IVTD_PATH_MAX + 16], err[IVTD_PERSIST_ERR_MAX];
-    state_path(path, sizeof(path), d, "evidence");
     if (sync) {
         rc = ivtd_persist_write(path, w.data, w.len, 0600, err, sizeof(err));
         on_snapshot_saved(d, rc, err);
@@ -652,6 +735,14 @@ static void build_thresholds(struct node_thresholds *th, const struct ivtd_confi
         th->th_pub_min_requests = (double)cfg->th_pub_min_requests;
     if (cfg->th_pub_datacenter_share != IVTD_UNSET)
         th->th_pub_datacenter_share = cfg->th_pub_datacenter_share;
+    if (cfg->th_shared_ip_devices != IVTD_UNSET)
+        th->th_shared_ip_devices = (double)cfg->th_shared_ip_devices;
+    if (cfg->th_household_devices != IVTD_UNSET)
+        th->th_household_devices = (double)cfg->th_household_devices;
+    if (cfg->th_shared_events_per_device != IVTD_UNSET)
+        th->th_shared_events_per_device = cfg->th_shared_events_per_device;
+    if (cfg->th_shared_ua_per_device != IVTD_UNSET)
+        th->th_shared_ua_per_device = cfg->th_shared_ua_per_device;
     if (cfg->suspect_score != IVTD_UNSET)
         th->suspect_score = (uint8_t)cfg->suspect_score;
     if (cfg->bot_score != IVTD_UNSET)
@@ -780,14 +871,14 @@ static void on_hup(uv_signal_t *h, int signum)
 static void on_rate(uv_timer_t *t)
 {
     struct ivtd *d = t->data;
-    struct node_stats ns;
     struct gossip_stats gs;
-    node_get_stats(d->node, &ns);
+    /* Not node_get_stats: it walks the whole store, too slow for a timer. */
+    uint64_t events = node_events_observed(d->node);
     gossip_get_stats(node_gossip(d->node), &gs);
     double secs = RATE_PERIOD_MS / 1000.0;
-    d->events_per_s = (double)(ns.events_observed - d->rate_events) / secs;
+    d->events_per_s = (double)(events - d->rate_events) / secs;
     d->gossip_bytes_per_s = (double)(gs.bytes_out - d->rate_gossip_bytes) / secs;
-    d->rate_events = ns.events_observed;
+    d->rate_events = events;
     d->rate_gossip_bytes = gs.bytes_out;
 }
 
@@ -894,6 +985,15 @@ void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
                   "Entities evicted at evidence.max_entities.", (double)ns.entities_evicted);
     ivtd_prom_one(p, "ivtd_evidence_epoch", "gauge", "The current evidence epoch.",
                   (double)ns.epoch);
+    ivtd_prom_one(p, "ivtd_keyop_retries_total", "counter",
+                  "Key operations published again because a member's keyring differed.",
+                  (double)ns.keyop_retries);
+    ivtd_prom_one(p, "ivtd_keyop_retries_exhausted_total", "counter",
+                  "Key operations given up on with a member's keyring still different.",
+                  (double)ns.keyop_retries_exhausted);
+    ivtd_prom_one(p, "ivtd_repair_queued_bytes", "gauge",
+                  "Push-pull repair evidence received and not merged yet (merged in chunks).",
+                  (double)ns.merge_queued_bytes);
     ivtd_prom_family(p, "ivtd_deltas_total", "counter", "Evidence deltas gossiped.");
     ivtd_prom_sample(p, "ivtd_deltas_total", "dir=\"out\"", (double)ns.deltas_sent);
     ivtd_prom_sample(p, "ivtd_deltas_total", "dir=\"in\"", (double)ns.deltas_received);
@@ -1039,6 +1139,51 @@ static int fail_start(const char *what, const char *err)
     return 1;
 }
 
+/* The evidence hash key must be equal fleet-wide and survive gossip key
+ * rotation, so it is fixed once and kept in state_dir/hash-key. It comes
+ * from cluster.evidence_key when set (every node agrees, whenever it was
+ * installed), else from the first gossip key: fine for a fleet that never
+ * rotates, wrong for a node added after a rotation (docs/operations.md).
+ * A saved key that differs from cluster.evidence_key stops the start: the
+ * saved evidence is hashed with it and would silently stop matching. */
+static int evidence_hash_key(uint8_t out[16], const struct ivtd *d,
+                             const struct gossip_keyring *keyring, char *err, size_t cap)
+{
+    static const char ctx_str[] = "ivt evidence hash key v1";
+    const struct ivtd_config *cfg = &d->cfg;
+    const uint8_t *seed =
+        cfg->evidence_key.set ? cfg->evidence_key.key : gossip_keyring_primary(keyring)->key;
+    uint8_t want[16];
+    crypto_generichash(want, sizeof(want), (const uint8_t *)ctx_str, sizeof(ctx_str) - 1, seed,
+                       IVTD_KEY_LEN);
+
+    char path[IVTD_PATH_MAX + 16];
+    state_path(path, sizeof(path), d, "hash-key");
+    uint8_t *saved;
+    size_t len;
+    int rc = ivtd_persist_read(&saved, &len, path, 64, err, cap);
+    if (rc == 0) {
+        bool ok = len == sizeof(want);
+        if (ok)
+            memcpy(out, saved, sizeof(want));
+        free(saved);
+        if (ok && cfg->evidence_key.set && sodium_memcmp(out, want, sizeof(want)) != 0) {
+            /* Truncation only shortens the advice; the cause comes first. */
+            int n = snprintf(err, cap,
+                             "hash-key in %s was made from another key than cluster.evidence_key, "
+                             "and the saved evidence is hashed with it; to adopt the new key, stop "
+                             "the node and remove hash-key and evidence from that directory",
+                             cfg->state_dir);
+            (void)n;
+            return IVT_EINVAL;
+        }
+        if (ok)
+            return 0;
+    }
+    memcpy(out, want, sizeof(want));
+    return ivtd_persist_write(path, out, sizeof(want), 0600, err, cap);
+}
+
 /* Everything up to the running loop; returns 0 or an exit code. */
 static int start(struct ivtd *d)
 {
@@ -1064,32 +1209,13 @@ static int start(struct ivtd *d)
     int rc = load_keyring(&nc.keyring, cfg->keyring_file, err, sizeof(err));
     if (rc == IVT_ENOENT) {
         gossip_keyring_init(&nc.keyring);
-        gossip_keyring_install(&nc.keyring, cfg->encrypt);
+        gossip_keyring_install(&nc.keyring, cfg->encrypt.key);
     } else if (rc != 0) {
         return fail_start("cannot read the keyring", err);
     }
-    sodium_memzero(cfg->encrypt, sizeof(cfg->encrypt));
-    /* The evidence hash key must be equal fleet-wide and survive key
-     * rotation: derived once from the first key and kept in state_dir. */
-    char hkpath[IVTD_PATH_MAX + 16];
-    state_path(hkpath, sizeof(hkpath), d, "hash-key");
-    uint8_t *hk;
-    size_t hkl;
-    rc = ivtd_persist_read(&hk, &hkl, hkpath, 64, err, sizeof(err));
-    if (rc == 0 && hkl == sizeof(nc.hash_key)) {
-        memcpy(nc.hash_key, hk, sizeof(nc.hash_key));
-        free(hk);
-    } else {
-        if (rc == 0)
-            free(hk);
-        const struct gossip_key *k = gossip_keyring_primary(&nc.keyring);
-        static const char ctx_str[] = "ivt evidence hash key v1";
-        crypto_generichash(nc.hash_key, sizeof(nc.hash_key), (const uint8_t *)ctx_str,
-                           sizeof(ctx_str) - 1, k->key, sizeof(k->key));
-        if (ivtd_persist_write(hkpath, nc.hash_key, sizeof(nc.hash_key), 0600, err, sizeof(err)) !=
-            0)
-            return fail_start("cannot save the evidence hash key", err);
-    }
+    sodium_memzero(&cfg->encrypt, sizeof(cfg->encrypt));
+    if (evidence_hash_key(nc.hash_key, d, &nc.keyring, err, sizeof(err)) != 0)
+        return fail_start("cannot set the evidence hash key", err);
 
     if (build_rules(&d->rules, cfg, err, sizeof(err)) != 0)
         return fail_start("cannot load the GIVT rules", err);
@@ -1204,7 +1330,9 @@ static int start(struct ivtd *d)
     uv_signal_init(d->loop, &d->sig_term);
     uv_signal_init(d->loop, &d->sig_int);
     uv_signal_init(d->loop, &d->sig_hup);
-    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    uv_signal_init(d->loop, &d->sig_chld);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d->sig_chld.data = d;
+    uv_signal_start(&d->sig_chld, on_sigchld, SIGCHLD);
     uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&d->sig_hup, on_hup, SIGHUP);

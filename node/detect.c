@@ -25,6 +25,12 @@
  *     estimate (HyperLogLog) comes out a little under an exact local count,
  *     where the max keeps what this node saw itself. A share (a fraction)
  *     is judged by its fleet value alone, and only over a minimum volume.
+ *   - Shared addresses: an IP with many returning devices that keep their
+ *     user agents (a carrier's CGNAT, a corporate proxy) stands for many
+ *     households, and its per-IP thresholds are multiplied by how many
+ *     (shared_households). This is the one place where more evidence (more
+ *     devices) can lower a score: it is a mitigating signal, and a 0-point
+ *     reason "shared_ip" says so whenever it applies.
  *
  * Departures from the research note (references/detection.md, section
  * 5.3): it proposes additive log-odds points; a noisy-OR of bounded
@@ -45,11 +51,14 @@
 
 enum {
     /* Defaults (docs/detection.md says why each). */
-    DEFAULT_IP_REQUESTS = 3600,       /* 60 a minute sustained over the hour */
-    DEFAULT_IP_DISTINCT_UA = 10,      /* a household has a handful of browsers */
-    DEFAULT_DEVICE_DISTINCT_IP = 5,   /* home, work, mobile, a café, one more */
-    DEFAULT_PREFIX_REQUESTS = 36000,  /* ten busy IPs in one /24 */
-    DEFAULT_PUB_MIN_REQUESTS = 500,   /* Nameles scores publishers above 500 */
+    DEFAULT_IP_REQUESTS = 3600,      /* 60 a minute sustained over the hour */
+    DEFAULT_IP_DISTINCT_UA = 10,     /* a household has a handful of browsers */
+    DEFAULT_DEVICE_DISTINCT_IP = 5,  /* home, work, mobile, a café, one more */
+    DEFAULT_PREFIX_REQUESTS = 36000, /* ten busy IPs in one /24 */
+    DEFAULT_PUB_MIN_REQUESTS = 500,  /* Nameles scores publishers above 500 */
+    DEFAULT_SHARED_IP_DEVICES = 20,  /* no household has 20 devices; a CGNAT address has hundreds */
+    DEFAULT_HOUSEHOLD_DEVICES = 4,   /* phones, a laptop, a TV: the unit per-IP thresholds assume */
+    DEFAULT_SHARED_UA_PER_DEVICE = 2, /* a device has one browser, two with an in-app web view */
     DEFAULT_POINTS_CRAWLER = 100,     /* it says so itself */
     DEFAULT_POINTS_DATACENTER = 85,   /* GIVT by the MRC's list; VPNs exist */
     DEFAULT_POINTS_AT_THRESHOLD = 50, /* one signal at threshold: suspect */
@@ -66,6 +75,12 @@ enum {
 };
 
 #define DEFAULT_PUB_DATACENTER_SHARE 0.5 /* most of its traffic from hosting networks */
+/* Device ids must come back to count: a bot that stamps a fresh id on each
+ * event shows 1.0 event per device; real devices behind a carrier return
+ * (ad request, impression, click) within a window. 1.1 is six standard
+ * errors of the 1.6% HyperLogLog above 1.0, and humans at two ad events
+ * an hour pass it a few minutes into a window. */
+#define DEFAULT_SHARED_EVENTS_PER_DEVICE 1.1
 
 void node_thresholds_defaults(struct node_thresholds *th)
 {
@@ -76,6 +91,10 @@ void node_thresholds_defaults(struct node_thresholds *th)
         .th_prefix_requests = DEFAULT_PREFIX_REQUESTS,
         .th_pub_datacenter_share = DEFAULT_PUB_DATACENTER_SHARE,
         .th_pub_min_requests = DEFAULT_PUB_MIN_REQUESTS,
+        .th_shared_ip_devices = DEFAULT_SHARED_IP_DEVICES,
+        .th_household_devices = DEFAULT_HOUSEHOLD_DEVICES,
+        .th_shared_events_per_device = DEFAULT_SHARED_EVENTS_PER_DEVICE,
+        .th_shared_ua_per_device = DEFAULT_SHARED_UA_PER_DEVICE,
         .points_crawler = DEFAULT_POINTS_CRAWLER,
         .points_datacenter = DEFAULT_POINTS_DATACENTER,
         .points_at_threshold = DEFAULT_POINTS_AT_THRESHOLD,
@@ -87,8 +106,9 @@ void node_thresholds_defaults(struct node_thresholds *th)
 }
 
 enum sivt_kind {
-    SIVT_COUNT, /* judged by max(local, fleet) */
-    SIVT_SHARE, /* a fraction: judged by fleet, only over the volume gate */
+    SIVT_COUNT,    /* judged by max(local, fleet) */
+    SIVT_IP_COUNT, /* the same, per IP: its threshold scales with a shared address */
+    SIVT_SHARE,    /* a fraction: judged by fleet, only over the volume gate */
 };
 
 /* One SIVT signal: where its measure and threshold live. */
@@ -106,14 +126,16 @@ struct sivt_signal {
     }
 
 static const struct sivt_signal SIVT_SIGNALS[] = {
-    SIG(ip_requests, SIVT_COUNT),          SIG(ip_distinct_ua, SIVT_COUNT),
+    SIG(ip_requests, SIVT_IP_COUNT),       SIG(ip_distinct_ua, SIVT_IP_COUNT),
     SIG(device_distinct_ip, SIVT_COUNT),   SIG(prefix_requests, SIVT_COUNT),
     SIG(pub_datacenter_share, SIVT_SHARE),
 };
 
-enum { N_SIVT = sizeof(SIVT_SIGNALS) / sizeof(SIVT_SIGNALS[0]), N_GIVT = 2 };
+/* GIVT reasons, and the shared_ip note. */
+enum { N_SIVT = sizeof(SIVT_SIGNALS) / sizeof(SIVT_SIGNALS[0]), N_GIVT = 2, N_NOTES = 1 };
 
-_Static_assert(N_GIVT + N_SIVT <= NODE_MAX_REASONS, "every signal must fit in the reasons");
+_Static_assert(N_GIVT + N_SIVT + N_NOTES <= NODE_MAX_REASONS,
+               "every signal must fit in the reasons");
 
 static bool threshold_ok(double t)
 {
@@ -126,6 +148,12 @@ int node_thresholds_check(const struct node_thresholds *th)
         if (!threshold_ok(*(const double *)((const char *)th + SIVT_SIGNALS[i].threshold)))
             return IVT_EINVAL;
     if (!threshold_ok(th->th_pub_min_requests) || th->th_pub_datacenter_share > 1)
+        return IVT_EINVAL;
+    /* A household of 0 devices would make every shared address infinitely
+     * many households. */
+    if (!threshold_ok(th->th_shared_ip_devices) || !threshold_ok(th->th_shared_ua_per_device) ||
+        !threshold_ok(th->th_shared_events_per_device) || !threshold_ok(th->th_household_devices) ||
+        (th->th_shared_ip_devices > 0 && !(th->th_household_devices >= 1)))
         return IVT_EINVAL;
     if (th->points_crawler > POINTS_FULL || th->points_datacenter > POINTS_FULL ||
         th->points_at_threshold > POINTS_FULL || th->points_per_doubling > POINTS_FULL ||
@@ -170,6 +198,41 @@ static double count_value(const struct node_measure *m)
 static double share_value(const struct node_measure *m)
 {
     return m->fleet > 0 ? m->fleet : 0;
+}
+
+/*
+ * How many households an IP stands for: 1, or for a shared address (a
+ * carrier's CGNAT, a corporate proxy) its distinct devices over
+ * th_household_devices. The per-IP thresholds were set for one household;
+ * hundreds of phones behind one carrier address are hundreds of households,
+ * and judging them as one is the classic false positive of IP rate limits.
+ * What a bot cannot cheaply fake, and what is therefore asked of the
+ * devices before they count:
+ *   - they are many (th_shared_ip_devices): a household never has 20;
+ *   - they come back (events per device at least
+ *     th_shared_events_per_device): stamping a fresh id on every event
+ *     shows exactly one event per device;
+ *   - each keeps its user agent (distinct UAs per device at most
+ *     th_shared_ua_per_device): a bot rotating user agents over few or no
+ *     device ids has more UAs than devices.
+ * Every figure is fleet-wide (max with local, like any count), so each node
+ * reaches the same answer. A bot that keeps many stable device ids with
+ * one user agent each behind one address looks like a carrier here; the
+ * device-level signals (device_distinct_ip) are what judge it then.
+ */
+static double shared_households(const struct node_thresholds *th, const struct node_signals *s)
+{
+    if (!(th->th_shared_ip_devices > 0) || !(th->th_household_devices >= 1))
+        return 1;
+    double devices = count_value(&s->ip_distinct_device);
+    if (!(devices >= th->th_shared_ip_devices))
+        return 1;
+    if (!(count_value(&s->ip_events) >= devices * th->th_shared_events_per_device))
+        return 1;
+    if (count_value(&s->ip_distinct_ua) > devices * th->th_shared_ua_per_device)
+        return 1;
+    double h = devices / th->th_household_devices;
+    return h > 1 ? h : 1;
 }
 
 /*
@@ -260,6 +323,27 @@ static void sivt_detail(struct node_reason *r, const struct sivt_signal *sig,
     }
 }
 
+/* The note that says why a busy IP's thresholds were raised. */
+static void shared_note(struct node_score *out, const struct node_thresholds *th,
+                        const struct node_signals *s, double households)
+{
+    const struct node_measure *d = &s->ip_distinct_device;
+    double devices = count_value(d);
+    struct node_reason *r =
+        reason_add(out, "shared_ip", d->local, d->fleet, th->th_shared_ip_devices, 0);
+    struct text t = {r->detail, sizeof(r->detail), 0};
+    text_fixed(&t, devices, 0);
+    text_str(&t, " devices, ");
+    text_fixed(&t, count_value(&s->ip_events) / devices, 1);
+    text_str(&t, " events each: IP thresholds x");
+    text_fixed(&t, households, 1);
+    if (d->origins > 0) {
+        text_str(&t, " (");
+        text_uint(&t, d->origins);
+        text_str(&t, " nodes)");
+    }
+}
+
 /* Stable: equal points keep table order (GIVT first), so reasons are
  * deterministic. */
 static void reasons_sort(struct node_score *out)
@@ -292,6 +376,7 @@ void node_detect(struct node_score *out, const struct node_thresholds *th,
 {
     memset(out, 0, sizeof(*out));
     bool givt = false;
+    double households = shared_households(th, s);
     if (s->crawler && th->points_crawler > 0) {
         struct node_reason *r = reason_add(out, "crawler_ua", 1, 1, 1, th->points_crawler);
         struct text d = {r->detail, sizeof(r->detail), 0};
@@ -312,6 +397,8 @@ void node_detect(struct node_score *out, const struct node_thresholds *th,
         const struct node_measure *m =
             (const struct node_measure *)((const char *)s + sig->measure);
         double t = *(const double *)((const char *)th + sig->threshold);
+        if (sig->kind == SIVT_IP_COUNT)
+            t *= households;
         double v;
         if (sig->kind == SIVT_SHARE) {
             /* A publisher with three requests, two from a cloud, is not
@@ -328,6 +415,8 @@ void node_detect(struct node_score *out, const struct node_thresholds *th,
         struct node_reason *r = reason_add(out, sig->name, m->local, m->fleet, t, p);
         sivt_detail(r, sig, m, v, t, s);
     }
+    if (households > 1)
+        shared_note(out, th, s, households);
     reasons_sort(out);
     out->score = combine(out);
     if (out->score >= th->bot_score)

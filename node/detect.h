@@ -30,6 +30,18 @@ struct node_thresholds {
     double th_pub_datacenter_share; /* share of a publisher's requests from data centers: 0.5 */
     double th_pub_min_requests;     /* below this many requests the share says nothing: 500 */
 
+    /* Shared addresses (CGNAT, corporate proxies): an IP whose fleet-wide
+     * traffic comes from at least th_shared_ip_devices distinct device ids
+     * that return (events per device at least th_shared_events_per_device)
+     * and do not rotate user agents (distinct UAs per device at most
+     * th_shared_ua_per_device) stands for devices / th_household_devices
+     * households: its per-IP thresholds (ip_requests, ip_distinct_ua) are
+     * multiplied by that. th_shared_ip_devices of 0 turns this off. */
+    double th_shared_ip_devices;        /* 20 */
+    double th_household_devices;        /* 4 */
+    double th_shared_events_per_device; /* 1.1 */
+    double th_shared_ua_per_device;     /* 2 */
+
     /* points */
     uint8_t points_crawler;      /* a known crawler user agent: 100 */
     uint8_t points_datacenter;   /* a data-center address: 85 */
@@ -75,6 +87,8 @@ struct node_signals {
     /* SIVT: counts per entity over the window, local and fleet-wide */
     struct node_measure ip_requests;        /* requests from this IP */
     struct node_measure ip_distinct_ua;     /* distinct user agents from this IP */
+    struct node_measure ip_distinct_device; /* distinct device ids from this IP (shared address) */
+    struct node_measure ip_events;          /* events of every kind from this IP (shared address) */
     struct node_measure device_distinct_ip; /* distinct IPs this device used */
     struct node_measure prefix_requests;    /* requests from this IP's prefix */
     struct node_measure pub_requests;       /* requests on this publisher */
@@ -85,7 +99,9 @@ struct node_signals {
 
 /*
  * Scores one event: fills out (score 0-100, verdict, class, reasons ordered
- * by points, most first; decided false). Pure and deterministic.
+ * by points, most first; decided false). Pure and deterministic. A shared
+ * address (see th_shared_ip_devices) adds a reason "shared_ip" of 0 points
+ * that says by how much the IP's thresholds were raised.
  */
 void node_detect(struct node_score *out, const struct node_thresholds *th,
                  const struct node_signals *s);

@@ -43,12 +43,29 @@ int node_ip_parse(struct node_ip *out, const char *s, size_t len)
     return IVT_EINVAL;
 }
 
+/* Dotted quad, as inet_ntop writes it: every event's key is formatted on
+ * the request path, and glibc's inet_ntop goes through sprintf. */
+static void format_v4(char *out, const uint8_t *b)
+{
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *out++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *out++ = (char)('0' + v / 10 % 10);
+        *out++ = (char)('0' + v % 10);
+        *out++ = i < 3 ? '.' : 0;
+    }
+}
+
 const char *node_ip_format(const struct node_ip *ip, char *buf, size_t cap)
 {
     if (cap == 0)
         return buf;
     buf[0] = 0;
-    if (ip->family == 4)
+    if (ip->family == 4 && cap >= INET_ADDRSTRLEN)
+        format_v4(buf, ip->bytes);
+    else if (ip->family == 4)
         inet_ntop(AF_INET, ip->bytes, buf, (socklen_t)cap);
     else if (ip->family == 6)
         inet_ntop(AF_INET6, ip->bytes, buf, (socklen_t)cap);

@@ -60,7 +60,7 @@ struct ivtd {
     uv_udp_t udp;
     uv_tcp_t pushpull;
     uv_timer_t tick, snap, rate, grace;
-    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_signal_t sig_term, sig_int, sig_hup, sig_chld;
     struct ivtd_rpc *api, *control;
     struct ivtd_http *http;
     struct ivtd_lag lag;
@@ -74,6 +74,7 @@ struct ivtd {
 
     ivt_ms started, started_wall;
     bool saving;   /* an asynchronous snapshot write is in flight */
+    int snap_pid;  /* the forked snapshot writer, 0 when none */
     bool stopping; /* leaving: no new work, exit once the grace ends */
     int exit_code;
 

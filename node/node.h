@@ -208,6 +208,23 @@ int node_leave(struct node *node, ivt_ms now);
 enum node_key_op { NODE_KEY_INSTALL = 0, NODE_KEY_USE = 1, NODE_KEY_REMOVE = 2 };
 int node_key_op(struct node *node, enum node_key_op op, const uint8_t key[32], ivt_ms now);
 
+/*
+ * Keyring agreement. Every node's tags carry a fingerprint of its keyring
+ * (the primary key id and a hash of all installed key ids), refreshed on
+ * every tick, so one node tells whether a rotation reached each member.
+ * NODE_KEYRING_UNKNOWN: the member's tags carry no fingerprint (an older
+ * node, or one whose tags have not arrived yet).
+ */
+enum node_keyring_match { NODE_KEYRING_SAME = 0, NODE_KEYRING_DIFFERENT, NODE_KEYRING_UNKNOWN };
+enum node_keyring_match node_keyring_match(const struct node *node,
+                                           const struct gossip_member_info *m);
+
+/* The keyring fingerprint in a member's tags (msgpack map, key "kr", a
+ * 12-byte bin). Returns 0, IVT_ENOENT (no "kr"), or IVT_EPROTO (malformed
+ * tags). Tags come from the network: never trusted, never read past len. */
+enum { NODE_KEYRING_FP_LEN = 12 };
+int node_tags_keyring(uint8_t fp[NODE_KEYRING_FP_LEN], const uint8_t *tags, size_t len);
+
 /* ---- the request path -------------------------------------------------- */
 
 /* Records an event as evidence. Returns 0, or IVT_EINVAL (bad kind, empty
@@ -255,7 +272,10 @@ struct node_report {
     struct node_decision decision;
 };
 
-/* Returns 0 (report->known tells whether there was evidence), or IVT_EINVAL. */
+/* Keys of kind ip are addresses; of kind prefix, an address or ADDR/24
+ * (IPv4), ADDR/48 (IPv6): both name the prefix holding the address. The
+ * report carries the canonical key. Returns 0 (report->known tells whether
+ * there was evidence), or IVT_EINVAL (bad kind, or a key of the wrong form). */
 int node_lookup(struct node *node, struct node_report *out, enum node_entity_kind kind,
                 const char *key, size_t key_len, ivt_ms wall);
 
@@ -273,8 +293,9 @@ struct node_top_row {
  * then key). kind < 0 means every kind. Returns how many rows were filled. */
 size_t node_top(struct node *node, struct node_top_row *rows, size_t max, int kind, ivt_ms wall);
 
-/* Bans or allows an entity fleet-wide for ttl (capped), or clears it.
- * Returns 0, or IVT_EINVAL (bad kind, empty key, ttl <= 0 or over the cap). */
+/* Bans or allows an entity fleet-wide for ttl (capped), or clears it. Keys
+ * as node_lookup takes them. Returns 0, or IVT_EINVAL (bad kind, empty key
+ * or one of the wrong form, ttl <= 0 or over the cap). */
 int node_decide(struct node *node, enum node_entity_kind kind, const char *key, size_t key_len,
                 enum node_action action, ivt_ms ttl, const char *reason, ivt_ms now, ivt_ms wall);
 /* Live decisions, soonest expiry last; returns how many were filled. */
@@ -301,11 +322,19 @@ struct node_stats {
     uint64_t entities_expired;
     uint64_t pending; /* entities with changes not yet gossiped */
     uint64_t deltas_sent, deltas_received, deltas_bytes_out, deltas_bytes_in;
-    uint64_t deltas_dropped;    /* the gossip queue was full: left to push-pull */
-    uint64_t payloads_rejected; /* gossip payloads that did not decode or merge */
-    uint64_t epoch;             /* the current epoch number */
+    uint64_t deltas_dropped;          /* the gossip queue was full: left to push-pull */
+    uint64_t payloads_rejected;       /* gossip payloads that did not decode or merge */
+    uint64_t keyop_retries;           /* key operations published again (a member lagged) */
+    uint64_t keyop_retries_exhausted; /* given up: some member still differs (see status) */
+    uint64_t epoch;                   /* the current epoch number */
+    uint64_t merge_queued_bytes;      /* received repair evidence not merged yet */
 };
 
+/* Everything above; walks the whole store (O(entities), tens of ms at a
+ * million): for status and metrics, not for a per-second timer. */
 void node_get_stats(const struct node *node, struct node_stats *out);
+
+/* Events recorded as evidence so far: O(1). */
+uint64_t node_events_observed(const struct node *node);
 
 #endif

@@ -52,6 +52,10 @@ static int n_create(void **out, const struct sim_core_spec *spec)
         th.th_ip_distinct_ua = s->th_ip_distinct_ua;
     if (s->set_th_device_distinct_ip)
         th.th_device_distinct_ip = s->th_device_distinct_ip;
+    if (s->set_th_shared_ip_devices)
+        th.th_shared_ip_devices = s->th_shared_ip_devices;
+    if (s->set_th_household_devices)
+        th.th_household_devices = s->th_household_devices;
     if (s->set_suspect_score)
         th.suspect_score = s->suspect_score;
     if (s->set_bot_score)

@@ -14,6 +14,14 @@
  * connections it asks for, pumps its stream output and re-arms its tick:
  * the "host loop" of the daemon, collapsed into one function (host_after).
  *
+ * Links: a matrix of SIM_NET_ZONES x SIM_NET_ZONES, one per ordered pair of
+ * zones (a host's zone is its region or datacenter), so a datagram from
+ * eu to us takes the eu->us delay, jitter, loss, duplication and
+ * reordering, and one inside eu the eu->eu link. Every draw comes from the
+ * network's one seeded stream, in a fixed order per datagram (loss,
+ * duplication, then per copy jitter and reordering): a run is a function of
+ * the seed whatever the matrix holds.
+ *
  * Streams: a connection is two (host, sid) ends. Bytes travel with the
  * link's base delay and never reorder (each direction's arrival times are
  * monotonic). A cut between the ends resets the connection at the next
@@ -55,6 +63,7 @@ struct host {
     ivt_ms paused_until;
     bool crashed;
     uint8_t group;
+    uint8_t zone;
     uint64_t bytes;
 };
 
@@ -76,7 +85,7 @@ struct sim_net {
     uint32_t n_hosts, cap_hosts;
     struct conn *conns;
     uint32_t n_conns, cap_conns;
-    struct sim_net_link link;
+    struct sim_net_link link[SIM_NET_ZONES][SIM_NET_ZONES]; /* [from zone][to zone] */
     bool blocked[SIM_NET_GROUPS][SIM_NET_GROUPS];
     sim_net_tap_fn tap;
     void *tap_ctx;
@@ -174,7 +183,7 @@ int sim_net_new(struct sim_net **out, uint64_t seed, ivt_ms start)
         return IVT_ENOMEM;
     ivt_rng_seed(&n->rng, seed);
     n->now = start;
-    n->link = (struct sim_net_link){.delay = 1, .jitter = 1};
+    sim_net_set_link(n, &(struct sim_net_link){.delay = 1, .jitter = 1});
     n->trace = 0xcbf29ce484222325ULL;
     *out = n;
     return 0;
@@ -260,7 +269,30 @@ ivt_ms sim_net_now(const struct sim_net *n)
 
 void sim_net_set_link(struct sim_net *n, const struct sim_net_link *l)
 {
-    n->link = *l;
+    for (uint32_t a = 0; a < SIM_NET_ZONES; a++)
+        for (uint32_t b = 0; b < SIM_NET_ZONES; b++)
+            n->link[a][b] = *l;
+}
+
+void sim_net_set_pair(struct sim_net *n, uint32_t a, uint32_t b, const struct sim_net_link *l)
+{
+    n->link[a % SIM_NET_ZONES][b % SIM_NET_ZONES] = *l;
+}
+
+const struct sim_net_link *sim_net_pair(const struct sim_net *n, uint32_t a, uint32_t b)
+{
+    return &n->link[a % SIM_NET_ZONES][b % SIM_NET_ZONES];
+}
+
+void sim_net_set_zone(struct sim_net *n, uint32_t host, uint32_t zone)
+{
+    n->hosts[host].zone = (uint8_t)(zone % SIM_NET_ZONES);
+}
+
+/* The link datagrams and stream bytes from host a to host b take. */
+static const struct sim_net_link *link_of(const struct sim_net *n, uint32_t a, uint32_t b)
+{
+    return &n->link[n->hosts[a].zone][n->hosts[b].zone];
 }
 
 void sim_net_set_tap(struct sim_net *n, sim_net_tap_fn fn, void *ctx)
@@ -371,16 +403,18 @@ static void send_datagram(struct sim_net *n, uint32_t from, const struct gossip_
         return;
     if (to < 0)
         return;
-    if (ivt_rng_double(&n->rng) < n->link.loss) {
+    const struct sim_net_link *l = link_of(n, from, (uint32_t)to);
+    if (ivt_rng_double(&n->rng) < l->loss) {
         n->st.lost++;
         return;
     }
-    int copies = ivt_rng_double(&n->rng) < n->link.dup ? 2 : 1;
+    int copies = ivt_rng_double(&n->rng) < l->dup ? 2 : 1;
     n->st.duplicated += (uint64_t)(copies - 1);
+    ivt_ms hold = l->reorder_delay > 0 ? l->reorder_delay : l->delay;
     for (int c = 0; c < copies; c++) {
-        ivt_ms d = n->link.delay + (ivt_ms)ivt_rng_below(&n->rng, (uint64_t)n->link.jitter + 1);
-        if (ivt_rng_double(&n->rng) < n->link.reorder)
-            d += n->link.delay + (ivt_ms)ivt_rng_below(&n->rng, (uint64_t)n->link.delay + 1);
+        ivt_ms d = l->delay + (ivt_ms)ivt_rng_below(&n->rng, (uint64_t)l->jitter + 1);
+        if (ivt_rng_double(&n->rng) < l->reorder)
+            d += hold + (ivt_ms)ivt_rng_below(&n->rng, (uint64_t)hold + 1);
         uint8_t *data = malloc(p->len);
         if (!data)
             return;
@@ -429,7 +463,7 @@ static void pump(struct sim_net *n, uint32_t ci, int end)
             return;
         memcpy(data, n->chunk, len);
         int other = !end;
-        ivt_ms t = n->now + n->link.delay;
+        ivt_ms t = n->now + link_of(n, c->host[end], c->host[other])->delay;
         if (t < c->last_arrival[other])
             t = c->last_arrival[other];
         c->last_arrival[other] = t;
@@ -446,7 +480,7 @@ static void pump(struct sim_net *n, uint32_t ci, int end)
          * data (same direction, same ordering). */
         conn_close_end(n, c, end);
         int other = !end;
-        ivt_ms t = n->now + n->link.delay;
+        ivt_ms t = n->now + link_of(n, c->host[end], c->host[other])->delay;
         if (t < c->last_arrival[other])
             t = c->last_arrival[other];
         push(n, (struct event){.t = t,
@@ -479,7 +513,7 @@ static void host_after(struct sim_net *n, uint32_t i)
         *c = (struct conn){
             .used = true, .host = {i, (uint32_t)target}, .sid = {sid, 0}, .open = {true, false}};
         uint32_t ci = (uint32_t)(c - n->conns);
-        push(n, (struct event){.t = n->now + n->link.delay,
+        push(n, (struct event){.t = n->now + link_of(n, i, (uint32_t)target)->delay,
                                .kind = EV_CONNECT,
                                .host = (uint32_t)target,
                                .conn = ci});

@@ -3,7 +3,9 @@
  *
  * One event heap keyed by (time, seq) drives everything: datagram
  * deliveries, host ticks at the deadlines hosts ask for, stream traffic.
- * Links have a delay, jitter, iid loss, duplication and reordering; groups
+ * Each host is in a zone (a region or datacenter, 0 by default); every
+ * ordered pair of zones has its own link: a delay, jitter, iid loss,
+ * duplication and reordering (a latency matrix with faults per pair). Groups
  * of hosts can be cut apart one way or both ways and healed; a host can
  * crash (nothing delivered, never ticked), pause (a stalled loop: packets
  * wait in its "socket buffer", timers fire late) and restart (a new host
@@ -41,12 +43,16 @@ struct sim_net_ops {
 extern const struct sim_net_ops sim_net_gossip_ops;
 
 struct sim_net_link {
-    ivt_ms delay;   /* one-way base latency */
-    ivt_ms jitter;  /* uniform extra [0, jitter] */
-    double loss;    /* iid drop probability per datagram */
-    double dup;     /* probability a datagram is delivered twice */
-    double reorder; /* probability a datagram is held back an extra delay */
+    ivt_ms delay;         /* one-way base latency */
+    ivt_ms jitter;        /* uniform extra [0, jitter] */
+    double loss;          /* iid drop probability per datagram */
+    double dup;           /* probability a datagram is delivered twice */
+    double reorder;       /* probability a datagram is held back an extra delay */
+    ivt_ms reorder_delay; /* how long: uniform [hold, 2 hold], hold = this or, when 0, delay */
 };
+
+/* Zones: the rows and columns of the link matrix. */
+enum { SIM_NET_ZONES = 16 };
 
 /* Sees every datagram sent (before loss); return false to drop it. */
 typedef bool (*sim_net_tap_fn)(void *ctx, uint32_t from, uint32_t to, const uint8_t *p, size_t n,
@@ -71,7 +77,14 @@ uint32_t sim_net_count(const struct sim_net *n);
 void *sim_net_host(const struct sim_net *n, uint32_t i);
 
 ivt_ms sim_net_now(const struct sim_net *n);
+/* Sets the link of every pair of zones. */
 void sim_net_set_link(struct sim_net *n, const struct sim_net_link *l);
+/* Sets the link from zone a to zone b (one direction; zones < SIM_NET_ZONES). */
+void sim_net_set_pair(struct sim_net *n, uint32_t a, uint32_t b, const struct sim_net_link *l);
+const struct sim_net_link *sim_net_pair(const struct sim_net *n, uint32_t a, uint32_t b);
+/* Puts a host in a zone (0 until set): its datagrams and streams take the
+ * links of its zone's row and column. */
+void sim_net_set_zone(struct sim_net *n, uint32_t host, uint32_t zone);
 void sim_net_set_tap(struct sim_net *n, sim_net_tap_fn fn, void *ctx);
 
 /* Partitions: each host is in a group (0 by default, < SIM_NET_GROUPS).

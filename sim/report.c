@@ -376,6 +376,18 @@ int sim_summary_write_json(const struct sim_summary *s, const char *path)
     json_object_set_new(o, "precision_isolated", num(s->precision_isolated));
     json_object_set_new(o, "recall_oracle", num(s->recall_oracle));
     json_object_set_new(o, "precision_oracle", num(s->precision_oracle));
+    json_t *actors = json_array();
+    for (size_t i = 0; actors && i < s->n_actors; i++) {
+        const struct sim_actor_result *a = &s->actors[i];
+        json_t *row = json_pack("{s:s, s:s, s:I, s:I, s:o}", "name", a->name, "label",
+                                a->bot ? "bot" : "human", "events", (json_int_t)a->events,
+                                "flagged", (json_int_t)a->flagged, "flagged_share",
+                                num(a->events ? (double)a->flagged / (double)a->events : NAN));
+        if (row)
+            json_array_append_new(actors, row);
+    }
+    if (actors)
+        json_object_set_new(o, "actors", actors);
     json_object_set_new(model, "first_detect_s", num(s->first_detect_model_s));
     json_object_set_new(model, "dissemination_p99_s", num(s->dissemination_model_p99_s));
     json_object_set_new(o, "model", model);

@@ -18,6 +18,8 @@
 
 #include <sodium.h>
 
+#include "sim/workload.h"
+
 /* ---- trace ------------------------------------------------------------- */
 
 /* One processed event, as hashed. Fields are fixed-width so the hash does
@@ -95,6 +97,14 @@ struct sim_check_result {
     char detail[160];
 };
 
+/* What the fleet decided on one actor group's events (after score_after_s):
+ * shows which traps cost precision and which bots escape. */
+struct sim_actor_result {
+    char name[SIM_NAME_MAX];
+    bool bot;
+    uint64_t events, flagged;
+};
+
 struct sim_summary {
     char scenario[64];
     char scenario_path[512];
@@ -127,6 +137,8 @@ struct sim_summary {
     uint64_t scored, scored_bots;
     double recall, precision, recall_isolated, precision_isolated, recall_oracle, precision_oracle;
     uint64_t tp, fp, fn;
+    size_t n_actors;
+    struct sim_actor_result actors[SIM_MAX_ACTORS];
 
     size_t n_checks;
     struct sim_check_result checks[SIM_MAX_CHECKS];

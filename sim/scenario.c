@@ -252,11 +252,73 @@ static int parse_latency(struct ctx *c, const config_setting_t *s)
     return 0;
 }
 
+/* Every directed pair from the network-wide values and the matrix. */
+static void resolve_links(struct sim_network *net)
+{
+    for (uint32_t i = 0; i < SIM_MAX_REGIONS; i++)
+        for (uint32_t j = 0; j < SIM_MAX_REGIONS; j++) {
+            net->links[i][j] = net->all;
+            net->links[i][j].latency_ms = net->latency_ms[i][j];
+        }
+}
+
+/* The keys a link shares with the network-wide defaults. */
+static int get_link_keys(struct ctx *c, const config_setting_t *g, struct sim_link_config *l)
+{
+    TRY(get_num(c, g, "jitter_ms", 0, 10000, &l->jitter_ms, NULL));
+    TRY(get_num(c, g, "loss", 0, 1, &l->loss, NULL));
+    TRY(get_num(c, g, "duplicate", 0, 1, &l->duplicate, NULL));
+    TRY(get_num(c, g, "reorder", 0, 1, &l->reorder, NULL));
+    TRY(get_num(c, g, "reorder_ms", 0, 10000, &l->reorder_ms, NULL));
+    return 0;
+}
+
+/* Reads a ["region", "region"] pair of region names into indices. */
+static int get_between(struct ctx *c, const config_setting_t *g, int out[2], bool *found)
+{
+    const config_setting_t *s = config_setting_get_member(g, "between");
+    *found = s != NULL;
+    if (!s)
+        return 0;
+    if (!config_setting_is_array(s) || config_setting_length(s) != 2 ||
+        config_setting_type(config_setting_get_elem(s, 0)) != CONFIG_TYPE_STRING)
+        return fail(c, s, IVT_EINVAL, "between must be [\"region\", \"region\"]");
+    for (unsigned i = 0; i < 2; i++) {
+        const char *name = config_setting_get_string(config_setting_get_elem(s, i));
+        out[i] = region_index(c->sc, name);
+        if (out[i] < 0)
+            return fail(c, s, IVT_EINVAL, "no region named \"%s\" in network.regions", name);
+    }
+    return 0;
+}
+
+/* One override of the links list: the keys it names replace the pair's
+ * values, both ways unless oneway (then from between[0] to between[1]). */
+static int parse_link(struct ctx *c, const config_setting_t *g)
+{
+    static const char *const keys[] = {"between",   "oneway",  "latency_ms", "jitter_ms", "loss",
+                                       "duplicate", "reorder", "reorder_ms", NULL};
+    struct sim_network *net = &c->sc->net;
+    TRY(check_keys(c, g, "a link", keys));
+    int r[2];
+    bool found, oneway = false;
+    TRY(get_between(c, g, r, &found));
+    if (!found)
+        return fail(c, g, IVT_EINVAL, "a link needs between = [\"region\", \"region\"]");
+    TRY(get_bool(c, g, "oneway", &oneway));
+    for (int dir = 0; dir < (oneway ? 1 : 2); dir++) {
+        struct sim_link_config *l = &net->links[r[dir]][r[!dir]];
+        TRY(get_num(c, g, "latency_ms", 0, 10000, &l->latency_ms, NULL));
+        TRY(get_link_keys(c, g, l));
+    }
+    return 0;
+}
+
 static int parse_network(struct ctx *c, const config_setting_t *g)
 {
     static const char *const keys[] = {"regions",        "latency_ms",  "jitter_ms", "loss",
                                        "gilbert",        "duplicate",   "reorder",   "reorder_ms",
-                                       "bandwidth_kbps", "packet_size", NULL};
+                                       "bandwidth_kbps", "packet_size", "links",     NULL};
     static const char *const gkeys[] = {"p", "r", "loss_bad", "loss_good", NULL};
     struct sim_network *net = &c->sc->net;
     TRY(check_keys(c, g, "network", keys));
@@ -266,11 +328,7 @@ static int parse_network(struct ctx *c, const config_setting_t *g)
     s = config_setting_get_member(g, "latency_ms");
     if (s)
         TRY(parse_latency(c, s));
-    TRY(get_num(c, g, "jitter_ms", 0, 10000, &net->jitter_ms, NULL));
-    TRY(get_num(c, g, "loss", 0, 1, &net->loss, NULL));
-    TRY(get_num(c, g, "duplicate", 0, 1, &net->duplicate, NULL));
-    TRY(get_num(c, g, "reorder", 0, 1, &net->reorder, NULL));
-    TRY(get_num(c, g, "reorder_ms", 0, 10000, &net->reorder_ms, NULL));
+    TRY(get_link_keys(c, g, &net->all));
     TRY(get_num(c, g, "bandwidth_kbps", 0, 1e9, &net->bandwidth_kbps, NULL));
     TRY(get_u32(c, g, "packet_size", 64, 65507, &net->packet_size, NULL));
     s = config_setting_get_member(g, "gilbert");
@@ -284,6 +342,14 @@ static int parse_network(struct ctx *c, const config_setting_t *g)
         TRY(get_num(c, s, "loss_good", 0, 1, &net->gilbert.loss_good, NULL));
         if (net->gilbert.r <= 0)
             return fail(c, s, IVT_EINVAL, "gilbert.r must be > 0 (bursts must end)");
+    }
+    resolve_links(net);
+    s = config_setting_get_member(g, "links");
+    if (s) {
+        if (!config_setting_is_list(s))
+            return fail(c, s, IVT_EINVAL, "links must be a list ( {...}, ... )");
+        for (int i = 0; i < config_setting_length(s); i++)
+            TRY(parse_link(c, config_setting_get_elem(s, (unsigned)i)));
     }
     return 0;
 }
@@ -300,6 +366,8 @@ static int parse_node(struct ctx *c, const config_setting_t *g)
                                        "th_ip_requests",
                                        "th_ip_distinct_ua",
                                        "th_device_distinct_ip",
+                                       "th_shared_ip_devices",
+                                       "th_household_devices",
                                        "suspect_score",
                                        "bot_score",
                                        NULL};
@@ -323,6 +391,10 @@ static int parse_node(struct ctx *c, const config_setting_t *g)
                 &n->set_th_ip_distinct_ua));
     TRY(get_u32(c, g, "th_device_distinct_ip", 0, UINT32_MAX, &n->th_device_distinct_ip,
                 &n->set_th_device_distinct_ip));
+    TRY(get_u32(c, g, "th_shared_ip_devices", 0, UINT32_MAX, &n->th_shared_ip_devices,
+                &n->set_th_shared_ip_devices));
+    TRY(get_u32(c, g, "th_household_devices", 1, UINT32_MAX, &n->th_household_devices,
+                &n->set_th_household_devices));
     uint32_t v;
     TRY(get_u32(c, g, "suspect_score", 1, 100, &v, &n->set_suspect_score));
     if (n->set_suspect_score)
@@ -513,7 +585,7 @@ static int parse_fault(struct ctx *c, const config_setting_t *g, struct sim_faul
     static const char *const keys[] = {"kind",      "at_s",      "for_s",         "restart_after_s",
                                        "nodes",     "other",     "oneway",        "from_snapshot",
                                        "offset_ms", "drift_ppm", "joins_per_min", "leaves_per_min",
-                                       "loss",      NULL};
+                                       "loss",      "between",   "excused",       NULL};
     TRY(check_keys(c, g, "a fault", keys));
     memset(f, 0, sizeof(*f));
     char kind[32];
@@ -559,12 +631,22 @@ static int parse_fault(struct ctx *c, const config_setting_t *g, struct sim_faul
     if (f->kind == SIM_FAULT_PARTITION && f->nodes.kind == SIM_SEL_ALL)
         f->nodes.kind = SIM_SEL_HALF;
     TRY(get_bool(c, g, "oneway", &f->oneway));
+    f->excused = f->kind == SIM_FAULT_PAUSE || f->kind == SIM_FAULT_PARTITION;
+    s = config_setting_get_member(g, "excused");
+    if (s && !f->excused)
+        return fail(c, s, IVT_EINVAL, "excused applies to pause and partition only");
+    TRY(get_bool(c, g, "excused", &f->excused));
     TRY(get_bool(c, g, "from_snapshot", &f->from_snapshot));
     TRY(get_pair(c, g, "offset_ms", &f->offset_min_ms, &f->offset_max_ms));
     TRY(get_pair(c, g, "drift_ppm", &f->drift_min_ppm, &f->drift_max_ppm));
     TRY(get_num(c, g, "joins_per_min", 0, 1e6, &f->joins_per_min, NULL));
     TRY(get_num(c, g, "leaves_per_min", 0, 1e6, &f->leaves_per_min, NULL));
     TRY(get_num(c, g, "loss", 0, 1, &f->loss, NULL));
+    f->between[0] = f->between[1] = -1;
+    TRY(get_between(c, g, f->between, &found));
+    if (found && f->kind != SIM_FAULT_LOSS)
+        return fail(c, config_setting_get_member(g, "between"), IVT_EINVAL,
+                    "between applies to loss only");
     return 0;
 }
 
@@ -632,7 +714,7 @@ static void defaults(struct sim_scenario *sc)
     for (int i = 0; i < SIM_MAX_REGIONS; i++)
         for (int j = 0; j < SIM_MAX_REGIONS; j++)
             sc->net.latency_ms[i][j] = 0.2; /* one datacenter: a fraction of a millisecond */
-    sc->net.jitter_ms = 0.1;
+    sc->net.all.jitter_ms = 0.1;
     sc->net.packet_size = 1400;
     snprintf(sc->node.profile, sizeof(sc->node.profile), "lan");
     sim_workload_config_defaults(&sc->workload);
@@ -651,6 +733,8 @@ static int parse_config(struct ctx *c, config_t *cfg)
         TRY(parse_sim(c, s));
     if ((s = config_setting_get_member(root, "network")))
         TRY(parse_network(c, s));
+    else
+        resolve_links(&c->sc->net);
     if ((s = config_setting_get_member(root, "node")))
         TRY(parse_node(c, s));
     if ((s = config_setting_get_member(root, "workload")))

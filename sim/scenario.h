@@ -53,11 +53,13 @@ struct sim_fault {
     struct sim_sel nodes; /* who (side a of a partition) */
     struct sim_sel other; /* partition: side b */
     bool oneway;          /* partition: only b -> a is cut */
+    bool excused;         /* pause, partition: nodes hit may be declared dead (default true) */
     bool from_snapshot;   /* crash+restart: restore the snapshot taken at the crash */
     double offset_min_ms, offset_max_ms;  /* clock: uniform offset */
     double drift_min_ppm, drift_max_ppm;  /* clock: uniform drift */
     double joins_per_min, leaves_per_min; /* churn, until at + duration */
     double loss;                          /* loss: the new iid loss */
+    int between[2]; /* loss: only the links between these regions (both ways); -1: all links */
 };
 
 struct sim_region {
@@ -71,18 +73,30 @@ struct sim_gilbert {
     double loss_bad, loss_good; /* loss probability in each state */
 };
 
+/* One directed link between two regions (or inside one). */
+struct sim_link_config {
+    double latency_ms; /* one-way base delay */
+    double jitter_ms;  /* uniform extra delay in [0, jitter_ms] */
+    double loss;       /* iid loss per datagram */
+    double duplicate;  /* probability a datagram is delivered twice */
+    double reorder;    /* probability a datagram is held back */
+    double reorder_ms; /* for [reorder_ms, 2 reorder_ms] (0: the link's latency) */
+};
+
 struct sim_network {
     uint32_t n_regions;
     struct sim_region regions[SIM_MAX_REGIONS];
     double latency_ms[SIM_MAX_REGIONS][SIM_MAX_REGIONS]; /* one-way base delay */
-    double jitter_ms;                                    /* mean of the exponential extra delay */
-    double loss;                                         /* iid loss per datagram */
+    /* network-wide jitter, loss, duplication, reordering (its latency_ms is
+     * unused: the matrix above holds the latencies) */
+    struct sim_link_config all;
     struct sim_gilbert gilbert;
-    double duplicate; /* probability a datagram is delivered twice */
-    double reorder;   /* probability a datagram takes reorder_ms extra */
-    double reorder_ms;
     double bandwidth_kbps; /* egress per node (0: unlimited) */
     uint32_t packet_size;  /* datagrams larger than this are dropped */
+    /* Every directed pair of regions, resolved: the network-wide values
+     * above and the latency matrix, then the `links` overrides. What the
+     * simulator runs. */
+    struct sim_link_config links[SIM_MAX_REGIONS][SIM_MAX_REGIONS];
 };
 
 struct sim_node_settings {
@@ -92,9 +106,11 @@ struct sim_node_settings {
     uint32_t max_entities;
     uint32_t gossip_bytes_per_s;
     uint32_t th_ip_requests, th_ip_distinct_ua, th_device_distinct_ip;
+    uint32_t th_shared_ip_devices, th_household_devices; /* shared addresses (detect.h) */
     uint8_t suspect_score, bot_score;
     bool set_epoch_ms, set_window_epochs, set_max_entities, set_gossip_bytes_per_s;
     bool set_th_ip_requests, set_th_ip_distinct_ua, set_th_device_distinct_ip;
+    bool set_th_shared_ip_devices, set_th_household_devices;
     bool set_suspect_score, set_bot_score;
 };
 

@@ -169,12 +169,12 @@ struct sim_world {
     ivt_ms last_heal;
     ivt_ms converged_at; /* -1 until */
     uint64_t tp, fp, fn, tn;
+    uint64_t actor_events[SIM_MAX_ACTORS], actor_flagged[SIM_MAX_ACTORS];
     uint32_t tracked[TRACKED_IPS];
     size_t n_tracked;
     struct gossip_member_info *scratch; /* members of one view */
     size_t scratch_cap;
     double divergence;
-    struct sim_net_link link;
     bool finished;
 };
 
@@ -427,6 +427,7 @@ static int start_node(struct sim_world *w)
         return idx;
     if ((uint32_t)idx != slot)
         return IVT_EINVAL;
+    sim_net_set_zone(w->net, slot, h->region);
     h->started = h->running = true;
     w->n_started++;
     sim_net_poke(w->net, slot);
@@ -510,6 +511,56 @@ static int leave_node(struct sim_world *w, struct host *h)
     h->left = true;
     int rc = schedule(w, w->now + LEAVE_LINGER_MS, ACT_STOP, h->slot);
     return rc ? rc : record(w, REC_LEAVE, h->slot, 0, 0);
+}
+
+/* ---- links ------------------------------------------------------------------ */
+
+_Static_assert((int)SIM_MAX_REGIONS <= (int)SIM_NET_ZONES,
+               "every region must be a zone of sim/net");
+
+/* Region i to region j as the scenario says, or with its loss replaced
+ * (loss >= 0: a loss fault). Milliseconds are whole in sim/net. */
+static void set_pair(struct sim_world *w, uint32_t i, uint32_t j, double loss)
+{
+    const struct sim_link_config *c = &w->sc->net.links[i][j];
+    struct sim_net_link l = {
+        .delay = (ivt_ms)llround(c->latency_ms),
+        .jitter = (ivt_ms)llround(c->jitter_ms),
+        .loss = loss >= 0 ? loss : c->loss,
+        .dup = c->duplicate,
+        .reorder = c->reorder,
+        .reorder_delay = (ivt_ms)llround(c->reorder_ms),
+    };
+    sim_net_set_pair(w->net, i, j, &l);
+}
+
+static bool loss_covers(const struct sim_fault *f, uint32_t i, uint32_t j)
+{
+    return f->between[0] < 0 || ((int)i == f->between[0] && (int)j == f->between[1]) ||
+           ((int)i == f->between[1] && (int)j == f->between[0]);
+}
+
+/* Every link's loss: the scenario's, or that of the latest-started loss
+ * fault acting on it now (every pair, or both ways between two regions).
+ * Recomputed whenever a loss fault starts or ends, so nested and
+ * overlapping ones each undo exactly their own part. */
+static void apply_losses(struct sim_world *w)
+{
+    uint32_t n = w->sc->net.n_regions;
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < n; j++) {
+            double loss = -1;
+            ivt_ms since = -1;
+            for (size_t k = 0; k < w->sc->n_faults; k++) {
+                const struct sim_fault *f = &w->sc->faults[k];
+                if (f->kind == SIM_FAULT_LOSS && f->at <= w->now && w->now < f->at + f->duration &&
+                    f->at >= since && loss_covers(f, i, j)) {
+                    loss = f->loss;
+                    since = f->at;
+                }
+            }
+            set_pair(w, i, j, loss);
+        }
 }
 
 /* ---- node selections -------------------------------------------------------- */
@@ -598,7 +649,8 @@ static int apply_fault(struct sim_world *w, uint32_t fi)
         for (uint32_t i = 0; i < w->n_hosts; i++)
             if (mark[i] && w->hosts[i].running)
                 sim_net_pause(w->net, i, f->duration);
-        excuse(w, mark, w->now + f->duration + EXCUSE_GRACE_MS);
+        if (f->excused)
+            excuse(w, mark, w->now + f->duration + EXCUSE_GRACE_MS);
         rc = record(w, REC_PAUSE, fi, n, (uint64_t)f->duration);
         break;
     case SIM_FAULT_PARTITION: {
@@ -613,8 +665,10 @@ static int apply_fault(struct sim_world *w, uint32_t fi)
             sim_net_cut(w->net, 2, 1, false); /* b's packets never reach a */
         else
             sim_net_cut(w->net, 1, 2, true);
-        excuse(w, mark, w->now + f->duration + EXCUSE_GRACE_MS);
-        excuse(w, other, w->now + f->duration + EXCUSE_GRACE_MS);
+        if (f->excused) {
+            excuse(w, mark, w->now + f->duration + EXCUSE_GRACE_MS);
+            excuse(w, other, w->now + f->duration + EXCUSE_GRACE_MS);
+        }
         rc = schedule(w, w->now + f->duration, ACT_HEAL, fi);
         if (!rc)
             rc = record(w, REC_PARTITION, fi, n, m);
@@ -648,9 +702,7 @@ static int apply_fault(struct sim_world *w, uint32_t fi)
         rc = record(w, REC_CLOCK, fi, n, 0);
         break;
     case SIM_FAULT_LOSS: {
-        struct sim_net_link l = w->link;
-        l.loss = f->loss;
-        sim_net_set_link(w->net, &l);
+        apply_losses(w);
         rc = schedule(w, w->now + f->duration, ACT_RESTORE_LOSS, fi);
         if (!rc)
             rc = record(w, REC_LOSS, fi, (uint64_t)(f->loss * 1e6), 0);
@@ -674,7 +726,7 @@ static int run_action(struct sim_world *w, const struct action *a)
         for (uint32_t i = 0; i < w->n_hosts; i++)
             sim_net_set_group(w->net, i, 0);
         return record(w, REC_HEAL, a->a, 0, 0);
-    case ACT_RESTORE_LOSS: sim_net_set_link(w->net, &w->link); return 0;
+    case ACT_RESTORE_LOSS: apply_losses(w); return 0;
     case ACT_RESTART: return restart_node(w, &w->hosts[a->a]);
     case ACT_STOP: {
         struct host *h = &w->hosts[a->a];
@@ -783,8 +835,13 @@ static int handle_event(struct sim_world *w, const struct sim_event *ev)
     w->sec_flagged += pos;
     w->sec_flagged_bots += pos && bot;
     bool counted = (double)w->now >= w->sc->checks.score_after_s * IVT_MS_PER_S;
-    if (counted)
+    if (counted) {
         count(&w->tp, &w->fp, &w->fn, &w->tn, bot, pos);
+        if (ev->actor < SIM_MAX_ACTORS) {
+            w->actor_events[ev->actor]++;
+            w->actor_flagged[ev->actor] += pos;
+        }
+    }
     for (size_t i = 0; i < w->n_shadows; i++) {
         struct shadow *s = &w->shadows[i];
         if (s->mirror != UINT32_MAX && s->mirror != h->slot)
@@ -1034,27 +1091,12 @@ int sim_world_new(struct sim_world **out, const struct sim_scenario *sc,
     ivt_rng_seed(&kr, ivt_mix64(sc->seed ^ 0x6b6579ULL));
     ivt_rng_bytes(&kr, w->key, sizeof(w->key));
     int rc = 0;
-    /* sim/net has one link model for every pair: a latency matrix that is
-     * not uniform cannot be honoured, and is refused rather than ignored */
-    for (uint32_t i = 0; i < sc->net.n_regions; i++)
-        for (uint32_t j = 0; j < sc->net.n_regions; j++)
-            if (sc->net.latency_ms[i][j] != sc->net.latency_ms[0][0]) {
-                snprintf(err, errcap,
-                         "%s: per-region latency is not supported by sim/net yet (every entry of "
-                         "latency_ms must be equal)",
-                         sc->path);
-                rc = IVT_EINVAL;
-                goto fail;
-            }
-    w->link.delay = (ivt_ms)llround(sc->net.latency_ms[0][0]);
-    w->link.jitter = (ivt_ms)llround(sc->net.jitter_ms);
-    w->link.loss = sc->net.loss;
-    w->link.dup = sc->net.duplicate;
-    w->link.reorder = sc->net.reorder;
     rc = sim_net_new(&w->net, ivt_mix64(sc->seed ^ 0x6e6574ULL), 0);
     if (rc)
         goto fail;
-    sim_net_set_link(w->net, &w->link);
+    for (uint32_t i = 0; i < sc->net.n_regions; i++)
+        for (uint32_t j = 0; j < sc->net.n_regions; j++)
+            set_pair(w, i, j, -1);
     sim_net_set_tap(w->net, tap, w);
     ivt_ms span = sc->join_over >= 0 ? sc->join_over : (ivt_ms)sc->nodes * JOIN_STEP_MS;
     if (sc->join_over < 0 && span > JOIN_SPAN_MAX_MS)
@@ -1315,6 +1357,15 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
     s->scored_bots = w->tp + w->fn;
     s->recall = ratio(w->tp, w->tp + w->fn);
     s->precision = ratio(w->tp, w->tp + w->fp);
+    s->n_actors = sc->workload.n_actors;
+    for (size_t i = 0; i < s->n_actors; i++) {
+        const struct sim_actor_config *a = &sc->workload.actors[i];
+        struct sim_actor_result *r = &s->actors[i];
+        snprintf(r->name, sizeof(r->name), "%s", a->name);
+        r->bot = sim_actor_kind_label(a->kind) == SIM_BOT;
+        r->events = w->actor_events[i];
+        r->flagged = w->actor_flagged[i];
+    }
     uint64_t itp = 0, ifp = 0, ifn = 0;
     s->recall_oracle = s->precision_oracle = NAN;
     for (size_t i = 0; i < w->n_shadows; i++) {

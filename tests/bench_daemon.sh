@@ -3,7 +3,9 @@
 #   bash tests/bench_daemon.sh [RATES...]     (default: 10000 50000 100000)
 # Three ivtd (lan profile) gossip on loopback; bin/ivt-loadgen drives node 1:
 # score latency open loop at each rate, observe throughput in batches, and
-# the RSS of a node holding 1 million entities. Prints BENCH lines.
+# the RSS of a node holding 1 million entities, then score at 1,000/s for
+# 40 s with that million (push-pulls of a large store land in it: the
+# lan profile's 30 s interval). Prints BENCH lines.
 . "$(dirname "$0")/cluster/lib.sh"
 RATES=${*:-10000 50000 100000}
 LG="$ROOT/bin/ivt-loadgen"
@@ -24,3 +26,7 @@ sleep 2
 echo "BENCH daemon_entities $(field 1 entities) entities"
 echo "BENCH daemon_rss_after_1m_entities $(awk '/VmRSS/ {print $2 / 1024}' /proc/$PID_1/status) MiB"
 echo "BENCH daemon_evidence_bytes $(( $(field 1 evidence_bytes) / 1048576 )) MiB"
+"$LG" score "$A" 1000 40 2 1m_entities
+M="127.0.0.1:$((PORT + 2))"
+echo "BENCH daemon_loop_lag_max_whole_run $(curl -s "http://$M/metrics" |
+    awk '/^ivtd_event_loop_lag_max_seconds/ {print $2 * 1000}') ms"

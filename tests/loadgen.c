@@ -1,7 +1,8 @@
 /*
  * tests/loadgen.c: bin/ivt-loadgen, a load generator for ivtd's API.
  *
- *   ivt-loadgen score   ADDR RATE SECONDS [CONNS]   open loop at RATE requests/s
+ *   ivt-loadgen score   ADDR RATE SECONDS [CONNS [TAG]]  open loop at RATE requests/s
+ *                       (TAG, if given, ends every BENCH name: _TAG)
  *   ivt-loadgen observe ADDR BATCH SECONDS [CONNS]  closed loop, pipelined batches
  *   ivt-loadgen fill    ADDR ENTITIES               observe ENTITIES distinct IPs
  *
@@ -14,6 +15,7 @@
  *
  * Output: BENCH lines (tests/bench/bench.h's format) on stdout.
  */
+#define _GNU_SOURCE /* ppoll */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -181,17 +183,21 @@ static void report(const char *name, double v, const char *unit)
     fflush(stdout);
 }
 
-static void wait_io(struct conn *cs, int nc, int timeout_ms)
+/* Sleeps until a connection is ready or timeout_ns passed. The timeout is
+ * in nanoseconds: poll()'s milliseconds would round a 10 us gap to 0 and
+ * spin a core that the daemon under test needs. */
+static void wait_io(struct conn *cs, int nc, uint64_t timeout_ns)
 {
     struct pollfd pf[MAX_CONNS];
     for (int i = 0; i < nc; i++) {
         pf[i].fd = cs[i].fd;
         pf[i].events = POLLIN | (cs[i].w.len > cs[i].woff ? POLLOUT : 0);
     }
-    poll(pf, (nfds_t)nc, timeout_ms);
+    struct timespec ts = {(time_t)(timeout_ns / 1000000000ULL), (long)(timeout_ns % 1000000000ULL)};
+    ppoll(pf, (nfds_t)nc, &ts, NULL);
 }
 
-static int run_score(const char *addr, double rate, double secs, int nc)
+static int run_score(const char *addr, double rate, double secs, int nc, const char *tag)
 {
     struct conn cs[MAX_CONNS];
     size_t total = (size_t)(rate * secs);
@@ -231,8 +237,7 @@ static int run_score(const char *addr, double rate, double secs, int nc)
             break; /* replies lost: counted below */
         uint64_t next = sent < total ? start + (uint64_t)(sent * period) : now_ns() + 1000000;
         uint64_t t2 = now_ns();
-        int to = next > t2 ? (int)((next - t2) / 1000000) : 0;
-        wait_io(cs, nc, to);
+        wait_io(cs, nc, next > t2 ? next - t2 : 0);
     }
     qsort(lat, n_lat, sizeof(uint32_t), cmp_u32);
     char name[96];
@@ -242,12 +247,14 @@ static int run_score(const char *addr, double rate, double secs, int nc)
         double q;
     } qs[] = {{"p50", 0.50}, {"p99", 0.99}, {"p999", 0.999}};
     for (size_t i = 0; i < 3 && n_lat; i++) {
-        snprintf(name, sizeof(name), "daemon_score_%s_at_%u_per_s", qs[i].tag, r);
+        snprintf(name, sizeof(name), "daemon_score_%s_at_%u_per_s%s%s", qs[i].tag, r,
+                 tag[0] ? "_" : "", tag);
         report(name, lat[(size_t)(qs[i].q * (double)(n_lat - 1))], "us");
     }
-    snprintf(name, sizeof(name), "daemon_score_max_at_%u_per_s", r);
+    snprintf(name, sizeof(name), "daemon_score_max_at_%u_per_s%s%s", r, tag[0] ? "_" : "", tag);
     report(name, n_lat ? lat[n_lat - 1] : 0, "us");
-    snprintf(name, sizeof(name), "daemon_score_achieved_at_%u_per_s", r);
+    snprintf(name, sizeof(name), "daemon_score_achieved_at_%u_per_s%s%s", r, tag[0] ? "_" : "",
+             tag);
     report(name, (double)n_lat / secs, "req/s");
     if (errors || n_lat < total)
         fprintf(stderr, "ivt-loadgen: %llu error replies, %zu of %zu answered\n",
@@ -292,7 +299,7 @@ static int run_observe(const char *addr, int batch, double secs, int nc, uint32_
         }
         if (done && open == 0)
             break;
-        wait_io(cs, nc, 10);
+        wait_io(cs, nc, 10000000);
     }
     double el = (double)(now_ns() - start) / 1e9;
     if (fill) {
@@ -314,7 +321,8 @@ int main(int argc, char **argv)
         return run_score(argv[2], atof(argv[3]), atof(argv[4]),
                          nc < 1           ? 1
                          : nc > MAX_CONNS ? MAX_CONNS
-                                          : nc);
+                                          : nc,
+                         argc > 6 ? argv[6] : "");
     }
     if (argc >= 5 && strcmp(argv[1], "observe") == 0) {
         int nc = argc > 5 ? atoi(argv[5]) : 2;
@@ -326,7 +334,7 @@ int main(int argc, char **argv)
     }
     if (argc == 4 && strcmp(argv[1], "fill") == 0)
         return run_observe(argv[2], 1000, 0, 2, (uint32_t)atol(argv[3]));
-    fprintf(stderr, "usage: ivt-loadgen score ADDR RATE SECONDS [CONNS]\n"
+    fprintf(stderr, "usage: ivt-loadgen score ADDR RATE SECONDS [CONNS [TAG]]\n"
                     "       ivt-loadgen observe ADDR BATCH SECONDS [CONNS]\n"
                     "       ivt-loadgen fill ADDR ENTITIES\n");
     return 2;

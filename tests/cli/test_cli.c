@@ -105,6 +105,16 @@ TEST(cli_usage_errors_exit_2)
         {{"ban", "ip", "1.2.3.4", "--ttl", "1.5h", NULL}, "use 500ms, 90s, 15m, 4h, 7d"},
         {{"ban", "ip", "1.2.3.4", "--ttl", NULL}, "--ttl needs a value (DURATION)"},
         {{"ban", "ip", "", NULL}, "KEY must not be empty"},
+        {{"ban", "ip", "not-an-ip", NULL}, "KEY 'not-an-ip' is not an IPv4 or IPv6 address"},
+        {{"allow", "ip", "1.2.3.4/24", NULL}, "is not an IPv4 or IPv6 address"},
+        {{"explain", "ip", "300.1.1.1", NULL}, "is not an IPv4 or IPv6 address"},
+        {{"unban", "ip", "[::1]", NULL}, "is not an IPv4 or IPv6 address"},
+        {{"ban", "prefix", "198.51.100.0/16", NULL}, "is not a prefix: an address, ADDR/24"},
+        {{"explain", "prefix", "2001:db8::/24", NULL}, "is not a prefix"},
+        {{"allow", "prefix", "/24", NULL}, "is not a prefix"},
+        {{"ban", "prefix", "example.com", NULL}, "is not a prefix"},
+        {{"ban", "ua", "curl", "--ttl", "31d", NULL}, "--ttl must be at most 30d"},
+        {{"allow", "pub", "p", "--ttl", "720h1ms", NULL}, "--ttl must be at most 30d"},
         {{"unban", "ip", "1.2.3.4", "--ttl", "1h", NULL}, "unknown option --ttl"},
         {{"explain", "ip", NULL}, "missing argument"},
         {{"score", NULL}, "missing argument"},
@@ -119,9 +129,13 @@ TEST(cli_usage_errors_exit_2)
         {{"keys", "install", "c2hvcnQ=", NULL}, "base64 of 32 bytes"},
         {{"keys", "use", NULL}, "missing argument"},
         {{"join", NULL}, "missing argument"},
-        {{"join", "10.0.0.1", NULL}, "is not host:port"},
-        {{"join", "10.0.0.1:99999", NULL}, "is not host:port"},
-        {{"join", "2001:db8::1:7946", NULL}, "is not host:port"},
+        {{"join", "10.0.0.1", NULL}, "is not ip:port"},
+        {{"join", "10.0.0.1:99999", NULL}, "is not ip:port"},
+        {{"join", "2001:db8::1:7946", NULL}, "is not ip:port"},
+        {{"join", "localhost:7946", NULL}, "is not ip:port (a literal address"},
+        {{"join", "[10.0.0.1]:7946", NULL}, "is not ip:port"},
+        {{"join", "[]:7946", NULL}, "is not ip:port"},
+        {{"join", "10.0.0.1:7946", "[2001:db8::1:7946", NULL}, "is not ip:port"},
         {{"observe", "-f", "/nonexistent/ev.jsonl", NULL}, "cannot open"},
         {{"observe", "--batch", "0", NULL}, "--batch '0' must be a whole number"},
         {{"-s", "", "status", NULL}, "-s needs a socket path"},
@@ -416,6 +430,27 @@ static int server_stop(struct server *sv)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Runs ivtctl (the arguments after "-s SOCKET", NULL-terminated) against
+ * a server scripted with n steps, stdin from input; fails the test unless
+ * the server saw exactly the scripted requests. */
+static struct run run_scripted(const struct script *steps, int n, const char *input,
+                               const char *const *args)
+{
+    struct server sv;
+    server_start(&sv, steps, n);
+    const char *argv[64] = {"-s", sv.path};
+    int k = 2;
+    for (; *args && k < 63; args++)
+        argv[k++] = *args;
+    argv[k] = NULL;
+    struct run r = run_v(input, argv);
+    assert_int_equal(server_stop(&sv), 0);
+    return r;
+}
+
+#define RUN_SCRIPTED(steps, n, input, ...)                                                         \
+    run_scripted(steps, n, input, (const char *const[]){__VA_ARGS__, NULL})
+
 TEST(cli_client_renders_results_in_both_modes)
 {
     (void)state;
@@ -427,10 +462,7 @@ TEST(cli_client_renders_results_in_both_modes)
         "\"status\":\"suspect\",\"incarnation\":12,\"generation\":1,\"tags\":{},"
         "\"last_change_s\":5}]";
     const struct script steps[] = {{S_RESULT, "members", members}};
-    struct server sv;
-    server_start(&sv, steps, 1);
-    struct run r = RUN(NULL, "-s", sv.path, "members");
-    assert_int_equal(server_stop(&sv), 0);
+    struct run r = RUN_SCRIPTED(steps, 1, NULL, "members");
     assert_int_equal(r.rc, 0);
     assert_string_equal(r.out, "NAME        ADDRESS         STATUS   INCARNATION  GEN  LAST "
                                "CHANGE  TAGS\n"
@@ -440,9 +472,7 @@ TEST(cli_client_renders_results_in_both_modes)
                                "5s ago  -\n");
     run_free(&r);
 
-    server_start(&sv, steps, 1);
-    r = RUN(NULL, "-s", sv.path, "-o", "json", "members", "--status", "alive");
-    assert_int_equal(server_stop(&sv), 0);
+    r = RUN_SCRIPTED(steps, 1, NULL, "-o", "json", "members", "--status", "alive");
     assert_int_equal(r.rc, 0);
     json_t *doc = json_loads(r.out, 0, NULL);
     assert_non_null(doc);
@@ -453,15 +483,40 @@ TEST(cli_client_renders_results_in_both_modes)
     run_free(&r);
 }
 
+/* status text: members and keyring agreement as counts; an older ivtd that
+ * sends no keyring shows "-". */
+TEST(cli_client_status_shows_keyring_agreement)
+{
+    (void)state;
+    static const char status[] =
+        "{\"name\":\"ads-1\",\"id\":\"00ff\",\"generation\":3,\"label\":\"prod\","
+        "\"profile\":\"lan\",\"members\":{\"alive\":11,\"suspect\":1,\"dead\":0,\"left\":2},"
+        "\"epoch\":7,\"keys\":2,\"primary_key\":\"9c41d2e0\",\"keyring\":{\"same\":10,"
+        "\"different\":1,\"unknown\":0},\"uptime_s\":60,\"version\":\"0.1.0\"}";
+    static const char older[] = "{\"name\":\"ads-1\",\"members\":{\"alive\":1}}";
+    const struct script steps[] = {{S_RESULT, "status", status}};
+    const struct script steps_older[] = {{S_RESULT, "status", older}};
+    struct run r = RUN_SCRIPTED(steps, 1, NULL, "status");
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "\nMembers:     11 alive, 1 suspect, 0 dead, 2 left\n"));
+    assert_non_null(strstr(r.out, "\nKeys:        2 (primary 9c41d2e0)\n"));
+    assert_non_null(
+        strstr(r.out, "\nKeyring:     10 same, 1 different, 0 unknown (alive members)\n"));
+    run_free(&r);
+
+    r = RUN_SCRIPTED(steps_older, 1, NULL, "status");
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "\nMembers:     1 alive, - suspect, - dead, - left\n"));
+    assert_non_null(strstr(r.out, "\nKeyring:     -\n"));
+    run_free(&r);
+}
+
 TEST(cli_client_node_error_is_exit_1)
 {
     (void)state;
     const struct script steps[] = {{S_ERROR, "keys.use", NULL}};
-    struct server sv;
-    server_start(&sv, steps, 1);
-    struct run r = RUN(NULL, "-s", sv.path, "-o", "json", "keys", "use",
-                       "t8A+qMsP3cJiU5fMHIeHlDw+1EQi2Nw0d+aW3hUF/hI=");
-    assert_int_equal(server_stop(&sv), 0);
+    struct run r = RUN_SCRIPTED(steps, 1, NULL, "-o", "json", "keys", "use",
+                                "t8A+qMsP3cJiU5fMHIeHlDw+1EQi2Nw0d+aW3hUF/hI=");
     assert_int_equal(r.rc, IVTCTL_EXIT_NODE);
     assert_non_null(strstr(r.err, "ENOENT"));
     assert_non_null(strstr(r.err, "no such key"));
@@ -469,6 +524,52 @@ TEST(cli_client_node_error_is_exit_1)
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "error"), "code")),
                         "ENOENT");
+    json_decref(doc);
+    run_free(&r);
+}
+
+/* ivtd starts a join and answers at once: the text must not claim that
+ * anyone answered, only what was asked, and where to watch. */
+TEST(cli_client_join_says_what_it_asked)
+{
+    (void)state;
+    const struct script steps[] = {{S_RESULT, "join", "{\"joined\":2}"}};
+    struct run r = RUN_SCRIPTED(steps, 1, NULL, "join", "10.0.0.7:7946", "[2001:db8::7]:7946");
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(
+        r.out, "join: asked 2 node(s); `ivtctl members` shows the cluster as they answer\n");
+    run_free(&r);
+}
+
+/* ivtd sends -1 for a local value it does not keep: text shows "-", JSON
+ * passes the -1 on. */
+TEST(cli_client_explain_shows_unkept_local_as_dash)
+{
+    (void)state;
+    static const char report[] =
+        "{\"kind\":\"ip\",\"key\":\"192.0.2.7\",\"known\":true,\"score\":{\"score\":87,"
+        "\"verdict\":\"bot\",\"class\":\"sivt\",\"decided\":false,\"reasons\":[{\"signal\":"
+        "\"ip_distinct_ua\",\"local\":-1,\"fleet\":41,\"threshold\":20,\"points\":30,"
+        "\"detail\":\"user agents per IP\"}]},\"metrics\":[{\"name\":\"requests\",\"local\":212,"
+        "\"fleet\":3400},{\"name\":\"distinct_ua\",\"local\":-1,\"fleet\":41}],"
+        "\"first_epoch\":1,\"last_epoch\":2,\"decision\":null}";
+    const struct script steps[] = {{S_RESULT, "explain", report}};
+    struct run r = RUN_SCRIPTED(steps, 1, NULL, "explain", "ip", "192.0.2.7");
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "\nrequests       212   3400\n"));
+    assert_non_null(strstr(r.out, "\ndistinct_ua      -     41\n"));
+    assert_non_null(
+        strstr(r.out, "\nip_distinct_ua      -     41         20      30  user agents"));
+    assert_null(strstr(r.out, "-1"));
+    run_free(&r);
+
+    r = RUN_SCRIPTED(steps, 1, NULL, "-o", "json", "explain", "ip", "192.0.2.7");
+    assert_int_equal(r.rc, 0);
+    json_t *doc = json_loads(r.out, 0, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(doc, "metrics"), 1), "local")),
+                     -1);
     json_decref(doc);
     run_free(&r);
 }
@@ -524,10 +625,7 @@ TEST(cli_observe_batches_and_reports_bad_lines)
          "window\"}]}"},
         {S_RESULT, "observe", "{\"accepted\":1,\"rejected\":0,\"errors\":[]}"},
     };
-    struct server sv;
-    server_start(&sv, steps, 3);
-    struct run r = RUN(input, "-s", sv.path, "-o", "json", "observe", "--batch", "1");
-    assert_int_equal(server_stop(&sv), 0);
+    struct run r = RUN_SCRIPTED(steps, 3, input, "-o", "json", "observe", "--batch", "1");
     assert_int_equal(r.rc, IVTCTL_EXIT_NODE); /* bad lines and a rejection */
     assert_non_null(strstr(r.err, "line 3: 'kind' must be one of request, impression, click"));
     assert_non_null(strstr(r.err, "line 4: not JSON"));

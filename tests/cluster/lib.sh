@@ -21,6 +21,8 @@ $PY -c 'import msgpack' || { echo "FAIL: python3-msgpack is missing (make deps)"
 cleanup() {
     local rc=$?
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    # Reaped here, so bash does not report each as "Killed" on the way out.
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     if [ $rc -ne 0 ]; then
         echo "--- logs of the failed test ($T)"
         for f in "$T"/n*.log; do [ -f "$f" ] && { echo "== $f"; tail -20 "$f"; }; done
@@ -34,13 +36,14 @@ fail() { echo "FAIL: $*"; exit 1; }
 pass() { echo "ok: $*"; }
 
 # config I [extra libconfig text]: writes $T/nI.cfg for node I (127.0.0.I).
-# SEEDS (a libconfig list body) overrides the seed list, "" for none.
+# SEEDS (a libconfig list body) overrides the seed list, "" for none;
+# CLUSTER_EXTRA adds settings inside the cluster group.
 config() {
     local i=$1 extra=${2:-} seeds=${SEEDS-"\"127.0.0.1:$PORT\""}
     cat > "$T/n$i.cfg" <<CFG
 node = { name = "n$i"; state_dir = "$T/s$i"; snapshot_interval = "1s"; };
 cluster = { bind = "127.0.0.$i:$PORT"; seeds = [$seeds]; encrypt = "$KEY";
-            profile = "local"; };
+            profile = "local"; ${CLUSTER_EXTRA:-} };
 api = { listen = ["127.0.0.$i:$((PORT + 1))"]; };
 control = { socket = "$T/c$i.sock"; };
 metrics = { listen = "127.0.0.$i:$((PORT + 2))"; };
@@ -79,15 +82,22 @@ m=[x['status'] for x in json.load(sys.stdin) if x['name']=='$2']
 print(m[0] if m else 'none')"
 }
 
-# wait_until SECONDS WHAT COMMAND...: retries COMMAND until it succeeds.
-wait_until() {
-    local secs=$1 what=$2; shift 2
+# poll_until SECONDS COMMAND...: retries COMMAND until it succeeds; returns
+# 1 when SECONDS pass first.
+poll_until() {
+    local secs=$1; shift
     local end=$((SECONDS + secs))
     while [ $SECONDS -lt $end ]; do
         if "$@" >/dev/null 2>&1; then return 0; fi
         sleep 0.2
     done
-    fail "not within ${secs}s: $what"
+    return 1
+}
+
+# wait_until SECONDS WHAT COMMAND...: retries COMMAND until it succeeds.
+wait_until() {
+    local secs=$1 what=$2; shift 2
+    poll_until "$secs" "$@" || fail "not within ${secs}s: $what"
 }
 
 # is I PATH VALUE: node I's status PATH equals VALUE

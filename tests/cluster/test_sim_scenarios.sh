@@ -1,7 +1,8 @@
 #!/bin/bash
 # Every scenario in sim/scenarios/ at its (small) size with its checks on,
-# and the determinism check (two runs compared event by event) on two of
-# them. ivtsim exits 1 on a failed check and prints the replay command.
+# and the determinism check (two runs compared event by event) on three of
+# them: one region, crash and restart from a snapshot, and the latency
+# matrix with every link fault. ivtsim exits 1 on a failed check and prints the replay command.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=$(mktemp -d)
@@ -11,7 +12,7 @@ for cfg in sim/scenarios/*.cfg; do
     echo "sim: $name"
     timeout 600 bin/ivtsim "$cfg" --quiet --out "$out/$name"
 done
-for name in smoke crash; do
+for name in smoke crash regions; do
     echo "sim: $name --check-determinism"
     timeout 600 bin/ivtsim "sim/scenarios/$name.cfg" --check-determinism --quiet --out "$out/det-$name"
 done

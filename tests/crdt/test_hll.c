@@ -168,3 +168,59 @@ TEST(crdt_hll_small_counts_near_exact)
         assert_true(fabs(crdt_hll_estimate(r, 12) - n) < 1.0);
     }
 }
+
+/* The estimate is a function of the register histogram only: any shuffle
+ * of the registers (zero runs split or joined, the top value included)
+ * gives the same double, for every precision. */
+TEST(crdt_hll_estimate_depends_on_histogram_only)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    static uint8_t r[1 << 16], sh[1 << 16];
+    for (int t = 0; t < 60; t++) {
+        unsigned p = CRDT_HLL_P_MIN + (unsigned)ivt_rng_below(&rng, 9);
+        size_t m = crdt_hll_size(p);
+        memset(r, 0, m);
+        size_t n = ivt_rng_below(&rng, 4) ? ivt_rng_below(&rng, 40) : ivt_rng_below(&rng, 20 * m);
+        for (size_t i = 0; i < n; i++)
+            crdt_hll_add(r, p, ivt_rng_next(&rng));
+        if (ivt_rng_below(&rng, 2))
+            r[ivt_rng_below(&rng, m)] = (uint8_t)(65 - p); /* the cap */
+        memcpy(sh, r, m);
+        for (size_t i = m - 1; i > 0; i--) {
+            size_t j = ivt_rng_below(&rng, i + 1);
+            uint8_t x = sh[i];
+            sh[i] = sh[j];
+            sh[j] = x;
+        }
+        assert_true(crdt_hll_estimate(r, p) == crdt_hll_estimate(sh, p));
+    }
+}
+
+/* A histogram kept by crdt_hll_add_hist stays the registers' histogram,
+ * and the estimate from it is the estimate from the registers. */
+TEST(crdt_hll_kept_histogram_matches)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    static uint8_t r[1 << 16];
+    for (int t = 0; t < 40; t++) {
+        unsigned p = CRDT_HLL_P_MIN + (unsigned)ivt_rng_below(&rng, 9);
+        size_t m = crdt_hll_size(p);
+        memset(r, 0, m);
+        uint32_t kept[CRDT_HLL_HIST] = {0}, fresh[CRDT_HLL_HIST];
+        kept[0] = (uint32_t)m;
+        size_t n = ivt_rng_below(&rng, 2) ? ivt_rng_below(&rng, 50) : ivt_rng_below(&rng, 30 * m);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t h = ivt_rng_next(&rng);
+            uint8_t copy = r[h & (m - 1)];
+            bool rose = crdt_hll_add_hist(r, kept, p, h);
+            assert_int_equal(rose, r[h & (m - 1)] != copy);
+        }
+        crdt_hll_histogram(fresh, r, p);
+        assert_memory_equal(kept, fresh, sizeof(kept));
+        assert_true(crdt_hll_estimate_hist(kept, p) == crdt_hll_estimate(r, p));
+    }
+}

@@ -783,3 +783,224 @@ TEST(crdt_store_query_and_iterate)
     assert_int_equal(crdt_store_new(&x, &badc, WALL0), IVT_EINVAL);
     crdt_store_delete(s);
 }
+
+/* A random update (as random_events makes them), or an invalid one. */
+static void random_update(const struct crdt_store *s, struct crdt_update *u, char *key, size_t cap,
+                          struct ivt_rng *rng, int nkeys)
+{
+    memset(u, 0, sizeof(*u));
+    u->kind = (enum crdt_kind)ivt_rng_below(rng, CRDT_KINDS);
+    u->key_len = (size_t)snprintf(key, cap, "k%u", (unsigned)ivt_rng_below(rng, nkeys));
+    u->key = key;
+    u->add[ivt_rng_below(rng, CRDT_COUNTERS)] = (uint32_t)ivt_rng_below(rng, 4);
+    if (ivt_rng_below(rng, 2)) {
+        u->item_mask = (uint8_t)ivt_rng_below(rng, 1u << CRDT_DISTINCTS);
+        for (int d = 0; d < CRDT_DISTINCTS; d++)
+            u->item[d] = ivt_rng_below(rng, 40) * 0x9e3779b97f4a7c15ULL;
+    }
+    if (ivt_rng_below(rng, 4) == 0)
+        u->hash = crdt_store_key_hash(s, u->kind, key, u->key_len);
+    if (ivt_rng_below(rng, 50) == 0)
+        u->key_len = 0; /* invalid: the others still apply */
+}
+
+/* One call with many updates (the grouped, prefetching path) does what the
+ * same updates one call each do: same bytes, same result code, also when
+ * the map fills and evicts in the middle of a group. */
+TEST(crdt_store_update_batch_equals_single)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    for (int t = 0; t < (SLOW ? 20 : 120); t++) {
+        struct crdt_config c;
+        small_config(&c, 1);
+        c.max_entities = ivt_rng_below(&rng, 2) ? 16 : 4096;
+        struct crdt_store *a = mk(&c), *b = mk(&c);
+        uint32_t cur = crdt_store_epoch(a);
+        for (int round = 0; round < 6; round++) {
+            enum { N = 70 };
+            struct crdt_update u[N];
+            char keys[N][16];
+            size_t n = 1 + ivt_rng_below(&rng, N);
+            for (size_t i = 0; i < n; i++)
+                random_update(a, &u[i], keys[i], sizeof(keys[i]), &rng, 30);
+            uint32_t ep = cur - (uint32_t)ivt_rng_below(&rng, 4);
+            int want = 0;
+            for (size_t i = 0; i < n; i++) {
+                int rc = crdt_store_update(b, ep, &u[i], 1);
+                assert_true(rc == 0 || rc == IVT_EINVAL);
+                if (rc)
+                    want = rc;
+            }
+            assert_int_equal(crdt_store_update(a, ep, u, n), want);
+            assert_same(a, b);
+        }
+        crdt_store_delete(a);
+        crdt_store_delete(b);
+    }
+}
+
+/* Cached window values stay right whatever interleaving of updates, merges
+ * and reads: every view equals the one a fresh replica of the same state
+ * computes from scratch. */
+TEST(crdt_store_cached_views_match_fresh)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    for (int t = 0; t < (SLOW ? 6 : 30); t++) {
+        struct crdt_config c;
+        small_config(&c, 1);
+        struct crdt_store *a = mk(&c);
+        small_config(&c, 2);
+        struct crdt_store *peer = mk(&c);
+        uint32_t cur = crdt_store_epoch(a);
+        for (int step = 0; step < 40; step++) {
+            struct crdt_update u[8];
+            char keys[8][16];
+            size_t n = 1 + ivt_rng_below(&rng, 8);
+            for (size_t i = 0; i < n; i++)
+                random_update(a, &u[i], keys[i], sizeof(keys[i]), &rng, 8);
+            struct crdt_store *s = ivt_rng_below(&rng, 3) ? a : peer;
+            crdt_store_update(s, cur - (uint32_t)ivt_rng_below(&rng, 4), u, n);
+            if (ivt_rng_below(&rng, 5) == 0)
+                merge_store(a, peer);
+            /* Read some entities now, so caches are warm when they change. */
+            struct crdt_view va, vf;
+            for (int k = 0; k < 3; k++) {
+                char key[16];
+                size_t len =
+                    (size_t)snprintf(key, sizeof(key), "k%u", (unsigned)ivt_rng_below(&rng, 8));
+                crdt_store_get(a, &va, (enum crdt_kind)ivt_rng_below(&rng, CRDT_KINDS), key, len);
+            }
+            if (step % 8 != 7)
+                continue;
+            small_config(&c, 3);
+            struct crdt_store *fresh = mk(&c);
+            merge_store(fresh, a);
+            uint32_t cursor = 0;
+            while (crdt_store_next(a, &cursor, &va)) {
+                assert_int_equal(crdt_store_get_hash(fresh, &vf, va.kind, va.hash), 0);
+                assert_memory_equal(va.fleet, vf.fleet, sizeof(va.fleet));
+                assert_memory_equal(va.distinct, vf.distinct, sizeof(va.distinct));
+                assert_true(va.origins == vf.origins);
+                assert_int_equal(va.approximate, vf.approximate);
+            }
+            crdt_store_delete(fresh);
+        }
+        crdt_store_delete(a);
+        crdt_store_delete(peer);
+    }
+}
+
+/* Register index and value of an item in an HLL of precision p (as
+ * crdt/hll.c places it). */
+static void hll_place(uint64_t h, unsigned p, unsigned *idx, unsigned *val)
+{
+    *idx = (unsigned)(h & ((1u << p) - 1));
+    *val = (unsigned)__builtin_ctzll((h >> p) | (1ULL << (64 - p))) + 1;
+}
+
+/* An exact set that a merge promotes without raising a register has still
+ * risen (its form and encoding changed): digests and cached values must
+ * follow. Items are chosen so the peer's fifth item lands under one of the
+ * first four. */
+TEST(crdt_store_merge_promotion_alone_is_a_rise)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    uint64_t items[5];
+    unsigned idx[5], val[5];
+    for (int i = 0; i < 4; i++) {
+        items[i] = (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL;
+        hll_place(items[i], c.distinct_hll_p, &idx[i], &val[i]);
+    }
+    for (uint64_t k = 100;; k++) {
+        items[4] = k * 0x9e3779b97f4a7c15ULL;
+        hll_place(items[4], c.distinct_hll_p, &idx[4], &val[4]);
+        if (idx[4] == idx[0] && val[4] <= val[0])
+            break;
+    }
+    struct crdt_store *a = mk(&c);
+    small_config(&c, 2);
+    struct crdt_store *b = mk(&c);
+    struct crdt_update u;
+    memset(&u, 0, sizeof(u));
+    u.kind = CRDT_KIND_IP;
+    u.key = "k";
+    u.key_len = 1;
+    u.item_mask = 1;
+    uint32_t ep = crdt_store_epoch(a);
+    for (int i = 0; i < 5; i++) {
+        u.item[0] = items[i];
+        if (i < 4)
+            assert_int_equal(crdt_store_update(a, ep, &u, 1), 0);
+        assert_int_equal(crdt_store_update(b, ep, &u, 1), 0);
+    }
+    /* Warm a's caches on the exact form. */
+    struct crdt_view v;
+    assert_int_equal(crdt_store_get(a, &v, CRDT_KIND_IP, "k", 1), 0);
+    assert_false(v.approximate);
+    size_t nd = crdt_store_digest_size(a);
+    uint64_t *da = calloc(nd, 8), *df = calloc(nd, 8);
+    assert_int_equal(crdt_store_digest(a, da, nd), 0);
+    merge_store(a, b);
+    assert_same(a, b);
+    small_config(&c, 3);
+    struct crdt_store *fresh = mk(&c);
+    merge_store(fresh, a);
+    assert_int_equal(crdt_store_digest(a, da, nd), 0);
+    assert_int_equal(crdt_store_digest(fresh, df, nd), 0);
+    assert_memory_equal(da, df, nd * 8);
+    struct crdt_view vf;
+    assert_int_equal(crdt_store_get(a, &v, CRDT_KIND_IP, "k", 1), 0);
+    assert_int_equal(crdt_store_get(fresh, &vf, CRDT_KIND_IP, "k", 1), 0);
+    assert_true(v.approximate);
+    assert_true(v.distinct[0] == vf.distinct[0]);
+    free(da);
+    free(df);
+    crdt_store_delete(a);
+    crdt_store_delete(b);
+    crdt_store_delete(fresh);
+}
+
+/* crdt_store_prefetch is a hint: present, absent and evicted entities
+ * alike, reads stay in bounds (ASan) and lookups answer as before. */
+TEST(crdt_store_prefetch_is_a_hint)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    struct crdt_config c;
+    small_config(&c, 1);
+    c.max_entities = 16;
+    struct crdt_store *s = mk(&c);
+    random_events(s, &rng, 200, 40);
+    enum crdt_kind kinds[64];
+    uint64_t hashes[64];
+    for (int i = 0; i < 64; i++) {
+        char key[16];
+        size_t len = (size_t)snprintf(key, sizeof(key), "k%d", i % 40);
+        kinds[i] = (enum crdt_kind)(i % CRDT_KINDS);
+        hashes[i] = i < 60 ? crdt_store_key_hash(s, kinds[i], key, len) : ivt_rng_next(&rng);
+    }
+    size_t la, lb;
+    uint8_t *before = snap(s, &la);
+    crdt_store_prefetch(s, kinds, hashes, 64);
+    uint8_t *after = snap(s, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(before, after, la);
+    int found = 0;
+    for (int i = 0; i < 64; i++) {
+        struct crdt_view v;
+        int rc = crdt_store_get_hash(s, &v, kinds[i], hashes[i]);
+        assert_true(rc == 0 || rc == IVT_ENOENT);
+        found += rc == 0;
+    }
+    assert_true(found > 0 && found < 64);
+    free(before);
+    free(after);
+    crdt_store_delete(s);
+}

@@ -3,6 +3,7 @@
  * by hand: crafted sealed packets in, the outbox and counters checked.
  */
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
@@ -21,7 +22,8 @@ struct rig {
     uint64_t counter;
 };
 
-static void rig_init(struct rig *r)
+/* A node with id bytes `id` and rng seed `seed`, and a peer to talk to. */
+static void rig_init_as(struct rig *r, uint8_t id, uint64_t seed)
 {
     assert_true(sodium_init() >= 0);
     memset(r, 0, sizeof(*r));
@@ -32,13 +34,18 @@ static void rig_init(struct rig *r)
     struct gossip_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     gossip_config_profile(&cfg, GOSSIP_PROFILE_LAN);
-    memset(cfg.id, 0xa1, GOSSIP_ID_LEN);
+    memset(cfg.id, id, GOSSIP_ID_LEN);
     cfg.generation = 1;
     strcpy(cfg.name, "self");
     strcpy(cfg.label, LABEL);
     cfg.addr.port = 1;
-    assert_int_equal(gossip_new(&r->g, &cfg, &r->kr, NULL, 1, 0), 0);
+    assert_int_equal(gossip_new(&r->g, &cfg, &r->kr, NULL, seed, 0), 0);
     memset(r->peer, 0xb2, GOSSIP_ID_LEN);
+}
+
+static void rig_init(struct rig *r)
+{
+    rig_init_as(r, 0xa1, 1);
 }
 
 /* Seals a plaintext of header + the messages in body, from r->peer. */
@@ -346,4 +353,48 @@ TEST(gossip_packets_never_exceed_packet_size)
     }
     assert_true(total > 0);
     gossip_delete(r.g);
+}
+
+static int cmp_nonce(const void *a, const void *b)
+{
+    return memcmp(a, b, GOSSIP_NONCE_LEN);
+}
+
+/* XChaCha20-Poly1305 loses confidentiality and integrity when a nonce
+ * repeats under one key. Two nodes that drew the same random seed (the
+ * fleet shares the key) must still never seal with the same nonce. */
+TEST(gossip_nonces_never_repeat_even_with_equal_seeds)
+{
+    (void)state;
+    enum { NODES = 2, PER_NODE = 200, PEERS = 20 };
+    static uint8_t nonces[NODES * PER_NODE][GOSSIP_NONCE_LEN];
+    size_t n = 0;
+    for (int k = 0; k < NODES; k++) {
+        struct rig r;
+        rig_init_as(&r, (uint8_t)(0xc0 + k), 42); /* same seed, other ids */
+        struct gossip_addr from = {.port = 2};
+        for (uint32_t i = 0; i < PEERS; i++) {
+            uint8_t id[GOSSIP_ID_LEN], body[GOSSIP_MEMBER_MSG_MAX], pkt[GOSSIP_PACKET_MAX];
+            memset(id, 0x30, sizeof(id));
+            memcpy(id, &i, sizeof(i));
+            size_t bn = alive_msg(body, id, 0);
+            assert_int_equal(gossip_receive(r.g, &from, pkt, craft(&r, pkt, body, bn, i + 1), 0),
+                             0);
+        }
+        size_t got = 0;
+        struct gossip_packet out[64];
+        for (ivt_ms t = 0; got < PER_NODE && t < 600000; t += 50) {
+            gossip_tick(r.g, t);
+            size_t m;
+            while (got < PER_NODE && (m = gossip_outbox(r.g, out, 64)) > 0)
+                for (size_t i = 0; i < m && got < PER_NODE; i++, got++)
+                    memcpy(nonces[n++], out[i].data + 1 + 4, GOSSIP_NONCE_LEN);
+        }
+        assert_int_equal(got, PER_NODE);
+        gossip_delete(r.g);
+        gossip_keyring_destroy(&r.kr);
+    }
+    qsort(nonces, n, GOSSIP_NONCE_LEN, cmp_nonce);
+    for (size_t i = 1; i < n; i++)
+        assert_true(memcmp(nonces[i - 1], nonces[i], GOSSIP_NONCE_LEN) != 0);
 }

@@ -260,6 +260,129 @@ TEST(node_cluster_decisions_and_key_rotation_spread)
     cluster_stop(&c);
 }
 
+/* pred_match: what every node other than n0 says of n0's keyring. */
+static enum node_keyring_match pred_match;
+static bool others_see_n0_as(void *ctx)
+{
+    struct cluster *c = ctx;
+    struct gossip_member_info m;
+    uint8_t id0[GOSSIP_ID_LEN];
+    memset(id0, 1, sizeof(id0));
+    for (uint32_t i = 1; i < c->count; i++)
+        if (gossip_member(node_gossip(c->n[i]), id0, &m) != 0 ||
+            node_keyring_match(c->n[i], &m) != pred_match)
+            return false;
+    return true;
+}
+
+TEST(node_cluster_keyring_agreement_shows_who_lacks_a_key)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 4);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 50, 10000));
+    pred_match = NODE_KEYRING_SAME;
+    assert_true(sim_net_wait(c.net, others_see_n0_as, &c, 50, 5000));
+
+    /* A key added at n0 alone (SIGHUP with an edited keyring file does
+     * this): the others must see that n0's keyring differs from theirs. */
+    assert_int_equal(gossip_keyring_install(gossip_keyring(node_gossip(c.n[0])), KEY2), 0);
+    pred_match = NODE_KEYRING_DIFFERENT;
+    assert_true(sim_net_wait(c.net, others_see_n0_as, &c, 50, 10000));
+
+    /* The same key added everywhere: agreement again, slot order aside. */
+    for (uint32_t i = 1; i < c.count; i++)
+        assert_int_equal(gossip_keyring_install(gossip_keyring(node_gossip(c.n[i])), KEY2), 0);
+    pred_match = NODE_KEYRING_SAME;
+    assert_true(sim_net_wait(c.net, others_see_n0_as, &c, 50, 10000));
+    cluster_stop(&c);
+}
+
+/* Drops every datagram to host deaf_host until deaf_until. */
+static uint32_t deaf_host;
+static ivt_ms deaf_until;
+static bool deaf_tap(void *ctx, uint32_t from, uint32_t to, const uint8_t *p, size_t n, ivt_ms now)
+{
+    (void)ctx, (void)from, (void)p, (void)n;
+    return !(to == deaf_host && now < deaf_until);
+}
+
+TEST(node_cluster_key_install_reaches_a_node_that_missed_it)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 4);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 50, 10000));
+    sim_net_run_for(c.net, 2000);
+    /* n3 hears nothing while the install is broadcast and its
+     * retransmissions run out (shorter than a suspicion timeout). */
+    ivt_ms t = sim_net_now(c.net);
+    deaf_host = 3;
+    deaf_until = t + 1500;
+    sim_net_set_tap(c.net, deaf_tap, NULL);
+    assert_int_equal(node_key_op(c.n[0], NODE_KEY_INSTALL, KEY2, t), 0);
+    sim_net_run_for(c.net, 1500);
+    assert_int_equal(gossip_keyring_count(gossip_keyring(node_gossip(c.n[3]))), 1);
+    /* The issuer sees n3's keyring differ and publishes the install again. */
+    pred_keys = 2;
+    assert_true(sim_net_wait(c.net, keys_everywhere, &c, 50, 20000));
+    struct node_stats ns;
+    node_get_stats(c.n[0], &ns);
+    assert_true(ns.keyop_retries >= 1);
+    /* Once every member agrees, the retries stop. */
+    sim_net_run_for(c.net, 10000);
+    uint64_t retries = ns.keyop_retries;
+    sim_net_run_for(c.net, 60000);
+    node_get_stats(c.n[0], &ns);
+    assert_int_equal(ns.keyop_retries, retries);
+    assert_int_equal(ns.keyop_retries_exhausted, 0);
+    cluster_stop(&c);
+}
+
+TEST(node_key_op_retry_never_undoes_a_later_step)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 3);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 50, 10000));
+    sim_net_run_for(c.net, 2000);
+    /* n2 is deaf while n0 installs KEY2 and n1 removes it again: n0 keeps
+     * retrying its install for n2, and must not bring KEY2 back. */
+    ivt_ms t = sim_net_now(c.net);
+    deaf_host = 2;
+    deaf_until = t + 3000;
+    sim_net_set_tap(c.net, deaf_tap, NULL);
+    assert_int_equal(node_key_op(c.n[0], NODE_KEY_INSTALL, KEY2, t), 0);
+    sim_net_run_for(c.net, 1000);
+    assert_int_equal(node_key_op(c.n[1], NODE_KEY_REMOVE, KEY2, sim_net_now(c.net)), 0);
+    sim_net_run_for(c.net, 60000);
+    for (uint32_t i = 0; i < c.count; i++)
+        assert_int_equal(gossip_keyring_count(gossip_keyring(node_gossip(c.n[i]))), 1);
+    assert_true(all_alive(&c));
+    cluster_stop(&c);
+}
+
+TEST(node_tags_keyring_decoding_is_strict)
+{
+    (void)state;
+    uint8_t fp[NODE_KEYRING_FP_LEN];
+    /* {"x": 1, "kr": bin 12 of 0..11}: an unknown tag first is skipped */
+    const uint8_t good[] = {0x82, 0xa1, 'x', 0x01, 0xa2, 'k', 'r', 0xc4, 12, 0, 1,
+                            2,    3,    4,   5,    6,    7,   8,   9,    10, 11};
+    assert_int_equal(node_tags_keyring(fp, good, sizeof(good)), 0);
+    for (int i = 0; i < NODE_KEYRING_FP_LEN; i++)
+        assert_int_equal(fp[i], i);
+    for (size_t cut = 1; cut < sizeof(good); cut++)
+        assert_int_equal(node_tags_keyring(fp, good, cut), IVT_EPROTO);
+    assert_int_equal(node_tags_keyring(fp, good, 0), IVT_ENOENT);
+    const uint8_t none[] = {0x81, 0xa1, 'x', 0x01};
+    assert_int_equal(node_tags_keyring(fp, none, sizeof(none)), IVT_ENOENT);
+    const uint8_t short_bin[] = {0x81, 0xa2, 'k', 'r', 0xc4, 2, 1, 2};
+    assert_int_equal(node_tags_keyring(fp, short_bin, sizeof(short_bin)), IVT_EPROTO);
+    const uint8_t not_map[] = {0x92, 1, 2};
+    assert_int_equal(node_tags_keyring(fp, not_map, sizeof(not_map)), IVT_EPROTO);
+}
+
 static bool sides_split(void *ctx)
 {
     struct cluster *c = ctx;
@@ -269,18 +392,24 @@ static bool sides_split(void *ctx)
     return true;
 }
 
+/* Four nodes, cut into {0, 1} and {2, 3}, each side having declared the
+ * other dead. */
+static void start_split(struct cluster *c)
+{
+    cluster_start(c, 4);
+    assert_true(sim_net_wait(c->net, all_alive, c, 100, 30000));
+    sim_net_set_group(c->net, 2, 1);
+    sim_net_set_group(c->net, 3, 1);
+    sim_net_cut(c->net, 0, 1, true);
+    assert_true(sim_net_wait(c->net, sides_split, c, 100, 60000));
+}
+
 TEST(node_cluster_partition_heals_to_equal_evidence)
 {
     (void)state;
     struct cluster c;
-    cluster_start(&c, 4);
+    start_split(&c);
     pred_c = &c;
-    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
-    sim_net_set_group(c.net, 2, 1);
-    sim_net_set_group(c.net, 3, 1);
-    sim_net_cut(c.net, 0, 1, true);
-    /* each side first declares the other dead ... */
-    assert_true(sim_net_wait(c.net, sides_split, &c, 100, 60000));
     /* ... then both see the same IP while cut off from each other */
     struct node_event ev = bot_event("192.0.2.77");
     ivt_ms t = sim_net_now(c.net);
@@ -312,5 +441,44 @@ TEST(node_cluster_partition_heals_to_equal_evidence)
         }
     }
     assert_true(ok);
+    cluster_stop(&c);
+}
+
+static bool same_entities(void *ctx)
+{
+    struct cluster *c = ctx;
+    struct node_stats a, b;
+    node_get_stats(c->n[0], &a);
+    for (uint32_t i = 1; i < c->count; i++) {
+        node_get_stats(c->n[i], &b);
+        if (b.entities != a.entities || b.merge_queued_bytes)
+            return false;
+    }
+    return true;
+}
+
+TEST(node_cluster_large_repair_arrives_whole)
+{
+    (void)state;
+    /* Evidence gathered during a cut is larger than one merge step takes
+     * (MERGE_CHUNK): after the heal it still arrives whole, merged over
+     * several ticks. */
+    struct cluster c;
+    start_split(&c);
+    ivt_ms t = sim_net_now(c.net);
+    for (uint32_t i = 0; i < 3000; i++) {
+        char ip[32];
+        snprintf(ip, sizeof(ip), "10.1.%u.%u", i / 250, i % 250);
+        struct node_event ev = bot_event(ip);
+        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+    }
+    struct node_stats st;
+    node_get_stats(c.n[0], &st);
+    assert_true(st.entities > 3000);
+    sim_net_heal(c.net);
+    assert_true(sim_net_wait(c.net, same_entities, &c, 1000, 900000));
+    node_get_stats(c.n[3], &st);
+    assert_true(st.entities > 3000);
+    assert_true(fleet_requests(c.n[3], "10.1.11.249") == 1);
     cluster_stop(&c);
 }

@@ -56,9 +56,10 @@ TEST(node_config_minimal_file_gets_defaults)
     assert_string_equal(cfg.bind, "127.0.0.1:7001");
     assert_int_equal(cfg.n_seeds, 1);
     assert_string_equal(cfg.seeds[0], "127.0.0.2:7001");
-    assert_true(cfg.has_encrypt);
-    assert_int_equal(cfg.encrypt[0], 0xab);
-    assert_int_equal(cfg.encrypt[1], 0xcd);
+    assert_true(cfg.encrypt.set);
+    assert_int_equal(cfg.encrypt.key[0], 0xab);
+    assert_int_equal(cfg.encrypt.key[1], 0xcd);
+    assert_false(cfg.evidence_key.set);
     assert_string_equal(cfg.state_dir, "/var/lib/ivtd");
     assert_string_equal(cfg.keyring_file, "/var/lib/ivtd/keyring");
     assert_int_equal(cfg.snapshot_interval, 60000);
@@ -149,6 +150,11 @@ TEST(node_config_unknown_key_is_an_error)
 TEST(node_config_bad_values_are_named)
 {
     (void)state;
+    expect_error("detect = { household_devices = 0; };\n", IVT_EINVAL,
+                 ":1: key 'detect.household_devices': expected an integer 1..4294967295, found 0");
+    expect_error("detect = { shared_events_per_device = 0.5; };\n", IVT_EINVAL,
+                 ":1: key 'detect.shared_events_per_device': expected a number 1.0..1000000.0, "
+                 "found 0.5");
     expect_error("node = { snapshot_interval = \"60\"; };\n", IVT_EINVAL,
                  ":1: key 'node.snapshot_interval': expected a duration string like \"60s\" (at "
                  "least 1s), found \"60\"");
@@ -178,6 +184,24 @@ TEST(node_config_bad_key_is_not_echoed)
     expect_error("cluster = { encrypt = \"c2VjcmV0\"; };\n", IVT_EINVAL,
                  ":1: key 'cluster.encrypt': expected a base64 string of a 32-byte key (ivtctl "
                  "keys generate), found a string of 8 characters that is not base64 of 32 bytes");
+    expect_error(
+        "cluster = { evidence_key = \"c2VjcmV0\"; };\n", IVT_EINVAL,
+        ":1: key 'cluster.evidence_key': expected a base64 string of a 32-byte key (ivtctl "
+        "keys generate), found a string of 8 characters that is not base64 of 32 bytes");
+}
+
+TEST(node_config_evidence_key_is_separate_from_the_gossip_key)
+{
+    (void)state;
+    struct ivtd_config cfg;
+    char err[IVTD_ERR_MAX], path[64], text[512];
+    snprintf(text, sizeof(text), "cluster = { encrypt = \"%s\"; evidence_key = \"%s\"; };\n", KEY,
+             "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+    assert_int_equal(load(&cfg, text, err, sizeof(err), path), 0);
+    assert_true(cfg.evidence_key.set);
+    for (int i = 0; i < 32; i++)
+        assert_int_equal(cfg.evidence_key.key[i], i);
+    assert_int_equal(cfg.encrypt.key[0], 0xab);
 }
 
 TEST(node_config_syntax_error_and_missing_file)

@@ -129,6 +129,13 @@ TEST(node_ip_parse_forms)
     char long_s[100];
     memset(long_s, '1', sizeof(long_s));
     assert_int_equal(node_ip_parse(&a, long_s, sizeof(long_s)), IVT_EINVAL);
+    /* v4 text round-trips, the forms with one, two and three digits */
+    static const char *const v4[] = {"0.0.0.0", "9.10.99.100", "255.255.255.255", "10.0.7.250",
+                                     "100.64.1.9"};
+    for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
+        assert_int_equal(node_ip_parse(&a, v4[i], strlen(v4[i])), 0);
+        assert_string_equal(node_ip_format(&a, buf, sizeof(buf)), v4[i]);
+    }
     enum node_entity_kind k;
     assert_int_equal(node_entity_kind_parse(&k, "device", 6), 0);
     assert_int_equal(k, NODE_ENT_DEVICE);
@@ -277,6 +284,49 @@ TEST(node_decisions_override_and_expire)
     node_delete(n);
 }
 
+/* A prefix is named by any address in it or by ADDR/24 (/48): each form
+ * reaches the prefix evidence is kept under, so a ban on it takes; other
+ * lengths are refused rather than stored where nothing ever matches. */
+TEST(node_prefix_keys_are_canonical)
+{
+    (void)state;
+    struct node *n = test_node(1, 0);
+    struct node_score s;
+    struct node_event ev = ev_of("198.51.100.77", HUMAN_UA, NULL, "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    static const char *const same[] = {"198.51.100.0/24", "198.51.100.7", "198.51.100.250/24",
+                                       "::ffff:198.51.100.1"};
+    for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+        struct node_report r;
+        assert_int_equal(node_lookup(n, &r, NODE_ENT_PREFIX, same[i], strlen(same[i]), WALL0), 0);
+        assert_string_equal(r.key, "198.51.100.0/24");
+        assert_true(r.known);
+    }
+    struct node_report r;
+    assert_int_equal(node_lookup(n, &r, NODE_ENT_PREFIX, "2001:db8:1:2::9/48", 18, WALL0), 0);
+    assert_string_equal(r.key, "2001:db8:1::/48");
+    static const char *const bad[] = {"198.51.100.0/16", "198.51.100.0/", "198.51.100.0/240",
+                                      "2001:db8::/24",   "not-a-prefix",  "/24"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(node_lookup(n, &r, NODE_ENT_PREFIX, bad[i], strlen(bad[i]), WALL0),
+                         IVT_EINVAL);
+        assert_int_equal(node_decide(n, NODE_ENT_PREFIX, bad[i], strlen(bad[i]), NODE_ACT_BAN,
+                                     IVT_MS_PER_HOUR, "", 0, WALL0),
+                         IVT_EINVAL);
+    }
+    /* A ban named by a host address covers every address of its /24. */
+    assert_int_equal(node_decide(n, NODE_ENT_PREFIX, "198.51.100.7", 12, NODE_ACT_BAN,
+                                 IVT_MS_PER_HOUR, "range", 0, WALL0),
+                     0);
+    assert_int_equal(node_score(n, &s, &ev, false, 0, WALL0 + 1), 0);
+    assert_true(s.decided);
+    assert_int_equal(s.verdict, NODE_VERDICT_BOT);
+    struct node_decision rows[2];
+    assert_int_equal(node_decisions(n, rows, 2, WALL0 + 1), 1);
+    assert_string_equal(rows[0].key, "198.51.100.0/24");
+    node_delete(n);
+}
+
 static void snapshot(struct node *n, struct ivt_mpw *w)
 {
     ivt_mpw_init_dyn(w, 64 << 20);
@@ -412,5 +462,88 @@ TEST(node_memory_bounded_by_max_entities)
     node_get_stats(n, &st);
     assert_true(st.entities <= 256);
     assert_true(st.entities_evicted > 0);
+    node_delete(n);
+}
+
+TEST(node_score_prefix_counts_exact_between_merges)
+{
+    (void)state;
+    /* A score reads a prefix's (and publisher's) counters from a cache
+     * (node/core.c): its own events and merged evidence must still show in
+     * the very next score, at the same instant. */
+    struct node *a = test_node(1, 0), *b = test_node(2, 0);
+    struct node_thresholds th;
+    node_thresholds_defaults(&th);
+    th.th_prefix_requests = 3;
+    assert_int_equal(node_set_thresholds(a, &th), 0);
+    char ip[32];
+    struct node_score s;
+    for (int i = 1; i <= 6; i++) {
+        snprintf(ip, sizeof(ip), "198.51.100.%d", i);
+        struct node_event ev = ev_of(ip, HUMAN_UA, 0, "pub-p");
+        assert_int_equal(node_score(a, &s, &ev, true, 0, WALL0), 0);
+        const struct node_reason *r = reason(&s, "prefix_requests");
+        if (i >= 3) {
+            assert_non_null(r);
+            assert_true(r->fleet == i);
+            assert_true(r->local == i);
+        }
+    }
+    for (int i = 0; i < 10; i++) {
+        struct node_event ev = ev_of("198.51.100.200", HUMAN_UA, 0, "pub-p");
+        assert_int_equal(node_observe(b, &ev, 0, WALL0), 0);
+    }
+    struct ivt_mpw w;
+    snapshot(b, &w);
+    assert_int_equal(node_restore(a, w.data, w.len, WALL0), 0);
+    ivt_mpw_destroy(&w);
+    struct node_event ev = ev_of("198.51.100.7", HUMAN_UA, 0, "pub-p");
+    assert_int_equal(node_score(a, &s, &ev, true, 0, WALL0), 0);
+    const struct node_reason *r = reason(&s, "prefix_requests");
+    assert_non_null(r);
+    assert_true(r->fleet == 17);
+    assert_true(r->local == 7);
+    node_delete(a);
+    node_delete(b);
+}
+
+/* The core gives the detector what a shared address needs (distinct
+ * devices and events per IP): 100 phones behind one carrier address, each
+ * back four times with its own browser, are judged per household; the
+ * same volume and user agents from an address with no device ids is not. */
+TEST(node_shared_ip_judged_per_household)
+{
+    (void)state;
+    struct node *n = test_node(1, 0);
+    struct node_thresholds th;
+    node_thresholds_defaults(&th);
+    th.th_ip_requests = 100;
+    assert_int_equal(node_set_thresholds(n, &th), 0);
+    char ua[30][64], dev[100][17];
+    for (int u = 0; u < 30; u++)
+        snprintf(ua[u], sizeof(ua[u]), "Mozilla/5.0 (Linux; Android 14; Phone %02d) Mobile", u);
+    for (int d = 0; d < 100; d++)
+        snprintf(dev[d], sizeof(dev[d]), "%016x", 0x5eed0000u + (unsigned)d);
+    for (int r = 0; r < 4; r++)
+        for (int d = 0; d < 100; d++) {
+            struct node_event ev = ev_of("100.64.7.1", ua[d % 30], dev[d], "pub-a");
+            assert_int_equal(node_observe(n, &ev, 0, WALL0 + r * 100 + d), 0);
+            struct node_event bot = ev_of("192.0.2.77", ua[d % 30], 0, "pub-a");
+            assert_int_equal(node_observe(n, &bot, 0, WALL0 + r * 100 + d), 0);
+        }
+    struct node_score s;
+    struct node_event ev = ev_of("100.64.7.1", ua[0], dev[0], "pub-a");
+    assert_int_equal(node_score(n, &s, &ev, false, 0, WALL0 + 500), 0);
+    assert_int_equal(s.verdict, NODE_VERDICT_OK);
+    const struct node_reason *why = reason(&s, "shared_ip");
+    assert_non_null(why);
+    assert_true(why->fleet >= 95 && why->fleet <= 105); /* a HyperLogLog past 16 items */
+    assert_int_equal(why->points, 0);
+
+    struct node_event bot = ev_of("192.0.2.77", ua[0], 0, "pub-a");
+    assert_int_equal(node_score(n, &s, &bot, false, 0, WALL0 + 500), 0);
+    assert_int_equal(s.verdict, NODE_VERDICT_BOT);
+    assert_null(reason(&s, "shared_ip"));
+    assert_non_null(reason(&s, "ip_requests"));
     node_delete(n);
 }

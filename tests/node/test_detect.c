@@ -282,8 +282,8 @@ TEST(node_detect_thresholds_check)
     assert_int_equal(node_thresholds_check(&th), 0);
     th.th_ip_requests = 0; /* off is fine */
     assert_int_equal(node_thresholds_check(&th), 0);
-    struct node_thresholds bad[8];
-    for (int i = 0; i < 8; i++)
+    struct node_thresholds bad[11];
+    for (int i = 0; i < 11; i++)
         bad[i] = defaults();
     bad[0].th_ip_requests = -1;
     bad[1].th_device_distinct_ip = NAN;
@@ -293,7 +293,10 @@ TEST(node_detect_thresholds_check)
     bad[5].bot_score = 40; /* below suspect */
     bad[6].bot_score = 101;
     bad[7].th_pub_min_requests = INFINITY;
-    for (int i = 0; i < 8; i++)
+    bad[8].th_household_devices = 0.5; /* every shared address would be infinite households */
+    bad[9].th_shared_events_per_device = -1;
+    bad[10].th_shared_ua_per_device = NAN;
+    for (int i = 0; i < 11; i++)
         if (node_thresholds_check(&bad[i]) != IVT_EINVAL)
             fail_msg("bad thresholds %d accepted", i);
 }
@@ -421,4 +424,128 @@ TEST(node_detect_worked_example)
                                  .ip_distinct_ua = {.fleet = 10},
                                  .device_distinct_ip = {.fleet = 5}};
     assert_int_equal(detect(&th, &three).score, 88);
+}
+
+/* A carrier's CGNAT address: 500 phones, each back a few times with its own
+ * browser. Per IP it is 1.5x the request threshold and 8x the user-agent
+ * one; per household (4 devices) it is nothing, and the reasons say why. */
+static struct node_signals cgnat(void)
+{
+    return (struct node_signals){
+        .ip_requests = {.local = 400, .fleet = 5400, .origins = 12},
+        .ip_distinct_ua = {.local = -1, .fleet = 80, .origins = 12},
+        .ip_distinct_device = {.local = -1, .fleet = 500, .origins = 12},
+        .ip_events = {.local = 600, .fleet = 8000, .origins = 12},
+    };
+}
+
+TEST(node_detect_shared_ip)
+{
+    (void)state;
+    struct node_thresholds th = defaults();
+    struct node_signals s = cgnat();
+    struct node_score sc = detect(&th, &s);
+    assert_int_equal(sc.score, 0);
+    assert_int_equal(sc.verdict, NODE_VERDICT_OK);
+    assert_int_equal(sc.class_, NODE_CLASS_NONE);
+    assert_int_equal(sc.n_reasons, 1);
+    const struct node_reason *r = find(&sc, "shared_ip");
+    assert_non_null(r);
+    assert_int_equal(r->points, 0);
+    assert_true(r->local == -1 && r->fleet == 500 && r->threshold == 20);
+    assert_string_equal(r->detail,
+                        "500 devices, 16.0 events each: IP thresholds x125.0 (12 nodes)");
+
+    /* The same address without device ids (a bot rotating user agents):
+     * judged per IP, as before. */
+    struct node_signals bot = s;
+    bot.ip_distinct_device = (struct node_measure){0};
+    sc = detect(&th, &bot);
+    assert_int_equal(sc.verdict, NODE_VERDICT_BOT);
+    assert_null(find(&sc, "shared_ip"));
+    assert_non_null(find(&sc, "ip_requests"));
+    assert_non_null(find(&sc, "ip_distinct_ua"));
+
+    /* Busy even per household: flagged against the raised threshold, which
+     * the reason shows; the note stays, with no points. */
+    struct node_signals busy = s;
+    busy.ip_requests.fleet = 3600.0 * 125 * 2;
+    busy.ip_events.fleet = busy.ip_requests.fleet;
+    sc = detect(&th, &busy);
+    assert_int_equal(sc.score, 65);
+    r = find(&sc, "ip_requests");
+    assert_non_null(r);
+    assert_true(r->threshold == 3600.0 * 125 && r->fleet == busy.ip_requests.fleet);
+    assert_string_equal(r->detail, "2.0x threshold fleet-wide; local alone is under it (12 nodes)");
+    assert_string_equal(sc.reasons[sc.n_reasons - 1].signal, "shared_ip");
+
+    /* Off: a threshold of 0. */
+    th.th_shared_ip_devices = 0;
+    assert_int_equal(detect(&th, &s).verdict, NODE_VERDICT_BOT);
+}
+
+static bool noted_shared(const struct node_thresholds *th, const struct node_signals *s)
+{
+    struct node_score sc = detect(th, s);
+    return find(&sc, "shared_ip") != NULL;
+}
+
+/* What a bot cheaply fakes does not buy the shared-address credit. */
+TEST(node_detect_shared_ip_gates)
+{
+    (void)state;
+    struct node_thresholds th = defaults();
+    /* A fresh device id stamped on every event: one event per device. */
+    struct node_signals fresh = cgnat();
+    fresh.ip_distinct_device.fleet = fresh.ip_events.fleet;
+    assert_int_equal(detect(&th, &fresh).verdict, NODE_VERDICT_BOT);
+    /* Just returning enough (1.1 events per device) passes. */
+    fresh.ip_distinct_device.fleet = fresh.ip_events.fleet / 1.1;
+    assert_int_equal(detect(&th, &fresh).score, 0);
+    /* User agents rotating faster than devices: more than 2 per device. */
+    struct node_signals rotate = cgnat();
+    rotate.ip_distinct_device.fleet = 30;
+    rotate.ip_distinct_ua.fleet = 61;
+    assert_int_not_equal(detect(&th, &rotate).verdict, NODE_VERDICT_OK);
+    rotate.ip_distinct_ua.fleet = 60;
+    assert_true(noted_shared(&th, &rotate));
+    /* A household's handful of devices is not a shared address. */
+    struct node_signals few = cgnat();
+    few.ip_distinct_ua.fleet = 30;
+    few.ip_distinct_device.fleet = 19;
+    assert_false(noted_shared(&th, &few));
+    few.ip_distinct_device.fleet = 20;
+    assert_true(noted_shared(&th, &few));
+    /* NaN device counts give no credit. */
+    struct node_signals nan = cgnat();
+    nan.ip_distinct_device.fleet = NAN;
+    assert_int_equal(detect(&th, &nan).verdict, NODE_VERDICT_BOT);
+}
+
+/* The shared-address evidence only ever mitigates: with random devices and
+ * events, the score is never above the score of the same signals without
+ * them, and everything but the shared-address measures stays monotone. */
+TEST(node_detect_shared_ip_only_lowers)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    struct node_thresholds th = defaults();
+    for (int iter = 0; iter < 20000; iter++) {
+        struct node_signals plain;
+        random_signals(&rng, &th, &plain);
+        struct node_signals shared = plain;
+        shared.ip_distinct_device.fleet = random_value(&rng, th.th_shared_ip_devices);
+        shared.ip_events.fleet =
+            shared.ip_requests.fleet + random_value(&rng, shared.ip_requests.fleet + 1);
+        struct node_score a = detect(&th, &plain), b = detect(&th, &shared);
+        if (b.score > a.score)
+            fail_msg("iteration %d: devices raised the score from %u to %u (seed %#llx)", iter,
+                     a.score, b.score, (unsigned long long)ivt_test_seed());
+        /* More user agents per device never lowers it. */
+        struct node_signals up = shared;
+        up.ip_distinct_ua.fleet *= 1 + ivt_rng_double(&rng) * 3;
+        if (detect(&th, &up).score < b.score)
+            fail_msg("iteration %d: more user agents lowered the score", iter);
+    }
 }
