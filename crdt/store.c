@@ -152,7 +152,11 @@ struct ent {
     struct slot slot1;     /* slots while capslots <= 1 */
     struct bucket bucket1; /* buckets while capbuckets <= 1 */
     /* colder: flush, digests, queries */
-    uint64_t flushed;     /* store version at its last flush */
+    uint64_t flushed; /* store version at its last flush */
+    /* This record's share of the store's running totals (crdt_store_stats),
+     * as last added to them by ent_account. */
+    uint32_t acct_bytes;
+    uint16_t acct_pcells, acct_psets;
     uint64_t digest;      /* cached, valid when dig_ok */
     uint64_t dist[NSETS]; /* cached window estimates, see dist_ok */
     struct pcell *pcells;
@@ -207,6 +211,9 @@ struct crdt_store {
     size_t scratch_items_cap;
 
     uint64_t evictions, expired;
+    /* Running totals of every live record's share (ent_account): a stats
+     * call on a million entities must not walk them. */
+    uint64_t acct_bytes, acct_pcells, acct_psets;
 };
 
 /* ---- keys and origins -------------------------------------------------- */
@@ -533,9 +540,35 @@ static void queue_remove(struct crdt_store *s, uint32_t idx)
     s->nqueued--;
 }
 
+/* One record's heap share: bytes beyond the slab, live promoted cells and
+ * promoted sets. */
+struct footprint {
+    uint64_t bytes, pcells, psets;
+};
+
+static struct footprint ent_footprint(const struct crdt_store *s, const struct ent *e);
+
+/* Brings the running totals up to e's present footprint. Called after
+ * every change of a record's shape (update, merge, expiry, removal), so the
+ * totals always equal a walk over the records (crdt__store_recount). */
+static void ent_account(struct crdt_store *s, struct ent *e)
+{
+    struct footprint f = {0, 0, 0};
+    if (e->live)
+        f = ent_footprint(s, e);
+    s->acct_bytes += f.bytes - e->acct_bytes;
+    s->acct_pcells += f.pcells - e->acct_pcells;
+    s->acct_psets += f.psets - e->acct_psets;
+    e->acct_bytes = (uint32_t)f.bytes;
+    e->acct_pcells = (uint16_t)f.pcells;
+    e->acct_psets = (uint16_t)f.psets;
+}
+
 static void ent_remove(struct crdt_store *s, uint32_t idx)
 {
     struct ent *e = &s->ents[idx];
+    e->live = 0;
+    ent_account(s, e);
     queue_remove(s, idx);
     tab_remove(s, idx);
     ent_free_parts(s, e);
@@ -1115,6 +1148,7 @@ static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_up
     for (int d = 0; rc == 0 && d < CRDT_DISTINCTS; d++)
         if (x->item_mask & (1u << d))
             rc = ent_distinct_add(s, e, epoch, d, x->item[d]) < 0 ? IVT_ENOMEM : 0;
+    ent_account(s, e);
     if (rc)
         return rc;
     ent_touch(s, idx);
@@ -1241,6 +1275,7 @@ size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall)
         struct ent *e = &s->ents[i];
         if (!e->live || !ent_expire(s, e))
             continue;
+        ent_account(s, e);
         if (ent_empty(e)) {
             ent_remove(s, i);
             removed++;
@@ -1905,6 +1940,7 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
         }
         const uint8_t *q = start;
         rc = parse_entity(s, &q, end, &r, idx);
+        ent_account(s, &s->ents[idx]);
         if (rc < 0)
             return rc;
         if (ent_empty(&s->ents[idx])) {
@@ -2170,7 +2206,36 @@ int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w)
 
 /* ---- numbers ------------------------------------------------------------ */
 
-void crdt_store_stats(const struct crdt_store *s, struct crdt_store_stats *out)
+static struct footprint ent_footprint(const struct crdt_store *s, const struct ent *e)
+{
+    struct footprint f = {0, 0, 0};
+    size_t pc = crdt_hll_size(s->cfg.counter_hll_p), pd = dset_reg_bytes(s);
+    /* Arrays held in the record are counted in the slab. */
+    f.bytes = e->key_len + 1u + (uint64_t)e->cappcells * sizeof(struct pcell);
+    if (e->slots != &e->slot1)
+        f.bytes += (uint64_t)e->capslots * sizeof(struct slot);
+    if (e->buckets != &e->bucket1)
+        f.bytes += (uint64_t)e->capbuckets * sizeof(struct bucket);
+    for (uint32_t j = 0; j < e->npcells; j++) {
+        f.pcells++;
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            f.bytes += e->pcells[j].reg[m] ? pc : 0;
+    }
+    for (uint32_t j = 0; j < e->nbuckets; j++)
+        for (int d = 0; d < NSETS; d++) {
+            const struct dset *ds = &e->buckets[j].set[d];
+            if (ds->promoted) {
+                f.psets++;
+                f.bytes += pd;
+            } else {
+                f.bytes += (uint64_t)ds->cap * 8;
+            }
+        }
+    return f;
+}
+
+/* What every stats call shares: the counters and the fixed allocations. */
+static void stats_fixed(const struct crdt_store *s, struct crdt_store_stats *out)
 {
     memset(out, 0, sizeof(*out));
     out->entities = s->nents;
@@ -2178,35 +2243,31 @@ void crdt_store_stats(const struct crdt_store *s, struct crdt_store_stats *out)
     out->expired = s->expired;
     out->origins = s->norigins_live;
     out->version = s->ver;
-    uint64_t bytes = sizeof(*s) + (s->tmask + 1) * sizeof(*s->tab) +
-                     (uint64_t)s->used_hi * sizeof(*s->ents) +
-                     (uint64_t)s->cfg.max_origins * (sizeof(*s->origins) + 8) + s->scratch.cap;
-    size_t pc = crdt_hll_size(s->cfg.counter_hll_p), pd = dset_reg_bytes(s);
+    out->bytes = sizeof(*s) + (s->tmask + 1) * sizeof(*s->tab) +
+                 (uint64_t)s->used_hi * sizeof(*s->ents) +
+                 (uint64_t)s->cfg.max_origins * (sizeof(*s->origins) + 8) + s->scratch.cap;
+}
+
+void crdt_store_stats(const struct crdt_store *s, struct crdt_store_stats *out)
+{
+    stats_fixed(s, out);
+    out->bytes += s->acct_bytes;
+    out->promoted_counters = s->acct_pcells;
+    out->promoted_sets = s->acct_psets;
+}
+
+void crdt__store_recount(const struct crdt_store *s, struct crdt_store_stats *out)
+{
+    stats_fixed(s, out);
+    out->entities = 0;
     for (uint32_t i = 0; i < s->used_hi; i++) {
         const struct ent *e = &s->ents[i];
         if (!e->live)
             continue;
-        /* Arrays held in the record are counted in the slab above. */
-        bytes += e->key_len + 1u + (uint64_t)e->cappcells * sizeof(struct pcell);
-        if (e->slots != &e->slot1)
-            bytes += (uint64_t)e->capslots * sizeof(struct slot);
-        if (e->buckets != &e->bucket1)
-            bytes += (uint64_t)e->capbuckets * sizeof(struct bucket);
-        for (uint32_t j = 0; j < e->npcells; j++) {
-            out->promoted_counters++;
-            for (int m = 0; m < CRDT_COUNTERS; m++)
-                bytes += e->pcells[j].reg[m] ? pc : 0;
-        }
-        for (uint32_t j = 0; j < e->nbuckets; j++)
-            for (int d = 0; d < NSETS; d++) {
-                const struct dset *ds = &e->buckets[j].set[d];
-                if (ds->promoted) {
-                    out->promoted_sets++;
-                    bytes += pd;
-                } else {
-                    bytes += (uint64_t)ds->cap * 8;
-                }
-            }
+        struct footprint f = ent_footprint(s, e);
+        out->entities++;
+        out->bytes += f.bytes;
+        out->promoted_counters += f.pcells;
+        out->promoted_sets += f.psets;
     }
-    out->bytes = bytes;
 }

@@ -263,3 +263,64 @@ BENCH(crdt_store_merge_delta)
     crdt_store_delete(a);
     crdt_store_delete(b);
 }
+
+BENCH(crdt_store_walks_1m)
+{
+    /* The calls the daemon's loop makes on a full store: a metrics scrape
+     * (crdt_store_stats), a push-pull digest, cold (first) and warm (after
+     * 4,096 events touched some 20 k entities), and the repair of one
+     * differing digest bucket. 1 M live entities, 200 k per kind. */
+    enum { PER_KIND = 200000, BATCH = 4096, STATS = 100 };
+    struct crdt_store *s = bench_store(1, 1200000);
+    uint32_t ep = crdt_store_epoch(s);
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, 5);
+    struct event_batch b = {malloc(BATCH * sizeof(*b.keys)), malloc(BATCH * sizeof(*b.u))};
+    for (uint64_t i = 0; i < PER_KIND; i++) {
+        struct crdt_update *u = b.u[0];
+        for (int k = 0; k < 5; k++) {
+            memset(&u[k], 0, sizeof(u[k]));
+            u[k].kind = (enum crdt_kind)k;
+            key_of(b.keys[0][k], sizeof(b.keys[0][k]), &u[k].key_len, k, i);
+            u[k].key = b.keys[0][k];
+            u[k].add[0] = 1;
+        }
+        crdt_store_update(s, ep, u, 5);
+    }
+    struct crdt_store_stats st;
+    uint64_t c0 = cpu_ns(), acc = 0;
+    for (int i = 0; i < STATS; i++) {
+        crdt_store_stats(s, &st);
+        acc += st.bytes;
+    }
+    bench_sink(acc);
+    bench_report("crdt_store_stats_1m_cpu", (double)(cpu_ns() - c0) / STATS / 1000.0, "us");
+    size_t nd = crdt_store_digest_size(s);
+    uint64_t *d = malloc(2 * nd * sizeof(*d)), *peer = d + nd;
+    c0 = cpu_ns();
+    crdt_store_digest(s, d, nd);
+    bench_report("crdt_store_digest_1m_cold_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    batch_fill(&b, BATCH, s, &rng, PER_KIND);
+    for (int e = 0; e < BATCH; e++)
+        crdt_store_update(s, ep, b.u[e], 5);
+    c0 = cpu_ns();
+    crdt_store_digest(s, d, nd);
+    bench_report("crdt_store_digest_1m_warm_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    c0 = cpu_ns();
+    crdt_store_digest(s, d, nd);
+    bench_report("crdt_store_digest_1m_unchanged_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    memcpy(peer, d, nd * sizeof(*d));
+    peer[nd / 2] ^= 1;
+    struct ivt_mpw w;
+    ivt_mpw_init_dyn(&w, 1 << 24);
+    size_t resume = 0, n = 0;
+    c0 = cpu_ns();
+    crdt_store_repair(s, &w, peer, nd, &resume, 1 << 20, &n);
+    bench_report("crdt_store_repair_1m_one_bucket_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    bench_report("crdt_store_repair_1m_one_bucket_entities", (double)n, "entities");
+    ivt_mpw_destroy(&w);
+    free(d);
+    free(b.keys);
+    free(b.u);
+    crdt_store_delete(s);
+}
