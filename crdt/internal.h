@@ -138,4 +138,8 @@ struct crdt_store_stats;
  * the running totals must always equal (for tests). */
 void crdt__store_recount(const struct crdt_store *s, struct crdt_store_stats *out);
 
+/* crdt_store_digest computed the slow way: every record encoded afresh,
+ * nothing cached (for tests). Returns 0 or IVT_EINVAL (wrong n). */
+int crdt__store_digest_recount(struct crdt_store *s, uint64_t *out, size_t n);
+
 #endif

@@ -128,6 +128,18 @@ struct bucket {
     struct dset set[NSETS];
 };
 
+/* A record's place in one of the intrusive lists over the slab (indices,
+ * NONE at either end). */
+struct link {
+    uint32_t prev, next;
+};
+
+enum {
+    LK_BUCKET, /* the records of one digest bucket */
+    LK_DIRTY,  /* the records whose digest is stale (live and !dig_ok) */
+    NLINKS,
+};
+
 /*
  * An entity record. The fields an update touches come first, and the
  * record carries room for one slot and one bucket: most entities have one
@@ -157,7 +169,8 @@ struct ent {
      * as last added to them by ent_account. */
     uint32_t acct_bytes;
     uint16_t acct_pcells, acct_psets;
-    uint64_t digest;      /* cached, valid when dig_ok */
+    uint64_t digest; /* cached, valid when dig_ok (then in its bucket's sum) */
+    struct link lk[NLINKS];
     uint64_t dist[NSETS]; /* cached window estimates, see dist_ok */
     struct pcell *pcells;
     char *key;
@@ -204,9 +217,17 @@ struct crdt_store {
     uint32_t in_slots_cap;
 
     uint32_t qhead, qtail, nqueued; /* flush queue */
-    struct ivt_mpw scratch;         /* entities of the message being written */
-    struct ivt_mpw dig;             /* one entity's canonical bytes, for its digest */
-    uint8_t *scratch_reg;           /* 2^max(p) bytes for unions */
+    /* Digests kept incrementally: bsum[b] is the sum of the cached digests
+     * of bucket b's records; the records whose digest is stale wait on the
+     * dirty list and are encoded at the next digest, not on every change.
+     * bhead[b] lists bucket b's records, so a repair reads only the
+     * buckets it sends. */
+    uint64_t *bsum;
+    uint32_t *bhead;
+    uint32_t dirty_head;
+    struct ivt_mpw scratch; /* entities of the message being written */
+    struct ivt_mpw dig;     /* one entity's canonical bytes, for its digest */
+    uint8_t *scratch_reg;   /* 2^max(p) bytes for unions */
     uint64_t *scratch_items;
     size_t scratch_items_cap;
 
@@ -395,13 +416,19 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     s->msg_origins = calloc(cfg->max_origins, sizeof(*s->msg_origins));
     s->in_origins = calloc(cfg->max_origins, sizeof(*s->in_origins));
     s->scratch_reg = malloc(crdt_hll_size(pmax));
+    size_t nb = (size_t)1 << cfg->digest_bits;
+    s->bsum = calloc(nb, sizeof(*s->bsum));
+    s->bhead = malloc(nb * sizeof(*s->bhead));
     if (!s->ents || !s->tab || !s->origins || !s->omap || !s->msg_origins || !s->in_origins ||
-        !s->scratch_reg) {
+        !s->scratch_reg || !s->bsum || !s->bhead) {
         crdt_store_delete(s);
         return IVT_ENOMEM;
     }
     s->free_head = NONE;
     s->qhead = s->qtail = NONE;
+    s->dirty_head = NONE;
+    for (size_t b = 0; b < nb; b++)
+        s->bhead[b] = NONE;
     ivt_mpw_init_dyn(&s->scratch, SIZE_MAX / 2);
     ivt_mpw_init_dyn(&s->dig, SIZE_MAX / 2);
     uint8_t self[CRDT_ORIGIN_BYTES];
@@ -454,6 +481,8 @@ void crdt_store_delete(struct crdt_store *s)
     free(s->in_slots);
     free(s->scratch_reg);
     free(s->scratch_items);
+    free(s->bsum);
+    free(s->bhead);
     ivt_mpw_destroy(&s->scratch);
     ivt_mpw_destroy(&s->dig);
     free(s);
@@ -505,6 +534,45 @@ static void tab_remove(struct crdt_store *s, uint32_t idx)
         }
     }
     s->tab[i] = 0;
+}
+
+static void list_push(struct crdt_store *s, uint32_t *head, uint32_t idx, int which)
+{
+    struct link *l = &s->ents[idx].lk[which];
+    l->prev = NONE;
+    l->next = *head;
+    if (*head != NONE)
+        s->ents[*head].lk[which].prev = idx;
+    *head = idx;
+}
+
+static void list_unlink(struct crdt_store *s, uint32_t *head, uint32_t idx, int which)
+{
+    const struct link *l = &s->ents[idx].lk[which];
+    if (l->prev != NONE)
+        s->ents[l->prev].lk[which].next = l->next;
+    else
+        *head = l->next;
+    if (l->next != NONE)
+        s->ents[l->next].lk[which].prev = l->prev;
+}
+
+/* The digest bucket of an entity hash: its top digest_bits bits. */
+static inline size_t bucket_of(const struct crdt_store *s, uint64_t h)
+{
+    return s->cfg.digest_bits ? (size_t)(h >> (64 - s->cfg.digest_bits)) : 0;
+}
+
+/* idx's encoding changed: its digest leaves its bucket's sum and waits on
+ * the dirty list. */
+static void dig_invalidate(struct crdt_store *s, uint32_t idx)
+{
+    struct ent *e = &s->ents[idx];
+    if (!e->dig_ok)
+        return;
+    s->bsum[bucket_of(s, e->h)] -= e->digest;
+    e->dig_ok = 0;
+    list_push(s, &s->dirty_head, idx, LK_DIRTY);
 }
 
 static void queue_push(struct crdt_store *s, uint32_t idx)
@@ -569,6 +637,11 @@ static void ent_remove(struct crdt_store *s, uint32_t idx)
     struct ent *e = &s->ents[idx];
     e->live = 0;
     ent_account(s, e);
+    if (e->dig_ok)
+        s->bsum[bucket_of(s, e->h)] -= e->digest;
+    else
+        list_unlink(s, &s->dirty_head, idx, LK_DIRTY);
+    list_unlink(s, &s->bhead[bucket_of(s, e->h)], idx, LK_BUCKET);
     queue_remove(s, idx);
     tab_remove(s, idx);
     ent_free_parts(s, e);
@@ -699,6 +772,8 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
     while (s->tab[i])
         i = (i + 1) & s->tmask;
     s->tab[i] = (uint64_t)k32 << 32 | (idx + 1);
+    list_push(s, &s->bhead[bucket_of(s, h)], idx, LK_BUCKET);
+    list_push(s, &s->dirty_head, idx, LK_DIRTY); /* no digest yet */
     s->nents++;
     *created = true;
     return idx;
@@ -714,7 +789,7 @@ static void ent_touch(struct crdt_store *s, uint32_t idx)
 {
     struct ent *e = &s->ents[idx];
     e->ver = s->ver;
-    e->dig_ok = 0;
+    dig_invalidate(s, idx);
     queue_push(s, idx);
 }
 
@@ -1254,7 +1329,7 @@ static bool ent_expire(struct crdt_store *s, struct ent *e)
         memmove(e->buckets, e->buckets + nb, (e->nbuckets - nb) * sizeof(*e->buckets));
         e->nbuckets = (uint16_t)(e->nbuckets - nb);
     }
-    e->dig_ok = 0;
+    dig_invalidate(s, (uint32_t)(e - s->ents));
     if (nb)
         e->dist_ok = 0;
     return true;
@@ -1939,8 +2014,12 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
             }
         }
         const uint8_t *q = start;
+        uint16_t nbuckets0 = e->nbuckets;
         rc = parse_entity(s, &q, end, &r, idx);
-        ent_account(s, &s->ents[idx]);
+        ent_account(s, e);
+        /* A bucket of empty sets rises nothing but is encoded. */
+        if (e->nbuckets != nbuckets0)
+            dig_invalidate(s, idx);
         if (rc < 0)
             return rc;
         if (ent_empty(&s->ents[idx])) {
@@ -2008,34 +2087,55 @@ size_t crdt_store_digest_size(const struct crdt_store *s)
     return (size_t)1 << s->cfg.digest_bits;
 }
 
-static inline size_t bucket_of(const struct crdt_store *s, uint64_t h)
+/* e's digest: the keyed hash of its canonical encoding; ~0 when the
+ * encoding failed (no memory), which must not match a peer's. */
+static uint64_t ent_digest_fresh(struct crdt_store *s, const struct ent *e, bool *ok)
 {
-    return s->cfg.digest_bits ? (size_t)(h >> (64 - s->cfg.digest_bits)) : 0;
-}
-
-static uint64_t ent_digest(struct crdt_store *s, struct ent *e)
-{
-    if (!e->dig_ok) {
-        ivt_mpw_reset(&s->dig);
-        write_entity(s, &s->dig, e, 0, O_INLINE);
-        /* An encoding that failed (no memory) must not match a peer's. */
-        e->digest =
-            s->dig.err ? ~(uint64_t)0 : crdt_siphash(s->digest_key, s->dig.data, s->dig.len);
-        e->dig_ok = !s->dig.err;
-    }
-    return e->digest;
+    ivt_mpw_reset(&s->dig);
+    write_entity(s, &s->dig, e, 0, O_INLINE);
+    *ok = !s->dig.err;
+    return s->dig.err ? ~(uint64_t)0 : crdt_siphash(s->digest_key, s->dig.data, s->dig.len);
 }
 
 int crdt_store_digest(struct crdt_store *s, uint64_t *out, size_t n)
 {
     if (n != crdt_store_digest_size(s))
         return IVT_EINVAL;
+    /* A sum of per-entity digests: order-free, so a record's digest can
+     * leave and join its bucket's sum alone. Only the stale are encoded. */
+    uint32_t failed = NONE;
+    for (uint32_t idx = s->dirty_head; idx != NONE;) {
+        struct ent *e = &s->ents[idx];
+        uint32_t next = e->lk[LK_DIRTY].next;
+        bool ok;
+        e->digest = ent_digest_fresh(s, e, &ok);
+        if (ok) {
+            list_unlink(s, &s->dirty_head, idx, LK_DIRTY);
+            e->dig_ok = 1;
+            s->bsum[bucket_of(s, e->h)] += e->digest;
+        } else if (failed == NONE) {
+            failed = idx; /* stays dirty: retried at the next digest */
+        }
+        idx = next;
+    }
+    memcpy(out, s->bsum, n * sizeof(*out));
+    /* What failed to encode is all the list still holds. */
+    for (uint32_t idx = s->dirty_head; failed != NONE && idx != NONE;
+         idx = s->ents[idx].lk[LK_DIRTY].next)
+        out[bucket_of(s, s->ents[idx].h)] += ~(uint64_t)0;
+    return 0;
+}
+
+int crdt__store_digest_recount(struct crdt_store *s, uint64_t *out, size_t n)
+{
+    if (n != crdt_store_digest_size(s))
+        return IVT_EINVAL;
     memset(out, 0, n * sizeof(*out));
-    /* A sum of per-entity digests: order-free, so no sort is needed. */
     for (uint32_t i = 0; i < s->used_hi; i++) {
-        struct ent *e = &s->ents[i];
+        const struct ent *e = &s->ents[i];
+        bool ok;
         if (e->live)
-            out[bucket_of(s, e->h)] += ent_digest(s, e);
+            out[bucket_of(s, e->h)] += ent_digest_fresh(s, e, &ok);
     }
     return 0;
 }
@@ -2106,6 +2206,27 @@ static int order_cmp(const void *a, const void *b)
     return x->kind < y->kind ? -1 : x->kind > y->kind;
 }
 
+/* Bucket b's records in canonical order (hash, kind) into *o (grown as
+ * needed, capacity *cap). Returns how many, or -1 on allocation failure. */
+static long bucket_sorted(struct crdt_store *s, size_t b, struct order **o, size_t *cap)
+{
+    size_t k = 0;
+    for (uint32_t idx = s->bhead[b]; idx != NONE; idx = s->ents[idx].lk[LK_BUCKET].next) {
+        if (k == *cap) {
+            size_t c = *cap ? *cap * 2 : 64;
+            struct order *p = realloc(*o, c * sizeof(*p));
+            if (!p)
+                return -1;
+            *o = p;
+            *cap = c;
+        }
+        const struct ent *e = &s->ents[idx];
+        (*o)[k++] = (struct order){e->h, e->kind, idx};
+    }
+    qsort(*o, k, sizeof(**o), order_cmp);
+    return (long)k;
+}
+
 int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,
                       size_t *resume, size_t budget, size_t *n_out)
 {
@@ -2121,33 +2242,24 @@ int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *p
     if (!ours)
         return IVT_ENOMEM;
     crdt_store_digest(s, ours, nb);
-    size_t k = 0;
-    for (uint32_t i = 0; i < s->used_hi; i++) {
-        const struct ent *e = &s->ents[i];
-        size_t b = e->live ? bucket_of(s, e->h) : 0;
-        k += e->live && b >= *resume && ours[b] != peer[b];
-    }
-    struct order *o = malloc((k ? k : 1) * sizeof(*o));
-    if (!o) {
-        free(ours);
-        return IVT_ENOMEM;
-    }
-    k = 0;
-    for (uint32_t i = 0; i < s->used_hi; i++) {
-        const struct ent *e = &s->ents[i];
-        size_t b = e->live ? bucket_of(s, e->h) : 0;
-        if (e->live && b >= *resume && ours[b] != peer[b])
-            o[k++] = (struct order){e->h, e->kind, i};
-    }
-    qsort(o, k, sizeof(*o), order_cmp);
+    struct order *o = NULL;
+    size_t cap = 0, n_ent = 0, next = nb;
+    int rc = 0;
     msg_begin(s);
-    size_t n_ent = 0, i = 0, next = nb;
-    while (i < k) {
-        size_t b = bucket_of(s, o[i].h), j = i;
-        size_t len0 = s->scratch.len;
+    /* Bucket by bucket from *resume: only the differing buckets' records
+     * are read and sorted, through the bucket lists. */
+    for (size_t b = *resume; b < nb; b++) {
+        if (ours[b] == peer[b])
+            continue;
+        long k = bucket_sorted(s, b, &o, &cap);
+        if (k < 0) {
+            rc = IVT_ENOMEM;
+            break;
+        }
+        size_t len0 = s->scratch.len, j = 0;
         uint32_t no0 = s->msg_norigins;
         bool over = false;
-        while (j < k && bucket_of(s, o[j].h) == b) {
+        while (j < (size_t)k) {
             size_t l2 = s->scratch.len;
             uint32_t n2 = s->msg_norigins;
             write_entity(s, &s->scratch, &s->ents[o[j].idx], 0, O_MESSAGE);
@@ -2159,13 +2271,12 @@ int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *p
             j++;
         }
         if (!over) {
-            n_ent += j - i;
-            i = j;
+            n_ent += j;
             continue;
         }
-        if (n_ent == 0 && j > i) {
+        if (n_ent == 0 && j > 0) {
             /* One bucket over the budget: send what fits of it. */
-            n_ent = j - i;
+            n_ent = j;
             next = b + 1;
         } else {
             msg_rollback(s, len0, no0);
@@ -2175,9 +2286,10 @@ int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *p
     }
     free(o);
     free(ours);
+    if (rc)
+        return rc;
     if (!n_ent && next < nb)
         return IVT_ENOSPC;
-    int rc = 0;
     if (n_ent)
         rc = msg_end(s, w, MSG_REPAIR, n_ent);
     if (rc)
