@@ -2097,31 +2097,44 @@ static uint64_t ent_digest_fresh(struct crdt_store *s, const struct ent *e, bool
     return s->dig.err ? ~(uint64_t)0 : crdt_siphash(s->digest_key, s->dig.data, s->dig.len);
 }
 
+/* Encodes up to max stale records (all when max is SIZE_MAX) and puts
+ * their digests into their buckets' sums. Returns how many it encoded. A
+ * record that fails to encode (no memory) stays stale at the head of the
+ * list and ends the pass: the rest wait with it. */
+static size_t digest_refresh(struct crdt_store *s, size_t max)
+{
+    size_t done = 0;
+    while (done < max && s->dirty_head != NONE) {
+        uint32_t idx = s->dirty_head;
+        struct ent *e = &s->ents[idx];
+        bool ok;
+        e->digest = ent_digest_fresh(s, e, &ok);
+        if (!ok)
+            break;
+        list_unlink(s, &s->dirty_head, idx, LK_DIRTY);
+        e->dig_ok = 1;
+        s->bsum[bucket_of(s, e->h)] += e->digest;
+        done++;
+    }
+    return done;
+}
+
+size_t crdt_store_digest_step(struct crdt_store *s, size_t max)
+{
+    return digest_refresh(s, max);
+}
+
 int crdt_store_digest(struct crdt_store *s, uint64_t *out, size_t n)
 {
     if (n != crdt_store_digest_size(s))
         return IVT_EINVAL;
     /* A sum of per-entity digests: order-free, so a record's digest can
      * leave and join its bucket's sum alone. Only the stale are encoded. */
-    uint32_t failed = NONE;
-    for (uint32_t idx = s->dirty_head; idx != NONE;) {
-        struct ent *e = &s->ents[idx];
-        uint32_t next = e->lk[LK_DIRTY].next;
-        bool ok;
-        e->digest = ent_digest_fresh(s, e, &ok);
-        if (ok) {
-            list_unlink(s, &s->dirty_head, idx, LK_DIRTY);
-            e->dig_ok = 1;
-            s->bsum[bucket_of(s, e->h)] += e->digest;
-        } else if (failed == NONE) {
-            failed = idx; /* stays dirty: retried at the next digest */
-        }
-        idx = next;
-    }
+    digest_refresh(s, SIZE_MAX);
     memcpy(out, s->bsum, n * sizeof(*out));
-    /* What failed to encode is all the list still holds. */
-    for (uint32_t idx = s->dirty_head; failed != NONE && idx != NONE;
-         idx = s->ents[idx].lk[LK_DIRTY].next)
+    /* What failed to encode (no memory) is all the list still holds; it
+     * must not match a peer's digest. */
+    for (uint32_t idx = s->dirty_head; idx != NONE; idx = s->ents[idx].lk[LK_DIRTY].next)
         out[bucket_of(s, s->ents[idx].h)] += ~(uint64_t)0;
     return 0;
 }

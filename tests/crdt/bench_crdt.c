@@ -309,6 +309,14 @@ BENCH(crdt_store_walks_1m)
     c0 = cpu_ns();
     crdt_store_digest(s, d, nd);
     bench_report("crdt_store_digest_1m_unchanged_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    batch_fill(&b, BATCH, s, &rng, PER_KIND);
+    for (int e = 0; e < BATCH; e++)
+        crdt_store_update(s, ep, b.u[e], 5);
+    c0 = cpu_ns();
+    size_t stepped = crdt_store_digest_step(s, 2048);
+    bench_report("crdt_store_digest_step_2048_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    bench_sink(stepped);
+    crdt_store_digest(s, d, nd);
     memcpy(peer, d, nd * sizeof(*d));
     peer[nd / 2] ^= 1;
     struct ivt_mpw w;

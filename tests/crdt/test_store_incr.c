@@ -181,6 +181,8 @@ TEST(crdt_store_digest_kept_equals_recomputed)
          * re-encoded, go stale again, or are evicted while stale. */
         if (ivt_rng_below(&rng, 3) == 0)
             incr_check_digest(s[i]);
+        else if (ivt_rng_below(&rng, 2) == 0)
+            crdt_store_digest_step(s[i], (size_t)ivt_rng_below(&rng, 8));
     }
     for (int i = 0; i < NS; i++) {
         incr_check_digest(s[i]);
