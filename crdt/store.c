@@ -235,6 +235,10 @@ struct crdt_store {
     /* Running totals of every live record's share (ent_account): a stats
      * call on a million entities must not walk them. */
     uint64_t acct_bytes, acct_pcells, acct_psets;
+    /* Bumped by every allocation a record's footprint counts: an update
+     * that did not bump it left its record's footprint as it was, and
+     * skips ent_account (the hot path). */
+    uint64_t shape;
 };
 
 /* ---- keys and origins -------------------------------------------------- */
@@ -823,6 +827,7 @@ static int dset_promote(struct crdt_store *s, struct dset *d)
         free(d->u.items);
     d->u.reg = reg;
     d->promoted = 1;
+    s->shape++;
     d->n = d->cap = 0;
     return 0;
 }
@@ -861,6 +866,7 @@ static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
             p[0] = d->u.one; /* n == 1 here */
         d->u.items = p;
         d->cap = cap;
+        s->shape++;
     }
     uint64_t *w = d->cap ? d->u.items : &d->u.one;
     memmove(w + lo + 1, w + lo, (d->n - lo) * sizeof(uint64_t));
@@ -902,8 +908,8 @@ static struct bucket *bucket_get(struct crdt_store *s, struct ent *e, uint32_t b
             return NULL;
         e->buckets = p;
         e->capbuckets = (uint16_t)cap;
+        s->shape++;
     }
-    (void)s;
     memmove(e->buckets + i + 1, e->buckets + i, (e->nbuckets - i) * sizeof(*e->buckets));
     memset(&e->buckets[i], 0, sizeof(e->buckets[i]));
     e->buckets[i].b = b;
@@ -953,6 +959,7 @@ static int pcell_insert(struct crdt_store *s, struct ent *e, struct pcell *pc, u
         pc->reg[m] = calloc(1, crdt_hll_size(p));
         if (!pc->reg[m])
             return IVT_ENOMEM;
+        s->shape++;
     }
     uint64_t seed = event_seed(s, origin, e, pc->epoch, m);
     bool rose = false;
@@ -999,6 +1006,7 @@ static struct pcell *promote(struct crdt_store *s, struct ent *e, uint32_t epoch
     pc->epoch = epoch;
     pc->ver = s->ver;
     e->npcells++;
+    s->shape++;
     uint32_t lo = 0;
     while (lo < e->nslots && e->slots[lo].epoch < epoch)
         lo++;
@@ -1043,6 +1051,7 @@ static struct slot *slot_get(struct crdt_store *s, struct ent *e, uint32_t epoch
         if (!p)
             return NULL;
         e->slots = p;
+        s->shape++;
     }
     memmove(e->slots + i + 1, e->slots + i, (e->nslots - i) * sizeof(*e->slots));
     struct slot *sl = &e->slots[i];
@@ -1219,11 +1228,13 @@ static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_up
         return IVT_ENOMEM;
     s->ver++;
     struct ent *e = &s->ents[idx];
+    uint64_t shape = s->shape;
     int rc = own_add(s, idx, epoch, x->add);
     for (int d = 0; rc == 0 && d < CRDT_DISTINCTS; d++)
         if (x->item_mask & (1u << d))
             rc = ent_distinct_add(s, e, epoch, d, x->item[d]) < 0 ? IVT_ENOMEM : 0;
-    ent_account(s, e);
+    if (created || s->shape != shape)
+        ent_account(s, e);
     if (rc)
         return rc;
     ent_touch(s, idx);
