@@ -2247,7 +2247,8 @@ static long bucket_sorted(struct crdt_store *s, size_t b, struct order **o, size
         const struct ent *e = &s->ents[idx];
         (*o)[k++] = (struct order){e->h, e->kind, idx};
     }
-    qsort(*o, k, sizeof(**o), order_cmp);
+    if (k > 1) /* qsort of an empty, never-allocated array is UB */
+        qsort(*o, k, sizeof(**o), order_cmp);
     return (long)k;
 }
 
