@@ -103,6 +103,23 @@ static void batch_fill(struct event_batch *b, size_t n, struct crdt_store *s, st
     }
 }
 
+/* Makes per_kind entities of each kind live: one event each, in epoch. */
+static void store_fill(struct crdt_store *s, struct event_batch *b, uint32_t epoch,
+                       uint64_t per_kind)
+{
+    for (uint64_t i = 0; i < per_kind; i++) {
+        struct crdt_update *u = b->u[0];
+        for (int k = 0; k < 5; k++) {
+            memset(&u[k], 0, sizeof(u[k]));
+            u[k].kind = (enum crdt_kind)k;
+            key_of(b->keys[0][k], sizeof(b->keys[0][k]), &u[k].key_len, k, i);
+            u[k].key = b->keys[0][k];
+            u[k].add[0] = 1;
+        }
+        crdt_store_update(s, epoch, u, 5);
+    }
+}
+
 BENCH(crdt_store_event)
 {
     /* One event = 5 entities (ip, prefix, device, ua, pub), counters on
@@ -118,17 +135,7 @@ BENCH(crdt_store_event)
     ivt_rng_seed(&rng, 2);
     struct event_batch b = {malloc(BATCH * sizeof(*b.keys)), malloc(BATCH * sizeof(*b.u))};
     /* Fill first so every entity is live. */
-    for (uint64_t i = 0; i < PER_KIND; i++) {
-        struct crdt_update *u = b.u[0];
-        for (int k = 0; k < 5; k++) {
-            memset(&u[k], 0, sizeof(u[k]));
-            u[k].kind = (enum crdt_kind)k;
-            key_of(b.keys[0][k], sizeof(b.keys[0][k]), &u[k].key_len, k, i);
-            u[k].key = b.keys[0][k];
-            u[k].add[0] = 1;
-        }
-        crdt_store_update(s, ep, u, 5);
-    }
+    store_fill(s, &b, ep, PER_KIND);
     struct crdt_store_stats st;
     crdt_store_stats(s, &st);
     bench_report("crdt_store_live_entities", (double)st.entities, "entities");
@@ -276,17 +283,7 @@ BENCH(crdt_store_walks_1m)
     struct ivt_rng rng;
     ivt_rng_seed(&rng, 5);
     struct event_batch b = {malloc(BATCH * sizeof(*b.keys)), malloc(BATCH * sizeof(*b.u))};
-    for (uint64_t i = 0; i < PER_KIND; i++) {
-        struct crdt_update *u = b.u[0];
-        for (int k = 0; k < 5; k++) {
-            memset(&u[k], 0, sizeof(u[k]));
-            u[k].kind = (enum crdt_kind)k;
-            key_of(b.keys[0][k], sizeof(b.keys[0][k]), &u[k].key_len, k, i);
-            u[k].key = b.keys[0][k];
-            u[k].add[0] = 1;
-        }
-        crdt_store_update(s, ep, u, 5);
-    }
+    store_fill(s, &b, ep, PER_KIND);
     struct crdt_store_stats st;
     uint64_t c0 = cpu_ns(), acc = 0;
     for (int i = 0; i < STATS; i++) {

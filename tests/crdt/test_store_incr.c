@@ -100,20 +100,29 @@ static void incr_step(struct crdt_store **s, int ns, int i, struct ivt_rng *rng,
     ivt_mpw_destroy(&w);
 }
 
-TEST(crdt_store_stats_running_equals_recount)
+enum { NS = 4 }; /* replicas of a run */
+
+/* Opens NS replicas at the start epoch. Returns its wall time. */
+static ivt_ms incr_open(struct crdt_store **s)
 {
-    (void)state;
-    enum { NS = 4 };
-    struct ivt_rng rng;
-    ivt_rng_seed(&rng, ivt_test_seed());
-    struct crdt_store *s[NS];
     ivt_ms wall = (ivt_ms)INCR_WALL0_EPOCH * 60000;
     for (int i = 0; i < NS; i++) {
         struct crdt_config c;
         incr_config(&c, i + 1);
         assert_int_equal(crdt_store_new(&s[i], &c, wall), 0);
-        incr_check_stats(s[i]);
     }
+    return wall;
+}
+
+TEST(crdt_store_stats_running_equals_recount)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    struct crdt_store *s[NS];
+    ivt_ms wall = incr_open(s);
+    for (int i = 0; i < NS; i++)
+        incr_check_stats(s[i]);
     uint64_t evictions = 0, expired = 0, promoted = 0;
     for (int step = 0; step < 600; step++) {
         int i = (int)ivt_rng_below(&rng, NS);
@@ -163,17 +172,12 @@ static void incr_check_digest(struct crdt_store *s)
 TEST(crdt_store_digest_kept_equals_recomputed)
 {
     (void)state;
-    enum { NS = 4 };
     struct ivt_rng rng;
     ivt_rng_seed(&rng, ivt_test_seed());
     struct crdt_store *s[NS];
-    ivt_ms wall = (ivt_ms)INCR_WALL0_EPOCH * 60000;
-    for (int i = 0; i < NS; i++) {
-        struct crdt_config c;
-        incr_config(&c, i + 1);
-        assert_int_equal(crdt_store_new(&s[i], &c, wall), 0);
+    ivt_ms wall = incr_open(s);
+    for (int i = 0; i < NS; i++)
         incr_check_digest(s[i]);
-    }
     for (int step = 0; step < 600; step++) {
         int i = (int)ivt_rng_below(&rng, NS);
         incr_step(s, NS, i, &rng, &wall);
