@@ -524,9 +524,9 @@ static int app_digest(void *ctx, struct ivt_mpw *out)
 /* Picks the digest slice this exchange repairs: the first bucket from
  * n->repair_from (wrapping) where the digests differ, and the buckets after
  * it up to the slice width. Buckets past the slice are masked (theirs set to
- * ours) so the store neither sorts nor sends them: it sorts every entity of
- * the differing buckets it is asked about, a tenth of a second on the loop
- * for a whole store of a million. Returns the first bucket of the slice, or
+ * ours) so the store neither sorts nor sends them: it reads and sorts every
+ * entity of the differing buckets it is asked about (1 ms per bucket of a
+ * thousand). Returns the first bucket of the slice, or
  * nb when the digests are equal. */
 static size_t repair_slice(struct node *n, uint64_t *theirs, const uint64_t *ours, size_t nb,
                            size_t *slice_end)
