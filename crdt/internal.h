@@ -142,4 +142,8 @@ void crdt__store_recount(const struct crdt_store *s, struct crdt_store_stats *ou
  * nothing cached (for tests). Returns 0 or IVT_EINVAL (wrong n). */
 int crdt__store_digest_recount(struct crdt_store *s, uint64_t *out, size_t n);
 
+/* Checks the expiry calendar: no live record holds evidence older than the
+ * window, and each is filed under its key. Returns 0 or IVT_EINVAL. */
+int crdt__store_check_expiry(const struct crdt_store *s);
+
 #endif
