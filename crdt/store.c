@@ -43,6 +43,13 @@
  *    flush, those that did not are not (the join decomposition filter of
  *    Enes et al.).
  *  - Expiry is local and from the epoch number only (never gossiped).
+ *  - Nothing a daemon runs on a timer walks the map (a million records
+ *    are tens of milliseconds of its event loop): stats are running
+ *    totals each record's changes keep; digests are sums per bucket from
+ *    which a changed record's digest is taken out, re-encoded at the next
+ *    digest only; every record is on its digest bucket's list (repair) and
+ *    on the expiry list of the floor at which it first loses evidence (the
+ *    epoch roll). Three intrusive lists through the slab, 40 B a record.
  *  - Eviction (memory bound) is not a lattice operation: a peer may send an
  *    evicted entity back. It only runs when the map is full, and picks
  *    victims by a rule over replicated state, so equal states evict alike.

@@ -84,7 +84,8 @@ uint32_t crdt_store_epoch(const struct crdt_store *s);
  * every counter epoch older than the window (< current - window_epochs + 1)
  * and every distinct bucket whose last epoch is older. Entities left with
  * no evidence are removed. Deterministic: it depends on the epoch number
- * only, so every replica drops the same cells. Returns how many entities it
+ * only, so every replica drops the same cells. Visits only the entities
+ * that lose evidence (one walk when most do). Returns how many entities it
  * removed.
  */
 size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall);
