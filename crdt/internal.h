@@ -131,4 +131,19 @@ int crdt__read_text(const uint8_t **pos, const uint8_t *end, char *out, size_t m
 /* Reads an origin bin of exactly CRDT_ORIGIN_BYTES. */
 int crdt__read_origin(const uint8_t **pos, const uint8_t *end, struct crdt_origin *out);
 
+struct crdt_store;
+struct crdt_store_stats;
+
+/* crdt_store_stats computed the slow way, by a walk over every record: what
+ * the running totals must always equal (for tests). */
+void crdt__store_recount(const struct crdt_store *s, struct crdt_store_stats *out);
+
+/* crdt_store_digest computed the slow way: every record encoded afresh,
+ * nothing cached (for tests). Returns 0 or IVT_EINVAL (wrong n). */
+int crdt__store_digest_recount(struct crdt_store *s, uint64_t *out, size_t n);
+
+/* Checks the expiry calendar: no live record holds evidence older than the
+ * window, and each is filed under its key. Returns 0 or IVT_EINVAL. */
+int crdt__store_check_expiry(const struct crdt_store *s);
+
 #endif

@@ -84,7 +84,8 @@ uint32_t crdt_store_epoch(const struct crdt_store *s);
  * every counter epoch older than the window (< current - window_epochs + 1)
  * and every distinct bucket whose last epoch is older. Entities left with
  * no evidence are removed. Deterministic: it depends on the epoch number
- * only, so every replica drops the same cells. Returns how many entities it
+ * only, so every replica drops the same cells. Visits only the entities
+ * that lose evidence (one walk when most do). Returns how many entities it
  * removed.
  */
 size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall);
@@ -237,9 +238,20 @@ size_t crdt_store_digest_size(const struct crdt_store *s);
  * out[b] (n = crdt_store_digest_size) is a 64-bit digest of the canonical
  * encoding of every entity whose hash falls in bucket b (its top
  * digest_bits bits), 0 for an empty bucket. Equal states give equal
- * digests. Returns 0 or IVT_EINVAL (wrong n).
+ * digests. Costs one encoding per entity changed since the last digest
+ * (see crdt_store_digest_step), not a walk of the store. Returns 0 or
+ * IVT_EINVAL (wrong n).
  */
 int crdt_store_digest(struct crdt_store *s, uint64_t *out, size_t n);
+
+/*
+ * Digests are kept per bucket and a record's is recomputed (one encoding)
+ * only when it changed, at the next crdt_store_digest. This encodes up to
+ * max of the changed records ahead of it, so an owner that calls it on a
+ * timer spreads that work instead of paying it all in one digest. Returns
+ * how many it encoded (fewer than max: none are left, or memory ran out).
+ */
+size_t crdt_store_digest_step(struct crdt_store *s, size_t max);
 
 /*
  * Digest message:  [1, digest_bits, bin(8 * 2^bits, little-endian u64s)]
@@ -256,7 +268,8 @@ int crdt_store_digest_decode(const struct crdt_store *s, uint64_t *out, size_t n
  * and stopping before budget bytes would be passed; *resume is set to the
  * first bucket not sent (n when done). Whole buckets only, except that a
  * single bucket larger than the budget is cut at the budget (the rest is
- * left for the next digest round). *n_out gets the entity count. Returns 0,
+ * left for the next digest round). Reads only the entities of the buckets
+ * it sends. *n_out gets the entity count. Returns 0,
  * IVT_EINVAL (wrong n), the writer's error.
  */
 int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,

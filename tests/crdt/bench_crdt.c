@@ -103,6 +103,23 @@ static void batch_fill(struct event_batch *b, size_t n, struct crdt_store *s, st
     }
 }
 
+/* Makes per_kind entities of each kind live: one event each, in epoch. */
+static void store_fill(struct crdt_store *s, struct event_batch *b, uint32_t epoch,
+                       uint64_t per_kind)
+{
+    for (uint64_t i = 0; i < per_kind; i++) {
+        struct crdt_update *u = b->u[0];
+        for (int k = 0; k < 5; k++) {
+            memset(&u[k], 0, sizeof(u[k]));
+            u[k].kind = (enum crdt_kind)k;
+            key_of(b->keys[0][k], sizeof(b->keys[0][k]), &u[k].key_len, k, i);
+            u[k].key = b->keys[0][k];
+            u[k].add[0] = 1;
+        }
+        crdt_store_update(s, epoch, u, 5);
+    }
+}
+
 BENCH(crdt_store_event)
 {
     /* One event = 5 entities (ip, prefix, device, ua, pub), counters on
@@ -118,17 +135,7 @@ BENCH(crdt_store_event)
     ivt_rng_seed(&rng, 2);
     struct event_batch b = {malloc(BATCH * sizeof(*b.keys)), malloc(BATCH * sizeof(*b.u))};
     /* Fill first so every entity is live. */
-    for (uint64_t i = 0; i < PER_KIND; i++) {
-        struct crdt_update *u = b.u[0];
-        for (int k = 0; k < 5; k++) {
-            memset(&u[k], 0, sizeof(u[k]));
-            u[k].kind = (enum crdt_kind)k;
-            key_of(b.keys[0][k], sizeof(b.keys[0][k]), &u[k].key_len, k, i);
-            u[k].key = b.keys[0][k];
-            u[k].add[0] = 1;
-        }
-        crdt_store_update(s, ep, u, 5);
-    }
+    store_fill(s, &b, ep, PER_KIND);
     struct crdt_store_stats st;
     crdt_store_stats(s, &st);
     bench_report("crdt_store_live_entities", (double)st.entities, "entities");
@@ -262,4 +269,104 @@ BENCH(crdt_store_merge_delta)
     ivt_mpw_destroy(&w);
     crdt_store_delete(a);
     crdt_store_delete(b);
+}
+
+BENCH(crdt_store_walks_1m)
+{
+    /* The calls the daemon's loop makes on a full store: a metrics scrape
+     * (crdt_store_stats), a push-pull digest, cold (first) and warm (after
+     * 4,096 events touched some 20 k entities), and the repair of one
+     * differing digest bucket. 1 M live entities, 200 k per kind. */
+    enum { PER_KIND = 200000, BATCH = 4096, STATS = 100 };
+    struct crdt_store *s = bench_store(1, 1200000);
+    uint32_t ep = crdt_store_epoch(s);
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, 5);
+    struct event_batch b = {malloc(BATCH * sizeof(*b.keys)), malloc(BATCH * sizeof(*b.u))};
+    store_fill(s, &b, ep, PER_KIND);
+    struct crdt_store_stats st;
+    uint64_t c0 = cpu_ns(), acc = 0;
+    for (int i = 0; i < STATS; i++) {
+        crdt_store_stats(s, &st);
+        acc += st.bytes;
+    }
+    bench_sink(acc);
+    bench_report("crdt_store_stats_1m_cpu", (double)(cpu_ns() - c0) / STATS / 1000.0, "us");
+    size_t nd = crdt_store_digest_size(s);
+    uint64_t *d = malloc(2 * nd * sizeof(*d)), *peer = d + nd;
+    c0 = cpu_ns();
+    crdt_store_digest(s, d, nd);
+    bench_report("crdt_store_digest_1m_cold_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    batch_fill(&b, BATCH, s, &rng, PER_KIND);
+    for (int e = 0; e < BATCH; e++)
+        crdt_store_update(s, ep, b.u[e], 5);
+    c0 = cpu_ns();
+    crdt_store_digest(s, d, nd);
+    bench_report("crdt_store_digest_1m_warm_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    c0 = cpu_ns();
+    crdt_store_digest(s, d, nd);
+    bench_report("crdt_store_digest_1m_unchanged_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    batch_fill(&b, BATCH, s, &rng, PER_KIND);
+    for (int e = 0; e < BATCH; e++)
+        crdt_store_update(s, ep, b.u[e], 5);
+    c0 = cpu_ns();
+    size_t stepped = crdt_store_digest_step(s, 2048);
+    bench_report("crdt_store_digest_step_2048_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    bench_sink(stepped);
+    crdt_store_digest(s, d, nd);
+    memcpy(peer, d, nd * sizeof(*d));
+    peer[nd / 2] ^= 1;
+    struct ivt_mpw w;
+    ivt_mpw_init_dyn(&w, 1 << 24);
+    size_t resume = 0, n = 0;
+    c0 = cpu_ns();
+    crdt_store_repair(s, &w, peer, nd, &resume, 1 << 20, &n);
+    bench_report("crdt_store_repair_1m_one_bucket_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    bench_report("crdt_store_repair_1m_one_bucket_entities", (double)n, "entities");
+    ivt_mpw_destroy(&w);
+    free(d);
+    free(b.keys);
+    free(b.u);
+    crdt_store_delete(s);
+}
+
+BENCH(crdt_store_tick_1m)
+{
+    /* Epoch rolls of a store with 1 M entities, one origin: 200 k per kind
+     * made live in the first epoch, then each following epoch a tenth of
+     * them (the active ones) seen again. Rolls that drop no evidence, then
+     * the roll that drops the first epoch (every entity loses its oldest
+     * slot; the inactive nine tenths go). Window 10 epochs of 60 s. */
+    enum { PER_KIND = 200000, BATCH = 4096 };
+    struct crdt_config c;
+    crdt_config_defaults(&c);
+    c.origin.id[0] = 1;
+    c.origin.gen = 1;
+    memset(c.hash_key, 3, 16);
+    c.max_entities = 1200000;
+    c.window_epochs = 10;
+    c.distinct_bucket_epochs = 5;
+    struct crdt_store *s;
+    if (crdt_store_new(&s, &c, WALL))
+        return;
+    struct event_batch b = {malloc(BATCH * sizeof(*b.keys)), malloc(BATCH * sizeof(*b.u))};
+    store_fill(s, &b, crdt_store_epoch(s), PER_KIND);
+    uint64_t quiet = 0;
+    ivt_ms wall = WALL;
+    for (int e = 1; e < 10; e++) {
+        wall += c.epoch_ms;
+        uint64_t c0 = cpu_ns();
+        crdt_store_tick(s, wall);
+        quiet += cpu_ns() - c0;
+        store_fill(s, &b, crdt_store_epoch(s), PER_KIND / 10);
+    }
+    bench_report("crdt_store_tick_1m_nothing_expires_cpu", (double)quiet / 9 / 1e6, "ms");
+    wall += c.epoch_ms;
+    uint64_t c0 = cpu_ns();
+    size_t removed = crdt_store_tick(s, wall);
+    bench_report("crdt_store_tick_1m_first_epoch_expires_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    bench_report("crdt_store_tick_1m_removed", (double)removed, "entities");
+    free(b.keys);
+    free(b.u);
+    crdt_store_delete(s);
 }

@@ -2,3 +2,5 @@
 B(crdt_hll_add)
 B(crdt_store_event)
 B(crdt_store_merge_delta)
+B(crdt_store_walks_1m)
+B(crdt_store_tick_1m)
