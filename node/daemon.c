@@ -872,7 +872,6 @@ static void on_rate(uv_timer_t *t)
 {
     struct ivtd *d = t->data;
     struct gossip_stats gs;
-    /* Not node_get_stats: it walks the whole store, too slow for a timer. */
     uint64_t events = node_events_observed(d->node);
     gossip_get_stats(node_gossip(d->node), &gs);
     double secs = RATE_PERIOD_MS / 1000.0;

@@ -330,8 +330,7 @@ struct node_stats {
     uint64_t merge_queued_bytes;      /* received repair evidence not merged yet */
 };
 
-/* Everything above; walks the whole store (O(entities), tens of ms at a
- * million): for status and metrics, not for a per-second timer. */
+/* Everything above, O(1): the store keeps its totals as it changes. */
 void node_get_stats(const struct node *node, struct node_stats *out);
 
 /* Events recorded as evidence so far: O(1). */
