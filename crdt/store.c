@@ -2239,6 +2239,16 @@ int crdt_store_flush(struct crdt_store *s, struct ivt_mpw *w, size_t budget, siz
     return 0;
 }
 
+bool crdt_store_flush_drop(struct crdt_store *s)
+{
+    uint32_t h = s->qhead;
+    if (h == NONE)
+        return false;
+    s->ents[h].flushed = s->ver;
+    queue_remove(s, h);
+    return true;
+}
+
 size_t crdt_store_digest_size(const struct crdt_store *s)
 {
     return (size_t)1 << s->cfg.digest_bits;

@@ -228,6 +228,16 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
  */
 int crdt_store_flush(struct crdt_store *s, struct ivt_mpw *w, size_t budget, size_t *n_out);
 
+/*
+ * Takes the first entity off the delta queue without sending it, as if a
+ * flush had carried it: for a record larger than any delta can be (a
+ * promoted distinct set is kilobytes, a gossip payload about one), which
+ * would otherwise hold every entity behind it. Its changes reach the
+ * other replicas by anti-entropy (digest and repair) instead. Returns
+ * true if an entity was dropped, false if the queue was empty.
+ */
+bool crdt_store_flush_drop(struct crdt_store *s);
+
 /* Entities waiting for the next flush. */
 size_t crdt_store_pending(const struct crdt_store *s);
 

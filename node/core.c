@@ -842,6 +842,14 @@ static void flush_evidence(struct node *n, ivt_ms now)
         ivt_mpw_uint(&w, PAYLOAD_EVIDENCE);
         size_t records = 0;
         int rc = crdt_store_flush(n->store, &w, budget - w.len, &records);
+        if (rc == IVT_ENOSPC) {
+            /* The first entity's record alone exceeds a payload (a
+             * promoted distinct set): push-pull carries it, and the
+             * entities behind it go on. */
+            crdt_store_flush_drop(n->store);
+            n->stats.deltas_oversize++;
+            continue;
+        }
         if (rc || records == 0 || ivt_mpw_error(&w))
             break;
         rc = gossip_publish(n->g, n->payload, w.len, now);

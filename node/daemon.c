@@ -999,6 +999,12 @@ void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
     ivtd_prom_family(p, "ivtd_deltas_bytes_total", "counter", "Evidence delta bytes.");
     ivtd_prom_sample(p, "ivtd_deltas_bytes_total", "dir=\"out\"", (double)ns.deltas_bytes_out);
     ivtd_prom_sample(p, "ivtd_deltas_bytes_total", "dir=\"in\"", (double)ns.deltas_bytes_in);
+    ivtd_prom_family(p, "ivtd_deltas_unsent_total", "counter",
+                     "Evidence changes not gossiped as deltas, left to push-pull.");
+    ivtd_prom_sample(p, "ivtd_deltas_unsent_total", "reason=\"queue_full\"",
+                     (double)ns.deltas_dropped);
+    ivtd_prom_sample(p, "ivtd_deltas_unsent_total", "reason=\"oversize\"",
+                     (double)ns.deltas_oversize);
 
     ivtd_prom_family(p, "ivtd_rpc_requests_total", "counter", "RPC requests answered.");
     ivtd_prom_family(p, "ivtd_rpc_notifications_total", "counter", "RPC notifications.");

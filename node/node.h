@@ -323,6 +323,7 @@ struct node_stats {
     uint64_t pending; /* entities with changes not yet gossiped */
     uint64_t deltas_sent, deltas_received, deltas_bytes_out, deltas_bytes_in;
     uint64_t deltas_dropped;          /* the gossip queue was full: left to push-pull */
+    uint64_t deltas_oversize;         /* entity records larger than a payload: left to push-pull */
     uint64_t payloads_rejected;       /* gossip payloads that did not decode or merge */
     uint64_t keyop_retries;           /* key operations published again (a member lagged) */
     uint64_t keyop_retries_exhausted; /* given up: some member still differs (see status) */

@@ -613,6 +613,11 @@ TEST(crdt_store_flush_budget)
     size_t n;
     assert_int_equal(crdt_store_flush(s, &w, sizeof(tiny), &n), IVT_ENOSPC);
     assert_int_equal(crdt_store_pending(s), pending);
+    /* A record no delta can hold is dropped from the queue (anti-entropy
+     * carries it), and the rest still flush. */
+    assert_true(crdt_store_flush_drop(s));
+    assert_int_equal(crdt_store_pending(s), pending - 1);
+    pending--;
     while (crdt_store_pending(s)) {
         ivt_mpw_init_fixed(&w, buf, sizeof(buf));
         assert_int_equal(crdt_store_flush(s, &w, sizeof(buf), &n), 0);
@@ -624,6 +629,7 @@ TEST(crdt_store_flush_budget)
     assert_int_equal(crdt_store_flush(s, &w, sizeof(buf), &n), 0);
     assert_int_equal(n, 0);
     assert_int_equal(w.len, 0);
+    assert_false(crdt_store_flush_drop(s));
     crdt_store_delete(s);
 }
 

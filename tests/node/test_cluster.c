@@ -260,6 +260,39 @@ TEST(node_cluster_decisions_and_key_rotation_spread)
     cluster_stop(&c);
 }
 
+/* A promoted distinct set makes an entity's record kilobytes, larger than
+ * any gossip payload: it must not hold back the evidence queued behind it
+ * until the next push-pull (30 s on lan). */
+TEST(node_cluster_evidence_behind_an_oversize_record_still_flows)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 3);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
+    sim_net_run_for(c.net, 1000);
+    ivt_ms t = sim_net_now(c.net);
+    struct node_event ev = bot_event("198.51.100.1");
+    char ua[32];
+    /* 400 user agents: the IP's distinct set is a dense HyperLogLog, its
+     * record about 1.3 KB against a payload of about 1.1 KB. */
+    for (int j = 0; j < 400; j++) {
+        ev.ua_len = (size_t)snprintf(ua, sizeof(ua), "agent-%d", j);
+        ev.ua = ua;
+        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+    }
+    ev = bot_event("203.0.113.50");
+    for (int j = 0; j < 100; j++)
+        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+    pred_ip = "203.0.113.50";
+    pred_want = 100;
+    /* well before the next push-pull */
+    assert_true(sim_net_wait(c.net, c_sees_requests, &c, 50, 8000));
+    struct node_stats ns;
+    node_get_stats(c.n[0], &ns);
+    assert_true(ns.deltas_oversize >= 1);
+    cluster_stop(&c);
+}
+
 /* pred_match: what every node other than n0 says of n0's keyring. */
 static enum node_keyring_match pred_match;
 static bool others_see_n0_as(void *ctx)
