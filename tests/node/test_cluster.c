@@ -340,19 +340,27 @@ static bool deaf_tap(void *ctx, uint32_t from, uint32_t to, const uint8_t *p, si
     return !(to == deaf_host && now < deaf_until);
 }
 
+/* A formed cluster of n in which `host` hears nothing for the next `ms`;
+ * returns the time it starts. */
+static ivt_ms start_with_deaf(struct cluster *c, uint32_t n, uint32_t host, ivt_ms ms)
+{
+    cluster_start(c, n);
+    assert_true(sim_net_wait(c->net, all_alive, c, 50, 10000));
+    sim_net_run_for(c->net, 2000);
+    ivt_ms t = sim_net_now(c->net);
+    deaf_host = host;
+    deaf_until = t + ms;
+    sim_net_set_tap(c->net, deaf_tap, NULL);
+    return t;
+}
+
 TEST(node_cluster_key_install_reaches_a_node_that_missed_it)
 {
     (void)state;
     struct cluster c;
-    cluster_start(&c, 4);
-    assert_true(sim_net_wait(c.net, all_alive, &c, 50, 10000));
-    sim_net_run_for(c.net, 2000);
     /* n3 hears nothing while the install is broadcast and its
      * retransmissions run out (shorter than a suspicion timeout). */
-    ivt_ms t = sim_net_now(c.net);
-    deaf_host = 3;
-    deaf_until = t + 1500;
-    sim_net_set_tap(c.net, deaf_tap, NULL);
+    ivt_ms t = start_with_deaf(&c, 4, 3, 1500);
     assert_int_equal(node_key_op(c.n[0], NODE_KEY_INSTALL, KEY2, t), 0);
     sim_net_run_for(c.net, 1500);
     assert_int_equal(gossip_keyring_count(gossip_keyring(node_gossip(c.n[3]))), 1);
@@ -376,15 +384,9 @@ TEST(node_key_op_retry_never_undoes_a_later_step)
 {
     (void)state;
     struct cluster c;
-    cluster_start(&c, 3);
-    assert_true(sim_net_wait(c.net, all_alive, &c, 50, 10000));
-    sim_net_run_for(c.net, 2000);
     /* n2 is deaf while n0 installs KEY2 and n1 removes it again: n0 keeps
      * retrying its install for n2, and must not bring KEY2 back. */
-    ivt_ms t = sim_net_now(c.net);
-    deaf_host = 2;
-    deaf_until = t + 3000;
-    sim_net_set_tap(c.net, deaf_tap, NULL);
+    ivt_ms t = start_with_deaf(&c, 3, 2, 3000);
     assert_int_equal(node_key_op(c.n[0], NODE_KEY_INSTALL, KEY2, t), 0);
     sim_net_run_for(c.net, 1000);
     assert_int_equal(node_key_op(c.n[1], NODE_KEY_REMOVE, KEY2, sim_net_now(c.net)), 0);
