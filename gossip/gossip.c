@@ -55,7 +55,8 @@ enum {
     MIN_MEMBER_MSG = 24,    /* smallest membership message: stop filling below it */
     TRANSMITS_CAP = GOSSIP_TRANSMITS_CAP,
     MISFITS_MAX = 8, /* queued updates too big for the room left before a packet is called full */
-    PUSHPULL_SCALE_BASE = 32,           /* memberlist: push-pull interval grows above 32 nodes */
+    PUSHPULL_SCALE_BASE = 32, /* memberlist: push-pull interval grows above 32 nodes */
+    SYNC_GRACE_PROBES = 2,    /* probe intervals a push-pull gets before a lone accusation kills */
     REAP_PERIOD_MS = 60 * IVT_MS_PER_S, /* tombstone expiry is checked this often */
     SEEN_MIN = 64                       /* smallest payload-dedup memory */
 };
@@ -837,6 +838,7 @@ static void susp_start(struct gossip *g, uint32_t idx, const uint8_t *from, ivt_
     s->idx = idx;
     s->start = now;
     s->n = 0;
+    s->synced = false;
     memcpy(s->from[0], from, GOSSIP_ID_LEN);
 }
 
@@ -1385,6 +1387,24 @@ static void suspicion_tick(struct gossip *g, ivt_ms now)
     for (uint32_t i = 0; i < g->n_susp;) {
         struct gossip_susp *s = &g->susp[i];
         if (now < s->start + susp_timeout(g, s->n)) {
+            i++;
+            continue;
+        }
+        /* A suspicion nobody else confirmed, at its longest timeout: the
+         * member may have refuted long ago and every datagram carrying
+         * that missed us (each node sends a refutation a few times, so a
+         * bystander misses it with odds of about e^-8 per update, which a
+         * 50-node cluster under 10% loss meets about once an hour). One
+         * push-pull with a random live member, over a stream, brings what
+         * the fleet knows; the member dies SYNC_GRACE later if nothing
+         * refutes. A confirmed suspicion (a real crash: several probers
+         * fail) dies on time. */
+        uint32_t peer;
+        if (s->n == 0 && !s->synced && random_members(g, &peer, 1, (int)s->idx, now) == 1) {
+            s->synced = true;
+            s->start += SYNC_GRACE_PROBES * g->cfg.probe_interval;
+            g->st.suspicions_synced++;
+            gossip__stream_open(g, &g->mem[peer].addr, false, now);
             i++;
             continue;
         }

@@ -261,6 +261,7 @@ struct gossip_stats {
     uint64_t bytes_membership, bytes_app, bytes_probe, bytes_pushpull;
     uint64_t probes, probe_failures, indirect_probes, nacks_sent, nacks_received;
     uint64_t suspects_raised, refutes, deaths_declared;
+    uint64_t suspicions_synced; /* lone accusations checked by a push-pull before killing */
     uint64_t payloads_published, payloads_delivered, payloads_dropped;
     uint64_t pushpull_started, pushpull_completed, pushpull_failed;
     uint64_t streams_rejected;   /* frames that failed to open or decode */

@@ -47,7 +47,8 @@ struct gossip_mem {
 struct gossip_susp {
     uint32_t idx;
     ivt_ms start;
-    uint32_t n; /* independent confirmations so far */
+    uint32_t n;  /* independent confirmations so far */
+    bool synced; /* the member list was synced once before a lone accusation kills */
     uint8_t from[GOSSIP_SUSPECT_CONFIRM_MAX + 1][GOSSIP_ID_LEN];
 };
 

@@ -961,6 +961,9 @@ void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
                   (double)gs.probe_failures);
     ivtd_prom_one(p, "ivtd_gossip_deaths_declared_total", "counter",
                   "Members this node declared dead.", (double)gs.deaths_declared);
+    ivtd_prom_one(p, "ivtd_gossip_suspicions_synced_total", "counter",
+                  "Unconfirmed suspicions checked by a push-pull before a death.",
+                  (double)gs.suspicions_synced);
     ivtd_prom_family(p, "ivtd_pushpull_total", "counter", "Push-pull exchanges, by outcome.");
     ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"started\"", (double)gs.pushpull_started);
     ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"completed\"",
