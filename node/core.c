@@ -106,6 +106,13 @@ enum {
     /* Six retries span about six minutes: past that a member that still
      * differs is down or cut off, and status shows it to the operator. */
     KEYOP_RETRIES = 6,
+    /* Decisions published lately, each sent again DECISION_RESENDS times
+     * (2, 6 and 14 s after): an operator's ban should not wait for a
+     * push-pull when its broadcast was lost. LWW records are absolute, so
+     * a resend can never undo a later decision. */
+    DECISION_RESEND_SLOTS = 8,
+    DECISION_RESENDS = 3,
+    DECISION_RESEND_FIRST_MS = 2000,
     /* Evidence one push-pull repair carries (about 16,000 entities): the
      * sender encodes it on the host's event loop (about 25 ms), so it is
      * kept below the stream's 4 MiB; what does not fit goes in the next
@@ -143,6 +150,14 @@ struct ua_cache_entry {
     uint64_t hash; /* 0: empty */
     bool crawler;
     const char *pattern;
+};
+
+/* A decision message this node published, to be published again. */
+struct decision_resend {
+    uint8_t *bytes; /* NULL: free slot */
+    size_t len;
+    uint32_t sent;
+    ivt_ms next_at;
 };
 
 /* The last key operation this node issued, published again until every
@@ -189,6 +204,7 @@ struct node {
     bool has_keyring_fp;
     uint64_t keyop_applied_at; /* issued_at of the newest key operation applied */
     struct keyop_retry keyop_retry;
+    struct decision_resend resend[DECISION_RESEND_SLOTS];
 
     ivt_ms now;          /* the latest monotonic time a host call brought */
     size_t repair_from;  /* digest bucket where the next repair slice starts */
@@ -482,6 +498,46 @@ static int store_merge(struct node *n, const uint8_t *p, size_t len, struct crdt
     if ((rc || st->changed || st->created) && agg_forget(n, p, len) != 0)
         n->agg_gen++;
     return rc;
+}
+
+/* Keeps a published decision message for its resends, in the slot of the
+ * oldest one when all are taken (a burst of decisions: push-pull covers
+ * the evicted ones). */
+static void keep_for_resend(struct node *n, const uint8_t *p, size_t len, ivt_ms now)
+{
+    struct decision_resend *slot = &n->resend[0];
+    for (int i = 0; i < DECISION_RESEND_SLOTS; i++) {
+        struct decision_resend *r = &n->resend[i];
+        if (!r->bytes) {
+            slot = r;
+            break;
+        }
+        if (r->next_at < slot->next_at)
+            slot = r;
+    }
+    uint8_t *copy = malloc(len);
+    if (!copy)
+        return;
+    free(slot->bytes);
+    memcpy(copy, p, len);
+    *slot = (struct decision_resend){copy, len, 0, now + DECISION_RESEND_FIRST_MS};
+}
+
+static void decision_resend_tick(struct node *n, ivt_ms now)
+{
+    for (int i = 0; i < DECISION_RESEND_SLOTS; i++) {
+        struct decision_resend *r = &n->resend[i];
+        if (!r->bytes || now < r->next_at)
+            continue;
+        if (gossip_publish(n->g, r->bytes, r->len, now) == 0)
+            n->stats.decision_resends++;
+        if (++r->sent >= DECISION_RESENDS) {
+            free(r->bytes);
+            *r = (struct decision_resend){0};
+        } else {
+            r->next_at = now + ((ivt_ms)DECISION_RESEND_FIRST_MS << r->sent);
+        }
+    }
 }
 
 static void on_payload(void *ctx, const uint8_t *p, size_t len)
@@ -782,6 +838,8 @@ void node_delete(struct node *n)
     gossip_delete(n->g);
     crdt_store_delete(n->store);
     crdt_lww_delete(n->lww);
+    for (int i = 0; i < DECISION_RESEND_SLOTS; i++)
+        free(n->resend[i].bytes);
     while (n->merge_head) {
         struct merge_job *j = n->merge_head;
         n->merge_head = j->next;
@@ -872,6 +930,7 @@ int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
     /* Key operations arrive by gossip, from ivtctl and from SIGHUP. */
     refresh_keyring_tag(n, now);
     keyop_retry_tick(n, now);
+    decision_resend_tick(n, now);
     if (crdt_store_epoch_of(n->store, wall) > n->epoch) {
         n->stats.entities_expired += crdt_store_tick(n->store, wall);
         n->agg_gen++;
@@ -1522,9 +1581,12 @@ int node_decide(struct node *n, enum node_entity_kind kind, const char *key, siz
     ivt_mpw_array(&w, 2);
     ivt_mpw_uint(&w, PAYLOAD_DECISIONS);
     rc = crdt_lww_flush(n->lww, &w, &records);
-    if (rc == 0 && ivt_mpw_error(&w) == 0 && records)
+    if (rc == 0 && ivt_mpw_error(&w) == 0 && records) {
+        keep_for_resend(n, n->payload, w.len, now);
         rc = gossip_publish(n->g, n->payload, w.len, now);
-    /* Stored here either way; if the broadcast failed, push-pull spreads it. */
+    }
+    /* Stored here either way; if the broadcast failed, the resends and
+     * push-pull spread it. */
     return rc == IVT_ELIMIT || rc == IVT_ENOSPC ? 0 : rc;
 }
 

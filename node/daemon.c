@@ -987,6 +987,9 @@ void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
                   "Entities evicted at evidence.max_entities.", (double)ns.entities_evicted);
     ivtd_prom_one(p, "ivtd_evidence_epoch", "gauge", "The current evidence epoch.",
                   (double)ns.epoch);
+    ivtd_prom_one(p, "ivtd_decision_resends_total", "counter",
+                  "Decisions this node made, published again in case a broadcast was lost.",
+                  (double)ns.decision_resends);
     ivtd_prom_one(p, "ivtd_keyop_retries_total", "counter",
                   "Key operations published again because a member's keyring differed.",
                   (double)ns.keyop_retries);

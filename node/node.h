@@ -326,6 +326,7 @@ struct node_stats {
     uint64_t deltas_oversize;         /* entity records larger than a payload: left to push-pull */
     uint64_t payloads_rejected;       /* gossip payloads that did not decode or merge */
     uint64_t keyop_retries;           /* key operations published again (a member lagged) */
+    uint64_t decision_resends;        /* decisions published again (lost broadcasts) */
     uint64_t keyop_retries_exhausted; /* given up: some member still differs (see status) */
     uint64_t epoch;                   /* the current epoch number */
     uint64_t merge_queued_bytes;      /* received repair evidence not merged yet */

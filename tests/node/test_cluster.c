@@ -380,6 +380,29 @@ TEST(node_cluster_key_install_reaches_a_node_that_missed_it)
     cluster_stop(&c);
 }
 
+/* A ban made while n2 hears nothing: the node that made it publishes it
+ * again, so n2 has it in seconds, not at the next push-pull (30 s). */
+TEST(node_cluster_decision_reaches_a_node_that_missed_it)
+{
+    (void)state;
+    struct cluster c;
+    ivt_ms t = start_with_deaf(&c, 3, 2, 1500);
+    assert_int_equal(node_decide(c.n[0], NODE_ENT_IP, "198.51.100.99", 13, NODE_ACT_BAN,
+                                 IVT_MS_PER_HOUR, "deaf test", t, WALL0 + t),
+                     0);
+    sim_net_run_for(c.net, 1500);
+    struct node_event ev = bot_event("198.51.100.99");
+    struct node_score s;
+    t = sim_net_now(c.net);
+    node_score(c.n[2], &s, &ev, false, t, WALL0 + t);
+    assert_false(s.decided);
+    assert_true(sim_net_wait(c.net, decided_everywhere, &c, 50, 8000));
+    struct node_stats ns;
+    node_get_stats(c.n[0], &ns);
+    assert_true(ns.decision_resends >= 1);
+    cluster_stop(&c);
+}
+
 TEST(node_key_op_retry_never_undoes_a_later_step)
 {
     (void)state;
