@@ -96,7 +96,11 @@ say "the worst entities fleet-wide, as node 2 sees them"
 ctl 2 top -n 10
 say "an operator bans an address at node 1; node 3 enforces it"
 ctl 1 ban ip 203.0.113.66 --ttl 1h --reason "abuse report #4711"
-sleep 1
+# Usually there within a gossip round; a lost broadcast is resent after 2 s.
+for _ in $(seq 1 50); do
+    ctl 3 -o json decisions 2>/dev/null | grep -q '"203.0.113.66"' && break
+    sleep 0.2
+done
 ctl 3 decisions
 ctl 3 score 203.0.113.66 --pub news-site
 say "node 2's status"
