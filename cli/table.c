@@ -7,9 +7,13 @@
  * attacker-chosen strings (a user agent can hold ESC [ 2 J), and an
  * operator's terminal must show them, not obey them.
  */
+#define _XOPEN_SOURCE 700 /* wcwidth */
+
+#include <locale.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "base/err.h"
 #include "cli/internal.h"
@@ -103,14 +107,35 @@ void ivtctl_table_rows(struct ivtctl_table *t, const json_t *rows, const char *c
     }
 }
 
-/* Terminal columns of a UTF-8 string: one per code point (continuation
- * bytes 10xxxxxx do not count). Wide CJK glyphs are off by one each; the
- * columns after them shift, nothing breaks. */
+/* Terminal columns of a UTF-8 string, by glibc's wcwidth under C.UTF-8
+ * whatever the caller's locale: wide (CJK) glyphs take two, combining marks
+ * none. Bytes that are not UTF-8, and code points wcwidth does not know,
+ * count one each, so a bad cell can shift a column but never break it. */
 static size_t text_width(const char *s)
 {
-    size_t w = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        w += (*p & 0xc0) != 0x80;
+    static locale_t utf8;
+    if (!utf8)
+        utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+    locale_t old = utf8 ? uselocale(utf8) : (locale_t)0;
+    mbstate_t st;
+    memset(&st, 0, sizeof(st));
+    size_t w = 0, left = strlen(s);
+    while (left) {
+        wchar_t wc;
+        size_t n = mbrtowc(&wc, s, left, &st);
+        if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+            n = 1;
+            w++;
+            memset(&st, 0, sizeof(st));
+        } else {
+            int cw = utf8 ? wcwidth(wc) : 1;
+            w += cw < 0 ? 1 : (size_t)cw;
+        }
+        s += n;
+        left -= n;
+    }
+    if (utf8)
+        uselocale(old);
     return w;
 }
 

@@ -796,6 +796,9 @@ TEST(cli_table_aligns_and_sanitizes)
     ivtctl_table_cell(&t, "café");
     ivtctl_table_cell(&t, "7");
     ivtctl_table_cell(&t, "%s", "");
+    ivtctl_table_cell(&t, "日本語"); /* three wide glyphs: six columns */
+    ivtctl_table_cell(&t, "8");
+    ivtctl_table_cell(&t, "%s", "");
     json_t *tags = json_pack("{s:s,s:i}", "z", "last", "a", 1);
     json_t *real = json_real(0.1 + 0.2);
     ivtctl_table_json(&t, tags);
@@ -812,6 +815,7 @@ TEST(cli_table_aligns_and_sanitizes)
     assert_string_equal(text, "KEY         SCORE  NOTE\n"
                               "192.0.2.1     100  bell? and esc?[31m\n"
                               "café            7\n"
+                              "日本語          8\n"
                               "a=1,z=last    0.3  -\n");
     free(text);
 }
