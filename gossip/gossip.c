@@ -940,23 +940,34 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, iv
     notify(g, (uint32_t)idx);
 }
 
-static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w,
-                          const struct gossip_addr *src, ivt_ms now)
+/* The common part of a suspect and a dead update: an accusation of us is
+ * refuted, one of an unknown member or of a buried one is ignored, and a
+ * stale one about a live member gets our newer view sent back. Returns the
+ * member the update applies to, or -1 when it is handled here. */
+static int accused(struct gossip *g, const struct gossip_wire_member *w,
+                   const struct gossip_addr *src, ivt_ms now)
 {
     int idx = gossip__find(g, w->id);
     if (idx == 0) {
         refute_or_repeat(g, w, now);
-        return;
+        return -1;
     }
+    if (idx < 0)
+        return -1;
+    const struct gossip_mem *m = &g->mem[idx];
+    bool stale = version(w->gen, w->inc) < version(m->gen, m->inc);
+    if (stale && is_live(m->state))
+        correct(g, src, idx);
+    return stale || !is_live(m->state) ? -1 : idx;
+}
+
+static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w,
+                          const struct gossip_addr *src, ivt_ms now)
+{
+    int idx = accused(g, w, src, now);
     if (idx < 0)
         return;
     struct gossip_mem *m = &g->mem[idx];
-    if (version(w->gen, w->inc) < version(m->gen, m->inc) && is_live(m->state)) {
-        correct(g, src, idx);
-        return;
-    }
-    if (version(w->gen, w->inc) < version(m->gen, m->inc) || !is_live(m->state))
-        return;
     if (m->state == GOSSIP_SUSPECT) {
         if (version(w->gen, w->inc) == version(m->gen, m->inc) &&
             susp_confirm(g, (uint32_t)idx, w->from))
@@ -974,20 +985,10 @@ static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w,
 static void apply_dead(struct gossip *g, const struct gossip_wire_member *w,
                        const struct gossip_addr *src, ivt_ms now)
 {
-    int idx = gossip__find(g, w->id);
-    if (idx == 0) {
-        refute_or_repeat(g, w, now);
-        return;
-    }
+    int idx = accused(g, w, src, now);
     if (idx < 0)
         return;
     struct gossip_mem *m = &g->mem[idx];
-    if (version(w->gen, w->inc) < version(m->gen, m->inc) && is_live(m->state)) {
-        correct(g, src, idx);
-        return;
-    }
-    if (version(w->gen, w->inc) < version(m->gen, m->inc) || !is_live(m->state))
-        return;
     m->gen = w->gen;
     m->inc = w->inc;
     susp_remove(g, (uint32_t)idx);
