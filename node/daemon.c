@@ -723,30 +723,24 @@ static int build_rules(struct node_rules **out, const struct ivtd_config *cfg, c
 static void build_thresholds(struct node_thresholds *th, const struct ivtd_config *cfg)
 {
     node_thresholds_defaults(th);
-    if (cfg->th_ip_requests != IVTD_UNSET)
-        th->th_ip_requests = (double)cfg->th_ip_requests;
-    if (cfg->th_ip_distinct_ua != IVTD_UNSET)
-        th->th_ip_distinct_ua = (double)cfg->th_ip_distinct_ua;
-    if (cfg->th_device_distinct_ip != IVTD_UNSET)
-        th->th_device_distinct_ip = (double)cfg->th_device_distinct_ip;
-    if (cfg->th_prefix_requests != IVTD_UNSET)
-        th->th_prefix_requests = (double)cfg->th_prefix_requests;
-    if (cfg->th_pub_min_requests != IVTD_UNSET)
-        th->th_pub_min_requests = (double)cfg->th_pub_min_requests;
-    if (cfg->th_pub_datacenter_share != IVTD_UNSET)
-        th->th_pub_datacenter_share = cfg->th_pub_datacenter_share;
-    if (cfg->th_shared_ip_devices != IVTD_UNSET)
-        th->th_shared_ip_devices = (double)cfg->th_shared_ip_devices;
-    if (cfg->th_household_devices != IVTD_UNSET)
-        th->th_household_devices = (double)cfg->th_household_devices;
-    if (cfg->th_shared_events_per_device != IVTD_UNSET)
-        th->th_shared_events_per_device = cfg->th_shared_events_per_device;
-    if (cfg->th_shared_ua_per_device != IVTD_UNSET)
-        th->th_shared_ua_per_device = cfg->th_shared_ua_per_device;
-    if (cfg->suspect_score != IVTD_UNSET)
-        th->suspect_score = (uint8_t)cfg->suspect_score;
-    if (cfg->bot_score != IVTD_UNSET)
-        th->bot_score = (uint8_t)cfg->bot_score;
+    /* The config field and the threshold share a name; IVTD_UNSET keeps
+     * the core's default. */
+#define SET_IF(f, type)                                                                            \
+    if (cfg->f != IVTD_UNSET)                                                                      \
+        th->f = (type)cfg->f;
+    SET_IF(th_ip_requests, double)
+    SET_IF(th_ip_distinct_ua, double)
+    SET_IF(th_device_distinct_ip, double)
+    SET_IF(th_prefix_requests, double)
+    SET_IF(th_pub_min_requests, double)
+    SET_IF(th_pub_datacenter_share, double)
+    SET_IF(th_shared_ip_devices, double)
+    SET_IF(th_household_devices, double)
+    SET_IF(th_shared_events_per_device, double)
+    SET_IF(th_shared_ua_per_device, double)
+    SET_IF(suspect_score, uint8_t)
+    SET_IF(bot_score, uint8_t)
+#undef SET_IF
 }
 
 /* ---- signals ------------------------------------------------------------------------- */
