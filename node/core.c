@@ -319,11 +319,11 @@ static void refresh_keyring_tag(struct node *n, ivt_ms now)
 enum node_keyring_match node_keyring_match(const struct node *n, const struct gossip_member_info *m)
 {
     uint8_t fp[NODE_KEYRING_FP_LEN];
-    if (node_tags_keyring(fp, m->meta, m->meta_len) != 0)
+    if (!n->has_keyring_fp || node_tags_keyring(fp, m->meta, m->meta_len) != 0)
         return NODE_KEYRING_UNKNOWN;
-    uint8_t mine[NODE_KEYRING_FP_LEN];
-    keyring_fingerprint(mine, gossip_keyring(n->g));
-    return memcmp(fp, mine, sizeof(fp)) == 0 ? NODE_KEYRING_SAME : NODE_KEYRING_DIFFERENT;
+    /* Ours as our tags carry it (refreshed on every key change), not
+     * recomputed per member: members and status compare a whole fleet. */
+    return memcmp(fp, n->keyring_fp, sizeof(fp)) == 0 ? NODE_KEYRING_SAME : NODE_KEYRING_DIFFERENT;
 }
 
 /* ---- gossip delegate ---------------------------------------------------- */
@@ -375,6 +375,7 @@ static void apply_keyop(struct node *n, const uint8_t *p, const uint8_t *end, ui
      * retry brings the key, and the use's retry comes back after it. */
     if (keyring_apply(n, op, key) == 0 && issued_at > n->keyop_applied_at)
         n->keyop_applied_at = issued_at;
+    refresh_keyring_tag(n, n->now);
 }
 
 static int publish_keyop(struct node *n, ivt_ms now)
@@ -398,6 +399,7 @@ int node_key_op(struct node *n, enum node_key_op op, const uint8_t key[32], ivt_
     int rc = keyring_apply(n, op, key);
     if (rc)
         return rc;
+    refresh_keyring_tag(n, now);
     /* Later than every operation this node applied, even if its wall
      * clock is behind the issuer of the last one. */
     uint64_t at = n->wall > 0 ? (uint64_t)n->wall : 1;
