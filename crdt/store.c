@@ -360,6 +360,7 @@ void crdt_config_defaults(struct crdt_config *cfg)
     cfg->distinct_bucket_epochs = 10;
     cfg->digest_bits = 10;
     cfg->max_origins = 4096;
+    cfg->forward_merged = true;
 }
 
 static int config_check(const struct crdt_config *c)
@@ -848,12 +849,17 @@ static bool ent_empty(const struct ent *e)
     return !e->nslots && !e->npcells && !e->nbuckets;
 }
 
-/* Something in e rose: version it, queue it for flush, drop caches. */
+/* Something in e rose: version it, drop caches. */
+static void ent_rose(struct crdt_store *s, uint32_t idx)
+{
+    s->ents[idx].ver = s->ver;
+    dig_invalidate(s, idx);
+}
+
+/* ... and queue it for flush. */
 static void ent_touch(struct crdt_store *s, uint32_t idx)
 {
-    struct ent *e = &s->ents[idx];
-    e->ver = s->ver;
-    dig_invalidate(s, idx);
+    ent_rose(s, idx);
     queue_push(s, idx);
 }
 
@@ -2187,7 +2193,15 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
         st->created += created;
         if (rose || rc > 0) {
             st->changed++;
-            ent_touch(s, idx);
+            if (s->cfg.forward_merged) {
+                ent_touch(s, idx);
+            } else {
+                ent_rose(s, idx);
+                /* Not forwarded: mark what rose as sent, unless a flush
+                 * of local changes is pending (it will carry both). */
+                if (!s->ents[idx].queued)
+                    s->ents[idx].flushed = s->ver;
+            }
         }
     }
     if (pos != end)

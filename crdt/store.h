@@ -63,6 +63,12 @@ struct crdt_config {
     uint32_t distinct_bucket_epochs; /* default 10; 1 .. window_epochs */
     uint8_t digest_bits;             /* anti-entropy buckets 2^bits; default 10, 0 .. 16 */
     uint32_t max_origins;            /* interned origins; default 4096, 2 .. 65536 */
+    /* Whether a merged cell that rose here is queued for the next flush
+     * (forwarded, the join decomposition filter). Default true. An owner
+     * whose transport already re-gossips every delta it receives (the
+     * node: gossip/ spreads payloads infection-style) sets it false, or
+     * each of N replicas would publish every record again. */
+    bool forward_merged;
 };
 
 void crdt_config_defaults(struct crdt_config *cfg);

@@ -794,6 +794,10 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     cc.epoch_ms = cfg->epoch_ms;
     cc.window_epochs = cfg->window_epochs;
     cc.max_entities = cfg->max_entities;
+    /* gossip re-gossips every delta as received (infection-style): a
+     * store forwarding what rose would publish each record again from
+     * every node, and every node would merge those N copies. */
+    cc.forward_merged = false;
     int rc = crdt_store_new(&n->store, &cc, wall);
     if (rc == 0)
         rc = crdt_lww_new(&n->lww, &n->origin, DECISIONS_MAX);

@@ -252,6 +252,68 @@ TEST(crdt_store_delta_equals_state)
     }
 }
 
+/* A store whose owner re-gossips deltas itself (forward_merged = false)
+ * does not queue what it merged: its flushes carry its own changes, and
+ * what merged cells it does carry (an entity both changed) are still
+ * joins of absolute values. */
+TEST(crdt_store_merged_not_forwarded)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    for (int t = 0; t < (SLOW ? 10 : 50); t++) {
+        struct crdt_config c;
+        small_config(&c, 1);
+        c.forward_merged = false;
+        struct crdt_store *a = mk(&c);
+        small_config(&c, 2);
+        struct crdt_store *b = mk(&c), *mine;
+        small_config(&c, 1);
+        mine = mk(&c); /* a's own events only */
+        small_config(&c, 3);
+        struct crdt_store *d = mk(&c);
+        /* b's entities are keyed "k0".."k5", a's "k3".."k8": some shared */
+        random_events(b, &rng, 30, 6);
+        merge_store(a, b);
+        assert_int_equal(crdt_store_pending(a), 0);
+        for (int i = 0; i < 20; i++) {
+            char key[8];
+            struct crdt_update u;
+            memset(&u, 0, sizeof(u));
+            u.kind = (enum crdt_kind)ivt_rng_below(&rng, CRDT_KINDS);
+            u.key_len =
+                (size_t)snprintf(key, sizeof(key), "k%u", 3 + (unsigned)ivt_rng_below(&rng, 6));
+            u.key = key;
+            u.add[ivt_rng_below(&rng, CRDT_COUNTERS)] = 1;
+            u.item_mask = 1;
+            u.item[0] = ivt_rng_next(&rng);
+            assert_int_equal(crdt_store_update(a, crdt_store_epoch(a), &u, 1), 0);
+            assert_int_equal(crdt_store_update(mine, crdt_store_epoch(mine), &u, 1), 0);
+        }
+        ship_deltas(a, d, 1200);
+        /* d holds at least a's own evidence, and nothing a does not hold */
+        struct crdt_merge_stats st;
+        size_t n;
+        uint8_t *p = snap(mine, &n);
+        assert_int_equal(crdt_store_merge(d, p, n, &st), 0);
+        assert_int_equal(st.changed + st.created, 0);
+        free(p);
+        p = snap(d, &n);
+        assert_int_equal(crdt_store_merge(a, p, n, &st), 0);
+        assert_int_equal(st.changed + st.created, 0);
+        free(p);
+        /* an entity only b changed never left a */
+        uint32_t cur = 0;
+        struct crdt_view v;
+        while (crdt_store_next(d, &cur, &v))
+            assert_int_equal(crdt_store_get_hash(mine, &v, v.kind, v.hash), 0);
+        crdt_store_delete(a);
+        crdt_store_delete(b);
+        crdt_store_delete(mine);
+        crdt_store_delete(d);
+    }
+}
+
 /* One message in flight in the simulated network. */
 struct msg {
     int to;
