@@ -131,6 +131,7 @@ static inline const uint64_t *dset_items(const struct dset *d)
 
 struct bucket {
     uint32_t b;
+    uint8_t risen; /* bit d: set d rose since the record's last flush */
     uint64_t ver;
     struct dset set[NSETS];
 };
@@ -166,6 +167,7 @@ struct ent {
     uint16_t npcells, cappcells, nbuckets, capbuckets;
     uint8_t kind, key_len, live, queued, dig_ok;
     uint8_t dist_ok;       /* bit d: dist[d] is valid (one set changing keeps the others) */
+    uint8_t key_sent;      /* a delta of ours carried the display key */
     uint32_t dprev, dnext; /* flush queue, or the free list (dnext) */
     uint64_t fleet[CRDT_COUNTERS];
     uint64_t local[CRDT_COUNTERS];
@@ -234,6 +236,7 @@ struct crdt_store {
     uint64_t *bsum;
     uint32_t *bhead;
     uint32_t dirty_head;
+    uint32_t ndirty; /* records on it */
     /* Expiry calendar: xhead[k % xring] lists the records whose oldest
      * evidence leaves the window when the floor reaches k, so an epoch
      * roll visits those records only, not the whole store. */
@@ -601,6 +604,7 @@ static void dig_invalidate(struct crdt_store *s, uint32_t idx)
     s->bsum[bucket_of(s, e->h)] -= e->digest;
     e->dig_ok = 0;
     list_push(s, &s->dirty_head, idx, LK_DIRTY);
+    s->ndirty++;
 }
 
 /* The floor at which e first loses evidence: a cell of epoch x goes when
@@ -703,8 +707,10 @@ static void ent_remove(struct crdt_store *s, uint32_t idx)
     ent_account(s, e);
     if (e->dig_ok)
         s->bsum[bucket_of(s, e->h)] -= e->digest;
-    else
+    else {
         list_unlink(s, &s->dirty_head, idx, LK_DIRTY);
+        s->ndirty--;
+    }
     list_unlink(s, &s->bhead[bucket_of(s, e->h)], idx, LK_BUCKET);
     ent_xfile(s, idx); /* not live: leaves its list */
     queue_remove(s, idx);
@@ -839,6 +845,7 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
     s->tab[i] = (uint64_t)k32 << 32 | (idx + 1);
     list_push(s, &s->bhead[bucket_of(s, h)], idx, LK_BUCKET);
     list_push(s, &s->dirty_head, idx, LK_DIRTY); /* no digest yet */
+    s->ndirty++;
     s->nents++;
     *created = true;
     return idx;
@@ -847,6 +854,15 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
 static bool ent_empty(const struct ent *e)
 {
     return !e->nslots && !e->npcells && !e->nbuckets;
+}
+
+/* Everything e holds counts as sent: the next flush carries only what
+ * rises after this. */
+static void ent_mark_flushed(struct crdt_store *s, struct ent *e)
+{
+    e->flushed = s->ver;
+    for (uint32_t i = 0; i < e->nbuckets; i++)
+        e->buckets[i].risen = 0;
 }
 
 /* Something in e rose: version it, drop caches. */
@@ -994,6 +1010,7 @@ static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint32_t epoch,
     int rc = dset_add(s, &bk->set[d], item);
     if (rc > 0) {
         bk->ver = s->ver;
+        bk->risen |= (uint8_t)(1u << d);
         e->dist_ok &= (uint8_t) ~(1u << d);
     }
     return rc;
@@ -1705,14 +1722,20 @@ static void write_hll_or_empty(struct crdt_store *s, struct ivt_mpw *w, const ui
         ivt_mpw_bin(w, "", 0);
 }
 
-/* One entity record with the parts risen after since (0: all). */
+/* One entity record with the parts risen after since (0: all, the full
+ * state). A delta (since > 0: the record was flushed or merged before)
+ * leaves out what did not change: the display key once a delta of ours
+ * carried it (empty: "unchanged", which merge treats as the bottom), and
+ * inside a risen bucket the sets that did not rise (written empty, which
+ * joins as nothing). A user agent's key is 100 bytes, a set of 16 items
+ * 150: most of a delta was these, re-sent on every event. */
 static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e,
                          uint64_t since, enum omode mode)
 {
     ivt_mpw_array(w, 6);
     ivt_mpw_uint(w, e->kind);
     ivt_mpw_uint(w, e->h);
-    ivt_mpw_bin(w, e->key, e->key_len);
+    ivt_mpw_bin(w, e->key, since && e->key_sent ? 0 : e->key_len);
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->nslots; i++)
         n += e->slots[i].ver > since;
@@ -1750,8 +1773,12 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
             continue;
         ivt_mpw_array(w, 1 + NSETS);
         ivt_mpw_uint(w, bk->b);
-        for (int d = 0; d < NSETS; d++)
-            write_dset(s, w, &bk->set[d]);
+        for (int d = 0; d < NSETS; d++) {
+            if (since && !(bk->risen & (1u << d)))
+                ivt_mpw_array(w, 0);
+            else
+                write_dset(s, w, &bk->set[d]);
+        }
     }
 }
 
@@ -1933,7 +1960,7 @@ static int check_head_slots(struct crdt_store *s, const uint8_t **pos, const uin
     r->kind = (uint32_t)v;
     if (crdt__rd_uint(pos, end, &r->h))
         return IVT_EPROTO;
-    if (crdt__rd_bin(pos, end, &r->key, &r->key_len) || !r->key_len || r->key_len > CRDT_KEY_MAX)
+    if (crdt__rd_bin(pos, end, &r->key, &r->key_len) || r->key_len > CRDT_KEY_MAX)
         return IVT_EPROTO;
     r->applicable = r->expired = r->future = r->origins_full = 0;
 
@@ -2098,6 +2125,7 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
                 return rc;
             if (bk && rc > 0) {
                 bk_rose = true;
+                bk->risen |= (uint8_t)(1u << d);
                 e->dist_ok &= (uint8_t) ~(1u << d);
             }
         }
@@ -2159,11 +2187,13 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
         struct ent *e = &s->ents[idx];
         s->ver++;
         int rose = created;
-        /* Display keys: keep the smaller, so the choice is a join too. */
-        if (!created && (r.key_len != e->key_len || memcmp(r.key, e->key, r.key_len))) {
+        /* Display keys: keep the smaller, so the choice is a join too;
+         * the empty key (a delta's "unchanged") is the bottom. */
+        if (!created && r.key_len &&
+            (r.key_len != e->key_len || memcmp(r.key, e->key, r.key_len))) {
             size_t m = r.key_len < e->key_len ? r.key_len : e->key_len;
             int c = memcmp(r.key, e->key, m);
-            if (c < 0 || (c == 0 && r.key_len < e->key_len)) {
+            if (!e->key_len || c < 0 || (c == 0 && r.key_len < e->key_len)) {
                 char *k = malloc(r.key_len + 1);
                 if (!k)
                     return IVT_ENOMEM;
@@ -2200,7 +2230,7 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
                 /* Not forwarded: mark what rose as sent, unless a flush
                  * of local changes is pending (it will carry both). */
                 if (!s->ents[idx].queued)
-                    s->ents[idx].flushed = s->ver;
+                    ent_mark_flushed(s, &s->ents[idx]);
             }
         }
     }
@@ -2245,7 +2275,8 @@ int crdt_store_flush(struct crdt_store *s, struct ivt_mpw *w, size_t budget, siz
     /* Only now that the message is out: mark what it carried as sent. */
     for (size_t i = 0; i < n; i++) {
         uint32_t h = s->qhead;
-        s->ents[h].flushed = s->ver;
+        ent_mark_flushed(s, &s->ents[h]);
+        s->ents[h].key_sent = 1;
         queue_remove(s, h);
     }
     if (n_out)
@@ -2258,7 +2289,7 @@ bool crdt_store_flush_drop(struct crdt_store *s)
     uint32_t h = s->qhead;
     if (h == NONE)
         return false;
-    s->ents[h].flushed = s->ver;
+    ent_mark_flushed(s, &s->ents[h]);
     queue_remove(s, h);
     return true;
 }
@@ -2293,6 +2324,7 @@ static size_t digest_refresh(struct crdt_store *s, size_t max)
         if (!ok)
             break;
         list_unlink(s, &s->dirty_head, idx, LK_DIRTY);
+        s->ndirty--;
         e->dig_ok = 1;
         s->bsum[bucket_of(s, e->h)] += e->digest;
         done++;
@@ -2303,6 +2335,11 @@ static size_t digest_refresh(struct crdt_store *s, size_t max)
 size_t crdt_store_digest_step(struct crdt_store *s, size_t max)
 {
     return digest_refresh(s, max);
+}
+
+size_t crdt_store_digest_stale(const struct crdt_store *s)
+{
+    return s->ndirty;
 }
 
 int crdt_store_digest(struct crdt_store *s, uint64_t *out, size_t n)

@@ -269,6 +269,10 @@ int crdt_store_digest(struct crdt_store *s, uint64_t *out, size_t n);
  */
 size_t crdt_store_digest_step(struct crdt_store *s, size_t max);
 
+/* Records whose digest is stale: what the next crdt_store_digest would
+ * encode. */
+size_t crdt_store_digest_stale(const struct crdt_store *s);
+
 /*
  * Digest message:  [1, digest_bits, bin(8 * 2^bits, little-endian u64s)]
  * Encode writes ours; decode reads a peer's into out (n entries). Decode

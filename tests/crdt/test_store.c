@@ -706,6 +706,78 @@ TEST(crdt_store_flush_budget)
     crdt_store_delete(s);
 }
 
+/* Flushes everything pending in s into one message (caller frees). */
+static uint8_t *flush_all(struct crdt_store *s, size_t *len)
+{
+    struct ivt_mpw w;
+    ivt_mpw_init_dyn(&w, 1 << 20);
+    size_t n;
+    assert_int_equal(crdt_store_flush(s, &w, 1 << 20, &n), 0);
+    assert_int_equal(crdt_store_pending(s), 0);
+    *len = w.len;
+    return w.data;
+}
+
+/* A later delta of an entity carries neither the display key (once a
+ * delta carried it) nor the sets that did not rise; what it does carry
+ * still joins into the full state. */
+TEST(crdt_store_delta_sends_what_rose)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    c.distinct_exact_max = 16;
+    struct crdt_store *a = mk(&c);
+    small_config(&c, 2);
+    c.distinct_exact_max = 16;
+    struct crdt_store *b = mk(&c), *d = mk(&c);
+    static const char key[] = "Mozilla/5.0 (X11; Linux x86_64) a user agent of a good length";
+    struct crdt_update u;
+    memset(&u, 0, sizeof(u));
+    u.kind = CRDT_KIND_UA;
+    u.key = key;
+    u.key_len = sizeof(key) - 1;
+    u.add[0] = 1;
+    u.item_mask = 3;
+    for (uint64_t i = 1; i <= 8; i++) {
+        u.item[0] = i * 0x9e3779b97f4a7c15ULL;
+        u.item[1] = i * 0x7f4a7c159e3779b9ULL;
+        assert_int_equal(crdt_store_update(a, crdt_store_epoch(a), &u, 1), 0);
+    }
+    size_t l1, l2;
+    uint8_t *m1 = flush_all(a, &l1);
+    u.item_mask = 1; /* one more item in set 0; set 1 unchanged */
+    u.item[0] = 99;
+    assert_int_equal(crdt_store_update(a, crdt_store_epoch(a), &u, 1), 0);
+    uint8_t *m2 = flush_all(a, &l2);
+    /* neither the key nor set 1's eight hashes again */
+    assert_true(l2 + sizeof(key) - 1 + 8 * 9 <= l1);
+    merge_bytes(b, m2, l2);
+    struct crdt_view v;
+    assert_int_equal(
+        crdt_store_get_hash(b, &v, CRDT_KIND_UA,
+                            crdt_store_key_hash(a, CRDT_KIND_UA, key, sizeof(key) - 1)),
+        0);
+    assert_int_equal(v.key_len, 0);     /* not known here yet */
+    assert_int_equal(v.distinct[0], 9); /* a set that rose goes whole */
+    assert_int_equal(v.distinct[1], 0);
+    /* in either order, the two deltas give a's state: keys join too */
+    merge_bytes(b, m1, l1);
+    merge_bytes(d, m1, l1);
+    merge_bytes(d, m2, l2);
+    assert_same(b, a);
+    assert_same(d, a);
+    assert_int_equal(crdt_store_get(b, &v, CRDT_KIND_UA, key, sizeof(key) - 1), 0);
+    assert_int_equal(v.key_len, sizeof(key) - 1);
+    assert_int_equal(v.distinct[0], 9);
+    assert_int_equal(v.distinct[1], 8);
+    free(m1);
+    free(m2);
+    crdt_store_delete(a);
+    crdt_store_delete(b);
+    crdt_store_delete(d);
+}
+
 TEST(crdt_store_decode_rejects)
 {
     (void)state;
