@@ -163,11 +163,30 @@ double crdt_hll_estimate(const uint8_t *reg, unsigned p)
     return crdt_hll_estimate_hist(hist, p);
 }
 
+/* Registers are read a word (8 registers) at a time: the 2^p registers
+ * (m >= 16, a multiple of 8) of a set just promoted are mostly zero, and
+ * digests, repairs and snapshots encode every promoted set they hold. */
+static inline uint64_t reg_word(const uint8_t *reg, size_t i)
+{
+    uint64_t x;
+    memcpy(&x, reg + i, sizeof(x));
+    return x;
+}
+
+/* Non-zero bytes of x. */
+static inline unsigned nonzero_bytes(uint64_t x)
+{
+    x |= x >> 4;
+    x |= x >> 2;
+    x |= x >> 1;
+    return (unsigned)__builtin_popcountll(x & 0x0101010101010101ULL);
+}
+
 void crdt_hll_encode(struct ivt_mpw *w, const uint8_t *reg, unsigned p)
 {
     size_t m = crdt_hll_size(p), k = 0;
-    for (size_t i = 0; i < m; i++)
-        k += reg[i] != 0;
+    for (size_t i = 0; i < m; i += 8)
+        k += nonzero_bytes(reg_word(reg, i));
     if (k * SPARSE_ENTRY >= m) {
         ivt_mpw_bin(w, reg, m);
         return;
@@ -176,15 +195,19 @@ void crdt_hll_encode(struct ivt_mpw *w, const uint8_t *reg, unsigned p)
     msgpack_pack_bin(&w->pk, k * SPARSE_ENTRY);
     uint8_t e[SPARSE_ENTRY * 64];
     size_t n = 0;
-    for (size_t i = 0; i < m; i++) {
-        if (!reg[i])
+    for (size_t i0 = 0; i0 < m; i0 += 8) {
+        if (!reg_word(reg, i0))
             continue;
-        e[n++] = (uint8_t)(i >> 8);
-        e[n++] = (uint8_t)i;
-        e[n++] = reg[i];
-        if (n == sizeof(e)) {
-            ivt_mpw_raw(w, e, n);
-            n = 0;
+        for (size_t i = i0; i < i0 + 8; i++) {
+            if (!reg[i])
+                continue;
+            e[n++] = (uint8_t)(i >> 8);
+            e[n++] = (uint8_t)i;
+            e[n++] = reg[i];
+            if (n == sizeof(e)) {
+                ivt_mpw_raw(w, e, n);
+                n = 0;
+            }
         }
     }
     ivt_mpw_raw(w, e, n);
