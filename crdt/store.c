@@ -41,7 +41,12 @@
  *    Entities queue for flush in first-changed order; a budget cut leaves
  *    the rest queued. Merged cells that rose here are forwarded by the next
  *    flush, those that did not are not (the join decomposition filter of
- *    Enes et al.).
+ *    Enes et al.). An owner whose transport spreads every delta itself
+ *    turns forwarding off (forward_merged); then a delta is only our own
+ *    part, the delta-mutators' output proper: our slots, our count in a
+ *    promoted epoch as a slot (not six sketches), and the items our
+ *    events added to sets, from a bounded journal (not whole sets, which
+ *    for a publisher are kilobytes of HyperLogLog).
  *  - Expiry is local and from the epoch number only (never gossiped).
  *  - Nothing a daemon runs on a timer walks the map (a million records
  *    are tens of milliseconds of its event loop): stats are running
@@ -87,6 +92,12 @@ enum {
     MSG_SNAPSHOT = 2,
     /* Fields of the params array. */
     NPARAMS = 7,
+    /* Journal of our own set adds not flushed yet (struct jrnl, 32 B):
+     * grown from JRNL_MIN as needed, at most JRNL_MAX (1 MiB; a daemon
+     * whose flush lags its traffic fills it, and its deltas then carry
+     * whole sets, as without a journal). */
+    JRNL_MIN = 64,
+    JRNL_MAX = 32768,
 };
 
 /* Odd, so i -> i * GOLDEN is a bijection mod 2^64 (event ids stay distinct). */
@@ -131,7 +142,10 @@ static inline const uint64_t *dset_items(const struct dset *d)
 
 struct bucket {
     uint32_t b;
-    uint8_t risen; /* bit d: set d rose since the record's last flush */
+    /* Since the record's last flush, bit d: set d rose (forward_merged),
+     * or, without forwarding, our own adds to it are in the store's
+     * journal (risen) or are not all there (whole: send the set). */
+    uint8_t risen, whole;
     uint64_t ver;
     struct dset set[NSETS];
 };
@@ -185,6 +199,14 @@ struct ent {
     uint64_t dist[NSETS]; /* cached window estimates, see dist_ok */
     struct pcell *pcells;
     char *key;
+};
+
+/* A journal entry: item was added to set d of bucket b of the record at
+ * idx (whose hash was h: a slab slot can be reused). */
+struct jrnl {
+    uint64_t h, item;
+    uint32_t idx, b;
+    uint8_t d;
 };
 
 /* A slot of a record being merged, checked and waiting to be joined. */
@@ -243,6 +265,12 @@ struct crdt_store {
     uint32_t *xhead;
     uint32_t *xcount; /* records in each list */
     uint32_t xring;
+    /* Items our own events added to sets since their record's flush, so
+     * a delta carries those and not whole sets (forward_merged off):
+     * bounded; an add that finds it full marks its set whole instead. */
+    struct jrnl *jrnl;
+    uint32_t jn, jcap;
+    bool jsorted;
     struct ivt_mpw scratch; /* entities of the message being written */
     struct ivt_mpw dig;     /* one entity's canonical bytes, for its digest */
     uint8_t *scratch_reg;   /* 2^max(p) bytes for unions */
@@ -497,6 +525,7 @@ void crdt_store_delete(struct crdt_store *s)
 {
     if (!s)
         return;
+    free(s->jrnl);
     if (s->ents)
         for (uint32_t i = 0; i < s->used_hi; i++)
             if (s->ents[i].live)
@@ -862,7 +891,7 @@ static void ent_mark_flushed(struct crdt_store *s, struct ent *e)
 {
     e->flushed = s->ver;
     for (uint32_t i = 0; i < e->nbuckets; i++)
-        e->buckets[i].risen = 0;
+        e->buckets[i].risen = e->buckets[i].whole = 0;
 }
 
 /* Something in e rose: version it, drop caches. */
@@ -999,10 +1028,32 @@ static struct bucket *bucket_get(struct crdt_store *s, struct ent *e, uint32_t b
     return &e->buckets[i];
 }
 
-/* Adds item to set d of the bucket holding epoch. Returns 1 (grew), 0, or
- * IVT_ENOMEM. */
+/* Notes that our own event added item to set d of bk (see struct jrnl). */
+static void jrnl_add(struct crdt_store *s, const struct ent *e, struct bucket *bk, int d,
+                     uint64_t item)
+{
+    uint8_t bit = (uint8_t)(1u << d);
+    if (bk->whole & bit)
+        return;
+    if (s->jn == s->jcap) {
+        uint32_t cap = s->jcap ? s->jcap * 2 : JRNL_MIN;
+        struct jrnl *p = cap <= JRNL_MAX ? realloc(s->jrnl, cap * sizeof(*p)) : NULL;
+        if (!p) {
+            bk->whole |= bit;
+            return;
+        }
+        s->jrnl = p;
+        s->jcap = cap;
+    }
+    s->jrnl[s->jn++] = (struct jrnl){e->h, item, (uint32_t)(e - s->ents), bk->b, (uint8_t)d};
+    s->jsorted = false;
+    bk->risen |= bit;
+}
+
+/* Adds item to set d of the bucket holding epoch; own: for one of our
+ * events. Returns 1 (grew), 0, or IVT_ENOMEM. */
 static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint32_t epoch, int d,
-                            uint64_t item)
+                            uint64_t item, bool own)
 {
     struct bucket *bk = bucket_get(s, e, epoch / s->cfg.distinct_bucket_epochs);
     if (!bk)
@@ -1010,7 +1061,10 @@ static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint32_t epoch,
     int rc = dset_add(s, &bk->set[d], item);
     if (rc > 0) {
         bk->ver = s->ver;
-        bk->risen |= (uint8_t)(1u << d);
+        if (s->cfg.forward_merged)
+            bk->risen |= (uint8_t)(1u << d);
+        else if (own)
+            jrnl_add(s, e, bk, d, item);
         e->dist_ok &= (uint8_t) ~(1u << d);
     }
     return rc;
@@ -1197,7 +1251,7 @@ static int counter_join(struct crdt_store *s, struct ent *e, uint32_t epoch, uin
     if (rose)
         sl->ver = s->ver;
     if (fresh) {
-        int rc = ent_distinct_add(s, e, epoch, ORIGIN_SET, s->origins[origin].hash);
+        int rc = ent_distinct_add(s, e, epoch, ORIGIN_SET, s->origins[origin].hash, origin == SELF);
         if (rc < 0)
             return rc;
         if (slots_in_epoch(e, epoch) > s->cfg.counter_slots_max && !promote(s, e, epoch))
@@ -1219,6 +1273,18 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
     struct ent *e = &s->ents[idx];
     struct pcell *pc = e->npcells ? pcell_find(e, epoch) : NULL;
     if (pc) {
+        uint64_t before = 0, adds = 0;
+        for (int m = 0; m < CRDT_COUNTERS; m++) {
+            before |= pc->own[m];
+            adds |= add[m];
+        }
+        /* Our first event in an epoch promoted by others' slots: we are
+         * one more contributing origin, as a fresh slot would say. */
+        if (!before && adds) {
+            int rc = ent_distinct_add(s, e, epoch, ORIGIN_SET, s->origins[SELF].hash, true);
+            if (rc < 0)
+                return rc;
+        }
         for (int m = 0; m < CRDT_COUNTERS; m++) {
             if (!add[m])
                 continue;
@@ -1315,7 +1381,7 @@ static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_up
     int rc = own_add(s, idx, epoch, x->add);
     for (int d = 0; rc == 0 && d < CRDT_DISTINCTS; d++)
         if (x->item_mask & (1u << d))
-            rc = ent_distinct_add(s, e, epoch, d, x->item[d]) < 0 ? IVT_ENOMEM : 0;
+            rc = ent_distinct_add(s, e, epoch, d, x->item[d], true) < 0 ? IVT_ENOMEM : 0;
     if (created || s->shape != shape)
         ent_account(s, e);
     ent_xfile(s, idx);
@@ -1722,6 +1788,158 @@ static void write_hll_or_empty(struct crdt_store *s, struct ivt_mpw *w, const ui
         ivt_mpw_bin(w, "", 0);
 }
 
+static int jrnl_cmp(const void *a, const void *b)
+{
+    const struct jrnl *x = a, *y = b;
+    if (x->idx != y->idx)
+        return x->idx < y->idx ? -1 : 1;
+    if (x->b != y->b)
+        return x->b < y->b ? -1 : 1;
+    if (x->d != y->d)
+        return x->d < y->d ? -1 : 1;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+/* The first journal entry of record idx (the journal sorted). */
+static uint32_t jrnl_first(const struct crdt_store *s, uint32_t idx)
+{
+    uint32_t lo = 0, hi = s->jn;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->jrnl[mid].idx < idx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Set d of bk as a delta of our own adds: the journaled items, an exact
+ * set (strictly increasing), which joins into any replica's set, exact or
+ * promoted, as those adds did here. The whole set when the journal lacks
+ * them or they are more than an exact set may hold. */
+static void write_own_items(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e,
+                            const struct bucket *bk, int d)
+{
+    uint32_t idx = (uint32_t)(e - s->ents), from = jrnl_first(s, idx), n = 0;
+    uint64_t prev = 0;
+    for (uint32_t i = from; i < s->jn && s->jrnl[i].idx == idx; i++) {
+        const struct jrnl *j = &s->jrnl[i];
+        if (j->b == bk->b && j->d == d && j->h == e->h && (n == 0 || j->item != prev)) {
+            prev = j->item;
+            n++;
+        }
+    }
+    if (n == 0 || n > s->cfg.distinct_exact_max) {
+        write_dset(s, w, &bk->set[d]);
+        return;
+    }
+    ivt_mpw_array(w, n);
+    n = 0;
+    for (uint32_t i = from; i < s->jn && s->jrnl[i].idx == idx; i++) {
+        const struct jrnl *j = &s->jrnl[i];
+        if (j->b == bk->b && j->d == d && j->h == e->h && (n == 0 || j->item != prev)) {
+            ivt_mpw_uint(w, j->item);
+            prev = j->item;
+            n++;
+        }
+    }
+}
+
+/* The buckets of a delta without forwarding: those our own events raised,
+ * each set as write_own_items has it (or empty: nothing of ours). */
+static void write_own_buckets(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e)
+{
+    if (!s->jsorted) {
+        qsort(s->jrnl, s->jn, sizeof(*s->jrnl), jrnl_cmp);
+        s->jsorted = true;
+    }
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < e->nbuckets; i++)
+        n += (e->buckets[i].risen | e->buckets[i].whole) != 0;
+    ivt_mpw_array(w, n);
+    for (uint32_t i = 0; i < e->nbuckets; i++) {
+        const struct bucket *bk = &e->buckets[i];
+        if (!(bk->risen | bk->whole))
+            continue;
+        ivt_mpw_array(w, 1 + NSETS);
+        ivt_mpw_uint(w, bk->b);
+        for (int d = 0; d < NSETS; d++) {
+            uint8_t bit = (uint8_t)(1u << d);
+            if (bk->whole & bit)
+                write_dset(s, w, &bk->set[d]);
+            else if (bk->risen & bit)
+                write_own_items(s, w, e, bk, d);
+            else
+                ivt_mpw_array(w, 0);
+        }
+    }
+}
+
+/* The counters of a delta without forwarding: our own slots risen after
+ * since, and for each promoted epoch risen after since our own count in
+ * it as a slot (the event ids 1..count that our adds put in its
+ * HyperLogLogs: a replica joins the slot into its promoted epoch as the
+ * same adds, or keeps it as a slot). 13 bytes instead of six sketches of
+ * up to 1 KiB, and an empty promoted-epoch array. */
+static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e,
+                               uint64_t since, enum omode mode)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < e->nslots; i++)
+        n += e->slots[i].ver > since && e->slots[i].origin == SELF;
+    for (uint32_t i = 0; i < e->npcells; i++) {
+        const struct pcell *pc = &e->pcells[i];
+        uint64_t any = 0;
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            any |= pc->own[m];
+        n += pc->ver > since && any;
+    }
+    ivt_mpw_array(w, n);
+    /* Both lists are in epoch order and a promoted epoch has no slots:
+     * merged, they are the slots in (epoch, origin) order. */
+    uint32_t i = 0, k = 0;
+    while (i < e->nslots || k < e->npcells) {
+        if (k == e->npcells || (i < e->nslots && e->slots[i].epoch < e->pcells[k].epoch)) {
+            const struct slot *sl = &e->slots[i++];
+            if (sl->ver <= since || sl->origin != SELF)
+                continue;
+            ivt_mpw_array(w, 2 + CRDT_COUNTERS);
+            ivt_mpw_uint(w, sl->epoch);
+            write_origin_ref(s, w, SELF, mode);
+            for (int m = 0; m < CRDT_COUNTERS; m++)
+                ivt_mpw_uint(w, sl->c[m]);
+            continue;
+        }
+        const struct pcell *pc = &e->pcells[k++];
+        uint64_t any = 0;
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            any |= pc->own[m];
+        if (pc->ver <= since || !any)
+            continue;
+        ivt_mpw_array(w, 2 + CRDT_COUNTERS);
+        ivt_mpw_uint(w, pc->epoch);
+        write_origin_ref(s, w, SELF, mode);
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            ivt_mpw_uint(w, pc->own[m] < UINT32_MAX ? pc->own[m] : UINT32_MAX);
+    }
+    ivt_mpw_array(w, 0);
+}
+
+/* Drops the journal entries of records no longer queued (flushed, dropped,
+ * removed or reused): order is kept, so the journal stays sorted. */
+static void jrnl_compact(struct crdt_store *s)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < s->jn; i++) {
+        const struct jrnl *j = &s->jrnl[i];
+        const struct ent *e = &s->ents[j->idx];
+        if (e->live && e->queued && e->h == j->h)
+            s->jrnl[k++] = *j;
+    }
+    s->jn = k;
+}
+
 /* One entity record with the parts risen after since (0: all, the full
  * state). A delta (since > 0: the record was flushed or merged before)
  * leaves out what did not change: the display key once a delta of ours
@@ -1730,12 +1948,17 @@ static void write_hll_or_empty(struct crdt_store *s, struct ivt_mpw *w, const ui
  * joins as nothing). A user agent's key is 100 bytes, a set of 16 items
  * 150: most of a delta was these, re-sent on every event. */
 static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e,
-                         uint64_t since, enum omode mode)
+                         uint64_t since, enum omode mode, bool delta)
 {
     ivt_mpw_array(w, 6);
     ivt_mpw_uint(w, e->kind);
     ivt_mpw_uint(w, e->h);
-    ivt_mpw_bin(w, e->key, since && e->key_sent ? 0 : e->key_len);
+    ivt_mpw_bin(w, e->key, delta && e->key_sent ? 0 : e->key_len);
+    if (delta && !s->cfg.forward_merged) {
+        write_own_counters(s, w, e, since, mode);
+        write_own_buckets(s, w, e);
+        return;
+    }
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->nslots; i++)
         n += e->slots[i].ver > since;
@@ -1774,7 +1997,7 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
         ivt_mpw_array(w, 1 + NSETS);
         ivt_mpw_uint(w, bk->b);
         for (int d = 0; d < NSETS; d++) {
-            if (since && !(bk->risen & (1u << d)))
+            if (delta && since && !(bk->risen & (1u << d)))
                 ivt_mpw_array(w, 0);
             else
                 write_dset(s, w, &bk->set[d]);
@@ -2125,7 +2348,8 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
                 return rc;
             if (bk && rc > 0) {
                 bk_rose = true;
-                bk->risen |= (uint8_t)(1u << d);
+                if (s->cfg.forward_merged)
+                    bk->risen |= (uint8_t)(1u << d);
                 e->dist_ok &= (uint8_t) ~(1u << d);
             }
         }
@@ -2259,7 +2483,7 @@ int crdt_store_flush(struct crdt_store *s, struct ivt_mpw *w, size_t budget, siz
         struct ent *e = &s->ents[idx];
         size_t len = s->scratch.len;
         uint32_t no = s->msg_norigins;
-        write_entity(s, &s->scratch, e, e->flushed, O_MESSAGE);
+        write_entity(s, &s->scratch, e, e->flushed, O_MESSAGE, true);
         if (msg_size(s) > budget) {
             msg_rollback(s, len, no);
             break;
@@ -2279,6 +2503,7 @@ int crdt_store_flush(struct crdt_store *s, struct ivt_mpw *w, size_t budget, siz
         s->ents[h].key_sent = 1;
         queue_remove(s, h);
     }
+    jrnl_compact(s);
     if (n_out)
         *n_out = n;
     return 0;
@@ -2291,6 +2516,7 @@ bool crdt_store_flush_drop(struct crdt_store *s)
         return false;
     ent_mark_flushed(s, &s->ents[h]);
     queue_remove(s, h);
+    jrnl_compact(s);
     return true;
 }
 
@@ -2304,7 +2530,7 @@ size_t crdt_store_digest_size(const struct crdt_store *s)
 static uint64_t ent_digest_fresh(struct crdt_store *s, const struct ent *e, bool *ok)
 {
     ivt_mpw_reset(&s->dig);
-    write_entity(s, &s->dig, e, 0, O_INLINE);
+    write_entity(s, &s->dig, e, 0, O_INLINE, false);
     *ok = !s->dig.err;
     return s->dig.err ? ~(uint64_t)0 : crdt_siphash(s->digest_key, s->dig.data, s->dig.len);
 }
@@ -2494,7 +2720,7 @@ int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *p
         while (j < (size_t)k) {
             size_t l2 = s->scratch.len;
             uint32_t n2 = s->msg_norigins;
-            write_entity(s, &s->scratch, &s->ents[o[j].idx], 0, O_MESSAGE);
+            write_entity(s, &s->scratch, &s->ents[o[j].idx], 0, O_MESSAGE, false);
             if (msg_size(s) > budget) {
                 msg_rollback(s, l2, n2);
                 over = true;
@@ -2543,7 +2769,7 @@ int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w)
     qsort(o, k, sizeof(*o), order_cmp);
     msg_begin(s);
     for (size_t i = 0; i < k; i++)
-        write_entity(s, &s->scratch, &s->ents[o[i].idx], 0, O_MESSAGE);
+        write_entity(s, &s->scratch, &s->ents[o[i].idx], 0, O_MESSAGE, false);
     free(o);
     return msg_end(s, w, MSG_SNAPSHOT, k);
 }

@@ -314,6 +314,49 @@ TEST(crdt_store_merged_not_forwarded)
     }
 }
 
+/* Without forwarding a delta carries only our own part: own slots, our
+ * count in each promoted epoch, the items our events added (from the
+ * journal). Our deltas joined with every peer's state we merged give
+ * exactly our state: nothing of ours is left out. */
+TEST(crdt_store_own_deltas_complete)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    enum { PEERS = 3 };
+    for (int t = 0; t < (SLOW ? 20 : 150); t++) {
+        struct crdt_config c;
+        small_config(&c, 1);
+        c.forward_merged = false;
+        struct crdt_store *a = mk(&c), *p[PEERS];
+        small_config(&c, 50);
+        struct crdt_store *d = mk(&c);
+        for (int i = 0; i < PEERS; i++) {
+            small_config(&c, 2 + i);
+            p[i] = mk(&c);
+            random_events(p[i], &rng, 40, 4); /* few keys: epochs promote */
+        }
+        for (int step = 0; step < 5; step++) {
+            random_events(a, &rng, (int)ivt_rng_below(&rng, 40), 4);
+            if (ivt_rng_below(&rng, 2))
+                merge_store(a, p[ivt_rng_below(&rng, PEERS)]);
+            if (ivt_rng_below(&rng, 2))
+                ship_deltas(a, d, 200 + ivt_rng_below(&rng, 2000));
+        }
+        ship_deltas(a, d, 1200);
+        for (int i = 0; i < PEERS; i++)
+            merge_store(a, p[i]);
+        assert_int_equal(crdt_store_pending(a), 0);
+        for (int i = 0; i < PEERS; i++)
+            merge_store(d, p[i]);
+        assert_same(d, a);
+        for (int i = 0; i < PEERS; i++)
+            crdt_store_delete(p[i]);
+        crdt_store_delete(a);
+        crdt_store_delete(d);
+    }
+}
+
 /* One message in flight in the simulated network. */
 struct msg {
     int to;
