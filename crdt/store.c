@@ -98,6 +98,11 @@ enum {
      * whole sets, as without a journal). */
     JRNL_MIN = 64,
     JRNL_MAX = 32768,
+    /* Our events in a promoted epoch that a delta still sends as a slot:
+     * each replica that joins it makes one HyperLogLog add per event id
+     * (about 10 ns), so up to 512 costs it about 5 us; past that, the
+     * epoch's sketches (at most 6 KiB at p = 10) are the cheaper delta. */
+    OWN_SLOT_ADDS_MAX = 512,
 };
 
 /* Odd, so i -> i * GOLDEN is a bijection mod 2^64 (event ids stay distinct). */
@@ -1876,24 +1881,36 @@ static void write_own_buckets(struct crdt_store *s, struct ivt_mpw *w, const str
     }
 }
 
+/* Whether a delta carries our part of promoted epoch pc as a slot: we
+ * have events in it, few enough that a replica's joining them (one
+ * HyperLogLog add per event id) is cheaper than sending the sketches. */
+static bool own_as_slot(const struct pcell *pc)
+{
+    uint64_t sum = 0;
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        sum += pc->own[m];
+    return sum > 0 && sum <= OWN_SLOT_ADDS_MAX;
+}
+
 /* The counters of a delta without forwarding: our own slots risen after
  * since, and for each promoted epoch risen after since our own count in
  * it as a slot (the event ids 1..count that our adds put in its
  * HyperLogLogs: a replica joins the slot into its promoted epoch as the
- * same adds, or keeps it as a slot). 13 bytes instead of six sketches of
- * up to 1 KiB, and an empty promoted-epoch array. */
+ * same adds, or keeps it as a slot): 13 bytes instead of six sketches of
+ * up to 1 KiB. Past OWN_SLOT_ADDS_MAX events, the sketches (with what
+ * others put in them: still a join). */
 static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e,
                                uint64_t since, enum omode mode)
 {
-    uint32_t n = 0;
+    uint32_t n = 0, np = 0;
     for (uint32_t i = 0; i < e->nslots; i++)
         n += e->slots[i].ver > since && e->slots[i].origin == SELF;
     for (uint32_t i = 0; i < e->npcells; i++) {
         const struct pcell *pc = &e->pcells[i];
-        uint64_t any = 0;
-        for (int m = 0; m < CRDT_COUNTERS; m++)
-            any |= pc->own[m];
-        n += pc->ver > since && any;
+        if (pc->ver > since && own_as_slot(pc))
+            n++;
+        else if (pc->ver > since)
+            np++;
     }
     ivt_mpw_array(w, n);
     /* Both lists are in epoch order and a promoted epoch has no slots:
@@ -1912,18 +1929,24 @@ static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const st
             continue;
         }
         const struct pcell *pc = &e->pcells[k++];
-        uint64_t any = 0;
-        for (int m = 0; m < CRDT_COUNTERS; m++)
-            any |= pc->own[m];
-        if (pc->ver <= since || !any)
+        if (pc->ver <= since || !own_as_slot(pc))
             continue;
         ivt_mpw_array(w, 2 + CRDT_COUNTERS);
         ivt_mpw_uint(w, pc->epoch);
         write_origin_ref(s, w, SELF, mode);
         for (int m = 0; m < CRDT_COUNTERS; m++)
-            ivt_mpw_uint(w, pc->own[m] < UINT32_MAX ? pc->own[m] : UINT32_MAX);
+            ivt_mpw_uint(w, pc->own[m]);
     }
-    ivt_mpw_array(w, 0);
+    ivt_mpw_array(w, np);
+    for (k = 0; k < e->npcells; k++) {
+        const struct pcell *pc = &e->pcells[k];
+        if (pc->ver <= since || own_as_slot(pc))
+            continue;
+        ivt_mpw_array(w, 1 + CRDT_COUNTERS);
+        ivt_mpw_uint(w, pc->epoch);
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            write_hll_or_empty(s, w, pc->reg[m]);
+    }
 }
 
 /* Drops the journal entries of records no longer queued (flushed, dropped,

@@ -338,6 +338,17 @@ TEST(crdt_store_own_deltas_complete)
         }
         for (int step = 0; step < 5; step++) {
             random_events(a, &rng, (int)ivt_rng_below(&rng, 40), 4);
+            if (ivt_rng_below(&rng, 3) == 0) {
+                /* a burst: past OWN_SLOT_ADDS_MAX our part goes as sketches */
+                struct crdt_update u;
+                memset(&u, 0, sizeof(u));
+                u.kind = (enum crdt_kind)ivt_rng_below(&rng, CRDT_KINDS);
+                u.key = "k0";
+                u.key_len = 2;
+                u.add[0] = 300;
+                u.add[1] = 300;
+                assert_int_equal(crdt_store_update(a, crdt_store_epoch(a), &u, 1), 0);
+            }
             if (ivt_rng_below(&rng, 2))
                 merge_store(a, p[ivt_rng_below(&rng, PEERS)]);
             if (ivt_rng_below(&rng, 2))
