@@ -179,7 +179,9 @@ static inline unsigned nonzero_bytes(uint64_t x)
     x |= x >> 4;
     x |= x >> 2;
     x |= x >> 1;
-    return (unsigned)__builtin_popcountll(x & 0x0101010101010101ULL);
+    /* one bit per byte: the multiply sums the bytes into the top one
+     * (no popcount instruction in the baseline x86-64 target) */
+    return (unsigned)(((x & 0x0101010101010101ULL) * 0x0101010101010101ULL) >> 56);
 }
 
 void crdt_hll_encode(struct ivt_mpw *w, const uint8_t *reg, unsigned p)
