@@ -383,6 +383,11 @@ static uint32_t retransmit_limit(const struct gossip *g, const struct gossip_que
     uint32_t mult = !q->members && g->cfg.app_retransmit_mult ? g->cfg.app_retransmit_mult
                                                               : g->cfg.retransmit_mult;
     uint32_t lim = mult * (uint32_t)ceil(log10(n + 1));
+    /* A smaller payload multiplier never goes below retransmit_mult, the
+     * membership limit under 10 members: there the log term is 1 and
+     * two sends reach about four nodes in five. */
+    if (!q->members && lim < g->cfg.retransmit_mult)
+        lim = g->cfg.retransmit_mult;
     if (lim < 1)
         lim = 1;
     return lim > TRANSMITS_CAP ? TRANSMITS_CAP : lim;

@@ -111,7 +111,8 @@ struct gossip_config {
     ivt_ms gossip_to_dead;    /* dead members stay gossip targets this long */
     uint32_t retransmit_mult; /* limit = mult * ceil(log10(N + 1)) */
     /* The same for application payloads; 0: retransmit_mult. An
-     * application with its own anti-entropy may spend fewer. */
+     * application with its own anti-entropy may spend fewer (never fewer
+     * than retransmit_mult sends, the limit of a cluster under 10). */
     uint32_t app_retransmit_mult;
     uint32_t app_queue_max; /* published payloads waiting to be sent */
     uint32_t app_seen_max;  /* payload ids remembered to deliver each once */

@@ -169,6 +169,47 @@ TEST(node_cluster_evidence_at_a_scores_at_c)
     cluster_stop(&c);
 }
 
+/* Evidence reaches every node once, from the node that saw it: the others
+ * merge it (gossip spreads the payload) and publish nothing of their own,
+ * and the address's display key arrives with the evidence although later
+ * deltas leave it out. */
+TEST(node_cluster_evidence_published_by_its_observer_only)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 5);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
+    struct node_event ev = bot_event("203.0.113.77");
+    struct node_thresholds th;
+    node_thresholds_defaults(&th);
+    th.th_ip_requests = 5; /* so that it scores, and node_top lists it */
+    for (uint32_t i = 0; i < c.count; i++)
+        assert_int_equal(node_set_thresholds(c.n[i], &th), 0);
+    ivt_ms t = sim_net_now(c.net);
+    /* in separate flush intervals: the later deltas carry no key */
+    for (int j = 0; j < 10; j++) {
+        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+        sim_net_run_until(c.net, t + 500);
+        t = sim_net_now(c.net);
+    }
+    pred_ip = "203.0.113.77";
+    pred_want = 10;
+    assert_true(sim_net_wait(c.net, c_sees_requests, &c, 50, 5000));
+    struct node_stats st;
+    node_get_stats(c.n[0], &st);
+    assert_true(st.deltas_sent >= 10);
+    for (uint32_t i = 1; i < c.count; i++) {
+        node_get_stats(c.n[i], &st);
+        assert_int_equal(st.deltas_sent, 0);
+        struct node_top_row rows[8];
+        size_t n = node_top(c.n[i], rows, 8, NODE_ENT_IP, WALL0 + t);
+        assert_int_equal(n, 1);
+        assert_string_equal(rows[0].key, "203.0.113.77");
+        assert_true(rows[0].requests_fleet == 10);
+    }
+    cluster_stop(&c);
+}
+
 static bool decided_everywhere(void *ctx)
 {
     struct cluster *c = ctx;
