@@ -1793,6 +1793,17 @@ static void write_hll_or_empty(struct crdt_store *s, struct ivt_mpw *w, const ui
         ivt_mpw_bin(w, "", 0);
 }
 
+/* One slot: [epoch, origin, c0 .. c5]. */
+static void write_slot(struct crdt_store *s, struct ivt_mpw *w, uint32_t epoch, uint32_t origin,
+                       const uint32_t *c, enum omode mode)
+{
+    ivt_mpw_array(w, 2 + CRDT_COUNTERS);
+    ivt_mpw_uint(w, epoch);
+    write_origin_ref(s, w, origin, mode);
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        ivt_mpw_uint(w, c[m]);
+}
+
 static int jrnl_cmp(const void *a, const void *b)
 {
     const struct jrnl *x = a, *y = b;
@@ -1919,23 +1930,17 @@ static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const st
     while (i < e->nslots || k < e->npcells) {
         if (k == e->npcells || (i < e->nslots && e->slots[i].epoch < e->pcells[k].epoch)) {
             const struct slot *sl = &e->slots[i++];
-            if (sl->ver <= since || sl->origin != SELF)
-                continue;
-            ivt_mpw_array(w, 2 + CRDT_COUNTERS);
-            ivt_mpw_uint(w, sl->epoch);
-            write_origin_ref(s, w, SELF, mode);
-            for (int m = 0; m < CRDT_COUNTERS; m++)
-                ivt_mpw_uint(w, sl->c[m]);
+            if (sl->ver > since && sl->origin == SELF)
+                write_slot(s, w, sl->epoch, SELF, sl->c, mode);
             continue;
         }
         const struct pcell *pc = &e->pcells[k++];
         if (pc->ver <= since || !own_as_slot(pc))
             continue;
-        ivt_mpw_array(w, 2 + CRDT_COUNTERS);
-        ivt_mpw_uint(w, pc->epoch);
-        write_origin_ref(s, w, SELF, mode);
+        uint32_t c[CRDT_COUNTERS];
         for (int m = 0; m < CRDT_COUNTERS; m++)
-            ivt_mpw_uint(w, pc->own[m]);
+            c[m] = (uint32_t)pc->own[m]; /* at most OWN_SLOT_ADDS_MAX */
+        write_slot(s, w, pc->epoch, SELF, c, mode);
     }
     ivt_mpw_array(w, np);
     for (k = 0; k < e->npcells; k++) {
@@ -1988,13 +1993,8 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
     ivt_mpw_array(w, n);
     for (uint32_t i = 0; i < e->nslots; i++) {
         const struct slot *sl = &e->slots[i];
-        if (sl->ver <= since)
-            continue;
-        ivt_mpw_array(w, 2 + CRDT_COUNTERS);
-        ivt_mpw_uint(w, sl->epoch);
-        write_origin_ref(s, w, sl->origin, mode);
-        for (int m = 0; m < CRDT_COUNTERS; m++)
-            ivt_mpw_uint(w, sl->c[m]);
+        if (sl->ver > since)
+            write_slot(s, w, sl->epoch, sl->origin, sl->c, mode);
     }
     n = 0;
     for (uint32_t i = 0; i < e->npcells; i++)

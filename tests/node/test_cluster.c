@@ -127,6 +127,16 @@ static struct node_event bot_event(const char *ip)
     return ev;
 }
 
+/* Every node's th_ip_requests (the other thresholds at their defaults). */
+static void ip_requests_threshold(struct cluster *c, uint32_t requests)
+{
+    struct node_thresholds th;
+    node_thresholds_defaults(&th);
+    th.th_ip_requests = requests;
+    for (uint32_t i = 0; i < c->count; i++)
+        assert_int_equal(node_set_thresholds(c->n[i], &th), 0);
+}
+
 static const char *pred_ip;
 static double pred_want;
 
@@ -147,11 +157,7 @@ TEST(node_cluster_evidence_at_a_scores_at_c)
     assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
     /* 100 requests at node 0 only */
     struct node_event ev = bot_event("203.0.113.50");
-    struct node_thresholds th;
-    node_thresholds_defaults(&th);
-    th.th_ip_requests = 50;
-    for (uint32_t i = 0; i < c.count; i++)
-        assert_int_equal(node_set_thresholds(c.n[i], &th), 0);
+    ip_requests_threshold(&c, 50);
     ivt_ms t = sim_net_now(c.net);
     for (int j = 0; j < 100; j++)
         assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
@@ -180,11 +186,7 @@ TEST(node_cluster_evidence_published_by_its_observer_only)
     cluster_start(&c, 5);
     assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
     struct node_event ev = bot_event("203.0.113.77");
-    struct node_thresholds th;
-    node_thresholds_defaults(&th);
-    th.th_ip_requests = 5; /* so that it scores, and node_top lists it */
-    for (uint32_t i = 0; i < c.count; i++)
-        assert_int_equal(node_set_thresholds(c.n[i], &th), 0);
+    ip_requests_threshold(&c, 5); /* so that it scores, and node_top lists it */
     ivt_ms t = sim_net_now(c.net);
     /* in separate flush intervals: the later deltas carry no key */
     for (int j = 0; j < 10; j++) {
