@@ -890,6 +890,23 @@ static bool ent_empty(const struct ent *e)
     return !e->nslots && !e->npcells && !e->nbuckets;
 }
 
+/* Replaces e's display key (len <= CRDT_KEY_MAX kept). Returns 0 or
+ * IVT_ENOMEM (then e is unchanged). */
+static int ent_set_key(struct ent *e, const void *key, size_t len)
+{
+    if (len > CRDT_KEY_MAX)
+        len = CRDT_KEY_MAX;
+    char *k = malloc(len + 1);
+    if (!k)
+        return IVT_ENOMEM;
+    memcpy(k, key, len);
+    k[len] = 0;
+    free(e->key);
+    e->key = k;
+    e->key_len = (uint8_t)len;
+    return 0;
+}
+
 /* Everything e holds counts as sent: the next flush carries only what
  * rises after this. */
 static void ent_mark_flushed(struct crdt_store *s, struct ent *e)
@@ -1383,6 +1400,11 @@ static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_up
     s->ver++;
     struct ent *e = &s->ents[idx];
     uint64_t shape = s->shape;
+    if (!e->key_len && x->key_len) { /* known so far from keyless deltas only */
+        if (ent_set_key(e, x->key, x->key_len))
+            return IVT_ENOMEM;
+        s->shape++; /* the key's bytes are in the footprint */
+    }
     int rc = own_add(s, idx, epoch, x->add);
     for (int d = 0; rc == 0 && d < CRDT_DISTINCTS; d++)
         if (x->item_mask & (1u << d))
@@ -2441,14 +2463,8 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
             size_t m = r.key_len < e->key_len ? r.key_len : e->key_len;
             int c = memcmp(r.key, e->key, m);
             if (!e->key_len || c < 0 || (c == 0 && r.key_len < e->key_len)) {
-                char *k = malloc(r.key_len + 1);
-                if (!k)
+                if (ent_set_key(e, r.key, r.key_len))
                     return IVT_ENOMEM;
-                memcpy(k, r.key, r.key_len);
-                k[r.key_len] = 0;
-                free(e->key);
-                e->key = k;
-                e->key_len = (uint8_t)r.key_len;
                 rose = 1;
             }
         }

@@ -815,6 +815,15 @@ TEST(crdt_store_delta_sends_what_rose)
     assert_int_equal(v.key_len, 0);     /* not known here yet */
     assert_int_equal(v.distinct[0], 9); /* a set that rose goes whole */
     assert_int_equal(v.distinct[1], 0);
+    /* a local event names it: a replica learns the key from it */
+    struct crdt_store *e2 = mk(&c);
+    merge_bytes(e2, m2, l2);
+    u.item_mask = 0;
+    assert_int_equal(crdt_store_update(e2, crdt_store_epoch(e2), &u, 1), 0);
+    assert_int_equal(crdt_store_get(e2, &v, CRDT_KIND_UA, key, sizeof(key) - 1), 0);
+    assert_int_equal(v.key_len, sizeof(key) - 1);
+    assert_memory_equal(v.key, key, sizeof(key) - 1);
+    crdt_store_delete(e2);
     /* in either order, the two deltas give a's state: keys join too */
     merge_bytes(b, m1, l1);
     merge_bytes(d, m1, l1);
