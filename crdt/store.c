@@ -2484,6 +2484,12 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
             continue;
         }
         st->created += created;
+        /* Without forwarding, the key of an entity first heard of here
+         * from a delta was sent by its sender: our deltas leave it out
+         * too (a replica that missed it has it from a repair, or from its
+         * own events). A user agent is 100 bytes of an event's 400. */
+        if (created && r.key_len && !s->cfg.forward_merged)
+            s->ents[idx].key_sent = 1;
         if (rose || rc > 0) {
             st->changed++;
             if (s->cfg.forward_merged) {
