@@ -14,7 +14,12 @@
  *     flushed as absolute-valued deltas and published through gossip,
  *     paced by a token bucket of gossip_bytes_per_s, so bandwidth is bounded
  *     by configuration whatever the traffic; what a lost or skipped delta
- *     leaves behind, push-pull repairs.
+ *     leaves behind, push-pull repairs. A delta is this node's own part
+ *     only (the store's forward_merged is off): gossip re-gossips every
+ *     payload it receives, so a node that also re-published what it merged
+ *     made every record travel N times over. Each payload is sent
+ *     EVIDENCE_RETRANSMIT_MULT x log10 N times per node; push-pull covers
+ *     the few nodes that misses.
  *   - anti-entropy: the gossip delegate exchanges the store's bucket
  *     digests and sends the buckets the peer differs in, plus the decisions
  *     map (small, bounded), digest first. Both ends run on the host's event
