@@ -191,7 +191,7 @@ bool crdt_store_next(struct crdt_store *s, uint32_t *cursor, struct crdt_view *o
  *     [origin(bin 20)...],      the origins the cells name, by index
  *     [entity...] ]
  *
- *   entity = [ kind, hash, key(bin <= 127),
+ *   entity = [ kind, hash, key(bin <= 127; empty in a delta: unchanged),
  *              [[epoch, origin#, c0 .. c5] ...],   slots, by (epoch, origin)
  *              [[epoch, hll0 .. hll5] ...],        promoted epochs, by epoch
  *              [[bucket, set0, set1, set2, origins] ...] ]  by bucket
@@ -226,7 +226,11 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
 /*
  * Writes a delta message of the entities changed since the previous flush,
  * each with only its cells, promoted epochs and buckets changed since then,
- * as absolute values, within budget bytes. Entities that do not fit stay
+ * as absolute values, within budget bytes; inside a bucket only the sets
+ * that rose, and the display key only until a delta of ours carried it
+ * (empty: unchanged). With forward_merged off, only this store's own part:
+ * its slots, its count in a promoted epoch as a slot (up to 512 events),
+ * and the items its own updates added to each set. Entities that do not fit stay
  * queued for the next flush (first changed, first sent). *n_out (may be NULL)
  * gets how many entity records were written; 0 means nothing was pending
  * (and nothing is written). Returns 0, or IVT_ENOSPC (budget below one
