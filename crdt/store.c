@@ -50,6 +50,12 @@
  *    digest only; every record is on its digest bucket's list (repair) and
  *    on the expiry list of the floor at which it first loses evidence (the
  *    epoch roll). Three intrusive lists through the slab, 40 B a record.
+ *  - Admission (design.md, "What is shared"): a record carries a local
+ *    admitted flag. Flush, digests and repair see admitted records only
+ *    (a local-only record is never queued, digests as 0 without being
+ *    encoded and is skipped by repair); a delta or repair admits what it
+ *    names, since a peer only sends what it admitted. The flag is not on
+ *    the wire: a received record is admitted by the fact of arriving.
  *  - Eviction (memory bound) is not a lattice operation: a peer may send an
  *    evicted entity back. It only runs when the map is full, and picks
  *    victims by a rule over replicated state, so equal states evict alike.
@@ -166,6 +172,7 @@ struct ent {
     uint16_t npcells, cappcells, nbuckets, capbuckets;
     uint8_t kind, key_len, live, queued, dig_ok;
     uint8_t dist_ok;       /* bit d: dist[d] is valid (one set changing keeps the others) */
+    uint8_t admitted;      /* shared: flushed, digested and repaired (crdt_store_admit) */
     uint32_t dprev, dnext; /* flush queue, or the free list (dnext) */
     uint64_t fleet[CRDT_COUNTERS];
     uint64_t local[CRDT_COUNTERS];
@@ -247,6 +254,7 @@ struct crdt_store {
     size_t scratch_items_cap;
 
     uint64_t evictions, expired;
+    uint64_t nadmitted; /* live records with admitted set */
     /* Running totals of every live record's share (ent_account): a stats
      * call on a million entities must not walk them. */
     uint64_t acct_bytes, acct_pcells, acct_psets;
@@ -360,6 +368,7 @@ void crdt_config_defaults(struct crdt_config *cfg)
     cfg->distinct_bucket_epochs = 10;
     cfg->digest_bits = 10;
     cfg->max_origins = 4096;
+    cfg->admit_kinds = (1u << CRDT_KINDS) - 1;
 }
 
 static int config_check(const struct crdt_config *c)
@@ -372,6 +381,8 @@ static int config_check(const struct crdt_config *c)
         c->distinct_hll_p > CRDT_HLL_P_MAX || c->distinct_bucket_epochs < 1 ||
         c->distinct_bucket_epochs > c->window_epochs || c->digest_bits > 16 || c->max_origins < 2 ||
         c->max_origins > 65536)
+        return IVT_EINVAL;
+    if (c->admit_kinds >> CRDT_KINDS)
         return IVT_EINVAL;
     return 0;
 }
@@ -641,7 +652,7 @@ static void ent_xfile(struct crdt_store *s, uint32_t idx)
 static void queue_push(struct crdt_store *s, uint32_t idx)
 {
     struct ent *e = &s->ents[idx];
-    if (e->queued)
+    if (e->queued || !e->admitted) /* a local-only record is never flushed */
         return;
     e->queued = 1;
     e->dnext = NONE;
@@ -709,6 +720,7 @@ static void ent_remove(struct crdt_store *s, uint32_t idx)
     queue_remove(s, idx);
     tab_remove(s, idx);
     ent_free_parts(s, e);
+    s->nadmitted -= e->admitted;
     memset(e, 0, sizeof(*e));
     e->dnext = s->free_head;
     s->free_head = idx;
@@ -831,6 +843,8 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
     e->key_len = (uint8_t)key_len;
     e->live = 1;
     e->dprev = e->dnext = NONE;
+    e->admitted = (uint8_t)(s->cfg.admit_kinds >> kind & 1);
+    s->nadmitted += e->admitted;
     uint32_t k32 = key32(kind, h);
     uint64_t i = k32 & s->tmask;
     while (s->tab[i])
@@ -846,6 +860,20 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
 static bool ent_empty(const struct ent *e)
 {
     return !e->nslots && !e->npcells && !e->nbuckets;
+}
+
+/* idx becomes shared: its digest now counts (re-encoded at the next
+ * digest) and everything it holds, ours included, goes out with the next
+ * flush (a record never flushed has flushed == 0: all its cells). */
+static void ent_admit(struct crdt_store *s, uint32_t idx)
+{
+    struct ent *e = &s->ents[idx];
+    if (e->admitted)
+        return;
+    e->admitted = 1;
+    s->nadmitted++;
+    dig_invalidate(s, idx);
+    queue_push(s, idx);
 }
 
 /* Something in e rose: version it, queue it for flush, drop caches. */
@@ -1595,6 +1623,7 @@ static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
     memcpy(v->local, e->local, sizeof(v->local));
     memcpy(v->distinct, e->dist, sizeof(v->distinct));
     v->origins = e->dist[ORIGIN_SET];
+    v->admitted = e->admitted;
     v->first_epoch = v->last_epoch = 0;
     bool approx = e->npcells != 0;
     if (e->nslots || e->npcells) {
@@ -1626,6 +1655,21 @@ int crdt_store_get_hash(struct crdt_store *s, struct crdt_view *out, enum crdt_k
         return IVT_ENOENT;
     view_fill(s, out, &s->ents[idx]);
     return 0;
+}
+
+int crdt_store_admit(struct crdt_store *s, enum crdt_kind kind, uint64_t hash)
+{
+    uint32_t idx = ent_find(s, kind, hash);
+    if (idx == NONE)
+        return IVT_ENOENT;
+    ent_admit(s, idx);
+    return 0;
+}
+
+int crdt_store_admitted(const struct crdt_store *s, enum crdt_kind kind, uint64_t hash)
+{
+    uint32_t idx = ent_find(s, kind, hash);
+    return idx == NONE ? IVT_ENOENT : s->ents[idx].admitted;
 }
 
 int crdt_store_get(struct crdt_store *s, struct crdt_view *out, enum crdt_kind kind,
@@ -2150,6 +2194,10 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
             ent_get_or_create(s, (enum crdt_kind)r.kind, r.h, r.key, r.key_len, &created);
         if (idx == NONE)
             return IVT_ENOMEM;
+        /* A peer sends only what is admitted there: admitted here too, so
+         * our slots join it. A snapshot restores evidence, not admission. */
+        if (type != MSG_SNAPSHOT)
+            ent_admit(s, idx);
         struct ent *e = &s->ents[idx];
         s->ver++;
         int rose = created;
@@ -2258,6 +2306,12 @@ size_t crdt_store_digest_size(const struct crdt_store *s)
  * encoding failed (no memory), which must not match a peer's. */
 static uint64_t ent_digest_fresh(struct crdt_store *s, const struct ent *e, bool *ok)
 {
+    /* Local-only records are outside the shared map: two replicas of equal
+     * shared evidence compare equal whatever else each holds. */
+    if (!e->admitted) {
+        *ok = true;
+        return 0;
+    }
     ivt_mpw_reset(&s->dig);
     write_entity(s, &s->dig, e, 0, O_INLINE);
     *ok = !s->dig.err;
@@ -2392,6 +2446,8 @@ static long bucket_sorted(struct crdt_store *s, size_t b, struct order **o, size
 {
     size_t k = 0;
     for (uint32_t idx = s->bhead[b]; idx != NONE; idx = s->ents[idx].lk[LK_BUCKET].next) {
+        if (!s->ents[idx].admitted)
+            continue; /* local only: never repaired */
         if (k == *cap) {
             size_t c = *cap ? *cap * 2 : 64;
             struct order *p = realloc(*o, c * sizeof(*p));
@@ -2536,6 +2592,7 @@ static void stats_fixed(const struct crdt_store *s, struct crdt_store_stats *out
     out->expired = s->expired;
     out->origins = s->norigins_live;
     out->version = s->ver;
+    out->admitted = s->nadmitted;
     out->bytes = sizeof(*s) + (s->tmask + 1) * sizeof(*s->tab) +
                  (uint64_t)s->used_hi * sizeof(*s->ents) +
                  (uint64_t)s->cfg.max_origins * (sizeof(*s->origins) + 8) + s->scratch.cap;
@@ -2553,12 +2610,14 @@ void crdt__store_recount(const struct crdt_store *s, struct crdt_store_stats *ou
 {
     stats_fixed(s, out);
     out->entities = 0;
+    out->admitted = 0;
     for (uint32_t i = 0; i < s->used_hi; i++) {
         const struct ent *e = &s->ents[i];
         if (!e->live)
             continue;
         struct footprint f = ent_footprint(s, e);
         out->entities++;
+        out->admitted += e->admitted;
         out->bytes += f.bytes;
         out->promoted_counters += f.pcells;
         out->promoted_sets += f.psets;

@@ -520,7 +520,8 @@ TEST(node_cluster_large_repair_arrives_whole)
     (void)state;
     /* Evidence gathered during a cut is larger than one merge step takes
      * (MERGE_CHUNK): after the heal it still arrives whole, merged over
-     * several ticks. */
+     * several ticks. Each address shows two user agents, so it is admitted
+     * into the shared evidence. */
     struct cluster c;
     start_split(&c);
     ivt_ms t = sim_net_now(c.net);
@@ -528,6 +529,10 @@ TEST(node_cluster_large_repair_arrives_whole)
         char ip[32];
         snprintf(ip, sizeof(ip), "10.1.%u.%u", i / 250, i % 250);
         struct node_event ev = bot_event(ip);
+        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+        ev.ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64)";
+        ev.ua_len = strlen(ev.ua);
+        ev.kind = NODE_EV_IMPRESSION;
         assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
     }
     struct node_stats st;
