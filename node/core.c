@@ -1771,6 +1771,20 @@ int node_restore(struct node *n, const uint8_t *p, size_t len, ivt_ms wall)
     return crdt_lww_merge(n->lww, q, (size_t)(end - q), wall, 0);
 }
 
+uint64_t node_evidence_fingerprint(struct node *n)
+{
+    size_t nb = crdt_store_digest_size(n->store);
+    uint64_t *d = malloc(nb * sizeof(*d));
+    if (!d)
+        return 0;
+    uint64_t h = 0;
+    if (crdt_store_digest(n->store, d, nb) == 0)
+        for (size_t i = 0; i < nb; i++)
+            h = ivt_mix64(h ^ d[i]);
+    free(d);
+    return h;
+}
+
 uint64_t node_events_observed(const struct node *n)
 {
     return n->stats.events_observed;

@@ -354,6 +354,13 @@ struct node_stats {
 /* Everything above, O(1): the store keeps its totals as it changes. */
 void node_get_stats(const struct node *node, struct node_stats *out);
 
+/* A fingerprint of this node's shared evidence (a hash of the store's
+ * anti-entropy digests, which cover admitted entities only): nodes holding
+ * equal shared evidence have equal fingerprints, whatever local-only
+ * evidence each also keeps. Costs what a push-pull digest costs. 0 when
+ * memory ran out. */
+uint64_t node_evidence_fingerprint(struct node *node);
+
 /* Events recorded as evidence so far: O(1). */
 uint64_t node_events_observed(const struct node *node);
 

@@ -547,3 +547,101 @@ TEST(node_shared_ip_judged_per_household)
     assert_non_null(reason(&s, "ip_requests"));
     node_delete(n);
 }
+
+static bool shared(struct node *n, enum node_entity_kind kind, const char *key)
+{
+    struct node_report r;
+    assert_int_equal(node_lookup(n, &r, kind, key, strlen(key), WALL0), 0);
+    assert_true(r.known);
+    return r.shared;
+}
+
+TEST(node_admission_by_local_signals)
+{
+    (void)state;
+    struct node_rules *rules = test_rules();
+    struct node *n = test_node(1, rules);
+    struct node_thresholds th;
+    node_thresholds_defaults(&th);
+    th.admit_events = 10;
+    th.admit_top_k = 0; /* heavy hitters below, alone */
+    assert_int_equal(node_set_thresholds(n, &th), 0);
+
+    /* a one-off human: its IP and device stay here, the coarse kinds are shared */
+    struct node_event ev = ev_of("81.2.69.1", HUMAN_UA, "dev-1", "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_false(shared(n, NODE_ENT_IP, "81.2.69.1"));
+    assert_false(shared(n, NODE_ENT_DEVICE, "dev-1"));
+    assert_true(shared(n, NODE_ENT_PREFIX, "81.2.69.0/24"));
+    assert_true(shared(n, NODE_ENT_UA, HUMAN_UA));
+    assert_true(shared(n, NODE_ENT_PUB, "pub-a"));
+
+    /* GIVT hits: a crawler user agent, a data-center address */
+    ev = ev_of("81.2.69.2",
+               "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", 0,
+               "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.2"));
+    ev = ev_of("1.44.96.7", HUMAN_UA, "dev-dc", "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_true(shared(n, NODE_ENT_IP, "1.44.96.7"));
+    assert_true(shared(n, NODE_ENT_DEVICE, "dev-dc"));
+
+    /* local events at admit_events, and not one before */
+    ev = ev_of("81.2.69.3", HUMAN_UA, 0, "pub-a");
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(node_observe(n, &ev, 0, WALL0 + i), 0);
+    assert_false(shared(n, NODE_ENT_IP, "81.2.69.3"));
+    ev.kind = NODE_EV_CLICK; /* every kind of event counts */
+    assert_int_equal(node_observe(n, &ev, 0, WALL0 + 9), 0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.3"));
+
+    /* two user agents on an IP, two IPs for a device */
+    ev = ev_of("81.2.69.4", HUMAN_UA, "dev-roam", "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_false(shared(n, NODE_ENT_IP, "81.2.69.4"));
+    ev.ua = "Mozilla/5.0 (X11; Linux x86_64)";
+    ev.ua_len = strlen(ev.ua);
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.4"));
+    assert_false(shared(n, NODE_ENT_DEVICE, "dev-roam"));
+    ev = ev_of("81.2.70.9", HUMAN_UA, "dev-roam", "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_true(shared(n, NODE_ENT_DEVICE, "dev-roam"));
+
+    /* a manual decision, on an entity seen before and on one seen after */
+    assert_int_equal(
+        node_decide(n, NODE_ENT_IP, "81.2.69.1", 9, NODE_ACT_BAN, IVT_MS_PER_HOUR, "t", 0, WALL0),
+        0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.1"));
+    assert_int_equal(
+        node_decide(n, NODE_ENT_IP, "81.2.69.5", 9, NODE_ACT_ALLOW, IVT_MS_PER_HOUR, "t", 0, WALL0),
+        0);
+    ev = ev_of("81.2.69.5", HUMAN_UA, 0, "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.5"));
+
+    /* one of the epoch's heavy hitters, long before admit_events */
+    th.admit_top_k = 8;
+    th.admit_top_min = 3;
+    assert_int_equal(node_set_thresholds(n, &th), 0);
+    ev = ev_of("81.2.69.6", HUMAN_UA, 0, "pub-a");
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(node_observe(n, &ev, 0, WALL0 + i), 0);
+    assert_false(shared(n, NODE_ENT_IP, "81.2.69.6"));
+    assert_int_equal(node_observe(n, &ev, 0, WALL0 + 2), 0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.6"));
+
+    struct node_stats st;
+    node_get_stats(n, &st);
+    assert_int_equal(st.admissions[NODE_ADMIT_RULE], 3);
+    assert_int_equal(st.admissions[NODE_ADMIT_EVENTS], 1);
+    assert_int_equal(st.admissions[NODE_ADMIT_DISTINCT], 2);
+    assert_int_equal(st.admissions[NODE_ADMIT_DECISION], 2);
+    assert_int_equal(st.admissions[NODE_ADMIT_HEAVY], 1);
+    /* local only: the one-off 81.2.70.9 and dev-1; prefixes, user agents
+     * and the publisher are always shared */
+    assert_int_equal(st.entities - st.entities_admitted, 2);
+    node_delete(n);
+    node_rules_delete(rules);
+}
