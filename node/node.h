@@ -176,8 +176,10 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
              ivt_ms wall);
 void node_delete(struct node *node);
 
-/* SIGHUP: new thresholds or rules without a restart. Returns 0 or
- * IVT_EINVAL (thresholds that node_thresholds_check refuses). */
+/* SIGHUP: new thresholds (admission thresholds included) or rules without a
+ * restart. Returns 0, or IVT_EINVAL (thresholds that node_thresholds_check
+ * refuses: nothing changes), IVT_ENOMEM (no memory for a resized
+ * heavy-hitter summary: the thresholds apply, admission runs without it). */
 int node_set_thresholds(struct node *node, const struct node_thresholds *th);
 void node_set_rules(struct node *node, const struct node_rules *rules);
 
