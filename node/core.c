@@ -1203,17 +1203,20 @@ static int admit_reason(struct node *n, enum crdt_kind kind, const struct event_
     return -1;
 }
 
-/* After an event: counts the IP or device in the epoch's heavy hitters and
- * admits it if it is not shared yet and a local signal says so. */
+/* After an event: admits the IP or device if it is not shared yet and a
+ * local signal says so. The heavy-hitter summary counts the events of
+ * entities not shared yet only: it is asked about nothing else, and the
+ * heaviest entities, most of the traffic, are shared early and then cost
+ * one table lookup per event instead of a summary update. */
 static void admit(struct node *n, enum crdt_kind kind, const struct event_keys *k,
                   const struct node_signals *s, ivt_ms wall)
 {
     if (!k->has[kind] || n->cfg.admit_all)
         return;
-    if (n->hh)
-        crdt_hh_observe(n->hh, k->h[kind] ^ (uint64_t)kind, 1);
     if (crdt_store_admitted(n->store, kind, k->h[kind]) != 0)
         return; /* shared already (or evicted: nothing to admit) */
+    if (n->hh)
+        crdt_hh_observe(n->hh, k->h[kind] ^ (uint64_t)kind, 1);
     int why = admit_reason(n, kind, k, s, wall);
     if (why >= 0 && crdt_store_admit(n->store, kind, k->h[kind]) == 0)
         n->stats.admissions[why]++;
