@@ -563,7 +563,11 @@ TEST(node_admission_by_local_signals)
     struct node *n = test_node(1, rules);
     struct node_thresholds th;
     node_thresholds_defaults(&th);
+    th.admit_events = -1;
+    assert_int_equal(node_set_thresholds(n, &th), IVT_EINVAL);
     th.admit_events = 10;
+    th.admit_top_k = 5000; /* over CRDT_HH_K_MAX */
+    assert_int_equal(node_set_thresholds(n, &th), IVT_EINVAL);
     th.admit_top_k = 0; /* heavy hitters below, alone */
     assert_int_equal(node_set_thresholds(n, &th), 0);
 
@@ -642,6 +646,19 @@ TEST(node_admission_by_local_signals)
     /* local only: the one-off 81.2.70.9 and dev-1; prefixes, user agents
      * and the publisher are always shared */
     assert_int_equal(st.entities - st.entities_admitted, 2);
+    node_delete(n);
+
+    /* admit_all: the admission step off, every entity shared */
+    struct node_config cfg;
+    test_config(&cfg, 2, rules);
+    cfg.admit_all = true;
+    assert_int_equal(node_new(&n, &cfg, 2, 0, WALL0), 0);
+    ev = ev_of("81.2.69.1", HUMAN_UA, "dev-1", "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.1"));
+    assert_true(shared(n, NODE_ENT_DEVICE, "dev-1"));
+    node_get_stats(n, &st);
+    assert_int_equal(st.entities_admitted, st.entities);
     node_delete(n);
     node_rules_delete(rules);
 }
