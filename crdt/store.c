@@ -863,8 +863,10 @@ static bool ent_empty(const struct ent *e)
 }
 
 /* idx becomes shared: its digest now counts (re-encoded at the next
- * digest) and everything it holds, ours included, goes out with the next
- * flush (a record never flushed has flushed == 0: all its cells). */
+ * digest) and, if it holds evidence of ours, it goes out with the next
+ * flush, all of it (a record never flushed has flushed == 0: all its
+ * cells). Every own event counts, so our window counts say whether we
+ * contributed. */
 static void ent_admit(struct crdt_store *s, uint32_t idx)
 {
     struct ent *e = &s->ents[idx];
@@ -873,7 +875,11 @@ static void ent_admit(struct crdt_store *s, uint32_t idx)
     e->admitted = 1;
     s->nadmitted++;
     dig_invalidate(s, idx);
-    queue_push(s, idx);
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        if (e->local[m]) {
+            queue_push(s, idx);
+            break;
+        }
 }
 
 /* Something in e rose: version it, queue it for flush, drop caches. */

@@ -177,8 +177,9 @@ int crdt_store_get_hash(struct crdt_store *s, struct crdt_view *out, enum crdt_k
 
 /*
  * Admits (kind, hash): from now on it is flushed, digested and repaired,
- * and its next flush carries everything it holds. Admitting an admitted
- * record does nothing. Returns 0 or IVT_ENOENT (no such record).
+ * and, when it holds evidence of this origin, its next flush carries
+ * everything it holds. Admitting an admitted record does nothing. Returns
+ * 0 or IVT_ENOENT (no such record).
  */
 int crdt_store_admit(struct crdt_store *s, enum crdt_kind kind, uint64_t hash);
 /* Returns 1 (admitted), 0 (local only) or IVT_ENOENT (no such record). */
