@@ -209,6 +209,12 @@ struct crdt_store {
     uint32_t floor; /* oldest counter epoch kept */
     uint64_t ver;
 
+    /* Memory (crdt/arena.c): the slab and the table are regions of the
+     * owner's allocator, registers come from pools over its chunks. */
+    struct crdt__mem mem;
+    struct crdt__pool dreg; /* promoted distinct sets: registers + histogram */
+    struct crdt__pool creg; /* promoted counter metrics: registers */
+
     struct ent *ents;
     uint32_t nents, free_head, used_hi;
     uint64_t *tab; /* (key32 << 32) | (index + 1); 0 = empty */
@@ -397,6 +403,8 @@ uint32_t crdt_store_epoch(const struct crdt_store *s)
     return s->cur;
 }
 
+static inline size_t dset_reg_bytes(const struct crdt_store *s);
+
 static uint32_t floor_of(const struct crdt_store *s, uint32_t cur)
 {
     return cur >= s->cfg.window_epochs - 1 ? cur - (s->cfg.window_epochs - 1) : 0;
@@ -413,6 +421,9 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     if (!s)
         return IVT_ENOMEM;
     s->cfg = *cfg;
+    crdt__mem_init(&s->mem, &cfg->alloc);
+    crdt__pool_init(&s->dreg, dset_reg_bytes(s));
+    crdt__pool_init(&s->creg, crdt_hll_size(cfg->counter_hll_p));
     for (int k = 0; k < CRDT_KINDS; k++)
         derive_key(s->kind_key[k], cfg->hash_key, "ivt.kind", k);
     derive_key(s->item_key, cfg->hash_key, "ivt.item", 0);
@@ -427,9 +438,9 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     s->omask = osize - 1;
     unsigned pmax =
         cfg->counter_hll_p > cfg->distinct_hll_p ? cfg->counter_hll_p : cfg->distinct_hll_p;
-    /* calloc: the entity slab's pages are only touched as entities arrive. */
-    s->ents = calloc(cfg->max_entities, sizeof(*s->ents));
-    s->tab = calloc(tsize, sizeof(*s->tab));
+    /* Mapped, not written: the slab's pages are touched as entities arrive. */
+    s->ents = crdt__mem_map(&s->mem, (size_t)cfg->max_entities * sizeof(*s->ents));
+    s->tab = crdt__mem_map(&s->mem, tsize * sizeof(*s->tab));
     s->origins = calloc(cfg->max_origins, sizeof(*s->origins));
     s->omap = calloc(osize, sizeof(*s->omap));
     s->msg_origins = calloc(cfg->max_origins, sizeof(*s->msg_origins));
@@ -464,10 +475,12 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     return 0;
 }
 
-static void dset_free(struct dset *d)
+static void dset_free(struct crdt_store *s, struct dset *d)
 {
-    if (d->promoted || d->cap)
-        free(d->u.items);
+    if (d->promoted)
+        crdt__pool_put(&s->dreg, d->u.reg);
+    else if (d->cap)
+        crdt__small_put(&s->mem, d->u.items, d->cap * sizeof(uint64_t));
     memset(d, 0, sizeof(*d));
 }
 
@@ -477,16 +490,16 @@ static void ent_free_parts(struct crdt_store *s, struct ent *e)
         s->origins[e->slots[i].origin].refs--;
     for (uint32_t i = 0; i < e->npcells; i++)
         for (int m = 0; m < CRDT_COUNTERS; m++)
-            free(e->pcells[i].reg[m]);
+            crdt__pool_put(&s->creg, e->pcells[i].reg[m]);
     for (uint32_t i = 0; i < e->nbuckets; i++)
         for (int d = 0; d < NSETS; d++)
-            dset_free(&e->buckets[i].set[d]);
+            dset_free(s, &e->buckets[i].set[d]);
     if (e->slots != &e->slot1)
         free(e->slots);
     free(e->pcells);
     if (e->buckets != &e->bucket1)
         free(e->buckets);
-    free(e->key);
+    crdt__small_put(&s->mem, e->key, e->key_len + 1u);
 }
 
 void crdt_store_delete(struct crdt_store *s)
@@ -497,8 +510,9 @@ void crdt_store_delete(struct crdt_store *s)
         for (uint32_t i = 0; i < s->used_hi; i++)
             if (s->ents[i].live)
                 ent_free_parts(s, &s->ents[i]);
-    free(s->ents);
-    free(s->tab);
+    crdt__mem_unmap(&s->mem, s->ents, (size_t)s->cfg.max_entities * sizeof(*s->ents));
+    crdt__mem_unmap(&s->mem, s->tab, (size_t)(s->tmask + 1) * sizeof(*s->tab));
+    crdt__mem_destroy(&s->mem);
     free(s->origins);
     free(s->omap);
     free(s->msg_origins);
@@ -812,7 +826,7 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
         return NONE;
     if (key_len > CRDT_KEY_MAX)
         key_len = CRDT_KEY_MAX;
-    char *k = malloc(key_len + 1);
+    char *k = crdt__small_get(&s->mem, key_len + 1);
     if (!k)
         return NONE;
     memcpy(k, key, key_len);
@@ -876,7 +890,7 @@ static inline uint32_t *dset_hist(const struct crdt_store *s, const struct dset 
 static int dset_promote(struct crdt_store *s, struct dset *d)
 {
     unsigned p = s->cfg.distinct_hll_p;
-    uint8_t *reg = calloc(1, dset_reg_bytes(s));
+    uint8_t *reg = crdt__pool_get(&s->mem, &s->dreg, true);
     if (!reg)
         return IVT_ENOMEM;
     uint32_t *hist = (uint32_t *)(void *)(reg + crdt_hll_size(p));
@@ -884,7 +898,7 @@ static int dset_promote(struct crdt_store *s, struct dset *d)
     for (uint32_t i = 0; i < d->n; i++)
         crdt_hll_add_hist(reg, hist, p, dset_items(d)[i]);
     if (d->cap)
-        free(d->u.items);
+        crdt__small_put(&s->mem, d->u.items, d->cap * sizeof(uint64_t));
     d->u.reg = reg;
     d->promoted = 1;
     s->shape++;
@@ -919,7 +933,8 @@ static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
         uint16_t cap = d->cap ? (uint16_t)(d->cap * 2) : 2;
         if (cap > s->cfg.distinct_exact_max)
             cap = (uint16_t)s->cfg.distinct_exact_max;
-        uint64_t *p = d->cap ? realloc(d->u.items, cap * sizeof(*p)) : malloc(cap * sizeof(*p));
+        uint64_t *p = crdt__small_resize(&s->mem, d->cap ? d->u.items : NULL, d->cap * sizeof(*p),
+                                         cap * sizeof(*p));
         if (!p)
             return IVT_ENOMEM;
         if (!d->cap)
@@ -1016,7 +1031,7 @@ static int pcell_insert(struct crdt_store *s, struct ent *e, struct pcell *pc, u
         return 0;
     unsigned p = s->cfg.counter_hll_p;
     if (!pc->reg[m]) {
-        pc->reg[m] = calloc(1, crdt_hll_size(p));
+        pc->reg[m] = crdt__pool_get(&s->mem, &s->creg, true);
         if (!pc->reg[m])
             return IVT_ENOMEM;
         s->shape++;
@@ -1377,13 +1392,13 @@ static bool ent_expire(struct crdt_store *s, struct ent *e)
         for (int m = 0; m < CRDT_COUNTERS; m++) {
             e->fleet[m] -= pc->est[m];
             e->local[m] -= pc->own[m];
-            free(pc->reg[m]);
+            crdt__pool_put(&s->creg, pc->reg[m]);
         }
         np++;
     }
     while (nb < e->nbuckets && e->buckets[nb].b < bfl) {
         for (int d = 0; d < NSETS; d++)
-            dset_free(&e->buckets[nb].set[d]);
+            dset_free(s, &e->buckets[nb].set[d]);
         nb++;
     }
     if (!ns && !np && !nb)
@@ -2047,7 +2062,7 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
                 *pos = q;
                 continue;
             }
-            if (!pc->reg[m] && !(pc->reg[m] = calloc(1, crdt_hll_size(s->cfg.counter_hll_p))))
+            if (!pc->reg[m] && !(pc->reg[m] = crdt__pool_get(&s->mem, &s->creg, true)))
                 return IVT_ENOMEM;
             rc = crdt_hll_decode_merge(pos, end, pc->reg[m], s->cfg.counter_hll_p);
             if (rc < 0)
@@ -2158,12 +2173,12 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
             size_t m = r.key_len < e->key_len ? r.key_len : e->key_len;
             int c = memcmp(r.key, e->key, m);
             if (c < 0 || (c == 0 && r.key_len < e->key_len)) {
-                char *k = malloc(r.key_len + 1);
+                char *k = crdt__small_get(&s->mem, r.key_len + 1u);
                 if (!k)
                     return IVT_ENOMEM;
                 memcpy(k, r.key, r.key_len);
                 k[r.key_len] = 0;
-                free(e->key);
+                crdt__small_put(&s->mem, e->key, e->key_len + 1u);
                 e->key = k;
                 e->key_len = (uint8_t)r.key_len;
                 rose = 1;

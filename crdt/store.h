@@ -46,6 +46,24 @@ struct crdt_store;
 
 /* ---- configuration ---------------------------------------------------- */
 
+/*
+ * Where the store's big memory comes from: the entity slab, the table and
+ * the chunks (64 KiB doubling to 2 MiB) its HLL registers, exact sets and
+ * display keys are carved from. The store never calls the OS itself; the
+ * daemon passes an allocator that maps 2 MiB-aligned regions advised for
+ * transparent huge pages (node/hugemem.h), because with a million entities
+ * the page walks of 4 KiB pages are most of an update's time. map returns
+ * size bytes, zeroed, aligned to at least 64 bytes, or NULL; unmap gets
+ * back the same pointer and size. Memory stays bounded by max_entities and
+ * the per-entity bounds: the slab and table are mapped once, and pools keep
+ * at most the high-water mark of their live blocks.
+ */
+struct crdt_alloc {
+    void *(*map)(void *ctx, size_t size);
+    void (*unmap)(void *ctx, void *p, size_t size);
+    void *ctx;
+};
+
 struct crdt_config {
     struct crdt_origin origin; /* this node (id + generation) */
     uint8_t hash_key[16];      /* the cluster secret for keyed hashes */
@@ -63,6 +81,7 @@ struct crdt_config {
     uint32_t distinct_bucket_epochs; /* default 10; 1 .. window_epochs */
     uint8_t digest_bits;             /* anti-entropy buckets 2^bits; default 10, 0 .. 16 */
     uint32_t max_origins;            /* interned origins; default 4096, 2 .. 65536 */
+    struct crdt_alloc alloc;         /* default {NULL}: calloc and free */
 };
 
 void crdt_config_defaults(struct crdt_config *cfg);

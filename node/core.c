@@ -794,6 +794,8 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     cc.epoch_ms = cfg->epoch_ms;
     cc.window_epochs = cfg->window_epochs;
     cc.max_entities = cfg->max_entities;
+    if (cfg->store_alloc)
+        cc.alloc = *cfg->store_alloc;
     int rc = crdt_store_new(&n->store, &cc, wall);
     if (rc == 0)
         rc = crdt_lww_new(&n->lww, &n->origin, DECISIONS_MAX);

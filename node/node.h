@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "gossip/gossip.h"
 
+struct crdt_alloc;
 struct node;
 struct node_rules;
 struct node_thresholds;
@@ -147,6 +148,9 @@ struct node_config {
     uint32_t window_epochs;      /* default 60 (one hour) */
     uint32_t max_entities;       /* default 1,000,000 */
     uint32_t gossip_bytes_per_s; /* evidence dissemination budget, default 64 KiB/s */
+    /* Where the evidence store maps its slab, table and pools (copied by
+     * node_new); NULL: calloc. The daemon passes node/hugemem.h's. */
+    const struct crdt_alloc *store_alloc;
 
     /* Detector thresholds and points (node/detect.h); NULL: defaults.
      * Copied by node_new; node_set_thresholds changes them at run time. */

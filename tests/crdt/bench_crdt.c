@@ -8,6 +8,7 @@
 #include "base/rng.h"
 #include "crdt/hll.h"
 #include "crdt/store.h"
+#include "node/hugemem.h"
 #include "tests/bench/bench.h"
 
 /* This thread's CPU time: the machine is shared, and wall time then counts
@@ -29,6 +30,8 @@ static struct crdt_store *bench_store(int node, uint32_t max_entities)
     c.origin.gen = 1;
     memset(c.hash_key, 3, 16);
     c.max_entities = max_entities;
+    /* The daemon's allocator (node/hugemem.h): the product's figure. */
+    ivtd_hugemem_alloc(&c.alloc);
     struct crdt_store *s;
     return crdt_store_new(&s, &c, WALL) ? NULL : s;
 }
@@ -346,6 +349,7 @@ BENCH(crdt_store_tick_1m)
     c.max_entities = 1200000;
     c.window_epochs = 10;
     c.distinct_bucket_epochs = 5;
+    ivtd_hugemem_alloc(&c.alloc);
     struct crdt_store *s;
     if (crdt_store_new(&s, &c, WALL))
         return;
