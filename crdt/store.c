@@ -111,15 +111,24 @@ struct pcell {
 
 /* A distinct set. Exact sets hold their sorted, distinct hashes in place
  * while there is one (cap == 0: most sets, the contributing origins of a
- * bucket above all, never hold more), on the heap past that (cap > 0);
- * promoted sets hold a register array. */
+ * bucket above all, never hold more), on the heap past that (cap > 0).
+ * Promoted sets are HyperLogLogs in one of two forms: sparse, their
+ * non-zero registers as sorted entries (index << 8 | value), n of cap, while
+ * few registers are set (a set just past distinct_exact_max sets about
+ * that many of 4,096); dense, 2^p register bytes and their histogram, past
+ * dset_sparse_max entries. The forms hold the same registers: encoding,
+ * estimates and merges do not depend on which one a replica keeps. */
+enum { DSET_EXACT = 0, DSET_DENSE = 1, DSET_SPARSE = 2 };
+
 struct dset {
-    uint16_t n, cap; /* exact: items held, heap capacity (0: in place) */
-    uint8_t promoted;
+    uint16_t n, cap;  /* exact: items held, heap capacity (0: in place);
+                         sparse: entries held, capacity */
+    uint8_t promoted; /* DSET_*: non-zero when promoted */
     union {
-        uint64_t *items; /* cap > 0 */
-        uint64_t one;    /* cap == 0 */
-        uint8_t *reg;    /* promoted */
+        uint64_t *items; /* exact, cap > 0 */
+        uint64_t one;    /* exact, cap == 0 */
+        uint8_t *reg;    /* dense */
+        uint32_t *sp;    /* sparse */
     } u;
 };
 
@@ -477,8 +486,10 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
 
 static void dset_free(struct crdt_store *s, struct dset *d)
 {
-    if (d->promoted)
+    if (d->promoted == DSET_DENSE)
         crdt__pool_put(&s->dreg, d->u.reg);
+    else if (d->promoted == DSET_SPARSE)
+        crdt__small_put(&s->mem, d->u.sp, d->cap * sizeof(uint32_t));
     else if (d->cap)
         crdt__small_put(&s->mem, d->u.items, d->cap * sizeof(uint64_t));
     memset(d, 0, sizeof(*d));
@@ -887,22 +898,175 @@ static inline uint32_t *dset_hist(const struct crdt_store *s, const struct dset 
     return (uint32_t *)(void *)(d->u.reg + crdt_hll_size(s->cfg.distinct_hll_p));
 }
 
+/* Sparse sets go dense past this many entries (1 KiB of entries: past it
+ * inserts move too much, and 4 KiB of registers are not far off), or past
+ * 2^p / 8 for small p, where the dense form is small anyway. */
+enum { SPARSE_MAX = 256 };
+
+static inline uint32_t dset_sparse_max(const struct crdt_store *s)
+{
+    size_t m = crdt_hll_size(s->cfg.distinct_hll_p) / 8;
+    return m < SPARSE_MAX ? (uint32_t)m : SPARSE_MAX;
+}
+
+/* Raises register (idx, v) among the n sorted entries of sp, which have
+ * room for one more. Returns true when a register rose. */
+static bool sparse_put(uint32_t *sp, uint16_t *n, uint32_t idx, uint8_t v)
+{
+    uint32_t lo = 0, hi = *n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (sp[mid] >> 8 < idx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < *n && sp[lo] >> 8 == idx) {
+        if ((sp[lo] & 0xff) >= v)
+            return false;
+        sp[lo] = idx << 8 | v;
+        return true;
+    }
+    memmove(sp + lo + 1, sp + lo, (*n - lo) * sizeof(*sp));
+    sp[lo] = idx << 8 | v;
+    (*n)++;
+    return true;
+}
+
+/* The registers of a sparse set raised into reg (2^p bytes). */
+static void sparse_to_reg(const struct dset *d, uint8_t *reg)
+{
+    for (uint32_t i = 0; i < d->n; i++) {
+        uint32_t x = d->u.sp[i];
+        uint8_t v = (uint8_t)x;
+        if (reg[x >> 8] < v)
+            reg[x >> 8] = v;
+    }
+}
+
+/* The register histogram of a sparse set. */
+static void sparse_hist(const struct crdt_store *s, const struct dset *d,
+                        uint32_t hist[CRDT_HLL_HIST])
+{
+    memset(hist, 0, CRDT_HLL_HIST * sizeof(*hist));
+    hist[0] = (uint32_t)crdt_hll_size(s->cfg.distinct_hll_p) - d->n;
+    for (uint32_t i = 0; i < d->n; i++)
+        hist[d->u.sp[i] & 0xff]++;
+}
+
+/* Makes d dense from the registers reg (2^p bytes, may be the scratch).
+ * Returns 0 or IVT_ENOMEM (d unchanged). */
+static int dset_dense_from(struct crdt_store *s, struct dset *d, const uint8_t *src)
+{
+    unsigned p = s->cfg.distinct_hll_p;
+    uint8_t *reg = crdt__pool_get(&s->mem, &s->dreg, false);
+    if (!reg)
+        return IVT_ENOMEM;
+    memcpy(reg, src, crdt_hll_size(p));
+    crdt_hll_histogram((uint32_t *)(void *)(reg + crdt_hll_size(p)), reg, p);
+    dset_free(s, d);
+    d->u.reg = reg;
+    d->promoted = DSET_DENSE;
+    s->shape++;
+    return 0;
+}
+
+/* Makes d sparse with the non-zero registers of reg, if there are at most
+ * dset_sparse_max; dense otherwise. Returns 0 or IVT_ENOMEM (d unchanged). */
+static int dset_from_reg(struct crdt_store *s, struct dset *d, const uint8_t *reg)
+{
+    size_t m = crdt_hll_size(s->cfg.distinct_hll_p);
+    uint32_t k = 0;
+    for (size_t i = 0; i < m; i++)
+        k += reg[i] != 0;
+    if (k > dset_sparse_max(s))
+        return dset_dense_from(s, d, reg);
+    uint16_t cap = 4;
+    while (cap < k)
+        cap = (uint16_t)(cap * 2);
+    uint32_t *sp = crdt__small_get(&s->mem, cap * sizeof(*sp));
+    if (!sp)
+        return IVT_ENOMEM;
+    uint16_t n = 0;
+    for (size_t i = 0; i < m; i++)
+        if (reg[i])
+            sp[n++] = (uint32_t)i << 8 | reg[i];
+    dset_free(s, d);
+    d->u.sp = sp;
+    d->n = n;
+    d->cap = cap;
+    d->promoted = DSET_SPARSE;
+    s->shape++;
+    return 0;
+}
+
+/* Adds one item to a promoted set. Returns 1 when a register rose, 0, or
+ * IVT_ENOMEM. */
+static int dset_add_promoted(struct crdt_store *s, struct dset *d, uint64_t item)
+{
+    unsigned p = s->cfg.distinct_hll_p;
+    if (d->promoted == DSET_DENSE)
+        return crdt_hll_add_hist(d->u.reg, dset_hist(s, d), p, item);
+    uint8_t v;
+    uint32_t idx = (uint32_t)crdt_hll_place(item, p, &v);
+    if (d->n == d->cap) {
+        /* Full: a rise in place needs no room; a new entry does. */
+        for (uint32_t i = 0; i < d->n; i++)
+            if (d->u.sp[i] >> 8 == idx) {
+                if ((d->u.sp[i] & 0xff) >= v)
+                    return 0;
+                d->u.sp[i] = idx << 8 | v;
+                return 1;
+            }
+        if (d->n >= dset_sparse_max(s)) {
+            memset(s->scratch_reg, 0, crdt_hll_size(p));
+            sparse_to_reg(d, s->scratch_reg);
+            int rc = dset_dense_from(s, d, s->scratch_reg);
+            if (rc)
+                return rc;
+            return crdt_hll_add_hist(d->u.reg, dset_hist(s, d), p, item);
+        }
+        uint16_t cap = (uint16_t)(d->cap * 2);
+        uint32_t *sp =
+            crdt__small_resize(&s->mem, d->u.sp, d->cap * sizeof(*sp), cap * sizeof(*sp));
+        if (!sp)
+            return IVT_ENOMEM;
+        d->u.sp = sp;
+        d->cap = cap;
+        s->shape++;
+    }
+    return sparse_put(d->u.sp, &d->n, idx, v);
+}
+
+/* Promotes an exact set: sparse when its items fit, dense otherwise. */
 static int dset_promote(struct crdt_store *s, struct dset *d)
 {
     unsigned p = s->cfg.distinct_hll_p;
-    uint8_t *reg = crdt__pool_get(&s->mem, &s->dreg, true);
-    if (!reg)
+    if (d->n >= dset_sparse_max(s)) {
+        memset(s->scratch_reg, 0, crdt_hll_size(p));
+        for (uint32_t i = 0; i < d->n; i++)
+            crdt_hll_add(s->scratch_reg, p, dset_items(d)[i]);
+        return dset_dense_from(s, d, s->scratch_reg);
+    }
+    /* Room for the items and the one the caller is about to add. */
+    uint16_t cap = 4;
+    while (cap < d->n + 1u)
+        cap = (uint16_t)(cap * 2);
+    uint32_t *sp = crdt__small_get(&s->mem, cap * sizeof(*sp));
+    if (!sp)
         return IVT_ENOMEM;
-    uint32_t *hist = (uint32_t *)(void *)(reg + crdt_hll_size(p));
-    hist[0] = (uint32_t)crdt_hll_size(p);
-    for (uint32_t i = 0; i < d->n; i++)
-        crdt_hll_add_hist(reg, hist, p, dset_items(d)[i]);
-    if (d->cap)
-        crdt__small_put(&s->mem, d->u.items, d->cap * sizeof(uint64_t));
-    d->u.reg = reg;
-    d->promoted = 1;
+    uint16_t n = 0;
+    for (uint32_t i = 0; i < d->n; i++) {
+        uint8_t v;
+        uint32_t idx = (uint32_t)crdt_hll_place(dset_items(d)[i], p, &v);
+        sparse_put(sp, &n, idx, v);
+    }
+    dset_free(s, d);
+    d->u.sp = sp;
+    d->n = n;
+    d->cap = cap;
+    d->promoted = DSET_SPARSE;
     s->shape++;
-    d->n = d->cap = 0;
     return 0;
 }
 
@@ -910,7 +1074,7 @@ static int dset_promote(struct crdt_store *s, struct dset *d)
 static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
 {
     if (d->promoted)
-        return crdt_hll_add_hist(d->u.reg, dset_hist(s, d), s->cfg.distinct_hll_p, item);
+        return dset_add_promoted(s, d, item);
     const uint64_t *items = dset_items(d);
     uint32_t lo = 0, hi = d->n;
     while (lo < hi) {
@@ -926,8 +1090,8 @@ static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
         int rc = dset_promote(s, d);
         if (rc)
             return rc;
-        crdt_hll_add_hist(d->u.reg, dset_hist(s, d), s->cfg.distinct_hll_p, item);
-        return 1;
+        rc = dset_add_promoted(s, d, item);
+        return rc < 0 ? rc : 1;
     }
     if (d->n == (d->cap ? d->cap : 1)) {
         uint16_t cap = d->cap ? (uint16_t)(d->cap * 2) : 2;
@@ -1286,9 +1450,11 @@ static void prefetch_parts(const struct crdt_store *s, const struct ent *e, uint
         if (!(x->item_mask & (1u << d)))
             continue;
         const struct dset *ds = &bk->set[d];
-        if (ds->promoted)
+        if (ds->promoted == DSET_DENSE)
             __builtin_prefetch(
                 ds->u.reg + (x->item[d] & (crdt_hll_size(s->cfg.distinct_hll_p) - 1)), 1);
+        else if (ds->promoted == DSET_SPARSE)
+            prefetch_span(ds->u.sp, ds->n * sizeof(uint32_t));
         else if (ds->cap)
             prefetch_span(ds->u.items, ds->n * sizeof(uint64_t));
     }
@@ -1558,13 +1724,20 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
     }
     if (promoted) {
         unsigned p = s->cfg.distinct_hll_p;
-        if (nonempty == 1) /* nothing to unite: no copy */
+        if (nonempty == 1 && only->promoted == DSET_DENSE) /* nothing to unite: no copy */
             return (uint64_t)llround(crdt_hll_estimate_hist(dset_hist(s, only), p));
+        if (nonempty == 1) {
+            uint32_t hist[CRDT_HLL_HIST];
+            sparse_hist(s, only, hist);
+            return (uint64_t)llround(crdt_hll_estimate_hist(hist, p));
+        }
         memset(s->scratch_reg, 0, crdt_hll_size(p));
         for (uint32_t i = 0; i < e->nbuckets; i++) {
             const struct dset *ds = &e->buckets[i].set[d];
-            if (ds->promoted)
+            if (ds->promoted == DSET_DENSE)
                 crdt_hll_merge(s->scratch_reg, ds->u.reg, p);
+            else if (ds->promoted == DSET_SPARSE)
+                sparse_to_reg(ds, s->scratch_reg);
             else
                 for (uint32_t j = 0; j < ds->n; j++)
                     crdt_hll_add(s->scratch_reg, p, dset_items(ds)[j]);
@@ -1697,8 +1870,20 @@ static void write_origin_ref(struct crdt_store *s, struct ivt_mpw *w, uint32_t i
 
 static void write_dset(struct crdt_store *s, struct ivt_mpw *w, const struct dset *d)
 {
-    if (d->promoted) {
+    if (d->promoted == DSET_DENSE) {
         crdt_hll_encode(w, d->u.reg, s->cfg.distinct_hll_p);
+        return;
+    }
+    if (d->promoted == DSET_SPARSE) {
+        /* crdt_hll_encode's sparse form (dset_sparse_max keeps 3n < 2^p):
+         * [index hi, index lo, value] per register, in index order. */
+        uint8_t b[SPARSE_MAX * 3];
+        for (uint32_t i = 0; i < d->n; i++) {
+            b[3 * i] = (uint8_t)(d->u.sp[i] >> 16);
+            b[3 * i + 1] = (uint8_t)(d->u.sp[i] >> 8);
+            b[3 * i + 2] = (uint8_t)d->u.sp[i];
+        }
+        ivt_mpw_bin(w, b, 3u * d->n);
         return;
     }
     ivt_mpw_array(w, d->n);
@@ -1901,9 +2086,19 @@ static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *
             if (rc)
                 return rc;
         }
-        int rc = crdt_hll_decode_merge(pos, end, d->u.reg, s->cfg.distinct_hll_p);
+        unsigned p = s->cfg.distinct_hll_p;
+        if (d->promoted == DSET_SPARSE) {
+            /* Joined in the dense form, kept in whichever fits the result. */
+            memset(s->scratch_reg, 0, crdt_hll_size(p));
+            sparse_to_reg(d, s->scratch_reg);
+            int rc = crdt_hll_decode_merge(pos, end, s->scratch_reg, p);
+            if (rc > 0 && dset_from_reg(s, d, s->scratch_reg))
+                return IVT_ENOMEM;
+            return rc < 0 ? rc : rc | promoted;
+        }
+        int rc = crdt_hll_decode_merge(pos, end, d->u.reg, p);
         if (rc > 0) /* registers rose anywhere: count them again */
-            crdt_hll_histogram(dset_hist(s, d), d->u.reg, s->cfg.distinct_hll_p);
+            crdt_hll_histogram(dset_hist(s, d), d->u.reg, p);
         return rc < 0 ? rc : rc | promoted;
     }
     uint32_t n;
@@ -2534,7 +2729,7 @@ static struct footprint ent_footprint(const struct crdt_store *s, const struct e
             const struct dset *ds = &e->buckets[j].set[d];
             if (ds->promoted) {
                 f.psets++;
-                f.bytes += pd;
+                f.bytes += ds->promoted == DSET_DENSE ? pd : (uint64_t)ds->cap * 4;
             } else {
                 f.bytes += (uint64_t)ds->cap * 8;
             }
