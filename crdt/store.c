@@ -260,6 +260,15 @@ struct crdt_store {
     uint32_t *xhead;
     uint32_t *xcount; /* records in each list */
     uint32_t xring;
+    /* The epoch roll in progress (crdt_store_tick_step): which lists of
+     * the calendar, or which part of the slab, are still to visit. */
+    struct {
+        uint8_t mode;      /* ROLL_* */
+        uint32_t old;      /* the floor before the roll */
+        uint32_t lists, j; /* ROLL_LISTS: lists old+1 .. old+lists, next j */
+        uint32_t cursor;   /* ROLL_WALK: records below it are visited */
+        size_t removed;    /* entities removed by this roll so far */
+    } roll;
     struct ivt_mpw scratch; /* entities of the message being written */
     struct ivt_mpw dig;     /* one entity's canonical bytes, for its digest */
     uint8_t *scratch_reg;   /* 2^max(p) bytes for unions */
@@ -651,8 +660,14 @@ static uint32_t ent_xkey(const struct crdt_store *s, const struct ent *e)
 
 /* Files idx in the expiry list of its present key (after any change that
  * may have added older evidence or dropped the oldest). */
+enum { ROLL_NONE, ROLL_LISTS, ROLL_WALK };
+
 static void ent_xfile(struct crdt_store *s, uint32_t idx)
 {
+    /* A roll that walks the slab emptied the calendar: records it has not
+     * reached yet are in no list, and are filed when it reaches them. */
+    if (s->roll.mode == ROLL_WALK && idx >= s->roll.cursor)
+        return;
     struct ent *e = &s->ents[idx];
     uint32_t k = e->live ? ent_xkey(s, e) : 0;
     if (k == e->xkey)
@@ -1621,15 +1636,18 @@ static size_t ent_roll(struct crdt_store *s, uint32_t idx)
  * record for the walk). */
 enum { XWALK_NUM = 2, XWALK_DEN = 3 };
 
-size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall)
+bool crdt_store_tick_begin(struct crdt_store *s, ivt_ms wall, size_t *removed)
 {
     uint32_t now = crdt_store_epoch_of(s, wall);
     if (now <= s->cur)
-        return 0;
+        return false;
+    /* One roll at a time: a pending one is finished first. */
+    while (crdt_store_tick_step(s, SIZE_MAX, removed))
+        ;
     s->cur = now;
     uint32_t fl = floor_of(s, now), old = s->floor;
     if (fl == old)
-        return 0;
+        return false;
     s->floor = fl;
     /* The lists of keys old+1 .. fl hold every record with evidence older
      * than fl (keys of live records were above the old floor); past a full
@@ -1639,39 +1657,94 @@ size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall)
     uint64_t visit = 0;
     for (uint32_t j = 1; j <= lists; j++)
         visit += s->xcount[(old + j) % s->xring];
-    size_t removed = 0;
+    s->roll.old = old;
+    s->roll.removed = 0;
     if (visit * XWALK_DEN > (uint64_t)s->nents * XWALK_NUM) {
         for (uint32_t k = 0; k < s->xring; k++) {
             s->xhead[k] = NONE;
             s->xcount[k] = 0;
         }
-        for (uint32_t i = 0; i < s->used_hi; i++) {
-            if (!s->ents[i].live)
-                continue;
-            s->ents[i].xkey = 0; /* its list is gone */
-            removed += ent_roll(s, i);
-        }
+        s->roll.mode = ROLL_WALK;
+        s->roll.cursor = 0;
     } else {
-        for (uint32_t j = 1; j <= lists; j++) {
-            uint32_t slot = (old + j) % s->xring, idx = s->xhead[slot];
-            s->xhead[slot] = NONE; /* detached: records are filed again as they go */
-            s->xcount[slot] = 0;
-            while (idx != NONE) {
-                struct ent *e = &s->ents[idx];
-                uint32_t next = e->lk[LK_EXPIRY].next;
-                if (e->xkey > fl) {
-                    list_push(s, &s->xhead[slot], idx, LK_EXPIRY);
-                    s->xcount[slot]++;
-                } else {
-                    e->xkey = 0; /* already off the detached list */
-                    removed += ent_roll(s, idx);
-                }
-                idx = next;
-            }
-        }
+        s->roll.mode = ROLL_LISTS;
+        s->roll.lists = lists;
+        s->roll.j = 1;
     }
-    s->expired += removed;
+    return true;
+}
+
+/* Visits up to budget records of a ROLL_WALK. Returns how many it did. */
+static size_t roll_walk(struct crdt_store *s, size_t budget)
+{
+    size_t done = 0;
+    while (done < budget && s->roll.cursor < s->used_hi) {
+        uint32_t i = s->roll.cursor++; /* first: ent_roll files it */
+        if (!s->ents[i].live)
+            continue;
+        s->ents[i].xkey = 0; /* its list is gone */
+        s->roll.removed += ent_roll(s, i);
+        done++;
+    }
+    if (s->roll.cursor >= s->used_hi)
+        s->roll.mode = ROLL_NONE;
+    return done;
+}
+
+/* Visits up to budget records of a ROLL_LISTS. Each is taken off its list
+ * before it is rolled, so what runs between two steps finds the calendar
+ * whole. */
+static size_t roll_lists(struct crdt_store *s, size_t budget)
+{
+    size_t done = 0;
+    uint32_t fl = s->floor;
+    while (done < budget && s->roll.j <= s->roll.lists) {
+        uint32_t slot = (s->roll.old + s->roll.j) % s->xring, idx = s->xhead[slot];
+        while (idx != NONE && s->ents[idx].xkey > fl)
+            idx = s->ents[idx].lk[LK_EXPIRY].next; /* a later key: stays */
+        if (idx == NONE) {
+            s->roll.j++;
+            continue;
+        }
+        list_unlink(s, &s->xhead[slot], idx, LK_EXPIRY);
+        s->xcount[slot]--;
+        s->ents[idx].xkey = 0;
+        s->roll.removed += ent_roll(s, idx);
+        done++;
+    }
+    if (s->roll.j > s->roll.lists)
+        s->roll.mode = ROLL_NONE;
+    return done;
+}
+
+bool crdt_store_tick_step(struct crdt_store *s, size_t budget, size_t *removed)
+{
+    if (s->roll.mode == ROLL_WALK)
+        roll_walk(s, budget);
+    else if (s->roll.mode == ROLL_LISTS)
+        roll_lists(s, budget);
+    else
+        return false;
+    if (s->roll.mode != ROLL_NONE)
+        return true;
+    s->expired += s->roll.removed;
+    *removed += s->roll.removed;
+    s->roll.removed = 0;
     origins_gc(s);
+    return false;
+}
+
+bool crdt_store_tick_pending(const struct crdt_store *s)
+{
+    return s->roll.mode != ROLL_NONE;
+}
+
+size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall)
+{
+    size_t removed = 0;
+    if (crdt_store_tick_begin(s, wall, &removed))
+        while (crdt_store_tick_step(s, SIZE_MAX, &removed))
+            ;
     return removed;
 }
 

@@ -109,6 +109,29 @@ uint32_t crdt_store_epoch(const struct crdt_store *s);
  */
 size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall);
 
+/*
+ * crdt_store_tick in bounded pieces, for an owner whose event loop must not
+ * stall: a roll in which most entities lose evidence visits every record
+ * (about 100 ms at a million). crdt_store_tick_begin moves the current
+ * epoch and starts the roll without visiting anything; it returns true
+ * when there is a roll to do (then call crdt_store_tick_step until it
+ * returns false). A roll still pending from an earlier begin is finished
+ * first, its removals added to *removed. crdt_store_tick_step visits at
+ * most budget records and returns true while some remain; when it
+ * finishes, it adds the roll's removed entities to *removed.
+ *
+ * When the roll is done the store is exactly what crdt_store_tick would
+ * have left, and updates and merges applied between steps give the state
+ * they would give applied after it (they never touch epochs below the new
+ * floor). Until then, records not yet visited still show their expired
+ * evidence to queries, iteration, encodings and eviction ranking.
+ */
+bool crdt_store_tick_begin(struct crdt_store *s, ivt_ms wall, size_t *removed);
+bool crdt_store_tick_step(struct crdt_store *s, size_t budget, size_t *removed);
+/* True between a crdt_store_tick_begin that started a roll and the step
+ * that finished it. */
+bool crdt_store_tick_pending(const struct crdt_store *s);
+
 /* ---- hashing ---------------------------------------------------------- */
 
 /* The entity hash of (kind, key): keyed SipHash-2-4 under a per-kind key
