@@ -32,7 +32,7 @@ enum {
     POOL_CHUNK_MAX = 2 << 20,
     /* A pool's first chunk; each next one doubles up to POOL_CHUNK_MAX, so
      * the many small stores of a simulation or a test suite stay small. */
-    POOL_CHUNK_MIN = 64 << 10,
+    POOL_CHUNK_MIN = 4 << 10,
     /* Blocks are whole cache lines, so no block shares a line with another
      * block a different entity writes. */
     POOL_ALIGN = 64,

@@ -48,7 +48,7 @@ struct crdt_store;
 
 /*
  * Where the store's big memory comes from: the entity slab, the table and
- * the chunks (64 KiB doubling to 2 MiB) its HLL registers, exact sets and
+ * the chunks (4 KiB doubling to 2 MiB) its HLL registers, exact sets and
  * display keys are carved from. The store never calls the OS itself; the
  * daemon passes an allocator that maps 2 MiB-aligned regions advised for
  * transparent huge pages (node/hugemem.h), because with a million entities
