@@ -410,3 +410,60 @@ BENCH(crdt_store_tick_1m)
     bench_report("crdt_store_tick_1m_step16384_removed", (double)removed, "entities");
     crdt_store_delete(s);
 }
+
+/* What the machine gives the store: random 64-byte loads from 512 MB on
+ * the daemon's allocator, one after another (each address read from the
+ * line before) and GROUP at a time (all prefetched, then read). The
+ * store's update costs about its lines fetched times the second figure,
+ * plus a few of the first (docs/benchmarks.md, "## crdt"). */
+BENCH(crdt_machine_random_line)
+{
+    enum { GROUP = 10, LOADS = 2000000 };
+    const size_t len = (size_t)512 << 20, lines = len / 64;
+    struct crdt_alloc a;
+    ivtd_hugemem_alloc(&a);
+    uint64_t *q = a.map(a.ctx, len);
+    uint32_t *perm = malloc(lines * sizeof(*perm));
+    if (!q || !perm) {
+        free(perm);
+        if (q)
+            a.unmap(a.ctx, q, len);
+        return;
+    }
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, 5);
+    /* One cycle through every line in random order (Sattolo). */
+    for (size_t i = 0; i < lines; i++)
+        perm[i] = (uint32_t)i;
+    for (size_t i = lines - 1; i > 0; i--) {
+        size_t j = (size_t)ivt_rng_below(&rng, i);
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (size_t i = 0; i < lines; i++)
+        q[(size_t)perm[i] * 8] = (uint64_t)perm[(i + 1) % lines] * 8;
+    free(perm);
+    uint64_t c = 0, t0 = cpu_ns();
+    for (int i = 0; i < LOADS; i++)
+        c = q[c];
+    bench_report("crdt_machine_random_line_dependent_cpu", (double)(cpu_ns() - t0) / LOADS, "ns");
+    /* xorshift: addresses cost a few instructions, not a division. */
+    uint64_t x = 88172645463325252ULL;
+    t0 = cpu_ns();
+    for (int i = 0; i < LOADS / GROUP; i++) {
+        const uint64_t *g[GROUP];
+        for (int j = 0; j < GROUP; j++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            g[j] = q + (x & (lines - 1)) * 8; /* lines: 2^23 */
+            __builtin_prefetch(g[j]);
+        }
+        for (int j = 0; j < GROUP; j++)
+            c += *g[j];
+    }
+    bench_report("crdt_machine_random_line_independent_cpu", (double)(cpu_ns() - t0) / LOADS, "ns");
+    bench_sink(c);
+    a.unmap(a.ctx, q, len);
+}
