@@ -974,6 +974,29 @@ static void sparse_hist(const struct crdt_store *s, const struct dset *d,
         hist[d->u.sp[i] & 0xff]++;
 }
 
+/* A block for at least need sparse entries (capacity a power of two from
+ * 4, in *cap), or NULL. */
+static uint32_t *sparse_alloc(struct crdt_store *s, uint32_t need, uint16_t *cap)
+{
+    uint16_t c = 4;
+    while (c < need)
+        c = (uint16_t)(c * 2);
+    *cap = c;
+    return crdt__small_get(&s->mem, c * sizeof(uint32_t));
+}
+
+/* Replaces what d holds by the sparse entries sp (n of cap). */
+static void dset_become_sparse(struct crdt_store *s, struct dset *d, uint32_t *sp, uint16_t n,
+                               uint16_t cap)
+{
+    dset_free(s, d);
+    d->u.sp = sp;
+    d->n = n;
+    d->cap = cap;
+    d->promoted = DSET_SPARSE;
+    s->shape++;
+}
+
 /* Makes d dense from the registers reg (2^p bytes, may be the scratch).
  * Returns 0 or IVT_ENOMEM (d unchanged). */
 static int dset_dense_from(struct crdt_store *s, struct dset *d, const uint8_t *src)
@@ -1001,22 +1024,14 @@ static int dset_from_reg(struct crdt_store *s, struct dset *d, const uint8_t *re
         k += reg[i] != 0;
     if (k > dset_sparse_max(s))
         return dset_dense_from(s, d, reg);
-    uint16_t cap = 4;
-    while (cap < k)
-        cap = (uint16_t)(cap * 2);
-    uint32_t *sp = crdt__small_get(&s->mem, cap * sizeof(*sp));
+    uint16_t cap, n = 0;
+    uint32_t *sp = sparse_alloc(s, k, &cap);
     if (!sp)
         return IVT_ENOMEM;
-    uint16_t n = 0;
     for (size_t i = 0; i < m; i++)
         if (reg[i])
             sp[n++] = (uint32_t)i << 8 | reg[i];
-    dset_free(s, d);
-    d->u.sp = sp;
-    d->n = n;
-    d->cap = cap;
-    d->promoted = DSET_SPARSE;
-    s->shape++;
+    dset_become_sparse(s, d, sp, n, cap);
     return 0;
 }
 
@@ -1069,24 +1084,16 @@ static int dset_promote(struct crdt_store *s, struct dset *d)
         return dset_dense_from(s, d, s->scratch_reg);
     }
     /* Room for the items and the one the caller is about to add. */
-    uint16_t cap = 4;
-    while (cap < d->n + 1u)
-        cap = (uint16_t)(cap * 2);
-    uint32_t *sp = crdt__small_get(&s->mem, cap * sizeof(*sp));
+    uint16_t cap, n = 0;
+    uint32_t *sp = sparse_alloc(s, d->n + 1u, &cap);
     if (!sp)
         return IVT_ENOMEM;
-    uint16_t n = 0;
     for (uint32_t i = 0; i < d->n; i++) {
         uint8_t v;
         uint32_t idx = (uint32_t)crdt_hll_place(dset_items(d)[i], p, &v);
         sparse_put(sp, &n, idx, v);
     }
-    dset_free(s, d);
-    d->u.sp = sp;
-    d->n = n;
-    d->cap = cap;
-    d->promoted = DSET_SPARSE;
-    s->shape++;
+    dset_become_sparse(s, d, sp, n, cap);
     return 0;
 }
 
