@@ -13,8 +13,9 @@
  * deletion, over a slab of records that hold their first slot and bucket);
  * eviction; distinct sets; counters and promotion; the local update path
  * (grouped, prefetching: with a million entities its cost is cache
- * misses); expiry; queries; the codec (encode, strict two-pass decode that
- * decodes slots once, merge); flush, digests and repair; snapshots.
+ * misses); expiry (epoch rolls, resumable in bounded steps); queries; the
+ * codec (encode, strict two-pass decode that decodes slots once, merge);
+ * flush, digests and repair; snapshots.
  *
  * Departures from the papers, and why:
  *  - Counter promotion (design.md): past counter_slots_max origins in one
@@ -33,6 +34,16 @@
  *    cover between window and window + bucket epochs.
  *  - The origins that contributed are kept as one more distinct set per
  *    bucket (their keyed hashes), so the count survives promotion.
+ *  - A promoted distinct set is held sparse in memory (its non-zero
+ *    registers as sorted entries, as HLL++'s sparse form but with the full
+ *    precision's registers) until it has dset_sparse_max of them, then as
+ *    2^p bytes: most sets promote with a few dozen items, and a 4 KiB array
+ *    each was most of the memory and, zeroed, a third of an event's time.
+ *    The form is local: both encode to crdt_hll_encode's bytes.
+ *  - Memory comes from the owner's allocator (crdt/arena.c): the slab and
+ *    the table are regions of it, everything sized by items comes from
+ *    block pools over its chunks, so the daemon can put the store on huge
+ *    pages without the store calling the OS.
  *  - Window sums and distinct estimates are cached per entity (derived, not
  *    replicated): a score reads a record in well under a microsecond.
  *  - Deltas (Almeida et al.) are not kept as separate states: every cell
