@@ -642,7 +642,7 @@ static inline size_t bucket_of(const struct crdt_store *s, uint64_t h)
 
 /* idx's encoding changed: its digest leaves its bucket's sum and waits on
  * the dirty list. */
-static void dig_invalidate(struct crdt_store *s, uint32_t idx)
+static inline void dig_invalidate(struct crdt_store *s, uint32_t idx)
 {
     struct ent *e = &s->ents[idx];
     if (!e->dig_ok)
@@ -655,7 +655,7 @@ static void dig_invalidate(struct crdt_store *s, uint32_t idx)
 /* The floor at which e first loses evidence: a cell of epoch x goes when
  * the floor passes x, a bucket b when the floor's bucket passes b. 0 for a
  * record with no evidence. */
-static uint32_t ent_xkey(const struct crdt_store *s, const struct ent *e)
+static inline uint32_t ent_xkey(const struct crdt_store *s, const struct ent *e)
 {
     uint64_t k = UINT64_MAX;
     if (e->nslots)
@@ -669,20 +669,12 @@ static uint32_t ent_xkey(const struct crdt_store *s, const struct ent *e)
     return k == UINT64_MAX ? 0 : (uint32_t)(k > UINT32_MAX ? UINT32_MAX : k);
 }
 
-/* Files idx in the expiry list of its present key (after any change that
- * may have added older evidence or dropped the oldest). */
 enum { ROLL_NONE, ROLL_LISTS, ROLL_WALK };
 
-static void ent_xfile(struct crdt_store *s, uint32_t idx)
+/* Moves idx from the expiry list of its old key to that of k. */
+static void ent_xmove(struct crdt_store *s, uint32_t idx, uint32_t k)
 {
-    /* A roll that walks the slab emptied the calendar: records it has not
-     * reached yet are in no list, and are filed when it reaches them. */
-    if (s->roll.mode == ROLL_WALK && idx >= s->roll.cursor)
-        return;
     struct ent *e = &s->ents[idx];
-    uint32_t k = e->live ? ent_xkey(s, e) : 0;
-    if (k == e->xkey)
-        return;
     if (e->xkey) {
         list_unlink(s, &s->xhead[e->xkey % s->xring], idx, LK_EXPIRY);
         s->xcount[e->xkey % s->xring]--;
@@ -694,7 +686,22 @@ static void ent_xfile(struct crdt_store *s, uint32_t idx)
     }
 }
 
-static void queue_push(struct crdt_store *s, uint32_t idx)
+/* Files idx in the expiry list of its present key (after any change that
+ * may have added older evidence or dropped the oldest). Inline: every
+ * update asks, and almost never moves. */
+static inline void ent_xfile(struct crdt_store *s, uint32_t idx)
+{
+    /* A roll that walks the slab emptied the calendar: records it has not
+     * reached yet are in no list, and are filed when it reaches them. */
+    if (s->roll.mode == ROLL_WALK && idx >= s->roll.cursor)
+        return;
+    const struct ent *e = &s->ents[idx];
+    uint32_t k = e->live ? ent_xkey(s, e) : 0;
+    if (k != e->xkey)
+        ent_xmove(s, idx, k);
+}
+
+static inline void queue_push(struct crdt_store *s, uint32_t idx)
 {
     struct ent *e = &s->ents[idx];
     if (e->queued)
