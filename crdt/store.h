@@ -51,8 +51,9 @@ struct crdt_store;
  * the chunks (4 KiB doubling to 2 MiB) its HLL registers, exact sets and
  * display keys are carved from. The store never calls the OS itself; the
  * daemon passes an allocator that maps 2 MiB-aligned regions advised for
- * transparent huge pages (node/hugemem.h), because with a million entities
- * the page walks of 4 KiB pages are most of an update's time. map returns
+ * transparent huge pages (node/hugemem.h): with a million entities an
+ * update is its cache misses, and on 4 KiB pages each also costs a page
+ * walk (the event bench runs a quarter faster on huge pages). map returns
  * size bytes, zeroed, aligned to at least 64 bytes, or NULL; unmap gets
  * back the same pointer and size. Memory stays bounded by max_entities and
  * the per-entity bounds: the slab and table are mapped once, and pools keep
@@ -123,8 +124,11 @@ size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall);
  * When the roll is done the store is exactly what crdt_store_tick would
  * have left, and updates and merges applied between steps give the state
  * they would give applied after it (they never touch epochs below the new
- * floor). Until then, records not yet visited still show their expired
- * evidence to queries, iteration, encodings and eviction ranking.
+ * floor), with one difference: an entity the roll would have removed that
+ * an update or merge reaches first is kept, not removed and created again,
+ * so it is not counted in *removed and keeps its display key. Until the
+ * roll is done, records not yet visited still show their expired evidence
+ * to queries, iteration, encodings and eviction ranking.
  */
 bool crdt_store_tick_begin(struct crdt_store *s, ivt_ms wall, size_t *removed);
 bool crdt_store_tick_step(struct crdt_store *s, size_t budget, size_t *removed);
