@@ -58,6 +58,25 @@ struct crdt_store;
 
 /* ---- configuration ---------------------------------------------------- */
 
+/*
+ * Where the store's big memory comes from: the entity slab, the table and
+ * the chunks (4 KiB doubling to 2 MiB) its HLL registers, exact sets and
+ * display keys are carved from. The store never calls the OS itself; the
+ * daemon passes an allocator that maps 2 MiB-aligned regions advised for
+ * transparent huge pages (node/hugemem.h): with a million entities an
+ * update is its cache misses, and on 4 KiB pages each also costs a page
+ * walk (the event bench runs a quarter faster on huge pages). map returns
+ * size bytes, zeroed, aligned to at least 64 bytes, or NULL; unmap gets
+ * back the same pointer and size. Memory stays bounded by max_entities and
+ * the per-entity bounds: the slab and table are mapped once, and pools keep
+ * at most the high-water mark of their live blocks.
+ */
+struct crdt_alloc {
+    void *(*map)(void *ctx, size_t size);
+    void (*unmap)(void *ctx, void *p, size_t size);
+    void *ctx;
+};
+
 struct crdt_config {
     struct crdt_origin origin; /* this node (id + generation) */
     uint8_t hash_key[16];      /* the cluster secret for keyed hashes */
@@ -79,6 +98,7 @@ struct crdt_config {
      * every kind. Other records stay local until crdt_store_admit or a
      * peer's delta or repair admits them. */
     uint8_t admit_kinds;
+    struct crdt_alloc alloc; /* default {NULL}: calloc and free */
 };
 
 void crdt_config_defaults(struct crdt_config *cfg);
@@ -105,6 +125,32 @@ uint32_t crdt_store_epoch(const struct crdt_store *s);
  * removed.
  */
 size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall);
+
+/*
+ * crdt_store_tick in bounded pieces, for an owner whose event loop must not
+ * stall: a roll in which most entities lose evidence visits every record
+ * (about 100 ms at a million). crdt_store_tick_begin moves the current
+ * epoch and starts the roll without visiting anything; it returns true
+ * when there is a roll to do (then call crdt_store_tick_step until it
+ * returns false). A roll still pending from an earlier begin is finished
+ * first, its removals added to *removed. crdt_store_tick_step visits at
+ * most budget records and returns true while some remain; when it
+ * finishes, it adds the roll's removed entities to *removed.
+ *
+ * When the roll is done the store is exactly what crdt_store_tick would
+ * have left, and updates and merges applied between steps give the state
+ * they would give applied after it (they never touch epochs below the new
+ * floor), with one difference: an entity the roll would have removed that
+ * an update or merge reaches first is kept, not removed and created again,
+ * so it is not counted in *removed and keeps its display key. Until the
+ * roll is done, records not yet visited still show their expired evidence
+ * to queries, iteration, encodings and eviction ranking.
+ */
+bool crdt_store_tick_begin(struct crdt_store *s, ivt_ms wall, size_t *removed);
+bool crdt_store_tick_step(struct crdt_store *s, size_t budget, size_t *removed);
+/* True between a crdt_store_tick_begin that started a roll and the step
+ * that finished it. */
+bool crdt_store_tick_pending(const struct crdt_store *s);
 
 /* ---- hashing ---------------------------------------------------------- */
 

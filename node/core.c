@@ -821,6 +821,8 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     cc.max_entities = cfg->max_entities;
     if (!cfg->admit_all)
         cc.admit_kinds = 1u << CRDT_KIND_PREFIX | 1u << CRDT_KIND_UA | 1u << CRDT_KIND_PUB;
+    if (cfg->store_alloc)
+        cc.alloc = *cfg->store_alloc;
     int rc = crdt_store_new(&n->store, &cc, wall);
     if (rc == 0)
         rc = crdt_lww_new(&n->lww, &n->origin, DECISIONS_MAX);

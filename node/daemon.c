@@ -42,6 +42,7 @@
 
 #include "base/err.h"
 #include "base/mp.h"
+#include "node/hugemem.h"
 #include "node/ivtd.h"
 #include "node/log.h"
 #include "node/persist.h"
@@ -1266,6 +1267,9 @@ static int start(struct ivtd *d)
     nc.admit_all = cfg->admit_all;
     nc.thresholds = &d->th;
     nc.rules = d->rules;
+    struct crdt_alloc store_alloc; /* copied by node_new */
+    ivtd_hugemem_alloc(&store_alloc);
+    nc.store_alloc = &store_alloc;
     uint64_t seed;
     randombytes_buf(&seed, sizeof(seed));
     /* uv_now() is cached per loop iteration and the loop has not run yet:

@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "gossip/gossip.h"
 
+struct crdt_alloc;
 struct node;
 struct node_rules;
 struct node_thresholds;
@@ -151,6 +152,9 @@ struct node_config {
      * step off); default false: IPs and devices are shared once admitted
      * (the admit_* thresholds of node/detect.h, docs/evidence.md). */
     bool admit_all;
+    /* Where the evidence store maps its slab, table and pools (copied by
+     * node_new); NULL: calloc. The daemon passes node/hugemem.h's. */
+    const struct crdt_alloc *store_alloc;
 
     /* Detector thresholds and points (node/detect.h); NULL: defaults.
      * Copied by node_new; node_set_thresholds changes them at run time. */
