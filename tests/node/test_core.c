@@ -662,3 +662,45 @@ TEST(node_admission_by_local_signals)
     node_delete(n);
     node_rules_delete(rules);
 }
+
+/* An epoch roll that expires most of the store is done a piece per
+ * node_tick, and the node asks for the next tick at once until it is done:
+ * a daemon holding a million entities never stalls its loop for the whole
+ * walk, and the expired evidence is still gone within a few ticks. */
+TEST(node_epoch_roll_in_pieces)
+{
+    (void)state;
+    struct node_config cfg;
+    test_config(&cfg, 1, 0);
+    cfg.max_entities = 40000;
+    cfg.epoch_ms = 60000;
+    cfg.window_epochs = 10;
+    struct node *n = 0;
+    assert_int_equal(node_new(&n, &cfg, 1, 0, WALL0), 0);
+    char ip[32];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(ip, sizeof(ip), "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
+        struct node_event ev = ev_of(ip, HUMAN_UA, 0, "p");
+        assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    }
+    struct node_stats st;
+    node_get_stats(n, &st);
+    uint64_t live = st.entities;
+    assert_true(live > 20000);
+    /* 30 epochs later every entity's evidence is out of the window. */
+    ivt_ms now = 1000, wall = WALL0 + 30 * 60000;
+    assert_int_equal(node_tick(n, now, wall), 0);
+    node_get_stats(n, &st);
+    assert_true(st.entities > 0); /* one piece done, not the whole walk */
+    assert_true(st.entities_expired < live);
+    int ticks = 1;
+    while (node_next_deadline(n) <= now && ticks < 1000) {
+        assert_int_equal(node_tick(n, now, wall), 0);
+        ticks++;
+    }
+    node_get_stats(n, &st);
+    assert_int_equal(st.entities, 0);
+    assert_int_equal(st.entities_expired, live);
+    assert_true(ticks > 1);
+    node_delete(n);
+}
