@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "base/rng.h"
+#include "node/hugemem.h"
 #include "node/node.h"
 #include "tests/bench/bench.h"
 
@@ -26,6 +27,9 @@ static struct node *bench_node(uint32_t max_entities)
     uint8_t key[32] = {1};
     gossip_keyring_install(&cfg.keyring, key);
     cfg.max_entities = max_entities;
+    struct crdt_alloc alloc; /* the daemon's (node/hugemem.h); node_new copies it */
+    ivtd_hugemem_alloc(&alloc);
+    cfg.store_alloc = &alloc;
     struct node *n = 0;
     if (node_new(&n, &cfg, 1, 0, WALL0))
         return 0;
