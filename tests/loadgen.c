@@ -31,11 +31,11 @@
 #include "base/mp.h"
 #include "base/rng.h"
 #include "node/config.h"
+#include "tests/loadgen.h"
 
 enum {
     MAX_CONNS = 64,
     RBUF = 1 << 20,
-    IP_POOL = 100000, /* distinct client IPs in score traffic: a realistic working set */
     OBSERVE_DEPTH = 4 /* batches in flight per connection in observe mode */
 };
 
@@ -73,59 +73,6 @@ static int dial(const char *addr)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return fd;
-}
-
-/* Decimal digits of v at p; returns the byte after them. */
-static char *put_uint(char *p, unsigned v)
-{
-    char tmp[10];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
-}
-
-/* One event map, as ivtd's docs/protocol.md has it. Formatted by hand, not
- * with snprintf: at 100,000 requests/s the generator shares the 2 cores
- * with the daemon it measures, and every microsecond it spends is one the
- * daemon may wait for. */
-static void write_event(struct ivt_mpw *w, struct ivt_rng *rng, uint32_t ip_index)
-{
-    static const char *const uas[] = {
-        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Chrome/124.0.0.0 Safari/537.36",
-        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
-        "like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
-        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-        "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"};
-    static size_t ua_len[4];
-    if (!ua_len[0])
-        for (int i = 0; i < 4; i++)
-            ua_len[i] = strlen(uas[i]);
-    char ip[32], pub[32], *e;
-    memcpy(ip, "10.", 3);
-    e = put_uint(ip + 3, (ip_index >> 16) & 255);
-    *e++ = '.';
-    e = put_uint(e, (ip_index >> 8) & 255);
-    *e++ = '.';
-    e = put_uint(e, ip_index & 255);
-    size_t ip_len = (size_t)(e - ip);
-    memcpy(pub, "pub-", 4);
-    size_t pub_len = (size_t)(put_uint(pub + 4, (unsigned)ivt_rng_below(rng, 500)) - pub);
-    int ua = (int)ivt_rng_below(rng, 4);
-    ivt_mpw_map(w, 4);
-    ivt_mpw_str(w, "ip", 2);
-    ivt_mpw_str(w, ip, ip_len);
-    ivt_mpw_str(w, "ua", 2);
-    ivt_mpw_str(w, uas[ua], ua_len[ua]);
-    ivt_mpw_str(w, "pub", 3);
-    ivt_mpw_str(w, pub, pub_len);
-    ivt_mpw_str(w, "kind", 4);
-    ivt_mpw_str(w, "request", 7);
 }
 
 static void conn_init(struct conn *c, const char *addr, size_t inflight)
@@ -307,7 +254,7 @@ static int run_score(const char *addr, double rate, double secs, int nc, const c
             ivt_mpw_uint(&c->w, sent);
             ivt_mpw_str(&c->w, "score", 5);
             ivt_mpw_array(&c->w, 1);
-            write_event(&c->w, &rng, (uint32_t)ivt_rng_below(&rng, IP_POOL));
+            loadgen_write_event(&c->w, &rng, (uint32_t)ivt_rng_below(&rng, LOADGEN_IP_POOL));
             c->due[c->tail % c->cap] = due;
             c->tail++;
             slag[sent] = (uint32_t)((t - due) / 1000);
@@ -381,9 +328,9 @@ static int run_observe(const char *addr, int batch, double secs, int nc, uint32_
                 ivt_mpw_array(&c->w, 1);
                 ivt_mpw_array(&c->w, (uint32_t)batch);
                 for (int k = 0; k < batch; k++)
-                    write_event(&c->w, &rng,
-                                fill ? (uint32_t)(next_ip++ % (1u << 24))
-                                     : (uint32_t)ivt_rng_below(&rng, IP_POOL));
+                    loadgen_write_event(&c->w, &rng,
+                                        fill ? (uint32_t)(next_ip++ % (1u << 24))
+                                             : (uint32_t)ivt_rng_below(&rng, LOADGEN_IP_POOL));
                 c->due[c->tail % c->cap] = now_ns();
                 c->tail++;
                 done = fill ? next_ip >= distinct : now_ns() >= stop;

@@ -18,6 +18,8 @@
 #include "node/ivtd.h"
 #include "node/rules.h"
 #include "tests/bench/bench.h"
+#include "tests/loadgen.h"
+#include "tests/node/bench_node.h"
 #include "tests/node/data.h"
 
 /* CPU time, not wall: on a shared host the wall clock also counts the
@@ -29,43 +31,12 @@ static uint64_t cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-enum {
-    IP_POOL = 100000, /* as the load generator */
-    PUBS = 500,
-    REQUESTS = 200000,
-    BATCH = 1000,
-    ROUNDS = 5
-};
+enum { REQUESTS = 200000, BATCH = 1000, ROUNDS = 5 };
 
 static const char *root(void)
 {
     const char *s = getenv("IVT_ROOT");
     return s ? s : ".";
-}
-
-/* The load generator's event: 4 user agents (one a crawler), 500 publishers. */
-static void write_event(struct ivt_mpw *w, struct ivt_rng *rng)
-{
-    static const char *const uas[] = {
-        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Chrome/124.0.0.0 Safari/537.36",
-        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
-        "like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
-        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-        "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"};
-    uint32_t ip = (uint32_t)ivt_rng_below(rng, IP_POOL);
-    char a[32], pub[32];
-    snprintf(a, sizeof(a), "10.%u.%u.%u", (ip >> 16) & 255, (ip >> 8) & 255, ip & 255);
-    snprintf(pub, sizeof(pub), "pub-%u", (unsigned)ivt_rng_below(rng, PUBS));
-    ivt_mpw_map(w, 4);
-    ivt_mpw_cstr(w, "ip");
-    ivt_mpw_cstr(w, a);
-    ivt_mpw_cstr(w, "ua");
-    ivt_mpw_cstr(w, uas[ivt_rng_below(rng, 4)]);
-    ivt_mpw_cstr(w, "pub");
-    ivt_mpw_cstr(w, pub);
-    ivt_mpw_cstr(w, "kind");
-    ivt_mpw_cstr(w, "request");
 }
 
 /* A daemon context with a node and the shipped rules, no sockets. */
@@ -87,11 +58,7 @@ static struct ivtd *bench_ivtd(struct node_rules **rules)
     free(json);
     free(csv);
     struct node_config cfg;
-    node_config_defaults(&cfg);
-    memset(cfg.id, 1, sizeof(cfg.id));
-    cfg.generation = 1;
-    uint8_t key[32] = {1};
-    gossip_keyring_install(&cfg.keyring, key);
+    bench_node_config(&cfg);
     cfg.rules = *rules;
     node_thresholds_defaults(&d->th);
     cfg.thresholds = &d->th;
@@ -153,7 +120,7 @@ BENCH(node_api_handlers)
      * the load generator's run. */
     for (int i = 0; i < REQUESTS; i++) {
         ivt_mpw_array(&in, 1);
-        write_event(&in, &rng);
+        loadgen_write_event(&in, &rng, (uint32_t)ivt_rng_below(&rng, LOADGEN_IP_POOL));
     }
     run(d, "score", in.data, in.len, REQUESTS, &out);
     /* The least of ROUNDS rounds: other processes on the host only ever
@@ -163,7 +130,7 @@ BENCH(node_api_handlers)
         ivt_mpw_reset(&in);
         for (int i = 0; i < REQUESTS / ROUNDS; i++) {
             ivt_mpw_array(&in, 1);
-            write_event(&in, &rng);
+            loadgen_write_event(&in, &rng, (uint32_t)ivt_rng_below(&rng, LOADGEN_IP_POOL));
         }
         double ns = run(d, "score", in.data, in.len, REQUESTS / ROUNDS, &out);
         score_ns = round == 0 || ns < score_ns ? ns : score_ns;
@@ -172,7 +139,7 @@ BENCH(node_api_handlers)
             ivt_mpw_array(&in, 1);
             ivt_mpw_array(&in, BATCH);
             for (int k = 0; k < BATCH; k++)
-                write_event(&in, &rng);
+                loadgen_write_event(&in, &rng, (uint32_t)ivt_rng_below(&rng, LOADGEN_IP_POOL));
         }
         ns = run(d, "observe", in.data, in.len, REQUESTS / ROUNDS / BATCH, &out) / BATCH;
         observe_ns = round == 0 || ns < observe_ns ? ns : observe_ns;
