@@ -7,9 +7,9 @@
 # 40 s with that million (push-pulls of a large store land in it: the
 # lan profile's 30 s interval). Prints BENCH lines; after each score rate
 # also the CPU node 1's loop spent per request (the scheduler's on-CPU
-# nanoseconds in /proc/PID/schedstat, exact where utime/stime are sampled
-# per clock tick: what the daemon costs, whatever the shared host does to
-# its latency).
+# nanoseconds in /proc/PID/schedstat, where utime/stime count 10 ms clock
+# ticks: what the daemon costs, whatever the shared host does to its
+# latency).
 . "$(dirname "$0")/cluster/lib.sh"
 RATES=${*:-10000 50000 100000}
 LG="$ROOT/bin/ivt-loadgen"
