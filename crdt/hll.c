@@ -32,19 +32,10 @@ static inline unsigned max_value(unsigned p)
     return 65 - p;
 }
 
-/* Where an item goes: its register and the value it offers. */
-static inline size_t place(uint64_t hash, unsigned p, uint8_t *v)
-{
-    /* The sentinel bit caps the run of zeros at 64 - p. */
-    uint64_t rest = (hash >> p) | ((uint64_t)1 << (64 - p));
-    *v = (uint8_t)(__builtin_ctzll(rest) + 1);
-    return hash & (((uint64_t)1 << p) - 1);
-}
-
 bool crdt_hll_add(uint8_t *reg, unsigned p, uint64_t hash)
 {
     uint8_t v;
-    size_t idx = place(hash, p, &v);
+    size_t idx = crdt_hll_place(hash, p, &v);
     if (reg[idx] >= v)
         return false;
     reg[idx] = v;
@@ -54,7 +45,7 @@ bool crdt_hll_add(uint8_t *reg, unsigned p, uint64_t hash)
 bool crdt_hll_add_hist(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned p, uint64_t hash)
 {
     uint8_t v;
-    size_t idx = place(hash, p, &v);
+    size_t idx = crdt_hll_place(hash, p, &v);
     if (reg[idx] >= v)
         return false;
     hist[reg[idx]]--;

@@ -13,8 +13,9 @@
  * deletion, over a slab of records that hold their first slot and bucket);
  * eviction; distinct sets; counters and promotion; the local update path
  * (grouped, prefetching: with a million entities its cost is cache
- * misses); expiry; queries; the codec (encode, strict two-pass decode that
- * decodes slots once, merge); flush, digests and repair; snapshots.
+ * misses); expiry (epoch rolls, resumable in bounded steps); queries; the
+ * codec (encode, strict two-pass decode that decodes slots once, merge);
+ * flush, digests and repair; snapshots.
  *
  * Departures from the papers, and why:
  *  - Counter promotion (design.md): past counter_slots_max origins in one
@@ -33,6 +34,16 @@
  *    cover between window and window + bucket epochs.
  *  - The origins that contributed are kept as one more distinct set per
  *    bucket (their keyed hashes), so the count survives promotion.
+ *  - A promoted distinct set is held sparse in memory (its non-zero
+ *    registers as sorted entries, as HLL++'s sparse form but with the full
+ *    precision's registers) until it has dset_sparse_max of them, then as
+ *    2^p bytes: most sets promote with a few dozen items, and a 4 KiB array
+ *    each was most of the memory and, zeroed, a third of an event's time.
+ *    The form is local: both encode to crdt_hll_encode's bytes.
+ *  - Memory comes from the owner's allocator (crdt/arena.c): the slab and
+ *    the table are regions of it, everything sized by items comes from
+ *    block pools over its chunks, so the daemon can put the store on huge
+ *    pages without the store calling the OS.
  *  - Window sums and distinct estimates are cached per entity (derived, not
  *    replicated): a score reads a record in well under a microsecond.
  *  - Deltas (Almeida et al.) are not kept as separate states: every cell
@@ -50,6 +61,12 @@
  *    digest only; every record is on its digest bucket's list (repair) and
  *    on the expiry list of the floor at which it first loses evidence (the
  *    epoch roll). Three intrusive lists through the slab, 40 B a record.
+ *  - Admission (design.md, "What is shared"): a record carries a local
+ *    admitted flag. Flush, digests and repair see admitted records only
+ *    (a local-only record is never queued, digests as 0 without being
+ *    encoded and is skipped by repair); a delta or repair admits what it
+ *    names, since a peer only sends what it admitted. The flag is not on
+ *    the wire: a received record is admitted by the fact of arriving.
  *  - Eviction (memory bound) is not a lattice operation: a peer may send an
  *    evicted entity back. It only runs when the map is full, and picks
  *    victims by a rule over replicated state, so equal states evict alike.
@@ -111,15 +128,24 @@ struct pcell {
 
 /* A distinct set. Exact sets hold their sorted, distinct hashes in place
  * while there is one (cap == 0: most sets, the contributing origins of a
- * bucket above all, never hold more), on the heap past that (cap > 0);
- * promoted sets hold a register array. */
+ * bucket above all, never hold more), on the heap past that (cap > 0).
+ * Promoted sets are HyperLogLogs in one of two forms: sparse, their
+ * non-zero registers as sorted entries (index << 8 | value), n of cap, while
+ * few registers are set (a set just past distinct_exact_max sets about
+ * that many of 4,096); dense, 2^p register bytes and their histogram, past
+ * dset_sparse_max entries. The forms hold the same registers: encoding,
+ * estimates and merges do not depend on which one a replica keeps. */
+enum { DSET_EXACT = 0, DSET_DENSE = 1, DSET_SPARSE = 2 };
+
 struct dset {
-    uint16_t n, cap; /* exact: items held, heap capacity (0: in place) */
-    uint8_t promoted;
+    uint16_t n, cap;  /* exact: items held, heap capacity (0: in place);
+                         sparse: entries held, capacity */
+    uint8_t promoted; /* DSET_*: non-zero when promoted */
     union {
-        uint64_t *items; /* cap > 0 */
-        uint64_t one;    /* cap == 0 */
-        uint8_t *reg;    /* promoted */
+        uint64_t *items; /* exact, cap > 0 */
+        uint64_t one;    /* exact, cap == 0 */
+        uint8_t *reg;    /* dense */
+        uint32_t *sp;    /* sparse */
     } u;
 };
 
@@ -165,25 +191,31 @@ struct ent {
     uint32_t nslots, capslots;
     uint16_t npcells, cappcells, nbuckets, capbuckets;
     uint8_t kind, key_len, live, queued, dig_ok;
-    uint8_t dist_ok;       /* bit d: dist[d] is valid (one set changing keeps the others) */
-    uint32_t dprev, dnext; /* flush queue, or the free list (dnext) */
+    uint8_t dist_ok;  /* bit d: dist[d] is valid (one set changing keeps the others) */
+    uint8_t admitted; /* shared: flushed, digested and repaired (crdt_store_admit) */
+    uint32_t xkey;    /* the expiry list it is filed in (see ent_xkey), 0: none */
     uint64_t fleet[CRDT_COUNTERS];
     uint64_t local[CRDT_COUNTERS];
     struct slot slot1;     /* slots while capslots <= 1 */
     struct bucket bucket1; /* buckets while capbuckets <= 1 */
-    /* colder: flush, digests, queries */
-    uint64_t flushed; /* store version at its last flush */
+    /* colder: flush, digests, queries; an update reads none of it unless
+     * the record's shape changes (ENT_HOT) */
+    uint32_t dprev, dnext; /* flush queue, or the free list (dnext) */
+    uint64_t flushed;      /* store version at its last flush */
     /* This record's share of the store's running totals (crdt_store_stats),
      * as last added to them by ent_account. */
     uint32_t acct_bytes;
     uint16_t acct_pcells, acct_psets;
     uint64_t digest; /* cached, valid when dig_ok (then in its bucket's sum) */
     struct link lk[NLINKS];
-    uint32_t xkey;        /* the expiry list it is filed in (see ent_xkey), 0: none */
     uint64_t dist[NSETS]; /* cached window estimates, see dist_ok */
     struct pcell *pcells;
     char *key;
 };
+
+/* The bytes of a record an update of an entity already queued for flush
+ * reads and writes: what the hot path prefetches (5 lines, not 6). */
+#define ENT_HOT offsetof(struct ent, dprev)
 
 /* A slot of a record being merged, checked and waiting to be joined. */
 struct in_slot {
@@ -208,6 +240,12 @@ struct crdt_store {
     uint32_t cur;   /* current epoch */
     uint32_t floor; /* oldest counter epoch kept */
     uint64_t ver;
+
+    /* Memory (crdt/arena.c): the slab and the table are regions of the
+     * owner's allocator, registers come from pools over its chunks. */
+    struct crdt__mem mem;
+    struct crdt__pool dreg; /* promoted distinct sets: registers + histogram */
+    struct crdt__pool creg; /* promoted counter metrics: registers */
 
     struct ent *ents;
     uint32_t nents, free_head, used_hi;
@@ -240,6 +278,15 @@ struct crdt_store {
     uint32_t *xhead;
     uint32_t *xcount; /* records in each list */
     uint32_t xring;
+    /* The epoch roll in progress (crdt_store_tick_step): which lists of
+     * the calendar, or which part of the slab, are still to visit. */
+    struct {
+        uint8_t mode;      /* ROLL_* */
+        uint32_t old;      /* the floor before the roll */
+        uint32_t lists, j; /* ROLL_LISTS: lists old+1 .. old+lists, next j */
+        uint32_t cursor;   /* ROLL_WALK: records below it are visited */
+        size_t removed;    /* entities removed by this roll so far */
+    } roll;
     struct ivt_mpw scratch; /* entities of the message being written */
     struct ivt_mpw dig;     /* one entity's canonical bytes, for its digest */
     uint8_t *scratch_reg;   /* 2^max(p) bytes for unions */
@@ -247,6 +294,7 @@ struct crdt_store {
     size_t scratch_items_cap;
 
     uint64_t evictions, expired;
+    uint64_t nadmitted; /* live records with admitted set */
     /* Running totals of every live record's share (ent_account): a stats
      * call on a million entities must not walk them. */
     uint64_t acct_bytes, acct_pcells, acct_psets;
@@ -360,6 +408,7 @@ void crdt_config_defaults(struct crdt_config *cfg)
     cfg->distinct_bucket_epochs = 10;
     cfg->digest_bits = 10;
     cfg->max_origins = 4096;
+    cfg->admit_kinds = (1u << CRDT_KINDS) - 1;
 }
 
 static int config_check(const struct crdt_config *c)
@@ -372,6 +421,8 @@ static int config_check(const struct crdt_config *c)
         c->distinct_hll_p > CRDT_HLL_P_MAX || c->distinct_bucket_epochs < 1 ||
         c->distinct_bucket_epochs > c->window_epochs || c->digest_bits > 16 || c->max_origins < 2 ||
         c->max_origins > 65536)
+        return IVT_EINVAL;
+    if (c->admit_kinds >> CRDT_KINDS)
         return IVT_EINVAL;
     return 0;
 }
@@ -397,6 +448,8 @@ uint32_t crdt_store_epoch(const struct crdt_store *s)
     return s->cur;
 }
 
+static inline size_t dset_reg_bytes(const struct crdt_store *s);
+
 static uint32_t floor_of(const struct crdt_store *s, uint32_t cur)
 {
     return cur >= s->cfg.window_epochs - 1 ? cur - (s->cfg.window_epochs - 1) : 0;
@@ -413,6 +466,9 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     if (!s)
         return IVT_ENOMEM;
     s->cfg = *cfg;
+    crdt__mem_init(&s->mem, &cfg->alloc);
+    crdt__pool_init(&s->dreg, dset_reg_bytes(s));
+    crdt__pool_init(&s->creg, crdt_hll_size(cfg->counter_hll_p));
     for (int k = 0; k < CRDT_KINDS; k++)
         derive_key(s->kind_key[k], cfg->hash_key, "ivt.kind", k);
     derive_key(s->item_key, cfg->hash_key, "ivt.item", 0);
@@ -427,9 +483,9 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     s->omask = osize - 1;
     unsigned pmax =
         cfg->counter_hll_p > cfg->distinct_hll_p ? cfg->counter_hll_p : cfg->distinct_hll_p;
-    /* calloc: the entity slab's pages are only touched as entities arrive. */
-    s->ents = calloc(cfg->max_entities, sizeof(*s->ents));
-    s->tab = calloc(tsize, sizeof(*s->tab));
+    /* Mapped, not written: the slab's pages are touched as entities arrive. */
+    s->ents = crdt__mem_map(&s->mem, (size_t)cfg->max_entities * sizeof(*s->ents));
+    s->tab = crdt__mem_map(&s->mem, tsize * sizeof(*s->tab));
     s->origins = calloc(cfg->max_origins, sizeof(*s->origins));
     s->omap = calloc(osize, sizeof(*s->omap));
     s->msg_origins = calloc(cfg->max_origins, sizeof(*s->msg_origins));
@@ -464,10 +520,14 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     return 0;
 }
 
-static void dset_free(struct dset *d)
+static void dset_free(struct crdt_store *s, struct dset *d)
 {
-    if (d->promoted || d->cap)
-        free(d->u.items);
+    if (d->promoted == DSET_DENSE)
+        crdt__pool_put(&s->dreg, d->u.reg);
+    else if (d->promoted == DSET_SPARSE)
+        crdt__small_put(&s->mem, d->u.sp, d->cap * sizeof(uint32_t));
+    else if (d->cap)
+        crdt__small_put(&s->mem, d->u.items, d->cap * sizeof(uint64_t));
     memset(d, 0, sizeof(*d));
 }
 
@@ -477,16 +537,16 @@ static void ent_free_parts(struct crdt_store *s, struct ent *e)
         s->origins[e->slots[i].origin].refs--;
     for (uint32_t i = 0; i < e->npcells; i++)
         for (int m = 0; m < CRDT_COUNTERS; m++)
-            free(e->pcells[i].reg[m]);
+            crdt__pool_put(&s->creg, e->pcells[i].reg[m]);
     for (uint32_t i = 0; i < e->nbuckets; i++)
         for (int d = 0; d < NSETS; d++)
-            dset_free(&e->buckets[i].set[d]);
+            dset_free(s, &e->buckets[i].set[d]);
     if (e->slots != &e->slot1)
         free(e->slots);
     free(e->pcells);
     if (e->buckets != &e->bucket1)
         free(e->buckets);
-    free(e->key);
+    crdt__small_put(&s->mem, e->key, e->key_len + 1u);
 }
 
 void crdt_store_delete(struct crdt_store *s)
@@ -497,8 +557,9 @@ void crdt_store_delete(struct crdt_store *s)
         for (uint32_t i = 0; i < s->used_hi; i++)
             if (s->ents[i].live)
                 ent_free_parts(s, &s->ents[i]);
-    free(s->ents);
-    free(s->tab);
+    crdt__mem_unmap(&s->mem, s->ents, (size_t)s->cfg.max_entities * sizeof(*s->ents));
+    crdt__mem_unmap(&s->mem, s->tab, (size_t)(s->tmask + 1) * sizeof(*s->tab));
+    crdt__mem_destroy(&s->mem);
     free(s->origins);
     free(s->omap);
     free(s->msg_origins);
@@ -592,7 +653,7 @@ static inline size_t bucket_of(const struct crdt_store *s, uint64_t h)
 
 /* idx's encoding changed: its digest leaves its bucket's sum and waits on
  * the dirty list. */
-static void dig_invalidate(struct crdt_store *s, uint32_t idx)
+static inline void dig_invalidate(struct crdt_store *s, uint32_t idx)
 {
     struct ent *e = &s->ents[idx];
     if (!e->dig_ok)
@@ -605,7 +666,7 @@ static void dig_invalidate(struct crdt_store *s, uint32_t idx)
 /* The floor at which e first loses evidence: a cell of epoch x goes when
  * the floor passes x, a bucket b when the floor's bucket passes b. 0 for a
  * record with no evidence. */
-static uint32_t ent_xkey(const struct crdt_store *s, const struct ent *e)
+static inline uint32_t ent_xkey(const struct crdt_store *s, const struct ent *e)
 {
     uint64_t k = UINT64_MAX;
     if (e->nslots)
@@ -619,14 +680,12 @@ static uint32_t ent_xkey(const struct crdt_store *s, const struct ent *e)
     return k == UINT64_MAX ? 0 : (uint32_t)(k > UINT32_MAX ? UINT32_MAX : k);
 }
 
-/* Files idx in the expiry list of its present key (after any change that
- * may have added older evidence or dropped the oldest). */
-static void ent_xfile(struct crdt_store *s, uint32_t idx)
+enum { ROLL_NONE, ROLL_LISTS, ROLL_WALK };
+
+/* Moves idx from the expiry list of its old key to that of k. */
+static void ent_xmove(struct crdt_store *s, uint32_t idx, uint32_t k)
 {
     struct ent *e = &s->ents[idx];
-    uint32_t k = e->live ? ent_xkey(s, e) : 0;
-    if (k == e->xkey)
-        return;
     if (e->xkey) {
         list_unlink(s, &s->xhead[e->xkey % s->xring], idx, LK_EXPIRY);
         s->xcount[e->xkey % s->xring]--;
@@ -638,10 +697,25 @@ static void ent_xfile(struct crdt_store *s, uint32_t idx)
     }
 }
 
-static void queue_push(struct crdt_store *s, uint32_t idx)
+/* Files idx in the expiry list of its present key (after any change that
+ * may have added older evidence or dropped the oldest). Inline: every
+ * update asks, and almost never moves. */
+static inline void ent_xfile(struct crdt_store *s, uint32_t idx)
+{
+    /* A roll that walks the slab emptied the calendar: records it has not
+     * reached yet are in no list, and are filed when it reaches them. */
+    if (s->roll.mode == ROLL_WALK && idx >= s->roll.cursor)
+        return;
+    const struct ent *e = &s->ents[idx];
+    uint32_t k = e->live ? ent_xkey(s, e) : 0;
+    if (k != e->xkey)
+        ent_xmove(s, idx, k);
+}
+
+static inline void queue_push(struct crdt_store *s, uint32_t idx)
 {
     struct ent *e = &s->ents[idx];
-    if (e->queued)
+    if (e->queued || !e->admitted) /* a local-only record is never flushed */
         return;
     e->queued = 1;
     e->dnext = NONE;
@@ -709,6 +783,7 @@ static void ent_remove(struct crdt_store *s, uint32_t idx)
     queue_remove(s, idx);
     tab_remove(s, idx);
     ent_free_parts(s, e);
+    s->nadmitted -= e->admitted;
     memset(e, 0, sizeof(*e));
     e->dnext = s->free_head;
     s->free_head = idx;
@@ -812,7 +887,7 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
         return NONE;
     if (key_len > CRDT_KEY_MAX)
         key_len = CRDT_KEY_MAX;
-    char *k = malloc(key_len + 1);
+    char *k = crdt__small_get(&s->mem, key_len + 1);
     if (!k)
         return NONE;
     memcpy(k, key, key_len);
@@ -831,6 +906,8 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
     e->key_len = (uint8_t)key_len;
     e->live = 1;
     e->dprev = e->dnext = NONE;
+    e->admitted = (uint8_t)(s->cfg.admit_kinds >> kind & 1);
+    s->nadmitted += e->admitted;
     uint32_t k32 = key32(kind, h);
     uint64_t i = k32 & s->tmask;
     while (s->tab[i])
@@ -846,6 +923,26 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
 static bool ent_empty(const struct ent *e)
 {
     return !e->nslots && !e->npcells && !e->nbuckets;
+}
+
+/* idx becomes shared: its digest now counts (re-encoded at the next
+ * digest) and, if it holds evidence of ours, it goes out with the next
+ * flush, all of it (a record never flushed has flushed == 0: all its
+ * cells). Every own event counts, so our window counts say whether we
+ * contributed. */
+static void ent_admit(struct crdt_store *s, uint32_t idx)
+{
+    struct ent *e = &s->ents[idx];
+    if (e->admitted)
+        return;
+    e->admitted = 1;
+    s->nadmitted++;
+    dig_invalidate(s, idx);
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        if (e->local[m]) {
+            queue_push(s, idx);
+            break;
+        }
 }
 
 /* Something in e rose: version it, queue it for flush, drop caches. */
@@ -873,22 +970,182 @@ static inline uint32_t *dset_hist(const struct crdt_store *s, const struct dset 
     return (uint32_t *)(void *)(d->u.reg + crdt_hll_size(s->cfg.distinct_hll_p));
 }
 
+/* Sparse sets go dense past this many entries (1 KiB of entries: past it
+ * inserts move too much, and 4 KiB of registers are not far off), or past
+ * 2^p / 8 for small p, where the dense form is small anyway. */
+enum { SPARSE_MAX = 256 };
+
+static inline uint32_t dset_sparse_max(const struct crdt_store *s)
+{
+    size_t m = crdt_hll_size(s->cfg.distinct_hll_p) / 8;
+    return m < SPARSE_MAX ? (uint32_t)m : SPARSE_MAX;
+}
+
+/* Raises register (idx, v) among the n sorted entries of sp, which have
+ * room for one more. Returns true when a register rose. */
+static bool sparse_put(uint32_t *sp, uint16_t *n, uint32_t idx, uint8_t v)
+{
+    uint32_t lo = 0, hi = *n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (sp[mid] >> 8 < idx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < *n && sp[lo] >> 8 == idx) {
+        if ((sp[lo] & 0xff) >= v)
+            return false;
+        sp[lo] = idx << 8 | v;
+        return true;
+    }
+    memmove(sp + lo + 1, sp + lo, (*n - lo) * sizeof(*sp));
+    sp[lo] = idx << 8 | v;
+    (*n)++;
+    return true;
+}
+
+/* The registers of a sparse set raised into reg (2^p bytes). */
+static void sparse_to_reg(const struct dset *d, uint8_t *reg)
+{
+    for (uint32_t i = 0; i < d->n; i++) {
+        uint32_t x = d->u.sp[i];
+        uint8_t v = (uint8_t)x;
+        if (reg[x >> 8] < v)
+            reg[x >> 8] = v;
+    }
+}
+
+/* The register histogram of a sparse set. */
+static void sparse_hist(const struct crdt_store *s, const struct dset *d,
+                        uint32_t hist[CRDT_HLL_HIST])
+{
+    memset(hist, 0, CRDT_HLL_HIST * sizeof(*hist));
+    hist[0] = (uint32_t)crdt_hll_size(s->cfg.distinct_hll_p) - d->n;
+    for (uint32_t i = 0; i < d->n; i++)
+        hist[d->u.sp[i] & 0xff]++;
+}
+
+/* A block for at least need sparse entries (capacity a power of two from
+ * 4, in *cap), or NULL. */
+static uint32_t *sparse_alloc(struct crdt_store *s, uint32_t need, uint16_t *cap)
+{
+    uint16_t c = 4;
+    while (c < need)
+        c = (uint16_t)(c * 2);
+    *cap = c;
+    return crdt__small_get(&s->mem, c * sizeof(uint32_t));
+}
+
+/* Replaces what d holds by the sparse entries sp (n of cap). */
+static void dset_become_sparse(struct crdt_store *s, struct dset *d, uint32_t *sp, uint16_t n,
+                               uint16_t cap)
+{
+    dset_free(s, d);
+    d->u.sp = sp;
+    d->n = n;
+    d->cap = cap;
+    d->promoted = DSET_SPARSE;
+    s->shape++;
+}
+
+/* Makes d dense from the registers reg (2^p bytes, may be the scratch).
+ * Returns 0 or IVT_ENOMEM (d unchanged). */
+static int dset_dense_from(struct crdt_store *s, struct dset *d, const uint8_t *src)
+{
+    unsigned p = s->cfg.distinct_hll_p;
+    uint8_t *reg = crdt__pool_get(&s->mem, &s->dreg, false);
+    if (!reg)
+        return IVT_ENOMEM;
+    memcpy(reg, src, crdt_hll_size(p));
+    crdt_hll_histogram((uint32_t *)(void *)(reg + crdt_hll_size(p)), reg, p);
+    dset_free(s, d);
+    d->u.reg = reg;
+    d->promoted = DSET_DENSE;
+    s->shape++;
+    return 0;
+}
+
+/* Makes d sparse with the non-zero registers of reg, if there are at most
+ * dset_sparse_max; dense otherwise. Returns 0 or IVT_ENOMEM (d unchanged). */
+static int dset_from_reg(struct crdt_store *s, struct dset *d, const uint8_t *reg)
+{
+    size_t m = crdt_hll_size(s->cfg.distinct_hll_p);
+    uint32_t k = 0;
+    for (size_t i = 0; i < m; i++)
+        k += reg[i] != 0;
+    if (k > dset_sparse_max(s))
+        return dset_dense_from(s, d, reg);
+    uint16_t cap, n = 0;
+    uint32_t *sp = sparse_alloc(s, k, &cap);
+    if (!sp)
+        return IVT_ENOMEM;
+    for (size_t i = 0; i < m; i++)
+        if (reg[i])
+            sp[n++] = (uint32_t)i << 8 | reg[i];
+    dset_become_sparse(s, d, sp, n, cap);
+    return 0;
+}
+
+/* Adds one item to a promoted set. Returns 1 when a register rose, 0, or
+ * IVT_ENOMEM. */
+static int dset_add_promoted(struct crdt_store *s, struct dset *d, uint64_t item)
+{
+    unsigned p = s->cfg.distinct_hll_p;
+    if (d->promoted == DSET_DENSE)
+        return crdt_hll_add_hist(d->u.reg, dset_hist(s, d), p, item);
+    uint8_t v;
+    uint32_t idx = (uint32_t)crdt_hll_place(item, p, &v);
+    if (d->n == d->cap) {
+        /* Full: a rise in place needs no room; a new entry does. */
+        for (uint32_t i = 0; i < d->n; i++)
+            if (d->u.sp[i] >> 8 == idx) {
+                if ((d->u.sp[i] & 0xff) >= v)
+                    return 0;
+                d->u.sp[i] = idx << 8 | v;
+                return 1;
+            }
+        if (d->n >= dset_sparse_max(s)) {
+            memset(s->scratch_reg, 0, crdt_hll_size(p));
+            sparse_to_reg(d, s->scratch_reg);
+            int rc = dset_dense_from(s, d, s->scratch_reg);
+            if (rc)
+                return rc;
+            return crdt_hll_add_hist(d->u.reg, dset_hist(s, d), p, item);
+        }
+        uint16_t cap = (uint16_t)(d->cap * 2);
+        uint32_t *sp =
+            crdt__small_resize(&s->mem, d->u.sp, d->cap * sizeof(*sp), cap * sizeof(*sp));
+        if (!sp)
+            return IVT_ENOMEM;
+        d->u.sp = sp;
+        d->cap = cap;
+        s->shape++;
+    }
+    return sparse_put(d->u.sp, &d->n, idx, v);
+}
+
+/* Promotes an exact set: sparse when its items fit, dense otherwise. */
 static int dset_promote(struct crdt_store *s, struct dset *d)
 {
     unsigned p = s->cfg.distinct_hll_p;
-    uint8_t *reg = calloc(1, dset_reg_bytes(s));
-    if (!reg)
+    if (d->n >= dset_sparse_max(s)) {
+        memset(s->scratch_reg, 0, crdt_hll_size(p));
+        for (uint32_t i = 0; i < d->n; i++)
+            crdt_hll_add(s->scratch_reg, p, dset_items(d)[i]);
+        return dset_dense_from(s, d, s->scratch_reg);
+    }
+    /* Room for the items and the one the caller is about to add. */
+    uint16_t cap, n = 0;
+    uint32_t *sp = sparse_alloc(s, d->n + 1u, &cap);
+    if (!sp)
         return IVT_ENOMEM;
-    uint32_t *hist = (uint32_t *)(void *)(reg + crdt_hll_size(p));
-    hist[0] = (uint32_t)crdt_hll_size(p);
-    for (uint32_t i = 0; i < d->n; i++)
-        crdt_hll_add_hist(reg, hist, p, dset_items(d)[i]);
-    if (d->cap)
-        free(d->u.items);
-    d->u.reg = reg;
-    d->promoted = 1;
-    s->shape++;
-    d->n = d->cap = 0;
+    for (uint32_t i = 0; i < d->n; i++) {
+        uint8_t v;
+        uint32_t idx = (uint32_t)crdt_hll_place(dset_items(d)[i], p, &v);
+        sparse_put(sp, &n, idx, v);
+    }
+    dset_become_sparse(s, d, sp, n, cap);
     return 0;
 }
 
@@ -896,7 +1153,7 @@ static int dset_promote(struct crdt_store *s, struct dset *d)
 static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
 {
     if (d->promoted)
-        return crdt_hll_add_hist(d->u.reg, dset_hist(s, d), s->cfg.distinct_hll_p, item);
+        return dset_add_promoted(s, d, item);
     const uint64_t *items = dset_items(d);
     uint32_t lo = 0, hi = d->n;
     while (lo < hi) {
@@ -912,14 +1169,15 @@ static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
         int rc = dset_promote(s, d);
         if (rc)
             return rc;
-        crdt_hll_add_hist(d->u.reg, dset_hist(s, d), s->cfg.distinct_hll_p, item);
-        return 1;
+        rc = dset_add_promoted(s, d, item);
+        return rc < 0 ? rc : 1;
     }
     if (d->n == (d->cap ? d->cap : 1)) {
         uint16_t cap = d->cap ? (uint16_t)(d->cap * 2) : 2;
         if (cap > s->cfg.distinct_exact_max)
             cap = (uint16_t)s->cfg.distinct_exact_max;
-        uint64_t *p = d->cap ? realloc(d->u.items, cap * sizeof(*p)) : malloc(cap * sizeof(*p));
+        uint64_t *p = crdt__small_resize(&s->mem, d->cap ? d->u.items : NULL, d->cap * sizeof(*p),
+                                         cap * sizeof(*p));
         if (!p)
             return IVT_ENOMEM;
         if (!d->cap)
@@ -1016,7 +1274,7 @@ static int pcell_insert(struct crdt_store *s, struct ent *e, struct pcell *pc, u
         return 0;
     unsigned p = s->cfg.counter_hll_p;
     if (!pc->reg[m]) {
-        pc->reg[m] = calloc(1, crdt_hll_size(p));
+        pc->reg[m] = crdt__pool_get(&s->mem, &s->creg, true);
         if (!pc->reg[m])
             return IVT_ENOMEM;
         s->shape++;
@@ -1225,6 +1483,8 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
     }
     for (int m = 0; m < CRDT_COUNTERS; m++) {
         uint32_t a = add[m];
+        if (!a) /* most events raise one or two of the six */
+            continue;
         if (a > UINT32_MAX - sl->c[m])
             a = UINT32_MAX - sl->c[m]; /* saturate: a slot never wraps */
         sl->c[m] += a;
@@ -1271,9 +1531,11 @@ static void prefetch_parts(const struct crdt_store *s, const struct ent *e, uint
         if (!(x->item_mask & (1u << d)))
             continue;
         const struct dset *ds = &bk->set[d];
-        if (ds->promoted)
+        if (ds->promoted == DSET_DENSE)
             __builtin_prefetch(
                 ds->u.reg + (x->item[d] & (crdt_hll_size(s->cfg.distinct_hll_p) - 1)), 1);
+        else if (ds->promoted == DSET_SPARSE)
+            prefetch_span(ds->u.sp, ds->n * sizeof(uint32_t));
         else if (ds->cap)
             prefetch_span(ds->u.items, ds->n * sizeof(uint64_t));
     }
@@ -1290,9 +1552,11 @@ static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_up
     struct ent *e = &s->ents[idx];
     uint64_t shape = s->shape;
     int rc = own_add(s, idx, epoch, x->add);
-    for (int d = 0; rc == 0 && d < CRDT_DISTINCTS; d++)
-        if (x->item_mask & (1u << d))
-            rc = ent_distinct_add(s, e, epoch, d, x->item[d]) < 0 ? IVT_ENOMEM : 0;
+    for (unsigned mask = x->item_mask & ((1u << CRDT_DISTINCTS) - 1); rc == 0 && mask;
+         mask &= mask - 1) {
+        int d = __builtin_ctz(mask);
+        rc = ent_distinct_add(s, e, epoch, d, x->item[d]) < 0 ? IVT_ENOMEM : 0;
+    }
     if (created || s->shape != shape)
         ent_account(s, e);
     ent_xfile(s, idx);
@@ -1320,9 +1584,9 @@ int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_up
                 result = IVT_EINVAL;
                 continue;
             }
-            bool any = x[j].item_mask != 0;
+            uint32_t any = x[j].item_mask; /* an OR the compiler vectorises */
             for (int m = 0; m < CRDT_COUNTERS; m++)
-                any |= x[j].add[m] != 0;
+                any |= x[j].add[m];
             if (!any)
                 continue;
             skip[j] = false;
@@ -1337,7 +1601,7 @@ int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_up
                 continue;
             hint[j] = tab_lookup(s, x[j].kind, hs[j], false);
             if (hint[j] != NONE)
-                prefetch_span(&s->ents[hint[j]], sizeof(struct ent));
+                prefetch_span(&s->ents[hint[j]], ENT_HOT);
         }
         /* Stage 3: their slot, bucket and set arrays. */
         for (size_t j = 0; j < k; j++)
@@ -1377,13 +1641,13 @@ static bool ent_expire(struct crdt_store *s, struct ent *e)
         for (int m = 0; m < CRDT_COUNTERS; m++) {
             e->fleet[m] -= pc->est[m];
             e->local[m] -= pc->own[m];
-            free(pc->reg[m]);
+            crdt__pool_put(&s->creg, pc->reg[m]);
         }
         np++;
     }
     while (nb < e->nbuckets && e->buckets[nb].b < bfl) {
         for (int d = 0; d < NSETS; d++)
-            dset_free(&e->buckets[nb].set[d]);
+            dset_free(s, &e->buckets[nb].set[d]);
         nb++;
     }
     if (!ns && !np && !nb)
@@ -1435,15 +1699,18 @@ static size_t ent_roll(struct crdt_store *s, uint32_t idx)
  * record for the walk). */
 enum { XWALK_NUM = 2, XWALK_DEN = 3 };
 
-size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall)
+bool crdt_store_tick_begin(struct crdt_store *s, ivt_ms wall, size_t *removed)
 {
     uint32_t now = crdt_store_epoch_of(s, wall);
     if (now <= s->cur)
-        return 0;
+        return false;
+    /* One roll at a time: a pending one is finished first. */
+    while (crdt_store_tick_step(s, SIZE_MAX, removed))
+        ;
     s->cur = now;
     uint32_t fl = floor_of(s, now), old = s->floor;
     if (fl == old)
-        return 0;
+        return false;
     s->floor = fl;
     /* The lists of keys old+1 .. fl hold every record with evidence older
      * than fl (keys of live records were above the old floor); past a full
@@ -1453,39 +1720,94 @@ size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall)
     uint64_t visit = 0;
     for (uint32_t j = 1; j <= lists; j++)
         visit += s->xcount[(old + j) % s->xring];
-    size_t removed = 0;
+    s->roll.old = old;
+    s->roll.removed = 0;
     if (visit * XWALK_DEN > (uint64_t)s->nents * XWALK_NUM) {
         for (uint32_t k = 0; k < s->xring; k++) {
             s->xhead[k] = NONE;
             s->xcount[k] = 0;
         }
-        for (uint32_t i = 0; i < s->used_hi; i++) {
-            if (!s->ents[i].live)
-                continue;
-            s->ents[i].xkey = 0; /* its list is gone */
-            removed += ent_roll(s, i);
-        }
+        s->roll.mode = ROLL_WALK;
+        s->roll.cursor = 0;
     } else {
-        for (uint32_t j = 1; j <= lists; j++) {
-            uint32_t slot = (old + j) % s->xring, idx = s->xhead[slot];
-            s->xhead[slot] = NONE; /* detached: records are filed again as they go */
-            s->xcount[slot] = 0;
-            while (idx != NONE) {
-                struct ent *e = &s->ents[idx];
-                uint32_t next = e->lk[LK_EXPIRY].next;
-                if (e->xkey > fl) {
-                    list_push(s, &s->xhead[slot], idx, LK_EXPIRY);
-                    s->xcount[slot]++;
-                } else {
-                    e->xkey = 0; /* already off the detached list */
-                    removed += ent_roll(s, idx);
-                }
-                idx = next;
-            }
-        }
+        s->roll.mode = ROLL_LISTS;
+        s->roll.lists = lists;
+        s->roll.j = 1;
     }
-    s->expired += removed;
+    return true;
+}
+
+/* Visits up to budget records of a ROLL_WALK. Returns how many it did. */
+static size_t roll_walk(struct crdt_store *s, size_t budget)
+{
+    size_t done = 0;
+    while (done < budget && s->roll.cursor < s->used_hi) {
+        uint32_t i = s->roll.cursor++; /* first: ent_roll files it */
+        if (!s->ents[i].live)
+            continue;
+        s->ents[i].xkey = 0; /* its list is gone */
+        s->roll.removed += ent_roll(s, i);
+        done++;
+    }
+    if (s->roll.cursor >= s->used_hi)
+        s->roll.mode = ROLL_NONE;
+    return done;
+}
+
+/* Visits up to budget records of a ROLL_LISTS. Each is taken off its list
+ * before it is rolled, so what runs between two steps finds the calendar
+ * whole. */
+static size_t roll_lists(struct crdt_store *s, size_t budget)
+{
+    size_t done = 0;
+    uint32_t fl = s->floor;
+    while (done < budget && s->roll.j <= s->roll.lists) {
+        uint32_t slot = (s->roll.old + s->roll.j) % s->xring, idx = s->xhead[slot];
+        while (idx != NONE && s->ents[idx].xkey > fl)
+            idx = s->ents[idx].lk[LK_EXPIRY].next; /* a later key: stays */
+        if (idx == NONE) {
+            s->roll.j++;
+            continue;
+        }
+        list_unlink(s, &s->xhead[slot], idx, LK_EXPIRY);
+        s->xcount[slot]--;
+        s->ents[idx].xkey = 0;
+        s->roll.removed += ent_roll(s, idx);
+        done++;
+    }
+    if (s->roll.j > s->roll.lists)
+        s->roll.mode = ROLL_NONE;
+    return done;
+}
+
+bool crdt_store_tick_step(struct crdt_store *s, size_t budget, size_t *removed)
+{
+    if (s->roll.mode == ROLL_WALK)
+        roll_walk(s, budget);
+    else if (s->roll.mode == ROLL_LISTS)
+        roll_lists(s, budget);
+    else
+        return false;
+    if (s->roll.mode != ROLL_NONE)
+        return true;
+    s->expired += s->roll.removed;
+    *removed += s->roll.removed;
+    s->roll.removed = 0;
     origins_gc(s);
+    return false;
+}
+
+bool crdt_store_tick_pending(const struct crdt_store *s)
+{
+    return s->roll.mode != ROLL_NONE;
+}
+
+size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall)
+{
+    size_t removed = 0;
+    if (crdt_store_tick_begin(s, wall, &removed))
+        while (crdt_store_tick_step(s, SIZE_MAX, &removed))
+            ;
     return removed;
 }
 
@@ -1543,13 +1865,20 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
     }
     if (promoted) {
         unsigned p = s->cfg.distinct_hll_p;
-        if (nonempty == 1) /* nothing to unite: no copy */
+        if (nonempty == 1 && only->promoted == DSET_DENSE) /* nothing to unite: no copy */
             return (uint64_t)llround(crdt_hll_estimate_hist(dset_hist(s, only), p));
+        if (nonempty == 1) {
+            uint32_t hist[CRDT_HLL_HIST];
+            sparse_hist(s, only, hist);
+            return (uint64_t)llround(crdt_hll_estimate_hist(hist, p));
+        }
         memset(s->scratch_reg, 0, crdt_hll_size(p));
         for (uint32_t i = 0; i < e->nbuckets; i++) {
             const struct dset *ds = &e->buckets[i].set[d];
-            if (ds->promoted)
+            if (ds->promoted == DSET_DENSE)
                 crdt_hll_merge(s->scratch_reg, ds->u.reg, p);
+            else if (ds->promoted == DSET_SPARSE)
+                sparse_to_reg(ds, s->scratch_reg);
             else
                 for (uint32_t j = 0; j < ds->n; j++)
                     crdt_hll_add(s->scratch_reg, p, dset_items(ds)[j]);
@@ -1595,6 +1924,7 @@ static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
     memcpy(v->local, e->local, sizeof(v->local));
     memcpy(v->distinct, e->dist, sizeof(v->distinct));
     v->origins = e->dist[ORIGIN_SET];
+    v->admitted = e->admitted;
     v->first_epoch = v->last_epoch = 0;
     bool approx = e->npcells != 0;
     if (e->nslots || e->npcells) {
@@ -1626,6 +1956,21 @@ int crdt_store_get_hash(struct crdt_store *s, struct crdt_view *out, enum crdt_k
         return IVT_ENOENT;
     view_fill(s, out, &s->ents[idx]);
     return 0;
+}
+
+int crdt_store_admit(struct crdt_store *s, enum crdt_kind kind, uint64_t hash)
+{
+    uint32_t idx = ent_find(s, kind, hash);
+    if (idx == NONE)
+        return IVT_ENOENT;
+    ent_admit(s, idx);
+    return 0;
+}
+
+int crdt_store_admitted(const struct crdt_store *s, enum crdt_kind kind, uint64_t hash)
+{
+    uint32_t idx = ent_find(s, kind, hash);
+    return idx == NONE ? IVT_ENOENT : s->ents[idx].admitted;
 }
 
 int crdt_store_get(struct crdt_store *s, struct crdt_view *out, enum crdt_kind kind,
@@ -1682,8 +2027,20 @@ static void write_origin_ref(struct crdt_store *s, struct ivt_mpw *w, uint32_t i
 
 static void write_dset(struct crdt_store *s, struct ivt_mpw *w, const struct dset *d)
 {
-    if (d->promoted) {
+    if (d->promoted == DSET_DENSE) {
         crdt_hll_encode(w, d->u.reg, s->cfg.distinct_hll_p);
+        return;
+    }
+    if (d->promoted == DSET_SPARSE) {
+        /* crdt_hll_encode's sparse form (dset_sparse_max keeps 3n < 2^p):
+         * [index hi, index lo, value] per register, in index order. */
+        uint8_t b[SPARSE_MAX * 3];
+        for (uint32_t i = 0; i < d->n; i++) {
+            b[3 * i] = (uint8_t)(d->u.sp[i] >> 16);
+            b[3 * i + 1] = (uint8_t)(d->u.sp[i] >> 8);
+            b[3 * i + 2] = (uint8_t)d->u.sp[i];
+        }
+        ivt_mpw_bin(w, b, 3u * d->n);
         return;
     }
     ivt_mpw_array(w, d->n);
@@ -1886,9 +2243,19 @@ static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *
             if (rc)
                 return rc;
         }
-        int rc = crdt_hll_decode_merge(pos, end, d->u.reg, s->cfg.distinct_hll_p);
+        unsigned p = s->cfg.distinct_hll_p;
+        if (d->promoted == DSET_SPARSE) {
+            /* Joined in the dense form, kept in whichever fits the result. */
+            memset(s->scratch_reg, 0, crdt_hll_size(p));
+            sparse_to_reg(d, s->scratch_reg);
+            int rc = crdt_hll_decode_merge(pos, end, s->scratch_reg, p);
+            if (rc > 0 && dset_from_reg(s, d, s->scratch_reg))
+                return IVT_ENOMEM;
+            return rc < 0 ? rc : rc | promoted;
+        }
+        int rc = crdt_hll_decode_merge(pos, end, d->u.reg, p);
         if (rc > 0) /* registers rose anywhere: count them again */
-            crdt_hll_histogram(dset_hist(s, d), d->u.reg, s->cfg.distinct_hll_p);
+            crdt_hll_histogram(dset_hist(s, d), d->u.reg, p);
         return rc < 0 ? rc : rc | promoted;
     }
     uint32_t n;
@@ -2047,7 +2414,7 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
                 *pos = q;
                 continue;
             }
-            if (!pc->reg[m] && !(pc->reg[m] = calloc(1, crdt_hll_size(s->cfg.counter_hll_p))))
+            if (!pc->reg[m] && !(pc->reg[m] = crdt__pool_get(&s->mem, &s->creg, true)))
                 return IVT_ENOMEM;
             rc = crdt_hll_decode_merge(pos, end, pc->reg[m], s->cfg.counter_hll_p);
             if (rc < 0)
@@ -2150,6 +2517,10 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
             ent_get_or_create(s, (enum crdt_kind)r.kind, r.h, r.key, r.key_len, &created);
         if (idx == NONE)
             return IVT_ENOMEM;
+        /* A peer sends only what is admitted there: admitted here too, so
+         * our slots join it. A snapshot restores evidence, not admission. */
+        if (type != MSG_SNAPSHOT)
+            ent_admit(s, idx);
         struct ent *e = &s->ents[idx];
         s->ver++;
         int rose = created;
@@ -2158,12 +2529,12 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
             size_t m = r.key_len < e->key_len ? r.key_len : e->key_len;
             int c = memcmp(r.key, e->key, m);
             if (c < 0 || (c == 0 && r.key_len < e->key_len)) {
-                char *k = malloc(r.key_len + 1);
+                char *k = crdt__small_get(&s->mem, r.key_len + 1u);
                 if (!k)
                     return IVT_ENOMEM;
                 memcpy(k, r.key, r.key_len);
                 k[r.key_len] = 0;
-                free(e->key);
+                crdt__small_put(&s->mem, e->key, e->key_len + 1u);
                 e->key = k;
                 e->key_len = (uint8_t)r.key_len;
                 rose = 1;
@@ -2258,6 +2629,12 @@ size_t crdt_store_digest_size(const struct crdt_store *s)
  * encoding failed (no memory), which must not match a peer's. */
 static uint64_t ent_digest_fresh(struct crdt_store *s, const struct ent *e, bool *ok)
 {
+    /* Local-only records are outside the shared map: two replicas of equal
+     * shared evidence compare equal whatever else each holds. */
+    if (!e->admitted) {
+        *ok = true;
+        return 0;
+    }
     ivt_mpw_reset(&s->dig);
     write_entity(s, &s->dig, e, 0, O_INLINE);
     *ok = !s->dig.err;
@@ -2392,6 +2769,8 @@ static long bucket_sorted(struct crdt_store *s, size_t b, struct order **o, size
 {
     size_t k = 0;
     for (uint32_t idx = s->bhead[b]; idx != NONE; idx = s->ents[idx].lk[LK_BUCKET].next) {
+        if (!s->ents[idx].admitted)
+            continue; /* local only: never repaired */
         if (k == *cap) {
             size_t c = *cap ? *cap * 2 : 64;
             struct order *p = realloc(*o, c * sizeof(*p));
@@ -2519,7 +2898,7 @@ static struct footprint ent_footprint(const struct crdt_store *s, const struct e
             const struct dset *ds = &e->buckets[j].set[d];
             if (ds->promoted) {
                 f.psets++;
-                f.bytes += pd;
+                f.bytes += ds->promoted == DSET_DENSE ? pd : (uint64_t)ds->cap * 4;
             } else {
                 f.bytes += (uint64_t)ds->cap * 8;
             }
@@ -2536,6 +2915,7 @@ static void stats_fixed(const struct crdt_store *s, struct crdt_store_stats *out
     out->expired = s->expired;
     out->origins = s->norigins_live;
     out->version = s->ver;
+    out->admitted = s->nadmitted;
     out->bytes = sizeof(*s) + (s->tmask + 1) * sizeof(*s->tab) +
                  (uint64_t)s->used_hi * sizeof(*s->ents) +
                  (uint64_t)s->cfg.max_origins * (sizeof(*s->origins) + 8) + s->scratch.cap;
@@ -2553,12 +2933,14 @@ void crdt__store_recount(const struct crdt_store *s, struct crdt_store_stats *ou
 {
     stats_fixed(s, out);
     out->entities = 0;
+    out->admitted = 0;
     for (uint32_t i = 0; i < s->used_hi; i++) {
         const struct ent *e = &s->ents[i];
         if (!e->live)
             continue;
         struct footprint f = ent_footprint(s, e);
         out->entities++;
+        out->admitted += e->admitted;
         out->bytes += f.bytes;
         out->promoted_counters += f.pcells;
         out->promoted_sets += f.psets;

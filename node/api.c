@@ -296,12 +296,14 @@ static void write_decision(struct ivt_mpw *w, const struct node_decision *d)
 
 static void write_report(struct ivt_mpw *w, const struct node_report *r)
 {
-    ivt_mpw_map(w, 8);
+    ivt_mpw_map(w, 9);
     kv_str(w, "kind", node_entity_kind_name(r->kind));
     ivt_mpw_cstr(w, "key");
     ivt_mpw_str(w, r->key, strnlen(r->key, sizeof(r->key)));
     ivt_mpw_cstr(w, "known");
     ivt_mpw_bool(w, r->known);
+    ivt_mpw_cstr(w, "shared");
+    ivt_mpw_bool(w, r->shared);
     ivt_mpw_cstr(w, "score");
     write_score(w, &r->score);
     ivt_mpw_cstr(w, "metrics");

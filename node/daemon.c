@@ -42,6 +42,7 @@
 
 #include "base/err.h"
 #include "base/mp.h"
+#include "node/hugemem.h"
 #include "node/ivtd.h"
 #include "node/log.h"
 #include "node/persist.h"
@@ -750,6 +751,11 @@ static void build_thresholds(struct node_thresholds *th, const struct ivtd_confi
     SET_IF(th_shared_ua_per_device, double)
     SET_IF(suspect_score, uint8_t)
     SET_IF(bot_score, uint8_t)
+    SET_IF(admit_events, double)
+    SET_IF(admit_ip_distinct_ua, double)
+    SET_IF(admit_device_distinct_ip, double)
+    SET_IF(admit_top_k, uint32_t)
+    SET_IF(admit_top_min, uint32_t)
 #undef SET_IF
 }
 
@@ -987,6 +993,20 @@ void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
                   (double)ns.entities);
     ivtd_prom_one(p, "ivtd_evidence_bytes", "gauge", "Approximate memory of the evidence store.",
                   (double)ns.evidence_bytes);
+    ivtd_prom_one(p, "ivtd_evidence_admitted", "gauge",
+                  "Live entities shared with the fleet (admitted here or by a peer).",
+                  (double)ns.entities_admitted);
+    ivtd_prom_one(p, "ivtd_evidence_local", "gauge",
+                  "Live entities kept on this node only (not admitted: never gossiped).",
+                  (double)(ns.entities - ns.entities_admitted));
+    ivtd_prom_family(p, "ivtd_evidence_admissions_total", "counter",
+                     "IPs and devices this node admitted into the shared evidence, by signal.");
+    for (int r = 0; r < NODE_ADMIT_REASONS; r++) {
+        char label[48];
+        snprintf(label, sizeof(label), "reason=\"%s\"",
+                 node_admit_reason_name((enum node_admit_reason)r));
+        ivtd_prom_sample(p, "ivtd_evidence_admissions_total", label, (double)ns.admissions[r]);
+    }
     ivtd_prom_one(p, "ivtd_evidence_evicted_total", "counter",
                   "Entities evicted at evidence.max_entities.", (double)ns.entities_evicted);
     ivtd_prom_one(p, "ivtd_evidence_epoch", "gauge", "The current evidence epoch.",
@@ -1254,8 +1274,12 @@ static int start(struct ivtd *d)
         nc.max_entities = (uint32_t)cfg->max_entities;
     if (cfg->gossip_bytes_per_s != IVTD_UNSET)
         nc.gossip_bytes_per_s = (uint32_t)cfg->gossip_bytes_per_s;
+    nc.admit_all = cfg->admit_all;
     nc.thresholds = &d->th;
     nc.rules = d->rules;
+    struct crdt_alloc store_alloc; /* copied by node_new */
+    ivtd_hugemem_alloc(&store_alloc);
+    nc.store_alloc = &store_alloc;
     uint64_t seed;
     randombytes_buf(&seed, sizeof(seed));
     /* uv_now() is cached per loop iteration and the loop has not run yet:

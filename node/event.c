@@ -160,3 +160,10 @@ const char *node_action_name(enum node_action a)
 {
     return (unsigned)a < (unsigned)N_OF(action_names) ? action_names[a] : "?";
 }
+
+static const char *const admit_reason_names[] = {"rule", "decision", "events", "distinct", "heavy"};
+
+const char *node_admit_reason_name(enum node_admit_reason r)
+{
+    return (unsigned)r < (unsigned)N_OF(admit_reason_names) ? admit_reason_names[r] : "?";
+}

@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "gossip/gossip.h"
 
+struct crdt_alloc;
 struct node;
 struct node_rules;
 struct node_thresholds;
@@ -147,6 +148,13 @@ struct node_config {
     uint32_t window_epochs;      /* default 60 (one hour) */
     uint32_t max_entities;       /* default 1,000,000 */
     uint32_t gossip_bytes_per_s; /* evidence dissemination budget, default 64 KiB/s */
+    /* Share every entity, as if every local signal fired (the admission
+     * step off); default false: IPs and devices are shared once admitted
+     * (the admit_* thresholds of node/detect.h, docs/evidence.md). */
+    bool admit_all;
+    /* Where the evidence store maps its slab, table and pools (copied by
+     * node_new); NULL: calloc. The daemon passes node/hugemem.h's. */
+    const struct crdt_alloc *store_alloc;
 
     /* Detector thresholds and points (node/detect.h); NULL: defaults.
      * Copied by node_new; node_set_thresholds changes them at run time. */
@@ -172,8 +180,10 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
              ivt_ms wall);
 void node_delete(struct node *node);
 
-/* SIGHUP: new thresholds or rules without a restart. Returns 0 or
- * IVT_EINVAL (thresholds that node_thresholds_check refuses). */
+/* SIGHUP: new thresholds (admission thresholds included) or rules without a
+ * restart. Returns 0, or IVT_EINVAL (thresholds that node_thresholds_check
+ * refuses: nothing changes), IVT_ENOMEM (no memory for a resized
+ * heavy-hitter summary: the thresholds apply, admission runs without it). */
 int node_set_thresholds(struct node *node, const struct node_thresholds *th);
 void node_set_rules(struct node *node, const struct node_rules *rules);
 
@@ -263,7 +273,8 @@ struct node_decision {
 struct node_report {
     enum node_entity_kind kind;
     char key[NODE_KEY_MAX];
-    bool known; /* any evidence at all in the window */
+    bool known;  /* any evidence at all in the window */
+    bool shared; /* admitted into the shared evidence; false: this node's only */
     struct node_score score;
     uint8_t n_metrics;
     struct node_metric metrics[NODE_MAX_METRICS];
@@ -312,6 +323,18 @@ int node_restore(struct node *node, const uint8_t *data, size_t len, ivt_ms wall
 
 /* ---- numbers for status and metrics ------------------------------------ */
 
+/* Why this node admitted an IP or device into the shared evidence (records
+ * that arrive from peers are admitted by arriving, and not counted here). */
+enum node_admit_reason {
+    NODE_ADMIT_RULE = 0,     /* a GIVT hit: crawler user agent, data-center address */
+    NODE_ADMIT_DECISION = 1, /* a manual ban or allow */
+    NODE_ADMIT_EVENTS = 2,   /* local events over admit_events */
+    NODE_ADMIT_DISTINCT = 3, /* local distinct UAs (IP) or IPs (device) */
+    NODE_ADMIT_HEAVY = 4,    /* one of this node's heavy hitters of the epoch */
+    NODE_ADMIT_REASONS
+};
+const char *node_admit_reason_name(enum node_admit_reason r);
+
 struct node_stats {
     uint64_t events_observed;
     uint64_t events_rejected;
@@ -330,10 +353,19 @@ struct node_stats {
     uint64_t keyop_retries_exhausted; /* given up: some member still differs (see status) */
     uint64_t epoch;                   /* the current epoch number */
     uint64_t merge_queued_bytes;      /* received repair evidence not merged yet */
+    uint64_t entities_admitted;       /* live entities shared (the rest are local only) */
+    uint64_t admissions[NODE_ADMIT_REASONS]; /* admitted here, by reason */
 };
 
 /* Everything above, O(1): the store keeps its totals as it changes. */
 void node_get_stats(const struct node *node, struct node_stats *out);
+
+/* A fingerprint of this node's shared evidence (a hash of the store's
+ * anti-entropy digests, which cover admitted entities only): nodes holding
+ * equal shared evidence have equal fingerprints, whatever local-only
+ * evidence each also keeps. Costs what a push-pull digest costs. 0 when
+ * memory ran out. */
+uint64_t node_evidence_fingerprint(struct node *node);
 
 /* Events recorded as evidence so far: O(1). */
 uint64_t node_events_observed(const struct node *node);

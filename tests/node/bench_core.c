@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "base/rng.h"
+#include "node/hugemem.h"
 #include "node/node.h"
 #include "tests/bench/bench.h"
 #include "tests/node/bench_node.h"
@@ -23,6 +24,9 @@ static struct node *bench_node(uint32_t max_entities)
     struct node_config cfg;
     bench_node_config(&cfg);
     cfg.max_entities = max_entities;
+    struct crdt_alloc alloc; /* the daemon's (node/hugemem.h); node_new copies it */
+    ivtd_hugemem_alloc(&alloc);
+    cfg.store_alloc = &alloc;
     struct node *n = 0;
     if (node_new(&n, &cfg, 1, 0, WALL0))
         return 0;
