@@ -84,6 +84,16 @@ ivt_ms ivtd_wall(void)
     return (ivt_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+ivt_ms ivtd_wall_turn(struct ivtd *d)
+{
+    uint64_t t = uv_now(d->loop);
+    if (t != d->wall_turn_at || d->wall_turn == 0) {
+        d->wall_turn_at = t;
+        d->wall_turn = ivtd_wall();
+    }
+    return d->wall_turn;
+}
+
 ivt_ms ivtd_now(const struct ivtd *d)
 {
     return (ivt_ms)uv_now(d->loop);
