@@ -327,8 +327,11 @@ static void sivt_detail(struct node_reason *r, const struct sivt_signal *sig,
         text_str(&d, " requests from data centers");
     } else {
         text_fixed(&d, v / t, 1);
-        text_str(&d, m->local >= t ? "x threshold; over it locally too"
-                                   : "x threshold fleet-wide; local alone is under it");
+        /* A local value of -1 is one this node does not keep (a distinct
+         * count others contributed to): then nothing is said of it. */
+        text_str(&d, m->local < 0    ? "x threshold fleet-wide"
+                     : m->local >= t ? "x threshold; over it locally too"
+                                     : "x threshold fleet-wide; local alone is under it");
     }
     if (m->origins > 0) {
         text_str(&d, " (");
