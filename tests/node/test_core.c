@@ -444,6 +444,17 @@ TEST(node_rejects_bad_events)
     node_delete(n);
 }
 
+/* One request from each of `count` addresses 10.0.0.0, 10.0.0.1, ... */
+static void observe_addresses(struct node *n, int count)
+{
+    char ip[32];
+    for (int i = 0; i < count; i++) {
+        snprintf(ip, sizeof(ip), "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
+        struct node_event ev = ev_of(ip, HUMAN_UA, 0, "p");
+        assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    }
+}
+
 TEST(node_memory_bounded_by_max_entities)
 {
     (void)state;
@@ -452,12 +463,7 @@ TEST(node_memory_bounded_by_max_entities)
     cfg.max_entities = 256;
     struct node *n = 0;
     assert_int_equal(node_new(&n, &cfg, 1, 0, WALL0), 0);
-    char ip[32];
-    for (int i = 0; i < 5000; i++) {
-        snprintf(ip, sizeof(ip), "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
-        struct node_event ev = ev_of(ip, HUMAN_UA, 0, "p");
-        assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
-    }
+    observe_addresses(n, 5000);
     struct node_stats st;
     node_get_stats(n, &st);
     assert_true(st.entities <= 256);
@@ -677,12 +683,7 @@ TEST(node_epoch_roll_in_pieces)
     cfg.window_epochs = 10;
     struct node *n = 0;
     assert_int_equal(node_new(&n, &cfg, 1, 0, WALL0), 0);
-    char ip[32];
-    for (int i = 0; i < 20000; i++) {
-        snprintf(ip, sizeof(ip), "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
-        struct node_event ev = ev_of(ip, HUMAN_UA, 0, "p");
-        assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
-    }
+    observe_addresses(n, 20000);
     struct node_stats st;
     node_get_stats(n, &st);
     uint64_t live = st.entities;
