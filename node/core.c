@@ -241,6 +241,11 @@ struct node {
     struct crdt_origin origin;
     double admit_events; /* th.admit_events, lowered for the fleet size */
 
+    /* member changes for the host: a ring of member_changes_max */
+    struct node_member_change *mchg;
+    uint32_t mchg_head, mchg_len;
+    uint64_t mchg_dropped;
+
     ivt_ms next_flush;
     ivt_ms next_digest;
     ivt_ms next_gc;
@@ -805,6 +810,8 @@ static int app_merge(void *ctx, const uint8_t *p, size_t len)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+static void on_member(void *ctx, const struct gossip_member_info *m);
+
 int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, ivt_ms now,
              ivt_ms wall)
 {
@@ -873,8 +880,15 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     snprintf(gc.label, sizeof(gc.label), "%s", cfg->label);
     gc.addr = cfg->addr;
     gc.packet_size = cfg->packet_size;
+    if (rc == 0 && cfg->member_changes_max) {
+        if (cfg->member_changes_max > NODE_MEMBER_CHANGES_MAX)
+            rc = IVT_EINVAL;
+        else if (!(n->mchg = calloc(cfg->member_changes_max, sizeof(*n->mchg))))
+            rc = IVT_ENOMEM;
+    }
     struct gossip_delegate d = {
         .ctx = n,
+        .on_member = n->mchg ? on_member : NULL,
         .on_payload = on_payload,
         .app_digest = app_digest,
         .app_diff = app_diff,
@@ -901,6 +915,7 @@ void node_delete(struct node *n)
     if (!n)
         return;
     gossip_delete(n->g);
+    free(n->mchg);
     crdt_store_delete(n->store);
     crdt_lww_delete(n->lww);
     crdt_hh_delete(n->hh);
@@ -1055,6 +1070,45 @@ ivt_ms node_next_deadline(const struct node *n)
 size_t node_outbox(struct node *n, struct gossip_packet *out, size_t max)
 {
     return gossip_outbox(n->g, out, max);
+}
+
+/* Gossip's member hook: the change goes in the ring the host drains. A
+ * state change is stamped with the time of the call that made it (gossip
+ * sets `changed` to that call's now); anything else is an incarnation,
+ * address or tags update, which hosts log apart. */
+static void on_member(void *ctx, const struct gossip_member_info *m)
+{
+    struct node *n = ctx;
+    if (m->self)
+        return;
+    uint32_t cap = n->cfg.member_changes_max;
+    if (n->mchg_len == cap) {
+        n->mchg_head = (n->mchg_head + 1) % cap;
+        n->mchg_len--;
+        n->mchg_dropped++;
+    }
+    struct node_member_change *c = &n->mchg[(n->mchg_head + n->mchg_len++) % cap];
+    memcpy(c->name, m->name, sizeof(c->name));
+    c->addr = m->addr;
+    c->generation = m->generation;
+    c->incarnation = m->incarnation;
+    c->state = m->state;
+    c->state_changed = m->changed >= n->now;
+}
+
+size_t node_member_changes(struct node *n, struct node_member_change *out, size_t max,
+                           uint64_t *dropped)
+{
+    size_t k = 0;
+    for (; k < max && n->mchg_len; k++) {
+        out[k] = n->mchg[n->mchg_head];
+        n->mchg_head = (n->mchg_head + 1) % n->cfg.member_changes_max;
+        n->mchg_len--;
+    }
+    if (dropped)
+        *dropped = n->mchg_dropped;
+    n->mchg_dropped = 0;
+    return k;
 }
 
 int node_join(struct node *n, const struct gossip_addr *seeds, size_t count, ivt_ms now)

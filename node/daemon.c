@@ -380,10 +380,38 @@ static void open_streams(struct ivtd *d)
 
 static void on_tick(uv_timer_t *t);
 
+/* One line per member change: joins, deaths and departures at info (a
+ * death at warn), other updates (incarnation, address, tags) at debug. */
+static void log_member_changes(struct ivtd *d)
+{
+    struct node_member_change ch[16];
+    size_t k;
+    uint64_t dropped = 0;
+    while ((k = node_member_changes(d->node, ch, 16, &dropped)) > 0) {
+        for (size_t i = 0; i < k; i++) {
+            enum ivtd_log_level lv = !ch[i].state_changed         ? IVTD_LOG_DEBUG
+                                     : ch[i].state == GOSSIP_DEAD ? IVTD_LOG_WARN
+                                                                  : IVTD_LOG_INFO;
+            if (!ivtd_log_enabled(lv))
+                continue;
+            char addr[64], name[2 * GOSSIP_NAME_MAX];
+            ivtd_addr_format(addr, sizeof(addr), &ch[i].addr);
+            ivtd_log(lv, ch[i].state_changed ? "member state" : "member updated",
+                     "name=%s addr=%s state=%s generation=%u incarnation=%u",
+                     ivtd_log_quote(name, sizeof(name), ch[i].name), addr,
+                     gossip_state_name(ch[i].state), ch[i].generation, ch[i].incarnation);
+        }
+        if (dropped)
+            ivtd_log(IVTD_LOG_WARN, "member changes not logged", "count=%llu",
+                     (unsigned long long)dropped);
+    }
+}
+
 void ivtd_pump(struct ivtd *d)
 {
     if (!d->node)
         return;
+    log_member_changes(d);
     size_t n;
     bool v6 = bound_v6(d);
     while ((n = node_outbox(d->node, d->out, IVTD_OUTBOX_BATCH)) > 0) {
@@ -1275,6 +1303,7 @@ static int start(struct ivtd *d)
     if (cfg->gossip_bytes_per_s != IVTD_UNSET)
         nc.gossip_bytes_per_s = (uint32_t)cfg->gossip_bytes_per_s;
     nc.admit_all = cfg->admit_all;
+    nc.member_changes_max = IVTD_MEMBER_CHANGES;
     nc.thresholds = &d->th;
     nc.rules = d->rules;
     struct crdt_alloc store_alloc; /* copied by node_new */

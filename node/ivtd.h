@@ -23,7 +23,10 @@
 #define IVTD_VERSION "0.1.0"
 
 enum {
-    IVTD_OUTBOX_BATCH = 32,   /* datagrams moved from the core per node_outbox call */
+    IVTD_OUTBOX_BATCH = 32, /* datagrams moved from the core per node_outbox call */
+    /* Member changes the core keeps between two pumps: a join storm of a
+     * large fleet may pass more in one turn; the rest are counted. */
+    IVTD_MEMBER_CHANGES = 256,
     IVTD_RXBUF = 65536,       /* a UDP datagram of any size fits; the core drops oversize */
     IVTD_STREAM_CHUNK = 65536 /* push-pull bytes moved per read or write */
 };

@@ -142,6 +142,9 @@ struct node_config {
      * outside can aim traffic at chosen buckets. */
     uint8_t hash_key[16];
     size_t packet_size; /* max datagram, default 1200 */
+    /* Member changes kept for node_member_changes (at most
+     * NODE_MEMBER_CHANGES_MAX); default 0: none kept (the simulator). */
+    uint32_t member_changes_max;
 
     /* evidence */
     ivt_ms epoch_ms;             /* default 60 s */
@@ -201,6 +204,21 @@ int node_tick(struct node *node, ivt_ms now, ivt_ms wall);
 ivt_ms node_next_deadline(const struct node *node);
 /* Moves up to max queued datagrams into out; returns how many. */
 size_t node_outbox(struct node *node, struct gossip_packet *out, size_t max);
+
+/* A member that appeared or changed, as gossip reported it. */
+enum { NODE_MEMBER_CHANGES_MAX = 4096 };
+struct node_member_change {
+    char name[GOSSIP_NAME_MAX];
+    struct gossip_addr addr;
+    uint32_t generation, incarnation;
+    enum gossip_member_state state;
+    bool state_changed; /* false: only its incarnation, address or tags moved */
+};
+/* Moves up to max member changes, oldest first, into out; returns how
+ * many. Past member_changes_max waiting, the oldest are dropped and
+ * counted in *dropped (may be NULL): the count since the previous call. */
+size_t node_member_changes(struct node *node, struct node_member_change *out, size_t max,
+                           uint64_t *dropped);
 
 /* The gossip instance, for what the host drives directly: push-pull streams
  * (gossip_stream_*), the member list, and the keyring. */

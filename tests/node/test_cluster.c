@@ -84,6 +84,7 @@ static void cluster_start_rules(struct cluster *c, uint32_t count, const struct 
         memset(cfg.hash_key, 5, sizeof(cfg.hash_key));
         cfg.addr = sim_net_addr(i);
         cfg.max_entities = 4096;
+        cfg.member_changes_max = 64;
         cfg.rules = rules;
         assert_int_equal(node_new(&c->n[i], &cfg, ivt_test_seed() + i, 0, WALL0), 0);
         assert_int_equal(sim_net_add(c->net, &node_ops, c->n[i]), (int)i);
@@ -751,5 +752,48 @@ TEST(node_cluster_shared_evidence_converges_digests_equal)
             snprintf(ip, sizeof(ip), "10.%u.0.3", j);
             assert_true(knows(c.n[i], NODE_ENT_IP, ip) == (i == j));
         }
+    cluster_stop(&c);
+}
+
+static bool n0_sees_one_dead(void *ctx)
+{
+    struct cluster *c = ctx;
+    return gossip_member_count(node_gossip(c->n[0]), GOSSIP_DEAD) == 1;
+}
+
+/* The host learns of every join and death from the core (the daemon logs
+ * them): in order, each state change once, the ring drained by reading. */
+TEST(node_cluster_member_changes_reported)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 3);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
+    struct node_member_change ch[64];
+    uint64_t dropped = 1;
+    size_t k = node_member_changes(c.n[0], ch, 64, &dropped);
+    assert_int_equal(dropped, 0);
+    int joined = 0;
+    for (size_t i = 0; i < k; i++)
+        if (ch[i].state_changed && ch[i].state == GOSSIP_ALIVE && ch[i].generation == 1)
+            joined += strcmp(ch[i].name, "n1") == 0 || strcmp(ch[i].name, "n2") == 0;
+    assert_int_equal(joined, 2);
+    assert_int_equal(node_member_changes(c.n[0], ch, 64, NULL), 0);
+
+    sim_net_crash(c.net, 2);
+    assert_true(sim_net_wait(c.net, n0_sees_one_dead, &c, 100, 30000));
+    k = node_member_changes(c.n[0], ch, 64, NULL);
+    int suspect_at = -1, dead_at = -1;
+    for (size_t i = 0; i < k; i++) {
+        if (!ch[i].state_changed || strcmp(ch[i].name, "n2") != 0)
+            continue;
+        if (ch[i].state == GOSSIP_SUSPECT && suspect_at < 0)
+            suspect_at = (int)i;
+        if (ch[i].state == GOSSIP_DEAD) {
+            assert_int_equal(dead_at, -1); /* once */
+            dead_at = (int)i;
+        }
+    }
+    assert_true(suspect_at >= 0 && dead_at > suspect_at);
     cluster_stop(&c);
 }
