@@ -120,6 +120,12 @@ enum {
      * (about 10 ns), so up to 512 costs it about 5 us; past that, the
      * epoch's sketches (at most 6 KiB at p = 10) are the cheaper delta. */
     OWN_SLOT_ADDS_MAX = 512,
+    /* The entity table's first size in entries (32 KiB): it doubles as the
+     * store fills, up to twice max_entities. A full-size table (16 MiB
+     * for a million entities) costs a page fault per new entity until
+     * every page is touched, whatever the store's size: a simulator node
+     * holding a few thousand entities faulted in 4,096 pages. */
+    TAB_MIN = 4096,
 };
 
 /* Odd, so i -> i * GOLDEN is a bijection mod 2^64 (event ids stay distinct). */
@@ -515,6 +521,8 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     s->cur = crdt_store_epoch_of(s, wall);
     s->floor = floor_of(s, s->cur);
     uint64_t tsize = pow2_at_least((uint64_t)cfg->max_entities * 2);
+    if (tsize > TAB_MIN)
+        tsize = TAB_MIN;
     s->tmask = tsize - 1;
     uint32_t osize = (uint32_t)pow2_at_least((uint64_t)cfg->max_origins * 2);
     s->omask = osize - 1;
@@ -660,6 +668,35 @@ static void tab_remove(struct crdt_store *s, uint32_t idx)
         }
     }
     s->tab[i] = 0;
+}
+
+/* Doubles the table once it would pass half full, up to twice
+ * max_entities (the size it had before it grew). Entries carry their key32,
+ * so a rehash reads no record. Returns 0 or IVT_ENOMEM (the table is then
+ * unchanged and still has room: it is at most half full). */
+static int tab_reserve(struct crdt_store *s)
+{
+    uint64_t size = s->tmask + 1;
+    if ((uint64_t)(s->nents + 1) * 2 <= size ||
+        size >= pow2_at_least((uint64_t)s->cfg.max_entities * 2))
+        return 0;
+    uint64_t nsize = size * 2, nmask = nsize - 1;
+    uint64_t *nt = crdt__mem_map(&s->mem, nsize * sizeof(*nt));
+    if (!nt)
+        return IVT_ENOMEM;
+    for (uint64_t i = 0; i < size; i++) {
+        uint64_t v = s->tab[i];
+        if (!v)
+            continue;
+        uint64_t j = (uint32_t)(v >> 32) & nmask;
+        while (nt[j])
+            j = (j + 1) & nmask;
+        nt[j] = v;
+    }
+    crdt__mem_unmap(&s->mem, s->tab, size * sizeof(*s->tab));
+    s->tab = nt;
+    s->tmask = nmask;
+    return 0;
 }
 
 static void list_push(struct crdt_store *s, uint32_t *head, uint32_t idx, int which)
@@ -925,6 +962,8 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
     if (idx != NONE)
         return idx;
     if (s->nents >= s->cfg.max_entities && evict_batch(s))
+        return NONE;
+    if (tab_reserve(s))
         return NONE;
     if (key_len > CRDT_KEY_MAX)
         key_len = CRDT_KEY_MAX;
