@@ -146,6 +146,11 @@ struct pcell {
     uint64_t own[CRDT_COUNTERS]; /* our events in it: local, not replicated */
     uint64_t est[CRDT_COUNTERS]; /* rounded estimate, cached */
     uint8_t *reg[CRDT_COUNTERS];
+    /* The keyed hash of its sketches' encoding, as of version dver (valid
+     * when dh_ok): a record's digest names its promoted epochs by these,
+     * so an epoch that did not change is not encoded again. */
+    uint64_t dh, dver;
+    uint8_t dh_ok;
 };
 
 /* A distinct set. Exact sets hold their sorted, distinct hashes in place
@@ -331,6 +336,8 @@ struct crdt_store {
     } roll;
     struct ivt_mpw scratch; /* entities of the message being written */
     struct ivt_mpw dig;     /* one entity's canonical bytes, for its digest */
+    struct ivt_mpw pdig;    /* one promoted epoch's sketches, for its hash */
+    bool pdig_cold;         /* pcell_digest ignores its cache (the recount) */
     uint8_t *scratch_reg;   /* 2^max(p) bytes for unions */
     uint64_t *scratch_items;
     size_t scratch_items_cap;
@@ -557,6 +564,7 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
         s->xhead[k] = NONE;
     ivt_mpw_init_dyn(&s->scratch, SIZE_MAX / 2);
     ivt_mpw_init_dyn(&s->dig, SIZE_MAX / 2);
+    ivt_mpw_init_dyn(&s->pdig, SIZE_MAX / 2);
     uint8_t self[CRDT_ORIGIN_BYTES];
     crdt_origin_pack(self, &cfg->origin);
     origin_intern(s, self);
@@ -619,6 +627,7 @@ void crdt_store_delete(struct crdt_store *s)
     free(s->xcount);
     ivt_mpw_destroy(&s->scratch);
     ivt_mpw_destroy(&s->dig);
+    ivt_mpw_destroy(&s->pdig);
     free(s);
 }
 
@@ -2167,13 +2176,15 @@ bool crdt_store_next(struct crdt_store *s, uint32_t *cursor, struct crdt_view *o
 
 /* ---- encoding ----------------------------------------------------------- */
 
-/* How origins are named while an entity is written. */
-enum omode { O_MESSAGE, O_INLINE };
+/* How an entity is written: for a message (origins by their index in the
+ * message's origin table), or for its digest (origins inline, and each
+ * promoted epoch as the hash of its sketches, pcell_digest). */
+enum omode { O_MESSAGE, O_DIGEST };
 
 static void write_origin_ref(struct crdt_store *s, struct ivt_mpw *w, uint32_t idx, enum omode mode)
 {
     struct origin_rec *o = &s->origins[idx];
-    if (mode == O_INLINE) {
+    if (mode == O_DIGEST) {
         ivt_mpw_bin(w, o->bytes, CRDT_ORIGIN_BYTES);
         return;
     }
@@ -2214,6 +2225,29 @@ static void write_hll_or_empty(struct crdt_store *s, struct ivt_mpw *w, const ui
         crdt_hll_encode(w, reg, s->cfg.counter_hll_p);
     else
         ivt_mpw_bin(w, "", 0);
+}
+
+/* The keyed hash of pc's sketches (their encoding in a message), cached
+ * until pc rises (every change of its registers sets pc->ver). A hot
+ * publisher's record holds a promoted epoch per minute of the window, each
+ * six sketches: re-encoding them all whenever the current one changed was
+ * most of a digest. Equal epochs hash alike, so digests stay canonical.
+ * On an encoding failure (no memory) w's error is set and 0 returned. */
+static uint64_t pcell_digest(struct crdt_store *s, struct ivt_mpw *w, struct pcell *pc)
+{
+    if (pc->dh_ok && pc->dver == pc->ver && !s->pdig_cold)
+        return pc->dh;
+    ivt_mpw_reset(&s->pdig);
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        write_hll_or_empty(s, &s->pdig, pc->reg[m]);
+    if (s->pdig.err) {
+        w->err = s->pdig.err;
+        return 0;
+    }
+    pc->dh = crdt_siphash(s->digest_key, s->pdig.data, s->pdig.len);
+    pc->dver = pc->ver;
+    pc->dh_ok = 1;
+    return pc->dh;
 }
 
 /* One slot: [epoch, origin, c0 .. c5]. */
@@ -2424,9 +2458,15 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
         n += e->pcells[i].ver > since;
     ivt_mpw_array(w, n);
     for (uint32_t i = 0; i < e->npcells; i++) {
-        const struct pcell *pc = &e->pcells[i];
+        struct pcell *pc = &e->pcells[i]; /* its digest cache */
         if (pc->ver <= since)
             continue;
+        if (mode == O_DIGEST) {
+            ivt_mpw_array(w, 2);
+            ivt_mpw_uint(w, pc->epoch);
+            ivt_mpw_uint(w, pcell_digest(s, w, pc));
+            continue;
+        }
         ivt_mpw_array(w, 1 + CRDT_COUNTERS);
         ivt_mpw_uint(w, pc->epoch);
         for (int m = 0; m < CRDT_COUNTERS; m++)
@@ -2996,7 +3036,7 @@ static uint64_t ent_digest_fresh(struct crdt_store *s, const struct ent *e, bool
         return 0;
     }
     ivt_mpw_reset(&s->dig);
-    write_entity(s, &s->dig, e, 0, O_INLINE, false);
+    write_entity(s, &s->dig, e, 0, O_DIGEST, false);
     *ok = !s->dig.err;
     return s->dig.err ? ~(uint64_t)0 : crdt_siphash(s->digest_key, s->dig.data, s->dig.len);
 }
@@ -3054,12 +3094,14 @@ int crdt__store_digest_recount(struct crdt_store *s, uint64_t *out, size_t n)
     if (n != crdt_store_digest_size(s))
         return IVT_EINVAL;
     memset(out, 0, n * sizeof(*out));
+    s->pdig_cold = true; /* the kept promoted-epoch hashes are checked too */
     for (uint32_t i = 0; i < s->used_hi; i++) {
         const struct ent *e = &s->ents[i];
         bool ok;
         if (e->live)
             out[bucket_of(s, e->h)] += ent_digest_fresh(s, e, &ok);
     }
+    s->pdig_cold = false;
     return 0;
 }
 
