@@ -285,7 +285,7 @@ struct crdt_store {
      * owner's allocator, registers come from pools over its chunks. */
     struct crdt__mem mem;
     struct crdt__pool dreg; /* promoted distinct sets: registers + histogram */
-    struct crdt__pool creg; /* promoted counter metrics: registers */
+    struct crdt__pool creg; /* promoted counter metrics: registers + histogram */
 
     struct ent *ents;
     uint32_t nents, free_head, used_hi;
@@ -499,6 +499,7 @@ uint32_t crdt_store_epoch(const struct crdt_store *s)
 }
 
 static inline size_t dset_reg_bytes(const struct crdt_store *s);
+static inline size_t creg_bytes(const struct crdt_store *s);
 
 static uint32_t floor_of(const struct crdt_store *s, uint32_t cur)
 {
@@ -518,7 +519,7 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     s->cfg = *cfg;
     crdt__mem_init(&s->mem, &cfg->alloc);
     crdt__pool_init(&s->dreg, dset_reg_bytes(s));
-    crdt__pool_init(&s->creg, crdt_hll_size(cfg->counter_hll_p));
+    crdt__pool_init(&s->creg, creg_bytes(s));
     for (int k = 0; k < CRDT_KINDS; k++)
         derive_key(s->kind_key[k], cfg->hash_key, "ivt.kind", k);
     derive_key(s->item_key, cfg->hash_key, "ivt.item", 0);
@@ -1085,6 +1086,29 @@ static inline size_t dset_reg_bytes(const struct crdt_store *s)
     return crdt_hll_size(s->cfg.distinct_hll_p) + CRDT_HLL_HIST * sizeof(uint32_t);
 }
 
+/* A promoted counter metric's registers are followed by their histogram
+ * too: a merge that raises them re-estimates the epoch from it. */
+static inline size_t creg_bytes(const struct crdt_store *s)
+{
+    return crdt_hll_size(s->cfg.counter_hll_p) + CRDT_HLL_HIST * sizeof(uint32_t);
+}
+
+static inline uint32_t *pcell_hist(const struct crdt_store *s, uint8_t *reg)
+{
+    /* 2^p >= 16 bytes in: as aligned as the allocation. */
+    return (uint32_t *)(void *)(reg + crdt_hll_size(s->cfg.counter_hll_p));
+}
+
+/* Zeroed registers for a promoted counter metric: every register in the
+ * histogram's bin 0. NULL when out of memory. */
+static uint8_t *creg_get(struct crdt_store *s)
+{
+    uint8_t *reg = crdt__pool_get(&s->mem, &s->creg, true);
+    if (reg)
+        pcell_hist(s, reg)[0] = (uint32_t)crdt_hll_size(s->cfg.counter_hll_p);
+    return reg;
+}
+
 static inline uint32_t *dset_hist(const struct crdt_store *s, const struct dset *d)
 {
     /* 2^p >= 16 bytes in: as aligned as the allocation. */
@@ -1426,23 +1450,28 @@ static int pcell_insert(struct crdt_store *s, struct ent *e, struct pcell *pc, u
         return 0;
     unsigned p = s->cfg.counter_hll_p;
     if (!pc->reg[m]) {
-        pc->reg[m] = crdt__pool_get(&s->mem, &s->creg, true);
+        pc->reg[m] = creg_get(s);
         if (!pc->reg[m])
             return IVT_ENOMEM;
         s->shape++;
     }
     uint64_t seed = event_seed(s, origin, e, pc->epoch, m);
+    uint32_t *hist = pcell_hist(s, pc->reg[m]);
     bool rose = false;
     for (uint64_t i = from; i <= to; i++)
-        rose |= crdt_hll_add(pc->reg[m], p, ivt_mix64(seed + i * GOLDEN));
+        rose |= crdt_hll_add_hist(pc->reg[m], hist, p, ivt_mix64(seed + i * GOLDEN));
     return rose;
 }
 
-/* Re-reads metric m's estimate into the cached window sum. */
+/* Re-reads metric m's estimate into the cached window sum: from the kept
+ * histogram, 56 bins at p = 10 instead of 1,024 registers (a merge of a
+ * publisher's delta re-estimates up to six metrics of each epoch it
+ * raised). */
 static void pcell_reestimate(struct crdt_store *s, struct ent *e, struct pcell *pc, int m)
 {
-    uint64_t est =
-        pc->reg[m] ? (uint64_t)llround(crdt_hll_estimate(pc->reg[m], s->cfg.counter_hll_p)) : 0;
+    uint64_t est = pc->reg[m] ? (uint64_t)llround(crdt_hll_estimate_hist(pcell_hist(s, pc->reg[m]),
+                                                                         s->cfg.counter_hll_p))
+                              : 0;
     e->fleet[m] += est - pc->est[m];
     pc->est[m] = est;
 }
@@ -1978,6 +2007,37 @@ size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall)
         while (crdt_store_tick_step(s, SIZE_MAX, &removed))
             ;
     return removed;
+}
+
+int crdt__store_check_hist(const struct crdt_store *s)
+{
+    uint32_t fresh[CRDT_HLL_HIST];
+    unsigned pc = s->cfg.counter_hll_p, pd = s->cfg.distinct_hll_p;
+    for (uint32_t i = 0; i < s->used_hi; i++) {
+        const struct ent *e = &s->ents[i];
+        if (!e->live)
+            continue;
+        for (uint32_t j = 0; j < e->npcells; j++)
+            for (int m = 0; m < CRDT_COUNTERS; m++) {
+                uint8_t *reg = e->pcells[j].reg[m];
+                if (!reg)
+                    continue;
+                crdt_hll_histogram(fresh, reg, pc);
+                if (memcmp(fresh, pcell_hist(s, reg), sizeof(fresh)) ||
+                    e->pcells[j].est[m] != (uint64_t)llround(crdt_hll_estimate(reg, pc)))
+                    return IVT_EINVAL;
+            }
+        for (uint32_t j = 0; j < e->nbuckets; j++)
+            for (int d = 0; d < NSETS; d++) {
+                const struct dset *ds = &e->buckets[j].set[d];
+                if (ds->promoted != DSET_DENSE)
+                    continue;
+                crdt_hll_histogram(fresh, ds->u.reg, pd);
+                if (memcmp(fresh, dset_hist(s, ds), sizeof(fresh)))
+                    return IVT_EINVAL;
+            }
+    }
+    return 0;
 }
 
 int crdt__store_check_expiry(const struct crdt_store *s)
@@ -2638,9 +2698,7 @@ static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *
                 return IVT_ENOMEM;
             return rc < 0 ? rc : rc | promoted;
         }
-        int rc = crdt_hll_decode_merge(pos, end, d->u.reg, p);
-        if (rc > 0) /* registers rose anywhere: count them again */
-            crdt_hll_histogram(dset_hist(s, d), d->u.reg, p);
+        int rc = crdt_hll_decode_merge_hist(pos, end, d->u.reg, dset_hist(s, d), p);
         return rc < 0 ? rc : rc | promoted;
     }
     uint32_t n;
@@ -2799,9 +2857,10 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
                 *pos = q;
                 continue;
             }
-            if (!pc->reg[m] && !(pc->reg[m] = crdt__pool_get(&s->mem, &s->creg, true)))
+            if (!pc->reg[m] && !(pc->reg[m] = creg_get(s)))
                 return IVT_ENOMEM;
-            rc = crdt_hll_decode_merge(pos, end, pc->reg[m], s->cfg.counter_hll_p);
+            rc = crdt_hll_decode_merge_hist(pos, end, pc->reg[m], pcell_hist(s, pc->reg[m]),
+                                            s->cfg.counter_hll_p);
             if (rc < 0)
                 return rc;
             if (rc) {
@@ -3289,7 +3348,7 @@ int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w)
 static struct footprint ent_footprint(const struct crdt_store *s, const struct ent *e)
 {
     struct footprint f = {0, 0, 0};
-    size_t pc = crdt_hll_size(s->cfg.counter_hll_p), pd = dset_reg_bytes(s);
+    size_t pc = creg_bytes(s), pd = dset_reg_bytes(s);
     /* Arrays held in the record are counted in the slab. */
     f.bytes = e->key_len + 1u + (uint64_t)e->cappcells * sizeof(struct pcell);
     if (e->slots != &e->slot1)
