@@ -2237,17 +2237,15 @@ bool crdt_store_next(struct crdt_store *s, uint32_t *cursor, struct crdt_view *o
 /* ---- encoding ----------------------------------------------------------- */
 
 /* How an entity is written: for a message (origins by their index in the
- * message's origin table), or for its digest (origins inline, and each
+ * message's origin table), or for its digest (hashed, never parsed: slots
+ * and exact sets as fixed-size words, origins by their keyed hash, each
  * promoted epoch as the hash of its sketches, pcell_digest). */
 enum omode { O_MESSAGE, O_DIGEST };
 
-static void write_origin_ref(struct crdt_store *s, struct ivt_mpw *w, uint32_t idx, enum omode mode)
+/* An origin by its index in the message's origin table. */
+static void write_origin_ref(struct crdt_store *s, struct ivt_mpw *w, uint32_t idx)
 {
     struct origin_rec *o = &s->origins[idx];
-    if (mode == O_DIGEST) {
-        ivt_mpw_bin(w, o->bytes, CRDT_ORIGIN_BYTES);
-        return;
-    }
     if (o->stamp != s->msg_stamp) {
         o->stamp = s->msg_stamp;
         o->msg = s->msg_norigins;
@@ -2310,13 +2308,56 @@ static uint64_t pcell_digest(struct crdt_store *s, struct ivt_mpw *w, struct pce
     return pc->dh;
 }
 
+/* Stores the n low bytes of v little-endian (the digest form is the same
+ * bytes on every architecture). */
+static inline void put_le(uint8_t *b, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Bytes of a slot in the digest form: epoch, origin hash, six counts. */
+enum { DIG_SLOT = 4 + 8 + 4 * CRDT_COUNTERS, DIG_ITEMS = 16 };
+
+/* A slot in the digest form: fixed-size little-endian fields, the origin
+ * by its keyed hash (the same on every replica of a cluster), not msgpack
+ * (a digest is hashed, never parsed: a hot record holds dozens of slots). */
+static void write_slot_digest(struct crdt_store *s, struct ivt_mpw *w, const struct slot *sl)
+{
+    uint8_t b[DIG_SLOT];
+    put_le(b, sl->epoch, 4);
+    put_le(b + 4, s->origins[sl->origin].hash, 8);
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        put_le(b + 12 + 4 * m, sl->c[m], 4);
+    ivt_mpw_raw(w, b, sizeof(b));
+}
+
+/* A set in the digest form: an exact set's hashes as 8-byte little-endian
+ * words after its count; a promoted one as in a message. */
+static void write_dset_digest(struct crdt_store *s, struct ivt_mpw *w, const struct dset *d)
+{
+    if (d->promoted) {
+        write_dset(s, w, d);
+        return;
+    }
+    ivt_mpw_array(w, d->n);
+    const uint64_t *it = dset_items(d);
+    uint8_t b[8 * DIG_ITEMS];
+    for (uint32_t i = 0; i < d->n; i += DIG_ITEMS) {
+        uint32_t k = d->n - i < DIG_ITEMS ? d->n - i : DIG_ITEMS;
+        for (uint32_t j = 0; j < k; j++)
+            put_le(b + 8 * j, it[i + j], 8);
+        ivt_mpw_raw(w, b, 8u * k);
+    }
+}
+
 /* One slot: [epoch, origin, c0 .. c5]. */
 static void write_slot(struct crdt_store *s, struct ivt_mpw *w, uint32_t epoch, uint32_t origin,
-                       const uint32_t *c, enum omode mode)
+                       const uint32_t *c)
 {
     ivt_mpw_array(w, 2 + CRDT_COUNTERS);
     ivt_mpw_uint(w, epoch);
-    write_origin_ref(s, w, origin, mode);
+    write_origin_ref(s, w, origin);
     for (int m = 0; m < CRDT_COUNTERS; m++)
         ivt_mpw_uint(w, c[m]);
 }
@@ -2428,7 +2469,7 @@ static bool own_as_slot(const struct pcell *pc)
  * up to 1 KiB. Past OWN_SLOT_ADDS_MAX events, the sketches (with what
  * others put in them: still a join). */
 static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e,
-                               uint64_t since, enum omode mode)
+                               uint64_t since)
 {
     uint32_t n = 0, np = 0;
     for (uint32_t i = 0; i < e->nslots; i++)
@@ -2448,7 +2489,7 @@ static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const st
         if (k == e->npcells || (i < e->nslots && e->slots[i].epoch < e->pcells[k].epoch)) {
             const struct slot *sl = &e->slots[i++];
             if (sl->ver > since && sl->origin == SELF)
-                write_slot(s, w, sl->epoch, SELF, sl->c, mode);
+                write_slot(s, w, sl->epoch, SELF, sl->c);
             continue;
         }
         const struct pcell *pc = &e->pcells[k++];
@@ -2457,7 +2498,7 @@ static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const st
         uint32_t c[CRDT_COUNTERS];
         for (int m = 0; m < CRDT_COUNTERS; m++)
             c[m] = (uint32_t)pc->own[m]; /* at most OWN_SLOT_ADDS_MAX */
-        write_slot(s, w, pc->epoch, SELF, c, mode);
+        write_slot(s, w, pc->epoch, SELF, c);
     }
     ivt_mpw_array(w, np);
     for (k = 0; k < e->npcells; k++) {
@@ -2500,7 +2541,7 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
     ivt_mpw_uint(w, e->h);
     ivt_mpw_bin(w, e->key, delta && e->key_sent ? 0 : e->key_len);
     if (delta && !s->cfg.forward_merged) {
-        write_own_counters(s, w, e, since, mode);
+        write_own_counters(s, w, e, since);
         write_own_buckets(s, w, e);
         return;
     }
@@ -2510,8 +2551,12 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
     ivt_mpw_array(w, n);
     for (uint32_t i = 0; i < e->nslots; i++) {
         const struct slot *sl = &e->slots[i];
-        if (sl->ver > since)
-            write_slot(s, w, sl->epoch, sl->origin, sl->c, mode);
+        if (sl->ver <= since)
+            continue;
+        if (mode == O_DIGEST)
+            write_slot_digest(s, w, sl);
+        else
+            write_slot(s, w, sl->epoch, sl->origin, sl->c);
     }
     n = 0;
     for (uint32_t i = 0; i < e->npcells; i++)
@@ -2545,6 +2590,8 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
         for (int d = 0; d < NSETS; d++) {
             if (delta && since && !(bk->risen & (1u << d)))
                 ivt_mpw_array(w, 0);
+            else if (mode == O_DIGEST)
+                write_dset_digest(s, w, &bk->set[d]);
             else
                 write_dset(s, w, &bk->set[d]);
         }
