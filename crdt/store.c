@@ -2425,7 +2425,8 @@ static void write_own_items(struct crdt_store *s, struct ivt_mpw *w, const struc
 static void write_own_buckets(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e)
 {
     if (!s->jsorted) {
-        qsort(s->jrnl, s->jn, sizeof(*s->jrnl), jrnl_cmp);
+        if (s->jn) /* an empty journal may not be allocated yet: qsort wants a pointer */
+            qsort(s->jrnl, s->jn, sizeof(*s->jrnl), jrnl_cmp);
         s->jsorted = true;
     }
     uint32_t n = 0;
