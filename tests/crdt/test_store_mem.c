@@ -100,6 +100,24 @@ static uint8_t *snap(struct crdt_store *s, size_t *len)
     return w.data;
 }
 
+/* s's snapshot, merged into an empty store of config c, encodes the same.
+ * Returns that store (caller deletes). */
+static struct crdt_store *copy_encodes_alike(struct crdt_store *s, const struct crdt_config *c,
+                                             ivt_ms wall)
+{
+    size_t la, lb;
+    uint8_t *x = snap(s, &la);
+    struct crdt_store *t;
+    assert_int_equal(crdt_store_new(&t, c, wall), 0);
+    assert_int_equal(crdt_store_merge(t, x, la, NULL), 0);
+    uint8_t *y = snap(t, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(x, y, la);
+    free(x);
+    free(y);
+    return t;
+}
+
 TEST(crdt_store_allocator_seam)
 {
     (void)state;
@@ -206,20 +224,10 @@ TEST(crdt_store_sparse_sets_match_registers)
             assert_true(v.approximate);
             assert_int_equal(v.distinct[0], (uint64_t)llround(crdt_hll_estimate(reg, 12)));
         }
-        /* The snapshot, merged into an empty store, encodes the same. */
-        size_t la, lb;
-        uint8_t *x = snap(s, &la);
-        struct crdt_store *t;
-        assert_int_equal(crdt_store_new(&t, &c, WALL0), 0);
-        assert_int_equal(crdt_store_merge(t, x, la, NULL), 0);
-        uint8_t *y = snap(t, &lb);
-        assert_int_equal(la, lb);
-        assert_memory_equal(x, y, la);
+        struct crdt_store *t = copy_encodes_alike(s, &c, WALL0);
         struct crdt_view w;
         assert_int_equal(crdt_store_get(t, &w, CRDT_KIND_IP, "10.1.2.3", 8), 0);
         assert_int_equal(w.distinct[0], v.distinct[0]);
-        free(x);
-        free(y);
         crdt_store_delete(t);
     }
     crdt_store_delete(s);
@@ -276,16 +284,6 @@ TEST(crdt_store_table_grows_with_store)
     crdt_store_stats(s, &st);
     assert_true(st.evictions > 0);
     assert_true(st.entities <= c.max_entities);
-    size_t la, lb;
-    uint8_t *x = snap(s, &la);
-    struct crdt_store *t;
-    assert_int_equal(crdt_store_new(&t, &c, wall), 0);
-    assert_int_equal(crdt_store_merge(t, x, la, NULL), 0);
-    uint8_t *y = snap(t, &lb);
-    assert_int_equal(la, lb);
-    assert_memory_equal(x, y, la);
-    free(x);
-    free(y);
-    crdt_store_delete(t);
+    crdt_store_delete(copy_encodes_alike(s, &c, wall));
     crdt_store_delete(s);
 }
