@@ -206,7 +206,9 @@ void crdt_hll_encode(struct ivt_mpw *w, const uint8_t *reg, unsigned p)
     ivt_mpw_raw(w, e, n);
 }
 
-int crdt_hll_decode_merge(const uint8_t **pos, const uint8_t *end, uint8_t *reg, unsigned p)
+/* crdt_hll_decode_merge, keeping hist (when not NULL) the histogram of reg. */
+static int decode_merge(const uint8_t **pos, const uint8_t *end, uint8_t *reg,
+                        uint32_t hist[CRDT_HLL_HIST], unsigned p)
 {
     const uint8_t *q = *pos, *b;
     uint32_t len;
@@ -229,6 +231,10 @@ int crdt_hll_decode_merge(const uint8_t **pos, const uint8_t *end, uint8_t *reg,
             return IVT_EPROTO;
         for (size_t i = 0; reg && i < m; i++)
             if (b[i] > reg[i]) {
+                if (hist) {
+                    hist[reg[i]]--;
+                    hist[b[i]]++;
+                }
                 reg[i] = b[i];
                 rose = true;
             }
@@ -246,6 +252,10 @@ int crdt_hll_decode_merge(const uint8_t **pos, const uint8_t *end, uint8_t *reg,
         for (uint32_t j = 0; reg && j < len; j += SPARSE_ENTRY) {
             size_t idx = (size_t)b[j] << 8 | b[j + 1];
             if (b[j + 2] > reg[idx]) {
+                if (hist) {
+                    hist[reg[idx]]--;
+                    hist[b[j + 2]]++;
+                }
                 reg[idx] = b[j + 2];
                 rose = true;
             }
@@ -253,4 +263,15 @@ int crdt_hll_decode_merge(const uint8_t **pos, const uint8_t *end, uint8_t *reg,
     }
     *pos = q;
     return rose ? 1 : 0;
+}
+
+int crdt_hll_decode_merge(const uint8_t **pos, const uint8_t *end, uint8_t *reg, unsigned p)
+{
+    return decode_merge(pos, end, reg, NULL, p);
+}
+
+int crdt_hll_decode_merge_hist(const uint8_t **pos, const uint8_t *end, uint8_t *reg,
+                               uint32_t hist[CRDT_HLL_HIST], unsigned p)
+{
+    return decode_merge(pos, end, reg, hist, p);
 }

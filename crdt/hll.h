@@ -89,5 +89,9 @@ void crdt_hll_encode(struct ivt_mpw *w, const uint8_t *reg, unsigned p);
  * of reg rose, 0 when none did, or IVT_EPROTO.
  */
 int crdt_hll_decode_merge(const uint8_t **pos, const uint8_t *end, uint8_t *reg, unsigned p);
+/* crdt_hll_decode_merge that keeps hist (the histogram of reg) up to date,
+ * so a merged sketch is estimated without a pass over its registers. */
+int crdt_hll_decode_merge_hist(const uint8_t **pos, const uint8_t *end, uint8_t *reg,
+                               uint32_t hist[CRDT_HLL_HIST], unsigned p);
 
 #endif

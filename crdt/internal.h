@@ -198,4 +198,9 @@ int crdt__store_digest_recount(struct crdt_store *s, uint64_t *out, size_t n);
  * window, and each is filed under its key. Returns 0 or IVT_EINVAL. */
 int crdt__store_check_expiry(const struct crdt_store *s);
 
+/* Checks the histograms kept beside promoted registers (counter epochs and
+ * dense sets): each is its registers' histogram, and each promoted epoch's
+ * cached estimate is the registers' estimate. Returns 0 or IVT_EINVAL. */
+int crdt__store_check_hist(const struct crdt_store *s);
+
 #endif

@@ -120,6 +120,12 @@ enum {
      * (about 10 ns), so up to 512 costs it about 5 us; past that, the
      * epoch's sketches (at most 6 KiB at p = 10) are the cheaper delta. */
     OWN_SLOT_ADDS_MAX = 512,
+    /* The entity table's first size in entries (32 KiB): it doubles as the
+     * store fills, up to twice max_entities. A full-size table (16 MiB
+     * for a million entities) costs a page fault per new entity until
+     * every page is touched, whatever the store's size: a simulator node
+     * holding a few thousand entities faulted in 4,096 pages. */
+    TAB_MIN = 4096,
 };
 
 /* Odd, so i -> i * GOLDEN is a bijection mod 2^64 (event ids stay distinct). */
@@ -140,6 +146,11 @@ struct pcell {
     uint64_t own[CRDT_COUNTERS]; /* our events in it: local, not replicated */
     uint64_t est[CRDT_COUNTERS]; /* rounded estimate, cached */
     uint8_t *reg[CRDT_COUNTERS];
+    /* The keyed hash of its sketches' encoding, as of version dver (valid
+     * when dh_ok): a record's digest names its promoted epochs by these,
+     * so an epoch that did not change is not encoded again. */
+    uint64_t dh, dver;
+    uint8_t dh_ok;
 };
 
 /* A distinct set. Exact sets hold their sorted, distinct hashes in place
@@ -274,7 +285,7 @@ struct crdt_store {
      * owner's allocator, registers come from pools over its chunks. */
     struct crdt__mem mem;
     struct crdt__pool dreg; /* promoted distinct sets: registers + histogram */
-    struct crdt__pool creg; /* promoted counter metrics: registers */
+    struct crdt__pool creg; /* promoted counter metrics: registers + histogram */
 
     struct ent *ents;
     uint32_t nents, free_head, used_hi;
@@ -325,6 +336,8 @@ struct crdt_store {
     } roll;
     struct ivt_mpw scratch; /* entities of the message being written */
     struct ivt_mpw dig;     /* one entity's canonical bytes, for its digest */
+    struct ivt_mpw pdig;    /* one promoted epoch's sketches, for its hash */
+    bool pdig_cold;         /* pcell_digest ignores its cache (the recount) */
     uint8_t *scratch_reg;   /* 2^max(p) bytes for unions */
     uint64_t *scratch_items;
     size_t scratch_items_cap;
@@ -486,6 +499,7 @@ uint32_t crdt_store_epoch(const struct crdt_store *s)
 }
 
 static inline size_t dset_reg_bytes(const struct crdt_store *s);
+static inline size_t creg_bytes(const struct crdt_store *s);
 
 static uint32_t floor_of(const struct crdt_store *s, uint32_t cur)
 {
@@ -505,7 +519,7 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     s->cfg = *cfg;
     crdt__mem_init(&s->mem, &cfg->alloc);
     crdt__pool_init(&s->dreg, dset_reg_bytes(s));
-    crdt__pool_init(&s->creg, crdt_hll_size(cfg->counter_hll_p));
+    crdt__pool_init(&s->creg, creg_bytes(s));
     for (int k = 0; k < CRDT_KINDS; k++)
         derive_key(s->kind_key[k], cfg->hash_key, "ivt.kind", k);
     derive_key(s->item_key, cfg->hash_key, "ivt.item", 0);
@@ -515,6 +529,8 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     s->cur = crdt_store_epoch_of(s, wall);
     s->floor = floor_of(s, s->cur);
     uint64_t tsize = pow2_at_least((uint64_t)cfg->max_entities * 2);
+    if (tsize > TAB_MIN)
+        tsize = TAB_MIN;
     s->tmask = tsize - 1;
     uint32_t osize = (uint32_t)pow2_at_least((uint64_t)cfg->max_origins * 2);
     s->omask = osize - 1;
@@ -549,6 +565,7 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
         s->xhead[k] = NONE;
     ivt_mpw_init_dyn(&s->scratch, SIZE_MAX / 2);
     ivt_mpw_init_dyn(&s->dig, SIZE_MAX / 2);
+    ivt_mpw_init_dyn(&s->pdig, SIZE_MAX / 2);
     uint8_t self[CRDT_ORIGIN_BYTES];
     crdt_origin_pack(self, &cfg->origin);
     origin_intern(s, self);
@@ -611,6 +628,7 @@ void crdt_store_delete(struct crdt_store *s)
     free(s->xcount);
     ivt_mpw_destroy(&s->scratch);
     ivt_mpw_destroy(&s->dig);
+    ivt_mpw_destroy(&s->pdig);
     free(s);
 }
 
@@ -660,6 +678,35 @@ static void tab_remove(struct crdt_store *s, uint32_t idx)
         }
     }
     s->tab[i] = 0;
+}
+
+/* Doubles the table once it would pass half full, up to twice
+ * max_entities (the size it had before it grew). Entries carry their key32,
+ * so a rehash reads no record. Returns 0 or IVT_ENOMEM (the table is then
+ * unchanged and still has room: it is at most half full). */
+static int tab_reserve(struct crdt_store *s)
+{
+    uint64_t size = s->tmask + 1;
+    if ((uint64_t)(s->nents + 1) * 2 <= size ||
+        size >= pow2_at_least((uint64_t)s->cfg.max_entities * 2))
+        return 0;
+    uint64_t nsize = size * 2, nmask = nsize - 1;
+    uint64_t *nt = crdt__mem_map(&s->mem, nsize * sizeof(*nt));
+    if (!nt)
+        return IVT_ENOMEM;
+    for (uint64_t i = 0; i < size; i++) {
+        uint64_t v = s->tab[i];
+        if (!v)
+            continue;
+        uint64_t j = (uint32_t)(v >> 32) & nmask;
+        while (nt[j])
+            j = (j + 1) & nmask;
+        nt[j] = v;
+    }
+    crdt__mem_unmap(&s->mem, s->tab, size * sizeof(*s->tab));
+    s->tab = nt;
+    s->tmask = nmask;
+    return 0;
 }
 
 static void list_push(struct crdt_store *s, uint32_t *head, uint32_t idx, int which)
@@ -926,6 +973,8 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
         return idx;
     if (s->nents >= s->cfg.max_entities && evict_batch(s))
         return NONE;
+    if (tab_reserve(s))
+        return NONE;
     if (key_len > CRDT_KEY_MAX)
         key_len = CRDT_KEY_MAX;
     char *k = crdt__small_get(&s->mem, key_len + 1);
@@ -1035,6 +1084,29 @@ static void ent_touch(struct crdt_store *s, uint32_t idx)
 static inline size_t dset_reg_bytes(const struct crdt_store *s)
 {
     return crdt_hll_size(s->cfg.distinct_hll_p) + CRDT_HLL_HIST * sizeof(uint32_t);
+}
+
+/* A promoted counter metric's registers are followed by their histogram
+ * too: a merge that raises them re-estimates the epoch from it. */
+static inline size_t creg_bytes(const struct crdt_store *s)
+{
+    return crdt_hll_size(s->cfg.counter_hll_p) + CRDT_HLL_HIST * sizeof(uint32_t);
+}
+
+static inline uint32_t *pcell_hist(const struct crdt_store *s, uint8_t *reg)
+{
+    /* 2^p >= 16 bytes in: as aligned as the allocation. */
+    return (uint32_t *)(void *)(reg + crdt_hll_size(s->cfg.counter_hll_p));
+}
+
+/* Zeroed registers for a promoted counter metric: every register in the
+ * histogram's bin 0. NULL when out of memory. */
+static uint8_t *creg_get(struct crdt_store *s)
+{
+    uint8_t *reg = crdt__pool_get(&s->mem, &s->creg, true);
+    if (reg)
+        pcell_hist(s, reg)[0] = (uint32_t)crdt_hll_size(s->cfg.counter_hll_p);
+    return reg;
 }
 
 static inline uint32_t *dset_hist(const struct crdt_store *s, const struct dset *d)
@@ -1378,23 +1450,28 @@ static int pcell_insert(struct crdt_store *s, struct ent *e, struct pcell *pc, u
         return 0;
     unsigned p = s->cfg.counter_hll_p;
     if (!pc->reg[m]) {
-        pc->reg[m] = crdt__pool_get(&s->mem, &s->creg, true);
+        pc->reg[m] = creg_get(s);
         if (!pc->reg[m])
             return IVT_ENOMEM;
         s->shape++;
     }
     uint64_t seed = event_seed(s, origin, e, pc->epoch, m);
+    uint32_t *hist = pcell_hist(s, pc->reg[m]);
     bool rose = false;
     for (uint64_t i = from; i <= to; i++)
-        rose |= crdt_hll_add(pc->reg[m], p, ivt_mix64(seed + i * GOLDEN));
+        rose |= crdt_hll_add_hist(pc->reg[m], hist, p, ivt_mix64(seed + i * GOLDEN));
     return rose;
 }
 
-/* Re-reads metric m's estimate into the cached window sum. */
+/* Re-reads metric m's estimate into the cached window sum: from the kept
+ * histogram, 56 bins at p = 10 instead of 1,024 registers (a merge of a
+ * publisher's delta re-estimates up to six metrics of each epoch it
+ * raised). */
 static void pcell_reestimate(struct crdt_store *s, struct ent *e, struct pcell *pc, int m)
 {
-    uint64_t est =
-        pc->reg[m] ? (uint64_t)llround(crdt_hll_estimate(pc->reg[m], s->cfg.counter_hll_p)) : 0;
+    uint64_t est = pc->reg[m] ? (uint64_t)llround(crdt_hll_estimate_hist(pcell_hist(s, pc->reg[m]),
+                                                                         s->cfg.counter_hll_p))
+                              : 0;
     e->fleet[m] += est - pc->est[m];
     pc->est[m] = est;
 }
@@ -1932,6 +2009,37 @@ size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall)
     return removed;
 }
 
+int crdt__store_check_hist(const struct crdt_store *s)
+{
+    uint32_t fresh[CRDT_HLL_HIST];
+    unsigned pc = s->cfg.counter_hll_p, pd = s->cfg.distinct_hll_p;
+    for (uint32_t i = 0; i < s->used_hi; i++) {
+        const struct ent *e = &s->ents[i];
+        if (!e->live)
+            continue;
+        for (uint32_t j = 0; j < e->npcells; j++)
+            for (int m = 0; m < CRDT_COUNTERS; m++) {
+                uint8_t *reg = e->pcells[j].reg[m];
+                if (!reg)
+                    continue;
+                crdt_hll_histogram(fresh, reg, pc);
+                if (memcmp(fresh, pcell_hist(s, reg), sizeof(fresh)) ||
+                    e->pcells[j].est[m] != (uint64_t)llround(crdt_hll_estimate(reg, pc)))
+                    return IVT_EINVAL;
+            }
+        for (uint32_t j = 0; j < e->nbuckets; j++)
+            for (int d = 0; d < NSETS; d++) {
+                const struct dset *ds = &e->buckets[j].set[d];
+                if (ds->promoted != DSET_DENSE)
+                    continue;
+                crdt_hll_histogram(fresh, ds->u.reg, pd);
+                if (memcmp(fresh, dset_hist(s, ds), sizeof(fresh)))
+                    return IVT_EINVAL;
+            }
+    }
+    return 0;
+}
+
 int crdt__store_check_expiry(const struct crdt_store *s)
 {
     uint32_t bfl = s->floor / s->cfg.distinct_bucket_epochs;
@@ -2128,16 +2236,16 @@ bool crdt_store_next(struct crdt_store *s, uint32_t *cursor, struct crdt_view *o
 
 /* ---- encoding ----------------------------------------------------------- */
 
-/* How origins are named while an entity is written. */
-enum omode { O_MESSAGE, O_INLINE };
+/* How an entity is written: for a message (origins by their index in the
+ * message's origin table), or for its digest (hashed, never parsed: slots
+ * and exact sets as fixed-size words, origins by their keyed hash, each
+ * promoted epoch as the hash of its sketches, pcell_digest). */
+enum omode { O_MESSAGE, O_DIGEST };
 
-static void write_origin_ref(struct crdt_store *s, struct ivt_mpw *w, uint32_t idx, enum omode mode)
+/* An origin by its index in the message's origin table. */
+static void write_origin_ref(struct crdt_store *s, struct ivt_mpw *w, uint32_t idx)
 {
     struct origin_rec *o = &s->origins[idx];
-    if (mode == O_INLINE) {
-        ivt_mpw_bin(w, o->bytes, CRDT_ORIGIN_BYTES);
-        return;
-    }
     if (o->stamp != s->msg_stamp) {
         o->stamp = s->msg_stamp;
         o->msg = s->msg_norigins;
@@ -2177,13 +2285,79 @@ static void write_hll_or_empty(struct crdt_store *s, struct ivt_mpw *w, const ui
         ivt_mpw_bin(w, "", 0);
 }
 
+/* The keyed hash of pc's sketches (their encoding in a message), cached
+ * until pc rises (every change of its registers sets pc->ver). A hot
+ * publisher's record holds a promoted epoch per minute of the window, each
+ * six sketches: re-encoding them all whenever the current one changed was
+ * most of a digest. Equal epochs hash alike, so digests stay canonical.
+ * On an encoding failure (no memory) w's error is set and 0 returned. */
+static uint64_t pcell_digest(struct crdt_store *s, struct ivt_mpw *w, struct pcell *pc)
+{
+    if (pc->dh_ok && pc->dver == pc->ver && !s->pdig_cold)
+        return pc->dh;
+    ivt_mpw_reset(&s->pdig);
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        write_hll_or_empty(s, &s->pdig, pc->reg[m]);
+    if (s->pdig.err) {
+        w->err = s->pdig.err;
+        return 0;
+    }
+    pc->dh = crdt_siphash(s->digest_key, s->pdig.data, s->pdig.len);
+    pc->dver = pc->ver;
+    pc->dh_ok = 1;
+    return pc->dh;
+}
+
+/* Stores the n low bytes of v little-endian (the digest form is the same
+ * bytes on every architecture). */
+static inline void put_le(uint8_t *b, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Bytes of a slot in the digest form: epoch, origin hash, six counts. */
+enum { DIG_SLOT = 4 + 8 + 4 * CRDT_COUNTERS, DIG_ITEMS = 16 };
+
+/* A slot in the digest form: fixed-size little-endian fields, the origin
+ * by its keyed hash (the same on every replica of a cluster), not msgpack
+ * (a digest is hashed, never parsed: a hot record holds dozens of slots). */
+static void write_slot_digest(struct crdt_store *s, struct ivt_mpw *w, const struct slot *sl)
+{
+    uint8_t b[DIG_SLOT];
+    put_le(b, sl->epoch, 4);
+    put_le(b + 4, s->origins[sl->origin].hash, 8);
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        put_le(b + 12 + 4 * m, sl->c[m], 4);
+    ivt_mpw_raw(w, b, sizeof(b));
+}
+
+/* A set in the digest form: an exact set's hashes as 8-byte little-endian
+ * words after its count; a promoted one as in a message. */
+static void write_dset_digest(struct crdt_store *s, struct ivt_mpw *w, const struct dset *d)
+{
+    if (d->promoted) {
+        write_dset(s, w, d);
+        return;
+    }
+    ivt_mpw_array(w, d->n);
+    const uint64_t *it = dset_items(d);
+    uint8_t b[8 * DIG_ITEMS];
+    for (uint32_t i = 0; i < d->n; i += DIG_ITEMS) {
+        uint32_t k = d->n - i < DIG_ITEMS ? d->n - i : DIG_ITEMS;
+        for (uint32_t j = 0; j < k; j++)
+            put_le(b + 8 * j, it[i + j], 8);
+        ivt_mpw_raw(w, b, 8u * k);
+    }
+}
+
 /* One slot: [epoch, origin, c0 .. c5]. */
 static void write_slot(struct crdt_store *s, struct ivt_mpw *w, uint32_t epoch, uint32_t origin,
-                       const uint32_t *c, enum omode mode)
+                       const uint32_t *c)
 {
     ivt_mpw_array(w, 2 + CRDT_COUNTERS);
     ivt_mpw_uint(w, epoch);
-    write_origin_ref(s, w, origin, mode);
+    write_origin_ref(s, w, origin);
     for (int m = 0; m < CRDT_COUNTERS; m++)
         ivt_mpw_uint(w, c[m]);
 }
@@ -2251,7 +2425,8 @@ static void write_own_items(struct crdt_store *s, struct ivt_mpw *w, const struc
 static void write_own_buckets(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e)
 {
     if (!s->jsorted) {
-        qsort(s->jrnl, s->jn, sizeof(*s->jrnl), jrnl_cmp);
+        if (s->jn) /* an empty journal may not be allocated yet: qsort wants a pointer */
+            qsort(s->jrnl, s->jn, sizeof(*s->jrnl), jrnl_cmp);
         s->jsorted = true;
     }
     uint32_t n = 0;
@@ -2295,7 +2470,7 @@ static bool own_as_slot(const struct pcell *pc)
  * up to 1 KiB. Past OWN_SLOT_ADDS_MAX events, the sketches (with what
  * others put in them: still a join). */
 static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e,
-                               uint64_t since, enum omode mode)
+                               uint64_t since)
 {
     uint32_t n = 0, np = 0;
     for (uint32_t i = 0; i < e->nslots; i++)
@@ -2315,7 +2490,7 @@ static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const st
         if (k == e->npcells || (i < e->nslots && e->slots[i].epoch < e->pcells[k].epoch)) {
             const struct slot *sl = &e->slots[i++];
             if (sl->ver > since && sl->origin == SELF)
-                write_slot(s, w, sl->epoch, SELF, sl->c, mode);
+                write_slot(s, w, sl->epoch, SELF, sl->c);
             continue;
         }
         const struct pcell *pc = &e->pcells[k++];
@@ -2324,7 +2499,7 @@ static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const st
         uint32_t c[CRDT_COUNTERS];
         for (int m = 0; m < CRDT_COUNTERS; m++)
             c[m] = (uint32_t)pc->own[m]; /* at most OWN_SLOT_ADDS_MAX */
-        write_slot(s, w, pc->epoch, SELF, c, mode);
+        write_slot(s, w, pc->epoch, SELF, c);
     }
     ivt_mpw_array(w, np);
     for (k = 0; k < e->npcells; k++) {
@@ -2367,7 +2542,7 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
     ivt_mpw_uint(w, e->h);
     ivt_mpw_bin(w, e->key, delta && e->key_sent ? 0 : e->key_len);
     if (delta && !s->cfg.forward_merged) {
-        write_own_counters(s, w, e, since, mode);
+        write_own_counters(s, w, e, since);
         write_own_buckets(s, w, e);
         return;
     }
@@ -2377,17 +2552,27 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
     ivt_mpw_array(w, n);
     for (uint32_t i = 0; i < e->nslots; i++) {
         const struct slot *sl = &e->slots[i];
-        if (sl->ver > since)
-            write_slot(s, w, sl->epoch, sl->origin, sl->c, mode);
+        if (sl->ver <= since)
+            continue;
+        if (mode == O_DIGEST)
+            write_slot_digest(s, w, sl);
+        else
+            write_slot(s, w, sl->epoch, sl->origin, sl->c);
     }
     n = 0;
     for (uint32_t i = 0; i < e->npcells; i++)
         n += e->pcells[i].ver > since;
     ivt_mpw_array(w, n);
     for (uint32_t i = 0; i < e->npcells; i++) {
-        const struct pcell *pc = &e->pcells[i];
+        struct pcell *pc = &e->pcells[i]; /* its digest cache */
         if (pc->ver <= since)
             continue;
+        if (mode == O_DIGEST) {
+            ivt_mpw_array(w, 2);
+            ivt_mpw_uint(w, pc->epoch);
+            ivt_mpw_uint(w, pcell_digest(s, w, pc));
+            continue;
+        }
         ivt_mpw_array(w, 1 + CRDT_COUNTERS);
         ivt_mpw_uint(w, pc->epoch);
         for (int m = 0; m < CRDT_COUNTERS; m++)
@@ -2406,6 +2591,8 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
         for (int d = 0; d < NSETS; d++) {
             if (delta && since && !(bk->risen & (1u << d)))
                 ivt_mpw_array(w, 0);
+            else if (mode == O_DIGEST)
+                write_dset_digest(s, w, &bk->set[d]);
             else
                 write_dset(s, w, &bk->set[d]);
         }
@@ -2559,9 +2746,7 @@ static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *
                 return IVT_ENOMEM;
             return rc < 0 ? rc : rc | promoted;
         }
-        int rc = crdt_hll_decode_merge(pos, end, d->u.reg, p);
-        if (rc > 0) /* registers rose anywhere: count them again */
-            crdt_hll_histogram(dset_hist(s, d), d->u.reg, p);
+        int rc = crdt_hll_decode_merge_hist(pos, end, d->u.reg, dset_hist(s, d), p);
         return rc < 0 ? rc : rc | promoted;
     }
     uint32_t n;
@@ -2720,9 +2905,10 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
                 *pos = q;
                 continue;
             }
-            if (!pc->reg[m] && !(pc->reg[m] = crdt__pool_get(&s->mem, &s->creg, true)))
+            if (!pc->reg[m] && !(pc->reg[m] = creg_get(s)))
                 return IVT_ENOMEM;
-            rc = crdt_hll_decode_merge(pos, end, pc->reg[m], s->cfg.counter_hll_p);
+            rc = crdt_hll_decode_merge_hist(pos, end, pc->reg[m], pcell_hist(s, pc->reg[m]),
+                                            s->cfg.counter_hll_p);
             if (rc < 0)
                 return rc;
             if (rc) {
@@ -2957,7 +3143,7 @@ static uint64_t ent_digest_fresh(struct crdt_store *s, const struct ent *e, bool
         return 0;
     }
     ivt_mpw_reset(&s->dig);
-    write_entity(s, &s->dig, e, 0, O_INLINE, false);
+    write_entity(s, &s->dig, e, 0, O_DIGEST, false);
     *ok = !s->dig.err;
     return s->dig.err ? ~(uint64_t)0 : crdt_siphash(s->digest_key, s->dig.data, s->dig.len);
 }
@@ -3015,12 +3201,14 @@ int crdt__store_digest_recount(struct crdt_store *s, uint64_t *out, size_t n)
     if (n != crdt_store_digest_size(s))
         return IVT_EINVAL;
     memset(out, 0, n * sizeof(*out));
+    s->pdig_cold = true; /* the kept promoted-epoch hashes are checked too */
     for (uint32_t i = 0; i < s->used_hi; i++) {
         const struct ent *e = &s->ents[i];
         bool ok;
         if (e->live)
             out[bucket_of(s, e->h)] += ent_digest_fresh(s, e, &ok);
     }
+    s->pdig_cold = false;
     return 0;
 }
 
@@ -3208,7 +3396,7 @@ int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w)
 static struct footprint ent_footprint(const struct crdt_store *s, const struct ent *e)
 {
     struct footprint f = {0, 0, 0};
-    size_t pc = crdt_hll_size(s->cfg.counter_hll_p), pd = dset_reg_bytes(s);
+    size_t pc = creg_bytes(s), pd = dset_reg_bytes(s);
     /* Arrays held in the record are counted in the slab. */
     f.bytes = e->key_len + 1u + (uint64_t)e->cappcells * sizeof(struct pcell);
     if (e->slots != &e->slot1)

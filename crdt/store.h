@@ -68,8 +68,10 @@ struct crdt_store;
  * walk (the event bench runs a quarter faster on huge pages). map returns
  * size bytes, zeroed, aligned to at least 64 bytes, or NULL; unmap gets
  * back the same pointer and size. Memory stays bounded by max_entities and
- * the per-entity bounds: the slab and table are mapped once, and pools keep
- * at most the high-water mark of their live blocks.
+ * the per-entity bounds: the slab is mapped once (its pages touched as
+ * entities arrive), the table starts at 32 KiB and doubles as the store
+ * fills, up to 16 bytes per max_entities, and pools keep at most the
+ * high-water mark of their live blocks.
  */
 struct crdt_alloc {
     void *(*map)(void *ctx, size_t size);

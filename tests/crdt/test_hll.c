@@ -224,3 +224,35 @@ TEST(crdt_hll_kept_histogram_matches)
         assert_true(crdt_hll_estimate_hist(kept, p) == crdt_hll_estimate(r, p));
     }
 }
+
+/* A histogram kept through crdt_hll_decode_merge_hist (sparse and dense
+ * encodings joined into a sketch) stays the registers' histogram, and the
+ * registers are those of crdt_hll_decode_merge. */
+TEST(crdt_hll_decode_merge_keeps_histogram)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    uint8_t r[M], plain[M], src[M];
+    uint32_t kept[CRDT_HLL_HIST] = {0}, fresh[CRDT_HLL_HIST];
+    fill(r, &rng, 30);
+    memcpy(plain, r, M);
+    crdt_hll_histogram(kept, r, P);
+    for (int t = 0; t < 30; t++) {
+        /* Few items encode sparse, many dense. */
+        fill(src, &rng,
+             ivt_rng_below(&rng, 2) ? ivt_rng_below(&rng, 20) : 50 + ivt_rng_below(&rng, 2000));
+        struct ivt_mpw w;
+        ivt_mpw_init_dyn(&w, 1 << 16);
+        crdt_hll_encode(&w, src, P);
+        const uint8_t *pos = w.data;
+        int a = crdt_hll_decode_merge_hist(&pos, w.data + w.len, r, kept, P);
+        pos = w.data;
+        int b = crdt_hll_decode_merge(&pos, w.data + w.len, plain, P);
+        assert_int_equal(a, b);
+        assert_memory_equal(r, plain, M);
+        crdt_hll_histogram(fresh, r, P);
+        assert_memory_equal(kept, fresh, sizeof(kept));
+        ivt_mpw_destroy(&w);
+    }
+}

@@ -68,6 +68,7 @@ static void incr_check_stats(const struct crdt_store *s)
     /* The expiry calendar: nothing older than the window is held, and
      * every record is filed where the next epoch roll will look. */
     assert_int_equal(crdt__store_check_expiry(s), 0);
+    assert_int_equal(crdt__store_check_hist(s), 0);
 }
 
 /* One random step on s[i]: own events, a merge of a peer's snapshot or

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "base/mp.h"
 #include "crdt/hll.h"
 #include "crdt/store.h"
@@ -97,6 +98,24 @@ static uint8_t *snap(struct crdt_store *s, size_t *len)
     assert_int_equal(crdt_store_encode(s, &w), 0);
     *len = w.len;
     return w.data;
+}
+
+/* s's snapshot, merged into an empty store of config c, encodes the same.
+ * Returns that store (caller deletes). */
+static struct crdt_store *copy_encodes_alike(struct crdt_store *s, const struct crdt_config *c,
+                                             ivt_ms wall)
+{
+    size_t la, lb;
+    uint8_t *x = snap(s, &la);
+    struct crdt_store *t;
+    assert_int_equal(crdt_store_new(&t, c, wall), 0);
+    assert_int_equal(crdt_store_merge(t, x, la, NULL), 0);
+    uint8_t *y = snap(t, &lb);
+    assert_int_equal(la, lb);
+    assert_memory_equal(x, y, la);
+    free(x);
+    free(y);
+    return t;
 }
 
 TEST(crdt_store_allocator_seam)
@@ -205,21 +224,66 @@ TEST(crdt_store_sparse_sets_match_registers)
             assert_true(v.approximate);
             assert_int_equal(v.distinct[0], (uint64_t)llround(crdt_hll_estimate(reg, 12)));
         }
-        /* The snapshot, merged into an empty store, encodes the same. */
-        size_t la, lb;
-        uint8_t *x = snap(s, &la);
-        struct crdt_store *t;
-        assert_int_equal(crdt_store_new(&t, &c, WALL0), 0);
-        assert_int_equal(crdt_store_merge(t, x, la, NULL), 0);
-        uint8_t *y = snap(t, &lb);
-        assert_int_equal(la, lb);
-        assert_memory_equal(x, y, la);
+        struct crdt_store *t = copy_encodes_alike(s, &c, WALL0);
         struct crdt_view w;
         assert_int_equal(crdt_store_get(t, &w, CRDT_KIND_IP, "10.1.2.3", 8), 0);
         assert_int_equal(w.distinct[0], v.distinct[0]);
-        free(x);
-        free(y);
         crdt_store_delete(t);
     }
+    crdt_store_delete(s);
+}
+
+/* Finds ip-i and dev-i for i in [from, to), or asserts none is there. */
+static void expect_fed(struct crdt_store *s, int from, int to, bool present)
+{
+    for (int i = from; i < to; i++) {
+        char k[32];
+        struct crdt_view v;
+        size_t l = (size_t)snprintf(k, sizeof(k), "ip-%d", i);
+        assert_int_equal(crdt_store_get(s, &v, CRDT_KIND_IP, k, l), present ? 0 : IVT_ENOENT);
+        l = (size_t)snprintf(k, sizeof(k), "dev-%d", i);
+        assert_int_equal(crdt_store_get(s, &v, CRDT_KIND_DEVICE, k, l), present ? 0 : IVT_ENOENT);
+    }
+}
+
+/* The entity table grows with the store, not with max_entities: a small
+ * store on the default bound of a million entities holds kilobytes of
+ * table, not 16 MiB; as it fills, the table doubles (rehashing) and every
+ * entity stays found, through removals and up to eviction at the bound. */
+TEST(crdt_store_table_grows_with_store)
+{
+    (void)state;
+    struct crdt_config c;
+    config(&c, NULL);
+    c.max_entities = 1000000;
+    struct crdt_store *s;
+    assert_int_equal(crdt_store_new(&s, &c, WALL0), 0);
+    feed(s, crdt_store_epoch(s), 50, 1, 1);
+    struct crdt_store_stats st;
+    crdt_store_stats(s, &st);
+    assert_int_equal(st.entities, 100);
+    assert_true(st.bytes < ((size_t)1 << 20));
+    crdt_store_delete(s);
+
+    c.max_entities = 12000;
+    assert_int_equal(crdt_store_new(&s, &c, WALL0), 0);
+    ivt_ms wall = WALL0;
+    feed(s, crdt_store_epoch(s), 3000, 1, 1); /* 6,000 entities: 4 K -> 16 K entries */
+    expect_fed(s, 0, 3000, true);
+    /* These leave the window: their entries go by backward shift. */
+    wall += (ivt_ms)c.epoch_ms * (c.window_epochs + 2 * c.distinct_bucket_epochs);
+    crdt_store_tick(s, wall);
+    expect_fed(s, 0, 3000, false);
+    feed(s, crdt_store_epoch(s), 5900, 1, 2); /* 11,800: grown to the bound */
+    expect_fed(s, 0, 5900, true);
+    crdt_store_stats(s, &st);
+    assert_int_equal(st.entities, 11800);
+    assert_int_equal(st.evictions, 0);
+    /* Past max_entities the store evicts instead of growing further. */
+    feed(s, crdt_store_epoch(s), 6500, 1, 3);
+    crdt_store_stats(s, &st);
+    assert_true(st.evictions > 0);
+    assert_true(st.entities <= c.max_entities);
+    crdt_store_delete(copy_encodes_alike(s, &c, wall));
     crdt_store_delete(s);
 }
