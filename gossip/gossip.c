@@ -50,6 +50,9 @@
 
 enum {
     MEM_INITIAL_CAP = 16,   /* grows by doubling: most tables are small */
+    ATTR_HDR = 2,           /* an arena entry starts with its name and meta lengths */
+    ATTRS_INITIAL_CAP = 256,  /* the arena grows by doubling */
+    ATTRS_COMPACT_MIN = 4096, /* superseded arena bytes worth a compaction */
     OUTBOX_INITIAL_CAP = 4, /* the host drains after every call */
     MQ_INITIAL_CAP = 16,    /* membership queue, at most one item per member */
     MIN_MEMBER_MSG = 24,    /* smallest membership message: stop filling below it */
@@ -237,11 +240,12 @@ static void member_info(const struct gossip *g, uint32_t idx, struct gossip_memb
     memcpy(out->id, m->id, GOSSIP_ID_LEN);
     out->generation = m->gen;
     out->incarnation = m->inc;
-    memcpy(out->name, m->name, GOSSIP_NAME_MAX);
+    const uint8_t *e = g->attrs + m->attr;
+    memcpy(out->name, e + ATTR_HDR, e[0]);
     out->addr = m->addr;
     out->state = (enum gossip_member_state)m->state;
-    memcpy(out->meta, m->meta, m->meta_len);
-    out->meta_len = m->meta_len;
+    memcpy(out->meta, e + ATTR_HDR + e[0], e[1]);
+    out->meta_len = e[1];
     out->self = idx == 0;
     out->changed = m->changed;
 }
@@ -264,10 +268,11 @@ void gossip__wire_member(const struct gossip *g, uint32_t idx, struct gossip_wir
     out->state = (enum gossip_member_state)m->state;
     out->from = g->mem[0].id; /* SUSPECT and DEAD updates name their accuser from the queue */
     out->addr = m->addr;
-    out->name = m->name;
-    out->name_len = (uint32_t)strnlen(m->name, GOSSIP_NAME_MAX - 1);
-    out->meta = m->meta;
-    out->meta_len = m->meta_len;
+    const uint8_t *e = g->attrs + m->attr;
+    out->name = (const char *)e + ATTR_HDR;
+    out->name_len = e[0];
+    out->meta = e + ATTR_HDR + e[0];
+    out->meta_len = e[1];
 }
 
 static void set_state(struct gossip *g, uint32_t idx, uint8_t st, ivt_ms now)
@@ -279,14 +284,85 @@ static void set_state(struct gossip *g, uint32_t idx, uint8_t st, ivt_ms now)
     m->changed = now;
 }
 
-static void copy_attrs(struct gossip_mem *m, const struct gossip_wire_member *w)
+/* ---- attribute arena ----------------------------------------------------
+ *
+ * Names and tags of every member, one entry each, [name_len, meta_len,
+ * name, meta], appended when a member appears or changes them. A change
+ * leaves the old entry behind; once superseded bytes are half the arena it
+ * is compacted (one pass over the members). The name is kept up to its
+ * first NUL, as a NUL-terminated name field would keep it. */
+
+static uint32_t attr_size(const uint8_t *e)
 {
-    m->addr = w->addr;
-    memset(m->name, 0, GOSSIP_NAME_MAX);
-    memcpy(m->name, w->name, w->name_len);
-    memset(m->meta, 0, GOSSIP_META_MAX);
-    memcpy(m->meta, w->meta, w->meta_len);
-    m->meta_len = (uint8_t)w->meta_len;
+    return ATTR_HDR + (uint32_t)e[0] + e[1];
+}
+
+static void attrs_compact(struct gossip *g)
+{
+    uint32_t live = g->attrs_len - g->attrs_dead;
+    uint8_t *a = malloc(live > ATTRS_INITIAL_CAP ? live : ATTRS_INITIAL_CAP);
+    if (!a)
+        return; /* keep the garbage: correct, only larger */
+    uint32_t len = 0;
+    for (uint32_t i = 0; i < g->n_mem; i++) {
+        const uint8_t *e = g->attrs + g->mem[i].attr;
+        uint32_t n = attr_size(e);
+        memcpy(a + len, e, n);
+        g->mem[i].attr = len;
+        len += n;
+    }
+    free(g->attrs);
+    g->attrs = a;
+    g->attrs_len = len;
+    g->attrs_cap = live > ATTRS_INITIAL_CAP ? live : ATTRS_INITIAL_CAP;
+    g->attrs_dead = 0;
+}
+
+/* Points member idx at an entry holding w's name and tags: its own if
+ * they are unchanged, a new one appended otherwise. fresh: idx has no entry
+ * yet. Returns 0, or IVT_ENOMEM (the member keeps its old entry). */
+static int attr_store(struct gossip *g, uint32_t idx, const struct gossip_wire_member *w,
+                      bool fresh)
+{
+    uint8_t e[ATTR_HDR + GOSSIP_NAME_MAX + GOSSIP_META_MAX];
+    e[0] = (uint8_t)strnlen(w->name, w->name_len < GOSSIP_NAME_MAX ? w->name_len
+                                                                     : GOSSIP_NAME_MAX - 1);
+    e[1] = (uint8_t)(w->meta_len < GOSSIP_META_MAX ? w->meta_len : GOSSIP_META_MAX);
+    memcpy(e + ATTR_HDR, w->name, e[0]);
+    memcpy(e + ATTR_HDR + e[0], w->meta, e[1]);
+    uint32_t n = attr_size(e);
+    struct gossip_mem *m = &g->mem[idx];
+    if (!fresh) {
+        const uint8_t *old = g->attrs + m->attr;
+        if (attr_size(old) == n && !memcmp(old, e, n))
+            return 0;
+    }
+    if (g->attrs_len + n > g->attrs_cap) {
+        uint64_t cap = g->attrs_cap ? (uint64_t)g->attrs_cap * 2 : ATTRS_INITIAL_CAP;
+        while (cap < (uint64_t)g->attrs_len + n)
+            cap *= 2;
+        if (cap > UINT32_MAX)
+            return IVT_ENOMEM;
+        uint8_t *a = realloc(g->attrs, cap);
+        if (!a)
+            return IVT_ENOMEM;
+        g->attrs = a;
+        g->attrs_cap = (uint32_t)cap;
+    }
+    if (!fresh)
+        g->attrs_dead += attr_size(g->attrs + m->attr);
+    memcpy(g->attrs + g->attrs_len, e, n);
+    m->attr = g->attrs_len;
+    g->attrs_len += n;
+    if (g->attrs_dead > ATTRS_COMPACT_MIN && g->attrs_dead * 2 > g->attrs_len)
+        attrs_compact(g);
+    return 0;
+}
+
+static void copy_attrs(struct gossip *g, uint32_t idx, const struct gossip_wire_member *w)
+{
+    g->mem[idx].addr = w->addr;
+    attr_store(g, idx, w, false); /* out of memory: the old name and tags stay */
 }
 
 /* Inserts a member at a random place in the probe order, so a new member is
@@ -327,16 +403,19 @@ static int member_add(struct gossip *g, const struct gossip_wire_member *w, uint
         return IVT_ENOMEM;
     if ((g->n_mem + 1) * 2 > g->hcap && hidx_rebuild(g, g->hcap * 2))
         return IVT_ENOMEM;
-    uint32_t idx = g->n_mem++;
+    uint32_t idx = g->n_mem;
     struct gossip_mem *m = &g->mem[idx];
     memset(m, 0, sizeof(*m));
+    if (attr_store(g, idx, w, true))
+        return IVT_ENOMEM;
+    g->n_mem++;
     memcpy(m->id, w->id, GOSSIP_ID_LEN);
     m->gen = w->gen;
     m->inc = w->inc;
     m->state = st;
     m->changed = now;
     m->qslot = -1;
-    copy_attrs(m, w);
+    m->addr = w->addr;
     gossip_replay_init(&m->rw);
     /* Packets it sent before we knew it were checked against a window for
      * unknown senders: carry it over, or they could be replayed now. */
@@ -908,12 +987,13 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, iv
     int idx = gossip__find(g, w->id);
     if (idx == 0) {
         struct gossip_mem *self = &g->mem[0];
+        const uint8_t *e = g->attrs + self->attr;
         if (w->gen != self->gen)
             return; /* an older (or a future) instance of us: not our concern */
         if (w->inc > self->inc ||
             (w->inc == self->inc &&
-             (!gossip_addr_eq(&w->addr, &self->addr) || w->meta_len != self->meta_len ||
-              memcmp(w->meta, self->meta, w->meta_len))))
+             (!gossip_addr_eq(&w->addr, &self->addr) || w->meta_len != e[1] ||
+              memcmp(w->meta, e + ATTR_HDR + e[0], w->meta_len))))
             refute(g, w->inc, now);
         return;
     }
@@ -931,7 +1011,7 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, iv
     bool state_change = m->state != GOSSIP_ALIVE;
     m->gen = w->gen;
     m->inc = w->inc;
-    copy_attrs(m, w);
+    copy_attrs(g, (uint32_t)idx, w);
     if (state_change) {
         susp_remove(g, (uint32_t)idx);
         set_state(g, (uint32_t)idx, GOSSIP_ALIVE, now);
@@ -1467,6 +1547,7 @@ static void reap(struct gossip *g, ivt_ms now)
             if (m->qslot >= 0)
                 q_remove(g, &g->mq, (uint32_t)m->qslot);
             g->n_state[m->state]--;
+            g->attrs_dead += attr_size(g->attrs + m->attr);
             map[i] = UINT32_MAX;
             continue;
         }
@@ -1488,6 +1569,8 @@ static void reap(struct gossip *g, ivt_ms now)
         order_shuffle(g);
         g->probe.active = false;
         hidx_rebuild(g, g->hcap);
+        if (g->attrs_dead * 2 > g->attrs_len)
+            attrs_compact(g);
     }
     free(map);
 }
@@ -1647,6 +1730,7 @@ void gossip_delete(struct gossip *g)
     free(g->seen[1]);
     free(g->mem);
     free(g->order);
+    free(g->attrs);
     free(g->hidx);
     free(g->susp);
     q_destroy(&g->mq);
@@ -1712,10 +1796,13 @@ int gossip_set_meta(struct gossip *g, const uint8_t *meta, size_t len, ivt_ms no
 {
     if (len > GOSSIP_META_MAX)
         return IVT_ETOOBIG;
+    struct gossip_wire_member w;
+    gossip__wire_member(g, 0, &w);
+    w.meta = meta;
+    w.meta_len = (uint32_t)len;
+    if (attr_store(g, 0, &w, false))
+        return IVT_ENOMEM;
     struct gossip_mem *self = &g->mem[0];
-    memset(self->meta, 0, GOSSIP_META_MAX);
-    memcpy(self->meta, meta, len);
-    self->meta_len = (uint8_t)len;
     self->inc++;
     self->changed = now;
     enqueue_member(g, 0, NULL);

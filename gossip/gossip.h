@@ -227,7 +227,7 @@ size_t gossip_app_budget(const struct gossip *g);
 struct gossip_keyring *gossip_keyring(struct gossip *g);
 
 /* Replaces our tags and spreads them (a new incarnation). Returns 0, or
- * IVT_ETOOBIG (len > GOSSIP_META_MAX). */
+ * IVT_ETOOBIG (len > GOSSIP_META_MAX), IVT_ENOMEM. */
 int gossip_set_meta(struct gossip *g, const uint8_t *meta, size_t len, ivt_ms now);
 
 /* Copies up to max members (self first, then table order); returns how many. */

@@ -25,22 +25,22 @@ enum {
 };
 
 /*
- * One member: 152 bytes, all in one array (no per-member allocation),
- * because a simulator of 10,000 nodes holds 10^8 of them. Suspicion state
- * lives in the small suspects array instead of here, and the accuser of a
- * SUSPECT or DEAD update in its queue item (a death certificate sent
- * outside the queue names the sender).
+ * One member: 88 bytes, all in one array (no per-member allocation),
+ * because a simulator of 10,000 nodes holds 10^8 of them. Name and tags,
+ * up to 64 bytes that rarely change, live in the instance's attribute
+ * arena (a few bytes each in practice). Suspicion state lives in the small
+ * suspects array instead of here, and the accuser of a SUSPECT or DEAD
+ * update in its queue item (a death certificate sent outside the queue
+ * names the sender). Fields are ordered so no padding falls between them.
  */
 struct gossip_mem {
     uint8_t id[GOSSIP_ID_LEN];
     struct gossip_addr addr;
-    uint32_t gen, inc;
     uint8_t state; /* enum gossip_member_state */
-    uint8_t meta_len;
-    char name[GOSSIP_NAME_MAX];
-    uint8_t meta[GOSSIP_META_MAX];
-    ivt_ms changed;
+    uint32_t gen, inc;
+    uint32_t attr; /* offset of [name_len, meta_len, name, meta] in the arena */
     int32_t qslot; /* its item in the membership queue, or -1 */
+    ivt_ms changed;
     struct gossip_replay rw;
 };
 
@@ -124,6 +124,8 @@ struct gossip {
     uint32_t hcap;
     uint32_t n_state[GOSSIP_STATES];
     uint32_t *order; /* probe order over member indices */
+    uint8_t *attrs;  /* attribute arena: one entry per member, appended on change */
+    uint32_t attrs_len, attrs_cap, attrs_dead; /* bytes used, allocated, superseded */
     uint32_t n_order, order_pos;
 
     struct gossip_susp *susp;
