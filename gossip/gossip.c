@@ -50,9 +50,6 @@
 
 enum {
     MEM_INITIAL_CAP = 16,   /* grows by doubling: most tables are small */
-    ATTR_HDR = 2,           /* an arena entry starts with its name and meta lengths */
-    ATTRS_INITIAL_CAP = 256,  /* the arena grows by doubling */
-    ATTRS_COMPACT_MIN = 4096, /* superseded arena bytes worth a compaction */
     OUTBOX_INITIAL_CAP = 4, /* the host drains after every call */
     MQ_INITIAL_CAP = 16,    /* membership queue, at most one item per member */
     MIN_MEMBER_MSG = 24,    /* smallest membership message: stop filling below it */
@@ -233,6 +230,13 @@ static int hidx_rebuild(struct gossip *g, uint32_t cap)
     return 0;
 }
 
+/* Attribute arena entries (see attr_store). */
+enum {
+    ATTR_HDR = 2,             /* an entry starts with its name and meta lengths */
+    ATTRS_INITIAL_CAP = 256,  /* the arena grows by doubling */
+    ATTRS_COMPACT_MIN = 4096, /* superseded bytes worth a compaction */
+};
+
 static void member_info(const struct gossip *g, uint32_t idx, struct gossip_member_info *out)
 {
     const struct gossip_mem *m = &g->mem[idx];
@@ -325,8 +329,8 @@ static int attr_store(struct gossip *g, uint32_t idx, const struct gossip_wire_m
                       bool fresh)
 {
     uint8_t e[ATTR_HDR + GOSSIP_NAME_MAX + GOSSIP_META_MAX];
-    e[0] = (uint8_t)strnlen(w->name, w->name_len < GOSSIP_NAME_MAX ? w->name_len
-                                                                     : GOSSIP_NAME_MAX - 1);
+    e[0] = (uint8_t)strnlen(w->name,
+                            w->name_len < GOSSIP_NAME_MAX ? w->name_len : GOSSIP_NAME_MAX - 1);
     e[1] = (uint8_t)(w->meta_len < GOSSIP_META_MAX ? w->meta_len : GOSSIP_META_MAX);
     memcpy(e + ATTR_HDR, w->name, e[0]);
     memcpy(e + ATTR_HDR + e[0], w->meta, e[1]);
@@ -990,10 +994,9 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, iv
         const uint8_t *e = g->attrs + self->attr;
         if (w->gen != self->gen)
             return; /* an older (or a future) instance of us: not our concern */
-        if (w->inc > self->inc ||
-            (w->inc == self->inc &&
-             (!gossip_addr_eq(&w->addr, &self->addr) || w->meta_len != e[1] ||
-              memcmp(w->meta, e + ATTR_HDR + e[0], w->meta_len))))
+        if (w->inc > self->inc || (w->inc == self->inc &&
+                                   (!gossip_addr_eq(&w->addr, &self->addr) || w->meta_len != e[1] ||
+                                    memcmp(w->meta, e + ATTR_HDR + e[0], w->meta_len))))
             refute(g, w->inc, now);
         return;
     }
