@@ -541,7 +541,7 @@ static void q_remove(struct gossip *g, struct gossip_queue *q, uint32_t s)
     struct gossip_qitem *it = &q->it[s];
     q_unlink(q, s);
     if (q->members)
-        g->mem[it->idx].qslot = -1;
+        g->mem[it->u.m.idx].qslot = -1;
     else
         free(it->u.msg);
     it->next = q->free;
@@ -579,6 +579,17 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
 {
     struct gossip_queue *q = &g->mq;
     struct gossip_mem *m = &g->mem[idx];
+    /* The accuser is kept as a member index (a queue item is 24 bytes, not
+     * 40: a join queues an item per member). One we do not know yet (it
+     * joined a moment ago) cannot be named: a death is then repeated as
+     * ours, a suspicion not at all (we did not confirm it, and its accuser
+     * and the buddy system spread it). */
+    int accuser = from ? gossip__find(g, from) : 0;
+    if (accuser < 0 && m->state == GOSSIP_SUSPECT) {
+        if (m->qslot >= 0)
+            q_remove(g, q, (uint32_t)m->qslot);
+        return;
+    }
     uint32_t s;
     if (m->qslot < 0) {
         int64_t a = q_alloc(q);
@@ -586,7 +597,7 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
             return; /* the update still spreads through push-pull */
         s = (uint32_t)a;
         m->qslot = (int32_t)s;
-        q->it[s].idx = idx;
+        q->it[s].u.m.idx = idx;
     } else {
         s = (uint32_t)m->qslot;
         q_unlink(q, s);
@@ -594,9 +605,9 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
     struct gossip_qitem *it = &q->it[s];
     it->transmits = 0;
     it->packet = g->packet_no;
-    memcpy(it->u.from, from ? from : g->mem[0].id, GOSSIP_ID_LEN);
+    it->u.m.from = accuser < 0 ? 0 : (uint32_t)accuser;
     uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
-    it->len = (uint16_t)encode_member(g, idx, it->u.from, buf);
+    it->len = (uint16_t)encode_member(g, idx, g->mem[it->u.m.from].id, buf);
     q_link(q, s);
 }
 
@@ -622,9 +633,22 @@ static bool seen_has(const uint64_t *set, uint32_t cap, uint64_t fp)
     }
 }
 
-/* Returns true when fp was new (and records it). */
+/* Returns true when fp was new (and records it). The sets are allocated
+ * with the first payload: a membership-only node (10,000 of them in a
+ * simulator) never pays for them. Without memory nothing is new, so
+ * nothing is delivered twice. */
 static bool seen_add(struct gossip *g, uint64_t fp)
 {
+    if (!g->seen[0]) {
+        g->seen[0] = calloc(g->seen_cap, sizeof(uint64_t));
+        g->seen[1] = calloc(g->seen_cap, sizeof(uint64_t));
+        if (!g->seen[0] || !g->seen[1]) {
+            free(g->seen[0]);
+            free(g->seen[1]);
+            g->seen[0] = g->seen[1] = NULL;
+            return false;
+        }
+    }
     if (seen_has(g->seen[0], g->seen_cap, fp) || seen_has(g->seen[1], g->seen_cap, fp))
         return false;
     if (g->seen_n >= g->seen_cap / 2) {
@@ -742,14 +766,14 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
             if (*budget < MIN_MEMBER_MSG || misfits >= MISFITS_MAX)
                 goto walked;
             const struct gossip_qitem *it = &q->it[s];
-            if (it->packet == g->packet_no || (q->members && (int32_t)it->idx == skip_idx))
+            if (it->packet == g->packet_no || (q->members && (int32_t)it->u.m.idx == skip_idx))
                 continue;
             const uint8_t *p = it->u.msg;
             size_t len = 0;
             if (it->len <= *budget && it->len <= w->cap - w->len) {
                 len = it->len;
                 if (q->members) {
-                    len = encode_member(g, it->idx, it->u.from, buf);
+                    len = encode_member(g, it->u.m.idx, g->mem[it->u.m.from].id, buf);
                     p = buf;
                 }
             }
@@ -1562,8 +1586,12 @@ static void reap(struct gossip *g, ivt_ms now)
     if (w != g->n_mem) {
         g->n_mem = w;
         for (uint32_t t = 0; t <= g->mq.tmax; t++)
-            for (uint32_t q = g->mq.head[t]; q != GOSSIP_NIL; q = g->mq.it[q].next)
-                g->mq.it[q].idx = map[g->mq.it[q].idx];
+            for (uint32_t q = g->mq.head[t]; q != GOSSIP_NIL; q = g->mq.it[q].next) {
+                struct gossip_qitem *it = &g->mq.it[q];
+                it->u.m.idx = map[it->u.m.idx];
+                /* an accuser forgotten since: the update is repeated as ours */
+                it->u.m.from = map[it->u.m.from] == UINT32_MAX ? 0 : map[it->u.m.from];
+            }
         for (uint32_t i = 0; i < g->n_susp; i++)
             g->susp[i].idx = map[g->susp[i].idx];
         g->n_order = 0;
@@ -1694,10 +1722,8 @@ int gossip_new(struct gossip **out, const struct gossip_config *cfg,
     g->seen_cap = SEEN_MIN;
     while (g->seen_cap < cfg->app_seen_max)
         g->seen_cap *= 2;
-    g->seen[0] = calloc(g->seen_cap, sizeof(uint64_t));
-    g->seen[1] = calloc(g->seen_cap, sizeof(uint64_t));
-    if (!g->mem || !g->order || !g->outbox || !g->seen[0] || !g->seen[1] ||
-        hidx_rebuild(g, MEM_INITIAL_CAP * 2) || gossip__streams_init(g)) {
+    if (!g->mem || !g->order || !g->outbox || hidx_rebuild(g, MEM_INITIAL_CAP * 2) ||
+        gossip__streams_init(g)) {
         gossip_delete(g);
         return IVT_ENOMEM;
     }

@@ -67,10 +67,12 @@ struct gossip_qitem {
     uint16_t len;        /* encoded size (members: as of the last enqueue) */
     uint32_t packet;     /* the last packet it went into: never twice in one */
     uint32_t prev, next; /* in its transmit-count list; next also links the free list */
-    uint32_t idx;        /* members: the member */
     union {
-        uint8_t from[GOSSIP_ID_LEN]; /* members: SUSPECT accuser, so confirmations re-gossip */
-        uint8_t *msg;                /* payloads: the encoded USER message */
+        struct {
+            uint32_t idx;  /* the member */
+            uint32_t from; /* its SUSPECT or DEAD accuser, a member index (0: us) */
+        } m;
+        uint8_t *msg; /* payloads: the encoded USER message */
     } u;
 };
 
