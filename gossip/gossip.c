@@ -1028,7 +1028,13 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, iv
         idx = member_add(g, w, GOSSIP_ALIVE, now);
         if (idx < 0)
             return;
-        enqueue_member(g, (uint32_t)idx, NULL);
+        /* A member our join reply taught us is old news to the cluster:
+         * every joiner re-gossiping the whole table was half the cost of a
+         * cluster's formation (N joiners x N members x the retransmit
+         * limit). What was still spreading when we joined comes again
+         * from the seed a few seconds later (pushpull.c). */
+        if (!g->join_merge)
+            enqueue_member(g, (uint32_t)idx, NULL);
         notify(g, (uint32_t)idx);
         return;
     }
@@ -1650,6 +1656,11 @@ int gossip_tick(struct gossip *g, ivt_ms now)
             gossip__stream_open(g, &g->mem[t].addr, false, now);
         g->next_pushpull = now + pushpull_period(g);
     }
+    if (now >= g->next_resync) {
+        if (!g->leaving)
+            gossip__stream_open(g, &g->resync_to, false, now);
+        g->next_resync = IVT_MS_NEVER;
+    }
     if (now >= g->next_reconnect) {
         if (!g->leaving)
             reconnect(g, now);
@@ -1671,7 +1682,8 @@ static ivt_ms min_ms(ivt_ms a, ivt_ms b)
 
 ivt_ms gossip_next_deadline(const struct gossip *g)
 {
-    ivt_ms t = min_ms(g->next_pushpull, min_ms(g->next_reconnect, g->next_reap));
+    ivt_ms t =
+        min_ms(min_ms(g->next_pushpull, g->next_resync), min_ms(g->next_reconnect, g->next_reap));
     if (!g->leaving) {
         t = min_ms(t, g->next_probe);
         if (g->probe.active) {
@@ -1744,6 +1756,7 @@ int gossip_new(struct gossip **out, const struct gossip_config *cfg,
     g->next_pushpull = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->pushpull_interval);
     g->next_reconnect = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->reconnect_interval);
     g->next_reap = now + REAP_PERIOD_MS;
+    g->next_resync = IVT_MS_NEVER;
     g->last_deadline = IVT_MS_NEVER;
     *out = g;
     return 0;

@@ -151,8 +151,13 @@ struct gossip {
     uint64_t counter;
     uint32_t awareness;
     bool leaving;
+    /* Merging the reply to our join: members new to us are what the
+     * cluster already knows, so they are not re-gossiped. */
+    bool join_merge;
 
     ivt_ms next_probe, next_gossip, next_pushpull, next_reconnect, next_reap;
+    ivt_ms next_resync;           /* push-pull with resync_to after a join, or IVT_MS_NEVER */
+    struct gossip_addr resync_to; /* the seed that answered our join */
     /* The deadline as of our latest call: the host promised to tick us
      * then. A tick much later than it means our loop stalled. */
     ivt_ms last_deadline;

@@ -48,6 +48,11 @@
 
 enum {
     FRAME_LEN_BYTES = 4, /* big-endian length prefix */
+    /* A joiner's view is its seed's at the join, and what it learned there
+     * it does not re-gossip (gossip.c, apply_alive): this many probe
+     * intervals later it push-pulls with that seed again, for the news that
+     * was still spreading then (the other joiners of a storm). */
+    JOIN_RESYNC_PROBES = 5,
     ROLE_INITIATOR = 1,
     ROLE_RESPONDER = 2,
     PHASE_WAIT_RESP = 1,
@@ -436,7 +441,13 @@ static int on_end(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
         if (gossip_wire_full_entry_decode(&check, end, &m))
             return IVT_EPROTO;
     }
+    g->join_merge = s->join;
     merge_entries(g, &pos, end, now);
+    g->join_merge = false;
+    if (s->join) {
+        g->resync_to = s->peer;
+        g->next_resync = now + JOIN_RESYNC_PROBES * g->cfg.probe_interval;
+    }
     s->phase = PHASE_DONE;
     g->st.pushpull_completed++;
     return 0;
