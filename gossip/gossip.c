@@ -1478,7 +1478,7 @@ static void probe_indirect(struct gossip *g)
 
 /* ---- timers ---------------------------------------------------------------- */
 
-static ivt_ms pushpull_period(const struct gossip *g)
+ivt_ms gossip__pushpull_period(const struct gossip *g)
 {
     uint32_t n = gossip__alive_count(g);
     if (n <= PUSHPULL_SCALE_BASE)
@@ -1549,8 +1549,8 @@ static void relay_tick(struct gossip *g, ivt_ms now)
 static void reconnect(struct gossip *g, ivt_ms now)
 {
     if (gossip__alive_count(g) <= 1) {
-        for (uint32_t i = 0; i < g->n_seeds; i++)
-            gossip__stream_open(g, &g->seeds[i], true, now);
+        g->join_next = 0;
+        gossip__join_next(g, now);
     }
     uint32_t dead = g->n_state[GOSSIP_DEAD];
     if (!dead)
@@ -1654,10 +1654,18 @@ int gossip_tick(struct gossip *g, ivt_ms now)
         uint32_t t;
         if (!g->leaving && random_members(g, &t, 1, -1, IVT_MS_NEVER) == 1)
             gossip__stream_open(g, &g->mem[t].addr, false, now);
-        g->next_pushpull = now + pushpull_period(g);
+        g->next_pushpull = now + gossip__pushpull_period(g);
     }
     if (now >= g->next_resync) {
-        if (!g->leaving)
+        /* The other seeds now (so two clusters whose seeds were each
+         * other's are bridged), or the one that answered again. */
+        uint32_t opened = 0;
+        for (uint32_t i = 0; i < g->n_seeds && !g->leaving; i++)
+            if (!gossip_addr_eq(&g->seeds[i], &g->resync_to)) {
+                gossip__stream_open(g, &g->seeds[i], false, now);
+                opened++;
+            }
+        if (!opened && !g->leaving)
             gossip__stream_open(g, &g->resync_to, false, now);
         g->next_resync = IVT_MS_NEVER;
     }
@@ -1781,14 +1789,20 @@ void gossip_delete(struct gossip *g)
     free(g);
 }
 
+void gossip__join_next(struct gossip *g, ivt_ms now)
+{
+    if (g->join_next < g->n_seeds)
+        gossip__stream_open(g, &g->seeds[g->join_next++], true, now);
+}
+
 int gossip_join(struct gossip *g, const struct gossip_addr *seeds, size_t n, ivt_ms now)
 {
     if (n == 0 || n > GOSSIP_SEEDS_MAX)
         return IVT_EINVAL;
     memcpy(g->seeds, seeds, n * sizeof(*seeds));
     g->n_seeds = (uint32_t)n;
-    for (size_t i = 0; i < n; i++)
-        gossip__stream_open(g, &seeds[i], true, now);
+    g->join_next = 0;
+    gossip__join_next(g, now);
     return 0;
 }
 

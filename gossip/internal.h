@@ -164,6 +164,7 @@ struct gossip {
 
     struct gossip_addr seeds[GOSSIP_SEEDS_MAX];
     uint32_t n_seeds;
+    uint32_t join_next; /* the seed a failed join tries next (n_seeds: none) */
 
     struct gossip_stream *streams;
     uint32_t n_streams; /* slots in use */
@@ -188,6 +189,11 @@ uint64_t gossip__nonce(const struct gossip *g, uint8_t nonce[GOSSIP_NONCE_LEN]);
 int gossip__replay(struct gossip *g, const struct gossip_hdr *h);
 uint32_t gossip__alive_count(const struct gossip *g);
 uint64_t gossip__summary(const struct gossip *g, uint32_t *count);
+
+/* The periodic push-pull interval, scaled with the cluster's size. */
+ivt_ms gossip__pushpull_period(const struct gossip *g);
+/* Opens a join stream to the next seed in line, if any is left. */
+void gossip__join_next(struct gossip *g, ivt_ms now);
 
 /* pushpull.c, for gossip.c */
 int gossip__stream_open(struct gossip *g, const struct gossip_addr *to, bool join, ivt_ms now);
