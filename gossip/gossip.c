@@ -730,15 +730,22 @@ static bool append(struct ivt_mpw *w, const uint8_t *p, size_t n, size_t *budget
     return true;
 }
 
-static size_t encode_member(const struct gossip *g, uint32_t idx, const uint8_t *from, uint8_t *buf)
+/* Appends the update about member idx to w. */
+static void write_member(const struct gossip *g, uint32_t idx, const uint8_t *from,
+                         struct ivt_mpw *w)
 {
-    struct ivt_mpw w;
     struct gossip_wire_member wm;
-    ivt_mpw_init_fixed(&w, buf, GOSSIP_MEMBER_MSG_MAX);
     gossip__wire_member(g, idx, &wm);
     if (wm.state == GOSSIP_SUSPECT || wm.state == GOSSIP_DEAD)
         wm.from = from;
-    gossip_wire_member_msg(&w, &wm);
+    gossip_wire_member_msg(w, &wm);
+}
+
+static size_t encode_member(const struct gossip *g, uint32_t idx, const uint8_t *from, uint8_t *buf)
+{
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, GOSSIP_MEMBER_MSG_MAX);
+    write_member(g, idx, from, &w);
     return w.err ? 0 : w.len;
 }
 
@@ -760,7 +767,6 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
     uint32_t chosen[GOSSIP_PACKET_MAX / MIN_MEMBER_MSG];
     uint32_t n_chosen = 0, misfits = 0;
     size_t start = *budget;
-    uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
     for (uint32_t t = 0; t <= q->tmax; t++) {
         for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next) {
             if (*budget < MIN_MEMBER_MSG || misfits >= MISFITS_MAX)
@@ -768,16 +774,24 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
             const struct gossip_qitem *it = &q->it[s];
             if (it->packet == g->packet_no || (q->members && (int32_t)it->u.m.idx == skip_idx))
                 continue;
-            const uint8_t *p = it->u.msg;
-            size_t len = 0;
-            if (it->len <= *budget && it->len <= w->cap - w->len) {
-                len = it->len;
-                if (q->members) {
-                    len = encode_member(g, it->u.m.idx, g->mem[it->u.m.from].id, buf);
-                    p = buf;
+            bool fits = it->len <= *budget && it->len <= w->cap - w->len;
+            if (fits && q->members) {
+                /* Straight into the packet (the size noted at enqueue is
+                 * the size now: every change re-enqueues), checked anyway. */
+                size_t before = w->len;
+                int err = w->err;
+                write_member(g, it->u.m.idx, g->mem[it->u.m.from].id, w);
+                fits = !w->err && w->len - before <= *budget;
+                if (fits) {
+                    *budget -= w->len - before;
+                } else {
+                    w->len = before;
+                    w->err = err;
                 }
+            } else if (fits) {
+                fits = append(w, it->u.msg, it->len, budget);
             }
-            if (len && append(w, p, len, budget))
+            if (fits)
                 chosen[n_chosen++] = s;
             else
                 misfits++;
