@@ -1501,7 +1501,7 @@ static void probe_indirect(struct gossip *g)
 
 /* ---- timers ---------------------------------------------------------------- */
 
-ivt_ms gossip__pushpull_period(const struct gossip *g)
+static ivt_ms pushpull_period(const struct gossip *g)
 {
     uint32_t n = gossip__alive_count(g);
     if (n <= PUSHPULL_SCALE_BASE)
@@ -1677,7 +1677,7 @@ int gossip_tick(struct gossip *g, ivt_ms now)
         uint32_t t;
         if (!g->leaving && random_members(g, &t, 1, -1, IVT_MS_NEVER) == 1)
             gossip__stream_open(g, &g->mem[t].addr, false, now);
-        g->next_pushpull = now + gossip__pushpull_period(g);
+        g->next_pushpull = now + pushpull_period(g);
     }
     if (now >= g->next_resync) {
         /* The other seeds now (so two clusters whose seeds were each

@@ -190,8 +190,6 @@ int gossip__replay(struct gossip *g, const struct gossip_hdr *h);
 uint32_t gossip__alive_count(const struct gossip *g);
 uint64_t gossip__summary(const struct gossip *g, uint32_t *count);
 
-/* The periodic push-pull interval, scaled with the cluster's size. */
-ivt_ms gossip__pushpull_period(const struct gossip *g);
 /* Opens a join stream to the next seed in line, if any is left. */
 void gossip__join_next(struct gossip *g, ivt_ms now);
 

@@ -449,9 +449,6 @@ static int on_end(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
         g->resync_to = s->peer;
         g->next_resync = now + JOIN_RESYNC_PROBES * g->cfg.probe_interval;
         g->join_next = g->n_seeds;
-        /* A join is a full push-pull: the periodic one restarts from it,
-         * rather than repeat it within seconds in the middle of a storm. */
-        g->next_pushpull = now + gossip__pushpull_period(g);
     }
     s->phase = PHASE_DONE;
     g->st.pushpull_completed++;
