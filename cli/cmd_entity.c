@@ -111,6 +111,11 @@ static int explain_text(struct ivtctl *c, const json_t *res)
     const char *key = json_string_value(json_object_get(res, "key"));
     ivtctl_kv(&t, "Entity", "%s %s", kind ? kind : "-", key ? key : "-");
     ivtctl_kv_json(&t, "Known", json_object_get(res, "known"));
+    if (json_is_true(json_object_get(res, "known")))
+        ivtctl_kv(&t, "Shared", "%s",
+                  json_is_true(json_object_get(res, "shared"))
+                      ? "yes: admitted, every node that sees it contributes"
+                      : "no: this node's evidence only (not admitted)");
     const json_t *score = json_object_get(res, "score");
     ivtctl_score_line(line, sizeof(line), score);
     ivtctl_kv(&t, "Score", "%s", line);

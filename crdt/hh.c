@@ -150,6 +150,29 @@ void crdt_hh_observe(struct crdt_hh *h, uint64_t item, uint64_t n)
     h->index[at] = pos + 1;
 }
 
+uint64_t crdt_hh_local_heavy(const struct crdt_hh *h, uint64_t item, uint64_t min_count)
+{
+    uint32_t at, v = index_find(h, item, &at);
+    if (!v)
+        return 0;
+    const struct crdt_hh_item *c = &h->cnt[v - 1];
+    uint64_t sure = c->count - c->error;
+    if (sure < min_count || sure == 0)
+        return 0;
+    /* Full: an unmonitored item's true count is at most the minimum
+     * counter, so only a lower bound above it is surely in the top k. The
+     * scan runs only for items already past min_count. */
+    if (h->ncnt == h->k) {
+        uint64_t least = h->cnt[0].count;
+        for (uint32_t i = 1; i < h->k; i++)
+            if (h->cnt[i].count < least)
+                least = h->cnt[i].count;
+        if (sure <= least)
+            return 0;
+    }
+    return sure;
+}
+
 void crdt_hh_clear_local(struct crdt_hh *h)
 {
     h->ncnt = 0;

@@ -38,6 +38,12 @@ void crdt_hh_delete(struct crdt_hh *h);
 
 /* Counts n occurrences of item in the local summary (not yet published). */
 void crdt_hh_observe(struct crdt_hh *h, uint64_t item, uint64_t n);
+/* Whether item is surely among the k heaviest of the local summary: it is
+ * monitored with a guaranteed count (count - error) of at least min_count
+ * (and at least 1), and, once all k counters are taken, that count is above
+ * the smallest counter (no unmonitored item can have more). Returns the
+ * guaranteed count when it is, 0 otherwise. */
+uint64_t crdt_hh_local_heavy(const struct crdt_hh *h, uint64_t item, uint64_t min_count);
 /* Empties the local summary (e.g. at the start of a new period). */
 void crdt_hh_clear_local(struct crdt_hh *h);
 

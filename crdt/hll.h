@@ -27,6 +27,17 @@ static inline size_t crdt_hll_size(unsigned p)
     return (size_t)1 << p;
 }
 
+/* Where an item goes: its register index (the low p bits of the hash) and
+ * the value it offers there (1 + trailing zeros of the other 64 - p bits,
+ * capped at 65 - p). For sketches kept in another form than 2^p bytes. */
+static inline size_t crdt_hll_place(uint64_t hash, unsigned p, uint8_t *v)
+{
+    /* The sentinel bit caps the run of zeros at 64 - p. */
+    uint64_t rest = (hash >> p) | ((uint64_t)1 << (64 - p));
+    *v = (uint8_t)(__builtin_ctzll(rest) + 1);
+    return hash & (((uint64_t)1 << p) - 1);
+}
+
 /* Adds one hashed item. Returns true when a register rose. */
 bool crdt_hll_add(uint8_t *reg, unsigned p, uint64_t hash);
 

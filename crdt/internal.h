@@ -4,11 +4,14 @@
 #ifndef IVT_CRDT_INTERNAL_H
 #define IVT_CRDT_INTERNAL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/err.h"
 #include "base/mp.h"
 #include "crdt/crdt.h"
+#include "crdt/store.h"
 
 /* Every crdt message starts [1, ...]: the format version. */
 enum { CRDT_FORMAT_VERSION = 1 };
@@ -130,6 +133,55 @@ int crdt__read_text(const uint8_t **pos, const uint8_t *end, char *out, size_t m
 
 /* Reads an origin bin of exactly CRDT_ORIGIN_BYTES. */
 int crdt__read_origin(const uint8_t **pos, const uint8_t *end, struct crdt_origin *out);
+
+/* ---- memory (crdt/arena.c) ---- */
+
+/* A pool of fixed-size blocks carved from chunks the allocator maps. */
+struct crdt__pool {
+    size_t size;       /* block bytes: whole lines from 64 up */
+    void *free;        /* recycled blocks, linked through their first word */
+    uint8_t *cur;      /* the unused, still zero, tail of the newest chunk */
+    size_t left;       /* its bytes */
+    size_t next_chunk; /* bytes of the next chunk (doubling to 2 MiB) */
+    uint64_t live;     /* blocks handed out and not put back */
+};
+
+struct crdt__chunk {
+    void *p;
+    size_t len;
+};
+
+/* Small classes 16, 32, .. 2048 bytes: exact set arrays (up to 256 items)
+ * and display keys. Larger small requests go to malloc. */
+enum { CRDT__SMALL_CLASSES = 8 };
+
+struct crdt__mem {
+    struct crdt_alloc a;
+    struct crdt__chunk *chunks; /* every chunk, unmapped at the end */
+    size_t nchunks, capchunks;
+    uint64_t chunk_bytes;
+    struct crdt__pool small[CRDT__SMALL_CLASSES];
+};
+
+/* a NULL, or its map or unmap NULL: calloc and free. */
+void crdt__mem_init(struct crdt__mem *m, const struct crdt_alloc *a);
+/* Unmaps every chunk (regions are the caller's to unmap). */
+void crdt__mem_destroy(struct crdt__mem *m);
+/* A zeroed region of size bytes aligned to 64, or NULL. */
+void *crdt__mem_map(struct crdt__mem *m, size_t size);
+void crdt__mem_unmap(struct crdt__mem *m, void *p, size_t size);
+
+void crdt__pool_init(struct crdt__pool *p, size_t size);
+/* A block (zeroed when zero is set), or NULL. */
+void *crdt__pool_get(struct crdt__mem *m, struct crdt__pool *p, bool zero);
+void crdt__pool_put(struct crdt__pool *p, void *b);
+
+/* Blocks of at least size bytes from the small classes (not zeroed); put
+ * and resize must be told the size the block was got with. */
+void *crdt__small_get(struct crdt__mem *m, size_t size);
+void crdt__small_put(struct crdt__mem *m, void *b, size_t size);
+/* Like realloc (b may be NULL); on failure b is untouched. */
+void *crdt__small_resize(struct crdt__mem *m, void *b, size_t old, size_t size);
 
 struct crdt_store;
 struct crdt_store_stats;

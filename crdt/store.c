@@ -13,8 +13,9 @@
  * deletion, over a slab of records that hold their first slot and bucket);
  * eviction; distinct sets; counters and promotion; the local update path
  * (grouped, prefetching: with a million entities its cost is cache
- * misses); expiry; queries; the codec (encode, strict two-pass decode that
- * decodes slots once, merge); flush, digests and repair; snapshots.
+ * misses); expiry (epoch rolls, resumable in bounded steps); queries; the
+ * codec (encode, strict two-pass decode that decodes slots once, merge);
+ * flush, digests and repair; snapshots.
  *
  * Departures from the papers, and why:
  *  - Counter promotion (design.md): past counter_slots_max origins in one
@@ -33,6 +34,16 @@
  *    cover between window and window + bucket epochs.
  *  - The origins that contributed are kept as one more distinct set per
  *    bucket (their keyed hashes), so the count survives promotion.
+ *  - A promoted distinct set is held sparse in memory (its non-zero
+ *    registers as sorted entries, as HLL++'s sparse form but with the full
+ *    precision's registers) until it has dset_sparse_max of them, then as
+ *    2^p bytes: most sets promote with a few dozen items, and a 4 KiB array
+ *    each was most of the memory and, zeroed, a third of an event's time.
+ *    The form is local: both encode to crdt_hll_encode's bytes.
+ *  - Memory comes from the owner's allocator (crdt/arena.c): the slab and
+ *    the table are regions of it, everything sized by items comes from
+ *    block pools over its chunks, so the daemon can put the store on huge
+ *    pages without the store calling the OS.
  *  - Window sums and distinct estimates are cached per entity (derived, not
  *    replicated): a score reads a record in well under a microsecond.
  *  - Deltas (Almeida et al.) are not kept as separate states: every cell
@@ -41,7 +52,12 @@
  *    Entities queue for flush in first-changed order; a budget cut leaves
  *    the rest queued. Merged cells that rose here are forwarded by the next
  *    flush, those that did not are not (the join decomposition filter of
- *    Enes et al.).
+ *    Enes et al.). An owner whose transport spreads every delta itself
+ *    turns forwarding off (forward_merged); then a delta is only our own
+ *    part, the delta-mutators' output proper: our slots, our count in a
+ *    promoted epoch as a slot (not six sketches), and the items our
+ *    events added to sets, from a bounded journal (not whole sets, which
+ *    for a publisher are kilobytes of HyperLogLog).
  *  - Expiry is local and from the epoch number only (never gossiped).
  *  - Nothing a daemon runs on a timer walks the map (a million records
  *    are tens of milliseconds of its event loop): stats are running
@@ -50,6 +66,12 @@
  *    digest only; every record is on its digest bucket's list (repair) and
  *    on the expiry list of the floor at which it first loses evidence (the
  *    epoch roll). Three intrusive lists through the slab, 40 B a record.
+ *  - Admission (design.md, "What is shared"): a record carries a local
+ *    admitted flag. Flush, digests and repair see admitted records only
+ *    (a local-only record is never queued, digests as 0 without being
+ *    encoded and is skipped by repair); a delta or repair admits what it
+ *    names, since a peer only sends what it admitted. The flag is not on
+ *    the wire: a received record is admitted by the fact of arriving.
  *  - Eviction (memory bound) is not a lattice operation: a peer may send an
  *    evicted entity back. It only runs when the map is full, and picks
  *    victims by a rule over replicated state, so equal states evict alike.
@@ -87,6 +109,17 @@ enum {
     MSG_SNAPSHOT = 2,
     /* Fields of the params array. */
     NPARAMS = 7,
+    /* Journal of our own set adds not flushed yet (struct jrnl, 32 B):
+     * grown from JRNL_MIN as needed, at most JRNL_MAX (1 MiB; a daemon
+     * whose flush lags its traffic fills it, and its deltas then carry
+     * whole sets, as without a journal). */
+    JRNL_MIN = 64,
+    JRNL_MAX = 32768,
+    /* Our events in a promoted epoch that a delta still sends as a slot:
+     * each replica that joins it makes one HyperLogLog add per event id
+     * (about 10 ns), so up to 512 costs it about 5 us; past that, the
+     * epoch's sketches (at most 6 KiB at p = 10) are the cheaper delta. */
+    OWN_SLOT_ADDS_MAX = 512,
 };
 
 /* Odd, so i -> i * GOLDEN is a bijection mod 2^64 (event ids stay distinct). */
@@ -111,15 +144,24 @@ struct pcell {
 
 /* A distinct set. Exact sets hold their sorted, distinct hashes in place
  * while there is one (cap == 0: most sets, the contributing origins of a
- * bucket above all, never hold more), on the heap past that (cap > 0);
- * promoted sets hold a register array. */
+ * bucket above all, never hold more), on the heap past that (cap > 0).
+ * Promoted sets are HyperLogLogs in one of two forms: sparse, their
+ * non-zero registers as sorted entries (index << 8 | value), n of cap, while
+ * few registers are set (a set just past distinct_exact_max sets about
+ * that many of 4,096); dense, 2^p register bytes and their histogram, past
+ * dset_sparse_max entries. The forms hold the same registers: encoding,
+ * estimates and merges do not depend on which one a replica keeps. */
+enum { DSET_EXACT = 0, DSET_DENSE = 1, DSET_SPARSE = 2 };
+
 struct dset {
-    uint16_t n, cap; /* exact: items held, heap capacity (0: in place) */
-    uint8_t promoted;
+    uint16_t n, cap;  /* exact: items held, heap capacity (0: in place);
+                         sparse: entries held, capacity */
+    uint8_t promoted; /* DSET_*: non-zero when promoted */
     union {
-        uint64_t *items; /* cap > 0 */
-        uint64_t one;    /* cap == 0 */
-        uint8_t *reg;    /* promoted */
+        uint64_t *items; /* exact, cap > 0 */
+        uint64_t one;    /* exact, cap == 0 */
+        uint8_t *reg;    /* dense */
+        uint32_t *sp;    /* sparse */
     } u;
 };
 
@@ -131,6 +173,10 @@ static inline const uint64_t *dset_items(const struct dset *d)
 
 struct bucket {
     uint32_t b;
+    /* Since the record's last flush, bit d: set d rose (forward_merged),
+     * or, without forwarding, our own adds to it are in the store's
+     * journal (risen) or are not all there (whole: send the set). */
+    uint8_t risen, whole;
     uint64_t ver;
     struct dset set[NSETS];
 };
@@ -165,25 +211,40 @@ struct ent {
     uint32_t nslots, capslots;
     uint16_t npcells, cappcells, nbuckets, capbuckets;
     uint8_t kind, key_len, live, queued, dig_ok;
-    uint8_t dist_ok;       /* bit d: dist[d] is valid (one set changing keeps the others) */
-    uint32_t dprev, dnext; /* flush queue, or the free list (dnext) */
+    uint8_t dist_ok;  /* bit d: dist[d] is valid (one set changing keeps the others) */
+    uint8_t admitted; /* shared: flushed, digested and repaired (crdt_store_admit) */
+    uint8_t key_sent; /* a delta of ours carried the display key */
+    uint32_t xkey;    /* the expiry list it is filed in (see ent_xkey), 0: none */
     uint64_t fleet[CRDT_COUNTERS];
     uint64_t local[CRDT_COUNTERS];
     struct slot slot1;     /* slots while capslots <= 1 */
     struct bucket bucket1; /* buckets while capbuckets <= 1 */
-    /* colder: flush, digests, queries */
-    uint64_t flushed; /* store version at its last flush */
+    /* colder: flush, digests, queries; an update reads none of it unless
+     * the record's shape changes (ENT_HOT) */
+    uint32_t dprev, dnext; /* flush queue, or the free list (dnext) */
+    uint64_t flushed;      /* store version at its last flush */
     /* This record's share of the store's running totals (crdt_store_stats),
      * as last added to them by ent_account. */
     uint32_t acct_bytes;
     uint16_t acct_pcells, acct_psets;
     uint64_t digest; /* cached, valid when dig_ok (then in its bucket's sum) */
     struct link lk[NLINKS];
-    uint32_t xkey;        /* the expiry list it is filed in (see ent_xkey), 0: none */
     uint64_t dist[NSETS]; /* cached window estimates, see dist_ok */
     struct pcell *pcells;
     char *key;
 };
+
+/* A journal entry: item was added to set d of bucket b of the record at
+ * idx (whose hash was h: a slab slot can be reused). */
+struct jrnl {
+    uint64_t h, item;
+    uint32_t idx, b;
+    uint8_t d;
+};
+
+/* The bytes of a record an update of an entity already queued for flush
+ * reads and writes: what the hot path prefetches (5 lines, not 6). */
+#define ENT_HOT offsetof(struct ent, dprev)
 
 /* A slot of a record being merged, checked and waiting to be joined. */
 struct in_slot {
@@ -208,6 +269,12 @@ struct crdt_store {
     uint32_t cur;   /* current epoch */
     uint32_t floor; /* oldest counter epoch kept */
     uint64_t ver;
+
+    /* Memory (crdt/arena.c): the slab and the table are regions of the
+     * owner's allocator, registers come from pools over its chunks. */
+    struct crdt__mem mem;
+    struct crdt__pool dreg; /* promoted distinct sets: registers + histogram */
+    struct crdt__pool creg; /* promoted counter metrics: registers */
 
     struct ent *ents;
     uint32_t nents, free_head, used_hi;
@@ -234,12 +301,28 @@ struct crdt_store {
     uint64_t *bsum;
     uint32_t *bhead;
     uint32_t dirty_head;
+    uint32_t ndirty; /* records on it */
     /* Expiry calendar: xhead[k % xring] lists the records whose oldest
      * evidence leaves the window when the floor reaches k, so an epoch
      * roll visits those records only, not the whole store. */
     uint32_t *xhead;
     uint32_t *xcount; /* records in each list */
     uint32_t xring;
+    /* Items our own events added to sets since their record's flush, so
+     * a delta carries those and not whole sets (forward_merged off):
+     * bounded; an add that finds it full marks its set whole instead. */
+    struct jrnl *jrnl;
+    uint32_t jn, jcap;
+    bool jsorted;
+    /* The epoch roll in progress (crdt_store_tick_step): which lists of
+     * the calendar, or which part of the slab, are still to visit. */
+    struct {
+        uint8_t mode;      /* ROLL_* */
+        uint32_t old;      /* the floor before the roll */
+        uint32_t lists, j; /* ROLL_LISTS: lists old+1 .. old+lists, next j */
+        uint32_t cursor;   /* ROLL_WALK: records below it are visited */
+        size_t removed;    /* entities removed by this roll so far */
+    } roll;
     struct ivt_mpw scratch; /* entities of the message being written */
     struct ivt_mpw dig;     /* one entity's canonical bytes, for its digest */
     uint8_t *scratch_reg;   /* 2^max(p) bytes for unions */
@@ -247,6 +330,7 @@ struct crdt_store {
     size_t scratch_items_cap;
 
     uint64_t evictions, expired;
+    uint64_t nadmitted; /* live records with admitted set */
     /* Running totals of every live record's share (ent_account): a stats
      * call on a million entities must not walk them. */
     uint64_t acct_bytes, acct_pcells, acct_psets;
@@ -360,6 +444,8 @@ void crdt_config_defaults(struct crdt_config *cfg)
     cfg->distinct_bucket_epochs = 10;
     cfg->digest_bits = 10;
     cfg->max_origins = 4096;
+    cfg->forward_merged = true;
+    cfg->admit_kinds = (1u << CRDT_KINDS) - 1;
 }
 
 static int config_check(const struct crdt_config *c)
@@ -372,6 +458,8 @@ static int config_check(const struct crdt_config *c)
         c->distinct_hll_p > CRDT_HLL_P_MAX || c->distinct_bucket_epochs < 1 ||
         c->distinct_bucket_epochs > c->window_epochs || c->digest_bits > 16 || c->max_origins < 2 ||
         c->max_origins > 65536)
+        return IVT_EINVAL;
+    if (c->admit_kinds >> CRDT_KINDS)
         return IVT_EINVAL;
     return 0;
 }
@@ -397,6 +485,8 @@ uint32_t crdt_store_epoch(const struct crdt_store *s)
     return s->cur;
 }
 
+static inline size_t dset_reg_bytes(const struct crdt_store *s);
+
 static uint32_t floor_of(const struct crdt_store *s, uint32_t cur)
 {
     return cur >= s->cfg.window_epochs - 1 ? cur - (s->cfg.window_epochs - 1) : 0;
@@ -413,6 +503,9 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     if (!s)
         return IVT_ENOMEM;
     s->cfg = *cfg;
+    crdt__mem_init(&s->mem, &cfg->alloc);
+    crdt__pool_init(&s->dreg, dset_reg_bytes(s));
+    crdt__pool_init(&s->creg, crdt_hll_size(cfg->counter_hll_p));
     for (int k = 0; k < CRDT_KINDS; k++)
         derive_key(s->kind_key[k], cfg->hash_key, "ivt.kind", k);
     derive_key(s->item_key, cfg->hash_key, "ivt.item", 0);
@@ -427,9 +520,9 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     s->omask = osize - 1;
     unsigned pmax =
         cfg->counter_hll_p > cfg->distinct_hll_p ? cfg->counter_hll_p : cfg->distinct_hll_p;
-    /* calloc: the entity slab's pages are only touched as entities arrive. */
-    s->ents = calloc(cfg->max_entities, sizeof(*s->ents));
-    s->tab = calloc(tsize, sizeof(*s->tab));
+    /* Mapped, not written: the slab's pages are touched as entities arrive. */
+    s->ents = crdt__mem_map(&s->mem, (size_t)cfg->max_entities * sizeof(*s->ents));
+    s->tab = crdt__mem_map(&s->mem, tsize * sizeof(*s->tab));
     s->origins = calloc(cfg->max_origins, sizeof(*s->origins));
     s->omap = calloc(osize, sizeof(*s->omap));
     s->msg_origins = calloc(cfg->max_origins, sizeof(*s->msg_origins));
@@ -464,10 +557,14 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     return 0;
 }
 
-static void dset_free(struct dset *d)
+static void dset_free(struct crdt_store *s, struct dset *d)
 {
-    if (d->promoted || d->cap)
-        free(d->u.items);
+    if (d->promoted == DSET_DENSE)
+        crdt__pool_put(&s->dreg, d->u.reg);
+    else if (d->promoted == DSET_SPARSE)
+        crdt__small_put(&s->mem, d->u.sp, d->cap * sizeof(uint32_t));
+    else if (d->cap)
+        crdt__small_put(&s->mem, d->u.items, d->cap * sizeof(uint64_t));
     memset(d, 0, sizeof(*d));
 }
 
@@ -477,28 +574,30 @@ static void ent_free_parts(struct crdt_store *s, struct ent *e)
         s->origins[e->slots[i].origin].refs--;
     for (uint32_t i = 0; i < e->npcells; i++)
         for (int m = 0; m < CRDT_COUNTERS; m++)
-            free(e->pcells[i].reg[m]);
+            crdt__pool_put(&s->creg, e->pcells[i].reg[m]);
     for (uint32_t i = 0; i < e->nbuckets; i++)
         for (int d = 0; d < NSETS; d++)
-            dset_free(&e->buckets[i].set[d]);
+            dset_free(s, &e->buckets[i].set[d]);
     if (e->slots != &e->slot1)
         free(e->slots);
     free(e->pcells);
     if (e->buckets != &e->bucket1)
         free(e->buckets);
-    free(e->key);
+    crdt__small_put(&s->mem, e->key, e->key_len + 1u);
 }
 
 void crdt_store_delete(struct crdt_store *s)
 {
     if (!s)
         return;
+    free(s->jrnl);
     if (s->ents)
         for (uint32_t i = 0; i < s->used_hi; i++)
             if (s->ents[i].live)
                 ent_free_parts(s, &s->ents[i]);
-    free(s->ents);
-    free(s->tab);
+    crdt__mem_unmap(&s->mem, s->ents, (size_t)s->cfg.max_entities * sizeof(*s->ents));
+    crdt__mem_unmap(&s->mem, s->tab, (size_t)(s->tmask + 1) * sizeof(*s->tab));
+    crdt__mem_destroy(&s->mem);
     free(s->origins);
     free(s->omap);
     free(s->msg_origins);
@@ -592,7 +691,7 @@ static inline size_t bucket_of(const struct crdt_store *s, uint64_t h)
 
 /* idx's encoding changed: its digest leaves its bucket's sum and waits on
  * the dirty list. */
-static void dig_invalidate(struct crdt_store *s, uint32_t idx)
+static inline void dig_invalidate(struct crdt_store *s, uint32_t idx)
 {
     struct ent *e = &s->ents[idx];
     if (!e->dig_ok)
@@ -600,12 +699,13 @@ static void dig_invalidate(struct crdt_store *s, uint32_t idx)
     s->bsum[bucket_of(s, e->h)] -= e->digest;
     e->dig_ok = 0;
     list_push(s, &s->dirty_head, idx, LK_DIRTY);
+    s->ndirty++;
 }
 
 /* The floor at which e first loses evidence: a cell of epoch x goes when
  * the floor passes x, a bucket b when the floor's bucket passes b. 0 for a
  * record with no evidence. */
-static uint32_t ent_xkey(const struct crdt_store *s, const struct ent *e)
+static inline uint32_t ent_xkey(const struct crdt_store *s, const struct ent *e)
 {
     uint64_t k = UINT64_MAX;
     if (e->nslots)
@@ -619,14 +719,12 @@ static uint32_t ent_xkey(const struct crdt_store *s, const struct ent *e)
     return k == UINT64_MAX ? 0 : (uint32_t)(k > UINT32_MAX ? UINT32_MAX : k);
 }
 
-/* Files idx in the expiry list of its present key (after any change that
- * may have added older evidence or dropped the oldest). */
-static void ent_xfile(struct crdt_store *s, uint32_t idx)
+enum { ROLL_NONE, ROLL_LISTS, ROLL_WALK };
+
+/* Moves idx from the expiry list of its old key to that of k. */
+static void ent_xmove(struct crdt_store *s, uint32_t idx, uint32_t k)
 {
     struct ent *e = &s->ents[idx];
-    uint32_t k = e->live ? ent_xkey(s, e) : 0;
-    if (k == e->xkey)
-        return;
     if (e->xkey) {
         list_unlink(s, &s->xhead[e->xkey % s->xring], idx, LK_EXPIRY);
         s->xcount[e->xkey % s->xring]--;
@@ -638,10 +736,25 @@ static void ent_xfile(struct crdt_store *s, uint32_t idx)
     }
 }
 
-static void queue_push(struct crdt_store *s, uint32_t idx)
+/* Files idx in the expiry list of its present key (after any change that
+ * may have added older evidence or dropped the oldest). Inline: every
+ * update asks, and almost never moves. */
+static inline void ent_xfile(struct crdt_store *s, uint32_t idx)
+{
+    /* A roll that walks the slab emptied the calendar: records it has not
+     * reached yet are in no list, and are filed when it reaches them. */
+    if (s->roll.mode == ROLL_WALK && idx >= s->roll.cursor)
+        return;
+    const struct ent *e = &s->ents[idx];
+    uint32_t k = e->live ? ent_xkey(s, e) : 0;
+    if (k != e->xkey)
+        ent_xmove(s, idx, k);
+}
+
+static inline void queue_push(struct crdt_store *s, uint32_t idx)
 {
     struct ent *e = &s->ents[idx];
-    if (e->queued)
+    if (e->queued || !e->admitted) /* a local-only record is never flushed */
         return;
     e->queued = 1;
     e->dnext = NONE;
@@ -702,13 +815,16 @@ static void ent_remove(struct crdt_store *s, uint32_t idx)
     ent_account(s, e);
     if (e->dig_ok)
         s->bsum[bucket_of(s, e->h)] -= e->digest;
-    else
+    else {
         list_unlink(s, &s->dirty_head, idx, LK_DIRTY);
+        s->ndirty--;
+    }
     list_unlink(s, &s->bhead[bucket_of(s, e->h)], idx, LK_BUCKET);
     ent_xfile(s, idx); /* not live: leaves its list */
     queue_remove(s, idx);
     tab_remove(s, idx);
     ent_free_parts(s, e);
+    s->nadmitted -= e->admitted;
     memset(e, 0, sizeof(*e));
     e->dnext = s->free_head;
     s->free_head = idx;
@@ -812,7 +928,7 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
         return NONE;
     if (key_len > CRDT_KEY_MAX)
         key_len = CRDT_KEY_MAX;
-    char *k = malloc(key_len + 1);
+    char *k = crdt__small_get(&s->mem, key_len + 1);
     if (!k)
         return NONE;
     memcpy(k, key, key_len);
@@ -831,6 +947,8 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
     e->key_len = (uint8_t)key_len;
     e->live = 1;
     e->dprev = e->dnext = NONE;
+    e->admitted = (uint8_t)(s->cfg.admit_kinds >> kind & 1);
+    s->nadmitted += e->admitted;
     uint32_t k32 = key32(kind, h);
     uint64_t i = k32 & s->tmask;
     while (s->tab[i])
@@ -838,6 +956,7 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
     s->tab[i] = (uint64_t)k32 << 32 | (idx + 1);
     list_push(s, &s->bhead[bucket_of(s, h)], idx, LK_BUCKET);
     list_push(s, &s->dirty_head, idx, LK_DIRTY); /* no digest yet */
+    s->ndirty++;
     s->nents++;
     *created = true;
     return idx;
@@ -848,12 +967,63 @@ static bool ent_empty(const struct ent *e)
     return !e->nslots && !e->npcells && !e->nbuckets;
 }
 
-/* Something in e rose: version it, queue it for flush, drop caches. */
-static void ent_touch(struct crdt_store *s, uint32_t idx)
+/* idx becomes shared: its digest now counts (re-encoded at the next
+ * digest) and, if it holds evidence of ours, it goes out with the next
+ * flush, all of it (a record never flushed has flushed == 0: all its
+ * cells). Every own event counts, so our window counts say whether we
+ * contributed. */
+static void ent_admit(struct crdt_store *s, uint32_t idx)
 {
     struct ent *e = &s->ents[idx];
-    e->ver = s->ver;
+    if (e->admitted)
+        return;
+    e->admitted = 1;
+    s->nadmitted++;
     dig_invalidate(s, idx);
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        if (e->local[m]) {
+            queue_push(s, idx);
+            break;
+        }
+}
+
+/* Replaces e's display key (len <= CRDT_KEY_MAX kept). Returns 0 or
+ * IVT_ENOMEM (then e is unchanged). */
+static int ent_set_key(struct crdt_store *s, struct ent *e, const void *key, size_t len)
+{
+    if (len > CRDT_KEY_MAX)
+        len = CRDT_KEY_MAX;
+    char *k = crdt__small_get(&s->mem, len + 1u);
+    if (!k)
+        return IVT_ENOMEM;
+    memcpy(k, key, len);
+    k[len] = 0;
+    crdt__small_put(&s->mem, e->key, e->key_len + 1u);
+    e->key = k;
+    e->key_len = (uint8_t)len;
+    return 0;
+}
+
+/* Everything e holds counts as sent: the next flush carries only what
+ * rises after this. */
+static void ent_mark_flushed(struct crdt_store *s, struct ent *e)
+{
+    e->flushed = s->ver;
+    for (uint32_t i = 0; i < e->nbuckets; i++)
+        e->buckets[i].risen = e->buckets[i].whole = 0;
+}
+
+/* Something in e rose: version it, drop caches. */
+static void ent_rose(struct crdt_store *s, uint32_t idx)
+{
+    s->ents[idx].ver = s->ver;
+    dig_invalidate(s, idx);
+}
+
+/* ... and queue it for flush (if admitted). */
+static void ent_touch(struct crdt_store *s, uint32_t idx)
+{
+    ent_rose(s, idx);
     queue_push(s, idx);
 }
 
@@ -873,22 +1043,182 @@ static inline uint32_t *dset_hist(const struct crdt_store *s, const struct dset 
     return (uint32_t *)(void *)(d->u.reg + crdt_hll_size(s->cfg.distinct_hll_p));
 }
 
+/* Sparse sets go dense past this many entries (1 KiB of entries: past it
+ * inserts move too much, and 4 KiB of registers are not far off), or past
+ * 2^p / 8 for small p, where the dense form is small anyway. */
+enum { SPARSE_MAX = 256 };
+
+static inline uint32_t dset_sparse_max(const struct crdt_store *s)
+{
+    size_t m = crdt_hll_size(s->cfg.distinct_hll_p) / 8;
+    return m < SPARSE_MAX ? (uint32_t)m : SPARSE_MAX;
+}
+
+/* Raises register (idx, v) among the n sorted entries of sp, which have
+ * room for one more. Returns true when a register rose. */
+static bool sparse_put(uint32_t *sp, uint16_t *n, uint32_t idx, uint8_t v)
+{
+    uint32_t lo = 0, hi = *n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (sp[mid] >> 8 < idx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < *n && sp[lo] >> 8 == idx) {
+        if ((sp[lo] & 0xff) >= v)
+            return false;
+        sp[lo] = idx << 8 | v;
+        return true;
+    }
+    memmove(sp + lo + 1, sp + lo, (*n - lo) * sizeof(*sp));
+    sp[lo] = idx << 8 | v;
+    (*n)++;
+    return true;
+}
+
+/* The registers of a sparse set raised into reg (2^p bytes). */
+static void sparse_to_reg(const struct dset *d, uint8_t *reg)
+{
+    for (uint32_t i = 0; i < d->n; i++) {
+        uint32_t x = d->u.sp[i];
+        uint8_t v = (uint8_t)x;
+        if (reg[x >> 8] < v)
+            reg[x >> 8] = v;
+    }
+}
+
+/* The register histogram of a sparse set. */
+static void sparse_hist(const struct crdt_store *s, const struct dset *d,
+                        uint32_t hist[CRDT_HLL_HIST])
+{
+    memset(hist, 0, CRDT_HLL_HIST * sizeof(*hist));
+    hist[0] = (uint32_t)crdt_hll_size(s->cfg.distinct_hll_p) - d->n;
+    for (uint32_t i = 0; i < d->n; i++)
+        hist[d->u.sp[i] & 0xff]++;
+}
+
+/* A block for at least need sparse entries (capacity a power of two from
+ * 4, in *cap), or NULL. */
+static uint32_t *sparse_alloc(struct crdt_store *s, uint32_t need, uint16_t *cap)
+{
+    uint16_t c = 4;
+    while (c < need)
+        c = (uint16_t)(c * 2);
+    *cap = c;
+    return crdt__small_get(&s->mem, c * sizeof(uint32_t));
+}
+
+/* Replaces what d holds by the sparse entries sp (n of cap). */
+static void dset_become_sparse(struct crdt_store *s, struct dset *d, uint32_t *sp, uint16_t n,
+                               uint16_t cap)
+{
+    dset_free(s, d);
+    d->u.sp = sp;
+    d->n = n;
+    d->cap = cap;
+    d->promoted = DSET_SPARSE;
+    s->shape++;
+}
+
+/* Makes d dense from the registers reg (2^p bytes, may be the scratch).
+ * Returns 0 or IVT_ENOMEM (d unchanged). */
+static int dset_dense_from(struct crdt_store *s, struct dset *d, const uint8_t *src)
+{
+    unsigned p = s->cfg.distinct_hll_p;
+    uint8_t *reg = crdt__pool_get(&s->mem, &s->dreg, false);
+    if (!reg)
+        return IVT_ENOMEM;
+    memcpy(reg, src, crdt_hll_size(p));
+    crdt_hll_histogram((uint32_t *)(void *)(reg + crdt_hll_size(p)), reg, p);
+    dset_free(s, d);
+    d->u.reg = reg;
+    d->promoted = DSET_DENSE;
+    s->shape++;
+    return 0;
+}
+
+/* Makes d sparse with the non-zero registers of reg, if there are at most
+ * dset_sparse_max; dense otherwise. Returns 0 or IVT_ENOMEM (d unchanged). */
+static int dset_from_reg(struct crdt_store *s, struct dset *d, const uint8_t *reg)
+{
+    size_t m = crdt_hll_size(s->cfg.distinct_hll_p);
+    uint32_t k = 0;
+    for (size_t i = 0; i < m; i++)
+        k += reg[i] != 0;
+    if (k > dset_sparse_max(s))
+        return dset_dense_from(s, d, reg);
+    uint16_t cap, n = 0;
+    uint32_t *sp = sparse_alloc(s, k, &cap);
+    if (!sp)
+        return IVT_ENOMEM;
+    for (size_t i = 0; i < m; i++)
+        if (reg[i])
+            sp[n++] = (uint32_t)i << 8 | reg[i];
+    dset_become_sparse(s, d, sp, n, cap);
+    return 0;
+}
+
+/* Adds one item to a promoted set. Returns 1 when a register rose, 0, or
+ * IVT_ENOMEM. */
+static int dset_add_promoted(struct crdt_store *s, struct dset *d, uint64_t item)
+{
+    unsigned p = s->cfg.distinct_hll_p;
+    if (d->promoted == DSET_DENSE)
+        return crdt_hll_add_hist(d->u.reg, dset_hist(s, d), p, item);
+    uint8_t v;
+    uint32_t idx = (uint32_t)crdt_hll_place(item, p, &v);
+    if (d->n == d->cap) {
+        /* Full: a rise in place needs no room; a new entry does. */
+        for (uint32_t i = 0; i < d->n; i++)
+            if (d->u.sp[i] >> 8 == idx) {
+                if ((d->u.sp[i] & 0xff) >= v)
+                    return 0;
+                d->u.sp[i] = idx << 8 | v;
+                return 1;
+            }
+        if (d->n >= dset_sparse_max(s)) {
+            memset(s->scratch_reg, 0, crdt_hll_size(p));
+            sparse_to_reg(d, s->scratch_reg);
+            int rc = dset_dense_from(s, d, s->scratch_reg);
+            if (rc)
+                return rc;
+            return crdt_hll_add_hist(d->u.reg, dset_hist(s, d), p, item);
+        }
+        uint16_t cap = (uint16_t)(d->cap * 2);
+        uint32_t *sp =
+            crdt__small_resize(&s->mem, d->u.sp, d->cap * sizeof(*sp), cap * sizeof(*sp));
+        if (!sp)
+            return IVT_ENOMEM;
+        d->u.sp = sp;
+        d->cap = cap;
+        s->shape++;
+    }
+    return sparse_put(d->u.sp, &d->n, idx, v);
+}
+
+/* Promotes an exact set: sparse when its items fit, dense otherwise. */
 static int dset_promote(struct crdt_store *s, struct dset *d)
 {
     unsigned p = s->cfg.distinct_hll_p;
-    uint8_t *reg = calloc(1, dset_reg_bytes(s));
-    if (!reg)
+    if (d->n >= dset_sparse_max(s)) {
+        memset(s->scratch_reg, 0, crdt_hll_size(p));
+        for (uint32_t i = 0; i < d->n; i++)
+            crdt_hll_add(s->scratch_reg, p, dset_items(d)[i]);
+        return dset_dense_from(s, d, s->scratch_reg);
+    }
+    /* Room for the items and the one the caller is about to add. */
+    uint16_t cap, n = 0;
+    uint32_t *sp = sparse_alloc(s, d->n + 1u, &cap);
+    if (!sp)
         return IVT_ENOMEM;
-    uint32_t *hist = (uint32_t *)(void *)(reg + crdt_hll_size(p));
-    hist[0] = (uint32_t)crdt_hll_size(p);
-    for (uint32_t i = 0; i < d->n; i++)
-        crdt_hll_add_hist(reg, hist, p, dset_items(d)[i]);
-    if (d->cap)
-        free(d->u.items);
-    d->u.reg = reg;
-    d->promoted = 1;
-    s->shape++;
-    d->n = d->cap = 0;
+    for (uint32_t i = 0; i < d->n; i++) {
+        uint8_t v;
+        uint32_t idx = (uint32_t)crdt_hll_place(dset_items(d)[i], p, &v);
+        sparse_put(sp, &n, idx, v);
+    }
+    dset_become_sparse(s, d, sp, n, cap);
     return 0;
 }
 
@@ -896,7 +1226,7 @@ static int dset_promote(struct crdt_store *s, struct dset *d)
 static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
 {
     if (d->promoted)
-        return crdt_hll_add_hist(d->u.reg, dset_hist(s, d), s->cfg.distinct_hll_p, item);
+        return dset_add_promoted(s, d, item);
     const uint64_t *items = dset_items(d);
     uint32_t lo = 0, hi = d->n;
     while (lo < hi) {
@@ -912,14 +1242,15 @@ static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
         int rc = dset_promote(s, d);
         if (rc)
             return rc;
-        crdt_hll_add_hist(d->u.reg, dset_hist(s, d), s->cfg.distinct_hll_p, item);
-        return 1;
+        rc = dset_add_promoted(s, d, item);
+        return rc < 0 ? rc : 1;
     }
     if (d->n == (d->cap ? d->cap : 1)) {
         uint16_t cap = d->cap ? (uint16_t)(d->cap * 2) : 2;
         if (cap > s->cfg.distinct_exact_max)
             cap = (uint16_t)s->cfg.distinct_exact_max;
-        uint64_t *p = d->cap ? realloc(d->u.items, cap * sizeof(*p)) : malloc(cap * sizeof(*p));
+        uint64_t *p = crdt__small_resize(&s->mem, d->cap ? d->u.items : NULL, d->cap * sizeof(*p),
+                                         cap * sizeof(*p));
         if (!p)
             return IVT_ENOMEM;
         if (!d->cap)
@@ -977,10 +1308,37 @@ static struct bucket *bucket_get(struct crdt_store *s, struct ent *e, uint32_t b
     return &e->buckets[i];
 }
 
-/* Adds item to set d of the bucket holding epoch. Returns 1 (grew), 0, or
- * IVT_ENOMEM. */
+/* Notes that our own event added item to set d of bk (see struct jrnl). */
+static void jrnl_add(struct crdt_store *s, const struct ent *e, struct bucket *bk, int d,
+                     uint64_t item)
+{
+    uint8_t bit = (uint8_t)(1u << d);
+    /* A record not shared yet sends all of our part when it is admitted
+     * (its first flush): whole sets, the journal would have lost its
+     * entries by then (kept for queued records only). */
+    if (!e->admitted)
+        bk->whole |= bit;
+    if (bk->whole & bit)
+        return;
+    if (s->jn == s->jcap) {
+        uint32_t cap = s->jcap ? s->jcap * 2 : JRNL_MIN;
+        struct jrnl *p = cap <= JRNL_MAX ? realloc(s->jrnl, cap * sizeof(*p)) : NULL;
+        if (!p) {
+            bk->whole |= bit;
+            return;
+        }
+        s->jrnl = p;
+        s->jcap = cap;
+    }
+    s->jrnl[s->jn++] = (struct jrnl){e->h, item, (uint32_t)(e - s->ents), bk->b, (uint8_t)d};
+    s->jsorted = false;
+    bk->risen |= bit;
+}
+
+/* Adds item to set d of the bucket holding epoch; own: for one of our
+ * events. Returns 1 (grew), 0, or IVT_ENOMEM. */
 static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint32_t epoch, int d,
-                            uint64_t item)
+                            uint64_t item, bool own)
 {
     struct bucket *bk = bucket_get(s, e, epoch / s->cfg.distinct_bucket_epochs);
     if (!bk)
@@ -988,6 +1346,10 @@ static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint32_t epoch,
     int rc = dset_add(s, &bk->set[d], item);
     if (rc > 0) {
         bk->ver = s->ver;
+        if (s->cfg.forward_merged)
+            bk->risen |= (uint8_t)(1u << d);
+        else if (own)
+            jrnl_add(s, e, bk, d, item);
         e->dist_ok &= (uint8_t) ~(1u << d);
     }
     return rc;
@@ -1016,7 +1378,7 @@ static int pcell_insert(struct crdt_store *s, struct ent *e, struct pcell *pc, u
         return 0;
     unsigned p = s->cfg.counter_hll_p;
     if (!pc->reg[m]) {
-        pc->reg[m] = calloc(1, crdt_hll_size(p));
+        pc->reg[m] = crdt__pool_get(&s->mem, &s->creg, true);
         if (!pc->reg[m])
             return IVT_ENOMEM;
         s->shape++;
@@ -1174,7 +1536,7 @@ static int counter_join(struct crdt_store *s, struct ent *e, uint32_t epoch, uin
     if (rose)
         sl->ver = s->ver;
     if (fresh) {
-        int rc = ent_distinct_add(s, e, epoch, ORIGIN_SET, s->origins[origin].hash);
+        int rc = ent_distinct_add(s, e, epoch, ORIGIN_SET, s->origins[origin].hash, origin == SELF);
         if (rc < 0)
             return rc;
         if (slots_in_epoch(e, epoch) > s->cfg.counter_slots_max && !promote(s, e, epoch))
@@ -1196,6 +1558,18 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
     struct ent *e = &s->ents[idx];
     struct pcell *pc = e->npcells ? pcell_find(e, epoch) : NULL;
     if (pc) {
+        uint64_t before = 0, adds = 0;
+        for (int m = 0; m < CRDT_COUNTERS; m++) {
+            before |= pc->own[m];
+            adds |= add[m];
+        }
+        /* Our first event in an epoch promoted by others' slots: we are
+         * one more contributing origin, as a fresh slot would say. */
+        if (!before && adds) {
+            int rc = ent_distinct_add(s, e, epoch, ORIGIN_SET, s->origins[SELF].hash, true);
+            if (rc < 0)
+                return rc;
+        }
         for (int m = 0; m < CRDT_COUNTERS; m++) {
             if (!add[m])
                 continue;
@@ -1225,6 +1599,8 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
     }
     for (int m = 0; m < CRDT_COUNTERS; m++) {
         uint32_t a = add[m];
+        if (!a) /* most events raise one or two of the six */
+            continue;
         if (a > UINT32_MAX - sl->c[m])
             a = UINT32_MAX - sl->c[m]; /* saturate: a slot never wraps */
         sl->c[m] += a;
@@ -1271,9 +1647,11 @@ static void prefetch_parts(const struct crdt_store *s, const struct ent *e, uint
         if (!(x->item_mask & (1u << d)))
             continue;
         const struct dset *ds = &bk->set[d];
-        if (ds->promoted)
+        if (ds->promoted == DSET_DENSE)
             __builtin_prefetch(
                 ds->u.reg + (x->item[d] & (crdt_hll_size(s->cfg.distinct_hll_p) - 1)), 1);
+        else if (ds->promoted == DSET_SPARSE)
+            prefetch_span(ds->u.sp, ds->n * sizeof(uint32_t));
         else if (ds->cap)
             prefetch_span(ds->u.items, ds->n * sizeof(uint64_t));
     }
@@ -1289,10 +1667,17 @@ static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_up
     s->ver++;
     struct ent *e = &s->ents[idx];
     uint64_t shape = s->shape;
+    if (!e->key_len && x->key_len) { /* known so far from keyless deltas only */
+        if (ent_set_key(s, e, x->key, x->key_len))
+            return IVT_ENOMEM;
+        s->shape++; /* the key's bytes are in the footprint */
+    }
     int rc = own_add(s, idx, epoch, x->add);
-    for (int d = 0; rc == 0 && d < CRDT_DISTINCTS; d++)
-        if (x->item_mask & (1u << d))
-            rc = ent_distinct_add(s, e, epoch, d, x->item[d]) < 0 ? IVT_ENOMEM : 0;
+    for (unsigned mask = x->item_mask & ((1u << CRDT_DISTINCTS) - 1); rc == 0 && mask;
+         mask &= mask - 1) {
+        int d = __builtin_ctz(mask);
+        rc = ent_distinct_add(s, e, epoch, d, x->item[d], true) < 0 ? IVT_ENOMEM : 0;
+    }
     if (created || s->shape != shape)
         ent_account(s, e);
     ent_xfile(s, idx);
@@ -1320,9 +1705,9 @@ int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_up
                 result = IVT_EINVAL;
                 continue;
             }
-            bool any = x[j].item_mask != 0;
+            uint32_t any = x[j].item_mask; /* an OR the compiler vectorises */
             for (int m = 0; m < CRDT_COUNTERS; m++)
-                any |= x[j].add[m] != 0;
+                any |= x[j].add[m];
             if (!any)
                 continue;
             skip[j] = false;
@@ -1337,7 +1722,7 @@ int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_up
                 continue;
             hint[j] = tab_lookup(s, x[j].kind, hs[j], false);
             if (hint[j] != NONE)
-                prefetch_span(&s->ents[hint[j]], sizeof(struct ent));
+                prefetch_span(&s->ents[hint[j]], ENT_HOT);
         }
         /* Stage 3: their slot, bucket and set arrays. */
         for (size_t j = 0; j < k; j++)
@@ -1377,13 +1762,13 @@ static bool ent_expire(struct crdt_store *s, struct ent *e)
         for (int m = 0; m < CRDT_COUNTERS; m++) {
             e->fleet[m] -= pc->est[m];
             e->local[m] -= pc->own[m];
-            free(pc->reg[m]);
+            crdt__pool_put(&s->creg, pc->reg[m]);
         }
         np++;
     }
     while (nb < e->nbuckets && e->buckets[nb].b < bfl) {
         for (int d = 0; d < NSETS; d++)
-            dset_free(&e->buckets[nb].set[d]);
+            dset_free(s, &e->buckets[nb].set[d]);
         nb++;
     }
     if (!ns && !np && !nb)
@@ -1435,15 +1820,18 @@ static size_t ent_roll(struct crdt_store *s, uint32_t idx)
  * record for the walk). */
 enum { XWALK_NUM = 2, XWALK_DEN = 3 };
 
-size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall)
+bool crdt_store_tick_begin(struct crdt_store *s, ivt_ms wall, size_t *removed)
 {
     uint32_t now = crdt_store_epoch_of(s, wall);
     if (now <= s->cur)
-        return 0;
+        return false;
+    /* One roll at a time: a pending one is finished first. */
+    while (crdt_store_tick_step(s, SIZE_MAX, removed))
+        ;
     s->cur = now;
     uint32_t fl = floor_of(s, now), old = s->floor;
     if (fl == old)
-        return 0;
+        return false;
     s->floor = fl;
     /* The lists of keys old+1 .. fl hold every record with evidence older
      * than fl (keys of live records were above the old floor); past a full
@@ -1453,39 +1841,94 @@ size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall)
     uint64_t visit = 0;
     for (uint32_t j = 1; j <= lists; j++)
         visit += s->xcount[(old + j) % s->xring];
-    size_t removed = 0;
+    s->roll.old = old;
+    s->roll.removed = 0;
     if (visit * XWALK_DEN > (uint64_t)s->nents * XWALK_NUM) {
         for (uint32_t k = 0; k < s->xring; k++) {
             s->xhead[k] = NONE;
             s->xcount[k] = 0;
         }
-        for (uint32_t i = 0; i < s->used_hi; i++) {
-            if (!s->ents[i].live)
-                continue;
-            s->ents[i].xkey = 0; /* its list is gone */
-            removed += ent_roll(s, i);
-        }
+        s->roll.mode = ROLL_WALK;
+        s->roll.cursor = 0;
     } else {
-        for (uint32_t j = 1; j <= lists; j++) {
-            uint32_t slot = (old + j) % s->xring, idx = s->xhead[slot];
-            s->xhead[slot] = NONE; /* detached: records are filed again as they go */
-            s->xcount[slot] = 0;
-            while (idx != NONE) {
-                struct ent *e = &s->ents[idx];
-                uint32_t next = e->lk[LK_EXPIRY].next;
-                if (e->xkey > fl) {
-                    list_push(s, &s->xhead[slot], idx, LK_EXPIRY);
-                    s->xcount[slot]++;
-                } else {
-                    e->xkey = 0; /* already off the detached list */
-                    removed += ent_roll(s, idx);
-                }
-                idx = next;
-            }
-        }
+        s->roll.mode = ROLL_LISTS;
+        s->roll.lists = lists;
+        s->roll.j = 1;
     }
-    s->expired += removed;
+    return true;
+}
+
+/* Visits up to budget records of a ROLL_WALK. Returns how many it did. */
+static size_t roll_walk(struct crdt_store *s, size_t budget)
+{
+    size_t done = 0;
+    while (done < budget && s->roll.cursor < s->used_hi) {
+        uint32_t i = s->roll.cursor++; /* first: ent_roll files it */
+        if (!s->ents[i].live)
+            continue;
+        s->ents[i].xkey = 0; /* its list is gone */
+        s->roll.removed += ent_roll(s, i);
+        done++;
+    }
+    if (s->roll.cursor >= s->used_hi)
+        s->roll.mode = ROLL_NONE;
+    return done;
+}
+
+/* Visits up to budget records of a ROLL_LISTS. Each is taken off its list
+ * before it is rolled, so what runs between two steps finds the calendar
+ * whole. */
+static size_t roll_lists(struct crdt_store *s, size_t budget)
+{
+    size_t done = 0;
+    uint32_t fl = s->floor;
+    while (done < budget && s->roll.j <= s->roll.lists) {
+        uint32_t slot = (s->roll.old + s->roll.j) % s->xring, idx = s->xhead[slot];
+        while (idx != NONE && s->ents[idx].xkey > fl)
+            idx = s->ents[idx].lk[LK_EXPIRY].next; /* a later key: stays */
+        if (idx == NONE) {
+            s->roll.j++;
+            continue;
+        }
+        list_unlink(s, &s->xhead[slot], idx, LK_EXPIRY);
+        s->xcount[slot]--;
+        s->ents[idx].xkey = 0;
+        s->roll.removed += ent_roll(s, idx);
+        done++;
+    }
+    if (s->roll.j > s->roll.lists)
+        s->roll.mode = ROLL_NONE;
+    return done;
+}
+
+bool crdt_store_tick_step(struct crdt_store *s, size_t budget, size_t *removed)
+{
+    if (s->roll.mode == ROLL_WALK)
+        roll_walk(s, budget);
+    else if (s->roll.mode == ROLL_LISTS)
+        roll_lists(s, budget);
+    else
+        return false;
+    if (s->roll.mode != ROLL_NONE)
+        return true;
+    s->expired += s->roll.removed;
+    *removed += s->roll.removed;
+    s->roll.removed = 0;
     origins_gc(s);
+    return false;
+}
+
+bool crdt_store_tick_pending(const struct crdt_store *s)
+{
+    return s->roll.mode != ROLL_NONE;
+}
+
+size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall)
+{
+    size_t removed = 0;
+    if (crdt_store_tick_begin(s, wall, &removed))
+        while (crdt_store_tick_step(s, SIZE_MAX, &removed))
+            ;
     return removed;
 }
 
@@ -1543,13 +1986,20 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
     }
     if (promoted) {
         unsigned p = s->cfg.distinct_hll_p;
-        if (nonempty == 1) /* nothing to unite: no copy */
+        if (nonempty == 1 && only->promoted == DSET_DENSE) /* nothing to unite: no copy */
             return (uint64_t)llround(crdt_hll_estimate_hist(dset_hist(s, only), p));
+        if (nonempty == 1) {
+            uint32_t hist[CRDT_HLL_HIST];
+            sparse_hist(s, only, hist);
+            return (uint64_t)llround(crdt_hll_estimate_hist(hist, p));
+        }
         memset(s->scratch_reg, 0, crdt_hll_size(p));
         for (uint32_t i = 0; i < e->nbuckets; i++) {
             const struct dset *ds = &e->buckets[i].set[d];
-            if (ds->promoted)
+            if (ds->promoted == DSET_DENSE)
                 crdt_hll_merge(s->scratch_reg, ds->u.reg, p);
+            else if (ds->promoted == DSET_SPARSE)
+                sparse_to_reg(ds, s->scratch_reg);
             else
                 for (uint32_t j = 0; j < ds->n; j++)
                     crdt_hll_add(s->scratch_reg, p, dset_items(ds)[j]);
@@ -1595,6 +2045,7 @@ static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
     memcpy(v->local, e->local, sizeof(v->local));
     memcpy(v->distinct, e->dist, sizeof(v->distinct));
     v->origins = e->dist[ORIGIN_SET];
+    v->admitted = e->admitted;
     v->first_epoch = v->last_epoch = 0;
     bool approx = e->npcells != 0;
     if (e->nslots || e->npcells) {
@@ -1626,6 +2077,21 @@ int crdt_store_get_hash(struct crdt_store *s, struct crdt_view *out, enum crdt_k
         return IVT_ENOENT;
     view_fill(s, out, &s->ents[idx]);
     return 0;
+}
+
+int crdt_store_admit(struct crdt_store *s, enum crdt_kind kind, uint64_t hash)
+{
+    uint32_t idx = ent_find(s, kind, hash);
+    if (idx == NONE)
+        return IVT_ENOENT;
+    ent_admit(s, idx);
+    return 0;
+}
+
+int crdt_store_admitted(const struct crdt_store *s, enum crdt_kind kind, uint64_t hash)
+{
+    uint32_t idx = ent_find(s, kind, hash);
+    return idx == NONE ? IVT_ENOENT : s->ents[idx].admitted;
 }
 
 int crdt_store_get(struct crdt_store *s, struct crdt_view *out, enum crdt_kind kind,
@@ -1682,8 +2148,20 @@ static void write_origin_ref(struct crdt_store *s, struct ivt_mpw *w, uint32_t i
 
 static void write_dset(struct crdt_store *s, struct ivt_mpw *w, const struct dset *d)
 {
-    if (d->promoted) {
+    if (d->promoted == DSET_DENSE) {
         crdt_hll_encode(w, d->u.reg, s->cfg.distinct_hll_p);
+        return;
+    }
+    if (d->promoted == DSET_SPARSE) {
+        /* crdt_hll_encode's sparse form (dset_sparse_max keeps 3n < 2^p):
+         * [index hi, index lo, value] per register, in index order. */
+        uint8_t b[SPARSE_MAX * 3];
+        for (uint32_t i = 0; i < d->n; i++) {
+            b[3 * i] = (uint8_t)(d->u.sp[i] >> 16);
+            b[3 * i + 1] = (uint8_t)(d->u.sp[i] >> 8);
+            b[3 * i + 2] = (uint8_t)d->u.sp[i];
+        }
+        ivt_mpw_bin(w, b, 3u * d->n);
         return;
     }
     ivt_mpw_array(w, d->n);
@@ -1699,27 +2177,208 @@ static void write_hll_or_empty(struct crdt_store *s, struct ivt_mpw *w, const ui
         ivt_mpw_bin(w, "", 0);
 }
 
-/* One entity record with the parts risen after since (0: all). */
+/* One slot: [epoch, origin, c0 .. c5]. */
+static void write_slot(struct crdt_store *s, struct ivt_mpw *w, uint32_t epoch, uint32_t origin,
+                       const uint32_t *c, enum omode mode)
+{
+    ivt_mpw_array(w, 2 + CRDT_COUNTERS);
+    ivt_mpw_uint(w, epoch);
+    write_origin_ref(s, w, origin, mode);
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        ivt_mpw_uint(w, c[m]);
+}
+
+static int jrnl_cmp(const void *a, const void *b)
+{
+    const struct jrnl *x = a, *y = b;
+    if (x->idx != y->idx)
+        return x->idx < y->idx ? -1 : 1;
+    if (x->b != y->b)
+        return x->b < y->b ? -1 : 1;
+    if (x->d != y->d)
+        return x->d < y->d ? -1 : 1;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+/* The first journal entry of record idx (the journal sorted). */
+static uint32_t jrnl_first(const struct crdt_store *s, uint32_t idx)
+{
+    uint32_t lo = 0, hi = s->jn;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->jrnl[mid].idx < idx)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Set d of bk as a delta of our own adds: the journaled items, an exact
+ * set (strictly increasing), which joins into any replica's set, exact or
+ * promoted, as those adds did here. The whole set when the journal lacks
+ * them or they are more than an exact set may hold. */
+static void write_own_items(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e,
+                            const struct bucket *bk, int d)
+{
+    uint32_t idx = (uint32_t)(e - s->ents), from = jrnl_first(s, idx), n = 0;
+    uint64_t prev = 0;
+    for (uint32_t i = from; i < s->jn && s->jrnl[i].idx == idx; i++) {
+        const struct jrnl *j = &s->jrnl[i];
+        if (j->b == bk->b && j->d == d && j->h == e->h && (n == 0 || j->item != prev)) {
+            prev = j->item;
+            n++;
+        }
+    }
+    if (n == 0 || n > s->cfg.distinct_exact_max) {
+        write_dset(s, w, &bk->set[d]);
+        return;
+    }
+    ivt_mpw_array(w, n);
+    n = 0;
+    for (uint32_t i = from; i < s->jn && s->jrnl[i].idx == idx; i++) {
+        const struct jrnl *j = &s->jrnl[i];
+        if (j->b == bk->b && j->d == d && j->h == e->h && (n == 0 || j->item != prev)) {
+            ivt_mpw_uint(w, j->item);
+            prev = j->item;
+            n++;
+        }
+    }
+}
+
+/* The buckets of a delta without forwarding: those our own events raised,
+ * each set as write_own_items has it (or empty: nothing of ours). */
+static void write_own_buckets(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e)
+{
+    if (!s->jsorted) {
+        qsort(s->jrnl, s->jn, sizeof(*s->jrnl), jrnl_cmp);
+        s->jsorted = true;
+    }
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < e->nbuckets; i++)
+        n += (e->buckets[i].risen | e->buckets[i].whole) != 0;
+    ivt_mpw_array(w, n);
+    for (uint32_t i = 0; i < e->nbuckets; i++) {
+        const struct bucket *bk = &e->buckets[i];
+        if (!(bk->risen | bk->whole))
+            continue;
+        ivt_mpw_array(w, 1 + NSETS);
+        ivt_mpw_uint(w, bk->b);
+        for (int d = 0; d < NSETS; d++) {
+            uint8_t bit = (uint8_t)(1u << d);
+            if (bk->whole & bit)
+                write_dset(s, w, &bk->set[d]);
+            else if (bk->risen & bit)
+                write_own_items(s, w, e, bk, d);
+            else
+                ivt_mpw_array(w, 0);
+        }
+    }
+}
+
+/* Whether a delta carries our part of promoted epoch pc as a slot: we
+ * have events in it, few enough that a replica's joining them (one
+ * HyperLogLog add per event id) is cheaper than sending the sketches. */
+static bool own_as_slot(const struct pcell *pc)
+{
+    uint64_t sum = 0;
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        sum += pc->own[m];
+    return sum > 0 && sum <= OWN_SLOT_ADDS_MAX;
+}
+
+/* The counters of a delta without forwarding: our own slots risen after
+ * since, and for each promoted epoch risen after since our own count in
+ * it as a slot (the event ids 1..count that our adds put in its
+ * HyperLogLogs: a replica joins the slot into its promoted epoch as the
+ * same adds, or keeps it as a slot): 13 bytes instead of six sketches of
+ * up to 1 KiB. Past OWN_SLOT_ADDS_MAX events, the sketches (with what
+ * others put in them: still a join). */
+static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e,
+                               uint64_t since, enum omode mode)
+{
+    uint32_t n = 0, np = 0;
+    for (uint32_t i = 0; i < e->nslots; i++)
+        n += e->slots[i].ver > since && e->slots[i].origin == SELF;
+    for (uint32_t i = 0; i < e->npcells; i++) {
+        const struct pcell *pc = &e->pcells[i];
+        if (pc->ver > since && own_as_slot(pc))
+            n++;
+        else if (pc->ver > since)
+            np++;
+    }
+    ivt_mpw_array(w, n);
+    /* Both lists are in epoch order and a promoted epoch has no slots:
+     * merged, they are the slots in (epoch, origin) order. */
+    uint32_t i = 0, k = 0;
+    while (i < e->nslots || k < e->npcells) {
+        if (k == e->npcells || (i < e->nslots && e->slots[i].epoch < e->pcells[k].epoch)) {
+            const struct slot *sl = &e->slots[i++];
+            if (sl->ver > since && sl->origin == SELF)
+                write_slot(s, w, sl->epoch, SELF, sl->c, mode);
+            continue;
+        }
+        const struct pcell *pc = &e->pcells[k++];
+        if (pc->ver <= since || !own_as_slot(pc))
+            continue;
+        uint32_t c[CRDT_COUNTERS];
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            c[m] = (uint32_t)pc->own[m]; /* at most OWN_SLOT_ADDS_MAX */
+        write_slot(s, w, pc->epoch, SELF, c, mode);
+    }
+    ivt_mpw_array(w, np);
+    for (k = 0; k < e->npcells; k++) {
+        const struct pcell *pc = &e->pcells[k];
+        if (pc->ver <= since || own_as_slot(pc))
+            continue;
+        ivt_mpw_array(w, 1 + CRDT_COUNTERS);
+        ivt_mpw_uint(w, pc->epoch);
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            write_hll_or_empty(s, w, pc->reg[m]);
+    }
+}
+
+/* Drops the journal entries of records no longer queued (flushed, dropped,
+ * removed or reused): order is kept, so the journal stays sorted. */
+static void jrnl_compact(struct crdt_store *s)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < s->jn; i++) {
+        const struct jrnl *j = &s->jrnl[i];
+        const struct ent *e = &s->ents[j->idx];
+        if (e->live && e->queued && e->h == j->h)
+            s->jrnl[k++] = *j;
+    }
+    s->jn = k;
+}
+
+/* One entity record with the parts risen after since (0: all, the full
+ * state). A delta (since > 0: the record was flushed or merged before)
+ * leaves out what did not change: the display key once a delta of ours
+ * carried it (empty: "unchanged", which merge treats as the bottom), and
+ * inside a risen bucket the sets that did not rise (written empty, which
+ * joins as nothing). A user agent's key is 100 bytes, a set of 16 items
+ * 150: most of a delta was these, re-sent on every event. */
 static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e,
-                         uint64_t since, enum omode mode)
+                         uint64_t since, enum omode mode, bool delta)
 {
     ivt_mpw_array(w, 6);
     ivt_mpw_uint(w, e->kind);
     ivt_mpw_uint(w, e->h);
-    ivt_mpw_bin(w, e->key, e->key_len);
+    ivt_mpw_bin(w, e->key, delta && e->key_sent ? 0 : e->key_len);
+    if (delta && !s->cfg.forward_merged) {
+        write_own_counters(s, w, e, since, mode);
+        write_own_buckets(s, w, e);
+        return;
+    }
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->nslots; i++)
         n += e->slots[i].ver > since;
     ivt_mpw_array(w, n);
     for (uint32_t i = 0; i < e->nslots; i++) {
         const struct slot *sl = &e->slots[i];
-        if (sl->ver <= since)
-            continue;
-        ivt_mpw_array(w, 2 + CRDT_COUNTERS);
-        ivt_mpw_uint(w, sl->epoch);
-        write_origin_ref(s, w, sl->origin, mode);
-        for (int m = 0; m < CRDT_COUNTERS; m++)
-            ivt_mpw_uint(w, sl->c[m]);
+        if (sl->ver > since)
+            write_slot(s, w, sl->epoch, sl->origin, sl->c, mode);
     }
     n = 0;
     for (uint32_t i = 0; i < e->npcells; i++)
@@ -1744,8 +2403,12 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
             continue;
         ivt_mpw_array(w, 1 + NSETS);
         ivt_mpw_uint(w, bk->b);
-        for (int d = 0; d < NSETS; d++)
-            write_dset(s, w, &bk->set[d]);
+        for (int d = 0; d < NSETS; d++) {
+            if (delta && since && !(bk->risen & (1u << d)))
+                ivt_mpw_array(w, 0);
+            else
+                write_dset(s, w, &bk->set[d]);
+        }
     }
 }
 
@@ -1886,9 +2549,19 @@ static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *
             if (rc)
                 return rc;
         }
-        int rc = crdt_hll_decode_merge(pos, end, d->u.reg, s->cfg.distinct_hll_p);
+        unsigned p = s->cfg.distinct_hll_p;
+        if (d->promoted == DSET_SPARSE) {
+            /* Joined in the dense form, kept in whichever fits the result. */
+            memset(s->scratch_reg, 0, crdt_hll_size(p));
+            sparse_to_reg(d, s->scratch_reg);
+            int rc = crdt_hll_decode_merge(pos, end, s->scratch_reg, p);
+            if (rc > 0 && dset_from_reg(s, d, s->scratch_reg))
+                return IVT_ENOMEM;
+            return rc < 0 ? rc : rc | promoted;
+        }
+        int rc = crdt_hll_decode_merge(pos, end, d->u.reg, p);
         if (rc > 0) /* registers rose anywhere: count them again */
-            crdt_hll_histogram(dset_hist(s, d), d->u.reg, s->cfg.distinct_hll_p);
+            crdt_hll_histogram(dset_hist(s, d), d->u.reg, p);
         return rc < 0 ? rc : rc | promoted;
     }
     uint32_t n;
@@ -1927,7 +2600,7 @@ static int check_head_slots(struct crdt_store *s, const uint8_t **pos, const uin
     r->kind = (uint32_t)v;
     if (crdt__rd_uint(pos, end, &r->h))
         return IVT_EPROTO;
-    if (crdt__rd_bin(pos, end, &r->key, &r->key_len) || !r->key_len || r->key_len > CRDT_KEY_MAX)
+    if (crdt__rd_bin(pos, end, &r->key, &r->key_len) || r->key_len > CRDT_KEY_MAX)
         return IVT_EPROTO;
     r->applicable = r->expired = r->future = r->origins_full = 0;
 
@@ -2047,7 +2720,7 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
                 *pos = q;
                 continue;
             }
-            if (!pc->reg[m] && !(pc->reg[m] = calloc(1, crdt_hll_size(s->cfg.counter_hll_p))))
+            if (!pc->reg[m] && !(pc->reg[m] = crdt__pool_get(&s->mem, &s->creg, true)))
                 return IVT_ENOMEM;
             rc = crdt_hll_decode_merge(pos, end, pc->reg[m], s->cfg.counter_hll_p);
             if (rc < 0)
@@ -2092,6 +2765,8 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
                 return rc;
             if (bk && rc > 0) {
                 bk_rose = true;
+                if (s->cfg.forward_merged)
+                    bk->risen |= (uint8_t)(1u << d);
                 e->dist_ok &= (uint8_t) ~(1u << d);
             }
         }
@@ -2150,22 +2825,22 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
             ent_get_or_create(s, (enum crdt_kind)r.kind, r.h, r.key, r.key_len, &created);
         if (idx == NONE)
             return IVT_ENOMEM;
+        /* A peer sends only what is admitted there: admitted here too, so
+         * our slots join it. A snapshot restores evidence, not admission. */
+        if (type != MSG_SNAPSHOT)
+            ent_admit(s, idx);
         struct ent *e = &s->ents[idx];
         s->ver++;
         int rose = created;
-        /* Display keys: keep the smaller, so the choice is a join too. */
-        if (!created && (r.key_len != e->key_len || memcmp(r.key, e->key, r.key_len))) {
+        /* Display keys: keep the smaller, so the choice is a join too;
+         * the empty key (a delta's "unchanged") is the bottom. */
+        if (!created && r.key_len &&
+            (r.key_len != e->key_len || memcmp(r.key, e->key, r.key_len))) {
             size_t m = r.key_len < e->key_len ? r.key_len : e->key_len;
             int c = memcmp(r.key, e->key, m);
-            if (c < 0 || (c == 0 && r.key_len < e->key_len)) {
-                char *k = malloc(r.key_len + 1);
-                if (!k)
+            if (!e->key_len || c < 0 || (c == 0 && r.key_len < e->key_len)) {
+                if (ent_set_key(s, e, r.key, r.key_len))
                     return IVT_ENOMEM;
-                memcpy(k, r.key, r.key_len);
-                k[r.key_len] = 0;
-                free(e->key);
-                e->key = k;
-                e->key_len = (uint8_t)r.key_len;
                 rose = 1;
             }
         }
@@ -2185,9 +2860,23 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
             continue;
         }
         st->created += created;
+        /* Without forwarding, the key of an entity first heard of here
+         * from a delta was sent by its sender: our deltas leave it out
+         * too (a replica that missed it has it from a repair, or from its
+         * own events). A user agent is 100 bytes of an event's 400. */
+        if (created && r.key_len && !s->cfg.forward_merged)
+            s->ents[idx].key_sent = 1;
         if (rose || rc > 0) {
             st->changed++;
-            ent_touch(s, idx);
+            if (s->cfg.forward_merged) {
+                ent_touch(s, idx);
+            } else {
+                ent_rose(s, idx);
+                /* Not forwarded: mark what rose as sent, unless a flush
+                 * of local changes is pending (it will carry both). */
+                if (!s->ents[idx].queued && s->ents[idx].admitted)
+                    ent_mark_flushed(s, &s->ents[idx]);
+            }
         }
     }
     if (pos != end)
@@ -2215,7 +2904,7 @@ int crdt_store_flush(struct crdt_store *s, struct ivt_mpw *w, size_t budget, siz
         struct ent *e = &s->ents[idx];
         size_t len = s->scratch.len;
         uint32_t no = s->msg_norigins;
-        write_entity(s, &s->scratch, e, e->flushed, O_MESSAGE);
+        write_entity(s, &s->scratch, e, e->flushed, O_MESSAGE, true);
         if (msg_size(s) > budget) {
             msg_rollback(s, len, no);
             break;
@@ -2231,9 +2920,11 @@ int crdt_store_flush(struct crdt_store *s, struct ivt_mpw *w, size_t budget, siz
     /* Only now that the message is out: mark what it carried as sent. */
     for (size_t i = 0; i < n; i++) {
         uint32_t h = s->qhead;
-        s->ents[h].flushed = s->ver;
+        ent_mark_flushed(s, &s->ents[h]);
+        s->ents[h].key_sent = 1;
         queue_remove(s, h);
     }
+    jrnl_compact(s);
     if (n_out)
         *n_out = n;
     return 0;
@@ -2244,8 +2935,9 @@ bool crdt_store_flush_drop(struct crdt_store *s)
     uint32_t h = s->qhead;
     if (h == NONE)
         return false;
-    s->ents[h].flushed = s->ver;
+    ent_mark_flushed(s, &s->ents[h]);
     queue_remove(s, h);
+    jrnl_compact(s);
     return true;
 }
 
@@ -2258,8 +2950,14 @@ size_t crdt_store_digest_size(const struct crdt_store *s)
  * encoding failed (no memory), which must not match a peer's. */
 static uint64_t ent_digest_fresh(struct crdt_store *s, const struct ent *e, bool *ok)
 {
+    /* Local-only records are outside the shared map: two replicas of equal
+     * shared evidence compare equal whatever else each holds. */
+    if (!e->admitted) {
+        *ok = true;
+        return 0;
+    }
     ivt_mpw_reset(&s->dig);
-    write_entity(s, &s->dig, e, 0, O_INLINE);
+    write_entity(s, &s->dig, e, 0, O_INLINE, false);
     *ok = !s->dig.err;
     return s->dig.err ? ~(uint64_t)0 : crdt_siphash(s->digest_key, s->dig.data, s->dig.len);
 }
@@ -2279,6 +2977,7 @@ static size_t digest_refresh(struct crdt_store *s, size_t max)
         if (!ok)
             break;
         list_unlink(s, &s->dirty_head, idx, LK_DIRTY);
+        s->ndirty--;
         e->dig_ok = 1;
         s->bsum[bucket_of(s, e->h)] += e->digest;
         done++;
@@ -2289,6 +2988,11 @@ static size_t digest_refresh(struct crdt_store *s, size_t max)
 size_t crdt_store_digest_step(struct crdt_store *s, size_t max)
 {
     return digest_refresh(s, max);
+}
+
+size_t crdt_store_digest_stale(const struct crdt_store *s)
+{
+    return s->ndirty;
 }
 
 int crdt_store_digest(struct crdt_store *s, uint64_t *out, size_t n)
@@ -2392,6 +3096,8 @@ static long bucket_sorted(struct crdt_store *s, size_t b, struct order **o, size
 {
     size_t k = 0;
     for (uint32_t idx = s->bhead[b]; idx != NONE; idx = s->ents[idx].lk[LK_BUCKET].next) {
+        if (!s->ents[idx].admitted)
+            continue; /* local only: never repaired */
         if (k == *cap) {
             size_t c = *cap ? *cap * 2 : 64;
             struct order *p = realloc(*o, c * sizeof(*p));
@@ -2443,7 +3149,7 @@ int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *p
         while (j < (size_t)k) {
             size_t l2 = s->scratch.len;
             uint32_t n2 = s->msg_norigins;
-            write_entity(s, &s->scratch, &s->ents[o[j].idx], 0, O_MESSAGE);
+            write_entity(s, &s->scratch, &s->ents[o[j].idx], 0, O_MESSAGE, false);
             if (msg_size(s) > budget) {
                 msg_rollback(s, l2, n2);
                 over = true;
@@ -2492,7 +3198,7 @@ int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w)
     qsort(o, k, sizeof(*o), order_cmp);
     msg_begin(s);
     for (size_t i = 0; i < k; i++)
-        write_entity(s, &s->scratch, &s->ents[o[i].idx], 0, O_MESSAGE);
+        write_entity(s, &s->scratch, &s->ents[o[i].idx], 0, O_MESSAGE, false);
     free(o);
     return msg_end(s, w, MSG_SNAPSHOT, k);
 }
@@ -2519,7 +3225,7 @@ static struct footprint ent_footprint(const struct crdt_store *s, const struct e
             const struct dset *ds = &e->buckets[j].set[d];
             if (ds->promoted) {
                 f.psets++;
-                f.bytes += pd;
+                f.bytes += ds->promoted == DSET_DENSE ? pd : (uint64_t)ds->cap * 4;
             } else {
                 f.bytes += (uint64_t)ds->cap * 8;
             }
@@ -2536,6 +3242,7 @@ static void stats_fixed(const struct crdt_store *s, struct crdt_store_stats *out
     out->expired = s->expired;
     out->origins = s->norigins_live;
     out->version = s->ver;
+    out->admitted = s->nadmitted;
     out->bytes = sizeof(*s) + (s->tmask + 1) * sizeof(*s->tab) +
                  (uint64_t)s->used_hi * sizeof(*s->ents) +
                  (uint64_t)s->cfg.max_origins * (sizeof(*s->origins) + 8) + s->scratch.cap;
@@ -2553,12 +3260,14 @@ void crdt__store_recount(const struct crdt_store *s, struct crdt_store_stats *ou
 {
     stats_fixed(s, out);
     out->entities = 0;
+    out->admitted = 0;
     for (uint32_t i = 0; i < s->used_hi; i++) {
         const struct ent *e = &s->ents[i];
         if (!e->live)
             continue;
         struct footprint f = ent_footprint(s, e);
         out->entities++;
+        out->admitted += e->admitted;
         out->bytes += f.bytes;
         out->promoted_counters += f.pcells;
         out->promoted_sets += f.psets;

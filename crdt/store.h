@@ -24,6 +24,18 @@
  * replicated state alone, so replicas holding equal states evict the same
  * entities.
  *
+ * Admission (design.md, "What is shared"): every record is kept and
+ * answers queries, but only admitted records are shared: flushed as
+ * deltas, counted in digests and sent in repairs. A record is admitted
+ * when it is created if its kind is in admit_kinds (by default every kind:
+ * everything is shared), when its owner calls crdt_store_admit (a local
+ * signal), and whenever a delta or repair names it (a peer sends only what
+ * it admitted, so what is admitted anywhere is admitted wherever it
+ * arrives, and every holder's slots join it). Admission lasts as long as
+ * the record. A snapshot restores evidence, not admission. Digests cover
+ * admitted records only, so two replicas holding equal shared evidence
+ * have equal digests whatever local-only records each also keeps.
+ *
  * Everything is pure: no clock, no I/O, no global. Time comes in as epoch
  * numbers (crdt_store_epoch_of) and through crdt_store_tick. A store is not
  * thread-safe; one owner drives it.
@@ -46,6 +58,25 @@ struct crdt_store;
 
 /* ---- configuration ---------------------------------------------------- */
 
+/*
+ * Where the store's big memory comes from: the entity slab, the table and
+ * the chunks (4 KiB doubling to 2 MiB) its HLL registers, exact sets and
+ * display keys are carved from. The store never calls the OS itself; the
+ * daemon passes an allocator that maps 2 MiB-aligned regions advised for
+ * transparent huge pages (node/hugemem.h): with a million entities an
+ * update is its cache misses, and on 4 KiB pages each also costs a page
+ * walk (the event bench runs a quarter faster on huge pages). map returns
+ * size bytes, zeroed, aligned to at least 64 bytes, or NULL; unmap gets
+ * back the same pointer and size. Memory stays bounded by max_entities and
+ * the per-entity bounds: the slab and table are mapped once, and pools keep
+ * at most the high-water mark of their live blocks.
+ */
+struct crdt_alloc {
+    void *(*map)(void *ctx, size_t size);
+    void (*unmap)(void *ctx, void *p, size_t size);
+    void *ctx;
+};
+
 struct crdt_config {
     struct crdt_origin origin; /* this node (id + generation) */
     uint8_t hash_key[16];      /* the cluster secret for keyed hashes */
@@ -63,6 +94,17 @@ struct crdt_config {
     uint32_t distinct_bucket_epochs; /* default 10; 1 .. window_epochs */
     uint8_t digest_bits;             /* anti-entropy buckets 2^bits; default 10, 0 .. 16 */
     uint32_t max_origins;            /* interned origins; default 4096, 2 .. 65536 */
+    /* Whether a merged cell that rose here is queued for the next flush
+     * (forwarded, the join decomposition filter). Default true. An owner
+     * whose transport already re-gossips every delta it receives (the
+     * node: gossip/ spreads payloads infection-style) sets it false, or
+     * each of N replicas would publish every record again. */
+    bool forward_merged;
+    /* bit k: records of kind k are admitted (shared) when created; default
+     * every kind. Other records stay local until crdt_store_admit or a
+     * peer's delta or repair admits them. */
+    uint8_t admit_kinds;
+    struct crdt_alloc alloc; /* default {NULL}: calloc and free */
 };
 
 void crdt_config_defaults(struct crdt_config *cfg);
@@ -89,6 +131,32 @@ uint32_t crdt_store_epoch(const struct crdt_store *s);
  * removed.
  */
 size_t crdt_store_tick(struct crdt_store *s, ivt_ms wall);
+
+/*
+ * crdt_store_tick in bounded pieces, for an owner whose event loop must not
+ * stall: a roll in which most entities lose evidence visits every record
+ * (about 100 ms at a million). crdt_store_tick_begin moves the current
+ * epoch and starts the roll without visiting anything; it returns true
+ * when there is a roll to do (then call crdt_store_tick_step until it
+ * returns false). A roll still pending from an earlier begin is finished
+ * first, its removals added to *removed. crdt_store_tick_step visits at
+ * most budget records and returns true while some remain; when it
+ * finishes, it adds the roll's removed entities to *removed.
+ *
+ * When the roll is done the store is exactly what crdt_store_tick would
+ * have left, and updates and merges applied between steps give the state
+ * they would give applied after it (they never touch epochs below the new
+ * floor), with one difference: an entity the roll would have removed that
+ * an update or merge reaches first is kept, not removed and created again,
+ * so it is not counted in *removed and keeps its display key. Until the
+ * roll is done, records not yet visited still show their expired evidence
+ * to queries, iteration, encodings and eviction ranking.
+ */
+bool crdt_store_tick_begin(struct crdt_store *s, ivt_ms wall, size_t *removed);
+bool crdt_store_tick_step(struct crdt_store *s, size_t budget, size_t *removed);
+/* True between a crdt_store_tick_begin that started a roll and the step
+ * that finished it. */
+bool crdt_store_tick_pending(const struct crdt_store *s);
 
 /* ---- hashing ---------------------------------------------------------- */
 
@@ -149,6 +217,7 @@ struct crdt_view {
     uint32_t first_epoch; /* span of counter evidence in the window */
     uint32_t last_epoch;  /* (both 0 when only distinct evidence) */
     bool approximate;     /* some value comes from a HyperLogLog */
+    bool admitted;        /* shared with the fleet; false: kept here only */
 };
 
 /* Looks up (kind, key). Returns 0, IVT_ENOENT (no evidence), IVT_EINVAL. */
@@ -157,6 +226,16 @@ int crdt_store_get(struct crdt_store *s, struct crdt_view *out, enum crdt_kind k
 /* The same by entity hash. Returns 0 or IVT_ENOENT. */
 int crdt_store_get_hash(struct crdt_store *s, struct crdt_view *out, enum crdt_kind kind,
                         uint64_t hash);
+
+/*
+ * Admits (kind, hash): from now on it is flushed, digested and repaired,
+ * and, when it holds evidence of this origin, its next flush carries
+ * everything it holds. Admitting an admitted record does nothing. Returns
+ * 0 or IVT_ENOENT (no such record).
+ */
+int crdt_store_admit(struct crdt_store *s, enum crdt_kind kind, uint64_t hash);
+/* Returns 1 (admitted), 0 (local only) or IVT_ENOENT (no such record). */
+int crdt_store_admitted(const struct crdt_store *s, enum crdt_kind kind, uint64_t hash);
 
 /*
  * A hint, no effect on state or results: starts loading the records of n
@@ -185,7 +264,7 @@ bool crdt_store_next(struct crdt_store *s, uint32_t *cursor, struct crdt_view *o
  *     [origin(bin 20)...],      the origins the cells name, by index
  *     [entity...] ]
  *
- *   entity = [ kind, hash, key(bin <= 127),
+ *   entity = [ kind, hash, key(bin <= 127; empty in a delta: unchanged),
  *              [[epoch, origin#, c0 .. c5] ...],   slots, by (epoch, origin)
  *              [[epoch, hll0 .. hll5] ...],        promoted epochs, by epoch
  *              [[bucket, set0, set1, set2, origins] ...] ]  by bucket
@@ -218,9 +297,13 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
                      struct crdt_merge_stats *st);
 
 /*
- * Writes a delta message of the entities changed since the previous flush,
+ * Writes a delta message of the admitted entities changed since the previous flush,
  * each with only its cells, promoted epochs and buckets changed since then,
- * as absolute values, within budget bytes. Entities that do not fit stay
+ * as absolute values, within budget bytes; inside a bucket only the sets
+ * that rose, and the display key only until a delta of ours carried it
+ * (empty: unchanged). With forward_merged off, only this store's own part:
+ * its slots, its count in a promoted epoch as a slot (up to 512 events),
+ * and the items its own updates added to each set. Entities that do not fit stay
  * queued for the next flush (first changed, first sent). *n_out (may be NULL)
  * gets how many entity records were written; 0 means nothing was pending
  * (and nothing is written). Returns 0, or IVT_ENOSPC (budget below one
@@ -246,9 +329,9 @@ size_t crdt_store_digest_size(const struct crdt_store *s);
 
 /*
  * out[b] (n = crdt_store_digest_size) is a 64-bit digest of the canonical
- * encoding of every entity whose hash falls in bucket b (its top
- * digest_bits bits), 0 for an empty bucket. Equal states give equal
- * digests. Costs one encoding per entity changed since the last digest
+ * encoding of every admitted entity whose hash falls in bucket b (its top
+ * digest_bits bits), 0 for a bucket with none. Equal shared states give
+ * equal digests. Costs one encoding per entity changed since the last digest
  * (see crdt_store_digest_step), not a walk of the store. Returns 0 or
  * IVT_EINVAL (wrong n).
  */
@@ -263,6 +346,10 @@ int crdt_store_digest(struct crdt_store *s, uint64_t *out, size_t n);
  */
 size_t crdt_store_digest_step(struct crdt_store *s, size_t max);
 
+/* Records whose digest is stale: what the next crdt_store_digest would
+ * encode. */
+size_t crdt_store_digest_stale(const struct crdt_store *s);
+
 /*
  * Digest message:  [1, digest_bits, bin(8 * 2^bits, little-endian u64s)]
  * Encode writes ours; decode reads a peer's into out (n entries). Decode
@@ -273,7 +360,7 @@ int crdt_store_digest_decode(const struct crdt_store *s, uint64_t *out, size_t n
                              const uint8_t *data, size_t len);
 
 /*
- * Writes a repair message: the full state of the entities in the buckets
+ * Writes a repair message: the full state of the admitted entities in the buckets
  * whose digest differs from peer (n entries), starting at bucket *resume
  * and stopping before budget bytes would be passed; *resume is set to the
  * first bucket not sent (n when done). Whole buckets only, except that a
@@ -285,8 +372,8 @@ int crdt_store_digest_decode(const struct crdt_store *s, uint64_t *out, size_t n
 int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,
                       size_t *resume, size_t budget, size_t *n_out);
 
-/* The whole store as one canonical snapshot message: equal states give
- * equal bytes. Returns 0, IVT_ENOMEM, the writer's error. */
+/* The whole store, local-only records included, as one canonical snapshot
+ * message: equal states give equal bytes. Returns 0, IVT_ENOMEM, the writer's error. */
 int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w);
 
 /* ---- numbers ---------------------------------------------------------- */
@@ -300,6 +387,7 @@ struct crdt_store_stats {
     uint64_t promoted_sets;     /* live promoted distinct sets */
     uint64_t origins;           /* interned origins */
     uint64_t version;           /* mutations so far */
+    uint64_t admitted;          /* entities shared (the rest are local only) */
 };
 
 void crdt_store_stats(const struct crdt_store *s, struct crdt_store_stats *out);

@@ -460,10 +460,17 @@ uint64_t gossip__summary(const struct gossip *g, uint32_t *count)
 
 /* ---- dissemination queues ----------------------------------------------- */
 
-static uint32_t retransmit_limit(const struct gossip *g)
+static uint32_t retransmit_limit(const struct gossip *g, const struct gossip_queue *q)
 {
     double n = gossip__alive_count(g);
-    uint32_t lim = g->cfg.retransmit_mult * (uint32_t)ceil(log10(n + 1));
+    uint32_t mult = !q->members && g->cfg.app_retransmit_mult ? g->cfg.app_retransmit_mult
+                                                              : g->cfg.retransmit_mult;
+    uint32_t lim = mult * (uint32_t)ceil(log10(n + 1));
+    /* A smaller payload multiplier never goes below retransmit_mult, the
+     * membership limit under 10 members: there the log term is 1 and
+     * two sends reach about four nodes in five. */
+    if (!q->members && lim < g->cfg.retransmit_mult)
+        lim = g->cfg.retransmit_mult;
     if (lim < 1)
         lim = 1;
     return lim > TRANSMITS_CAP ? TRANSMITS_CAP : lim;
@@ -798,7 +805,7 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
         }
     }
 walked:;
-    uint32_t lim = retransmit_limit(g);
+    uint32_t lim = retransmit_limit(g, q);
     for (uint32_t k = 0; k < n_chosen; k++) {
         uint32_t s = chosen[k];
         struct gossip_qitem *it = &q->it[s];

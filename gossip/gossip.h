@@ -110,8 +110,12 @@ struct gossip_config {
     uint32_t gossip_nodes;    /* fanout per gossip tick */
     ivt_ms gossip_to_dead;    /* dead members stay gossip targets this long */
     uint32_t retransmit_mult; /* limit = mult * ceil(log10(N + 1)) */
-    uint32_t app_queue_max;   /* published payloads waiting to be sent */
-    uint32_t app_seen_max;    /* payload ids remembered to deliver each once */
+    /* The same for application payloads; 0: retransmit_mult. An
+     * application with its own anti-entropy may spend fewer (never fewer
+     * than retransmit_mult sends, the limit of a cluster under 10). */
+    uint32_t app_retransmit_mult;
+    uint32_t app_queue_max; /* published payloads waiting to be sent */
+    uint32_t app_seen_max;  /* payload ids remembered to deliver each once */
 
     /* anti-entropy, tombstones, healing */
     ivt_ms pushpull_interval;  /* scaled up above 32 members */

@@ -46,6 +46,7 @@ enum kind {
     K_LOGLEVEL,
     K_KEY,  /* base64 of 32 bytes */
     K_MODE, /* octal file mode as a string "0600" */
+    K_BOOL, /* bool field */
 };
 
 struct row {
@@ -67,6 +68,7 @@ enum {
     MIN_PACKET = 512,                    /* room for an envelope, a header and one update */
     MAX_PACKET = 65000,                  /* a UDP datagram */
     MAX_SCORE = 100,                     /* scores are 0..100 */
+    MAX_TOP_K = 4096,                    /* CRDT_HH_K_MAX: a summary scan per miss */
     MAX_ENTITIES = 100 * 1000 * 1000,    /* 100 M entities is past any host's memory budget */
     MAX_BYTES_PER_S = 1024 * 1024 * 1024 /* a gigabyte per second of gossip is a typo */
 };
@@ -214,6 +216,43 @@ static const struct row rows[] = {
      FN(gossip_bytes_per_s),
      1,
      MAX_BYTES_PER_S},
+    {{"evidence.admit_all", "a boolean", "false", false,
+      "Share every entity with the fleet, not only those local signals admit (admission off)."},
+     K_BOOL,
+     FN(admit_all),
+     0,
+     0},
+    {{"evidence.admit_events", "an integer 0..4294967295 (0 disables)", "60", true,
+      "Local events of an IP or device per window that admit it into the shared evidence "
+      "(lowered to detect.ip_requests / members, so no IP crossing that is missed)."},
+     K_I64_OPT,
+     FN(admit_events),
+     0,
+     MAX_THRESHOLD},
+    {{"evidence.admit_ip_distinct_ua", "an integer 0..4294967295 (0 disables)", "2", true,
+      "Distinct user agents of an IP seen locally that admit it."},
+     K_I64_OPT,
+     FN(admit_ip_distinct_ua),
+     0,
+     MAX_THRESHOLD},
+    {{"evidence.admit_device_distinct_ip", "an integer 0..4294967295 (0 disables)", "2", true,
+      "Distinct IPs of a device seen locally that admit it."},
+     K_I64_OPT,
+     FN(admit_device_distinct_ip),
+     0,
+     MAX_THRESHOLD},
+    {{"evidence.admit_top_k", "an integer 0..4096 (0 disables)", "32", true,
+      "This node's heaviest IPs and devices of each epoch that are admitted."},
+     K_I64_OPT,
+     FN(admit_top_k),
+     0,
+     MAX_TOP_K},
+    {{"evidence.admit_top_min", "an integer 1..4294967295", "3", true,
+      "Events in the epoch a heavy hitter needs at least to be admitted."},
+     K_I64_OPT,
+     FN(admit_top_min),
+     1,
+     MAX_THRESHOLD},
     {{"detect.ip_requests", "an integer 0..4294967295 (0 disables)", "the core's default", true,
       "Requests per IP per window, fleet-wide, above which the IP is suspect."},
      K_I64_OPT,
@@ -344,7 +383,12 @@ void ivtd_config_defaults(struct ivtd_config *cfg)
                       &cfg->th_prefix_requests,
                       &cfg->th_pub_min_requests,
                       &cfg->th_shared_ip_devices,
-                      &cfg->th_household_devices};
+                      &cfg->th_household_devices,
+                      &cfg->admit_events,
+                      &cfg->admit_ip_distinct_ua,
+                      &cfg->admit_device_distinct_ip,
+                      &cfg->admit_top_k,
+                      &cfg->admit_top_min};
     for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
         *opt[i] = IVTD_UNSET;
 }
@@ -683,6 +727,11 @@ static int apply(struct ctx *c, const config_setting_t *s, const struct row *r,
         *(uint32_t *)field = (uint32_t)v;
         return 0;
     case K_I64_OPT: return apply_int(c, s, r, (int64_t *)field);
+    case K_BOOL:
+        if ((rc = want_type(c, s, r, CONFIG_TYPE_BOOL)))
+            return rc;
+        *(bool *)field = config_setting_get_bool(s);
+        return 0;
     case K_F64_OPT: {
         int t = config_setting_type(s);
         double dv;

@@ -98,6 +98,12 @@ struct ivtd_config {
     int64_t window_ms;
     int64_t max_entities;
     int64_t gossip_bytes_per_s;
+    bool admit_all; /* evidence.admit_all: share every entity */
+    int64_t admit_events;
+    int64_t admit_ip_distinct_ua;
+    int64_t admit_device_distinct_ip;
+    int64_t admit_top_k;
+    int64_t admit_top_min;
     int64_t th_ip_requests;
     int64_t th_ip_distinct_ua;
     int64_t th_device_distinct_ip;

@@ -10,11 +10,30 @@
  *     its prefix, device, user agent, publisher) in the event's epoch;
  *     counters are the event kind plus the GIVT flags (data-center address,
  *     crawler user agent), distinct metrics are the entity's other keys.
- *   - dissemination: every flush interval the store's changed cells are
+ *   - admission (design.md, "What is shared"): every entity is kept in the
+ *     store and scored from there, but only admitted entities are shared.
+ *     Prefixes, user agents and publishers (few, coarse, and what a thin
+ *     spread shows up in) are admitted when created. An IP or device is
+ *     admitted by a local signal, checked after each event that names it:
+ *     a GIVT hit, a manual decision, its local events in the window at
+ *     admit_events (lowered to ceil(th_ip_requests / alive members), so
+ *     that by the pigeonhole principle an IP crossing th_ip_requests
+ *     fleet-wide crosses it here or at some other node), its local
+ *     distinct user agents (IP) or addresses (device), or a place among
+ *     the node's heavy hitters of the epoch (a Space-Saving summary). A
+ *     record that arrives from a peer is admitted by arriving (crdt/store.h),
+ *     so every node that sees an admitted entity contributes its slots,
+ *     its earlier local-only evidence included.
+ *   - dissemination: every flush interval the store's changed admitted cells are
  *     flushed as absolute-valued deltas and published through gossip,
  *     paced by a token bucket of gossip_bytes_per_s, so bandwidth is bounded
  *     by configuration whatever the traffic; what a lost or skipped delta
- *     leaves behind, push-pull repairs.
+ *     leaves behind, push-pull repairs. A delta is this node's own part
+ *     only (the store's forward_merged is off): gossip re-gossips every
+ *     payload it receives, so a node that also re-published what it merged
+ *     made every record travel N times over. Each payload is sent
+ *     EVIDENCE_RETRANSMIT_MULT x log10 N times per node; push-pull covers
+ *     the few nodes that misses.
  *   - anti-entropy: the gossip delegate exchanges the store's bucket
  *     digests and sends the buckets the peer differs in, plus the decisions
  *     map (small, bounded), digest first. Both ends run on the host's event
@@ -30,10 +49,15 @@
  *     keyring operations travel as gossip payloads.
  *
  * Where it departs from design.md: the design admits entities into the
- * shared map on local signals; here every entity is shared, and the byte
- * budget plus max_entities with the store's deterministic eviction bound
- * bandwidth and memory instead. Admission would save bandwidth on fleets
- * that see mostly one-off addresses; it can be added in front of the flush.
+ * shared map on local signals, and so does this file; the heavy-hitter
+ * summaries it names are kept per node and not gossiped (each node admits
+ * from its own, which is all admission needs). Bandwidth is bounded by the
+ * byte budget and memory by max_entities with the store's deterministic
+ * eviction, admitted or not; admission cuts what the budget must carry
+ * (the one-off addresses and devices most traffic is). A distinct-count
+ * signal has no pigeonhole bound: an IP that shows one user agent to each
+ * of many nodes and crosses no other admission threshold stays local, and
+ * its /24 (always shared) is what the fleet sees of it.
  *
  * Payloads on gossip are msgpack arrays whose first element is a type:
  *
@@ -53,6 +77,7 @@
 #include "base/err.h"
 #include "base/mp.h"
 #include "base/rng.h"
+#include "crdt/hh.h"
 #include "crdt/lww.h"
 #include "crdt/store.h"
 #include "node/detect.h"
@@ -123,13 +148,33 @@ enum {
     /* Entity records merged at once from a received repair (about 1 ms):
      * the rest is queued and merged a chunk per node_tick. */
     MERGE_CHUNK = 256,
-    /* Changed entities whose digest is recomputed per flush interval
-     * (about 1 ms; 0.4 us each at 1 M entities): a push-pull digest then
-     * finds little left to encode on the loop. */
-    DIGEST_STEP = 2048,
+    /* Changed entities whose digest is stale are worked off ahead, so a
+     * push-pull digest finds little left to encode on the loop. Only a
+     * backlog above DIGEST_BACKLOG is: a push-pull encodes that much in
+     * about a millisecond anyway, and encoding early a record that changes
+     * again (a publisher, a popular user agent: every few hundred ms) is
+     * work thrown away, kilobytes of HyperLogLog each time. The backlog
+     * goes DIGEST_SLICE records every DIGEST_SLICE_MS (0.1-0.3 ms each,
+     * 0.4-1 us a record): the same 2,048 per flush interval as one step
+     * would, but no score waits behind a 1-3 ms step at 100,000 scores/s. */
+    DIGEST_BACKLOG = 2048,
+    DIGEST_SLICE = 256,
+    DIGEST_SLICE_MS = 25,
+    /* Records an epoch roll visits per node_tick (about 1 ms at 1 M
+     * entities, where a whole roll that drops most entities' oldest epoch
+     * takes 60-100 ms): the rest at the next tick, which is asked at once. */
+    ROLL_STEP = 4096,
     /* Queued repair bytes: past this, a repair is dropped whole (the next
      * push-pull brings it again). */
     MERGE_QUEUE_MAX = 32 << 20,
+    /* Payloads (evidence deltas above all) are sent 2 x ceil(log10(N+1))
+     * times by each node that has them, half of membership's 4: six
+     * transmissions at 100 nodes miss about e^-6 = 0.25% of nodes, which
+     * push-pull repairs, while membership's twelve filled every packet
+     * with copies nodes already had (at 100 nodes, 5 events/s fleet-wide
+     * kept every node's queue full and 94,000 payloads in two minutes were
+     * dropped from queues; evidence divergence was higher, not lower). */
+    EVIDENCE_RETRANSMIT_MULT = 2,
 };
 
 /* A received repair waiting to be merged: the store message's fields
@@ -192,9 +237,17 @@ struct node {
     struct gossip *g;
     struct crdt_store *store;
     struct crdt_lww *lww;
+    struct crdt_hh *hh; /* heavy IPs and devices of the epoch here; NULL: off */
     struct crdt_origin origin;
+    double admit_events; /* th.admit_events, lowered for the fleet size */
+
+    /* member changes for the host: a ring of member_changes_max */
+    struct node_member_change *mchg;
+    uint32_t mchg_head, mchg_len;
+    uint64_t mchg_dropped;
 
     ivt_ms next_flush;
+    ivt_ms next_digest;
     ivt_ms next_gc;
     double tokens; /* bytes of evidence we may still publish */
     ivt_ms tokens_at;
@@ -232,6 +285,7 @@ void node_config_defaults(struct node_config *cfg)
     cfg->window_epochs = 60;
     cfg->max_entities = 1000000;
     cfg->gossip_bytes_per_s = 64 * 1024;
+    cfg->admit_all = false;
 }
 
 /* ---- keyring agreement -------------------------------------------------- */
@@ -454,6 +508,8 @@ static void keyop_retry_tick(struct node *n, ivt_ms now)
 }
 
 static struct agg_cache_entry *agg_slot(struct node *n, enum crdt_kind kind, uint64_t h);
+static int heavy_renew(struct node *n);
+static void admit_events_update(struct node *n);
 
 /* Drops the cached counters of the publishers and prefixes a store message
  * names (entity = [kind, hash, ...], crdt/store.h). Returns 0, or
@@ -754,6 +810,8 @@ static int app_merge(void *ctx, const uint8_t *p, size_t len)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+static void on_member(void *ctx, const struct gossip_member_info *m);
+
 int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, ivt_ms now,
              ivt_ms wall)
 {
@@ -794,9 +852,19 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     cc.epoch_ms = cfg->epoch_ms;
     cc.window_epochs = cfg->window_epochs;
     cc.max_entities = cfg->max_entities;
+    /* gossip re-gossips every delta as received (infection-style): a
+     * store forwarding what rose would publish each record again from
+     * every node, and every node would merge those N copies. */
+    cc.forward_merged = false;
+    if (!cfg->admit_all)
+        cc.admit_kinds = 1u << CRDT_KIND_PREFIX | 1u << CRDT_KIND_UA | 1u << CRDT_KIND_PUB;
+    if (cfg->store_alloc)
+        cc.alloc = *cfg->store_alloc;
     int rc = crdt_store_new(&n->store, &cc, wall);
     if (rc == 0)
         rc = crdt_lww_new(&n->lww, &n->origin, DECISIONS_MAX);
+    if (rc == 0)
+        rc = heavy_renew(n);
 
     struct gossip_config gc;
     if (cfg->gossip) {
@@ -804,6 +872,7 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     } else {
         memset(&gc, 0, sizeof(gc));
         gossip_config_profile(&gc, (enum gossip_profile)cfg->profile);
+        gc.app_retransmit_mult = EVIDENCE_RETRANSMIT_MULT;
     }
     memcpy(gc.id, cfg->id, sizeof(gc.id));
     gc.generation = cfg->generation;
@@ -811,8 +880,15 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     snprintf(gc.label, sizeof(gc.label), "%s", cfg->label);
     gc.addr = cfg->addr;
     gc.packet_size = cfg->packet_size;
+    if (rc == 0 && cfg->member_changes_max) {
+        if (cfg->member_changes_max > NODE_MEMBER_CHANGES_MAX)
+            rc = IVT_EINVAL;
+        else if (!(n->mchg = calloc(cfg->member_changes_max, sizeof(*n->mchg))))
+            rc = IVT_ENOMEM;
+    }
     struct gossip_delegate d = {
         .ctx = n,
+        .on_member = n->mchg ? on_member : NULL,
         .on_payload = on_payload,
         .app_digest = app_digest,
         .app_diff = app_diff,
@@ -825,6 +901,7 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
         return rc;
     }
     refresh_keyring_tag(n, now);
+    admit_events_update(n);
     n->epoch = crdt_store_epoch(n->store);
     n->next_flush = now + FLUSH_INTERVAL_MS;
     n->next_gc = now + LWW_GC_INTERVAL_MS;
@@ -838,8 +915,10 @@ void node_delete(struct node *n)
     if (!n)
         return;
     gossip_delete(n->g);
+    free(n->mchg);
     crdt_store_delete(n->store);
     crdt_lww_delete(n->lww);
+    crdt_hh_delete(n->hh);
     for (int i = 0; i < DECISION_RESEND_SLOTS; i++)
         free(n->resend[i].bytes);
     while (n->merge_head) {
@@ -856,8 +935,11 @@ int node_set_thresholds(struct node *n, const struct node_thresholds *th)
 {
     if (node_thresholds_check(th))
         return IVT_EINVAL;
+    uint32_t k = n->th.admit_top_k;
     n->th = *th;
-    return 0;
+    admit_events_update(n);
+    /* A new size starts a new summary; the same size keeps the epoch's. */
+    return th->admit_top_k == k ? 0 : heavy_renew(n);
 }
 
 void node_set_rules(struct node *n, const struct node_rules *rules)
@@ -934,18 +1016,38 @@ int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
     keyop_retry_tick(n, now);
     decision_resend_tick(n, now);
     if (crdt_store_epoch_of(n->store, wall) > n->epoch) {
-        n->stats.entities_expired += crdt_store_tick(n->store, wall);
+        size_t removed = 0;
+        crdt_store_tick_begin(n->store, wall, &removed);
+        n->stats.entities_expired += removed;
         n->agg_gen++;
+        if (n->hh)
+            crdt_hh_clear_local(n->hh); /* heavy hitters of the epoch */
         n->epoch = crdt_store_epoch(n->store);
+    }
+    if (crdt_store_tick_pending(n->store)) {
+        /* The roll goes ROLL_STEP records per tick, so a roll where most
+         * entities lose evidence never holds the loop for its whole walk. */
+        size_t removed = 0;
+        crdt_store_tick_step(n->store, ROLL_STEP, &removed);
+        n->stats.entities_expired += removed;
+        n->agg_gen++;
     }
     if (now >= n->next_gc) {
         crdt_lww_gc(n->lww, wall);
         n->next_gc = now + LWW_GC_INTERVAL_MS;
     }
     if (now >= n->next_flush) {
+        admit_events_update(n); /* members come and go */
         flush_evidence(n, now);
-        crdt_store_digest_step(n->store, DIGEST_STEP);
         n->next_flush = now + FLUSH_INTERVAL_MS;
+    }
+    if (now >= n->next_digest) {
+        size_t stale = crdt_store_digest_stale(n->store);
+        if (stale > DIGEST_BACKLOG)
+            crdt_store_digest_step(n->store, stale - DIGEST_BACKLOG < DIGEST_SLICE
+                                                 ? stale - DIGEST_BACKLOG
+                                                 : DIGEST_SLICE);
+        n->next_digest = now + DIGEST_SLICE_MS;
     }
     return gossip_tick(n->g, now);
 }
@@ -953,10 +1055,13 @@ int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
 ivt_ms node_next_deadline(const struct node *n)
 {
     ivt_ms t = gossip_next_deadline(n->g);
-    if (n->merge_head)
-        return n->now; /* a queued repair: the next chunk at once */
+    if (n->merge_head || crdt_store_tick_pending(n->store))
+        return n->now; /* a queued repair or a roll under way: its next piece at once */
     if (n->next_flush < t)
         t = n->next_flush;
+    /* digest slices only wake the node while there is a backlog */
+    if (n->next_digest < t && crdt_store_digest_stale(n->store) > DIGEST_BACKLOG)
+        t = n->next_digest;
     if (n->next_gc < t)
         t = n->next_gc;
     return t;
@@ -965,6 +1070,45 @@ ivt_ms node_next_deadline(const struct node *n)
 size_t node_outbox(struct node *n, struct gossip_packet *out, size_t max)
 {
     return gossip_outbox(n->g, out, max);
+}
+
+/* Gossip's member hook: the change goes in the ring the host drains. A
+ * state change is stamped with the time of the call that made it (gossip
+ * sets `changed` to that call's now); anything else is an incarnation,
+ * address or tags update, which hosts log apart. */
+static void on_member(void *ctx, const struct gossip_member_info *m)
+{
+    struct node *n = ctx;
+    if (m->self)
+        return;
+    uint32_t cap = n->cfg.member_changes_max;
+    if (n->mchg_len == cap) {
+        n->mchg_head = (n->mchg_head + 1) % cap;
+        n->mchg_len--;
+        n->mchg_dropped++;
+    }
+    struct node_member_change *c = &n->mchg[(n->mchg_head + n->mchg_len++) % cap];
+    memcpy(c->name, m->name, sizeof(c->name));
+    c->addr = m->addr;
+    c->generation = m->generation;
+    c->incarnation = m->incarnation;
+    c->state = m->state;
+    c->state_changed = m->changed >= n->now;
+}
+
+size_t node_member_changes(struct node *n, struct node_member_change *out, size_t max,
+                           uint64_t *dropped)
+{
+    size_t k = 0;
+    for (; k < max && n->mchg_len; k++) {
+        out[k] = n->mchg[n->mchg_head];
+        n->mchg_head = (n->mchg_head + 1) % n->cfg.member_changes_max;
+        n->mchg_len--;
+    }
+    if (dropped)
+        *dropped = n->mchg_dropped;
+    n->mchg_dropped = 0;
+    return k;
 }
 
 int node_join(struct node *n, const struct gossip_addr *seeds, size_t count, ivt_ms now)
@@ -1104,6 +1248,87 @@ static void agg_add(struct node *n, enum crdt_kind kind, const struct event_keys
         e->local_all += add[c];
 }
 
+/* ---- admission ---------------------------------------------------------- */
+
+/* (Re)creates the heavy-hitter summary at th.admit_top_k counters (none at
+ * 0). Returns 0 or IVT_ENOMEM (the node then runs without one). */
+static int heavy_renew(struct node *n)
+{
+    crdt_hh_delete(n->hh);
+    n->hh = NULL;
+    if (n->cfg.admit_all || n->th.admit_top_k == 0)
+        return 0;
+    /* One owner slot: the summary is never published, only read here. */
+    return crdt_hh_new(&n->hh, &n->origin, n->th.admit_top_k, 1);
+}
+
+/* admit_events for the present fleet: if every node held an IP's events
+ * under T / N, the fleet would hold fewer than T, so admitting at
+ * ceil(T / N) loses no IP that crosses T = th_ip_requests. Suspect members
+ * still see traffic and count. */
+static void admit_events_update(struct node *n)
+{
+    double a = n->th.admit_events;
+    size_t members =
+        gossip_member_count(n->g, GOSSIP_ALIVE) + gossip_member_count(n->g, GOSSIP_SUSPECT);
+    if (members == 0)
+        members = 1;
+    if (a > 0 && n->th.th_ip_requests > 0) {
+        double pigeon = ceil(n->th.th_ip_requests / (double)members);
+        if (pigeon < a)
+            a = pigeon;
+    }
+    n->admit_events = a;
+}
+
+/* Which local signal admits the IP or device of kind in this event, if
+ * any. s holds the event's GIVT hits; the record was just updated. */
+static int admit_reason(struct node *n, enum crdt_kind kind, const struct event_keys *k,
+                        const struct node_signals *s, ivt_ms wall)
+{
+    uint64_t h = k->h[kind];
+    if (s->crawler || s->datacenter)
+        return NODE_ADMIT_RULE;
+    if (crdt_lww_count(n->lww) && crdt_lww_get(n->lww, kind, h, wall))
+        return NODE_ADMIT_DECISION;
+    if (n->hh && crdt_hh_local_heavy(n->hh, h ^ (uint64_t)kind, n->th.admit_top_min))
+        return NODE_ADMIT_HEAVY;
+    struct crdt_view v;
+    if (crdt_store_get_hash(n->store, &v, kind, h))
+        return -1;
+    double events =
+        (double)(v.local[CNT_REQUESTS] + v.local[CNT_IMPRESSIONS] + v.local[CNT_CLICKS]);
+    if (n->admit_events > 0 && events >= n->admit_events)
+        return NODE_ADMIT_EVENTS;
+    /* A local-only record holds this node's evidence alone: its distinct
+     * counts are local counts. */
+    double distinct =
+        kind == CRDT_KIND_IP ? (double)v.distinct[DIST_UA] : (double)v.distinct[DIST_IP];
+    double th = kind == CRDT_KIND_IP ? n->th.admit_ip_distinct_ua : n->th.admit_device_distinct_ip;
+    if (th > 0 && distinct >= th)
+        return NODE_ADMIT_DISTINCT;
+    return -1;
+}
+
+/* After an event: admits the IP or device if it is not shared yet and a
+ * local signal says so. The heavy-hitter summary counts the events of
+ * entities not shared yet only: it is asked about nothing else, and the
+ * heaviest entities, most of the traffic, are shared early and then cost
+ * one table lookup per event instead of a summary update. */
+static void admit(struct node *n, enum crdt_kind kind, const struct event_keys *k,
+                  const struct node_signals *s, ivt_ms wall)
+{
+    if (!k->has[kind] || n->cfg.admit_all)
+        return;
+    if (crdt_store_admitted(n->store, kind, k->h[kind]) != 0)
+        return; /* shared already (or evicted: nothing to admit) */
+    if (n->hh)
+        crdt_hh_observe(n->hh, k->h[kind] ^ (uint64_t)kind, 1);
+    int why = admit_reason(n, kind, k, s, wall);
+    if (why >= 0 && crdt_store_admit(n->store, kind, k->h[kind]) == 0)
+        n->stats.admissions[why]++;
+}
+
 static int observe(struct node *n, const struct node_event *ev, const struct event_keys *k,
                    const struct node_signals *s, ivt_ms wall)
 {
@@ -1163,6 +1388,8 @@ static int observe(struct node *n, const struct node_event *ev, const struct eve
         n->stats.events_observed++;
         agg_add(n, CRDT_KIND_PREFIX, k, add);
         agg_add(n, CRDT_KIND_PUB, k, add);
+        admit(n, CRDT_KIND_IP, k, s, wall);
+        admit(n, CRDT_KIND_DEVICE, k, s, wall);
     } else
         n->stats.events_rejected++;
     return rc;
@@ -1472,6 +1699,7 @@ int node_lookup(struct node *n, struct node_report *out, enum node_entity_kind k
     struct crdt_view v;
     if (crdt_store_get_hash(n->store, &v, (enum crdt_kind)kind, h) == 0) {
         out->known = true;
+        out->shared = v.admitted;
         out->first_epoch = v.first_epoch;
         out->last_epoch = v.last_epoch;
         for (int c = 0; c < CRDT_COUNTERS && c < (int)(sizeof(counter_names) / sizeof(char *));
@@ -1576,6 +1804,10 @@ int node_decide(struct node *n, enum node_entity_kind kind, const char *key, siz
                           reason, strlen(reason), action == NODE_ACT_CLEAR ? 1 : ttl, wall);
     if (rc)
         return rc;
+    /* What an operator decided on, the fleet should see the evidence of. */
+    if (crdt_store_admitted(n->store, (enum crdt_kind)kind, h) == 0 &&
+        crdt_store_admit(n->store, (enum crdt_kind)kind, h) == 0)
+        n->stats.admissions[NODE_ADMIT_DECISION]++;
     size_t budget = gossip_app_budget(n->g);
     if (budget > sizeof(n->payload))
         budget = sizeof(n->payload);
@@ -1649,6 +1881,20 @@ int node_restore(struct node *n, const uint8_t *p, size_t len, ivt_ms wall)
     return crdt_lww_merge(n->lww, q, (size_t)(end - q), wall, 0);
 }
 
+uint64_t node_evidence_fingerprint(struct node *n)
+{
+    size_t nb = crdt_store_digest_size(n->store);
+    uint64_t *d = malloc(nb * sizeof(*d));
+    if (!d)
+        return 0;
+    uint64_t h = 0;
+    if (crdt_store_digest(n->store, d, nb) == 0)
+        for (size_t i = 0; i < nb; i++)
+            h = ivt_mix64(h ^ d[i]);
+    free(d);
+    return h;
+}
+
 uint64_t node_events_observed(const struct node *n)
 {
     return n->stats.events_observed;
@@ -1665,4 +1911,5 @@ void node_get_stats(const struct node *n, struct node_stats *out)
     out->epoch = crdt_store_epoch(n->store);
     out->pending = crdt_store_pending(n->store);
     out->merge_queued_bytes = n->merge_bytes;
+    out->entities_admitted = cs.admitted;
 }

@@ -42,6 +42,7 @@
 
 #include "base/err.h"
 #include "base/mp.h"
+#include "node/hugemem.h"
 #include "node/ivtd.h"
 #include "node/log.h"
 #include "node/persist.h"
@@ -81,6 +82,16 @@ ivt_ms ivtd_wall(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (ivt_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+ivt_ms ivtd_wall_turn(struct ivtd *d)
+{
+    uint64_t t = uv_now(d->loop);
+    if (t != d->wall_turn_at || d->wall_turn == 0) {
+        d->wall_turn_at = t;
+        d->wall_turn = ivtd_wall();
+    }
+    return d->wall_turn;
 }
 
 ivt_ms ivtd_now(const struct ivtd *d)
@@ -369,10 +380,38 @@ static void open_streams(struct ivtd *d)
 
 static void on_tick(uv_timer_t *t);
 
+/* One line per member change: joins, deaths and departures at info (a
+ * death at warn), other updates (incarnation, address, tags) at debug. */
+static void log_member_changes(struct ivtd *d)
+{
+    struct node_member_change ch[16];
+    size_t k;
+    uint64_t dropped = 0;
+    while ((k = node_member_changes(d->node, ch, 16, &dropped)) > 0) {
+        for (size_t i = 0; i < k; i++) {
+            enum ivtd_log_level lv = !ch[i].state_changed         ? IVTD_LOG_DEBUG
+                                     : ch[i].state == GOSSIP_DEAD ? IVTD_LOG_WARN
+                                                                  : IVTD_LOG_INFO;
+            if (!ivtd_log_enabled(lv))
+                continue;
+            char addr[64], name[2 * GOSSIP_NAME_MAX];
+            ivtd_addr_format(addr, sizeof(addr), &ch[i].addr);
+            ivtd_log(lv, ch[i].state_changed ? "member state" : "member updated",
+                     "name=%s addr=%s state=%s generation=%u incarnation=%u",
+                     ivtd_log_quote(name, sizeof(name), ch[i].name), addr,
+                     gossip_state_name(ch[i].state), ch[i].generation, ch[i].incarnation);
+        }
+        if (dropped)
+            ivtd_log(IVTD_LOG_WARN, "member changes not logged", "count=%llu",
+                     (unsigned long long)dropped);
+    }
+}
+
 void ivtd_pump(struct ivtd *d)
 {
     if (!d->node)
         return;
+    log_member_changes(d);
     size_t n;
     bool v6 = bound_v6(d);
     while ((n = node_outbox(d->node, d->out, IVTD_OUTBOX_BATCH)) > 0) {
@@ -740,6 +779,11 @@ static void build_thresholds(struct node_thresholds *th, const struct ivtd_confi
     SET_IF(th_shared_ua_per_device, double)
     SET_IF(suspect_score, uint8_t)
     SET_IF(bot_score, uint8_t)
+    SET_IF(admit_events, double)
+    SET_IF(admit_ip_distinct_ua, double)
+    SET_IF(admit_device_distinct_ip, double)
+    SET_IF(admit_top_k, uint32_t)
+    SET_IF(admit_top_min, uint32_t)
 #undef SET_IF
 }
 
@@ -977,6 +1021,20 @@ void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
                   (double)ns.entities);
     ivtd_prom_one(p, "ivtd_evidence_bytes", "gauge", "Approximate memory of the evidence store.",
                   (double)ns.evidence_bytes);
+    ivtd_prom_one(p, "ivtd_evidence_admitted", "gauge",
+                  "Live entities shared with the fleet (admitted here or by a peer).",
+                  (double)ns.entities_admitted);
+    ivtd_prom_one(p, "ivtd_evidence_local", "gauge",
+                  "Live entities kept on this node only (not admitted: never gossiped).",
+                  (double)(ns.entities - ns.entities_admitted));
+    ivtd_prom_family(p, "ivtd_evidence_admissions_total", "counter",
+                     "IPs and devices this node admitted into the shared evidence, by signal.");
+    for (int r = 0; r < NODE_ADMIT_REASONS; r++) {
+        char label[48];
+        snprintf(label, sizeof(label), "reason=\"%s\"",
+                 node_admit_reason_name((enum node_admit_reason)r));
+        ivtd_prom_sample(p, "ivtd_evidence_admissions_total", label, (double)ns.admissions[r]);
+    }
     ivtd_prom_one(p, "ivtd_evidence_evicted_total", "counter",
                   "Entities evicted at evidence.max_entities.", (double)ns.entities_evicted);
     ivtd_prom_one(p, "ivtd_evidence_epoch", "gauge", "The current evidence epoch.",
@@ -1244,8 +1302,13 @@ static int start(struct ivtd *d)
         nc.max_entities = (uint32_t)cfg->max_entities;
     if (cfg->gossip_bytes_per_s != IVTD_UNSET)
         nc.gossip_bytes_per_s = (uint32_t)cfg->gossip_bytes_per_s;
+    nc.admit_all = cfg->admit_all;
+    nc.member_changes_max = IVTD_MEMBER_CHANGES;
     nc.thresholds = &d->th;
     nc.rules = d->rules;
+    struct crdt_alloc store_alloc; /* copied by node_new */
+    ivtd_hugemem_alloc(&store_alloc);
+    nc.store_alloc = &store_alloc;
     uint64_t seed;
     randombytes_buf(&seed, sizeof(seed));
     /* uv_now() is cached per loop iteration and the loop has not run yet:

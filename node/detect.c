@@ -47,6 +47,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "crdt/hh.h"
 #include "node/detect.h"
 
 enum {
@@ -64,6 +65,11 @@ enum {
     DEFAULT_POINTS_AT_THRESHOLD = 50, /* one signal at threshold: suspect */
     DEFAULT_POINTS_PER_DOUBLING = 15, /* four times over: bot by itself */
     DEFAULT_POINTS_MAX = 95,          /* one statistical signal never certain */
+    DEFAULT_ADMIT_EVENTS = 60,        /* one a minute at one node, sustained for the hour */
+    DEFAULT_ADMIT_IP_DISTINCT_UA = 2, /* one browser per address is the human norm */
+    DEFAULT_ADMIT_DEVICE_DISTINCT_IP = 2, /* a device seen on two addresses by one node */
+    DEFAULT_ADMIT_TOP_K = 32,             /* a node's heaviest of the epoch: bounded per epoch */
+    DEFAULT_ADMIT_TOP_MIN = 3, /* a quiet node's top holds one-offs: three in an epoch at least */
     DEFAULT_SUSPECT_SCORE = 50,
     DEFAULT_BOT_SCORE = 80,
 
@@ -95,6 +101,11 @@ void node_thresholds_defaults(struct node_thresholds *th)
         .th_household_devices = DEFAULT_HOUSEHOLD_DEVICES,
         .th_shared_events_per_device = DEFAULT_SHARED_EVENTS_PER_DEVICE,
         .th_shared_ua_per_device = DEFAULT_SHARED_UA_PER_DEVICE,
+        .admit_events = DEFAULT_ADMIT_EVENTS,
+        .admit_ip_distinct_ua = DEFAULT_ADMIT_IP_DISTINCT_UA,
+        .admit_device_distinct_ip = DEFAULT_ADMIT_DEVICE_DISTINCT_IP,
+        .admit_top_k = DEFAULT_ADMIT_TOP_K,
+        .admit_top_min = DEFAULT_ADMIT_TOP_MIN,
         .points_crawler = DEFAULT_POINTS_CRAWLER,
         .points_datacenter = DEFAULT_POINTS_DATACENTER,
         .points_at_threshold = DEFAULT_POINTS_AT_THRESHOLD,
@@ -154,6 +165,9 @@ int node_thresholds_check(const struct node_thresholds *th)
     if (!threshold_ok(th->th_shared_ip_devices) || !threshold_ok(th->th_shared_ua_per_device) ||
         !threshold_ok(th->th_shared_events_per_device) || !threshold_ok(th->th_household_devices) ||
         (th->th_shared_ip_devices > 0 && !(th->th_household_devices >= 1)))
+        return IVT_EINVAL;
+    if (!threshold_ok(th->admit_events) || !threshold_ok(th->admit_ip_distinct_ua) ||
+        !threshold_ok(th->admit_device_distinct_ip) || th->admit_top_k > CRDT_HH_K_MAX)
         return IVT_EINVAL;
     if (th->points_crawler > POINTS_FULL || th->points_datacenter > POINTS_FULL ||
         th->points_at_threshold > POINTS_FULL || th->points_per_doubling > POINTS_FULL ||
@@ -313,8 +327,11 @@ static void sivt_detail(struct node_reason *r, const struct sivt_signal *sig,
         text_str(&d, " requests from data centers");
     } else {
         text_fixed(&d, v / t, 1);
-        text_str(&d, m->local >= t ? "x threshold; over it locally too"
-                                   : "x threshold fleet-wide; local alone is under it");
+        /* A local value of -1 is one this node does not keep (a distinct
+         * count others contributed to): then nothing is said of it. */
+        text_str(&d, m->local < 0    ? "x threshold fleet-wide"
+                     : m->local >= t ? "x threshold; over it locally too"
+                                     : "x threshold fleet-wide; local alone is under it");
     }
     if (m->origins > 0) {
         text_str(&d, " (");

@@ -42,6 +42,24 @@ struct node_thresholds {
     double th_shared_events_per_device; /* 1.1 */
     double th_shared_ua_per_device;     /* 2 */
 
+    /* Admission (node/core.c, docs/evidence.md): the local signals that
+     * share an IP or device with the fleet. Prefixes, user agents and
+     * publishers are always shared, and so is an IP or device with a GIVT
+     * hit (crawler user agent, data-center address) or a manual decision.
+     * The detector itself reads none of these. */
+    /* this node's events of the entity in the window: 60 (one a minute for
+     * the hour); lowered at run time to ceil(th_ip_requests / alive
+     * members), so an IP that crosses th_ip_requests fleet-wide is always
+     * admitted somewhere (the pigeonhole principle); 0: off */
+    double admit_events;
+    double admit_ip_distinct_ua;     /* distinct user agents of an IP seen here: 2; 0: off */
+    double admit_device_distinct_ip; /* distinct IPs of a device seen here: 2; 0: off */
+    /* One of this node's admit_top_k heaviest IPs and devices of the epoch
+     * (Space-Saving summary, crdt/hh.h) with a guaranteed count of at least
+     * admit_top_min: 32 and 3; admit_top_k 0: off (at most 4096) */
+    uint32_t admit_top_k;
+    uint32_t admit_top_min;
+
     /* points */
     uint8_t points_crawler;      /* a known crawler user agent: 100 */
     uint8_t points_datacenter;   /* a data-center address: 85 */
@@ -55,7 +73,8 @@ struct node_thresholds {
 };
 
 void node_thresholds_defaults(struct node_thresholds *th);
-/* Returns 0, or IVT_EINVAL: a negative or non-finite threshold, a share
+/* Returns 0, or IVT_EINVAL: a negative or non-finite threshold (or admission
+ * threshold), admit_top_k over CRDT_HH_K_MAX, a share
  * threshold over 1, points over 100, suspect_score of 0, or bot_score below
  * suspect_score or over 100. */
 int node_thresholds_check(const struct node_thresholds *th);

@@ -16,14 +16,44 @@
 /* Longest textual IPv6 address with an embedded IPv4 part, plus NUL. */
 enum { IP_TEXT_MAX = 46 };
 
+/* A dotted quad exactly as inet_pton reads it (four decimal parts of at
+ * most 255, no leading zeros, nothing else): every event's address passes
+ * here, and inet_pton wants a NUL-terminated copy first. Returns false for
+ * anything else, which then goes to inet_pton and gets its verdict. */
+static bool parse_v4(uint8_t out[4], const char *s, size_t len)
+{
+    const char *e = s + len;
+    for (int i = 0; i < 4; i++) {
+        if (s == e || *s < '0' || *s > '9')
+            return false;
+        unsigned v = (unsigned)(*s++ - '0');
+        if (v == 0 && s < e && *s >= '0' && *s <= '9')
+            return false;
+        while (s < e && *s >= '0' && *s <= '9') {
+            v = v * 10 + (unsigned)(*s++ - '0');
+            if (v > 255)
+                return false;
+        }
+        out[i] = (uint8_t)v;
+        if (i < 3 && (s == e || *s++ != '.'))
+            return false;
+    }
+    return s == e;
+}
+
 int node_ip_parse(struct node_ip *out, const char *s, size_t len)
 {
     char buf[IP_TEXT_MAX];
     if (len == 0 || len >= sizeof(buf))
         return IVT_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (parse_v4(out->bytes, s, len)) {
+        out->family = 4;
+        return 0;
+    }
+    memset(out->bytes, 0, sizeof(out->bytes));
     memcpy(buf, s, len);
     buf[len] = 0;
-    memset(out, 0, sizeof(*out));
     if (inet_pton(AF_INET, buf, out->bytes) == 1) {
         out->family = 4;
         return 0;
@@ -129,4 +159,11 @@ const char *node_class_name(enum node_ivt_class c)
 const char *node_action_name(enum node_action a)
 {
     return (unsigned)a < (unsigned)N_OF(action_names) ? action_names[a] : "?";
+}
+
+static const char *const admit_reason_names[] = {"rule", "decision", "events", "distinct", "heavy"};
+
+const char *node_admit_reason_name(enum node_admit_reason r)
+{
+    return (unsigned)r < (unsigned)N_OF(admit_reason_names) ? admit_reason_names[r] : "?";
 }

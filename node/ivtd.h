@@ -23,7 +23,10 @@
 #define IVTD_VERSION "0.1.0"
 
 enum {
-    IVTD_OUTBOX_BATCH = 32,   /* datagrams moved from the core per node_outbox call */
+    IVTD_OUTBOX_BATCH = 32, /* datagrams moved from the core per node_outbox call */
+    /* Member changes the core keeps between two pumps: a join storm of a
+     * large fleet may pass more in one turn; the rest are counted. */
+    IVTD_MEMBER_CHANGES = 256,
     IVTD_RXBUF = 65536,       /* a UDP datagram of any size fits; the core drops oversize */
     IVTD_STREAM_CHUNK = 65536 /* push-pull bytes moved per read or write */
 };
@@ -73,9 +76,11 @@ struct ivtd {
     char keyring_text[GOSSIP_KEYRING_MAX * (GOSSIP_KEY_BASE64_LEN + 1)]; /* as last saved */
 
     ivt_ms started, started_wall;
-    bool saving;   /* an asynchronous snapshot write is in flight */
-    int snap_pid;  /* the forked snapshot writer, 0 when none */
-    bool stopping; /* leaving: no new work, exit once the grace ends */
+    uint64_t wall_turn_at; /* uv_now() when wall_turn was read */
+    ivt_ms wall_turn;      /* ivtd_wall_turn's cached value */
+    bool saving;           /* an asynchronous snapshot write is in flight */
+    int snap_pid;          /* the forked snapshot writer, 0 when none */
+    bool stopping;         /* leaving: no new work, exit once the grace ends */
     int exit_code;
 
     uint8_t rxbuf[IVTD_RXBUF];
@@ -84,6 +89,11 @@ struct ivtd {
 
 /* Unix milliseconds (the core's `wall`). */
 ivt_ms ivtd_wall(void);
+/* The wall clock as of this loop turn: read once per uv_now() value, so a
+ * batch of pipelined requests pays one clock read, not one each. Behind
+ * the true wall clock by at most the turn's length (milliseconds; an
+ * evidence epoch is a minute). */
+ivt_ms ivtd_wall_turn(struct ivtd *d);
 /* The loop's monotonic milliseconds (the core's `now`). */
 ivt_ms ivtd_now(const struct ivtd *d);
 

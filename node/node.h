@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "gossip/gossip.h"
 
+struct crdt_alloc;
 struct node;
 struct node_rules;
 struct node_thresholds;
@@ -141,12 +142,22 @@ struct node_config {
      * outside can aim traffic at chosen buckets. */
     uint8_t hash_key[16];
     size_t packet_size; /* max datagram, default 1200 */
+    /* Member changes kept for node_member_changes (at most
+     * NODE_MEMBER_CHANGES_MAX); default 0: none kept (the simulator). */
+    uint32_t member_changes_max;
 
     /* evidence */
     ivt_ms epoch_ms;             /* default 60 s */
     uint32_t window_epochs;      /* default 60 (one hour) */
     uint32_t max_entities;       /* default 1,000,000 */
     uint32_t gossip_bytes_per_s; /* evidence dissemination budget, default 64 KiB/s */
+    /* Share every entity, as if every local signal fired (the admission
+     * step off); default false: IPs and devices are shared once admitted
+     * (the admit_* thresholds of node/detect.h, docs/evidence.md). */
+    bool admit_all;
+    /* Where the evidence store maps its slab, table and pools (copied by
+     * node_new); NULL: calloc. The daemon passes node/hugemem.h's. */
+    const struct crdt_alloc *store_alloc;
 
     /* Detector thresholds and points (node/detect.h); NULL: defaults.
      * Copied by node_new; node_set_thresholds changes them at run time. */
@@ -172,8 +183,10 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
              ivt_ms wall);
 void node_delete(struct node *node);
 
-/* SIGHUP: new thresholds or rules without a restart. Returns 0 or
- * IVT_EINVAL (thresholds that node_thresholds_check refuses). */
+/* SIGHUP: new thresholds (admission thresholds included) or rules without a
+ * restart. Returns 0, or IVT_EINVAL (thresholds that node_thresholds_check
+ * refuses: nothing changes), IVT_ENOMEM (no memory for a resized
+ * heavy-hitter summary: the thresholds apply, admission runs without it). */
 int node_set_thresholds(struct node *node, const struct node_thresholds *th);
 void node_set_rules(struct node *node, const struct node_rules *rules);
 
@@ -191,6 +204,21 @@ int node_tick(struct node *node, ivt_ms now, ivt_ms wall);
 ivt_ms node_next_deadline(const struct node *node);
 /* Moves up to max queued datagrams into out; returns how many. */
 size_t node_outbox(struct node *node, struct gossip_packet *out, size_t max);
+
+/* A member that appeared or changed, as gossip reported it. */
+enum { NODE_MEMBER_CHANGES_MAX = 4096 };
+struct node_member_change {
+    char name[GOSSIP_NAME_MAX];
+    struct gossip_addr addr;
+    uint32_t generation, incarnation;
+    enum gossip_member_state state;
+    bool state_changed; /* false: only its incarnation, address or tags moved */
+};
+/* Moves up to max member changes, oldest first, into out; returns how
+ * many. Past member_changes_max waiting, the oldest are dropped and
+ * counted in *dropped (may be NULL): the count since the previous call. */
+size_t node_member_changes(struct node *node, struct node_member_change *out, size_t max,
+                           uint64_t *dropped);
 
 /* The gossip instance, for what the host drives directly: push-pull streams
  * (gossip_stream_*), the member list, and the keyring. */
@@ -263,7 +291,8 @@ struct node_decision {
 struct node_report {
     enum node_entity_kind kind;
     char key[NODE_KEY_MAX];
-    bool known; /* any evidence at all in the window */
+    bool known;  /* any evidence at all in the window */
+    bool shared; /* admitted into the shared evidence; false: this node's only */
     struct node_score score;
     uint8_t n_metrics;
     struct node_metric metrics[NODE_MAX_METRICS];
@@ -312,6 +341,18 @@ int node_restore(struct node *node, const uint8_t *data, size_t len, ivt_ms wall
 
 /* ---- numbers for status and metrics ------------------------------------ */
 
+/* Why this node admitted an IP or device into the shared evidence (records
+ * that arrive from peers are admitted by arriving, and not counted here). */
+enum node_admit_reason {
+    NODE_ADMIT_RULE = 0,     /* a GIVT hit: crawler user agent, data-center address */
+    NODE_ADMIT_DECISION = 1, /* a manual ban or allow */
+    NODE_ADMIT_EVENTS = 2,   /* local events over admit_events */
+    NODE_ADMIT_DISTINCT = 3, /* local distinct UAs (IP) or IPs (device) */
+    NODE_ADMIT_HEAVY = 4,    /* one of this node's heavy hitters of the epoch */
+    NODE_ADMIT_REASONS
+};
+const char *node_admit_reason_name(enum node_admit_reason r);
+
 struct node_stats {
     uint64_t events_observed;
     uint64_t events_rejected;
@@ -330,10 +371,19 @@ struct node_stats {
     uint64_t keyop_retries_exhausted; /* given up: some member still differs (see status) */
     uint64_t epoch;                   /* the current epoch number */
     uint64_t merge_queued_bytes;      /* received repair evidence not merged yet */
+    uint64_t entities_admitted;       /* live entities shared (the rest are local only) */
+    uint64_t admissions[NODE_ADMIT_REASONS]; /* admitted here, by reason */
 };
 
 /* Everything above, O(1): the store keeps its totals as it changes. */
 void node_get_stats(const struct node *node, struct node_stats *out);
+
+/* A fingerprint of this node's shared evidence (a hash of the store's
+ * anti-entropy digests, which cover admitted entities only): nodes holding
+ * equal shared evidence have equal fingerprints, whatever local-only
+ * evidence each also keeps. Costs what a push-pull digest costs. 0 when
+ * memory ran out. */
+uint64_t node_evidence_fingerprint(struct node *node);
 
 /* Events recorded as evidence so far: O(1). */
 uint64_t node_events_observed(const struct node *node);

@@ -10,7 +10,9 @@
  * come back in request order (handlers run synchronously on the loop, so
  * order is free). Each read callback's responses are gathered into one
  * buffer and written once, with uv_try_write first and a queued uv_write for
- * what the socket does not take at once.
+ * what the socket does not take at once. A connection reads at most 128 KiB
+ * per loop turn, so a client's backlog never holds the loop (and gossip's
+ * timers) for long.
  *
  * Every input is bounded: a connection buffers at most max_frame bytes of an
  * incomplete frame; a larger frame gets an ETOOBIG error and the connection

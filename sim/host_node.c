@@ -44,6 +44,7 @@ static int n_create(void **out, const struct sim_core_spec *spec)
         cfg.max_entities = s->max_entities;
     if (s->set_gossip_bytes_per_s)
         cfg.gossip_bytes_per_s = s->gossip_bytes_per_s;
+    cfg.admit_all = s->admit_all;
     struct node_thresholds th;
     node_thresholds_defaults(&th);
     if (s->set_th_ip_requests)

@@ -359,6 +359,21 @@ int sim_summary_write_json(const struct sim_summary *s, const char *path)
     json_object_set_new(o, "dissemination_p99_s", num(s->dissemination_p99_s));
     json_object_set_new(o, "bytes_per_node_per_s", num(s->bytes_per_node_per_s));
     json_object_set_new(o, "bytes_per_node_per_s_max_node", num(s->bytes_per_node_per_s_max_node));
+    json_t *tr = json_object();
+    if (tr) {
+        const struct sim_traffic *t = &s->traffic;
+        json_object_set_new(tr, "membership", num(t->membership));
+        json_object_set_new(tr, "payload", num(t->payload));
+        json_object_set_new(tr, "probe", num(t->probe));
+        json_object_set_new(tr, "pushpull", num(t->pushpull));
+        json_object_set_new(tr, "overhead", num(t->overhead));
+        json_object_set_new(tr, "payloads_published",
+                            json_integer((json_int_t)t->payloads_published));
+        json_object_set_new(tr, "payloads_delivered",
+                            json_integer((json_int_t)t->payloads_delivered));
+        json_object_set_new(tr, "payloads_dropped", json_integer((json_int_t)t->payloads_dropped));
+        json_object_set_new(o, "bytes_per_node_per_s_by_kind", tr);
+    }
     json_object_set_new(o, "packets_sent", json_integer((json_int_t)s->packets_sent));
     json_object_set_new(o, "packets_dropped_net", json_integer((json_int_t)s->packets_dropped_net));
     json_object_set_new(o, "packets_oversize", json_integer((json_int_t)s->packets_oversize));

@@ -105,6 +105,18 @@ struct sim_actor_result {
     uint64_t events, flagged;
 };
 
+/* Where the bytes of bytes_per_node_per_s go (per node per second, from
+ * the cores' own gossip counters), and what became of application
+ * payloads (evidence deltas, decisions) fleet-wide. */
+struct sim_traffic {
+    double membership; /* piggybacked membership updates */
+    double payload;    /* piggybacked application payloads, retransmissions included */
+    double probe;      /* pings, acks, nacks, indirect probes */
+    double pushpull;   /* push-pull streams (digests, repairs, member state) */
+    double overhead;   /* datagram envelope and headers */
+    uint64_t payloads_published, payloads_delivered, payloads_dropped;
+};
+
 struct sim_summary {
     char scenario[64];
     char scenario_path[512];
@@ -127,6 +139,7 @@ struct sim_summary {
     /* load */
     double bytes_per_node_per_s, bytes_per_node_per_s_max_node;
     uint64_t packets_sent, packets_dropped_net, packets_oversize;
+    struct sim_traffic traffic;
 
     /* convergence */
     bool converged;

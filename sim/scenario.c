@@ -370,6 +370,7 @@ static int parse_node(struct ctx *c, const config_setting_t *g)
                                        "th_household_devices",
                                        "suspect_score",
                                        "bot_score",
+                                       "admit_all",
                                        NULL};
     struct sim_node_settings *n = &c->sc->node;
     TRY(check_keys(c, g, "node", keys));
@@ -379,6 +380,7 @@ static int parse_node(struct ctx *c, const config_setting_t *g)
         strcmp(n->profile, "local"))
         return fail(c, config_setting_get_member(g, "profile"), IVT_EINVAL,
                     "profile must be \"lan\", \"wan\" or \"local\"");
+    TRY(get_bool(c, g, "admit_all", &n->admit_all));
     double epoch_s = 60;
     TRY(get_num(c, g, "epoch_s", 1, 3600, &epoch_s, &n->set_epoch_ms));
     n->epoch_ms = (ivt_ms)(epoch_s * IVT_MS_PER_S);

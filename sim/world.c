@@ -164,6 +164,7 @@ struct sim_world {
     uint64_t sec_events, sec_bots, sec_flagged, sec_flagged_bots;
     uint64_t last_bytes;
     double bytes_sum, live_sum;
+    struct gossip_stats gsum; /* of the cores stopped so far (traffic by kind) */
     uint32_t false_dead, false_suspect_views;
     uint64_t oversize, bw_dropped, ge_dropped;
     ivt_ms last_heal;
@@ -434,8 +435,26 @@ static int start_node(struct sim_world *w)
     return record(w, REC_START, slot, h->region, n);
 }
 
+/* Adds a core's gossip counters to the fleet's: the traffic by kind of
+ * summary.json, which must count the cores that stopped too. */
+static void add_gossip_stats(struct gossip_stats *sum, struct gossip *g)
+{
+    struct gossip_stats st;
+    gossip_get_stats(g, &st);
+    sum->packets_out += st.packets_out;
+    sum->bytes_out += st.bytes_out;
+    sum->bytes_membership += st.bytes_membership;
+    sum->bytes_app += st.bytes_app;
+    sum->bytes_probe += st.bytes_probe;
+    sum->bytes_pushpull += st.bytes_pushpull;
+    sum->payloads_published += st.payloads_published;
+    sum->payloads_delivered += st.payloads_delivered;
+    sum->payloads_dropped += st.payloads_dropped;
+}
+
 static void stop_host(struct sim_world *w, struct host *h)
 {
+    add_gossip_stats(&w->gsum, w->core->gossip(h->core));
     sim_net_crash(w->net, h->slot);
     w->core->destroy(h->core);
     h->core = NULL;
@@ -1339,6 +1358,21 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
         s->bytes_per_node_per_s_max_node =
             fmax(s->bytes_per_node_per_s_max_node, (double)sim_net_host_bytes(w->net, i) / secs);
     s->packets_sent = st.sent;
+    struct gossip_stats gs = w->gsum;
+    for (uint32_t i = 0; i < w->n_hosts; i++)
+        if (w->hosts[i].core)
+            add_gossip_stats(&gs, w->core->gossip(w->hosts[i].core));
+    double ns = w->live_sum > 0 ? w->live_sum : 1; /* node-seconds */
+    struct sim_traffic *tr = &s->traffic;
+    tr->membership = (double)gs.bytes_membership / ns;
+    tr->payload = (double)gs.bytes_app / ns;
+    tr->probe = (double)gs.bytes_probe / ns;
+    tr->pushpull = (double)gs.bytes_pushpull / ns;
+    tr->overhead =
+        (double)(gs.bytes_out - gs.bytes_membership - gs.bytes_app - gs.bytes_probe) / ns;
+    tr->payloads_published = gs.payloads_published;
+    tr->payloads_delivered = gs.payloads_delivered;
+    tr->payloads_dropped = gs.payloads_dropped;
     s->packets_dropped_net = st.lost + st.blocked + w->bw_dropped + w->ge_dropped;
     s->packets_oversize = w->oversize;
 

@@ -5,7 +5,11 @@
 # score latency open loop at each rate, observe throughput in batches, and
 # the RSS of a node holding 1 million entities, then score at 1,000/s for
 # 40 s with that million (push-pulls of a large store land in it: the
-# lan profile's 30 s interval). Prints BENCH lines.
+# lan profile's 30 s interval). Prints BENCH lines; after each score rate
+# and observe batch size also the CPU node 1's loop spent per request or
+# event (the scheduler's on-CPU nanoseconds in /proc/PID/schedstat, where
+# utime/stime count 10 ms clock ticks: what the daemon costs, whatever the
+# shared host does to its latency).
 . "$(dirname "$0")/cluster/lib.sh"
 RATES=${*:-10000 50000 100000}
 LG="$ROOT/bin/ivt-loadgen"
@@ -17,10 +21,20 @@ for i in 1 2 3; do
 done
 for i in 1 2 3; do wait_until 30 "node $i sees 3 alive" is $i members.alive 3; done
 A="127.0.0.1:$((PORT + 1))"
-for r in $RATES; do "$LG" score "$A" "$r" 5 2; done
+cpu_ns() { awk '{print $1}' "/proc/$PID_1/schedstat"; }
+for r in $RATES; do
+    c0=$(cpu_ns)
+    "$LG" score "$A" "$r" 5 2
+    c1=$(cpu_ns)
+    echo "BENCH daemon_cpu_per_score_at_${r}_per_s $(( (c1 - c0) / (r * 5) )) ns"
+done
 [ -n "${SCORE_ONLY:-}" ] && exit 0
-"$LG" observe "$A" 1000 5 2
-"$LG" observe "$A" 100 5 2
+for b in 1000 100; do
+    c0=$(cpu_ns) e0=$(field 1 events_observed)
+    "$LG" observe "$A" "$b" 5 2
+    c1=$(cpu_ns) e1=$(field 1 events_observed)
+    echo "BENCH daemon_cpu_per_observed_event_batch_$b $(( (c1 - c0) / (e1 - e0) )) ns"
+done
 "$LG" fill "$A" 1000000
 sleep 2
 echo "BENCH daemon_entities $(field 1 entities) entities"

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,11 +31,11 @@
 #include "base/mp.h"
 #include "base/rng.h"
 #include "node/config.h"
+#include "tests/loadgen.h"
 
 enum {
     MAX_CONNS = 64,
     RBUF = 1 << 20,
-    IP_POOL = 100000, /* distinct client IPs in score traffic: a realistic working set */
     OBSERVE_DEPTH = 4 /* batches in flight per connection in observe mode */
 };
 
@@ -72,30 +73,6 @@ static int dial(const char *addr)
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return fd;
-}
-
-static void write_event(struct ivt_mpw *w, struct ivt_rng *rng, uint32_t ip_index)
-{
-    static const char *const uas[] = {
-        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Chrome/124.0.0.0 Safari/537.36",
-        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
-        "like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
-        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-        "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"};
-    char ip[32], pub[32];
-    snprintf(ip, sizeof(ip), "10.%u.%u.%u", (ip_index >> 16) & 255, (ip_index >> 8) & 255,
-             ip_index & 255);
-    snprintf(pub, sizeof(pub), "pub-%u", (unsigned)ivt_rng_below(rng, 500));
-    ivt_mpw_map(w, 4);
-    ivt_mpw_cstr(w, "ip");
-    ivt_mpw_cstr(w, ip);
-    ivt_mpw_cstr(w, "ua");
-    ivt_mpw_cstr(w, uas[ivt_rng_below(rng, 4)]);
-    ivt_mpw_cstr(w, "pub");
-    ivt_mpw_cstr(w, pub);
-    ivt_mpw_cstr(w, "kind");
-    ivt_mpw_cstr(w, "request");
 }
 
 static void conn_init(struct conn *c, const char *addr, size_t inflight)
@@ -183,20 +160,64 @@ static void report(const char *name, double v, const char *unit)
     fflush(stdout);
 }
 
-/* Sleeps until a connection is ready or timeout_ns passed. The timeout is
- * in nanoseconds: poll()'s milliseconds would round a 10 us gap to 0 and
+/* Sleeps until a connection is ready or timeout_ns passed, and says which
+ * connections have bytes to read (recv on the others would only return
+ * EAGAIN: a system call for nothing, half of them at 20,000/s). The timeout
+ * is in nanoseconds: poll()'s milliseconds would round a 10 us gap to 0 and
  * spin a core that the daemon under test needs. */
-static void wait_io(struct conn *cs, int nc, uint64_t timeout_ns)
+static void wait_io(struct conn *cs, int nc, uint64_t timeout_ns, bool *readable)
 {
     struct pollfd pf[MAX_CONNS];
     for (int i = 0; i < nc; i++) {
         pf[i].fd = cs[i].fd;
         pf[i].events = POLLIN | (cs[i].w.len > cs[i].woff ? POLLOUT : 0);
+        pf[i].revents = 0;
     }
     struct timespec ts = {(time_t)(timeout_ns / 1000000000ULL), (long)(timeout_ns % 1000000000ULL)};
-    ppoll(pf, (nfds_t)nc, &ts, NULL);
+    if (ppoll(pf, (nfds_t)nc, &ts, NULL) < 0) {
+        for (int i = 0; i < nc; i++)
+            readable[i] = true;
+        return;
+    }
+    for (int i = 0; i < nc; i++)
+        readable[i] = (pf[i].revents & (POLLIN | POLLERR | POLLHUP)) != 0;
 }
 
+static void report_tagged(const char *what, unsigned rate, const char *tag, double v,
+                          const char *unit)
+{
+    char name[128];
+    snprintf(name, sizeof(name), "daemon_score_%s_at_%u_per_s%s%s", what, rate, tag[0] ? "_" : "",
+             tag);
+    report(name, v, unit);
+}
+
+/* The p50/p99/p999/max of n sorted latencies, as what_p50 ... what_max. */
+static void report_quantiles(const char *what, unsigned rate, const char *tag, const uint32_t *v,
+                             size_t n)
+{
+    static const struct {
+        const char *tag;
+        double q;
+    } qs[] = {{"p50", 0.50}, {"p99", 0.99}, {"p999", 0.999}};
+    char name[64];
+    for (size_t i = 0; i < 3 && n; i++) {
+        snprintf(name, sizeof(name), "%s%s", what, qs[i].tag);
+        report_tagged(name, rate, tag, v[(size_t)(qs[i].q * (double)(n - 1))], "us");
+    }
+    snprintf(name, sizeof(name), "%smax", what);
+    report_tagged(name, rate, tag, n ? v[n - 1] : 0, "us");
+}
+
+/*
+ * Besides the latencies (from when each request was due to when its reply
+ * was read), it reports what tells the generator's share of them apart:
+ * send_lag, how late each request was written to its socket (the generator
+ * woke late: its own scheduling, or a host that gave it no core), and the
+ * CPU the generator used. A request never answered counts with the latency
+ * it had when the run gave up on it, so lost replies raise the tail instead
+ * of leaving it.
+ */
 static int run_score(const char *addr, double rate, double secs, int nc, const char *tag)
 {
     struct conn cs[MAX_CONNS];
@@ -204,32 +225,45 @@ static int run_score(const char *addr, double rate, double secs, int nc, const c
     for (int i = 0; i < nc; i++)
         conn_init(&cs[i], addr, total / (size_t)nc + 2);
     uint32_t *lat = malloc(total * sizeof(uint32_t));
+    uint32_t *slag = malloc(total * sizeof(uint32_t));
+    if (!lat || !slag) {
+        fprintf(stderr, "ivt-loadgen: out of memory\n");
+        exit(1);
+    }
     size_t n_lat = 0;
     uint64_t errors = 0;
     struct ivt_rng rng;
     ivt_rng_seed(&rng, 42);
+    struct rusage ru0;
+    getrusage(RUSAGE_SELF, &ru0);
     uint64_t start = now_ns() + 100000000ULL; /* 100 ms to settle */
     double period = 1e9 / rate;
     size_t sent = 0, answered = 0;
     uint64_t end_wait = 0;
+    bool readable[MAX_CONNS];
+    for (int i = 0; i < nc; i++)
+        readable[i] = true;
     while (answered < total) {
         uint64_t t = now_ns();
         /* Every request due by now goes out, round-robin over connections. */
         while (sent < total && start + (uint64_t)(sent * period) <= t) {
             struct conn *c = &cs[sent % (size_t)nc];
+            uint64_t due = start + (uint64_t)(sent * period);
             ivt_mpw_array(&c->w, 4);
             ivt_mpw_uint(&c->w, 0);
             ivt_mpw_uint(&c->w, sent);
-            ivt_mpw_cstr(&c->w, "score");
+            ivt_mpw_str(&c->w, "score", 5);
             ivt_mpw_array(&c->w, 1);
-            write_event(&c->w, &rng, (uint32_t)ivt_rng_below(&rng, IP_POOL));
-            c->due[c->tail % c->cap] = start + (uint64_t)(sent * period);
+            loadgen_write_event(&c->w, &rng, (uint32_t)ivt_rng_below(&rng, LOADGEN_IP_POOL));
+            c->due[c->tail % c->cap] = due;
             c->tail++;
+            slag[sent] = (uint32_t)((t - due) / 1000);
             sent++;
         }
         for (int i = 0; i < nc; i++) {
             pump_out(&cs[i]);
-            answered += pump_in(&cs[i], lat, &n_lat, total, &errors);
+            if (readable[i])
+                answered += pump_in(&cs[i], lat, &n_lat, total, &errors);
         }
         if (sent == total && !end_wait)
             end_wait = now_ns() + 10000000000ULL;
@@ -237,29 +271,34 @@ static int run_score(const char *addr, double rate, double secs, int nc, const c
             break; /* replies lost: counted below */
         uint64_t next = sent < total ? start + (uint64_t)(sent * period) : now_ns() + 1000000;
         uint64_t t2 = now_ns();
-        wait_io(cs, nc, next > t2 ? next - t2 : 0);
+        wait_io(cs, nc, next > t2 ? next - t2 : 0, readable);
     }
+    struct rusage ru1;
+    getrusage(RUSAGE_SELF, &ru1);
+    uint64_t t_end = now_ns();
+    size_t unanswered = 0;
+    for (int i = 0; i < nc; i++)
+        for (size_t k = cs[i].head; k < cs[i].tail && n_lat < total; k++, unanswered++)
+            lat[n_lat++] = (uint32_t)((t_end - cs[i].due[k % cs[i].cap]) / 1000);
     qsort(lat, n_lat, sizeof(uint32_t), cmp_u32);
-    char name[96];
+    qsort(slag, sent, sizeof(uint32_t), cmp_u32);
     unsigned r = (unsigned)rate;
-    static const struct {
-        const char *tag;
-        double q;
-    } qs[] = {{"p50", 0.50}, {"p99", 0.99}, {"p999", 0.999}};
-    for (size_t i = 0; i < 3 && n_lat; i++) {
-        snprintf(name, sizeof(name), "daemon_score_%s_at_%u_per_s%s%s", qs[i].tag, r,
-                 tag[0] ? "_" : "", tag);
-        report(name, lat[(size_t)(qs[i].q * (double)(n_lat - 1))], "us");
-    }
-    snprintf(name, sizeof(name), "daemon_score_max_at_%u_per_s%s%s", r, tag[0] ? "_" : "", tag);
-    report(name, n_lat ? lat[n_lat - 1] : 0, "us");
-    snprintf(name, sizeof(name), "daemon_score_achieved_at_%u_per_s%s%s", r, tag[0] ? "_" : "",
-             tag);
-    report(name, (double)n_lat / secs, "req/s");
-    if (errors || n_lat < total)
+    report_quantiles("", r, tag, lat, n_lat);
+    report_tagged("achieved", r, tag, (double)(n_lat - unanswered) / secs, "req/s");
+    report_tagged("unanswered", r, tag, (double)unanswered, "requests");
+    report_tagged("send_lag_p99", r, tag, sent ? slag[(size_t)(0.99 * (double)(sent - 1))] : 0,
+                  "us");
+    report_tagged("send_lag_max", r, tag, sent ? slag[sent - 1] : 0, "us");
+    double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
+                 (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+                 (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
+                 (double)(ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+    report_tagged("loadgen_cpu", r, tag, 100.0 * cpu / ((double)(t_end - start) / 1e9), "%");
+    if (errors || unanswered)
         fprintf(stderr, "ivt-loadgen: %llu error replies, %zu of %zu answered\n",
-                (unsigned long long)errors, n_lat, total);
+                (unsigned long long)errors, total - unanswered, total);
     free(lat);
+    free(slag);
     return errors ? 1 : 0;
 }
 
@@ -273,6 +312,9 @@ static int run_observe(const char *addr, int batch, double secs, int nc, uint32_
     uint64_t errors = 0, batches = 0, next_ip = 0;
     uint64_t start = now_ns(), stop = start + (uint64_t)(secs * 1e9);
     bool fill = distinct > 0;
+    bool readable[MAX_CONNS];
+    for (int i = 0; i < nc; i++)
+        readable[i] = true;
     for (;;) {
         bool done = fill ? next_ip >= distinct : now_ns() >= stop;
         size_t open = 0;
@@ -282,24 +324,25 @@ static int run_observe(const char *addr, int batch, double secs, int nc, uint32_
                 ivt_mpw_array(&c->w, 4);
                 ivt_mpw_uint(&c->w, 0);
                 ivt_mpw_uint(&c->w, c->tail);
-                ivt_mpw_cstr(&c->w, "observe");
+                ivt_mpw_str(&c->w, "observe", 7);
                 ivt_mpw_array(&c->w, 1);
                 ivt_mpw_array(&c->w, (uint32_t)batch);
                 for (int k = 0; k < batch; k++)
-                    write_event(&c->w, &rng,
-                                fill ? (uint32_t)(next_ip++ % (1u << 24))
-                                     : (uint32_t)ivt_rng_below(&rng, IP_POOL));
+                    loadgen_write_event(&c->w, &rng,
+                                        fill ? (uint32_t)(next_ip++ % (1u << 24))
+                                             : (uint32_t)ivt_rng_below(&rng, LOADGEN_IP_POOL));
                 c->due[c->tail % c->cap] = now_ns();
                 c->tail++;
                 done = fill ? next_ip >= distinct : now_ns() >= stop;
             }
             pump_out(c);
-            batches += pump_in(c, NULL, NULL, 0, &errors);
+            if (readable[i])
+                batches += pump_in(c, NULL, NULL, 0, &errors);
             open += inflight(c);
         }
         if (done && open == 0)
             break;
-        wait_io(cs, nc, 10000000);
+        wait_io(cs, nc, 10000000, readable);
     }
     double el = (double)(now_ns() - start) / 1e9;
     if (fill) {

@@ -8,6 +8,7 @@
 #include "base/rng.h"
 #include "crdt/hll.h"
 #include "crdt/store.h"
+#include "node/hugemem.h"
 #include "tests/bench/bench.h"
 
 /* This thread's CPU time: the machine is shared, and wall time then counts
@@ -29,6 +30,8 @@ static struct crdt_store *bench_store(int node, uint32_t max_entities)
     c.origin.gen = 1;
     memset(c.hash_key, 3, 16);
     c.max_entities = max_entities;
+    /* The daemon's allocator (node/hugemem.h): the product's figure. */
+    ivtd_hugemem_alloc(&c.alloc);
     struct crdt_store *s;
     return crdt_store_new(&s, &c, WALL) ? NULL : s;
 }
@@ -330,13 +333,13 @@ BENCH(crdt_store_walks_1m)
     crdt_store_delete(s);
 }
 
-BENCH(crdt_store_tick_1m)
+/* A store with 1 M entities, one origin: 200 k per kind made live in the
+ * first epoch, then each following epoch a tenth of them (the active ones)
+ * seen again, with nine rolls that drop no evidence (their CPU time summed
+ * into *quiet). Window 10 epochs of 60 s. Returns the store, *wall the
+ * last roll's time. */
+static struct crdt_store *tick_store(ivt_ms *wall, uint64_t *quiet)
 {
-    /* Epoch rolls of a store with 1 M entities, one origin: 200 k per kind
-     * made live in the first epoch, then each following epoch a tenth of
-     * them (the active ones) seen again. Rolls that drop no evidence, then
-     * the roll that drops the first epoch (every entity loses its oldest
-     * slot; the inactive nine tenths go). Window 10 epochs of 60 s. */
     enum { PER_KIND = 200000, BATCH = 4096 };
     struct crdt_config c;
     crdt_config_defaults(&c);
@@ -346,27 +349,121 @@ BENCH(crdt_store_tick_1m)
     c.max_entities = 1200000;
     c.window_epochs = 10;
     c.distinct_bucket_epochs = 5;
+    ivtd_hugemem_alloc(&c.alloc);
     struct crdt_store *s;
     if (crdt_store_new(&s, &c, WALL))
-        return;
+        return NULL;
     struct event_batch b = {malloc(BATCH * sizeof(*b.keys)), malloc(BATCH * sizeof(*b.u))};
     store_fill(s, &b, crdt_store_epoch(s), PER_KIND);
-    uint64_t quiet = 0;
-    ivt_ms wall = WALL;
+    *quiet = 0;
+    *wall = WALL;
     for (int e = 1; e < 10; e++) {
-        wall += c.epoch_ms;
+        *wall += c.epoch_ms;
         uint64_t c0 = cpu_ns();
-        crdt_store_tick(s, wall);
-        quiet += cpu_ns() - c0;
+        crdt_store_tick(s, *wall);
+        *quiet += cpu_ns() - c0;
         store_fill(s, &b, crdt_store_epoch(s), PER_KIND / 10);
     }
+    free(b.keys);
+    free(b.u);
+    *wall += c.epoch_ms;
+    return s;
+}
+
+BENCH(crdt_store_tick_1m)
+{
+    /* Epoch rolls of tick_store's store: rolls that drop no evidence, then
+     * the roll that drops the first epoch (every entity loses its oldest
+     * slot; the inactive nine tenths go), in one call, then (on a second
+     * store) in steps of STEP records as an event loop would run it. */
+    enum { STEP = 16384 };
+    ivt_ms wall;
+    uint64_t quiet;
+    struct crdt_store *s = tick_store(&wall, &quiet);
+    if (!s)
+        return;
     bench_report("crdt_store_tick_1m_nothing_expires_cpu", (double)quiet / 9 / 1e6, "ms");
-    wall += c.epoch_ms;
     uint64_t c0 = cpu_ns();
     size_t removed = crdt_store_tick(s, wall);
     bench_report("crdt_store_tick_1m_first_epoch_expires_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
     bench_report("crdt_store_tick_1m_removed", (double)removed, "entities");
-    free(b.keys);
-    free(b.u);
     crdt_store_delete(s);
+    s = tick_store(&wall, &quiet);
+    if (!s)
+        return;
+    removed = 0;
+    c0 = cpu_ns();
+    uint64_t worst = 0, total = 0, steps = 0;
+    bool more = crdt_store_tick_begin(s, wall, &removed);
+    worst = total = cpu_ns() - c0;
+    while (more) {
+        uint64_t t = cpu_ns();
+        more = crdt_store_tick_step(s, STEP, &removed);
+        t = cpu_ns() - t;
+        worst = t > worst ? t : worst;
+        total += t;
+        steps++;
+    }
+    bench_report("crdt_store_tick_1m_step16384_worst_cpu", (double)worst / 1e6, "ms");
+    bench_report("crdt_store_tick_1m_step16384_total_cpu", (double)total / 1e6, "ms");
+    bench_report("crdt_store_tick_1m_step16384_steps", (double)steps, "steps");
+    bench_report("crdt_store_tick_1m_step16384_removed", (double)removed, "entities");
+    crdt_store_delete(s);
+}
+
+/* What the machine gives the store: random 64-byte loads from 512 MB on
+ * the daemon's allocator, one after another (each address read from the
+ * line before) and GROUP at a time (all prefetched, then read). The
+ * store's update costs about its lines fetched times the second figure,
+ * plus a few of the first (docs/benchmarks.md, "## crdt"). */
+BENCH(crdt_machine_random_line)
+{
+    enum { GROUP = 10, LOADS = 2000000 };
+    const size_t len = (size_t)512 << 20, lines = len / 64;
+    struct crdt_alloc a;
+    ivtd_hugemem_alloc(&a);
+    uint64_t *q = a.map(a.ctx, len);
+    uint32_t *perm = malloc(lines * sizeof(*perm));
+    if (!q || !perm) {
+        free(perm);
+        if (q)
+            a.unmap(a.ctx, q, len);
+        return;
+    }
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, 5);
+    /* One cycle through every line in random order (Sattolo). */
+    for (size_t i = 0; i < lines; i++)
+        perm[i] = (uint32_t)i;
+    for (size_t i = lines - 1; i > 0; i--) {
+        size_t j = (size_t)ivt_rng_below(&rng, i);
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    for (size_t i = 0; i < lines; i++)
+        q[(size_t)perm[i] * 8] = (uint64_t)perm[(i + 1) % lines] * 8;
+    free(perm);
+    uint64_t c = 0, t0 = cpu_ns();
+    for (int i = 0; i < LOADS; i++)
+        c = q[c];
+    bench_report("crdt_machine_random_line_dependent_cpu", (double)(cpu_ns() - t0) / LOADS, "ns");
+    /* xorshift: addresses cost a few instructions, not a division. */
+    uint64_t x = 88172645463325252ULL;
+    t0 = cpu_ns();
+    for (int i = 0; i < LOADS / GROUP; i++) {
+        const uint64_t *g[GROUP];
+        for (int j = 0; j < GROUP; j++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            g[j] = q + (x & (lines - 1)) * 8; /* lines: 2^23 */
+            __builtin_prefetch(g[j]);
+        }
+        for (int j = 0; j < GROUP; j++)
+            c += *g[j];
+    }
+    bench_report("crdt_machine_random_line_independent_cpu", (double)(cpu_ns() - t0) / LOADS, "ns");
+    bench_sink(c);
+    a.unmap(a.ctx, q, len);
 }

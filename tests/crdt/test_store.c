@@ -252,6 +252,172 @@ TEST(crdt_store_delta_equals_state)
     }
 }
 
+/* A store whose owner re-gossips deltas itself (forward_merged = false)
+ * does not queue what it merged: its flushes carry its own changes, and
+ * what merged cells it does carry (an entity both changed) are still
+ * joins of absolute values. */
+TEST(crdt_store_merged_not_forwarded)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    for (int t = 0; t < (SLOW ? 10 : 50); t++) {
+        struct crdt_config c;
+        small_config(&c, 1);
+        c.forward_merged = false;
+        struct crdt_store *a = mk(&c);
+        small_config(&c, 2);
+        struct crdt_store *b = mk(&c), *mine;
+        small_config(&c, 1);
+        mine = mk(&c); /* a's own events only */
+        small_config(&c, 3);
+        struct crdt_store *d = mk(&c);
+        /* b's entities are keyed "k0".."k5", a's "k3".."k8": some shared */
+        random_events(b, &rng, 30, 6);
+        merge_store(a, b);
+        assert_int_equal(crdt_store_pending(a), 0);
+        for (int i = 0; i < 20; i++) {
+            char key[8];
+            struct crdt_update u;
+            memset(&u, 0, sizeof(u));
+            u.kind = (enum crdt_kind)ivt_rng_below(&rng, CRDT_KINDS);
+            u.key_len =
+                (size_t)snprintf(key, sizeof(key), "k%u", 3 + (unsigned)ivt_rng_below(&rng, 6));
+            u.key = key;
+            u.add[ivt_rng_below(&rng, CRDT_COUNTERS)] = 1;
+            u.item_mask = 1;
+            u.item[0] = ivt_rng_next(&rng);
+            assert_int_equal(crdt_store_update(a, crdt_store_epoch(a), &u, 1), 0);
+            assert_int_equal(crdt_store_update(mine, crdt_store_epoch(mine), &u, 1), 0);
+        }
+        ship_deltas(a, d, 1200);
+        /* an entity only b changed never left a */
+        uint32_t cur = 0;
+        struct crdt_view v;
+        while (crdt_store_next(d, &cur, &v))
+            assert_int_equal(crdt_store_get_hash(mine, &v, v.kind, v.hash), 0);
+        /* With b's state (the keys of entities a first heard of from b,
+         * which a leaves to b), d holds at least a's own evidence, and
+         * nothing a does not hold. */
+        merge_store(d, b);
+        struct crdt_merge_stats st;
+        size_t n;
+        uint8_t *p = snap(mine, &n);
+        assert_int_equal(crdt_store_merge(d, p, n, &st), 0);
+        assert_int_equal(st.changed + st.created, 0);
+        free(p);
+        p = snap(d, &n);
+        assert_int_equal(crdt_store_merge(a, p, n, &st), 0);
+        assert_int_equal(st.changed + st.created, 0);
+        free(p);
+        crdt_store_delete(a);
+        crdt_store_delete(b);
+        crdt_store_delete(mine);
+        crdt_store_delete(d);
+    }
+}
+
+/* Without forwarding a delta carries only our own part: own slots, our
+ * count in each promoted epoch, the items our events added (from the
+ * journal). Our deltas joined with every peer's state we merged give
+ * exactly our state: nothing of ours is left out. */
+TEST(crdt_store_own_deltas_complete)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    enum { PEERS = 3 };
+    for (int t = 0; t < (SLOW ? 20 : 150); t++) {
+        struct crdt_config c;
+        small_config(&c, 1);
+        c.forward_merged = false;
+        struct crdt_store *a = mk(&c), *p[PEERS];
+        small_config(&c, 50);
+        struct crdt_store *d = mk(&c);
+        for (int i = 0; i < PEERS; i++) {
+            small_config(&c, 2 + i);
+            p[i] = mk(&c);
+            random_events(p[i], &rng, 40, 4); /* few keys: epochs promote */
+        }
+        for (int step = 0; step < 5; step++) {
+            random_events(a, &rng, (int)ivt_rng_below(&rng, 40), 4);
+            if (ivt_rng_below(&rng, 3) == 0) {
+                /* a burst: past OWN_SLOT_ADDS_MAX our part goes as sketches */
+                struct crdt_update u;
+                memset(&u, 0, sizeof(u));
+                u.kind = (enum crdt_kind)ivt_rng_below(&rng, CRDT_KINDS);
+                u.key = "k0";
+                u.key_len = 2;
+                u.add[0] = 300;
+                u.add[1] = 300;
+                assert_int_equal(crdt_store_update(a, crdt_store_epoch(a), &u, 1), 0);
+            }
+            if (ivt_rng_below(&rng, 2))
+                merge_store(a, p[ivt_rng_below(&rng, PEERS)]);
+            if (ivt_rng_below(&rng, 2))
+                ship_deltas(a, d, 200 + ivt_rng_below(&rng, 2000));
+        }
+        ship_deltas(a, d, 1200);
+        for (int i = 0; i < PEERS; i++)
+            merge_store(a, p[i]);
+        assert_int_equal(crdt_store_pending(a), 0);
+        for (int i = 0; i < PEERS; i++)
+            merge_store(d, p[i]);
+        assert_same(d, a);
+        for (int i = 0; i < PEERS; i++)
+            crdt_store_delete(p[i]);
+        crdt_store_delete(a);
+        crdt_store_delete(d);
+    }
+}
+
+/* Admits every record of s (crdt_store_admit). */
+static void admit_all(struct crdt_store *s)
+{
+    enum { MAX = 512 };
+    enum crdt_kind kinds[MAX];
+    uint64_t hashes[MAX];
+    size_t n = 0;
+    uint32_t cur = 0;
+    struct crdt_view v;
+    while (n < MAX && crdt_store_next(s, &cur, &v)) {
+        kinds[n] = v.kind;
+        hashes[n++] = v.hash;
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(crdt_store_admit(s, kinds[i], hashes[i]), 0);
+}
+
+/* Without forwarding, a record admitted after our events sends all of our
+ * part at its first flush (its sets whole), and later flushes our adds:
+ * the deltas give exactly our state. */
+TEST(crdt_store_own_deltas_complete_after_admission)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    for (int t = 0; t < (SLOW ? 20 : 100); t++) {
+        struct crdt_config c;
+        small_config(&c, 1);
+        c.forward_merged = false;
+        c.admit_kinds = 0; /* everything local until admitted */
+        struct crdt_store *a = mk(&c);
+        small_config(&c, 2);
+        struct crdt_store *d = mk(&c);
+        for (int step = 0; step < 4; step++) {
+            random_events(a, &rng, (int)ivt_rng_below(&rng, 30), 4);
+            if (ivt_rng_below(&rng, 2))
+                admit_all(a);
+            ship_deltas(a, d, 200 + ivt_rng_below(&rng, 2000));
+        }
+        admit_all(a);
+        ship_deltas(a, d, 1200);
+        assert_same(d, a);
+        crdt_store_delete(a);
+        crdt_store_delete(d);
+    }
+}
+
 /* One message in flight in the simulated network. */
 struct msg {
     int to;
@@ -642,6 +808,87 @@ TEST(crdt_store_flush_budget)
     assert_int_equal(w.len, 0);
     assert_false(crdt_store_flush_drop(s));
     crdt_store_delete(s);
+}
+
+/* Flushes everything pending in s into one message (caller frees). */
+static uint8_t *flush_all(struct crdt_store *s, size_t *len)
+{
+    struct ivt_mpw w;
+    ivt_mpw_init_dyn(&w, 1 << 20);
+    size_t n;
+    assert_int_equal(crdt_store_flush(s, &w, 1 << 20, &n), 0);
+    assert_int_equal(crdt_store_pending(s), 0);
+    *len = w.len;
+    return w.data;
+}
+
+/* A later delta of an entity carries neither the display key (once a
+ * delta carried it) nor the sets that did not rise; what it does carry
+ * still joins into the full state. */
+TEST(crdt_store_delta_sends_what_rose)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    c.distinct_exact_max = 16;
+    struct crdt_store *a = mk(&c);
+    small_config(&c, 2);
+    c.distinct_exact_max = 16;
+    struct crdt_store *b = mk(&c), *d = mk(&c);
+    static const char key[] = "Mozilla/5.0 (X11; Linux x86_64) a user agent of a good length";
+    struct crdt_update u;
+    memset(&u, 0, sizeof(u));
+    u.kind = CRDT_KIND_UA;
+    u.key = key;
+    u.key_len = sizeof(key) - 1;
+    u.add[0] = 1;
+    u.item_mask = 3;
+    for (uint64_t i = 1; i <= 8; i++) {
+        u.item[0] = i * 0x9e3779b97f4a7c15ULL;
+        u.item[1] = i * 0x7f4a7c159e3779b9ULL;
+        assert_int_equal(crdt_store_update(a, crdt_store_epoch(a), &u, 1), 0);
+    }
+    size_t l1, l2;
+    uint8_t *m1 = flush_all(a, &l1);
+    u.item_mask = 1; /* one more item in set 0; set 1 unchanged */
+    u.item[0] = 99;
+    assert_int_equal(crdt_store_update(a, crdt_store_epoch(a), &u, 1), 0);
+    uint8_t *m2 = flush_all(a, &l2);
+    /* neither the key nor set 1's eight hashes again */
+    assert_true(l2 + sizeof(key) - 1 + 8 * 9 <= l1);
+    merge_bytes(b, m2, l2);
+    struct crdt_view v;
+    assert_int_equal(
+        crdt_store_get_hash(b, &v, CRDT_KIND_UA,
+                            crdt_store_key_hash(a, CRDT_KIND_UA, key, sizeof(key) - 1)),
+        0);
+    assert_int_equal(v.key_len, 0);     /* not known here yet */
+    assert_int_equal(v.distinct[0], 9); /* a set that rose goes whole */
+    assert_int_equal(v.distinct[1], 0);
+    /* a local event names it: a replica learns the key from it */
+    struct crdt_store *e2 = mk(&c);
+    merge_bytes(e2, m2, l2);
+    u.item_mask = 0;
+    assert_int_equal(crdt_store_update(e2, crdt_store_epoch(e2), &u, 1), 0);
+    assert_int_equal(crdt_store_get(e2, &v, CRDT_KIND_UA, key, sizeof(key) - 1), 0);
+    assert_int_equal(v.key_len, sizeof(key) - 1);
+    assert_memory_equal(v.key, key, sizeof(key) - 1);
+    crdt_store_delete(e2);
+    /* in either order, the two deltas give a's state: keys join too */
+    merge_bytes(b, m1, l1);
+    merge_bytes(d, m1, l1);
+    merge_bytes(d, m2, l2);
+    assert_same(b, a);
+    assert_same(d, a);
+    assert_int_equal(crdt_store_get(b, &v, CRDT_KIND_UA, key, sizeof(key) - 1), 0);
+    assert_int_equal(v.key_len, sizeof(key) - 1);
+    assert_int_equal(v.distinct[0], 9);
+    assert_int_equal(v.distinct[1], 8);
+    free(m1);
+    free(m2);
+    crdt_store_delete(a);
+    crdt_store_delete(b);
+    crdt_store_delete(d);
 }
 
 TEST(crdt_store_decode_rejects)

@@ -10,8 +10,10 @@
 #include <sodium.h>
 
 #include "base/rng.h"
+#include "node/hugemem.h"
 #include "node/node.h"
 #include "tests/bench/bench.h"
+#include "tests/node/bench_node.h"
 
 #define WALL0 ((ivt_ms)1795651200000LL)
 
@@ -20,12 +22,11 @@ static struct node *bench_node(uint32_t max_entities)
     if (sodium_init() < 0)
         return 0;
     struct node_config cfg;
-    node_config_defaults(&cfg);
-    memset(cfg.id, 1, sizeof(cfg.id));
-    cfg.generation = 1;
-    uint8_t key[32] = {1};
-    gossip_keyring_install(&cfg.keyring, key);
+    bench_node_config(&cfg);
     cfg.max_entities = max_entities;
+    struct crdt_alloc alloc; /* the daemon's (node/hugemem.h); node_new copies it */
+    ivtd_hugemem_alloc(&alloc);
+    cfg.store_alloc = &alloc;
     struct node *n = 0;
     if (node_new(&n, &cfg, 1, 0, WALL0))
         return 0;

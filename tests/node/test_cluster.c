@@ -14,6 +14,7 @@
 #include "base/err.h"
 #include "node/detect.h"
 #include "node/node.h"
+#include "node/rules.h"
 #include "sim/net.h"
 #include "tests/test.h"
 
@@ -56,7 +57,14 @@ struct cluster {
 static const uint8_t KEY1[32] = {1, 2, 3};
 static const uint8_t KEY2[32] = {9, 8, 7};
 
+static void cluster_start_rules(struct cluster *c, uint32_t count, const struct node_rules *rules);
+
 static void cluster_start(struct cluster *c, uint32_t count)
+{
+    cluster_start_rules(c, count, NULL);
+}
+
+static void cluster_start_rules(struct cluster *c, uint32_t count, const struct node_rules *rules)
 {
     if (sodium_init() < 0)
         fail();
@@ -76,6 +84,8 @@ static void cluster_start(struct cluster *c, uint32_t count)
         memset(cfg.hash_key, 5, sizeof(cfg.hash_key));
         cfg.addr = sim_net_addr(i);
         cfg.max_entities = 4096;
+        cfg.member_changes_max = 64;
+        cfg.rules = rules;
         assert_int_equal(node_new(&c->n[i], &cfg, ivt_test_seed() + i, 0, WALL0), 0);
         assert_int_equal(sim_net_add(c->net, &node_ops, c->n[i]), (int)i);
     }
@@ -127,6 +137,16 @@ static struct node_event bot_event(const char *ip)
     return ev;
 }
 
+/* Every node's th_ip_requests (the other thresholds at their defaults). */
+static void ip_requests_threshold(struct cluster *c, uint32_t requests)
+{
+    struct node_thresholds th;
+    node_thresholds_defaults(&th);
+    th.th_ip_requests = requests;
+    for (uint32_t i = 0; i < c->count; i++)
+        assert_int_equal(node_set_thresholds(c->n[i], &th), 0);
+}
+
 static const char *pred_ip;
 static double pred_want;
 
@@ -147,11 +167,7 @@ TEST(node_cluster_evidence_at_a_scores_at_c)
     assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
     /* 100 requests at node 0 only */
     struct node_event ev = bot_event("203.0.113.50");
-    struct node_thresholds th;
-    node_thresholds_defaults(&th);
-    th.th_ip_requests = 50;
-    for (uint32_t i = 0; i < c.count; i++)
-        assert_int_equal(node_set_thresholds(c.n[i], &th), 0);
+    ip_requests_threshold(&c, 50);
     ivt_ms t = sim_net_now(c.net);
     for (int j = 0; j < 100; j++)
         assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
@@ -166,6 +182,43 @@ TEST(node_cluster_evidence_at_a_scores_at_c)
     assert_int_equal(node_score(c.n[2], &s, &ev, false, t, WALL0 + t), 0);
     assert_int_equal(s.class_, NODE_CLASS_SIVT);
     assert_true(s.verdict >= NODE_VERDICT_SUSPECT);
+    cluster_stop(&c);
+}
+
+/* Evidence reaches every node once, from the node that saw it: the others
+ * merge it (gossip spreads the payload) and publish nothing of their own,
+ * and the address's display key arrives with the evidence although later
+ * deltas leave it out. */
+TEST(node_cluster_evidence_published_by_its_observer_only)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 5);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
+    struct node_event ev = bot_event("203.0.113.77");
+    ip_requests_threshold(&c, 5); /* so that it scores, and node_top lists it */
+    ivt_ms t = sim_net_now(c.net);
+    /* in separate flush intervals: the later deltas carry no key */
+    for (int j = 0; j < 10; j++) {
+        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+        sim_net_run_until(c.net, t + 500);
+        t = sim_net_now(c.net);
+    }
+    pred_ip = "203.0.113.77";
+    pred_want = 10;
+    assert_true(sim_net_wait(c.net, c_sees_requests, &c, 50, 5000));
+    struct node_stats st;
+    node_get_stats(c.n[0], &st);
+    assert_true(st.deltas_sent >= 10);
+    for (uint32_t i = 1; i < c.count; i++) {
+        node_get_stats(c.n[i], &st);
+        assert_int_equal(st.deltas_sent, 0);
+        struct node_top_row rows[8];
+        size_t n = node_top(c.n[i], rows, 8, NODE_ENT_IP, WALL0 + t);
+        assert_int_equal(n, 1);
+        assert_string_equal(rows[0].key, "203.0.113.77");
+        assert_true(rows[0].requests_fleet == 10);
+    }
     cluster_stop(&c);
 }
 
@@ -520,7 +573,8 @@ TEST(node_cluster_large_repair_arrives_whole)
     (void)state;
     /* Evidence gathered during a cut is larger than one merge step takes
      * (MERGE_CHUNK): after the heal it still arrives whole, merged over
-     * several ticks. */
+     * several ticks. Each address shows two user agents, so it is admitted
+     * into the shared evidence. */
     struct cluster c;
     start_split(&c);
     ivt_ms t = sim_net_now(c.net);
@@ -528,6 +582,10 @@ TEST(node_cluster_large_repair_arrives_whole)
         char ip[32];
         snprintf(ip, sizeof(ip), "10.1.%u.%u", i / 250, i % 250);
         struct node_event ev = bot_event(ip);
+        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+        ev.ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64)";
+        ev.ua_len = strlen(ev.ua);
+        ev.kind = NODE_EV_IMPRESSION;
         assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
     }
     struct node_stats st;
@@ -538,5 +596,204 @@ TEST(node_cluster_large_repair_arrives_whole)
     node_get_stats(c.n[3], &st);
     assert_true(st.entities > 3000);
     assert_true(fleet_requests(c.n[3], "10.1.11.249") == 1);
+    cluster_stop(&c);
+}
+
+/* ---- admission ----------------------------------------------------------- */
+
+/* One crawler pattern and one hosting range: enough for GIVT hits. */
+static struct node_rules *tiny_rules(void)
+{
+    static const char json[] = "[{\"pattern\": \"Googlebot\\\\/\"}]";
+    static const char csv[] = "1.44.96.0,1.44.96.255,16509,\"Amazon.com, Inc.\"\n";
+    struct node_rules *r = NULL;
+    assert_int_equal(node_rules_new(&r, (const uint8_t *)json, strlen(json), (const uint8_t *)csv,
+                                    strlen(csv), NULL, 0),
+                     0);
+    return r;
+}
+
+static bool knows(struct node *n, enum node_entity_kind kind, const char *key)
+{
+    struct node_report r;
+    assert_int_equal(node_lookup(n, &r, kind, key, strlen(key), WALL0), 0);
+    return r.known;
+}
+
+static void observe_at(struct cluster *c, uint32_t i, struct node_event ev, int times)
+{
+    ivt_ms t = sim_net_now(c->net);
+    for (int j = 0; j < times; j++)
+        assert_int_equal(node_observe(c->n[i], &ev, t, WALL0 + t), 0);
+}
+
+TEST(node_cluster_admission_gossips_signals_not_one_offs)
+{
+    (void)state;
+    struct node_rules *rules = tiny_rules();
+    struct cluster c;
+    cluster_start_rules(&c, 3, rules);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
+    struct node_thresholds th;
+    node_thresholds_defaults(&th);
+    th.admit_events = 5;
+    th.admit_top_k = 0;
+    for (uint32_t i = 0; i < c.count; i++)
+        assert_int_equal(node_set_thresholds(c.n[i], &th), 0);
+
+    struct node_event human = bot_event("81.2.69.1");
+    human.device = "dev-human";
+    human.device_len = strlen(human.device);
+    observe_at(&c, 0, human, 1);
+    struct node_event crawler = bot_event("81.2.69.2");
+    crawler.ua = "Mozilla/5.0 (compatible; Googlebot/2.1)";
+    crawler.ua_len = strlen(crawler.ua);
+    observe_at(&c, 0, crawler, 1);
+    observe_at(&c, 0, bot_event("1.44.96.7"), 1); /* a data-center address */
+    observe_at(&c, 0, bot_event("81.2.69.3"), 5); /* at admit_events */
+    observe_at(&c, 0, bot_event("81.2.69.4"), 4); /* one short */
+
+    pred_ip = "81.2.69.3";
+    pred_want = 5;
+    assert_true(sim_net_wait(c.net, c_sees_requests, &c, 50, 5000));
+    /* past the next push-pulls too: repairs carry no local-only record */
+    sim_net_run_for(c.net, 70000);
+    for (uint32_t i = 1; i < c.count; i++) {
+        assert_true(knows(c.n[i], NODE_ENT_IP, "81.2.69.2"));
+        assert_true(knows(c.n[i], NODE_ENT_IP, "1.44.96.7"));
+        assert_true(knows(c.n[i], NODE_ENT_PREFIX, "81.2.69.0/24"));
+        assert_false(knows(c.n[i], NODE_ENT_IP, "81.2.69.1"));
+        assert_false(knows(c.n[i], NODE_ENT_DEVICE, "dev-human"));
+        assert_false(knows(c.n[i], NODE_ENT_IP, "81.2.69.4"));
+    }
+    /* still scored where it was seen */
+    assert_true(knows(c.n[0], NODE_ENT_IP, "81.2.69.1"));
+    assert_true(fleet_requests(c.n[0], "81.2.69.4") == 4);
+    cluster_stop(&c);
+    node_rules_delete(rules);
+}
+
+TEST(node_cluster_admitted_at_a_contributed_by_b)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 3);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
+    /* b (n1) sees the address twice, under every threshold: local only */
+    observe_at(&c, 1, bot_event("81.2.69.9"), 2);
+    sim_net_run_for(c.net, 2000);
+    assert_false(knows(c.n[0], NODE_ENT_IP, "81.2.69.9"));
+    /* a (n0) sees it with two user agents: admitted there */
+    struct node_event ev = bot_event("81.2.69.9");
+    observe_at(&c, 0, ev, 1);
+    ev.ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64)";
+    ev.ua_len = strlen(ev.ua);
+    observe_at(&c, 0, ev, 1);
+    /* b's earlier evidence joins once the admission reaches it */
+    pred_ip = "81.2.69.9";
+    pred_want = 4;
+    assert_true(sim_net_wait(c.net, c_sees_requests, &c, 50, 5000));
+    struct node_report r;
+    assert_int_equal(node_lookup(c.n[1], &r, NODE_ENT_IP, "81.2.69.9", 9, WALL0), 0);
+    assert_true(r.shared);
+    for (int i = 0; i < r.n_metrics; i++)
+        if (strcmp(r.metrics[i].name, "origins") == 0)
+            assert_true(r.metrics[i].fleet == 2);
+    cluster_stop(&c);
+}
+
+static bool same_fingerprint(void *ctx)
+{
+    struct cluster *c = ctx;
+    uint64_t f = node_evidence_fingerprint(c->n[0]);
+    for (uint32_t i = 1; i < c->count; i++)
+        if (node_evidence_fingerprint(c->n[i]) != f)
+            return false;
+    return true;
+}
+
+TEST(node_cluster_shared_evidence_converges_digests_equal)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 3);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
+    sim_net_run_for(c.net, 1000);
+    char ip[32];
+    for (uint32_t i = 0; i < c.count; i++) {
+        /* a few one-offs each: local only */
+        for (int k = 0; k < 5; k++) {
+            snprintf(ip, sizeof(ip), "10.%u.0.%d", i, k);
+            observe_at(&c, i, bot_event(ip), 1);
+        }
+        /* and addresses every node admits: two user agents here */
+        for (int k = 0; k < 5; k++) {
+            snprintf(ip, sizeof(ip), "10.9.%u.%d", i, k);
+            struct node_event ev = bot_event(ip);
+            observe_at(&c, i, ev, 1);
+            ev.ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64)";
+            ev.ua_len = strlen(ev.ua);
+            observe_at(&c, i, ev, 1);
+        }
+    }
+    assert_false(same_fingerprint(&c));
+    assert_true(sim_net_wait(c.net, same_fingerprint, &c, 100, 60000));
+    struct node_stats a, b;
+    node_get_stats(c.n[0], &a);
+    for (uint32_t i = 1; i < c.count; i++) {
+        node_get_stats(c.n[i], &b);
+        assert_int_equal(b.entities_admitted, a.entities_admitted);
+        assert_int_equal(b.entities - b.entities_admitted, 5); /* its own one-offs */
+    }
+    for (uint32_t i = 0; i < c.count; i++)
+        for (uint32_t j = 0; j < c.count; j++) {
+            snprintf(ip, sizeof(ip), "10.9.%u.3", j);
+            assert_true(fleet_requests(c.n[i], ip) == 2);
+            snprintf(ip, sizeof(ip), "10.%u.0.3", j);
+            assert_true(knows(c.n[i], NODE_ENT_IP, ip) == (i == j));
+        }
+    cluster_stop(&c);
+}
+
+static bool n0_sees_one_dead(void *ctx)
+{
+    struct cluster *c = ctx;
+    return gossip_member_count(node_gossip(c->n[0]), GOSSIP_DEAD) == 1;
+}
+
+/* The host learns of every join and death from the core (the daemon logs
+ * them): in order, each state change once, the ring drained by reading. */
+TEST(node_cluster_member_changes_reported)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 3);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
+    struct node_member_change ch[64];
+    uint64_t dropped = 1;
+    size_t k = node_member_changes(c.n[0], ch, 64, &dropped);
+    assert_int_equal(dropped, 0);
+    int joined = 0;
+    for (size_t i = 0; i < k; i++)
+        if (ch[i].state_changed && ch[i].state == GOSSIP_ALIVE && ch[i].generation == 1)
+            joined += strcmp(ch[i].name, "n1") == 0 || strcmp(ch[i].name, "n2") == 0;
+    assert_int_equal(joined, 2);
+    assert_int_equal(node_member_changes(c.n[0], ch, 64, NULL), 0);
+
+    sim_net_crash(c.net, 2);
+    assert_true(sim_net_wait(c.net, n0_sees_one_dead, &c, 100, 30000));
+    k = node_member_changes(c.n[0], ch, 64, NULL);
+    int suspect_at = -1, dead_at = -1;
+    for (size_t i = 0; i < k; i++) {
+        if (!ch[i].state_changed || strcmp(ch[i].name, "n2") != 0)
+            continue;
+        if (ch[i].state == GOSSIP_SUSPECT && suspect_at < 0)
+            suspect_at = (int)i;
+        if (ch[i].state == GOSSIP_DEAD) {
+            assert_int_equal(dead_at, -1); /* once */
+            dead_at = (int)i;
+        }
+    }
+    assert_true(suspect_at >= 0 && dead_at > suspect_at);
     cluster_stop(&c);
 }

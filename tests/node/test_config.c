@@ -71,6 +71,8 @@ TEST(node_config_minimal_file_gets_defaults)
     assert_int_equal(cfg.profile, IVTD_PROFILE_LAN);
     assert_int_equal(cfg.epoch_ms, IVTD_UNSET);
     assert_int_equal(cfg.th_ip_requests, IVTD_UNSET);
+    assert_false(cfg.admit_all);
+    assert_int_equal(cfg.admit_events, IVTD_UNSET);
     assert_true(cfg.name[0] != 0);
 }
 
@@ -92,7 +94,9 @@ TEST(node_config_every_key_parses)
         "metrics = { listen = \"\"; };\n"
         "log = { level = \"debug\"; };\n"
         "evidence = { epoch = \"30s\"; window = \"30m\"; max_entities = 5000;\n"
-        "  gossip_bytes_per_s = 1000; };\n"
+        "  gossip_bytes_per_s = 1000; admit_all = true; admit_events = 7;\n"
+        "  admit_ip_distinct_ua = 3; admit_device_distinct_ip = 0; admit_top_k = 64;\n"
+        "  admit_top_min = 4; };\n"
         "detect = { ip_requests = 100; ip_distinct_ua = 0; device_distinct_ip = 5;\n"
         "  suspect_score = 40; bot_score = 90; crawler_file = \"/c.json\";\n"
         "  hosting_file = \"/h.csv\"; };\n",
@@ -112,6 +116,12 @@ TEST(node_config_every_key_parses)
     assert_int_equal(cfg.log_level, IVTD_LOG_DEBUG);
     assert_int_equal(cfg.epoch_ms, 30000);
     assert_int_equal(cfg.window_ms, 30 * 60000);
+    assert_true(cfg.admit_all);
+    assert_int_equal(cfg.admit_events, 7);
+    assert_int_equal(cfg.admit_ip_distinct_ua, 3);
+    assert_int_equal(cfg.admit_device_distinct_ip, 0);
+    assert_int_equal(cfg.admit_top_k, 64);
+    assert_int_equal(cfg.admit_top_min, 4);
     assert_int_equal(cfg.th_ip_distinct_ua, 0);
     assert_int_equal(cfg.bot_score, 90);
     assert_string_equal(cfg.hosting_file, "/h.csv");
@@ -173,6 +183,11 @@ TEST(node_config_bad_values_are_named)
     expect_error("evidence = { epoch = \"60s\"; window = \"90s\"; };\n", IVT_EINVAL,
                  ":1: key 'evidence.window': expected a whole number of evidence.epoch, found "
                  "\"90s\" (epoch is 60000 ms)");
+    expect_error("evidence = { admit_all = 1; };\n", IVT_EINVAL,
+                 ":1: key 'evidence.admit_all': expected a boolean, found an integer");
+    expect_error("evidence = { admit_top_k = 5000; };\n", IVT_EINVAL,
+                 ":1: key 'evidence.admit_top_k': expected an integer 0..4096 (0 disables), found "
+                 "5000");
     expect_error("detect = { suspect_score = 60; bot_score = 50; };\n", IVT_EINVAL,
                  ":1: key 'detect.bot_score': expected a score at or above "
                  "detect.suspect_score, found 50");

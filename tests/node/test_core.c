@@ -444,6 +444,17 @@ TEST(node_rejects_bad_events)
     node_delete(n);
 }
 
+/* One request from each of `count` addresses 10.0.0.0, 10.0.0.1, ... */
+static void observe_addresses(struct node *n, int count)
+{
+    char ip[32];
+    for (int i = 0; i < count; i++) {
+        snprintf(ip, sizeof(ip), "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
+        struct node_event ev = ev_of(ip, HUMAN_UA, 0, "p");
+        assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    }
+}
+
 TEST(node_memory_bounded_by_max_entities)
 {
     (void)state;
@@ -452,12 +463,7 @@ TEST(node_memory_bounded_by_max_entities)
     cfg.max_entities = 256;
     struct node *n = 0;
     assert_int_equal(node_new(&n, &cfg, 1, 0, WALL0), 0);
-    char ip[32];
-    for (int i = 0; i < 5000; i++) {
-        snprintf(ip, sizeof(ip), "10.%d.%d.%d", i >> 16 & 255, i >> 8 & 255, i & 255);
-        struct node_event ev = ev_of(ip, HUMAN_UA, 0, "p");
-        assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
-    }
+    observe_addresses(n, 5000);
     struct node_stats st;
     node_get_stats(n, &st);
     assert_true(st.entities <= 256);
@@ -545,5 +551,157 @@ TEST(node_shared_ip_judged_per_household)
     assert_int_equal(s.verdict, NODE_VERDICT_BOT);
     assert_null(reason(&s, "shared_ip"));
     assert_non_null(reason(&s, "ip_requests"));
+    node_delete(n);
+}
+
+static bool shared(struct node *n, enum node_entity_kind kind, const char *key)
+{
+    struct node_report r;
+    assert_int_equal(node_lookup(n, &r, kind, key, strlen(key), WALL0), 0);
+    assert_true(r.known);
+    return r.shared;
+}
+
+TEST(node_admission_by_local_signals)
+{
+    (void)state;
+    struct node_rules *rules = test_rules();
+    struct node *n = test_node(1, rules);
+    struct node_thresholds th;
+    node_thresholds_defaults(&th);
+    th.admit_events = -1;
+    assert_int_equal(node_set_thresholds(n, &th), IVT_EINVAL);
+    th.admit_events = 10;
+    th.admit_top_k = 5000; /* over CRDT_HH_K_MAX */
+    assert_int_equal(node_set_thresholds(n, &th), IVT_EINVAL);
+    th.admit_top_k = 0; /* heavy hitters below, alone */
+    assert_int_equal(node_set_thresholds(n, &th), 0);
+
+    /* a one-off human: its IP and device stay here, the coarse kinds are shared */
+    struct node_event ev = ev_of("81.2.69.1", HUMAN_UA, "dev-1", "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_false(shared(n, NODE_ENT_IP, "81.2.69.1"));
+    assert_false(shared(n, NODE_ENT_DEVICE, "dev-1"));
+    assert_true(shared(n, NODE_ENT_PREFIX, "81.2.69.0/24"));
+    assert_true(shared(n, NODE_ENT_UA, HUMAN_UA));
+    assert_true(shared(n, NODE_ENT_PUB, "pub-a"));
+
+    /* GIVT hits: a crawler user agent, a data-center address */
+    ev = ev_of("81.2.69.2",
+               "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", 0,
+               "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.2"));
+    ev = ev_of("1.44.96.7", HUMAN_UA, "dev-dc", "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_true(shared(n, NODE_ENT_IP, "1.44.96.7"));
+    assert_true(shared(n, NODE_ENT_DEVICE, "dev-dc"));
+
+    /* local events at admit_events, and not one before */
+    ev = ev_of("81.2.69.3", HUMAN_UA, 0, "pub-a");
+    for (int i = 0; i < 9; i++)
+        assert_int_equal(node_observe(n, &ev, 0, WALL0 + i), 0);
+    assert_false(shared(n, NODE_ENT_IP, "81.2.69.3"));
+    ev.kind = NODE_EV_CLICK; /* every kind of event counts */
+    assert_int_equal(node_observe(n, &ev, 0, WALL0 + 9), 0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.3"));
+
+    /* two user agents on an IP, two IPs for a device */
+    ev = ev_of("81.2.69.4", HUMAN_UA, "dev-roam", "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_false(shared(n, NODE_ENT_IP, "81.2.69.4"));
+    ev.ua = "Mozilla/5.0 (X11; Linux x86_64)";
+    ev.ua_len = strlen(ev.ua);
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.4"));
+    assert_false(shared(n, NODE_ENT_DEVICE, "dev-roam"));
+    ev = ev_of("81.2.70.9", HUMAN_UA, "dev-roam", "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_true(shared(n, NODE_ENT_DEVICE, "dev-roam"));
+
+    /* a manual decision, on an entity seen before and on one seen after */
+    assert_int_equal(
+        node_decide(n, NODE_ENT_IP, "81.2.69.1", 9, NODE_ACT_BAN, IVT_MS_PER_HOUR, "t", 0, WALL0),
+        0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.1"));
+    assert_int_equal(
+        node_decide(n, NODE_ENT_IP, "81.2.69.5", 9, NODE_ACT_ALLOW, IVT_MS_PER_HOUR, "t", 0, WALL0),
+        0);
+    ev = ev_of("81.2.69.5", HUMAN_UA, 0, "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.5"));
+
+    /* one of the epoch's heavy hitters, long before admit_events */
+    th.admit_top_k = 8;
+    th.admit_top_min = 3;
+    assert_int_equal(node_set_thresholds(n, &th), 0);
+    ev = ev_of("81.2.69.6", HUMAN_UA, 0, "pub-a");
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(node_observe(n, &ev, 0, WALL0 + i), 0);
+    assert_false(shared(n, NODE_ENT_IP, "81.2.69.6"));
+    assert_int_equal(node_observe(n, &ev, 0, WALL0 + 2), 0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.6"));
+
+    struct node_stats st;
+    node_get_stats(n, &st);
+    assert_int_equal(st.admissions[NODE_ADMIT_RULE], 3);
+    assert_int_equal(st.admissions[NODE_ADMIT_EVENTS], 1);
+    assert_int_equal(st.admissions[NODE_ADMIT_DISTINCT], 2);
+    assert_int_equal(st.admissions[NODE_ADMIT_DECISION], 2);
+    assert_int_equal(st.admissions[NODE_ADMIT_HEAVY], 1);
+    /* local only: the one-off 81.2.70.9 and dev-1; prefixes, user agents
+     * and the publisher are always shared */
+    assert_int_equal(st.entities - st.entities_admitted, 2);
+    node_delete(n);
+
+    /* admit_all: the admission step off, every entity shared */
+    struct node_config cfg;
+    test_config(&cfg, 2, rules);
+    cfg.admit_all = true;
+    assert_int_equal(node_new(&n, &cfg, 2, 0, WALL0), 0);
+    ev = ev_of("81.2.69.1", HUMAN_UA, "dev-1", "pub-a");
+    assert_int_equal(node_observe(n, &ev, 0, WALL0), 0);
+    assert_true(shared(n, NODE_ENT_IP, "81.2.69.1"));
+    assert_true(shared(n, NODE_ENT_DEVICE, "dev-1"));
+    node_get_stats(n, &st);
+    assert_int_equal(st.entities_admitted, st.entities);
+    node_delete(n);
+    node_rules_delete(rules);
+}
+
+/* An epoch roll that expires most of the store is done a piece per
+ * node_tick, and the node asks for the next tick at once until it is done:
+ * a daemon holding a million entities never stalls its loop for the whole
+ * walk, and the expired evidence is still gone within a few ticks. */
+TEST(node_epoch_roll_in_pieces)
+{
+    (void)state;
+    struct node_config cfg;
+    test_config(&cfg, 1, 0);
+    cfg.max_entities = 40000;
+    cfg.epoch_ms = 60000;
+    cfg.window_epochs = 10;
+    struct node *n = 0;
+    assert_int_equal(node_new(&n, &cfg, 1, 0, WALL0), 0);
+    observe_addresses(n, 20000);
+    struct node_stats st;
+    node_get_stats(n, &st);
+    uint64_t live = st.entities;
+    assert_true(live > 20000);
+    /* 30 epochs later every entity's evidence is out of the window. */
+    ivt_ms now = 1000, wall = WALL0 + 30 * 60000;
+    assert_int_equal(node_tick(n, now, wall), 0);
+    node_get_stats(n, &st);
+    assert_true(st.entities > 0); /* one piece done, not the whole walk */
+    assert_true(st.entities_expired < live);
+    int ticks = 1;
+    while (node_next_deadline(n) <= now && ticks < 1000) {
+        assert_int_equal(node_tick(n, now, wall), 0);
+        ticks++;
+    }
+    node_get_stats(n, &st);
+    assert_int_equal(st.entities, 0);
+    assert_int_equal(st.entities_expired, live);
+    assert_true(ticks > 1);
     node_delete(n);
 }

@@ -166,6 +166,12 @@ TEST(node_detect_spread_thin)
     struct node_signals loud = {.ip_distinct_ua = {.local = 12, .fleet = 20}};
     sc = detect(&th, &loud);
     assert_string_equal(sc.reasons[0].detail, "2.0x threshold; over it locally too");
+
+    /* A local share the node does not keep (-1) is not claimed to be under
+     * the threshold: this node may have seen all twelve user agents. */
+    struct node_signals unknown = {.ip_distinct_ua = {.local = -1, .fleet = 20}};
+    sc = detect(&th, &unknown);
+    assert_string_equal(sc.reasons[0].detail, "2.0x threshold fleet-wide");
 }
 
 /* A fleet estimate a little under the exact local count does not hide what

@@ -500,3 +500,58 @@ TEST(node_rpc_unix_socket_has_its_mode)
     teardown(&f);
     assert_int_not_equal(lstat(path, &st), 0); /* removed on delete */
 }
+
+/* A client with a long backlog of pipelined requests does not hold the
+ * loop for all of them: one turn reads a bounded share, and the rest waits
+ * for later turns (where timers and other sockets run first). A unix
+ * socket, whose queue holds all the client sent (loopback TCP lets a
+ * receiver see only its receive window, too little for a backlog). */
+TEST(node_rpc_backlog_is_read_over_several_turns)
+{
+    (void)state;
+    struct fixture f;
+    memset(&f, 0, sizeof(f));
+    assert_int_equal(uv_loop_init(&f.loop), 0);
+    struct ivtd_rpc_limits lim = {1 << 20, 16};
+    assert_int_equal(ivtd_rpc_new(&f.rpc, &f.loop, methods, 3, &f, &lim), 0);
+    char path[64], addr[80], err[256];
+    snprintf(path, sizeof(path), "/tmp/ivt-test-rpc-turn-%d.sock", (int)getpid());
+    snprintf(addr, sizeof(addr), "unix:%s", path);
+    assert_int_equal(ivtd_rpc_listen(f.rpc, addr, 0600, err, sizeof(err)), 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {0};
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    int big = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    struct ivt_mpw w;
+    ivt_mpw_init_dyn(&w, 1 << 22);
+    enum { N = 60000 }; /* 14 bytes each: 840 KB */
+    for (uint32_t i = 0; i < N; i++)
+        request(&w, i, "note", i);
+    /* Queued before the server reads any of it. */
+    size_t off = 0;
+    while (off < w.len) {
+        ssize_t n = send(fd, w.data + off, w.len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    for (int i = 0; i < 1000 && f.notes == 0; i++)
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+    /* The first turn that read stopped within a few reads' worth. */
+    assert_true(f.notes > 0);
+    assert_true((size_t)f.notes * w.len / N <= 512 * 1024);
+    assert_true((size_t)f.notes < N);
+    send_all(&f, fd, w.data + off, w.len - off);
+    memset(&R, 0, sizeof(R));
+    assert_int_equal(pump(&f, fd, &R, N), N);
+    const uint8_t *p = R.buf, *end = R.buf + R.len;
+    for (uint32_t i = 0; i < N; i++)
+        next_reply(&p, end, i, NULL, NULL);
+    assert_int_equal(f.notes, N);
+    ivt_mpw_destroy(&w);
+    close(fd);
+    teardown(&f);
+}
