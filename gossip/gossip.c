@@ -230,6 +230,13 @@ static int hidx_rebuild(struct gossip *g, uint32_t cap)
     return 0;
 }
 
+/* Attribute arena entries (see attr_store). */
+enum {
+    ATTR_HDR = 2,             /* an entry starts with its name and meta lengths */
+    ATTRS_INITIAL_CAP = 256,  /* the arena grows by doubling */
+    ATTRS_COMPACT_MIN = 4096, /* superseded bytes worth a compaction */
+};
+
 static void member_info(const struct gossip *g, uint32_t idx, struct gossip_member_info *out)
 {
     const struct gossip_mem *m = &g->mem[idx];
@@ -237,11 +244,12 @@ static void member_info(const struct gossip *g, uint32_t idx, struct gossip_memb
     memcpy(out->id, m->id, GOSSIP_ID_LEN);
     out->generation = m->gen;
     out->incarnation = m->inc;
-    memcpy(out->name, m->name, GOSSIP_NAME_MAX);
+    const uint8_t *e = g->attrs + m->attr;
+    memcpy(out->name, e + ATTR_HDR, e[0]);
     out->addr = m->addr;
     out->state = (enum gossip_member_state)m->state;
-    memcpy(out->meta, m->meta, m->meta_len);
-    out->meta_len = m->meta_len;
+    memcpy(out->meta, e + ATTR_HDR + e[0], e[1]);
+    out->meta_len = e[1];
     out->self = idx == 0;
     out->changed = m->changed;
 }
@@ -264,10 +272,11 @@ void gossip__wire_member(const struct gossip *g, uint32_t idx, struct gossip_wir
     out->state = (enum gossip_member_state)m->state;
     out->from = g->mem[0].id; /* SUSPECT and DEAD updates name their accuser from the queue */
     out->addr = m->addr;
-    out->name = m->name;
-    out->name_len = (uint32_t)strnlen(m->name, GOSSIP_NAME_MAX - 1);
-    out->meta = m->meta;
-    out->meta_len = m->meta_len;
+    const uint8_t *e = g->attrs + m->attr;
+    out->name = (const char *)e + ATTR_HDR;
+    out->name_len = e[0];
+    out->meta = e + ATTR_HDR + e[0];
+    out->meta_len = e[1];
 }
 
 static void set_state(struct gossip *g, uint32_t idx, uint8_t st, ivt_ms now)
@@ -279,14 +288,85 @@ static void set_state(struct gossip *g, uint32_t idx, uint8_t st, ivt_ms now)
     m->changed = now;
 }
 
-static void copy_attrs(struct gossip_mem *m, const struct gossip_wire_member *w)
+/* ---- attribute arena ----------------------------------------------------
+ *
+ * Names and tags of every member, one entry each, [name_len, meta_len,
+ * name, meta], appended when a member appears or changes them. A change
+ * leaves the old entry behind; once superseded bytes are half the arena it
+ * is compacted (one pass over the members). The name is kept up to its
+ * first NUL, as a NUL-terminated name field would keep it. */
+
+static uint32_t attr_size(const uint8_t *e)
 {
-    m->addr = w->addr;
-    memset(m->name, 0, GOSSIP_NAME_MAX);
-    memcpy(m->name, w->name, w->name_len);
-    memset(m->meta, 0, GOSSIP_META_MAX);
-    memcpy(m->meta, w->meta, w->meta_len);
-    m->meta_len = (uint8_t)w->meta_len;
+    return ATTR_HDR + (uint32_t)e[0] + e[1];
+}
+
+static void attrs_compact(struct gossip *g)
+{
+    uint32_t live = g->attrs_len - g->attrs_dead;
+    uint8_t *a = malloc(live > ATTRS_INITIAL_CAP ? live : ATTRS_INITIAL_CAP);
+    if (!a)
+        return; /* keep the garbage: correct, only larger */
+    uint32_t len = 0;
+    for (uint32_t i = 0; i < g->n_mem; i++) {
+        const uint8_t *e = g->attrs + g->mem[i].attr;
+        uint32_t n = attr_size(e);
+        memcpy(a + len, e, n);
+        g->mem[i].attr = len;
+        len += n;
+    }
+    free(g->attrs);
+    g->attrs = a;
+    g->attrs_len = len;
+    g->attrs_cap = live > ATTRS_INITIAL_CAP ? live : ATTRS_INITIAL_CAP;
+    g->attrs_dead = 0;
+}
+
+/* Points member idx at an entry holding w's name and tags: its own if
+ * they are unchanged, a new one appended otherwise. fresh: idx has no entry
+ * yet. Returns 0, or IVT_ENOMEM (the member keeps its old entry). */
+static int attr_store(struct gossip *g, uint32_t idx, const struct gossip_wire_member *w,
+                      bool fresh)
+{
+    uint8_t e[ATTR_HDR + GOSSIP_NAME_MAX + GOSSIP_META_MAX];
+    e[0] = (uint8_t)strnlen(w->name,
+                            w->name_len < GOSSIP_NAME_MAX ? w->name_len : GOSSIP_NAME_MAX - 1);
+    e[1] = (uint8_t)(w->meta_len < GOSSIP_META_MAX ? w->meta_len : GOSSIP_META_MAX);
+    memcpy(e + ATTR_HDR, w->name, e[0]);
+    memcpy(e + ATTR_HDR + e[0], w->meta, e[1]);
+    uint32_t n = attr_size(e);
+    struct gossip_mem *m = &g->mem[idx];
+    if (!fresh) {
+        const uint8_t *old = g->attrs + m->attr;
+        if (attr_size(old) == n && !memcmp(old, e, n))
+            return 0;
+    }
+    if (g->attrs_len + n > g->attrs_cap) {
+        uint64_t cap = g->attrs_cap ? (uint64_t)g->attrs_cap * 2 : ATTRS_INITIAL_CAP;
+        while (cap < (uint64_t)g->attrs_len + n)
+            cap *= 2;
+        if (cap > UINT32_MAX)
+            return IVT_ENOMEM;
+        uint8_t *a = realloc(g->attrs, cap);
+        if (!a)
+            return IVT_ENOMEM;
+        g->attrs = a;
+        g->attrs_cap = (uint32_t)cap;
+    }
+    if (!fresh)
+        g->attrs_dead += attr_size(g->attrs + m->attr);
+    memcpy(g->attrs + g->attrs_len, e, n);
+    m->attr = g->attrs_len;
+    g->attrs_len += n;
+    if (g->attrs_dead > ATTRS_COMPACT_MIN && g->attrs_dead * 2 > g->attrs_len)
+        attrs_compact(g);
+    return 0;
+}
+
+static void copy_attrs(struct gossip *g, uint32_t idx, const struct gossip_wire_member *w)
+{
+    g->mem[idx].addr = w->addr;
+    attr_store(g, idx, w, false); /* out of memory: the old name and tags stay */
 }
 
 /* Inserts a member at a random place in the probe order, so a new member is
@@ -327,16 +407,19 @@ static int member_add(struct gossip *g, const struct gossip_wire_member *w, uint
         return IVT_ENOMEM;
     if ((g->n_mem + 1) * 2 > g->hcap && hidx_rebuild(g, g->hcap * 2))
         return IVT_ENOMEM;
-    uint32_t idx = g->n_mem++;
+    uint32_t idx = g->n_mem;
     struct gossip_mem *m = &g->mem[idx];
     memset(m, 0, sizeof(*m));
+    if (attr_store(g, idx, w, true))
+        return IVT_ENOMEM;
+    g->n_mem++;
     memcpy(m->id, w->id, GOSSIP_ID_LEN);
     m->gen = w->gen;
     m->inc = w->inc;
     m->state = st;
     m->changed = now;
     m->qslot = -1;
-    copy_attrs(m, w);
+    m->addr = w->addr;
     gossip_replay_init(&m->rw);
     /* Packets it sent before we knew it were checked against a window for
      * unknown senders: carry it over, or they could be replayed now. */
@@ -465,7 +548,7 @@ static void q_remove(struct gossip *g, struct gossip_queue *q, uint32_t s)
     struct gossip_qitem *it = &q->it[s];
     q_unlink(q, s);
     if (q->members)
-        g->mem[it->idx].qslot = -1;
+        g->mem[it->u.m.idx].qslot = -1;
     else
         free(it->u.msg);
     it->next = q->free;
@@ -503,6 +586,17 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
 {
     struct gossip_queue *q = &g->mq;
     struct gossip_mem *m = &g->mem[idx];
+    /* The accuser is kept as a member index (a queue item is 24 bytes, not
+     * 40: a join queues an item per member). One we do not know yet (it
+     * joined a moment ago) cannot be named: a death is then repeated as
+     * ours, a suspicion not at all (we did not confirm it, and its accuser
+     * and the buddy system spread it). */
+    int accuser = from ? gossip__find(g, from) : 0;
+    if (accuser < 0 && m->state == GOSSIP_SUSPECT) {
+        if (m->qslot >= 0)
+            q_remove(g, q, (uint32_t)m->qslot);
+        return;
+    }
     uint32_t s;
     if (m->qslot < 0) {
         int64_t a = q_alloc(q);
@@ -510,7 +604,7 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
             return; /* the update still spreads through push-pull */
         s = (uint32_t)a;
         m->qslot = (int32_t)s;
-        q->it[s].idx = idx;
+        q->it[s].u.m.idx = idx;
     } else {
         s = (uint32_t)m->qslot;
         q_unlink(q, s);
@@ -518,9 +612,9 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
     struct gossip_qitem *it = &q->it[s];
     it->transmits = 0;
     it->packet = g->packet_no;
-    memcpy(it->u.from, from ? from : g->mem[0].id, GOSSIP_ID_LEN);
+    it->u.m.from = accuser < 0 ? 0 : (uint32_t)accuser;
     uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
-    it->len = (uint16_t)encode_member(g, idx, it->u.from, buf);
+    it->len = (uint16_t)encode_member(g, idx, g->mem[it->u.m.from].id, buf);
     q_link(q, s);
 }
 
@@ -546,9 +640,22 @@ static bool seen_has(const uint64_t *set, uint32_t cap, uint64_t fp)
     }
 }
 
-/* Returns true when fp was new (and records it). */
+/* Returns true when fp was new (and records it). The sets are allocated
+ * with the first payload: a membership-only node (10,000 of them in a
+ * simulator) never pays for them. Without memory nothing is new, so
+ * nothing is delivered twice. */
 static bool seen_add(struct gossip *g, uint64_t fp)
 {
+    if (!g->seen[0]) {
+        g->seen[0] = calloc(g->seen_cap, sizeof(uint64_t));
+        g->seen[1] = calloc(g->seen_cap, sizeof(uint64_t));
+        if (!g->seen[0] || !g->seen[1]) {
+            free(g->seen[0]);
+            free(g->seen[1]);
+            g->seen[0] = g->seen[1] = NULL;
+            return false;
+        }
+    }
     if (seen_has(g->seen[0], g->seen_cap, fp) || seen_has(g->seen[1], g->seen_cap, fp))
         return false;
     if (g->seen_n >= g->seen_cap / 2) {
@@ -630,15 +737,22 @@ static bool append(struct ivt_mpw *w, const uint8_t *p, size_t n, size_t *budget
     return true;
 }
 
-static size_t encode_member(const struct gossip *g, uint32_t idx, const uint8_t *from, uint8_t *buf)
+/* Appends the update about member idx to w. */
+static void write_member(const struct gossip *g, uint32_t idx, const uint8_t *from,
+                         struct ivt_mpw *w)
 {
-    struct ivt_mpw w;
     struct gossip_wire_member wm;
-    ivt_mpw_init_fixed(&w, buf, GOSSIP_MEMBER_MSG_MAX);
     gossip__wire_member(g, idx, &wm);
     if (wm.state == GOSSIP_SUSPECT || wm.state == GOSSIP_DEAD)
         wm.from = from;
-    gossip_wire_member_msg(&w, &wm);
+    gossip_wire_member_msg(w, &wm);
+}
+
+static size_t encode_member(const struct gossip *g, uint32_t idx, const uint8_t *from, uint8_t *buf)
+{
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, GOSSIP_MEMBER_MSG_MAX);
+    write_member(g, idx, from, &w);
     return w.err ? 0 : w.len;
 }
 
@@ -660,24 +774,31 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
     uint32_t chosen[GOSSIP_PACKET_MAX / MIN_MEMBER_MSG];
     uint32_t n_chosen = 0, misfits = 0;
     size_t start = *budget;
-    uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
     for (uint32_t t = 0; t <= q->tmax; t++) {
         for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next) {
             if (*budget < MIN_MEMBER_MSG || misfits >= MISFITS_MAX)
                 goto walked;
             const struct gossip_qitem *it = &q->it[s];
-            if (it->packet == g->packet_no || (q->members && (int32_t)it->idx == skip_idx))
+            if (it->packet == g->packet_no || (q->members && (int32_t)it->u.m.idx == skip_idx))
                 continue;
-            const uint8_t *p = it->u.msg;
-            size_t len = 0;
-            if (it->len <= *budget && it->len <= w->cap - w->len) {
-                len = it->len;
-                if (q->members) {
-                    len = encode_member(g, it->idx, it->u.from, buf);
-                    p = buf;
+            bool fits = it->len <= *budget && it->len <= w->cap - w->len;
+            if (fits && q->members) {
+                /* Straight into the packet (the size noted at enqueue is
+                 * the size now: every change re-enqueues), checked anyway. */
+                size_t before = w->len;
+                int err = w->err;
+                write_member(g, it->u.m.idx, g->mem[it->u.m.from].id, w);
+                fits = !w->err && w->len - before <= *budget;
+                if (fits) {
+                    *budget -= w->len - before;
+                } else {
+                    w->len = before;
+                    w->err = err;
                 }
+            } else if (fits) {
+                fits = append(w, it->u.msg, it->len, budget);
             }
-            if (len && append(w, p, len, budget))
+            if (fits)
                 chosen[n_chosen++] = s;
             else
                 misfits++;
@@ -915,12 +1036,12 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, iv
     int idx = gossip__find(g, w->id);
     if (idx == 0) {
         struct gossip_mem *self = &g->mem[0];
+        const uint8_t *e = g->attrs + self->attr;
         if (w->gen != self->gen)
             return; /* an older (or a future) instance of us: not our concern */
-        if (w->inc > self->inc ||
-            (w->inc == self->inc &&
-             (!gossip_addr_eq(&w->addr, &self->addr) || w->meta_len != self->meta_len ||
-              memcmp(w->meta, self->meta, w->meta_len))))
+        if (w->inc > self->inc || (w->inc == self->inc &&
+                                   (!gossip_addr_eq(&w->addr, &self->addr) || w->meta_len != e[1] ||
+                                    memcmp(w->meta, e + ATTR_HDR + e[0], w->meta_len))))
             refute(g, w->inc, now);
         return;
     }
@@ -928,7 +1049,13 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, iv
         idx = member_add(g, w, GOSSIP_ALIVE, now);
         if (idx < 0)
             return;
-        enqueue_member(g, (uint32_t)idx, NULL);
+        /* A member our join reply taught us is old news to the cluster:
+         * every joiner re-gossiping the whole table was half the cost of a
+         * cluster's formation (N joiners x N members x the retransmit
+         * limit). What was still spreading when we joined comes again
+         * from the seed a few seconds later (pushpull.c). */
+        if (!g->join_merge)
+            enqueue_member(g, (uint32_t)idx, NULL);
         notify(g, (uint32_t)idx);
         return;
     }
@@ -938,7 +1065,7 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, iv
     bool state_change = m->state != GOSSIP_ALIVE;
     m->gen = w->gen;
     m->inc = w->inc;
-    copy_attrs(m, w);
+    copy_attrs(g, (uint32_t)idx, w);
     if (state_change) {
         susp_remove(g, (uint32_t)idx);
         set_state(g, (uint32_t)idx, GOSSIP_ALIVE, now);
@@ -1146,8 +1273,12 @@ static int drop(struct gossip *g, enum gossip_drop reason, int rc)
     return rc;
 }
 
-static void dispatch(struct gossip *g, const struct gossip_addr *from, const uint8_t **pos,
-                     const uint8_t *end, ivt_ms now);
+static void dispatch(struct gossip *g, const struct gossip_addr *from, const struct gossip_msg *m,
+                     const uint8_t *raw, size_t raw_len, ivt_ms now);
+
+enum {
+    MSGS_KEPT = 32 /* messages kept decoded between the passes: a full packet holds ~25 */
+};
 
 int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *data,
                    size_t len, ivt_ms now)
@@ -1169,35 +1300,39 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     }
     /* Decode everything before acting on anything: a packet is applied
      * whole or not at all, and its counter is committed only if it parses.
-     * Where each message starts is noted, so the two passes below decode
-     * each message once more, not twice (decoding was a fifth of a
-     * 1,000-node simulation). Every message takes at least a byte. */
+     * The first MSGS_KEPT messages are kept decoded for the passes below
+     * (decoding was a fifth of a 1,000-node simulation); where each starts
+     * is noted, so any beyond are decoded once more. Every message takes
+     * at least a byte. */
     const uint8_t *pos = plain, *end = plain + plen;
     struct gossip_hdr h;
-    uint16_t off[GOSSIP_PACKET_MAX];
+    struct gossip_msg kept[MSGS_KEPT];
+    uint16_t off[GOSSIP_PACKET_MAX + 1];
     bool news[GOSSIP_PACKET_MAX];
     uint32_t slot[GOSSIP_PACKET_MAX]; /* index slot of each update's member, or GOSSIP_NIL */
     uint32_t n_msg = 0;
     if (gossip_wire_hdr_decode(&pos, end, &h))
         return drop(g, GOSSIP_DROP_DECODE, IVT_EPROTO);
     while (pos < end) {
-        struct gossip_msg m;
+        struct gossip_msg spare;
+        struct gossip_msg *mp = n_msg < MSGS_KEPT ? &kept[n_msg] : &spare;
         off[n_msg] = (uint16_t)(pos - plain);
-        if (gossip_wire_msg_decode(&pos, end, &m))
+        if (gossip_wire_msg_decode(&pos, end, mp))
             return drop(g, GOSSIP_DROP_DECODE, IVT_EPROTO);
-        news[n_msg++] = m.type == GOSSIP_MSG_ALIVE || m.type == GOSSIP_MSG_SUSPECT ||
-                        m.type == GOSSIP_MSG_DEAD || m.type == GOSSIP_MSG_USER;
+        enum gossip_msg_type type = mp->type;
+        news[n_msg++] = type == GOSSIP_MSG_ALIVE || type == GOSSIP_MSG_SUSPECT ||
+                        type == GOSSIP_MSG_DEAD || type == GOSSIP_MSG_USER;
         /* The index slot each update will look up, fetched while we
          * decode the rest, then (below) the member it names: in a
          * simulator of N tables of N members every lookup is two cache
          * misses, and they overlap this way. */
         slot[n_msg - 1] = GOSSIP_NIL;
-        if (m.type == GOSSIP_MSG_ALIVE || m.type == GOSSIP_MSG_SUSPECT ||
-            m.type == GOSSIP_MSG_DEAD) {
-            slot[n_msg - 1] = id_hash(m.m.id) & (g->hcap - 1);
+        if (type == GOSSIP_MSG_ALIVE || type == GOSSIP_MSG_SUSPECT || type == GOSSIP_MSG_DEAD) {
+            slot[n_msg - 1] = id_hash(mp->m.id) & (g->hcap - 1);
             __builtin_prefetch(&g->hidx[slot[n_msg - 1]]);
         }
     }
+    off[n_msg] = (uint16_t)plen;
     for (uint32_t i = 0; i < n_msg; i++)
         if (slot[i] != GOSSIP_NIL && g->hidx[slot[i]])
             __builtin_prefetch(&g->mem[g->hidx[slot[i]] - 1]);
@@ -1216,31 +1351,32 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     for (int pass = 0; pass < 2; pass++)
         for (uint32_t i = 0; i < n_msg; i++)
             if (news[i] == (pass == 0)) {
-                pos = plain + off[i];
-                dispatch(g, from, &pos, end, now);
+                struct gossip_msg again;
+                if (i >= MSGS_KEPT) {
+                    pos = plain + off[i];
+                    gossip_wire_msg_decode(&pos, end, &again);
+                }
+                dispatch(g, from, i < MSGS_KEPT ? &kept[i] : &again, plain + off[i],
+                         (size_t)(off[i + 1] - off[i]), now);
             }
     g->last_deadline = gossip_next_deadline(g);
     return 0;
 }
 
-static void dispatch(struct gossip *g, const struct gossip_addr *from, const uint8_t **pos,
-                     const uint8_t *end, ivt_ms now)
+/* raw: the message's bytes (a payload is re-gossiped as received). */
+static void dispatch(struct gossip *g, const struct gossip_addr *from, const struct gossip_msg *m,
+                     const uint8_t *raw, size_t raw_len, ivt_ms now)
 {
-    {
-        const uint8_t *start = *pos;
-        struct gossip_msg m;
-        gossip_wire_msg_decode(pos, end, &m);
-        switch (m.type) {
-        case GOSSIP_MSG_PING: handle_ping(g, from, &m); break;
-        case GOSSIP_MSG_PING_REQ: handle_ping_req(g, from, &m, now); break;
-        case GOSSIP_MSG_ACK: handle_ack(g, &m, false); break;
-        case GOSSIP_MSG_NACK: handle_ack(g, &m, true); break;
-        case GOSSIP_MSG_ALIVE:
-        case GOSSIP_MSG_SUSPECT:
-        case GOSSIP_MSG_DEAD: apply(g, &m.m, from, now); break;
-        case GOSSIP_MSG_USER: handle_user(g, &m, start, (size_t)(*pos - start)); break;
-        default: break;
-        }
+    switch (m->type) {
+    case GOSSIP_MSG_PING: handle_ping(g, from, m); break;
+    case GOSSIP_MSG_PING_REQ: handle_ping_req(g, from, m, now); break;
+    case GOSSIP_MSG_ACK: handle_ack(g, m, false); break;
+    case GOSSIP_MSG_NACK: handle_ack(g, m, true); break;
+    case GOSSIP_MSG_ALIVE:
+    case GOSSIP_MSG_SUSPECT:
+    case GOSSIP_MSG_DEAD: apply(g, &m->m, from, now); break;
+    case GOSSIP_MSG_USER: handle_user(g, m, raw, raw_len); break;
+    default: break;
     }
 }
 
@@ -1443,8 +1579,8 @@ static void relay_tick(struct gossip *g, ivt_ms now)
 static void reconnect(struct gossip *g, ivt_ms now)
 {
     if (gossip__alive_count(g) <= 1) {
-        for (uint32_t i = 0; i < g->n_seeds; i++)
-            gossip__stream_open(g, &g->seeds[i], true, now);
+        g->join_next = 0;
+        gossip__join_next(g, now);
     }
     uint32_t dead = g->n_state[GOSSIP_DEAD];
     if (!dead)
@@ -1474,6 +1610,7 @@ static void reap(struct gossip *g, ivt_ms now)
             if (m->qslot >= 0)
                 q_remove(g, &g->mq, (uint32_t)m->qslot);
             g->n_state[m->state]--;
+            g->attrs_dead += attr_size(g->attrs + m->attr);
             map[i] = UINT32_MAX;
             continue;
         }
@@ -1485,8 +1622,12 @@ static void reap(struct gossip *g, ivt_ms now)
     if (w != g->n_mem) {
         g->n_mem = w;
         for (uint32_t t = 0; t <= g->mq.tmax; t++)
-            for (uint32_t q = g->mq.head[t]; q != GOSSIP_NIL; q = g->mq.it[q].next)
-                g->mq.it[q].idx = map[g->mq.it[q].idx];
+            for (uint32_t q = g->mq.head[t]; q != GOSSIP_NIL; q = g->mq.it[q].next) {
+                struct gossip_qitem *it = &g->mq.it[q];
+                it->u.m.idx = map[it->u.m.idx];
+                /* an accuser forgotten since: the update is repeated as ours */
+                it->u.m.from = map[it->u.m.from] == UINT32_MAX ? 0 : map[it->u.m.from];
+            }
         for (uint32_t i = 0; i < g->n_susp; i++)
             g->susp[i].idx = map[g->susp[i].idx];
         g->n_order = 0;
@@ -1495,6 +1636,8 @@ static void reap(struct gossip *g, ivt_ms now)
         order_shuffle(g);
         g->probe.active = false;
         hidx_rebuild(g, g->hcap);
+        if (g->attrs_dead * 2 > g->attrs_len)
+            attrs_compact(g);
     }
     free(map);
 }
@@ -1543,6 +1686,19 @@ int gossip_tick(struct gossip *g, ivt_ms now)
             gossip__stream_open(g, &g->mem[t].addr, false, now);
         g->next_pushpull = now + pushpull_period(g);
     }
+    if (now >= g->next_resync) {
+        /* The other seeds now (so two clusters whose seeds were each
+         * other's are bridged), or the one that answered again. */
+        uint32_t opened = 0;
+        for (uint32_t i = 0; i < g->n_seeds && !g->leaving; i++)
+            if (!gossip_addr_eq(&g->seeds[i], &g->resync_to)) {
+                gossip__stream_open(g, &g->seeds[i], false, now);
+                opened++;
+            }
+        if (!opened && !g->leaving)
+            gossip__stream_open(g, &g->resync_to, false, now);
+        g->next_resync = IVT_MS_NEVER;
+    }
     if (now >= g->next_reconnect) {
         if (!g->leaving)
             reconnect(g, now);
@@ -1564,7 +1720,8 @@ static ivt_ms min_ms(ivt_ms a, ivt_ms b)
 
 ivt_ms gossip_next_deadline(const struct gossip *g)
 {
-    ivt_ms t = min_ms(g->next_pushpull, min_ms(g->next_reconnect, g->next_reap));
+    ivt_ms t =
+        min_ms(min_ms(g->next_pushpull, g->next_resync), min_ms(g->next_reconnect, g->next_reap));
     if (!g->leaving) {
         t = min_ms(t, g->next_probe);
         if (g->probe.active) {
@@ -1615,10 +1772,8 @@ int gossip_new(struct gossip **out, const struct gossip_config *cfg,
     g->seen_cap = SEEN_MIN;
     while (g->seen_cap < cfg->app_seen_max)
         g->seen_cap *= 2;
-    g->seen[0] = calloc(g->seen_cap, sizeof(uint64_t));
-    g->seen[1] = calloc(g->seen_cap, sizeof(uint64_t));
-    if (!g->mem || !g->order || !g->outbox || !g->seen[0] || !g->seen[1] ||
-        hidx_rebuild(g, MEM_INITIAL_CAP * 2) || gossip__streams_init(g)) {
+    if (!g->mem || !g->order || !g->outbox || hidx_rebuild(g, MEM_INITIAL_CAP * 2) ||
+        gossip__streams_init(g)) {
         gossip_delete(g);
         return IVT_ENOMEM;
     }
@@ -1639,6 +1794,7 @@ int gossip_new(struct gossip **out, const struct gossip_config *cfg,
     g->next_pushpull = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->pushpull_interval);
     g->next_reconnect = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->reconnect_interval);
     g->next_reap = now + REAP_PERIOD_MS;
+    g->next_resync = IVT_MS_NEVER;
     g->last_deadline = IVT_MS_NEVER;
     *out = g;
     return 0;
@@ -1654,6 +1810,7 @@ void gossip_delete(struct gossip *g)
     free(g->seen[1]);
     free(g->mem);
     free(g->order);
+    free(g->attrs);
     free(g->hidx);
     free(g->susp);
     q_destroy(&g->mq);
@@ -1662,14 +1819,20 @@ void gossip_delete(struct gossip *g)
     free(g);
 }
 
+void gossip__join_next(struct gossip *g, ivt_ms now)
+{
+    if (g->join_next < g->n_seeds)
+        gossip__stream_open(g, &g->seeds[g->join_next++], true, now);
+}
+
 int gossip_join(struct gossip *g, const struct gossip_addr *seeds, size_t n, ivt_ms now)
 {
     if (n == 0 || n > GOSSIP_SEEDS_MAX)
         return IVT_EINVAL;
     memcpy(g->seeds, seeds, n * sizeof(*seeds));
     g->n_seeds = (uint32_t)n;
-    for (size_t i = 0; i < n; i++)
-        gossip__stream_open(g, &seeds[i], true, now);
+    g->join_next = 0;
+    gossip__join_next(g, now);
     return 0;
 }
 
@@ -1719,10 +1882,13 @@ int gossip_set_meta(struct gossip *g, const uint8_t *meta, size_t len, ivt_ms no
 {
     if (len > GOSSIP_META_MAX)
         return IVT_ETOOBIG;
+    struct gossip_wire_member w;
+    gossip__wire_member(g, 0, &w);
+    w.meta = meta;
+    w.meta_len = (uint32_t)len;
+    if (attr_store(g, 0, &w, false))
+        return IVT_ENOMEM;
     struct gossip_mem *self = &g->mem[0];
-    memset(self->meta, 0, GOSSIP_META_MAX);
-    memcpy(self->meta, meta, len);
-    self->meta_len = (uint8_t)len;
     self->inc++;
     self->changed = now;
     enqueue_member(g, 0, NULL);

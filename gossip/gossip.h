@@ -183,10 +183,13 @@ int gossip_new(struct gossip **out, const struct gossip_config *cfg,
 void gossip_delete(struct gossip *g);
 
 /*
- * Joins through seeds: one push-pull stream (join flag set) per seed,
- * which the host connects (gossip_stream_poll_connect). Seeds are
- * remembered and re-joined while this node sees no other live member.
- * Returns 0, or IVT_EINVAL (n == 0 or n > GOSSIP_SEEDS_MAX).
+ * Joins through seeds: a push-pull stream (join flag set) to the first
+ * seed, which the host connects (gossip_stream_poll_connect); when it
+ * fails, to the next one, and so on. Five probe intervals after a join
+ * succeeds, one ordinary push-pull with each other seed (or the same one
+ * again when there is only one). Seeds are remembered and re-joined while
+ * this node sees no other live member. Returns 0, or IVT_EINVAL (n == 0
+ * or n > GOSSIP_SEEDS_MAX).
  */
 enum { GOSSIP_SEEDS_MAX = 16 };
 int gossip_join(struct gossip *g, const struct gossip_addr *seeds, size_t n, ivt_ms now);
@@ -231,7 +234,7 @@ size_t gossip_app_budget(const struct gossip *g);
 struct gossip_keyring *gossip_keyring(struct gossip *g);
 
 /* Replaces our tags and spreads them (a new incarnation). Returns 0, or
- * IVT_ETOOBIG (len > GOSSIP_META_MAX). */
+ * IVT_ETOOBIG (len > GOSSIP_META_MAX), IVT_ENOMEM. */
 int gossip_set_meta(struct gossip *g, const uint8_t *meta, size_t len, ivt_ms now);
 
 /* Copies up to max members (self first, then table order); returns how many. */

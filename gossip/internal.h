@@ -25,22 +25,22 @@ enum {
 };
 
 /*
- * One member: 152 bytes, all in one array (no per-member allocation),
- * because a simulator of 10,000 nodes holds 10^8 of them. Suspicion state
- * lives in the small suspects array instead of here, and the accuser of a
- * SUSPECT or DEAD update in its queue item (a death certificate sent
- * outside the queue names the sender).
+ * One member: 88 bytes, all in one array (no per-member allocation),
+ * because a simulator of 10,000 nodes holds 10^8 of them. Name and tags,
+ * up to 64 bytes that rarely change, live in the instance's attribute
+ * arena (a few bytes each in practice). Suspicion state lives in the small
+ * suspects array instead of here, and the accuser of a SUSPECT or DEAD
+ * update in its queue item (a death certificate sent outside the queue
+ * names the sender). Fields are ordered so no padding falls between them.
  */
 struct gossip_mem {
     uint8_t id[GOSSIP_ID_LEN];
     struct gossip_addr addr;
-    uint32_t gen, inc;
     uint8_t state; /* enum gossip_member_state */
-    uint8_t meta_len;
-    char name[GOSSIP_NAME_MAX];
-    uint8_t meta[GOSSIP_META_MAX];
-    ivt_ms changed;
+    uint32_t gen, inc;
+    uint32_t attr; /* offset of [name_len, meta_len, name, meta] in the arena */
     int32_t qslot; /* its item in the membership queue, or -1 */
+    ivt_ms changed;
     struct gossip_replay rw;
 };
 
@@ -67,10 +67,12 @@ struct gossip_qitem {
     uint16_t len;        /* encoded size (members: as of the last enqueue) */
     uint32_t packet;     /* the last packet it went into: never twice in one */
     uint32_t prev, next; /* in its transmit-count list; next also links the free list */
-    uint32_t idx;        /* members: the member */
     union {
-        uint8_t from[GOSSIP_ID_LEN]; /* members: SUSPECT accuser, so confirmations re-gossip */
-        uint8_t *msg;                /* payloads: the encoded USER message */
+        struct {
+            uint32_t idx;  /* the member */
+            uint32_t from; /* its SUSPECT or DEAD accuser, a member index (0: us) */
+        } m;
+        uint8_t *msg; /* payloads: the encoded USER message */
     } u;
 };
 
@@ -124,6 +126,8 @@ struct gossip {
     uint32_t hcap;
     uint32_t n_state[GOSSIP_STATES];
     uint32_t *order; /* probe order over member indices */
+    uint8_t *attrs;  /* attribute arena: one entry per member, appended on change */
+    uint32_t attrs_len, attrs_cap, attrs_dead; /* bytes used, allocated, superseded */
     uint32_t n_order, order_pos;
 
     struct gossip_susp *susp;
@@ -147,14 +151,20 @@ struct gossip {
     uint64_t counter;
     uint32_t awareness;
     bool leaving;
+    /* Merging the reply to our join: members new to us are what the
+     * cluster already knows, so they are not re-gossiped. */
+    bool join_merge;
 
     ivt_ms next_probe, next_gossip, next_pushpull, next_reconnect, next_reap;
+    ivt_ms next_resync;           /* push-pull with resync_to after a join, or IVT_MS_NEVER */
+    struct gossip_addr resync_to; /* the seed that answered our join */
     /* The deadline as of our latest call: the host promised to tick us
      * then. A tick much later than it means our loop stalled. */
     ivt_ms last_deadline;
 
     struct gossip_addr seeds[GOSSIP_SEEDS_MAX];
     uint32_t n_seeds;
+    uint32_t join_next; /* the seed a failed join tries next (n_seeds: none) */
 
     struct gossip_stream *streams;
     uint32_t n_streams; /* slots in use */
@@ -179,6 +189,9 @@ uint64_t gossip__nonce(const struct gossip *g, uint8_t nonce[GOSSIP_NONCE_LEN]);
 int gossip__replay(struct gossip *g, const struct gossip_hdr *h);
 uint32_t gossip__alive_count(const struct gossip *g);
 uint64_t gossip__summary(const struct gossip *g, uint32_t *count);
+
+/* Opens a join stream to the next seed in line, if any is left. */
+void gossip__join_next(struct gossip *g, ivt_ms now);
 
 /* pushpull.c, for gossip.c */
 int gossip__stream_open(struct gossip *g, const struct gossip_addr *to, bool join, ivt_ms now);

@@ -48,6 +48,12 @@
 
 enum {
     FRAME_LEN_BYTES = 4, /* big-endian length prefix */
+    /* A joiner's view is its seed's at the join, and what it learned there
+     * it does not re-gossip (gossip.c, apply_alive): this many probe
+     * intervals later it push-pulls with its other seeds (or that seed
+     * again), for the news that was still spreading then (the other
+     * joiners of a storm). */
+    JOIN_RESYNC_PROBES = 5,
     ROLE_INITIATOR = 1,
     ROLE_RESPONDER = 2,
     PHASE_WAIT_RESP = 1,
@@ -436,7 +442,14 @@ static int on_end(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
         if (gossip_wire_full_entry_decode(&check, end, &m))
             return IVT_EPROTO;
     }
+    g->join_merge = s->join;
     merge_entries(g, &pos, end, now);
+    g->join_merge = false;
+    if (s->join) {
+        g->resync_to = s->peer;
+        g->next_resync = now + JOIN_RESYNC_PROBES * g->cfg.probe_interval;
+        g->join_next = g->n_seeds;
+    }
     s->phase = PHASE_DONE;
     g->st.pushpull_completed++;
     return 0;
@@ -630,7 +643,9 @@ void gossip_stream_close(struct gossip *g, uint32_t sid, ivt_ms now)
     bool retry = s->join && s->phase != PHASE_DONE;
     stream_fail(g, s); /* no-op when it completed */
     stream_reset(g, s);
-    if (retry && gossip__alive_count(g) <= 1) {
+    if (retry && gossip__alive_count(g) <= 1 && g->join_next < g->n_seeds) {
+        gossip__join_next(g, now); /* the next seed in line, at once */
+    } else if (retry && gossip__alive_count(g) <= 1) {
         /* A join that failed (a busy seed, say) is retried within a few
          * probe intervals rather than at the next reconnect round. */
         ivt_ms t = now + g->cfg.probe_interval +

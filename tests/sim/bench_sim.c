@@ -4,11 +4,14 @@
  * minutes each, as `ivtsim sim/scenarios/smoke.cfg --nodes N --duration 600`
  * runs them. Each reports CPU seconds (this process, one core: the figure
  * the targets are stated in; wall time on a shared machine is not) and
- * simulator events per CPU second. Needs IVT_ROOT (or the repository as the
+ * simulator events per CPU second, and the process's max RSS so far (run a
+ * row alone, e.g. 'sim_fleet_10000_*', for its own figure: issue 4 bounds
+ * the 10,000-node run at 16 GB). Needs IVT_ROOT (or the repository as the
  * working directory) for sim/data and node/data.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "base/err.h"
@@ -74,6 +77,11 @@ static void fleet(const char *name, uint32_t n, bool node_core)
     bench_report(name, cpu, "s_cpu");
     snprintf(label, sizeof(label), "%s_events_per_s", name);
     bench_report(label, (double)sim_world_events(w) / cpu, "events/s");
+    struct rusage ru;
+    if (!getrusage(RUSAGE_SELF, &ru)) {
+        snprintf(label, sizeof(label), "%s_max_rss", name);
+        bench_report(label, (double)ru.ru_maxrss / 1024, "MiB");
+    }
 out:
     sim_world_delete(w);
     sim_data_delete(data);
@@ -89,6 +97,13 @@ BENCH(sim_fleet_100_membership)
 BENCH(sim_fleet_1000_membership)
 {
     fleet("sim_fleet_1000_membership", 1000, false);
+}
+
+/* Issue 4's largest figure: 10,000 nodes, under 5 minutes of CPU and
+ * 16 GB. Over an hour on the 2-core VM as of this writing (docs/benchmarks.md). */
+BENCH(sim_fleet_10000_membership)
+{
+    fleet("sim_fleet_10000_membership", 10000, false);
 }
 
 BENCH(sim_fleet_100_node_core)
