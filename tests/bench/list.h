@@ -1,4 +1,5 @@
-/* The one list of benchmarks, by module: B(name) rows. */
+/* The one list of benchmarks, by module: B(name) rows; BX(name) rows run
+ * only when named in full (too long or too large for a plain `make bench`). */
 B(base_rng)
 B(base_mp_decode)
 #include "tests/crdt/bench_list.h"

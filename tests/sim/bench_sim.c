@@ -5,7 +5,8 @@
  * runs them. Each reports CPU seconds (this process, one core: the figure
  * the targets are stated in; wall time on a shared machine is not) and
  * simulator events per CPU second, and the process's max RSS so far (run a
- * row alone, e.g. 'sim_fleet_10000_*', for its own figure: issue 4 bounds
+ * row alone for its own figure; sim_fleet_10000_membership runs only when
+ * named in full (BX: about an hour and 14 GB): issue 4 bounds
  * the 10,000-node run at 16 GB). Needs IVT_ROOT (or the repository as the
  * working directory) for sim/data and node/data.
  */
