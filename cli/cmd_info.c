@@ -58,8 +58,9 @@ static int status_text(struct ivtctl *c, const json_t *res)
     ivtctl_kv(&t, "Events", "%s/s (%s observed)",
               ivtctl_json_text(a, sizeof(a), json_object_get(res, "events_per_s")),
               ivtctl_json_text(b, sizeof(b), json_object_get(res, "events_observed")));
-    ivtctl_kv(&t, "Evidence", "%s entities, %s",
+    ivtctl_kv(&t, "Evidence", "%s entities (%s shared), %s",
               ivtctl_json_text(a, sizeof(a), json_object_get(res, "entities")),
+              ivtctl_json_text(b, sizeof(b), json_object_get(res, "entities_shared")),
               ivtctl_bytes_text(d, sizeof(d), json_object_get(res, "evidence_bytes")));
     ivtctl_kv(&t, "Gossip", "%s/s",
               ivtctl_bytes_text(a, sizeof(a), json_object_get(res, "gossip_bytes_per_s")));

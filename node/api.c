@@ -509,7 +509,7 @@ static int m_status(void *ctx, struct ivtd_rpc_call *call)
     if (primary)
         gossip_key_id_format(keyid, primary->id);
     static const char *const profiles[] = {"lan", "wan", "local"};
-    ivt_mpw_map(w, 18);
+    ivt_mpw_map(w, 19);
     kv_str(w, "name", d->cfg.name);
     kv_str(w, "id", idhex);
     kv_uint(w, "generation", d->generation);
@@ -530,6 +530,7 @@ static int m_status(void *ctx, struct ivtd_rpc_call *call)
     kv_double(w, "events_per_s", d->events_per_s);
     kv_uint(w, "events_observed", ns.events_observed);
     kv_uint(w, "entities", ns.entities);
+    kv_uint(w, "entities_shared", ns.entities_admitted);
     kv_uint(w, "evidence_bytes", ns.evidence_bytes);
     kv_double(w, "gossip_bytes_per_s", d->gossip_bytes_per_s);
     kv_str(w, "version", IVTD_VERSION);
