@@ -154,16 +154,16 @@ enum {
      * about a millisecond anyway, and encoding early a record that changes
      * again (a publisher, a popular user agent: every few hundred ms) is
      * work thrown away, kilobytes of HyperLogLog each time. The backlog
-     * goes DIGEST_SLICE records every DIGEST_SLICE_MS (0.1-0.3 ms each,
-     * 0.4-1 us a record): the same 2,048 per flush interval as one step
-     * would, but no score waits behind a 1-3 ms step at 100,000 scores/s. */
+     * goes DIGEST_SLICE records every DIGEST_SLICE_MS (0.17 ms at 1 M
+     * entities: crdt_store_digest_node_slice_cpu): the same 2,048 per
+     * flush interval as one step would, without its 1-3 ms stall. */
     DIGEST_BACKLOG = 2048,
-    DIGEST_SLICE = 256,
+    DIGEST_SLICE = NODE_DIGEST_SLICE,
     DIGEST_SLICE_MS = 25,
-    /* Records an epoch roll visits per node_tick (about 1 ms at 1 M
-     * entities, where a whole roll that drops most entities' oldest epoch
-     * takes 60-100 ms): the rest at the next tick, which is asked at once. */
-    ROLL_STEP = 4096,
+    /* Records an epoch roll visits per node_tick (a whole roll that drops
+     * most entities' oldest epoch takes 60-100 ms at 1 M entities): the
+     * rest at the next tick, which is asked at once. */
+    ROLL_STEP = NODE_ROLL_STEP,
     /* Queued repair bytes: past this, a repair is dropped whole (the next
      * push-pull brings it again). */
     MERGE_QUEUE_MAX = 32 << 20,

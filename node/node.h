@@ -205,6 +205,15 @@ ivt_ms node_next_deadline(const struct node *node);
 /* Moves up to max queued datagrams into out; returns how many. */
 size_t node_outbox(struct node *node, struct gossip_packet *out, size_t max);
 
+/* The pieces node_tick cuts the store's whole-map work into, so that no
+ * score waits behind a walk of a million records. Public so the benchmarks
+ * time these sizes (crdt_store_tick_1m, crdt_store_walks_1m in
+ * tests/crdt/bench_crdt.c). */
+enum {
+    NODE_ROLL_STEP = 4096,   /* records an epoch roll visits per node_tick */
+    NODE_DIGEST_SLICE = 256, /* stale digests encoded per 25 ms slice */
+};
+
 /* A member that appeared or changed, as gossip reported it. */
 enum { NODE_MEMBER_CHANGES_MAX = 4096 };
 struct node_member_change {

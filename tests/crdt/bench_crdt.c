@@ -9,6 +9,7 @@
 #include "crdt/hll.h"
 #include "crdt/store.h"
 #include "node/hugemem.h"
+#include "node/node.h"
 #include "tests/bench/bench.h"
 
 /* This thread's CPU time: the machine is shared, and wall time then counts
@@ -313,8 +314,8 @@ BENCH(crdt_store_walks_1m)
     for (int e = 0; e < BATCH; e++)
         crdt_store_update(s, ep, b.u[e], 5);
     c0 = cpu_ns();
-    size_t stepped = crdt_store_digest_step(s, 2048);
-    bench_report("crdt_store_digest_step_2048_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    size_t stepped = crdt_store_digest_step(s, NODE_DIGEST_SLICE);
+    bench_report("crdt_store_digest_node_slice_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
     bench_sink(stepped);
     crdt_store_digest(s, d, nd);
     memcpy(peer, d, nd * sizeof(*d));
@@ -374,9 +375,9 @@ BENCH(crdt_store_tick_1m)
 {
     /* Epoch rolls of tick_store's store: rolls that drop no evidence, then
      * the roll that drops the first epoch (every entity loses its oldest
-     * slot; the inactive nine tenths go), in one call, then (on a second
-     * store) in steps of STEP records as an event loop would run it. */
-    enum { STEP = 16384 };
+     * slot and keeps its distinct bucket), in one call, then (on a second
+     * store) in the node's steps (node_tick: NODE_ROLL_STEP records). */
+    enum { STEP = NODE_ROLL_STEP };
     ivt_ms wall;
     uint64_t quiet;
     struct crdt_store *s = tick_store(&wall, &quiet);
@@ -404,10 +405,10 @@ BENCH(crdt_store_tick_1m)
         total += t;
         steps++;
     }
-    bench_report("crdt_store_tick_1m_step16384_worst_cpu", (double)worst / 1e6, "ms");
-    bench_report("crdt_store_tick_1m_step16384_total_cpu", (double)total / 1e6, "ms");
-    bench_report("crdt_store_tick_1m_step16384_steps", (double)steps, "steps");
-    bench_report("crdt_store_tick_1m_step16384_removed", (double)removed, "entities");
+    bench_report("crdt_store_tick_1m_node_step_worst_cpu", (double)worst / 1e6, "ms");
+    bench_report("crdt_store_tick_1m_node_step_total_cpu", (double)total / 1e6, "ms");
+    bench_report("crdt_store_tick_1m_node_step_steps", (double)steps, "steps");
+    bench_report("crdt_store_tick_1m_node_step_removed", (double)removed, "entities");
     crdt_store_delete(s);
 }
 
