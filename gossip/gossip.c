@@ -254,11 +254,12 @@ static void member_info(const struct gossip *g, uint32_t idx, struct gossip_memb
     out->changed = m->changed;
 }
 
-static void notify(struct gossip *g, uint32_t idx)
+static void notify(struct gossip *g, uint32_t idx, bool state_changed)
 {
     if (g->d.on_member) {
         struct gossip_member_info info;
         member_info(g, idx, &info);
+        info.state_changed = state_changed;
         g->d.on_member(g->d.ctx, &info);
     }
 }
@@ -1056,13 +1057,14 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, iv
          * from the seed a few seconds later (pushpull.c). */
         if (!g->join_merge)
             enqueue_member(g, (uint32_t)idx, NULL);
-        notify(g, (uint32_t)idx);
+        notify(g, (uint32_t)idx, true);
         return;
     }
     struct gossip_mem *m = &g->mem[idx];
     if (version(w->gen, w->inc) <= version(m->gen, m->inc))
         return;
     bool state_change = m->state != GOSSIP_ALIVE;
+    bool restarted = w->gen != m->gen;
     m->gen = w->gen;
     m->inc = w->inc;
     copy_attrs(g, (uint32_t)idx, w);
@@ -1071,7 +1073,7 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, iv
         set_state(g, (uint32_t)idx, GOSSIP_ALIVE, now);
     }
     enqueue_member(g, (uint32_t)idx, NULL);
-    notify(g, (uint32_t)idx);
+    notify(g, (uint32_t)idx, state_change || restarted);
 }
 
 /* The common part of a suspect and a dead update: an accusation of us is
@@ -1113,7 +1115,7 @@ static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w,
     set_state(g, (uint32_t)idx, GOSSIP_SUSPECT, now);
     susp_start(g, (uint32_t)idx, w->from, now);
     enqueue_member(g, (uint32_t)idx, w->from);
-    notify(g, (uint32_t)idx);
+    notify(g, (uint32_t)idx, true);
 }
 
 static void apply_dead(struct gossip *g, const struct gossip_wire_member *w,
@@ -1128,7 +1130,7 @@ static void apply_dead(struct gossip *g, const struct gossip_wire_member *w,
     susp_remove(g, (uint32_t)idx);
     set_state(g, (uint32_t)idx, w->state == GOSSIP_LEFT ? GOSSIP_LEFT : GOSSIP_DEAD, now);
     enqueue_member(g, (uint32_t)idx, w->state == GOSSIP_LEFT ? w->id : w->from);
-    notify(g, (uint32_t)idx);
+    notify(g, (uint32_t)idx, true);
 }
 
 static void apply(struct gossip *g, const struct gossip_wire_member *w,

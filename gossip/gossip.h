@@ -154,6 +154,10 @@ struct gossip_member_info {
     uint8_t meta_len;
     bool self;
     ivt_ms changed; /* local monotonic time of the last state change */
+    /* In on_member: its state or generation changed (a join, a suspicion,
+     * a death, a departure, a restart); false: only its incarnation,
+     * address or tags. Always false from gossip_members. */
+    bool state_changed;
 };
 
 /* Application hooks; none may re-enter gossip_*. Any may be NULL. */

@@ -1072,10 +1072,7 @@ size_t node_outbox(struct node *n, struct gossip_packet *out, size_t max)
     return gossip_outbox(n->g, out, max);
 }
 
-/* Gossip's member hook: the change goes in the ring the host drains. A
- * state change is stamped with the time of the call that made it (gossip
- * sets `changed` to that call's now); anything else is an incarnation,
- * address or tags update, which hosts log apart. */
+/* Gossip's member hook: the change goes in the ring the host drains. */
 static void on_member(void *ctx, const struct gossip_member_info *m)
 {
     struct node *n = ctx;
@@ -1093,7 +1090,7 @@ static void on_member(void *ctx, const struct gossip_member_info *m)
     c->generation = m->generation;
     c->incarnation = m->incarnation;
     c->state = m->state;
-    c->state_changed = m->changed >= n->now;
+    c->state_changed = m->state_changed;
 }
 
 size_t node_member_changes(struct node *n, struct node_member_change *out, size_t max,

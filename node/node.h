@@ -221,7 +221,7 @@ struct node_member_change {
     struct gossip_addr addr;
     uint32_t generation, incarnation;
     enum gossip_member_state state;
-    bool state_changed; /* false: only its incarnation, address or tags moved */
+    bool state_changed; /* gossip_member_info.state_changed */
 };
 /* Moves up to max member changes, oldest first, into out; returns how
  * many. Past member_changes_max waiting, the oldest are dropped and
