@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gossip/internal.h"
 #include "sim/cluster.h"
 #include "tests/bench/bench.h"
 
@@ -146,4 +147,12 @@ BENCH(gossip_idle_bytes)
     idle(10);
     idle(100);
     idle(1000);
+}
+
+/* What one member entry costs every node (a fleet holds N^2 of them: the
+ * 10,000-node simulator run's memory): the record and a queued update. */
+BENCH(gossip_member_bytes)
+{
+    bench_report("gossip_member_record_bytes", (double)sizeof(struct gossip_mem), "B");
+    bench_report("gossip_queue_item_bytes", (double)sizeof(struct gossip_qitem), "B");
 }
