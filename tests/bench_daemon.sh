@@ -2,7 +2,8 @@
 # tests/bench_daemon.sh: the daemon figures of docs/benchmarks.md.
 #   bash tests/bench_daemon.sh [RATES...]     (default: 10000 50000 100000)
 # Three ivtd (lan profile) gossip on loopback; bin/ivt-loadgen drives node 1:
-# score latency open loop at each rate, observe throughput in batches, and
+# score latency open loop at each rate (over loopback TCP, then over a unix
+# socket: names ending _unix), observe throughput in batches, and
 # the RSS of a node holding 1 million entities, then score at 1,000/s for
 # 40 s with that million (push-pulls of a large store land in it: the
 # lan profile's 30 s interval). Prints BENCH lines; after each score rate
@@ -17,6 +18,8 @@ for i in 1 2 3; do
     config $i 'evidence = { max_entities = 1100000; };'
     sed -i 's/snapshot_interval = "1s"/snapshot_interval = "60s"/' "$T/n$i.cfg"
     sed -i 's/profile = "local"/profile = "lan"/' "$T/n$i.cfg"
+    # Node 1 also listens on a unix socket, as for an ad server on its host.
+    [ $i = 1 ] && sed -i "s|api = { listen = \[|api = { listen = [\"unix:$T/api1.sock\", |" "$T/n$i.cfg"
     start $i
 done
 for i in 1 2 3; do wait_until 30 "node $i sees 3 alive" is $i members.alive 3; done
@@ -27,6 +30,10 @@ for r in $RATES; do
     "$LG" score "$A" "$r" 5 2
     c1=$(cpu_ns)
     echo "BENCH daemon_cpu_per_score_at_${r}_per_s $(( (c1 - c0) / (r * 5) )) ns"
+    c0=$(cpu_ns)
+    "$LG" score "unix:$T/api1.sock" "$r" 5 2 unix
+    c1=$(cpu_ns)
+    echo "BENCH daemon_cpu_per_score_at_${r}_per_s_unix $(( (c1 - c0) / (r * 5) )) ns"
 done
 [ -n "${SCORE_ONLY:-}" ] && exit 0
 for b in 1000 100; do
