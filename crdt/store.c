@@ -1692,12 +1692,21 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
  * Prefetching. With a million entities every lookup misses the cache, and
  * an update's misses form a chain: table slot, then the record, then its
  * slot and bucket arrays, then the set's items or HLL register. Done one
- * update after another that is four round trips to DRAM per entity (each
- * 300-500 ns on a VM with nested paging). So updates go in groups: each
- * stage issues the prefetches of every update of the group before any
- * waits, and the misses of a group overlap. The stages only read; the
- * apply stage re-finds every entity (a create or an eviction in between
- * may have moved things), so a stale hint costs time, never correctness.
+ * update after another that is three or four round trips to DRAM per
+ * entity. So updates go in groups of PREFETCH_GROUP, taken in order from
+ * the call's events (a group may span several events): each stage issues
+ * the prefetches of every update of the group before any waits, and the
+ * misses of a group overlap. The stages only read; the apply stage
+ * re-finds every entity (a create or an eviction in between may have
+ * moved things), so a stale hint costs time, never correctness.
+ *
+ * A software pipeline across events (prefetching the table slots of the
+ * update PIPE ahead, the records of the one PIPE/2 ahead, while applying
+ * one update at a time) measured slower on the 2-core VM than these
+ * groups (650-735 k against 725-780 k events/s, docs/benchmarks.md,
+ * "Batched updates"), and groups of 32 or 64 no better than 16: with the
+ * store on huge pages an event is bound by its memory and instruction
+ * throughput, not by waiting in turn for its three stages.
  */
 enum { PREFETCH_GROUP = 16 }; /* updates whose misses overlap: 3 events */
 
@@ -1764,57 +1773,127 @@ static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_up
     return 0;
 }
 
-int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_update *u, size_t n)
+/* What the stages learned of one update of a group. */
+struct pipe_slot {
+    uint64_t h;    /* entity hash */
+    uint32_t hint; /* the record the table named (stage B), or NONE */
+    uint8_t state; /* PIPE_* below */
+};
+
+enum { PIPE_SKIP, PIPE_BAD, PIPE_GO };
+
+/* A position in the updates of a call: event ev, its update j. */
+struct pipe_pos {
+    size_t ev, j;
+};
+
+/* The update at *c, or NULL at the end (empty events are stepped over). */
+static inline const struct crdt_update *pipe_at(const struct crdt_event *ev, size_t n,
+                                                struct pipe_pos *c)
 {
+    while (c->ev < n && c->j >= ev[c->ev].n) {
+        c->ev++;
+        c->j = 0;
+    }
+    return c->ev < n ? &ev[c->ev].u[c->j] : NULL;
+}
+
+/* Stage A: checks the update, hashes it, prefetches its table slot. */
+static void pipe_stage_a(const struct crdt_store *s, struct pipe_slot *p,
+                         const struct crdt_update *x, uint32_t epoch)
+{
+    p->hint = NONE;
+    p->state = PIPE_SKIP;
     if (!epoch_ok(s, epoch))
-        return IVT_ESTALE;
-    int result = 0;
-    uint64_t hs[PREFETCH_GROUP];
-    uint32_t hint[PREFETCH_GROUP];
-    bool skip[PREFETCH_GROUP];
-    for (size_t g = 0; g < n; g += PREFETCH_GROUP) {
-        size_t k = n - g < PREFETCH_GROUP ? n - g : PREFETCH_GROUP;
-        const struct crdt_update *x = u + g;
-        /* Stage 1: hashes, and the table slots they name. */
-        for (size_t j = 0; j < k; j++) {
-            skip[j] = true;
-            if ((unsigned)x[j].kind >= CRDT_KINDS || !x[j].key_len) {
-                result = IVT_EINVAL;
+        return; /* the whole event is refused */
+    if ((unsigned)x->kind >= CRDT_KINDS || !x->key_len) {
+        p->state = PIPE_BAD;
+        return;
+    }
+    uint32_t any = x->item_mask; /* an OR the compiler vectorises */
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        any |= x->add[m];
+    if (!any)
+        return;
+    p->state = PIPE_GO;
+    p->h = x->hash ? x->hash : crdt_store_key_hash(s, x->kind, x->key, x->key_len);
+    __builtin_prefetch(&s->tab[key32(x->kind, p->h) & s->tmask]);
+}
+
+/* Stage B: the record the table names (its slot has arrived by now). */
+static inline void pipe_stage_b(const struct crdt_store *s, struct pipe_slot *p,
+                                const struct crdt_update *x)
+{
+    if (p->state != PIPE_GO)
+        return;
+    p->hint = tab_lookup(s, x->kind, p->h, false);
+    if (p->hint != NONE)
+        prefetch_span(&s->ents[p->hint], ENT_HOT);
+}
+
+/* Stage C: the arrays the record points to (the record has arrived). */
+static inline void pipe_stage_c(const struct crdt_store *s, const struct pipe_slot *p,
+                                const struct crdt_update *x, uint32_t epoch)
+{
+    if (p->hint != NONE && s->ents[p->hint].live)
+        prefetch_parts(s, &s->ents[p->hint], epoch, x);
+}
+
+/* Runs the three prefetch stages over the next group: up to PREFETCH_GROUP
+ * updates from *at, which it advances. */
+static void pipe_group(const struct crdt_store *s, struct pipe_slot *g, const struct crdt_event *ev,
+                       size_t n, struct pipe_pos *at)
+{
+    const struct crdt_update *x[PREFETCH_GROUP];
+    uint32_t epoch[PREFETCH_GROUP];
+    size_t k = 0;
+    for (; k < PREFETCH_GROUP && (x[k] = pipe_at(ev, n, at)) != NULL; k++, at->j++) {
+        epoch[k] = ev[at->ev].epoch;
+        pipe_stage_a(s, &g[k], x[k], epoch[k]);
+    }
+    for (size_t j = 0; j < k; j++)
+        pipe_stage_b(s, &g[j], x[j]);
+    for (size_t j = 0; j < k; j++)
+        pipe_stage_c(s, &g[j], x[j], epoch[j]);
+}
+
+int crdt_store_update_batch(struct crdt_store *s, int *rc, const struct crdt_event *ev, size_t n,
+                            void (*done)(void *ctx, size_t i, int rc), void *ctx)
+{
+    struct pipe_slot g[PREFETCH_GROUP];
+    struct pipe_pos at = {0, 0};
+    size_t t = 0; /* updates applied (or passed over) so far, mod PREFETCH_GROUP */
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t epoch = ev[i].epoch;
+        int erc = epoch_ok(s, epoch) ? 0 : IVT_ESTALE;
+        for (size_t j = 0; j < ev[i].n; j++, t = (t + 1) % PREFETCH_GROUP) {
+            if (t == 0)
+                pipe_group(s, g, ev, n, &at);
+            const struct pipe_slot *p = &g[t];
+            if (erc == IVT_ESTALE || erc == IVT_ENOMEM || p->state == PIPE_SKIP)
+                continue;
+            if (p->state == PIPE_BAD) {
+                erc = IVT_EINVAL; /* the event's other updates still apply */
                 continue;
             }
-            uint32_t any = x[j].item_mask; /* an OR the compiler vectorises */
-            for (int m = 0; m < CRDT_COUNTERS; m++)
-                any |= x[j].add[m];
-            if (!any)
-                continue;
-            skip[j] = false;
-            hs[j] =
-                x[j].hash ? x[j].hash : crdt_store_key_hash(s, x[j].kind, x[j].key, x[j].key_len);
-            __builtin_prefetch(&s->tab[key32(x[j].kind, hs[j]) & s->tmask]);
+            if (update_one(s, epoch, &ev[i].u[j], p->h))
+                erc = IVT_ENOMEM; /* the event's later updates are not applied */
         }
-        /* Stage 2: the records. */
-        for (size_t j = 0; j < k; j++) {
-            hint[j] = NONE;
-            if (skip[j])
-                continue;
-            hint[j] = tab_lookup(s, x[j].kind, hs[j], false);
-            if (hint[j] != NONE)
-                prefetch_span(&s->ents[hint[j]], ENT_HOT);
-        }
-        /* Stage 3: their slot, bucket and set arrays. */
-        for (size_t j = 0; j < k; j++)
-            if (hint[j] != NONE && s->ents[hint[j]].live)
-                prefetch_parts(s, &s->ents[hint[j]], epoch, &x[j]);
-        /* Stage 4: apply, in order. */
-        for (size_t j = 0; j < k; j++) {
-            if (skip[j])
-                continue;
-            int rc = update_one(s, epoch, &x[j], hs[j]);
-            if (rc)
-                return rc;
-        }
+        if (rc)
+            rc[i] = erc;
+        if (erc && !first)
+            first = erc;
+        if (done)
+            done(ctx, i, erc);
     }
-    return result;
+    return first;
+}
+
+int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_update *u, size_t n)
+{
+    struct crdt_event ev = {epoch, u, n};
+    return crdt_store_update_batch(s, NULL, &ev, 1, NULL, NULL);
 }
 
 /* ---- expiry ------------------------------------------------------------- */
