@@ -1244,6 +1244,75 @@ TEST(crdt_store_update_batch_equals_calls)
     }
 }
 
+/* A view's local sums (this origin's own events in the window, derived
+ * from its slots and promoted epochs when read) equal an exact count of
+ * the events it applied, whatever the reads, merges from peers (which
+ * promote epochs past counter_slots_max origins) and epoch rolls between
+ * them. */
+TEST(crdt_store_local_sums_exact)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    enum { KEYS = 6, WIN = 6, SPAN = 12 };
+    for (int t = 0; t < (SLOW ? 4 : 20); t++) {
+        struct crdt_config c;
+        small_config(&c, 1);
+        struct crdt_store *a = mk(&c), *peer[2];
+        for (int k = 0; k < 2; k++) {
+            small_config(&c, 2 + k);
+            peer[k] = mk(&c);
+        }
+        /* own[e][key][m]: our adds in epoch WALL0_EPOCH + e */
+        static uint64_t own[SPAN + 1][KEYS][CRDT_COUNTERS];
+        memset(own, 0, sizeof(own));
+        uint32_t base = crdt_store_epoch(a);
+        for (int step = 0; step < 200; step++) {
+            uint32_t cur = crdt_store_epoch(a);
+            int r = (int)ivt_rng_below(&rng, 20);
+            if (r == 0 && cur - base < SPAN) {
+                ivt_ms wall = (ivt_ms)(cur + 1) * c.epoch_ms;
+                crdt_store_tick(a, wall);
+                crdt_store_tick(peer[0], wall);
+                crdt_store_tick(peer[1], wall);
+                continue;
+            }
+            char key[8];
+            unsigned k = (unsigned)ivt_rng_below(&rng, KEYS);
+            snprintf(key, sizeof(key), "k%u", k);
+            if (r <= 3) { /* a peer's events on the same keys, merged */
+                struct crdt_store *p = peer[r & 1];
+                struct crdt_update u = {.kind = CRDT_KIND_PUB, .key = key, .key_len = strlen(key)};
+                u.add[ivt_rng_below(&rng, 2)] = 1 + (uint32_t)ivt_rng_below(&rng, 3);
+                assert_int_equal(crdt_store_update(p, crdt_store_epoch(p), &u, 1), 0);
+                merge_store(a, p);
+            } else if (r <= 14) {
+                struct crdt_update u = {.kind = CRDT_KIND_PUB, .key = key, .key_len = strlen(key)};
+                int m = (int)ivt_rng_below(&rng, 2);
+                u.add[m] = 1 + (uint32_t)ivt_rng_below(&rng, 3);
+                uint32_t e = cur - (uint32_t)ivt_rng_below(&rng, 3);
+                if (e < base)
+                    e = base;
+                assert_int_equal(crdt_store_update(a, e, &u, 1), 0);
+                own[e - base][k][m] += u.add[m];
+            }
+            struct crdt_view v;
+            if (crdt_store_get(a, &v, CRDT_KIND_PUB, key, strlen(key)) != 0)
+                continue;
+            for (int m = 0; m < CRDT_COUNTERS; m++) {
+                uint64_t want = 0;
+                for (uint32_t e = base; e <= cur; e++)
+                    if (e + WIN > cur)
+                        want += own[e - base][k][m];
+                assert_int_equal(v.local[m], want);
+            }
+        }
+        crdt_store_delete(a);
+        crdt_store_delete(peer[0]);
+        crdt_store_delete(peer[1]);
+    }
+}
+
 /* Cached window values stay right whatever interleaving of updates, merges
  * and reads: every view equals the one a fresh replica of the same state
  * computes from scratch. */
