@@ -1727,7 +1727,7 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
  * A software pipeline across events (prefetching the table slots of the
  * update PIPE ahead, the records of the one PIPE/2 ahead, while applying
  * one update at a time) measured slower on the 2-core VM than these
- * groups (650-735 k against 725-780 k events/s, docs/benchmarks.md,
+ * groups (633-735 k against 725-782 k events/s, docs/benchmarks.md,
  * "Batched updates"), and groups of 32 or 64 no better than 16: with the
  * store on huge pages an event is bound by its memory and instruction
  * throughput, not by waiting in turn for its three stages.

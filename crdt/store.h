@@ -208,10 +208,10 @@ struct crdt_event {
  * Applies n events in order, exactly as n calls crdt_store_update(s,
  * ev[i].epoch, ev[i].u, ev[i].n) would: the same store afterwards, and
  * rc[i] (when rc is not NULL) what the i-th call would have returned. The
- * updates of all the events run as one software pipeline (the table slots
- * of updates a few events ahead, their records, then their arrays are
- * prefetched while earlier ones apply), so with a million entities a
- * batch of tens of events goes about twice as fast as a call per event.
+ * updates of all the events go through the prefetch groups of
+ * crdt_store_update as one stream (a group overlaps the cache misses of
+ * about three events): with a million entities, about 6% faster than a
+ * call per event on the project's VM (docs/benchmarks.md).
  *
  * done, when not NULL, is called after each event is applied, with ctx,
  * its index and its result, before the next one is applied: an owner that
