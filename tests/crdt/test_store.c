@@ -1105,6 +1105,28 @@ TEST(crdt_store_update_batch_equals_single)
     }
 }
 
+/* n replicas of nodes 2 .. n + 1 (node 1 is the store under test). */
+static void peers_new(struct crdt_store **p, int n)
+{
+    for (int k = 0; k < n; k++) {
+        struct crdt_config c;
+        small_config(&c, 2 + k);
+        p[k] = mk(&c);
+    }
+}
+
+static void peers_tick(struct crdt_store **p, int n, ivt_ms wall)
+{
+    for (int k = 0; k < n; k++)
+        crdt_store_tick(p[k], wall);
+}
+
+static void peers_delete(struct crdt_store **p, int n)
+{
+    for (int k = 0; k < n; k++)
+        crdt_store_delete(p[k]);
+}
+
 /* What the done callback of crdt_store_update_batch saw, and what it does:
  * the same reactions as an owner's (read the record, admit it), so the
  * test checks they see the store as a call per event leaves it. */
@@ -1184,18 +1206,14 @@ TEST(crdt_store_update_batch_equals_calls)
         c.admit_kinds = (uint8_t)ivt_rng_below(&rng, 1u << CRDT_KINDS);
         struct crdt_store *a = mk(&c), *b = mk(&c);
         struct crdt_store *peer[2]; /* three origins: counter epochs promote */
-        for (int k = 0; k < 2; k++) {
-            small_config(&c, 2 + k);
-            peer[k] = mk(&c);
-        }
+        peers_new(peer, 2);
         ivt_ms wall = WALL0;
         for (int round = 0; round < 8; round++) {
             if (ivt_rng_below(&rng, 3) == 0) { /* an epoch boundary */
                 wall += 60000 * (ivt_ms)(1 + ivt_rng_below(&rng, 2));
                 crdt_store_tick(a, wall);
                 crdt_store_tick(b, wall);
-                crdt_store_tick(peer[0], wall);
-                crdt_store_tick(peer[1], wall);
+                peers_tick(peer, 2, wall);
             }
             for (int k = 0; k < 2; k++)
                 if (ivt_rng_below(&rng, 3) == 0) {
@@ -1239,8 +1257,7 @@ TEST(crdt_store_update_batch_equals_calls)
         }
         crdt_store_delete(a);
         crdt_store_delete(b);
-        crdt_store_delete(peer[0]);
-        crdt_store_delete(peer[1]);
+        peers_delete(peer, 2);
     }
 }
 
@@ -1259,11 +1276,8 @@ TEST(crdt_store_local_sums_exact)
         struct crdt_config c;
         small_config(&c, 1);
         struct crdt_store *a = mk(&c), *peer[2];
-        for (int k = 0; k < 2; k++) {
-            small_config(&c, 2 + k);
-            peer[k] = mk(&c);
-        }
-        /* own[e][key][m]: our adds in epoch WALL0_EPOCH + e */
+        peers_new(peer, 2);
+        /* own[e][key][m]: our adds in epoch base + e */
         static uint64_t own[SPAN + 1][KEYS][CRDT_COUNTERS];
         memset(own, 0, sizeof(own));
         uint32_t base = crdt_store_epoch(a);
@@ -1273,8 +1287,7 @@ TEST(crdt_store_local_sums_exact)
             if (r == 0 && cur - base < SPAN) {
                 ivt_ms wall = (ivt_ms)(cur + 1) * c.epoch_ms;
                 crdt_store_tick(a, wall);
-                crdt_store_tick(peer[0], wall);
-                crdt_store_tick(peer[1], wall);
+                peers_tick(peer, 2, wall);
                 continue;
             }
             char key[8];
@@ -1308,8 +1321,7 @@ TEST(crdt_store_local_sums_exact)
             }
         }
         crdt_store_delete(a);
-        crdt_store_delete(peer[0]);
-        crdt_store_delete(peer[1]);
+        peers_delete(peer, 2);
     }
 }
 
