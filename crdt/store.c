@@ -230,8 +230,8 @@ struct ent {
     uint8_t admitted; /* shared: flushed, digested and repaired (crdt_store_admit) */
     uint8_t key_sent; /* a delta of ours carried the display key */
     uint32_t xkey;    /* the expiry list it is filed in (see ent_xkey), 0: none */
+    uint8_t local_ok; /* local[] is valid (an update only clears this) */
     uint64_t fleet[CRDT_COUNTERS];
-    uint64_t local[CRDT_COUNTERS];
     struct slot slot1;     /* slots while capslots <= 1 */
     struct bucket bucket1; /* buckets while capbuckets <= 1 */
     /* colder: flush, digests, queries; an update reads none of it unless
@@ -245,6 +245,11 @@ struct ent {
     uint64_t digest; /* cached, valid when dig_ok (then in its bucket's sum) */
     struct link lk[NLINKS];
     uint64_t dist[NSETS]; /* cached window estimates, see dist_ok */
+    /* Our own part of the window sums, cached when local_ok: the sum of
+     * our slots' counts and our events in promoted epochs (ent_local).
+     * Kept here, out of the lines an update touches, because only
+     * queries read it: in the hot part it made them five lines, not four. */
+    uint64_t local[CRDT_COUNTERS];
     struct pcell *pcells;
     char *key;
 };
@@ -259,7 +264,7 @@ struct jrnl {
 };
 
 /* The bytes of a record an update of an entity already queued for flush
- * reads and writes: what the hot path prefetches (5 lines, not 6). */
+ * reads and writes: what the hot path prefetches (4 lines of 6). */
 #define ENT_HOT offsetof(struct ent, dprev)
 
 /* A slot of a record being merged, checked and waiting to be joined. */
@@ -1039,6 +1044,24 @@ static bool ent_empty(const struct ent *e)
     return !e->nslots && !e->npcells && !e->nbuckets;
 }
 
+/* Our own part of e's window sums (valid until e changes): the cache, or
+ * recomputed from our slots and our events in promoted epochs. */
+static const uint64_t *ent_local(struct ent *e)
+{
+    if (!e->local_ok) {
+        memset(e->local, 0, sizeof(e->local));
+        for (uint32_t i = 0; i < e->nslots; i++)
+            if (e->slots[i].origin == SELF)
+                for (int m = 0; m < CRDT_COUNTERS; m++)
+                    e->local[m] += e->slots[i].c[m];
+        for (uint32_t i = 0; i < e->npcells; i++)
+            for (int m = 0; m < CRDT_COUNTERS; m++)
+                e->local[m] += e->pcells[i].own[m];
+        e->local_ok = 1;
+    }
+    return e->local;
+}
+
 /* idx becomes shared: its digest now counts (re-encoded at the next
  * digest) and, if it holds evidence of ours, it goes out with the next
  * flush, all of it (a record never flushed has flushed == 0: all its
@@ -1052,8 +1075,9 @@ static void ent_admit(struct crdt_store *s, uint32_t idx)
     e->admitted = 1;
     s->nadmitted++;
     dig_invalidate(s, idx);
+    const uint64_t *local = ent_local(e);
     for (int m = 0; m < CRDT_COUNTERS; m++)
-        if (e->local[m]) {
+        if (local[m]) {
             queue_push(s, idx);
             break;
         }
@@ -1631,7 +1655,7 @@ static int counter_join(struct crdt_store *s, struct ent *e, uint32_t epoch, uin
         if (c[m] > sl->c[m]) {
             e->fleet[m] += c[m] - sl->c[m];
             if (origin == SELF)
-                e->local[m] += c[m] - sl->c[m];
+                e->local_ok = 0;
             sl->c[m] = c[m];
             rose = 1;
         }
@@ -1680,7 +1704,7 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
             if (rc < 0)
                 return rc;
             pc->own[m] += add[m];
-            e->local[m] += add[m];
+            e->local_ok = 0;
             if (rc)
                 pcell_reestimate(s, e, pc, m);
         }
@@ -1708,8 +1732,8 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
             a = UINT32_MAX - sl->c[m]; /* saturate: a slot never wraps */
         sl->c[m] += a;
         e->fleet[m] += a;
-        e->local[m] += a;
     }
+    e->local_ok = 0;
     sl->ver = s->ver;
     return 0;
 }
@@ -1718,12 +1742,21 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
  * Prefetching. With a million entities every lookup misses the cache, and
  * an update's misses form a chain: table slot, then the record, then its
  * slot and bucket arrays, then the set's items or HLL register. Done one
- * update after another that is four round trips to DRAM per entity (each
- * 300-500 ns on a VM with nested paging). So updates go in groups: each
- * stage issues the prefetches of every update of the group before any
- * waits, and the misses of a group overlap. The stages only read; the
- * apply stage re-finds every entity (a create or an eviction in between
- * may have moved things), so a stale hint costs time, never correctness.
+ * update after another that is three or four round trips to DRAM per
+ * entity. So updates go in groups of PREFETCH_GROUP, taken in order from
+ * the call's events (a group may span several events): each stage issues
+ * the prefetches of every update of the group before any waits, and the
+ * misses of a group overlap. The stages only read; the apply stage
+ * re-finds every entity (a create or an eviction in between may have
+ * moved things), so a stale hint costs time, never correctness.
+ *
+ * A software pipeline across events (prefetching the table slots of the
+ * update PIPE ahead, the records of the one PIPE/2 ahead, while applying
+ * one update at a time) measured slower on the 2-core VM than these
+ * groups (633-735 k against 725-782 k events/s, docs/benchmarks.md,
+ * "Batched updates"), and groups of 32 or 64 no better than 16: with the
+ * store on huge pages an event is bound by its memory and instruction
+ * throughput, not by waiting in turn for its three stages.
  */
 enum { PREFETCH_GROUP = 16 }; /* updates whose misses overlap: 3 events */
 
@@ -1790,57 +1823,127 @@ static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_up
     return 0;
 }
 
-int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_update *u, size_t n)
+/* What the stages learned of one update of a group. */
+struct pipe_slot {
+    uint64_t h;    /* entity hash */
+    uint32_t hint; /* the record the table named (stage B), or NONE */
+    uint8_t state; /* PIPE_* below */
+};
+
+enum { PIPE_SKIP, PIPE_BAD, PIPE_GO };
+
+/* A position in the updates of a call: event ev, its update j. */
+struct pipe_pos {
+    size_t ev, j;
+};
+
+/* The update at *c, or NULL at the end (empty events are stepped over). */
+static inline const struct crdt_update *pipe_at(const struct crdt_event *ev, size_t n,
+                                                struct pipe_pos *c)
 {
+    while (c->ev < n && c->j >= ev[c->ev].n) {
+        c->ev++;
+        c->j = 0;
+    }
+    return c->ev < n ? &ev[c->ev].u[c->j] : NULL;
+}
+
+/* Stage A: checks the update, hashes it, prefetches its table slot. */
+static void pipe_stage_a(const struct crdt_store *s, struct pipe_slot *p,
+                         const struct crdt_update *x, uint32_t epoch)
+{
+    p->hint = NONE;
+    p->state = PIPE_SKIP;
     if (!epoch_ok(s, epoch))
-        return IVT_ESTALE;
-    int result = 0;
-    uint64_t hs[PREFETCH_GROUP];
-    uint32_t hint[PREFETCH_GROUP];
-    bool skip[PREFETCH_GROUP];
-    for (size_t g = 0; g < n; g += PREFETCH_GROUP) {
-        size_t k = n - g < PREFETCH_GROUP ? n - g : PREFETCH_GROUP;
-        const struct crdt_update *x = u + g;
-        /* Stage 1: hashes, and the table slots they name. */
-        for (size_t j = 0; j < k; j++) {
-            skip[j] = true;
-            if ((unsigned)x[j].kind >= CRDT_KINDS || !x[j].key_len) {
-                result = IVT_EINVAL;
+        return; /* the whole event is refused */
+    if ((unsigned)x->kind >= CRDT_KINDS || !x->key_len) {
+        p->state = PIPE_BAD;
+        return;
+    }
+    uint32_t any = x->item_mask; /* an OR the compiler vectorises */
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        any |= x->add[m];
+    if (!any)
+        return;
+    p->state = PIPE_GO;
+    p->h = x->hash ? x->hash : crdt_store_key_hash(s, x->kind, x->key, x->key_len);
+    __builtin_prefetch(&s->tab[key32(x->kind, p->h) & s->tmask]);
+}
+
+/* Stage B: the record the table names (its slot has arrived by now). */
+static inline void pipe_stage_b(const struct crdt_store *s, struct pipe_slot *p,
+                                const struct crdt_update *x)
+{
+    if (p->state != PIPE_GO)
+        return;
+    p->hint = tab_lookup(s, x->kind, p->h, false);
+    if (p->hint != NONE)
+        prefetch_span(&s->ents[p->hint], ENT_HOT);
+}
+
+/* Stage C: the arrays the record points to (the record has arrived). */
+static inline void pipe_stage_c(const struct crdt_store *s, const struct pipe_slot *p,
+                                const struct crdt_update *x, uint32_t epoch)
+{
+    if (p->hint != NONE && s->ents[p->hint].live)
+        prefetch_parts(s, &s->ents[p->hint], epoch, x);
+}
+
+/* Runs the three prefetch stages over the next group: up to PREFETCH_GROUP
+ * updates from *at, which it advances. */
+static void pipe_group(const struct crdt_store *s, struct pipe_slot *g, const struct crdt_event *ev,
+                       size_t n, struct pipe_pos *at)
+{
+    const struct crdt_update *x[PREFETCH_GROUP];
+    uint32_t epoch[PREFETCH_GROUP];
+    size_t k = 0;
+    for (; k < PREFETCH_GROUP && (x[k] = pipe_at(ev, n, at)) != NULL; k++, at->j++) {
+        epoch[k] = ev[at->ev].epoch;
+        pipe_stage_a(s, &g[k], x[k], epoch[k]);
+    }
+    for (size_t j = 0; j < k; j++)
+        pipe_stage_b(s, &g[j], x[j]);
+    for (size_t j = 0; j < k; j++)
+        pipe_stage_c(s, &g[j], x[j], epoch[j]);
+}
+
+int crdt_store_update_batch(struct crdt_store *s, int *rc, const struct crdt_event *ev, size_t n,
+                            void (*done)(void *ctx, size_t i, int rc), void *ctx)
+{
+    struct pipe_slot g[PREFETCH_GROUP];
+    struct pipe_pos at = {0, 0};
+    size_t t = 0; /* updates applied (or passed over) so far, mod PREFETCH_GROUP */
+    int first = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t epoch = ev[i].epoch;
+        int erc = epoch_ok(s, epoch) ? 0 : IVT_ESTALE;
+        for (size_t j = 0; j < ev[i].n; j++, t = (t + 1) % PREFETCH_GROUP) {
+            if (t == 0)
+                pipe_group(s, g, ev, n, &at);
+            const struct pipe_slot *p = &g[t];
+            if (erc == IVT_ESTALE || erc == IVT_ENOMEM || p->state == PIPE_SKIP)
+                continue;
+            if (p->state == PIPE_BAD) {
+                erc = IVT_EINVAL; /* the event's other updates still apply */
                 continue;
             }
-            uint32_t any = x[j].item_mask; /* an OR the compiler vectorises */
-            for (int m = 0; m < CRDT_COUNTERS; m++)
-                any |= x[j].add[m];
-            if (!any)
-                continue;
-            skip[j] = false;
-            hs[j] =
-                x[j].hash ? x[j].hash : crdt_store_key_hash(s, x[j].kind, x[j].key, x[j].key_len);
-            __builtin_prefetch(&s->tab[key32(x[j].kind, hs[j]) & s->tmask]);
+            if (update_one(s, epoch, &ev[i].u[j], p->h))
+                erc = IVT_ENOMEM; /* the event's later updates are not applied */
         }
-        /* Stage 2: the records. */
-        for (size_t j = 0; j < k; j++) {
-            hint[j] = NONE;
-            if (skip[j])
-                continue;
-            hint[j] = tab_lookup(s, x[j].kind, hs[j], false);
-            if (hint[j] != NONE)
-                prefetch_span(&s->ents[hint[j]], ENT_HOT);
-        }
-        /* Stage 3: their slot, bucket and set arrays. */
-        for (size_t j = 0; j < k; j++)
-            if (hint[j] != NONE && s->ents[hint[j]].live)
-                prefetch_parts(s, &s->ents[hint[j]], epoch, &x[j]);
-        /* Stage 4: apply, in order. */
-        for (size_t j = 0; j < k; j++) {
-            if (skip[j])
-                continue;
-            int rc = update_one(s, epoch, &x[j], hs[j]);
-            if (rc)
-                return rc;
-        }
+        if (rc)
+            rc[i] = erc;
+        if (erc && !first)
+            first = erc;
+        if (done)
+            done(ctx, i, erc);
     }
-    return result;
+    return first;
+}
+
+int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_update *u, size_t n)
+{
+    struct crdt_event ev = {epoch, u, n};
+    return crdt_store_update_batch(s, NULL, &ev, 1, NULL, NULL);
 }
 
 /* ---- expiry ------------------------------------------------------------- */
@@ -1850,12 +1953,11 @@ static bool ent_expire(struct crdt_store *s, struct ent *e)
 {
     uint32_t fl = s->floor, bfl = fl / s->cfg.distinct_bucket_epochs;
     uint32_t ns = 0, np = 0, nb = 0;
+    e->local_ok = 0; /* our expired counts leave it (recomputed when read) */
     while (ns < e->nslots && e->slots[ns].epoch < fl) {
         const struct slot *sl = &e->slots[ns];
         for (int m = 0; m < CRDT_COUNTERS; m++) {
             e->fleet[m] -= sl->c[m];
-            if (sl->origin == SELF)
-                e->local[m] -= sl->c[m];
         }
         s->origins[sl->origin].refs--;
         ns++;
@@ -1864,7 +1966,6 @@ static bool ent_expire(struct crdt_store *s, struct ent *e)
         struct pcell *pc = &e->pcells[np];
         for (int m = 0; m < CRDT_COUNTERS; m++) {
             e->fleet[m] -= pc->est[m];
-            e->local[m] -= pc->own[m];
             crdt__pool_put(&s->creg, pc->reg[m]);
         }
         np++;
@@ -2176,7 +2277,7 @@ static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
     v->key = e->key;
     v->key_len = e->key_len;
     memcpy(v->fleet, e->fleet, sizeof(v->fleet));
-    memcpy(v->local, e->local, sizeof(v->local));
+    memcpy(v->local, ent_local(e), sizeof(v->local));
     memcpy(v->distinct, e->dist, sizeof(v->distinct));
     v->origins = e->dist[ORIGIN_SET];
     v->admitted = e->admitted;

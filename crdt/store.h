@@ -191,11 +191,38 @@ struct crdt_update {
  * update; the others are applied), IVT_ELIMIT (no room even after
  * eviction, cannot happen with max_entities >= 16).
  *
- * Updates are applied in order, as n calls of one would; the cache misses
- * of up to 16 of them overlap, so pass an event's updates in one call (and
- * several events' when they share an epoch).
+ * Updates are applied in order, as n calls of one would; their cache
+ * misses overlap, so pass an event's updates in one call, and many events
+ * to crdt_store_update_batch.
  */
 int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_update *u, size_t n);
+
+/* One event: its updates, all in one epoch. */
+struct crdt_event {
+    uint32_t epoch;
+    const struct crdt_update *u;
+    size_t n;
+};
+
+/*
+ * Applies n events in order, exactly as n calls crdt_store_update(s,
+ * ev[i].epoch, ev[i].u, ev[i].n) would: the same store afterwards, and
+ * rc[i] (when rc is not NULL) what the i-th call would have returned. The
+ * updates of all the events go through the prefetch groups of
+ * crdt_store_update as one stream (a group overlaps the cache misses of
+ * about three events): with a million entities, about 6% faster than a
+ * call per event on the project's VM (docs/benchmarks.md).
+ *
+ * done, when not NULL, is called after each event is applied, with ctx,
+ * its index and its result, before the next one is applied: an owner that
+ * reacts to an event's effect (reads a record, crdt_store_admit) does it
+ * there, and sees the store as the per-event calls would have left it.
+ * done must not tick, merge into or delete the store.
+ *
+ * Returns 0 when every event returned 0, else the first non-zero result.
+ */
+int crdt_store_update_batch(struct crdt_store *s, int *rc, const struct crdt_event *ev, size_t n,
+                            void (*done)(void *ctx, size_t i, int rc), void *ctx);
 
 /* ---- queries ---------------------------------------------------------- */
 

@@ -21,6 +21,7 @@
 
 enum {
     OBSERVE_ERRORS_MAX = 16, /* errors listed per observe call: enough to fix a client */
+    OBSERVE_CHUNK = 64,      /* events parsed, then observed as one batch */
     TOP_MAX = 1000,          /* rows of `top`: a screenful is 20, a report 1000 */
     DECISIONS_MAX = 4096,    /* live decisions listed at most */
     JOIN_MAX = GOSSIP_SEEDS_MAX
@@ -384,30 +385,44 @@ static int m_observe(void *ctx, struct ivtd_rpc_call *call)
     } errs[OBSERVE_ERRORS_MAX];
     uint32_t n_errs = 0, accepted = 0, rejected = 0;
     ivt_ms now = ivtd_now(d), wall = ivtd_wall_turn(d);
-    for (uint32_t i = 0; i < n; i++) {
-        struct node_event ev;
-        char msg[120];
-        const uint8_t *start = p;
-        rc = parse_event(&ev, &p, call->end, msg, sizeof(msg));
-        if (rc == 0) {
-            rc = node_observe(d->node, &ev, now, wall);
-            if (rc)
-                snprintf(msg, sizeof(msg), "%s", ivt_strerror(rc));
-        } else {
+    /* Parsed a chunk at a time and observed as one batch, so the store
+     * overlaps the cache misses of several events (node_observe_batch). */
+    for (uint32_t i0 = 0; i0 < n; i0 += OBSERVE_CHUNK) {
+        uint32_t m = n - i0 < OBSERVE_CHUNK ? n - i0 : OBSERVE_CHUNK, ne = 0;
+        struct node_event ev[OBSERVE_CHUNK];
+        int prc[OBSERVE_CHUNK], orc[OBSERVE_CHUNK];
+        char msg[OBSERVE_CHUNK][120];
+        for (uint32_t j = 0; j < m; j++) {
+            const uint8_t *start = p;
+            prc[j] = parse_event(&ev[ne], &p, call->end, msg[j], sizeof(msg[j]));
+            if (prc[j] == 0) {
+                ne++;
+                continue;
+            }
             /* Skip the whole bad element so the next one is read in place. */
             p = start;
-            if (ivt_mp_skip(&p, call->end) != 0)
-                return ivtd_rpc_fail(call, IVT_EPROTO, "event %u: not a msgpack value", i);
+            if (ivt_mp_skip(&p, call->end) != 0) {
+                /* The events before it are recorded, as one call each would. */
+                node_observe_batch(d->node, orc, ev, ne, now, wall);
+                return ivtd_rpc_fail(call, IVT_EPROTO, "event %u: not a msgpack value", i0 + j);
+            }
         }
-        if (rc == 0) {
-            accepted++;
-            continue;
-        }
-        rejected++;
-        if (n_errs < OBSERVE_ERRORS_MAX) {
-            errs[n_errs].index = i;
-            snprintf(errs[n_errs].msg, sizeof(errs[n_errs].msg), "%s", msg);
-            n_errs++;
+        node_observe_batch(d->node, orc, ev, ne, now, wall);
+        for (uint32_t j = 0, k = 0; j < m; j++) {
+            rc = prc[j] ? prc[j] : orc[k++];
+            if (rc == 0) {
+                accepted++;
+                continue;
+            }
+            if (!prc[j])
+                snprintf(msg[j], sizeof(msg[j]), "%s", ivt_strerror(rc));
+            rejected++;
+            if (n_errs < OBSERVE_ERRORS_MAX) {
+                errs[n_errs].index = i0 + j;
+                snprintf(errs[n_errs].msg, sizeof(errs[n_errs].msg), "%.*s",
+                         (int)strnlen(msg[j], sizeof(msg[j])), msg[j]);
+                n_errs++;
+            }
         }
     }
     struct ivt_mpw *w = call->out;

@@ -268,6 +268,13 @@ int node_tags_keyring(uint8_t fp[NODE_KEYRING_FP_LEN], const uint8_t *tags, size
  * ip), IVT_ESTALE (ts outside the window). Never allocates past max_entities. */
 int node_observe(struct node *node, const struct node_event *ev, ivt_ms now, ivt_ms wall);
 
+/* Records count events in order, exactly as count calls of node_observe
+ * would (rc[i] gets what the i-th call returns), with the store's cache
+ * misses of several events overlapped (crdt_store_update_batch). Returns
+ * how many were accepted (rc[i] == 0). */
+size_t node_observe_batch(struct node *node, int *rc, const struct node_event *ev, size_t count,
+                          ivt_ms now, ivt_ms wall);
+
 /* Scores an event from the converged evidence (and observes it first when
  * observe is true, so the score includes it). */
 int node_score(struct node *node, struct node_score *out, const struct node_event *ev, bool observe,

@@ -132,32 +132,42 @@ BENCH(crdt_store_event)
      * timed part is crdt_store_update alone, one call per event, then one
      * call per BATCHED events; key formatting and hashing are the node's
      * (crdt_store_key_hash is timed on its own below). */
-    enum { PER_KIND = 200000, BATCH = 4096, ROUNDS = 500, BATCHED = 16 };
+    enum { PER_KIND = 200000, BATCH = 4096, ROUNDS = 250, BATCHED = 16, MODES = 4 };
     struct crdt_store *s = bench_store(1, 1200000);
     uint32_t ep = crdt_store_epoch(s);
     struct ivt_rng rng;
     ivt_rng_seed(&rng, 2);
     struct event_batch b = {malloc(BATCH * sizeof(*b.keys)), malloc(BATCH * sizeof(*b.u))};
+    struct crdt_event *ev = malloc(BATCH * sizeof(*ev));
+    for (int e = 0; e < BATCH; e++)
+        ev[e] = (struct crdt_event){ep, b.u[e], 5};
     /* Fill first so every entity is live. */
     store_fill(s, &b, ep, PER_KIND);
     struct crdt_store_stats st;
     crdt_store_stats(s, &st);
     bench_report("crdt_store_live_entities", (double)st.entities, "entities");
     bench_report("crdt_store_bytes_per_entity", (double)st.bytes / (double)st.entities, "B");
-    /* Rounds alternate between the two ways of calling, so both see the
-     * same mix of fresh and promoted sets as the store fills up. */
-    uint64_t total[2] = {0, 0}, cpu[2] = {0, 0};
-    for (int r = 0; r < 2 * ROUNDS; r++) {
+    /* Rounds cycle through the ways of calling, so each sees the same mix
+     * of fresh and promoted sets as the store fills up: a call per event,
+     * BATCHED events' updates in one crdt_store_update call, and
+     * crdt_store_update_batch with 16 and 64 events per call. */
+    static const int batch_of[MODES] = {0, 0, 16, 64};
+    uint64_t total[MODES] = {0}, cpu[MODES] = {0};
+    for (int r = 0; r < MODES * ROUNDS; r++) {
+        int mode = r % MODES;
         batch_fill(&b, BATCH, s, &rng, PER_KIND);
         uint64_t t0 = bench_now_ns(), c0 = cpu_ns();
-        if (r % 2 == 0)
+        if (mode == 0)
             for (int e = 0; e < BATCH; e++)
                 crdt_store_update(s, ep, b.u[e], 5);
-        else
+        else if (mode == 1)
             for (int e = 0; e < BATCH; e += BATCHED)
                 crdt_store_update(s, ep, b.u[e], 5 * BATCHED);
-        cpu[r % 2] += cpu_ns() - c0;
-        total[r % 2] += bench_now_ns() - t0;
+        else
+            for (int e = 0; e < BATCH; e += batch_of[mode])
+                crdt_store_update_batch(s, NULL, ev + e, (size_t)batch_of[mode], NULL, NULL);
+        cpu[mode] += cpu_ns() - c0;
+        total[mode] += bench_now_ns() - t0;
     }
     double events = (double)BATCH * ROUNDS;
     bench_report("crdt_store_event", events * 1e9 / (double)total[0], "events/s");
@@ -165,6 +175,11 @@ BENCH(crdt_store_event)
     bench_report("crdt_store_event_cpu", events * 1e9 / (double)cpu[0], "events/s");
     bench_report("crdt_store_event_batched16", events * 1e9 / (double)total[1], "events/s");
     bench_report("crdt_store_event_batched16_cpu", events * 1e9 / (double)cpu[1], "events/s");
+    bench_report("crdt_store_event_batch16", events * 1e9 / (double)total[2], "events/s");
+    bench_report("crdt_store_event_batch16_cpu", events * 1e9 / (double)cpu[2], "events/s");
+    bench_report("crdt_store_event_batch64", events * 1e9 / (double)total[3], "events/s");
+    bench_report("crdt_store_event_batch64_cpu", events * 1e9 / (double)cpu[3], "events/s");
+    free(ev);
     crdt_store_stats(s, &st);
     bench_report("crdt_store_bytes_per_entity_after", (double)st.bytes / (double)st.entities, "B");
     /* The node's share: one keyed hash per entity key. */

@@ -1237,6 +1237,226 @@ TEST(crdt_store_update_batch_equals_single)
     }
 }
 
+/* n replicas of nodes 2 .. n + 1 (node 1 is the store under test). */
+static void peers_new(struct crdt_store **p, int n)
+{
+    for (int k = 0; k < n; k++) {
+        struct crdt_config c;
+        small_config(&c, 2 + k);
+        p[k] = mk(&c);
+    }
+}
+
+static void peers_tick(struct crdt_store **p, int n, ivt_ms wall)
+{
+    for (int k = 0; k < n; k++)
+        crdt_store_tick(p[k], wall);
+}
+
+static void peers_delete(struct crdt_store **p, int n)
+{
+    for (int k = 0; k < n; k++)
+        crdt_store_delete(p[k]);
+}
+
+/* What the done callback of crdt_store_update_batch saw, and what it does:
+ * the same reactions as an owner's (read the record, admit it), so the
+ * test checks they see the store as a call per event leaves it. */
+struct batch_log {
+    struct crdt_store *s;
+    const struct crdt_event *ev;
+    size_t calls;
+    size_t idx[64];
+    int rc[64];
+    uint64_t seen[64]; /* the first update's entity: its local requests */
+};
+
+static void batch_react(void *ctx, size_t i, int rc)
+{
+    struct batch_log *l = ctx;
+    assert_true(l->calls < 64);
+    l->idx[l->calls] = i;
+    l->rc[l->calls] = rc;
+    l->seen[l->calls] = UINT64_MAX;
+    const struct crdt_event *e = &l->ev[i];
+    if (e->n && (unsigned)e->u[0].kind < CRDT_KINDS && e->u[0].key_len) {
+        struct crdt_view v;
+        if (crdt_store_get(l->s, &v, e->u[0].kind, e->u[0].key, e->u[0].key_len) == 0) {
+            l->seen[l->calls] = v.local[0] + v.local[1] + v.local[2] + v.local[3] +
+                                31 * v.fleet[0] + 7 * v.distinct[0] + v.origins + v.admitted;
+            if (i % 3 == 0)
+                crdt_store_admit(
+                    l->s, e->u[0].kind,
+                    crdt_store_key_hash(l->s, e->u[0].kind, e->u[0].key, e->u[0].key_len));
+        }
+    }
+    l->calls++;
+}
+
+/* Everything a store holds that an owner can observe: canonical bytes,
+ * digests, and the deltas it would flush (queue order, journal). */
+static void assert_same_all(struct crdt_store *a, struct crdt_store *b)
+{
+    assert_same(a, b);
+    enum { ND = 16 }; /* small_config: digest_bits 4 */
+    uint64_t da[ND], db[ND];
+    assert_int_equal(crdt_store_digest(a, da, ND), 0);
+    assert_int_equal(crdt_store_digest(b, db, ND), 0);
+    assert_memory_equal(da, db, sizeof(da));
+    assert_int_equal(crdt_store_pending(a), crdt_store_pending(b));
+    struct ivt_mpw wa, wb;
+    ivt_mpw_init_dyn(&wa, 1 << 24);
+    ivt_mpw_init_dyn(&wb, 1 << 24);
+    size_t na, nb;
+    assert_int_equal(crdt_store_flush(a, &wa, 1 << 24, &na), 0);
+    assert_int_equal(crdt_store_flush(b, &wb, 1 << 24, &nb), 0);
+    assert_int_equal(na, nb);
+    assert_int_equal(wa.len, wb.len);
+    assert_memory_equal(wa.data, wb.data, wa.len);
+    ivt_mpw_destroy(&wa);
+    ivt_mpw_destroy(&wb);
+}
+
+/* crdt_store_update_batch (many events, their updates' prefetches grouped
+ * across events) leaves exactly what a crdt_store_update call per event
+ * leaves: same bytes, digests and deltas, the same result per event, and
+ * its done callback sees each event's effect before the next. Covers
+ * entities repeated inside a batch, events in several epochs (stale ones,
+ * the next one) and across epoch rolls, invalid updates, set and counter
+ * promotions (a peer's merges make multi-origin epochs) and eviction at
+ * max_entities. */
+TEST(crdt_store_update_batch_equals_calls)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    for (int t = 0; t < (SLOW ? 15 : 80); t++) {
+        struct crdt_config c;
+        small_config(&c, 1);
+        c.max_entities = ivt_rng_below(&rng, 2) ? 16 : 4096;
+        c.forward_merged = ivt_rng_below(&rng, 2);
+        c.admit_kinds = (uint8_t)ivt_rng_below(&rng, 1u << CRDT_KINDS);
+        struct crdt_store *a = mk(&c), *b = mk(&c);
+        struct crdt_store *peer[2]; /* three origins: counter epochs promote */
+        peers_new(peer, 2);
+        ivt_ms wall = WALL0;
+        for (int round = 0; round < 8; round++) {
+            if (ivt_rng_below(&rng, 3) == 0) { /* an epoch boundary */
+                wall += 60000 * (ivt_ms)(1 + ivt_rng_below(&rng, 2));
+                crdt_store_tick(a, wall);
+                crdt_store_tick(b, wall);
+                peers_tick(peer, 2, wall);
+            }
+            for (int k = 0; k < 2; k++)
+                if (ivt_rng_below(&rng, 3) == 0) {
+                    random_events(peer[k], &rng, 20, 30);
+                    merge_store(a, peer[k]);
+                    merge_store(b, peer[k]);
+                }
+            enum { NE = 48, NU = 6 };
+            struct crdt_event ev[NE];
+            struct crdt_update u[NE][NU];
+            char keys[NE][NU][16];
+            size_t n = 1 + ivt_rng_below(&rng, NE);
+            uint32_t cur = crdt_store_epoch(a);
+            for (size_t i = 0; i < n; i++) {
+                /* cur - 7 is past the window of 6, cur + 2 too new */
+                ev[i].epoch = cur + 2 - (uint32_t)ivt_rng_below(&rng, 10);
+                ev[i].n = ivt_rng_below(&rng, NU + 1);
+                ev[i].u = u[i];
+                for (size_t j = 0; j < ev[i].n; j++)
+                    random_update(a, &u[i][j], keys[i][j], sizeof(keys[i][j]), &rng, 30);
+            }
+            struct batch_log la = {.s = a, .ev = ev}, lb = {.s = b, .ev = ev};
+            int rc[NE];
+            int want = 0;
+            for (size_t i = 0; i < n; i++) {
+                int r = crdt_store_update(b, ev[i].epoch, ev[i].u, ev[i].n);
+                assert_true(r == 0 || r == IVT_EINVAL || r == IVT_ESTALE);
+                if (r && !want)
+                    want = r;
+                batch_react(&lb, i, r);
+            }
+            assert_int_equal(crdt_store_update_batch(a, rc, ev, n, batch_react, &la), want);
+            assert_int_equal(la.calls, n);
+            for (size_t i = 0; i < n; i++) {
+                assert_int_equal(la.idx[i], i);
+                assert_int_equal(rc[i], lb.rc[i]);
+                assert_int_equal(la.rc[i], lb.rc[i]);
+                assert_true(la.seen[i] == lb.seen[i]);
+            }
+            assert_same_all(a, b);
+        }
+        crdt_store_delete(a);
+        crdt_store_delete(b);
+        peers_delete(peer, 2);
+    }
+}
+
+/* A view's local sums (this origin's own events in the window, derived
+ * from its slots and promoted epochs when read) equal an exact count of
+ * the events it applied, whatever the reads, merges from peers (which
+ * promote epochs past counter_slots_max origins) and epoch rolls between
+ * them. */
+TEST(crdt_store_local_sums_exact)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    enum { KEYS = 6, WIN = 6, SPAN = 12 };
+    for (int t = 0; t < (SLOW ? 4 : 20); t++) {
+        struct crdt_config c;
+        small_config(&c, 1);
+        struct crdt_store *a = mk(&c), *peer[2];
+        peers_new(peer, 2);
+        /* own[e][key][m]: our adds in epoch base + e */
+        static uint64_t own[SPAN + 1][KEYS][CRDT_COUNTERS];
+        memset(own, 0, sizeof(own));
+        uint32_t base = crdt_store_epoch(a);
+        for (int step = 0; step < 200; step++) {
+            uint32_t cur = crdt_store_epoch(a);
+            int r = (int)ivt_rng_below(&rng, 20);
+            if (r == 0 && cur - base < SPAN) {
+                ivt_ms wall = (ivt_ms)(cur + 1) * c.epoch_ms;
+                crdt_store_tick(a, wall);
+                peers_tick(peer, 2, wall);
+                continue;
+            }
+            char key[8];
+            unsigned k = (unsigned)ivt_rng_below(&rng, KEYS);
+            snprintf(key, sizeof(key), "k%u", k);
+            if (r <= 3) { /* a peer's events on the same keys, merged */
+                struct crdt_store *p = peer[r & 1];
+                struct crdt_update u = {.kind = CRDT_KIND_PUB, .key = key, .key_len = strlen(key)};
+                u.add[ivt_rng_below(&rng, 2)] = 1 + (uint32_t)ivt_rng_below(&rng, 3);
+                assert_int_equal(crdt_store_update(p, crdt_store_epoch(p), &u, 1), 0);
+                merge_store(a, p);
+            } else if (r <= 14) {
+                struct crdt_update u = {.kind = CRDT_KIND_PUB, .key = key, .key_len = strlen(key)};
+                int m = (int)ivt_rng_below(&rng, 2);
+                u.add[m] = 1 + (uint32_t)ivt_rng_below(&rng, 3);
+                uint32_t e = cur - (uint32_t)ivt_rng_below(&rng, 3);
+                if (e < base)
+                    e = base;
+                assert_int_equal(crdt_store_update(a, e, &u, 1), 0);
+                own[e - base][k][m] += u.add[m];
+            }
+            struct crdt_view v;
+            if (crdt_store_get(a, &v, CRDT_KIND_PUB, key, strlen(key)) != 0)
+                continue;
+            for (int m = 0; m < CRDT_COUNTERS; m++) {
+                uint64_t want = 0;
+                for (uint32_t e = base; e <= cur; e++)
+                    if (e + WIN > cur)
+                        want += own[e - base][k][m];
+                assert_int_equal(v.local[m], want);
+            }
+        }
+        crdt_store_delete(a);
+        peers_delete(peer, 2);
+    }
+}
+
 /* Cached window values stay right whatever interleaving of updates, merges
  * and reads: every view equals the one a fresh replica of the same state
  * computes from scratch. */

@@ -12,6 +12,7 @@
 
 #include "base/err.h"
 #include "base/mp.h"
+#include "base/rng.h"
 #include "node/detect.h"
 #include "node/node.h"
 #include "node/rules.h"
@@ -442,6 +443,98 @@ TEST(node_rejects_bad_events)
     assert_int_equal(st.events_rejected, 4);
     assert_int_equal(st.events_observed, 0);
     node_delete(n);
+}
+
+/* node_observe_batch does what a node_observe per event does: the same
+ * result per event, stats (admissions by reason among them), evidence and
+ * shared set, for random batches of events that repeat entities, cross
+ * the admission thresholds (events, distinct counts, heavy hitters, GIVT
+ * hits), fill the store past max_entities, and include invalid and stale
+ * events. */
+TEST(node_observe_batch_equals_calls)
+{
+    (void)state;
+    struct node_rules *rules = test_rules();
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    static const char *uas[] = {
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64)", "Mozilla/5.0 (X11; Linux x86_64)",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", NULL};
+    static const char *ips[] = {"81.2.69.%u", "1.44.96.%u", "2001:db8::%u"};
+    uint64_t admitted[NODE_ADMIT_REASONS] = {0}, evicted = 0;
+    for (int t = 0; t < 4; t++) {
+        struct node *n[2];
+        for (int k = 0; k < 2; k++) {
+            struct node_config cfg;
+            test_config(&cfg, 1, rules);
+            cfg.max_entities = 64; /* evictions */
+            assert_int_equal(node_new(&n[k], &cfg, 1, 0, WALL0), 0);
+            struct node_thresholds th;
+            node_thresholds_defaults(&th);
+            th.admit_events = 4;
+            th.admit_top_k = 8;
+            th.admit_top_min = 3;
+            assert_int_equal(node_set_thresholds(n[k], &th), 0);
+        }
+        enum { N = 300 };
+        struct node_event ev[N];
+        char ip[N][48], dev[N][16], pub[N][16];
+        for (int i = 0; i < N; i++) {
+            snprintf(ip[i], sizeof(ip[i]), ips[ivt_rng_below(&rng, 3)],
+                     (unsigned)ivt_rng_below(&rng, 10));
+            snprintf(dev[i], sizeof(dev[i]), "dev-%u", (unsigned)ivt_rng_below(&rng, 30));
+            snprintf(pub[i], sizeof(pub[i]), "pub-%u", (unsigned)ivt_rng_below(&rng, 3));
+            ev[i] = ev_of(ip[i], uas[ivt_rng_below(&rng, 4)],
+                          ivt_rng_below(&rng, 4) ? dev[i] : NULL, pub[i]);
+            ev[i].kind = (enum node_event_kind)ivt_rng_below(&rng, 3);
+            ev[i].ts = WALL0 + (ivt_ms)ivt_rng_below(&rng, 3) * 60000;
+            switch (ivt_rng_below(&rng, 40)) {
+            case 0: ev[i].ip.family = 0; break;                            /* no address */
+            case 1: ev[i].kind = (enum node_event_kind)7; break;           /* bad kind */
+            case 2: ev[i].ts = WALL0 - (ivt_ms)10 * IVT_MS_PER_DAY; break; /* stale */
+            default: break;
+            }
+        }
+        int want[N], got[N];
+        size_t accepted = 0;
+        for (int i = 0; i < N; i++) {
+            want[i] = node_observe(n[0], &ev[i], 0, WALL0 + 60000);
+            accepted += want[i] == 0;
+        }
+        size_t got_accepted = 0;
+        for (int i = 0; i < N;) {
+            int m = 1 + (int)ivt_rng_below(&rng, 40);
+            if (m > N - i)
+                m = N - i;
+            got_accepted += node_observe_batch(n[1], got + i, ev + i, (size_t)m, 0, WALL0 + 60000);
+            i += m;
+        }
+        assert_int_equal(got_accepted, accepted);
+        assert_memory_equal(got, want, sizeof(want));
+        struct node_stats sa, sb;
+        node_get_stats(n[0], &sa);
+        node_get_stats(n[1], &sb);
+        assert_memory_equal(&sa, &sb, sizeof(sa));
+        assert_true(sa.entities_evicted > 0);
+        for (int r = 0; r < NODE_ADMIT_REASONS; r++)
+            admitted[r] += sa.admissions[r];
+        evicted += sa.entities_evicted;
+        assert_int_equal(node_evidence_fingerprint(n[0]), node_evidence_fingerprint(n[1]));
+        struct ivt_mpw wa, wb;
+        snapshot(n[0], &wa);
+        snapshot(n[1], &wb);
+        assert_int_equal(wa.len, wb.len);
+        assert_memory_equal(wa.data, wb.data, wa.len);
+        ivt_mpw_destroy(&wa);
+        ivt_mpw_destroy(&wb);
+        node_delete(n[0]);
+        node_delete(n[1]);
+    }
+    /* the runs reached what they are meant to cover */
+    assert_true(evicted > 0);
+    assert_true(admitted[NODE_ADMIT_RULE] > 0 && admitted[NODE_ADMIT_EVENTS] > 0 &&
+                admitted[NODE_ADMIT_DISTINCT] > 0);
+    node_rules_delete(rules);
 }
 
 /* One request from each of `count` addresses 10.0.0.0, 10.0.0.1, ... */
