@@ -114,6 +114,12 @@ struct gossip_config {
      * application with its own anti-entropy may spend fewer (never fewer
      * than retransmit_mult sends, the limit of a cluster under 10). */
     uint32_t app_retransmit_mult;
+    /* A gossip round sends payload-only datagrams when the queued
+     * payloads fill one, or when a payload has waited this long since it
+     * was queued or last sent (0: every round, memberlist's way).
+     * Membership, probes and acks never wait; they carry payloads
+     * whenever there is room. */
+    ivt_ms app_max_delay;
     uint32_t app_queue_max; /* published payloads waiting to be sent */
     uint32_t app_seen_max;  /* payload ids remembered to deliver each once */
 

@@ -69,6 +69,12 @@ struct gossip_stream {
     bool join, polled, failed;
     struct gossip_addr peer;
     ivt_ms deadline;
+    /* The counter in the header of the frame being built, taken from
+     * g->counter when it was begun: datagrams sealed while the frame is
+     * built (a merge that corrects a peer) take the next ones, so the
+     * frame's header never repeats one a datagram carried (a receiver
+     * dropped such a join reply as a replay). */
+    uint64_t counter;
     uint8_t *in;
     size_t in_len;
     uint8_t *out;
@@ -150,14 +156,13 @@ static int frame_out(struct gossip *g, struct gossip_stream *s, const struct ivt
         return IVT_ENOMEM;
     s->out = p;
     uint8_t nonce[GOSSIP_NONCE_LEN];
-    gossip__nonce(g, nonce);
+    gossip__nonce(g, s->counter, nonce);
     size_t sealed;
     uint8_t *f = p + s->out_len;
     int rc = gossip_seal(f + FRAME_LEN_BYTES, need - FRAME_LEN_BYTES, &sealed, &g->kr,
                          g->stream_label, g->stream_label_len, nonce, w->data, w->len);
     if (rc)
         return rc;
-    g->counter++;
     f[0] = (uint8_t)(sealed >> 24);
     f[1] = (uint8_t)(sealed >> 16);
     f[2] = (uint8_t)(sealed >> 8);
@@ -167,11 +172,12 @@ static int frame_out(struct gossip *g, struct gossip_stream *s, const struct ivt
     return 0;
 }
 
-static void frame_begin(struct gossip *g, struct ivt_mpw *w, enum gossip_msg_type type,
-                        uint32_t fields)
+static void frame_begin(struct gossip *g, struct gossip_stream *s, struct ivt_mpw *w,
+                        enum gossip_msg_type type, uint32_t fields)
 {
     ivt_mpw_init_dyn(w, g->cfg.pushpull_max_bytes);
-    gossip_wire_hdr(w, g->mem[0].id, g->cfg.generation, g->counter);
+    s->counter = g->counter++;
+    gossip_wire_hdr(w, g->mem[0].id, g->cfg.generation, s->counter);
     ivt_mpw_array(w, fields);
     ivt_mpw_uint(w, type);
 }
@@ -297,7 +303,7 @@ static int send_req(struct gossip *g, struct gossip_stream *s)
     struct ivt_mpw w;
     uint32_t count;
     uint64_t sum = gossip__summary(g, &count);
-    frame_begin(g, &w, GOSSIP_MSG_PP_REQ, 5);
+    frame_begin(g, s, &w, GOSSIP_MSG_PP_REQ, 5);
     ivt_mpw_bool(&w, s->join);
     ivt_mpw_uint(&w, sum);
     ivt_mpw_uint(&w, count);
@@ -338,7 +344,7 @@ static int on_req(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
     uint32_t our_count;
     uint64_t our_sum = gossip__summary(g, &our_count);
     struct ivt_mpw w;
-    frame_begin(g, &w, GOSSIP_MSG_PP_RESP, 6);
+    frame_begin(g, s, &w, GOSSIP_MSG_PP_RESP, 6);
     ivt_mpw_uint(&w, our_sum);
     ivt_mpw_uint(&w, our_count);
     if (join || sum != our_sum || count != our_count)
@@ -372,7 +378,7 @@ static int on_resp(struct gossip *g, struct gossip_stream *s, const uint8_t *pos
         return IVT_EPROTO;
     app_merge(g, diff, diff_len);
     struct ivt_mpw w;
-    frame_begin(g, &w, GOSSIP_MSG_PP_FIN, 4);
+    frame_begin(g, s, &w, GOSSIP_MSG_PP_FIN, 4);
     int rc = 0;
     if (d) {
         member_digest(g, &w);
@@ -412,7 +418,7 @@ static int on_fin(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
     /* Compute what the initiator lacks from our state before the merge, so
      * the reply carries our view, not an echo of theirs. */
     struct ivt_mpw w;
-    frame_begin(g, &w, GOSSIP_MSG_PP_END, 2);
+    frame_begin(g, s, &w, GOSSIP_MSG_PP_END, 2);
     int rc = 0;
     if (d)
         rc = member_diff(g, &w, d, dend);

@@ -22,8 +22,10 @@ struct rig {
     uint64_t counter;
 };
 
-/* A node with id bytes `id` and rng seed `seed`, and a peer to talk to. */
-static void rig_init_as(struct rig *r, uint8_t id, uint64_t seed)
+/* A node with id bytes `id` and rng seed `seed`, and a peer to talk to;
+ * tweak (may be NULL) overrides knobs of the LAN profile. */
+static void rig_init_with(struct rig *r, uint8_t id, uint64_t seed,
+                          void (*tweak)(struct gossip_config *cfg))
 {
     assert_true(sodium_init() >= 0);
     memset(r, 0, sizeof(*r));
@@ -39,8 +41,15 @@ static void rig_init_as(struct rig *r, uint8_t id, uint64_t seed)
     strcpy(cfg.name, "self");
     strcpy(cfg.label, LABEL);
     cfg.addr.port = 1;
+    if (tweak)
+        tweak(&cfg);
     assert_int_equal(gossip_new(&r->g, &cfg, &r->kr, NULL, seed, 0), 0);
     memset(r->peer, 0xb2, GOSSIP_ID_LEN);
+}
+
+static void rig_init_as(struct rig *r, uint8_t id, uint64_t seed)
+{
+    rig_init_with(r, id, seed, NULL);
 }
 
 static void rig_init(struct rig *r)
@@ -352,6 +361,129 @@ TEST(gossip_packets_never_exceed_packet_size)
                 assert_true(out[i].len <= 1200);
     }
     assert_true(total > 0);
+    gossip_delete(r.g);
+}
+
+/* Probes once an hour: the datagrams of these tests are gossip rounds. */
+static void rare_probes(struct gossip_config *cfg)
+{
+    cfg->probe_interval = 60 * IVT_MS_PER_MIN;
+}
+
+/* The rig's node with its peer joined and every membership update about
+ * the two of them sent, ticked as a host does (at each deadline) up to
+ * `until`. Returns the time it stopped at. */
+static ivt_ms rig_quiet(struct rig *r, ivt_ms until)
+{
+    struct gossip_addr from = {.port = 2};
+    uint8_t body[GOSSIP_MEMBER_MSG_MAX], pkt[GOSSIP_PACKET_MAX];
+    size_t bn = alive_msg(body, r->peer, 0);
+    size_t n = craft(r, pkt, body, bn, ++r->counter);
+    assert_int_equal(gossip_receive(r->g, &from, pkt, n, 0), 0);
+    struct gossip_packet out[8];
+    ivt_ms t = 0;
+    while (t < until) {
+        gossip_tick(r->g, t);
+        while (gossip_outbox(r->g, out, 8) > 0) {
+        }
+        t = gossip_next_deadline(r->g);
+    }
+    return until;
+}
+
+/* Runs the host loop from t to `until`; returns the time of the first
+ * datagram that carried payload bytes (IVT_MS_NEVER: none) and the length
+ * of the longest such datagram. */
+static ivt_ms rig_first_payload(struct rig *r, ivt_ms t, ivt_ms until, size_t *longest)
+{
+    struct gossip_packet out[8];
+    struct gossip_stats st;
+    gossip_get_stats(r->g, &st);
+    uint64_t app = st.bytes_app;
+    ivt_ms first = IVT_MS_NEVER;
+    *longest = 0;
+    while (t <= until) {
+        gossip_tick(r->g, t);
+        size_t k;
+        gossip_get_stats(r->g, &st);
+        bool carried = st.bytes_app > app;
+        app = st.bytes_app;
+        while ((k = gossip_outbox(r->g, out, 8)) > 0)
+            for (size_t i = 0; i < k && carried; i++)
+                *longest = out[i].len > *longest ? out[i].len : *longest;
+        if (carried && first == IVT_MS_NEVER)
+            first = t;
+        ivt_ms next = gossip_next_deadline(r->g);
+        t = next > t ? next : t + 1;
+    }
+    return first;
+}
+
+/* A lone small payload does not go out in the next gossip round (a third
+ * of a datagram, sealed and opened for so little), but never waits longer
+ * than app_max_delay. */
+TEST(gossip_lone_payload_waits_at_most_max_delay)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, rare_probes);
+    ivt_ms t = rig_quiet(&r, 5 * IVT_MS_PER_S);
+    struct gossip_config lan;
+    gossip_config_profile(&lan, GOSSIP_PROFILE_LAN);
+    assert_int_equal(lan.app_max_delay, 1000);
+    uint8_t p[40] = {1};
+    assert_int_equal(gossip_publish(r.g, p, sizeof(p), t), 0);
+    size_t longest;
+    ivt_ms first = rig_first_payload(&r, t, t + 10 * IVT_MS_PER_S, &longest);
+    assert_true(first != IVT_MS_NEVER);
+    assert_true(first > t + lan.gossip_interval);
+    assert_true(first <= t + lan.app_max_delay);
+    gossip_delete(r.g);
+}
+
+/* Payloads that fill a datagram go out in the next round, in full
+ * datagrams. */
+TEST(gossip_full_datagram_of_payloads_sent_at_once)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, rare_probes);
+    ivt_ms t = rig_quiet(&r, 5 * IVT_MS_PER_S);
+    size_t budget = gossip_app_budget(r.g);
+    uint8_t p[GOSSIP_PACKET_MAX] = {2};
+    size_t longest;
+    /* One short of a datagram's worth: held for a round or two. */
+    assert_int_equal(gossip_publish(r.g, p, budget, t), 0);
+    assert_int_equal(gossip_publish(r.g, p, budget, t), 0);
+    assert_int_equal(rig_first_payload(&r, t, t + 400, &longest), IVT_MS_NEVER);
+    /* The third fills it: the next round (200 ms, LAN) sends. */
+    t += 400;
+    assert_int_equal(gossip_publish(r.g, p, budget, t), 0);
+    ivt_ms first = rig_first_payload(&r, t, t + 200, &longest);
+    assert_true(first != IVT_MS_NEVER && first <= t + 200);
+    assert_true(longest >= 2 * budget);
+    gossip_delete(r.g);
+}
+
+/* app_max_delay 0 is memberlist's way: whatever is queued goes out in the
+ * next round. */
+static void no_delay(struct gossip_config *cfg)
+{
+    rare_probes(cfg);
+    cfg->app_max_delay = 0;
+}
+
+TEST(gossip_payload_without_delay_goes_next_round)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, no_delay);
+    ivt_ms t = rig_quiet(&r, 5 * IVT_MS_PER_S);
+    uint8_t p[40] = {3};
+    assert_int_equal(gossip_publish(r.g, p, sizeof(p), t), 0);
+    size_t longest;
+    ivt_ms first = rig_first_payload(&r, t, t + 200, &longest);
+    assert_true(first != IVT_MS_NEVER && first <= t + 200);
     gossip_delete(r.g);
 }
 
