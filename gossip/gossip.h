@@ -314,7 +314,9 @@ int gossip_stream_accept(struct gossip *g, uint32_t *sid, const struct gossip_ad
  * IVT_EREPLAY, ...): then it is done; close it. */
 int gossip_stream_receive(struct gossip *g, uint32_t sid, const uint8_t *data, size_t len,
                           ivt_ms now);
-/* Copies up to cap pending bytes into buf and consumes them; returns how many. */
+/* Copies up to cap pending bytes into buf and consumes them; returns how
+ * many. An outgoing stream's first frame (its digest) is built at the
+ * first call: call it once connected, so a refused connection costs none. */
 size_t gossip_stream_output(struct gossip *g, uint32_t sid, uint8_t *buf, size_t cap);
 /* True once nothing more will be read or queued (also for unknown sids). */
 bool gossip_stream_done(const struct gossip *g, uint32_t sid);

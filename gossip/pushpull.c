@@ -67,6 +67,11 @@ struct gossip_stream {
     uint32_t sid; /* 0: free slot */
     uint8_t role, phase;
     bool join, polled, failed;
+    /* Initiator: the REQ frame (our digest, the store's included) is built
+     * when the host first asks for output, i.e. once it has connected: a
+     * reconnect to a member that is really dead (the connection refused)
+     * costs no digest. */
+    bool req_pending;
     struct gossip_addr peer;
     ivt_ms deadline;
     /* The counter in the header of the frame being built, taken from
@@ -323,11 +328,9 @@ int gossip__stream_open(struct gossip *g, const struct gossip_addr *to, bool joi
         return IVT_ELIMIT;
     s->join = join;
     s->phase = PHASE_WAIT_RESP;
+    s->req_pending = true;
     g->st.pushpull_started++;
-    int rc = send_req(g, s);
-    if (rc)
-        stream_reset(g, s);
-    return rc;
+    return 0;
 }
 
 /* Responder: REQ -> RESP. */
@@ -620,6 +623,13 @@ size_t gossip_stream_output(struct gossip *g, uint32_t sid, uint8_t *buf, size_t
     struct gossip_stream *s = stream_get(g, sid);
     if (!s)
         return 0;
+    if (s->req_pending) {
+        s->req_pending = false;
+        if (s->phase == PHASE_WAIT_RESP && send_req(g, s)) {
+            stream_fail(g, s);
+            return 0;
+        }
+    }
     size_t n = s->out_len - s->out_off;
     if (n > cap)
         n = cap;

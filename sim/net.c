@@ -72,6 +72,7 @@ struct conn {
     uint32_t host[2]; /* 0: initiator, 1: acceptor */
     uint32_t sid[2];
     bool open[2];           /* the end's host has a live sid */
+    bool connected;         /* accepted: the initiator may write (TCP's handshake) */
     ivt_ms last_arrival[2]; /* toward end i: keeps each direction in order */
 };
 
@@ -449,7 +450,7 @@ static void pump(struct sim_net *n, uint32_t ci, int end)
 {
     struct conn *c = &n->conns[ci];
     struct host *h = &n->hosts[c->host[end]];
-    if (!c->open[end] || h->crashed)
+    if (!c->open[end] || h->crashed || (end == 0 && !c->connected))
         return;
     for (;;) {
         size_t len =
@@ -593,6 +594,7 @@ static void run_event(struct sim_net *n, struct event *e)
         }
         c->sid[1] = sid;
         c->open[1] = true;
+        c->connected = true;
         host_after(n, e->host);
         host_after(n, a);
         return;
