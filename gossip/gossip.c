@@ -1591,6 +1591,10 @@ static void gossip_round(struct gossip *g, ivt_ms now)
     uint32_t n = random_members(g, targets, k, -1, now - g->cfg.gossip_to_dead);
     for (uint32_t i = 0; i < n && (g->mq.n || (app && g->aq.n)); i++)
         send_packet(g, &g->mem[targets[i]].addr, NULL, 0, -1);
+    /* Nobody to send to (a node alone): the payloads wait another delay,
+     * rather than leave a deadline in the past (a host would spin). */
+    if (g->aq.n && g->app_due <= now)
+        g->app_due = now + g->cfg.app_max_delay;
 }
 
 static void suspicion_tick(struct gossip *g, ivt_ms now)

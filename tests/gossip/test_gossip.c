@@ -465,6 +465,28 @@ TEST(gossip_full_datagram_of_payloads_sent_at_once)
     gossip_delete(r.g);
 }
 
+/* A node alone with a payload queued (no one to send it to) is not asked
+ * to be ticked again at once: its host would spin. */
+TEST(gossip_lone_node_with_payload_does_not_spin)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, rare_probes);
+    uint8_t p[40] = {4};
+    assert_int_equal(gossip_publish(r.g, p, sizeof(p), 0), 0);
+    struct gossip_packet out[8];
+    ivt_ms t = 0;
+    while (t < 60 * IVT_MS_PER_S) {
+        gossip_tick(r.g, t);
+        while (gossip_outbox(r.g, out, 8) > 0) {
+        }
+        ivt_ms next = gossip_next_deadline(r.g);
+        assert_true(next > t);
+        t = next;
+    }
+    gossip_delete(r.g);
+}
+
 /* app_max_delay 0 is memberlist's way: whatever is queued goes out in the
  * next round. */
 static void no_delay(struct gossip_config *cfg)
