@@ -704,10 +704,14 @@ static bool app_full(const struct gossip *g)
     return g->cfg.app_max_delay == 0 || g->aq.bytes >= room;
 }
 
-/* A gossip round at now sends datagrams for payloads alone. */
+/* A gossip round at now sends datagrams for payloads alone: they fill
+ * one, or one of them would wait past app_max_delay for the next round.
+ * Rounds keep their pace (gossip_interval) either way: a queue that cannot
+ * drain (more payloads than rounds carry) must not turn every ack that
+ * carries a few of them into a new round. */
 static bool app_ready(const struct gossip *g, ivt_ms now)
 {
-    return g->aq.n && (app_full(g) || now >= g->app_due);
+    return g->aq.n && (app_full(g) || g->app_due <= now + g->cfg.gossip_interval);
 }
 
 static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
@@ -1748,8 +1752,7 @@ int gossip_tick(struct gossip *g, ivt_ms now)
             g->next_probe = now + scaled(g, g->cfg.probe_interval);
         }
     }
-    /* A payload's wait ends on time, not at the next round after it. */
-    if (now >= g->next_gossip || (g->aq.n && now >= g->app_due)) {
+    if (now >= g->next_gossip) {
         gossip_round(g, now);
         g->next_gossip = now + g->cfg.gossip_interval;
     }
@@ -1805,10 +1808,12 @@ ivt_ms gossip_next_deadline(const struct gossip *g)
     }
     /* Gossip rounds only matter when there is something to say; payloads
      * alone say it once they fill a datagram or one has waited long enough. */
-    if (g->mq.n || (g->aq.n && app_full(g)))
+    if (g->mq.n || (g->aq.n && app_full(g))) {
         t = min_ms(t, g->next_gossip);
-    if (g->aq.n)
-        t = min_ms(t, g->app_due);
+    } else if (g->aq.n) {
+        ivt_ms last_round = g->app_due - g->cfg.gossip_interval;
+        t = min_ms(t, last_round > g->next_gossip ? last_round : g->next_gossip);
+    }
     for (uint32_t i = 0; i < g->n_susp; i++)
         t = min_ms(t, g->susp[i].start + susp_timeout(g, g->susp[i].n));
     for (uint32_t i = 0; g->n_relay && i < GOSSIP_RELAY_MAX; i++)
