@@ -32,6 +32,10 @@
  *     never revives a tombstone; instead we probe that member with its
  *     death certificate attached (the buddy system), so only the member's
  *     own refutation, gossiped with a higher incarnation, brings it back.
+ *   - Payloads alone do not make a gossip round send: it waits until they
+ *     fill a datagram or one would wait past app_max_delay (memberlist
+ *     sends whatever is queued every round; each datagram is a seal and an
+ *     open whatever it carries). Membership news never waits.
  *   - Stall detection: when gossip_tick runs much later than the deadline
  *     we asked for, our own loop stalled; the probe in flight is given the
  *     stall back (its ack may be waiting in the socket buffer) and the
