@@ -465,6 +465,141 @@ TEST(gossip_full_datagram_of_payloads_sent_at_once)
     gossip_delete(r.g);
 }
 
+/* An update about member id (generation gen, incarnation 0) in state st,
+ * accused by `from` (SUSPECT, DEAD), at port `port`. */
+static size_t member_msg(uint8_t *buf, const uint8_t *id, uint32_t gen, uint8_t st,
+                         const uint8_t *from, uint16_t port)
+{
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, GOSSIP_MEMBER_MSG_MAX);
+    struct gossip_wire_member m = {.id = id,
+                                   .gen = gen,
+                                   .state = st,
+                                   .from = from,
+                                   .name = "m",
+                                   .name_len = 1,
+                                   .meta = (const uint8_t *)""};
+    m.addr.port = port;
+    gossip_wire_member_msg(&w, &m);
+    return w.len;
+}
+
+/* True when the sealed datagram carries an ALIVE about id at generation gen. */
+static bool carries_alive(struct rig *r, const struct gossip_packet *p, const uint8_t *id,
+                          uint32_t gen)
+{
+    uint8_t plain[GOSSIP_PACKET_MAX];
+    size_t n;
+    assert_int_equal(
+        gossip_open(plain, sizeof(plain), &n, &r->kr, LABEL, strlen(LABEL), p->data, p->len), 0);
+    const uint8_t *pos = plain, *end = plain + n;
+    struct gossip_hdr h;
+    assert_int_equal(gossip_wire_hdr_decode(&pos, end, &h), 0);
+    while (pos < end) {
+        struct gossip_msg m;
+        assert_int_equal(gossip_wire_msg_decode(&pos, end, &m), 0);
+        if (m.type == GOSSIP_MSG_ALIVE && !memcmp(m.m.id, id, GOSSIP_ID_LEN) && m.m.gen == gen)
+            return true;
+    }
+    return false;
+}
+
+static void second_generation(struct gossip_config *cfg)
+{
+    rare_probes(cfg);
+    cfg->generation = 2;
+}
+
+/* A restarted node shown the death certificate of its previous generation
+ * (by a node that missed the restart's gossip and holds the tombstone)
+ * answers with its current alive, on the ack to the ping that carried it:
+ * nothing else would ever tell that node. */
+TEST(gossip_restarted_member_answers_old_certificate)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, second_generation);
+    ivt_ms t = rig_quiet(&r, 5 * IVT_MS_PER_S);
+    uint8_t self[GOSSIP_ID_LEN], body[GOSSIP_PROBE_MSG_MAX + GOSSIP_MEMBER_MSG_MAX];
+    memset(self, 0xa1, sizeof(self));
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, body, GOSSIP_PROBE_MSG_MAX);
+    gossip_wire_ping(&w, 9, self);
+    size_t bn = w.len + member_msg(body + w.len, self, 1, GOSSIP_DEAD, r.peer, 1);
+    uint8_t pkt[GOSSIP_PACKET_MAX];
+    size_t n = craft(&r, pkt, body, bn, ++r.counter);
+    struct gossip_addr from = {.port = 2};
+    assert_int_equal(gossip_receive(r.g, &from, pkt, n, t), 0);
+    struct gossip_packet out[8];
+    size_t k = gossip_outbox(r.g, out, 8);
+    bool answered = false;
+    for (size_t i = 0; i < k; i++)
+        answered |= out[i].to.port == 2 && carries_alive(&r, &out[i], self, 2);
+    assert_true(answered);
+    gossip_delete(r.g);
+}
+
+/* A join reply is not dropped as a replay when the seed sends the joiner
+ * a datagram while it builds the reply (here: the seed buried the joiner's
+ * previous generation, and pings it with the certificate as it merges the
+ * join), even when that datagram arrives first. */
+TEST(gossip_join_reply_survives_datagrams_sent_while_built)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, rare_probes);
+    uint8_t joiner[GOSSIP_ID_LEN], body[2 * GOSSIP_MEMBER_MSG_MAX], pkt[GOSSIP_PACKET_MAX];
+    memset(joiner, 0xc3, sizeof(joiner));
+    size_t bn = member_msg(body, joiner, 1, GOSSIP_ALIVE, NULL, 3);
+    bn += member_msg(body + bn, joiner, 1, GOSSIP_DEAD, r.peer, 3);
+    size_t n = craft(&r, pkt, body, bn, ++r.counter);
+    struct gossip_addr from = {.port = 2}, seed = {.port = 1}, at = {.port = 3};
+    assert_int_equal(gossip_receive(r.g, &from, pkt, n, 0), 0);
+    struct gossip_member_info m;
+    assert_int_equal(gossip_member(r.g, joiner, &m), 0);
+    assert_int_equal(m.state, GOSSIP_DEAD);
+
+    struct gossip_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    gossip_config_profile(&cfg, GOSSIP_PROFILE_LAN);
+    memcpy(cfg.id, joiner, GOSSIP_ID_LEN);
+    cfg.generation = 2;
+    strcpy(cfg.name, "joiner");
+    strcpy(cfg.label, LABEL);
+    cfg.addr = at;
+    struct gossip *j;
+    assert_int_equal(gossip_new(&j, &cfg, &r.kr, NULL, 2, 0), 0);
+    assert_int_equal(gossip_join(j, &seed, 1, 0), 0);
+    uint32_t sj, ss;
+    struct gossip_addr to;
+    assert_int_equal(gossip_stream_poll_connect(j, &sj, &to), 1);
+    assert_int_equal(gossip_stream_accept(r.g, &ss, &at, 0), 0);
+    static uint8_t buf[1 << 16];
+    struct gossip_packet out[8];
+    for (int round = 0; round < 8; round++) {
+        size_t len;
+        while ((len = gossip_stream_output(j, sj, buf, sizeof(buf))) > 0)
+            gossip_stream_receive(r.g, ss, buf, len, 0);
+        /* The seed's datagrams overtake its stream bytes. */
+        size_t k;
+        while ((k = gossip_outbox(r.g, out, 8)) > 0)
+            for (size_t i = 0; i < k; i++)
+                if (out[i].to.port == 3)
+                    gossip_receive(j, &seed, out[i].data, out[i].len, 0);
+        while ((len = gossip_stream_output(r.g, ss, buf, sizeof(buf))) > 0)
+            gossip_stream_receive(j, sj, buf, len, 0);
+    }
+    assert_true(gossip_stream_done(j, sj));
+    struct gossip_stats st;
+    gossip_get_stats(j, &st);
+    assert_int_equal(st.pushpull_failed, 0);
+    assert_int_equal(st.pushpull_completed, 1);
+    gossip_get_stats(r.g, &st);
+    assert_true(st.resurrections_held >= 1); /* the ping was sent mid-reply */
+    gossip_delete(j);
+    gossip_delete(r.g);
+}
+
 /* A node alone with a payload queued (no one to send it to) is not asked
  * to be ticked again at once: its host would spin. */
 TEST(gossip_lone_node_with_payload_does_not_spin)
