@@ -1581,7 +1581,8 @@ static ivt_ms pushpull_period(const struct gossip *g)
  * Sends one datagram to each of gossip_nodes random members while there is
  * something to say. Membership news always goes at once (with payloads in
  * the room it leaves). Payloads alone wait until they fill a datagram or
- * one has waited app_max_delay (departure from memberlist, which sends
+ * one would wait past app_max_delay before the next round (departure from
+ * memberlist, which sends
  * whatever is queued every round: at the node core's evidence rate a
  * payload-only round carried a payload or two, a third of a datagram, and
  * each datagram costs a seal and an open whatever it carries). The rounds

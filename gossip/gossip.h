@@ -115,8 +115,9 @@ struct gossip_config {
      * than retransmit_mult sends, the limit of a cluster under 10). */
     uint32_t app_retransmit_mult;
     /* A gossip round sends payload-only datagrams when the queued
-     * payloads fill one, or when a payload has waited this long since it
-     * was queued or last sent (0: every round, memberlist's way).
+     * payloads fill one, or when a payload would otherwise wait longer
+     * than this since it was queued or last sent (0: every round,
+     * memberlist's way).
      * Membership, probes and acks never wait; they carry payloads
      * whenever there is room. */
     ivt_ms app_max_delay;
