@@ -7,3 +7,5 @@ $(eval $(call program,ivtd,node/main.c))
 endif
 # The API load generator (docs/benchmarks.md): a client of the API, not a test.
 $(eval $(call program,ivt-loadgen,tests/loadgen.c))
+# The do-nothing API server under the daemon figures (tests/floor.c).
+$(eval $(call program,ivt-floor,tests/floor.c))

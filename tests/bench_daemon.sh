@@ -2,7 +2,9 @@
 # tests/bench_daemon.sh: the daemon figures of docs/benchmarks.md.
 #   bash tests/bench_daemon.sh [RATES...]     (default: 10000 50000 100000)
 # Three ivtd (lan profile) gossip on loopback; bin/ivt-loadgen drives node 1:
-# score latency open loop at each rate, observe throughput in batches, and
+# score latency open loop at each rate (over loopback TCP, then over a unix
+# socket: names ending _unix; and the same for bin/ivt-floor, a server that
+# does nothing: names ending _floor, _floor_unix), observe throughput in batches, and
 # the RSS of a node holding 1 million entities, then score at 1,000/s for
 # 40 s with that million (push-pulls of a large store land in it: the
 # lan profile's 30 s interval). Prints BENCH lines; after each score rate
@@ -17,16 +19,38 @@ for i in 1 2 3; do
     config $i 'evidence = { max_entities = 1100000; };'
     sed -i 's/snapshot_interval = "1s"/snapshot_interval = "60s"/' "$T/n$i.cfg"
     sed -i 's/profile = "local"/profile = "lan"/' "$T/n$i.cfg"
+    # Node 1 also listens on a unix socket, as for an ad server on its host.
+    [ $i = 1 ] && sed -i "s|api = { listen = \[|api = { listen = [\"unix:$T/api1.sock\", |" "$T/n$i.cfg"
     start $i
 done
 for i in 1 2 3; do wait_until 30 "node $i sees 3 alive" is $i members.alive 3; done
 A="127.0.0.1:$((PORT + 1))"
 cpu_ns() { awk '{print $1}' "/proc/$PID_1/schedstat"; }
+# The floor: bin/ivt-floor answers every request with nil (no work of its
+# own) through the same libuv batching; its CPU per request is what the
+# kernel, libuv and the wake-ups cost on this host, under ivtd's figures.
+floor() { # floor ADDR RATE TAG
+    "$ROOT/bin/ivt-floor" "$1" & local fp=$!
+    PIDS+=("$fp")
+    sleep 0.3
+    local f0 f1
+    f0=$(awk '{print $1}' "/proc/$fp/schedstat")
+    "$LG" score "$1" "$2" 5 2 "$3"
+    f1=$(awk '{print $1}' "/proc/$fp/schedstat")
+    echo "BENCH daemon_cpu_per_score_at_${2}_per_s_$3 $(( (f1 - f0) / ($2 * 5) )) ns"
+    kill "$fp"
+}
 for r in $RATES; do
+    floor "127.0.0.1:$((PORT + 9))" "$r" floor
+    floor "unix:$T/floor.sock" "$r" floor_unix
     c0=$(cpu_ns)
     "$LG" score "$A" "$r" 5 2
     c1=$(cpu_ns)
     echo "BENCH daemon_cpu_per_score_at_${r}_per_s $(( (c1 - c0) / (r * 5) )) ns"
+    c0=$(cpu_ns)
+    "$LG" score "unix:$T/api1.sock" "$r" 5 2 unix
+    c1=$(cpu_ns)
+    echo "BENCH daemon_cpu_per_score_at_${r}_per_s_unix $(( (c1 - c0) / (r * 5) )) ns"
 done
 [ -n "${SCORE_ONLY:-}" ] && exit 0
 for b in 1000 100; do

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,11 +57,34 @@ struct conn {
     size_t woff;
 };
 
+/* A unix socket ("unix:/path"): what an ad server on the same host as its
+ * ivtd would use; no TCP stack, so the kernel's share per request is
+ * smaller than over loopback TCP. */
+static int dial_unix(const char *path)
+{
+    struct sockaddr_un un;
+    memset(&un, 0, sizeof(un));
+    un.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(un.sun_path)) {
+        fprintf(stderr, "ivt-loadgen: socket path too long: %s\n", path);
+        exit(2);
+    }
+    memcpy(un.sun_path, path, strlen(path));
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&un, sizeof(un)) != 0) {
+        fprintf(stderr, "ivt-loadgen: cannot connect to unix:%s: %s\n", path, strerror(errno));
+        exit(3);
+    }
+    return fd;
+}
+
 static int dial(const char *addr)
 {
+    if (strncmp(addr, "unix:", 5) == 0)
+        return dial_unix(addr + 5);
     struct sockaddr_storage ss;
     if (ivtd_sockaddr_parse(&ss, addr) != 0) {
-        fprintf(stderr, "ivt-loadgen: expected ip:port, got %s\n", addr);
+        fprintf(stderr, "ivt-loadgen: expected ip:port or unix:/path, got %s\n", addr);
         exit(2);
     }
     int fd = socket(ss.ss_family, SOCK_STREAM, 0);
@@ -378,6 +402,7 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "fill") == 0)
         return run_observe(argv[2], 1000, 0, 2, (uint32_t)atol(argv[3]));
     fprintf(stderr, "usage: ivt-loadgen score ADDR RATE SECONDS [CONNS [TAG]]\n"
+                    "       (ADDR: ip:port, or unix:/path for a unix socket)\n"
                     "       ivt-loadgen observe ADDR BATCH SECONDS [CONNS]\n"
                     "       ivt-loadgen fill ADDR ENTITIES\n");
     return 2;

@@ -371,6 +371,138 @@ TEST(crdt_store_own_deltas_complete)
     }
 }
 
+/* One own event on ip key adding item to the distinct sets in mask. */
+static void add_items(struct crdt_store *s, const char *key, uint8_t mask, uint64_t item)
+{
+    struct crdt_update u;
+    memset(&u, 0, sizeof(u));
+    u.kind = CRDT_KIND_IP;
+    u.key = key;
+    u.key_len = strlen(key);
+    u.add[0] = 1;
+    for (int d = 0; d < CRDT_DISTINCTS; d++)
+        u.item[d] = item + (uint64_t)d;
+    u.item_mask = mask;
+    assert_int_equal(crdt_store_update(s, crdt_store_epoch(s), &u, 1), 0);
+}
+
+/* One own event on ip "k" adding item to distinct set 0 (ua per ip). */
+static void add_item(struct crdt_store *s, uint64_t item)
+{
+    add_items(s, "k", 1, item);
+}
+
+/* The sets' values of ip key at a fresh replica that merged only what src
+ * flushes now. */
+static void delta_distincts(struct crdt_store *src, int node, const char *key, uint64_t *out)
+{
+    struct crdt_config c;
+    small_config(&c, node);
+    c.distinct_exact_max = 64;
+    struct crdt_store *fresh = mk(&c);
+    ship_deltas(src, fresh, 1200);
+    struct crdt_view v;
+    assert_int_equal(crdt_store_get(fresh, &v, CRDT_KIND_IP, key, strlen(key)), 0);
+    memcpy(out, v.distinct, sizeof(v.distinct));
+    crdt_store_delete(fresh);
+}
+
+/* The set's value at a fresh replica that merged only what src flushes now. */
+static uint64_t delta_distinct(struct crdt_store *src, int node)
+{
+    struct crdt_config c;
+    small_config(&c, node);
+    c.distinct_exact_max = 64;
+    struct crdt_store *fresh = mk(&c);
+    ship_deltas(src, fresh, 1200);
+    struct crdt_view v;
+    assert_int_equal(crdt_store_get(fresh, &v, CRDT_KIND_IP, "k", 1), 0);
+    crdt_store_delete(fresh);
+    return v.distinct[0];
+}
+
+/* A record flushed, or dropped as oversize, and then raised again by new
+ * events sends only the new items: the journal entries it flushed are
+ * never sent twice, however rarely the journal is compacted. */
+TEST(crdt_store_delta_sends_each_own_item_once)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    c.forward_merged = false;
+    c.distinct_exact_max = 64;
+    struct crdt_store *a = mk(&c);
+    for (uint64_t i = 1; i <= 3; i++)
+        add_item(a, i);
+    assert_int_equal(delta_distinct(a, 2), 3);
+    add_item(a, 4);
+    assert_int_equal(delta_distinct(a, 3), 1);
+    /* Dropped (push-pull will carry it), then raised: the new item only. */
+    add_item(a, 5);
+    add_item(a, 6);
+    assert_true(crdt_store_flush_drop(a));
+    assert_int_equal(crdt_store_pending(a), 0);
+    add_item(a, 7);
+    assert_int_equal(delta_distinct(a, 4), 1);
+    crdt_store_delete(a);
+}
+
+/* An entity evicted with unsent journal entries, whose slot goes to another
+ * entity and then back to it (evicted in turn), sends only what its new
+ * record holds: the old record's entries went with it. */
+TEST(crdt_store_delta_of_a_reused_slot_is_its_own)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    c.forward_merged = false;
+    c.distinct_exact_max = 64;
+    c.max_entities = 16;
+    struct crdt_store *a = mk(&c);
+    add_items(a, "k", 1, 100); /* the least evidence: evicted first */
+    char key[16];
+    for (int i = 0; i < 15; i++) {
+        snprintf(key, sizeof(key), "o%d", i);
+        add_items(a, key, 1, 1000 + (uint64_t)i);
+        add_items(a, key, 1, 2000 + (uint64_t)i);
+    }
+    add_items(a, "new", 1, 5); /* evicts k, takes its slot */
+    add_items(a, "k", 1, 300); /* evicts new, takes the slot back */
+    uint64_t got[CRDT_DISTINCTS];
+    delta_distincts(a, 2, "k", got);
+    assert_int_equal(got[0], 1);
+    crdt_store_delete(a);
+}
+
+/* An event adding to two sets of a record flushed before, whose second add
+ * finds the journal full (and compacts it to make room), still sends both
+ * new items, and only those: at every journal size around the growth steps. */
+TEST(crdt_store_delta_complete_when_journal_fills_mid_event)
+{
+    (void)state;
+    for (int fill = 0; fill < 140; fill++) {
+        struct crdt_config c;
+        small_config(&c, 1);
+        c.forward_merged = false;
+        c.distinct_exact_max = 64;
+        struct crdt_store *a = mk(&c);
+        add_items(a, "k", 3, 100);
+        uint64_t got[CRDT_DISTINCTS];
+        delta_distincts(a, 2, "k", got);
+        assert_int_equal(got[0], 1);
+        char key[16];
+        for (int i = 0; i < fill; i++) {
+            snprintf(key, sizeof(key), "o%d", i);
+            add_items(a, key, 1, 1000 + (uint64_t)i);
+        }
+        add_items(a, "k", 3, 200);
+        delta_distincts(a, 3, "k", got);
+        assert_int_equal(got[0], 1);
+        assert_int_equal(got[1], 1);
+        crdt_store_delete(a);
+    }
+}
+
 /* Admits every record of s (crdt_store_admit). */
 static void admit_all(struct crdt_store *s)
 {
