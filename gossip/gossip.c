@@ -32,6 +32,10 @@
  *     never revives a tombstone; instead we probe that member with its
  *     death certificate attached (the buddy system), so only the member's
  *     own refutation, gossiped with a higher incarnation, brings it back.
+ *   - Payloads alone do not make a gossip round send: it waits until they
+ *     fill a datagram or one would wait past app_max_delay (memberlist
+ *     sends whatever is queued every round; each datagram is a seal and an
+ *     open whatever it carries). Membership news never waits.
  *   - Stall detection: when gossip_tick runs much later than the deadline
  *     we asked for, our own loop stalled; the probe in flight is given the
  *     stall back (its ack may be waiting in the socket buffer) and the
@@ -58,7 +62,11 @@ enum {
     PUSHPULL_SCALE_BASE = 32, /* memberlist: push-pull interval grows above 32 nodes */
     SYNC_GRACE_PROBES = 2,    /* probe intervals a push-pull gets before a lone accusation kills */
     REAP_PERIOD_MS = 60 * IVT_MS_PER_S, /* tombstone expiry is checked this often */
-    SEEN_MIN = 64                       /* smallest payload-dedup memory */
+    SEEN_MIN = 64,                      /* smallest payload-dedup memory */
+    /* Default app_max_delay, in gossip intervals: at the node core's
+     * evidence rate a queue fills a datagram in about a second, and a
+     * payload-only round every interval sent datagrams a third full. */
+    APP_DELAY_ROUNDS = 5
 };
 
 /* (generation, incarnation) as one ordered number. */
@@ -139,6 +147,7 @@ void gossip_config_profile(struct gossip_config *cfg, enum gossip_profile p)
         cfg->pushpull_interval = 15 * IVT_MS_PER_S;
         cfg->stream_timeout = IVT_MS_PER_S;
     }
+    cfg->app_max_delay = APP_DELAY_ROUNDS * cfg->gossip_interval;
 }
 
 static int config_check(const struct gossip_config *c)
@@ -151,7 +160,8 @@ static int config_check(const struct gossip_config *c)
         return IVT_EINVAL;
     if (c->probe_interval <= 0 || c->probe_timeout <= 0 || c->probe_timeout > c->probe_interval ||
         c->gossip_interval <= 0 || c->pushpull_interval <= 0 || c->stream_timeout <= 0 ||
-        c->reconnect_interval <= 0 || c->tombstone_ttl <= 0 || c->stall_threshold <= 0)
+        c->reconnect_interval <= 0 || c->tombstone_ttl <= 0 || c->stall_threshold <= 0 ||
+        c->app_max_delay < 0)
         return IVT_EINVAL;
     if (c->suspicion_mult < 1 || c->suspicion_max_mult < 1 || c->awareness_max < 1 ||
         c->retransmit_mult < 1 || c->stream_max < 1 || c->max_members < 2 || c->outbox_max < 1 ||
@@ -185,15 +195,14 @@ static uint32_t id_hash(const uint8_t *id)
 enum { NONCE_ID_BYTES = GOSSIP_NONCE_LEN - 4 - 8 };
 _Static_assert(NONCE_ID_BYTES > 0 && (int)NONCE_ID_BYTES <= (int)GOSSIP_ID_LEN, "nonce layout");
 
-uint64_t gossip__nonce(const struct gossip *g, uint8_t nonce[GOSSIP_NONCE_LEN])
+void gossip__nonce(const struct gossip *g, uint64_t counter, uint8_t nonce[GOSSIP_NONCE_LEN])
 {
     memcpy(nonce, g->mem[0].id, NONCE_ID_BYTES);
     uint8_t *p = nonce + NONCE_ID_BYTES;
     for (int i = 0; i < 4; i++)
         *p++ = (uint8_t)(g->cfg.generation >> (24 - 8 * i));
     for (int i = 0; i < 8; i++)
-        *p++ = (uint8_t)(g->counter >> (56 - 8 * i));
-    return g->counter;
+        *p++ = (uint8_t)(counter >> (56 - 8 * i));
 }
 
 int gossip__find(const struct gossip *g, const uint8_t *id)
@@ -548,14 +557,18 @@ static void q_remove(struct gossip *g, struct gossip_queue *q, uint32_t s)
 {
     struct gossip_qitem *it = &q->it[s];
     q_unlink(q, s);
-    if (q->members)
+    if (q->members) {
         g->mem[it->u.m.idx].qslot = -1;
-    else
-        free(it->u.msg);
+    } else {
+        q->bytes -= it->len;
+        free(it->u.app);
+    }
     it->next = q->free;
     q->free = s;
     if (--q->n == 0) {
         q->tmax = 0;
+        if (!q->members)
+            g->app_due = IVT_MS_NEVER;
         if (q->members) {
             /* Drained (a join's backlog of an update per member, say): give
              * the slots back; a simulator holds N of these queues. */
@@ -571,7 +584,7 @@ static void q_destroy(struct gossip_queue *q)
 {
     for (uint32_t t = 0; t <= q->tmax && !q->members; t++)
         for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next)
-            free(q->it[s].u.msg);
+            free(q->it[s].u.app);
     free(q->it);
     q->it = NULL;
 }
@@ -674,6 +687,37 @@ static bool seen_add(struct gossip *g, uint64_t fp)
     return true;
 }
 
+/* Recomputes app_due: a walk of the payload queue (app_queue_max items at
+ * most), after sends restamped some of them. */
+static void app_due_update(struct gossip *g)
+{
+    const struct gossip_queue *q = &g->aq;
+    ivt_ms oldest = IVT_MS_NEVER;
+    for (uint32_t t = 0; t <= q->tmax && q->n; t++)
+        for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next)
+            if (q->it[s].u.app->ready < oldest)
+                oldest = q->it[s].u.app->ready;
+    g->app_due = oldest == IVT_MS_NEVER ? IVT_MS_NEVER : oldest + g->cfg.app_max_delay;
+}
+
+/* The queued payloads fill a datagram's room (with no membership news in
+ * it): a payload-only round now sends full datagrams. */
+static bool app_full(const struct gossip *g)
+{
+    size_t room = g->cfg.packet_size - GOSSIP_ENVELOPE_OVERHEAD - GOSSIP_HDR_MAX;
+    return g->cfg.app_max_delay == 0 || g->aq.bytes >= room;
+}
+
+/* A gossip round at now sends datagrams for payloads alone: they fill
+ * one, or one of them would wait past app_max_delay for the next round.
+ * Rounds keep their pace (gossip_interval) either way: a queue that cannot
+ * drain (more payloads than rounds carry) must not turn every ack that
+ * carries a few of them into a new round. */
+static bool app_ready(const struct gossip *g, ivt_ms now)
+{
+    return g->aq.n && (app_full(g) || g->app_due <= now + g->cfg.gossip_interval);
+}
+
 static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
 {
     struct gossip_queue *q = &g->aq;
@@ -685,20 +729,25 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
         if (t == 0)
             return IVT_ELIMIT;
         q_remove(g, q, q->head[t]);
+        app_due_update(g);
         g->st.payloads_dropped++;
     }
-    uint8_t *p = malloc(len);
+    struct gossip_app_msg *p = malloc(sizeof(*p) + len);
     int64_t s = p ? q_alloc(q) : -1;
     if (s < 0) {
         free(p);
         return IVT_ENOMEM;
     }
-    memcpy(p, msg, len);
+    p->ready = g->now;
+    memcpy(p->bytes, msg, len);
     struct gossip_qitem *it = &q->it[s];
     it->transmits = 0;
     it->packet = g->packet_no;
     it->len = (uint16_t)len;
-    it->u.msg = p;
+    it->u.app = p;
+    q->bytes += (uint32_t)len;
+    if (g->now + g->cfg.app_max_delay < g->app_due)
+        g->app_due = g->now + g->cfg.app_max_delay;
     q_link(q, (uint32_t)s);
     return 0;
 }
@@ -797,7 +846,7 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
                     w->err = err;
                 }
             } else if (fits) {
-                fits = append(w, it->u.msg, it->len, budget);
+                fits = append(w, it->u.app->bytes, it->len, budget);
             }
             if (fits)
                 chosen[n_chosen++] = s;
@@ -815,10 +864,14 @@ walked:;
             q_remove(g, q, s);
             continue;
         }
+        if (!q->members)
+            it->u.app->ready = g->now;
         q_unlink(q, s);
         it->transmits++;
         q_link(q, s);
     }
+    if (n_chosen && !q->members)
+        app_due_update(g);
     return start - *budget;
 }
 
@@ -858,7 +911,7 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
     if (!pkt)
         return;
     uint8_t nonce[GOSSIP_NONCE_LEN];
-    gossip__nonce(g, nonce);
+    gossip__nonce(g, g->counter, nonce);
     size_t out_len;
     if (gossip_seal(pkt->data, g->cfg.packet_size, &out_len, &g->kr, g->cfg.label, g->label_len,
                     nonce, plain, w.len))
@@ -1008,12 +1061,15 @@ static void refute(struct gossip *g, uint32_t inc, ivt_ms now)
 /* An accusation about us: refute it if it is about our current
  * incarnation; if it is older, its sender missed our last refutation, so
  * say our current one again (it rides back on our very next packet, often
- * the ack to the buddy-system ping that carried the accusation). */
+ * the ack to the buddy-system ping that carried the accusation). An
+ * accusation about an earlier generation (our previous run's death
+ * certificate, sent by a node that held back a push-pull's news of our
+ * restart) is answered the same way: nothing else would ever tell it. */
 static void refute_or_repeat(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
 {
-    if (g->leaving || w->gen != g->mem[0].gen)
+    if (g->leaving || w->gen > g->mem[0].gen)
         return;
-    if (w->inc >= g->mem[0].inc)
+    if (w->gen == g->mem[0].gen && w->inc >= g->mem[0].inc)
         refute(g, w->inc, now);
     else
         enqueue_member(g, 0, NULL);
@@ -1285,6 +1341,7 @@ enum {
 int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8_t *data,
                    size_t len, ivt_ms now)
 {
+    g->now = now;
     g->st.packets_in++;
     g->st.bytes_in += len;
     if (len > g->cfg.packet_size)
@@ -1344,9 +1401,10 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         return drop(g, GOSSIP_DROP_REPLAY, IVT_EREPLAY);
     int sender = gossip__find(g, h.id);
     if (sender > 0 && g->mem[sender].state == GOSSIP_DEAD && h.gen >= g->mem[sender].gen)
-        /* A member we buried is talking to us: show it the certificate,
-         * so its refutation (or its repeated alive) comes straight back. */
-        send_packet(g, from, NULL, 0, sender);
+        /* A member we buried is talking to us: show it the certificate on
+         * a ping, so its refutation (or its repeated alive, when it has
+         * restarted since) comes straight back on the ack. */
+        send_ping(g, from, g->seq++, h.id, sender);
     /* Two passes: news first, then probes. A ping that carries an
      * accusation (the buddy system) must be answered after we have
      * refuted it, so the refutation rides on the ack. */
@@ -1519,13 +1577,33 @@ static ivt_ms pushpull_period(const struct gossip *g)
     return (ivt_ms)(mult * (double)g->cfg.pushpull_interval);
 }
 
+/*
+ * Sends one datagram to each of gossip_nodes random members while there is
+ * something to say. Membership news always goes at once (with payloads in
+ * the room it leaves). Payloads alone wait until they fill a datagram or
+ * one would wait past app_max_delay before the next round (departure from
+ * memberlist, which sends
+ * whatever is queued every round: at the node core's evidence rate a
+ * payload-only round carried a payload or two, a third of a datagram, and
+ * each datagram costs a seal and an open whatever it carries). The rounds
+ * that do send still go to distinct members, so a payload's
+ * app_retransmit_mult x log10 N sends still spread it as before, only
+ * later by up to the delay at each hop.
+ */
 static void gossip_round(struct gossip *g, ivt_ms now)
 {
+    bool app = app_ready(g, now);
+    if (!g->mq.n && !app)
+        return;
     uint32_t targets[64];
     uint32_t k = g->cfg.gossip_nodes < 64 ? g->cfg.gossip_nodes : 64;
     uint32_t n = random_members(g, targets, k, -1, now - g->cfg.gossip_to_dead);
-    for (uint32_t i = 0; i < n && (g->mq.n || g->aq.n); i++)
+    for (uint32_t i = 0; i < n && (g->mq.n || (app && g->aq.n)); i++)
         send_packet(g, &g->mem[targets[i]].addr, NULL, 0, -1);
+    /* Nobody to send to (a node alone): the payloads wait another delay,
+     * rather than leave a deadline in the past (a host would spin). */
+    if (g->aq.n && g->app_due <= now)
+        g->app_due = now + g->cfg.app_max_delay;
 }
 
 static void suspicion_tick(struct gossip *g, ivt_ms now)
@@ -1646,6 +1724,7 @@ static void reap(struct gossip *g, ivt_ms now)
 
 int gossip_tick(struct gossip *g, ivt_ms now)
 {
+    g->now = now;
     /* Stall detection: we asked to run at last_deadline. If we run much
      * later, our own loop was stalled: the probe's ack may be sitting in
      * the socket buffer, so give the probe the stall back, and count the
@@ -1732,9 +1811,14 @@ ivt_ms gossip_next_deadline(const struct gossip *g)
                 t = min_ms(t, g->probe.indirect_at);
         }
     }
-    /* Gossip rounds only matter when there is something to say. */
-    if (g->mq.n || g->aq.n)
+    /* Gossip rounds only matter when there is something to say; payloads
+     * alone say it once they fill a datagram or one has waited long enough. */
+    if (g->mq.n || (g->aq.n && app_full(g))) {
         t = min_ms(t, g->next_gossip);
+    } else if (g->aq.n) {
+        ivt_ms last_round = g->app_due - g->cfg.gossip_interval;
+        t = min_ms(t, last_round > g->next_gossip ? last_round : g->next_gossip);
+    }
     for (uint32_t i = 0; i < g->n_susp; i++)
         t = min_ms(t, g->susp[i].start + susp_timeout(g, g->susp[i].n));
     for (uint32_t i = 0; g->n_relay && i < GOSSIP_RELAY_MAX; i++)
@@ -1771,6 +1855,8 @@ int gossip_new(struct gossip **out, const struct gossip_config *cfg,
     g->outbox = malloc(g->ob_cap * sizeof(*g->outbox));
     q_init(&g->mq, true);
     q_init(&g->aq, false);
+    g->app_due = IVT_MS_NEVER;
+    g->now = now;
     g->seen_cap = SEEN_MIN;
     while (g->seen_cap < cfg->app_seen_max)
         g->seen_cap *= 2;
@@ -1840,6 +1926,7 @@ int gossip_join(struct gossip *g, const struct gossip_addr *seeds, size_t n, ivt
 
 int gossip_leave(struct gossip *g, ivt_ms now)
 {
+    g->now = now;
     g->leaving = true;
     g->probe.active = false;
     set_state(g, 0, GOSSIP_LEFT, now);
@@ -1857,7 +1944,7 @@ size_t gossip_app_budget(const struct gossip *g)
 
 int gossip_publish(struct gossip *g, const uint8_t *payload, size_t len, ivt_ms now)
 {
-    (void)now;
+    g->now = now;
     if (len == 0)
         return IVT_EINVAL;
     if (len > gossip_app_budget(g))

@@ -114,6 +114,13 @@ struct gossip_config {
      * application with its own anti-entropy may spend fewer (never fewer
      * than retransmit_mult sends, the limit of a cluster under 10). */
     uint32_t app_retransmit_mult;
+    /* A gossip round sends payload-only datagrams when the queued
+     * payloads fill one, or when a payload would otherwise wait longer
+     * than this since it was queued or last sent (0: every round,
+     * memberlist's way).
+     * Membership, probes and acks never wait; they carry payloads
+     * whenever there is room. */
+    ivt_ms app_max_delay;
     uint32_t app_queue_max; /* published payloads waiting to be sent */
     uint32_t app_seen_max;  /* payload ids remembered to deliver each once */
 
@@ -308,7 +315,9 @@ int gossip_stream_accept(struct gossip *g, uint32_t *sid, const struct gossip_ad
  * IVT_EREPLAY, ...): then it is done; close it. */
 int gossip_stream_receive(struct gossip *g, uint32_t sid, const uint8_t *data, size_t len,
                           ivt_ms now);
-/* Copies up to cap pending bytes into buf and consumes them; returns how many. */
+/* Copies up to cap pending bytes into buf and consumes them; returns how
+ * many. An outgoing stream's first frame (its digest) is built at the
+ * first call: call it once connected, so a refused connection costs none. */
 size_t gossip_stream_output(struct gossip *g, uint32_t sid, uint8_t *buf, size_t cap);
 /* True once nothing more will be read or queued (also for unknown sids). */
 bool gossip_stream_done(const struct gossip *g, uint32_t sid);

@@ -72,8 +72,16 @@ struct gossip_qitem {
             uint32_t idx;  /* the member */
             uint32_t from; /* its SUSPECT or DEAD accuser, a member index (0: us) */
         } m;
-        uint8_t *msg; /* payloads: the encoded USER message */
+        struct gossip_app_msg *app; /* payloads: the encoded USER message */
     } u;
+};
+
+/* A queued payload: the encoded USER message, and since when it has waited
+ * for a datagram (enqueued, or last sent). Payload rounds are held until
+ * the queue fills a datagram or the longest wait reaches app_max_delay. */
+struct gossip_app_msg {
+    ivt_ms ready;
+    uint8_t bytes[];
 };
 
 struct gossip_queue {
@@ -82,6 +90,7 @@ struct gossip_queue {
     uint32_t used;   /* slots ever handed out (the rest of cap is fresh) */
     uint32_t free;   /* first free slot, or GOSSIP_NIL */
     uint32_t tmax;   /* no item has more transmits than this */
+    uint32_t bytes;  /* payloads: the encoded size of all queued items */
     bool members;    /* membership updates (else payloads) */
     uint32_t head[GOSSIP_TRANSMITS_CAP + 1], tail[GOSSIP_TRANSMITS_CAP + 1];
 };
@@ -134,7 +143,14 @@ struct gossip {
     uint32_t n_susp, cap_susp;
 
     struct gossip_queue mq, aq; /* membership updates, payloads */
-    uint64_t *seen[2];          /* two generations of payload fingerprints */
+    /* The oldest payload wait ends here (aq's least recent ready +
+     * app_max_delay; IVT_MS_NEVER when aq is empty), kept so the deadline
+     * need not walk the queue. */
+    ivt_ms app_due;
+    /* The time of the API call in progress: payloads sent in it are
+     * stamped ready again (send_packet has no `now` of its own). */
+    ivt_ms now;
+    uint64_t *seen[2]; /* two generations of payload fingerprints */
     uint32_t seen_cap, seen_n;
     uint64_t user_seq;
 
@@ -182,9 +198,10 @@ void gossip__wire_member(const struct gossip *g, uint32_t idx, struct gossip_wir
 int gossip__reserve(struct gossip *g, uint32_t extra);
 /* A member as push-pull reported it: may only lower trust in others. */
 void gossip__merge_remote(struct gossip *g, const struct gossip_wire_member *m, ivt_ms now);
-/* The AEAD nonce of the next message sealed: our (id, generation, counter),
- * the tuple its header carries. Returns the counter; the caller raises it. */
-uint64_t gossip__nonce(const struct gossip *g, uint8_t nonce[GOSSIP_NONCE_LEN]);
+/* The AEAD nonce of the message whose header carries counter: our (id,
+ * generation, counter). Each counter is used once: the caller raises
+ * g->counter past it. */
+void gossip__nonce(const struct gossip *g, uint64_t counter, uint8_t nonce[GOSSIP_NONCE_LEN]);
 /* Replay window for a sender: checks, then commits. Returns 0 or IVT_EREPLAY. */
 int gossip__replay(struct gossip *g, const struct gossip_hdr *h);
 uint32_t gossip__alive_count(const struct gossip *g);

@@ -67,8 +67,19 @@ struct gossip_stream {
     uint32_t sid; /* 0: free slot */
     uint8_t role, phase;
     bool join, polled, failed;
+    /* Initiator: the REQ frame (our digest, the store's included) is built
+     * when the host first asks for output, i.e. once it has connected: a
+     * reconnect to a member that is really dead (the connection refused)
+     * costs no digest. */
+    bool req_pending;
     struct gossip_addr peer;
     ivt_ms deadline;
+    /* The counter in the header of the frame being built, taken from
+     * g->counter when it was begun: datagrams sealed while the frame is
+     * built (a merge that corrects a peer) take the next ones, so the
+     * frame's header never repeats one a datagram carried (a receiver
+     * dropped such a join reply as a replay). */
+    uint64_t counter;
     uint8_t *in;
     size_t in_len;
     uint8_t *out;
@@ -150,14 +161,13 @@ static int frame_out(struct gossip *g, struct gossip_stream *s, const struct ivt
         return IVT_ENOMEM;
     s->out = p;
     uint8_t nonce[GOSSIP_NONCE_LEN];
-    gossip__nonce(g, nonce);
+    gossip__nonce(g, s->counter, nonce);
     size_t sealed;
     uint8_t *f = p + s->out_len;
     int rc = gossip_seal(f + FRAME_LEN_BYTES, need - FRAME_LEN_BYTES, &sealed, &g->kr,
                          g->stream_label, g->stream_label_len, nonce, w->data, w->len);
     if (rc)
         return rc;
-    g->counter++;
     f[0] = (uint8_t)(sealed >> 24);
     f[1] = (uint8_t)(sealed >> 16);
     f[2] = (uint8_t)(sealed >> 8);
@@ -167,11 +177,12 @@ static int frame_out(struct gossip *g, struct gossip_stream *s, const struct ivt
     return 0;
 }
 
-static void frame_begin(struct gossip *g, struct ivt_mpw *w, enum gossip_msg_type type,
-                        uint32_t fields)
+static void frame_begin(struct gossip *g, struct gossip_stream *s, struct ivt_mpw *w,
+                        enum gossip_msg_type type, uint32_t fields)
 {
     ivt_mpw_init_dyn(w, g->cfg.pushpull_max_bytes);
-    gossip_wire_hdr(w, g->mem[0].id, g->cfg.generation, g->counter);
+    s->counter = g->counter++;
+    gossip_wire_hdr(w, g->mem[0].id, g->cfg.generation, s->counter);
     ivt_mpw_array(w, fields);
     ivt_mpw_uint(w, type);
 }
@@ -297,7 +308,7 @@ static int send_req(struct gossip *g, struct gossip_stream *s)
     struct ivt_mpw w;
     uint32_t count;
     uint64_t sum = gossip__summary(g, &count);
-    frame_begin(g, &w, GOSSIP_MSG_PP_REQ, 5);
+    frame_begin(g, s, &w, GOSSIP_MSG_PP_REQ, 5);
     ivt_mpw_bool(&w, s->join);
     ivt_mpw_uint(&w, sum);
     ivt_mpw_uint(&w, count);
@@ -317,11 +328,9 @@ int gossip__stream_open(struct gossip *g, const struct gossip_addr *to, bool joi
         return IVT_ELIMIT;
     s->join = join;
     s->phase = PHASE_WAIT_RESP;
+    s->req_pending = true;
     g->st.pushpull_started++;
-    int rc = send_req(g, s);
-    if (rc)
-        stream_reset(g, s);
-    return rc;
+    return 0;
 }
 
 /* Responder: REQ -> RESP. */
@@ -338,7 +347,7 @@ static int on_req(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
     uint32_t our_count;
     uint64_t our_sum = gossip__summary(g, &our_count);
     struct ivt_mpw w;
-    frame_begin(g, &w, GOSSIP_MSG_PP_RESP, 6);
+    frame_begin(g, s, &w, GOSSIP_MSG_PP_RESP, 6);
     ivt_mpw_uint(&w, our_sum);
     ivt_mpw_uint(&w, our_count);
     if (join || sum != our_sum || count != our_count)
@@ -372,7 +381,7 @@ static int on_resp(struct gossip *g, struct gossip_stream *s, const uint8_t *pos
         return IVT_EPROTO;
     app_merge(g, diff, diff_len);
     struct ivt_mpw w;
-    frame_begin(g, &w, GOSSIP_MSG_PP_FIN, 4);
+    frame_begin(g, s, &w, GOSSIP_MSG_PP_FIN, 4);
     int rc = 0;
     if (d) {
         member_digest(g, &w);
@@ -412,7 +421,7 @@ static int on_fin(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
     /* Compute what the initiator lacks from our state before the merge, so
      * the reply carries our view, not an echo of theirs. */
     struct ivt_mpw w;
-    frame_begin(g, &w, GOSSIP_MSG_PP_END, 2);
+    frame_begin(g, s, &w, GOSSIP_MSG_PP_END, 2);
     int rc = 0;
     if (d)
         rc = member_diff(g, &w, d, dend);
@@ -614,6 +623,13 @@ size_t gossip_stream_output(struct gossip *g, uint32_t sid, uint8_t *buf, size_t
     struct gossip_stream *s = stream_get(g, sid);
     if (!s)
         return 0;
+    if (s->req_pending) {
+        s->req_pending = false;
+        if (s->phase == PHASE_WAIT_RESP && send_req(g, s)) {
+            stream_fail(g, s);
+            return 0;
+        }
+    }
     size_t n = s->out_len - s->out_off;
     if (n > cap)
         n = cap;

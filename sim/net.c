@@ -71,7 +71,13 @@ struct conn {
     bool used;
     uint32_t host[2]; /* 0: initiator, 1: acceptor */
     uint32_t sid[2];
-    bool open[2];           /* the end's host has a live sid */
+    bool open[2]; /* the end's host has a live sid */
+    /* Accepted: the initiator's core is asked for its bytes only now (a
+     * refused connection costs it no request), but they travel as if
+     * written when it connected, as before: they arrive with the accept. */
+    bool connected;
+    ivt_ms opened;          /* when the initiator connected */
+    bool early;             /* the initiator's first bytes: sent at `opened` */
     ivt_ms last_arrival[2]; /* toward end i: keeps each direction in order */
 };
 
@@ -449,7 +455,7 @@ static void pump(struct sim_net *n, uint32_t ci, int end)
 {
     struct conn *c = &n->conns[ci];
     struct host *h = &n->hosts[c->host[end]];
-    if (!c->open[end] || h->crashed)
+    if (!c->open[end] || h->crashed || (end == 0 && !c->connected))
         return;
     for (;;) {
         size_t len =
@@ -463,7 +469,8 @@ static void pump(struct sim_net *n, uint32_t ci, int end)
             return;
         memcpy(data, n->chunk, len);
         int other = !end;
-        ivt_ms t = n->now + link_of(n, c->host[end], c->host[other])->delay;
+        ivt_ms sent = end == 0 && c->early ? c->opened : n->now;
+        ivt_ms t = sent + link_of(n, c->host[end], c->host[other])->delay;
         if (t < c->last_arrival[other])
             t = c->last_arrival[other];
         c->last_arrival[other] = t;
@@ -475,6 +482,8 @@ static void pump(struct sim_net *n, uint32_t ci, int end)
                                .len = (uint32_t)len,
                                .data = data});
     }
+    if (end == 0)
+        c->early = false;
     if (gossip_stream_done(h->ops->gossip(h->h), c->sid[end])) {
         /* Finished and flushed: close our end; the peer hears it after its
          * data (same direction, same ordering). */
@@ -510,8 +519,12 @@ static void host_after(struct sim_net *n, uint32_t i)
             continue;
         }
         n->st.streams++;
-        *c = (struct conn){
-            .used = true, .host = {i, (uint32_t)target}, .sid = {sid, 0}, .open = {true, false}};
+        *c = (struct conn){.used = true,
+                           .host = {i, (uint32_t)target},
+                           .sid = {sid, 0},
+                           .open = {true, false},
+                           .opened = n->now,
+                           .early = true};
         uint32_t ci = (uint32_t)(c - n->conns);
         push(n, (struct event){.t = n->now + link_of(n, i, (uint32_t)target)->delay,
                                .kind = EV_CONNECT,
@@ -593,6 +606,7 @@ static void run_event(struct sim_net *n, struct event *e)
         }
         c->sid[1] = sid;
         c->open[1] = true;
+        c->connected = true;
         host_after(n, e->host);
         host_after(n, a);
         return;

@@ -22,8 +22,10 @@ struct rig {
     uint64_t counter;
 };
 
-/* A node with id bytes `id` and rng seed `seed`, and a peer to talk to. */
-static void rig_init_as(struct rig *r, uint8_t id, uint64_t seed)
+/* A node with id bytes `id` and rng seed `seed`, and a peer to talk to;
+ * tweak (may be NULL) overrides knobs of the LAN profile. */
+static void rig_init_with(struct rig *r, uint8_t id, uint64_t seed,
+                          void (*tweak)(struct gossip_config *cfg))
 {
     assert_true(sodium_init() >= 0);
     memset(r, 0, sizeof(*r));
@@ -39,8 +41,15 @@ static void rig_init_as(struct rig *r, uint8_t id, uint64_t seed)
     strcpy(cfg.name, "self");
     strcpy(cfg.label, LABEL);
     cfg.addr.port = 1;
+    if (tweak)
+        tweak(&cfg);
     assert_int_equal(gossip_new(&r->g, &cfg, &r->kr, NULL, seed, 0), 0);
     memset(r->peer, 0xb2, GOSSIP_ID_LEN);
+}
+
+static void rig_init_as(struct rig *r, uint8_t id, uint64_t seed)
+{
+    rig_init_with(r, id, seed, NULL);
 }
 
 static void rig_init(struct rig *r)
@@ -352,6 +361,286 @@ TEST(gossip_packets_never_exceed_packet_size)
                 assert_true(out[i].len <= 1200);
     }
     assert_true(total > 0);
+    gossip_delete(r.g);
+}
+
+/* Probes once an hour: the datagrams of these tests are gossip rounds. */
+static void rare_probes(struct gossip_config *cfg)
+{
+    cfg->probe_interval = 60 * IVT_MS_PER_MIN;
+}
+
+/* The rig's node with its peer joined and every membership update about
+ * the two of them sent, ticked as a host does (at each deadline) up to
+ * `until`. Returns the time it stopped at. */
+static ivt_ms rig_quiet(struct rig *r, ivt_ms until)
+{
+    struct gossip_addr from = {.port = 2};
+    uint8_t body[GOSSIP_MEMBER_MSG_MAX], pkt[GOSSIP_PACKET_MAX];
+    size_t bn = alive_msg(body, r->peer, 0);
+    size_t n = craft(r, pkt, body, bn, ++r->counter);
+    assert_int_equal(gossip_receive(r->g, &from, pkt, n, 0), 0);
+    struct gossip_packet out[8];
+    ivt_ms t = 0;
+    while (t < until) {
+        gossip_tick(r->g, t);
+        while (gossip_outbox(r->g, out, 8) > 0) {
+        }
+        t = gossip_next_deadline(r->g);
+    }
+    return until;
+}
+
+/* Runs the host loop from t to `until`; returns the time of the first
+ * datagram that carried payload bytes (IVT_MS_NEVER: none) and the length
+ * of the longest such datagram. */
+static ivt_ms rig_first_payload(struct rig *r, ivt_ms t, ivt_ms until, size_t *longest)
+{
+    struct gossip_packet out[8];
+    struct gossip_stats st;
+    gossip_get_stats(r->g, &st);
+    uint64_t app = st.bytes_app;
+    ivt_ms first = IVT_MS_NEVER;
+    *longest = 0;
+    while (t <= until) {
+        gossip_tick(r->g, t);
+        size_t k;
+        gossip_get_stats(r->g, &st);
+        bool carried = st.bytes_app > app;
+        app = st.bytes_app;
+        while ((k = gossip_outbox(r->g, out, 8)) > 0)
+            for (size_t i = 0; i < k && carried; i++)
+                *longest = out[i].len > *longest ? out[i].len : *longest;
+        if (carried && first == IVT_MS_NEVER)
+            first = t;
+        ivt_ms next = gossip_next_deadline(r->g);
+        t = next > t ? next : t + 1;
+    }
+    return first;
+}
+
+/* A lone small payload does not go out in the next gossip round (a third
+ * of a datagram, sealed and opened for so little), but never waits longer
+ * than app_max_delay. */
+TEST(gossip_lone_payload_waits_at_most_max_delay)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, rare_probes);
+    ivt_ms t = rig_quiet(&r, 5 * IVT_MS_PER_S);
+    struct gossip_config lan;
+    gossip_config_profile(&lan, GOSSIP_PROFILE_LAN);
+    assert_int_equal(lan.app_max_delay, 1000);
+    uint8_t p[40] = {1};
+    assert_int_equal(gossip_publish(r.g, p, sizeof(p), t), 0);
+    size_t longest;
+    ivt_ms first = rig_first_payload(&r, t, t + 10 * IVT_MS_PER_S, &longest);
+    assert_true(first != IVT_MS_NEVER);
+    assert_true(first > t + lan.gossip_interval);
+    assert_true(first <= t + lan.app_max_delay);
+    gossip_delete(r.g);
+}
+
+/* Payloads that fill a datagram go out in the next round, in full
+ * datagrams. */
+TEST(gossip_full_datagram_of_payloads_sent_at_once)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, rare_probes);
+    ivt_ms t = rig_quiet(&r, 5 * IVT_MS_PER_S);
+    size_t budget = gossip_app_budget(r.g);
+    uint8_t p[GOSSIP_PACKET_MAX] = {2};
+    size_t longest;
+    /* One short of a datagram's worth: held for a round or two. */
+    assert_int_equal(gossip_publish(r.g, p, budget, t), 0);
+    assert_int_equal(gossip_publish(r.g, p, budget, t), 0);
+    assert_int_equal(rig_first_payload(&r, t, t + 400, &longest), IVT_MS_NEVER);
+    /* The third fills it: the next round (200 ms, LAN) sends. */
+    t += 400;
+    assert_int_equal(gossip_publish(r.g, p, budget, t), 0);
+    ivt_ms first = rig_first_payload(&r, t, t + 200, &longest);
+    assert_true(first != IVT_MS_NEVER && first <= t + 200);
+    assert_true(longest >= 2 * budget);
+    gossip_delete(r.g);
+}
+
+/* An update about member id (generation gen, incarnation 0) in state st,
+ * accused by `from` (SUSPECT, DEAD), at port `port`. */
+static size_t member_msg(uint8_t *buf, const uint8_t *id, uint32_t gen, uint8_t st,
+                         const uint8_t *from, uint16_t port)
+{
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, GOSSIP_MEMBER_MSG_MAX);
+    struct gossip_wire_member m = {.id = id,
+                                   .gen = gen,
+                                   .state = st,
+                                   .from = from,
+                                   .name = "m",
+                                   .name_len = 1,
+                                   .meta = (const uint8_t *)""};
+    m.addr.port = port;
+    gossip_wire_member_msg(&w, &m);
+    return w.len;
+}
+
+/* True when the sealed datagram carries an ALIVE about id at generation gen. */
+static bool carries_alive(struct rig *r, const struct gossip_packet *p, const uint8_t *id,
+                          uint32_t gen)
+{
+    uint8_t plain[GOSSIP_PACKET_MAX];
+    size_t n;
+    assert_int_equal(
+        gossip_open(plain, sizeof(plain), &n, &r->kr, LABEL, strlen(LABEL), p->data, p->len), 0);
+    const uint8_t *pos = plain, *end = plain + n;
+    struct gossip_hdr h;
+    assert_int_equal(gossip_wire_hdr_decode(&pos, end, &h), 0);
+    while (pos < end) {
+        struct gossip_msg m;
+        assert_int_equal(gossip_wire_msg_decode(&pos, end, &m), 0);
+        if (m.type == GOSSIP_MSG_ALIVE && !memcmp(m.m.id, id, GOSSIP_ID_LEN) && m.m.gen == gen)
+            return true;
+    }
+    return false;
+}
+
+static void second_generation(struct gossip_config *cfg)
+{
+    rare_probes(cfg);
+    cfg->generation = 2;
+}
+
+/* A restarted node shown the death certificate of its previous generation
+ * (by a node that missed the restart's gossip and holds the tombstone)
+ * answers with its current alive, on the ack to the ping that carried it:
+ * nothing else would ever tell that node. */
+TEST(gossip_restarted_member_answers_old_certificate)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, second_generation);
+    ivt_ms t = rig_quiet(&r, 5 * IVT_MS_PER_S);
+    uint8_t self[GOSSIP_ID_LEN], body[GOSSIP_PROBE_MSG_MAX + GOSSIP_MEMBER_MSG_MAX];
+    memset(self, 0xa1, sizeof(self));
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, body, GOSSIP_PROBE_MSG_MAX);
+    gossip_wire_ping(&w, 9, self);
+    size_t bn = w.len + member_msg(body + w.len, self, 1, GOSSIP_DEAD, r.peer, 1);
+    uint8_t pkt[GOSSIP_PACKET_MAX];
+    size_t n = craft(&r, pkt, body, bn, ++r.counter);
+    struct gossip_addr from = {.port = 2};
+    assert_int_equal(gossip_receive(r.g, &from, pkt, n, t), 0);
+    struct gossip_packet out[8];
+    size_t k = gossip_outbox(r.g, out, 8);
+    bool answered = false;
+    for (size_t i = 0; i < k; i++)
+        answered |= out[i].to.port == 2 && carries_alive(&r, &out[i], self, 2);
+    assert_true(answered);
+    gossip_delete(r.g);
+}
+
+/* A join reply is not dropped as a replay when the seed sends the joiner
+ * a datagram while it builds the reply (here: the seed buried the joiner's
+ * previous generation, and pings it with the certificate as it merges the
+ * join), even when that datagram arrives first. */
+TEST(gossip_join_reply_survives_datagrams_sent_while_built)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, rare_probes);
+    uint8_t joiner[GOSSIP_ID_LEN], body[2 * GOSSIP_MEMBER_MSG_MAX], pkt[GOSSIP_PACKET_MAX];
+    memset(joiner, 0xc3, sizeof(joiner));
+    size_t bn = member_msg(body, joiner, 1, GOSSIP_ALIVE, NULL, 3);
+    bn += member_msg(body + bn, joiner, 1, GOSSIP_DEAD, r.peer, 3);
+    size_t n = craft(&r, pkt, body, bn, ++r.counter);
+    struct gossip_addr from = {.port = 2}, seed = {.port = 1}, at = {.port = 3};
+    assert_int_equal(gossip_receive(r.g, &from, pkt, n, 0), 0);
+    struct gossip_member_info m;
+    assert_int_equal(gossip_member(r.g, joiner, &m), 0);
+    assert_int_equal(m.state, GOSSIP_DEAD);
+
+    struct gossip_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    gossip_config_profile(&cfg, GOSSIP_PROFILE_LAN);
+    memcpy(cfg.id, joiner, GOSSIP_ID_LEN);
+    cfg.generation = 2;
+    strcpy(cfg.name, "joiner");
+    strcpy(cfg.label, LABEL);
+    cfg.addr = at;
+    struct gossip *j;
+    assert_int_equal(gossip_new(&j, &cfg, &r.kr, NULL, 2, 0), 0);
+    assert_int_equal(gossip_join(j, &seed, 1, 0), 0);
+    uint32_t sj, ss;
+    struct gossip_addr to;
+    assert_int_equal(gossip_stream_poll_connect(j, &sj, &to), 1);
+    assert_int_equal(gossip_stream_accept(r.g, &ss, &at, 0), 0);
+    static uint8_t buf[1 << 16];
+    struct gossip_packet out[8];
+    for (int round = 0; round < 8; round++) {
+        size_t len;
+        while ((len = gossip_stream_output(j, sj, buf, sizeof(buf))) > 0)
+            gossip_stream_receive(r.g, ss, buf, len, 0);
+        /* The seed's datagrams overtake its stream bytes. */
+        size_t k;
+        while ((k = gossip_outbox(r.g, out, 8)) > 0)
+            for (size_t i = 0; i < k; i++)
+                if (out[i].to.port == 3)
+                    gossip_receive(j, &seed, out[i].data, out[i].len, 0);
+        while ((len = gossip_stream_output(r.g, ss, buf, sizeof(buf))) > 0)
+            gossip_stream_receive(j, sj, buf, len, 0);
+    }
+    assert_true(gossip_stream_done(j, sj));
+    struct gossip_stats st;
+    gossip_get_stats(j, &st);
+    assert_int_equal(st.pushpull_failed, 0);
+    assert_int_equal(st.pushpull_completed, 1);
+    gossip_get_stats(r.g, &st);
+    assert_true(st.resurrections_held >= 1); /* the ping was sent mid-reply */
+    gossip_delete(j);
+    gossip_delete(r.g);
+}
+
+/* A node alone with a payload queued (no one to send it to) is not asked
+ * to be ticked again at once: its host would spin. */
+TEST(gossip_lone_node_with_payload_does_not_spin)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, rare_probes);
+    uint8_t p[40] = {4};
+    assert_int_equal(gossip_publish(r.g, p, sizeof(p), 0), 0);
+    struct gossip_packet out[8];
+    ivt_ms t = 0;
+    while (t < 60 * IVT_MS_PER_S) {
+        gossip_tick(r.g, t);
+        while (gossip_outbox(r.g, out, 8) > 0) {
+        }
+        ivt_ms next = gossip_next_deadline(r.g);
+        assert_true(next > t);
+        t = next;
+    }
+    gossip_delete(r.g);
+}
+
+/* app_max_delay 0 is memberlist's way: whatever is queued goes out in the
+ * next round. */
+static void no_delay(struct gossip_config *cfg)
+{
+    rare_probes(cfg);
+    cfg->app_max_delay = 0;
+}
+
+TEST(gossip_payload_without_delay_goes_next_round)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, no_delay);
+    ivt_ms t = rig_quiet(&r, 5 * IVT_MS_PER_S);
+    uint8_t p[40] = {3};
+    assert_int_equal(gossip_publish(r.g, p, sizeof(p), t), 0);
+    size_t longest;
+    ivt_ms first = rig_first_payload(&r, t, t + 200, &longest);
+    assert_true(first != IVT_MS_NEVER && first <= t + 200);
     gossip_delete(r.g);
 }
 
