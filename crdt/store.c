@@ -548,7 +548,7 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     s->cur = crdt_store_epoch_of(s, wall);
     s->floor = floor_of(s, s->cur);
     uint64_t tsize = pow2_at_least((uint64_t)cfg->max_entities * 2);
-    if (tsize > TAB_MIN)
+    if (tsize > TAB_MIN && !cfg->table_full)
         tsize = TAB_MIN;
     s->tmask = tsize - 1;
     uint32_t osize = (uint32_t)pow2_at_least((uint64_t)cfg->max_origins * 2);

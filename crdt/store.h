@@ -106,6 +106,14 @@ struct crdt_config {
      * every kind. Other records stay local until crdt_store_admit or a
      * peer's delta or repair admits them. */
     uint8_t admit_kinds;
+    /* Map the entity table at its full size (twice max_entities, 16 MiB
+     * per million) at once, instead of at 4,096 entries doubling as the
+     * store fills. Default false: each doubling rehashes the whole table
+     * in one call (20 ms at 524,288 entities, measured), which a
+     * daemon's event loop should not take, but a simulator running
+     * thousands of stores of a few thousand entities each would fault in
+     * every page of a full-size one. */
+    bool table_full;
     struct crdt_alloc alloc; /* default {NULL}: calloc and free */
 };
 

@@ -866,6 +866,7 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
         cc.admit_kinds = 1u << CRDT_KIND_PREFIX | 1u << CRDT_KIND_UA | 1u << CRDT_KIND_PUB;
     if (cfg->store_alloc)
         cc.alloc = *cfg->store_alloc;
+    cc.table_full = cfg->store_table_full;
     int rc = crdt_store_new(&n->store, &cc, wall);
     if (rc == 0)
         rc = crdt_lww_new(&n->lww, &n->origin, DECISIONS_MAX);

@@ -1309,6 +1309,7 @@ static int start(struct ivtd *d)
     struct crdt_alloc store_alloc; /* copied by node_new */
     ivtd_hugemem_alloc(&store_alloc);
     nc.store_alloc = &store_alloc;
+    nc.store_table_full = true;
     uint64_t seed;
     randombytes_buf(&seed, sizeof(seed));
     /* uv_now() is cached per loop iteration and the loop has not run yet:

@@ -158,6 +158,10 @@ struct node_config {
     /* Where the evidence store maps its slab, table and pools (copied by
      * node_new); NULL: calloc. The daemon passes node/hugemem.h's. */
     const struct crdt_alloc *store_alloc;
+    /* The store's entity table at full size from the start
+     * (crdt_config.table_full): no rehash stalls as it fills. The daemon
+     * sets it; the simulator, with thousands of small stores, does not. */
+    bool store_table_full;
 
     /* Detector thresholds and points (node/detect.h); NULL: defaults.
      * Copied by node_new; node_set_thresholds changes them at run time. */

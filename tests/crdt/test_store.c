@@ -503,6 +503,33 @@ TEST(crdt_store_delta_complete_when_journal_fills_mid_event)
     }
 }
 
+/* A store whose entity table is mapped at full size (the daemon's) holds
+ * the same state as one whose table grows, through many doublings and
+ * evictions, and says so in its byte count from the start. */
+TEST(crdt_store_table_full_same_state)
+{
+    (void)state;
+    struct ivt_rng r1, r2;
+    ivt_rng_seed(&r1, ivt_test_seed());
+    ivt_rng_seed(&r2, ivt_test_seed());
+    struct crdt_config c;
+    small_config(&c, 1);
+    c.max_entities = 20000; /* 5 doublings from 4,096 entries */
+    struct crdt_store *grown = mk(&c);
+    c.table_full = true;
+    struct crdt_store *full = mk(&c);
+    struct crdt_store_stats sf, sg;
+    crdt_store_stats(full, &sf);
+    crdt_store_stats(grown, &sg);
+    /* 2 x 20,000 entries rounded up to 65,536, against the first 4,096 */
+    assert_int_equal(sf.bytes - sg.bytes, (65536 - 4096) * sizeof(uint64_t));
+    random_events(grown, &r1, 30000, 12000);
+    random_events(full, &r2, 30000, 12000);
+    assert_same(grown, full);
+    crdt_store_delete(grown);
+    crdt_store_delete(full);
+}
+
 /* Admits every record of s (crdt_store_admit). */
 static void admit_all(struct crdt_store *s)
 {
