@@ -323,6 +323,9 @@ struct crdt_store {
     uint32_t *bhead;
     uint32_t dirty_head;
     uint32_t ndirty; /* records on it */
+    /* Per digest bucket, the admitted records on it: a bounded digest
+     * (crdt_store_digest_max) marks those buckets as differing. */
+    uint32_t *bdirty;
     /* Expiry calendar: xhead[k % xring] lists the records whose oldest
      * evidence leaves the window when the floor reaches k, so an epoch
      * roll visits those records only, not the whole store. */
@@ -565,13 +568,14 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     s->scratch_reg = malloc(crdt_hll_size(pmax));
     size_t nb = (size_t)1 << cfg->digest_bits;
     s->bsum = calloc(nb, sizeof(*s->bsum));
+    s->bdirty = calloc(nb, sizeof(*s->bdirty));
     s->bhead = malloc(nb * sizeof(*s->bhead));
     /* Keys of live records lie in (floor, floor + window + bucket span]. */
     s->xring = cfg->window_epochs + cfg->distinct_bucket_epochs + 2;
     s->xhead = malloc(s->xring * sizeof(*s->xhead));
     s->xcount = calloc(s->xring, sizeof(*s->xcount));
     if (!s->ents || !s->tab || !s->origins || !s->omap || !s->msg_origins || !s->in_origins ||
-        !s->scratch_reg || !s->bsum || !s->bhead || !s->xhead || !s->xcount) {
+        !s->scratch_reg || !s->bsum || !s->bdirty || !s->bhead || !s->xhead || !s->xcount) {
         crdt_store_delete(s);
         return IVT_ENOMEM;
     }
@@ -643,6 +647,7 @@ void crdt_store_delete(struct crdt_store *s)
     free(s->scratch_items);
     free(s->jtmp);
     free(s->bsum);
+    free(s->bdirty);
     free(s->bhead);
     free(s->xhead);
     free(s->xcount);
@@ -758,6 +763,20 @@ static inline size_t bucket_of(const struct crdt_store *s, uint64_t h)
 
 /* idx's encoding changed: its digest leaves its bucket's sum and waits on
  * the dirty list. */
+static inline void dirty_push(struct crdt_store *s, uint32_t idx)
+{
+    list_push(s, &s->dirty_head, idx, LK_DIRTY);
+    s->ndirty++;
+    s->bdirty[bucket_of(s, s->ents[idx].h)] += s->ents[idx].admitted;
+}
+
+static inline void dirty_unlink(struct crdt_store *s, uint32_t idx)
+{
+    list_unlink(s, &s->dirty_head, idx, LK_DIRTY);
+    s->ndirty--;
+    s->bdirty[bucket_of(s, s->ents[idx].h)] -= s->ents[idx].admitted;
+}
+
 static inline void dig_invalidate(struct crdt_store *s, uint32_t idx)
 {
     struct ent *e = &s->ents[idx];
@@ -765,8 +784,7 @@ static inline void dig_invalidate(struct crdt_store *s, uint32_t idx)
         return;
     s->bsum[bucket_of(s, e->h)] -= e->digest;
     e->dig_ok = 0;
-    list_push(s, &s->dirty_head, idx, LK_DIRTY);
-    s->ndirty++;
+    dirty_push(s, idx);
 }
 
 /* The floor at which e first loses evidence: a cell of epoch x goes when
@@ -882,10 +900,8 @@ static void ent_remove(struct crdt_store *s, uint32_t idx)
     ent_account(s, e);
     if (e->dig_ok)
         s->bsum[bucket_of(s, e->h)] -= e->digest;
-    else {
-        list_unlink(s, &s->dirty_head, idx, LK_DIRTY);
-        s->ndirty--;
-    }
+    else
+        dirty_unlink(s, idx);
     list_unlink(s, &s->bhead[bucket_of(s, e->h)], idx, LK_BUCKET);
     ent_xfile(s, idx);                 /* not live: leaves its list */
     s->jremoved |= e->queued && s->jn; /* its journal entries, if any, are stale */
@@ -1032,8 +1048,7 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
         i = (i + 1) & s->tmask;
     s->tab[i] = (uint64_t)k32 << 32 | (idx + 1);
     list_push(s, &s->bhead[bucket_of(s, h)], idx, LK_BUCKET);
-    list_push(s, &s->dirty_head, idx, LK_DIRTY); /* no digest yet */
-    s->ndirty++;
+    dirty_push(s, idx); /* no digest yet */
     s->nents++;
     *created = true;
     return idx;
@@ -1074,6 +1089,8 @@ static void ent_admit(struct crdt_store *s, uint32_t idx)
         return;
     e->admitted = 1;
     s->nadmitted++;
+    if (!e->dig_ok) /* already stale: it now counts in its bucket's */
+        s->bdirty[bucket_of(s, e->h)]++;
     dig_invalidate(s, idx);
     const uint64_t *local = ent_local(e);
     for (int m = 0; m < CRDT_COUNTERS; m++)
@@ -3382,8 +3399,7 @@ static size_t digest_refresh(struct crdt_store *s, size_t max)
         e->digest = ent_digest_fresh(s, e, &ok);
         if (!ok)
             break;
-        list_unlink(s, &s->dirty_head, idx, LK_DIRTY);
-        s->ndirty--;
+        dirty_unlink(s, idx);
         e->dig_ok = 1;
         s->bsum[bucket_of(s, e->h)] += e->digest;
         done++;
@@ -3401,19 +3417,25 @@ size_t crdt_store_digest_stale(const struct crdt_store *s)
     return s->ndirty;
 }
 
-int crdt_store_digest(struct crdt_store *s, uint64_t *out, size_t n)
+int crdt_store_digest_max(struct crdt_store *s, uint64_t *out, size_t n, size_t max)
 {
     if (n != crdt_store_digest_size(s))
         return IVT_EINVAL;
     /* A sum of per-entity digests: order-free, so a record's digest can
      * leave and join its bucket's sum alone. Only the stale are encoded. */
-    digest_refresh(s, SIZE_MAX);
+    digest_refresh(s, max);
     memcpy(out, s->bsum, n * sizeof(*out));
-    /* What failed to encode (no memory) is all the list still holds; it
-     * must not match a peer's digest. */
-    for (uint32_t idx = s->dirty_head; idx != NONE; idx = s->ents[idx].lk[LK_DIRTY].next)
-        out[bucket_of(s, s->ents[idx].h)] += ~(uint64_t)0;
+    /* A bucket still holding a stale shared record (past max, or that
+     * failed to encode for want of memory) must not match a peer's. */
+    for (size_t b = 0; b < n; b++)
+        if (s->bdirty[b])
+            out[b] += ~(uint64_t)0;
     return 0;
+}
+
+int crdt_store_digest(struct crdt_store *s, uint64_t *out, size_t n)
+{
+    return crdt_store_digest_max(s, out, n, SIZE_MAX);
 }
 
 int crdt__store_digest_recount(struct crdt_store *s, uint64_t *out, size_t n)
@@ -3435,13 +3457,13 @@ int crdt__store_digest_recount(struct crdt_store *s, uint64_t *out, size_t n)
 /*
  *   [1, digest_bits, bin(8 * 2^digest_bits)]   u64 little-endian per bucket
  */
-int crdt_store_digest_encode(struct crdt_store *s, struct ivt_mpw *w)
+int crdt_store_digest_encode(struct crdt_store *s, struct ivt_mpw *w, size_t max)
 {
     size_t n = crdt_store_digest_size(s);
     uint64_t *d = malloc(n * sizeof(*d));
     if (!d)
         return IVT_ENOMEM;
-    crdt_store_digest(s, d, n);
+    crdt_store_digest_max(s, d, n, max);
     uint8_t *b = malloc(n * 8);
     if (!b) {
         free(d);

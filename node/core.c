@@ -158,6 +158,13 @@ enum {
      * entities: crdt_store_digest_node_slice_cpu): the same 2,048 per
      * flush interval as one step would, without its 1-3 ms stall. */
     DIGEST_BACKLOG = 2048,
+    /* Stale records a push-pull digest encodes on the loop (about 2 ms at
+     * 0.55 us each, as measured at 100,000 scores/s); the buckets of the
+     * rest count as differing and are repaired whole. Twice the backlog
+     * the slices leave, so a node whose traffic the slices keep up with
+     * always digests exactly. A full digest after a burst encoded 90,000
+     * records: 50 ms, a p99 of tens of ms at 100,000 scores/s. */
+    DIGEST_ANSWER_MAX = 2 * DIGEST_BACKLOG,
     DIGEST_SLICE = NODE_DIGEST_SLICE,
     DIGEST_SLICE_MS = 25,
     /* Records an epoch roll visits per node_tick (a whole roll that drops
@@ -637,7 +644,7 @@ static void on_payload(void *ctx, const uint8_t *p, size_t len)
 static int app_digest(void *ctx, struct ivt_mpw *out)
 {
     struct node *n = ctx;
-    return crdt_store_digest_encode(n->store, out);
+    return crdt_store_digest_encode(n->store, out, DIGEST_ANSWER_MAX);
 }
 
 /* Picks the digest slice this exchange repairs: the first bucket from
@@ -684,7 +691,7 @@ static int app_diff(void *ctx, const uint8_t *peer, size_t len, struct ivt_mpw *
             out->max > out->len + PAYLOAD_HEADER ? out->max - out->len - PAYLOAD_HEADER : 0;
         if (room > REPAIR_BUDGET)
             room = REPAIR_BUDGET;
-        if (rc == 0 && (rc = crdt_store_digest(n->store, ours, nb)) == 0)
+        if (rc == 0 && (rc = crdt_store_digest_max(n->store, ours, nb, DIGEST_ANSWER_MAX)) == 0)
             resume = repair_slice(n, theirs, ours, nb, &slice_end);
         if (rc == 0 && resume < nb) {
             rc = crdt_store_repair(n->store, out, theirs, nb, &resume, room, &sent);

@@ -530,6 +530,57 @@ TEST(crdt_store_table_full_same_state)
     crdt_store_delete(full);
 }
 
+/* A bounded digest: exact in every bucket without a stale shared record,
+ * differing in every bucket with one (so an exchange repairs it), and
+ * local-only records never make a bucket differ. */
+TEST(crdt_store_digest_max_marks_stale_buckets)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    struct crdt_config c;
+    small_config(&c, 1);
+    c.digest_bits = 6;
+    struct crdt_store *a = mk(&c);
+    size_t nb = crdt_store_digest_size(a);
+    uint64_t *exact = calloc(nb, sizeof(uint64_t)), *got = calloc(nb, sizeof(uint64_t));
+    assert_non_null(exact);
+    assert_non_null(got);
+    random_events(a, &rng, 400, 200);
+    assert_int_equal(crdt_store_digest(a, exact, nb), 0);
+    random_events(a, &rng, 30, 200); /* a few records stale again */
+    size_t stale = crdt_store_digest_stale(a);
+    assert_true(stale > 4);
+    assert_int_equal(crdt_store_digest_max(a, got, nb, 4), 0);
+    assert_int_equal(crdt_store_digest_stale(a), stale - 4);
+    /* The exact digest now, from a copy of the same state. */
+    struct crdt_store *b = mk(&c);
+    merge_store(b, a);
+    assert_int_equal(crdt_store_digest(b, exact, nb), 0);
+    size_t differ = 0;
+    for (size_t i = 0; i < nb; i++)
+        differ += got[i] != exact[i];
+    assert_true(differ > 0);
+    assert_true(differ <= stale - 4);
+    assert_int_equal(crdt_store_digest(a, got, nb), 0);
+    assert_memory_equal(got, exact, nb * sizeof(uint64_t));
+    /* Local-only records: stale, but outside the shared digest. */
+    small_config(&c, 2);
+    c.digest_bits = 6;
+    c.admit_kinds = 0;
+    struct crdt_store *l = mk(&c);
+    random_events(l, &rng, 100, 50);
+    assert_true(crdt_store_digest_stale(l) > 0);
+    assert_int_equal(crdt_store_digest_max(l, got, nb, 0), 0);
+    for (size_t i = 0; i < nb; i++)
+        assert_true(got[i] == 0);
+    free(exact);
+    free(got);
+    crdt_store_delete(a);
+    crdt_store_delete(b);
+    crdt_store_delete(l);
+}
+
 /* Admits every record of s (crdt_store_admit). */
 static void admit_all(struct crdt_store *s)
 {
@@ -681,7 +732,7 @@ TEST(crdt_store_convergence_50_replicas)
             struct crdt_store *from = pass == 0 ? r[i] : r[0], *to = pass == 0 ? r[0] : r[i];
             struct ivt_mpw dw;
             ivt_mpw_init_dyn(&dw, 1 << 20);
-            assert_int_equal(crdt_store_digest_encode(to, &dw), 0);
+            assert_int_equal(crdt_store_digest_encode(to, &dw, SIZE_MAX), 0);
             assert_int_equal(crdt_store_digest_decode(from, dig, nd, dw.data, dw.len), 0);
             ivt_mpw_destroy(&dw);
             size_t resume = 0;
