@@ -3545,7 +3545,7 @@ static long bucket_sorted(struct crdt_store *s, size_t b, struct order **o, size
 }
 
 int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,
-                      size_t *resume, size_t budget, size_t *n_out)
+                      size_t *resume, size_t budget, size_t digest_max, size_t *n_out)
 {
     *n_out = 0;
     size_t nb = crdt_store_digest_size(s);
@@ -3558,7 +3558,7 @@ int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *p
     uint64_t *ours = malloc(nb * sizeof(*ours));
     if (!ours)
         return IVT_ENOMEM;
-    crdt_store_digest(s, ours, nb);
+    crdt_store_digest_max(s, ours, nb, digest_max);
     struct order *o = NULL;
     size_t cap = 0, n_ent = 0, next = nb;
     int rc = 0;

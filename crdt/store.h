@@ -414,11 +414,14 @@ int crdt_store_digest_decode(const struct crdt_store *s, uint64_t *out, size_t n
  * first bucket not sent (n when done). Whole buckets only, except that a
  * single bucket larger than the budget is cut at the budget (the rest is
  * left for the next digest round). Reads only the entities of the buckets
- * it sends. *n_out gets the entity count. Returns 0,
- * IVT_EINVAL (wrong n), the writer's error.
+ * it sends. Our side is crdt_store_digest_max(digest_max): SIZE_MAX for the
+ * exact digest; an owner that has just taken a bounded one for this
+ * exchange passes 0, so both see the same buckets as differing. *n_out
+ * gets the entity count. Returns 0, IVT_EINVAL (wrong n), the writer's
+ * error.
  */
 int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,
-                      size_t *resume, size_t budget, size_t *n_out);
+                      size_t *resume, size_t budget, size_t digest_max, size_t *n_out);
 
 /* The whole store, local-only records included, as one canonical snapshot
  * message: equal states give equal bytes. Returns 0, IVT_ENOMEM, the writer's error. */

@@ -694,7 +694,9 @@ static int app_diff(void *ctx, const uint8_t *peer, size_t len, struct ivt_mpw *
         if (rc == 0 && (rc = crdt_store_digest_max(n->store, ours, nb, DIGEST_ANSWER_MAX)) == 0)
             resume = repair_slice(n, theirs, ours, nb, &slice_end);
         if (rc == 0 && resume < nb) {
-            rc = crdt_store_repair(n->store, out, theirs, nb, &resume, room, &sent);
+            /* 0: the digest just taken, unchanged since (the slice was
+             * chosen on it; a further refresh would unmask buckets). */
+            rc = crdt_store_repair(n->store, out, theirs, nb, &resume, room, 0, &sent);
             /* The width follows the store's density: halved when the budget
              * cut the slice (it held more than one exchange carries), doubled
              * when the slice fitted. A small store is repaired whole at
@@ -711,7 +713,7 @@ static int app_diff(void *ctx, const uint8_t *peer, size_t len, struct ivt_mpw *
              * evidence, but a valid (empty) message so it still takes our
              * decisions. */
             resume = 0;
-            int rc2 = crdt_store_repair(n->store, out, theirs, 0, &resume, 0, &sent);
+            int rc2 = crdt_store_repair(n->store, out, theirs, 0, &resume, 0, 0, &sent);
             rc = rc ? rc : rc2;
         }
     }

@@ -339,7 +339,7 @@ BENCH(crdt_store_walks_1m)
     ivt_mpw_init_dyn(&w, 1 << 24);
     size_t resume = 0, n = 0;
     c0 = cpu_ns();
-    crdt_store_repair(s, &w, peer, nd, &resume, 1 << 20, &n);
+    crdt_store_repair(s, &w, peer, nd, &resume, 1 << 20, SIZE_MAX, &n);
     bench_report("crdt_store_repair_1m_one_bucket_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
     bench_report("crdt_store_repair_1m_one_bucket_entities", (double)n, "entities");
     ivt_mpw_destroy(&w);

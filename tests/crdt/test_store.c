@@ -740,7 +740,8 @@ TEST(crdt_store_convergence_50_replicas)
                 struct ivt_mpw w;
                 ivt_mpw_init_dyn(&w, 1 << 22);
                 size_t n;
-                assert_int_equal(crdt_store_repair(from, &w, dig, nd, &resume, 1 << 16, &n), 0);
+                assert_int_equal(
+                    crdt_store_repair(from, &w, dig, nd, &resume, 1 << 16, SIZE_MAX, &n), 0);
                 if (n)
                     merge_bytes(to, w.data, w.len);
                 ivt_mpw_destroy(&w);

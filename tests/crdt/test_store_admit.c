@@ -79,7 +79,7 @@ static size_t repair(struct crdt_store *a, struct crdt_store *b)
     digest(b, theirs);
     struct ivt_mpw w;
     ivt_mpw_init_dyn(&w, 1 << 24);
-    assert_int_equal(crdt_store_repair(a, &w, theirs, nb, &resume, 1 << 24, &sent), 0);
+    assert_int_equal(crdt_store_repair(a, &w, theirs, nb, &resume, 1 << 24, SIZE_MAX, &sent), 0);
     if (sent)
         assert_int_equal(crdt_store_merge(b, w.data, w.len, NULL), 0);
     ivt_mpw_destroy(&w);

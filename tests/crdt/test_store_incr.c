@@ -169,7 +169,7 @@ static void incr_check_digest(struct crdt_store *s)
     struct ivt_mpw w;
     ivt_mpw_init_dyn(&w, 1 << 24);
     size_t resume = 0, n = 0;
-    assert_int_equal(crdt_store_repair(s, &w, peer, nd, &resume, 1 << 24, &n), 0);
+    assert_int_equal(crdt_store_repair(s, &w, peer, nd, &resume, 1 << 24, SIZE_MAX, &n), 0);
     assert_int_equal(resume, nd);
     struct crdt_store_stats st;
     crdt_store_stats(s, &st);

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t resume = 0, k;
         struct ivt_mpw w;
         ivt_mpw_init_dyn(&w, 1 << 20);
-        if (crdt_store_repair(s, &w, d, n, &resume, 1 << 16, &k) == 0 && k) {
+        if (crdt_store_repair(s, &w, d, n, &resume, 1 << 16, SIZE_MAX, &k) == 0 && k) {
             struct crdt_store *t = fuzz_crdt_store(4, false);
             if (t && crdt_store_merge(t, w.data, w.len, NULL) != 0)
                 __builtin_trap();
