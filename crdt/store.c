@@ -344,8 +344,10 @@ struct crdt_store {
      * entries are stale (see jrnl_settle); jn_flushed is jn then. */
     bool jstale;
     uint32_t jn_flushed;
-    /* A queued record was removed since the last compaction: its entries
-     * are stale, and must go before its slot is reused. */
+    /* A record was removed since the last compaction: its entries (sent or
+     * not) are stale, and must go before its slot is reused, or the same
+     * entity re-created there would take them up. One compaction per
+     * batch of removals (an eviction, a roll step), at the first reuse. */
     bool jremoved;
     /* The epoch roll in progress (crdt_store_tick_step): which lists of
      * the calendar, or which part of the slab, are still to visit. */
@@ -903,8 +905,8 @@ static void ent_remove(struct crdt_store *s, uint32_t idx)
     else
         dirty_unlink(s, idx);
     list_unlink(s, &s->bhead[bucket_of(s, e->h)], idx, LK_BUCKET);
-    ent_xfile(s, idx);                 /* not live: leaves its list */
-    s->jremoved |= e->queued && s->jn; /* its journal entries, if any, are stale */
+    ent_xfile(s, idx);         /* not live: leaves its list */
+    s->jremoved |= s->jn != 0; /* its journal entries, if any, are stale */
     queue_remove(s, idx);
     tab_remove(s, idx);
     ent_free_parts(s, e);
