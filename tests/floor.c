@@ -28,8 +28,8 @@
 
 enum {
     BUF = 64 * 1024, /* a read's room, as ivtd's READ_CHUNK */
-    /* A reply is at most 1 + 1 + 9 + 1 + 1 bytes; the replies to one
-     * read's frames (each at least 4 bytes) fit in 4 x BUF. */
+    /* A reply is 1 + 1 + 9 + 1 + 1 bytes; the replies to one read's
+     * requests (each at least 5 bytes) fit in 4 x BUF. */
     OUT = 4 * BUF,
     BACKLOG = 511
 };
@@ -93,9 +93,11 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         const uint8_t *p = c->buf + off, *end = p + (len > 0 ? len : 0);
         uint32_t items;
         uint64_t type, id = 0;
+        /* A request is [0, msgid, method, params]: at least 5 bytes, so
+         * the replies to one read fit in out (13 bytes each). */
         if (len <= 0 || ivt_mp_read_array(&p, end, &items) != 0 ||
             ivt_mp_read_uint(&p, end, &type) != 0 ||
-            (type == 0 && ivt_mp_read_uint(&p, end, &id) != 0)) {
+            (type == 0 && (items != 4 || ivt_mp_read_uint(&p, end, &id) != 0))) {
             uv_close(&c->h.handle, on_closed);
             return;
         }
@@ -106,9 +108,11 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     memmove(c->buf, c->buf + off, c->len - off);
     c->len -= off;
     uv_buf_t w = uv_buf_init((char *)c->out, (unsigned)o);
-    /* The generator reads as fast as it writes: a short write would only
-     * come with a stalled generator, whose figures say so themselves. */
-    if (o && uv_try_write(st, &w, 1) < 0)
+    /* The generator reads as fast as it writes, so a short write comes only
+     * with a stalled one. Replies are not queued here: the connection is
+     * closed, which the generator reports, rather than replies dropped
+     * silently from the middle of its pipeline. */
+    if (o && uv_try_write(st, &w, 1) != (int)o)
         uv_close(&c->h.handle, on_closed);
 }
 
