@@ -2516,12 +2516,12 @@ static int jrnl_cmp_idx(const void *a, const void *b)
 
 /*
  * Sorts the journal by record, a least-significant-digit radix sort of the
- * record index, JRNL_RADIX_BITS per pass, three passes (the 32 bits). A
- * qsort by (record, bucket, set, item) took 5.7 ms for a full journal of
- * 32,768 entries, once per flush round at 50,000 scores/s, on the event
- * loop; the items' order, which an exact set in a delta needs, is a
- * handful of entries per record, sorted as the record is written
- * (write_own_items).
+ * record index, JRNL_RADIX_BITS per pass, three passes (the 32 bits): linear, where a
+ * comparison sort of the whole journal by (record, bucket, set, item)
+ * held the event loop once per flush round with a full journal (the
+ * first flush of a round: crdt_store_flush_full_journal_first_cpu). The
+ * items' order, which an exact set in a delta needs, is a handful of
+ * entries per record, sorted as the record is written (write_own_items).
  */
 static void jrnl_sort(struct crdt_store *s)
 {
@@ -2746,9 +2746,9 @@ static void jrnl_compact(struct crdt_store *s)
  * queue are stale (write_own_items skips them by version), and they are
  * dropped here to make room: once per round of flushes, and only if
  * entries were added since. Compacting after every message walked the
- * whole journal each time: with 32,768 entries and a hundred oversize
- * records dropped in one round, that was 8-17 ms of one node_tick at
- * 50,000 scores/s.
+ * whole journal each time, so a round that dropped a hundred oversize
+ * records walked it a hundred times; a later flush of the same round now
+ * costs no walk (crdt_store_flush_full_journal_next_cpu).
  */
 static void jrnl_settle(struct crdt_store *s)
 {

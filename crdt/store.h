@@ -109,8 +109,9 @@ struct crdt_config {
     /* Map the entity table at its full size (twice max_entities, 16 MiB
      * per million) at once, instead of at 4,096 entries doubling as the
      * store fills. Default false: each doubling rehashes the whole table
-     * in one call (20 ms at 524,288 entities, measured), which a
-     * daemon's event loop should not take, but a simulator running
+     * in one call, which a daemon's event loop should not take
+     * (crdt_store_growth_1m: the slowest update of a fill to a million
+     * entities, growing against mapped whole), but a simulator running
      * thousands of stores of a few thousand entities each would fault in
      * every page of a full-size one. */
     bool table_full;
@@ -379,8 +380,9 @@ int crdt_store_digest(struct crdt_store *s, uint64_t *out, size_t n);
  * changed first); a bucket that still holds a stale one gets a value no
  * peer's can match, so an exchange treats it as differing and repairs it
  * whole. An owner answering a peer on its event loop bounds the work this
- * way: after a burst of traffic a full digest encoded 90,000 records
- * (50 ms). Returns 0 or IVT_EINVAL (wrong n).
+ * way: after a burst of traffic a full digest encodes every record changed
+ * since the last one (crdt_store_digest_1m_stale_full_cpu against
+ * crdt_store_digest_1m_stale_answer_cpu). Returns 0 or IVT_EINVAL (wrong n).
  */
 int crdt_store_digest_max(struct crdt_store *s, uint64_t *out, size_t n, size_t max);
 

@@ -138,13 +138,14 @@ enum {
     DECISION_RESEND_SLOTS = 8,
     DECISION_RESENDS = 3,
     DECISION_RESEND_FIRST_MS = 2000,
-    /* Evidence one push-pull repair carries (about 16,000 entities): the
-     * sender encodes it on the host's event loop (about 25 ms), so it is
-     * kept below the stream's 4 MiB; what does not fit goes in the next
-     * exchange. 256 KiB slowed convergence enough to cost the botnet
-     * scenario a third of its precision (shared addresses judged on partial
-     * evidence). */
-    REPAIR_BUDGET = 1024 * 1024,
+    /* Evidence one push-pull repair carries: the sender encodes it on the
+     * host's event loop (crdt_store_repair_1m_budget_cpu), so it is kept
+     * below the stream's 4 MiB; what does not fit goes in the next
+     * exchange. At 256 KiB `ivtsim sim/scenarios/botnet.cfg` kept its
+     * recall and precision but ended with evidence divergence 0.24
+     * instead of 0.15: anti-entropy that slow is not worth the shorter
+     * callback. */
+    REPAIR_BUDGET = NODE_REPAIR_BUDGET,
     /* Entity records merged at once from a received repair (about 1 ms):
      * the rest is queued and merged a chunk per node_tick. */
     MERGE_CHUNK = 256,
@@ -158,13 +159,14 @@ enum {
      * entities: crdt_store_digest_node_slice_cpu): the same 2,048 per
      * flush interval as one step would, without its 1-3 ms stall. */
     DIGEST_BACKLOG = 2048,
-    /* Stale records a push-pull digest encodes on the loop (about 2 ms at
-     * 0.55 us each, as measured at 100,000 scores/s); the buckets of the
-     * rest count as differing and are repaired whole. Twice the backlog
-     * the slices leave, so a node whose traffic the slices keep up with
-     * always digests exactly. A full digest after a burst encoded 90,000
-     * records: 50 ms, a p99 of tens of ms at 100,000 scores/s. */
-    DIGEST_ANSWER_MAX = 2 * DIGEST_BACKLOG,
+    /* Stale records a push-pull digest encodes on the loop; the buckets of
+     * the rest count as differing and are repaired whole. Twice the
+     * backlog the slices leave, so a node whose traffic the slices keep up
+     * with always digests exactly. Unbounded, a digest after a burst
+     * encodes every record changed since the last one: tens of ms on the
+     * loop (crdt_store_digest_1m_stale_full_cpu against
+     * crdt_store_digest_1m_stale_answer_cpu). */
+    DIGEST_ANSWER_MAX = NODE_DIGEST_ANSWER_MAX,
     DIGEST_SLICE = NODE_DIGEST_SLICE,
     DIGEST_SLICE_MS = 25,
     /* Records an epoch roll visits per node_tick (a whole roll that drops
@@ -640,6 +642,8 @@ static void on_payload(void *ctx, const uint8_t *p, size_t len)
         break;
     }
 }
+
+_Static_assert(DIGEST_ANSWER_MAX == 2 * DIGEST_BACKLOG, "a push-pull digests twice the backlog");
 
 static int app_digest(void *ctx, struct ivt_mpw *out)
 {

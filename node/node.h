@@ -209,13 +209,15 @@ ivt_ms node_next_deadline(const struct node *node);
 /* Moves up to max queued datagrams into out; returns how many. */
 size_t node_outbox(struct node *node, struct gossip_packet *out, size_t max);
 
-/* The pieces node_tick cuts the store's whole-map work into, so that no
- * score waits behind a walk of a million records. Public so the benchmarks
- * time these sizes (crdt_store_tick_1m, crdt_store_walks_1m in
- * tests/crdt/bench_crdt.c). */
+/* The pieces node_tick and a push-pull cut the store's whole-map work
+ * into, so that no score waits behind a walk of a million records. Public
+ * so the benchmarks time these sizes (crdt_store_tick_1m,
+ * crdt_store_walks_1m in tests/crdt/bench_crdt.c). */
 enum {
-    NODE_ROLL_STEP = 4096,   /* records an epoch roll visits per node_tick */
-    NODE_DIGEST_SLICE = 256, /* stale digests encoded per 25 ms slice */
+    NODE_ROLL_STEP = 4096,           /* records an epoch roll visits per node_tick */
+    NODE_DIGEST_SLICE = 256,         /* stale digests encoded per 25 ms slice */
+    NODE_DIGEST_ANSWER_MAX = 4096,   /* stale digests a push-pull encodes */
+    NODE_REPAIR_BUDGET = 1024 * 1024 /* bytes of evidence one repair carries */
 };
 
 /* A member that appeared or changed, as gossip reported it. */

@@ -342,10 +342,129 @@ BENCH(crdt_store_walks_1m)
     crdt_store_repair(s, &w, peer, nd, &resume, 1 << 20, SIZE_MAX, &n);
     bench_report("crdt_store_repair_1m_one_bucket_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
     bench_report("crdt_store_repair_1m_one_bucket_entities", (double)n, "entities");
+    /* A repair as the node sends one: every bucket differs, up to its
+     * budget (the encoding a push-pull answer holds the loop for). */
+    for (size_t i = 0; i < nd; i++)
+        peer[i] = d[i] ^ 1;
+    ivt_mpw_reset(&w);
+    resume = 0;
+    c0 = cpu_ns();
+    crdt_store_repair(s, &w, peer, nd, &resume, NODE_REPAIR_BUDGET, 0, &n);
+    bench_report("crdt_store_repair_1m_budget_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    bench_report("crdt_store_repair_1m_budget_bytes", (double)w.len, "bytes");
+    /* After a burst (20 batches: about 300 k records stale), the digest a
+     * push-pull answers with: whole, and bounded as the node bounds it. */
+    for (int r = 0; r < 20; r++) {
+        batch_fill(&b, BATCH, s, &rng, PER_KIND);
+        for (int e = 0; e < BATCH; e++)
+            crdt_store_update(s, ep, b.u[e], 5);
+    }
+    size_t stale = crdt_store_digest_stale(s);
+    c0 = cpu_ns();
+    crdt_store_digest_max(s, d, nd, NODE_DIGEST_ANSWER_MAX);
+    bench_report("crdt_store_digest_1m_stale_answer_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    c0 = cpu_ns();
+    crdt_store_digest(s, d, nd);
+    bench_report("crdt_store_digest_1m_stale_full_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    bench_report("crdt_store_digest_1m_stale_records", (double)stale, "records");
     ivt_mpw_destroy(&w);
     free(d);
     free(b.keys);
     free(b.u);
+    crdt_store_delete(s);
+}
+
+/* The worst single update while a store fills to 1 M entities, with the
+ * entity table growing (doubling, a whole rehash in one call) and mapped
+ * at full size from the start (crdt_config.table_full, the daemon's). */
+BENCH(crdt_store_growth_1m)
+{
+    enum { N = 1000000 };
+    for (int full = 0; full < 2; full++) {
+        struct crdt_config c;
+        crdt_config_defaults(&c);
+        c.origin.id[0] = 1;
+        c.origin.gen = 1;
+        memset(c.hash_key, 3, 16);
+        c.max_entities = N + N / 10;
+        c.table_full = full;
+        ivtd_hugemem_alloc(&c.alloc);
+        struct crdt_store *s;
+        if (crdt_store_new(&s, &c, WALL))
+            return;
+        uint32_t ep = crdt_store_epoch(s);
+        uint64_t worst = 0, total = 0;
+        char key[32];
+        for (uint32_t i = 0; i < N; i++) {
+            struct crdt_update u;
+            memset(&u, 0, sizeof(u));
+            u.kind = CRDT_KIND_IP;
+            u.key_len =
+                (size_t)snprintf(key, sizeof(key), "10.%u.%u.%u", i >> 16, (i >> 8) & 255, i & 255);
+            u.key = key;
+            u.add[0] = 1;
+            uint64_t t0 = cpu_ns();
+            crdt_store_update(s, ep, &u, 1);
+            uint64_t dt = cpu_ns() - t0;
+            total += dt;
+            worst = dt > worst ? dt : worst;
+        }
+        char name[64];
+        snprintf(name, sizeof(name), "crdt_store_growth_1m_%s_worst_update_cpu",
+                 full ? "table_full" : "table_grows");
+        bench_report(name, (double)worst / 1e6, "ms");
+        snprintf(name, sizeof(name), "crdt_store_growth_1m_%s_total_cpu",
+                 full ? "table_full" : "table_grows");
+        bench_report(name, (double)total / 1e9, "s");
+        crdt_store_delete(s);
+    }
+}
+
+/* The first flush after 32,768 own set adds on 8,192 shared records (a
+ * full own-adds journal, as a daemon at 50,000 scores/s has every flush
+ * round): the journal is sorted by record in that call. */
+BENCH(crdt_store_flush_full_journal)
+{
+    enum { RECORDS = 8192, ADDS = 32768, BUDGET = 1400 };
+    struct crdt_config c;
+    crdt_config_defaults(&c);
+    c.origin.id[0] = 1;
+    c.origin.gen = 1;
+    memset(c.hash_key, 3, 16);
+    c.max_entities = 65536;
+    c.forward_merged = false;
+    ivtd_hugemem_alloc(&c.alloc);
+    struct crdt_store *s;
+    if (crdt_store_new(&s, &c, WALL))
+        return;
+    uint32_t ep = crdt_store_epoch(s);
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, 9);
+    char key[32];
+    for (uint32_t i = 0; i < ADDS; i++) {
+        struct crdt_update u;
+        memset(&u, 0, sizeof(u));
+        u.kind = CRDT_KIND_IP;
+        u.key_len =
+            (size_t)snprintf(key, sizeof(key), "k%u", (uint32_t)ivt_rng_below(&rng, RECORDS));
+        u.key = key;
+        u.add[0] = 1;
+        u.item[0] = ivt_rng_next(&rng);
+        u.item_mask = 1;
+        crdt_store_update(s, ep, &u, 1);
+    }
+    uint8_t buf[BUDGET];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    size_t n = 0;
+    uint64_t c0 = cpu_ns();
+    crdt_store_flush(s, &w, sizeof(buf), &n);
+    bench_report("crdt_store_flush_full_journal_first_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    ivt_mpw_reset(&w);
+    c0 = cpu_ns();
+    crdt_store_flush(s, &w, sizeof(buf), &n);
+    bench_report("crdt_store_flush_full_journal_next_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
+    bench_sink(n);
     crdt_store_delete(s);
 }
 
