@@ -12,6 +12,9 @@
 # event (the scheduler's on-CPU nanoseconds in /proc/PID/schedstat, where
 # utime/stime count 10 ms clock ticks: what the daemon costs, whatever the
 # shared host does to its latency).
+# COALESCE_US=N sets api.coalesce_us on the nodes and the same window on
+# bin/ivt-floor (default: ivtd's own default); COALESCE_US=0 measures the
+# server that reads each request as it comes.
 . "$(dirname "$0")/cluster/lib.sh"
 RATES=${*:-10000 50000 100000}
 LG="$ROOT/bin/ivt-loadgen"
@@ -21,6 +24,7 @@ for i in 1 2 3; do
     sed -i 's/profile = "local"/profile = "lan"/' "$T/n$i.cfg"
     # Node 1 also listens on a unix socket, as for an ad server on its host.
     [ $i = 1 ] && sed -i "s|api = { listen = \[|api = { listen = [\"unix:$T/api1.sock\", |" "$T/n$i.cfg"
+    [ -n "${COALESCE_US:-}" ] && sed -i "s|api = { |api = { coalesce_us = $COALESCE_US; |" "$T/n$i.cfg"
     start $i
 done
 for i in 1 2 3; do wait_until 30 "node $i sees 3 alive" is $i members.alive 3; done
@@ -30,7 +34,7 @@ cpu_ns() { awk '{print $1}' "/proc/$PID_1/schedstat"; }
 # own) through the same libuv batching; its CPU per request is what the
 # kernel, libuv and the wake-ups cost on this host, under ivtd's figures.
 floor() { # floor ADDR RATE TAG
-    "$ROOT/bin/ivt-floor" "$1" & local fp=$!
+    "$ROOT/bin/ivt-floor" "$1" ${COALESCE_US:-} & local fp=$!
     PIDS+=("$fp")
     sleep 0.3
     local f0 f1
