@@ -11,7 +11,9 @@
 # and observe batch size also the CPU node 1's loop spent per request or
 # event (the scheduler's on-CPU nanoseconds in /proc/PID/schedstat, where
 # utime/stime count 10 ms clock ticks: what the daemon costs, whatever the
-# shared host does to its latency).
+# shared host does to its latency), the CPU nodes 2 and 3 spent meanwhile,
+# and the time node 1 was ready to run but waited for a core (run_delay,
+# the second field of schedstat: a tail the host caused, not ivtd).
 # COALESCE_US=N sets api.coalesce_us on the nodes and the same window on
 # bin/ivt-floor (default: ivtd's own default); COALESCE_US=0 measures the
 # server that reads each request as it comes.
@@ -30,6 +32,8 @@ done
 for i in 1 2 3; do wait_until 30 "node $i sees 3 alive" is $i members.alive 3; done
 A="127.0.0.1:$((PORT + 1))"
 cpu_ns() { awk '{print $1}' "/proc/$PID_1/schedstat"; }
+wait_ns() { awk '{print $2}' "/proc/$PID_1/schedstat"; }
+peers_ns() { cat "/proc/$PID_2/schedstat" "/proc/$PID_3/schedstat" | awk '{s += $1} END {print s}'; }
 # The floor: bin/ivt-floor answers every request with nil (no work of its
 # own) through the same libuv batching; its CPU per request is what the
 # kernel, libuv and the wake-ups cost on this host, under ivtd's figures.
@@ -47,14 +51,20 @@ floor() { # floor ADDR RATE TAG
 for r in $RATES; do
     floor "127.0.0.1:$((PORT + 9))" "$r" floor
     floor "unix:$T/floor.sock" "$r" floor_unix
-    c0=$(cpu_ns)
+    c0=$(cpu_ns) p0=$(peers_ns) w0=$(wait_ns)
     "$LG" score "$A" "$r" 5 2
-    c1=$(cpu_ns)
+    c1=$(cpu_ns) p1=$(peers_ns) w1=$(wait_ns)
     echo "BENCH daemon_cpu_per_score_at_${r}_per_s $(( (c1 - c0) / (r * 5) )) ns"
-    c0=$(cpu_ns)
+    # Time node 1 was ready to run but had no core (schedstat's run_delay):
+    # latency the host's other processes, not ivtd's work, put in the tail.
+    echo "BENCH daemon_runqueue_wait_at_${r}_per_s $(( (w1 - w0) / 5000000 )) ms_per_s"
+    # Nodes 2 and 3 merge what node 1 gossips, on the same two cores.
+    echo "BENCH daemon_peers_cpu_at_${r}_per_s $(( (p1 - p0) / 50000000 )) %"
+    c0=$(cpu_ns) w0=$(wait_ns)
     "$LG" score "unix:$T/api1.sock" "$r" 5 2 unix
-    c1=$(cpu_ns)
+    c1=$(cpu_ns) w1=$(wait_ns)
     echo "BENCH daemon_cpu_per_score_at_${r}_per_s_unix $(( (c1 - c0) / (r * 5) )) ns"
+    echo "BENCH daemon_runqueue_wait_at_${r}_per_s_unix $(( (w1 - w0) / 5000000 )) ms_per_s"
 done
 [ -n "${SCORE_ONLY:-}" ] && exit 0
 for b in 1000 100; do
