@@ -130,6 +130,9 @@ enum {
      * every page is touched, whatever the store's size: a simulator node
      * holding a few thousand entities faulted in 4,096 pages. */
     TAB_MIN = 4096,
+    /* The smallest page size: writing one byte per page faults in all of
+     * a region, whatever page size backs it. */
+    TOUCH_STEP = 4096,
 };
 
 /* Odd, so i -> i * GOLDEN is a bijection mod 2^64 (event ids stay distinct). */
@@ -581,6 +584,9 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
         crdt_store_delete(s);
         return IVT_ENOMEM;
     }
+    if (cfg->table_full) /* touched now, not in the first updates (store.h) */
+        for (size_t o = 0; o < tsize * sizeof(*s->tab); o += TOUCH_STEP)
+            ((volatile uint8_t *)s->tab)[o] = 0;
     s->free_head = NONE;
     s->qhead = s->qtail = NONE;
     s->dirty_head = NONE;

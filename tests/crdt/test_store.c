@@ -8,6 +8,8 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "base/err.h"
@@ -544,6 +546,70 @@ TEST(crdt_store_table_full_same_state)
     assert_same(grown, full);
     crdt_store_delete(grown);
     crdt_store_delete(full);
+}
+
+/* A test allocator on mmap that remembers its mapping of exactly `want`
+ * bytes: the entity table's, whose size the config sets. */
+struct touch_alloc {
+    size_t want;
+    void *table;
+};
+
+static void *touch_map(void *ctx, size_t size)
+{
+    struct touch_alloc *t = ctx;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (size == t->want)
+        t->table = p;
+    return p;
+}
+
+static void touch_unmap(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    munmap(p, size);
+}
+
+/* Pages of [p, p + len) resident now. */
+static size_t resident_pages(void *p, size_t len)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = (len + pg - 1) / pg, in = 0;
+    unsigned char *v = malloc(n);
+    assert_non_null(v);
+    assert_int_equal(mincore(p, len, v), 0);
+    for (size_t i = 0; i < n; i++)
+        in += v[i] & 1;
+    free(v);
+    return in;
+}
+
+/* A full-size table is in memory from the start, so that no update pays
+ * for its first touches (a daemon's first requests did: store.h), while a
+ * growing table's first mapping is only touched as entities arrive. */
+TEST(crdt_store_table_full_touched_at_creation)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    c.max_entities = 100000; /* a table of 262,144 entries, 2 MiB */
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), len = 262144 * sizeof(uint64_t);
+    struct touch_alloc t = {len, NULL};
+    c.alloc = (struct crdt_alloc){touch_map, touch_unmap, &t};
+    c.table_full = true;
+    struct crdt_store *s = mk(&c);
+    assert_non_null(t.table);
+    assert_int_equal(resident_pages(t.table, len), len / pg);
+    crdt_store_delete(s);
+    /* Growing: the first table (4,096 entries, 32 KiB) stays untouched. */
+    t = (struct touch_alloc){4096 * sizeof(uint64_t), NULL};
+    c.table_full = false;
+    s = mk(&c);
+    assert_non_null(t.table);
+    assert_int_equal(resident_pages(t.table, t.want), 0);
+    crdt_store_delete(s);
 }
 
 /* A bounded digest: exact in every bucket without a stale shared record,
