@@ -468,14 +468,28 @@ enum {
     /* A gap counts at most this much in the mean: after a quiet spell the
      * first reads must not hold coalescing off for long. */
     COALESCE_GAP_CAP_NS = 1000000,
-    COALESCE_GAP_WEIGHT = 8 /* the mean follows a rate change within ~8 reads */
+    COALESCE_GAP_WEIGHT = 8, /* the mean follows a rate change within ~8 reads */
+    /* gain is in 16ths of a frame: a wait must gather 1.5 frames on
+     * average; the mean starts at 2 (optimistic: a fresh start tries) and
+     * moves by a quarter per read, so a client that one wait never gathers
+     * more than one frame from stops the waits after three of them. */
+    COALESCE_GAIN_ONE = 16,
+    COALESCE_GAIN_MIN = 24,
+    COALESCE_GAIN_START = 32,
+    COALESCE_GAIN_WEIGHT = 4,
+    COALESCE_GAIN_FRAMES_MAX = 64, /* a huge read counts as this many */
+    /* How long waiting pauses when it gathered nothing: three wasted waits
+     * per 100 ms cost such a client well under 1 %, and a rate that
+     * changes is seen again within a tenth of a second. */
+    COALESCE_BACKOFF_NS = 100000000
 };
 
 void ivtd_coalesce_init(struct ivtd_coalesce *c, uint32_t window_us)
 {
+    memset(c, 0, sizeof(*c));
     c->window_ns = (uint64_t)window_us * 1000;
-    c->last_ns = 0;
     c->gap_ns = COALESCE_GAP_CAP_NS;
+    c->gain = COALESCE_GAIN_START;
 }
 
 void ivtd_coalesce_note(struct ivtd_coalesce *c, uint64_t now_ns, size_t frames)
@@ -489,11 +503,22 @@ void ivtd_coalesce_note(struct ivtd_coalesce *c, uint64_t now_ns, size_t frames)
         c->gap_ns = c->gap_ns - c->gap_ns / COALESCE_GAP_WEIGHT + gap / COALESCE_GAP_WEIGHT;
     }
     c->last_ns = now_ns;
+    if (c->waited) {
+        c->waited = false;
+        uint32_t f =
+            frames < COALESCE_GAIN_FRAMES_MAX ? (uint32_t)frames : COALESCE_GAIN_FRAMES_MAX;
+        c->gain =
+            c->gain - c->gain / COALESCE_GAIN_WEIGHT + f * COALESCE_GAIN_ONE / COALESCE_GAIN_WEIGHT;
+        if (c->gain < COALESCE_GAIN_MIN) {
+            c->paused_until = now_ns + COALESCE_BACKOFF_NS;
+            c->gain = COALESCE_GAIN_START;
+        }
+    }
 }
 
 uint64_t ivtd_coalesce_delay(const struct ivtd_coalesce *c, uint64_t now_ns)
 {
-    if (!c->window_ns || !c->last_ns || now_ns < c->last_ns)
+    if (!c->window_ns || !c->last_ns || now_ns < c->last_ns || now_ns < c->paused_until)
         return 0;
     uint64_t since = now_ns - c->last_ns;
     if (since >= c->window_ns || 2 * c->gap_ns > c->window_ns)
@@ -501,13 +526,19 @@ uint64_t ivtd_coalesce_delay(const struct ivtd_coalesce *c, uint64_t now_ns)
     return c->window_ns - since;
 }
 
-uint64_t ivtd_coalesce_wait(const struct ivtd_coalesce *c)
+void ivtd_coalesce_waited(struct ivtd_coalesce *c)
+{
+    c->waited = true;
+}
+
+uint64_t ivtd_coalesce_wait(struct ivtd_coalesce *c)
 {
     uint64_t ns = ivtd_coalesce_delay(c, uv_hrtime());
     if (ns) {
         /* EINTR (a signal) only ends the wait early: the loop polls sooner. */
         struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
         nanosleep(&ts, NULL);
+        ivtd_coalesce_waited(c);
     }
     return ns;
 }

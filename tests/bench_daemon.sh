@@ -7,7 +7,8 @@
 # does nothing: names ending _floor, _floor_unix), observe throughput in batches, and
 # the RSS of a node holding 1 million entities, then score at 1,000/s for
 # 40 s with that million (push-pulls of a large store land in it: the
-# lan profile's 30 s interval). Prints BENCH lines; after each score rate
+# lan profile's 30 s interval), and a synchronous client's rate (one
+# request in flight: ivt-loadgen sync). Prints BENCH lines; after each score rate
 # and observe batch size also the CPU node 1's loop spent per request or
 # event (the scheduler's on-CPU nanoseconds in /proc/PID/schedstat, where
 # utime/stime count 10 ms clock ticks: what the daemon costs, whatever the
@@ -66,6 +67,14 @@ for r in $RATES; do
     echo "BENCH daemon_cpu_per_score_at_${r}_per_s_unix $(( (c1 - c0) / (r * 5) )) ns"
     echo "BENCH daemon_runqueue_wait_at_${r}_per_s_unix $(( (w1 - w0) / 5000000 )) ms_per_s"
 done
+# A synchronous client (one request in flight) over the unix socket, on
+# the floor and on ivtd: read coalescing must not slow it down.
+"$ROOT/bin/ivt-floor" "unix:$T/floor.sock" ${COALESCE_US:-} & fp=$!
+PIDS+=("$fp")
+sleep 0.3
+"$LG" sync "unix:$T/floor.sock" 3 floor_unix
+kill "$fp"
+"$LG" sync "unix:$T/api1.sock" 3 unix
 [ -n "${SCORE_ONLY:-}" ] && exit 0
 for b in 1000 100; do
     c0=$(cpu_ns) e0=$(field 1 events_observed)

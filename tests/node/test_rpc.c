@@ -561,7 +561,8 @@ TEST(node_rpc_backlog_is_read_over_several_turns)
 
 /* The coalescing rule alone, on a clock the test drives: it waits only
  * while requests come faster than two per window, never past the window
- * since the last read, and never when off. */
+ * since the last read, not for a client its waits gather nothing from,
+ * and never when off. */
 TEST(node_rpc_coalesce_waits_only_while_requests_come_fast)
 {
     (void)state;
@@ -593,6 +594,44 @@ TEST(node_rpc_coalesce_waits_only_while_requests_come_fast)
     ivtd_coalesce_note(&c, t + 7 * us, 0);
     assert_int_equal(c.last_ns, t);
     assert_int_equal(ivtd_coalesce_delay(&c, t - 1), 0);
+    /* Gathered reads after waits keep waiting on. */
+    ivtd_coalesce_init(&c, 50);
+    t = t0;
+    for (int i = 0; i < 50; i++) /* the mean gap falls from its start */
+        ivtd_coalesce_note(&c, t += 50 * us, 5);
+    for (int i = 0; i < 100; i++) {
+        assert_int_not_equal(ivtd_coalesce_delay(&c, t + 1 * us), 0);
+        ivtd_coalesce_waited(&c);
+        ivtd_coalesce_note(&c, t += 50 * us, 5);
+    }
+    /* A synchronous client (one request in flight, the next 12 us after
+     * each reply): its requests come fast, but a wait gathers just the one
+     * it would have sent anyway. Three such waits pause waiting for 100 ms,
+     * then it is tried again. */
+    ivtd_coalesce_init(&c, 50);
+    t = t0;
+    for (int i = 0; i < 50; i++)
+        ivtd_coalesce_note(&c, t += 12 * us, 1);
+    int waits = 0;
+    for (int i = 0; i < 10; i++) {
+        if (ivtd_coalesce_delay(&c, t + 1 * us)) {
+            waits++;
+            ivtd_coalesce_waited(&c);
+            t += 50 * us;
+        } else {
+            t += 12 * us;
+        }
+        ivtd_coalesce_note(&c, t, 1);
+    }
+    assert_int_equal(waits, 3);
+    uint64_t t1 = t;
+    while (t < t1 + 99000 * us) {
+        assert_int_equal(ivtd_coalesce_delay(&c, t + 1 * us), 0);
+        ivtd_coalesce_note(&c, t += 12 * us, 1);
+    }
+    while (t < t1 + 101000 * us)
+        ivtd_coalesce_note(&c, t += 12 * us, 1);
+    assert_int_not_equal(ivtd_coalesce_delay(&c, t + 1 * us), 0);
     /* Off. */
     ivtd_coalesce_init(&c, 0);
     for (int i = 0; i < 100; i++)
