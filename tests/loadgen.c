@@ -4,7 +4,8 @@
  *   ivt-loadgen score   ADDR RATE SECONDS [CONNS [TAG]]  open loop at RATE requests/s
  *                       (TAG, if given, ends every BENCH name: _TAG)
  *   ivt-loadgen observe ADDR BATCH SECONDS [CONNS]  closed loop, pipelined batches
- *   ivt-loadgen fill    ADDR ENTITIES               observe ENTITIES distinct IPs
+ *   ivt-loadgen fill    ADDR ENTITIES|pool          observe ENTITIES distinct IPs
+ *                       (pool: the LOADGEN_IP_POOL addresses score draws from)
  *   ivt-loadgen sync    ADDR SECONDS [TAG]          one score at a time, each sent
  *                       when the last reply came (a synchronous client)
  *
@@ -450,12 +451,14 @@ int main(int argc, char **argv)
                                             : nc,
                            0);
     }
-    if (argc == 4 && strcmp(argv[1], "fill") == 0)
-        return run_observe(argv[2], 1000, 0, 2, (uint32_t)atol(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "fill") == 0) /* "pool": score's addresses */
+        return run_observe(argv[2], 1000, 0, 2,
+                           strcmp(argv[3], "pool") == 0 ? LOADGEN_IP_POOL
+                                                        : (uint32_t)atol(argv[3]));
     fprintf(stderr, "usage: ivt-loadgen score ADDR RATE SECONDS [CONNS [TAG]]\n"
                     "       (ADDR: ip:port, or unix:/path for a unix socket)\n"
                     "       ivt-loadgen observe ADDR BATCH SECONDS [CONNS]\n"
-                    "       ivt-loadgen fill ADDR ENTITIES\n"
+                    "       ivt-loadgen fill ADDR ENTITIES|pool\n"
                     "       ivt-loadgen sync ADDR SECONDS [TAG]\n");
     return 2;
 }
