@@ -255,6 +255,10 @@ struct crdt_view {
     uint64_t fleet[CRDT_COUNTERS]; /* fleet-wide window sums */
     uint64_t local[CRDT_COUNTERS]; /* this origin's own part, exact */
     uint64_t distinct[CRDT_DISTINCTS];
+    /* The items of this origin's own events among distinct[d]: exact while
+     * the window's sets are exact (at most distinct_exact_max items, and
+     * 16), -1 once one is promoted to a HyperLogLog. */
+    int64_t local_distinct[CRDT_DISTINCTS];
     uint64_t origins;     /* origins that contributed in the window */
     uint32_t first_epoch; /* span of counter evidence in the window */
     uint32_t last_epoch;  /* (both 0 when only distinct evidence) */
