@@ -2330,6 +2330,10 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
  */
 static int64_t distinct_local(struct crdt_store *s, const struct ent *e, int d)
 {
+    if (e->nbuckets == 1) { /* most records: no union to take */
+        const struct dset *ds = &e->buckets[0].set[d];
+        return ds->promoted || ds->n > LMASK_BITS ? -1 : __builtin_popcount(ds->lmask);
+    }
     size_t total = 0;
     for (uint32_t i = 0; i < e->nbuckets; i++) {
         const struct dset *ds = &e->buckets[i].set[d];
@@ -2337,8 +2341,8 @@ static int64_t distinct_local(struct crdt_store *s, const struct ent *e, int d)
             return -1;
         total += (size_t)__builtin_popcount(ds->lmask);
     }
-    if (e->nbuckets <= 1 || total == 0)
-        return (int64_t)total;
+    if (total == 0)
+        return 0;
     if (!scratch_items_reserve(s, total))
         return (int64_t)total; /* an upper bound, as distinct_window's */
     size_t k = 0;
