@@ -3696,6 +3696,13 @@ int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *p
     return 0;
 }
 
+void crdt_store_slab_ahead(const struct crdt_store *s, void **at, size_t *len, size_t ahead)
+{
+    size_t left = (size_t)(s->cfg.max_entities - s->used_hi) * sizeof(*s->ents);
+    *at = &s->ents[s->used_hi];
+    *len = left < ahead ? left : ahead;
+}
+
 int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w)
 {
     struct order *o = malloc((s->nents ? s->nents : 1) * sizeof(*o));

@@ -969,6 +969,11 @@ void node_set_rules(struct node *n, const struct node_rules *rules)
     memset(n->ua_cache, 0, sizeof(n->ua_cache));
 }
 
+void node_slab_ahead(const struct node *n, void **at, size_t *len, size_t ahead)
+{
+    crdt_store_slab_ahead(n->store, at, len, ahead);
+}
+
 struct gossip *node_gossip(struct node *n)
 {
     return n->g;

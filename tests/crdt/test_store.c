@@ -6,6 +6,7 @@
  * States are compared by their canonical snapshot bytes (crdt_store_encode),
  * which is what digests compare between replicas.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -619,6 +620,52 @@ TEST(crdt_store_local_distinct_counts_own_items)
     assert_same(a, b);
     crdt_store_delete(a);
     crdt_store_delete(b);
+}
+
+/* The slab's next records (what ivtd faults in ahead of them): the range
+ * moves on by what each new record takes and shrinks to nothing at
+ * max_entities. */
+TEST(crdt_store_slab_ahead_follows_new_records)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    c.max_entities = 64;
+    struct crdt_store *s = mk(&c);
+    void *at0, *at;
+    size_t all, len;
+    crdt_store_slab_ahead(s, &at0, &all, SIZE_MAX);
+    assert_true(all > 0 && all % 64 == 0); /* 64 records of one size */
+    size_t rec = all / 64;
+    crdt_store_slab_ahead(s, &at, &len, 3 * rec);
+    assert_ptr_equal(at, at0);
+    assert_int_equal(len, 3 * rec);
+    uint32_t ep = crdt_store_epoch(s);
+    char key[16];
+    for (int i = 0; i < 10; i++) {
+        struct crdt_update u;
+        memset(&u, 0, sizeof(u));
+        u.kind = CRDT_KIND_IP;
+        u.key_len = (size_t)snprintf(key, sizeof(key), "k%d", i);
+        u.key = key;
+        u.add[0] = 1;
+        assert_int_equal(crdt_store_update(s, ep, &u, 1), 0);
+    }
+    crdt_store_slab_ahead(s, &at, &len, SIZE_MAX);
+    assert_ptr_equal(at, (uint8_t *)at0 + 10 * rec);
+    assert_int_equal(len, 54 * rec);
+    for (int i = 10; i < 64; i++) {
+        struct crdt_update u;
+        memset(&u, 0, sizeof(u));
+        u.kind = CRDT_KIND_IP;
+        u.key_len = (size_t)snprintf(key, sizeof(key), "k%d", i);
+        u.key = key;
+        u.add[0] = 1;
+        assert_int_equal(crdt_store_update(s, ep, &u, 1), 0);
+    }
+    crdt_store_slab_ahead(s, &at, &len, SIZE_MAX);
+    assert_int_equal(len, 0);
+    crdt_store_delete(s);
 }
 
 /* A test allocator on mmap that remembers its mapping of exactly `want`
