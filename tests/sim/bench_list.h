@@ -3,3 +3,4 @@ B(sim_fleet_100_membership)
 B(sim_fleet_1000_membership)
 BX(sim_fleet_10000_membership) /* by name only: about an hour, 14 GB */
 B(sim_fleet_100_node_core)
+BX(sim_fleet_1000_node_core) /* by name only: about two minutes, 2.3 GB */
