@@ -2388,8 +2388,28 @@ bool crdt_store_next(struct crdt_store *s, uint32_t *cursor, struct crdt_view *o
  * promoted epoch as the hash of its sketches, pcell_digest). */
 enum omode { O_MESSAGE, O_DIGEST };
 
+/*
+ * The parts of a record are written through a cursor (base/mp.h): room for
+ * a bound on a part is reserved, its values are stored with the
+ * ivt_mp_put_* and the part is committed. A repair encodes some 16,000
+ * records and a digest pass tens of thousands, each a few dozen small
+ * values: a call through msgpack-c's packer and its write callback per
+ * value (a bounds check and a memcpy of one to nine bytes) was most of
+ * the encoding's time. The bytes are the same (msgpack's shortest forms).
+ * A reservation fails only when the writer cannot grow (no memory): the
+ * part is then left out, and the writer's error tells the caller.
+ */
+
+/* Most bytes of a slot in a message, [epoch, origin, c0 .. c5]: every
+ * field a uint32 (5 bytes at most), after a one-byte array header. */
+enum { SLOT_MSG_MAX = 1 + 5 * (2 + CRDT_COUNTERS) };
+
+/* Most bytes of a record's head, [kind, h, key ...: array header, two
+ * uints and the key's bin header (the key itself comes on top). */
+enum { ENT_HEAD_MAX = 1 + 2 * IVT_MP_UINT_MAX + IVT_MP_BIN_HEAD_MAX };
+
 /* An origin by its index in the message's origin table. */
-static void write_origin_ref(struct crdt_store *s, struct ivt_mpw *w, uint32_t idx)
+static uint8_t *put_origin_ref(struct crdt_store *s, uint8_t *p, uint32_t idx)
 {
     struct origin_rec *o = &s->origins[idx];
     if (o->stamp != s->msg_stamp) {
@@ -2397,7 +2417,7 @@ static void write_origin_ref(struct crdt_store *s, struct ivt_mpw *w, uint32_t i
         o->msg = s->msg_norigins;
         s->msg_origins[s->msg_norigins++] = idx;
     }
-    ivt_mpw_uint(w, o->msg);
+    return ivt_mp_put_uint(p, o->msg);
 }
 
 static void write_dset(struct crdt_store *s, struct ivt_mpw *w, const struct dset *d)
@@ -2409,18 +2429,26 @@ static void write_dset(struct crdt_store *s, struct ivt_mpw *w, const struct dse
     if (d->promoted == DSET_SPARSE) {
         /* crdt_hll_encode's sparse form (dset_sparse_max keeps 3n < 2^p):
          * [index hi, index lo, value] per register, in index order. */
-        uint8_t b[SPARSE_MAX * 3];
-        for (uint32_t i = 0; i < d->n; i++) {
-            b[3 * i] = (uint8_t)(d->u.sp[i] >> 16);
-            b[3 * i + 1] = (uint8_t)(d->u.sp[i] >> 8);
-            b[3 * i + 2] = (uint8_t)d->u.sp[i];
+        uint8_t *p = ivt_mpw_reserve(w, IVT_MP_BIN_HEAD_MAX + 3u * d->n);
+        if (!p)
+            return;
+        p = ivt_mp_put_bin_head(p, 3u * d->n);
+        for (uint32_t i = 0; i < d->n; i++, p += 3) {
+            p[0] = (uint8_t)(d->u.sp[i] >> 16);
+            p[1] = (uint8_t)(d->u.sp[i] >> 8);
+            p[2] = (uint8_t)d->u.sp[i];
         }
-        ivt_mpw_bin(w, b, 3u * d->n);
+        ivt_mpw_commit(w, p);
         return;
     }
-    ivt_mpw_array(w, d->n);
+    uint8_t *p = ivt_mpw_reserve(w, IVT_MP_ARRAY_MAX + (size_t)IVT_MP_UINT_MAX * d->n);
+    if (!p)
+        return;
+    const uint64_t *it = dset_items(d);
+    p = ivt_mp_put_array(p, d->n);
     for (uint32_t i = 0; i < d->n; i++)
-        ivt_mpw_uint(w, dset_items(d)[i]);
+        p = ivt_mp_put_uint(p, it[i]);
+    ivt_mpw_commit(w, p);
 }
 
 static void write_hll_or_empty(struct crdt_store *s, struct ivt_mpw *w, const uint8_t *reg)
@@ -2463,19 +2491,19 @@ static inline void put_le(uint8_t *b, uint64_t v, int n)
 }
 
 /* Bytes of a slot in the digest form: epoch, origin hash, six counts. */
-enum { DIG_SLOT = 4 + 8 + 4 * CRDT_COUNTERS, DIG_ITEMS = 16 };
+enum { DIG_SLOT = 4 + 8 + 4 * CRDT_COUNTERS };
 
 /* A slot in the digest form: fixed-size little-endian fields, the origin
  * by its keyed hash (the same on every replica of a cluster), not msgpack
- * (a digest is hashed, never parsed: a hot record holds dozens of slots). */
-static void write_slot_digest(struct crdt_store *s, struct ivt_mpw *w, const struct slot *sl)
+ * (a digest is hashed, never parsed: a hot record holds dozens of slots).
+ * Takes DIG_SLOT bytes at p. */
+static uint8_t *put_slot_digest(const struct crdt_store *s, uint8_t *p, const struct slot *sl)
 {
-    uint8_t b[DIG_SLOT];
-    put_le(b, sl->epoch, 4);
-    put_le(b + 4, s->origins[sl->origin].hash, 8);
+    put_le(p, sl->epoch, 4);
+    put_le(p + 4, s->origins[sl->origin].hash, 8);
     for (int m = 0; m < CRDT_COUNTERS; m++)
-        put_le(b + 12 + 4 * m, sl->c[m], 4);
-    ivt_mpw_raw(w, b, sizeof(b));
+        put_le(p + 12 + 4 * m, sl->c[m], 4);
+    return p + DIG_SLOT;
 }
 
 /* A set in the digest form: an exact set's hashes as 8-byte little-endian
@@ -2486,26 +2514,34 @@ static void write_dset_digest(struct crdt_store *s, struct ivt_mpw *w, const str
         write_dset(s, w, d);
         return;
     }
-    ivt_mpw_array(w, d->n);
+    uint8_t *p = ivt_mpw_reserve(w, IVT_MP_ARRAY_MAX + 8u * d->n);
+    if (!p)
+        return;
     const uint64_t *it = dset_items(d);
-    uint8_t b[8 * DIG_ITEMS];
-    for (uint32_t i = 0; i < d->n; i += DIG_ITEMS) {
-        uint32_t k = d->n - i < DIG_ITEMS ? d->n - i : DIG_ITEMS;
-        for (uint32_t j = 0; j < k; j++)
-            put_le(b + 8 * j, it[i + j], 8);
-        ivt_mpw_raw(w, b, 8u * k);
-    }
+    p = ivt_mp_put_array(p, d->n);
+    for (uint32_t i = 0; i < d->n; i++, p += 8)
+        put_le(p, it[i], 8);
+    ivt_mpw_commit(w, p);
 }
 
-/* One slot: [epoch, origin, c0 .. c5]. */
+/* One slot: [epoch, origin, c0 .. c5], at most SLOT_MSG_MAX bytes at p. */
+static uint8_t *put_slot(struct crdt_store *s, uint8_t *p, uint32_t epoch, uint32_t origin,
+                         const uint32_t *c)
+{
+    p = ivt_mp_put_array(p, 2 + CRDT_COUNTERS);
+    p = ivt_mp_put_uint(p, epoch);
+    p = put_origin_ref(s, p, origin);
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        p = ivt_mp_put_uint(p, c[m]);
+    return p;
+}
+
 static void write_slot(struct crdt_store *s, struct ivt_mpw *w, uint32_t epoch, uint32_t origin,
                        const uint32_t *c)
 {
-    ivt_mpw_array(w, 2 + CRDT_COUNTERS);
-    ivt_mpw_uint(w, epoch);
-    write_origin_ref(s, w, origin);
-    for (int m = 0; m < CRDT_COUNTERS; m++)
-        ivt_mpw_uint(w, c[m]);
+    uint8_t *p = ivt_mpw_reserve(w, SLOT_MSG_MAX);
+    if (p)
+        ivt_mpw_commit(w, put_slot(s, p, epoch, origin, c));
 }
 
 static int jrnl_cmp_idx(const void *a, const void *b)
@@ -2774,10 +2810,15 @@ static void jrnl_flushed(struct crdt_store *s)
 static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e,
                          uint64_t since, enum omode mode, bool delta)
 {
-    ivt_mpw_array(w, 6);
-    ivt_mpw_uint(w, e->kind);
-    ivt_mpw_uint(w, e->h);
-    ivt_mpw_bin(w, e->key, delta && e->key_sent ? 0 : e->key_len);
+    uint32_t key_len = delta && e->key_sent ? 0 : e->key_len;
+    uint8_t *p = ivt_mpw_reserve(w, ENT_HEAD_MAX + key_len);
+    if (!p)
+        return;
+    p = ivt_mp_put_array(p, 6);
+    p = ivt_mp_put_uint(p, e->kind);
+    p = ivt_mp_put_uint(p, e->h);
+    p = ivt_mp_put_bin(p, e->key, key_len);
+    ivt_mpw_commit(w, p);
     if (delta && !s->cfg.forward_merged) {
         write_own_counters(s, w, e, since);
         write_own_buckets(s, w, e);
@@ -2786,16 +2827,21 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->nslots; i++)
         n += e->slots[i].ver > since;
-    ivt_mpw_array(w, n);
+    p = ivt_mpw_reserve(w, IVT_MP_ARRAY_MAX +
+                               (size_t)n * (mode == O_DIGEST ? DIG_SLOT : SLOT_MSG_MAX));
+    if (!p)
+        return;
+    p = ivt_mp_put_array(p, n);
     for (uint32_t i = 0; i < e->nslots; i++) {
         const struct slot *sl = &e->slots[i];
         if (sl->ver <= since)
             continue;
         if (mode == O_DIGEST)
-            write_slot_digest(s, w, sl);
+            p = put_slot_digest(s, p, sl);
         else
-            write_slot(s, w, sl->epoch, sl->origin, sl->c);
+            p = put_slot(s, p, sl->epoch, sl->origin, sl->c);
     }
+    ivt_mpw_commit(w, p);
     n = 0;
     for (uint32_t i = 0; i < e->npcells; i++)
         n += e->pcells[i].ver > since;
@@ -2823,8 +2869,11 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
         const struct bucket *bk = &e->buckets[i];
         if (bk->ver <= since)
             continue;
-        ivt_mpw_array(w, 1 + NSETS);
-        ivt_mpw_uint(w, bk->b);
+        p = ivt_mpw_reserve(w, 1 + IVT_MP_UINT_MAX);
+        if (!p)
+            return;
+        p = ivt_mp_put_array(p, 1 + NSETS);
+        ivt_mpw_commit(w, ivt_mp_put_uint(p, bk->b));
         for (int d = 0; d < NSETS; d++) {
             if (delta && since && !(bk->risen & (1u << d)))
                 ivt_mpw_array(w, 0);
@@ -3508,6 +3557,32 @@ int crdt_store_digest_decode(const struct crdt_store *s, uint64_t *out, size_t n
     return 0;
 }
 
+/* Records encoded ahead of the one being written whose lines are fetched
+ * (ENC_AHEAD) and, half as far ahead, whose key and arrays are: a record
+ * is some 1 us of cache misses otherwise, one after the other. */
+enum { ENC_AHEAD = 8 };
+
+/* The lines of record e, for reading. */
+static inline void prefetch_record(const struct ent *e)
+{
+    const char *c = (const char *)e;
+    __builtin_prefetch(c + offsetof(struct ent, slot1), 0);
+    __builtin_prefetch(c + offsetof(struct ent, bucket1), 0);
+    __builtin_prefetch(c + offsetof(struct ent, bucket1) + 64, 0);
+    __builtin_prefetch(c + offsetof(struct ent, key), 0);
+}
+
+/* What record e points to and an encoding reads (its lines fetched before:
+ * the pointers are in them). */
+static inline void prefetch_record_parts(const struct ent *e)
+{
+    __builtin_prefetch(e->key, 0);
+    if (e->slots != &e->slot1 && e->nslots)
+        __builtin_prefetch(e->slots, 0);
+    if (e->buckets != &e->bucket1 && e->nbuckets)
+        __builtin_prefetch(e->buckets, 0);
+}
+
 struct order {
     uint64_t h;
     uint32_t kind;
@@ -3522,28 +3597,160 @@ static int order_cmp(const void *a, const void *b)
     return x->kind < y->kind ? -1 : x->kind > y->kind;
 }
 
-/* Bucket b's records in canonical order (hash, kind) into *o (grown as
- * needed, capacity *cap). Returns how many, or -1 on allocation failure. */
-static long bucket_sorted(struct crdt_store *s, size_t b, struct order **o, size_t *cap)
+static inline bool order_less(const struct order *x, const struct order *y)
 {
-    size_t k = 0;
-    for (uint32_t idx = s->bhead[b]; idx != NONE; idx = s->ents[idx].lk[LK_BUCKET].next) {
-        if (!s->ents[idx].admitted)
-            continue; /* local only: never repaired */
-        if (k == *cap) {
-            size_t c = *cap ? *cap * 2 : 64;
-            struct order *p = realloc(*o, c * sizeof(*p));
-            if (!p)
-                return -1;
-            *o = p;
-            *cap = c;
+    return x->h != y->h ? x->h < y->h : x->kind < y->kind;
+}
+
+enum {
+    /* Hash bits of the canonical order's radix pass: at most 2,048 bins
+     * (8 KiB of counters on the stack), about a record a bin for a
+     * repair's bucket of a million-record store (some 1,000 records). */
+    ORDER_RADIX_BITS = 11,
+    /* Bins up to this size are sorted by insertion, larger ones (a store
+     * of millions of records per bucket, a snapshot) by qsort. */
+    ORDER_INSERTION_MAX = 16,
+};
+
+/*
+ * Sorts the k records at o into canonical order (hash, kind), given that
+ * their hashes agree in the top prefix bits (a digest bucket's do). Keyed
+ * hashes are uniform below those bits, so one pass of a radix sort on the
+ * next bits leaves a record or two per bin, then sorted by insertion: a
+ * qsort through its comparison callback was a tenth of a repair. Writes
+ * to tmp (room for k); returns where the sorted records are.
+ */
+static struct order *order_sort(struct order *o, struct order *tmp, size_t k, unsigned prefix)
+{
+    if (k < 2)
+        return o;
+    unsigned bits = 1;
+    while (bits < ORDER_RADIX_BITS && ((size_t)1 << bits) < k)
+        bits++;
+    unsigned shift = 64 - prefix - bits; /* prefix <= 16 (digest_bits) */
+    uint64_t mask = ((uint64_t)1 << bits) - 1;
+    /* at[b + 1] counts bin b; summed, at[b] is where bin b starts; after
+     * the scatter, where it ends. */
+    uint32_t at[(1u << ORDER_RADIX_BITS) + 1];
+    memset(at, 0, (((size_t)1 << bits) + 1) * sizeof(*at));
+    for (size_t i = 0; i < k; i++)
+        at[((o[i].h >> shift) & mask) + 1]++;
+    for (size_t b = 1; b <= mask + 1; b++)
+        at[b] += at[b - 1];
+    for (size_t i = 0; i < k; i++)
+        tmp[at[(o[i].h >> shift) & mask]++] = o[i];
+    for (size_t b = 0, from = 0; b <= mask; from = at[b++]) {
+        size_t n = at[b] - from;
+        struct order *r = tmp + from;
+        if (n > ORDER_INSERTION_MAX) {
+            qsort(r, n, sizeof(*r), order_cmp);
+            continue;
         }
-        const struct ent *e = &s->ents[idx];
-        (*o)[k++] = (struct order){e->h, e->kind, idx};
+        for (size_t i = 1; i < n; i++) {
+            struct order x = r[i];
+            size_t j = i;
+            for (; j > 0 && order_less(&x, &r[j - 1]); j--)
+                r[j] = r[j - 1];
+            r[j] = x;
+        }
     }
-    if (k > 1) /* qsort of an empty, never-allocated array is UB */
-        qsort(*o, k, sizeof(**o), order_cmp);
-    return (long)k;
+    return tmp;
+}
+
+/* Room for n entries in *o (capacity *cap), doubling. Returns false when
+ * it cannot grow. */
+static bool order_reserve(struct order **o, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return true;
+    size_t c = *cap ? *cap : 64;
+    while (c < n)
+        c *= 2;
+    struct order *p = realloc(*o, c * sizeof(*p));
+    if (!p)
+        return false;
+    *o = p;
+    *cap = c;
+    return true;
+}
+
+enum {
+    /* Differing buckets whose record lists a repair walks in step. A step
+     * of one walk waits for a record's lines (the list runs through the
+     * slab in no order), so walks of several lists overlap their misses;
+     * a 1 MiB repair of a million-record store spans some 17 buckets, and
+     * walking a few ahead of the budget's cut is little lost. */
+    REPAIR_WALKS = 4,
+};
+
+/* The records of a group of differing buckets, as a repair sends them. */
+struct repair_group {
+    size_t n;                      /* buckets in the group */
+    size_t b[REPAIR_WALKS];        /* their numbers, ascending */
+    struct order *o[REPAIR_WALKS]; /* bucket b[i]'s admitted records */
+    size_t cap[REPAIR_WALKS], k[REPAIR_WALKS];
+    bool failed[REPAIR_WALKS]; /* o[i] could not grow: bucket b[i] not listed */
+    struct order *tmp;         /* order_sort's room */
+    size_t tcap;
+};
+
+/* Lists each bucket of g's admitted records into g->o[i], the lists walked
+ * in step. A bucket whose array cannot grow is marked failed. */
+static void repair_gather(struct crdt_store *s, struct repair_group *g)
+{
+    uint32_t cur[REPAIR_WALKS];
+    for (size_t i = 0; i < g->n; i++) {
+        cur[i] = s->bhead[g->b[i]];
+        g->k[i] = 0;
+        g->failed[i] = false;
+    }
+    for (bool more = true; more;) {
+        more = false;
+        for (size_t i = 0; i < g->n; i++) {
+            uint32_t idx = cur[i];
+            if (idx == NONE)
+                continue;
+            more = true;
+            const struct ent *e = &s->ents[idx];
+            cur[i] = e->lk[LK_BUCKET].next;
+            if (!e->admitted)
+                continue; /* local only: never repaired */
+            if (!order_reserve(&g->o[i], &g->cap[i], g->k[i] + 1)) {
+                g->failed[i] = true;
+                cur[i] = NONE;
+                continue;
+            }
+            g->o[i][g->k[i]++] = (struct order){e->h, e->kind, idx};
+        }
+    }
+}
+
+/*
+ * Appends the records at o (k, in canonical order) to the message, up to
+ * budget. Returns how many fit. Every record's lines are fetched ENC_AHEAD
+ * records before it is written, and what it points to half as far ahead
+ * (the pointers are in those lines): a record is otherwise some 1 us of
+ * cache misses one after the other (its lines, its key, its arrays).
+ */
+static size_t repair_write(struct crdt_store *s, const struct order *o, size_t k, size_t budget,
+                           bool *over)
+{
+    *over = false;
+    for (size_t j = 0; j < k; j++) {
+        if (j + ENC_AHEAD < k)
+            prefetch_record(&s->ents[o[j + ENC_AHEAD].idx]);
+        if (j + ENC_AHEAD / 2 < k)
+            prefetch_record_parts(&s->ents[o[j + ENC_AHEAD / 2].idx]);
+        size_t len = s->scratch.len;
+        uint32_t no = s->msg_norigins;
+        write_entity(s, &s->scratch, &s->ents[o[j].idx], 0, O_MESSAGE, false);
+        if (msg_size(s) > budget) {
+            msg_rollback(s, len, no);
+            *over = true;
+            return j;
+        }
+    }
+    return k;
 }
 
 int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,
@@ -3561,49 +3768,49 @@ int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *p
     if (!ours)
         return IVT_ENOMEM;
     crdt_store_digest_max(s, ours, nb, digest_max);
-    struct order *o = NULL;
-    size_t cap = 0, n_ent = 0, next = nb;
+    struct repair_group g;
+    memset(&g, 0, sizeof(g));
+    size_t n_ent = 0, next = nb;
     int rc = 0;
+    bool done = false;
     msg_begin(s);
-    /* Bucket by bucket from *resume: only the differing buckets' records
-     * are read and sorted, through the bucket lists. */
-    for (size_t b = *resume; b < nb; b++) {
-        if (ours[b] == peer[b])
-            continue;
-        long k = bucket_sorted(s, b, &o, &cap);
-        if (k < 0) {
-            rc = IVT_ENOMEM;
-            break;
-        }
-        size_t len0 = s->scratch.len, j = 0;
-        uint32_t no0 = s->msg_norigins;
-        bool over = false;
-        while (j < (size_t)k) {
-            size_t l2 = s->scratch.len;
-            uint32_t n2 = s->msg_norigins;
-            write_entity(s, &s->scratch, &s->ents[o[j].idx], 0, O_MESSAGE, false);
-            if (msg_size(s) > budget) {
-                msg_rollback(s, l2, n2);
-                over = true;
+    /* From *resume, the differing buckets a group at a time: only their
+     * records are read and sorted, through the bucket lists. */
+    for (size_t b = *resume; b < nb && !done;) {
+        for (g.n = 0; b < nb && g.n < REPAIR_WALKS; b++)
+            if (ours[b] != peer[b])
+                g.b[g.n++] = b;
+        repair_gather(s, &g);
+        for (size_t i = 0; i < g.n; i++) {
+            if (g.failed[i] || !order_reserve(&g.tmp, &g.tcap, g.k[i])) {
+                rc = IVT_ENOMEM;
+                done = true;
                 break;
             }
-            j++;
+            const struct order *o = order_sort(g.o[i], g.tmp, g.k[i], s->cfg.digest_bits);
+            size_t len0 = s->scratch.len;
+            uint32_t no0 = s->msg_norigins;
+            bool over;
+            size_t j = repair_write(s, o, g.k[i], budget, &over);
+            if (!over) {
+                n_ent += j;
+                continue;
+            }
+            if (n_ent == 0 && j > 0) {
+                /* One bucket over the budget: send what fits of it. */
+                n_ent = j;
+                next = g.b[i] + 1;
+            } else {
+                msg_rollback(s, len0, no0);
+                next = g.b[i];
+            }
+            done = true;
+            break;
         }
-        if (!over) {
-            n_ent += j;
-            continue;
-        }
-        if (n_ent == 0 && j > 0) {
-            /* One bucket over the budget: send what fits of it. */
-            n_ent = j;
-            next = b + 1;
-        } else {
-            msg_rollback(s, len0, no0);
-            next = b;
-        }
-        break;
     }
-    free(o);
+    for (size_t i = 0; i < REPAIR_WALKS; i++)
+        free(g.o[i]);
+    free(g.tmp);
     free(ours);
     if (rc)
         return rc;
@@ -3620,17 +3827,18 @@ int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *p
 
 int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w)
 {
-    struct order *o = malloc((s->nents ? s->nents : 1) * sizeof(*o));
+    size_t cap = s->nents ? s->nents : 1;
+    struct order *o = malloc(2 * cap * sizeof(*o));
     if (!o)
         return IVT_ENOMEM;
     size_t k = 0;
     for (uint32_t i = 0; i < s->used_hi; i++)
         if (s->ents[i].live)
             o[k++] = (struct order){s->ents[i].h, s->ents[i].kind, i};
-    qsort(o, k, sizeof(*o), order_cmp);
+    const struct order *sorted = order_sort(o, o + cap, k, 0);
     msg_begin(s);
     for (size_t i = 0; i < k; i++)
-        write_entity(s, &s->scratch, &s->ents[o[i].idx], 0, O_MESSAGE, false);
+        write_entity(s, &s->scratch, &s->ents[sorted[i].idx], 0, O_MESSAGE, false);
     free(o);
     return msg_end(s, w, MSG_SNAPSHOT, k);
 }
