@@ -2420,35 +2420,47 @@ static uint8_t *put_origin_ref(struct crdt_store *s, uint8_t *p, uint32_t idx)
     return ivt_mp_put_uint(p, o->msg);
 }
 
-static void write_dset(struct crdt_store *s, struct ivt_mpw *w, const struct dset *d)
+/* Most bytes set d takes through a cursor (put_dset, put_dset_digest as
+ * mode has it), or 0 when it is dense: crdt_hll_encode writes those. */
+static inline size_t dset_put_max(const struct dset *d, enum omode mode)
 {
-    if (d->promoted == DSET_DENSE) {
-        crdt_hll_encode(w, d->u.reg, s->cfg.distinct_hll_p);
-        return;
-    }
+    if (d->promoted == DSET_DENSE)
+        return 0;
+    if (d->promoted == DSET_SPARSE)
+        return IVT_MP_BIN_HEAD_MAX + 3u * d->n;
+    return IVT_MP_ARRAY_MAX + (size_t)(mode == O_DIGEST ? 8 : IVT_MP_UINT_MAX) * d->n;
+}
+
+/* An exact or sparse set at p (dset_put_max bytes at most). */
+static uint8_t *put_dset(uint8_t *p, const struct dset *d)
+{
     if (d->promoted == DSET_SPARSE) {
         /* crdt_hll_encode's sparse form (dset_sparse_max keeps 3n < 2^p):
          * [index hi, index lo, value] per register, in index order. */
-        uint8_t *p = ivt_mpw_reserve(w, IVT_MP_BIN_HEAD_MAX + 3u * d->n);
-        if (!p)
-            return;
         p = ivt_mp_put_bin_head(p, 3u * d->n);
         for (uint32_t i = 0; i < d->n; i++, p += 3) {
             p[0] = (uint8_t)(d->u.sp[i] >> 16);
             p[1] = (uint8_t)(d->u.sp[i] >> 8);
             p[2] = (uint8_t)d->u.sp[i];
         }
-        ivt_mpw_commit(w, p);
-        return;
+        return p;
     }
-    uint8_t *p = ivt_mpw_reserve(w, IVT_MP_ARRAY_MAX + (size_t)IVT_MP_UINT_MAX * d->n);
-    if (!p)
-        return;
     const uint64_t *it = dset_items(d);
     p = ivt_mp_put_array(p, d->n);
     for (uint32_t i = 0; i < d->n; i++)
         p = ivt_mp_put_uint(p, it[i]);
-    ivt_mpw_commit(w, p);
+    return p;
+}
+
+static void write_dset(struct crdt_store *s, struct ivt_mpw *w, const struct dset *d)
+{
+    if (d->promoted == DSET_DENSE) {
+        crdt_hll_encode(w, d->u.reg, s->cfg.distinct_hll_p);
+        return;
+    }
+    uint8_t *p = ivt_mpw_reserve(w, dset_put_max(d, O_MESSAGE));
+    if (p)
+        ivt_mpw_commit(w, put_dset(p, d));
 }
 
 static void write_hll_or_empty(struct crdt_store *s, struct ivt_mpw *w, const uint8_t *reg)
@@ -2507,21 +2519,17 @@ static uint8_t *put_slot_digest(const struct crdt_store *s, uint8_t *p, const st
 }
 
 /* A set in the digest form: an exact set's hashes as 8-byte little-endian
- * words after its count; a promoted one as in a message. */
-static void write_dset_digest(struct crdt_store *s, struct ivt_mpw *w, const struct dset *d)
+ * words after its count; a sparse one as in a message (dense ones are
+ * crdt_hll_encode's, as in a message). */
+static uint8_t *put_dset_digest(uint8_t *p, const struct dset *d)
 {
-    if (d->promoted) {
-        write_dset(s, w, d);
-        return;
-    }
-    uint8_t *p = ivt_mpw_reserve(w, IVT_MP_ARRAY_MAX + 8u * d->n);
-    if (!p)
-        return;
+    if (d->promoted)
+        return put_dset(p, d);
     const uint64_t *it = dset_items(d);
     p = ivt_mp_put_array(p, d->n);
     for (uint32_t i = 0; i < d->n; i++, p += 8)
         put_le(p, it[i], 8);
-    ivt_mpw_commit(w, p);
+    return p;
 }
 
 /* One slot: [epoch, origin, c0 .. c5], at most SLOT_MSG_MAX bytes at p. */
@@ -2807,82 +2815,101 @@ static void jrnl_flushed(struct crdt_store *s)
  * inside a risen bucket the sets that did not rise (written empty, which
  * joins as nothing). A user agent's key is 100 bytes, a set of 16 items
  * 150: most of a delta was these, re-sent on every event. */
+static uint8_t *put_head(uint8_t *p, const struct ent *e, uint32_t key_len)
+{
+    p = ivt_mp_put_array(p, 6);
+    p = ivt_mp_put_uint(p, e->kind);
+    p = ivt_mp_put_uint(p, e->h);
+    return ivt_mp_put_bin(p, e->key, key_len);
+}
+
 static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct ent *e,
                          uint64_t since, enum omode mode, bool delta)
 {
     uint32_t key_len = delta && e->key_sent ? 0 : e->key_len;
-    uint8_t *p = ivt_mpw_reserve(w, ENT_HEAD_MAX + key_len);
-    if (!p)
-        return;
-    p = ivt_mp_put_array(p, 6);
-    p = ivt_mp_put_uint(p, e->kind);
-    p = ivt_mp_put_uint(p, e->h);
-    p = ivt_mp_put_bin(p, e->key, key_len);
-    ivt_mpw_commit(w, p);
+    uint8_t *p;
     if (delta && !s->cfg.forward_merged) {
+        if (!(p = ivt_mpw_reserve(w, ENT_HEAD_MAX + key_len)))
+            return;
+        ivt_mpw_commit(w, put_head(p, e, key_len));
         write_own_counters(s, w, e, since);
         write_own_buckets(s, w, e);
         return;
     }
-    uint32_t n = 0;
+    /* Room for the whole record is reserved once, but for what
+     * crdt_hll_encode writes (a message's promoted epochs, dense sets):
+     * past each of those it is reserved again (an over-estimate then). */
+    bool digest = mode == O_DIGEST;
+    uint32_t ns = 0, np = 0, nbk = 0;
     for (uint32_t i = 0; i < e->nslots; i++)
-        n += e->slots[i].ver > since;
-    p = ivt_mpw_reserve(w, IVT_MP_ARRAY_MAX +
-                               (size_t)n * (mode == O_DIGEST ? DIG_SLOT : SLOT_MSG_MAX));
-    if (!p)
-        return;
-    p = ivt_mp_put_array(p, n);
-    for (uint32_t i = 0; i < e->nslots; i++) {
-        const struct slot *sl = &e->slots[i];
-        if (sl->ver <= since)
-            continue;
-        if (mode == O_DIGEST)
-            p = put_slot_digest(s, p, sl);
-        else
-            p = put_slot(s, p, sl->epoch, sl->origin, sl->c);
-    }
-    ivt_mpw_commit(w, p);
-    n = 0;
+        ns += e->slots[i].ver > since;
     for (uint32_t i = 0; i < e->npcells; i++)
-        n += e->pcells[i].ver > since;
-    ivt_mpw_array(w, n);
-    for (uint32_t i = 0; i < e->npcells; i++) {
-        struct pcell *pc = &e->pcells[i]; /* its digest cache */
-        if (pc->ver <= since)
-            continue;
-        if (mode == O_DIGEST) {
-            ivt_mpw_array(w, 2);
-            ivt_mpw_uint(w, pc->epoch);
-            ivt_mpw_uint(w, pcell_digest(s, w, pc));
-            continue;
-        }
-        ivt_mpw_array(w, 1 + CRDT_COUNTERS);
-        ivt_mpw_uint(w, pc->epoch);
-        for (int m = 0; m < CRDT_COUNTERS; m++)
-            write_hll_or_empty(s, w, pc->reg[m]);
-    }
-    n = 0;
-    for (uint32_t i = 0; i < e->nbuckets; i++)
-        n += e->buckets[i].ver > since;
-    ivt_mpw_array(w, n);
+        np += e->pcells[i].ver > since;
+    size_t max = ENT_HEAD_MAX + key_len + 3 * IVT_MP_ARRAY_MAX +
+                 (size_t)ns * (digest ? DIG_SLOT : SLOT_MSG_MAX) +
+                 (size_t)np * (1 + 2 * IVT_MP_UINT_MAX);
     for (uint32_t i = 0; i < e->nbuckets; i++) {
         const struct bucket *bk = &e->buckets[i];
         if (bk->ver <= since)
             continue;
-        p = ivt_mpw_reserve(w, 1 + IVT_MP_UINT_MAX);
-        if (!p)
+        nbk++;
+        max += 1 + IVT_MP_UINT_MAX;
+        for (int d = 0; d < NSETS; d++)
+            max += 1 + dset_put_max(&bk->set[d], mode);
+    }
+    if (!(p = ivt_mpw_reserve(w, max)))
+        return;
+    p = put_head(p, e, key_len);
+    p = ivt_mp_put_array(p, ns);
+    for (uint32_t i = 0; i < e->nslots; i++) {
+        const struct slot *sl = &e->slots[i];
+        if (sl->ver <= since)
+            continue;
+        if (digest)
+            p = put_slot_digest(s, p, sl);
+        else
+            p = put_slot(s, p, sl->epoch, sl->origin, sl->c);
+    }
+    p = ivt_mp_put_array(p, np);
+    for (uint32_t i = 0; i < e->npcells; i++) {
+        struct pcell *pc = &e->pcells[i]; /* its digest cache */
+        if (pc->ver <= since)
+            continue;
+        if (digest) {
+            p = ivt_mp_put_array(p, 2);
+            p = ivt_mp_put_uint(p, pc->epoch);
+            p = ivt_mp_put_uint(p, pcell_digest(s, w, pc));
+            continue;
+        }
+        p = ivt_mp_put_array(p, 1 + CRDT_COUNTERS);
+        ivt_mpw_commit(w, ivt_mp_put_uint(p, pc->epoch));
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            write_hll_or_empty(s, w, pc->reg[m]);
+        if (!(p = ivt_mpw_reserve(w, max)))
             return;
+    }
+    p = ivt_mp_put_array(p, nbk);
+    for (uint32_t i = 0; i < e->nbuckets; i++) {
+        const struct bucket *bk = &e->buckets[i];
+        if (bk->ver <= since)
+            continue;
         p = ivt_mp_put_array(p, 1 + NSETS);
-        ivt_mpw_commit(w, ivt_mp_put_uint(p, bk->b));
+        p = ivt_mp_put_uint(p, bk->b);
         for (int d = 0; d < NSETS; d++) {
-            if (delta && since && !(bk->risen & (1u << d)))
-                ivt_mpw_array(w, 0);
-            else if (mode == O_DIGEST)
-                write_dset_digest(s, w, &bk->set[d]);
-            else
-                write_dset(s, w, &bk->set[d]);
+            const struct dset *ds = &bk->set[d];
+            if (delta && since && !(bk->risen & (1u << d))) {
+                p = ivt_mp_put_array(p, 0);
+            } else if (ds->promoted == DSET_DENSE) {
+                ivt_mpw_commit(w, p);
+                crdt_hll_encode(w, ds->u.reg, s->cfg.distinct_hll_p);
+                if (!(p = ivt_mpw_reserve(w, max)))
+                    return;
+            } else {
+                p = digest ? put_dset_digest(p, ds) : put_dset(p, ds);
+            }
         }
     }
+    ivt_mpw_commit(w, p);
 }
 
 /* Starts a message: entities go to s->scratch, origins are collected. */
@@ -3557,18 +3584,19 @@ int crdt_store_digest_decode(const struct crdt_store *s, uint64_t *out, size_t n
     return 0;
 }
 
-/* Records encoded ahead of the one being written whose lines are fetched
- * (ENC_AHEAD) and, half as far ahead, whose key and arrays are: a record
- * is some 1 us of cache misses otherwise, one after the other. */
+/* Records encoded ahead of the one being written whose first line and key
+ * pointer are fetched (ENC_AHEAD) and, half as far ahead, whose key and
+ * arrays are. Fetching all six lines of a record ahead was slower (7.3-8.4
+ * against 5.5-6.0 ms a 1 MiB repair): the misses in flight are few on this
+ * machine, and a record's middle lines arrive with their neighbours. */
 enum { ENC_AHEAD = 8 };
 
-/* The lines of record e, for reading. */
+/* The lines of record e an encoding reads first: its head, and the line
+ * with its key pointer. */
 static inline void prefetch_record(const struct ent *e)
 {
     const char *c = (const char *)e;
-    __builtin_prefetch(c + offsetof(struct ent, slot1), 0);
-    __builtin_prefetch(c + offsetof(struct ent, bucket1), 0);
-    __builtin_prefetch(c + offsetof(struct ent, bucket1) + 64, 0);
+    __builtin_prefetch(c, 0);
     __builtin_prefetch(c + offsetof(struct ent, key), 0);
 }
 
@@ -3679,8 +3707,10 @@ enum {
      * of one walk waits for a record's lines (the list runs through the
      * slab in no order), so walks of several lists overlap their misses;
      * a 1 MiB repair of a million-record store spans some 17 buckets, and
-     * walking a few ahead of the budget's cut is little lost. */
-    REPAIR_WALKS = 4,
+     * walking a few ahead of the budget's cut is little lost. Eight walks
+     * keep about as many misses in flight as this machine serves (16
+     * were no faster). */
+    REPAIR_WALKS = 8,
 };
 
 /* The records of a group of differing buckets, as a repair sends them. */
@@ -3727,7 +3757,7 @@ static void repair_gather(struct crdt_store *s, struct repair_group *g)
 
 /*
  * Appends the records at o (k, in canonical order) to the message, up to
- * budget. Returns how many fit. Every record's lines are fetched ENC_AHEAD
+ * budget. Returns how many fit. Every record's head is fetched ENC_AHEAD
  * records before it is written, and what it points to half as far ahead
  * (the pointers are in those lines): a record is otherwise some 1 us of
  * cache misses one after the other (its lines, its key, its arrays).
