@@ -2420,15 +2420,12 @@ static uint8_t *put_origin_ref(struct crdt_store *s, uint8_t *p, uint32_t idx)
     return ivt_mp_put_uint(p, o->msg);
 }
 
-/* Most bytes set d takes through a cursor (put_dset, put_dset_digest as
- * mode has it), or 0 when it is dense: crdt_hll_encode writes those. */
-static inline size_t dset_put_max(const struct dset *d, enum omode mode)
+/* Most bytes an exact or sparse set d takes through put_dset or
+ * put_dset_digest: a header, then at most a uint's bytes per item (sparse
+ * entries take 3). Dense sets are crdt_hll_encode's. */
+static inline size_t dset_put_max(const struct dset *d)
 {
-    if (d->promoted == DSET_DENSE)
-        return 0;
-    if (d->promoted == DSET_SPARSE)
-        return IVT_MP_BIN_HEAD_MAX + 3u * d->n;
-    return IVT_MP_ARRAY_MAX + (size_t)(mode == O_DIGEST ? 8 : IVT_MP_UINT_MAX) * d->n;
+    return IVT_MP_ARRAY_MAX + (size_t)IVT_MP_UINT_MAX * d->n;
 }
 
 /* An exact or sparse set at p (dset_put_max bytes at most). */
@@ -2458,7 +2455,7 @@ static void write_dset(struct crdt_store *s, struct ivt_mpw *w, const struct dse
         crdt_hll_encode(w, d->u.reg, s->cfg.distinct_hll_p);
         return;
     }
-    uint8_t *p = ivt_mpw_reserve(w, dset_put_max(d, O_MESSAGE));
+    uint8_t *p = ivt_mpw_reserve(w, dset_put_max(d));
     if (p)
         ivt_mpw_commit(w, put_dset(p, d));
 }
@@ -2854,8 +2851,8 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
             continue;
         nbk++;
         max += 1 + IVT_MP_UINT_MAX;
-        for (int d = 0; d < NSETS; d++)
-            max += 1 + dset_put_max(&bk->set[d], mode);
+        for (int d = 0; d < NSETS; d++) /* a dense set: 1 if left out (empty) */
+            max += bk->set[d].promoted == DSET_DENSE ? 1 : dset_put_max(&bk->set[d]);
     }
     if (!(p = ivt_mpw_reserve(w, max)))
         return;
@@ -2897,7 +2894,8 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
         p = ivt_mp_put_uint(p, bk->b);
         for (int d = 0; d < NSETS; d++) {
             const struct dset *ds = &bk->set[d];
-            if (delta && since && !(bk->risen & (1u << d))) {
+            /* Most sets of a record are empty, in either form. */
+            if ((!ds->promoted && !ds->n) || (delta && since && !(bk->risen & (1u << d)))) {
                 p = ivt_mp_put_array(p, 0);
             } else if (ds->promoted == DSET_DENSE) {
                 ivt_mpw_commit(w, p);
