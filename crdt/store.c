@@ -2959,6 +2959,10 @@ static int msg_end(struct crdt_store *s, struct ivt_mpw *w, int type, size_t n)
 {
     if (ivt_mpw_error(&s->scratch))
         return ivt_mpw_error(&s->scratch);
+    /* A heap writer grows once to the message's size, not by doubling
+     * (a repair's megabyte was a dozen reallocations of a fresh writer). */
+    if (w->owned)
+        ivt_mpw_reserve(w, msg_size(s) < w->max - w->len ? msg_size(s) : w->max - w->len);
     ivt_mpw_array(w, 5);
     ivt_mpw_uint(w, CRDT_FORMAT_VERSION);
     ivt_mpw_uint(w, (uint64_t)type);
