@@ -3449,11 +3449,11 @@ size_t crdt_store_digest_size(const struct crdt_store *s)
     return (size_t)1 << s->cfg.digest_bits;
 }
 
-/* Records encoded ahead of the one being written whose first line and key
- * pointer are fetched (ENC_AHEAD) and, half as far ahead, whose key and
- * arrays are. Fetching all six lines of a record ahead was slower (7.3-8.4
- * against 5.5-6.0 ms a 1 MiB repair): the misses in flight are few on this
- * machine, and a record's middle lines arrive with their neighbours. */
+/* Records written ahead of the one being written whose head and key
+ * pointer are fetched. Fetching all six lines of a record ahead was slower
+ * (7.3-8.4 against 5.5-6.0 ms a 1 MiB repair): this machine keeps few
+ * misses in flight, and a record's middle lines come with their
+ * neighbours. */
 enum { ENC_AHEAD = 8 };
 
 /* The lines of record e an encoding reads first: its head, and the line
@@ -3767,16 +3767,19 @@ static void repair_gather(struct crdt_store *s, struct repair_group *g)
                 continue;
             }
             g->o[i][g->k[i]++] = (struct order){e->h, e->kind, idx};
+            /* Its key is read when it is written, a sort and some records
+             * later: fetched now, its miss overlaps the walks'. */
+            __builtin_prefetch(e->key, 0);
         }
     }
 }
 
 /*
  * Appends the records at o (k, in canonical order) to the message, up to
- * budget. Returns how many fit. Every record's head is fetched ENC_AHEAD
- * records before it is written, and what it points to half as far ahead
- * (the pointers are in those lines): a record is otherwise some 1 us of
- * cache misses one after the other (its lines, its key, its arrays).
+ * budget. Returns how many fit. A record's head and key pointer are
+ * fetched ENC_AHEAD records before it is written (its key was fetched by
+ * the walk): a record was otherwise some 1 us of cache misses one after
+ * the other (its lines, then its key).
  */
 static size_t repair_write(struct crdt_store *s, const struct order *o, size_t k, size_t budget,
                            bool *over)
@@ -3785,8 +3788,6 @@ static size_t repair_write(struct crdt_store *s, const struct order *o, size_t k
     for (size_t j = 0; j < k; j++) {
         if (j + ENC_AHEAD < k)
             prefetch_record(&s->ents[o[j + ENC_AHEAD].idx]);
-        if (j + ENC_AHEAD / 2 < k)
-            prefetch_record_parts(&s->ents[o[j + ENC_AHEAD / 2].idx]);
         size_t len = s->scratch.len;
         uint32_t no = s->msg_norigins;
         write_entity(s, &s->scratch, &s->ents[o[j].idx], 0, O_MESSAGE, false);
