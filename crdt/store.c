@@ -3722,11 +3722,12 @@ enum {
     /* Differing buckets whose record lists a repair walks in step. A step
      * of one walk waits for a record's lines (the list runs through the
      * slab in no order), so walks of several lists overlap their misses;
-     * a 1 MiB repair of a million-record store spans some 17 buckets, and
-     * walking a few ahead of the budget's cut is little lost. Eight walks
-     * keep about as many misses in flight as this machine serves (16
-     * were no faster). */
-    REPAIR_WALKS = 8,
+     * a 1 MiB repair of a million-record store spans some 17 buckets.
+     * Fewer walks overlap too few misses, more leave the first buckets'
+     * records out of the cache by the time they are written (best of 20
+     * repairs: 2 walks 4.3-4.5 ms, 4 3.6-3.8, 6 3.5-3.9, 8 3.9-4.2, 12
+     * 4.6-5.1); four also walk least past the budget's cut. */
+    REPAIR_WALKS = 4,
 };
 
 /* The records of a group of differing buckets, as a repair sends them. */
