@@ -108,6 +108,20 @@ static inline void ivt__mp_put_be(uint8_t *p, uint64_t v, int n)
         p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
 }
 
+/* n in the 16-bit form tagged t16 or the 32-bit form tagged t16 + 1 (as
+ * uint, array and bin headers have them), whichever holds it. */
+static inline uint8_t *ivt__mp_put_len(uint8_t *p, uint8_t t16, uint32_t n)
+{
+    if (n < 0x10000) {
+        p[0] = t16;
+        ivt__mp_put_be(p + 1, n, 2);
+        return p + 3;
+    }
+    p[0] = (uint8_t)(t16 + 1);
+    ivt__mp_put_be(p + 1, n, 4);
+    return p + 5;
+}
+
 static inline uint8_t *ivt_mp_put_uint(uint8_t *p, uint64_t v)
 {
     if (v < 0x80) {
@@ -119,16 +133,8 @@ static inline uint8_t *ivt_mp_put_uint(uint8_t *p, uint64_t v)
         p[1] = (uint8_t)v;
         return p + 2;
     }
-    if (v < 0x10000) {
-        p[0] = 0xcd;
-        ivt__mp_put_be(p + 1, v, 2);
-        return p + 3;
-    }
-    if (v < 0x100000000ULL) {
-        p[0] = 0xce;
-        ivt__mp_put_be(p + 1, v, 4);
-        return p + 5;
-    }
+    if (v < 0x100000000ULL)
+        return ivt__mp_put_len(p, 0xcd, (uint32_t)v);
     p[0] = 0xcf;
     ivt__mp_put_be(p + 1, v, 8);
     return p + 9;
@@ -140,14 +146,7 @@ static inline uint8_t *ivt_mp_put_array(uint8_t *p, uint32_t n)
         *p = (uint8_t)(0x90 | n);
         return p + 1;
     }
-    if (n < 0x10000) {
-        p[0] = 0xdc;
-        ivt__mp_put_be(p + 1, n, 2);
-        return p + 3;
-    }
-    p[0] = 0xdd;
-    ivt__mp_put_be(p + 1, n, 4);
-    return p + 5;
+    return ivt__mp_put_len(p, 0xdc, n);
 }
 
 /* A bin header for n bytes (n < 2^32); its body is the caller's to write. */
@@ -158,14 +157,7 @@ static inline uint8_t *ivt_mp_put_bin_head(uint8_t *p, uint32_t n)
         p[1] = (uint8_t)n;
         return p + 2;
     }
-    if (n < 0x10000) {
-        p[0] = 0xc5;
-        ivt__mp_put_be(p + 1, n, 2);
-        return p + 3;
-    }
-    p[0] = 0xc6;
-    ivt__mp_put_be(p + 1, n, 4);
-    return p + 5;
+    return ivt__mp_put_len(p, 0xc5, n);
 }
 
 /* A bin of the n bytes at b (n < 2^32). */
