@@ -130,6 +130,9 @@ enum {
      * every page is touched, whatever the store's size: a simulator node
      * holding a few thousand entities faulted in 4,096 pages. */
     TAB_MIN = 4096,
+    /* The smallest page size: writing one byte per page faults in all of
+     * a region, whatever page size backs it. */
+    TOUCH_STEP = 4096,
 };
 
 /* Odd, so i -> i * GOLDEN is a bijection mod 2^64 (event ids stay distinct). */
@@ -172,6 +175,11 @@ struct dset {
     uint16_t n, cap;  /* exact: items held, heap capacity (0: in place);
                          sparse: entries held, capacity */
     uint8_t promoted; /* DSET_*: non-zero when promoted */
+    /* Exact sets, local and never encoded: bit i, item i (of the first
+     * LMASK_BITS) came in one of our own events. It sits in what was
+     * padding, so the per-node distinct counts an analyst reads beside
+     * the fleet's (distinct_local) cost no memory. */
+    uint16_t lmask;
     union {
         uint64_t *items; /* exact, cap > 0 */
         uint64_t one;    /* exact, cap == 0 */
@@ -179,6 +187,19 @@ struct dset {
         uint32_t *sp;    /* sparse */
     } u;
 };
+
+_Static_assert(sizeof(struct dset) == 16, "lmask fits in the padding");
+
+enum { LMASK_BITS = 16 }; /* items an exact set's lmask covers */
+
+/* lmask with an item inserted at position at (own: ours). */
+static inline uint16_t lmask_insert(uint16_t m, uint32_t at, bool own)
+{
+    if (at >= LMASK_BITS)
+        return m;
+    uint32_t low = m & ((1u << at) - 1), high = (uint32_t)(m >> at) << (at + 1);
+    return (uint16_t)(low | high | (own ? 1u << at : 0));
+}
 
 /* The items of an exact set (valid until the set changes or moves). */
 static inline const uint64_t *dset_items(const struct dset *d)
@@ -581,6 +602,9 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
         crdt_store_delete(s);
         return IVT_ENOMEM;
     }
+    if (cfg->table_full) /* touched now, not in the first updates (store.h) */
+        for (size_t o = 0; o < tsize * sizeof(*s->tab); o += TOUCH_STEP)
+            ((volatile uint8_t *)s->tab)[o] = 0;
     s->free_head = NONE;
     s->qhead = s->qtail = NONE;
     s->dirty_head = NONE;
@@ -1360,8 +1384,9 @@ static int dset_promote(struct crdt_store *s, struct dset *d)
     return 0;
 }
 
-/* Adds one item. Returns 1 when the set grew, 0 when not, or IVT_ENOMEM. */
-static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
+/* Adds one item (own: of one of our events, which lmask keeps). Returns 1
+ * when the set grew, 0 when not, or IVT_ENOMEM. */
+static int dset_add_own(struct crdt_store *s, struct dset *d, uint64_t item, bool own)
 {
     if (d->promoted)
         return dset_add_promoted(s, d, item);
@@ -1374,8 +1399,11 @@ static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
         else
             hi = mid;
     }
-    if (lo < d->n && items[lo] == item)
+    if (lo < d->n && items[lo] == item) {
+        if (own && lo < LMASK_BITS)
+            d->lmask |= (uint16_t)(1u << lo);
         return 0;
+    }
     if (d->n >= s->cfg.distinct_exact_max) {
         int rc = dset_promote(s, d);
         if (rc)
@@ -1401,7 +1429,14 @@ static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
     memmove(w + lo + 1, w + lo, (d->n - lo) * sizeof(uint64_t));
     w[lo] = item;
     d->n++;
+    d->lmask = lmask_insert(d->lmask, lo, own);
     return 1;
+}
+
+/* A peer's item (merges and snapshots). */
+static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
+{
+    return dset_add_own(s, d, item, false);
 }
 
 /* Room for one more element in an array that starts inside the record (at
@@ -1484,7 +1519,7 @@ static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint32_t epoch,
     struct bucket *bk = bucket_get(s, e, epoch / s->cfg.distinct_bucket_epochs);
     if (!bk)
         return IVT_ENOMEM;
-    int rc = dset_add(s, &bk->set[d], item);
+    int rc = dset_add_own(s, &bk->set[d], item, own);
     if (rc > 0) {
         bk->ver = s->ver;
         if (s->cfg.forward_merged)
@@ -2222,6 +2257,19 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The distinct values among scratch_items[0, k), which it sorts. */
+static uint64_t scratch_unique(struct crdt_store *s, size_t k)
+{
+    if (k > 1) /* qsort of an empty, never-allocated scratch is UB */
+        qsort(s->scratch_items, k, sizeof(uint64_t), cmp_u64);
+    uint64_t uniq = 0;
+    for (size_t i = 0; i < k; i++)
+        uniq += i == 0 || s->scratch_items[i] != s->scratch_items[i - 1];
+    return uniq;
+}
+
+static bool scratch_items_reserve(struct crdt_store *s, size_t n);
+
 /* The window union of set d: exact when every bucket is exact. */
 static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d)
 {
@@ -2262,13 +2310,8 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
     }
     if (e->nbuckets == 1 || total == 0)
         return total;
-    if (total > s->scratch_items_cap) {
-        uint64_t *p = realloc(s->scratch_items, total * sizeof(*p));
-        if (!p)
-            return total; /* an upper bound is the safe side for a count */
-        s->scratch_items = p;
-        s->scratch_items_cap = total;
-    }
+    if (!scratch_items_reserve(s, total))
+        return total; /* an upper bound is the safe side for a count */
     size_t k = 0;
     for (uint32_t i = 0; i < e->nbuckets; i++) {
         const struct dset *ds = &e->buckets[i].set[d];
@@ -2276,12 +2319,40 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
             memcpy(s->scratch_items + k, dset_items(ds), ds->n * sizeof(uint64_t));
         k += ds->n;
     }
-    if (k > 1) /* qsort of an empty, never-allocated scratch is UB */
-        qsort(s->scratch_items, k, sizeof(uint64_t), cmp_u64);
-    uint64_t uniq = 0;
-    for (size_t i = 0; i < k; i++)
-        uniq += i == 0 || s->scratch_items[i] != s->scratch_items[i - 1];
-    return uniq;
+    return scratch_unique(s, k);
+}
+
+/*
+ * Our own part of set d's window union: the items of our events, exact
+ * while every bucket's set is exact (lmask); -1 once one is promoted (a
+ * HyperLogLog keeps no item, so not whose it was). After a restart our
+ * items count from the restart, as our counters do (a new generation).
+ */
+static int64_t distinct_local(struct crdt_store *s, const struct ent *e, int d)
+{
+    if (e->nbuckets == 1) { /* most records: no union to take */
+        const struct dset *ds = &e->buckets[0].set[d];
+        return ds->promoted || ds->n > LMASK_BITS ? -1 : __builtin_popcount(ds->lmask);
+    }
+    size_t total = 0;
+    for (uint32_t i = 0; i < e->nbuckets; i++) {
+        const struct dset *ds = &e->buckets[i].set[d];
+        if (ds->promoted || ds->n > LMASK_BITS)
+            return -1;
+        total += (size_t)__builtin_popcount(ds->lmask);
+    }
+    if (total == 0)
+        return 0;
+    if (!scratch_items_reserve(s, total))
+        return (int64_t)total; /* an upper bound, as distinct_window's */
+    size_t k = 0;
+    for (uint32_t i = 0; i < e->nbuckets; i++) {
+        const struct dset *ds = &e->buckets[i].set[d];
+        for (uint32_t j = 0; j < ds->n; j++)
+            if (ds->lmask >> j & 1)
+                s->scratch_items[k++] = dset_items(ds)[j];
+    }
+    return (int64_t)scratch_unique(s, k);
 }
 
 static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
@@ -2298,6 +2369,8 @@ static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
     memcpy(v->fleet, e->fleet, sizeof(v->fleet));
     memcpy(v->local, ent_local(e), sizeof(v->local));
     memcpy(v->distinct, e->dist, sizeof(v->distinct));
+    for (int d = 0; d < CRDT_DISTINCTS; d++)
+        v->local_distinct[d] = distinct_local(s, e, d);
     v->origins = e->dist[ORIGIN_SET];
     v->admitted = e->admitted;
     v->first_epoch = v->last_epoch = 0;
@@ -2557,7 +2630,7 @@ static int jrnl_cmp_idx(const void *a, const void *b)
 
 /*
  * Sorts the journal by record, a least-significant-digit radix sort of the
- * record index, JRNL_RADIX_BITS per pass, three passes (the 32 bits): linear, where a
+ * record index, JRNL_RADIX_BITS per pass, at most three passes (the 32 bits): linear, where a
  * comparison sort of the whole journal by (record, bucket, set, item)
  * held the event loop once per flush round with a full journal (the
  * first flush of a round: crdt_store_flush_full_journal_first_cpu). The
@@ -2580,7 +2653,10 @@ static void jrnl_sort(struct crdt_store *s)
         s->jtcap = s->jcap;
     }
     struct jrnl *src = s->jrnl, *dst = s->jtmp;
-    for (unsigned shift = 0; shift < 32; shift += JRNL_RADIX_BITS) {
+    /* Indices are below used_hi: the passes over digits that are zero in
+     * every entry are left out (two of three below 4 M records). */
+    unsigned bits = 32 - (unsigned)__builtin_clz(s->used_hi | 1);
+    for (unsigned shift = 0; shift < bits; shift += JRNL_RADIX_BITS) {
         uint32_t at[1u << JRNL_RADIX_BITS] = {0};
         for (uint32_t i = 0; i < n; i++)
             at[(src[i].idx >> shift) & JRNL_RADIX_MASK]++;
@@ -2595,8 +2671,10 @@ static void jrnl_sort(struct crdt_store *s)
         src = dst;
         dst = t;
     }
-    _Static_assert(3 * JRNL_RADIX_BITS >= 32 && 2 * JRNL_RADIX_BITS < 32, "three passes");
-    /* Three passes: the sorted entries are in the other half, so the
+    _Static_assert(3 * JRNL_RADIX_BITS >= 32, "three passes cover an index");
+    if (src == s->jrnl)
+        return; /* an even number of passes: back in place */
+    /* An odd number: the sorted entries are in the other half, so the
      * halves trade places (with their capacities). */
     uint32_t cap = s->jtcap;
     s->jtmp = s->jrnl;
@@ -3871,6 +3949,13 @@ int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *p
     *resume = next;
     *n_out = n_ent;
     return 0;
+}
+
+void crdt_store_slab_ahead(const struct crdt_store *s, void **at, size_t *len, size_t ahead)
+{
+    size_t left = (size_t)(s->cfg.max_entities - s->used_hi) * sizeof(*s->ents);
+    *at = &s->ents[s->used_hi];
+    *len = left < ahead ? left : ahead;
 }
 
 int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w)

@@ -65,6 +65,7 @@ enum {
     MIN_FRAME = 1024,                    /* a score request with a long user agent fits */
     MAX_FRAME = 64 * 1024 * 1024,        /* an observe batch larger than this is a mistake */
     MAX_CONNECTIONS = 65536,             /* far past any fd limit we would be given */
+    MAX_COALESCE_US = 1000,              /* the p99 target is 1 ms: never wait that long */
     MIN_PACKET = 512,                    /* room for an envelope, a header and one update */
     MAX_PACKET = 65000,                  /* a UDP datagram */
     MAX_SCORE = 100,                     /* scores are 0..100 */
@@ -168,6 +169,13 @@ static const struct row rows[] = {
      FN(api_max_connections),
      1,
      MAX_CONNECTIONS},
+    {{"api.coalesce_us", "an integer 0..1000 (microseconds)", "50", true,
+      "While requests arrive faster than two per window, gather them for up to this long "
+      "before reading (fewer system calls per request); 0: read each at once."},
+     K_U32,
+     FN(api_coalesce_us),
+     0,
+     MAX_COALESCE_US},
     {{"control.socket", "a string (a unix socket path), \"\" to disable",
       "\"/run/ivtd/control.sock\"", false, "The ivtctl control socket."},
      K_STR,
@@ -362,6 +370,7 @@ void ivtd_config_defaults(struct ivtd_config *cfg)
     cfg->n_api_listen = 1;
     cfg->api_max_frame = 1024 * 1024;
     cfg->api_max_connections = 1024;
+    cfg->api_coalesce_us = IVTD_API_COALESCE_US;
     snprintf(cfg->control_socket, sizeof(cfg->control_socket), "/run/ivtd/control.sock");
     cfg->control_mode = 0600;
     snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "127.0.0.1:9947");

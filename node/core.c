@@ -969,6 +969,11 @@ void node_set_rules(struct node *n, const struct node_rules *rules)
     memset(n->ua_cache, 0, sizeof(n->ua_cache));
 }
 
+void node_slab_ahead(const struct node *n, void **at, size_t *len, size_t ahead)
+{
+    crdt_store_slab_ahead(n->store, at, len, ahead);
+}
+
 struct gossip *node_gossip(struct node *n)
 {
     return n->g;
@@ -1544,9 +1549,10 @@ static void measure_events(struct node_measure *m, const struct crdt_view *v)
     m->origins = (uint32_t)v->origins;
 }
 
-/* Distinct counts are kept fleet-wide only (crdt/store.h): the local value
- * is known when this node is the only contributor, and reported as -1
- * ("not kept") otherwise. */
+/* The local value of a distinct count is the items of this node's own
+ * events (crdt_view.local_distinct), exact while the sets are exact. Past
+ * that (a HyperLogLog) it is known only when this node is the only
+ * contributor, and reported as -1 ("not kept") otherwise. */
 static void measure_distinct(struct node_measure *m, const struct crdt_view *v, int d)
 {
     uint64_t mine = 0;
@@ -1554,7 +1560,10 @@ static void measure_distinct(struct node_measure *m, const struct crdt_view *v, 
         mine += v->local[c];
     m->fleet = (double)v->distinct[d];
     m->origins = (uint32_t)v->origins;
-    m->local = v->origins <= 1 && mine > 0 ? m->fleet : -1.0;
+    if (v->local_distinct[d] >= 0)
+        m->local = (double)v->local_distinct[d];
+    else
+        m->local = v->origins <= 1 && mine > 0 ? m->fleet : -1.0;
 }
 
 static void share(struct node_measure *m, const struct crdt_view *v)

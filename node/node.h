@@ -400,6 +400,10 @@ struct node_stats {
 /* Everything above, O(1): the store keeps its totals as it changes. */
 void node_get_stats(const struct node *node, struct node_stats *out);
 
+/* The evidence store's next record memory (crdt_store_slab_ahead), for a
+ * daemon that faults it in on another thread. */
+void node_slab_ahead(const struct node *node, void **at, size_t *len, size_t ahead);
+
 /* A fingerprint of this node's shared evidence (a hash of the store's
  * anti-entropy digests, which cover admitted entities only): nodes holding
  * equal shared evidence have equal fingerprints, whatever local-only

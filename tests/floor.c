@@ -1,12 +1,14 @@
 /*
  * tests/floor.c: bin/ivt-floor, a msgpack-RPC server that does nothing.
  *
- *   ivt-floor ADDR      (ADDR: ip:port, or unix:/path)
+ *   ivt-floor ADDR [COALESCE_US]   (ADDR: ip:port, or unix:/path)
  *
  * It answers every request [0, msgid, method, params] with
  * [1, msgid, nil, nil] and ignores notifications, with the same libuv
  * machinery and the same batching as ivtd's API (node/rpc.c: the frames of
- * one read are answered with one write). Driven by bin/ivt-loadgen at the
+ * one read are answered with one write; reads are coalesced by the same
+ * rule, struct ivtd_coalesce, with ivtd's default window unless
+ * COALESCE_US says otherwise). Driven by bin/ivt-loadgen at the
  * rates of tests/bench_daemon.sh, it measures the floor under ivtd's
  * figures on the host at hand: what the kernel, libuv and the generator
  * cost per request when the server's own work is zero. The difference
@@ -19,12 +21,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "base/err.h"
 #include "base/mp.h"
 #include "node/config.h"
+#include "node/rpc.h"
 
 enum {
     BUF = 64 * 1024, /* a read's room, as ivtd's READ_CHUNK */
@@ -40,6 +44,8 @@ union stream {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
 };
+
+static struct ivtd_coalesce co;
 
 struct conn {
     union stream h;
@@ -85,7 +91,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         return;
     }
     c->len += (size_t)n;
-    size_t off = 0, o = 0;
+    size_t off = 0, o = 0, frames = 0;
     for (;;) {
         long len = ivt_mp_value_len(c->buf + off, c->len - off);
         if (len == IVT_EAGAIN && c->len - off < BUF)
@@ -104,7 +110,9 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         if (type == 0)
             o += reply(c->out + o, id);
         off += (size_t)len;
+        frames++;
     }
+    ivtd_coalesce_note(&co, uv_hrtime(), frames);
     memmove(c->buf, c->buf + off, c->len - off);
     c->len -= off;
     uv_buf_t w = uv_buf_init((char *)c->out, (unsigned)o);
@@ -114,6 +122,13 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
      * silently from the middle of its pipeline. */
     if (o && uv_try_write(st, &w, 1) != (int)o)
         uv_close(&c->h.handle, on_closed);
+}
+
+/* Before each poll, as ivtd's API server does (node/rpc.c on_turn). */
+static void on_turn(uv_prepare_t *h)
+{
+    (void)h;
+    ivtd_coalesce_wait(&co);
 }
 
 static void on_connection(uv_stream_t *srv, int status)
@@ -141,15 +156,30 @@ static void on_connection(uv_stream_t *srv, int status)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fprintf(argc == 2 ? stdout : stderr,
-                "usage: ivt-floor ADDR\n"
+    char *rest = NULL;
+    long us = argc == 3 ? strtol(argv[2], &rest, 10) : IVTD_API_COALESCE_US;
+    if (argc < 2 || argc > 3 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        (rest && (*rest || rest == argv[2] || us < 0 || us > 1000))) {
+        bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+        if (!help && argc == 3)
+            fprintf(stderr, "ivt-floor: COALESCE_US: expected an integer 0..1000, got '%s'\n",
+                    argv[2]);
+        fprintf(help ? stdout : stderr,
+                "usage: ivt-floor ADDR [COALESCE_US]\n"
                 "  A msgpack-RPC server that answers every request with nil, on ADDR\n"
                 "  (ip:port, or unix:/path), until killed: the floor under ivtd's\n"
-                "  figures in tests/bench_daemon.sh.\n");
-        return argc == 2 ? 0 : 2;
+                "  figures in tests/bench_daemon.sh. COALESCE_US (0..1000, default %d)\n"
+                "  is the read coalescing window, as ivtd's api.coalesce_us.\n",
+                IVTD_API_COALESCE_US);
+        return help ? 0 : 2;
     }
+    ivtd_coalesce_init(&co, (uint32_t)us);
+    prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL); /* as ivtd: the waits are tens of us */
     uv_loop_t *loop = uv_default_loop();
+    uv_prepare_t turn;
+    uv_prepare_init(loop, &turn);
+    uv_prepare_start(&turn, on_turn);
+    uv_unref((uv_handle_t *)&turn);
     union stream srv;
     const char *addr = argv[1];
     int rc;

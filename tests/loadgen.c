@@ -4,7 +4,10 @@
  *   ivt-loadgen score   ADDR RATE SECONDS [CONNS [TAG]]  open loop at RATE requests/s
  *                       (TAG, if given, ends every BENCH name: _TAG)
  *   ivt-loadgen observe ADDR BATCH SECONDS [CONNS]  closed loop, pipelined batches
- *   ivt-loadgen fill    ADDR ENTITIES               observe ENTITIES distinct IPs
+ *   ivt-loadgen fill    ADDR ENTITIES|pool          observe ENTITIES distinct IPs
+ *                       (pool: the LOADGEN_IP_POOL addresses score draws from)
+ *   ivt-loadgen sync    ADDR SECONDS [TAG]          one score at a time, each sent
+ *                       when the last reply came (a synchronous client)
  *
  * score is open loop: request i is due at start + i / RATE, whether or not
  * earlier replies came back, and its latency is counted from when it was
@@ -381,8 +384,57 @@ static int run_observe(const char *addr, int batch, double secs, int nc, uint32_
     return errors ? 1 : 0;
 }
 
+/*
+ * A synchronous client: one connection, one request in flight, the next
+ * sent as soon as the reply to the last one is read. What a server does
+ * to a client that waits for each answer (read coalescing must not make
+ * it wait a window per request) shows here as throughput and latency.
+ */
+static int run_sync(const char *addr, double secs, const char *tag)
+{
+    struct conn c;
+    conn_init(&c, addr, 2);
+    size_t cap = 1u << 22, n_lat = 0;
+    uint32_t *lat = malloc(cap * sizeof(uint32_t));
+    if (!lat) {
+        fprintf(stderr, "ivt-loadgen: out of memory\n");
+        exit(1);
+    }
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, 42);
+    uint64_t errors = 0, start = now_ns(), stop = start + (uint64_t)(secs * 1e9);
+    for (uint64_t id = 0; now_ns() < stop && n_lat < cap; id++) {
+        ivt_mpw_array(&c.w, 4);
+        ivt_mpw_uint(&c.w, 0);
+        ivt_mpw_uint(&c.w, id);
+        ivt_mpw_str(&c.w, "score", 5);
+        ivt_mpw_array(&c.w, 1);
+        loadgen_write_event(&c.w, &rng, (uint32_t)ivt_rng_below(&rng, LOADGEN_IP_POOL));
+        c.due[c.tail % c.cap] = now_ns();
+        c.tail++;
+        pump_out(&c);
+        while (inflight(&c)) {
+            struct pollfd pf = {c.fd, POLLIN | (c.w.len > c.woff ? POLLOUT : 0), 0};
+            poll(&pf, 1, 1000);
+            pump_out(&c);
+            pump_in(&c, lat, &n_lat, cap, &errors);
+        }
+    }
+    double el = (double)(now_ns() - start) / 1e9;
+    qsort(lat, n_lat, sizeof(uint32_t), cmp_u32);
+    char name[96];
+    snprintf(name, sizeof(name), "daemon_sync_score_per_s%s%s", tag[0] ? "_" : "", tag);
+    report(name, (double)n_lat / el, "req/s");
+    snprintf(name, sizeof(name), "daemon_sync_score_p99%s%s", tag[0] ? "_" : "", tag);
+    report(name, n_lat ? lat[(size_t)(0.99 * (double)(n_lat - 1))] : 0, "us");
+    free(lat);
+    return errors ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && strcmp(argv[1], "sync") == 0)
+        return run_sync(argv[2], atof(argv[3]), argc > 4 ? argv[4] : "");
     if (argc >= 5 && strcmp(argv[1], "score") == 0) {
         int nc = argc > 5 ? atoi(argv[5]) : 2;
         return run_score(argv[2], atof(argv[3]), atof(argv[4]),
@@ -399,11 +451,14 @@ int main(int argc, char **argv)
                                             : nc,
                            0);
     }
-    if (argc == 4 && strcmp(argv[1], "fill") == 0)
-        return run_observe(argv[2], 1000, 0, 2, (uint32_t)atol(argv[3]));
+    if (argc == 4 && strcmp(argv[1], "fill") == 0) /* "pool": score's addresses */
+        return run_observe(argv[2], 1000, 0, 2,
+                           strcmp(argv[3], "pool") == 0 ? LOADGEN_IP_POOL
+                                                        : (uint32_t)atol(argv[3]));
     fprintf(stderr, "usage: ivt-loadgen score ADDR RATE SECONDS [CONNS [TAG]]\n"
                     "       (ADDR: ip:port, or unix:/path for a unix socket)\n"
                     "       ivt-loadgen observe ADDR BATCH SECONDS [CONNS]\n"
-                    "       ivt-loadgen fill ADDR ENTITIES\n");
+                    "       ivt-loadgen fill ADDR ENTITIES|pool\n"
+                    "       ivt-loadgen sync ADDR SECONDS [TAG]\n");
     return 2;
 }

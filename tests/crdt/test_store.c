@@ -6,8 +6,11 @@
  * States are compared by their canonical snapshot bytes (crdt_store_encode),
  * which is what digests compare between replicas.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "base/err.h"
@@ -544,6 +547,189 @@ TEST(crdt_store_table_full_same_state)
     assert_same(grown, full);
     crdt_store_delete(grown);
     crdt_store_delete(full);
+}
+
+/* One event of ours on IP key "ip-1" with user agent item ua, in epoch ep. */
+static void ua_event(struct crdt_store *s, uint32_t ep, uint64_t ua)
+{
+    struct crdt_update u;
+    memset(&u, 0, sizeof(u));
+    u.kind = CRDT_KIND_IP;
+    u.key = "ip-1";
+    u.key_len = 4;
+    u.add[0] = 1;
+    u.item[0] = ua;
+    u.item_mask = 1;
+    assert_int_equal(crdt_store_update(s, ep, &u, 1), 0);
+}
+
+static struct crdt_view ip1(struct crdt_store *s)
+{
+    struct crdt_view v;
+    assert_int_equal(crdt_store_get(s, &v, CRDT_KIND_IP, "ip-1", 4), 0);
+    return v;
+}
+
+/* A distinct count's local part is the items of our own events, whoever
+ * added them to the set first, once each across the window's buckets; it
+ * is unknown (-1) once a set is a HyperLogLog. What an analyst reads as
+ * "local" beside "fleet" (ivtctl explain). */
+TEST(crdt_store_local_distinct_counts_own_items)
+{
+    (void)state;
+    struct crdt_config ca, cb;
+    small_config(&ca, 1);
+    small_config(&cb, 2);
+    ca.distinct_exact_max = cb.distinct_exact_max = 16;
+    struct crdt_store *a = mk(&ca), *b = mk(&cb);
+    uint32_t ep = crdt_store_epoch(a);
+    ua_event(a, ep, 101);
+    ua_event(a, ep, 102);
+    ua_event(b, ep, 102);
+    ua_event(b, ep, 103);
+    ua_event(b, ep, 104);
+    merge_store(a, b);
+    merge_store(b, a);
+    struct crdt_view va = ip1(a), vb = ip1(b);
+    assert_int_equal(va.distinct[0], 4);
+    assert_int_equal(vb.distinct[0], 4);
+    assert_int_equal(va.local_distinct[0], 2);
+    assert_int_equal(vb.local_distinct[0], 3);
+    assert_int_equal(va.local_distinct[1], 0); /* no device items */
+    /* An item a peer brought first becomes ours when we see it too. */
+    ua_event(a, ep, 103);
+    va = ip1(a);
+    assert_int_equal(va.distinct[0], 4);
+    assert_int_equal(va.local_distinct[0], 3);
+    /* The same item in an older bucket of the window counts once; a new
+     * item of ours in the older bucket counts. */
+    ua_event(a, ep - 2, 101);
+    ua_event(a, ep - 2, 105);
+    va = ip1(a);
+    assert_int_equal(va.distinct[0], 5);
+    assert_int_equal(va.local_distinct[0], 4);
+    /* Promoted past 16 items: a HyperLogLog keeps no owner. */
+    for (uint64_t i = 0; i < 20; i++)
+        ua_event(b, ep, 1000 + i);
+    merge_store(a, b);
+    va = ip1(a);
+    assert_true(va.distinct[0] > 16);
+    assert_int_equal(va.local_distinct[0], -1);
+    /* Local marks are not evidence: equal stores still encode the same. */
+    merge_store(b, a);
+    assert_same(a, b);
+    crdt_store_delete(a);
+    crdt_store_delete(b);
+}
+
+/* The slab's next records (what ivtd faults in ahead of them): the range
+ * moves on by what each new record takes and shrinks to nothing at
+ * max_entities. */
+TEST(crdt_store_slab_ahead_follows_new_records)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    c.max_entities = 64;
+    struct crdt_store *s = mk(&c);
+    void *at0, *at;
+    size_t all, len;
+    crdt_store_slab_ahead(s, &at0, &all, SIZE_MAX);
+    assert_true(all > 0 && all % 64 == 0); /* 64 records of one size */
+    size_t rec = all / 64;
+    crdt_store_slab_ahead(s, &at, &len, 3 * rec);
+    assert_ptr_equal(at, at0);
+    assert_int_equal(len, 3 * rec);
+    uint32_t ep = crdt_store_epoch(s);
+    char key[16];
+    for (int i = 0; i < 10; i++) {
+        struct crdt_update u;
+        memset(&u, 0, sizeof(u));
+        u.kind = CRDT_KIND_IP;
+        u.key_len = (size_t)snprintf(key, sizeof(key), "k%d", i);
+        u.key = key;
+        u.add[0] = 1;
+        assert_int_equal(crdt_store_update(s, ep, &u, 1), 0);
+    }
+    crdt_store_slab_ahead(s, &at, &len, SIZE_MAX);
+    assert_ptr_equal(at, (uint8_t *)at0 + 10 * rec);
+    assert_int_equal(len, 54 * rec);
+    for (int i = 10; i < 64; i++) {
+        struct crdt_update u;
+        memset(&u, 0, sizeof(u));
+        u.kind = CRDT_KIND_IP;
+        u.key_len = (size_t)snprintf(key, sizeof(key), "k%d", i);
+        u.key = key;
+        u.add[0] = 1;
+        assert_int_equal(crdt_store_update(s, ep, &u, 1), 0);
+    }
+    crdt_store_slab_ahead(s, &at, &len, SIZE_MAX);
+    assert_int_equal(len, 0);
+    crdt_store_delete(s);
+}
+
+/* A test allocator on mmap that remembers its mapping of exactly `want`
+ * bytes: the entity table's, whose size the config sets. */
+struct touch_alloc {
+    size_t want;
+    void *table;
+};
+
+static void *touch_map(void *ctx, size_t size)
+{
+    struct touch_alloc *t = ctx;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (size == t->want)
+        t->table = p;
+    return p;
+}
+
+static void touch_unmap(void *ctx, void *p, size_t size)
+{
+    (void)ctx;
+    munmap(p, size);
+}
+
+/* Pages of [p, p + len) resident now. */
+static size_t resident_pages(void *p, size_t len)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = (len + pg - 1) / pg, in = 0;
+    unsigned char *v = malloc(n);
+    assert_non_null(v);
+    assert_int_equal(mincore(p, len, v), 0);
+    for (size_t i = 0; i < n; i++)
+        in += v[i] & 1;
+    free(v);
+    return in;
+}
+
+/* A full-size table is in memory from the start, so that no update pays
+ * for its first touches (a daemon's first requests did: store.h), while a
+ * growing table's first mapping is only touched as entities arrive. */
+TEST(crdt_store_table_full_touched_at_creation)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    c.max_entities = 100000; /* a table of 262,144 entries, 2 MiB */
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), len = 262144 * sizeof(uint64_t);
+    struct touch_alloc t = {len, NULL};
+    c.alloc = (struct crdt_alloc){touch_map, touch_unmap, &t};
+    c.table_full = true;
+    struct crdt_store *s = mk(&c);
+    assert_non_null(t.table);
+    assert_int_equal(resident_pages(t.table, len), len / pg);
+    crdt_store_delete(s);
+    /* Growing: the first table (4,096 entries, 32 KiB) stays untouched. */
+    t = (struct touch_alloc){4096 * sizeof(uint64_t), NULL};
+    c.table_full = false;
+    s = mk(&c);
+    assert_non_null(t.table);
+    assert_int_equal(resident_pages(t.table, t.want), 0);
+    crdt_store_delete(s);
 }
 
 /* A bounded digest: exact in every bucket without a stale shared record,

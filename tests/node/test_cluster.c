@@ -717,6 +717,74 @@ TEST(node_cluster_admitted_at_a_contributed_by_b)
     cluster_stop(&c);
 }
 
+/* node i's lookup of device "dev-rot": its distinct_ip metric. */
+static struct node_metric device_ips(struct cluster *c, uint32_t i)
+{
+    struct node_report r;
+    assert_int_equal(node_lookup(c->n[i], &r, NODE_ENT_DEVICE, "dev-rot", 7, WALL0), 0);
+    struct node_metric none = {.local = -2, .fleet = -2};
+    for (int k = 0; k < r.n_metrics; k++)
+        if (strcmp(r.metrics[k].name, "distinct_ip") == 0)
+            return r.metrics[k];
+    return none;
+}
+
+static bool four_ips_everywhere(void *ctx)
+{
+    struct cluster *c = ctx;
+    for (uint32_t i = 0; i < c->count; i++)
+        if (device_ips(c, i).fleet != 4)
+            return false;
+    return true;
+}
+
+/* A device rotating through addresses at two nodes: every node sees the
+ * fleet's four, and each its own part of them (what an analyst compares:
+ * seen here, or only fleet-wide), also in the reason a score gives. */
+TEST(node_cluster_distinct_counts_local_beside_fleet)
+{
+    (void)state;
+    struct cluster c;
+    cluster_start(&c, 3);
+    assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
+    static const char *const at0[] = {"81.2.70.1", "81.2.70.2", "81.2.70.3"};
+    static const char *const at1[] = {"81.2.70.3", "81.2.70.4"};
+    for (int k = 0; k < 3; k++) {
+        struct node_event ev = bot_event(at0[k]);
+        ev.device = "dev-rot";
+        ev.device_len = 7;
+        observe_at(&c, 0, ev, 1);
+    }
+    for (int k = 0; k < 2; k++) {
+        struct node_event ev = bot_event(at1[k]);
+        ev.device = "dev-rot";
+        ev.device_len = 7;
+        observe_at(&c, 1, ev, 1);
+    }
+    assert_true(sim_net_wait(c.net, four_ips_everywhere, &c, 50, 10000));
+    assert_true(device_ips(&c, 0).local == 3);
+    assert_true(device_ips(&c, 1).local == 2);
+    assert_true(device_ips(&c, 2).local == 0);
+    struct node_thresholds th;
+    node_thresholds_defaults(&th);
+    th.th_device_distinct_ip = 3;
+    assert_int_equal(node_set_thresholds(c.n[1], &th), 0);
+    struct node_event ev = bot_event("81.2.70.9");
+    ev.device = "dev-rot";
+    ev.device_len = 7;
+    struct node_score sc;
+    ivt_ms t = sim_net_now(c.net);
+    assert_int_equal(node_score(c.n[1], &sc, &ev, false, t, WALL0 + t), 0);
+    bool found = false;
+    for (int k = 0; k < sc.n_reasons; k++)
+        if (strcmp(sc.reasons[k].signal, "device_distinct_ip") == 0) {
+            found = true;
+            assert_true(sc.reasons[k].local == 2 && sc.reasons[k].fleet == 4);
+        }
+    assert_true(found);
+    cluster_stop(&c);
+}
+
 static bool same_fingerprint(void *ctx)
 {
     struct cluster *c = ctx;

@@ -15,6 +15,7 @@
 
 #include "base/err.h"
 #include "base/mp.h"
+#include "node/config.h"
 #include "node/rpc.h"
 #include "tests/test.h"
 
@@ -62,7 +63,9 @@ static void setup(struct fixture *f, uint32_t max_frame, uint32_t max_conn)
 {
     memset(f, 0, sizeof(*f));
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    struct ivtd_rpc_limits lim = {max_frame, max_conn};
+    /* ivtd's default coalescing: every test below also checks that waiting
+     * to gather requests never loses, reorders or holds back a reply. */
+    struct ivtd_rpc_limits lim = {max_frame, max_conn, IVTD_API_COALESCE_US};
     assert_int_equal(ivtd_rpc_new(&f->rpc, &f->loop, methods, 3, f, &lim), 0);
     char err[256];
     assert_int_equal(ivtd_rpc_listen(f->rpc, "127.0.0.1:0", 0, err, sizeof(err)), 0);
@@ -464,7 +467,7 @@ TEST(node_rpc_unix_socket_has_its_mode)
     struct fixture f;
     memset(&f, 0, sizeof(f));
     assert_int_equal(uv_loop_init(&f.loop), 0);
-    struct ivtd_rpc_limits lim = {4096, 4};
+    struct ivtd_rpc_limits lim = {4096, 4, 0};
     assert_int_equal(ivtd_rpc_new(&f.rpc, &f.loop, methods, 3, &f, &lim), 0);
     char path[64], addr[80], err[256];
     snprintf(path, sizeof(path), "/tmp/ivt-test-rpc-%d.sock", (int)getpid());
@@ -512,7 +515,7 @@ TEST(node_rpc_backlog_is_read_over_several_turns)
     struct fixture f;
     memset(&f, 0, sizeof(f));
     assert_int_equal(uv_loop_init(&f.loop), 0);
-    struct ivtd_rpc_limits lim = {1 << 20, 16};
+    struct ivtd_rpc_limits lim = {1 << 20, 16, IVTD_API_COALESCE_US};
     assert_int_equal(ivtd_rpc_new(&f.rpc, &f.loop, methods, 3, &f, &lim), 0);
     char path[64], addr[80], err[256];
     snprintf(path, sizeof(path), "/tmp/ivt-test-rpc-turn-%d.sock", (int)getpid());
@@ -554,4 +557,84 @@ TEST(node_rpc_backlog_is_read_over_several_turns)
     ivt_mpw_destroy(&w);
     close(fd);
     teardown(&f);
+}
+
+/* The coalescing rule alone, on a clock the test drives: it waits only
+ * while requests come faster than two per window, never past the window
+ * since the last read, not for a client its waits gather nothing from,
+ * and never when off. */
+TEST(node_rpc_coalesce_waits_only_while_requests_come_fast)
+{
+    (void)state;
+    struct ivtd_coalesce c;
+    ivtd_coalesce_init(&c, 50);
+    const uint64_t us = 1000, t0 = 1000000000ULL;
+    assert_int_equal(ivtd_coalesce_delay(&c, t0), 0); /* nothing read yet */
+    ivtd_coalesce_note(&c, t0, 1);
+    assert_int_equal(ivtd_coalesce_delay(&c, t0 + us), 0); /* one read: no rate known */
+    /* 100,000 requests/s, one per read: the mean gap falls to 10 us. */
+    uint64_t t = t0;
+    for (int i = 0; i < 100; i++)
+        ivtd_coalesce_note(&c, t += 10 * us, 1);
+    assert_int_equal(ivtd_coalesce_delay(&c, t + 5 * us), 45 * us);
+    assert_int_equal(ivtd_coalesce_delay(&c, t + 50 * us), 0); /* the window is over */
+    assert_int_equal(ivtd_coalesce_delay(&c, t + 80 * us), 0);
+    /* Gathered: five requests per 50 us read keep the same rate, and the
+     * rule keeps waiting. */
+    for (int i = 0; i < 100; i++)
+        ivtd_coalesce_note(&c, t += 50 * us, 5);
+    assert_int_equal(ivtd_coalesce_delay(&c, t + 1 * us), 49 * us);
+    /* The rate drops to 20,000/s (50 us apart): fewer than two per window,
+     * so nothing waits any more. */
+    for (int i = 0; i < 100; i++)
+        ivtd_coalesce_note(&c, t += 50 * us, 1);
+    assert_int_equal(ivtd_coalesce_delay(&c, t + 1 * us), 0);
+    /* A read of nothing changes nothing; a clock before the last read
+     * (it cannot, but a caller's could) never waits. */
+    ivtd_coalesce_note(&c, t + 7 * us, 0);
+    assert_int_equal(c.last_ns, t);
+    assert_int_equal(ivtd_coalesce_delay(&c, t - 1), 0);
+    /* Gathered reads after waits keep waiting on. */
+    ivtd_coalesce_init(&c, 50);
+    t = t0;
+    for (int i = 0; i < 50; i++) /* the mean gap falls from its start */
+        ivtd_coalesce_note(&c, t += 50 * us, 5);
+    for (int i = 0; i < 100; i++) {
+        assert_int_not_equal(ivtd_coalesce_delay(&c, t + 1 * us), 0);
+        ivtd_coalesce_waited(&c);
+        ivtd_coalesce_note(&c, t += 50 * us, 5);
+    }
+    /* A synchronous client (one request in flight, the next 12 us after
+     * each reply): its requests come fast, but a wait gathers just the one
+     * it would have sent anyway. Three such waits pause waiting for 100 ms,
+     * then it is tried again. */
+    ivtd_coalesce_init(&c, 50);
+    t = t0;
+    for (int i = 0; i < 50; i++)
+        ivtd_coalesce_note(&c, t += 12 * us, 1);
+    int waits = 0;
+    for (int i = 0; i < 10; i++) {
+        if (ivtd_coalesce_delay(&c, t + 1 * us)) {
+            waits++;
+            ivtd_coalesce_waited(&c);
+            t += 50 * us;
+        } else {
+            t += 12 * us;
+        }
+        ivtd_coalesce_note(&c, t, 1);
+    }
+    assert_int_equal(waits, 3);
+    uint64_t t1 = t;
+    while (t < t1 + 99000 * us) {
+        assert_int_equal(ivtd_coalesce_delay(&c, t + 1 * us), 0);
+        ivtd_coalesce_note(&c, t += 12 * us, 1);
+    }
+    while (t < t1 + 101000 * us)
+        ivtd_coalesce_note(&c, t += 12 * us, 1);
+    assert_int_not_equal(ivtd_coalesce_delay(&c, t + 1 * us), 0);
+    /* Off. */
+    ivtd_coalesce_init(&c, 0);
+    for (int i = 0; i < 100; i++)
+        ivtd_coalesce_note(&c, t += 10 * us, 1);
+    assert_int_equal(ivtd_coalesce_delay(&c, t + 1 * us), 0);
 }
