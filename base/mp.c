@@ -18,9 +18,10 @@
 /* Growable writers start here: enough for most control replies. */
 enum { MPW_INITIAL_CAP = 256 };
 
-static int mpw_write(void *data, const char *buf, size_t len)
+/* Room for len more bytes after w->len, growing a heap writer up to its
+ * maximum. Returns 0, or -1 with w->err set (or already set). */
+static int mpw_room(struct ivt_mpw *w, size_t len)
 {
-    struct ivt_mpw *w = data;
     if (w->err)
         return -1;
     if (len > w->cap - w->len) {
@@ -32,7 +33,9 @@ static int mpw_write(void *data, const char *buf, size_t len)
             w->err = IVT_ETOOBIG;
             return -1;
         }
-        size_t want = w->cap ? w->cap : MPW_INITIAL_CAP;
+        /* Never past max, from the first allocation on: a writer whose
+         * max is below MPW_INITIAL_CAP held that much. */
+        size_t want = w->cap ? w->cap : MPW_INITIAL_CAP < w->max ? MPW_INITIAL_CAP : w->max;
         while (want - w->len < len)
             want = want > w->max / 2 ? w->max : want * 2;
         uint8_t *p = realloc(w->data, want);
@@ -43,9 +46,22 @@ static int mpw_write(void *data, const char *buf, size_t len)
         w->data = p;
         w->cap = want;
     }
+    return 0;
+}
+
+static int mpw_write(void *data, const char *buf, size_t len)
+{
+    struct ivt_mpw *w = data;
+    if (mpw_room(w, len))
+        return -1;
     memcpy(w->data + w->len, buf, len);
     w->len += len;
     return 0;
+}
+
+uint8_t *ivt__mpw_reserve_slow(struct ivt_mpw *w, size_t n)
+{
+    return mpw_room(w, n) ? NULL : w->data + w->len;
 }
 
 void ivt_mpw_init_fixed(struct ivt_mpw *w, void *buf, size_t cap)

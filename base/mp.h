@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <msgpack/pack.h>
 
@@ -67,6 +68,106 @@ void ivt_mpw_map(struct ivt_mpw *w, uint32_t n);
 void ivt_mpw_bin(struct ivt_mpw *w, const void *p, size_t n);
 void ivt_mpw_str(struct ivt_mpw *w, const char *p, size_t n);
 void ivt_mpw_cstr(struct ivt_mpw *w, const char *s);
+
+/* ---- writing through a cursor ------------------------------------------ */
+
+/*
+ * For encoders of many small values (a store's records, a value a call):
+ * reserve room for a bound on what follows, write it with the ivt_mp_put_*
+ * below, each returning the position after what it wrote, then commit. The
+ * bytes are those the ivt_mpw_* wrappers write (msgpack's shortest form),
+ * without a call through the packer and a bounds check per value.
+ */
+
+/* Most bytes an ivt_mp_put_uint, an array header, a bin or str header take. */
+enum { IVT_MP_UINT_MAX = 9, IVT_MP_ARRAY_MAX = 5, IVT_MP_BIN_HEAD_MAX = 5 };
+
+uint8_t *ivt__mpw_reserve_slow(struct ivt_mpw *w, size_t n);
+
+/* Where to write at least n more bytes, or NULL when w cannot hold them (its
+ * error is set as a write of n bytes sets it, or was set before). A fixed
+ * writer fails when the bound does not fit, even if what is then written
+ * would have. Nothing counts as written until ivt_mpw_commit. */
+static inline uint8_t *ivt_mpw_reserve(struct ivt_mpw *w, size_t n)
+{
+    if (!w->err && n <= w->cap - w->len)
+        return w->data + w->len;
+    return ivt__mpw_reserve_slow(w, n);
+}
+
+/* Everything up to end (a cursor from ivt_mpw_reserve, advanced) is written. */
+static inline void ivt_mpw_commit(struct ivt_mpw *w, uint8_t *end)
+{
+    w->len = (size_t)(end - w->data);
+}
+
+/* v big-endian in the n bytes at p (msgpack's byte order). */
+static inline void ivt__mp_put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+/* n in the 16-bit form tagged t16 or the 32-bit form tagged t16 + 1 (as
+ * uint, array and bin headers have them), whichever holds it. */
+static inline uint8_t *ivt__mp_put_len(uint8_t *p, uint8_t t16, uint32_t n)
+{
+    if (n < 0x10000) {
+        p[0] = t16;
+        ivt__mp_put_be(p + 1, n, 2);
+        return p + 3;
+    }
+    p[0] = (uint8_t)(t16 + 1);
+    ivt__mp_put_be(p + 1, n, 4);
+    return p + 5;
+}
+
+static inline uint8_t *ivt_mp_put_uint(uint8_t *p, uint64_t v)
+{
+    if (v < 0x80) {
+        *p = (uint8_t)v;
+        return p + 1;
+    }
+    if (v < 0x100) {
+        p[0] = 0xcc;
+        p[1] = (uint8_t)v;
+        return p + 2;
+    }
+    if (v < 0x100000000ULL)
+        return ivt__mp_put_len(p, 0xcd, (uint32_t)v);
+    p[0] = 0xcf;
+    ivt__mp_put_be(p + 1, v, 8);
+    return p + 9;
+}
+
+static inline uint8_t *ivt_mp_put_array(uint8_t *p, uint32_t n)
+{
+    if (n < 16) {
+        *p = (uint8_t)(0x90 | n);
+        return p + 1;
+    }
+    return ivt__mp_put_len(p, 0xdc, n);
+}
+
+/* A bin header for n bytes (n < 2^32); its body is the caller's to write. */
+static inline uint8_t *ivt_mp_put_bin_head(uint8_t *p, uint32_t n)
+{
+    if (n < 0x100) {
+        p[0] = 0xc4;
+        p[1] = (uint8_t)n;
+        return p + 2;
+    }
+    return ivt__mp_put_len(p, 0xc5, n);
+}
+
+/* A bin of the n bytes at b (n < 2^32). */
+static inline uint8_t *ivt_mp_put_bin(uint8_t *p, const void *b, uint32_t n)
+{
+    p = ivt_mp_put_bin_head(p, n);
+    if (n)
+        memcpy(p, b, n);
+    return p + n;
+}
 
 /* ---- reading ---------------------------------------------------------- */
 

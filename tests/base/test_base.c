@@ -186,6 +186,76 @@ TEST(base_mp_dyn_writer_limit)
     ivt_mpw_destroy(&w);
 }
 
+/* The cursor writers store the bytes the packer's wrappers write: every
+ * length class of a uint, an array header and a bin, and the boundaries
+ * between them (a record encoded either way must hash alike). */
+TEST(base_mp_cursor_matches_packer)
+{
+    (void)state;
+    static const uint64_t uints[] = {
+        0,         1, 127, 128, 255, 256, 65535, 65536, 0xffffffff, 0x100000000, UINT64_MAX - 1,
+        UINT64_MAX};
+    static const uint32_t counts[] = {0, 1, 15, 16, 255, 256, 65535, 65536, 70000};
+    static uint8_t body[70000];
+    struct ivt_mpw a, b;
+    ivt_mpw_init_dyn(&a, 1 << 20);
+    ivt_mpw_init_dyn(&b, 1 << 20);
+    for (size_t i = 0; i < sizeof(body); i++)
+        body[i] = (uint8_t)(i * 7);
+    for (size_t i = 0; i < sizeof(uints) / sizeof(uints[0]); i++) {
+        ivt_mpw_uint(&a, uints[i]);
+        uint8_t *p = ivt_mpw_reserve(&b, IVT_MP_UINT_MAX);
+        assert_non_null(p);
+        ivt_mpw_commit(&b, ivt_mp_put_uint(p, uints[i]));
+    }
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        ivt_mpw_array(&a, counts[i]);
+        ivt_mpw_bin(&a, body, counts[i]);
+        uint8_t *p = ivt_mpw_reserve(&b, IVT_MP_ARRAY_MAX + IVT_MP_BIN_HEAD_MAX + counts[i]);
+        assert_non_null(p);
+        p = ivt_mp_put_array(p, counts[i]);
+        ivt_mpw_commit(&b, ivt_mp_put_bin(p, body, counts[i]));
+    }
+    assert_int_equal(ivt_mpw_error(&a), 0);
+    assert_int_equal(ivt_mpw_error(&b), 0);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.data, b.data, a.len);
+    ivt_mpw_destroy(&a);
+    ivt_mpw_destroy(&b);
+}
+
+/* A reservation a writer cannot hold fails as a write of that size does,
+ * and leaves what was written. */
+TEST(base_mp_cursor_reserve_limits)
+{
+    (void)state;
+    uint8_t buf[8];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    uint8_t *p = ivt_mpw_reserve(&w, 3);
+    assert_non_null(p);
+    ivt_mpw_commit(&w, ivt_mp_put_uint(p, 300));
+    assert_int_equal(w.len, 3);
+    assert_null(ivt_mpw_reserve(&w, 6));
+    assert_int_equal(ivt_mpw_error(&w), IVT_ENOSPC);
+    assert_int_equal(w.len, 3);
+    assert_null(ivt_mpw_reserve(&w, 1)); /* the first error stays */
+    /* A heap writer holds max bytes, not more, even below its first
+     * allocation's size (it held 256). */
+    struct ivt_mpw d;
+    ivt_mpw_init_dyn(&d, 100);
+    assert_non_null(ivt_mpw_reserve(&d, 100));
+    assert_null(ivt_mpw_reserve(&d, 101));
+    assert_int_equal(ivt_mpw_error(&d), IVT_ETOOBIG);
+    ivt_mpw_destroy(&d);
+    ivt_mpw_init_dyn(&d, 100);
+    for (int i = 0; i < 101; i++)
+        ivt_mpw_uint(&d, 1);
+    assert_int_equal(ivt_mpw_error(&d), IVT_ETOOBIG);
+    assert_int_equal(d.len, 100);
+    ivt_mpw_destroy(&d);
+}
+
 TEST(base_mp_truncations_never_read_past_end)
 {
     (void)state;
