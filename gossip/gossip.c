@@ -1389,6 +1389,12 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         if (type == GOSSIP_MSG_ALIVE || type == GOSSIP_MSG_SUSPECT || type == GOSSIP_MSG_DEAD) {
             slot[n_msg - 1] = id_hash(mp->m.id) & (g->hcap - 1);
             __builtin_prefetch(&g->hidx[slot[n_msg - 1]]);
+        } else if (type == GOSSIP_MSG_USER && g->seen[0]) {
+            /* Likewise the payload-dedup slots the delivery will probe. */
+            uint32_t i =
+                (uint32_t)fingerprint(mp->origin, mp->origin_gen, mp->user_seq) & (g->seen_cap - 1);
+            __builtin_prefetch(&g->seen[0][i]);
+            __builtin_prefetch(&g->seen[1][i]);
         }
     }
     off[n_msg] = (uint16_t)plen;
