@@ -1372,6 +1372,9 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     uint32_t n_msg = 0;
     if (gossip_wire_hdr_decode(&pos, end, &h))
         return drop(g, GOSSIP_DROP_DECODE, IVT_EPROTO);
+    /* The sender's index slot: its replay window is checked below. */
+    uint32_t sender_slot = id_hash(h.id) & (g->hcap - 1);
+    __builtin_prefetch(&g->hidx[sender_slot]);
     while (pos < end) {
         struct gossip_msg spare;
         struct gossip_msg *mp = n_msg < MSGS_KEPT ? &kept[n_msg] : &spare;
@@ -1398,6 +1401,11 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         }
     }
     off[n_msg] = (uint16_t)plen;
+    if (g->hidx[sender_slot]) {
+        const struct gossip_mem *sm = &g->mem[g->hidx[sender_slot] - 1];
+        __builtin_prefetch(sm->id);
+        __builtin_prefetch(&sm->rw);
+    }
     for (uint32_t i = 0; i < n_msg; i++)
         if (slot[i] != GOSSIP_NIL && g->hidx[slot[i]])
             __builtin_prefetch(&g->mem[g->hidx[slot[i]] - 1]);
