@@ -885,7 +885,15 @@ walked:;
 static void send_packet(struct gossip *g, const struct gossip_addr *to, const uint8_t *prim,
                         size_t plen, int32_t buddy)
 {
-    uint8_t plain[GOSSIP_PACKET_MAX];
+    /* The plaintext is built where gossip_seal encrypts it in place: behind
+     * the envelope header of the outbox slot it will take (a kilobyte less
+     * to move per datagram). Only when the outbox must grow (or is full)
+     * is it built aside: taking that slot has effects, and only a packet
+     * with something to say may have them. */
+    uint8_t aside[GOSSIP_PACKET_MAX];
+    uint8_t *plain = aside;
+    if (g->ob_len < g->ob_cap)
+        plain = g->outbox[(g->ob_head + g->ob_len) % g->ob_cap].data + GOSSIP_ENVELOPE_HEADER;
     struct ivt_mpw w;
     size_t cap = g->cfg.packet_size - GOSSIP_ENVELOPE_OVERHEAD;
     ivt_mpw_init_fixed(&w, plain, cap);
