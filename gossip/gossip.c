@@ -66,7 +66,11 @@ enum {
     /* Default app_max_delay, in gossip intervals: at the node core's
      * evidence rate a queue fills a datagram in about a second, and a
      * payload-only round every interval sent datagrams a third full. */
-    APP_DELAY_ROUNDS = 5
+    APP_DELAY_ROUNDS = 5,
+    /* Members above which the subkey memo is let go: its 256 slots then
+     * thrash among the senders, and a simulator of 10,000 nodes would
+     * hold 20 KiB each for nothing. */
+    SUBKEY_MEMO_MEMBERS_MAX = 2 * GOSSIP_SUBKEYS
 };
 
 /* (generation, incarnation) as one ordered number. */
@@ -754,6 +758,19 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
 
 /* ---- packets ------------------------------------------------------------ */
 
+/* The subkey memo for the next seal or open, or NULL (too many members, or
+ * out of memory: each packet then derives its own, as without one). */
+static struct gossip_subkeys *subkeys(struct gossip *g)
+{
+    if (g->n_mem > SUBKEY_MEMO_MEMBERS_MAX) {
+        gossip_subkeys_delete(g->subkeys);
+        g->subkeys = NULL;
+    } else if (!g->subkeys) {
+        g->subkeys = gossip_subkeys_new();
+    }
+    return g->subkeys;
+}
+
 static struct gossip_packet *outbox_slot(struct gossip *g)
 {
     if (g->ob_len == g->ob_cap) {
@@ -921,8 +938,8 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
     uint8_t nonce[GOSSIP_NONCE_LEN];
     gossip__nonce(g, g->counter, nonce);
     size_t out_len;
-    if (gossip_seal(pkt->data, g->cfg.packet_size, &out_len, &g->kr, g->cfg.label, g->label_len,
-                    nonce, plain, w.len))
+    if (gossip_seal_memo(pkt->data, g->cfg.packet_size, &out_len, &g->kr, g->cfg.label,
+                         g->label_len, nonce, plain, w.len, subkeys(g)))
         return;
     g->counter++;
     pkt->to = *to;
@@ -1356,8 +1373,8 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         return drop(g, GOSSIP_DROP_OVERSIZE, IVT_ETOOBIG);
     uint8_t plain[GOSSIP_PACKET_MAX];
     size_t plen;
-    int rc =
-        gossip_open(plain, sizeof(plain), &plen, &g->kr, g->cfg.label, g->label_len, data, len);
+    int rc = gossip_open_memo(plain, sizeof(plain), &plen, &g->kr, g->cfg.label, g->label_len, data,
+                              len, subkeys(g));
     switch (rc) {
     case 0: break;
     case IVT_EVERSION: return drop(g, GOSSIP_DROP_VERSION, rc);
@@ -1925,6 +1942,7 @@ void gossip_delete(struct gossip *g)
     free(g->susp);
     q_destroy(&g->mq);
     free(g->outbox);
+    gossip_subkeys_delete(g->subkeys);
     gossip_keyring_destroy(&g->kr);
     free(g);
 }
