@@ -3368,6 +3368,13 @@ static int merge_one(struct crdt_store *s, uint64_t type, struct mrec *m, const 
 int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
                      struct crdt_merge_stats *st)
 {
+    return crdt_store_merge_seen(s, data, len, st, NULL, NULL);
+}
+
+int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
+                          struct crdt_merge_stats *st,
+                          void (*seen)(void *ctx, enum crdt_kind kind, uint64_t hash), void *ctx)
+{
     struct crdt_merge_stats dummy;
     if (!st)
         st = &dummy;
@@ -3408,6 +3415,8 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
             if ((bad = parse_entity(s, &pos, end, &m->r, NONE, &buf)) < 0)
                 break;
             k++;
+            if (seen)
+                seen(ctx, (enum crdt_kind)m->r.kind, m->r.h);
             if (m->r.applicable)
                 __builtin_prefetch(&s->tab[key32((enum crdt_kind)m->r.kind, m->r.h) & s->tmask]);
         }

@@ -2,7 +2,8 @@
  * Tests of how crdt_store_merge reads a message of many records: it checks
  * records in groups ahead of their joins (crdt/store.c, "merged in groups"),
  * and must still join exactly the records before a malformed one, whichever
- * group it falls in, and none after it.
+ * group it falls in, and none after it; crdt_store_merge_seen names every
+ * record of a merged message, in order.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +37,7 @@ static struct crdt_store *mk(int node)
 /* Where record i of a store message starts, and the kind and key it names. */
 struct rec_at {
     size_t off;
-    uint64_t kind;
+    uint64_t kind, h;
     const uint8_t *key;
     uint32_t key_len;
 };
@@ -53,17 +54,29 @@ static void records(const uint8_t *msg, size_t len, struct rec_at *out, uint32_t
     assert_int_equal(n, want);
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *q = p;
-        uint64_t h;
         uint32_t fields;
         out[i].off = (size_t)(p - msg);
         assert_int_equal(ivt_mp_read_array(&q, end, &fields), 0);
         assert_int_equal(fields, 6);
         assert_int_equal(ivt_mp_read_uint(&q, end, &out[i].kind), 0);
-        assert_int_equal(ivt_mp_read_uint(&q, end, &h), 0);
+        assert_int_equal(ivt_mp_read_uint(&q, end, &out[i].h), 0);
         assert_int_equal(ivt_mp_read_bin(&q, end, &out[i].key, &out[i].key_len), 0);
         assert_int_equal(ivt_mp_skip(&p, end), 0);
     }
     assert_ptr_equal(p, end);
+}
+
+struct seen_log {
+    uint32_t n;
+    uint64_t kind[NREC], h[NREC];
+};
+
+static void log_seen(void *ctx, enum crdt_kind kind, uint64_t hash)
+{
+    struct seen_log *l = ctx;
+    assert_true(l->n < NREC);
+    l->kind[l->n] = (uint64_t)kind;
+    l->h[l->n++] = hash;
 }
 
 TEST(crdt_store_merge_stops_at_the_bad_record)
@@ -106,12 +119,18 @@ TEST(crdt_store_merge_stops_at_the_bad_record)
         crdt_store_delete(t);
         free(m);
     }
-    /* Unbroken, every record joins. */
+    /* Unbroken, every record joins, and is seen in message order. */
     struct crdt_store *t = mk(2);
     struct crdt_merge_stats st;
-    assert_int_equal(crdt_store_merge(t, w.data, w.len, &st), 0);
+    struct seen_log log = {0};
+    assert_int_equal(crdt_store_merge_seen(t, w.data, w.len, &st, log_seen, &log), 0);
     assert_int_equal(st.entities, NREC);
     assert_int_equal(st.created, NREC);
+    assert_int_equal(log.n, NREC);
+    for (uint32_t i = 0; i < NREC; i++) {
+        assert_int_equal(log.kind[i], at[i].kind);
+        assert_int_equal(log.h[i], at[i].h);
+    }
     crdt_store_delete(t);
     ivt_mpw_destroy(&w);
     crdt_store_delete(a);
