@@ -144,6 +144,8 @@ void ivt_mpw_cstr(struct ivt_mpw *w, const char *s)
 
 static inline uint64_t be_read(const uint8_t *p, int n)
 {
+    if (n == 8)
+        return ivt_mp_be64(p);
     uint64_t v = 0;
     for (int i = 0; i < n; i++)
         v = (v << 8) | p[i];
