@@ -2,14 +2,6 @@
 
 #include <string.h>
 
-uint64_t ivt_mix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 void ivt_rng_seed(struct ivt_rng *rng, uint64_t seed)
 {
     /* xoshiro must not start from the all-zero state; splitmix64 of any

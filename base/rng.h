@@ -29,7 +29,15 @@ double ivt_rng_double(struct ivt_rng *rng);
 /* Fills out with len pseudo-random bytes. */
 void ivt_rng_bytes(struct ivt_rng *rng, void *out, size_t len);
 
-/* splitmix64 step: a good 64-bit mixer for deriving seeds from seeds. */
-uint64_t ivt_mix64(uint64_t x);
+/* splitmix64 step: a good 64-bit mixer for deriving seeds from seeds.
+ * Inline: hash tables hash ids with it on every packet and payload, and the
+ * call cost as much as the mixing. */
+static inline uint64_t ivt_mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
 
 #endif

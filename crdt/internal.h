@@ -50,10 +50,7 @@ static inline int crdt__rd_uint(const uint8_t **pos, const uint8_t *end, uint64_
             return 0;
         }
         if (b == 0xcf && end - p >= 9) {
-            uint64_t v = 0;
-            for (int i = 1; i <= 8; i++)
-                v = v << 8 | p[i];
-            *out = v;
+            *out = ivt_mp_be64(p + 1);
             *pos = p + 9;
             return 0;
         }

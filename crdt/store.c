@@ -3065,11 +3065,47 @@ struct rec {
     uint32_t expired;      /* ... older than it */
     uint32_t future;       /* ... later than current + 1 */
     uint32_t origins_full; /* slots naming an origin we had no room for */
-    /* For the apply pass: the check pass keeps the applicable slots in
-     * s->in_slots (so they are not decoded twice) and where the rest starts. */
-    uint32_t nslots;
+    /* For the apply pass: the check pass keeps the applicable slots, from
+     * slot0 on in the group's slot buffer (so they are not decoded twice),
+     * and where the rest starts. */
+    uint32_t slot0, nslots;
     const uint8_t *after_slots;
+    const struct in_slot *slots; /* set for the apply pass: the kept slots */
 };
+
+/* The applicable slots of the records of one merge group, in the order the
+ * check pass met them: in a buffer on the merge's stack while they fit
+ * (the store's own buffer is a cold line of one of many stores), else in
+ * s->in_slots. */
+struct in_buf {
+    struct in_slot *p;
+    uint32_t n, cap;
+};
+
+/* Room for `more` slots past buf->n. Returns 0 or IVT_ENOMEM. */
+static int in_buf_reserve(struct crdt_store *s, struct in_buf *buf, uint32_t more)
+{
+    uint32_t need = buf->n + more;
+    if (need <= buf->cap)
+        return 0;
+    if (need > s->in_slots_cap) {
+        /* Bounded by the configuration: a group's records, each checked
+         * against window and slot limits before it asks. */
+        struct in_slot *p = realloc(s->in_slots, need * sizeof(*p));
+        if (!p)
+            return IVT_ENOMEM;
+        if (buf->p == s->in_slots)
+            buf->p = p;
+        s->in_slots = p;
+        s->in_slots_cap = need;
+    }
+    if (buf->p != s->in_slots) {
+        memcpy(s->in_slots, buf->p, buf->n * sizeof(*buf->p));
+        buf->p = s->in_slots;
+    }
+    buf->cap = s->in_slots_cap;
+    return 0;
+}
 
 static int read_params(const struct crdt_store *s, const uint8_t **pos, const uint8_t *end)
 {
@@ -3164,10 +3200,10 @@ static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *
     return rose;
 }
 
-/* The check pass over a record's header and slots: fills r, keeps the
- * applicable slots in s->in_slots. Returns 0 or a negative code. */
+/* The check pass over a record's header and slots: fills r, appends the
+ * applicable slots to buf. Returns 0 or a negative code. */
 static int check_head_slots(struct crdt_store *s, const uint8_t **pos, const uint8_t *end,
-                            struct rec *r)
+                            struct rec *r, struct in_buf *buf)
 {
     uint32_t n;
     uint64_t v;
@@ -3187,14 +3223,9 @@ static int check_head_slots(struct crdt_store *s, const uint8_t **pos, const uin
         return IVT_EPROTO;
     if (n > (s->cfg.window_epochs + 2) * s->cfg.counter_slots_max)
         return IVT_ETOOBIG;
-    if (n > s->in_slots_cap) {
-        /* Bounded by the configuration (the check above). */
-        struct in_slot *p = realloc(s->in_slots, n * sizeof(*p));
-        if (!p)
-            return IVT_ENOMEM;
-        s->in_slots = p;
-        s->in_slots_cap = n;
-    }
+    if (in_buf_reserve(s, buf, n))
+        return IVT_ENOMEM;
+    r->slot0 = buf->n;
     r->nslots = 0;
     uint32_t pe = 0, po = NONE, per_epoch = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -3222,7 +3253,8 @@ static int check_head_slots(struct crdt_store *s, const uint8_t **pos, const uin
         int cls = epoch_class(s, epoch);
         count_class(r, cls);
         if (!cls) {
-            struct in_slot *x = &s->in_slots[r->nslots++];
+            struct in_slot *x = &buf->p[buf->n++];
+            r->nslots++;
             x->epoch = epoch;
             x->origin = po;
             memcpy(x->c, c, sizeof(x->c));
@@ -3233,14 +3265,14 @@ static int check_head_slots(struct crdt_store *s, const uint8_t **pos, const uin
 }
 
 /*
- * Reads one entity record. Without e (idx == NONE) it only checks it and
- * fills r; with e it joins it, and must come right after the check of the
- * same record with the same r: the header and the slots are not read again
- * but taken from r and s->in_slots. Returns 1 when e rose, 0, or a
- * negative code.
+ * Reads one entity record. Without e (idx == NONE) it only checks it, fills
+ * r and appends its applicable slots to buf; with e it joins it, after the
+ * check of the same record with the same r (r->slots set to its kept
+ * slots): the header and the slots are not read again. Returns 1 when e
+ * rose, 0, or a negative code.
  */
 static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t *end,
-                        struct rec *r, uint32_t idx)
+                        struct rec *r, uint32_t idx, struct in_buf *buf)
 {
     struct ent *e = idx == NONE ? NULL : &s->ents[idx];
     uint32_t n;
@@ -3248,14 +3280,14 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
     if (e) {
         /* Header and slots were checked and kept by the check pass. */
         for (uint32_t i = 0; i < r->nslots; i++) {
-            const struct in_slot *x = &s->in_slots[i];
+            const struct in_slot *x = &r->slots[i];
             rc = counter_join(s, e, x->epoch, x->origin, x->c);
             if (rc < 0)
                 return rc;
             rose |= rc;
         }
         *pos = r->after_slots;
-    } else if ((rc = check_head_slots(s, pos, end, r)) < 0) {
+    } else if ((rc = check_head_slots(s, pos, end, r, buf)) < 0) {
         return rc;
     }
     uint32_t pe = 0;
@@ -3298,8 +3330,11 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
                 *pos = q;
                 continue;
             }
-            if (!pc->reg[m] && !(pc->reg[m] = creg_get(s)))
-                return IVT_ENOMEM;
+            if (!pc->reg[m]) {
+                if (!(pc->reg[m] = creg_get(s)))
+                    return IVT_ENOMEM;
+                s->shape++; /* its registers are in the footprint */
+            }
             rc = crdt_hll_decode_merge_hist(pos, end, pc->reg[m], pcell_hist(s, pc->reg[m]),
                                             s->cfg.counter_hll_p);
             if (rc < 0)
@@ -3357,8 +3392,144 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
     return rose;
 }
 
+/*
+ * A message's records are merged in groups, in stages (as the local update
+ * path does, crdt_store_update_batch): check every record of the group and
+ * prefetch its table slot, then the records the table names, then the
+ * arrays those point to, then join the records in order. In a simulator a
+ * merge finds its store cold (a hundred stores take turns), and one
+ * record's misses (table, record, slots, cells, buckets, sets) waited in
+ * turn were a fifth of a node-core run. A group joins exactly what record
+ * after record did: the checks read nothing a join changes (the window and
+ * the message's origins), and a malformed record still leaves the records
+ * before it joined and stops the merge.
+ */
+enum {
+    MERGE_GROUP = 16,    /* records checked ahead of their joins: a delta holds ~4 */
+    IN_SLOTS_STACK = 64, /* kept slots on the stack before the store's buffer */
+};
+
+/* One checked record of a group. */
+struct mrec {
+    struct rec r;
+    const uint8_t *start;
+    uint32_t hint; /* the record the table named (a prefetch hint), or NONE */
+};
+
+/* The arrays a join of e reads first: its latest slot, promoted cell and
+ * bucket (a delta carries the current epoch), each searched from its end. */
+static void merge_prefetch_parts(const struct ent *e)
+{
+    if (e->nslots && e->slots != &e->slot1)
+        prefetch_span(&e->slots[e->nslots - 1], sizeof(struct slot));
+    if (e->npcells)
+        prefetch_span(&e->pcells[e->npcells - 1], sizeof(struct pcell));
+    if (e->nbuckets && e->buckets != &e->bucket1)
+        prefetch_span(&e->buckets[e->nbuckets - 1], sizeof(struct bucket));
+}
+
+/* The sets of e's latest bucket (its line has arrived). */
+static void merge_prefetch_sets(const struct ent *e)
+{
+    if (!e->nbuckets)
+        return;
+    const struct bucket *bk = &e->buckets[e->nbuckets - 1];
+    for (int d = 0; d < NSETS; d++) {
+        const struct dset *ds = &bk->set[d];
+        if (ds->promoted == DSET_SPARSE)
+            __builtin_prefetch(ds->u.sp);
+        else if (!ds->promoted && ds->cap)
+            __builtin_prefetch(&ds->u.items[ds->n / 2]);
+    }
+}
+
+/* Joins one checked record (the apply pass). Returns 0 or a negative code. */
+static int merge_one(struct crdt_store *s, uint64_t type, struct mrec *m, const uint8_t *end,
+                     struct crdt_merge_stats *st)
+{
+    struct rec *r = &m->r;
+    st->entities++;
+    st->expired += r->expired;
+    st->future += r->future;
+    st->origins_full += r->origins_full;
+    if (!r->applicable)
+        return 0; /* nothing inside the window: no entity for it */
+    bool created;
+    uint32_t idx =
+        ent_get_or_create(s, (enum crdt_kind)r->kind, r->h, r->key, r->key_len, &created);
+    if (idx == NONE)
+        return IVT_ENOMEM;
+    /* A peer sends only what is admitted there: admitted here too, so
+     * our slots join it. A snapshot restores evidence, not admission. */
+    if (type != MSG_SNAPSHOT)
+        ent_admit(s, idx);
+    struct ent *e = &s->ents[idx];
+    s->ver++;
+    int rose = created;
+    /* The footprint changes with the shape, the key or a new record only:
+     * most joins leave it as it was and skip the walk of its arrays. */
+    uint64_t shape = s->shape;
+    bool reshaped = created;
+    /* Display keys: keep the smaller, so the choice is a join too;
+     * the empty key (a delta's "unchanged") is the bottom. */
+    if (!created && r->key_len &&
+        (r->key_len != e->key_len || memcmp(r->key, e->key, r->key_len))) {
+        size_t k = r->key_len < e->key_len ? r->key_len : e->key_len;
+        int c = memcmp(r->key, e->key, k);
+        if (!e->key_len || c < 0 || (c == 0 && r->key_len < e->key_len)) {
+            if (ent_set_key(s, e, r->key, r->key_len))
+                return IVT_ENOMEM;
+            rose = 1;
+            reshaped = true;
+        }
+    }
+    const uint8_t *q = m->start;
+    uint16_t nbuckets0 = e->nbuckets;
+    int rc = parse_entity(s, &q, end, r, idx, NULL);
+    if (reshaped || s->shape != shape)
+        ent_account(s, e);
+    ent_xfile(s, idx);
+    /* A bucket of empty sets rises nothing but is encoded. */
+    if (e->nbuckets != nbuckets0)
+        dig_invalidate(s, idx);
+    if (rc < 0)
+        return rc;
+    if (ent_empty(&s->ents[idx])) {
+        /* Only empty sets in the window: nothing to hold. */
+        ent_remove(s, idx);
+        return 0;
+    }
+    st->created += created;
+    /* Without forwarding, the key of an entity first heard of here
+     * from a delta was sent by its sender: our deltas leave it out
+     * too (a replica that missed it has it from a repair, or from its
+     * own events). A user agent is 100 bytes of an event's 400. */
+    if (created && r->key_len && !s->cfg.forward_merged)
+        s->ents[idx].key_sent = 1;
+    if (rose || rc > 0) {
+        st->changed++;
+        if (s->cfg.forward_merged) {
+            ent_touch(s, idx);
+        } else {
+            ent_rose(s, idx);
+            /* Not forwarded: mark what rose as sent, unless a flush
+             * of local changes is pending (it will carry both). */
+            if (!s->ents[idx].queued && s->ents[idx].admitted)
+                ent_mark_flushed(s, &s->ents[idx]);
+        }
+    }
+    return 0;
+}
+
 int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
                      struct crdt_merge_stats *st)
+{
+    return crdt_store_merge_seen(s, data, len, st, NULL, NULL);
+}
+
+int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
+                          struct crdt_merge_stats *st,
+                          void (*seen)(void *ctx, enum crdt_kind kind, uint64_t hash), void *ctx)
 {
     struct crdt_merge_stats dummy;
     if (!st)
@@ -3388,75 +3559,45 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
     s->in_norigins = n;
     if (crdt__rd_array(&pos, end, &n))
         return IVT_EPROTO;
-    for (uint32_t i = 0; i < n; i++) {
-        struct rec r;
-        const uint8_t *start = pos;
-        if ((rc = parse_entity(s, &pos, end, &r, NONE)) < 0)
-            return rc;
-        st->entities++;
-        st->expired += r.expired;
-        st->future += r.future;
-        st->origins_full += r.origins_full;
-        if (!r.applicable)
-            continue; /* nothing inside the window: no entity for it */
-        bool created;
-        uint32_t idx =
-            ent_get_or_create(s, (enum crdt_kind)r.kind, r.h, r.key, r.key_len, &created);
-        if (idx == NONE)
-            return IVT_ENOMEM;
-        /* A peer sends only what is admitted there: admitted here too, so
-         * our slots join it. A snapshot restores evidence, not admission. */
-        if (type != MSG_SNAPSHOT)
-            ent_admit(s, idx);
-        struct ent *e = &s->ents[idx];
-        s->ver++;
-        int rose = created;
-        /* Display keys: keep the smaller, so the choice is a join too;
-         * the empty key (a delta's "unchanged") is the bottom. */
-        if (!created && r.key_len &&
-            (r.key_len != e->key_len || memcmp(r.key, e->key, r.key_len))) {
-            size_t m = r.key_len < e->key_len ? r.key_len : e->key_len;
-            int c = memcmp(r.key, e->key, m);
-            if (!e->key_len || c < 0 || (c == 0 && r.key_len < e->key_len)) {
-                if (ent_set_key(s, e, r.key, r.key_len))
-                    return IVT_ENOMEM;
-                rose = 1;
+    struct mrec g[MERGE_GROUP];
+    struct in_slot stack[IN_SLOTS_STACK];
+    for (uint32_t i = 0; i < n;) {
+        struct in_buf buf = {stack, 0, IN_SLOTS_STACK};
+        uint32_t k = 0;
+        int bad = 0;
+        while (k < MERGE_GROUP && i + k < n) {
+            struct mrec *m = &g[k];
+            m->start = pos;
+            if ((bad = parse_entity(s, &pos, end, &m->r, NONE, &buf)) < 0)
+                break;
+            k++;
+            if (seen)
+                seen(ctx, (enum crdt_kind)m->r.kind, m->r.h);
+            if (m->r.applicable)
+                __builtin_prefetch(&s->tab[key32((enum crdt_kind)m->r.kind, m->r.h) & s->tmask]);
+        }
+        for (uint32_t j = 0; j < k; j++) {
+            g[j].hint = NONE;
+            if (g[j].r.applicable) {
+                g[j].hint = tab_lookup(s, (enum crdt_kind)g[j].r.kind, g[j].r.h, false);
+                if (g[j].hint != NONE)
+                    prefetch_span(&s->ents[g[j].hint], ENT_HOT);
             }
         }
-        const uint8_t *q = start;
-        uint16_t nbuckets0 = e->nbuckets;
-        rc = parse_entity(s, &q, end, &r, idx);
-        ent_account(s, e);
-        ent_xfile(s, idx);
-        /* A bucket of empty sets rises nothing but is encoded. */
-        if (e->nbuckets != nbuckets0)
-            dig_invalidate(s, idx);
-        if (rc < 0)
-            return rc;
-        if (ent_empty(&s->ents[idx])) {
-            /* Only empty sets in the window: nothing to hold. */
-            ent_remove(s, idx);
-            continue;
+        for (uint32_t j = 0; j < k; j++)
+            if (g[j].hint != NONE && s->ents[g[j].hint].live)
+                merge_prefetch_parts(&s->ents[g[j].hint]);
+        for (uint32_t j = 0; j < k; j++)
+            if (g[j].hint != NONE && s->ents[g[j].hint].live)
+                merge_prefetch_sets(&s->ents[g[j].hint]);
+        for (uint32_t j = 0; j < k; j++) {
+            g[j].r.slots = buf.p + g[j].r.slot0;
+            if ((rc = merge_one(s, type, &g[j], end, st)) < 0)
+                return rc;
         }
-        st->created += created;
-        /* Without forwarding, the key of an entity first heard of here
-         * from a delta was sent by its sender: our deltas leave it out
-         * too (a replica that missed it has it from a repair, or from its
-         * own events). A user agent is 100 bytes of an event's 400. */
-        if (created && r.key_len && !s->cfg.forward_merged)
-            s->ents[idx].key_sent = 1;
-        if (rose || rc > 0) {
-            st->changed++;
-            if (s->cfg.forward_merged) {
-                ent_touch(s, idx);
-            } else {
-                ent_rose(s, idx);
-                /* Not forwarded: mark what rose as sent, unless a flush
-                 * of local changes is pending (it will carry both). */
-                if (!s->ents[idx].queued && s->ents[idx].admitted)
-                    ent_mark_flushed(s, &s->ents[idx]);
-            }
-        }
+        if (bad < 0)
+            return bad;
+        i += k;
     }
     if (pos != end)
         return IVT_EPROTO;

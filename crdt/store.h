@@ -343,6 +343,17 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
                      struct crdt_merge_stats *st);
 
 /*
+ * crdt_store_merge, also calling seen(ctx, kind, hash) for each entity
+ * record as it is read, in message order, before it is joined. When it
+ * returns 0 every record of the message was seen: a caller that keeps
+ * something per entity learns what the message named without reading it
+ * again.
+ */
+int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
+                          struct crdt_merge_stats *st,
+                          void (*seen)(void *ctx, enum crdt_kind kind, uint64_t hash), void *ctx);
+
+/*
  * Writes a delta message of the admitted entities changed since the previous flush,
  * each with only its cells, promoted epochs and buckets changed since then,
  * as absolute values, within budget bytes; inside a bucket only the sets

@@ -89,6 +89,47 @@ int gossip_open(uint8_t *out, size_t cap, size_t *out_len, const struct gossip_k
                 const char *label, size_t label_len, const uint8_t *in, size_t in_len);
 
 /*
+ * XChaCha20-Poly1305 is HChaCha20(key, nonce[0, 16)) -> subkey, then
+ * ChaCha20-Poly1305 (IETF) under the subkey with the nonce 0^4 ||
+ * nonce[16, 24). Our nonces start with the sender's id and generation
+ * (gossip/gossip.c), so every datagram one sender seals under one key
+ * derives the same subkey. A memo of recent derivations, keyed by the
+ * nonce's first 16 bytes and the key itself, makes that derivation once per
+ * (sender, generation, key) instead of once per datagram: the envelope on
+ * the wire is byte for byte the same.
+ *
+ * Direct-mapped by the nonce prefix; an entry holds copies of the key and
+ * its subkey (secret as the keyring is: zero it with sodium_memzero when
+ * done, as gossip_delete does).
+ */
+enum { GOSSIP_SUBKEYS = 256 }; /* entries: a hundred-member cluster's senders, with room */
+
+struct gossip_subkey {
+    uint8_t prefix[16];
+    uint8_t key[GOSSIP_KEY_LEN];
+    uint8_t subkey[GOSSIP_KEY_LEN];
+    uint8_t used;
+};
+
+struct gossip_subkeys {
+    struct gossip_subkey e[GOSSIP_SUBKEYS];
+};
+
+/* A zeroed memo on the heap, or NULL when out of memory. */
+struct gossip_subkeys *gossip_subkeys_new(void);
+/* Zeroes and frees m (NULL: nothing to do). */
+void gossip_subkeys_delete(struct gossip_subkeys *m);
+
+/* gossip_seal and gossip_open with a subkey memo (NULL: none); the same
+ * results, the same codes. */
+int gossip_seal_memo(uint8_t *out, size_t cap, size_t *out_len, const struct gossip_keyring *kr,
+                     const char *label, size_t label_len, const uint8_t nonce[GOSSIP_NONCE_LEN],
+                     const uint8_t *plain, size_t plain_len, struct gossip_subkeys *memo);
+int gossip_open_memo(uint8_t *out, size_t cap, size_t *out_len, const struct gossip_keyring *kr,
+                     const char *label, size_t label_len, const uint8_t *in, size_t in_len,
+                     struct gossip_subkeys *memo);
+
+/*
  * Reads the key id of an envelope without opening it, for per-key counters
  * (operators remove an old key once nothing arrives under its id). Returns
  * 0 on success, or one of these negative codes: IVT_EPROTO (empty, or

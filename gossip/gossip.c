@@ -66,7 +66,11 @@ enum {
     /* Default app_max_delay, in gossip intervals: at the node core's
      * evidence rate a queue fills a datagram in about a second, and a
      * payload-only round every interval sent datagrams a third full. */
-    APP_DELAY_ROUNDS = 5
+    APP_DELAY_ROUNDS = 5,
+    /* Members above which the subkey memo is let go: its 256 slots then
+     * thrash among the senders, and a simulator of 10,000 nodes would
+     * hold 20 KiB each for nothing. */
+    SUBKEY_MEMO_MEMBERS_MAX = 2 * GOSSIP_SUBKEYS
 };
 
 /* (generation, incarnation) as one ordered number. */
@@ -754,6 +758,19 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
 
 /* ---- packets ------------------------------------------------------------ */
 
+/* The subkey memo for the next seal or open, or NULL (too many members, or
+ * out of memory: each packet then derives its own, as without one). */
+static struct gossip_subkeys *subkeys(struct gossip *g)
+{
+    if (g->n_mem > SUBKEY_MEMO_MEMBERS_MAX) {
+        gossip_subkeys_delete(g->subkeys);
+        g->subkeys = NULL;
+    } else if (!g->subkeys) {
+        g->subkeys = gossip_subkeys_new();
+    }
+    return g->subkeys;
+}
+
 static struct gossip_packet *outbox_slot(struct gossip *g)
 {
     if (g->ob_len == g->ob_cap) {
@@ -885,7 +902,15 @@ walked:;
 static void send_packet(struct gossip *g, const struct gossip_addr *to, const uint8_t *prim,
                         size_t plen, int32_t buddy)
 {
-    uint8_t plain[GOSSIP_PACKET_MAX];
+    /* The plaintext is built where gossip_seal encrypts it in place: behind
+     * the envelope header of the outbox slot it will take (a kilobyte less
+     * to move per datagram). Only when the outbox must grow (or is full)
+     * is it built aside: taking that slot has effects, and only a packet
+     * with something to say may have them. */
+    uint8_t aside[GOSSIP_PACKET_MAX];
+    uint8_t *plain = aside;
+    if (g->ob_len < g->ob_cap)
+        plain = g->outbox[(g->ob_head + g->ob_len) % g->ob_cap].data + GOSSIP_ENVELOPE_HEADER;
     struct ivt_mpw w;
     size_t cap = g->cfg.packet_size - GOSSIP_ENVELOPE_OVERHEAD;
     ivt_mpw_init_fixed(&w, plain, cap);
@@ -913,8 +938,8 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
     uint8_t nonce[GOSSIP_NONCE_LEN];
     gossip__nonce(g, g->counter, nonce);
     size_t out_len;
-    if (gossip_seal(pkt->data, g->cfg.packet_size, &out_len, &g->kr, g->cfg.label, g->label_len,
-                    nonce, plain, w.len))
+    if (gossip_seal_memo(pkt->data, g->cfg.packet_size, &out_len, &g->kr, g->cfg.label,
+                         g->label_len, nonce, plain, w.len, subkeys(g)))
         return;
     g->counter++;
     pkt->to = *to;
@@ -1348,8 +1373,8 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         return drop(g, GOSSIP_DROP_OVERSIZE, IVT_ETOOBIG);
     uint8_t plain[GOSSIP_PACKET_MAX];
     size_t plen;
-    int rc =
-        gossip_open(plain, sizeof(plain), &plen, &g->kr, g->cfg.label, g->label_len, data, len);
+    int rc = gossip_open_memo(plain, sizeof(plain), &plen, &g->kr, g->cfg.label, g->label_len, data,
+                              len, subkeys(g));
     switch (rc) {
     case 0: break;
     case IVT_EVERSION: return drop(g, GOSSIP_DROP_VERSION, rc);
@@ -1372,6 +1397,9 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     uint32_t n_msg = 0;
     if (gossip_wire_hdr_decode(&pos, end, &h))
         return drop(g, GOSSIP_DROP_DECODE, IVT_EPROTO);
+    /* The sender's index slot: its replay window is checked below. */
+    uint32_t sender_slot = id_hash(h.id) & (g->hcap - 1);
+    __builtin_prefetch(&g->hidx[sender_slot]);
     while (pos < end) {
         struct gossip_msg spare;
         struct gossip_msg *mp = n_msg < MSGS_KEPT ? &kept[n_msg] : &spare;
@@ -1389,9 +1417,20 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         if (type == GOSSIP_MSG_ALIVE || type == GOSSIP_MSG_SUSPECT || type == GOSSIP_MSG_DEAD) {
             slot[n_msg - 1] = id_hash(mp->m.id) & (g->hcap - 1);
             __builtin_prefetch(&g->hidx[slot[n_msg - 1]]);
+        } else if (type == GOSSIP_MSG_USER && g->seen[0]) {
+            /* Likewise the payload-dedup slots the delivery will probe. */
+            uint32_t i =
+                (uint32_t)fingerprint(mp->origin, mp->origin_gen, mp->user_seq) & (g->seen_cap - 1);
+            __builtin_prefetch(&g->seen[0][i]);
+            __builtin_prefetch(&g->seen[1][i]);
         }
     }
     off[n_msg] = (uint16_t)plen;
+    if (g->hidx[sender_slot]) {
+        const struct gossip_mem *sm = &g->mem[g->hidx[sender_slot] - 1];
+        __builtin_prefetch(sm->id);
+        __builtin_prefetch(&sm->rw);
+    }
     for (uint32_t i = 0; i < n_msg; i++)
         if (slot[i] != GOSSIP_NIL && g->hidx[slot[i]])
             __builtin_prefetch(&g->mem[g->hidx[slot[i]] - 1]);
@@ -1903,6 +1942,7 @@ void gossip_delete(struct gossip *g)
     free(g->susp);
     q_destroy(&g->mq);
     free(g->outbox);
+    gossip_subkeys_delete(g->subkeys);
     gossip_keyring_destroy(&g->kr);
     free(g);
 }

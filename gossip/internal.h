@@ -187,6 +187,9 @@ struct gossip {
     uint32_t next_sid;
 
     struct gossip_stats st;
+    /* XChaCha20 subkeys of recent senders (envelope.h), held while the
+     * member table is small enough for them to be reused. */
+    struct gossip_subkeys *subkeys;
 };
 
 /* gossip.c, for pushpull.c */

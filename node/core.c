@@ -524,6 +524,16 @@ static struct agg_cache_entry *agg_slot(struct node *n, enum crdt_kind kind, uin
 static int heavy_renew(struct node *n);
 static void admit_events_update(struct node *n);
 
+/* Drops the cached counters of one publisher or prefix, if held. */
+static void agg_drop(struct node *n, uint64_t kind, uint64_t hash)
+{
+    if (kind != CRDT_KIND_PREFIX && kind != CRDT_KIND_PUB)
+        return;
+    struct agg_cache_entry *e = agg_slot(n, (enum crdt_kind)kind, hash);
+    if (e->hash == (hash | 1) && e->kind == kind)
+        e->hash = 0;
+}
+
 /* Drops the cached counters of the publishers and prefixes a store message
  * names (entity = [kind, hash, ...], crdt/store.h). Returns 0, or
  * IVT_EPROTO when the message does not read as one (the caller then drops
@@ -546,29 +556,61 @@ static int agg_forget(struct node *n, const uint8_t *p, size_t len)
         if (ivt_mp_read_array(&q, end, &fields) || fields < 2 || ivt_mp_read_uint(&q, end, &kind) ||
             ivt_mp_read_uint(&q, end, &hash) || ivt_mp_skip(&p, end))
             return IVT_EPROTO;
-        if (kind == CRDT_KIND_PREFIX || kind == CRDT_KIND_PUB) {
-            struct agg_cache_entry *e = agg_slot(n, (enum crdt_kind)kind, hash);
-            if (e->hash == (hash | 1) && e->kind == kind)
-                e->hash = 0;
-        }
+        agg_drop(n, kind, hash);
     }
     return 0;
 }
 
+/* The publishers and prefixes a merge named, as the store read them (see
+ * store_merge), up to FORGET_MAX. */
+enum { FORGET_MAX = 64 /* a delta names a handful; more are walked for */ };
+
+struct forget {
+    uint32_t n;
+    bool over; /* more than FORGET_MAX: walk the message instead */
+    uint8_t kind[FORGET_MAX];
+    uint64_t h[FORGET_MAX];
+};
+
+static void forget_seen(void *ctx, enum crdt_kind kind, uint64_t h)
+{
+    struct forget *f = ctx;
+    if (kind != CRDT_KIND_PREFIX && kind != CRDT_KIND_PUB)
+        return;
+    if (f->n == FORGET_MAX) {
+        f->over = true;
+        return;
+    }
+    f->kind[f->n] = (uint8_t)kind;
+    f->h[f->n++] = h;
+}
+
 /* Every merge goes through here. One that changed the store drops the
  * cached counters of the entities it carried; most change nothing (our own
- * deltas coming back through other nodes' re-broadcasts). */
+ * deltas coming back through other nodes' re-broadcasts). The entities
+ * are those the store read: a message it merged whole names no others (one
+ * it refused is walked again, as a message). */
 static int store_merge(struct node *n, const uint8_t *p, size_t len, struct crdt_merge_stats *st)
 {
     struct crdt_merge_stats mine;
     if (!st)
         st = &mine;
     memset(st, 0, sizeof(*st));
-    int rc = crdt_store_merge(n->store, p, len, st);
-    /* A failed merge may have applied the records before the bad one. */
     bool cached = n->now - n->agg_filled < AGG_CACHE_MS;
-    if ((rc || st->changed || st->created) && cached && agg_forget(n, p, len) != 0)
+    struct forget f;
+    f.n = 0;
+    f.over = false;
+    int rc = cached ? crdt_store_merge_seen(n->store, p, len, st, forget_seen, &f)
+                    : crdt_store_merge(n->store, p, len, st);
+    if (!(rc || st->changed || st->created) || !cached)
+        return rc;
+    if (rc == 0 && !f.over) {
+        for (uint32_t i = 0; i < f.n; i++)
+            agg_drop(n, f.kind[i], f.h[i]);
+    } else if (agg_forget(n, p, len) != 0) {
+        /* A failed merge may have applied the records before the bad one. */
         n->agg_gen++;
+    }
     return rc;
 }
 

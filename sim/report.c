@@ -57,11 +57,25 @@ void sim_trace_hex(const struct sim_trace *tr, char out[SIM_TRACE_HEX])
 
 uint64_t sim_digest64(const void *p, size_t n)
 {
-    /* FNV-1a: cheap and stable; this only summarises bytes for the trace. */
+    /* FNV-1a: cheap and stable; this only summarises bytes for the trace.
+     * Eight bytes a turn (the same sequence of steps): every datagram sent
+     * is summarised, and the loop's own count was half the cost. */
     const uint8_t *s = p;
     uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 0x100000001b3ULL;
+    const uint64_t prime = 0x100000001b3ULL;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        h = (h ^ s[i]) * prime;
+        h = (h ^ s[i + 1]) * prime;
+        h = (h ^ s[i + 2]) * prime;
+        h = (h ^ s[i + 3]) * prime;
+        h = (h ^ s[i + 4]) * prime;
+        h = (h ^ s[i + 5]) * prime;
+        h = (h ^ s[i + 6]) * prime;
+        h = (h ^ s[i + 7]) * prime;
+    }
+    for (; i < n; i++)
+        h = (h ^ s[i]) * prime;
     return h;
 }
 

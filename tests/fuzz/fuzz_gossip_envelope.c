@@ -1,6 +1,7 @@
 /* libFuzzer target: gossip_open() on arbitrary bytes with a fixed keyring must
  * return one of its documented codes without reading past the end, and a
- * packet sealed from the same bytes must open back to them. */
+ * packet sealed from the same bytes must open back to them. gossip_open_memo
+ * with a memo kept across inputs must give the same code and bytes. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * "fuzz", key 0 primary (tests/fuzz/corpus/fuzz_gossip_envelope/). */
 static const char LABEL[] = "fuzz";
 static struct gossip_keyring ring;
+static struct gossip_subkeys *memo;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -34,6 +36,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         if (gossip_keyring_install(&ring, key))
             abort();
     }
+    memo = gossip_subkeys_new();
+    if (!memo)
+        abort();
     return 0;
 }
 
@@ -41,7 +46,8 @@ enum { MAX_PACKET = 65536 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static uint8_t out[MAX_PACKET + GOSSIP_ENVELOPE_OVERHEAD], back[MAX_PACKET];
+    static uint8_t out[MAX_PACKET + GOSSIP_ENVELOPE_OVERHEAD], back[MAX_PACKET],
+        memo_out[MAX_PACKET + GOSSIP_ENVELOPE_OVERHEAD];
     if (size > MAX_PACKET)
         return 0;
     size_t n = 0;
@@ -49,6 +55,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc != 0 && rc != IVT_EPROTO && rc != IVT_EVERSION && rc != IVT_ENOENT && rc != IVT_EAUTH)
         __builtin_trap();
     if (rc == 0 && n + GOSSIP_ENVELOPE_OVERHEAD != size)
+        __builtin_trap();
+    size_t mn = 0;
+    int mrc = gossip_open_memo(memo_out, sizeof(memo_out), &mn, &ring, LABEL, strlen(LABEL), data,
+                               size, memo);
+    if (mrc != rc || (rc == 0 && (mn != n || (n && memcmp(memo_out, out, n) != 0))))
         __builtin_trap();
 
     /* Round trip with the input as plaintext and its first bytes as nonce. */

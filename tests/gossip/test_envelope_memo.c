@@ -1,0 +1,135 @@
+/*
+ * Tests of the envelope's subkey memo (gossip/envelope.h): what a node relies
+ * on is that the memo changes nothing on the wire. An envelope sealed with a
+ * memo is byte for byte the one sealed without, and libsodium's own
+ * XChaCha20-Poly1305 opens it; a memo that saw one key under a nonce prefix
+ * never lends its subkey to another key; forgeries still fail.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "base/err.h"
+#include "base/rng.h"
+#include "gossip/envelope.h"
+#include "gossip/keyring.h"
+#include "tests/test.h"
+
+static const char LABEL[] = "prod-eu";
+
+enum {
+    SENDERS = 600,   /* nonce prefixes: more than the memo's slots, so slots are reused */
+    PACKETS = 3000,  /* envelopes sealed and opened */
+    PLAIN_MAX = 700, /* bytes of plaintext at most */
+};
+
+static void key_fill(uint8_t key[GOSSIP_KEY_LEN], uint8_t seed)
+{
+    for (int i = 0; i < GOSSIP_KEY_LEN; i++)
+        key[i] = (uint8_t)(seed * 31 + i * 7 + 1);
+}
+
+/* A nonce as gossip builds them: a sender's fixed 16-byte prefix (id and
+ * generation), then a counter. */
+static void nonce_of(uint8_t nonce[GOSSIP_NONCE_LEN], uint32_t sender, uint64_t counter)
+{
+    memset(nonce, 0, GOSSIP_NONCE_LEN);
+    for (int i = 0; i < 4; i++)
+        nonce[i] = (uint8_t)(sender >> (8 * i));
+    nonce[15] = 1;
+    for (int i = 0; i < 8; i++)
+        nonce[16 + i] = (uint8_t)(counter >> (56 - 8 * i));
+}
+
+/* Opens env with libsodium's XChaCha20-Poly1305 directly, as the envelope
+ * drawing defines it: AD = label || header. */
+static bool sodium_opens(const uint8_t *env, size_t len, const uint8_t key[GOSSIP_KEY_LEN],
+                         const uint8_t *plain, size_t plain_len)
+{
+    uint8_t ad[sizeof(LABEL) - 1 + GOSSIP_ENVELOPE_HEADER], out[PLAIN_MAX];
+    memcpy(ad, LABEL, sizeof(LABEL) - 1);
+    memcpy(ad + sizeof(LABEL) - 1, env, GOSSIP_ENVELOPE_HEADER);
+    size_t n = len - GOSSIP_ENVELOPE_OVERHEAD;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out, NULL, env + GOSSIP_ENVELOPE_HEADER,
+                                                            n, env + GOSSIP_ENVELOPE_HEADER + n, ad,
+                                                            sizeof(ad), env + 5, key) != 0)
+        return false;
+    return n == plain_len && memcmp(out, plain, n) == 0;
+}
+
+TEST(gossip_envelope_memo_changes_nothing_on_the_wire)
+{
+    (void)state;
+    assert_true(sodium_init() >= 0);
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    uint8_t keys[2][GOSSIP_KEY_LEN];
+    key_fill(keys[0], 1);
+    key_fill(keys[1], 2);
+    struct gossip_keyring kr;
+    gossip_keyring_init(&kr);
+    assert_int_equal(gossip_keyring_install(&kr, keys[0]), 0);
+    assert_int_equal(gossip_keyring_install(&kr, keys[1]), 0);
+    struct gossip_subkeys *seal_memo = gossip_subkeys_new(), *open_memo = gossip_subkeys_new();
+    assert_non_null(seal_memo);
+    assert_non_null(open_memo);
+    static uint8_t plain[PLAIN_MAX], a[PLAIN_MAX + GOSSIP_ENVELOPE_OVERHEAD],
+        b[PLAIN_MAX + GOSSIP_ENVELOPE_OVERHEAD], out[PLAIN_MAX];
+    for (uint32_t i = 0; i < PACKETS; i++) {
+        /* Now and then the primary key changes: the same senders' prefixes
+         * then need the other key's subkeys. */
+        int primary = (int)(i / 500) % 2;
+        assert_int_equal(gossip_keyring_use(&kr, keys[primary]), 0);
+        uint8_t nonce[GOSSIP_NONCE_LEN];
+        nonce_of(nonce, (uint32_t)ivt_rng_below(&rng, SENDERS), i);
+        size_t plain_len = (size_t)ivt_rng_below(&rng, PLAIN_MAX + 1);
+        ivt_rng_bytes(&rng, plain, plain_len);
+        size_t la = 0, lb = 0, lo = 0;
+        assert_int_equal(
+            gossip_seal(a, sizeof(a), &la, &kr, LABEL, sizeof(LABEL) - 1, nonce, plain, plain_len),
+            0);
+        assert_int_equal(gossip_seal_memo(b, sizeof(b), &lb, &kr, LABEL, sizeof(LABEL) - 1, nonce,
+                                          plain, plain_len, seal_memo),
+                         0);
+        assert_int_equal(la, lb);
+        assert_memory_equal(a, b, la);
+        assert_true(sodium_opens(b, lb, keys[primary], plain, plain_len));
+        assert_int_equal(gossip_open_memo(out, sizeof(out), &lo, &kr, LABEL, sizeof(LABEL) - 1, b,
+                                          lb, open_memo),
+                         0);
+        assert_int_equal(lo, plain_len);
+        assert_memory_equal(out, plain, plain_len);
+        /* A flipped bit anywhere past the version byte still fails. */
+        size_t at = 1 + (size_t)ivt_rng_below(&rng, lb - 1);
+        b[at] ^= (uint8_t)(1u << ivt_rng_below(&rng, 8));
+        int rc = gossip_open_memo(out, sizeof(out), &lo, &kr, LABEL, sizeof(LABEL) - 1, b, lb,
+                                  open_memo);
+        assert_true(rc == IVT_EAUTH || rc == IVT_ENOENT);
+    }
+    /* A key removed and replaced: the memo's subkeys of the old one are not
+     * used for the new one under the same prefix. */
+    uint8_t fresh[GOSSIP_KEY_LEN];
+    key_fill(fresh, 3);
+    assert_int_equal(gossip_keyring_use(&kr, keys[0]), 0);
+    assert_int_equal(gossip_keyring_remove(&kr, keys[1]), 0);
+    assert_int_equal(gossip_keyring_install(&kr, fresh), 0);
+    assert_int_equal(gossip_keyring_use(&kr, fresh), 0);
+    for (uint32_t s = 0; s < SENDERS; s++) {
+        uint8_t nonce[GOSSIP_NONCE_LEN];
+        nonce_of(nonce, s, PACKETS + s);
+        size_t la = 0, lb = 0;
+        assert_int_equal(
+            gossip_seal(a, sizeof(a), &la, &kr, LABEL, sizeof(LABEL) - 1, nonce, plain, 64), 0);
+        assert_int_equal(gossip_seal_memo(b, sizeof(b), &lb, &kr, LABEL, sizeof(LABEL) - 1, nonce,
+                                          plain, 64, seal_memo),
+                         0);
+        assert_memory_equal(a, b, la);
+        assert_true(sodium_opens(b, lb, fresh, plain, 64));
+    }
+    gossip_subkeys_delete(seal_memo);
+    gossip_subkeys_delete(open_memo);
+    gossip_subkeys_delete(NULL);
+    gossip_keyring_destroy(&kr);
+}
