@@ -622,6 +622,21 @@ TEST(crdt_store_local_distinct_counts_own_items)
     crdt_store_delete(b);
 }
 
+/* One event of ours on each of the IPs "k<from>" .. "k<to - 1>". */
+static void new_ips(struct crdt_store *s, int from, int to)
+{
+    char key[16];
+    for (int i = from; i < to; i++) {
+        struct crdt_update u;
+        memset(&u, 0, sizeof(u));
+        u.kind = CRDT_KIND_IP;
+        u.key_len = (size_t)snprintf(key, sizeof(key), "k%d", i);
+        u.key = key;
+        u.add[0] = 1;
+        assert_int_equal(crdt_store_update(s, crdt_store_epoch(s), &u, 1), 0);
+    }
+}
+
 /* The slab's next records (what ivtd faults in ahead of them): the range
  * moves on by what each new record takes and shrinks to nothing at
  * max_entities. */
@@ -640,29 +655,11 @@ TEST(crdt_store_slab_ahead_follows_new_records)
     crdt_store_slab_ahead(s, &at, &len, 3 * rec);
     assert_ptr_equal(at, at0);
     assert_int_equal(len, 3 * rec);
-    uint32_t ep = crdt_store_epoch(s);
-    char key[16];
-    for (int i = 0; i < 10; i++) {
-        struct crdt_update u;
-        memset(&u, 0, sizeof(u));
-        u.kind = CRDT_KIND_IP;
-        u.key_len = (size_t)snprintf(key, sizeof(key), "k%d", i);
-        u.key = key;
-        u.add[0] = 1;
-        assert_int_equal(crdt_store_update(s, ep, &u, 1), 0);
-    }
+    new_ips(s, 0, 10);
     crdt_store_slab_ahead(s, &at, &len, SIZE_MAX);
     assert_ptr_equal(at, (uint8_t *)at0 + 10 * rec);
     assert_int_equal(len, 54 * rec);
-    for (int i = 10; i < 64; i++) {
-        struct crdt_update u;
-        memset(&u, 0, sizeof(u));
-        u.kind = CRDT_KIND_IP;
-        u.key_len = (size_t)snprintf(key, sizeof(key), "k%d", i);
-        u.key = key;
-        u.add[0] = 1;
-        assert_int_equal(crdt_store_update(s, ep, &u, 1), 0);
-    }
+    new_ips(s, 10, 64);
     crdt_store_slab_ahead(s, &at, &len, SIZE_MAX);
     assert_int_equal(len, 0);
     crdt_store_delete(s);
