@@ -1373,7 +1373,9 @@ static int start(struct ivtd *d)
     nc.thresholds = &d->th;
     nc.rules = d->rules;
     struct crdt_alloc store_alloc; /* copied by node_new */
-    ivtd_hugemem_alloc(&store_alloc);
+    if (!(d->mem = ivtd_hugemem_new(d->loop)))
+        return fail_start("cannot start", "out of memory");
+    ivtd_hugemem_reserve_alloc(&store_alloc, d->mem);
     nc.store_alloc = &store_alloc;
     nc.store_table_full = true;
     uint64_t seed;
@@ -1512,6 +1514,7 @@ int ivtd_run(const struct ivtd_config *cfg, const char *cfg_path)
     uv_loop_close(d->loop);
     if (d->node)
         node_delete(d->node);
+    ivtd_hugemem_delete(d->mem); /* after the store: its chunks are the store's */
     node_rules_delete(d->rules);
     if (d->lock_fd >= 0)
         close(d->lock_fd);

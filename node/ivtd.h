@@ -74,6 +74,7 @@ struct ivtd {
     struct ivtd_rpc *api, *control;
     struct ivtd_http *http;
     struct ivtd_lag lag;
+    struct ivtd_hugemem *mem; /* the store's allocator, chunks faulted in ahead */
     struct ivtd_stream *streams;
 
     struct ivtd_hist score_hist;

@@ -1,6 +1,11 @@
 /* Tests of node/hugemem.c: the daemon's allocator for the evidence store. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <uv.h>
 
 #include "crdt/store.h"
 #include "node/hugemem.h"
@@ -48,4 +53,59 @@ TEST(node_hugemem_store)
     assert_int_equal(v.fleet[0], 50);
     assert_true(v.distinct[0] >= 45 && v.distinct[0] <= 55);
     crdt_store_delete(s);
+}
+
+/* Pages of [p, p + len) resident now. */
+static size_t resident(void *p, size_t len)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = len / pg, in = 0;
+    unsigned char *v = malloc(n);
+    assert_non_null(v);
+    assert_int_equal(mincore(p, len, v), 0);
+    for (size_t i = 0; i < n; i++)
+        in += v[i] & 1;
+    free(v);
+    return in;
+}
+
+/* The daemon's allocator hands out 2 MiB chunks that a pool thread has
+ * already faulted in (so no update clears a huge page), zeroed; other
+ * sizes are mapped on the spot; and with the reservoir empty a chunk is
+ * still mapped at once. */
+TEST(node_hugemem_reservoir_hands_out_populated_chunks)
+{
+    (void)state;
+    const size_t chunk = 2u << 20, pg = (size_t)sysconf(_SC_PAGESIZE);
+    /* Kernels before 5.14 have no MADV_POPULATE_WRITE: the reservoir then
+     * holds ordinary chunks, and only the residency check is left out. */
+    void *probe = mmap(NULL, pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(probe != MAP_FAILED);
+    bool populate = madvise(probe, pg, MADV_POPULATE_WRITE) == 0;
+    munmap(probe, pg);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct ivtd_hugemem *h = ivtd_hugemem_new(&loop);
+    assert_non_null(h);
+    struct crdt_alloc a;
+    ivtd_hugemem_reserve_alloc(&a, h);
+    uint8_t *first = a.map(a.ctx, chunk); /* empty: mapped on the spot */
+    assert_non_null(first);
+    assert_int_equal(resident(first, chunk), 0);
+    uv_run(&loop, UV_RUN_DEFAULT); /* the pool thread fills the reservoir */
+    uint8_t *next = a.map(a.ctx, chunk);
+    assert_non_null(next);
+    assert_int_equal((uintptr_t)next % chunk, 0);
+    if (populate)
+        assert_int_equal(resident(next, chunk), chunk / pg);
+    assert_int_equal(next[0] | next[chunk / 2] | next[chunk - 1], 0);
+    uint8_t *small = a.map(a.ctx, 64u << 10);
+    assert_non_null(small);
+    memset(small, 1, 64u << 10);
+    a.unmap(a.ctx, small, 64u << 10);
+    memset(next, 0xab, chunk);
+    a.unmap(a.ctx, next, chunk);
+    a.unmap(a.ctx, first, chunk);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ivtd_hugemem_delete(h);
+    assert_int_equal(uv_loop_close(&loop), 0);
 }
