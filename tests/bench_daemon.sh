@@ -92,6 +92,10 @@ done
 sleep 2
 echo "BENCH daemon_entities $(field 1 entities) entities"
 echo "BENCH daemon_rss_after_1m_entities $(awk '/VmRSS/ {print $2 / 1024}' /proc/$PID_1/status) MiB"
+# How much of it the kernel gave as huge pages: the store is read at random,
+# and where THP could not be had (fragmented memory) every lookup also
+# walks page tables; observe's figure moved by a quarter between runs.
+echo "BENCH daemon_huge_pages_after_1m_entities $(awk '/AnonHugePages/ {print $2 / 1024}' /proc/$PID_1/smaps_rollup) MiB"
 echo "BENCH daemon_evidence_bytes $(( $(field 1 evidence_bytes) / 1048576 )) MiB"
 "$LG" score "$A" 1000 40 2 1m_entities
 M="127.0.0.1:$((PORT + 2))"
