@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "tests/test.h"
 
@@ -35,6 +37,18 @@ uint64_t ivt_test_seed(void)
 {
     const char *s = getenv("IVT_TEST_SEED");
     return s ? strtoull(s, 0, 0) : 0x1d7c0ffeeULL;
+}
+
+size_t ivt_test_resident_pages(void *p, size_t len)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = (len + pg - 1) / pg, in = 0;
+    unsigned char *v = malloc(n);
+    assert_non_null(v);
+    assert_int_equal(mincore(p, len, v), 0);
+    for (size_t i = 0; i < n; i++)
+        in += v[i] & 1;
+    free(v);
+    return in;
 }
 
 const char *ivt_test_root(void)

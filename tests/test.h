@@ -26,4 +26,8 @@ uint64_t ivt_test_seed(void);
 /* Where the test binary finds repository files (the repo root). */
 const char *ivt_test_root(void);
 
+/* Pages of [p, p + len) resident now (mincore): what tests of memory
+ * faulted in ahead (node/hugemem.c, a full-size store table) check. */
+size_t ivt_test_resident_pages(void *p, size_t len);
+
 #endif

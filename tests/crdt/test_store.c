@@ -690,19 +690,6 @@ static void touch_unmap(void *ctx, void *p, size_t size)
     munmap(p, size);
 }
 
-/* Pages of [p, p + len) resident now. */
-static size_t resident_pages(void *p, size_t len)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = (len + pg - 1) / pg, in = 0;
-    unsigned char *v = malloc(n);
-    assert_non_null(v);
-    assert_int_equal(mincore(p, len, v), 0);
-    for (size_t i = 0; i < n; i++)
-        in += v[i] & 1;
-    free(v);
-    return in;
-}
-
 /* A full-size table is in memory from the start, so that no update pays
  * for its first touches (a daemon's first requests did: store.h), while a
  * growing table's first mapping is only touched as entities arrive. */
@@ -718,14 +705,14 @@ TEST(crdt_store_table_full_touched_at_creation)
     c.table_full = true;
     struct crdt_store *s = mk(&c);
     assert_non_null(t.table);
-    assert_int_equal(resident_pages(t.table, len), len / pg);
+    assert_int_equal(ivt_test_resident_pages(t.table, len), len / pg);
     crdt_store_delete(s);
     /* Growing: the first table (4,096 entries, 32 KiB) stays untouched. */
     t = (struct touch_alloc){4096 * sizeof(uint64_t), NULL};
     c.table_full = false;
     s = mk(&c);
     assert_non_null(t.table);
-    assert_int_equal(resident_pages(t.table, t.want), 0);
+    assert_int_equal(ivt_test_resident_pages(t.table, t.want), 0);
     crdt_store_delete(s);
 }
 
