@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -450,62 +449,20 @@ void ivtd_pump(struct ivtd *d)
     uv_timer_start(&d->tick, on_tick, delay, 0);
 }
 
-/* ---- the store's next memory, faulted in off the loop ------------------------------ */
-
-/* A filling store writes its records' slab front to back, and each first
- * write to a 2 MiB huge page clears it inside an update (0.3-1.2 ms on the
- * test VM: about every 5,000 new entities). A pool thread populates the
- * next PREFAULT_AHEAD bytes first, with MADV_POPULATE_WRITE, which maps
- * pages without touching their bytes, so it never races the loop's writes.
- * Where the kernel lacks it (before Linux 5.14) the madvise fails and the
- * loop's first writes fault the pages in, as before. */
-enum {
-    PREFAULT_AHEAD = 8 << 20, /* 4 huge pages, ~20,000 records: 50 ms of a 400,000/s fill */
-    PAGE = 4096               /* madvise's unit */
-};
-
-static void prefault_work(uv_work_t *w)
-{
-    struct ivtd *d = w->data;
-    madvise(d->prefault_from, d->prefault_len, MADV_POPULATE_WRITE);
-}
-
-static void prefault_done(uv_work_t *w, int status)
-{
-    struct ivtd *d = w->data;
-    d->prefault_busy = false;
-    if (status == 0)
-        d->prefault_to = d->prefault_from + d->prefault_len;
-}
-
-static void prefault_kick(struct ivtd *d)
-{
-    if (d->prefault_busy || !d->node)
-        return;
-    void *at;
-    size_t len;
-    node_slab_ahead(d->node, &at, &len, PREFAULT_AHEAD);
-    /* Whole pages, inside the slab's mapping (it starts and ends on one). */
-    uintptr_t a = (uintptr_t)at & ~(uintptr_t)(PAGE - 1);
-    uintptr_t e = ((uintptr_t)at + len + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
-    /* Done up to prefault_to within this range, or nothing of it yet. */
-    uintptr_t to = (uintptr_t)d->prefault_to;
-    uintptr_t f = to >= a && to <= e ? to : a;
-    if (f >= e)
-        return;
-    d->prefault_from = (uint8_t *)f;
-    d->prefault_len = (size_t)(e - f);
-    d->prefault.data = d;
-    if (uv_queue_work(d->loop, &d->prefault, prefault_work, prefault_done) == 0)
-        d->prefault_busy = true;
-}
+/* The record slab's next bytes to write (a filling store writes it front
+ * to back): faulted in off the loop, as the pools' chunks are
+ * (node/hugemem.h), so no update clears a huge page of it. */
+enum { SLAB_AHEAD = 8 << 20 /* 4 huge pages, ~20,000 records: 50 ms of a 400,000/s fill */ };
 
 static void on_tick(uv_timer_t *t)
 {
     struct ivtd *d = t->data;
     node_tick(d->node, ivtd_now(d), ivtd_wall());
     ivtd_pump(d);
-    prefault_kick(d);
+    void *at;
+    size_t len;
+    node_slab_ahead(d->node, &at, &len, SLAB_AHEAD);
+    ivtd_hugemem_ahead(d->mem, at, len);
 }
 
 static void on_udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -1181,6 +1138,7 @@ static void on_closed_walk(uv_handle_t *h, void *arg)
 
 static void close_all(struct ivtd *d)
 {
+    ivtd_hugemem_stop(d->mem); /* the loop runs dry now: no more chunks filled */
     ivtd_rpc_delete(d->api);
     ivtd_rpc_delete(d->control);
     ivtd_http_delete(d->http);

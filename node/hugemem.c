@@ -11,6 +11,7 @@
  */
 #include "node/hugemem.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -67,27 +68,51 @@ void ivtd_hugemem_alloc(struct crdt_alloc *out)
     out->ctx = NULL;
 }
 
-/* ---- the reservoir ------------------------------------------------------- */
+/* ---- faulting in ahead, on a libuv pool thread -------------------------- */
 
 enum {
     /* Chunks held ready: a store filling at 400,000 entities/s takes a few
      * per 10 ms across its pools; one job populates one chunk (~0.3 ms). */
-    RESERVE = 8
+    RESERVE = 8,
+    PAGE = 4096 /* madvise's unit */
+};
+
+/* One range a pool thread populates (MADV_POPULATE_WRITE maps pages
+ * without touching their bytes, so it never races the loop's writes; a
+ * kernel before 5.14 fails it and the first writes fault as before). */
+struct populate_job {
+    uv_work_t work;
+    struct ivtd_hugemem *h;
+    uint8_t *at;
+    size_t len;
+    bool busy;
 };
 
 struct ivtd_hugemem {
     uv_loop_t *loop;
+    bool stopping;        /* no new jobs: the daemon is shutting down */
     void *ready[RESERVE]; /* populated chunks, loop thread only */
     size_t n_ready;
-    uv_work_t work;
-    void *filling; /* the chunk a job populates; NULL: none in flight */
+    struct populate_job fill;  /* a chunk for the reservoir */
+    struct populate_job ahead; /* the range ivtd_hugemem_ahead was given */
+    uint8_t *ahead_to;         /* populated up to here within that range */
 };
 
-static void fill_work(uv_work_t *w)
+static void populate_work(uv_work_t *w)
 {
-    struct ivtd_hugemem *h = w->data;
-    /* Failing (a kernel before 5.14) leaves an ordinary chunk. */
-    madvise(h->filling, HUGE_PAGE, MADV_POPULATE_WRITE);
+    struct populate_job *j = w->data;
+    madvise(j->at, j->len, MADV_POPULATE_WRITE);
+}
+
+/* Queues j over [at, at + len) with done to follow on the loop thread.
+ * Returns false when it could not (j stays idle). */
+static bool populate_start(struct populate_job *j, void *at, size_t len, uv_after_work_cb done)
+{
+    j->at = at;
+    j->len = len;
+    j->work.data = j;
+    j->busy = uv_queue_work(j->h->loop, &j->work, populate_work, done) == 0;
+    return j->busy;
 }
 
 static void refill(struct ivtd_hugemem *h);
@@ -95,26 +120,21 @@ static void refill(struct ivtd_hugemem *h);
 static void fill_done(uv_work_t *w, int status)
 {
     (void)status; /* the chunk is good populated or not */
-    struct ivtd_hugemem *h = w->data;
-    h->ready[h->n_ready++] = h->filling;
-    h->filling = NULL;
+    struct populate_job *j = w->data;
+    struct ivtd_hugemem *h = j->h;
+    j->busy = false;
+    h->ready[h->n_ready++] = j->at;
     refill(h);
 }
 
 /* Starts populating one more chunk, if room and none is in flight. */
 static void refill(struct ivtd_hugemem *h)
 {
-    if (h->filling || h->n_ready >= RESERVE)
+    if (h->stopping || h->fill.busy || h->n_ready >= RESERVE)
         return;
     void *c = huge_map(NULL, HUGE_PAGE);
-    if (!c)
-        return;
-    h->filling = c;
-    h->work.data = h;
-    if (uv_queue_work(h->loop, &h->work, fill_work, fill_done) != 0) {
+    if (c && !populate_start(&h->fill, c, HUGE_PAGE, fill_done))
         huge_unmap(NULL, c, HUGE_PAGE);
-        h->filling = NULL;
-    }
 }
 
 static void *reserve_map(void *ctx, size_t size)
@@ -129,11 +149,35 @@ static void *reserve_map(void *ctx, size_t size)
     return p;
 }
 
+static void ahead_done(uv_work_t *w, int status)
+{
+    struct populate_job *j = w->data;
+    j->busy = false;
+    if (status == 0)
+        j->h->ahead_to = j->at + j->len;
+}
+
+void ivtd_hugemem_ahead(struct ivtd_hugemem *h, void *at, size_t len)
+{
+    if (h->stopping || h->ahead.busy || !len)
+        return;
+    /* Whole pages, inside the range's mapping (it starts and ends on one). */
+    uintptr_t a = (uintptr_t)at & ~(uintptr_t)(PAGE - 1);
+    uintptr_t e = ((uintptr_t)at + len + PAGE - 1) & ~(uintptr_t)(PAGE - 1);
+    /* Done up to ahead_to within this range, or nothing of it yet. */
+    uintptr_t to = (uintptr_t)h->ahead_to;
+    uintptr_t f = to >= a && to <= e ? to : a;
+    if (f < e)
+        populate_start(&h->ahead, (void *)f, (size_t)(e - f), ahead_done);
+}
+
 struct ivtd_hugemem *ivtd_hugemem_new(uv_loop_t *loop)
 {
     struct ivtd_hugemem *h = calloc(1, sizeof(*h));
-    if (h)
+    if (h) {
         h->loop = loop;
+        h->fill.h = h->ahead.h = h;
+    }
     return h;
 }
 
@@ -142,6 +186,12 @@ void ivtd_hugemem_reserve_alloc(struct crdt_alloc *out, struct ivtd_hugemem *h)
     out->map = reserve_map;
     out->unmap = huge_unmap;
     out->ctx = h;
+}
+
+void ivtd_hugemem_stop(struct ivtd_hugemem *h)
+{
+    if (h)
+        h->stopping = true;
 }
 
 void ivtd_hugemem_delete(struct ivtd_hugemem *h)

@@ -45,6 +45,19 @@ struct ivtd_hugemem *ivtd_hugemem_new(uv_loop_t *loop);
 /* The allocator over h (h must outlive the store it maps for). */
 void ivtd_hugemem_reserve_alloc(struct crdt_alloc *out, struct ivtd_hugemem *h);
 
+/*
+ * Faults in [at, at + len) the same way, off the loop: a range the store
+ * will write next (the record slab's front, crdt_store_slab_ahead). Call
+ * as often as convenient: one job runs at a time, and what is done is not
+ * asked again. The range must lie in one mapping that starts and ends on
+ * a page boundary.
+ */
+void ivtd_hugemem_ahead(struct ivtd_hugemem *h, void *at, size_t len);
+
+/* No new populating jobs from now on (shutting down: the loop should run
+ * dry, not fill the reservoir). */
+void ivtd_hugemem_stop(struct ivtd_hugemem *h);
+
 /* Unmaps what the reservoir holds. Call once the loop has run dry (no
  * populating job is then in flight). */
 void ivtd_hugemem_delete(struct ivtd_hugemem *h);

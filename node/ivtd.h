@@ -63,13 +63,6 @@ struct ivtd {
     uv_udp_t udp;
     uv_tcp_t pushpull;
     uv_timer_t tick, snap, rate, grace;
-    /* The store's next record memory, faulted in on a libuv pool thread
-     * (prefault_kick in node/daemon.c): busy while a job runs, done up to
-     * prefault_to. */
-    uv_work_t prefault;
-    uint8_t *prefault_from, *prefault_to;
-    size_t prefault_len;
-    bool prefault_busy;
     uv_signal_t sig_term, sig_int, sig_hup, sig_chld;
     struct ivtd_rpc *api, *control;
     struct ivtd_http *http;

@@ -55,23 +55,10 @@ TEST(node_hugemem_store)
     crdt_store_delete(s);
 }
 
-/* Pages of [p, p + len) resident now. */
-static size_t resident(void *p, size_t len)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE), n = len / pg, in = 0;
-    unsigned char *v = malloc(n);
-    assert_non_null(v);
-    assert_int_equal(mincore(p, len, v), 0);
-    for (size_t i = 0; i < n; i++)
-        in += v[i] & 1;
-    free(v);
-    return in;
-}
-
 /* The daemon's allocator hands out 2 MiB chunks that a pool thread has
  * already faulted in (so no update clears a huge page), zeroed; other
- * sizes are mapped on the spot; and with the reservoir empty a chunk is
- * still mapped at once. */
+ * sizes are mapped on the spot; with the reservoir empty a chunk is still
+ * mapped at once; and a range asked for ahead is faulted in too. */
 TEST(node_hugemem_reservoir_hands_out_populated_chunks)
 {
     (void)state;
@@ -90,13 +77,13 @@ TEST(node_hugemem_reservoir_hands_out_populated_chunks)
     ivtd_hugemem_reserve_alloc(&a, h);
     uint8_t *first = a.map(a.ctx, chunk); /* empty: mapped on the spot */
     assert_non_null(first);
-    assert_int_equal(resident(first, chunk), 0);
+    assert_int_equal(ivt_test_resident_pages(first, chunk), 0);
     uv_run(&loop, UV_RUN_DEFAULT); /* the pool thread fills the reservoir */
     uint8_t *next = a.map(a.ctx, chunk);
     assert_non_null(next);
     assert_int_equal((uintptr_t)next % chunk, 0);
     if (populate)
-        assert_int_equal(resident(next, chunk), chunk / pg);
+        assert_int_equal(ivt_test_resident_pages(next, chunk), chunk / pg);
     assert_int_equal(next[0] | next[chunk / 2] | next[chunk - 1], 0);
     uint8_t *small = a.map(a.ctx, 64u << 10);
     assert_non_null(small);
@@ -106,6 +93,18 @@ TEST(node_hugemem_reservoir_hands_out_populated_chunks)
     a.unmap(a.ctx, next, chunk);
     a.unmap(a.ctx, first, chunk);
     uv_run(&loop, UV_RUN_DEFAULT);
+    /* A range the store will write next (the slab's front) is faulted in
+     * the same way, from its first page on, and only once. */
+    uint8_t *slab = a.map(a.ctx, 4 * chunk);
+    assert_non_null(slab);
+    ivtd_hugemem_ahead(h, slab + 100, chunk);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (populate) {
+        assert_int_equal(ivt_test_resident_pages(slab, chunk), chunk / pg);
+        assert_int_equal(ivt_test_resident_pages(slab + 2 * chunk, 2 * chunk), 0);
+    }
+    a.unmap(a.ctx, slab, 4 * chunk);
+    ivtd_hugemem_stop(h);
     ivtd_hugemem_delete(h);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
