@@ -387,34 +387,11 @@ int ivt_mp_read_bool(const uint8_t **pos, const uint8_t *end, bool *out)
     return 0;
 }
 
-/*
- * The readers below take their commonest forms (a fixint or a 1-8 byte
- * uint, a fixarray, a bin8) before the general header: decoding a gossip
- * message or a store record is mostly these, and the general path (a
- * cleared header struct, a switch over every type) was a twentieth of a
- * simulated node's instructions. Each fast path returns exactly what
- * mp_take would: the same value and position, or IVT_EPROTO for the same
- * short or lying input.
- */
 int ivt_mp_read_uint(const uint8_t **pos, const uint8_t *end, uint64_t *out)
 {
-    const uint8_t *p = *pos;
-    if (p < end) {
-        uint8_t b = p[0];
-        if (b <= 0x7f) {
-            *out = b;
-            *pos = p + 1;
-            return 0;
-        }
-        if (b >= 0xcc && b <= 0xcf) {
-            int n = 1 << (b - 0xcc);
-            if ((size_t)(end - p) < (size_t)1 + n)
-                return IVT_EPROTO;
-            *out = be_read(p + 1, n);
-            *pos = p + 1 + n;
-            return 0;
-        }
-    }
+    int rc = ivt_mp_uint_fast(pos, end, out);
+    if (rc != IVT_MP_OTHER)
+        return rc;
     struct mp_head h;
     if (mp_take(pos, end, IVT_MP_UINT, &h))
         return IVT_EPROTO;
@@ -482,15 +459,9 @@ int ivt_mp_read_double(const uint8_t **pos, const uint8_t *end, double *out)
 
 int ivt_mp_read_array(const uint8_t **pos, const uint8_t *end, uint32_t *n)
 {
-    const uint8_t *p = *pos;
-    if (p < end && (p[0] & 0xf0) == 0x90) {
-        uint32_t c = p[0] & 0x0f;
-        if (c > (size_t)(end - p) - 1)
-            return IVT_EPROTO; /* every element takes at least a byte */
-        *n = c;
-        *pos = p + 1;
-        return 0;
-    }
+    int rc = ivt_mp_array_fast(pos, end, n);
+    if (rc != IVT_MP_OTHER)
+        return rc;
     struct mp_head h;
     if (mp_take(pos, end, IVT_MP_ARRAY, &h))
         return IVT_EPROTO;
@@ -522,16 +493,9 @@ int ivt_mp_read_str(const uint8_t **pos, const uint8_t *end, const char **p, uin
 
 int ivt_mp_read_bin(const uint8_t **pos, const uint8_t *end, const uint8_t **p, uint32_t *n)
 {
-    const uint8_t *q = *pos;
-    if (end - q >= 2 && q[0] == 0xc4) {
-        uint32_t len = q[1];
-        if (len > (size_t)(end - q) - 2)
-            return IVT_EPROTO;
-        *p = q + 2;
-        *n = len;
-        *pos = q + 2 + len;
-        return 0;
-    }
+    int rc = ivt_mp_bin_fast(pos, end, p, n);
+    if (rc != IVT_MP_OTHER)
+        return rc;
     struct mp_head h;
     if (mp_take(pos, end, IVT_MP_BIN, &h))
         return IVT_EPROTO;

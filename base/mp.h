@@ -26,6 +26,8 @@
 
 #include <msgpack/pack.h>
 
+#include "base/err.h"
+
 /* ---- writing ---------------------------------------------------------- */
 
 struct ivt_mpw {
@@ -225,6 +227,100 @@ int ivt_mp_read_str(const uint8_t **pos, const uint8_t *end, const char **p, uin
 int ivt_mp_read_bin(const uint8_t **pos, const uint8_t *end, const uint8_t **p, uint32_t *n);
 /* A bin of exactly n bytes, copied out. */
 int ivt_mp_read_bin_exact(const uint8_t **pos, const uint8_t *end, void *out, uint32_t n);
+
+/*
+ * The readers' commonest forms, inline (a fixint or a 1-8 byte uint, a
+ * fixarray, a bin8 or bin16): decoding a gossip message or a store record
+ * is mostly these, and the general path (a header struct, a switch over
+ * every type) was a twentieth of a simulated node's instructions. Each
+ * returns 0 or IVT_EPROTO exactly as the general reader would for the same
+ * input, or IVT_MP_OTHER (nothing consumed) for any other form. The
+ * ivt_mp_read_* functions take these first; ivt_mp_get_* are the same
+ * readers inline, for a decoder's hot loop (the store's merge).
+ */
+enum { IVT_MP_OTHER = 1 };
+
+static inline int ivt_mp_uint_fast(const uint8_t **pos, const uint8_t *end, uint64_t *out)
+{
+    const uint8_t *p = *pos;
+    if (p >= end)
+        return IVT_MP_OTHER;
+    uint8_t b = p[0];
+    if (b <= 0x7f) {
+        *out = b;
+        *pos = p + 1;
+        return 0;
+    }
+    if (b < 0xcc || b > 0xcf)
+        return IVT_MP_OTHER;
+    size_t n = (size_t)1 << (b - 0xcc);
+    if ((size_t)(end - p) < 1 + n)
+        return IVT_EPROTO;
+    uint64_t v = 0;
+    if (n == 8)
+        v = ivt_mp_be64(p + 1);
+    else
+        for (size_t i = 1; i <= n; i++)
+            v = v << 8 | p[i];
+    *out = v;
+    *pos = p + 1 + n;
+    return 0;
+}
+
+static inline int ivt_mp_array_fast(const uint8_t **pos, const uint8_t *end, uint32_t *n)
+{
+    const uint8_t *p = *pos;
+    if (p >= end || (p[0] & 0xf0) != 0x90)
+        return IVT_MP_OTHER;
+    uint32_t c = p[0] & 0x0f;
+    if (c > (size_t)(end - p) - 1)
+        return IVT_EPROTO; /* every element takes at least a byte */
+    *n = c;
+    *pos = p + 1;
+    return 0;
+}
+
+static inline int ivt_mp_bin_fast(const uint8_t **pos, const uint8_t *end, const uint8_t **b,
+                                  uint32_t *n)
+{
+    const uint8_t *p = *pos;
+    size_t head;
+    uint32_t len;
+    if (end - p >= 2 && p[0] == 0xc4) {
+        head = 2;
+        len = p[1];
+    } else if (end - p >= 3 && p[0] == 0xc5) {
+        head = 3;
+        len = (uint32_t)p[1] << 8 | p[2];
+    } else {
+        return IVT_MP_OTHER;
+    }
+    if (len > (size_t)(end - p) - head)
+        return IVT_EPROTO;
+    *b = p + head;
+    *n = len;
+    *pos = p + head + len;
+    return 0;
+}
+
+static inline int ivt_mp_get_uint(const uint8_t **pos, const uint8_t *end, uint64_t *out)
+{
+    int rc = ivt_mp_uint_fast(pos, end, out);
+    return rc == IVT_MP_OTHER ? ivt_mp_read_uint(pos, end, out) : rc;
+}
+
+static inline int ivt_mp_get_array(const uint8_t **pos, const uint8_t *end, uint32_t *n)
+{
+    int rc = ivt_mp_array_fast(pos, end, n);
+    return rc == IVT_MP_OTHER ? ivt_mp_read_array(pos, end, n) : rc;
+}
+
+static inline int ivt_mp_get_bin(const uint8_t **pos, const uint8_t *end, const uint8_t **b,
+                                 uint32_t *n)
+{
+    int rc = ivt_mp_bin_fast(pos, end, b, n);
+    return rc == IVT_MP_OTHER ? ivt_mp_read_bin(pos, end, b, n) : rc;
+}
 
 /* A uint that must fit in max (inclusive). */
 int ivt_mp_read_uint_max(const uint8_t **pos, const uint8_t *end, uint64_t max, uint64_t *out);

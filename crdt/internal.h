@@ -17,45 +17,13 @@
 enum { CRDT_FORMAT_VERSION = 1 };
 
 /*
- * Inline fast paths of the base/mp.h readers for the forms the store writes
- * most (positive fixint, uint8/16/32/64, fixarray, bin8/16). A merge reads some
- * fifty values per entity record, twice (check, then apply); the generic
- * readers decode a full header struct for each, which was most of a
- * merge's instructions. Same results and same error codes as the readers
- * they stand for: any other form goes to them.
+ * The store's readers: base/mp.h's inline ones (ivt_mp_get_*). A merge
+ * reads some fifty values per entity record, twice (check, then apply), and
+ * a call per value into the general readers was most of its instructions.
  */
 static inline int crdt__rd_uint(const uint8_t **pos, const uint8_t *end, uint64_t *out)
 {
-    const uint8_t *p = *pos;
-    if (p < end) {
-        uint8_t b = p[0];
-        if (b <= 0x7f) {
-            *out = b;
-            *pos = p + 1;
-            return 0;
-        }
-        if (b == 0xcc && end - p >= 2) {
-            *out = p[1];
-            *pos = p + 2;
-            return 0;
-        }
-        if (b == 0xcd && end - p >= 3) {
-            *out = (uint64_t)p[1] << 8 | p[2];
-            *pos = p + 3;
-            return 0;
-        }
-        if (b == 0xce && end - p >= 5) {
-            *out = (uint64_t)p[1] << 24 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 8 | p[4];
-            *pos = p + 5;
-            return 0;
-        }
-        if (b == 0xcf && end - p >= 9) {
-            *out = ivt_mp_be64(p + 1);
-            *pos = p + 9;
-            return 0;
-        }
-    }
-    return ivt_mp_read_uint(pos, end, out);
+    return ivt_mp_get_uint(pos, end, out);
 }
 
 static inline int crdt__rd_uint_max(const uint8_t **pos, const uint8_t *end, uint64_t max,
@@ -72,42 +40,13 @@ static inline int crdt__rd_uint_max(const uint8_t **pos, const uint8_t *end, uin
 
 static inline int crdt__rd_array(const uint8_t **pos, const uint8_t *end, uint32_t *n)
 {
-    const uint8_t *p = *pos;
-    if (p < end && (p[0] & 0xf0) == 0x90) {
-        uint32_t c = p[0] & 0x0f;
-        /* Every element takes at least a byte (as ivt_mp_read_array). */
-        if (c > (size_t)(end - p - 1))
-            return IVT_EPROTO;
-        *n = c;
-        *pos = p + 1;
-        return 0;
-    }
-    return ivt_mp_read_array(pos, end, n);
+    return ivt_mp_get_array(pos, end, n);
 }
 
 static inline int crdt__rd_bin(const uint8_t **pos, const uint8_t *end, const uint8_t **b,
                                uint32_t *n)
 {
-    const uint8_t *p = *pos;
-    if (end - p >= 2 && p[0] == 0xc4) {
-        uint32_t len = p[1];
-        if (len > (size_t)(end - p - 2))
-            return IVT_EPROTO;
-        *b = p + 2;
-        *n = len;
-        *pos = p + 2 + len;
-        return 0;
-    }
-    if (end - p >= 3 && p[0] == 0xc5) {
-        uint32_t len = (uint32_t)p[1] << 8 | p[2];
-        if (len > (size_t)(end - p - 3))
-            return IVT_EPROTO;
-        *b = p + 3;
-        *n = len;
-        *pos = p + 3 + len;
-        return 0;
-    }
-    return ivt_mp_read_bin(pos, end, b, n);
+    return ivt_mp_get_bin(pos, end, b, n);
 }
 
 /* Reads a uint that must fit in 32 bits. */
