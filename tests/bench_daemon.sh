@@ -88,7 +88,12 @@ for b in 1000 100; do
     c1=$(cpu_ns) e1=$(field 1 events_observed)
     echo "BENCH daemon_cpu_per_observed_event_batch_$b $(( (c1 - c0) / (e1 - e0) )) ns"
 done
+# The loop thread's own CPU (task PID's schedstat, not the pool threads
+# that fault the store's next memory in ahead of it) per new entity.
+l0=$(awk '{print $1}' "/proc/$PID_1/task/$PID_1/schedstat")
 "$LG" fill "$A" 1000000
+l1=$(awk '{print $1}' "/proc/$PID_1/task/$PID_1/schedstat")
+echo "BENCH daemon_loop_cpu_per_filled_entity $(( (l1 - l0) / 1000000 )) ns"
 sleep 2
 echo "BENCH daemon_entities $(field 1 entities) entities"
 echo "BENCH daemon_rss_after_1m_entities $(awk '/VmRSS/ {print $2 / 1024}' /proc/$PID_1/status) MiB"
