@@ -37,6 +37,16 @@
  *
  * Merging may only lower trust (gossip__merge_remote): a remote death is a
  * suspicion here, and a remote claim of life never revives a tombstone.
+ *
+ * The application's diff is the one part of a frame that can take long to
+ * write (the node's evidence repair: a megabyte, some 5 ms of store walks),
+ * and it is always a frame's last field. The delegate may write it in
+ * steps (IVT_EAGAIN): the frame so far is then parked in the stream (a
+ * `build`), one more step runs per gossip_tick, and the frame is sealed
+ * and queued when the diff is complete. The host's loop serves its other
+ * work between the steps. The peer waits for that frame before it says
+ * anything, so a frame that arrives while one is being built is a
+ * protocol error.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +94,15 @@ struct gossip_stream {
     size_t in_len;
     uint8_t *out;
     size_t out_len, out_off;
+    struct stream_build *build; /* a frame waiting for the rest of its app diff */
+};
+
+/* A frame whose last field, the application's diff, is written in steps. */
+struct stream_build {
+    struct ivt_mpw w; /* the frame before the diff */
+    struct ivt_mpw a; /* the diff so far */
+    void *job;        /* the application's */
+    ivt_ms at;        /* the next step is due at once: the last call's time */
 };
 
 int gossip__streams_init(struct gossip *g)
@@ -93,8 +112,23 @@ int gossip__streams_init(struct gossip *g)
     return g->streams ? 0 : IVT_ENOMEM;
 }
 
+/* Forgets a frame under construction, and the application's job with it. */
+static void build_drop(struct gossip *g, struct gossip_stream *s)
+{
+    struct stream_build *b = s->build;
+    if (!b)
+        return;
+    if (b->job && g->d.app_diff_cancel)
+        g->d.app_diff_cancel(g->d.ctx, b->job);
+    ivt_mpw_destroy(&b->w);
+    ivt_mpw_destroy(&b->a);
+    free(b);
+    s->build = NULL;
+}
+
 static void stream_reset(struct gossip *g, struct gossip_stream *s)
 {
+    build_drop(g, s);
     if (s->sid)
         g->n_streams--;
     free(s->in);
@@ -141,6 +175,7 @@ static struct gossip_stream *stream_alloc(struct gossip *g, uint8_t role,
 
 static void stream_fail(struct gossip *g, struct gossip_stream *s)
 {
+    build_drop(g, s);
     if (s->phase != PHASE_DONE) {
         s->phase = PHASE_DONE;
         s->failed = true;
@@ -187,22 +222,75 @@ static void frame_begin(struct gossip *g, struct gossip_stream *s, struct ivt_mp
     ivt_mpw_uint(w, type);
 }
 
-/* The application's digest or diff as a bin field (empty when absent). */
-static void app_field(struct gossip *g, struct ivt_mpw *w, const uint8_t *peer, size_t n, bool diff)
+/* Writes a as a bin field of w (empty when rc or a failed) and frees a. */
+static void app_bin(struct ivt_mpw *w, struct ivt_mpw *a, int rc)
+{
+    static const uint8_t none[1];
+    if (rc || a->err || !a->data)
+        ivt_mpw_bin(w, none, 0);
+    else
+        ivt_mpw_bin(w, a->data, a->len);
+    ivt_mpw_destroy(a);
+}
+
+/* The application's digest as a bin field (empty when absent). */
+static void app_digest_field(struct gossip *g, struct ivt_mpw *w)
 {
     struct ivt_mpw a;
     ivt_mpw_init_dyn(&a, g->cfg.pushpull_max_bytes / 2);
-    int rc = IVT_ENOENT;
-    if (diff && g->d.app_diff)
-        rc = g->d.app_diff(g->d.ctx, peer, n, &a);
-    else if (!diff && g->d.app_digest)
-        rc = g->d.app_digest(g->d.ctx, &a);
-    static const uint8_t none[1];
-    if (rc || a.err || !a.data)
-        ivt_mpw_bin(w, none, 0);
-    else
-        ivt_mpw_bin(w, a.data, a.len);
-    ivt_mpw_destroy(&a);
+    int rc = g->d.app_digest ? g->d.app_digest(g->d.ctx, &a) : IVT_ENOENT;
+    app_bin(w, &a, rc);
+}
+
+/*
+ * The application's diff for the peer's digest as the last field of w.
+ * Returns 0 when it is written (w is then complete), or IVT_EAGAIN when the
+ * delegate writes it in steps: w has been moved into s->build, and
+ * streams_tick finishes and seals the frame.
+ */
+static int app_diff_field(struct gossip *g, struct gossip_stream *s, struct ivt_mpw *w,
+                          const uint8_t *peer, size_t n, ivt_ms now)
+{
+    struct ivt_mpw a;
+    ivt_mpw_init_dyn(&a, g->cfg.pushpull_max_bytes / 2);
+    void *job = NULL;
+    int rc = g->d.app_diff ? g->d.app_diff(g->d.ctx, &job, peer, n, &a) : IVT_ENOENT;
+    if (rc == IVT_EAGAIN) {
+        struct stream_build *b = malloc(sizeof(*b));
+        if (b) {
+            ivt_mpw_move(&b->w, w);
+            ivt_mpw_move(&b->a, &a);
+            b->job = job;
+            b->at = now;
+            s->build = b;
+            return IVT_EAGAIN;
+        }
+        if (g->d.app_diff_cancel)
+            g->d.app_diff_cancel(g->d.ctx, job);
+        rc = IVT_ENOMEM; /* the frame goes out with an empty diff */
+    }
+    app_bin(w, &a, rc);
+    return 0;
+}
+
+/* One more step of a frame's app diff; seals and queues the frame when the
+ * diff is complete. */
+static void build_step(struct gossip *g, struct gossip_stream *s, ivt_ms now)
+{
+    struct stream_build *b = s->build;
+    int rc = g->d.app_diff(g->d.ctx, &b->job, NULL, 0, &b->a);
+    if (rc == IVT_EAGAIN) {
+        b->at = now;
+        return;
+    }
+    b->job = NULL; /* the delegate is done with it */
+    app_bin(&b->w, &b->a, rc);
+    rc = frame_out(g, s, &b->w);
+    ivt_mpw_destroy(&b->w);
+    free(b);
+    s->build = NULL;
+    if (rc)
+        stream_fail(g, s);
 }
 
 static void member_digest(struct gossip *g, struct ivt_mpw *w)
@@ -312,7 +400,7 @@ static int send_req(struct gossip *g, struct gossip_stream *s)
     ivt_mpw_bool(&w, s->join);
     ivt_mpw_uint(&w, sum);
     ivt_mpw_uint(&w, count);
-    app_field(g, &w, NULL, 0, false);
+    app_digest_field(g, &w);
     int rc = frame_out(g, s, &w);
     ivt_mpw_destroy(&w);
     return rc;
@@ -334,7 +422,8 @@ int gossip__stream_open(struct gossip *g, const struct gossip_addr *to, bool joi
 }
 
 /* Responder: REQ -> RESP. */
-static int on_req(struct gossip *g, struct gossip_stream *s, const uint8_t *pos, const uint8_t *end)
+static int on_req(struct gossip *g, struct gossip_stream *s, const uint8_t *pos, const uint8_t *end,
+                  ivt_ms now)
 {
     bool join;
     uint64_t sum;
@@ -354,11 +443,12 @@ static int on_req(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
         member_digest(g, &w);
     else
         ivt_mpw_nil(&w);
-    app_field(g, &w, NULL, 0, false);
-    app_field(g, &w, app, app_len, true);
+    app_digest_field(g, &w);
+    s->phase = PHASE_WAIT_FIN;
+    if (app_diff_field(g, s, &w, app, app_len, now) == IVT_EAGAIN)
+        return 0;
     int rc = frame_out(g, s, &w);
     ivt_mpw_destroy(&w);
-    s->phase = PHASE_WAIT_FIN;
     return rc;
 }
 
@@ -370,7 +460,7 @@ static void app_merge(struct gossip *g, const uint8_t *p, uint32_t n)
 
 /* Initiator: RESP -> FIN. */
 static int on_resp(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
-                   const uint8_t *end)
+                   const uint8_t *end, ivt_ms now)
 {
     uint64_t sum, count;
     const uint8_t *d, *dend, *app, *diff;
@@ -390,11 +480,12 @@ static int on_resp(struct gossip *g, struct gossip_stream *s, const uint8_t *pos
         ivt_mpw_nil(&w);
         ivt_mpw_array(&w, 0);
     }
-    app_field(g, &w, app, app_len, true);
+    s->phase = PHASE_WAIT_END;
+    if (!rc && app_diff_field(g, s, &w, app, app_len, now) == IVT_EAGAIN)
+        return 0;
     if (!rc)
         rc = frame_out(g, s, &w);
     ivt_mpw_destroy(&w);
-    s->phase = PHASE_WAIT_END;
     return rc;
 }
 
@@ -501,7 +592,11 @@ static int on_frame(struct gossip *g, struct gossip_stream *s, const uint8_t *f,
         g->st.dropped[GOSSIP_DROP_REPLAY]++;
         rc = IVT_EREPLAY;
     }
-    if (!rc) {
+    if (!rc && s->build) {
+        /* The peer speaks before our frame is out: it cannot, it waits
+         * for that frame. */
+        rc = IVT_EPROTO;
+    } else if (!rc) {
         uint8_t want = s->phase == PHASE_WAIT_REQ    ? GOSSIP_MSG_PP_REQ
                        : s->phase == PHASE_WAIT_RESP ? GOSSIP_MSG_PP_RESP
                        : s->phase == PHASE_WAIT_FIN  ? GOSSIP_MSG_PP_FIN
@@ -510,9 +605,9 @@ static int on_frame(struct gossip *g, struct gossip_stream *s, const uint8_t *f,
         if (type != want)
             rc = IVT_EPROTO;
         else if (type == GOSSIP_MSG_PP_REQ)
-            rc = on_req(g, s, pos, end);
+            rc = on_req(g, s, pos, end, now);
         else if (type == GOSSIP_MSG_PP_RESP)
-            rc = on_resp(g, s, pos, end);
+            rc = on_resp(g, s, pos, end, now);
         else if (type == GOSSIP_MSG_PP_FIN)
             rc = on_fin(g, s, pos, end, now);
         else
@@ -681,6 +776,8 @@ void gossip__streams_tick(struct gossip *g, ivt_ms now)
         if (!s->sid)
             continue;
         seen++;
+        if (s->build && now < s->deadline)
+            build_step(g, s, now);
         if (now < s->deadline)
             continue;
         stream_fail(g, s);
@@ -700,6 +797,8 @@ ivt_ms gossip__streams_deadline(const struct gossip *g)
             continue;
         seen++;
         ivt_ms d = s->phase == PHASE_DONE ? s->deadline + g->cfg.stream_timeout : s->deadline;
+        if (s->build && s->build->at < d)
+            d = s->build->at; /* the next step of its app diff: at once */
         t = d < t ? d : t;
     }
     return t;

@@ -216,3 +216,68 @@ TEST(crdt_store_repair_budget_resumes_exactly)
     ivt_mpw_destroy(&cat);
     crdt_store_delete(s);
 }
+
+/* A repair answer written in parts (crdt_store_repair_part, as a node
+ * writes one over several loop turns): each part ends on the first whole
+ * bucket past its soft size, even a bucket larger than that (the hard
+ * budget allows it), and the parts together are the store, in order. */
+TEST(crdt_store_repair_parts_end_on_buckets_and_resume_exactly)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    struct crdt_store *s = mk(&rng);
+    struct ivt_mpw snap, w, cat;
+    ivt_mpw_init_dyn(&snap, 1 << 26);
+    ivt_mpw_init_dyn(&w, 1 << 26);
+    ivt_mpw_init_dyn(&cat, 1 << 26);
+    assert_int_equal(crdt_store_encode(s, &snap), 0);
+    uint32_t ns;
+    const uint8_t *a = records(snap.data, snap.len, &ns);
+    size_t nb = crdt_store_digest_size(s), filled = 0, smallest = SIZE_MAX;
+    for (size_t b = 0; b < nb; b++) {
+        size_t sent = 0, resume = 0;
+        repair_some(s, &w, 1 << 26, &resume, &sent, b);
+        filled += sent > 0;
+        if (sent && w.len < smallest)
+            smallest = w.len;
+    }
+    uint64_t *peer = malloc(nb * sizeof(*peer));
+    assert_non_null(peer);
+    assert_int_equal(crdt_store_digest(s, peer, nb), 0);
+    for (size_t b = 0; b < nb; b++)
+        peer[b] ^= 1;
+    /* Soft below the smallest bucket: one bucket a part, none cut. */
+    size_t resume = 0, parts = 0, total = 0;
+    while (resume < nb) {
+        size_t sent = 0;
+        ivt_mpw_reset(&w);
+        assert_int_equal(
+            crdt_store_repair_part(s, &w, peer, nb, &resume, smallest / 2, 1 << 26, &sent), 0);
+        if (!sent)
+            continue;
+        uint32_t n;
+        const uint8_t *r = records(w.data, w.len, &n);
+        assert_int_equal(n, sent);
+        ivt_mpw_raw(&cat, r, (size_t)(w.data + w.len - r));
+        total += sent;
+        parts++;
+    }
+    assert_int_equal(parts, filled);
+    assert_true(parts >= 3);
+    assert_int_equal(total, ns);
+    assert_int_equal(cat.len, (size_t)(snap.data + snap.len - a));
+    assert_memory_equal(cat.data, a, cat.len);
+    /* Soft past the whole store: one part, the same as one repair. */
+    resume = 0;
+    size_t sent = 0;
+    ivt_mpw_reset(&w);
+    assert_int_equal(crdt_store_repair_part(s, &w, peer, nb, &resume, 1 << 26, 1 << 26, &sent), 0);
+    assert_int_equal(resume, nb);
+    assert_int_equal(sent, ns);
+    free(peer);
+    ivt_mpw_destroy(&snap);
+    ivt_mpw_destroy(&w);
+    ivt_mpw_destroy(&cat);
+    crdt_store_delete(s);
+}
