@@ -149,10 +149,6 @@ enum {
     /* A part of the repair written per loop turn (about 0.6 ms of store
      * walks): a score waits behind one part, not behind the megabyte. */
     REPAIR_STEP = NODE_REPAIR_STEP,
-    /* Parts in one answer: the answer's array header is one byte (a
-     * fixarray of at most 15: the decisions and 14 parts). Budget over
-     * step is 8; a part runs over its step by at most a bucket. */
-    REPAIR_PARTS_MAX = 14,
     /* Budget left below which an answer ends: a part that small would
      * carry a bucket or two at the price of its header and origins. */
     REPAIR_PART_MIN = 4096,
@@ -732,21 +728,20 @@ static size_t repair_slice(struct node *n, uint64_t *theirs, const uint64_t *our
 }
 
 /*
- * A push-pull's repair answer, written over several turns of the host's
- * loop (gossip's app_diff steps): [decisions, part, part, ...], each part
- * a complete store repair message of about REPAIR_STEP bytes (whole
- * buckets), together at most REPAIR_BUDGET. Written at once, a megabyte
- * of repair held the daemon's loop for 5-8 ms, and every score that
- * arrived meanwhile waited. The first call reads the peer's digest and
- * picks the slice; each later call writes one part from where the last
- * stopped. Between the calls the store changes (events, merges): a part
- * carries the state as it is when written, which the peer joins as any
- * repair (absolute values, so a later state is as good), and the buckets
- * compared are those of the digest the first call took.
+ * A push-pull's repair answer, in segments that gossip sends as frames of
+ * their own, one per turn of the host's loop (gossip's app_diff with
+ * IVT_EAGAIN): [decisions, part] first, then [nil, part] while more of
+ * the slice differs, each part a complete store repair message of about
+ * REPAIR_STEP bytes (whole buckets), together at most REPAIR_BUDGET.
+ * Written, sealed, opened and merged at once, a megabyte of repair held
+ * each end's loop for 5-10 ms, and every score that arrived meanwhile
+ * waited. The first call reads the peer's digest and picks the slice.
+ * Between the calls the store changes (events, merges): a part carries
+ * the state as it is when written, which the peer joins as any repair
+ * (absolute values: a later state is as good), and the buckets compared
+ * are those of the digest the first call took.
  */
 struct diff_job {
-    size_t hdr;        /* offset in out of the array header, patched at the end */
-    uint32_t parts;    /* store messages written */
     size_t nb;         /* digest buckets */
     size_t resume;     /* next bucket to look at */
     size_t slice_end;  /* the slice's end: buckets from here on are masked */
@@ -754,34 +749,31 @@ struct diff_job {
     uint64_t theirs[]; /* the peer's digest, masked past the slice */
 };
 
-/* Finishes an answer: the header counts the decisions and the parts, the
- * slice cursor moves on (see repair_slice). */
-static int diff_end(struct node *n, struct diff_job *j, struct ivt_mpw *out, int rc)
+/* Ends an answer: the slice cursor moves on (see repair_slice). */
+static void diff_end(struct node *n, struct diff_job *j)
 {
-    if (!rc && !ivt_mpw_error(out)) {
-        ivt_mp_put_array(out->data + j->hdr, 1 + j->parts); /* < 16: one byte */
-        if (j->slice_end < j->nb) {
-            /* The width follows the store's density: halved when the
-             * budget cut the slice (it held more than one exchange
-             * carries), doubled when it fitted. A small store is repaired
-             * whole at once; a large one in slices of about a budget. */
-            if (j->resume < j->slice_end) {
-                n->repair_from = j->resume;
-                n->repair_width = n->repair_width > 1 ? n->repair_width / 2 : 1;
-            } else {
-                n->repair_from = j->slice_end % j->nb;
-                n->repair_width = n->repair_width < j->nb / 2 ? n->repair_width * 2 : j->nb;
-            }
+    if (j->slice_end < j->nb) {
+        /* The width follows the store's density: halved when the budget
+         * cut the slice (it held more than one exchange carries), doubled
+         * when it fitted. A small store is repaired whole at once; a large
+         * one in slices of about a budget's worth. */
+        if (j->resume < j->slice_end) {
+            n->repair_from = j->resume;
+            n->repair_width = n->repair_width > 1 ? n->repair_width / 2 : 1;
+        } else {
+            n->repair_from = j->slice_end % j->nb;
+            n->repair_width = n->repair_width < j->nb / 2 ? n->repair_width * 2 : j->nb;
         }
     }
     free(j);
-    return rc ? rc : ivt_mpw_error(out);
 }
 
 static int app_diff(void *ctx, void **job, const uint8_t *peer, size_t len, struct ivt_mpw *out)
 {
     struct node *n = ctx;
     struct diff_job *j = *job;
+    size_t hdr = out->len;
+    ivt_mpw_array(out, 2); /* [decisions | nil, part]: patched to 1 without a part */
     if (!j) {
         size_t nb = crdt_store_digest_size(n->store);
         j = malloc(sizeof(*j) + 2 * nb * sizeof(*j->theirs));
@@ -789,13 +781,12 @@ static int app_diff(void *ctx, void **job, const uint8_t *peer, size_t len, stru
             return IVT_ENOMEM;
         uint64_t *ours = j->theirs + nb;
         j->nb = nb;
-        j->parts = 0;
         j->resume = j->slice_end = nb;
-        j->hdr = out->len;
-        ivt_mpw_array(out, 1); /* one byte: 1 + parts <= REPAIR_PARTS_MAX + 1 */
         int rc = crdt_lww_encode(n->lww, out);
-        if (rc || ivt_mpw_error(out))
-            return diff_end(n, j, out, rc);
+        if (rc || ivt_mpw_error(out)) {
+            free(j);
+            return rc ? rc : ivt_mpw_error(out);
+        }
         j->left = out->max > out->len + PAYLOAD_HEADER ? out->max - out->len - PAYLOAD_HEADER : 0;
         if (j->left > REPAIR_BUDGET)
             j->left = REPAIR_BUDGET;
@@ -804,27 +795,30 @@ static int app_diff(void *ctx, void **job, const uint8_t *peer, size_t len, stru
         if (crdt_store_digest_decode(n->store, j->theirs, nb, peer, len) == 0 &&
             crdt_store_digest_max(n->store, ours, nb, DIGEST_ANSWER_MAX) == 0)
             j->resume = repair_slice(n, j->theirs, ours, nb, &j->slice_end);
-        if (j->resume >= nb)
-            return diff_end(n, j, out, 0);
-        *job = j;
-        return IVT_EAGAIN; /* the parts at the next ticks */
+    } else {
+        ivt_mpw_nil(out);
     }
     size_t sent = 0, before = out->len;
-    size_t soft = j->left < REPAIR_STEP ? j->left : REPAIR_STEP;
-    int rc =
-        crdt_store_repair_part(n->store, out, j->theirs, j->nb, &j->resume, soft, j->left, &sent);
-    if (rc == 0 && sent) {
-        j->parts++;
-        j->left -= out->len - before < j->left ? out->len - before : j->left;
+    int rc = 0;
+    if (j->resume < j->slice_end && j->left >= REPAIR_PART_MIN) {
+        size_t soft = j->left < REPAIR_STEP ? j->left : REPAIR_STEP;
+        rc = crdt_store_repair_part(n->store, out, j->theirs, j->nb, &j->resume, soft, j->left,
+                                    &sent);
+        if (rc == IVT_ENOSPC)
+            rc = 0; /* the next bucket does not fit what is left: done */
     }
-    /* Done: the slice is sent, the budget used up (a part that did not fit
-     * what is left: IVT_ENOSPC), or the store failed. */
-    if (rc == IVT_ENOSPC)
-        rc = 0;
-    if (rc || j->resume >= j->slice_end || j->resume >= j->nb || !sent ||
-        j->parts == REPAIR_PARTS_MAX || j->left < REPAIR_PART_MIN)
-        return diff_end(n, j, out, rc);
-    return IVT_EAGAIN;
+    if (sent)
+        j->left -= out->len - before < j->left ? out->len - before : j->left;
+    else
+        ivt_mp_put_array(out->data + hdr, 1); /* one byte, as the 2 was */
+    if (rc == 0 && !ivt_mpw_error(out) && sent && j->resume < j->slice_end &&
+        j->left >= REPAIR_PART_MIN) {
+        *job = j;
+        return IVT_EAGAIN;
+    }
+    diff_end(n, j);
+    *job = NULL;
+    return rc ? rc : ivt_mpw_error(out);
 }
 
 static void app_diff_cancel(void *ctx, void *job)
@@ -922,29 +916,22 @@ static int app_merge(void *ctx, const uint8_t *p, size_t len)
     struct node *n = ctx;
     const uint8_t *end = p + len, *q;
     uint32_t items;
-    /* [decisions, store message ...] (app_diff): a node before parts sent
-     * exactly one store message, which reads the same. */
-    if (ivt_mp_read_array(&p, end, &items) || items < 1 || items > 1 + REPAIR_PARTS_MAX)
+    /* A segment of app_diff: [decisions | nil, store message] or
+     * [decisions | nil]. */
+    if (ivt_mp_read_array(&p, end, &items) || items < 1 || items > 2)
         return IVT_EPROTO;
     q = p;
     if (ivt_mp_skip(&q, end))
         return IVT_EPROTO;
-    const uint8_t *parts = q;
-    for (uint32_t i = 1; i < items; i++)
-        if (ivt_mp_skip(&q, end))
-            return IVT_EPROTO;
-    if (q != end)
-        return IVT_EPROTO;
-    int rc = crdt_lww_merge(n->lww, p, (size_t)(parts - p), n->wall, 0);
+    int rc = 0;
+    if (ivt_mp_peek(p, end) != IVT_MP_NIL)
+        rc = crdt_lww_merge(n->lww, p, (size_t)(q - p), n->wall, 0);
+    if (items == 1)
+        return q == end ? rc : IVT_EPROTO;
     /* What we merged from a repair is already everywhere the peer is: do
      * not re-broadcast it as our own change. */
-    for (uint32_t i = 1; i < items; i++) {
-        p = parts;
-        ivt_mp_skip(&parts, end); /* validated above */
-        int rc2 = merge_store(n, p, (size_t)(parts - p));
-        rc = rc ? rc : rc2;
-    }
-    return rc;
+    int rc2 = merge_store(n, q, (size_t)(end - q));
+    return rc ? rc : rc2;
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */

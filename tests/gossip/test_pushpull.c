@@ -1,8 +1,9 @@
 /*
  * tests/gossip/test_pushpull.c: a push-pull whose application diff the
- * delegate writes in steps (app_diff returning IVT_EAGAIN): the frame goes
- * out whole once the diff is complete, one step runs per tick, and a
- * stream that ends first gives the job back to the delegate.
+ * delegate writes in segments (app_diff returning IVT_EAGAIN): the first
+ * goes out in the RESP or FIN, each later one in a DIFF frame of its own,
+ * one per tick, merged by the peer as it arrives; the peer replies after
+ * the last; a stream that ends first gives the job back to the delegate.
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -15,8 +16,8 @@
 
 enum { STEPS = 4, STEP_BYTES = 3000 };
 
-/* A delegate that writes STEPS chunks of STEP_BYTES, one per call, and
- * keeps what it merges. */
+/* A delegate that writes STEPS segments of STEP_BYTES, one per call, and
+ * keeps what it merges, segment after segment. */
 struct app {
     int calls, jobs, cancels;
     uint8_t merged[STEPS * STEP_BYTES];
@@ -68,9 +69,10 @@ static int app_merge(void *ctx, const uint8_t *p, size_t n)
 {
     struct app *a = ctx;
     a->merges++;
-    assert_true(n <= sizeof(a->merged));
-    memcpy(a->merged, p, n);
-    a->merged_len = n;
+    assert_int_equal(n, STEP_BYTES); /* one segment a call */
+    assert_true(a->merged_len + n <= sizeof(a->merged));
+    memcpy(a->merged + a->merged_len, p, n);
+    a->merged_len += n;
     return 0;
 }
 
@@ -129,36 +131,47 @@ static size_t pipe_out(struct pair *p, int i, ivt_ms now)
     return total;
 }
 
-TEST(gossip_pushpull_app_diff_written_in_steps)
+/* The segments end i sent, as its peer merged them, in order. */
+static void assert_segments(const struct app *peer)
+{
+    assert_int_equal(peer->merged_len, (size_t)peer->merges * STEP_BYTES);
+    for (size_t k = 0; k < peer->merged_len; k++)
+        assert_int_equal(peer->merged[k], 'a' + k / STEP_BYTES);
+}
+
+TEST(gossip_pushpull_app_diff_sent_in_segments)
 {
     (void)state;
     struct pair p;
     pair_init(&p);
     ivt_ms now = 0;
     assert_true(pipe_out(&p, 0, now) > 0); /* REQ */
-    /* The responder's first step ran on the REQ; its RESP waits for the
-     * rest, one step per tick, each tick asked for at once. */
-    assert_int_equal(p.app[1].jobs, 1);
-    assert_int_equal(p.app[1].calls, 1);
-    for (int step = 2; step <= STEPS; step++) {
-        assert_int_equal(pipe_out(&p, 1, now), 0);
+    /* The RESP goes at once with the first segment; each tick of the
+     * responder (asked for at once) sends the next in a DIFF frame, which
+     * the initiator merges as it comes, saying nothing until the last. */
+    assert_true(pipe_out(&p, 1, now) > 0);
+    assert_int_equal(p.app[0].merges, 1);
+    for (int seg = 2; seg <= STEPS; seg++) {
+        assert_int_equal(pipe_out(&p, 0, now), 0);
         assert_true(gossip_next_deadline(p.g[1]) <= now);
         now++;
         gossip_tick(p.g[1], now);
-        assert_int_equal(p.app[1].calls, step);
+        assert_int_equal(p.app[1].calls, seg);
+        assert_true(pipe_out(&p, 1, now) > 0);
+        assert_int_equal(p.app[0].merges, seg);
+        assert_segments(&p.app[0]);
     }
-    assert_true(pipe_out(&p, 1, now) > 0); /* RESP, whole */
-    assert_int_equal(p.app[0].merges, 1);
-    assert_int_equal(p.app[0].merged_len, (size_t)STEPS * STEP_BYTES);
-    for (size_t k = 0; k < p.app[0].merged_len; k++)
-        assert_int_equal(p.app[0].merged[k], 'a' + k / STEP_BYTES);
-    /* The initiator's FIN carries its own diff, built the same way. */
-    for (int step = 2; step <= STEPS; step++) {
+    /* After the last, the initiator's FIN with its own first segment. */
+    assert_true(pipe_out(&p, 0, now) > 0);
+    assert_int_equal(p.app[1].merges, 1);
+    for (int seg = 2; seg <= STEPS; seg++) {
+        assert_int_equal(pipe_out(&p, 1, now), 0); /* no END yet */
         now++;
         gossip_tick(p.g[0], now);
+        assert_true(pipe_out(&p, 0, now) > 0);
+        assert_int_equal(p.app[1].merges, seg);
     }
-    assert_true(pipe_out(&p, 0, now) > 0); /* FIN */
-    assert_int_equal(p.app[1].merged_len, (size_t)STEPS * STEP_BYTES);
+    assert_segments(&p.app[1]);
     assert_true(pipe_out(&p, 1, now) > 0); /* END */
     assert_true(gossip_stream_done(p.g[0], p.sid[0]));
     assert_true(gossip_stream_done(p.g[1], p.sid[1]));
@@ -168,11 +181,12 @@ TEST(gossip_pushpull_app_diff_written_in_steps)
         assert_int_equal(st.pushpull_completed, 1);
         assert_int_equal(st.pushpull_failed, 0);
         assert_int_equal(p.app[i].cancels, 0);
+        assert_int_equal(p.app[i].jobs, 1);
     }
     pair_destroy(&p);
 }
 
-TEST(gossip_pushpull_frame_while_building_fails_and_cancels)
+TEST(gossip_pushpull_frame_while_sending_segments_fails_and_cancels)
 {
     (void)state;
     struct pair p;
@@ -182,7 +196,7 @@ TEST(gossip_pushpull_frame_while_building_fails_and_cancels)
     assert_true(len > 0);
     assert_int_equal(gossip_stream_receive(p.g[1], p.sid[1], req, len, 0), 0);
     assert_int_equal(p.app[1].jobs, 1);
-    /* A peer that speaks again before our answer is out breaks the
+    /* A peer that speaks while we still owe it segments breaks the
      * exchange: the stream fails and the delegate gets its job back. The
      * frame is a fresh, valid REQ (another joiner's), so only its timing
      * is wrong. */
@@ -210,11 +224,11 @@ TEST(gossip_pushpull_frame_while_building_fails_and_cancels)
     gossip_get_stats(p.g[1], &st);
     assert_int_equal(st.pushpull_failed, 1);
     gossip_tick(p.g[1], 1);
-    assert_int_equal(p.app[1].calls, 1); /* no step after the failure */
+    assert_int_equal(p.app[1].calls, 1); /* no segment after the failure */
     pair_destroy(&p);
 }
 
-TEST(gossip_pushpull_closed_while_building_cancels)
+TEST(gossip_pushpull_closed_while_sending_segments_cancels)
 {
     (void)state;
     struct pair p;
