@@ -730,8 +730,8 @@ static size_t repair_slice(struct node *n, uint64_t *theirs, const uint64_t *our
 /*
  * A push-pull's repair answer, in segments that gossip sends as frames of
  * their own, one per turn of the host's loop (gossip's app_diff with
- * IVT_EAGAIN): [decisions, part] first, then [nil, part] while more of
- * the slice differs, each part a complete store repair message of about
+ * IVT_EAGAIN): [decisions] first, then [nil, part] while more of the
+ * slice differs, each part a complete store repair message of about
  * REPAIR_STEP bytes (whole buckets), together at most REPAIR_BUDGET.
  * Written, sealed, opened and merged at once, a megabyte of repair held
  * each end's loop for 5-10 ms, and every score that arrived meanwhile
@@ -772,50 +772,52 @@ static int app_diff(void *ctx, void **job, const uint8_t *peer, size_t len, stru
 {
     struct node *n = ctx;
     struct diff_job *j = *job;
-    size_t hdr = out->len;
-    ivt_mpw_array(out, 2); /* [decisions | nil, part]: patched to 1 without a part */
     if (!j) {
+        /* The first segment: [decisions]. It comes with the peer's digest
+         * and our own bounded digest answer in one callback, so the repair
+         * parts wait for the next ticks. */
+        ivt_mpw_array(out, 1);
+        int rc = crdt_lww_encode(n->lww, out);
+        if (rc || ivt_mpw_error(out))
+            return rc ? rc : ivt_mpw_error(out);
         size_t nb = crdt_store_digest_size(n->store);
         j = malloc(sizeof(*j) + 2 * nb * sizeof(*j->theirs));
         if (!j)
-            return IVT_ENOMEM;
+            return 0; /* the decisions alone */
         uint64_t *ours = j->theirs + nb;
         j->nb = nb;
         j->resume = j->slice_end = nb;
-        int rc = crdt_lww_encode(n->lww, out);
-        if (rc || ivt_mpw_error(out)) {
-            free(j);
-            return rc ? rc : ivt_mpw_error(out);
-        }
-        j->left = out->max > out->len + PAYLOAD_HEADER ? out->max - out->len - PAYLOAD_HEADER : 0;
-        if (j->left > REPAIR_BUDGET)
-            j->left = REPAIR_BUDGET;
+        j->left = REPAIR_BUDGET;
         /* A peer whose digest we cannot read, or equal digests: the
          * decisions alone. */
         if (crdt_store_digest_decode(n->store, j->theirs, nb, peer, len) == 0 &&
             crdt_store_digest_max(n->store, ours, nb, DIGEST_ANSWER_MAX) == 0)
             j->resume = repair_slice(n, j->theirs, ours, nb, &j->slice_end);
-    } else {
-        ivt_mpw_nil(out);
+        if (j->resume >= nb) {
+            free(j);
+            return 0;
+        }
+        *job = j;
+        return IVT_EAGAIN;
     }
-    size_t sent = 0, before = out->len;
-    int rc = 0;
-    if (j->resume < j->slice_end && j->left >= REPAIR_PART_MIN) {
-        size_t soft = j->left < REPAIR_STEP ? j->left : REPAIR_STEP;
-        rc = crdt_store_repair_part(n->store, out, j->theirs, j->nb, &j->resume, soft, j->left,
-                                    &sent);
-        if (rc == IVT_ENOSPC)
-            rc = 0; /* the next bucket does not fit what is left: done */
-    }
+    /* A later segment: [nil, part], or [nil] when nothing more fits. */
+    size_t hdr = out->len, sent = 0;
+    ivt_mpw_array(out, 2);
+    ivt_mpw_nil(out);
+    size_t before = out->len;
+    size_t room = out->max > out->len + PAYLOAD_HEADER ? out->max - out->len - PAYLOAD_HEADER : 0;
+    size_t left = j->left < room ? j->left : room;
+    size_t soft = left < REPAIR_STEP ? left : REPAIR_STEP;
+    int rc = crdt_store_repair_part(n->store, out, j->theirs, j->nb, &j->resume, soft, left, &sent);
+    if (rc == IVT_ENOSPC)
+        rc = 0; /* the next bucket does not fit what is left: done */
     if (sent)
         j->left -= out->len - before < j->left ? out->len - before : j->left;
     else
         ivt_mp_put_array(out->data + hdr, 1); /* one byte, as the 2 was */
     if (rc == 0 && !ivt_mpw_error(out) && sent && j->resume < j->slice_end &&
-        j->left >= REPAIR_PART_MIN) {
-        *job = j;
+        j->left >= REPAIR_PART_MIN)
         return IVT_EAGAIN;
-    }
     diff_end(n, j);
     *job = NULL;
     return rc ? rc : ivt_mpw_error(out);
