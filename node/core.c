@@ -735,7 +735,8 @@ static size_t repair_slice(struct node *n, uint64_t *theirs, const uint64_t *our
  * REPAIR_STEP bytes (whole buckets), together at most REPAIR_BUDGET.
  * Written, sealed, opened and merged at once, a megabyte of repair held
  * each end's loop for 5-10 ms, and every score that arrived meanwhile
- * waited. The first call reads the peer's digest and picks the slice.
+ * waited. The first call reads the peer's digest, the second compares it
+ * with ours and picks the slice.
  * Between the calls the store changes (events, merges): a part carries
  * the state as it is when written, which the peer joins as any repair
  * (absolute values: a later state is as good), and the buckets compared
@@ -746,7 +747,8 @@ struct diff_job {
     size_t resume;     /* next bucket to look at */
     size_t slice_end;  /* the slice's end: buckets from here on are masked */
     size_t left;       /* budget bytes not used yet */
-    uint64_t theirs[]; /* the peer's digest, masked past the slice */
+    bool picked;       /* the slice is chosen (at the second call) */
+    uint64_t theirs[]; /* the peer's digest, masked past the slice; then ours */
 };
 
 /* Ends an answer: the slice cursor moves on (see repair_slice). */
@@ -773,9 +775,11 @@ static int app_diff(void *ctx, void **job, const uint8_t *peer, size_t len, stru
     struct node *n = ctx;
     struct diff_job *j = *job;
     if (!j) {
-        /* The first segment: [decisions]. It comes with the peer's digest
-         * and our own bounded digest answer in one callback, so the repair
-         * parts wait for the next ticks. */
+        /* The first segment: [decisions]. It is written in the callback
+         * that also encodes our own digest for the peer, so the peer's
+         * digest is only read here: comparing it with ours (which
+         * re-encodes what changed since the last digest: up to
+         * DIGEST_ANSWER_MAX records, 1-3 ms) waits for the next tick. */
         ivt_mpw_array(out, 1);
         int rc = crdt_lww_encode(n->lww, out);
         if (rc || ivt_mpw_error(out))
@@ -784,33 +788,40 @@ static int app_diff(void *ctx, void **job, const uint8_t *peer, size_t len, stru
         j = malloc(sizeof(*j) + 2 * nb * sizeof(*j->theirs));
         if (!j)
             return 0; /* the decisions alone */
-        uint64_t *ours = j->theirs + nb;
         j->nb = nb;
-        j->resume = j->slice_end = nb;
+        j->resume = 0;
+        j->slice_end = nb;
         j->left = REPAIR_BUDGET;
-        /* A peer whose digest we cannot read, or equal digests: the
-         * decisions alone. */
-        if (crdt_store_digest_decode(n->store, j->theirs, nb, peer, len) == 0 &&
-            crdt_store_digest_max(n->store, ours, nb, DIGEST_ANSWER_MAX) == 0)
-            j->resume = repair_slice(n, j->theirs, ours, nb, &j->slice_end);
-        if (j->resume >= nb) {
+        j->picked = false;
+        /* A peer whose digest we cannot read: the decisions alone. */
+        if (crdt_store_digest_decode(n->store, j->theirs, nb, peer, len) != 0) {
             free(j);
             return 0;
         }
         *job = j;
         return IVT_EAGAIN;
     }
-    /* A later segment: [nil, part], or [nil] when nothing more fits. */
+    /* A later segment: [nil, part], or [nil] when nothing (more) differs. */
     size_t hdr = out->len, sent = 0;
     ivt_mpw_array(out, 2);
     ivt_mpw_nil(out);
+    int rc = 0;
+    if (!j->picked) {
+        j->picked = true;
+        uint64_t *ours = j->theirs + j->nb;
+        j->resume = j->nb;
+        if (crdt_store_digest_max(n->store, ours, j->nb, DIGEST_ANSWER_MAX) == 0)
+            j->resume = repair_slice(n, j->theirs, ours, j->nb, &j->slice_end);
+    }
     size_t before = out->len;
     size_t room = out->max > out->len + PAYLOAD_HEADER ? out->max - out->len - PAYLOAD_HEADER : 0;
     size_t left = j->left < room ? j->left : room;
-    size_t soft = left < REPAIR_STEP ? left : REPAIR_STEP;
-    int rc = crdt_store_repair_part(n->store, out, j->theirs, j->nb, &j->resume, soft, left, &sent);
-    if (rc == IVT_ENOSPC)
-        rc = 0; /* the next bucket does not fit what is left: done */
+    if (j->resume < j->slice_end && left >= REPAIR_PART_MIN) {
+        size_t soft = left < REPAIR_STEP ? left : REPAIR_STEP;
+        rc = crdt_store_repair_part(n->store, out, j->theirs, j->nb, &j->resume, soft, left, &sent);
+        if (rc == IVT_ENOSPC)
+            rc = 0; /* the next bucket does not fit what is left: done */
+    }
     if (sent)
         j->left -= out->len - before < j->left ? out->len - before : j->left;
     else
