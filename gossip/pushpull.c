@@ -245,33 +245,53 @@ static void app_digest_field(struct gossip *g, struct ivt_mpw *w)
 }
 
 /*
- * Writes the next segment of our diff as a bin field of w: the first
- * (peer: the peer's app digest) or a later one (s->job set). Returns true
- * when more segments follow (s->job holds the application's job).
+ * The next segment of our diff from the delegate into a (initialised
+ * here): the first (peer: the peer's app digest) or a later one (s->job
+ * set). Returns true when more segments follow (s->job holds the
+ * application's job); *rc is the delegate's result otherwise.
  */
-static bool app_diff_segment(struct gossip *g, struct gossip_stream *s, struct ivt_mpw *w,
-                             const uint8_t *peer, size_t n, ivt_ms now)
+static bool diff_segment(struct gossip *g, struct gossip_stream *s, struct ivt_mpw *a,
+                         const uint8_t *peer, size_t n, ivt_ms now, int *rc)
 {
-    struct ivt_mpw a;
-    ivt_mpw_init_dyn(&a, g->cfg.pushpull_max_bytes / 2);
-    int rc = g->d.app_diff ? g->d.app_diff(g->d.ctx, &s->job, peer, n, &a) : IVT_ENOENT;
-    bool more = rc == IVT_EAGAIN;
-    if (more)
+    ivt_mpw_init_dyn(a, g->cfg.pushpull_max_bytes / 2);
+    *rc = g->d.app_diff ? g->d.app_diff(g->d.ctx, &s->job, peer, n, a) : IVT_ENOENT;
+    bool more = *rc == IVT_EAGAIN;
+    if (more) {
         s->job_at = now;
-    else
+        *rc = 0;
+    } else {
         s->job = NULL;
-    app_bin(w, &a, more ? 0 : rc);
+    }
     return more;
 }
 
-/* Sends the next DIFF frame of our diff. */
+/* The first segment of our diff as a bin field of w (the RESP's or the
+ * FIN's). Returns true when more follow in DIFF frames. */
+static bool app_diff_first(struct gossip *g, struct gossip_stream *s, struct ivt_mpw *w,
+                           const uint8_t *peer, size_t n, ivt_ms now)
+{
+    struct ivt_mpw a;
+    int rc;
+    bool more = diff_segment(g, s, &a, peer, n, now, &rc);
+    app_bin(w, &a, rc);
+    return more;
+}
+
+/* Sends the next DIFF frame of our diff. A segment the delegate left empty
+ * with more to come is a pause (its own work spread over ticks): no frame. */
 static void diff_step(struct gossip *g, struct gossip_stream *s, ivt_ms now)
 {
-    struct ivt_mpw w;
+    struct ivt_mpw a, w;
+    int rc;
+    bool more = diff_segment(g, s, &a, NULL, 0, now, &rc);
+    if (more && a.len == 0 && !a.err) {
+        ivt_mpw_destroy(&a);
+        return;
+    }
     frame_begin(g, s, &w, GOSSIP_MSG_PP_DIFF, 3);
-    bool more = app_diff_segment(g, s, &w, NULL, 0, now);
+    app_bin(&w, &a, rc);
     ivt_mpw_bool(&w, more);
-    int rc = frame_out(g, s, &w);
+    rc = frame_out(g, s, &w);
     ivt_mpw_destroy(&w);
     if (rc)
         stream_fail(g, s);
@@ -451,7 +471,7 @@ static int on_req(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
     else
         ivt_mpw_nil(&w);
     app_digest_field(g, &w);
-    ivt_mpw_bool(&w, app_diff_segment(g, s, &w, app, app_len, now));
+    ivt_mpw_bool(&w, app_diff_first(g, s, &w, app, app_len, now));
     int rc = frame_out(g, s, &w);
     ivt_mpw_destroy(&w);
     s->phase = PHASE_WAIT_FIN;
@@ -489,7 +509,7 @@ static int send_fin(struct gossip *g, struct gossip_stream *s, const uint8_t *d,
     }
     s->phase = PHASE_WAIT_END;
     if (!rc) {
-        ivt_mpw_bool(&w, app_diff_segment(g, s, &w, app, app_len, now));
+        ivt_mpw_bool(&w, app_diff_first(g, s, &w, app, app_len, now));
         rc = frame_out(g, s, &w);
     }
     ivt_mpw_destroy(&w);

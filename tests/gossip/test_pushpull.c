@@ -6,6 +6,7 @@
  * the last; a stream that ends first gives the job back to the delegate.
  */
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,29 +33,42 @@ static int app_digest(void *ctx, struct ivt_mpw *out)
     return 0;
 }
 
+/* The job: the next segment, and whether the pause before the second one
+ * was taken. */
+struct job {
+    int step;
+    bool paused;
+};
+
 static int app_diff(void *ctx, void **job, const uint8_t *peer, size_t n, struct ivt_mpw *out)
 {
     struct app *a = ctx;
     a->calls++;
-    int *step = *job;
-    if (!step) {
+    struct job *j = *job;
+    if (!j) {
         /* The first call gets the peer's digest, the later ones do not. */
         assert_non_null(peer);
         assert_true(n > 0);
-        step = calloc(1, sizeof(*step));
-        assert_non_null(step);
+        j = calloc(1, sizeof(*j));
+        assert_non_null(j);
         a->jobs++;
     } else {
         assert_null(peer);
     }
-    uint8_t chunk[STEP_BYTES];
-    memset(chunk, 'a' + *step, sizeof(chunk));
-    ivt_mpw_raw(out, chunk, sizeof(chunk));
-    if (++*step < STEPS) {
-        *job = step;
+    if (j->step == 1 && !j->paused) {
+        /* A call that writes nothing: a pause, no frame. */
+        j->paused = true;
+        *job = j;
         return IVT_EAGAIN;
     }
-    free(step);
+    uint8_t chunk[STEP_BYTES];
+    memset(chunk, 'a' + j->step, sizeof(chunk));
+    ivt_mpw_raw(out, chunk, sizeof(chunk));
+    if (++j->step < STEPS) {
+        *job = j;
+        return IVT_EAGAIN;
+    }
+    free(j);
     return 0;
 }
 
@@ -151,12 +165,17 @@ TEST(gossip_pushpull_app_diff_sent_in_segments)
      * the initiator merges as it comes, saying nothing until the last. */
     assert_true(pipe_out(&p, 1, now) > 0);
     assert_int_equal(p.app[0].merges, 1);
+    /* The delegate's pause: a tick, a call, no frame. */
+    assert_true(gossip_next_deadline(p.g[1]) <= now);
+    gossip_tick(p.g[1], ++now);
+    assert_int_equal(p.app[1].calls, 2);
+    assert_int_equal(pipe_out(&p, 1, now), 0);
     for (int seg = 2; seg <= STEPS; seg++) {
         assert_int_equal(pipe_out(&p, 0, now), 0);
         assert_true(gossip_next_deadline(p.g[1]) <= now);
         now++;
         gossip_tick(p.g[1], now);
-        assert_int_equal(p.app[1].calls, seg);
+        assert_int_equal(p.app[1].calls, seg + 1);
         assert_true(pipe_out(&p, 1, now) > 0);
         assert_int_equal(p.app[0].merges, seg);
         assert_segments(&p.app[0]);
@@ -164,12 +183,11 @@ TEST(gossip_pushpull_app_diff_sent_in_segments)
     /* After the last, the initiator's FIN with its own first segment. */
     assert_true(pipe_out(&p, 0, now) > 0);
     assert_int_equal(p.app[1].merges, 1);
-    for (int seg = 2; seg <= STEPS; seg++) {
+    for (int tick = 0; p.app[1].merges < STEPS; tick++) {
+        assert_true(tick < STEPS);                 /* STEPS - 1 segments and a pause */
         assert_int_equal(pipe_out(&p, 1, now), 0); /* no END yet */
-        now++;
-        gossip_tick(p.g[0], now);
-        assert_true(pipe_out(&p, 0, now) > 0);
-        assert_int_equal(p.app[1].merges, seg);
+        gossip_tick(p.g[0], ++now);
+        pipe_out(&p, 0, now);
     }
     assert_segments(&p.app[1]);
     assert_true(pipe_out(&p, 1, now) > 0); /* END */
