@@ -798,3 +798,45 @@ TEST(node_epoch_roll_in_pieces)
     assert_true(ticks > 1);
     node_delete(n);
 }
+
+/* A flush round publishes at most FLUSH_PAYLOADS_PER_TICK (4) payloads per
+ * node_tick, so one round's dozen never holds the host's loop at once:
+ * the rest go at the following ticks, which the node asks for at once. */
+TEST(node_flush_round_spreads_over_ticks)
+{
+    (void)state;
+    if (sodium_init() < 0)
+        fail();
+    struct node_config cfg;
+    test_config(&cfg, 1, NULL);
+    cfg.admit_all = true;
+    cfg.gossip_bytes_per_s = 1 << 20; /* tokens for far more than a tick's payloads */
+    struct node *n = 0;
+    assert_int_equal(node_new(&n, &cfg, 1, 0, WALL0), 0);
+    ivt_ms t = 0;
+    for (uint32_t i = 0; i < 2000; i++) {
+        char ip[32];
+        snprintf(ip, sizeof(ip), "10.9.%u.%u", i / 250, i % 250);
+        struct node_event ev = ev_of(ip, HUMAN_UA, NULL, NULL);
+        assert_int_equal(node_observe(n, &ev, t, WALL0), 0);
+    }
+    struct node_stats st;
+    node_get_stats(n, &st);
+    assert_int_equal(st.deltas_sent, 0);
+    t = 1000; /* past the first flush time, tokens refilled */
+    uint64_t last = 0;
+    int ticks = 0;
+    for (;;) {
+        assert_int_equal(node_tick(n, t, WALL0 + t), 0);
+        node_get_stats(n, &st);
+        assert_true(st.deltas_sent - last <= 4);
+        if (st.deltas_sent - last < 4)
+            break;
+        last = st.deltas_sent;
+        ticks++;
+        assert_true(node_next_deadline(n) <= t); /* the rest at once */
+    }
+    assert_true(ticks >= 3); /* the round held more than a tick's worth */
+    assert_true(st.deltas_sent > 12);
+    node_delete(n);
+}
