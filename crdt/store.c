@@ -247,23 +247,29 @@ struct ent {
     uint32_t nslots, capslots;
     uint16_t npcells, cappcells, nbuckets, capbuckets;
     uint8_t kind, key_len, live, queued, dig_ok;
-    uint8_t dist_ok;  /* bit d: dist[d] is valid (one set changing keeps the others) */
-    uint8_t admitted; /* shared: flushed, digested and repaired (crdt_store_admit) */
-    uint8_t key_sent; /* a delta of ours carried the display key */
-    uint32_t xkey;    /* the expiry list it is filed in (see ent_xkey), 0: none */
-    uint8_t local_ok; /* local[] is valid (an update only clears this) */
-    uint64_t fleet[CRDT_COUNTERS];
-    struct slot slot1;     /* slots while capslots <= 1 */
-    struct bucket bucket1; /* buckets while capbuckets <= 1 */
-    /* colder: flush, digests, queries; an update reads none of it unless
-     * the record's shape changes (ENT_HOT) */
-    uint32_t dprev, dnext; /* flush queue, or the free list (dnext) */
-    uint64_t flushed;      /* store version at its last flush */
+    uint8_t dist_ok;   /* bit d: dist[d] is valid (one set changing keeps the others) */
+    uint8_t admitted;  /* shared: flushed, digested and repaired (crdt_store_admit) */
+    uint8_t key_sent;  /* a delta of ours carried the display key */
+    uint32_t xkey;     /* the expiry list it is filed in (see ent_xkey), 0: none */
+    uint8_t local_ok;  /* local[] is valid (an update only clears this) */
+    uint8_t fleet_ok;  /* fleet[] is valid (an update only clears this) */
+    struct slot slot1; /* slots while capslots <= 1 */
     /* This record's share of the store's running totals (crdt_store_stats),
-     * as last added to them by ent_account. */
+     * as last added to them by ent_account: in the hot part because an
+     * update that grows a set moves it (a quarter of the distinct adds of
+     * a set growing to promotion). */
     uint32_t acct_bytes;
     uint16_t acct_pcells, acct_psets;
-    uint64_t digest; /* cached, valid when dig_ok (then in its bucket's sum) */
+    /* Buckets while capbuckets <= 1. Placed so that its sets fill the third
+     * line: an update that adds no item reads two lines (the head; our
+     * slot and the bucket's header, which the expiry key reads). */
+    struct bucket bucket1;
+    /* colder: flush, digests, queries; an update reads none of it unless
+     * it queues the record for flush or makes its digest stale (ENT_HOT;
+     * the prefetch stages fetch this line then) */
+    uint32_t dprev, dnext; /* flush queue, or the free list (dnext) */
+    uint64_t flushed;      /* store version at its last flush */
+    uint64_t digest;       /* cached, valid when dig_ok (then in its bucket's sum) */
     struct link lk[NLINKS];
     uint64_t dist[NSETS]; /* cached window estimates, see dist_ok */
     /* Our own part of the window sums, cached when local_ok: the sum of
@@ -271,9 +277,18 @@ struct ent {
      * Kept here, out of the lines an update touches, because only
      * queries read it: in the hot part it made them five lines, not four. */
     uint64_t local[CRDT_COUNTERS];
+    /* The fleet's window sums, cached when fleet_ok: the sum of the slots'
+     * counts and the promoted epochs' estimates (ent_fleet). Cold for the
+     * same reason as local[]: kept up to date by every update, it was 48 B
+     * of the hot part, whose 3 lines (not 4) are now what an update of a
+     * queued record with one slot and one bucket touches. */
+    uint64_t fleet[CRDT_COUNTERS];
     struct pcell *pcells;
     char *key;
 };
+
+_Static_assert(offsetof(struct ent, dprev) == 192, "an update's part of a record is 3 lines");
+_Static_assert(offsetof(struct ent, bucket1.set) == 128, "the first bucket's sets are line 2");
 
 /* A journal entry: item was added to set d of bucket b of the record at
  * idx (whose hash was h: a slab slot can be reused) at store version ver
@@ -285,8 +300,17 @@ struct jrnl {
 };
 
 /* The bytes of a record an update of an entity already queued for flush
- * reads and writes: what the hot path prefetches (4 lines of 6). */
+ * reads and writes: what the hot path prefetches (3 lines of 6; 2 when
+ * it adds no item, see ENT_NOSET). */
 #define ENT_HOT offsetof(struct ent, dprev)
+
+/* The bytes of a record an update that adds no item to a set reads: all
+ * but the first bucket's sets. */
+#define ENT_NOSET offsetof(struct ent, bucket1.set)
+
+/* ... and the line after them, with the flush-queue and list links: a
+ * join usually queues the record and makes its digest stale. */
+#define ENT_JOIN (ENT_HOT + 64)
 
 /* A slot of a record being merged, checked and waiting to be joined. */
 struct in_slot {
@@ -950,11 +974,29 @@ struct victim {
     uint32_t idx;
 };
 
-static uint64_t evidence_of(const struct ent *e)
+/* e's fleet window sums (valid until e changes): the cache, or recomputed
+ * from the slots and the promoted epochs' estimates. */
+static const uint64_t *ent_fleet(struct ent *e)
 {
+    if (!e->fleet_ok) {
+        memset(e->fleet, 0, sizeof(e->fleet));
+        for (uint32_t i = 0; i < e->nslots; i++)
+            for (int m = 0; m < CRDT_COUNTERS; m++)
+                e->fleet[m] += e->slots[i].c[m];
+        for (uint32_t i = 0; i < e->npcells; i++)
+            for (int m = 0; m < CRDT_COUNTERS; m++)
+                e->fleet[m] += e->pcells[i].est[m];
+        e->fleet_ok = 1;
+    }
+    return e->fleet;
+}
+
+static uint64_t evidence_of(struct ent *e)
+{
+    const uint64_t *fleet = ent_fleet(e);
     uint64_t sum = 0;
     for (int m = 0; m < CRDT_COUNTERS; m++)
-        sum += e->fleet[m];
+        sum += fleet[m];
     return sum;
 }
 
@@ -1013,7 +1055,7 @@ static int evict_batch(struct crdt_store *s)
         return IVT_ENOMEM;
     size_t j = 0;
     for (uint32_t i = 0; i < s->used_hi; i++) {
-        const struct ent *e = &s->ents[i];
+        struct ent *e = &s->ents[i];
         if (e->live)
             v[j++] = (struct victim){evidence_of(e), e->h, e->kind, i};
     }
@@ -1576,7 +1618,8 @@ static void pcell_reestimate(struct crdt_store *s, struct ent *e, struct pcell *
     uint64_t est = pc->reg[m] ? (uint64_t)llround(crdt_hll_estimate_hist(pcell_hist(s, pc->reg[m]),
                                                                          s->cfg.counter_hll_p))
                               : 0;
-    e->fleet[m] += est - pc->est[m];
+    if (est != pc->est[m])
+        e->fleet_ok = 0;
     pc->est[m] = est;
 }
 
@@ -1621,7 +1664,6 @@ static struct pcell *promote(struct crdt_store *s, struct ent *e, uint32_t epoch
         for (int m = 0; m < CRDT_COUNTERS; m++) {
             if (pcell_insert(s, e, pc, sl->origin, m, 1, sl->c[m]) < 0)
                 return NULL;
-            e->fleet[m] -= sl->c[m];
             if (sl->origin == SELF)
                 pc->own[m] = sl->c[m];
         }
@@ -1630,6 +1672,7 @@ static struct pcell *promote(struct crdt_store *s, struct ent *e, uint32_t epoch
     if (hi > lo) {
         memmove(e->slots + lo, e->slots + hi, (e->nslots - hi) * sizeof(*e->slots));
         e->nslots -= hi - lo;
+        e->fleet_ok = 0;
     }
     for (int m = 0; m < CRDT_COUNTERS; m++)
         pcell_reestimate(s, e, pc, m);
@@ -1707,7 +1750,7 @@ static int counter_join(struct crdt_store *s, struct ent *e, uint32_t epoch, uin
         return IVT_ENOMEM;
     for (int m = 0; m < CRDT_COUNTERS; m++) {
         if (c[m] > sl->c[m]) {
-            e->fleet[m] += c[m] - sl->c[m];
+            e->fleet_ok = 0;
             if (origin == SELF)
                 e->local_ok = 0;
             sl->c[m] = c[m];
@@ -1785,9 +1828,8 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
         if (a > UINT32_MAX - sl->c[m])
             a = UINT32_MAX - sl->c[m]; /* saturate: a slot never wraps */
         sl->c[m] += a;
-        e->fleet[m] += a;
     }
-    e->local_ok = 0;
+    e->local_ok = e->fleet_ok = 0;
     sl->ver = s->ver;
     return 0;
 }
@@ -1814,6 +1856,9 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
  */
 enum { PREFETCH_GROUP = 16 }; /* updates whose misses overlap: 3 events */
 
+/* The item_mask bits of the public distinct sets. */
+#define DISTINCT_MASK ((1u << CRDT_DISTINCTS) - 1)
+
 static inline void prefetch_span(const void *p, size_t len)
 {
     const char *c = p;
@@ -1822,10 +1867,22 @@ static inline void prefetch_span(const void *p, size_t len)
     __builtin_prefetch(c + len - 1, 1);
 }
 
-/* Stage 3: the arrays an update of e in epoch will write. */
+/* Stage 3: the arrays an update of e in epoch will write, and the line of
+ * e's links if the update will queue it for flush or make its digest
+ * stale (a daemon flushes and digests often: then the first update
+ * after each does both). */
 static void prefetch_parts(const struct crdt_store *s, const struct ent *e, uint32_t epoch,
                            const struct crdt_update *x)
 {
+    if (e->dig_ok || (e->admitted && !e->queued))
+        __builtin_prefetch((const char *)e + ENT_HOT, 1);
+    /* Our first event of an epoch adds our origin to the bucket's
+     * contributors: the sets' line, which stage B left out when the update
+     * itself adds no item. */
+    if (!(x->item_mask & DISTINCT_MASK) && e->buckets == &e->bucket1 &&
+        (!e->nslots || e->slots[e->nslots - 1].epoch != epoch ||
+         e->slots[e->nslots - 1].origin != SELF))
+        __builtin_prefetch(e->bucket1.set, 1);
     if (e->nslots)
         prefetch_span(&e->slots[e->nslots - 1], sizeof(struct slot));
     if (!e->nbuckets)
@@ -1932,7 +1989,7 @@ static inline void pipe_stage_b(const struct crdt_store *s, struct pipe_slot *p,
         return;
     p->hint = tab_lookup(s, x->kind, p->h, false);
     if (p->hint != NONE)
-        prefetch_span(&s->ents[p->hint], ENT_HOT);
+        prefetch_span(&s->ents[p->hint], x->item_mask & DISTINCT_MASK ? ENT_HOT : ENT_NOSET);
 }
 
 /* Stage C: the arrays the record points to (the record has arrived). */
@@ -2007,21 +2064,16 @@ static bool ent_expire(struct crdt_store *s, struct ent *e)
 {
     uint32_t fl = s->floor, bfl = fl / s->cfg.distinct_bucket_epochs;
     uint32_t ns = 0, np = 0, nb = 0;
-    e->local_ok = 0; /* our expired counts leave it (recomputed when read) */
+    /* our expired counts leave the sums (recomputed when read) */
+    e->local_ok = e->fleet_ok = 0;
     while (ns < e->nslots && e->slots[ns].epoch < fl) {
-        const struct slot *sl = &e->slots[ns];
-        for (int m = 0; m < CRDT_COUNTERS; m++) {
-            e->fleet[m] -= sl->c[m];
-        }
-        s->origins[sl->origin].refs--;
+        s->origins[e->slots[ns].origin].refs--;
         ns++;
     }
     while (np < e->npcells && e->pcells[np].epoch < fl) {
         struct pcell *pc = &e->pcells[np];
-        for (int m = 0; m < CRDT_COUNTERS; m++) {
-            e->fleet[m] -= pc->est[m];
+        for (int m = 0; m < CRDT_COUNTERS; m++)
             crdt__pool_put(&s->creg, pc->reg[m]);
-        }
         np++;
     }
     while (nb < e->nbuckets && e->buckets[nb].b < bfl) {
@@ -2366,7 +2418,7 @@ static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
     v->hash = e->h;
     v->key = e->key;
     v->key_len = e->key_len;
-    memcpy(v->fleet, e->fleet, sizeof(v->fleet));
+    memcpy(v->fleet, ent_fleet(e), sizeof(v->fleet));
     memcpy(v->local, ent_local(e), sizeof(v->local));
     memcpy(v->distinct, e->dist, sizeof(v->distinct));
     for (int d = 0; d < CRDT_DISTINCTS; d++)
@@ -3581,7 +3633,7 @@ int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
             if (g[j].r.applicable) {
                 g[j].hint = tab_lookup(s, (enum crdt_kind)g[j].r.kind, g[j].r.h, false);
                 if (g[j].hint != NONE)
-                    prefetch_span(&s->ents[g[j].hint], ENT_HOT);
+                    prefetch_span(&s->ents[g[j].hint], ENT_JOIN);
             }
         }
         for (uint32_t j = 0; j < k; j++)
