@@ -1904,11 +1904,17 @@ static void prefetch_parts(const struct crdt_store *s, const struct ent *e, uint
     }
 }
 
-/* Applies one update (entity hash h). Returns 0, IVT_ENOMEM. */
-static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_update *x, uint64_t h)
+/* Applies one update (entity hash h; hint: the record the table named
+ * when the update was prefetched, or NONE). Returns 0, IVT_ENOMEM. */
+static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_update *x, uint64_t h,
+                      uint32_t hint)
 {
-    bool created;
-    uint32_t idx = ent_get_or_create(s, x->kind, h, x->key, x->key_len, &created);
+    /* The hint names the entity if that record is live and carries its
+     * key (live records are unique): no second probe of the table. */
+    bool created = false;
+    uint32_t idx = hint;
+    if (idx == NONE || !s->ents[idx].live || s->ents[idx].h != h || s->ents[idx].kind != x->kind)
+        idx = ent_get_or_create(s, x->kind, h, x->key, x->key_len, &created);
     if (idx == NONE)
         return IVT_ENOMEM;
     s->ver++;
@@ -2038,7 +2044,7 @@ int crdt_store_update_batch(struct crdt_store *s, int *rc, const struct crdt_eve
                 erc = IVT_EINVAL; /* the event's other updates still apply */
                 continue;
             }
-            if (update_one(s, epoch, &ev[i].u[j], p->h))
+            if (update_one(s, epoch, &ev[i].u[j], p->h, p->hint))
                 erc = IVT_ENOMEM; /* the event's later updates are not applied */
         }
         if (rc)
