@@ -420,6 +420,10 @@ struct crdt_store {
      * that did not bump it left its record's footprint as it was, and
      * skips ent_account (the hot path). */
     uint64_t shape;
+    /* Set by every insertion into a record's slots, promoted cells or
+     * buckets, which may change its expiry key: an update that set none
+     * leaves the record filed where it was (ent_xfile is skipped). */
+    bool xmoved;
 };
 
 /* ---- keys and origins -------------------------------------------------- */
@@ -1468,7 +1472,8 @@ static int dset_add_own(struct crdt_store *s, struct dset *d, uint64_t item, boo
         s->shape++;
     }
     uint64_t *w = d->cap ? d->u.items : &d->u.one;
-    memmove(w + lo + 1, w + lo, (d->n - lo) * sizeof(uint64_t));
+    for (uint32_t i = d->n; i > lo; i--) /* at most 255 words: no call */
+        w[i] = w[i - 1];
     w[lo] = item;
     d->n++;
     d->lmask = lmask_insert(d->lmask, lo, own);
@@ -1517,6 +1522,7 @@ static struct bucket *bucket_get(struct crdt_store *s, struct ent *e, uint32_t b
         s->shape++;
     }
     memmove(e->buckets + i + 1, e->buckets + i, (e->nbuckets - i) * sizeof(*e->buckets));
+    s->xmoved = true;
     memset(&e->buckets[i], 0, sizeof(e->buckets[i]));
     e->buckets[i].b = b;
     e->nbuckets++;
@@ -1558,7 +1564,11 @@ static void jrnl_add(struct crdt_store *s, const struct ent *e, struct bucket *b
 static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint32_t epoch, int d,
                             uint64_t item, bool own)
 {
-    struct bucket *bk = bucket_get(s, e, epoch / s->cfg.distinct_bucket_epochs);
+    uint32_t b = epoch / s->cfg.distinct_bucket_epochs;
+    /* Most adds go to the latest bucket: found without a call. */
+    struct bucket *bk = e->nbuckets && e->buckets[e->nbuckets - 1].b == b
+                            ? &e->buckets[e->nbuckets - 1]
+                            : bucket_get(s, e, b);
     if (!bk)
         return IVT_ENOMEM;
     int rc = dset_add_own(s, &bk->set[d], item, own);
@@ -1648,6 +1658,7 @@ static struct pcell *promote(struct crdt_store *s, struct ent *e, uint32_t epoch
         at--;
     memmove(e->pcells + at + 1, e->pcells + at, (e->npcells - at) * sizeof(*e->pcells));
     struct pcell *pc = &e->pcells[at];
+    s->xmoved = true;
     memset(pc, 0, sizeof(*pc));
     pc->epoch = epoch;
     pc->ver = s->ver;
@@ -1701,6 +1712,7 @@ static struct slot *slot_get(struct crdt_store *s, struct ent *e, uint32_t epoch
     }
     memmove(e->slots + i + 1, e->slots + i, (e->nslots - i) * sizeof(*e->slots));
     struct slot *sl = &e->slots[i];
+    s->xmoved = true;
     memset(sl, 0, sizeof(*sl));
     sl->epoch = epoch;
     sl->origin = origin;
@@ -1771,6 +1783,14 @@ static int counter_join(struct crdt_store *s, struct ent *e, uint32_t epoch, uin
 
 /* ---- the local update path ------------------------------------------------ */
 
+/* The item_mask bits of the public distinct sets. */
+#define DISTINCT_MASK ((1u << CRDT_DISTINCTS) - 1)
+
+_Static_assert(CRDT_COUNTERS % 2 == 0, "an update's counts read as 64-bit words");
+
+/* The top bit of each 32-bit lane of a word. */
+#define LANE_TOPS 0x8000000080000000ULL
+
 static bool epoch_ok(const struct crdt_store *s, uint32_t epoch)
 {
     return epoch >= s->floor && epoch <= s->cur + 1;
@@ -1821,13 +1841,24 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
             c[m] = add[m];
         return counter_join(s, e, epoch, SELF, c) < 0 ? IVT_ENOMEM : 0;
     }
-    for (int m = 0; m < CRDT_COUNTERS; m++) {
-        uint32_t a = add[m];
-        if (!a) /* most events raise one or two of the six */
-            continue;
-        if (a > UINT32_MAX - sl->c[m])
-            a = UINT32_MAX - sl->c[m]; /* saturate: a slot never wraps */
-        sl->c[m] += a;
+    /* Two counts per 64-bit word: while every count and increment is below
+     * 2^31 no lane carries into the next, so the words add as they are. */
+    uint64_t wc[CRDT_COUNTERS / 2], wa[CRDT_COUNTERS / 2], hi = 0;
+    memcpy(wc, sl->c, sizeof(wc));
+    memcpy(wa, add, sizeof(wa));
+    for (int i = 0; i < CRDT_COUNTERS / 2; i++)
+        hi |= wc[i] | wa[i];
+    if (!(hi & LANE_TOPS)) {
+        for (int i = 0; i < CRDT_COUNTERS / 2; i++)
+            wc[i] += wa[i];
+        memcpy(sl->c, wc, sizeof(wc));
+    } else {
+        for (int m = 0; m < CRDT_COUNTERS; m++) {
+            uint32_t a = add[m];
+            if (a > UINT32_MAX - sl->c[m])
+                a = UINT32_MAX - sl->c[m]; /* saturate: a slot never wraps */
+            sl->c[m] += a;
+        }
     }
     e->local_ok = e->fleet_ok = 0;
     sl->ver = s->ver;
@@ -1855,9 +1886,6 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
  * throughput, not by waiting in turn for its three stages.
  */
 enum { PREFETCH_GROUP = 16 }; /* updates whose misses overlap: 3 events */
-
-/* The item_mask bits of the public distinct sets. */
-#define DISTINCT_MASK ((1u << CRDT_DISTINCTS) - 1)
 
 static inline void prefetch_span(const void *p, size_t len)
 {
@@ -1920,6 +1948,7 @@ static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_up
     s->ver++;
     struct ent *e = &s->ents[idx];
     uint64_t shape = s->shape;
+    s->xmoved = false;
     if (!e->key_len && x->key_len) { /* known so far from keyless deltas only */
         if (ent_set_key(s, e, x->key, x->key_len))
             return IVT_ENOMEM;
@@ -1933,7 +1962,8 @@ static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_up
     }
     if (created || s->shape != shape)
         ent_account(s, e);
-    ent_xfile(s, idx);
+    if (created || s->xmoved)
+        ent_xfile(s, idx);
     if (rc)
         return rc;
     ent_touch(s, idx);
@@ -1977,9 +2007,11 @@ static void pipe_stage_a(const struct crdt_store *s, struct pipe_slot *p,
         p->state = PIPE_BAD;
         return;
     }
-    uint32_t any = x->item_mask; /* an OR the compiler vectorises */
-    for (int m = 0; m < CRDT_COUNTERS; m++)
-        any |= x->add[m];
+    /* Any increment or item: the counts ORed as words (unaligned loads). */
+    uint64_t w[CRDT_COUNTERS / 2], any = x->item_mask;
+    memcpy(w, x->add, sizeof(w));
+    for (int i = 0; i < CRDT_COUNTERS / 2; i++)
+        any |= w[i];
     if (!any)
         return;
     p->state = PIPE_GO;
