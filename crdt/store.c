@@ -1431,8 +1431,11 @@ static int dset_promote(struct crdt_store *s, struct dset *d)
 }
 
 /* Adds one item (own: of one of our events, which lmask keeps). Returns 1
- * when the set grew, 0 when not, or IVT_ENOMEM. */
-static int dset_add_own(struct crdt_store *s, struct dset *d, uint64_t item, bool own)
+ * when the set grew, 0 when not, or IVT_ENOMEM. When an exact set's array
+ * grows, the bytes it gained are added to *grew if grew is not NULL (the
+ * caller accounts them), else the store's shape changes. */
+static int dset_add_own(struct crdt_store *s, struct dset *d, uint64_t item, bool own,
+                        uint32_t *grew)
 {
     if (d->promoted)
         return dset_add_promoted(s, d, item);
@@ -1467,9 +1470,12 @@ static int dset_add_own(struct crdt_store *s, struct dset *d, uint64_t item, boo
             return IVT_ENOMEM;
         if (!d->cap)
             p[0] = d->u.one; /* n == 1 here */
+        if (grew)
+            *grew += (uint32_t)(cap - d->cap) * (uint32_t)sizeof(*p);
+        else
+            s->shape++;
         d->u.items = p;
         d->cap = cap;
-        s->shape++;
     }
     uint64_t *w = d->cap ? d->u.items : &d->u.one;
     for (uint32_t i = d->n; i > lo; i--) /* at most 255 words: no call */
@@ -1483,7 +1489,7 @@ static int dset_add_own(struct crdt_store *s, struct dset *d, uint64_t item, boo
 /* A peer's item (merges and snapshots). */
 static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
 {
-    return dset_add_own(s, d, item, false);
+    return dset_add_own(s, d, item, false, NULL);
 }
 
 /* Room for one more element in an array that starts inside the record (at
@@ -1571,7 +1577,12 @@ static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint32_t epoch,
                             : bucket_get(s, e, b);
     if (!bk)
         return IVT_ENOMEM;
-    int rc = dset_add_own(s, &bk->set[d], item, own);
+    /* A growing exact array is the one change of e's footprint an add
+     * makes a quarter of the time: accounted here, not by a walk of e. */
+    uint32_t grew = 0;
+    int rc = dset_add_own(s, &bk->set[d], item, own, &grew);
+    e->acct_bytes += grew;
+    s->acct_bytes += grew;
     if (rc > 0) {
         bk->ver = s->ver;
         if (s->cfg.forward_merged)
