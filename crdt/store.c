@@ -1280,7 +1280,8 @@ static bool sparse_put(uint32_t *sp, uint16_t *n, uint32_t idx, uint8_t v)
         sp[lo] = idx << 8 | v;
         return true;
     }
-    memmove(sp + lo + 1, sp + lo, (*n - lo) * sizeof(*sp));
+    for (uint32_t i = *n; i > lo; i--) /* at most 255 entries: no call */
+        sp[i] = sp[i - 1];
     sp[lo] = idx << 8 | v;
     (*n)++;
     return true;
@@ -2037,8 +2038,15 @@ static inline void pipe_stage_b(const struct crdt_store *s, struct pipe_slot *p,
     if (p->state != PIPE_GO)
         return;
     p->hint = tab_lookup(s, x->kind, p->h, false);
-    if (p->hint != NONE)
-        prefetch_span(&s->ents[p->hint], x->item_mask & DISTINCT_MASK ? ENT_HOT : ENT_NOSET);
+    if (p->hint == NONE)
+        return;
+    /* The record's lines one by one (ENT_NOSET and ENT_HOT are whole
+     * lines): a loop over a length cost more than the prefetches. */
+    const char *c = (const char *)&s->ents[p->hint];
+    __builtin_prefetch(c, 1);
+    __builtin_prefetch(c + 64, 1);
+    if (x->item_mask & DISTINCT_MASK)
+        __builtin_prefetch(c + ENT_NOSET, 1);
 }
 
 /* Stage C: the arrays the record points to (the record has arrived). */
