@@ -279,9 +279,9 @@ struct ent {
     uint64_t local[CRDT_COUNTERS];
     /* The fleet's window sums, cached when fleet_ok: the sum of the slots'
      * counts and the promoted epochs' estimates (ent_fleet). Cold for the
-     * same reason as local[]: kept up to date by every update, it was 48 B
-     * of the hot part, whose 3 lines (not 4) are now what an update of a
-     * queued record with one slot and one bucket touches. */
+     * same reason as local[]: while every update raised them they were 48 B
+     * of the hot part; now an update clears fleet_ok, and a queued record
+     * with one slot and one bucket is updated in 3 lines, not 4. */
     uint64_t fleet[CRDT_COUNTERS];
     struct pcell *pcells;
     char *key;
