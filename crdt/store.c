@@ -978,18 +978,25 @@ struct victim {
     uint32_t idx;
 };
 
-/* e's fleet window sums (valid until e changes): the cache, or recomputed
- * from the slots and the promoted epochs' estimates. */
+/* e's window sums into out: the fleet's (every slot, the promoted epochs'
+ * estimates) or, with own, ours (our slots, our events in promoted epochs). */
+static void ent_sums(const struct ent *e, bool own, uint64_t out[CRDT_COUNTERS])
+{
+    memset(out, 0, CRDT_COUNTERS * sizeof(*out));
+    for (uint32_t i = 0; i < e->nslots; i++)
+        if (!own || e->slots[i].origin == SELF)
+            for (int m = 0; m < CRDT_COUNTERS; m++)
+                out[m] += e->slots[i].c[m];
+    for (uint32_t i = 0; i < e->npcells; i++)
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            out[m] += own ? e->pcells[i].own[m] : e->pcells[i].est[m];
+}
+
+/* e's fleet window sums (valid until e changes): the cache, or recomputed. */
 static const uint64_t *ent_fleet(struct ent *e)
 {
     if (!e->fleet_ok) {
-        memset(e->fleet, 0, sizeof(e->fleet));
-        for (uint32_t i = 0; i < e->nslots; i++)
-            for (int m = 0; m < CRDT_COUNTERS; m++)
-                e->fleet[m] += e->slots[i].c[m];
-        for (uint32_t i = 0; i < e->npcells; i++)
-            for (int m = 0; m < CRDT_COUNTERS; m++)
-                e->fleet[m] += e->pcells[i].est[m];
+        ent_sums(e, false, e->fleet);
         e->fleet_ok = 1;
     }
     return e->fleet;
@@ -1136,14 +1143,7 @@ static bool ent_empty(const struct ent *e)
 static const uint64_t *ent_local(struct ent *e)
 {
     if (!e->local_ok) {
-        memset(e->local, 0, sizeof(e->local));
-        for (uint32_t i = 0; i < e->nslots; i++)
-            if (e->slots[i].origin == SELF)
-                for (int m = 0; m < CRDT_COUNTERS; m++)
-                    e->local[m] += e->slots[i].c[m];
-        for (uint32_t i = 0; i < e->npcells; i++)
-            for (int m = 0; m < CRDT_COUNTERS; m++)
-                e->local[m] += e->pcells[i].own[m];
+        ent_sums(e, true, e->local);
         e->local_ok = 1;
     }
     return e->local;
