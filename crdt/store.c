@@ -1280,8 +1280,7 @@ static bool sparse_put(uint32_t *sp, uint16_t *n, uint32_t idx, uint8_t v)
         sp[lo] = idx << 8 | v;
         return true;
     }
-    for (uint32_t i = *n; i > lo; i--) /* at most 255 entries: no call */
-        sp[i] = sp[i - 1];
+    memmove(sp + lo + 1, sp + lo, (*n - lo) * sizeof(*sp));
     sp[lo] = idx << 8 | v;
     (*n)++;
     return true;
@@ -1479,8 +1478,7 @@ static int dset_add_own(struct crdt_store *s, struct dset *d, uint64_t item, boo
         d->cap = cap;
     }
     uint64_t *w = d->cap ? d->u.items : &d->u.one;
-    for (uint32_t i = d->n; i > lo; i--) /* at most 255 words: no call */
-        w[i] = w[i - 1];
+    memmove(w + lo + 1, w + lo, (d->n - lo) * sizeof(uint64_t));
     w[lo] = item;
     d->n++;
     d->lmask = lmask_insert(d->lmask, lo, own);
