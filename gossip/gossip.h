@@ -176,8 +176,20 @@ struct gossip_delegate {
     void (*on_payload)(void *ctx, const uint8_t *p, size_t n);
     /* push-pull: our digest of application state */
     int (*app_digest)(void *ctx, struct ivt_mpw *out);
-    /* push-pull: the state the peer lacks, given its digest */
-    int (*app_diff)(void *ctx, const uint8_t *peer_digest, size_t n, struct ivt_mpw *out);
+    /* push-pull: the state the peer lacks, given its digest, into out.
+     * It may come in segments, so no one call holds the host's loop for
+     * long: return IVT_EAGAIN with *job set (it is NULL at the first
+     * call) and gossip calls app_diff again from gossip_tick (peer_digest
+     * NULL, n 0, the same job, a fresh out), one call per stream and tick,
+     * gossip_next_deadline asking for that tick at once, until it returns
+     * anything but IVT_EAGAIN (0: the last segment; an error: an empty
+     * one). Each segment goes to the peer in a frame of its own and
+     * reaches its app_merge alone, in order. An empty segment with
+     * IVT_EAGAIN is a pause: nothing is sent for it. When the stream ends
+     * first, app_diff_cancel(ctx, job) frees the job. */
+    int (*app_diff)(void *ctx, void **job, const uint8_t *peer_digest, size_t n,
+                    struct ivt_mpw *out);
+    void (*app_diff_cancel)(void *ctx, void *job);
     /* push-pull: merge what the peer sent */
     int (*app_merge)(void *ctx, const uint8_t *state, size_t n);
 };
