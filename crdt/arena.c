@@ -38,7 +38,9 @@ enum {
     POOL_ALIGN = 64,
     /* The smallest block: a free-list link plus room to be useful. */
     SMALL_MIN = 16,
+    SMALL_MIN_LOG2 = 4,
 };
+_Static_assert(SMALL_MIN == 1 << SMALL_MIN_LOG2, "SMALL_MIN is 2^SMALL_MIN_LOG2");
 
 /* calloc, whose big blocks are fresh mappings it need not clear (a slab is
  * touched only as entities arrive), aligned up to a line: calloc's 16 bytes
@@ -154,13 +156,13 @@ void crdt__pool_put(struct crdt__pool *p, void *b)
     p->live--;
 }
 
-/* The small class that holds size bytes: SMALL_MIN << c. */
+/* The small class that holds size bytes: SMALL_MIN << c (a set growing
+ * to promotion asks five times, so no loop). */
 static int small_class(size_t size)
 {
-    int c = 0;
-    while (((size_t)SMALL_MIN << c) < size)
-        c++;
-    return c;
+    if (size <= SMALL_MIN)
+        return 0;
+    return (int)(64 - __builtin_clzll((unsigned long long)(size - 1))) - SMALL_MIN_LOG2;
 }
 
 void *crdt__small_get(struct crdt__mem *m, size_t size)

@@ -247,23 +247,29 @@ struct ent {
     uint32_t nslots, capslots;
     uint16_t npcells, cappcells, nbuckets, capbuckets;
     uint8_t kind, key_len, live, queued, dig_ok;
-    uint8_t dist_ok;  /* bit d: dist[d] is valid (one set changing keeps the others) */
-    uint8_t admitted; /* shared: flushed, digested and repaired (crdt_store_admit) */
-    uint8_t key_sent; /* a delta of ours carried the display key */
-    uint32_t xkey;    /* the expiry list it is filed in (see ent_xkey), 0: none */
-    uint8_t local_ok; /* local[] is valid (an update only clears this) */
-    uint64_t fleet[CRDT_COUNTERS];
-    struct slot slot1;     /* slots while capslots <= 1 */
-    struct bucket bucket1; /* buckets while capbuckets <= 1 */
-    /* colder: flush, digests, queries; an update reads none of it unless
-     * the record's shape changes (ENT_HOT) */
-    uint32_t dprev, dnext; /* flush queue, or the free list (dnext) */
-    uint64_t flushed;      /* store version at its last flush */
+    uint8_t dist_ok;   /* bit d: dist[d] is valid (one set changing keeps the others) */
+    uint8_t admitted;  /* shared: flushed, digested and repaired (crdt_store_admit) */
+    uint8_t key_sent;  /* a delta of ours carried the display key */
+    uint32_t xkey;     /* the expiry list it is filed in (see ent_xkey), 0: none */
+    uint8_t local_ok;  /* local[] is valid (an update only clears this) */
+    uint8_t fleet_ok;  /* fleet[] is valid (an update only clears this) */
+    struct slot slot1; /* slots while capslots <= 1 */
     /* This record's share of the store's running totals (crdt_store_stats),
-     * as last added to them by ent_account. */
+     * as last added to them by ent_account: in the hot part because an
+     * update that grows a set moves it (a quarter of the distinct adds of
+     * a set growing to promotion). */
     uint32_t acct_bytes;
     uint16_t acct_pcells, acct_psets;
-    uint64_t digest; /* cached, valid when dig_ok (then in its bucket's sum) */
+    /* Buckets while capbuckets <= 1. Placed so that its sets fill the third
+     * line: an update that adds no item reads two lines (the head; our
+     * slot and the bucket's header, which the expiry key reads). */
+    struct bucket bucket1;
+    /* colder: flush, digests, queries; an update reads none of it unless
+     * it queues the record for flush or makes its digest stale (ENT_HOT;
+     * the prefetch stages fetch this line then) */
+    uint32_t dprev, dnext; /* flush queue, or the free list (dnext) */
+    uint64_t flushed;      /* store version at its last flush */
+    uint64_t digest;       /* cached, valid when dig_ok (then in its bucket's sum) */
     struct link lk[NLINKS];
     uint64_t dist[NSETS]; /* cached window estimates, see dist_ok */
     /* Our own part of the window sums, cached when local_ok: the sum of
@@ -271,9 +277,18 @@ struct ent {
      * Kept here, out of the lines an update touches, because only
      * queries read it: in the hot part it made them five lines, not four. */
     uint64_t local[CRDT_COUNTERS];
+    /* The fleet's window sums, cached when fleet_ok: the sum of the slots'
+     * counts and the promoted epochs' estimates (ent_fleet). Cold for the
+     * same reason as local[]: while every update raised them they were 48 B
+     * of the hot part; now an update clears fleet_ok, and a queued record
+     * with one slot and one bucket is updated in 3 lines, not 4. */
+    uint64_t fleet[CRDT_COUNTERS];
     struct pcell *pcells;
     char *key;
 };
+
+_Static_assert(offsetof(struct ent, dprev) == 192, "an update's part of a record is 3 lines");
+_Static_assert(offsetof(struct ent, bucket1.set) == 128, "the first bucket's sets are line 2");
 
 /* A journal entry: item was added to set d of bucket b of the record at
  * idx (whose hash was h: a slab slot can be reused) at store version ver
@@ -285,8 +300,17 @@ struct jrnl {
 };
 
 /* The bytes of a record an update of an entity already queued for flush
- * reads and writes: what the hot path prefetches (4 lines of 6). */
+ * reads and writes: what the hot path prefetches (3 lines of 6; 2 when
+ * it adds no item, see ENT_NOSET). */
 #define ENT_HOT offsetof(struct ent, dprev)
+
+/* The bytes of a record an update that adds no item to a set reads: all
+ * but the first bucket's sets. */
+#define ENT_NOSET offsetof(struct ent, bucket1.set)
+
+/* ... and the line after them, with the flush-queue and list links: a
+ * join usually queues the record and makes its digest stale. */
+#define ENT_JOIN (ENT_HOT + 64)
 
 /* A slot of a record being merged, checked and waiting to be joined. */
 struct in_slot {
@@ -396,6 +420,10 @@ struct crdt_store {
      * that did not bump it left its record's footprint as it was, and
      * skips ent_account (the hot path). */
     uint64_t shape;
+    /* Set by every insertion into a record's slots, promoted cells or
+     * buckets, which may change its expiry key: an update that set none
+     * leaves the record filed where it was (ent_xfile is skipped). */
+    bool xmoved;
 };
 
 /* ---- keys and origins -------------------------------------------------- */
@@ -950,11 +978,36 @@ struct victim {
     uint32_t idx;
 };
 
-static uint64_t evidence_of(const struct ent *e)
+/* e's window sums into out: the fleet's (every slot, the promoted epochs'
+ * estimates) or, with own, ours (our slots, our events in promoted epochs). */
+static void ent_sums(const struct ent *e, bool own, uint64_t out[CRDT_COUNTERS])
 {
+    memset(out, 0, CRDT_COUNTERS * sizeof(*out));
+    for (uint32_t i = 0; i < e->nslots; i++)
+        if (!own || e->slots[i].origin == SELF)
+            for (int m = 0; m < CRDT_COUNTERS; m++)
+                out[m] += e->slots[i].c[m];
+    for (uint32_t i = 0; i < e->npcells; i++)
+        for (int m = 0; m < CRDT_COUNTERS; m++)
+            out[m] += own ? e->pcells[i].own[m] : e->pcells[i].est[m];
+}
+
+/* e's fleet window sums (valid until e changes): the cache, or recomputed. */
+static const uint64_t *ent_fleet(struct ent *e)
+{
+    if (!e->fleet_ok) {
+        ent_sums(e, false, e->fleet);
+        e->fleet_ok = 1;
+    }
+    return e->fleet;
+}
+
+static uint64_t evidence_of(struct ent *e)
+{
+    const uint64_t *fleet = ent_fleet(e);
     uint64_t sum = 0;
     for (int m = 0; m < CRDT_COUNTERS; m++)
-        sum += e->fleet[m];
+        sum += fleet[m];
     return sum;
 }
 
@@ -1013,7 +1066,7 @@ static int evict_batch(struct crdt_store *s)
         return IVT_ENOMEM;
     size_t j = 0;
     for (uint32_t i = 0; i < s->used_hi; i++) {
-        const struct ent *e = &s->ents[i];
+        struct ent *e = &s->ents[i];
         if (e->live)
             v[j++] = (struct victim){evidence_of(e), e->h, e->kind, i};
     }
@@ -1090,14 +1143,7 @@ static bool ent_empty(const struct ent *e)
 static const uint64_t *ent_local(struct ent *e)
 {
     if (!e->local_ok) {
-        memset(e->local, 0, sizeof(e->local));
-        for (uint32_t i = 0; i < e->nslots; i++)
-            if (e->slots[i].origin == SELF)
-                for (int m = 0; m < CRDT_COUNTERS; m++)
-                    e->local[m] += e->slots[i].c[m];
-        for (uint32_t i = 0; i < e->npcells; i++)
-            for (int m = 0; m < CRDT_COUNTERS; m++)
-                e->local[m] += e->pcells[i].own[m];
+        ent_sums(e, true, e->local);
         e->local_ok = 1;
     }
     return e->local;
@@ -1385,8 +1431,11 @@ static int dset_promote(struct crdt_store *s, struct dset *d)
 }
 
 /* Adds one item (own: of one of our events, which lmask keeps). Returns 1
- * when the set grew, 0 when not, or IVT_ENOMEM. */
-static int dset_add_own(struct crdt_store *s, struct dset *d, uint64_t item, bool own)
+ * when the set grew, 0 when not, or IVT_ENOMEM. When an exact set's array
+ * grows, the bytes it gained are added to *grew if grew is not NULL (the
+ * caller accounts them), else the store's shape changes. */
+static int dset_add_own(struct crdt_store *s, struct dset *d, uint64_t item, bool own,
+                        uint32_t *grew)
 {
     if (d->promoted)
         return dset_add_promoted(s, d, item);
@@ -1421,9 +1470,12 @@ static int dset_add_own(struct crdt_store *s, struct dset *d, uint64_t item, boo
             return IVT_ENOMEM;
         if (!d->cap)
             p[0] = d->u.one; /* n == 1 here */
+        if (grew)
+            *grew += (uint32_t)(cap - d->cap) * (uint32_t)sizeof(*p);
+        else
+            s->shape++;
         d->u.items = p;
         d->cap = cap;
-        s->shape++;
     }
     uint64_t *w = d->cap ? d->u.items : &d->u.one;
     memmove(w + lo + 1, w + lo, (d->n - lo) * sizeof(uint64_t));
@@ -1436,7 +1488,7 @@ static int dset_add_own(struct crdt_store *s, struct dset *d, uint64_t item, boo
 /* A peer's item (merges and snapshots). */
 static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
 {
-    return dset_add_own(s, d, item, false);
+    return dset_add_own(s, d, item, false, NULL);
 }
 
 /* Room for one more element in an array that starts inside the record (at
@@ -1475,6 +1527,7 @@ static struct bucket *bucket_get(struct crdt_store *s, struct ent *e, uint32_t b
         s->shape++;
     }
     memmove(e->buckets + i + 1, e->buckets + i, (e->nbuckets - i) * sizeof(*e->buckets));
+    s->xmoved = true;
     memset(&e->buckets[i], 0, sizeof(e->buckets[i]));
     e->buckets[i].b = b;
     e->nbuckets++;
@@ -1516,10 +1569,19 @@ static void jrnl_add(struct crdt_store *s, const struct ent *e, struct bucket *b
 static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint32_t epoch, int d,
                             uint64_t item, bool own)
 {
-    struct bucket *bk = bucket_get(s, e, epoch / s->cfg.distinct_bucket_epochs);
+    uint32_t b = epoch / s->cfg.distinct_bucket_epochs;
+    /* Most adds go to the latest bucket: found without a call. */
+    struct bucket *bk = e->nbuckets && e->buckets[e->nbuckets - 1].b == b
+                            ? &e->buckets[e->nbuckets - 1]
+                            : bucket_get(s, e, b);
     if (!bk)
         return IVT_ENOMEM;
-    int rc = dset_add_own(s, &bk->set[d], item, own);
+    /* A growing exact array is the one change of e's footprint an add
+     * makes a quarter of the time: accounted here, not by a walk of e. */
+    uint32_t grew = 0;
+    int rc = dset_add_own(s, &bk->set[d], item, own, &grew);
+    e->acct_bytes += grew;
+    s->acct_bytes += grew;
     if (rc > 0) {
         bk->ver = s->ver;
         if (s->cfg.forward_merged)
@@ -1576,7 +1638,8 @@ static void pcell_reestimate(struct crdt_store *s, struct ent *e, struct pcell *
     uint64_t est = pc->reg[m] ? (uint64_t)llround(crdt_hll_estimate_hist(pcell_hist(s, pc->reg[m]),
                                                                          s->cfg.counter_hll_p))
                               : 0;
-    e->fleet[m] += est - pc->est[m];
+    if (est != pc->est[m])
+        e->fleet_ok = 0;
     pc->est[m] = est;
 }
 
@@ -1605,6 +1668,7 @@ static struct pcell *promote(struct crdt_store *s, struct ent *e, uint32_t epoch
         at--;
     memmove(e->pcells + at + 1, e->pcells + at, (e->npcells - at) * sizeof(*e->pcells));
     struct pcell *pc = &e->pcells[at];
+    s->xmoved = true;
     memset(pc, 0, sizeof(*pc));
     pc->epoch = epoch;
     pc->ver = s->ver;
@@ -1621,7 +1685,6 @@ static struct pcell *promote(struct crdt_store *s, struct ent *e, uint32_t epoch
         for (int m = 0; m < CRDT_COUNTERS; m++) {
             if (pcell_insert(s, e, pc, sl->origin, m, 1, sl->c[m]) < 0)
                 return NULL;
-            e->fleet[m] -= sl->c[m];
             if (sl->origin == SELF)
                 pc->own[m] = sl->c[m];
         }
@@ -1630,6 +1693,7 @@ static struct pcell *promote(struct crdt_store *s, struct ent *e, uint32_t epoch
     if (hi > lo) {
         memmove(e->slots + lo, e->slots + hi, (e->nslots - hi) * sizeof(*e->slots));
         e->nslots -= hi - lo;
+        e->fleet_ok = 0;
     }
     for (int m = 0; m < CRDT_COUNTERS; m++)
         pcell_reestimate(s, e, pc, m);
@@ -1658,6 +1722,7 @@ static struct slot *slot_get(struct crdt_store *s, struct ent *e, uint32_t epoch
     }
     memmove(e->slots + i + 1, e->slots + i, (e->nslots - i) * sizeof(*e->slots));
     struct slot *sl = &e->slots[i];
+    s->xmoved = true;
     memset(sl, 0, sizeof(*sl));
     sl->epoch = epoch;
     sl->origin = origin;
@@ -1707,7 +1772,7 @@ static int counter_join(struct crdt_store *s, struct ent *e, uint32_t epoch, uin
         return IVT_ENOMEM;
     for (int m = 0; m < CRDT_COUNTERS; m++) {
         if (c[m] > sl->c[m]) {
-            e->fleet[m] += c[m] - sl->c[m];
+            e->fleet_ok = 0;
             if (origin == SELF)
                 e->local_ok = 0;
             sl->c[m] = c[m];
@@ -1727,6 +1792,14 @@ static int counter_join(struct crdt_store *s, struct ent *e, uint32_t epoch, uin
 }
 
 /* ---- the local update path ------------------------------------------------ */
+
+/* The item_mask bits of the public distinct sets. */
+#define DISTINCT_MASK ((1u << CRDT_DISTINCTS) - 1)
+
+_Static_assert(CRDT_COUNTERS % 2 == 0, "an update's counts read as 64-bit words");
+
+/* The top bit of each 32-bit lane of a word. */
+#define LANE_TOPS 0x8000000080000000ULL
 
 static bool epoch_ok(const struct crdt_store *s, uint32_t epoch)
 {
@@ -1778,16 +1851,26 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
             c[m] = add[m];
         return counter_join(s, e, epoch, SELF, c) < 0 ? IVT_ENOMEM : 0;
     }
-    for (int m = 0; m < CRDT_COUNTERS; m++) {
-        uint32_t a = add[m];
-        if (!a) /* most events raise one or two of the six */
-            continue;
-        if (a > UINT32_MAX - sl->c[m])
-            a = UINT32_MAX - sl->c[m]; /* saturate: a slot never wraps */
-        sl->c[m] += a;
-        e->fleet[m] += a;
+    /* Two counts per 64-bit word: while every count and increment is below
+     * 2^31 no lane carries into the next, so the words add as they are. */
+    uint64_t wc[CRDT_COUNTERS / 2], wa[CRDT_COUNTERS / 2], hi = 0;
+    memcpy(wc, sl->c, sizeof(wc));
+    memcpy(wa, add, sizeof(wa));
+    for (int i = 0; i < CRDT_COUNTERS / 2; i++)
+        hi |= wc[i] | wa[i];
+    if (!(hi & LANE_TOPS)) {
+        for (int i = 0; i < CRDT_COUNTERS / 2; i++)
+            wc[i] += wa[i];
+        memcpy(sl->c, wc, sizeof(wc));
+    } else {
+        for (int m = 0; m < CRDT_COUNTERS; m++) {
+            uint32_t a = add[m];
+            if (a > UINT32_MAX - sl->c[m])
+                a = UINT32_MAX - sl->c[m]; /* saturate: a slot never wraps */
+            sl->c[m] += a;
+        }
     }
-    e->local_ok = 0;
+    e->local_ok = e->fleet_ok = 0;
     sl->ver = s->ver;
     return 0;
 }
@@ -1822,10 +1905,22 @@ static inline void prefetch_span(const void *p, size_t len)
     __builtin_prefetch(c + len - 1, 1);
 }
 
-/* Stage 3: the arrays an update of e in epoch will write. */
+/* Stage 3: the arrays an update of e in epoch will write, and the line of
+ * e's links if the update will queue it for flush or make its digest
+ * stale (a daemon flushes and digests often: then the first update
+ * after each does both). */
 static void prefetch_parts(const struct crdt_store *s, const struct ent *e, uint32_t epoch,
                            const struct crdt_update *x)
 {
+    if (e->dig_ok || (e->admitted && !e->queued))
+        __builtin_prefetch((const char *)e + ENT_HOT, 1);
+    /* Our first event of an epoch adds our origin to the bucket's
+     * contributors: the sets' line, which stage B left out when the update
+     * itself adds no item. */
+    if (!(x->item_mask & DISTINCT_MASK) && e->buckets == &e->bucket1 &&
+        (!e->nslots || e->slots[e->nslots - 1].epoch != epoch ||
+         e->slots[e->nslots - 1].origin != SELF))
+        __builtin_prefetch(e->bucket1.set, 1);
     if (e->nslots)
         prefetch_span(&e->slots[e->nslots - 1], sizeof(struct slot));
     if (!e->nbuckets)
@@ -1847,16 +1942,23 @@ static void prefetch_parts(const struct crdt_store *s, const struct ent *e, uint
     }
 }
 
-/* Applies one update (entity hash h). Returns 0, IVT_ENOMEM. */
-static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_update *x, uint64_t h)
+/* Applies one update (entity hash h; hint: the record the table named
+ * when the update was prefetched, or NONE). Returns 0, IVT_ENOMEM. */
+static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_update *x, uint64_t h,
+                      uint32_t hint)
 {
-    bool created;
-    uint32_t idx = ent_get_or_create(s, x->kind, h, x->key, x->key_len, &created);
+    /* The hint names the entity if that record is live and carries its
+     * key (live records are unique): no second probe of the table. */
+    bool created = false;
+    uint32_t idx = hint;
+    if (idx == NONE || !s->ents[idx].live || s->ents[idx].h != h || s->ents[idx].kind != x->kind)
+        idx = ent_get_or_create(s, x->kind, h, x->key, x->key_len, &created);
     if (idx == NONE)
         return IVT_ENOMEM;
     s->ver++;
     struct ent *e = &s->ents[idx];
     uint64_t shape = s->shape;
+    s->xmoved = false;
     if (!e->key_len && x->key_len) { /* known so far from keyless deltas only */
         if (ent_set_key(s, e, x->key, x->key_len))
             return IVT_ENOMEM;
@@ -1870,7 +1972,8 @@ static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_up
     }
     if (created || s->shape != shape)
         ent_account(s, e);
-    ent_xfile(s, idx);
+    if (created || s->xmoved)
+        ent_xfile(s, idx);
     if (rc)
         return rc;
     ent_touch(s, idx);
@@ -1914,9 +2017,11 @@ static void pipe_stage_a(const struct crdt_store *s, struct pipe_slot *p,
         p->state = PIPE_BAD;
         return;
     }
-    uint32_t any = x->item_mask; /* an OR the compiler vectorises */
-    for (int m = 0; m < CRDT_COUNTERS; m++)
-        any |= x->add[m];
+    /* Any increment or item: the counts ORed as words (unaligned loads). */
+    uint64_t w[CRDT_COUNTERS / 2], any = x->item_mask;
+    memcpy(w, x->add, sizeof(w));
+    for (int i = 0; i < CRDT_COUNTERS / 2; i++)
+        any |= w[i];
     if (!any)
         return;
     p->state = PIPE_GO;
@@ -1931,8 +2036,15 @@ static inline void pipe_stage_b(const struct crdt_store *s, struct pipe_slot *p,
     if (p->state != PIPE_GO)
         return;
     p->hint = tab_lookup(s, x->kind, p->h, false);
-    if (p->hint != NONE)
-        prefetch_span(&s->ents[p->hint], ENT_HOT);
+    if (p->hint == NONE)
+        return;
+    /* The record's lines one by one (ENT_NOSET and ENT_HOT are whole
+     * lines): a loop over a length cost more than the prefetches. */
+    const char *c = (const char *)&s->ents[p->hint];
+    __builtin_prefetch(c, 1);
+    __builtin_prefetch(c + 64, 1);
+    if (x->item_mask & DISTINCT_MASK)
+        __builtin_prefetch(c + ENT_NOSET, 1);
 }
 
 /* Stage C: the arrays the record points to (the record has arrived). */
@@ -1981,7 +2093,7 @@ int crdt_store_update_batch(struct crdt_store *s, int *rc, const struct crdt_eve
                 erc = IVT_EINVAL; /* the event's other updates still apply */
                 continue;
             }
-            if (update_one(s, epoch, &ev[i].u[j], p->h))
+            if (update_one(s, epoch, &ev[i].u[j], p->h, p->hint))
                 erc = IVT_ENOMEM; /* the event's later updates are not applied */
         }
         if (rc)
@@ -2007,21 +2119,16 @@ static bool ent_expire(struct crdt_store *s, struct ent *e)
 {
     uint32_t fl = s->floor, bfl = fl / s->cfg.distinct_bucket_epochs;
     uint32_t ns = 0, np = 0, nb = 0;
-    e->local_ok = 0; /* our expired counts leave it (recomputed when read) */
+    /* our expired counts leave the sums (recomputed when read) */
+    e->local_ok = e->fleet_ok = 0;
     while (ns < e->nslots && e->slots[ns].epoch < fl) {
-        const struct slot *sl = &e->slots[ns];
-        for (int m = 0; m < CRDT_COUNTERS; m++) {
-            e->fleet[m] -= sl->c[m];
-        }
-        s->origins[sl->origin].refs--;
+        s->origins[e->slots[ns].origin].refs--;
         ns++;
     }
     while (np < e->npcells && e->pcells[np].epoch < fl) {
         struct pcell *pc = &e->pcells[np];
-        for (int m = 0; m < CRDT_COUNTERS; m++) {
-            e->fleet[m] -= pc->est[m];
+        for (int m = 0; m < CRDT_COUNTERS; m++)
             crdt__pool_put(&s->creg, pc->reg[m]);
-        }
         np++;
     }
     while (nb < e->nbuckets && e->buckets[nb].b < bfl) {
@@ -2366,7 +2473,7 @@ static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
     v->hash = e->h;
     v->key = e->key;
     v->key_len = e->key_len;
-    memcpy(v->fleet, e->fleet, sizeof(v->fleet));
+    memcpy(v->fleet, ent_fleet(e), sizeof(v->fleet));
     memcpy(v->local, ent_local(e), sizeof(v->local));
     memcpy(v->distinct, e->dist, sizeof(v->distinct));
     for (int d = 0; d < CRDT_DISTINCTS; d++)
@@ -3581,7 +3688,7 @@ int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
             if (g[j].r.applicable) {
                 g[j].hint = tab_lookup(s, (enum crdt_kind)g[j].r.kind, g[j].r.h, false);
                 if (g[j].hint != NONE)
-                    prefetch_span(&s->ents[g[j].hint], ENT_HOT);
+                    prefetch_span(&s->ents[g[j].hint], ENT_JOIN);
             }
         }
         for (uint32_t j = 0; j < k; j++)

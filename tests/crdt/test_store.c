@@ -1625,6 +1625,59 @@ TEST(crdt_store_update_batch_equals_single)
     }
 }
 
+/* Our slot's counts add per metric, never into a neighbour, and stop at
+ * UINT32_MAX (the update adds two counts per word while both are small). */
+TEST(crdt_store_update_counts_saturate)
+{
+    (void)state;
+    struct crdt_config c;
+    small_config(&c, 1);
+    struct crdt_store *s = mk(&c);
+    uint32_t ep = crdt_store_epoch(s);
+    struct crdt_update u;
+    memset(&u, 0, sizeof(u));
+    u.kind = CRDT_KIND_IP;
+    u.key = "10.0.0.1";
+    u.key_len = 8;
+    struct crdt_view v;
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        u.add[m] = (uint32_t)m + 1;
+    assert_int_equal(crdt_store_update(s, ep, &u, 1), 0);
+    for (int m = 0; m < CRDT_COUNTERS; m++)
+        u.add[m] = 100 * ((uint32_t)m + 1);
+    assert_int_equal(crdt_store_update(s, ep, &u, 1), 0);
+    assert_int_equal(crdt_store_get(s, &v, CRDT_KIND_IP, u.key, u.key_len), 0);
+    for (int m = 0; m < CRDT_COUNTERS; m++) {
+        assert_int_equal(v.fleet[m], 101 * (m + 1));
+        assert_int_equal(v.local[m], 101 * (m + 1));
+    }
+    /* Past 2^31: metric 1 saturates, metric 0 and 2 stay exact. */
+    memset(u.add, 0, sizeof(u.add));
+    u.add[1] = 0x80000005u;
+    u.add[0] = 7;
+    assert_int_equal(crdt_store_update(s, ep, &u, 1), 0);
+    u.add[1] = 0x7ffffffeu;
+    u.add[0] = 0;
+    u.add[2] = 1;
+    assert_int_equal(crdt_store_update(s, ep, &u, 1), 0);
+    assert_int_equal(crdt_store_get(s, &v, CRDT_KIND_IP, u.key, u.key_len), 0);
+    assert_int_equal(v.fleet[0], 101 + 7);
+    assert_int_equal(v.fleet[1], UINT32_MAX);
+    assert_int_equal(v.fleet[2], 303 + 1);
+    assert_int_equal(v.local[1], UINT32_MAX);
+    /* A saturated count takes more events and stays. */
+    memset(u.add, 0, sizeof(u.add));
+    u.add[1] = 3;
+    u.add[3] = 2;
+    assert_int_equal(crdt_store_update(s, ep, &u, 1), 0);
+    assert_int_equal(crdt_store_get(s, &v, CRDT_KIND_IP, u.key, u.key_len), 0);
+    assert_int_equal(v.fleet[1], UINT32_MAX);
+    assert_int_equal(v.fleet[3], 404 + 2);
+    for (int m = 4; m < CRDT_COUNTERS; m++)
+        assert_int_equal(v.fleet[m], 101 * (m + 1));
+    crdt_store_delete(s);
+}
+
 /* n replicas of nodes 2 .. n + 1 (node 1 is the store under test). */
 static void peers_new(struct crdt_store **p, int n)
 {
