@@ -276,7 +276,10 @@ struct node {
     struct ivt_mpw chunk; /* one chunk of a queued repair, as a store message */
 
     struct node_stats stats;
-    struct ua_cache_entry ua_cache[UA_CACHE_SIZE];
+    /* Both caches are allocated at the node's first score (NULL until):
+     * most simulated nodes of a large fleet score nothing, and the two
+     * are 672 KiB a node. */
+    struct ua_cache_entry *ua_cache;   /* UA_CACHE_SIZE slots */
     struct agg_cache_entry *agg_cache; /* AGG_CACHE_SIZE slots */
     uint32_t agg_gen;                  /* bumped when the store changes other than by observe */
     /* The latest time a score filled an entry: AGG_CACHE_MS after it none
@@ -530,7 +533,7 @@ static void agg_drop(struct node *n, uint64_t kind, uint64_t hash)
     if (kind != CRDT_KIND_PREFIX && kind != CRDT_KIND_PUB)
         return;
     struct agg_cache_entry *e = agg_slot(n, (enum crdt_kind)kind, hash);
-    if (e->hash == (hash | 1) && e->kind == kind)
+    if (e && e->hash == (hash | 1) && e->kind == kind)
         e->hash = 0;
 }
 
@@ -899,11 +902,6 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     n->wall = wall;
     n->now = now;
     n->agg_filled = now - AGG_CACHE_MS; /* nothing cached yet */
-    n->agg_cache = calloc(AGG_CACHE_SIZE, sizeof(*n->agg_cache));
-    if (!n->agg_cache) {
-        free(n);
-        return IVT_ENOMEM;
-    }
     ivt_mpw_init_dyn(&n->chunk, MERGE_QUEUE_MAX);
 
     struct crdt_config cc;
@@ -990,6 +988,7 @@ void node_delete(struct node *n)
     }
     ivt_mpw_destroy(&n->chunk);
     free(n->agg_cache);
+    free(n->ua_cache);
     free(n);
 }
 
@@ -1008,7 +1007,8 @@ void node_set_rules(struct node *n, const struct node_rules *rules)
 {
     n->rules = rules;
     /* Cached verdicts point into the old rules' pattern strings. */
-    memset(n->ua_cache, 0, sizeof(n->ua_cache));
+    if (n->ua_cache)
+        memset(n->ua_cache, 0, UA_CACHE_SIZE * sizeof(*n->ua_cache));
 }
 
 void node_slab_ahead(const struct node *n, void **at, size_t *len, size_t ahead)
@@ -1258,6 +1258,12 @@ static void givt(struct node *n, struct node_signals *s, const struct node_event
     if (!k->has[CRDT_KIND_UA])
         return;
     uint64_t h = k->h[CRDT_KIND_UA] | 1; /* never 0, the empty mark */
+    if (!n->ua_cache && !(n->ua_cache = calloc(UA_CACHE_SIZE, sizeof(*n->ua_cache)))) {
+        /* no memory: the verdict uncached */
+        s->crawler_pattern = 0;
+        s->crawler = node_rules_crawler(n->rules, ev->ua, ev->ua_len, &s->crawler_pattern);
+        return;
+    }
     struct ua_cache_entry *e = &n->ua_cache[h % UA_CACHE_SIZE];
     if (e->hash != h) {
         e->hash = h;
@@ -1273,6 +1279,8 @@ static void givt(struct node *n, struct node_signals *s, const struct node_event
  * slot per key, two hot keys on one slot would miss on every score. */
 static struct agg_cache_entry *agg_slot(struct node *n, enum crdt_kind kind, uint64_t h)
 {
+    if (!n->agg_cache)
+        return NULL;
     struct agg_cache_entry *a = &n->agg_cache[((h ^ (uint64_t)kind) % AGG_CACHE_SIZE) & ~1ul];
     struct agg_cache_entry *b = a + 1;
     if (a->hash == (h | 1) && a->kind == kind)
@@ -1300,7 +1308,7 @@ static void agg_add(struct node *n, enum crdt_kind kind, const struct event_keys
     if (!k->has[kind])
         return;
     struct agg_cache_entry *e = agg_slot(n, kind, k->h[kind]);
-    if (e->hash != (k->h[kind] | 1) || e->kind != kind || e->gen != n->agg_gen)
+    if (!e || e->hash != (k->h[kind] | 1) || e->kind != kind || e->gen != n->agg_gen)
         return;
     e->fleet_requests += add[CNT_REQUESTS];
     e->local_requests += add[CNT_REQUESTS];
@@ -1670,7 +1678,11 @@ static void decided(struct node_score *out, const struct crdt_decision *d)
 static int agg_view(struct node *n, struct crdt_view *v, enum crdt_kind kind, uint64_t h,
                     ivt_ms now)
 {
+    if (!n->agg_cache)
+        n->agg_cache = calloc(AGG_CACHE_SIZE, sizeof(*n->agg_cache));
     struct agg_cache_entry *e = agg_slot(n, kind, h);
+    if (!e)
+        return crdt_store_get_hash(n->store, v, kind, h); /* no memory: uncached */
     if (!agg_valid(n, e, kind, h, now)) {
         int rc = crdt_store_get_hash(n->store, v, kind, h);
         if (rc) {
