@@ -2564,26 +2564,16 @@ static uint64_t pcell_digest(struct crdt_store *s, struct ivt_mpw *w, struct pce
     return pc->dh;
 }
 
-/* v little-endian at b (the digest form is the same bytes on every
- * architecture): one store where the byte order is known. Byte at a time,
- * the digest form of hot records (dozens of slots) was 3.5% of a simulated
- * node's instructions. */
-static inline void put_le32(uint8_t *b, uint32_t v)
+/* The n (4 or 8) low bytes of v little-endian at b (the digest form is
+ * the same bytes on every architecture): one store where the byte order is
+ * known. Byte at a time, the digest form of hot records (dozens of slots)
+ * was 3.5% of a simulated node's instructions. */
+static inline void put_le(uint8_t *b, uint64_t v, size_t n)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(b, &v, sizeof(v));
+    memcpy(b, &v, n);
 #else
-    for (int i = 0; i < 4; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-#endif
-}
-
-static inline void put_le64(uint8_t *b, uint64_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(b, &v, sizeof(v));
-#else
-    for (int i = 0; i < 8; i++)
+    for (size_t i = 0; i < n; i++)
         b[i] = (uint8_t)(v >> (8 * i));
 #endif
 }
@@ -2610,10 +2600,10 @@ enum { DIG_SLOT = 4 + 8 + 4 * CRDT_COUNTERS };
  * Takes DIG_SLOT bytes at p. */
 static uint8_t *put_slot_digest(const struct crdt_store *s, uint8_t *p, const struct slot *sl)
 {
-    put_le32(p, sl->epoch);
-    put_le64(p + 4, s->origins[sl->origin].hash);
+    put_le(p, sl->epoch, 4);
+    put_le(p + 4, s->origins[sl->origin].hash, 8);
     for (int m = 0; m < CRDT_COUNTERS; m++)
-        put_le32(p + 12 + 4 * m, sl->c[m]);
+        put_le(p + 12 + 4 * m, sl->c[m], 4);
     return p + DIG_SLOT;
 }
 
@@ -2627,7 +2617,7 @@ static uint8_t *put_dset_digest(uint8_t *p, const struct dset *d)
     const uint64_t *it = dset_items(d);
     p = ivt_mp_put_array(p, d->n);
     for (uint32_t i = 0; i < d->n; i++, p += 8)
-        put_le64(p, it[i]);
+        put_le(p, it[i], 8);
     return p;
 }
 
@@ -3844,7 +3834,7 @@ int crdt_store_digest_encode(struct crdt_store *s, struct ivt_mpw *w, size_t max
     if (p) {
         p = ivt_mp_put_bin_head(p, (uint32_t)(n * 8));
         for (size_t b = 0; b < n; b++, p += 8)
-            put_le64(p, bucket_digest(s, b));
+            put_le(p, bucket_digest(s, b), 8);
         ivt_mpw_commit(w, p);
     }
     return ivt_mpw_error(w);
