@@ -719,20 +719,28 @@ TEST(crdt_store_table_full_touched_at_creation)
 /* A bounded digest: exact in every bucket without a stale shared record,
  * differing in every bucket with one (so an exchange repairs it), and
  * local-only records never make a bucket differ. */
+/* The digest tests' store: node 1's small config at 64 buckets, 400
+ * random events in. */
+static struct crdt_store *digest_store(struct crdt_config *c, struct ivt_rng *rng)
+{
+    small_config(c, 1);
+    c->digest_bits = 6;
+    struct crdt_store *s = mk(c);
+    random_events(s, rng, 400, 200);
+    return s;
+}
+
 TEST(crdt_store_digest_max_marks_stale_buckets)
 {
     (void)state;
     struct ivt_rng rng;
     ivt_rng_seed(&rng, ivt_test_seed());
     struct crdt_config c;
-    small_config(&c, 1);
-    c.digest_bits = 6;
-    struct crdt_store *a = mk(&c);
+    struct crdt_store *a = digest_store(&c, &rng);
     size_t nb = crdt_store_digest_size(a);
     uint64_t *exact = calloc(nb, sizeof(uint64_t)), *got = calloc(nb, sizeof(uint64_t));
     assert_non_null(exact);
     assert_non_null(got);
-    random_events(a, &rng, 400, 200);
     assert_int_equal(crdt_store_digest(a, exact, nb), 0);
     random_events(a, &rng, 30, 200); /* a few records stale again */
     size_t stale = crdt_store_digest_stale(a);
@@ -1429,11 +1437,8 @@ TEST(crdt_store_digest_message_bytes)
     struct ivt_rng rng;
     ivt_rng_seed(&rng, ivt_test_seed());
     struct crdt_config c;
-    small_config(&c, 1);
-    c.digest_bits = 6;
-    struct crdt_store *a = mk(&c), *b = mk(&c);
+    struct crdt_store *a = digest_store(&c, &rng), *b = mk(&c);
     size_t nb = crdt_store_digest_size(a);
-    random_events(a, &rng, 400, 200);
     merge_store(b, a);
     random_events(a, &rng, 30, 200); /* stale records past the bound below */
     uint64_t *want = calloc(nb, sizeof(uint64_t)), *back = calloc(nb, sizeof(uint64_t));
