@@ -4035,8 +4035,10 @@ static size_t repair_write(struct crdt_store *s, const struct order *o, size_t k
     return k;
 }
 
-int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,
-                      size_t *resume, size_t budget, size_t digest_max, size_t *n_out)
+/* crdt_store_repair and crdt_store_repair_part: soft is SIZE_MAX for the
+ * first (it stops at the budget only). */
+static int repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,
+                  size_t *resume, size_t soft, size_t budget, size_t digest_max, size_t *n_out)
 {
     *n_out = 0;
     size_t nb = crdt_store_digest_size(s);
@@ -4076,6 +4078,12 @@ int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *p
             size_t j = repair_write(s, o, g.k[i], budget, &over);
             if (!over) {
                 n_ent += j;
+                if (msg_size(s) >= soft) {
+                    /* A part's worth: the rest from the next bucket on. */
+                    next = g.b[i] + 1;
+                    done = true;
+                    break;
+                }
                 continue;
             }
             if (n_ent == 0 && j > 0) {
@@ -4105,6 +4113,18 @@ int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *p
     *resume = next;
     *n_out = n_ent;
     return 0;
+}
+
+int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,
+                      size_t *resume, size_t budget, size_t digest_max, size_t *n_out)
+{
+    return repair(s, w, peer, n, resume, SIZE_MAX, budget, digest_max, n_out);
+}
+
+int crdt_store_repair_part(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,
+                           size_t *resume, size_t soft, size_t budget, size_t *n_out)
+{
+    return repair(s, w, peer, n, resume, soft, budget, 0, n_out);
 }
 
 void crdt_store_slab_ahead(const struct crdt_store *s, void **at, size_t *len, size_t ahead)

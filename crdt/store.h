@@ -444,6 +444,18 @@ int crdt_store_digest_decode(const struct crdt_store *s, uint64_t *out, size_t n
 int crdt_store_repair(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,
                       size_t *resume, size_t budget, size_t digest_max, size_t *n_out);
 
+/*
+ * A repair message that is one part of a longer answer: as
+ * crdt_store_repair against the digest as it stands (digest_max 0), but
+ * it also ends after the first whole bucket that takes it to soft bytes
+ * or more. An owner that writes a megabyte of repair over several turns
+ * of its event loop asks for parts of soft bytes from *resume on, with
+ * budget the bytes it has left, so a bucket larger than a part is still
+ * sent whole when it fits the budget. Returns as crdt_store_repair.
+ */
+int crdt_store_repair_part(struct crdt_store *s, struct ivt_mpw *w, const uint64_t *peer, size_t n,
+                           size_t *resume, size_t soft, size_t budget, size_t *n_out);
+
 /* The whole store, local-only records included, as one canonical snapshot
  * message: equal states give equal bytes. Returns 0, IVT_ENOMEM, the writer's error. */
 int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w);

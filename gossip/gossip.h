@@ -176,8 +176,18 @@ struct gossip_delegate {
     void (*on_payload)(void *ctx, const uint8_t *p, size_t n);
     /* push-pull: our digest of application state */
     int (*app_digest)(void *ctx, struct ivt_mpw *out);
-    /* push-pull: the state the peer lacks, given its digest */
-    int (*app_diff)(void *ctx, const uint8_t *peer_digest, size_t n, struct ivt_mpw *out);
+    /* push-pull: the state the peer lacks, given its digest. It may be
+     * written in steps, so no one call holds the host's loop for long:
+     * return IVT_EAGAIN after writing part of it into out, with *job set
+     * (it is NULL at the first call). gossip then calls app_diff again
+     * from gossip_tick (peer_digest NULL, n 0, the same job and out), one
+     * call per stream and tick, with gossip_next_deadline asking for that
+     * tick at once, until it returns anything but IVT_EAGAIN (0: out is
+     * the diff; an error: an empty diff is sent). When the stream ends
+     * before that, app_diff_cancel(ctx, job) frees the job. */
+    int (*app_diff)(void *ctx, void **job, const uint8_t *peer_digest, size_t n,
+                    struct ivt_mpw *out);
+    void (*app_diff_cancel)(void *ctx, void *job);
     /* push-pull: merge what the peer sent */
     int (*app_merge)(void *ctx, const uint8_t *state, size_t n);
 };

@@ -11,9 +11,11 @@
  *   initiator                                   responder
  *   REQ  [16, join, summary, count, app digest] ->
  *                                <- RESP [17, summary, count, member digest | nil,
- *                                         app digest, app diff for the initiator]
+ *                                         app digest, app diff for the initiator, more]
+ *                                <- DIFF [20, app diff, more]   (while more)
  *   FIN  [18, member digest | nil, entries the responder lacks,
- *         app diff for the responder]            ->
+ *         app diff for the responder, more]      ->
+ *   DIFF [20, app diff, more]   (while more)     ->
  *                                <- END  [19, entries the initiator lacks]
  *
  *   summary = sum of a hash of (id, generation, incarnation, state) over live
@@ -37,6 +39,18 @@
  *
  * Merging may only lower trust (gossip__merge_remote): a remote death is a
  * suspicion here, and a remote claim of life never revives a tombstone.
+ *
+ * The application's diff is the one part of an exchange that can be
+ * large (the node's evidence repair: a megabyte, some 5 ms of store walks
+ * to write and milliseconds more to seal, open and copy as one frame). The
+ * delegate may write it in segments (app_diff returning IVT_EAGAIN): the
+ * first goes in the RESP or FIN with more = true, and each later one in a
+ * DIFF frame of its own, one per gossip_tick, the last with more = false.
+ * The host's loop serves its other work between them, on both ends: each
+ * segment is sealed, sent, opened and merged alone. Turns stay strict: a
+ * side says nothing while the other's segments are coming, so a frame
+ * that arrives while we still owe segments is a protocol error. A RESP or
+ * FIN without the more field (a node before segments) is one segment.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +74,8 @@ enum {
     PHASE_WAIT_REQ,
     PHASE_WAIT_FIN,
     PHASE_WAIT_END,
+    PHASE_WAIT_RESP_DIFF, /* initiator: the rest of the responder's diff */
+    PHASE_WAIT_FIN_DIFF,  /* responder: the rest of the initiator's diff */
     PHASE_DONE
 };
 
@@ -84,6 +100,16 @@ struct gossip_stream {
     size_t in_len;
     uint8_t *out;
     size_t out_len, out_off;
+    /* Our diff's segments still to send: the application's job, and when
+     * the next is due (at once: the time of the last). */
+    void *job;
+    ivt_ms job_at;
+    /* What our reply waits for while the peer's segments arrive: its
+     * member digest (keep_a bytes, 0 for nil) and app digest (keep_b)
+     * for the initiator's FIN; our END's entries (keep_a) for the
+     * responder. */
+    uint8_t *keep;
+    size_t keep_a, keep_b;
 };
 
 int gossip__streams_init(struct gossip *g)
@@ -93,8 +119,18 @@ int gossip__streams_init(struct gossip *g)
     return g->streams ? 0 : IVT_ENOMEM;
 }
 
+/* Gives an unfinished diff job back to the application. */
+static void job_drop(struct gossip *g, struct gossip_stream *s)
+{
+    if (s->job && g->d.app_diff_cancel)
+        g->d.app_diff_cancel(g->d.ctx, s->job);
+    s->job = NULL;
+}
+
 static void stream_reset(struct gossip *g, struct gossip_stream *s)
 {
+    job_drop(g, s);
+    free(s->keep);
     if (s->sid)
         g->n_streams--;
     free(s->in);
@@ -141,6 +177,7 @@ static struct gossip_stream *stream_alloc(struct gossip *g, uint8_t role,
 
 static void stream_fail(struct gossip *g, struct gossip_stream *s)
 {
+    job_drop(g, s);
     if (s->phase != PHASE_DONE) {
         s->phase = PHASE_DONE;
         s->failed = true;
@@ -187,22 +224,80 @@ static void frame_begin(struct gossip *g, struct gossip_stream *s, struct ivt_mp
     ivt_mpw_uint(w, type);
 }
 
-/* The application's digest or diff as a bin field (empty when absent). */
-static void app_field(struct gossip *g, struct ivt_mpw *w, const uint8_t *peer, size_t n, bool diff)
+/* Writes a as a bin field of w (empty when rc or a failed) and frees a. */
+static void app_bin(struct ivt_mpw *w, struct ivt_mpw *a, int rc)
+{
+    static const uint8_t none[1];
+    if (rc || a->err || !a->data)
+        ivt_mpw_bin(w, none, 0);
+    else
+        ivt_mpw_bin(w, a->data, a->len);
+    ivt_mpw_destroy(a);
+}
+
+/* The application's digest as a bin field (empty when absent). */
+static void app_digest_field(struct gossip *g, struct ivt_mpw *w)
 {
     struct ivt_mpw a;
     ivt_mpw_init_dyn(&a, g->cfg.pushpull_max_bytes / 2);
-    int rc = IVT_ENOENT;
-    if (diff && g->d.app_diff)
-        rc = g->d.app_diff(g->d.ctx, peer, n, &a);
-    else if (!diff && g->d.app_digest)
-        rc = g->d.app_digest(g->d.ctx, &a);
-    static const uint8_t none[1];
-    if (rc || a.err || !a.data)
-        ivt_mpw_bin(w, none, 0);
+    int rc = g->d.app_digest ? g->d.app_digest(g->d.ctx, &a) : IVT_ENOENT;
+    app_bin(w, &a, rc);
+}
+
+/*
+ * Writes the next segment of our diff as a bin field of w: the first
+ * (peer: the peer's app digest) or a later one (s->job set). Returns true
+ * when more segments follow (s->job holds the application's job).
+ */
+static bool app_diff_segment(struct gossip *g, struct gossip_stream *s, struct ivt_mpw *w,
+                             const uint8_t *peer, size_t n, ivt_ms now)
+{
+    struct ivt_mpw a;
+    ivt_mpw_init_dyn(&a, g->cfg.pushpull_max_bytes / 2);
+    int rc = g->d.app_diff ? g->d.app_diff(g->d.ctx, &s->job, peer, n, &a) : IVT_ENOENT;
+    bool more = rc == IVT_EAGAIN;
+    if (more)
+        s->job_at = now;
     else
-        ivt_mpw_bin(w, a.data, a.len);
-    ivt_mpw_destroy(&a);
+        s->job = NULL;
+    app_bin(w, &a, more ? 0 : rc);
+    return more;
+}
+
+/* Sends the next DIFF frame of our diff. */
+static void diff_step(struct gossip *g, struct gossip_stream *s, ivt_ms now)
+{
+    struct ivt_mpw w;
+    frame_begin(g, s, &w, GOSSIP_MSG_PP_DIFF, 3);
+    bool more = app_diff_segment(g, s, &w, NULL, 0, now);
+    ivt_mpw_bool(&w, more);
+    int rc = frame_out(g, s, &w);
+    ivt_mpw_destroy(&w);
+    if (rc)
+        stream_fail(g, s);
+}
+
+/* Keeps a copy of a and b (either may be empty) for a later reply. */
+static int keep(struct gossip_stream *s, const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
+{
+    free(s->keep);
+    s->keep = malloc(na + nb ? na + nb : 1);
+    if (!s->keep)
+        return IVT_ENOMEM;
+    if (na)
+        memcpy(s->keep, a, na);
+    if (nb)
+        memcpy(s->keep + na, b, nb);
+    s->keep_a = na;
+    s->keep_b = nb;
+    return 0;
+}
+
+static void keep_free(struct gossip_stream *s)
+{
+    free(s->keep);
+    s->keep = NULL;
+    s->keep_a = s->keep_b = 0;
 }
 
 static void member_digest(struct gossip *g, struct ivt_mpw *w)
@@ -312,7 +407,7 @@ static int send_req(struct gossip *g, struct gossip_stream *s)
     ivt_mpw_bool(&w, s->join);
     ivt_mpw_uint(&w, sum);
     ivt_mpw_uint(&w, count);
-    app_field(g, &w, NULL, 0, false);
+    app_digest_field(g, &w);
     int rc = frame_out(g, s, &w);
     ivt_mpw_destroy(&w);
     return rc;
@@ -334,7 +429,8 @@ int gossip__stream_open(struct gossip *g, const struct gossip_addr *to, bool joi
 }
 
 /* Responder: REQ -> RESP. */
-static int on_req(struct gossip *g, struct gossip_stream *s, const uint8_t *pos, const uint8_t *end)
+static int on_req(struct gossip *g, struct gossip_stream *s, const uint8_t *pos, const uint8_t *end,
+                  ivt_ms now)
 {
     bool join;
     uint64_t sum;
@@ -347,15 +443,15 @@ static int on_req(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
     uint32_t our_count;
     uint64_t our_sum = gossip__summary(g, &our_count);
     struct ivt_mpw w;
-    frame_begin(g, s, &w, GOSSIP_MSG_PP_RESP, 6);
+    frame_begin(g, s, &w, GOSSIP_MSG_PP_RESP, 7);
     ivt_mpw_uint(&w, our_sum);
     ivt_mpw_uint(&w, our_count);
     if (join || sum != our_sum || count != our_count)
         member_digest(g, &w);
     else
         ivt_mpw_nil(&w);
-    app_field(g, &w, NULL, 0, false);
-    app_field(g, &w, app, app_len, true);
+    app_digest_field(g, &w);
+    ivt_mpw_bool(&w, app_diff_segment(g, s, &w, app, app_len, now));
     int rc = frame_out(g, s, &w);
     ivt_mpw_destroy(&w);
     s->phase = PHASE_WAIT_FIN;
@@ -368,20 +464,21 @@ static void app_merge(struct gossip *g, const uint8_t *p, uint32_t n)
         g->d.app_merge(g->d.ctx, p, n);
 }
 
-/* Initiator: RESP -> FIN. */
-static int on_resp(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
-                   const uint8_t *end)
+/* The optional last field of a RESP or FIN: more DIFF frames follow. */
+static int read_more(const uint8_t **pos, const uint8_t *end, uint32_t fields, uint32_t at,
+                     bool *more)
 {
-    uint64_t sum, count;
-    const uint8_t *d, *dend, *app, *diff;
-    uint32_t app_len, diff_len;
-    if (ivt_mp_read_uint(&pos, end, &sum) || ivt_mp_read_uint(&pos, end, &count) ||
-        read_digest(&pos, end, &d, &dend) || ivt_mp_read_bin(&pos, end, &app, &app_len) ||
-        ivt_mp_read_bin(&pos, end, &diff, &diff_len))
-        return IVT_EPROTO;
-    app_merge(g, diff, diff_len);
+    *more = false;
+    return fields > at ? ivt_mp_read_bool(pos, end, more) : 0;
+}
+
+/* Initiator: the FIN, once the responder's diff is all in. d: the
+ * responder's member digest (NULL: it sent nil); app: its app digest. */
+static int send_fin(struct gossip *g, struct gossip_stream *s, const uint8_t *d,
+                    const uint8_t *dend, const uint8_t *app, size_t app_len, ivt_ms now)
+{
     struct ivt_mpw w;
-    frame_begin(g, s, &w, GOSSIP_MSG_PP_FIN, 4);
+    frame_begin(g, s, &w, GOSSIP_MSG_PP_FIN, 5);
     int rc = 0;
     if (d) {
         member_digest(g, &w);
@@ -390,20 +487,55 @@ static int on_resp(struct gossip *g, struct gossip_stream *s, const uint8_t *pos
         ivt_mpw_nil(&w);
         ivt_mpw_array(&w, 0);
     }
-    app_field(g, &w, app, app_len, true);
-    if (!rc)
-        rc = frame_out(g, s, &w);
-    ivt_mpw_destroy(&w);
     s->phase = PHASE_WAIT_END;
+    if (!rc) {
+        ivt_mpw_bool(&w, app_diff_segment(g, s, &w, app, app_len, now));
+        rc = frame_out(g, s, &w);
+    }
+    ivt_mpw_destroy(&w);
     return rc;
 }
 
-/* Responder: FIN -> END, done. */
+/* Initiator: RESP -> FIN (or the rest of the responder's diff first). */
+static int on_resp(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
+                   const uint8_t *end, uint32_t fields, ivt_ms now)
+{
+    uint64_t sum, count;
+    const uint8_t *d, *dend, *app, *diff;
+    uint32_t app_len, diff_len;
+    bool more;
+    if (ivt_mp_read_uint(&pos, end, &sum) || ivt_mp_read_uint(&pos, end, &count) ||
+        read_digest(&pos, end, &d, &dend) || ivt_mp_read_bin(&pos, end, &app, &app_len) ||
+        ivt_mp_read_bin(&pos, end, &diff, &diff_len) || read_more(&pos, end, fields, 6, &more))
+        return IVT_EPROTO;
+    app_merge(g, diff, diff_len);
+    if (!more)
+        return send_fin(g, s, d, dend, app, app_len, now);
+    s->phase = PHASE_WAIT_RESP_DIFF;
+    return keep(s, d, d ? (size_t)(dend - d) : 0, app, app_len);
+}
+
+/* Responder: our END (entries: the initiator's lacks, computed at its FIN). */
+static int send_end(struct gossip *g, struct gossip_stream *s, const uint8_t *entries, size_t n)
+{
+    struct ivt_mpw w;
+    frame_begin(g, s, &w, GOSSIP_MSG_PP_END, 2);
+    ivt_mpw_raw(&w, entries, n);
+    int rc = frame_out(g, s, &w);
+    ivt_mpw_destroy(&w);
+    s->phase = PHASE_DONE;
+    if (!rc)
+        g->st.pushpull_completed++;
+    return rc;
+}
+
+/* Responder: FIN -> END, done (or the rest of the initiator's diff first). */
 static int on_fin(struct gossip *g, struct gossip_stream *s, const uint8_t *pos, const uint8_t *end,
-                  ivt_ms now)
+                  uint32_t fields, ivt_ms now)
 {
     const uint8_t *d, *dend, *diff;
     uint32_t diff_len;
+    bool more;
     if (read_digest(&pos, end, &d, &dend))
         return IVT_EPROTO;
     /* Validate the whole frame before merging any of it. */
@@ -416,25 +548,53 @@ static int on_fin(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
         if (gossip_wire_full_entry_decode(&pos, end, &m))
             return IVT_EPROTO;
     }
-    if (ivt_mp_read_bin(&pos, end, &diff, &diff_len))
+    const uint8_t *entries_end = pos;
+    if (ivt_mp_read_bin(&pos, end, &diff, &diff_len) || read_more(&pos, end, fields, 4, &more))
         return IVT_EPROTO;
     /* Compute what the initiator lacks from our state before the merge, so
      * the reply carries our view, not an echo of theirs. */
-    struct ivt_mpw w;
-    frame_begin(g, s, &w, GOSSIP_MSG_PP_END, 2);
+    struct ivt_mpw e;
+    ivt_mpw_init_dyn(&e, g->cfg.pushpull_max_bytes);
     int rc = 0;
     if (d)
-        rc = member_diff(g, &w, d, dend);
+        rc = member_diff(g, &e, d, dend);
     else
-        ivt_mpw_array(&w, 0);
-    merge_entries(g, &entries, end, now);
+        ivt_mpw_array(&e, 0);
+    merge_entries(g, &entries, entries_end, now);
     app_merge(g, diff, diff_len);
-    if (!rc)
-        rc = frame_out(g, s, &w);
-    ivt_mpw_destroy(&w);
-    s->phase = PHASE_DONE;
-    if (!rc)
-        g->st.pushpull_completed++;
+    if (!rc && ivt_mpw_error(&e))
+        rc = ivt_mpw_error(&e);
+    if (!rc && more) {
+        s->phase = PHASE_WAIT_FIN_DIFF;
+        rc = keep(s, e.data, e.len, NULL, 0);
+    } else if (!rc) {
+        rc = send_end(g, s, e.data, e.len);
+    }
+    ivt_mpw_destroy(&e);
+    return rc;
+}
+
+/* Either end: one more segment of the peer's diff; the reply when it was
+ * the last. */
+static int on_diff(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
+                   const uint8_t *end, ivt_ms now)
+{
+    const uint8_t *diff;
+    uint32_t diff_len;
+    bool more;
+    if (ivt_mp_read_bin(&pos, end, &diff, &diff_len) || ivt_mp_read_bool(&pos, end, &more))
+        return IVT_EPROTO;
+    app_merge(g, diff, diff_len);
+    if (more)
+        return 0;
+    int rc;
+    if (s->phase == PHASE_WAIT_RESP_DIFF) {
+        const uint8_t *d = s->keep_a ? s->keep : NULL;
+        rc = send_fin(g, s, d, d ? d + s->keep_a : NULL, s->keep + s->keep_a, s->keep_b, now);
+    } else {
+        rc = send_end(g, s, s->keep, s->keep_a);
+    }
+    keep_free(s);
     return rc;
 }
 
@@ -501,20 +661,28 @@ static int on_frame(struct gossip *g, struct gossip_stream *s, const uint8_t *f,
         g->st.dropped[GOSSIP_DROP_REPLAY]++;
         rc = IVT_EREPLAY;
     }
-    if (!rc) {
-        uint8_t want = s->phase == PHASE_WAIT_REQ    ? GOSSIP_MSG_PP_REQ
-                       : s->phase == PHASE_WAIT_RESP ? GOSSIP_MSG_PP_RESP
-                       : s->phase == PHASE_WAIT_FIN  ? GOSSIP_MSG_PP_FIN
-                       : s->phase == PHASE_WAIT_END  ? GOSSIP_MSG_PP_END
-                                                     : 0;
+    if (!rc && s->job) {
+        /* The peer speaks while we still owe it segments of our diff: it
+         * cannot, it waits for the last one. */
+        rc = IVT_EPROTO;
+    } else if (!rc) {
+        uint8_t want = s->phase == PHASE_WAIT_REQ         ? GOSSIP_MSG_PP_REQ
+                       : s->phase == PHASE_WAIT_RESP      ? GOSSIP_MSG_PP_RESP
+                       : s->phase == PHASE_WAIT_FIN       ? GOSSIP_MSG_PP_FIN
+                       : s->phase == PHASE_WAIT_END       ? GOSSIP_MSG_PP_END
+                       : s->phase == PHASE_WAIT_RESP_DIFF ? GOSSIP_MSG_PP_DIFF
+                       : s->phase == PHASE_WAIT_FIN_DIFF  ? GOSSIP_MSG_PP_DIFF
+                                                          : 0;
         if (type != want)
             rc = IVT_EPROTO;
         else if (type == GOSSIP_MSG_PP_REQ)
-            rc = on_req(g, s, pos, end);
+            rc = on_req(g, s, pos, end, now);
         else if (type == GOSSIP_MSG_PP_RESP)
-            rc = on_resp(g, s, pos, end);
+            rc = on_resp(g, s, pos, end, fields, now);
         else if (type == GOSSIP_MSG_PP_FIN)
-            rc = on_fin(g, s, pos, end, now);
+            rc = on_fin(g, s, pos, end, fields, now);
+        else if (type == GOSSIP_MSG_PP_DIFF)
+            rc = on_diff(g, s, pos, end, now);
         else
             rc = on_end(g, s, pos, end, now);
         if (rc == IVT_EPROTO)
@@ -681,6 +849,8 @@ void gossip__streams_tick(struct gossip *g, ivt_ms now)
         if (!s->sid)
             continue;
         seen++;
+        if (s->job && now < s->deadline)
+            diff_step(g, s, now);
         if (now < s->deadline)
             continue;
         stream_fail(g, s);
@@ -700,6 +870,8 @@ ivt_ms gossip__streams_deadline(const struct gossip *g)
             continue;
         seen++;
         ivt_ms d = s->phase == PHASE_DONE ? s->deadline + g->cfg.stream_timeout : s->deadline;
+        if (s->job && s->job_at < d)
+            d = s->job_at; /* our diff's next segment: at once */
         t = d < t ? d : t;
     }
     return t;

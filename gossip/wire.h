@@ -54,6 +54,7 @@ enum gossip_msg_type {
     GOSSIP_MSG_PP_RESP = 17,
     GOSSIP_MSG_PP_FIN = 18,
     GOSSIP_MSG_PP_END = 19,
+    GOSSIP_MSG_PP_DIFF = 20, /* more of an app diff (pushpull.c) */
     GOSSIP_MSG_UNKNOWN = 255 /* decoded and skipped */
 };
 

@@ -146,6 +146,12 @@ enum {
      * instead of 0.15: anti-entropy that slow is not worth the shorter
      * callback. */
     REPAIR_BUDGET = NODE_REPAIR_BUDGET,
+    /* A part of the repair written per loop turn (about 0.6 ms of store
+     * walks): a score waits behind one part, not behind the megabyte. */
+    REPAIR_STEP = NODE_REPAIR_STEP,
+    /* Budget left below which an answer ends: a part that small would
+     * carry a bucket or two at the price of its header and origins. */
+    REPAIR_PART_MIN = 4096,
     /* Entity records merged at once from a received repair (about 1 ms):
      * the rest is queued and merged a chunk per node_tick. */
     MERGE_CHUNK = 256,
@@ -724,50 +730,117 @@ static size_t repair_slice(struct node *n, uint64_t *theirs, const uint64_t *our
     return first;
 }
 
-static int app_diff(void *ctx, const uint8_t *peer, size_t len, struct ivt_mpw *out)
+/*
+ * A push-pull's repair answer, in segments that gossip sends as frames of
+ * their own, one per turn of the host's loop (gossip's app_diff with
+ * IVT_EAGAIN): [decisions] first, then [nil, part] while more of the
+ * slice differs, each part a complete store repair message of about
+ * REPAIR_STEP bytes (whole buckets), together at most REPAIR_BUDGET.
+ * Written, sealed, opened and merged at once, a megabyte of repair held
+ * each end's loop for 5-10 ms, and every score that arrived meanwhile
+ * waited. The first call reads the peer's digest, the second compares it
+ * with ours and picks the slice.
+ * Between the calls the store changes (events, merges): a part carries
+ * the state as it is when written, which the peer joins as any repair
+ * (absolute values: a later state is as good), and the buckets compared
+ * are those of the digest the first call took.
+ */
+struct diff_job {
+    size_t nb;         /* digest buckets */
+    size_t resume;     /* next bucket to look at */
+    size_t slice_end;  /* the slice's end: buckets from here on are masked */
+    size_t left;       /* budget bytes not used yet */
+    bool picked;       /* the slice is chosen (at the second call) */
+    uint64_t theirs[]; /* the peer's digest, masked past the slice; then ours */
+};
+
+/* Ends an answer: the slice cursor moves on (see repair_slice). */
+static void diff_end(struct node *n, struct diff_job *j)
 {
-    struct node *n = ctx;
-    size_t nb = crdt_store_digest_size(n->store);
-    uint64_t *theirs = malloc(2 * nb * sizeof(*theirs));
-    if (!theirs)
-        return IVT_ENOMEM;
-    uint64_t *ours = theirs + nb;
-    int rc = crdt_store_digest_decode(n->store, theirs, nb, peer, len);
-    ivt_mpw_array(out, 2);
-    if (crdt_lww_encode(n->lww, out) == 0 && ivt_mpw_error(out) == 0) {
-        size_t resume = nb, sent = 0, slice_end = nb;
-        size_t room =
-            out->max > out->len + PAYLOAD_HEADER ? out->max - out->len - PAYLOAD_HEADER : 0;
-        if (room > REPAIR_BUDGET)
-            room = REPAIR_BUDGET;
-        if (rc == 0 && (rc = crdt_store_digest_max(n->store, ours, nb, DIGEST_ANSWER_MAX)) == 0)
-            resume = repair_slice(n, theirs, ours, nb, &slice_end);
-        if (rc == 0 && resume < nb) {
-            /* 0: the digest just taken, unchanged since (the slice was
-             * chosen on it; a further refresh would unmask buckets). */
-            rc = crdt_store_repair(n->store, out, theirs, nb, &resume, room, 0, &sent);
-            /* The width follows the store's density: halved when the budget
-             * cut the slice (it held more than one exchange carries), doubled
-             * when the slice fitted. A small store is repaired whole at
-             * once; a large one in slices of about a budget's worth. */
-            if (resume < slice_end) {
-                n->repair_from = resume;
-                n->repair_width = n->repair_width > 1 ? n->repair_width / 2 : 1;
-            } else {
-                n->repair_from = slice_end % nb;
-                n->repair_width = n->repair_width < nb / 2 ? n->repair_width * 2 : nb;
-            }
+    if (j->slice_end < j->nb) {
+        /* The width follows the store's density: halved when the budget
+         * cut the slice (it held more than one exchange carries), doubled
+         * when it fitted. A small store is repaired whole at once; a large
+         * one in slices of about a budget's worth. */
+        if (j->resume < j->slice_end) {
+            n->repair_from = j->resume;
+            n->repair_width = n->repair_width > 1 ? n->repair_width / 2 : 1;
         } else {
-            /* Equal digests, or a peer whose digest we cannot read: no
-             * evidence, but a valid (empty) message so it still takes our
-             * decisions. */
-            resume = 0;
-            int rc2 = crdt_store_repair(n->store, out, theirs, 0, &resume, 0, 0, &sent);
-            rc = rc ? rc : rc2;
+            n->repair_from = j->slice_end % j->nb;
+            n->repair_width = n->repair_width < j->nb / 2 ? n->repair_width * 2 : j->nb;
         }
     }
-    free(theirs);
+    free(j);
+}
+
+static int app_diff(void *ctx, void **job, const uint8_t *peer, size_t len, struct ivt_mpw *out)
+{
+    struct node *n = ctx;
+    struct diff_job *j = *job;
+    if (!j) {
+        /* The first segment: [decisions]. It is written in the callback
+         * that also encodes our own digest for the peer, so the peer's
+         * digest is only read here: comparing it with ours (which
+         * re-encodes what changed since the last digest: up to
+         * DIGEST_ANSWER_MAX records, 1-3 ms) waits for the next tick. */
+        ivt_mpw_array(out, 1);
+        int rc = crdt_lww_encode(n->lww, out);
+        if (rc || ivt_mpw_error(out))
+            return rc ? rc : ivt_mpw_error(out);
+        size_t nb = crdt_store_digest_size(n->store);
+        j = malloc(sizeof(*j) + 2 * nb * sizeof(*j->theirs));
+        if (!j)
+            return 0; /* the decisions alone */
+        j->nb = nb;
+        j->resume = 0;
+        j->slice_end = nb;
+        j->left = REPAIR_BUDGET;
+        j->picked = false;
+        /* A peer whose digest we cannot read: the decisions alone. */
+        if (crdt_store_digest_decode(n->store, j->theirs, nb, peer, len) != 0) {
+            free(j);
+            return 0;
+        }
+        *job = j;
+        return IVT_EAGAIN;
+    }
+    /* A later segment: [nil, part], or [nil] when nothing (more) differs. */
+    size_t hdr = out->len, sent = 0;
+    ivt_mpw_array(out, 2);
+    ivt_mpw_nil(out);
+    int rc = 0;
+    if (!j->picked) {
+        j->picked = true;
+        uint64_t *ours = j->theirs + j->nb;
+        j->resume = j->nb;
+        if (crdt_store_digest_max(n->store, ours, j->nb, DIGEST_ANSWER_MAX) == 0)
+            j->resume = repair_slice(n, j->theirs, ours, j->nb, &j->slice_end);
+    }
+    size_t before = out->len;
+    size_t room = out->max > out->len + PAYLOAD_HEADER ? out->max - out->len - PAYLOAD_HEADER : 0;
+    size_t left = j->left < room ? j->left : room;
+    if (j->resume < j->slice_end && left >= REPAIR_PART_MIN) {
+        size_t soft = left < REPAIR_STEP ? left : REPAIR_STEP;
+        rc = crdt_store_repair_part(n->store, out, j->theirs, j->nb, &j->resume, soft, left, &sent);
+        if (rc == IVT_ENOSPC)
+            rc = 0; /* the next bucket does not fit what is left: done */
+    }
+    if (sent)
+        j->left -= out->len - before < j->left ? out->len - before : j->left;
+    else
+        ivt_mp_put_array(out->data + hdr, 1); /* one byte, as the 2 was */
+    if (rc == 0 && !ivt_mpw_error(out) && sent && j->resume < j->slice_end &&
+        j->left >= REPAIR_PART_MIN)
+        return IVT_EAGAIN;
+    diff_end(n, j);
+    *job = NULL;
     return rc ? rc : ivt_mpw_error(out);
+}
+
+static void app_diff_cancel(void *ctx, void *job)
+{
+    (void)ctx;
+    free(job);
 }
 
 /* Merges up to MERGE_CHUNK records of the oldest queued repair; drops the
@@ -859,15 +932,21 @@ static int app_merge(void *ctx, const uint8_t *p, size_t len)
     struct node *n = ctx;
     const uint8_t *end = p + len, *q;
     uint32_t items;
-    if (ivt_mp_read_array(&p, end, &items) || items != 2)
+    /* A segment of app_diff: [decisions | nil, store message] or
+     * [decisions | nil]. */
+    if (ivt_mp_read_array(&p, end, &items) || items < 1 || items > 2)
         return IVT_EPROTO;
     q = p;
     if (ivt_mp_skip(&q, end))
         return IVT_EPROTO;
-    int rc = crdt_lww_merge(n->lww, p, (size_t)(q - p), n->wall, 0);
-    int rc2 = merge_store(n, q, (size_t)(end - q));
+    int rc = 0;
+    if (ivt_mp_peek(p, end) != IVT_MP_NIL)
+        rc = crdt_lww_merge(n->lww, p, (size_t)(q - p), n->wall, 0);
+    if (items == 1)
+        return q == end ? rc : IVT_EPROTO;
     /* What we merged from a repair is already everywhere the peer is: do
      * not re-broadcast it as our own change. */
+    int rc2 = merge_store(n, q, (size_t)(end - q));
     return rc ? rc : rc2;
 }
 
@@ -952,6 +1031,7 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
         .on_payload = on_payload,
         .app_digest = app_digest,
         .app_diff = app_diff,
+        .app_diff_cancel = app_diff_cancel,
         .app_merge = app_merge,
     };
     if (rc == 0)

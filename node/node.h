@@ -214,10 +214,11 @@ size_t node_outbox(struct node *node, struct gossip_packet *out, size_t max);
  * so the benchmarks time these sizes (crdt_store_tick_1m,
  * crdt_store_walks_1m in tests/crdt/bench_crdt.c). */
 enum {
-    NODE_ROLL_STEP = 4096,           /* records an epoch roll visits per node_tick */
-    NODE_DIGEST_SLICE = 256,         /* stale digests encoded per 25 ms slice */
-    NODE_DIGEST_ANSWER_MAX = 4096,   /* stale digests a push-pull encodes */
-    NODE_REPAIR_BUDGET = 1024 * 1024 /* bytes of evidence one repair carries */
+    NODE_ROLL_STEP = 4096,            /* records an epoch roll visits per node_tick */
+    NODE_DIGEST_SLICE = 256,          /* stale digests encoded per 25 ms slice */
+    NODE_DIGEST_ANSWER_MAX = 4096,    /* stale digests a push-pull encodes */
+    NODE_REPAIR_BUDGET = 1024 * 1024, /* bytes of evidence one repair carries */
+    NODE_REPAIR_STEP = 128 * 1024     /* ... written per node_tick, in whole buckets */
 };
 
 /* A member that appeared or changed, as gossip reported it. */

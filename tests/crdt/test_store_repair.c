@@ -168,51 +168,126 @@ TEST(crdt_store_repair_is_snapshot_order)
     crdt_store_delete(s);
 }
 
+/* A store, its snapshot's records, and the records of a run of repair
+ * messages appended as they come: the two must end equal. */
+struct resume_rig {
+    struct crdt_store *s;
+    struct ivt_mpw snap, w, cat;
+    const uint8_t *a; /* the snapshot's records */
+    uint32_t ns;      /* ... how many */
+    size_t total;     /* records appended */
+};
+
+static void resume_init(struct resume_rig *r)
+{
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    r->s = mk(&rng);
+    ivt_mpw_init_dyn(&r->snap, 1 << 26);
+    ivt_mpw_init_dyn(&r->w, 1 << 26);
+    ivt_mpw_init_dyn(&r->cat, 1 << 26);
+    assert_int_equal(crdt_store_encode(r->s, &r->snap), 0);
+    r->a = records(r->snap.data, r->snap.len, &r->ns);
+    r->total = 0;
+}
+
+/* Appends the records of the message in r->w (sent of them). */
+static void resume_append(struct resume_rig *r, size_t sent)
+{
+    uint32_t n;
+    const uint8_t *rec = records(r->w.data, r->w.len, &n);
+    assert_int_equal(n, sent);
+    ivt_mpw_raw(&r->cat, rec, (size_t)(r->w.data + r->w.len - rec));
+    r->total += sent;
+}
+
+/* The messages held the store's records, each once, in snapshot order. */
+static void resume_check_and_free(struct resume_rig *r)
+{
+    assert_int_equal(r->total, r->ns);
+    assert_int_equal(r->cat.len, (size_t)(r->snap.data + r->snap.len - r->a));
+    assert_memory_equal(r->cat.data, r->a, r->cat.len);
+    ivt_mpw_destroy(&r->snap);
+    ivt_mpw_destroy(&r->w);
+    ivt_mpw_destroy(&r->cat);
+    crdt_store_delete(r->s);
+}
+
 TEST(crdt_store_repair_budget_resumes_exactly)
 {
     (void)state;
-    struct ivt_rng rng;
-    ivt_rng_seed(&rng, ivt_test_seed());
-    struct crdt_store *s = mk(&rng);
-    struct ivt_mpw snap, w, cat;
-    ivt_mpw_init_dyn(&snap, 1 << 26);
-    ivt_mpw_init_dyn(&w, 1 << 26);
-    ivt_mpw_init_dyn(&cat, 1 << 26);
-    assert_int_equal(crdt_store_encode(s, &snap), 0);
-    uint32_t ns;
-    const uint8_t *a = records(snap.data, snap.len, &ns);
+    struct resume_rig r;
+    resume_init(&r);
     /* Room for the largest bucket's records (so no bucket is cut inside),
      * less than the store's: messages end inside groups of buckets. */
-    size_t nb = crdt_store_digest_size(s), resume = 0, total = 0, messages = 0, budget = 0;
+    size_t nb = crdt_store_digest_size(r.s), resume = 0, messages = 0, budget = 0;
     for (size_t b = 0; b < nb; b++) {
         size_t sent = 0;
         resume = 0;
-        repair_some(s, &w, 1 << 26, &resume, &sent, b);
-        budget = w.len > budget ? w.len : budget;
+        repair_some(r.s, &r.w, 1 << 26, &resume, &sent, b);
+        budget = r.w.len > budget ? r.w.len : budget;
     }
     budget += budget / 4;
     resume = 0;
     while (resume < nb) {
         size_t sent = 0, before = resume;
-        repair_all(s, &w, budget, &resume, &sent);
+        repair_all(r.s, &r.w, budget, &resume, &sent);
         assert_true(resume > before);
-        assert_true(w.len <= budget);
+        assert_true(r.w.len <= budget);
         if (!sent)
             continue;
-        uint32_t n;
-        const uint8_t *r = records(w.data, w.len, &n);
-        assert_int_equal(n, sent);
-        ivt_mpw_raw(&cat, r, (size_t)(w.data + w.len - r));
-        total += sent;
+        resume_append(&r, sent);
         messages++;
     }
     assert_true(messages >= 3);
     assert_true(messages < nb); /* some messages hold several buckets */
-    assert_int_equal(total, ns);
-    assert_int_equal(cat.len, (size_t)(snap.data + snap.len - a));
-    assert_memory_equal(cat.data, a, cat.len);
-    ivt_mpw_destroy(&snap);
-    ivt_mpw_destroy(&w);
-    ivt_mpw_destroy(&cat);
-    crdt_store_delete(s);
+    resume_check_and_free(&r);
+}
+
+/* A repair answer written in parts (crdt_store_repair_part, as a node
+ * writes one over several loop turns): each part ends on the first whole
+ * bucket past its soft size, even a bucket larger than that (the hard
+ * budget allows it), and the parts together are the store, in order. */
+TEST(crdt_store_repair_parts_end_on_buckets_and_resume_exactly)
+{
+    (void)state;
+    struct resume_rig r;
+    resume_init(&r);
+    size_t nb = crdt_store_digest_size(r.s), filled = 0, smallest = SIZE_MAX;
+    for (size_t b = 0; b < nb; b++) {
+        size_t sent = 0, resume = 0;
+        repair_some(r.s, &r.w, 1 << 26, &resume, &sent, b);
+        filled += sent > 0;
+        if (sent && r.w.len < smallest)
+            smallest = r.w.len;
+    }
+    uint64_t *peer = malloc(nb * sizeof(*peer));
+    assert_non_null(peer);
+    assert_int_equal(crdt_store_digest(r.s, peer, nb), 0);
+    for (size_t b = 0; b < nb; b++)
+        peer[b] ^= 1;
+    /* Soft below the smallest bucket: one bucket a part, none cut. */
+    size_t resume = 0, parts = 0;
+    while (resume < nb) {
+        size_t sent = 0;
+        ivt_mpw_reset(&r.w);
+        assert_int_equal(
+            crdt_store_repair_part(r.s, &r.w, peer, nb, &resume, smallest / 2, 1 << 26, &sent), 0);
+        if (!sent)
+            continue;
+        resume_append(&r, sent);
+        parts++;
+    }
+    assert_int_equal(parts, filled);
+    assert_true(parts >= 3);
+    /* Soft past the whole store: one part, the same as one repair. */
+    resume = 0;
+    size_t sent = 0;
+    ivt_mpw_reset(&r.w);
+    assert_int_equal(crdt_store_repair_part(r.s, &r.w, peer, nb, &resume, 1 << 26, 1 << 26, &sent),
+                     0);
+    assert_int_equal(resume, nb);
+    assert_int_equal(sent, r.ns);
+    free(peer);
+    resume_check_and_free(&r);
 }
