@@ -164,46 +164,82 @@ static inline uint64_t reg_word(const uint8_t *reg, size_t i)
     return x;
 }
 
+/* The top bit of each non-zero byte of x: a byte's low seven bits plus
+ * 0x7f carry into its top bit when any is set, and never past it. */
+static inline uint64_t nonzero_mask(uint64_t x)
+{
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7fULL;
+    return (((x & low7) + low7) | x) & ~low7;
+}
+
 /* Non-zero bytes of x. */
 static inline unsigned nonzero_bytes(uint64_t x)
 {
-    x |= x >> 4;
-    x |= x >> 2;
-    x |= x >> 1;
     /* one bit per byte: the multiply sums the bytes into the top one
      * (no popcount instruction in the baseline x86-64 target) */
-    return (unsigned)(((x & 0x0101010101010101ULL) * 0x0101010101010101ULL) >> 56);
+    return (unsigned)(((nonzero_mask(x) >> 7) * 0x0101010101010101ULL) >> 56);
 }
 
+/* The sparse entries of the non-zero registers among the 8 at reg[i0],
+ * in index order, at p; returns the end. */
+static inline uint8_t *put_sparse_word(uint8_t *p, const uint8_t *reg, size_t i0, uint64_t x)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* register i0 + j is byte j of x, the lowest first: the set bits of
+     * the mask, lowest first, are the non-zero registers in index order */
+    for (uint64_t mask = nonzero_mask(x); mask; mask &= mask - 1) {
+        size_t i = i0 + ((unsigned)__builtin_ctzll(mask) >> 3);
+        p[0] = (uint8_t)(i >> 8);
+        p[1] = (uint8_t)i;
+        p[2] = reg[i];
+        p += SPARSE_ENTRY;
+    }
+#else
+    (void)x;
+    for (size_t i = i0; i < i0 + 8; i++) {
+        if (!reg[i])
+            continue;
+        p[0] = (uint8_t)(i >> 8);
+        p[1] = (uint8_t)i;
+        p[2] = reg[i];
+        p += SPARSE_ENTRY;
+    }
+#endif
+    return p;
+}
+
+/*
+ * Sparse when the entries are smaller than the registers. A sketch here is
+ * mostly a promoted epoch's counter or a set just past exact, a dozen
+ * non-zero registers of 1,024 or 4,096, encoded for every digest of its
+ * record: zero words are skipped in both passes, and the entries go
+ * straight into the writer.
+ */
 void crdt_hll_encode(struct ivt_mpw *w, const uint8_t *reg, unsigned p)
 {
     size_t m = crdt_hll_size(p), k = 0;
-    for (size_t i = 0; i < m; i += 8)
-        k += nonzero_bytes(reg_word(reg, i));
+    for (size_t i = 0; i < m; i += 8) {
+        uint64_t x = reg_word(reg, i);
+        if (x)
+            k += nonzero_bytes(x);
+    }
     if (k * SPARSE_ENTRY >= m) {
         ivt_mpw_bin(w, reg, m);
         return;
     }
-    /* msgpack bin header, then the entries straight into the writer. */
-    msgpack_pack_bin(&w->pk, k * SPARSE_ENTRY);
-    uint8_t e[SPARSE_ENTRY * 64];
-    size_t n = 0;
+    /* exactly what is written: a fixed writer with room for the sketch
+     * must not fail on a bound */
+    size_t body = k * SPARSE_ENTRY, head = body < 0x100 ? 2 : body < 0x10000 ? 3 : 5;
+    uint8_t *o = ivt_mpw_reserve(w, head + body);
+    if (!o)
+        return;
+    o = ivt_mp_put_bin_head(o, (uint32_t)body);
     for (size_t i0 = 0; i0 < m; i0 += 8) {
-        if (!reg_word(reg, i0))
-            continue;
-        for (size_t i = i0; i < i0 + 8; i++) {
-            if (!reg[i])
-                continue;
-            e[n++] = (uint8_t)(i >> 8);
-            e[n++] = (uint8_t)i;
-            e[n++] = reg[i];
-            if (n == sizeof(e)) {
-                ivt_mpw_raw(w, e, n);
-                n = 0;
-            }
-        }
+        uint64_t x = reg_word(reg, i0);
+        if (x)
+            o = put_sparse_word(o, reg, i0, x);
     }
-    ivt_mpw_raw(w, e, n);
+    ivt_mpw_commit(w, o);
 }
 
 /* crdt_hll_decode_merge, keeping hist (when not NULL) the histogram of reg. */

@@ -2671,12 +2671,31 @@ static uint64_t pcell_digest(struct crdt_store *s, struct ivt_mpw *w, struct pce
     return pc->dh;
 }
 
-/* Stores the n low bytes of v little-endian (the digest form is the same
- * bytes on every architecture). */
-static inline void put_le(uint8_t *b, uint64_t v, int n)
+/* The n (4 or 8) low bytes of v little-endian at b (the digest form is
+ * the same bytes on every architecture): one store where the byte order is
+ * known. Byte at a time, the digest form of hot records (dozens of slots)
+ * was 3.5% of a simulated node's instructions. */
+static inline void put_le(uint8_t *b, uint64_t v, size_t n)
 {
-    for (int i = 0; i < n; i++)
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(b, &v, n);
+#else
+    for (size_t i = 0; i < n; i++)
         b[i] = (uint8_t)(v >> (8 * i));
+#endif
+}
+
+static inline uint64_t get_le64(const uint8_t *b)
+{
+    uint64_t v;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&v, b, sizeof(v));
+#else
+    v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)b[i] << (8 * i);
+#endif
+    return v;
 }
 
 /* Bytes of a slot in the digest form: epoch, origin hash, six counts. */
@@ -3864,6 +3883,14 @@ size_t crdt_store_digest_stale(const struct crdt_store *s)
     return s->ndirty;
 }
 
+/* Bucket b's digest as a peer is given it: its sum, unless it still holds
+ * a stale shared record (past a refresh's max, or one that failed to
+ * encode for want of memory): then a value that must not match a peer's. */
+static inline uint64_t bucket_digest(const struct crdt_store *s, size_t b)
+{
+    return s->bsum[b] + (s->bdirty[b] ? ~(uint64_t)0 : 0);
+}
+
 int crdt_store_digest_max(struct crdt_store *s, uint64_t *out, size_t n, size_t max)
 {
     if (n != crdt_store_digest_size(s))
@@ -3871,12 +3898,8 @@ int crdt_store_digest_max(struct crdt_store *s, uint64_t *out, size_t n, size_t 
     /* A sum of per-entity digests: order-free, so a record's digest can
      * leave and join its bucket's sum alone. Only the stale are encoded. */
     digest_refresh(s, max);
-    memcpy(out, s->bsum, n * sizeof(*out));
-    /* A bucket still holding a stale shared record (past max, or that
-     * failed to encode for want of memory) must not match a peer's. */
     for (size_t b = 0; b < n; b++)
-        if (s->bdirty[b])
-            out[b] += ~(uint64_t)0;
+        out[b] = bucket_digest(s, b);
     return 0;
 }
 
@@ -3903,28 +3926,24 @@ int crdt__store_digest_recount(struct crdt_store *s, uint64_t *out, size_t n)
 
 /*
  *   [1, digest_bits, bin(8 * 2^digest_bits)]   u64 little-endian per bucket
+ *
+ * Written straight from the bucket sums into w, a word at a time (a
+ * push-pull sends one each way: 8 KiB at the default 10 bits).
  */
 int crdt_store_digest_encode(struct crdt_store *s, struct ivt_mpw *w, size_t max)
 {
     size_t n = crdt_store_digest_size(s);
-    uint64_t *d = malloc(n * sizeof(*d));
-    if (!d)
-        return IVT_ENOMEM;
-    crdt_store_digest_max(s, d, n, max);
-    uint8_t *b = malloc(n * 8);
-    if (!b) {
-        free(d);
-        return IVT_ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++)
-        for (int j = 0; j < 8; j++)
-            b[i * 8 + j] = (uint8_t)(d[i] >> (8 * j));
+    digest_refresh(s, max);
     ivt_mpw_array(w, 3);
     ivt_mpw_uint(w, CRDT_FORMAT_VERSION);
     ivt_mpw_uint(w, s->cfg.digest_bits);
-    ivt_mpw_bin(w, b, n * 8);
-    free(b);
-    free(d);
+    uint8_t *p = ivt_mpw_reserve(w, IVT_MP_BIN_HEAD_MAX + n * 8);
+    if (p) {
+        p = ivt_mp_put_bin_head(p, (uint32_t)(n * 8));
+        for (size_t b = 0; b < n; b++, p += 8)
+            put_le(p, bucket_digest(s, b), 8);
+        ivt_mpw_commit(w, p);
+    }
     return ivt_mpw_error(w);
 }
 
@@ -3944,12 +3963,8 @@ int crdt_store_digest_decode(const struct crdt_store *s, uint64_t *out, size_t n
         return IVT_EINVAL;
     if (blen != n * 8)
         return IVT_EPROTO;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t v = 0;
-        for (int j = 0; j < 8; j++)
-            v |= (uint64_t)b[i * 8 + j] << (8 * j);
-        out[i] = v;
-    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = get_le64(b + i * 8);
     return 0;
 }
 

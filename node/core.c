@@ -290,7 +290,10 @@ struct node {
     struct ivt_mpw chunk; /* one chunk of a queued repair, as a store message */
 
     struct node_stats stats;
-    struct ua_cache_entry ua_cache[UA_CACHE_SIZE];
+    /* Both caches are allocated at the node's first score (NULL until):
+     * most simulated nodes of a large fleet score nothing, and the two
+     * are 672 KiB a node. */
+    struct ua_cache_entry *ua_cache;   /* UA_CACHE_SIZE slots */
     struct agg_cache_entry *agg_cache; /* AGG_CACHE_SIZE slots */
     uint32_t agg_gen;                  /* bumped when the store changes other than by observe */
     /* The latest time a score filled an entry: AGG_CACHE_MS after it none
@@ -544,7 +547,7 @@ static void agg_drop(struct node *n, uint64_t kind, uint64_t hash)
     if (kind != CRDT_KIND_PREFIX && kind != CRDT_KIND_PUB)
         return;
     struct agg_cache_entry *e = agg_slot(n, (enum crdt_kind)kind, hash);
-    if (e->hash == (hash | 1) && e->kind == kind)
+    if (e && e->hash == (hash | 1) && e->kind == kind)
         e->hash = 0;
 }
 
@@ -1001,11 +1004,6 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     n->wall = wall;
     n->now = now;
     n->agg_filled = now - AGG_CACHE_MS; /* nothing cached yet */
-    n->agg_cache = calloc(AGG_CACHE_SIZE, sizeof(*n->agg_cache));
-    if (!n->agg_cache) {
-        free(n);
-        return IVT_ENOMEM;
-    }
     ivt_mpw_init_dyn(&n->chunk, MERGE_QUEUE_MAX);
 
     struct crdt_config cc;
@@ -1093,6 +1091,7 @@ void node_delete(struct node *n)
     }
     ivt_mpw_destroy(&n->chunk);
     free(n->agg_cache);
+    free(n->ua_cache);
     free(n);
 }
 
@@ -1111,7 +1110,8 @@ void node_set_rules(struct node *n, const struct node_rules *rules)
 {
     n->rules = rules;
     /* Cached verdicts point into the old rules' pattern strings. */
-    memset(n->ua_cache, 0, sizeof(n->ua_cache));
+    if (n->ua_cache)
+        memset(n->ua_cache, 0, UA_CACHE_SIZE * sizeof(*n->ua_cache));
 }
 
 void node_slab_ahead(const struct node *n, void **at, size_t *len, size_t ahead)
@@ -1368,6 +1368,12 @@ static void givt(struct node *n, struct node_signals *s, const struct node_event
     if (!k->has[CRDT_KIND_UA])
         return;
     uint64_t h = k->h[CRDT_KIND_UA] | 1; /* never 0, the empty mark */
+    if (!n->ua_cache && !(n->ua_cache = calloc(UA_CACHE_SIZE, sizeof(*n->ua_cache)))) {
+        /* no memory: the verdict uncached */
+        s->crawler_pattern = 0;
+        s->crawler = node_rules_crawler(n->rules, ev->ua, ev->ua_len, &s->crawler_pattern);
+        return;
+    }
     struct ua_cache_entry *e = &n->ua_cache[h % UA_CACHE_SIZE];
     if (e->hash != h) {
         e->hash = h;
@@ -1383,6 +1389,8 @@ static void givt(struct node *n, struct node_signals *s, const struct node_event
  * slot per key, two hot keys on one slot would miss on every score. */
 static struct agg_cache_entry *agg_slot(struct node *n, enum crdt_kind kind, uint64_t h)
 {
+    if (!n->agg_cache)
+        return NULL;
     struct agg_cache_entry *a = &n->agg_cache[((h ^ (uint64_t)kind) % AGG_CACHE_SIZE) & ~1ul];
     struct agg_cache_entry *b = a + 1;
     if (a->hash == (h | 1) && a->kind == kind)
@@ -1410,7 +1418,7 @@ static void agg_add(struct node *n, enum crdt_kind kind, const struct event_keys
     if (!k->has[kind])
         return;
     struct agg_cache_entry *e = agg_slot(n, kind, k->h[kind]);
-    if (e->hash != (k->h[kind] | 1) || e->kind != kind || e->gen != n->agg_gen)
+    if (!e || e->hash != (k->h[kind] | 1) || e->kind != kind || e->gen != n->agg_gen)
         return;
     e->fleet_requests += add[CNT_REQUESTS];
     e->local_requests += add[CNT_REQUESTS];
@@ -1780,7 +1788,11 @@ static void decided(struct node_score *out, const struct crdt_decision *d)
 static int agg_view(struct node *n, struct crdt_view *v, enum crdt_kind kind, uint64_t h,
                     ivt_ms now)
 {
+    if (!n->agg_cache)
+        n->agg_cache = calloc(AGG_CACHE_SIZE, sizeof(*n->agg_cache));
     struct agg_cache_entry *e = agg_slot(n, kind, h);
+    if (!e)
+        return crdt_store_get_hash(n->store, v, kind, h); /* no memory: uncached */
     if (!agg_valid(n, e, kind, h, now)) {
         int rc = crdt_store_get_hash(n->store, v, kind, h);
         if (rc) {
@@ -1897,6 +1909,14 @@ static void copy_key(char *dst, size_t cap, const char *src, size_t len)
     dst[len] = 0;
 }
 
+/* A metric's name into its report row: a lookup names six of them, and
+ * snprintf was most of a lookup's cost (the simulator looks up addresses
+ * every simulated second on every node). */
+static void copy_name(char *dst, size_t cap, const char *name)
+{
+    copy_key(dst, cap, name, strlen(name));
+}
+
 static void fill_decision(struct node *n, struct node_decision *out, const struct crdt_decision *d)
 {
     memset(out, 0, sizeof(*out));
@@ -1970,7 +1990,7 @@ int node_lookup(struct node *n, struct node_report *out, enum node_entity_kind k
         for (int c = 0; c < CRDT_COUNTERS && c < (int)(sizeof(counter_names) / sizeof(char *));
              c++) {
             struct node_metric *m = &out->metrics[out->n_metrics++];
-            snprintf(m->name, sizeof(m->name), "%s", counter_names[c]);
+            copy_name(m->name, sizeof(m->name), counter_names[c]);
             m->local = (double)v.local[c];
             m->fleet = (double)v.fleet[c];
         }
@@ -1980,12 +2000,12 @@ int node_lookup(struct node *n, struct node_report *out, enum node_entity_kind k
             struct node_measure mm;
             measure_distinct(&mm, &v, dd);
             struct node_metric *m = &out->metrics[out->n_metrics++];
-            snprintf(m->name, sizeof(m->name), "%s", distinct_names[dd]);
+            copy_name(m->name, sizeof(m->name), distinct_names[dd]);
             m->local = mm.local;
             m->fleet = mm.fleet;
         }
         struct node_metric *m = &out->metrics[out->n_metrics++];
-        snprintf(m->name, sizeof(m->name), "origins");
+        copy_name(m->name, sizeof(m->name), "origins");
         m->local = v.local[CNT_REQUESTS] + v.local[CNT_IMPRESSIONS] + v.local[CNT_CLICKS] ? 1 : 0;
         m->fleet = (double)v.origins;
         entity_score(n, &out->score, &v);

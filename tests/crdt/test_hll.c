@@ -92,6 +92,28 @@ TEST(crdt_hll_codec_roundtrip_canonical)
     }
 }
 
+/* The sparse form peers hash and decode: a bin of (index u16 BE, value)
+ * entries in index order, whatever word of the registers they sit in. */
+TEST(crdt_hll_sparse_form_bytes)
+{
+    (void)state;
+    uint8_t a[M] = {0};
+    a[0] = 2;
+    a[7] = 1;
+    a[9] = 5;
+    a[15] = 4;
+    a[M - 1] = 3;
+    static const uint8_t want[] = {0xc4, 15, 0, 0, 2, 0, 7, 1, 0, 9, 5, 0, 15, 4, 0, M - 1, 3};
+    /* A fixed writer of exactly the form's size: no room asked beyond it. */
+    uint8_t buf[sizeof(want)];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    crdt_hll_encode(&w, a, P);
+    assert_int_equal(ivt_mpw_error(&w), 0);
+    assert_int_equal(w.len, sizeof(want));
+    assert_memory_equal(buf, want, sizeof(want));
+}
+
 TEST(crdt_hll_decode_rejects)
 {
     (void)state;

@@ -719,20 +719,28 @@ TEST(crdt_store_table_full_touched_at_creation)
 /* A bounded digest: exact in every bucket without a stale shared record,
  * differing in every bucket with one (so an exchange repairs it), and
  * local-only records never make a bucket differ. */
+/* The digest tests' store: node 1's small config at 64 buckets, 400
+ * random events in. */
+static struct crdt_store *digest_store(struct crdt_config *c, struct ivt_rng *rng)
+{
+    small_config(c, 1);
+    c->digest_bits = 6;
+    struct crdt_store *s = mk(c);
+    random_events(s, rng, 400, 200);
+    return s;
+}
+
 TEST(crdt_store_digest_max_marks_stale_buckets)
 {
     (void)state;
     struct ivt_rng rng;
     ivt_rng_seed(&rng, ivt_test_seed());
     struct crdt_config c;
-    small_config(&c, 1);
-    c.digest_bits = 6;
-    struct crdt_store *a = mk(&c);
+    struct crdt_store *a = digest_store(&c, &rng);
     size_t nb = crdt_store_digest_size(a);
     uint64_t *exact = calloc(nb, sizeof(uint64_t)), *got = calloc(nb, sizeof(uint64_t));
     assert_non_null(exact);
     assert_non_null(got);
-    random_events(a, &rng, 400, 200);
     assert_int_equal(crdt_store_digest(a, exact, nb), 0);
     random_events(a, &rng, 30, 200); /* a few records stale again */
     size_t stale = crdt_store_digest_stale(a);
@@ -1418,6 +1426,56 @@ TEST(crdt_store_decode_rejects)
     free(p);
     crdt_store_delete(t);
     crdt_store_delete(s);
+}
+
+/* The digest message peers exchange: [1, digest_bits, bin] with the
+ * bucket digests as little-endian u64s, the same values
+ * crdt_store_digest_max gives (stale buckets marked), read back by decode. */
+TEST(crdt_store_digest_message_bytes)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    struct crdt_config c;
+    struct crdt_store *a = digest_store(&c, &rng), *b = mk(&c);
+    size_t nb = crdt_store_digest_size(a);
+    merge_store(b, a);
+    random_events(a, &rng, 30, 200); /* stale records past the bound below */
+    uint64_t *want = calloc(nb, sizeof(uint64_t)), *back = calloc(nb, sizeof(uint64_t));
+    assert_non_null(want);
+    assert_non_null(back);
+    struct ivt_mpw w;
+    ivt_mpw_init_dyn(&w, 1 << 20);
+    /* b's exact digest through the message, a's bounded one the same way */
+    struct crdt_store *st[2] = {b, a};
+    size_t max[2] = {SIZE_MAX, 4};
+    for (int k = 0; k < 2; k++) {
+        ivt_mpw_reset(&w);
+        assert_int_equal(crdt_store_digest_encode(st[k], &w, max[k]), 0);
+        assert_int_equal(crdt_store_digest_max(st[k], want, nb, 0), 0);
+        assert_int_equal(w.len, 3 + 3 + nb * 8);
+        const uint8_t head[] = {0x93, 0x01, 0x06, 0xc5, (uint8_t)(nb * 8 >> 8), (uint8_t)(nb * 8)};
+        assert_memory_equal(w.data, head, sizeof(head));
+        for (size_t i = 0; i < nb; i++) {
+            uint64_t v = 0;
+            for (int j = 0; j < 8; j++)
+                v |= (uint64_t)w.data[sizeof(head) + i * 8 + j] << (8 * j);
+            assert_true(v == want[i]);
+        }
+        assert_int_equal(crdt_store_digest_decode(st[k], back, nb, w.data, w.len), 0);
+        assert_memory_equal(back, want, nb * sizeof(uint64_t));
+    }
+    /* a, thirty events ahead of b and bounded, differs from b somewhere */
+    uint64_t *exact = calloc(nb, sizeof(uint64_t));
+    assert_non_null(exact);
+    assert_int_equal(crdt_store_digest_max(b, exact, nb, 0), 0);
+    assert_memory_not_equal(back, exact, nb * sizeof(uint64_t));
+    ivt_mpw_destroy(&w);
+    free(want);
+    free(back);
+    free(exact);
+    crdt_store_delete(a);
+    crdt_store_delete(b);
 }
 
 /* How crdt_store_merge reads a message of many records: it checks records
