@@ -832,6 +832,12 @@ static size_t encode_member(const struct gossip *g, uint32_t idx, const uint8_t 
  * every member. Chosen items move to the back of the next list (or leave at
  * the retransmit limit) after the walk. skip_idx: a member not to include
  * (its buddy update is already in the packet). Returns the bytes used.
+ *
+ * Membership updates are chosen by the size noted at enqueue (the size now:
+ * every change re-enqueues) and written after the walk, once the members
+ * and then their names have been fetched for all of them: in a simulator of
+ * N tables of N members each is a cache miss, and one after another they
+ * cost as much as the datagram's encryption.
  */
 static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, size_t *budget,
                    int32_t skip_idx)
@@ -840,7 +846,7 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
         return 0;
     uint32_t chosen[GOSSIP_PACKET_MAX / MIN_MEMBER_MSG];
     uint32_t n_chosen = 0, misfits = 0;
-    size_t start = *budget;
+    size_t start = *budget, room = w->cap - w->len;
     for (uint32_t t = 0; t <= q->tmax; t++) {
         for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next) {
             if (*budget < MIN_MEMBER_MSG || misfits >= MISFITS_MAX)
@@ -848,22 +854,14 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
             const struct gossip_qitem *it = &q->it[s];
             if (it->packet == g->packet_no || (q->members && (int32_t)it->u.m.idx == skip_idx))
                 continue;
-            bool fits = it->len <= *budget && it->len <= w->cap - w->len;
+            bool fits = it->len <= *budget && it->len <= room;
             if (fits && q->members) {
-                /* Straight into the packet (the size noted at enqueue is
-                 * the size now: every change re-enqueues), checked anyway. */
-                size_t before = w->len;
-                int err = w->err;
-                write_member(g, it->u.m.idx, g->mem[it->u.m.from].id, w);
-                fits = !w->err && w->len - before <= *budget;
-                if (fits) {
-                    *budget -= w->len - before;
-                } else {
-                    w->len = before;
-                    w->err = err;
-                }
+                *budget -= it->len;
+                room -= it->len;
+                __builtin_prefetch(&g->mem[it->u.m.idx]);
             } else if (fits) {
                 fits = append(w, it->u.app->bytes, it->len, budget);
+                room = w->cap - w->len;
             }
             if (fits)
                 chosen[n_chosen++] = s;
@@ -871,7 +869,28 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
                 misfits++;
         }
     }
-walked:;
+walked:
+    if (q->members) {
+        for (uint32_t k = 0; k < n_chosen; k++)
+            __builtin_prefetch(g->attrs + g->mem[q->it[chosen[k]].u.m.idx].attr);
+        uint32_t kept = 0;
+        for (uint32_t k = 0; k < n_chosen; k++) {
+            const struct gossip_qitem *it = &q->it[chosen[k]];
+            size_t before = w->len;
+            int err = w->err;
+            write_member(g, it->u.m.idx, g->mem[it->u.m.from].id, w);
+            if (w->err || w->len - before != it->len) {
+                /* Not the size noted (an update changed without being
+                 * re-enqueued): left for the next packet. */
+                *budget += it->len;
+                w->len = before;
+                w->err = err;
+                continue;
+            }
+            chosen[kept++] = chosen[k];
+        }
+        n_chosen = kept;
+    }
     uint32_t lim = retransmit_limit(g, q);
     for (uint32_t k = 0; k < n_chosen; k++) {
         uint32_t s = chosen[k];
