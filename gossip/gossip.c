@@ -858,7 +858,7 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
             if (fits && q->members) {
                 *budget -= it->len;
                 room -= it->len;
-                __builtin_prefetch(&g->mem[it->u.m.idx]);
+                gossip_mem_prefetch(&g->mem[it->u.m.idx], attr);
             } else if (fits) {
                 fits = append(w, it->u.app->bytes, it->len, budget);
                 room = w->cap - w->len;
@@ -1452,7 +1452,7 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     }
     for (uint32_t i = 0; i < n_msg; i++)
         if (slot[i] != GOSSIP_NIL && g->hidx[slot[i]])
-            __builtin_prefetch(&g->mem[g->hidx[slot[i]] - 1]);
+            gossip_mem_prefetch(&g->mem[g->hidx[slot[i]] - 1], state);
     if (!memcmp(h.id, g->mem[0].id, GOSSIP_ID_LEN))
         return drop(g, GOSSIP_DROP_SELF, IVT_EEXIST);
     if (gossip__replay(g, &h))
