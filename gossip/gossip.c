@@ -209,16 +209,34 @@ void gossip__nonce(const struct gossip *g, uint64_t counter, uint8_t nonce[GOSSI
         *p++ = (uint8_t)(counter >> (56 - 8 * i));
 }
 
-int gossip__find(const struct gossip *g, const uint8_t *id)
+int gossip__find_at(const struct gossip *g, const uint8_t *id, uint32_t slot)
 {
     uint32_t mask = g->hcap - 1;
-    for (uint32_t i = id_hash(id) & mask;; i = (i + 1) & mask) {
+    for (uint32_t i = slot;; i = (i + 1) & mask) {
         uint32_t v = g->hidx[i];
         if (!v)
             return -1;
         if (!memcmp(g->mem[v - 1].id, id, GOSSIP_ID_LEN))
             return (int)(v - 1);
     }
+}
+
+int gossip__find(const struct gossip *g, const uint8_t *id)
+{
+    return gossip__find_at(g, id, id_hash(id) & (g->hcap - 1));
+}
+
+uint32_t gossip__find_slot(const struct gossip *g, const uint8_t *id)
+{
+    uint32_t slot = id_hash(id) & (g->hcap - 1);
+    __builtin_prefetch(&g->hidx[slot]);
+    return slot;
+}
+
+void gossip__find_fetch(const struct gossip *g, uint32_t slot)
+{
+    if (g->hidx[slot])
+        gossip_mem_prefetch(&g->mem[g->hidx[slot] - 1], state);
 }
 
 static void hidx_put(struct gossip *g, uint32_t idx)
@@ -1417,8 +1435,7 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     if (gossip_wire_hdr_decode(&pos, end, &h))
         return drop(g, GOSSIP_DROP_DECODE, IVT_EPROTO);
     /* The sender's index slot: its replay window is checked below. */
-    uint32_t sender_slot = id_hash(h.id) & (g->hcap - 1);
-    __builtin_prefetch(&g->hidx[sender_slot]);
+    uint32_t sender_slot = gossip__find_slot(g, h.id);
     while (pos < end) {
         struct gossip_msg spare;
         struct gossip_msg *mp = n_msg < MSGS_KEPT ? &kept[n_msg] : &spare;
@@ -1434,8 +1451,7 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
          * misses, and they overlap this way. */
         slot[n_msg - 1] = GOSSIP_NIL;
         if (type == GOSSIP_MSG_ALIVE || type == GOSSIP_MSG_SUSPECT || type == GOSSIP_MSG_DEAD) {
-            slot[n_msg - 1] = id_hash(mp->m.id) & (g->hcap - 1);
-            __builtin_prefetch(&g->hidx[slot[n_msg - 1]]);
+            slot[n_msg - 1] = gossip__find_slot(g, mp->m.id);
         } else if (type == GOSSIP_MSG_USER && g->seen[0]) {
             /* Likewise the payload-dedup slots the delivery will probe. */
             uint32_t i =
@@ -1451,13 +1467,13 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         __builtin_prefetch(&sm->rw);
     }
     for (uint32_t i = 0; i < n_msg; i++)
-        if (slot[i] != GOSSIP_NIL && g->hidx[slot[i]])
-            gossip_mem_prefetch(&g->mem[g->hidx[slot[i]] - 1], state);
+        if (slot[i] != GOSSIP_NIL)
+            gossip__find_fetch(g, slot[i]);
     if (!memcmp(h.id, g->mem[0].id, GOSSIP_ID_LEN))
         return drop(g, GOSSIP_DROP_SELF, IVT_EEXIST);
     if (gossip__replay(g, &h))
         return drop(g, GOSSIP_DROP_REPLAY, IVT_EREPLAY);
-    int sender = gossip__find(g, h.id);
+    int sender = gossip__find_at(g, h.id, sender_slot);
     if (sender > 0 && g->mem[sender].state == GOSSIP_DEAD && h.gen >= g->mem[sender].gen)
         /* A member we buried is talking to us: show it the certificate on
          * a ping, so its refutation (or its repeated alive, when it has

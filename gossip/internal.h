@@ -205,6 +205,13 @@ struct gossip {
 
 /* gossip.c, for pushpull.c */
 int gossip__find(const struct gossip *g, const uint8_t *id);
+/* A lookup in stages, for a batch of ids whose cache misses should overlap:
+ * gossip__find_slot (fetches the id's index slot and returns it), then
+ * gossip__find_fetch (fetches the member that slot names), then
+ * gossip__find_at, gossip__find's answer from that slot on. */
+uint32_t gossip__find_slot(const struct gossip *g, const uint8_t *id);
+void gossip__find_fetch(const struct gossip *g, uint32_t slot);
+int gossip__find_at(const struct gossip *g, const uint8_t *id, uint32_t slot);
 void gossip__wire_member(const struct gossip *g, uint32_t idx, struct gossip_wire_member *out);
 /* Room for `extra` more members (capped at max_members): a push-pull that
  * brings n entries sizes the table once, to fit, rather than by doubling

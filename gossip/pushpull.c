@@ -54,6 +54,7 @@ enum {
      * again), for the news that was still spreading then (the other
      * joiners of a storm). */
     JOIN_RESYNC_PROBES = 5,
+    DIFF_BATCH = 16, /* digest entries looked up together (member_diff) */
     ROLE_INITIATOR = 1,
     ROLE_RESPONDER = 2,
     PHASE_WAIT_RESP = 1,
@@ -227,13 +228,28 @@ static int member_diff(struct gossip *g, struct ivt_mpw *w, const uint8_t *pos, 
         free(peer_ok);
         return IVT_EPROTO;
     }
+    /* A batch of entries is decoded and its members fetched before any is
+     * compared: the peer's digest is in its order, not ours, so each is a
+     * lookup that misses cache in a large table (a join's push-pull walks
+     * the whole cluster). */
+    struct gossip_wire_member batch[DIFF_BATCH];
+    uint32_t slot[DIFF_BATCH];
     for (uint32_t i = 0; i < n; i++) {
-        struct gossip_wire_member pm;
-        if (gossip_wire_digest_entry_decode(&pos, end, &pm)) {
-            free(peer_ok);
-            return IVT_EPROTO;
+        uint32_t b = i % DIFF_BATCH;
+        if (b == 0) {
+            uint32_t k = n - i < DIFF_BATCH ? n - i : DIFF_BATCH;
+            for (uint32_t j = 0; j < k; j++) {
+                if (gossip_wire_digest_entry_decode(&pos, end, &batch[j])) {
+                    free(peer_ok);
+                    return IVT_EPROTO;
+                }
+                slot[j] = gossip__find_slot(g, batch[j].id);
+            }
+            for (uint32_t j = 0; j < k; j++)
+                gossip__find_fetch(g, slot[j]);
         }
-        int idx = gossip__find(g, pm.id);
+        const struct gossip_wire_member pm = batch[b];
+        int idx = gossip__find_at(g, pm.id, slot[b]);
         if (idx < 0)
             continue;
         const struct gossip_mem *m = &g->mem[idx];
