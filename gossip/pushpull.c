@@ -206,8 +206,18 @@ static void app_field(struct gossip *g, struct ivt_mpw *w, const uint8_t *peer, 
     ivt_mpw_destroy(&a);
 }
 
+/* Grows w once to hold n more bytes, when its bound allows: a frame of
+ * 10,000 entries grown by doubling was a dozen reallocations, each a search
+ * of a simulator's fragmented heap. What is written is unchanged. */
+static void presize(struct ivt_mpw *w, size_t n)
+{
+    if (!w->err && n <= w->max - w->len)
+        ivt_mpw_reserve(w, n);
+}
+
 static void member_digest(struct gossip *g, struct ivt_mpw *w)
 {
+    presize(w, IVT_MP_ARRAY_MAX + (size_t)g->n_mem * GOSSIP_DIGEST_ENTRY_MAX);
     ivt_mpw_array(w, g->n_mem);
     for (uint32_t i = 0; i < g->n_mem; i++) {
         struct gossip_wire_member m;
@@ -271,6 +281,7 @@ static int member_diff(struct gossip *g, struct ivt_mpw *w, const uint8_t *pos, 
     uint32_t count = 0;
     for (uint32_t i = 0; i < g->n_mem; i++)
         count += peer_ok[i] == 2 || (!peer_ok[i] && g->mem[i].state <= GOSSIP_SUSPECT);
+    presize(w, IVT_MP_ARRAY_MAX + (size_t)count * GOSSIP_FULL_ENTRY_MAX);
     ivt_mpw_array(w, count);
     for (uint32_t i = 0; i < g->n_mem; i++) {
         if (!(peer_ok[i] == 2 || (!peer_ok[i] && g->mem[i].state <= GOSSIP_SUSPECT)))

@@ -96,11 +96,8 @@ static void wire_name_meta(struct ivt_mpw *w, const struct gossip_wire_member *m
 enum {
     MP_FIXSTR = 0xa0, /* msgpack's str of under 32 bytes: the tag holds the length */
     FIXSTR_MAX = 31,
-    /* Largest push-pull entries: array, bin16 id, two uint32, state,
-     * and for a full entry the ALIVE's addr, name and meta. */
-    DIGEST_ENTRY_MAX = 1 + 18 + 5 + 5 + 1,
-    FULL_ENTRY_MAX =
-        DIGEST_ENTRY_MAX + 2 + GOSSIP_ADDR_WIRE_MAX + 2 + GOSSIP_NAME_MAX + 2 + GOSSIP_META_MAX
+    DIGEST_ENTRY_MAX = GOSSIP_DIGEST_ENTRY_MAX,
+    FULL_ENTRY_MAX = GOSSIP_FULL_ENTRY_MAX
 };
 _Static_assert(GOSSIP_NAME_MAX - 1 <= FIXSTR_MAX, "a name is a fixstr");
 
