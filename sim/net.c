@@ -42,13 +42,8 @@ enum {
     EV_CONNECT,
     EV_SDATA,
     EV_SCLOSE,
-    OUTBOX_BATCH = 16,        /* datagrams drained per outbox call */
-    STREAM_CHUNK = 64 * 1024, /* stream bytes moved per event */
-    /* Datagram copies in flight come from a free list of blocks this big:
-     * above glibc's per-thread cache sizes, a malloc and free per datagram
-     * searched a heap that 10,000 member tables had fragmented (a tenth
-     * of a 10,000-node run). */
-    BUF_BLOCK = GOSSIP_PACKET_MAX
+    OUTBOX_BATCH = 16,       /* datagrams drained per outbox call */
+    STREAM_CHUNK = 64 * 1024 /* stream bytes moved per event */
 };
 
 struct event {
@@ -104,7 +99,6 @@ struct sim_net {
     uint64_t trace;
     struct gossip_packet pkts[OUTBOX_BATCH];
     uint8_t chunk[STREAM_CHUNK];
-    void *free_bufs; /* BUF_BLOCK blocks, each starting with the next one's address */
 };
 
 /* ---- ops for a bare gossip instance ------------------------------------ */
@@ -133,33 +127,6 @@ static struct gossip *g_self(void *h)
 
 const struct sim_net_ops sim_net_gossip_ops = {g_receive, g_tick, g_deadline, g_outbox, g_self};
 
-/* ---- event data ---------------------------------------------------------- */
-
-/* Room for len bytes of an event's data, or NULL when out of memory. */
-static uint8_t *buf_get(struct sim_net *n, size_t len)
-{
-    if (len > BUF_BLOCK)
-        return malloc(len);
-    void *b = n->free_bufs;
-    if (!b)
-        return malloc(BUF_BLOCK);
-    memcpy(&n->free_bufs, b, sizeof(void *));
-    return b;
-}
-
-/* Gives back what buf_get(n, len) returned (NULL: nothing). */
-static void buf_put(struct sim_net *n, uint8_t *b, size_t len)
-{
-    if (!b)
-        return;
-    if (len > BUF_BLOCK) {
-        free(b);
-        return;
-    }
-    memcpy(b, &n->free_bufs, sizeof(void *));
-    n->free_bufs = b;
-}
-
 /* ---- event heap ---------------------------------------------------------- */
 
 static bool ev_less(const struct event *a, const struct event *b)
@@ -173,7 +140,7 @@ static int push(struct sim_net *n, struct event e)
         size_t cap = n->cap_ev ? n->cap_ev * 2 : 1024;
         struct event *h = realloc(n->heap, cap * sizeof(*h));
         if (!h) {
-            buf_put(n, e.data, e.len);
+            free(e.data);
             return IVT_ENOMEM;
         }
         n->heap = h;
@@ -233,12 +200,7 @@ void sim_net_delete(struct sim_net *n)
     if (!n)
         return;
     for (size_t i = 0; i < n->n_ev; i++)
-        buf_put(n, n->heap[i].data, n->heap[i].len);
-    while (n->free_bufs) {
-        void *b = n->free_bufs;
-        memcpy(&n->free_bufs, b, sizeof(void *));
-        free(b);
-    }
+        free(n->heap[i].data);
     free(n->heap);
     free(n->hosts);
     free(n->conns);
@@ -459,7 +421,7 @@ static void send_datagram(struct sim_net *n, uint32_t from, const struct gossip_
         ivt_ms d = l->delay + (ivt_ms)ivt_rng_below(&n->rng, (uint64_t)l->jitter + 1);
         if (ivt_rng_double(&n->rng) < l->reorder)
             d += hold + (ivt_ms)ivt_rng_below(&n->rng, (uint64_t)hold + 1);
-        uint8_t *data = buf_get(n, p->len);
+        uint8_t *data = malloc(p->len);
         if (!data)
             return;
         memcpy(data, p->data, p->len);
@@ -502,7 +464,7 @@ static void pump(struct sim_net *n, uint32_t ci, int end)
             break;
         h->bytes += len;
         n->st.stream_bytes += len;
-        uint8_t *data = buf_get(n, len);
+        uint8_t *data = malloc(len);
         if (!data)
             return;
         memcpy(data, n->chunk, len);
@@ -682,7 +644,7 @@ void sim_net_run_until(struct sim_net *n, ivt_ms t)
         struct event e = pop(n);
         n->now = e.t;
         run_event(n, &e);
-        buf_put(n, e.data, e.len);
+        free(e.data);
     }
     n->now = t;
 }
