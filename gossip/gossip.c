@@ -209,16 +209,34 @@ void gossip__nonce(const struct gossip *g, uint64_t counter, uint8_t nonce[GOSSI
         *p++ = (uint8_t)(counter >> (56 - 8 * i));
 }
 
-int gossip__find(const struct gossip *g, const uint8_t *id)
+int gossip__find_at(const struct gossip *g, const uint8_t *id, uint32_t slot)
 {
     uint32_t mask = g->hcap - 1;
-    for (uint32_t i = id_hash(id) & mask;; i = (i + 1) & mask) {
+    for (uint32_t i = slot;; i = (i + 1) & mask) {
         uint32_t v = g->hidx[i];
         if (!v)
             return -1;
         if (!memcmp(g->mem[v - 1].id, id, GOSSIP_ID_LEN))
             return (int)(v - 1);
     }
+}
+
+int gossip__find(const struct gossip *g, const uint8_t *id)
+{
+    return gossip__find_at(g, id, id_hash(id) & (g->hcap - 1));
+}
+
+uint32_t gossip__find_slot(const struct gossip *g, const uint8_t *id)
+{
+    uint32_t slot = id_hash(id) & (g->hcap - 1);
+    __builtin_prefetch(&g->hidx[slot]);
+    return slot;
+}
+
+void gossip__find_fetch(const struct gossip *g, uint32_t slot)
+{
+    if (g->hidx[slot])
+        gossip_mem_prefetch(&g->mem[g->hidx[slot] - 1], state);
 }
 
 static void hidx_put(struct gossip *g, uint32_t idx)
@@ -832,6 +850,12 @@ static size_t encode_member(const struct gossip *g, uint32_t idx, const uint8_t 
  * every member. Chosen items move to the back of the next list (or leave at
  * the retransmit limit) after the walk. skip_idx: a member not to include
  * (its buddy update is already in the packet). Returns the bytes used.
+ *
+ * Membership updates are chosen by the size noted at enqueue (the size now:
+ * every change re-enqueues) and written after the walk, once the members
+ * and then their names have been fetched for all of them: in a simulator of
+ * N tables of N members each is a cache miss, and one after another they
+ * cost as much as the datagram's encryption.
  */
 static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, size_t *budget,
                    int32_t skip_idx)
@@ -840,7 +864,7 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
         return 0;
     uint32_t chosen[GOSSIP_PACKET_MAX / MIN_MEMBER_MSG];
     uint32_t n_chosen = 0, misfits = 0;
-    size_t start = *budget;
+    size_t start = *budget, room = w->cap - w->len;
     for (uint32_t t = 0; t <= q->tmax; t++) {
         for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next) {
             if (*budget < MIN_MEMBER_MSG || misfits >= MISFITS_MAX)
@@ -848,22 +872,14 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
             const struct gossip_qitem *it = &q->it[s];
             if (it->packet == g->packet_no || (q->members && (int32_t)it->u.m.idx == skip_idx))
                 continue;
-            bool fits = it->len <= *budget && it->len <= w->cap - w->len;
+            bool fits = it->len <= *budget && it->len <= room;
             if (fits && q->members) {
-                /* Straight into the packet (the size noted at enqueue is
-                 * the size now: every change re-enqueues), checked anyway. */
-                size_t before = w->len;
-                int err = w->err;
-                write_member(g, it->u.m.idx, g->mem[it->u.m.from].id, w);
-                fits = !w->err && w->len - before <= *budget;
-                if (fits) {
-                    *budget -= w->len - before;
-                } else {
-                    w->len = before;
-                    w->err = err;
-                }
+                *budget -= it->len;
+                room -= it->len;
+                gossip_mem_prefetch(&g->mem[it->u.m.idx], attr);
             } else if (fits) {
                 fits = append(w, it->u.app->bytes, it->len, budget);
+                room = w->cap - w->len;
             }
             if (fits)
                 chosen[n_chosen++] = s;
@@ -871,7 +887,28 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
                 misfits++;
         }
     }
-walked:;
+walked:
+    if (q->members) {
+        for (uint32_t k = 0; k < n_chosen; k++)
+            __builtin_prefetch(g->attrs + g->mem[q->it[chosen[k]].u.m.idx].attr);
+        uint32_t kept = 0;
+        for (uint32_t k = 0; k < n_chosen; k++) {
+            const struct gossip_qitem *it = &q->it[chosen[k]];
+            size_t before = w->len;
+            int err = w->err;
+            write_member(g, it->u.m.idx, g->mem[it->u.m.from].id, w);
+            if (w->err || w->len - before != it->len) {
+                /* Not the size noted (an update changed without being
+                 * re-enqueued): left for the next packet. */
+                *budget += it->len;
+                w->len = before;
+                w->err = err;
+                continue;
+            }
+            chosen[kept++] = chosen[k];
+        }
+        n_chosen = kept;
+    }
     uint32_t lim = retransmit_limit(g, q);
     for (uint32_t k = 0; k < n_chosen; k++) {
         uint32_t s = chosen[k];
@@ -1398,8 +1435,7 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     if (gossip_wire_hdr_decode(&pos, end, &h))
         return drop(g, GOSSIP_DROP_DECODE, IVT_EPROTO);
     /* The sender's index slot: its replay window is checked below. */
-    uint32_t sender_slot = id_hash(h.id) & (g->hcap - 1);
-    __builtin_prefetch(&g->hidx[sender_slot]);
+    uint32_t sender_slot = gossip__find_slot(g, h.id);
     while (pos < end) {
         struct gossip_msg spare;
         struct gossip_msg *mp = n_msg < MSGS_KEPT ? &kept[n_msg] : &spare;
@@ -1415,8 +1451,7 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
          * misses, and they overlap this way. */
         slot[n_msg - 1] = GOSSIP_NIL;
         if (type == GOSSIP_MSG_ALIVE || type == GOSSIP_MSG_SUSPECT || type == GOSSIP_MSG_DEAD) {
-            slot[n_msg - 1] = id_hash(mp->m.id) & (g->hcap - 1);
-            __builtin_prefetch(&g->hidx[slot[n_msg - 1]]);
+            slot[n_msg - 1] = gossip__find_slot(g, mp->m.id);
         } else if (type == GOSSIP_MSG_USER && g->seen[0]) {
             /* Likewise the payload-dedup slots the delivery will probe. */
             uint32_t i =
@@ -1432,13 +1467,13 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         __builtin_prefetch(&sm->rw);
     }
     for (uint32_t i = 0; i < n_msg; i++)
-        if (slot[i] != GOSSIP_NIL && g->hidx[slot[i]])
-            __builtin_prefetch(&g->mem[g->hidx[slot[i]] - 1]);
+        if (slot[i] != GOSSIP_NIL)
+            gossip__find_fetch(g, slot[i]);
     if (!memcmp(h.id, g->mem[0].id, GOSSIP_ID_LEN))
         return drop(g, GOSSIP_DROP_SELF, IVT_EEXIST);
     if (gossip__replay(g, &h))
         return drop(g, GOSSIP_DROP_REPLAY, IVT_EREPLAY);
-    int sender = gossip__find(g, h.id);
+    int sender = gossip__find_at(g, h.id, sender_slot);
     if (sender > 0 && g->mem[sender].state == GOSSIP_DEAD && h.gen >= g->mem[sender].gen)
         /* A member we buried is talking to us: show it the certificate on
          * a ping, so its refutation (or its repeated alive, when it has

@@ -68,6 +68,7 @@ enum {
      * again), for the news that was still spreading then (the other
      * joiners of a storm). */
     JOIN_RESYNC_PROBES = 5,
+    DIFF_BATCH = 16, /* digest entries looked up together (member_diff) */
     ROLE_INITIATOR = 1,
     ROLE_RESPONDER = 2,
     PHASE_WAIT_RESP = 1,
@@ -320,8 +321,18 @@ static void keep_free(struct gossip_stream *s)
     s->keep_a = s->keep_b = 0;
 }
 
+/* Grows w once to hold n more bytes, when its bound allows: a frame of
+ * 10,000 entries grown by doubling was a dozen reallocations, each a search
+ * of a simulator's fragmented heap. What is written is unchanged. */
+static void presize(struct ivt_mpw *w, size_t n)
+{
+    if (!w->err && n <= w->max - w->len)
+        ivt_mpw_reserve(w, n);
+}
+
 static void member_digest(struct gossip *g, struct ivt_mpw *w)
 {
+    presize(w, IVT_MP_ARRAY_MAX + (size_t)g->n_mem * GOSSIP_DIGEST_ENTRY_MAX);
     ivt_mpw_array(w, g->n_mem);
     for (uint32_t i = 0; i < g->n_mem; i++) {
         struct gossip_wire_member m;
@@ -342,13 +353,28 @@ static int member_diff(struct gossip *g, struct ivt_mpw *w, const uint8_t *pos, 
         free(peer_ok);
         return IVT_EPROTO;
     }
+    /* A batch of entries is decoded and its members fetched before any is
+     * compared: the peer's digest is in its order, not ours, so each is a
+     * lookup that misses cache in a large table (a join's push-pull walks
+     * the whole cluster). */
+    struct gossip_wire_member batch[DIFF_BATCH];
+    uint32_t slot[DIFF_BATCH];
     for (uint32_t i = 0; i < n; i++) {
-        struct gossip_wire_member pm;
-        if (gossip_wire_digest_entry_decode(&pos, end, &pm)) {
-            free(peer_ok);
-            return IVT_EPROTO;
+        uint32_t b = i % DIFF_BATCH;
+        if (b == 0) {
+            uint32_t k = n - i < DIFF_BATCH ? n - i : DIFF_BATCH;
+            for (uint32_t j = 0; j < k; j++) {
+                if (gossip_wire_digest_entry_decode(&pos, end, &batch[j])) {
+                    free(peer_ok);
+                    return IVT_EPROTO;
+                }
+                slot[j] = gossip__find_slot(g, batch[j].id);
+            }
+            for (uint32_t j = 0; j < k; j++)
+                gossip__find_fetch(g, slot[j]);
         }
-        int idx = gossip__find(g, pm.id);
+        const struct gossip_wire_member pm = batch[b];
+        int idx = gossip__find_at(g, pm.id, slot[b]);
         if (idx < 0)
             continue;
         const struct gossip_mem *m = &g->mem[idx];
@@ -370,6 +396,7 @@ static int member_diff(struct gossip *g, struct ivt_mpw *w, const uint8_t *pos, 
     uint32_t count = 0;
     for (uint32_t i = 0; i < g->n_mem; i++)
         count += peer_ok[i] == 2 || (!peer_ok[i] && g->mem[i].state <= GOSSIP_SUSPECT);
+    presize(w, IVT_MP_ARRAY_MAX + (size_t)count * GOSSIP_FULL_ENTRY_MAX);
     ivt_mpw_array(w, count);
     for (uint32_t i = 0; i < g->n_mem; i++) {
         if (!(peer_ok[i] == 2 || (!peer_ok[i] && g->mem[i].state <= GOSSIP_SUSPECT)))

@@ -6,7 +6,12 @@
  * writer remembers the first overflow and the caller checks once. The
  * packet builder encodes each piggybacked message into a small scratch
  * writer first, so a message either fits the datagram whole or is left for
- * the next one.
+ * the next one. The member messages and push-pull entries (a cluster's
+ * formation is N^2 x the retransmit limit of them) take a faster path when
+ * the writer already has room for their largest form: written with
+ * base/mp.h's ivt_mp_put_*, the same bytes, without a call through the
+ * packer per field. Short of that room they take the packer's path, so a
+ * message that fits a nearly full packet still goes in.
  *
  * Decoders use base/mp.h's cursor readers: they never read past end, hand
  * out views into the input, and reject every malformed field with
@@ -86,8 +91,69 @@ static void wire_name_meta(struct ivt_mpw *w, const struct gossip_wire_member *m
     ivt_mpw_bin(w, m->meta, m->meta_len);
 }
 
+/* ---- the fast path (see the top of the file) ----------------------------- */
+
+enum {
+    MP_FIXSTR = 0xa0, /* msgpack's str of under 32 bytes: the tag holds the length */
+    FIXSTR_MAX = 31,
+    DIGEST_ENTRY_MAX = GOSSIP_DIGEST_ENTRY_MAX,
+    FULL_ENTRY_MAX = GOSSIP_FULL_ENTRY_MAX
+};
+_Static_assert(GOSSIP_NAME_MAX - 1 <= FIXSTR_MAX, "a name is a fixstr");
+
+/* Where to write at least n bytes in w's present buffer, or NULL: then the
+ * caller takes the packer's path, which fails (or grows) only where the
+ * exact bytes do not fit. */
+static uint8_t *room(struct ivt_mpw *w, size_t n)
+{
+    return !w->err && w->cap - w->len >= n ? w->data + w->len : NULL;
+}
+
+static uint8_t *put_id_gen_inc(uint8_t *p, const struct gossip_wire_member *m)
+{
+    p = ivt_mp_put_bin(p, m->id, GOSSIP_ID_LEN);
+    p = ivt_mp_put_uint(p, m->gen);
+    return ivt_mp_put_uint(p, m->inc);
+}
+
+/* gossip_wire_addr, the name and the meta, as wire_name_meta writes them. */
+static uint8_t *put_name_meta(uint8_t *p, const struct gossip_wire_member *m)
+{
+    size_t n = m->addr.family == 4 ? ADDR_V4_LEN : 16;
+    p = ivt_mp_put_bin_head(p, (uint32_t)(ADDR_FIXED + n));
+    p[0] = m->addr.family;
+    p[1] = (uint8_t)(m->addr.port >> 8);
+    p[2] = (uint8_t)m->addr.port;
+    memcpy(p + ADDR_FIXED, m->addr.bytes, n);
+    p += ADDR_FIXED + n;
+    *p++ = (uint8_t)(MP_FIXSTR | m->name_len);
+    memcpy(p, m->name, m->name_len);
+    p += m->name_len;
+    return ivt_mp_put_bin(p, m->meta, m->meta_len);
+}
+
+static bool name_fits(const struct gossip_wire_member *m)
+{
+    return m->name_len <= FIXSTR_MAX && m->meta_len <= GOSSIP_META_MAX;
+}
+
 void gossip_wire_member_msg(struct ivt_mpw *w, const struct gossip_wire_member *m)
 {
+    uint8_t *p = room(w, GOSSIP_MEMBER_MSG_MAX);
+    if (p && name_fits(m)) {
+        bool alive = m->state == GOSSIP_ALIVE;
+        p = ivt_mp_put_array(p, alive ? FIELDS_ALIVE : FIELDS_MEMBER);
+        p = ivt_mp_put_uint(p, alive                        ? GOSSIP_MSG_ALIVE
+                               : m->state == GOSSIP_SUSPECT ? GOSSIP_MSG_SUSPECT
+                                                            : GOSSIP_MSG_DEAD);
+        p = put_id_gen_inc(p, m);
+        if (alive)
+            p = put_name_meta(p, m);
+        else
+            p = ivt_mp_put_bin(p, m->state == GOSSIP_LEFT ? m->id : m->from, GOSSIP_ID_LEN);
+        ivt_mpw_commit(w, p);
+        return;
+    }
     if (m->state == GOSSIP_ALIVE) {
         ivt_mpw_array(w, FIELDS_ALIVE);
         ivt_mpw_uint(w, GOSSIP_MSG_ALIVE);
@@ -117,6 +183,12 @@ void gossip_wire_user(struct ivt_mpw *w, const uint8_t *origin, uint32_t gen, ui
 
 void gossip_wire_digest_entry(struct ivt_mpw *w, const struct gossip_wire_member *m)
 {
+    uint8_t *p = room(w, DIGEST_ENTRY_MAX);
+    if (p) {
+        p = put_id_gen_inc(ivt_mp_put_array(p, FIELDS_DIGEST), m);
+        ivt_mpw_commit(w, ivt_mp_put_uint(p, m->state));
+        return;
+    }
     ivt_mpw_array(w, FIELDS_DIGEST);
     ivt_mpw_bin(w, m->id, GOSSIP_ID_LEN);
     ivt_mpw_uint(w, m->gen);
@@ -126,6 +198,12 @@ void gossip_wire_digest_entry(struct ivt_mpw *w, const struct gossip_wire_member
 
 void gossip_wire_full_entry(struct ivt_mpw *w, const struct gossip_wire_member *m)
 {
+    uint8_t *p = room(w, FULL_ENTRY_MAX);
+    if (p && name_fits(m)) {
+        p = put_id_gen_inc(ivt_mp_put_array(p, FIELDS_FULL), m);
+        ivt_mpw_commit(w, put_name_meta(ivt_mp_put_uint(p, m->state), m));
+        return;
+    }
     ivt_mpw_array(w, FIELDS_FULL);
     ivt_mpw_bin(w, m->id, GOSSIP_ID_LEN);
     ivt_mpw_uint(w, m->gen);
@@ -136,10 +214,13 @@ void gossip_wire_full_entry(struct ivt_mpw *w, const struct gossip_wire_member *
 
 /* ---- decoding ---------------------------------------------------------- */
 
+/* The readers inline (ivt_mp_get_*): every received update is an id and
+ * two of these, and a packet is dropped whole on any error, so where the
+ * cursor stops after one does not matter. */
 static int read_id(const uint8_t **pos, const uint8_t *end, const uint8_t **id)
 {
     uint32_t n;
-    if (ivt_mp_read_bin(pos, end, id, &n) || n != GOSSIP_ID_LEN)
+    if (ivt_mp_get_bin(pos, end, id, &n) || n != GOSSIP_ID_LEN)
         return IVT_EPROTO;
     return 0;
 }
@@ -147,7 +228,7 @@ static int read_id(const uint8_t **pos, const uint8_t *end, const uint8_t **id)
 static int read_u32(const uint8_t **pos, const uint8_t *end, uint32_t *out)
 {
     uint64_t v;
-    if (ivt_mp_read_uint_max(pos, end, UINT32_MAX, &v))
+    if (ivt_mp_get_uint(pos, end, &v) || v > UINT32_MAX)
         return IVT_EPROTO;
     *out = (uint32_t)v;
     return 0;

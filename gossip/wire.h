@@ -64,6 +64,11 @@ enum {
      * bin16 id, two uint32, addr, name and meta with their headers. */
     GOSSIP_MEMBER_MSG_MAX =
         1 + 1 + 18 + 5 + 5 + 2 + GOSSIP_ADDR_WIRE_MAX + 2 + GOSSIP_NAME_MAX + 2 + GOSSIP_META_MAX,
+    /* Largest push-pull entries: array, bin16 id, two uint32, state, and
+     * for a full entry the ALIVE's addr, name and meta. */
+    GOSSIP_DIGEST_ENTRY_MAX = 1 + 18 + 5 + 5 + 1,
+    GOSSIP_FULL_ENTRY_MAX = GOSSIP_DIGEST_ENTRY_MAX + 2 + GOSSIP_ADDR_WIRE_MAX + 2 +
+                            GOSSIP_NAME_MAX + 2 + GOSSIP_META_MAX,
     /* Largest header: array, bin16, uint32, uint64. */
     GOSSIP_HDR_MAX = 1 + 18 + 5 + 9,
     /* USER without its payload: array, type, bin16, uint32, uint64, bin32 header. */

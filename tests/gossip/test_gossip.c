@@ -160,6 +160,80 @@ TEST(gossip_wire_round_trip_every_message)
         assert_true(gossip_wire_packet_check(buf, n) < 8);
 }
 
+/* Member messages and push-pull entries take a fast path when the writer
+ * has room for their largest form and the packer's otherwise (a nearly full
+ * packet): both must write the same bytes, or two builds of the same
+ * cluster would disagree on the wire. */
+static size_t wire_entry(uint8_t *buf, size_t cap, int kind, const struct gossip_wire_member *m)
+{
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, buf, cap);
+    if (kind == 0)
+        gossip_wire_member_msg(&w, m);
+    else if (kind == 1)
+        gossip_wire_digest_entry(&w, m);
+    else
+        gossip_wire_full_entry(&w, m);
+    return w.err ? 0 : w.len;
+}
+
+TEST(gossip_wire_fast_and_packer_paths_agree)
+{
+    (void)state;
+    uint8_t id[GOSSIP_ID_LEN], from[GOSSIP_ID_LEN];
+    memset(id, 0xa5, sizeof(id));
+    memset(from, 0x5a, sizeof(from));
+    static const char name[] = "a-name-of-31-bytes-at-the-limit";
+    uint8_t meta[GOSSIP_META_MAX];
+    memset(meta, 7, sizeof(meta));
+    const uint32_t nums[] = {0, 1, 127, 128, 255, 256, 65535, 65536, UINT32_MAX};
+    const struct gossip_addr addrs[] = {
+        {.family = 4, .port = 7946, .bytes = {10, 0, 0, 1}},
+        {.family = 6, .port = 65535, .bytes = {0xfe, 0x80, [15] = 1}},
+        {.family = 0}};
+    for (int kind = 0; kind < 3; kind++)
+        for (int st = 0; st < GOSSIP_STATES; st++)
+            for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+                struct gossip_wire_member m = {.id = id,
+                                               .gen = nums[i],
+                                               .inc = nums[(i + 3) % 9],
+                                               .state = (enum gossip_member_state)st,
+                                               .from = from,
+                                               .addr = addrs[i % 3],
+                                               .name = name,
+                                               .name_len = (uint32_t)(i * 31 / 8),
+                                               .meta = meta,
+                                               .meta_len = (uint32_t)(i * GOSSIP_META_MAX / 8)};
+                uint8_t roomy[256], tight[256];
+                size_t n = wire_entry(roomy, sizeof(roomy), kind, &m);
+                assert_true(n > 0);
+                /* Exactly the room it needs: the packer's path. */
+                assert_int_equal(wire_entry(tight, n, kind, &m), n);
+                assert_memory_equal(roomy, tight, n);
+                /* A byte short: it does not fit, and says so. */
+                assert_int_equal(wire_entry(tight, n - 1, kind, &m), 0);
+                const uint8_t *pos = roomy;
+                struct gossip_wire_member back;
+                struct gossip_msg msg;
+                if (kind == 0) {
+                    assert_int_equal(gossip_wire_msg_decode(&pos, roomy + n, &msg), 0);
+                    back = msg.m;
+                } else if (kind == 1) {
+                    assert_int_equal(gossip_wire_digest_entry_decode(&pos, roomy + n, &back), 0);
+                } else {
+                    assert_int_equal(gossip_wire_full_entry_decode(&pos, roomy + n, &back), 0);
+                }
+                assert_ptr_equal(pos, roomy + n);
+                assert_int_equal(back.gen, m.gen);
+                assert_int_equal(back.inc, m.inc);
+                if (kind == 2 || (kind == 0 && st == GOSSIP_ALIVE)) {
+                    assert_int_equal(back.name_len, m.name_len);
+                    assert_int_equal(back.meta_len, m.meta_len);
+                    assert_true(gossip_addr_eq(&back.addr, &m.addr));
+                }
+            }
+}
+
 TEST(gossip_wire_unknown_types_skipped)
 {
     (void)state;
