@@ -4264,6 +4264,24 @@ int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w)
     return msg_end(s, w, MSG_SNAPSHOT, k);
 }
 
+int crdt_store_encode_part(struct crdt_store *s, struct ivt_mpw *w, uint32_t *cursor, size_t max)
+{
+    uint32_t i = *cursor;
+    size_t k = 0;
+    msg_begin(s);
+    for (; i < s->used_hi && k < max; i++) {
+        if (!s->ents[i].live)
+            continue;
+        write_entity(s, &s->scratch, &s->ents[i], 0, O_MESSAGE, false);
+        k++;
+    }
+    int rc = msg_end(s, w, MSG_SNAPSHOT, k);
+    if (rc)
+        return rc;
+    *cursor = i;
+    return i < s->used_hi ? 1 : 0;
+}
+
 /* ---- numbers ------------------------------------------------------------ */
 
 static struct footprint ent_footprint(const struct crdt_store *s, const struct ent *e)

@@ -460,6 +460,20 @@ int crdt_store_repair_part(struct crdt_store *s, struct ivt_mpw *w, const uint64
  * message: equal states give equal bytes. Returns 0, IVT_ENOMEM, the writer's error. */
 int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w);
 
+/*
+ * Part of the store as a snapshot message of its own: the live records
+ * from slab position *cursor on (0 to begin), at most max of them, in
+ * slab order (not canonical: merging is order-free). *cursor moves past
+ * them; returns 1 while records remain beyond it, 0 when this part ended
+ * the walk, or IVT_ENOMEM, the writer's error. The messages of one walk,
+ * merged, give the store as it was when each part was written: an owner
+ * that saves its state a part per turn of its event loop takes no copy of
+ * the whole and stops nothing meanwhile (records changed between parts
+ * are saved as they were at their part, which a restore joins as any
+ * older state).
+ */
+int crdt_store_encode_part(struct crdt_store *s, struct ivt_mpw *w, uint32_t *cursor, size_t max);
+
 /* ---- numbers ---------------------------------------------------------- */
 
 struct crdt_store_stats {

@@ -2134,18 +2134,59 @@ size_t node_decisions(struct node *n, struct node_decision *rows, size_t max, iv
 
 /* ---- persistence -------------------------------------------------------- */
 
-/* Snapshot: [1, <crdt snapshot message>, <lww message>] */
-enum { SNAPSHOT_VERSION = 1 };
+/*
+ * Snapshot, format 2: [2, <lww message>, <crdt snapshot message> ...],
+ * the store in parts (crdt_store_encode_part), so a daemon writes it a
+ * step per loop turn instead of forking a copy of itself: after a fork
+ * every first write to a page of the store is a copy, some 150 ms of the
+ * loop at 100,000 scores/s. The array header is array32, patched with the
+ * count at the end. Format 1, [1, <crdt snapshot message>, <lww message>],
+ * is still read (a node restarted across the upgrade).
+ */
+enum {
+    SNAPSHOT_VERSION = 2,
+    SNAPSHOT_VERSION_1 = 1,
+    SNAPSHOT_HDR = 5,             /* array32: 0xdd and a 4-byte count */
+    SNAPSHOT_PARTS_MAX = 1u << 24 /* far past what max_entities allows */
+};
+
+int node_snapshot_begin(struct node *n, struct ivt_mpw *out, struct node_snapshot_job *j)
+{
+    static const uint8_t hdr[SNAPSHOT_HDR] = {0xdd, 0, 0, 0, 2};
+    j->hdr = out->len;
+    j->parts = 0;
+    j->cursor = 0;
+    ivt_mpw_raw(out, hdr, sizeof(hdr));
+    ivt_mpw_uint(out, SNAPSHOT_VERSION);
+    int rc = crdt_lww_encode(n->lww, out);
+    return rc ? rc : ivt_mpw_error(out);
+}
+
+int node_snapshot_step(struct node *n, struct ivt_mpw *out, struct node_snapshot_job *j, size_t max)
+{
+    int more = crdt_store_encode_part(n->store, out, &j->cursor, max);
+    if (more < 0)
+        return more;
+    if (ivt_mpw_error(out))
+        return ivt_mpw_error(out);
+    j->parts++;
+    uint32_t count = 2 + j->parts;
+    uint8_t *h = out->data + j->hdr + 1;
+    h[0] = (uint8_t)(count >> 24);
+    h[1] = (uint8_t)(count >> 16);
+    h[2] = (uint8_t)(count >> 8);
+    h[3] = (uint8_t)count;
+    return more;
+}
 
 int node_snapshot(struct node *n, struct ivt_mpw *out, ivt_ms wall)
 {
     (void)wall;
-    ivt_mpw_array(out, 3);
-    ivt_mpw_uint(out, SNAPSHOT_VERSION);
-    int rc = crdt_store_encode(n->store, out);
-    if (rc == 0)
-        rc = crdt_lww_encode(n->lww, out);
-    return rc ? rc : ivt_mpw_error(out);
+    struct node_snapshot_job j;
+    int rc = node_snapshot_begin(n, out, &j);
+    while (rc == 0 && (rc = node_snapshot_step(n, out, &j, SIZE_MAX)) == 1)
+        ;
+    return rc;
 }
 
 int node_restore(struct node *n, const uint8_t *p, size_t len, ivt_ms wall)
@@ -2153,17 +2194,42 @@ int node_restore(struct node *n, const uint8_t *p, size_t len, ivt_ms wall)
     const uint8_t *end = p + len, *q;
     uint32_t items;
     uint64_t version;
-    if (ivt_mp_read_array(&p, end, &items) || items != 3 || ivt_mp_read_uint(&p, end, &version))
+    if (ivt_mp_read_array(&p, end, &items) || items < 3 || ivt_mp_read_uint(&p, end, &version))
         return IVT_EPROTO;
-    if (version != SNAPSHOT_VERSION)
+    if (version != SNAPSHOT_VERSION && version != SNAPSHOT_VERSION_1)
         return IVT_EVERSION;
+    if (version == SNAPSHOT_VERSION_1) {
+        if (items != 3)
+            return IVT_EPROTO;
+        q = p;
+        if (ivt_mp_skip(&q, end))
+            return IVT_EPROTO;
+        int rc = store_merge(n, p, (size_t)(q - p), 0);
+        if (rc)
+            return rc;
+        return crdt_lww_merge(n->lww, q, (size_t)(end - q), wall, 0);
+    }
+    if (items - 2 > SNAPSHOT_PARTS_MAX)
+        return IVT_EPROTO;
+    /* Validated whole before anything is merged: a cut file changes
+     * nothing. */
+    const uint8_t *start = p;
     q = p;
+    for (uint32_t i = 2; i < items + 1; i++)
+        if (ivt_mp_skip(&q, end))
+            return IVT_EPROTO;
+    if (q != end)
+        return IVT_EPROTO;
+    q = start;
     if (ivt_mp_skip(&q, end))
         return IVT_EPROTO;
-    int rc = store_merge(n, p, (size_t)(q - p), 0);
-    if (rc)
-        return rc;
-    return crdt_lww_merge(n->lww, q, (size_t)(end - q), wall, 0);
+    int rc = crdt_lww_merge(n->lww, start, (size_t)(q - start), wall, 0);
+    for (uint32_t i = 3; rc == 0 && i <= items; i++) {
+        p = q;
+        ivt_mp_skip(&q, end); /* validated above */
+        rc = store_merge(n, p, (size_t)(q - p), 0);
+    }
+    return rc;
 }
 
 uint64_t node_evidence_fingerprint(struct node *n)

@@ -11,8 +11,9 @@
  *                            node_next_deadline -> re-arm the one timer
  *   TCP on the same port --> gossip_stream_accept / _receive (push-pull)
  *   RPC (node/rpc.c) ------> node_score / node_observe / ... (node/api.c)
- *   snapshot timer --------> fork: the child encodes (node_snapshot) and
- *                            writes; SIGCHLD reports how it went
+ *   snapshot timer --------> node_snapshot_begin, then node_snapshot_step a
+ *                            loop turn (idle handle); the bytes are written
+ *                            on the thread pool
  *   SIGTERM / SIGINT ------> node_leave, a short grace so it spreads, save, exit 0
  *   SIGHUP ----------------> re-read the file: log level, limits, thresholds,
  *                            rules, keys added to the keyring file
@@ -33,8 +34,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -598,123 +597,110 @@ static void on_snapshot_saved(void *ctx, int rc, const char *err)
     }
 }
 
-/* The forked snapshot writer: it encodes the store from its copy-on-write
- * image of the parent and writes the file, so the loop pays for fork() (a
- * few ms of page tables) instead of the encode (about 2 s at a million
- * entities). It runs no libuv code and exits with 0 or 1 (its error logged). */
-static void snapshot_child(struct ivtd *d, const char *path)
-{
-    /* Dies with the parent; and holds none of its sockets or its state_dir
-     * lock, so a node restarted after kill -9 can bind and lock at once. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
-        for (long fd = 3; fd < sysconf(_SC_OPEN_MAX); fd++)
-            close((int)fd);
-    struct ivt_mpw w;
-    ivt_mpw_init_dyn(&w, SNAPSHOT_MAX);
-    int rc = node_snapshot(d->node, &w, ivtd_wall());
-    if (rc == 0)
-        rc = ivt_mpw_error(&w);
-    char err[IVTD_PERSIST_ERR_MAX];
-    if (rc)
-        snprintf(err, sizeof(err), "cannot encode: %s", ivt_errname(rc));
-    else
-        rc = ivtd_persist_write(path, w.data, w.len, 0600, err, sizeof(err));
-    if (rc)
-        ivtd_log(IVTD_LOG_ERROR, "cannot save the evidence snapshot", "err=\"%s\"", err);
-    _exit(rc ? 1 : 0);
-}
+enum {
+    /* Store records a snapshot step encodes: about 1 ms of the loop
+     * (2 us a record), so a million are saved in some 2,000 loop turns. */
+    SNAPSHOT_STEP = 512
+};
 
-static void on_sigchld(uv_signal_t *h, int signum)
+/* Hands a complete snapshot's bytes to the thread pool, which writes them
+ * (atomically: temporary file, fsync, rename) and frees them. */
+static void snapshot_write_async(struct ivtd *d, struct ivt_mpw *w)
 {
-    (void)signum;
-    struct ivtd *d = h->data;
-    int status;
-    if (d->snap_pid <= 0 || waitpid(d->snap_pid, &status, WNOHANG) != d->snap_pid)
-        return;
-    d->snap_pid = 0;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        char path[IVTD_PATH_MAX + 16];
-        struct stat st;
-        state_path(path, sizeof(path), d, "evidence");
-        if (stat(path, &st) == 0)
-            d->c.snapshot_bytes = (uint64_t)st.st_size;
-        on_snapshot_saved(d, 0, "");
-    } else {
-        /* The child logged why, unless a signal ended it. */
-        char err[64];
-        snprintf(err, sizeof(err), "the snapshot writer ended with status %d", status);
-        on_snapshot_saved(d, IVT_EINVAL, err); /* as persist.c reports I/O errors */
+    char path[IVTD_PATH_MAX + 16];
+    state_path(path, sizeof(path), d, "evidence");
+    d->c.snapshot_bytes = w->len;
+    uint8_t *bytes = w->data;
+    size_t len = w->len;
+    w->data = NULL;
+    w->owned = false;
+    ivt_mpw_destroy(w);
+    d->saving = true;
+    if (ivtd_persist_save_async(d->loop, path, bytes, len, 0600, on_snapshot_saved, d) != 0) {
+        d->saving = false;
+        d->c.snapshots_failed++;
     }
 }
 
-/* Stops a snapshot writer still running: the caller writes a newer one. */
-static void reap_snapshot_child(struct ivtd *d)
+static void snapshot_failed(struct ivtd *d, int rc)
 {
-    if (d->snap_pid <= 0)
-        return;
-    kill(d->snap_pid, SIGKILL);
-    while (waitpid(d->snap_pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    d->snap_pid = 0;
-    d->saving = false;
+    d->c.snapshots_failed++;
+    ivtd_log(IVTD_LOG_ERROR, "cannot encode the evidence snapshot", "err=%s", ivt_errname(rc));
 }
 
-/* Periodic saves fork a writer (snapshot_child). The final save (sync), and
- * a periodic one when fork fails, encode here on the loop; the latter is
- * written on the thread pool. */
+/* Forgets a snapshot still being encoded. */
+static void snapshot_abandon(struct ivtd *d)
+{
+    if (!d->snapping)
+        return;
+    uv_idle_stop(&d->snap_step);
+    ivt_mpw_destroy(&d->snap_w);
+    d->snapping = d->saving = false;
+}
+
+/* One step of the periodic snapshot, between two polls of the loop. */
+static void on_snapshot_step(uv_idle_t *h)
+{
+    struct ivtd *d = h->data;
+    int rc = node_snapshot_step(d->node, &d->snap_w, &d->snap_job, SNAPSHOT_STEP);
+    if (rc == 1)
+        return;
+    uv_idle_stop(h);
+    d->snapping = false;
+    if (rc < 0) {
+        snapshot_failed(d, rc);
+        ivt_mpw_destroy(&d->snap_w);
+        d->saving = false;
+        return;
+    }
+    snapshot_write_async(d, &d->snap_w);
+}
+
+/*
+ * Periodic saves encode the snapshot a step per loop turn (an idle handle:
+ * the loop polls between the steps, so requests wait behind one step, not
+ * behind the store) and write it on the thread pool. Before, a forked child
+ * encoded it from a copy-on-write image: after the fork every first write
+ * to a page of the store was a copy, some 150 ms of the loop at 100,000
+ * scores/s (docs/benchmarks.md). The final save (sync) encodes at once and
+ * writes before the daemon exits, replacing one still being encoded.
+ */
 static void save_snapshot(struct ivtd *d, bool sync)
 {
     ivtd_save_keyring(d);
-    if (d->saving && !sync) {
-        d->c.snapshots_skipped++;
-        return;
-    }
-    char path[IVTD_PATH_MAX + 16], err[IVTD_PERSIST_ERR_MAX];
-    state_path(path, sizeof(path), d, "evidence");
-    if (sync) {
-        reap_snapshot_child(d);
-    } else {
-        pid_t pid = fork();
-        if (pid == 0)
-            snapshot_child(d, path);
-        if (pid > 0) {
-            d->snap_pid = pid;
-            d->saving = true;
+    if (!sync) {
+        if (d->saving) {
+            d->c.snapshots_skipped++;
             return;
         }
-        ivtd_log(IVTD_LOG_WARN, "cannot fork the snapshot writer; encoding on the loop", "err=%s",
-                 strerror(errno));
+        ivt_mpw_init_dyn(&d->snap_w, SNAPSHOT_MAX);
+        int rc = node_snapshot_begin(d->node, &d->snap_w, &d->snap_job);
+        if (rc) {
+            snapshot_failed(d, rc);
+            ivt_mpw_destroy(&d->snap_w);
+            return;
+        }
+        d->snapping = d->saving = true;
+        uv_idle_start(&d->snap_step, on_snapshot_step);
+        return;
     }
+    snapshot_abandon(d);
+    char path[IVTD_PATH_MAX + 16], err[IVTD_PERSIST_ERR_MAX];
+    state_path(path, sizeof(path), d, "evidence");
     struct ivt_mpw w;
     ivt_mpw_init_dyn(&w, SNAPSHOT_MAX);
     int rc = node_snapshot(d->node, &w, ivtd_wall());
     if (rc == 0)
         rc = ivt_mpw_error(&w);
     if (rc) {
-        d->c.snapshots_failed++;
-        ivtd_log(IVTD_LOG_ERROR, "cannot encode the evidence snapshot", "err=%s", ivt_errname(rc));
+        snapshot_failed(d, rc);
         ivt_mpw_destroy(&w);
         return;
     }
     d->c.snapshot_bytes = w.len;
-    if (sync) {
-        rc = ivtd_persist_write(path, w.data, w.len, 0600, err, sizeof(err));
-        on_snapshot_saved(d, rc, err);
-        ivt_mpw_destroy(&w);
-        return;
-    }
-    /* Hand the bytes over: the writer owns and frees them. */
-    uint8_t *bytes = w.data;
-    size_t len = w.len;
-    w.data = NULL;
-    w.owned = false;
+    rc = ivtd_persist_write(path, w.data, w.len, 0600, err, sizeof(err));
+    on_snapshot_saved(d, rc, err);
     ivt_mpw_destroy(&w);
-    d->saving = true;
-    if (ivtd_persist_save_async(d->loop, path, bytes, len, 0600, on_snapshot_saved, d) != 0) {
-        d->saving = false;
-        d->c.snapshots_failed++;
-    }
 }
 
 static void on_snapshot_timer(uv_timer_t *t)
@@ -1427,9 +1413,8 @@ static int start(struct ivtd *d)
     uv_signal_init(d->loop, &d->sig_term);
     uv_signal_init(d->loop, &d->sig_int);
     uv_signal_init(d->loop, &d->sig_hup);
-    uv_signal_init(d->loop, &d->sig_chld);
-    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d->sig_chld.data = d;
-    uv_signal_start(&d->sig_chld, on_sigchld, SIGCHLD);
+    uv_idle_init(d->loop, &d->snap_step);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d->snap_step.data = d;
     uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&d->sig_hup, on_hup, SIGHUP);

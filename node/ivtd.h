@@ -63,7 +63,8 @@ struct ivtd {
     uv_udp_t udp;
     uv_tcp_t pushpull;
     uv_timer_t tick, snap, rate, grace;
-    uv_signal_t sig_term, sig_int, sig_hup, sig_chld;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_idle_t snap_step; /* a snapshot being encoded, a step per loop turn */
     struct ivtd_rpc *api, *control;
     struct ivtd_http *http;
     struct ivtd_lag lag;
@@ -80,8 +81,10 @@ struct ivtd {
     uint64_t wall_turn_at; /* uv_now() when wall_turn was read */
     ivt_ms wall_turn;      /* ivtd_wall_turn's cached value */
     bool saving;           /* an asynchronous snapshot write is in flight */
-    int snap_pid;          /* the forked snapshot writer, 0 when none */
-    bool stopping;         /* leaving: no new work, exit once the grace ends */
+    bool snapping;         /* snap_w is being filled (snap_step runs) */
+    struct ivt_mpw snap_w; /* ... the snapshot so far */
+    struct node_snapshot_job snap_job;
+    bool stopping; /* leaving: no new work, exit once the grace ends */
     int exit_code;
 
     uint8_t rxbuf[IVTD_RXBUF];

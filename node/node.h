@@ -358,6 +358,24 @@ size_t node_decisions(struct node *node, struct node_decision *rows, size_t max,
 /* The node's evidence and decisions, encoded (msgpack) into out. The host
  * writes the bytes to disk; it may do so off its event loop. */
 int node_snapshot(struct node *node, struct ivt_mpw *out, ivt_ms wall);
+
+/*
+ * The same snapshot in steps, for a host that saves on its event loop
+ * without stopping it: node_snapshot_begin writes the head and the
+ * decisions into out; each node_snapshot_step appends at most max of the
+ * store's records and returns 1 while more remain, 0 when out holds the
+ * whole snapshot, or a negative error. Events and merges may come between
+ * the steps: a record is saved as it is at its step (node_restore joins
+ * it as any older state).
+ */
+struct node_snapshot_job {
+    size_t hdr;      /* offset of the snapshot's array header in out */
+    uint32_t parts;  /* store messages written */
+    uint32_t cursor; /* the store walk's position */
+};
+int node_snapshot_begin(struct node *node, struct ivt_mpw *out, struct node_snapshot_job *job);
+int node_snapshot_step(struct node *node, struct ivt_mpw *out, struct node_snapshot_job *job,
+                       size_t max);
 /* Merges a snapshot back in (after a restart, as a new generation).
  * Returns 0, or IVT_EPROTO / IVT_EVERSION for a file that does not decode. */
 int node_restore(struct node *node, const uint8_t *data, size_t len, ivt_ms wall);
