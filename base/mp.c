@@ -81,15 +81,6 @@ void ivt_mpw_init_dyn(struct ivt_mpw *w, size_t max)
     msgpack_packer_init(&w->pk, w, mpw_write);
 }
 
-void ivt_mpw_move(struct ivt_mpw *dst, struct ivt_mpw *src)
-{
-    *dst = *src;
-    msgpack_packer_init(&dst->pk, dst, mpw_write); /* it pointed at src */
-    src->data = NULL;
-    src->len = src->cap = 0;
-    src->owned = false;
-}
-
 void ivt_mpw_destroy(struct ivt_mpw *w)
 {
     if (w->owned)

@@ -47,11 +47,6 @@ void ivt_mpw_init_fixed(struct ivt_mpw *w, void *buf, size_t cap);
 void ivt_mpw_init_dyn(struct ivt_mpw *w, size_t max);
 void ivt_mpw_destroy(struct ivt_mpw *w);
 
-/* Moves a writer to another place (a struct copy would leave its packer
- * writing through the old one). src is left empty: destroying it is a
- * no-op. */
-void ivt_mpw_move(struct ivt_mpw *dst, struct ivt_mpw *src);
-
 /* Forgets what was written (keeps the buffer). */
 void ivt_mpw_reset(struct ivt_mpw *w);
 
