@@ -599,11 +599,10 @@ static void on_snapshot_saved(void *ctx, int rc, const char *err)
 
 enum {
     /* Store records a snapshot step encodes: about 0.25 ms of the loop
-     * (2 us a record). A step runs every loop turn while a snapshot is
-     * being written, so it is added to the wait of the requests of that
-     * turn: at 512 records (1 ms) the p99 at 100,000 scores/s of a 5 s
-     * window holding a snapshot was 1.1-1.9 ms. A million records take
-     * some 8,000 turns, under a second at that rate. */
+     * (2 us a record; a record with promoted sets takes far longer, one
+     * step of 9 ms was traced). A step runs every loop turn while a
+     * snapshot is being written, so it is added to the wait of the
+     * requests of that turn. A million records take some 8,000 turns. */
     SNAPSHOT_STEP = 128
 };
 
