@@ -4362,12 +4362,13 @@ int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w)
     return msg_end(s, w, MSG_SNAPSHOT, k);
 }
 
-int crdt_store_encode_part(struct crdt_store *s, struct ivt_mpw *w, uint32_t *cursor, size_t max)
+int crdt_store_encode_part(struct crdt_store *s, struct ivt_mpw *w, uint32_t *cursor, size_t max,
+                           size_t bytes)
 {
     uint32_t i = *cursor;
     size_t k = 0;
     msg_begin(s);
-    for (; i < s->used_hi && k < max; i++) {
+    for (; i < s->used_hi && k < max && s->scratch.len < bytes; i++) {
         if (!s->ents[i].live)
             continue;
         write_entity(s, &s->scratch, &s->ents[i], 0, O_MESSAGE, false);

@@ -2162,9 +2162,10 @@ int node_snapshot_begin(struct node *n, struct ivt_mpw *out, struct node_snapsho
     return rc ? rc : ivt_mpw_error(out);
 }
 
-int node_snapshot_step(struct node *n, struct ivt_mpw *out, struct node_snapshot_job *j, size_t max)
+int node_snapshot_step(struct node *n, struct ivt_mpw *out, struct node_snapshot_job *j, size_t max,
+                       size_t bytes)
 {
-    int more = crdt_store_encode_part(n->store, out, &j->cursor, max);
+    int more = crdt_store_encode_part(n->store, out, &j->cursor, max, bytes);
     if (more < 0)
         return more;
     if (ivt_mpw_error(out))
@@ -2184,7 +2185,7 @@ int node_snapshot(struct node *n, struct ivt_mpw *out, ivt_ms wall)
     (void)wall;
     struct node_snapshot_job j;
     int rc = node_snapshot_begin(n, out, &j);
-    while (rc == 0 && (rc = node_snapshot_step(n, out, &j, SIZE_MAX)) == 1)
+    while (rc == 0 && (rc = node_snapshot_step(n, out, &j, SIZE_MAX, SIZE_MAX)) == 1)
         ;
     return rc;
 }

@@ -665,7 +665,7 @@ BENCH(crdt_store_digest_hot_records)
     uint32_t cursor = 0;
     size_t parts = 0;
     uint64_t c0 = cpu_ns();
-    while (crdt_store_encode_part(s, &w, &cursor, HOT) == 1)
+    while (crdt_store_encode_part(s, &w, &cursor, HOT, SIZE_MAX) == 1)
         parts++;
     bench_report("crdt_store_snapshot_hot_record_cpu", (double)(cpu_ns() - c0) / HOT / 1000.0,
                  "us");
