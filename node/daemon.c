@@ -1031,6 +1031,9 @@ void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
                   (double)ns.entities);
     ivtd_prom_one(p, "ivtd_evidence_bytes", "gauge", "Approximate memory of the evidence store.",
                   (double)ns.evidence_bytes);
+    ivtd_prom_one(p, "ivtd_evidence_digest_stale", "gauge",
+                  "Shared entities changed since their anti-entropy digest was taken.",
+                  (double)ns.digest_stale);
     ivtd_prom_one(p, "ivtd_evidence_admitted", "gauge",
                   "Live entities shared with the fleet (admitted here or by a peer).",
                   (double)ns.entities_admitted);

@@ -403,7 +403,8 @@ struct node_stats {
     uint64_t evidence_bytes; /* approximate memory of the store */
     uint64_t entities_evicted;
     uint64_t entities_expired;
-    uint64_t pending; /* entities with changes not yet gossiped */
+    uint64_t pending;      /* entities with changes not yet gossiped */
+    uint64_t digest_stale; /* shared entities changed since their digest was taken */
     uint64_t deltas_sent, deltas_received, deltas_bytes_out, deltas_bytes_in;
     uint64_t deltas_dropped;          /* the gossip queue was full: left to push-pull */
     uint64_t deltas_oversize;         /* entity records larger than a payload: left to push-pull */
