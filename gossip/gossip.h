@@ -125,9 +125,13 @@ struct gossip_config {
     uint32_t app_seen_max;  /* payload ids remembered to deliver each once */
 
     /* anti-entropy, tombstones, healing */
-    ivt_ms pushpull_interval;  /* scaled up above 32 members */
-    ivt_ms stream_timeout;     /* a push-pull exchange must finish within this */
-    uint32_t stream_max;       /* concurrent push-pull streams */
+    ivt_ms pushpull_interval; /* scaled up above 32 members */
+    ivt_ms stream_timeout;    /* a push-pull exchange must finish within this */
+    uint32_t stream_max;      /* concurrent push-pull streams */
+    /* Least time between two segments of our app diff on one stream (0:
+     * one per gossip_tick): a host whose delegate spends a millisecond on
+     * a segment keeps its loop for its other work in between. */
+    ivt_ms segment_gap;
     ivt_ms tombstone_ttl;      /* dead and left members are forgotten after this */
     ivt_ms reconnect_interval; /* retry one tombstone, re-join seeds when isolated */
 

@@ -45,7 +45,8 @@
  * to write and milliseconds more to seal, open and copy as one frame). The
  * delegate may write it in segments (app_diff returning IVT_EAGAIN): the
  * first goes in the RESP or FIN with more = true, and each later one in a
- * DIFF frame of its own, one per gossip_tick, the last with more = false.
+ * DIFF frame of its own, one per gossip_tick at most every segment_gap
+ * ms (the host's choice), the last with more = false.
  * The host's loop serves its other work between them, on both ends: each
  * segment is sealed, sent, opened and merged alone. Turns stay strict: a
  * side says nothing while the other's segments are coming, so a frame
@@ -258,7 +259,7 @@ static bool diff_segment(struct gossip *g, struct gossip_stream *s, struct ivt_m
     *rc = g->d.app_diff ? g->d.app_diff(g->d.ctx, &s->job, peer, n, a) : IVT_ENOENT;
     bool more = *rc == IVT_EAGAIN;
     if (more) {
-        s->job_at = now;
+        s->job_at = now + g->cfg.segment_gap;
         *rc = 0;
     } else {
         s->job = NULL;
@@ -896,7 +897,7 @@ void gossip__streams_tick(struct gossip *g, ivt_ms now)
         if (!s->sid)
             continue;
         seen++;
-        if (s->job && now < s->deadline)
+        if (s->job && now >= s->job_at && now < s->deadline)
             diff_step(g, s, now);
         if (now < s->deadline)
             continue;
@@ -918,7 +919,7 @@ ivt_ms gossip__streams_deadline(const struct gossip *g)
         seen++;
         ivt_ms d = s->phase == PHASE_DONE ? s->deadline + g->cfg.stream_timeout : s->deadline;
         if (s->job && s->job_at < d)
-            d = s->job_at; /* our diff's next segment: at once */
+            d = s->job_at; /* our diff's next segment */
         t = d < t ? d : t;
     }
     return t;

@@ -155,6 +155,17 @@ enum {
     /* Entity records merged at once from a received repair (about 1 ms):
      * the rest is queued and merged a chunk per node_tick. */
     MERGE_CHUNK = 256,
+    /* Push-pull work is paced so scoring keeps the loop: a merge chunk
+     * (0.3-0.5 ms) at most every MERGE_GAP_MS, and a segment of our
+     * repair answer (REPAIR_STEP: about 0.5 ms to write and seal) at most
+     * every SEGMENT_GAP_MS (gossip's segment_gap). Unpaced, an exchange's
+     * 30-50 ms of work on each side (its answer sent, the peer's merged)
+     * ran back to back: at 100,000 scores/s, which take 60 % of the loop,
+     * the loop saturated for 50-100 ms and scores queued behind it
+     * (p99.9 10-15 ms, docs/benchmarks.md). Paced, a megabyte's exchange
+     * takes about 100 ms longer. */
+    MERGE_GAP_MS = 3,
+    SEGMENT_GAP_MS = 4,
     /* Changed entities whose digest is stale are worked off ahead, so a
      * push-pull digest finds little left to encode on the loop. Only a
      * backlog above DIGEST_BACKLOG is: a push-pull encodes that much in
@@ -296,6 +307,7 @@ struct node {
     struct ua_cache_entry *ua_cache;   /* UA_CACHE_SIZE slots */
     struct agg_cache_entry *agg_cache; /* AGG_CACHE_SIZE slots */
     uint32_t agg_gen;                  /* bumped when the store changes other than by observe */
+    ivt_ms next_merge;                 /* a queued repair's next chunk, not before (MERGE_GAP_MS) */
     /* The latest time a score filled an entry: AGG_CACHE_MS after it none
      * is valid, and a merge has nothing to drop (most nodes score little
      * of what they merge: the walk was 5 % of the simulator's run). */
@@ -922,8 +934,9 @@ static void merge_step(struct node *n)
     }
 }
 
-/* Merges a store message, a chunk now and the rest queued for node_tick,
- * so a large repair never holds the host's loop for long. Repairs are
+/* Merges a store message: a small one at once, a larger one queued for
+ * node_tick, which merges it MERGE_CHUNK records at a time, so a large
+ * repair never holds the host's loop for long. Repairs are
  * joins of absolute values: merged late or in pieces they give the same
  * state. */
 static int merge_store(struct node *n, const uint8_t *p, size_t len)
@@ -961,9 +974,7 @@ static int merge_store(struct node *n, const uint8_t *p, size_t len)
         n->merge_head = j;
     n->merge_tail = j;
     n->merge_bytes += j->len;
-    if (n->merge_head == j)
-        merge_step(n);
-    return 0;
+    return 0; /* merged MERGE_CHUNK records a tick (node_tick, paced) */
 }
 
 static int app_merge(void *ctx, const uint8_t *p, size_t len)
@@ -1058,6 +1069,7 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     snprintf(gc.label, sizeof(gc.label), "%s", cfg->label);
     gc.addr = cfg->addr;
     gc.packet_size = cfg->packet_size;
+    gc.segment_gap = SEGMENT_GAP_MS;
     if (rc == 0 && cfg->member_changes_max) {
         if (cfg->member_changes_max > NODE_MEMBER_CHANGES_MAX)
             rc = IVT_EINVAL;
@@ -1201,7 +1213,10 @@ int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
 {
     n->wall = wall;
     n->now = now;
-    merge_step(n);
+    if (n->merge_head && now >= n->next_merge) {
+        merge_step(n);
+        n->next_merge = now + MERGE_GAP_MS;
+    }
     /* Key operations arrive by gossip, from ivtctl and from SIGHUP. */
     refresh_keyring_tag(n, now);
     keyop_retry_tick(n, now);
@@ -1248,8 +1263,10 @@ int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
 ivt_ms node_next_deadline(const struct node *n)
 {
     ivt_ms t = gossip_next_deadline(n->g);
-    if (n->merge_head || crdt_store_tick_pending(n->store) || n->flushing)
-        return n->now; /* a queued repair, a roll or a flush under way: its next piece at once */
+    if (crdt_store_tick_pending(n->store) || n->flushing)
+        return n->now; /* a roll or a flush under way: its next piece at once */
+    if (n->merge_head && n->next_merge < t)
+        t = n->next_merge; /* a queued repair: its next chunk (paced) */
     if (n->next_flush < t)
         t = n->next_flush;
     /* digest slices only wake the node while there is a backlog */

@@ -218,7 +218,7 @@ enum {
     NODE_DIGEST_SLICE = 256,          /* stale digests encoded per 25 ms slice */
     NODE_DIGEST_ANSWER_MAX = 4096,    /* stale digests a push-pull encodes */
     NODE_REPAIR_BUDGET = 1024 * 1024, /* bytes of evidence one repair carries */
-    NODE_REPAIR_STEP = 128 * 1024     /* ... written per node_tick, in whole buckets */
+    NODE_REPAIR_STEP = 64 * 1024      /* ... written per segment, in whole buckets */
 };
 
 /* A member that appeared or changed, as gossip reported it. */

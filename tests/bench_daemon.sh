@@ -18,6 +18,8 @@
 # SCORE_SECONDS=N measures each score rate for N s (default 5). Node 1
 # takes part in a push-pull about every 15 s (lan profile, 3 nodes), so a
 # 5 s window holds one or none; a longer one says more about the tail.
+# NO_FLOOR=1 leaves out the floor rows (with long SCORE_SECONDS they take
+# half the run).
 # COALESCE_US=N sets api.coalesce_us on the nodes and the same window on
 # bin/ivt-floor (default: ivtd's own default); COALESCE_US=0 measures the
 # server that reads each request as it comes.
@@ -60,8 +62,10 @@ floor() { # floor ADDR RATE TAG
 # this warm-up they landed in the first rate's TCP row alone.)
 "$LG" fill "$A" pool > /dev/null
 for r in $RATES; do
-    floor "127.0.0.1:$((PORT + 9))" "$r" floor
-    floor "unix:$T/floor.sock" "$r" floor_unix
+    if [ -z "${NO_FLOOR:-}" ]; then
+        floor "127.0.0.1:$((PORT + 9))" "$r" floor
+        floor "unix:$T/floor.sock" "$r" floor_unix
+    fi
     c0=$(cpu_ns) p0=$(peers_ns) w0=$(wait_ns)
     "$LG" score "$A" "$r" "$SECS" 2
     c1=$(cpu_ns) p1=$(peers_ns) w1=$(wait_ns)
