@@ -97,7 +97,8 @@ struct pair {
     uint32_t sid[2];
 };
 
-static void pair_init(struct pair *p)
+/* Two ends of one push-pull stream; gap: their segment_gap. */
+static void pair_init_gap(struct pair *p, ivt_ms gap)
 {
     assert_true(sodium_init() >= 0);
     memset(p, 0, sizeof(*p));
@@ -114,6 +115,7 @@ static void pair_init(struct pair *p)
         strcpy(cfg.name, i ? "responder" : "initiator");
         strcpy(cfg.label, "pp");
         cfg.addr.port = (uint16_t)(1 + i);
+        cfg.segment_gap = gap;
         struct gossip_delegate d = {.ctx = &p->app[i],
                                     .app_digest = app_digest,
                                     .app_diff = app_diff,
@@ -125,6 +127,11 @@ static void pair_init(struct pair *p)
     assert_int_equal(gossip_join(p->g[0], &seed, 1, 0), 0);
     assert_int_equal(gossip_stream_poll_connect(p->g[0], &p->sid[0], &to), 1);
     assert_int_equal(gossip_stream_accept(p->g[1], &p->sid[1], &from, 0), 0);
+}
+
+static void pair_init(struct pair *p)
+{
+    pair_init_gap(p, 0);
 }
 
 static void pair_destroy(struct pair *p)
@@ -201,6 +208,32 @@ TEST(gossip_pushpull_app_diff_sent_in_segments)
         assert_int_equal(p.app[i].cancels, 0);
         assert_int_equal(p.app[i].jobs, 1);
     }
+    pair_destroy(&p);
+}
+
+/* With a segment_gap the delegate is asked for its next segment no sooner
+ * than that after the last one (pauses included), and the deadline says
+ * when. */
+TEST(gossip_pushpull_segments_wait_the_gap)
+{
+    (void)state;
+    struct pair p;
+    pair_init_gap(&p, 5);
+    assert_true(pipe_out(&p, 0, 0) > 0); /* REQ */
+    assert_true(pipe_out(&p, 1, 0) > 0); /* RESP, first segment */
+    assert_int_equal(p.app[1].calls, 1);
+    assert_int_equal(gossip_next_deadline(p.g[1]), 5);
+    gossip_tick(p.g[1], 4);
+    assert_int_equal(p.app[1].calls, 1);
+    gossip_tick(p.g[1], 5); /* the delegate's pause */
+    assert_int_equal(p.app[1].calls, 2);
+    gossip_tick(p.g[1], 9);
+    assert_int_equal(p.app[1].calls, 2);
+    assert_int_equal(pipe_out(&p, 1, 9), 0);
+    gossip_tick(p.g[1], 10);
+    assert_int_equal(p.app[1].calls, 3);
+    assert_true(pipe_out(&p, 1, 10) > 0); /* a DIFF frame */
+    assert_int_equal(p.app[0].merges, 2);
     pair_destroy(&p);
 }
 
