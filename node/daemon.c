@@ -11,8 +11,8 @@
  *                            node_next_deadline -> re-arm the one timer
  *   TCP on the same port --> gossip_stream_accept / _receive (push-pull)
  *   RPC (node/rpc.c) ------> node_score / node_observe / ... (node/api.c)
- *   snapshot timer --------> node_snapshot_begin, then node_snapshot_step a
- *                            loop turn (idle handle); the bytes are written
+ *   snapshot timer --------> node_snapshot_begin, then node_snapshot_step
+ *                            every 2 ms (a timer); the bytes are written
  *                            on the thread pool
  *   SIGTERM / SIGINT ------> node_leave, a short grace so it spreads, save, exit 0
  *   SIGHUP ----------------> re-read the file: log level, limits, thresholds,
@@ -603,11 +603,17 @@ enum {
      * takes the step to 64 KiB. A hot publisher's record, its distinct
      * sets promoted in every bucket of the window, encodes some 55 KiB in
      * 0.2 ms (crdt_store_snapshot_hot_record_cpu): with the record bound
-     * alone one step of 9 ms was traced. A step runs every loop turn
-     * while a snapshot is being written, so it is added to the wait of
-     * the requests of that turn. A million records take some 8,000 turns. */
+     * alone one step of 9 ms was traced. A step delays the requests that
+     * arrive meanwhile, so steps are paced: one every SNAPSHOT_STEP_MS
+     * (about 12 % of the loop). Run every loop turn instead (an idle
+     * handle), they added a quarter of a millisecond to each turn for the
+     * whole snapshot: at 100,000 scores/s the loop fell behind for the
+     * 2-3 s of a 100,000-entity snapshot and the slowest 0.1 % of scores
+     * took 5-15 ms (docs/benchmarks.md). 100,000 records take 1.6 s, a
+     * million some 16 s, of a 60 s interval. */
     SNAPSHOT_STEP = 128,
-    SNAPSHOT_STEP_BYTES = 64 << 10
+    SNAPSHOT_STEP_BYTES = 64 << 10,
+    SNAPSHOT_STEP_MS = 2
 };
 
 /* Hands a complete snapshot's bytes to the thread pool, which writes them
@@ -640,20 +646,20 @@ static void snapshot_abandon(struct ivtd *d)
 {
     if (!d->snapping)
         return;
-    uv_idle_stop(&d->snap_step);
+    uv_timer_stop(&d->snap_step);
     ivt_mpw_destroy(&d->snap_w);
     d->snapping = d->saving = false;
 }
 
-/* One step of the periodic snapshot, between two polls of the loop. */
-static void on_snapshot_step(uv_idle_t *h)
+/* One step of the periodic snapshot (SNAPSHOT_STEP_MS apart). */
+static void on_snapshot_step(uv_timer_t *h)
 {
     struct ivtd *d = h->data;
     int rc =
         node_snapshot_step(d->node, &d->snap_w, &d->snap_job, SNAPSHOT_STEP, SNAPSHOT_STEP_BYTES);
     if (rc == 1)
         return;
-    uv_idle_stop(h);
+    uv_timer_stop(h);
     d->snapping = false;
     if (rc < 0) {
         snapshot_failed(d, rc);
@@ -665,9 +671,9 @@ static void on_snapshot_step(uv_idle_t *h)
 }
 
 /*
- * Periodic saves encode the snapshot a step per loop turn (an idle handle:
- * the loop polls between the steps, so requests wait behind one step, not
- * behind the store) and write it on the thread pool. Before, a forked child
+ * Periodic saves encode the snapshot a step at a time, SNAPSHOT_STEP_MS
+ * apart (the loop polls between the steps, so requests wait behind one
+ * step, not behind the store) and write it on the thread pool. Before, a forked child
  * encoded it from a copy-on-write image: after the fork every first write
  * to a page of the store was a copy, some 150 ms of the loop at 100,000
  * scores/s (docs/benchmarks.md). The final save (sync) encodes at once and
@@ -689,7 +695,7 @@ static void save_snapshot(struct ivtd *d, bool sync)
             return;
         }
         d->snapping = d->saving = true;
-        uv_idle_start(&d->snap_step, on_snapshot_step);
+        uv_timer_start(&d->snap_step, on_snapshot_step, 0, SNAPSHOT_STEP_MS);
         return;
     }
     snapshot_abandon(d);
@@ -1424,7 +1430,7 @@ static int start(struct ivtd *d)
     uv_signal_init(d->loop, &d->sig_term);
     uv_signal_init(d->loop, &d->sig_int);
     uv_signal_init(d->loop, &d->sig_hup);
-    uv_idle_init(d->loop, &d->snap_step);
+    uv_timer_init(d->loop, &d->snap_step);
     d->sig_term.data = d->sig_int.data = d->sig_hup.data = d->snap_step.data = d;
     uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);

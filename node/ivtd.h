@@ -64,7 +64,7 @@ struct ivtd {
     uv_tcp_t pushpull;
     uv_timer_t tick, snap, rate, grace;
     uv_signal_t sig_term, sig_int, sig_hup;
-    uv_idle_t snap_step; /* a snapshot being encoded, a step per loop turn */
+    uv_timer_t snap_step; /* a snapshot being encoded, a step every SNAPSHOT_STEP_MS */
     struct ivtd_rpc *api, *control;
     struct ivtd_http *http;
     struct ivtd_lag lag;
