@@ -1910,7 +1910,11 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
  * groups (633-735 k against 725-782 k events/s, docs/benchmarks.md,
  * "Batched updates"), and groups of 32 or 64 no better than 16: with the
  * store on huge pages an event is bound by its memory and instruction
- * throughput, not by waiting in turn for its three stages.
+ * throughput, not by waiting in turn for its three stages. Measured again
+ * in session 7, with stage C's prefetches restored: a ring of 32 updates
+ * at several stage distances, and groups of 8 to 64, no better than these
+ * groups of 16 ("Session 7" there); the stages alone now take about three
+ * quarters of a batched event.
  */
 enum { PREFETCH_GROUP = 16 }; /* updates whose misses overlap: 3 events */
 
