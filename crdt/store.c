@@ -1861,7 +1861,19 @@ static int counter_join(struct crdt_store *s, struct ent *e, uint32_t epoch, uin
 /* The item_mask bits of the public distinct sets. */
 #define DISTINCT_MASK ((1u << CRDT_DISTINCTS) - 1)
 
-_Static_assert(CRDT_COUNTERS % 2 == 0, "an update's counts read as 64-bit words");
+_Static_assert(CRDT_COUNTERS == 6, "an update's counts read as three 64-bit words");
+
+static inline uint64_t ld64(const uint32_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static inline void st64(uint32_t *p, uint64_t v)
+{
+    memcpy(p, &v, sizeof(v));
+}
 
 /* The top bit of each 32-bit lane of a word. */
 #define LANE_TOPS 0x8000000080000000ULL
@@ -1903,13 +1915,17 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
         pc->ver = s->ver;
         return 0;
     }
-    /* Fast path: our slot of this epoch is usually among the last. */
-    struct slot *sl = NULL;
-    for (uint32_t i = e->nslots; i-- > 0 && e->slots[i].epoch >= epoch;)
-        if (e->slots[i].epoch == epoch && e->slots[i].origin == SELF) {
-            sl = &e->slots[i];
-            break;
-        }
+    /* Fast path: our slot of this epoch is usually the last, or among the
+     * last. */
+    struct slot *sl = e->nslots ? &e->slots[e->nslots - 1] : NULL;
+    if (sl && (sl->epoch != epoch || sl->origin != SELF)) {
+        sl = NULL;
+        for (uint32_t i = e->nslots - 1; i-- > 0 && e->slots[i].epoch >= epoch;)
+            if (e->slots[i].epoch == epoch && e->slots[i].origin == SELF) {
+                sl = &e->slots[i];
+                break;
+            }
+    }
     if (!sl) {
         uint32_t c[CRDT_COUNTERS];
         for (int m = 0; m < CRDT_COUNTERS; m++)
@@ -1917,16 +1933,14 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
         return counter_join(s, e, epoch, SELF, c) < 0 ? IVT_ENOMEM : 0;
     }
     /* Two counts per 64-bit word: while every count and increment is below
-     * 2^31 no lane carries into the next, so the words add as they are. */
-    uint64_t wc[CRDT_COUNTERS / 2], wa[CRDT_COUNTERS / 2], hi = 0;
-    memcpy(wc, sl->c, sizeof(wc));
-    memcpy(wa, add, sizeof(wa));
-    for (int i = 0; i < CRDT_COUNTERS / 2; i++)
-        hi |= wc[i] | wa[i];
-    if (!(hi & LANE_TOPS)) {
-        for (int i = 0; i < CRDT_COUNTERS / 2; i++)
-            wc[i] += wa[i];
-        memcpy(sl->c, wc, sizeof(wc));
+     * 2^31 no lane carries into the next, so the words add as they are
+     * (three named words: as arrays gcc went through the stack). */
+    uint64_t c0 = ld64(sl->c), c1 = ld64(sl->c + 2), c2 = ld64(sl->c + 4);
+    uint64_t a0 = ld64(add), a1 = ld64(add + 2), a2 = ld64(add + 4);
+    if (!((c0 | c1 | c2 | a0 | a1 | a2) & LANE_TOPS)) {
+        st64(sl->c, c0 + a0);
+        st64(sl->c + 2, c1 + a1);
+        st64(sl->c + 4, c2 + a2);
     } else {
         for (int m = 0; m < CRDT_COUNTERS; m++) {
             uint32_t a = add[m];
@@ -1958,11 +1972,25 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
  * groups (633-735 k against 725-782 k events/s, docs/benchmarks.md,
  * "Batched updates"), and groups of 32 or 64 no better than 16: with the
  * store on huge pages an event is bound by its memory and instruction
- * throughput, not by waiting in turn for its three stages.
+ * throughput, not by waiting in turn for its three stages. Measured again
+ * in session 7, with stage C's prefetches restored: a ring of 32 updates
+ * at several stage distances, and groups of 8 to 64, no better than these
+ * groups of 16 ("Session 7" there); the stages alone now take about three
+ * quarters of a batched event.
  */
 enum { PREFETCH_GROUP = 16 }; /* updates whose misses overlap: 3 events */
 
-static inline void prefetch_span(const void *p, size_t len)
+/*
+ * The stages that only prefetch are forced inline. gcc counts a prefetch
+ * as no side effect, so a function whose only effects are prefetches is
+ * pure to it, and a call to it whose result is unused is deleted: gcc 12
+ * at -O2 kept prefetch_parts out of line and deleted every call, so until
+ * session 7 the set arrays were never prefetched (the apply stage waited
+ * a full miss on each exact set's items). Inline, the prefetches stay.
+ */
+#define PREFETCH_FN static inline __attribute__((always_inline))
+
+PREFETCH_FN void prefetch_span(const void *p, size_t len)
 {
     const char *c = p;
     for (size_t o = 0; o < len; o += 64)
@@ -1973,29 +2001,31 @@ static inline void prefetch_span(const void *p, size_t len)
 /* Stage 3: the arrays an update of e in epoch will write, and the line of
  * e's links if the update will queue it for flush or make its digest
  * stale (a daemon flushes and digests often: then the first update
- * after each does both). */
-static void prefetch_parts(const struct crdt_store *s, const struct ent *e, uint32_t epoch,
-                           const struct crdt_update *x)
+ * after each does both). Arrays inside the record (slot1, bucket1) came
+ * with stage B's lines. The latest bucket is taken for the epoch's
+ * without a division: when it is an older one, a prefetch is wasted. */
+PREFETCH_FN void prefetch_parts(const struct crdt_store *s, const struct ent *e, uint32_t epoch,
+                                const struct crdt_update *x)
 {
     if (e->dig_ok || (e->admitted && !e->queued))
         __builtin_prefetch((const char *)e + ENT_HOT, 1);
-    /* Our first event of an epoch adds our origin to the bucket's
-     * contributors: the sets' line, which stage B left out when the update
-     * itself adds no item. */
-    if (!(x->item_mask & DISTINCT_MASK) && e->buckets == &e->bucket1 &&
-        (!e->nslots || e->slots[e->nslots - 1].epoch != epoch ||
-         e->slots[e->nslots - 1].origin != SELF))
-        __builtin_prefetch(e->bucket1.set, 1);
-    if (e->nslots)
+    if (e->slots != &e->slot1 && e->nslots)
         prefetch_span(&e->slots[e->nslots - 1], sizeof(struct slot));
+    unsigned mask = x->item_mask & DISTINCT_MASK;
+    if (!mask) {
+        /* Our first event of an epoch adds our origin to the bucket's
+         * contributors: the sets' line, which stage B left out when the
+         * update itself adds no item. */
+        if (e->buckets == &e->bucket1 && (!e->nslots || e->slots[e->nslots - 1].epoch != epoch ||
+                                          e->slots[e->nslots - 1].origin != SELF))
+            __builtin_prefetch(e->bucket1.set, 1);
+        return;
+    }
     if (!e->nbuckets)
         return;
     const struct bucket *bk = &e->buckets[e->nbuckets - 1];
-    if (bk->b != epoch / s->cfg.distinct_bucket_epochs)
-        return;
-    for (int d = 0; d < CRDT_DISTINCTS; d++) {
-        if (!(x->item_mask & (1u << d)))
-            continue;
+    for (; mask; mask &= mask - 1) {
+        int d = __builtin_ctz(mask);
         const struct dset *ds = &bk->set[d];
         if (ds->promoted == DSET_DENSE)
             __builtin_prefetch(
@@ -2047,6 +2077,8 @@ static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_up
 
 /* What the stages learned of one update of a group. */
 struct pipe_slot {
+    const struct crdt_update *x;
+    size_t ev;     /* its event's index */
     uint64_t h;    /* entity hash */
     uint32_t hint; /* the record the table named (stage B), or NONE */
     uint8_t state; /* PIPE_* below */
@@ -2059,35 +2091,20 @@ struct pipe_pos {
     size_t ev, j;
 };
 
-/* The update at *c, or NULL at the end (empty events are stepped over). */
-static inline const struct crdt_update *pipe_at(const struct crdt_event *ev, size_t n,
-                                                struct pipe_pos *c)
+/* Stage A: checks the update, hashes it, prefetches its table slot. (A
+ * stale event's updates are prefetched too: the apply loop refuses the
+ * event before it looks at them, and stale events are rare.) */
+static void pipe_stage_a(const struct crdt_store *s, struct pipe_slot *p)
 {
-    while (c->ev < n && c->j >= ev[c->ev].n) {
-        c->ev++;
-        c->j = 0;
-    }
-    return c->ev < n ? &ev[c->ev].u[c->j] : NULL;
-}
-
-/* Stage A: checks the update, hashes it, prefetches its table slot. */
-static void pipe_stage_a(const struct crdt_store *s, struct pipe_slot *p,
-                         const struct crdt_update *x, uint32_t epoch)
-{
+    const struct crdt_update *x = p->x;
     p->hint = NONE;
     p->state = PIPE_SKIP;
-    if (!epoch_ok(s, epoch))
-        return; /* the whole event is refused */
     if ((unsigned)x->kind >= CRDT_KINDS || !x->key_len) {
         p->state = PIPE_BAD;
         return;
     }
     /* Any increment or item: the counts ORed as words (unaligned loads). */
-    uint64_t w[CRDT_COUNTERS / 2], any = x->item_mask;
-    memcpy(w, x->add, sizeof(w));
-    for (int i = 0; i < CRDT_COUNTERS / 2; i++)
-        any |= w[i];
-    if (!any)
+    if (!(x->item_mask | ld64(x->add) | ld64(x->add + 2) | ld64(x->add + 4)))
         return;
     p->state = PIPE_GO;
     p->h = x->hash ? x->hash : crdt_store_key_hash(s, x->kind, x->key, x->key_len);
@@ -2095,12 +2112,11 @@ static void pipe_stage_a(const struct crdt_store *s, struct pipe_slot *p,
 }
 
 /* Stage B: the record the table names (its slot has arrived by now). */
-static inline void pipe_stage_b(const struct crdt_store *s, struct pipe_slot *p,
-                                const struct crdt_update *x)
+static inline void pipe_stage_b(const struct crdt_store *s, struct pipe_slot *p)
 {
     if (p->state != PIPE_GO)
         return;
-    p->hint = tab_lookup(s, x->kind, p->h, false);
+    p->hint = tab_lookup(s, p->x->kind, p->h, false);
     if (p->hint == NONE)
         return;
     /* The record's lines one by one (ENT_NOSET and ENT_HOT are whole
@@ -2108,34 +2124,44 @@ static inline void pipe_stage_b(const struct crdt_store *s, struct pipe_slot *p,
     const char *c = (const char *)&s->ents[p->hint];
     __builtin_prefetch(c, 1);
     __builtin_prefetch(c + 64, 1);
-    if (x->item_mask & DISTINCT_MASK)
+    if (p->x->item_mask & DISTINCT_MASK)
         __builtin_prefetch(c + ENT_NOSET, 1);
 }
 
 /* Stage C: the arrays the record points to (the record has arrived). */
-static inline void pipe_stage_c(const struct crdt_store *s, const struct pipe_slot *p,
-                                const struct crdt_update *x, uint32_t epoch)
+PREFETCH_FN void pipe_stage_c(const struct crdt_store *s, const struct pipe_slot *p, uint32_t epoch)
 {
     if (p->hint != NONE && s->ents[p->hint].live)
-        prefetch_parts(s, &s->ents[p->hint], epoch, x);
+        prefetch_parts(s, &s->ents[p->hint], epoch, p->x);
 }
 
 /* Runs the three prefetch stages over the next group: up to PREFETCH_GROUP
- * updates from *at, which it advances. */
-static void pipe_group(const struct crdt_store *s, struct pipe_slot *g, const struct crdt_event *ev,
-                       size_t n, struct pipe_pos *at)
+ * updates from *at, which it advances (empty events are stepped over).
+ * Returns the group's size, 0 at the end. */
+static size_t pipe_group(const struct crdt_store *s, struct pipe_slot *g,
+                         const struct crdt_event *ev, size_t n, struct pipe_pos *at)
 {
-    const struct crdt_update *x[PREFETCH_GROUP];
-    uint32_t epoch[PREFETCH_GROUP];
-    size_t k = 0;
-    for (; k < PREFETCH_GROUP && (x[k] = pipe_at(ev, n, at)) != NULL; k++, at->j++) {
-        epoch[k] = ev[at->ev].epoch;
-        pipe_stage_a(s, &g[k], x[k], epoch[k]);
+    size_t k = 0, e = at->ev, j = at->j;
+    while (k < PREFETCH_GROUP && e < n) {
+        const struct crdt_update *u = ev[e].u;
+        size_t m = ev[e].n;
+        for (; j < m && k < PREFETCH_GROUP; j++, k++) {
+            g[k].x = &u[j];
+            g[k].ev = e;
+            pipe_stage_a(s, &g[k]);
+        }
+        if (j >= m) {
+            e++;
+            j = 0;
+        }
     }
-    for (size_t j = 0; j < k; j++)
-        pipe_stage_b(s, &g[j], x[j]);
-    for (size_t j = 0; j < k; j++)
-        pipe_stage_c(s, &g[j], x[j], epoch[j]);
+    at->ev = e;
+    at->j = j;
+    for (size_t i = 0; i < k; i++)
+        pipe_stage_b(s, &g[i]);
+    for (size_t i = 0; i < k; i++)
+        pipe_stage_c(s, &g[i], ev[g[i].ev].epoch);
+    return k;
 }
 
 int crdt_store_update_batch(struct crdt_store *s, int *rc, const struct crdt_event *ev, size_t n,
@@ -2143,32 +2169,42 @@ int crdt_store_update_batch(struct crdt_store *s, int *rc, const struct crdt_eve
 {
     struct pipe_slot g[PREFETCH_GROUP];
     struct pipe_pos at = {0, 0};
-    size_t t = 0; /* updates applied (or passed over) so far, mod PREFETCH_GROUP */
+    size_t i = 0; /* the event being applied: the ones before it are done */
     int first = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t epoch = ev[i].epoch;
-        int erc = epoch_ok(s, epoch) ? 0 : IVT_ESTALE;
-        for (size_t j = 0; j < ev[i].n; j++, t = (t + 1) % PREFETCH_GROUP) {
-            if (t == 0)
-                pipe_group(s, g, ev, n, &at);
+    int erc = n && !epoch_ok(s, ev[0].epoch) ? IVT_ESTALE : 0;
+    for (;;) {
+        size_t k = pipe_group(s, g, ev, n, &at);
+        /* After the last group, the events left (empty ones) end too. */
+        size_t upto = k ? g[0].ev : n;
+        for (size_t t = 0;; t++) {
+            /* Events before the next update's are complete: their results
+             * go out, in order, before it applies. */
+            for (; i < upto; i++) {
+                if (rc)
+                    rc[i] = erc;
+                if (erc && !first)
+                    first = erc;
+                if (done)
+                    done(ctx, i, erc);
+                if (i + 1 < n)
+                    erc = epoch_ok(s, ev[i + 1].epoch) ? 0 : IVT_ESTALE;
+            }
+            if (t == k)
+                break;
             const struct pipe_slot *p = &g[t];
+            upto = t + 1 < k ? g[t + 1].ev : p->ev;
             if (erc == IVT_ESTALE || erc == IVT_ENOMEM || p->state == PIPE_SKIP)
                 continue;
             if (p->state == PIPE_BAD) {
                 erc = IVT_EINVAL; /* the event's other updates still apply */
                 continue;
             }
-            if (update_one(s, epoch, &ev[i].u[j], p->h, p->hint))
+            if (update_one(s, ev[i].epoch, p->x, p->h, p->hint))
                 erc = IVT_ENOMEM; /* the event's later updates are not applied */
         }
-        if (rc)
-            rc[i] = erc;
-        if (erc && !first)
-            first = erc;
-        if (done)
-            done(ctx, i, erc);
+        if (!k)
+            return first;
     }
-    return first;
 }
 
 int crdt_store_update(struct crdt_store *s, uint32_t epoch, const struct crdt_update *u, size_t n)
