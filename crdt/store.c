@@ -3942,7 +3942,7 @@ enum { ENC_AHEAD = 8 };
 
 /* The lines of record e an encoding reads first: its head, and the line
  * with its key pointer. */
-static inline void prefetch_record(const struct ent *e)
+PREFETCH_FN void prefetch_record(const struct ent *e)
 {
     const char *c = (const char *)e;
     __builtin_prefetch(c, 0);
@@ -3951,7 +3951,7 @@ static inline void prefetch_record(const struct ent *e)
 
 /* What record e points to and an encoding reads (its lines fetched before:
  * the pointers are in them). */
-static inline void prefetch_record_parts(const struct ent *e)
+PREFETCH_FN void prefetch_record_parts(const struct ent *e)
 {
     __builtin_prefetch(e->key, 0);
     if (e->slots != &e->slot1 && e->nslots)
