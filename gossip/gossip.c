@@ -517,6 +517,7 @@ static void q_init(struct gossip_queue *q, bool members)
     memset(q, 0, sizeof(*q));
     q->members = members;
     q->free = GOSSIP_NIL;
+    q->rhead = q->rtail = GOSSIP_NIL;
     for (uint32_t t = 0; t <= TRANSMITS_CAP; t++)
         q->head[t] = q->tail[t] = GOSSIP_NIL;
 }
@@ -574,6 +575,41 @@ static int64_t q_alloc(struct gossip_queue *q)
     return s;
 }
 
+/* The payload list by ready time: payload slot s leaves it. */
+static void ready_unlink(struct gossip_queue *q, uint32_t s)
+{
+    const struct gossip_app_msg *p = q->it[s].u.app;
+    if (p->rprev != GOSSIP_NIL)
+        q->it[p->rprev].u.app->rnext = p->rnext;
+    else
+        q->rhead = p->rnext;
+    if (p->rnext != GOSSIP_NIL)
+        q->it[p->rnext].u.app->rprev = p->rprev;
+    else
+        q->rtail = p->rprev;
+}
+
+/* Puts payload slot s in the list by ready time, after every item ready no
+ * later than it. Ready times are stamped from the call in progress, so
+ * this is the tail unless a host's clock stepped back: then a walk back. */
+static void ready_link(struct gossip_queue *q, uint32_t s)
+{
+    struct gossip_app_msg *p = q->it[s].u.app;
+    uint32_t after = q->rtail;
+    while (after != GOSSIP_NIL && q->it[after].u.app->ready > p->ready)
+        after = q->it[after].u.app->rprev;
+    p->rprev = after;
+    p->rnext = after != GOSSIP_NIL ? q->it[after].u.app->rnext : q->rhead;
+    if (after != GOSSIP_NIL)
+        q->it[after].u.app->rnext = s;
+    else
+        q->rhead = s;
+    if (p->rnext != GOSSIP_NIL)
+        q->it[p->rnext].u.app->rprev = s;
+    else
+        q->rtail = s;
+}
+
 /* Unlinks and frees slot s, and what it owns. */
 static void q_remove(struct gossip *g, struct gossip_queue *q, uint32_t s)
 {
@@ -582,6 +618,7 @@ static void q_remove(struct gossip *g, struct gossip_queue *q, uint32_t s)
     if (q->members) {
         g->mem[it->u.m.idx].qslot = -1;
     } else {
+        ready_unlink(q, s);
         q->bytes -= it->len;
         free(it->u.app);
     }
@@ -709,17 +746,13 @@ static bool seen_add(struct gossip *g, uint64_t fp)
     return true;
 }
 
-/* Recomputes app_due: a walk of the payload queue (app_queue_max items at
- * most), after sends restamped some of them. */
+/* Recomputes app_due from the oldest queued payload, after sends restamped
+ * some of them or a drop took one. */
 static void app_due_update(struct gossip *g)
 {
     const struct gossip_queue *q = &g->aq;
-    ivt_ms oldest = IVT_MS_NEVER;
-    for (uint32_t t = 0; t <= q->tmax && q->n; t++)
-        for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next)
-            if (q->it[s].u.app->ready < oldest)
-                oldest = q->it[s].u.app->ready;
-    g->app_due = oldest == IVT_MS_NEVER ? IVT_MS_NEVER : oldest + g->cfg.app_max_delay;
+    g->app_due =
+        q->rhead == GOSSIP_NIL ? IVT_MS_NEVER : q->it[q->rhead].u.app->ready + g->cfg.app_max_delay;
 }
 
 /* The queued payloads fill a datagram's room (with no membership news in
@@ -771,6 +804,7 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
     if (g->now + g->cfg.app_max_delay < g->app_due)
         g->app_due = g->now + g->cfg.app_max_delay;
     q_link(q, (uint32_t)s);
+    ready_link(q, (uint32_t)s);
     return 0;
 }
 
@@ -918,8 +952,11 @@ walked:
             q_remove(g, q, s);
             continue;
         }
-        if (!q->members)
+        if (!q->members && it->u.app->ready != g->now) {
+            ready_unlink(q, s);
             it->u.app->ready = g->now;
+            ready_link(q, s);
+        }
         q_unlink(q, s);
         it->transmits++;
         q_link(q, s);

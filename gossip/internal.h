@@ -92,6 +92,7 @@ struct gossip_qitem {
  * the queue fills a datagram or the longest wait reaches app_max_delay. */
 struct gossip_app_msg {
     ivt_ms ready;
+    uint32_t rprev, rnext; /* slots, in the queue's list by ready time */
     uint8_t bytes[];
 };
 
@@ -103,6 +104,10 @@ struct gossip_queue {
     uint32_t tmax;   /* no item has more transmits than this */
     uint32_t bytes;  /* payloads: the encoded size of all queued items */
     bool members;    /* membership updates (else payloads) */
+    /* Payloads: every item again, in one list by ready time, oldest
+     * first, so the oldest wait is the head's (not a walk of the queue
+     * after every round that sent payloads: 8 % of a 1,000-node run). */
+    uint32_t rhead, rtail;
     uint32_t head[GOSSIP_TRANSMITS_CAP + 1], tail[GOSSIP_TRANSMITS_CAP + 1];
 };
 
