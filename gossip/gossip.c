@@ -567,6 +567,12 @@ static int64_t q_alloc(struct gossip_queue *q)
             if (!it)
                 return -1;
             q->it = it;
+            if (!q->members) {
+                struct gossip_ready *rl = realloc(q->rl, cap * sizeof(*rl));
+                if (!rl)
+                    return -1;
+                q->rl = rl;
+            }
             q->cap = cap;
         }
         s = q->used++;
@@ -578,34 +584,36 @@ static int64_t q_alloc(struct gossip_queue *q)
 /* The payload list by ready time: payload slot s leaves it. */
 static void ready_unlink(struct gossip_queue *q, uint32_t s)
 {
-    const struct gossip_app_msg *p = q->it[s].u.app;
-    if (p->rprev != GOSSIP_NIL)
-        q->it[p->rprev].u.app->rnext = p->rnext;
+    const struct gossip_ready *r = &q->rl[s];
+    if (r->prev != GOSSIP_NIL)
+        q->rl[r->prev].next = r->next;
     else
-        q->rhead = p->rnext;
-    if (p->rnext != GOSSIP_NIL)
-        q->it[p->rnext].u.app->rprev = p->rprev;
+        q->rhead = r->next;
+    if (r->next != GOSSIP_NIL)
+        q->rl[r->next].prev = r->prev;
     else
-        q->rtail = p->rprev;
+        q->rtail = r->prev;
 }
 
-/* Puts payload slot s in the list by ready time, after every item ready no
- * later than it. Ready times are stamped from the call in progress, so
- * this is the tail unless a host's clock stepped back: then a walk back. */
-static void ready_link(struct gossip_queue *q, uint32_t s)
+/* Puts payload slot s, ready at `at`, in the list by ready time, after
+ * every item ready no later. Ready times are stamped from the call in
+ * progress, so this is the tail unless a host's clock stepped back: then a
+ * walk back. */
+static void ready_link(struct gossip_queue *q, uint32_t s, ivt_ms at)
 {
-    struct gossip_app_msg *p = q->it[s].u.app;
+    struct gossip_ready *r = &q->rl[s];
     uint32_t after = q->rtail;
-    while (after != GOSSIP_NIL && q->it[after].u.app->ready > p->ready)
-        after = q->it[after].u.app->rprev;
-    p->rprev = after;
-    p->rnext = after != GOSSIP_NIL ? q->it[after].u.app->rnext : q->rhead;
+    while (after != GOSSIP_NIL && q->rl[after].at > at)
+        after = q->rl[after].prev;
+    r->at = at;
+    r->prev = after;
+    r->next = after != GOSSIP_NIL ? q->rl[after].next : q->rhead;
     if (after != GOSSIP_NIL)
-        q->it[after].u.app->rnext = s;
+        q->rl[after].next = s;
     else
         q->rhead = s;
-    if (p->rnext != GOSSIP_NIL)
-        q->it[p->rnext].u.app->rprev = s;
+    if (r->next != GOSSIP_NIL)
+        q->rl[r->next].prev = s;
     else
         q->rtail = s;
 }
@@ -645,7 +653,9 @@ static void q_destroy(struct gossip_queue *q)
         for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next)
             free(q->it[s].u.app);
     free(q->it);
+    free(q->rl);
     q->it = NULL;
+    q->rl = NULL;
 }
 
 /*
@@ -751,8 +761,7 @@ static bool seen_add(struct gossip *g, uint64_t fp)
 static void app_due_update(struct gossip *g)
 {
     const struct gossip_queue *q = &g->aq;
-    g->app_due =
-        q->rhead == GOSSIP_NIL ? IVT_MS_NEVER : q->it[q->rhead].u.app->ready + g->cfg.app_max_delay;
+    g->app_due = q->rhead == GOSSIP_NIL ? IVT_MS_NEVER : q->rl[q->rhead].at + g->cfg.app_max_delay;
 }
 
 /* The queued payloads fill a datagram's room (with no membership news in
@@ -787,14 +796,13 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
         app_due_update(g);
         g->st.payloads_dropped++;
     }
-    struct gossip_app_msg *p = malloc(sizeof(*p) + len);
+    uint8_t *p = malloc(len ? len : 1); /* malloc(0) may be NULL */
     int64_t s = p ? q_alloc(q) : -1;
     if (s < 0) {
         free(p);
         return IVT_ENOMEM;
     }
-    p->ready = g->now;
-    memcpy(p->bytes, msg, len);
+    memcpy(p, msg, len);
     struct gossip_qitem *it = &q->it[s];
     it->transmits = 0;
     it->packet = g->packet_no;
@@ -804,7 +812,7 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
     if (g->now + g->cfg.app_max_delay < g->app_due)
         g->app_due = g->now + g->cfg.app_max_delay;
     q_link(q, (uint32_t)s);
-    ready_link(q, (uint32_t)s);
+    ready_link(q, (uint32_t)s, g->now);
     return 0;
 }
 
@@ -912,7 +920,7 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
                 room -= it->len;
                 gossip_mem_prefetch(&g->mem[it->u.m.idx], attr);
             } else if (fits) {
-                fits = append(w, it->u.app->bytes, it->len, budget);
+                fits = append(w, it->u.app, it->len, budget);
                 room = w->cap - w->len;
             }
             if (fits)
@@ -952,10 +960,9 @@ walked:
             q_remove(g, q, s);
             continue;
         }
-        if (!q->members && it->u.app->ready != g->now) {
+        if (!q->members && q->rl[s].at != g->now) {
             ready_unlink(q, s);
-            it->u.app->ready = g->now;
-            ready_link(q, s);
+            ready_link(q, s, g->now);
         }
         q_unlink(q, s);
         it->transmits++;
