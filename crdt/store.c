@@ -353,6 +353,7 @@ struct crdt_store {
 
     struct origin_rec *origins; /* ocap records, of which norigins_hi were used */
     uint32_t norigins_hi, norigins_live, ocap;
+    uint32_t ofree; /* every origin record below this index is live */
     uint32_t *omap; /* open addressing over origin hashes: index + 1 */
     uint32_t omask;
     uint32_t *msg_origins; /* store index of message origin i (writing); ocap */
@@ -483,11 +484,17 @@ static uint64_t pow2_at_least(uint64_t n)
 }
 
 /* Room for cap origins (at most max_origins): the records and the
- * written message's map grow, the hash map is rebuilt at twice the size.
- * Indices do not move. Returns 0, or IVT_ENOMEM with the tables as they were. */
+ * written message's map grow, the hash map is rebuilt at four times the
+ * size (a lookup is a record read that misses cache: a full table should
+ * still find most origins at the first probe), but never more than twice
+ * max_origins. Indices do not move. Returns 0, or IVT_ENOMEM with the
+ * tables as they were. */
 static int origins_grow(struct crdt_store *s, uint32_t cap)
 {
-    uint32_t osize = (uint32_t)pow2_at_least((uint64_t)cap * 2);
+    uint64_t most = pow2_at_least((uint64_t)s->cfg.max_origins * 2);
+    uint32_t osize = (uint32_t)pow2_at_least((uint64_t)cap * 4);
+    if (osize > most)
+        osize = (uint32_t)most;
     struct origin_rec *o = realloc(s->origins, (size_t)cap * sizeof(*o));
     if (o)
         s->origins = o;
@@ -516,7 +523,10 @@ static uint32_t origin_intern(struct crdt_store *s, const uint8_t b[CRDT_ORIGIN_
         return idx;
     if (s->norigins_live >= s->cfg.max_origins)
         return NONE;
-    for (idx = 0; idx < s->norigins_hi && s->origins[idx].live; idx++)
+    /* The lowest free record, found from the last one taken: a scan from 0
+     * for each new origin made a store's first n origins cost n^2 / 2
+     * record reads (4 % of a 1,000-node run). */
+    for (idx = s->ofree; idx < s->norigins_hi && s->origins[idx].live; idx++)
         ;
     if (idx == s->ocap) {
         uint32_t cap = s->ocap ? s->ocap * 2 : ORIGINS_INITIAL;
@@ -525,6 +535,7 @@ static uint32_t origin_intern(struct crdt_store *s, const uint8_t b[CRDT_ORIGIN_
     }
     if (idx == s->norigins_hi)
         s->norigins_hi++;
+    s->ofree = idx + 1;
     struct origin_rec *o = &s->origins[idx];
     memset(o, 0, sizeof(*o));
     memcpy(o->bytes, b, CRDT_ORIGIN_BYTES);
@@ -543,6 +554,8 @@ static void origins_gc(struct crdt_store *s)
         if (s->origins[i].live && !s->origins[i].refs) {
             s->origins[i].live = 0;
             s->norigins_live--;
+            if (i < s->ofree)
+                s->ofree = i;
             freed = true;
         }
     }
