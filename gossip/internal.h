@@ -200,8 +200,9 @@ struct gossip {
     uint32_t n_seeds;
     uint32_t join_next; /* the seed a failed join tries next (n_seeds: none) */
 
-    struct gossip_stream *streams;
-    uint32_t n_streams; /* slots in use */
+    struct gossip_stream *streams; /* cap_streams slots, at most stream_max */
+    uint32_t n_streams;            /* slots in use */
+    uint32_t cap_streams;
     uint32_t next_sid;
 
     struct gossip_stats st;

@@ -539,6 +539,42 @@ TEST(gossip_full_datagram_of_payloads_sent_at_once)
     gossip_delete(r.g);
 }
 
+static void ten_streams(struct gossip_config *cfg)
+{
+    cfg->stream_max = 10;
+}
+
+/* Concurrent exchanges up to stream_max and not past it (the slots grow as
+ * they are needed): each accepted stream keeps its id until it is closed,
+ * and a closed one's slot serves the next. */
+TEST(gossip_streams_up_to_stream_max)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, ten_streams);
+    uint32_t sid[10];
+    for (int i = 0; i < 10; i++) {
+        struct gossip_addr from = {.port = (uint16_t)(100 + i)};
+        assert_int_equal(gossip_stream_accept(r.g, &sid[i], &from, 0), 0);
+        for (int k = 0; k < i; k++)
+            assert_true(sid[k] != sid[i]);
+    }
+    struct gossip_addr more = {.port = 200};
+    uint32_t extra;
+    assert_int_equal(gossip_stream_accept(r.g, &extra, &more, 0), IVT_ELIMIT);
+    for (int i = 0; i < 10; i++)
+        assert_false(gossip_stream_done(r.g, sid[i]));
+    gossip_stream_close(r.g, sid[6], 0);
+    assert_true(gossip_stream_done(r.g, sid[6]));
+    assert_int_equal(gossip_stream_accept(r.g, &extra, &more, 0), 0);
+    assert_false(gossip_stream_done(r.g, extra));
+    for (int i = 0; i < 10; i++)
+        if (i != 6)
+            assert_false(gossip_stream_done(r.g, sid[i]));
+    gossip_delete(r.g);
+    gossip_keyring_destroy(&r.kr);
+}
+
 /* An update about member id (generation gen, incarnation 0) in state st,
  * accused by `from` (SUSPECT, DEAD), at port `port`. */
 static size_t member_msg(uint8_t *buf, const uint8_t *id, uint32_t gen, uint8_t st,
