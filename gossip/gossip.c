@@ -702,9 +702,12 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
 }
 
 /* Payload dedup: a fingerprint of (origin, generation, seq) in one of two
- * generations of open-addressing sets. When the current one is half full
- * it becomes the old one and a fresh one starts, so memory is bounded and
- * a payload is remembered for at least app_seen_max / 2 newer payloads. */
+ * generations of open-addressing sets. When the current one holds
+ * seen_cap / 2 it becomes the old one and a fresh one starts, so memory is
+ * bounded and a payload is remembered for at least app_seen_max / 2 newer
+ * payloads. The current set starts at SEEN_MIN slots and doubles at half
+ * full up to seen_cap (the same members, and never fuller than a set of
+ * seen_cap): a node that has heard few payloads holds a small set. */
 static uint64_t fingerprint(const uint8_t *origin, uint32_t gen, uint64_t seq)
 {
     uint64_t a, b;
@@ -715,6 +718,8 @@ static uint64_t fingerprint(const uint8_t *origin, uint32_t gen, uint64_t seq)
 
 static bool seen_has(const uint64_t *set, uint32_t cap, uint64_t fp)
 {
+    if (!set)
+        return false;
     for (uint32_t i = (uint32_t)fp & (cap - 1);; i = (i + 1) & (cap - 1)) {
         if (set[i] == fp)
             return true;
@@ -727,31 +732,54 @@ static bool seen_has(const uint64_t *set, uint32_t cap, uint64_t fp)
  * with the first payload: a membership-only node (10,000 of them in a
  * simulator) never pays for them. Without memory nothing is new, so
  * nothing is delivered twice. */
+static void seen_put(uint64_t *set, uint32_t cap, uint64_t fp)
+{
+    uint32_t i = (uint32_t)fp & (cap - 1);
+    while (set[i])
+        i = (i + 1) & (cap - 1);
+    set[i] = fp;
+}
+
+/* The current set at `size` slots, its fingerprints moved over; false
+ * (nothing changed) without memory. */
+static bool seen_resize(struct gossip *g, uint32_t size)
+{
+    uint64_t *t = calloc(size, sizeof(*t));
+    if (!t)
+        return false;
+    for (uint32_t i = 0; g->seen[0] && i < g->seen_size[0]; i++)
+        if (g->seen[0][i])
+            seen_put(t, size, g->seen[0][i]);
+    free(g->seen[0]);
+    g->seen[0] = t;
+    g->seen_size[0] = size;
+    return true;
+}
+
 static bool seen_add(struct gossip *g, uint64_t fp)
 {
-    if (!g->seen[0]) {
-        g->seen[0] = calloc(g->seen_cap, sizeof(uint64_t));
-        g->seen[1] = calloc(g->seen_cap, sizeof(uint64_t));
-        if (!g->seen[0] || !g->seen[1]) {
-            free(g->seen[0]);
-            free(g->seen[1]);
-            g->seen[0] = g->seen[1] = NULL;
-            return false;
-        }
-    }
-    if (seen_has(g->seen[0], g->seen_cap, fp) || seen_has(g->seen[1], g->seen_cap, fp))
+    if (!g->seen[0] && !seen_resize(g, SEEN_MIN < g->seen_cap ? SEEN_MIN : g->seen_cap))
+        return false;
+    if (seen_has(g->seen[0], g->seen_size[0], fp) || seen_has(g->seen[1], g->seen_size[1], fp))
         return false;
     if (g->seen_n >= g->seen_cap / 2) {
-        uint64_t *t = g->seen[1];
-        g->seen[1] = g->seen[0];
-        g->seen[0] = t;
-        memset(t, 0, g->seen_cap * sizeof(*t));
+        /* A fresh current set, small again. */
+        uint64_t *old = g->seen[0];
+        uint32_t old_size = g->seen_size[0];
+        g->seen[0] = NULL;
+        if (!seen_resize(g, SEEN_MIN < g->seen_cap ? SEEN_MIN : g->seen_cap)) {
+            g->seen[0] = old;
+            return false;
+        }
+        free(g->seen[1]);
+        g->seen[1] = old;
+        g->seen_size[1] = old_size;
         g->seen_n = 0;
+    } else if (g->seen_n + 1 > g->seen_size[0] / 2 && g->seen_size[0] < g->seen_cap &&
+               !seen_resize(g, g->seen_size[0] * 2)) {
+        return false;
     }
-    uint32_t i = (uint32_t)fp & (g->seen_cap - 1);
-    while (g->seen[0][i])
-        i = (i + 1) & (g->seen_cap - 1);
-    g->seen[0][i] = fp;
+    seen_put(g->seen[0], g->seen_size[0], fp);
     g->seen_n++;
     return true;
 }
@@ -1503,10 +1531,10 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
             slot[n_msg - 1] = gossip__find_slot(g, mp->m.id);
         } else if (type == GOSSIP_MSG_USER && g->seen[0]) {
             /* Likewise the payload-dedup slots the delivery will probe. */
-            uint32_t i =
-                (uint32_t)fingerprint(mp->origin, mp->origin_gen, mp->user_seq) & (g->seen_cap - 1);
-            __builtin_prefetch(&g->seen[0][i]);
-            __builtin_prefetch(&g->seen[1][i]);
+            uint32_t fh = (uint32_t)fingerprint(mp->origin, mp->origin_gen, mp->user_seq);
+            __builtin_prefetch(&g->seen[0][fh & (g->seen_size[0] - 1)]);
+            if (g->seen[1])
+                __builtin_prefetch(&g->seen[1][fh & (g->seen_size[1] - 1)]);
         }
     }
     off[n_msg] = (uint16_t)plen;

@@ -575,6 +575,58 @@ TEST(gossip_streams_up_to_stream_max)
     gossip_keyring_destroy(&r.kr);
 }
 
+static void count_payload(void *ctx, const uint8_t *p, size_t n)
+{
+    (void)p;
+    (void)n;
+    (*(int *)ctx)++;
+}
+
+/* Payload seq of r->peer's origin arrives in a datagram of its own. */
+static void receive_payload(struct rig *r, uint64_t seq)
+{
+    uint8_t body[64], pkt[GOSSIP_PACKET_MAX];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, body, sizeof(body));
+    gossip_wire_user(&w, r->peer, 1, seq, (const uint8_t *)"evidence", 8);
+    size_t n = craft(r, pkt, body, w.len, ++r->counter);
+    struct gossip_addr from = {.port = 2};
+    assert_int_equal(gossip_receive(r->g, &from, pkt, n, 0), 0);
+}
+
+/* Each payload is delivered once, and a copy of any of the last
+ * app_seen_max / 2 is still known for one, while the dedup sets grow from
+ * small and turn over. */
+TEST(gossip_payload_delivered_once_within_seen_max)
+{
+    (void)state;
+    enum { SEEN_MAX = 256, PAYLOADS = 700 };
+    struct rig r;
+    rig_init(&r);
+    gossip_delete(r.g);
+    int delivered = 0;
+    struct gossip_delegate d = {.ctx = &delivered, .on_payload = count_payload};
+    struct gossip_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    gossip_config_profile(&cfg, GOSSIP_PROFILE_LAN);
+    memset(cfg.id, 0xa1, GOSSIP_ID_LEN);
+    cfg.generation = 1;
+    strcpy(cfg.name, "self");
+    strcpy(cfg.label, LABEL);
+    cfg.addr.port = 1;
+    cfg.app_seen_max = SEEN_MAX;
+    assert_int_equal(gossip_new(&r.g, &cfg, &r.kr, &d, 1, 0), 0);
+    for (uint64_t seq = 1; seq <= PAYLOADS; seq++) {
+        receive_payload(&r, seq);
+        assert_int_equal(delivered, (int)seq);
+        /* Copies of this one and of the last SEEN_MAX / 2 before it. */
+        receive_payload(&r, seq);
+        receive_payload(&r, seq > SEEN_MAX / 2 ? seq - SEEN_MAX / 2 : 1);
+        assert_int_equal(delivered, (int)seq);
+    }
+    gossip_delete(r.g);
+}
+
 /* An update about member id (generation gen, incarnation 0) in state st,
  * accused by `from` (SUSPECT, DEAD), at port `port`. */
 static size_t member_msg(uint8_t *buf, const uint8_t *id, uint32_t gen, uint8_t st,
