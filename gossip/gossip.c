@@ -854,14 +854,19 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
 static struct gossip_subkeys *subkeys(struct gossip *g, bool seal)
 {
     bool big = g->n_mem > SUBKEY_MEMO_MEMBERS_MAX;
-    uint32_t entries = big ? 1 : GOSSIP_SUBKEYS;
-    if (g->subkeys && g->subkeys->mask + 1 != entries) {
+    if (big && !seal)
+        return NULL;
+    /* The memo's size is noted here, not read from the memo: an open in a
+     * large cluster should not touch a line it will not use. */
+    if (g->subkeys && g->subkeys_one != big) {
         gossip_subkeys_delete(g->subkeys);
         g->subkeys = NULL;
     }
-    if (!g->subkeys)
-        g->subkeys = gossip_subkeys_new(entries);
-    return big && !seal ? NULL : g->subkeys;
+    if (!g->subkeys) {
+        g->subkeys = gossip_subkeys_new(big ? 1 : GOSSIP_SUBKEYS);
+        g->subkeys_one = big;
+    }
+    return g->subkeys;
 }
 
 static struct gossip_packet *outbox_slot(struct gossip *g)

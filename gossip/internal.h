@@ -207,9 +207,11 @@ struct gossip {
     uint32_t next_sid;
 
     struct gossip_stats st;
-    /* XChaCha20 subkeys of recent senders (envelope.h), held while the
-     * member table is small enough for them to be reused. */
+    /* XChaCha20 subkeys of recent senders (envelope.h) while the member
+     * table is small enough for them to be reused; past that, of our own
+     * seals only. */
     struct gossip_subkeys *subkeys;
+    bool subkeys_one; /* the memo is one entry, for our own seals */
 };
 
 /* gossip.c, for pushpull.c */
