@@ -194,6 +194,23 @@ struct dset {
 
 _Static_assert(sizeof(struct dset) == 16, "lmask fits in the padding");
 
+/*
+ * A promoted set's digest form is its register sum: the sum mod 2^64 of a
+ * keyed mix of (index, value) over its non-zero registers (reg_term). It
+ * depends on the registers alone, so replicas that keep equal registers in
+ * different forms (sparse, dense) digest alike, and a dense set keeps it
+ * up to date as a register rises (dense_add: two terms), so its digest
+ * costs nothing when its record is re-encoded. A hot publisher's record
+ * holds a dense set per metric in each bucket of the window; encoding and
+ * hashing them all for every digest of the record took 172 us a record,
+ * and the current bucket's alone 25 us (crdt_store_digest_hot_record_cpu):
+ * most of a push-pull's digest answer. A merge that raises registers
+ * clears ok, and the next digest sums them again (one pass).
+ */
+struct dense_dh {
+    uint64_t sum, ok;
+};
+
 enum { LMASK_BITS = 16 }; /* items an exact set's lmask covers */
 
 /* lmask with an item inserted at position at (own: ours). */
@@ -336,6 +353,7 @@ struct crdt_store {
     struct crdt_config cfg;
     uint8_t kind_key[CRDT_KINDS][16];
     uint8_t item_key[16], event_key[16], origin_key[16], digest_key[16];
+    uint64_t rkey;  /* reg_term's key: digest_key's first word */
     uint32_t cur;   /* current epoch */
     uint32_t floor; /* oldest counter epoch kept */
     uint64_t ver;
@@ -648,6 +666,7 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     derive_key(s->event_key, cfg->hash_key, "ivt.event", 0);
     derive_key(s->origin_key, cfg->hash_key, "ivt.origin", 0);
     derive_key(s->digest_key, cfg->hash_key, "ivt.digest", 0);
+    memcpy(&s->rkey, s->digest_key, sizeof(s->rkey));
     s->cur = crdt_store_epoch_of(s, wall);
     s->floor = floor_of(s, s->cur);
     uint64_t tsize = pow2_at_least((uint64_t)cfg->max_entities * 2);
@@ -1266,7 +1285,8 @@ static void ent_touch(struct crdt_store *s, uint32_t idx)
  * not a pass over 2^p registers. */
 static inline size_t dset_reg_bytes(const struct crdt_store *s)
 {
-    return crdt_hll_size(s->cfg.distinct_hll_p) + CRDT_HLL_HIST * sizeof(uint32_t);
+    return crdt_hll_size(s->cfg.distinct_hll_p) + CRDT_HLL_HIST * sizeof(uint32_t) +
+           sizeof(struct dense_dh);
 }
 
 /* A promoted counter metric's registers are followed by their histogram
@@ -1296,6 +1316,47 @@ static inline uint32_t *dset_hist(const struct crdt_store *s, const struct dset 
 {
     /* 2^p >= 16 bytes in: as aligned as the allocation. */
     return (uint32_t *)(void *)(d->u.reg + crdt_hll_size(s->cfg.distinct_hll_p));
+}
+
+_Static_assert(CRDT_HLL_HIST * sizeof(uint32_t) % sizeof(uint64_t) == 0,
+               "a dense set's digest cache is aligned after its histogram");
+
+/* A dense set's register sum, after its histogram (dense_dh). */
+static inline struct dense_dh *dset_dh(const struct crdt_store *s, const struct dset *d)
+{
+    return (struct dense_dh *)(void *)(d->u.reg + crdt_hll_size(s->cfg.distinct_hll_p) +
+                                       CRDT_HLL_HIST * sizeof(uint32_t));
+}
+
+/* A register's term in its set's register sum: a keyed 64-bit mix (the
+ * digest key's first word) of index << 8 | value, for value > 0. */
+static inline uint64_t reg_term(const struct crdt_store *s, size_t idx, uint8_t v)
+{
+    uint64_t x = ((uint64_t)idx << 8 | v) ^ s->rkey;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL; /* murmur3's fmix64: every input bit reaches every output bit */
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* One item into a dense set, its histogram and register sum kept. Returns
+ * 1 when a register rose, else 0. */
+static inline int dense_add(struct crdt_store *s, struct dset *d, uint64_t item)
+{
+    uint8_t v;
+    size_t idx = crdt_hll_place(item, s->cfg.distinct_hll_p, &v);
+    uint8_t old = d->u.reg[idx];
+    if (old >= v)
+        return 0;
+    uint32_t *hist = dset_hist(s, d);
+    hist[old]--;
+    hist[v]++;
+    d->u.reg[idx] = v;
+    struct dense_dh *c = dset_dh(s, d);
+    c->sum += reg_term(s, idx, v) - (old ? reg_term(s, idx, old) : 0);
+    return 1;
 }
 
 /* Sparse sets go dense past this many entries (1 KiB of entries: past it
@@ -1390,6 +1451,7 @@ static int dset_dense_from(struct crdt_store *s, struct dset *d, const uint8_t *
     dset_free(s, d);
     d->u.reg = reg;
     d->promoted = DSET_DENSE;
+    dset_dh(s, d)->ok = 0; /* summed at the next digest */
     s->shape++;
     return 0;
 }
@@ -1421,7 +1483,7 @@ static int dset_add_promoted(struct crdt_store *s, struct dset *d, uint64_t item
 {
     unsigned p = s->cfg.distinct_hll_p;
     if (d->promoted == DSET_DENSE)
-        return crdt_hll_add_hist(d->u.reg, dset_hist(s, d), p, item);
+        return dense_add(s, d, item);
     uint8_t v;
     uint32_t idx = (uint32_t)crdt_hll_place(item, p, &v);
     if (d->n == d->cap) {
@@ -1439,7 +1501,7 @@ static int dset_add_promoted(struct crdt_store *s, struct dset *d, uint64_t item
             int rc = dset_dense_from(s, d, s->scratch_reg);
             if (rc)
                 return rc;
-            return crdt_hll_add_hist(d->u.reg, dset_hist(s, d), p, item);
+            return dense_add(s, d, item);
         }
         uint16_t cap = (uint16_t)(d->cap * 2);
         uint32_t *sp =
@@ -2718,6 +2780,35 @@ static uint64_t pcell_digest(struct crdt_store *s, struct ivt_mpw *w, struct pce
     return pc->dh;
 }
 
+/* A promoted set's register sum (struct dense_dh): kept by a dense set
+ * while ok (recounted when the store checks its caches, pdig_cold); summed
+ * over a sparse set's entries (a few hundred at most). */
+static uint64_t dset_digest(struct crdt_store *s, const struct dset *d)
+{
+    uint64_t sum = 0;
+    if (d->promoted == DSET_SPARSE) {
+        for (uint32_t i = 0; i < d->n; i++)
+            sum += reg_term(s, d->u.sp[i] >> 8, (uint8_t)d->u.sp[i]);
+        return sum;
+    }
+    struct dense_dh *c = dset_dh(s, d);
+    if (c->ok && !s->pdig_cold)
+        return c->sum;
+    size_t m = crdt_hll_size(s->cfg.distinct_hll_p);
+    for (size_t i0 = 0; i0 < m; i0 += 8) {
+        uint64_t x;
+        memcpy(&x, d->u.reg + i0, 8);
+        if (!x) /* most registers of a set just past sparse are zero */
+            continue;
+        for (size_t i = i0; i < i0 + 8; i++)
+            if (d->u.reg[i])
+                sum += reg_term(s, i, d->u.reg[i]);
+    }
+    c->sum = sum;
+    c->ok = 1;
+    return sum;
+}
+
 /* The n (4 or 8) low bytes of v little-endian at b (the digest form is
  * the same bytes on every architecture): one store where the byte order is
  * known. Byte at a time, the digest form of hot records (dozens of slots)
@@ -2761,13 +2852,10 @@ static uint8_t *put_slot_digest(const struct crdt_store *s, uint8_t *p, const st
     return p + DIG_SLOT;
 }
 
-/* A set in the digest form: an exact set's hashes as 8-byte little-endian
- * words after its count; a sparse one as in a message (dense ones are
- * crdt_hll_encode's, as in a message). */
+/* An exact set in the digest form: its hashes as 8-byte little-endian
+ * words after its count (promoted sets: dset_digest). */
 static uint8_t *put_dset_digest(uint8_t *p, const struct dset *d)
 {
-    if (d->promoted)
-        return put_dset(p, d);
     const uint64_t *it = dset_items(d);
     p = ivt_mp_put_array(p, d->n);
     for (uint32_t i = 0; i < d->n; i++, p += 8)
@@ -3104,8 +3192,14 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
             continue;
         nbk++;
         max += 1 + IVT_MP_UINT_MAX;
-        for (int d = 0; d < NSETS; d++) /* a dense set: 1 if left out (empty) */
-            max += bk->set[d].promoted == DSET_DENSE ? 1 : dset_put_max(&bk->set[d]);
+        for (int d = 0; d < NSETS; d++) {
+            /* a promoted set's digest form is a hash; a dense set in a
+             * message: 1 if left out (empty), reserved again past it */
+            const struct dset *ds = &bk->set[d];
+            max += digest && ds->promoted       ? IVT_MP_UINT_MAX
+                   : ds->promoted == DSET_DENSE ? 1
+                                                : dset_put_max(ds);
+        }
     }
     if (!(p = ivt_mpw_reserve(w, max)))
         return;
@@ -3150,6 +3244,8 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
             /* Most sets of a record are empty, in either form. */
             if ((!ds->promoted && !ds->n) || (delta && since && !(bk->risen & (1u << d)))) {
                 p = ivt_mp_put_array(p, 0);
+            } else if (digest && ds->promoted) {
+                p = ivt_mp_put_uint(p, dset_digest(s, ds));
             } else if (ds->promoted == DSET_DENSE) {
                 ivt_mpw_commit(w, p);
                 crdt_hll_encode(w, ds->u.reg, s->cfg.distinct_hll_p);
@@ -3351,6 +3447,8 @@ static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *
             return rc < 0 ? rc : rc | promoted;
         }
         int rc = crdt_hll_decode_merge_hist(pos, end, d->u.reg, dset_hist(s, d), p);
+        if (rc > 0)
+            dset_dh(s, d)->ok = 0;
         return rc < 0 ? rc : rc | promoted;
     }
     uint32_t n;
@@ -4316,12 +4414,13 @@ int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w)
     return msg_end(s, w, MSG_SNAPSHOT, k);
 }
 
-int crdt_store_encode_part(struct crdt_store *s, struct ivt_mpw *w, uint32_t *cursor, size_t max)
+int crdt_store_encode_part(struct crdt_store *s, struct ivt_mpw *w, uint32_t *cursor, size_t max,
+                           size_t bytes)
 {
     uint32_t i = *cursor;
     size_t k = 0;
     msg_begin(s);
-    for (; i < s->used_hi && k < max; i++) {
+    for (; i < s->used_hi && k < max && s->scratch.len < bytes; i++) {
         if (!s->ents[i].live)
             continue;
         write_entity(s, &s->scratch, &s->ents[i], 0, O_MESSAGE, false);

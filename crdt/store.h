@@ -462,8 +462,11 @@ int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w);
 
 /*
  * Part of the store as a snapshot message of its own: the live records
- * from slab position *cursor on (0 to begin), at most max of them, in
- * slab order (not canonical: merging is order-free). *cursor moves past
+ * from slab position *cursor on (0 to begin), in slab order (not
+ * canonical: merging is order-free), at most max of them, and none after
+ * the one that takes their encoding to bytes or more (a record with
+ * promoted sets encodes tens of kilobytes: a part bounded by records
+ * alone is not bounded in time). *cursor moves past
  * them; returns 1 while records remain beyond it, 0 when this part ended
  * the walk, or IVT_ENOMEM, the writer's error. The messages of one walk,
  * merged, give the store as it was when each part was written: an owner
@@ -472,7 +475,8 @@ int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w);
  * are saved as they were at their part, which a restore joins as any
  * older state).
  */
-int crdt_store_encode_part(struct crdt_store *s, struct ivt_mpw *w, uint32_t *cursor, size_t max);
+int crdt_store_encode_part(struct crdt_store *s, struct ivt_mpw *w, uint32_t *cursor, size_t max,
+                           size_t bytes);
 
 /* ---- numbers ---------------------------------------------------------- */
 

@@ -704,10 +704,24 @@ static void on_payload(void *ctx, const uint8_t *p, size_t len)
 
 _Static_assert(DIGEST_ANSWER_MAX == 2 * DIGEST_BACKLOG, "a push-pull digests twice the backlog");
 
+/*
+ * Stale records a push-pull's digest re-encodes: all of them while they
+ * are at most DIGEST_ANSWER_MAX, none past that. Past it the refresh does
+ * not pay: the records left stale (tens of thousands on a node scoring
+ * 100,000 requests/s, whose slices cannot keep up) still mark nearly every
+ * bucket as differing, so the comparison comes out the same, and the
+ * refresh had held the loop for 1-3 ms inside the callback of a peer's
+ * request (docs/benchmarks.md).
+ */
+static size_t digest_answer_max(struct node *n)
+{
+    return crdt_store_digest_stale(n->store) > DIGEST_ANSWER_MAX ? 0 : DIGEST_ANSWER_MAX;
+}
+
 static int app_digest(void *ctx, struct ivt_mpw *out)
 {
     struct node *n = ctx;
-    return crdt_store_digest_encode(n->store, out, DIGEST_ANSWER_MAX);
+    return crdt_store_digest_encode(n->store, out, digest_answer_max(n));
 }
 
 /* Picks the digest slice this exchange repairs: the first bucket from
@@ -806,7 +820,9 @@ static int app_diff(void *ctx, void **job, const uint8_t *peer, size_t len, stru
         j->slice_end = nb;
         j->left = REPAIR_BUDGET;
         j->picked = false;
-        j->refreshed = 0;
+        /* Nothing to re-encode for the comparison when there is too
+         * much (digest_answer_max). */
+        j->refreshed = digest_answer_max(n) ? 0 : DIGEST_ANSWER_MAX;
         /* A peer whose digest we cannot read: the decisions alone. */
         if (crdt_store_digest_decode(n->store, j->theirs, nb, peer, len) != 0) {
             free(j);
@@ -2162,9 +2178,10 @@ int node_snapshot_begin(struct node *n, struct ivt_mpw *out, struct node_snapsho
     return rc ? rc : ivt_mpw_error(out);
 }
 
-int node_snapshot_step(struct node *n, struct ivt_mpw *out, struct node_snapshot_job *j, size_t max)
+int node_snapshot_step(struct node *n, struct ivt_mpw *out, struct node_snapshot_job *j, size_t max,
+                       size_t bytes)
 {
-    int more = crdt_store_encode_part(n->store, out, &j->cursor, max);
+    int more = crdt_store_encode_part(n->store, out, &j->cursor, max, bytes);
     if (more < 0)
         return more;
     if (ivt_mpw_error(out))
@@ -2184,7 +2201,7 @@ int node_snapshot(struct node *n, struct ivt_mpw *out, ivt_ms wall)
     (void)wall;
     struct node_snapshot_job j;
     int rc = node_snapshot_begin(n, out, &j);
-    while (rc == 0 && (rc = node_snapshot_step(n, out, &j, SIZE_MAX)) == 1)
+    while (rc == 0 && (rc = node_snapshot_step(n, out, &j, SIZE_MAX, SIZE_MAX)) == 1)
         ;
     return rc;
 }
@@ -2261,6 +2278,7 @@ void node_get_stats(const struct node *n, struct node_stats *out)
     out->entities_evicted = cs.evictions;
     out->epoch = crdt_store_epoch(n->store);
     out->pending = crdt_store_pending(n->store);
+    out->digest_stale = crdt_store_digest_stale(n->store);
     out->merge_queued_bytes = n->merge_bytes;
     out->entities_admitted = cs.admitted;
 }

@@ -363,7 +363,8 @@ int node_snapshot(struct node *node, struct ivt_mpw *out, ivt_ms wall);
  * The same snapshot in steps, for a host that saves on its event loop
  * without stopping it: node_snapshot_begin writes the head and the
  * decisions into out; each node_snapshot_step appends at most max of the
- * store's records and returns 1 while more remain, 0 when out holds the
+ * store's records, none after the one that takes the step's encoding to
+ * bytes or more (crdt_store_encode_part), and returns 1 while more remain, 0 when out holds the
  * whole snapshot, or a negative error. Events and merges may come between
  * the steps: a record is saved as it is at its step (node_restore joins
  * it as any older state).
@@ -375,7 +376,7 @@ struct node_snapshot_job {
 };
 int node_snapshot_begin(struct node *node, struct ivt_mpw *out, struct node_snapshot_job *job);
 int node_snapshot_step(struct node *node, struct ivt_mpw *out, struct node_snapshot_job *job,
-                       size_t max);
+                       size_t max, size_t bytes);
 /* Merges a snapshot back in (after a restart, as a new generation).
  * Returns 0, or IVT_EPROTO / IVT_EVERSION for a file that does not decode. */
 int node_restore(struct node *node, const uint8_t *data, size_t len, ivt_ms wall);
@@ -402,7 +403,8 @@ struct node_stats {
     uint64_t evidence_bytes; /* approximate memory of the store */
     uint64_t entities_evicted;
     uint64_t entities_expired;
-    uint64_t pending; /* entities with changes not yet gossiped */
+    uint64_t pending;      /* entities with changes not yet gossiped */
+    uint64_t digest_stale; /* shared entities changed since their digest was taken */
     uint64_t deltas_sent, deltas_received, deltas_bytes_out, deltas_bytes_in;
     uint64_t deltas_dropped;          /* the gossip queue was full: left to push-pull */
     uint64_t deltas_oversize;         /* entity records larger than a payload: left to push-pull */

@@ -610,3 +610,68 @@ BENCH(crdt_machine_random_line)
     bench_sink(c);
     a.unmap(a.ctx, q, len);
 }
+
+/* Hot records, as a daemon's publishers and popular user agents are: every
+ * distinct set of every bucket of the window promoted (dense). Each round
+ * one new item lands in each record's current bucket, making it stale, and
+ * the digest re-encodes them (crdt_store_digest_step, what a push-pull
+ * answer and the node's slices call). The older buckets did not change. */
+BENCH(crdt_store_digest_hot_records)
+{
+    enum { HOT = 256, ITEMS = 1200, ROUNDS = 20 };
+    struct crdt_store *s = bench_store(1, 4096);
+    uint32_t ep = crdt_store_epoch(s);
+    struct crdt_config c;
+    crdt_config_defaults(&c);
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, 7);
+    char key[32];
+    struct crdt_update u;
+    for (int h = 0; h < HOT; h++) {
+        memset(&u, 0, sizeof(u));
+        u.kind = CRDT_KIND_PUB;
+        u.key = key;
+        u.key_len = (size_t)snprintf(key, sizeof(key), "pub-%d", h);
+        u.add[0] = 1;
+        u.item_mask = (1u << CRDT_DISTINCTS) - 1;
+        for (uint32_t b = 0; b < c.window_epochs; b += c.distinct_bucket_epochs)
+            for (int i = 0; i < ITEMS; i++) {
+                for (int d = 0; d < CRDT_DISTINCTS; d++)
+                    u.item[d] = ivt_rng_next(&rng);
+                crdt_store_update(s, ep - b, &u, 1);
+            }
+    }
+    size_t nd = crdt_store_digest_size(s);
+    uint64_t *d = malloc(nd * sizeof(*d));
+    crdt_store_digest(s, d, nd);
+    uint64_t t = 0;
+    size_t n = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int h = 0; h < HOT; h++) {
+            u.key_len = (size_t)snprintf(key, sizeof(key), "pub-%d", h);
+            for (int dd = 0; dd < CRDT_DISTINCTS; dd++)
+                u.item[dd] = ivt_rng_next(&rng);
+            crdt_store_update(s, ep, &u, 1);
+        }
+        uint64_t c0 = cpu_ns();
+        n += crdt_store_digest_step(s, SIZE_MAX);
+        t += cpu_ns() - c0;
+    }
+    bench_report("crdt_store_digest_hot_record_cpu", (double)t / (double)n / 1000.0, "us");
+    /* The same records in a snapshot part (crdt_store_encode_part): what
+     * one record costs a snapshot step, and its bytes. */
+    struct ivt_mpw w;
+    ivt_mpw_init_dyn(&w, 1 << 26);
+    uint32_t cursor = 0;
+    size_t parts = 0;
+    uint64_t c0 = cpu_ns();
+    while (crdt_store_encode_part(s, &w, &cursor, HOT, SIZE_MAX) == 1)
+        parts++;
+    bench_report("crdt_store_snapshot_hot_record_cpu", (double)(cpu_ns() - c0) / HOT / 1000.0,
+                 "us");
+    bench_report("crdt_store_snapshot_hot_record_bytes", (double)w.len / HOT, "bytes");
+    bench_sink(parts);
+    ivt_mpw_destroy(&w);
+    free(d);
+    crdt_store_delete(s);
+}

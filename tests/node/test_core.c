@@ -861,15 +861,32 @@ TEST(node_snapshot_in_steps_restores_the_evidence)
     struct node_snapshot_job job;
     assert_int_equal(node_snapshot_begin(a, &steps, &job), 0);
     int rc, calls = 0;
-    while ((rc = node_snapshot_step(a, &steps, &job, 7)) == 1)
+    while ((rc = node_snapshot_step(a, &steps, &job, 7, SIZE_MAX)) == 1)
         calls++;
     assert_int_equal(rc, 0);
     assert_true(calls >= 300 / 7);
+    /* Bounded by bytes: a step ends with the record that reaches them, so
+     * a 1-byte bound writes one record a step. */
+    struct node_stats st;
+    node_get_stats(a, &st);
+    struct ivt_mpw one;
+    ivt_mpw_init_dyn(&one, 64 << 20);
+    assert_int_equal(node_snapshot_begin(a, &one, &job), 0);
+    uint64_t parts = 1;
+    while ((rc = node_snapshot_step(a, &one, &job, SIZE_MAX, 1)) == 1)
+        parts++;
+    assert_int_equal(rc, 0);
+    assert_int_equal(parts, st.entities);
 
     struct node *b = test_node(2, 0), *c = test_node(3, 0);
     assert_int_equal(node_restore(b, whole.data, whole.len, WALL0), 0);
     assert_int_equal(node_restore(c, steps.data, steps.len, WALL0), 0);
     assert_true(node_evidence_fingerprint(b) == node_evidence_fingerprint(c));
+    struct node *d1 = test_node(4, 0);
+    assert_int_equal(node_restore(d1, one.data, one.len, WALL0), 0);
+    assert_true(node_evidence_fingerprint(b) == node_evidence_fingerprint(d1));
+    node_delete(d1);
+    ivt_mpw_destroy(&one);
     /* Every record, local-only ones included: the two restored stores
      * save the same bytes. */
     struct ivt_mpw sb, sc;
