@@ -23,9 +23,10 @@ struct rig {
 };
 
 /* A node with id bytes `id` and rng seed `seed`, and a peer to talk to;
- * tweak (may be NULL) overrides knobs of the LAN profile. */
-static void rig_init_with(struct rig *r, uint8_t id, uint64_t seed,
-                          void (*tweak)(struct gossip_config *cfg))
+ * tweak (may be NULL) overrides knobs of the LAN profile; d (may be NULL)
+ * is its delegate. */
+static void rig_init_full(struct rig *r, uint8_t id, uint64_t seed,
+                          void (*tweak)(struct gossip_config *cfg), const struct gossip_delegate *d)
 {
     assert_true(sodium_init() >= 0);
     memset(r, 0, sizeof(*r));
@@ -43,8 +44,14 @@ static void rig_init_with(struct rig *r, uint8_t id, uint64_t seed,
     cfg.addr.port = 1;
     if (tweak)
         tweak(&cfg);
-    assert_int_equal(gossip_new(&r->g, &cfg, &r->kr, NULL, seed, 0), 0);
+    assert_int_equal(gossip_new(&r->g, &cfg, &r->kr, d, seed, 0), 0);
     memset(r->peer, 0xb2, GOSSIP_ID_LEN);
+}
+
+static void rig_init_with(struct rig *r, uint8_t id, uint64_t seed,
+                          void (*tweak)(struct gossip_config *cfg))
+{
+    rig_init_full(r, id, seed, tweak, NULL);
 }
 
 static void rig_init_as(struct rig *r, uint8_t id, uint64_t seed)
@@ -597,25 +604,21 @@ static void receive_payload(struct rig *r, uint64_t seq)
 /* Each payload is delivered once, and a copy of any of the last
  * app_seen_max / 2 is still known for one, while the dedup sets grow from
  * small and turn over. */
+enum { SEEN_MAX = 256 };
+
+static void small_seen(struct gossip_config *cfg)
+{
+    cfg->app_seen_max = SEEN_MAX;
+}
+
 TEST(gossip_payload_delivered_once_within_seen_max)
 {
     (void)state;
-    enum { SEEN_MAX = 256, PAYLOADS = 700 };
-    struct rig r;
-    rig_init(&r);
-    gossip_delete(r.g);
+    enum { PAYLOADS = 700 };
     int delivered = 0;
     struct gossip_delegate d = {.ctx = &delivered, .on_payload = count_payload};
-    struct gossip_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    gossip_config_profile(&cfg, GOSSIP_PROFILE_LAN);
-    memset(cfg.id, 0xa1, GOSSIP_ID_LEN);
-    cfg.generation = 1;
-    strcpy(cfg.name, "self");
-    strcpy(cfg.label, LABEL);
-    cfg.addr.port = 1;
-    cfg.app_seen_max = SEEN_MAX;
-    assert_int_equal(gossip_new(&r.g, &cfg, &r.kr, &d, 1, 0), 0);
+    struct rig r;
+    rig_init_full(&r, 0xa1, 1, small_seen, &d);
     for (uint64_t seq = 1; seq <= PAYLOADS; seq++) {
         receive_payload(&r, seq);
         assert_int_equal(delivered, (int)seq);
