@@ -96,6 +96,10 @@ enum {
     NSETS = CRDT_DISTINCTS + 1,
     ORIGIN_SET = CRDT_DISTINCTS,
     SELF = 0, /* our own origin's index, pinned */
+    /* Origin table slots a new store starts with: the table doubles as
+     * origins arrive, up to max_origins (a store sized for max_origins at
+     * once zeroed ~290 KiB, and a simulator holds one per node). */
+    ORIGINS_INITIAL = 64,
     /* Evict 1/EVICT_FRACTION of max_entities at once: a selection pass
      * over the whole map is O(n), so it must buy room for many inserts. */
     EVICT_FRACTION = 16,
@@ -365,14 +369,15 @@ struct crdt_store {
     uint64_t *tab; /* (key32 << 32) | (index + 1); 0 = empty */
     uint64_t tmask;
 
-    struct origin_rec *origins;
-    uint32_t norigins_hi, norigins_live;
+    struct origin_rec *origins; /* ocap records, of which norigins_hi were used */
+    uint32_t norigins_hi, norigins_live, ocap;
+    uint32_t ofree; /* every origin record below this index is live */
     uint32_t *omap; /* open addressing over origin hashes: index + 1 */
     uint32_t omask;
-    uint32_t *msg_origins; /* store index of message origin i (writing) */
+    uint32_t *msg_origins; /* store index of message origin i (writing); ocap */
     uint32_t msg_norigins, msg_stamp;
     uint32_t *in_origins; /* store index (or NONE) of message origin i (reading) */
-    uint32_t in_norigins;
+    uint32_t in_norigins, in_cap;
     struct in_slot *in_slots; /* the record being merged: its applicable slots */
     uint32_t in_slots_cap;
 
@@ -488,19 +493,67 @@ static void omap_put(struct crdt_store *s, uint32_t idx)
     s->omap[i] = idx + 1;
 }
 
+static uint64_t pow2_at_least(uint64_t n)
+{
+    uint64_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
+/* Room for cap origins (at most max_origins): the records and the
+ * written message's map grow, the hash map is rebuilt at four times the
+ * size (a lookup is a record read that misses cache: a full table should
+ * still find most origins at the first probe), but never more than twice
+ * max_origins. Indices do not move. Returns 0, or IVT_ENOMEM with the
+ * tables as they were. */
+static int origins_grow(struct crdt_store *s, uint32_t cap)
+{
+    uint64_t most = pow2_at_least((uint64_t)s->cfg.max_origins * 2);
+    uint32_t osize = (uint32_t)pow2_at_least((uint64_t)cap * 4);
+    if (osize > most)
+        osize = (uint32_t)most;
+    struct origin_rec *o = realloc(s->origins, (size_t)cap * sizeof(*o));
+    if (o)
+        s->origins = o;
+    uint32_t *mo = o ? realloc(s->msg_origins, (size_t)cap * sizeof(*mo)) : NULL;
+    if (mo)
+        s->msg_origins = mo;
+    uint32_t *map = mo ? calloc(osize, sizeof(*map)) : NULL;
+    if (!map)
+        return IVT_ENOMEM;
+    free(s->omap);
+    s->omap = map;
+    s->omask = osize - 1;
+    s->ocap = cap;
+    for (uint32_t i = 0; i < s->norigins_hi; i++)
+        if (s->origins[i].live)
+            omap_put(s, i);
+    return 0;
+}
+
 /* The store index of an origin, interning it; NONE when the table is full. */
 static uint32_t origin_intern(struct crdt_store *s, const uint8_t b[CRDT_ORIGIN_BYTES])
 {
     uint64_t hash = crdt_siphash(s->origin_key, b, CRDT_ORIGIN_BYTES);
-    uint32_t idx = origin_find(s, b, hash);
+    uint32_t idx = s->omap ? origin_find(s, b, hash) : NONE;
     if (idx != NONE)
         return idx;
     if (s->norigins_live >= s->cfg.max_origins)
         return NONE;
-    for (idx = 0; idx < s->norigins_hi && s->origins[idx].live; idx++)
+    /* The lowest free record, found from the last one taken: a scan from 0
+     * for each new origin made a store's first n origins cost n^2 / 2
+     * record reads (4 % of a 1,000-node run). */
+    for (idx = s->ofree; idx < s->norigins_hi && s->origins[idx].live; idx++)
         ;
+    if (idx == s->ocap) {
+        uint32_t cap = s->ocap ? s->ocap * 2 : ORIGINS_INITIAL;
+        if (origins_grow(s, cap < s->cfg.max_origins ? cap : s->cfg.max_origins))
+            return NONE;
+    }
     if (idx == s->norigins_hi)
         s->norigins_hi++;
+    s->ofree = idx + 1;
     struct origin_rec *o = &s->origins[idx];
     memset(o, 0, sizeof(*o));
     memcpy(o->bytes, b, CRDT_ORIGIN_BYTES);
@@ -519,6 +572,8 @@ static void origins_gc(struct crdt_store *s)
         if (s->origins[i].live && !s->origins[i].refs) {
             s->origins[i].live = 0;
             s->norigins_live--;
+            if (i < s->ofree)
+                s->ofree = i;
             freed = true;
         }
     }
@@ -570,14 +625,6 @@ static int config_check(const struct crdt_config *c)
     return 0;
 }
 
-static uint64_t pow2_at_least(uint64_t n)
-{
-    uint64_t p = 1;
-    while (p < n)
-        p <<= 1;
-    return p;
-}
-
 uint32_t crdt_store_epoch_of(const struct crdt_store *s, ivt_ms wall)
 {
     if (wall < 0)
@@ -626,17 +673,11 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     if (tsize > TAB_MIN && !cfg->table_full)
         tsize = TAB_MIN;
     s->tmask = tsize - 1;
-    uint32_t osize = (uint32_t)pow2_at_least((uint64_t)cfg->max_origins * 2);
-    s->omask = osize - 1;
     unsigned pmax =
         cfg->counter_hll_p > cfg->distinct_hll_p ? cfg->counter_hll_p : cfg->distinct_hll_p;
     /* Mapped, not written: the slab's pages are touched as entities arrive. */
     s->ents = crdt__mem_map(&s->mem, (size_t)cfg->max_entities * sizeof(*s->ents));
     s->tab = crdt__mem_map(&s->mem, tsize * sizeof(*s->tab));
-    s->origins = calloc(cfg->max_origins, sizeof(*s->origins));
-    s->omap = calloc(osize, sizeof(*s->omap));
-    s->msg_origins = calloc(cfg->max_origins, sizeof(*s->msg_origins));
-    s->in_origins = calloc(cfg->max_origins, sizeof(*s->in_origins));
     s->scratch_reg = malloc(crdt_hll_size(pmax));
     size_t nb = (size_t)1 << cfg->digest_bits;
     s->bsum = calloc(nb, sizeof(*s->bsum));
@@ -646,8 +687,8 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     s->xring = cfg->window_epochs + cfg->distinct_bucket_epochs + 2;
     s->xhead = malloc(s->xring * sizeof(*s->xhead));
     s->xcount = calloc(s->xring, sizeof(*s->xcount));
-    if (!s->ents || !s->tab || !s->origins || !s->omap || !s->msg_origins || !s->in_origins ||
-        !s->scratch_reg || !s->bsum || !s->bdirty || !s->bhead || !s->xhead || !s->xcount) {
+    if (!s->ents || !s->tab || !s->scratch_reg || !s->bsum || !s->bdirty || !s->bhead ||
+        !s->xhead || !s->xcount) {
         crdt_store_delete(s);
         return IVT_ENOMEM;
     }
@@ -666,7 +707,10 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     ivt_mpw_init_dyn(&s->pdig, SIZE_MAX / 2);
     uint8_t self[CRDT_ORIGIN_BYTES];
     crdt_origin_pack(self, &cfg->origin);
-    origin_intern(s, self);
+    if (origin_intern(s, self) != SELF) {
+        crdt_store_delete(s);
+        return IVT_ENOMEM;
+    }
     s->origins[SELF].refs = 1; /* pinned */
     *out = s;
     return 0;
@@ -3814,6 +3858,14 @@ int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
         return IVT_EPROTO;
     if (n > s->cfg.max_origins)
         return IVT_ETOOBIG;
+    if (n > s->in_cap) {
+        uint32_t *in = malloc((size_t)n * sizeof(*in));
+        if (!in)
+            return IVT_ENOMEM;
+        free(s->in_origins);
+        s->in_origins = in;
+        s->in_cap = n;
+    }
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *b;
         uint32_t blen;
@@ -4459,7 +4511,9 @@ static void stats_fixed(const struct crdt_store *s, struct crdt_store_stats *out
     out->admitted = s->nadmitted;
     out->bytes = sizeof(*s) + (s->tmask + 1) * sizeof(*s->tab) +
                  (uint64_t)s->used_hi * sizeof(*s->ents) +
-                 (uint64_t)s->cfg.max_origins * (sizeof(*s->origins) + 8) + s->scratch.cap;
+                 (uint64_t)s->ocap * (sizeof(*s->origins) + sizeof(*s->msg_origins)) +
+                 (uint64_t)(s->omap ? s->omask + 1 : 0) * sizeof(*s->omap) +
+                 (uint64_t)s->in_cap * sizeof(*s->in_origins) + s->scratch.cap;
 }
 
 void crdt_store_stats(const struct crdt_store *s, struct crdt_store_stats *out)

@@ -117,7 +117,7 @@ static const uint8_t *subkey(uint8_t npub[crypto_aead_chacha20poly1305_ietf_NPUB
     uint64_t a, b;
     memcpy(&a, nonce, 8);
     memcpy(&b, nonce + 8, 8);
-    struct gossip_subkey *e = &memo->e[ivt_mix64(a ^ ivt_mix64(b)) & (GOSSIP_SUBKEYS - 1)];
+    struct gossip_subkey *e = &memo->e[ivt_mix64(a ^ ivt_mix64(b)) & memo->mask];
     if (!e->used || memcmp(e->prefix, nonce, 16) || !same_key(e->key, k->key)) {
         crypto_core_hchacha20(e->subkey, nonce, k->key, NULL);
         memcpy(e->prefix, nonce, 16);
@@ -127,16 +127,22 @@ static const uint8_t *subkey(uint8_t npub[crypto_aead_chacha20poly1305_ietf_NPUB
     return e->subkey;
 }
 
-struct gossip_subkeys *gossip_subkeys_new(void)
+struct gossip_subkeys *gossip_subkeys_new(uint32_t entries)
 {
-    return calloc(1, sizeof(struct gossip_subkeys));
+    if (!entries || (entries & (entries - 1)))
+        return NULL;
+    struct gossip_subkeys *m =
+        calloc(1, sizeof(struct gossip_subkeys) + (size_t)entries * sizeof(struct gossip_subkey));
+    if (m)
+        m->mask = entries - 1;
+    return m;
 }
 
 void gossip_subkeys_delete(struct gossip_subkeys *m)
 {
     if (!m)
         return;
-    sodium_memzero(m, sizeof(*m));
+    sodium_memzero(m, sizeof(*m) + ((size_t)m->mask + 1) * sizeof(m->e[0]));
     free(m);
 }
 

@@ -100,7 +100,9 @@ int gossip_open(uint8_t *out, size_t cap, size_t *out_len, const struct gossip_k
  *
  * Direct-mapped by the nonce prefix; an entry holds copies of the key and
  * its subkey (secret as the keyring is: zero it with sodium_memzero when
- * done, as gossip_delete does).
+ * done, as gossip_delete does). A memo of one entry serves a sender's own
+ * seals, whose prefix never changes: a cluster too large for a memo of its
+ * senders keeps that one.
  */
 enum { GOSSIP_SUBKEYS = 256 }; /* entries: a hundred-member cluster's senders, with room */
 
@@ -112,11 +114,13 @@ struct gossip_subkey {
 };
 
 struct gossip_subkeys {
-    struct gossip_subkey e[GOSSIP_SUBKEYS];
+    uint32_t mask; /* entries - 1 */
+    struct gossip_subkey e[];
 };
 
-/* A zeroed memo on the heap, or NULL when out of memory. */
-struct gossip_subkeys *gossip_subkeys_new(void);
+/* A zeroed memo of `entries` (a power of two, at least 1) on the heap, or
+ * NULL when out of memory or entries is not a power of two. */
+struct gossip_subkeys *gossip_subkeys_new(uint32_t entries);
 /* Zeroes and frees m (NULL: nothing to do). */
 void gossip_subkeys_delete(struct gossip_subkeys *m);
 

@@ -517,6 +517,7 @@ static void q_init(struct gossip_queue *q, bool members)
     memset(q, 0, sizeof(*q));
     q->members = members;
     q->free = GOSSIP_NIL;
+    q->rhead = q->rtail = GOSSIP_NIL;
     for (uint32_t t = 0; t <= TRANSMITS_CAP; t++)
         q->head[t] = q->tail[t] = GOSSIP_NIL;
 }
@@ -566,12 +567,55 @@ static int64_t q_alloc(struct gossip_queue *q)
             if (!it)
                 return -1;
             q->it = it;
+            if (!q->members) {
+                struct gossip_ready *rl = realloc(q->rl, cap * sizeof(*rl));
+                if (!rl)
+                    return -1;
+                q->rl = rl;
+            }
             q->cap = cap;
         }
         s = q->used++;
     }
     q->n++;
     return s;
+}
+
+/* The payload list by ready time: payload slot s leaves it. */
+static void ready_unlink(struct gossip_queue *q, uint32_t s)
+{
+    const struct gossip_ready *r = &q->rl[s];
+    if (r->prev != GOSSIP_NIL)
+        q->rl[r->prev].next = r->next;
+    else
+        q->rhead = r->next;
+    if (r->next != GOSSIP_NIL)
+        q->rl[r->next].prev = r->prev;
+    else
+        q->rtail = r->prev;
+}
+
+/* Puts payload slot s, ready at `at`, in the list by ready time, after
+ * every item ready no later. Ready times are stamped from the call in
+ * progress, so this is the tail unless a host's clock stepped back: then a
+ * walk back. */
+static void ready_link(struct gossip_queue *q, uint32_t s, ivt_ms at)
+{
+    struct gossip_ready *r = &q->rl[s];
+    uint32_t after = q->rtail;
+    while (after != GOSSIP_NIL && q->rl[after].at > at)
+        after = q->rl[after].prev;
+    r->at = at;
+    r->prev = after;
+    r->next = after != GOSSIP_NIL ? q->rl[after].next : q->rhead;
+    if (after != GOSSIP_NIL)
+        q->rl[after].next = s;
+    else
+        q->rhead = s;
+    if (r->next != GOSSIP_NIL)
+        q->rl[r->next].prev = s;
+    else
+        q->rtail = s;
 }
 
 /* Unlinks and frees slot s, and what it owns. */
@@ -582,6 +626,7 @@ static void q_remove(struct gossip *g, struct gossip_queue *q, uint32_t s)
     if (q->members) {
         g->mem[it->u.m.idx].qslot = -1;
     } else {
+        ready_unlink(q, s);
         q->bytes -= it->len;
         free(it->u.app);
     }
@@ -608,7 +653,9 @@ static void q_destroy(struct gossip_queue *q)
         for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next)
             free(q->it[s].u.app);
     free(q->it);
+    free(q->rl);
     q->it = NULL;
+    q->rl = NULL;
 }
 
 /*
@@ -655,9 +702,12 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
 }
 
 /* Payload dedup: a fingerprint of (origin, generation, seq) in one of two
- * generations of open-addressing sets. When the current one is half full
- * it becomes the old one and a fresh one starts, so memory is bounded and
- * a payload is remembered for at least app_seen_max / 2 newer payloads. */
+ * generations of open-addressing sets. When the current one holds
+ * seen_cap / 2 it becomes the old one and a fresh one starts, so memory is
+ * bounded and a payload is remembered for at least app_seen_max / 2 newer
+ * payloads. The current set starts at SEEN_MIN slots and doubles at half
+ * full up to seen_cap (the same members, and never fuller than a set of
+ * seen_cap): a node that has heard few payloads holds a small set. */
 static uint64_t fingerprint(const uint8_t *origin, uint32_t gen, uint64_t seq)
 {
     uint64_t a, b;
@@ -668,6 +718,8 @@ static uint64_t fingerprint(const uint8_t *origin, uint32_t gen, uint64_t seq)
 
 static bool seen_has(const uint64_t *set, uint32_t cap, uint64_t fp)
 {
+    if (!set)
+        return false;
     for (uint32_t i = (uint32_t)fp & (cap - 1);; i = (i + 1) & (cap - 1)) {
         if (set[i] == fp)
             return true;
@@ -680,46 +732,64 @@ static bool seen_has(const uint64_t *set, uint32_t cap, uint64_t fp)
  * with the first payload: a membership-only node (10,000 of them in a
  * simulator) never pays for them. Without memory nothing is new, so
  * nothing is delivered twice. */
+static void seen_put(uint64_t *set, uint32_t cap, uint64_t fp)
+{
+    uint32_t i = (uint32_t)fp & (cap - 1);
+    while (set[i])
+        i = (i + 1) & (cap - 1);
+    set[i] = fp;
+}
+
+/* The current set at `size` slots, its fingerprints moved over; false
+ * (nothing changed) without memory. */
+static bool seen_resize(struct gossip *g, uint32_t size)
+{
+    uint64_t *t = calloc(size, sizeof(*t));
+    if (!t)
+        return false;
+    for (uint32_t i = 0; g->seen[0] && i < g->seen_size[0]; i++)
+        if (g->seen[0][i])
+            seen_put(t, size, g->seen[0][i]);
+    free(g->seen[0]);
+    g->seen[0] = t;
+    g->seen_size[0] = size;
+    return true;
+}
+
 static bool seen_add(struct gossip *g, uint64_t fp)
 {
-    if (!g->seen[0]) {
-        g->seen[0] = calloc(g->seen_cap, sizeof(uint64_t));
-        g->seen[1] = calloc(g->seen_cap, sizeof(uint64_t));
-        if (!g->seen[0] || !g->seen[1]) {
-            free(g->seen[0]);
-            free(g->seen[1]);
-            g->seen[0] = g->seen[1] = NULL;
-            return false;
-        }
-    }
-    if (seen_has(g->seen[0], g->seen_cap, fp) || seen_has(g->seen[1], g->seen_cap, fp))
+    if (!g->seen[0] && !seen_resize(g, SEEN_MIN < g->seen_cap ? SEEN_MIN : g->seen_cap))
+        return false;
+    if (seen_has(g->seen[0], g->seen_size[0], fp) || seen_has(g->seen[1], g->seen_size[1], fp))
         return false;
     if (g->seen_n >= g->seen_cap / 2) {
-        uint64_t *t = g->seen[1];
-        g->seen[1] = g->seen[0];
-        g->seen[0] = t;
-        memset(t, 0, g->seen_cap * sizeof(*t));
+        /* A fresh current set, small again. */
+        uint64_t *old = g->seen[0];
+        uint32_t old_size = g->seen_size[0];
+        g->seen[0] = NULL;
+        if (!seen_resize(g, SEEN_MIN < g->seen_cap ? SEEN_MIN : g->seen_cap)) {
+            g->seen[0] = old;
+            return false;
+        }
+        free(g->seen[1]);
+        g->seen[1] = old;
+        g->seen_size[1] = old_size;
         g->seen_n = 0;
+    } else if (g->seen_n + 1 > g->seen_size[0] / 2 && g->seen_size[0] < g->seen_cap &&
+               !seen_resize(g, g->seen_size[0] * 2)) {
+        return false;
     }
-    uint32_t i = (uint32_t)fp & (g->seen_cap - 1);
-    while (g->seen[0][i])
-        i = (i + 1) & (g->seen_cap - 1);
-    g->seen[0][i] = fp;
+    seen_put(g->seen[0], g->seen_size[0], fp);
     g->seen_n++;
     return true;
 }
 
-/* Recomputes app_due: a walk of the payload queue (app_queue_max items at
- * most), after sends restamped some of them. */
+/* Recomputes app_due from the oldest queued payload, after sends restamped
+ * some of them or a drop took one. */
 static void app_due_update(struct gossip *g)
 {
     const struct gossip_queue *q = &g->aq;
-    ivt_ms oldest = IVT_MS_NEVER;
-    for (uint32_t t = 0; t <= q->tmax && q->n; t++)
-        for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next)
-            if (q->it[s].u.app->ready < oldest)
-                oldest = q->it[s].u.app->ready;
-    g->app_due = oldest == IVT_MS_NEVER ? IVT_MS_NEVER : oldest + g->cfg.app_max_delay;
+    g->app_due = q->rhead == GOSSIP_NIL ? IVT_MS_NEVER : q->rl[q->rhead].at + g->cfg.app_max_delay;
 }
 
 /* The queued payloads fill a datagram's room (with no membership news in
@@ -754,14 +824,13 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
         app_due_update(g);
         g->st.payloads_dropped++;
     }
-    struct gossip_app_msg *p = malloc(sizeof(*p) + len);
+    uint8_t *p = malloc(len ? len : 1); /* malloc(0) may be NULL */
     int64_t s = p ? q_alloc(q) : -1;
     if (s < 0) {
         free(p);
         return IVT_ENOMEM;
     }
-    p->ready = g->now;
-    memcpy(p->bytes, msg, len);
+    memcpy(p, msg, len);
     struct gossip_qitem *it = &q->it[s];
     it->transmits = 0;
     it->packet = g->packet_no;
@@ -771,20 +840,31 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
     if (g->now + g->cfg.app_max_delay < g->app_due)
         g->app_due = g->now + g->cfg.app_max_delay;
     q_link(q, (uint32_t)s);
+    ready_link(q, (uint32_t)s, g->now);
     return 0;
 }
 
 /* ---- packets ------------------------------------------------------------ */
 
-/* The subkey memo for the next seal or open, or NULL (too many members, or
- * out of memory: each packet then derives its own, as without one). */
-static struct gossip_subkeys *subkeys(struct gossip *g)
+/* The subkey memo for the next seal (seal) or open, or NULL (an open in a
+ * cluster too large for a memo of its senders, or out of memory: each
+ * packet then derives its own, as without one). Above
+ * SUBKEY_MEMO_MEMBERS_MAX members the memo is one entry, our own seals'
+ * (at 1,000 nodes their HChaCha20 was 0.8 % of a simulator's run). */
+static struct gossip_subkeys *subkeys(struct gossip *g, bool seal)
 {
-    if (g->n_mem > SUBKEY_MEMO_MEMBERS_MAX) {
+    bool big = g->n_mem > SUBKEY_MEMO_MEMBERS_MAX;
+    if (big && !seal)
+        return NULL;
+    /* The memo's size is noted here, not read from the memo: an open in a
+     * large cluster should not touch a line it will not use. */
+    if (g->subkeys && g->subkeys_one != big) {
         gossip_subkeys_delete(g->subkeys);
         g->subkeys = NULL;
-    } else if (!g->subkeys) {
-        g->subkeys = gossip_subkeys_new();
+    }
+    if (!g->subkeys) {
+        g->subkeys = gossip_subkeys_new(big ? 1 : GOSSIP_SUBKEYS);
+        g->subkeys_one = big;
     }
     return g->subkeys;
 }
@@ -878,7 +958,7 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
                 room -= it->len;
                 gossip_mem_prefetch(&g->mem[it->u.m.idx], attr);
             } else if (fits) {
-                fits = append(w, it->u.app->bytes, it->len, budget);
+                fits = append(w, it->u.app, it->len, budget);
                 room = w->cap - w->len;
             }
             if (fits)
@@ -918,8 +998,10 @@ walked:
             q_remove(g, q, s);
             continue;
         }
-        if (!q->members)
-            it->u.app->ready = g->now;
+        if (!q->members && q->rl[s].at != g->now) {
+            ready_unlink(q, s);
+            ready_link(q, s, g->now);
+        }
         q_unlink(q, s);
         it->transmits++;
         q_link(q, s);
@@ -976,7 +1058,7 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
     gossip__nonce(g, g->counter, nonce);
     size_t out_len;
     if (gossip_seal_memo(pkt->data, g->cfg.packet_size, &out_len, &g->kr, g->cfg.label,
-                         g->label_len, nonce, plain, w.len, subkeys(g)))
+                         g->label_len, nonce, plain, w.len, subkeys(g, true)))
         return;
     g->counter++;
     pkt->to = *to;
@@ -1411,7 +1493,7 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     uint8_t plain[GOSSIP_PACKET_MAX];
     size_t plen;
     int rc = gossip_open_memo(plain, sizeof(plain), &plen, &g->kr, g->cfg.label, g->label_len, data,
-                              len, subkeys(g));
+                              len, subkeys(g, false));
     switch (rc) {
     case 0: break;
     case IVT_EVERSION: return drop(g, GOSSIP_DROP_VERSION, rc);
@@ -1454,10 +1536,10 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
             slot[n_msg - 1] = gossip__find_slot(g, mp->m.id);
         } else if (type == GOSSIP_MSG_USER && g->seen[0]) {
             /* Likewise the payload-dedup slots the delivery will probe. */
-            uint32_t i =
-                (uint32_t)fingerprint(mp->origin, mp->origin_gen, mp->user_seq) & (g->seen_cap - 1);
-            __builtin_prefetch(&g->seen[0][i]);
-            __builtin_prefetch(&g->seen[1][i]);
+            uint32_t fh = (uint32_t)fingerprint(mp->origin, mp->origin_gen, mp->user_seq);
+            __builtin_prefetch(&g->seen[0][fh & (g->seen_size[0] - 1)]);
+            if (g->seen[1])
+                __builtin_prefetch(&g->seen[1][fh & (g->seen_size[1] - 1)]);
         }
     }
     off[n_msg] = (uint16_t)plen;

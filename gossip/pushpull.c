@@ -70,6 +70,11 @@ enum {
      * joiners of a storm). */
     JOIN_RESYNC_PROBES = 5,
     DIFF_BATCH = 16, /* digest entries looked up together (member_diff) */
+    /* Stream slots a new instance starts with; they double up to
+     * stream_max as exchanges overlap (a seed during a join storm). Most
+     * nodes run one or two at a time, and a simulator holds an instance per
+     * node: 128 slots were 19 KiB each, zeroed at creation. */
+    STREAMS_INITIAL = 4,
     ROLE_INITIATOR = 1,
     ROLE_RESPONDER = 2,
     PHASE_WAIT_RESP = 1,
@@ -116,7 +121,8 @@ struct gossip_stream {
 
 int gossip__streams_init(struct gossip *g)
 {
-    g->streams = calloc(g->cfg.stream_max, sizeof(*g->streams));
+    g->cap_streams = g->cfg.stream_max < STREAMS_INITIAL ? g->cfg.stream_max : STREAMS_INITIAL;
+    g->streams = calloc(g->cap_streams, sizeof(*g->streams));
     g->next_sid = 1;
     return g->streams ? 0 : IVT_ENOMEM;
 }
@@ -144,7 +150,7 @@ void gossip__streams_free(struct gossip *g)
 {
     if (!g->streams)
         return;
-    for (uint32_t i = 0; i < g->cfg.stream_max; i++)
+    for (uint32_t i = 0; i < g->cap_streams; i++)
         stream_reset(g, &g->streams[i]);
     free(g->streams);
     g->streams = NULL;
@@ -152,29 +158,47 @@ void gossip__streams_free(struct gossip *g)
 
 static struct gossip_stream *stream_get(const struct gossip *g, uint32_t sid)
 {
-    for (uint32_t i = 0; sid && i < g->cfg.stream_max; i++)
+    for (uint32_t i = 0; sid && i < g->cap_streams; i++)
         if (g->streams[i].sid == sid)
             return &g->streams[i];
     return NULL;
 }
 
+/* The lowest free slot, the array grown (stream pointers held across this
+ * call move) when every slot is taken and stream_max allows more; NULL when
+ * not. */
+static struct gossip_stream *stream_slot(struct gossip *g)
+{
+    for (uint32_t i = 0; i < g->cap_streams; i++)
+        if (!g->streams[i].sid)
+            return &g->streams[i];
+    if (g->cap_streams >= g->cfg.stream_max)
+        return NULL;
+    uint32_t cap = g->cap_streams * 2 < g->cfg.stream_max ? g->cap_streams * 2 : g->cfg.stream_max;
+    struct gossip_stream *p = realloc(g->streams, (size_t)cap * sizeof(*p));
+    if (!p)
+        return NULL;
+    memset(p + g->cap_streams, 0, (size_t)(cap - g->cap_streams) * sizeof(*p));
+    g->streams = p;
+    uint32_t i = g->cap_streams;
+    g->cap_streams = cap;
+    return &g->streams[i];
+}
+
 static struct gossip_stream *stream_alloc(struct gossip *g, uint8_t role,
                                           const struct gossip_addr *peer, ivt_ms now)
 {
-    for (uint32_t i = 0; i < g->cfg.stream_max; i++) {
-        struct gossip_stream *s = &g->streams[i];
-        if (s->sid)
-            continue;
-        s->sid = g->next_sid++;
-        g->n_streams++;
-        if (!g->next_sid)
-            g->next_sid = 1; /* 0 marks a free slot */
-        s->role = role;
-        s->peer = *peer;
-        s->deadline = now + g->cfg.stream_timeout;
-        return s;
-    }
-    return NULL;
+    struct gossip_stream *s = stream_slot(g);
+    if (!s)
+        return NULL;
+    s->sid = g->next_sid++;
+    g->n_streams++;
+    if (!g->next_sid)
+        g->next_sid = 1; /* 0 marks a free slot */
+    s->role = role;
+    s->peer = *peer;
+    s->deadline = now + g->cfg.stream_timeout;
+    return s;
 }
 
 static void stream_fail(struct gossip *g, struct gossip_stream *s)
@@ -463,7 +487,7 @@ static int send_req(struct gossip *g, struct gossip_stream *s)
 
 int gossip__stream_open(struct gossip *g, const struct gossip_addr *to, bool join, ivt_ms now)
 {
-    for (uint32_t i = 0; i < g->cfg.stream_max; i++)
+    for (uint32_t i = 0; i < g->cap_streams; i++)
         if (g->streams[i].sid && gossip_addr_eq(&g->streams[i].peer, to))
             return IVT_EEXIST; /* one exchange with a peer at a time */
     struct gossip_stream *s = stream_alloc(g, ROLE_INITIATOR, to, now);
@@ -742,7 +766,7 @@ static int on_frame(struct gossip *g, struct gossip_stream *s, const uint8_t *f,
 
 int gossip_stream_poll_connect(struct gossip *g, uint32_t *sid, struct gossip_addr *to)
 {
-    for (uint32_t i = 0, seen = 0; i < g->cfg.stream_max && seen < g->n_streams; i++) {
+    for (uint32_t i = 0, seen = 0; i < g->cap_streams && seen < g->n_streams; i++) {
         struct gossip_stream *s = &g->streams[i];
         seen += s->sid != 0;
         if (s->sid && s->role == ROLE_INITIATOR && !s->polled && s->phase != PHASE_DONE) {
@@ -892,7 +916,7 @@ void gossip__streams_tick(struct gossip *g, ivt_ms now)
 {
     /* Slots in use are counted, so the usual idle node (no stream, out of
      * stream_max = 128 slots) stops at once: this runs on every tick. */
-    for (uint32_t i = 0, seen = 0; i < g->cfg.stream_max && seen < g->n_streams; i++) {
+    for (uint32_t i = 0, seen = 0; i < g->cap_streams && seen < g->n_streams; i++) {
         struct gossip_stream *s = &g->streams[i];
         if (!s->sid)
             continue;
@@ -912,7 +936,7 @@ void gossip__streams_tick(struct gossip *g, ivt_ms now)
 ivt_ms gossip__streams_deadline(const struct gossip *g)
 {
     ivt_ms t = IVT_MS_NEVER;
-    for (uint32_t i = 0, seen = 0; i < g->cfg.stream_max && seen < g->n_streams; i++) {
+    for (uint32_t i = 0, seen = 0; i < g->cap_streams && seen < g->n_streams; i++) {
         const struct gossip_stream *s = &g->streams[i];
         if (!s->sid)
             continue;

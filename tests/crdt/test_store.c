@@ -1027,6 +1027,64 @@ TEST(crdt_store_promotion_converges)
     crdt_store_delete(rev);
 }
 
+/* The origin table grows as origins arrive, up to max_origins and not past
+ * it: every origin up to the bound is counted, one more is refused and
+ * counted as such, and a snapshot naming all of them in one message is
+ * taken whole by a store that has seen none of them. */
+static void pub_key(char *key, int i)
+{
+    snprintf(key, 16, "pub-%d", i);
+}
+
+TEST(crdt_store_origin_table_grows_to_max_origins)
+{
+    (void)state;
+    enum { MAX = 300 }; /* several doublings of the table */
+    struct crdt_config c;
+    small_config(&c, 1000);
+    c.max_origins = MAX;
+    struct crdt_store *hub = mk(&c);
+    char key[16];
+    for (int i = 1; i <= MAX; i++) {
+        struct crdt_config pc;
+        small_config(&pc, i);
+        struct crdt_store *peer = mk(&pc);
+        pub_key(key, i);
+        struct crdt_update u = {.kind = CRDT_KIND_PUB, .key = key, .key_len = strlen(key)};
+        u.add[0] = 1;
+        assert_int_equal(crdt_store_update(peer, crdt_store_epoch(peer), &u, 1), 0);
+        size_t n;
+        uint8_t *p = snap(peer, &n);
+        struct crdt_merge_stats st;
+        assert_int_equal(crdt_store_merge(hub, p, n, &st), 0);
+        /* The hub's own origin is one of the MAX: the last peer finds it full. */
+        assert_int_equal(st.origins_full, i < MAX ? 0 : 1);
+        free(p);
+        crdt_store_delete(peer);
+    }
+    struct crdt_store_stats ss;
+    crdt_store_stats(hub, &ss);
+    assert_int_equal(ss.origins, MAX);
+    /* A copy whose own origin is peer 1's takes the hub's snapshot: the
+     * MAX - 1 peers, named by one message (the hub wrote nothing itself). */
+    struct crdt_config cc;
+    small_config(&cc, 1);
+    cc.max_origins = MAX;
+    struct crdt_store *copy = mk(&cc);
+    merge_store(copy, hub);
+    crdt_store_stats(copy, &ss);
+    assert_int_equal(ss.origins, MAX - 1);
+    for (int i = 1; i < MAX; i++) {
+        struct crdt_view v;
+        pub_key(key, i);
+        assert_int_equal(crdt_store_get(copy, &v, CRDT_KIND_PUB, key, strlen(key)), 0);
+        assert_int_equal(v.fleet[0], 1);
+        assert_int_equal(v.origins, 1);
+    }
+    crdt_store_delete(copy);
+    crdt_store_delete(hub);
+}
+
 TEST(crdt_store_distinct_window_union)
 {
     (void)state;

@@ -36,7 +36,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         if (gossip_keyring_install(&ring, key))
             abort();
     }
-    memo = gossip_subkeys_new();
+    memo = gossip_subkeys_new(GOSSIP_SUBKEYS);
     if (!memo)
         abort();
     return 0;

@@ -72,11 +72,19 @@ TEST(gossip_envelope_memo_changes_nothing_on_the_wire)
     gossip_keyring_init(&kr);
     assert_int_equal(gossip_keyring_install(&kr, keys[0]), 0);
     assert_int_equal(gossip_keyring_install(&kr, keys[1]), 0);
-    struct gossip_subkeys *seal_memo = gossip_subkeys_new(), *open_memo = gossip_subkeys_new();
+    struct gossip_subkeys *seal_memo = gossip_subkeys_new(GOSSIP_SUBKEYS);
+    struct gossip_subkeys *open_memo = gossip_subkeys_new(GOSSIP_SUBKEYS);
+    /* One entry, as a large cluster's gossip keeps for its own seals: here
+     * every sender's prefix takes it in turn. */
+    struct gossip_subkeys *one = gossip_subkeys_new(1);
     assert_non_null(seal_memo);
     assert_non_null(open_memo);
+    assert_non_null(one);
+    assert_null(gossip_subkeys_new(0));
+    assert_null(gossip_subkeys_new(3));
     static uint8_t plain[PLAIN_MAX], a[PLAIN_MAX + GOSSIP_ENVELOPE_OVERHEAD],
-        b[PLAIN_MAX + GOSSIP_ENVELOPE_OVERHEAD], out[PLAIN_MAX];
+        b[PLAIN_MAX + GOSSIP_ENVELOPE_OVERHEAD], c[PLAIN_MAX + GOSSIP_ENVELOPE_OVERHEAD],
+        out[PLAIN_MAX];
     for (uint32_t i = 0; i < PACKETS; i++) {
         /* Now and then the primary key changes: the same senders' prefixes
          * then need the other key's subkeys. */
@@ -95,6 +103,12 @@ TEST(gossip_envelope_memo_changes_nothing_on_the_wire)
                          0);
         assert_int_equal(la, lb);
         assert_memory_equal(a, b, la);
+        size_t l1 = 0;
+        assert_int_equal(gossip_seal_memo(c, sizeof(c), &l1, &kr, LABEL, sizeof(LABEL) - 1, nonce,
+                                          plain, plain_len, one),
+                         0);
+        assert_int_equal(la, l1);
+        assert_memory_equal(a, c, la);
         assert_true(sodium_opens(b, lb, keys[primary], plain, plain_len));
         assert_int_equal(gossip_open_memo(out, sizeof(out), &lo, &kr, LABEL, sizeof(LABEL) - 1, b,
                                           lb, open_memo),
@@ -130,6 +144,7 @@ TEST(gossip_envelope_memo_changes_nothing_on_the_wire)
     }
     gossip_subkeys_delete(seal_memo);
     gossip_subkeys_delete(open_memo);
+    gossip_subkeys_delete(one);
     gossip_subkeys_delete(NULL);
     gossip_keyring_destroy(&kr);
 }

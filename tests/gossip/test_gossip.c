@@ -23,9 +23,10 @@ struct rig {
 };
 
 /* A node with id bytes `id` and rng seed `seed`, and a peer to talk to;
- * tweak (may be NULL) overrides knobs of the LAN profile. */
-static void rig_init_with(struct rig *r, uint8_t id, uint64_t seed,
-                          void (*tweak)(struct gossip_config *cfg))
+ * tweak (may be NULL) overrides knobs of the LAN profile; d (may be NULL)
+ * is its delegate. */
+static void rig_init_full(struct rig *r, uint8_t id, uint64_t seed,
+                          void (*tweak)(struct gossip_config *cfg), const struct gossip_delegate *d)
 {
     assert_true(sodium_init() >= 0);
     memset(r, 0, sizeof(*r));
@@ -43,8 +44,14 @@ static void rig_init_with(struct rig *r, uint8_t id, uint64_t seed,
     cfg.addr.port = 1;
     if (tweak)
         tweak(&cfg);
-    assert_int_equal(gossip_new(&r->g, &cfg, &r->kr, NULL, seed, 0), 0);
+    assert_int_equal(gossip_new(&r->g, &cfg, &r->kr, d, seed, 0), 0);
     memset(r->peer, 0xb2, GOSSIP_ID_LEN);
+}
+
+static void rig_init_with(struct rig *r, uint8_t id, uint64_t seed,
+                          void (*tweak)(struct gossip_config *cfg))
+{
+    rig_init_full(r, id, seed, tweak, NULL);
 }
 
 static void rig_init_as(struct rig *r, uint8_t id, uint64_t seed)
@@ -536,6 +543,90 @@ TEST(gossip_full_datagram_of_payloads_sent_at_once)
     ivt_ms first = rig_first_payload(&r, t, t + 200, &longest);
     assert_true(first != IVT_MS_NEVER && first <= t + 200);
     assert_true(longest >= 2 * budget);
+    gossip_delete(r.g);
+}
+
+static void ten_streams(struct gossip_config *cfg)
+{
+    cfg->stream_max = 10;
+}
+
+/* Concurrent exchanges up to stream_max and not past it (the slots grow as
+ * they are needed): each accepted stream keeps its id until it is closed,
+ * and a closed one's slot serves the next. */
+TEST(gossip_streams_up_to_stream_max)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, ten_streams);
+    uint32_t sid[10];
+    for (int i = 0; i < 10; i++) {
+        struct gossip_addr from = {.port = (uint16_t)(100 + i)};
+        assert_int_equal(gossip_stream_accept(r.g, &sid[i], &from, 0), 0);
+        for (int k = 0; k < i; k++)
+            assert_true(sid[k] != sid[i]);
+    }
+    struct gossip_addr more = {.port = 200};
+    uint32_t extra;
+    assert_int_equal(gossip_stream_accept(r.g, &extra, &more, 0), IVT_ELIMIT);
+    for (int i = 0; i < 10; i++)
+        assert_false(gossip_stream_done(r.g, sid[i]));
+    gossip_stream_close(r.g, sid[6], 0);
+    assert_true(gossip_stream_done(r.g, sid[6]));
+    assert_int_equal(gossip_stream_accept(r.g, &extra, &more, 0), 0);
+    assert_false(gossip_stream_done(r.g, extra));
+    for (int i = 0; i < 10; i++)
+        if (i != 6)
+            assert_false(gossip_stream_done(r.g, sid[i]));
+    gossip_delete(r.g);
+    gossip_keyring_destroy(&r.kr);
+}
+
+static void count_payload(void *ctx, const uint8_t *p, size_t n)
+{
+    (void)p;
+    (void)n;
+    (*(int *)ctx)++;
+}
+
+/* Payload seq of r->peer's origin arrives in a datagram of its own. */
+static void receive_payload(struct rig *r, uint64_t seq)
+{
+    uint8_t body[64], pkt[GOSSIP_PACKET_MAX];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, body, sizeof(body));
+    gossip_wire_user(&w, r->peer, 1, seq, (const uint8_t *)"evidence", 8);
+    size_t n = craft(r, pkt, body, w.len, ++r->counter);
+    struct gossip_addr from = {.port = 2};
+    assert_int_equal(gossip_receive(r->g, &from, pkt, n, 0), 0);
+}
+
+/* Each payload is delivered once, and a copy of any of the last
+ * app_seen_max / 2 is still known for one, while the dedup sets grow from
+ * small and turn over. */
+enum { SEEN_MAX = 256 };
+
+static void small_seen(struct gossip_config *cfg)
+{
+    cfg->app_seen_max = SEEN_MAX;
+}
+
+TEST(gossip_payload_delivered_once_within_seen_max)
+{
+    (void)state;
+    enum { PAYLOADS = 700 };
+    int delivered = 0;
+    struct gossip_delegate d = {.ctx = &delivered, .on_payload = count_payload};
+    struct rig r;
+    rig_init_full(&r, 0xa1, 1, small_seen, &d);
+    for (uint64_t seq = 1; seq <= PAYLOADS; seq++) {
+        receive_payload(&r, seq);
+        assert_int_equal(delivered, (int)seq);
+        /* Copies of this one and of the last SEEN_MAX / 2 before it. */
+        receive_payload(&r, seq);
+        receive_payload(&r, seq > SEEN_MAX / 2 ? seq - SEEN_MAX / 2 : 1);
+        assert_int_equal(delivered, (int)seq);
+    }
     gossip_delete(r.g);
 }
 
