@@ -354,6 +354,7 @@ struct crdt_store {
     uint8_t kind_key[CRDT_KINDS][16];
     uint8_t item_key[16], event_key[16], origin_key[16], digest_key[16];
     uint64_t rkey;  /* reg_term's key: digest_key's first word */
+    uint64_t dmark; /* added to a bucket's digest while it holds stale records */
     uint32_t cur;   /* current epoch */
     uint32_t floor; /* oldest counter epoch kept */
     uint64_t ver;
@@ -707,6 +708,9 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     ivt_mpw_init_dyn(&s->pdig, SIZE_MAX / 2);
     uint8_t self[CRDT_ORIGIN_BYTES];
     crdt_origin_pack(self, &cfg->origin);
+    /* Keyed by our origin: a peer's marked bucket (its mark is its own)
+     * never equals ours, whatever the two sums. */
+    s->dmark = crdt_siphash(s->digest_key, self, sizeof(self)) | 1;
     if (origin_intern(s, self) != SELF) {
         crdt_store_delete(s);
         return IVT_ENOMEM;
@@ -4076,10 +4080,15 @@ size_t crdt_store_digest_stale(const struct crdt_store *s)
 
 /* Bucket b's digest as a peer is given it: its sum, unless it still holds
  * a stale shared record (past a refresh's max, or one that failed to
- * encode for want of memory): then a value that must not match a peer's. */
+ * encode for want of memory): then the sum of the rest plus our mark, a
+ * value that must not match a peer's. One mark for every node (it was
+ * ~0) made two marked buckets with equal sums of their fresh records
+ * equal: two stores whose records there are all stale (just restored,
+ * or busy past what the digest re-encodes) compared equal and were never
+ * repaired. */
 static inline uint64_t bucket_digest(const struct crdt_store *s, size_t b)
 {
-    return s->bsum[b] + (s->bdirty[b] ? ~(uint64_t)0 : 0);
+    return s->bsum[b] + (s->bdirty[b] ? s->dmark : 0);
 }
 
 int crdt_store_digest_max(struct crdt_store *s, uint64_t *out, size_t n, size_t max)
