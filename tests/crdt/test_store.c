@@ -786,9 +786,9 @@ TEST(crdt_store_digest_max_marks_stale_buckets)
     crdt_store_delete(l);
 }
 
-/* Two nodes whose records of a bucket are all stale (each just merged
- * other evidence, digested with max 0 as a busy node does) still see the
- * bucket differ: the marks are their own. */
+/* Two nodes whose records of a bucket are all stale (fresh from their own
+ * events, digested with max 0 as a busy node does) still see the bucket
+ * differ: the marks are their own. */
 TEST(crdt_store_digest_marked_buckets_of_two_nodes_differ)
 {
     (void)state;
