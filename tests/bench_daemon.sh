@@ -20,13 +20,19 @@
 # 5 s window holds one or none; a longer one says more about the tail.
 # NO_FLOOR=1 leaves out the floor rows (with long SCORE_SECONDS they take
 # half the run).
+# PIN=1 runs node 1 (and bin/ivt-floor) on CPU 0, and the load generator
+# and nodes 2 and 3 on CPU 1 (taskset), as a host that gives ivtd a core of
+# its own does; unpinned, the scheduler sometimes puts the generator beside
+# node 1's loop and both wait (docs/benchmarks.md, session 7).
 # COALESCE_US=N sets api.coalesce_us on the nodes and the same window on
 # bin/ivt-floor (default: ivtd's own default); COALESCE_US=0 measures the
 # server that reads each request as it comes.
 . "$(dirname "$0")/cluster/lib.sh"
 RATES=${*:-10000 50000 100000}
 SECS=${SCORE_SECONDS:-5}
-LG="$ROOT/bin/ivt-loadgen"
+if [ -n "${PIN:-}" ]; then LG_WRAP="taskset -c 1"; fi
+pin() { if [ -n "${PIN:-}" ]; then echo "taskset -c $1"; fi; } # pin CPU: its wrapper, if PIN
+lg() { ${LG_WRAP:-} "$ROOT/bin/ivt-loadgen" "$@"; }
 for i in 1 2 3; do
     config $i 'evidence = { max_entities = 1100000; };'
     sed -i 's/snapshot_interval = "1s"/snapshot_interval = "60s"/' "$T/n$i.cfg"
@@ -34,7 +40,7 @@ for i in 1 2 3; do
     # Node 1 also listens on a unix socket, as for an ad server on its host.
     [ $i = 1 ] && sed -i "s|api = { listen = \[|api = { listen = [\"unix:$T/api1.sock\", |" "$T/n$i.cfg"
     [ -n "${COALESCE_US:-}" ] && sed -i "s|api = { |api = { coalesce_us = $COALESCE_US; |" "$T/n$i.cfg"
-    start $i
+    IVTD_WRAP=$(pin $([ $i = 1 ] && echo 0 || echo 1)) start $i
 done
 for i in 1 2 3; do wait_until 30 "node $i sees 3 alive" is $i members.alive 3; done
 A="127.0.0.1:$((PORT + 1))"
@@ -45,12 +51,12 @@ peers_ns() { cat "/proc/$PID_2/schedstat" "/proc/$PID_3/schedstat" | awk '{s += 
 # own) through the same libuv batching; its CPU per request is what the
 # kernel, libuv and the wake-ups cost on this host, under ivtd's figures.
 floor() { # floor ADDR RATE TAG
-    "$ROOT/bin/ivt-floor" "$1" ${COALESCE_US:-} & local fp=$!
+    $(pin 0) "$ROOT/bin/ivt-floor" "$1" ${COALESCE_US:-} & local fp=$!
     PIDS+=("$fp")
     sleep 0.3
     local f0 f1
     f0=$(awk '{print $1}' "/proc/$fp/schedstat")
-    "$LG" score "$1" "$2" "$SECS" 2 "$3"
+    lg score "$1" "$2" "$SECS" 2 "$3"
     f1=$(awk '{print $1}' "/proc/$fp/schedstat")
     echo "BENCH daemon_cpu_per_score_at_${2}_per_s_$3 $(( (f1 - f0) / ($2 * SECS) )) ns"
     kill "$fp"
@@ -60,14 +66,14 @@ floor() { # floor ADDR RATE TAG
 # a while has. (A filling store's first touches of its memory, 2 MiB huge
 # pages cleared as records arrive, are the 1 M fill's part below; before
 # this warm-up they landed in the first rate's TCP row alone.)
-"$LG" fill "$A" pool > /dev/null
+lg fill "$A" pool > /dev/null
 for r in $RATES; do
     if [ -z "${NO_FLOOR:-}" ]; then
         floor "127.0.0.1:$((PORT + 9))" "$r" floor
         floor "unix:$T/floor.sock" "$r" floor_unix
     fi
     c0=$(cpu_ns) p0=$(peers_ns) w0=$(wait_ns)
-    "$LG" score "$A" "$r" "$SECS" 2
+    lg score "$A" "$r" "$SECS" 2
     c1=$(cpu_ns) p1=$(peers_ns) w1=$(wait_ns)
     echo "BENCH daemon_cpu_per_score_at_${r}_per_s $(( (c1 - c0) / (r * SECS) )) ns"
     # Time node 1 was ready to run but had no core (schedstat's run_delay):
@@ -76,30 +82,30 @@ for r in $RATES; do
     # Nodes 2 and 3 merge what node 1 gossips, on the same two cores.
     echo "BENCH daemon_peers_cpu_at_${r}_per_s $(( (p1 - p0) / (SECS * 10000000) )) %"
     c0=$(cpu_ns) w0=$(wait_ns)
-    "$LG" score "unix:$T/api1.sock" "$r" "$SECS" 2 unix
+    lg score "unix:$T/api1.sock" "$r" "$SECS" 2 unix
     c1=$(cpu_ns) w1=$(wait_ns)
     echo "BENCH daemon_cpu_per_score_at_${r}_per_s_unix $(( (c1 - c0) / (r * SECS) )) ns"
     echo "BENCH daemon_runqueue_wait_at_${r}_per_s_unix $(( (w1 - w0) / (SECS * 1000000) )) ms_per_s"
 done
 # A synchronous client (one request in flight) over the unix socket, on
 # the floor and on ivtd: read coalescing must not slow it down.
-"$ROOT/bin/ivt-floor" "unix:$T/floor.sock" ${COALESCE_US:-} & fp=$!
+$(pin 0) "$ROOT/bin/ivt-floor" "unix:$T/floor.sock" ${COALESCE_US:-} & fp=$!
 PIDS+=("$fp")
 sleep 0.3
-"$LG" sync "unix:$T/floor.sock" 3 floor_unix
+lg sync "unix:$T/floor.sock" 3 floor_unix
 kill "$fp"
-"$LG" sync "unix:$T/api1.sock" 3 unix
+lg sync "unix:$T/api1.sock" 3 unix
 [ -n "${SCORE_ONLY:-}" ] && exit 0
 for b in 1000 100; do
     c0=$(cpu_ns) e0=$(field 1 events_observed)
-    "$LG" observe "$A" "$b" 5 2
+    lg observe "$A" "$b" 5 2
     c1=$(cpu_ns) e1=$(field 1 events_observed)
     echo "BENCH daemon_cpu_per_observed_event_batch_$b $(( (c1 - c0) / (e1 - e0) )) ns"
 done
 # The loop thread's own CPU (task PID's schedstat, not the pool threads
 # that fault the store's next memory in ahead of it) per new entity.
 l0=$(awk '{print $1}' "/proc/$PID_1/task/$PID_1/schedstat")
-"$LG" fill "$A" 1000000
+lg fill "$A" 1000000
 l1=$(awk '{print $1}' "/proc/$PID_1/task/$PID_1/schedstat")
 echo "BENCH daemon_loop_cpu_per_filled_entity $(( (l1 - l0) / 1000000 )) ns"
 sleep 2
@@ -110,7 +116,7 @@ echo "BENCH daemon_rss_after_1m_entities $(awk '/VmRSS/ {print $2 / 1024}' /proc
 # walks page tables; observe's figure moved by a quarter between runs.
 echo "BENCH daemon_huge_pages_after_1m_entities $(awk '/AnonHugePages/ {print $2 / 1024}' /proc/$PID_1/smaps_rollup) MiB"
 echo "BENCH daemon_evidence_bytes $(( $(field 1 evidence_bytes) / 1048576 )) MiB"
-"$LG" score "$A" 1000 40 2 1m_entities
+lg score "$A" 1000 40 2 1m_entities
 M="127.0.0.1:$((PORT + 2))"
 echo "BENCH daemon_loop_lag_max_whole_run $(curl -s "http://$M/metrics" |
     awk '/^ivtd_event_loop_lag_max_seconds/ {print $2 * 1000}') ms"

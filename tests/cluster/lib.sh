@@ -58,7 +58,8 @@ CFG
 start() {
     local i=$1
     [ -f "$T/n$i.cfg" ] || config "$i"
-    "$IVTD" -c "$T/n$i.cfg" 2>>"$T/n$i.log" &
+    # IVTD_WRAP: a command the daemon runs under (a benchmark's taskset).
+    ${IVTD_WRAP:-} "$IVTD" -c "$T/n$i.cfg" 2>>"$T/n$i.log" &
     local pid=$!
     PIDS+=("$pid")
     eval "PID_$i=$pid"
