@@ -84,6 +84,7 @@ int gossip_keyring_install(struct gossip_keyring *kr, const uint8_t key[GOSSIP_K
     if (kr->count == 0)
         kr->primary = 0;
     kr->count++;
+    kr->version++;
     return 0;
 }
 
@@ -93,6 +94,7 @@ int gossip_keyring_use(struct gossip_keyring *kr, const uint8_t key[GOSSIP_KEY_L
     if (i < 0)
         return IVT_ENOENT;
     kr->primary = (size_t)i;
+    kr->version++;
     return 0;
 }
 
@@ -112,6 +114,7 @@ int gossip_keyring_remove(struct gossip_keyring *kr, const uint8_t key[GOSSIP_KE
     sodium_memzero(&kr->slots[kr->count], sizeof(kr->slots[0]));
     if (kr->primary > i)
         kr->primary--;
+    kr->version++;
     return 0;
 }
 

@@ -57,6 +57,10 @@ struct gossip_keyring {
     struct gossip_key slots[GOSSIP_KEYRING_MAX];
     size_t count;
     size_t primary;
+    /* Bumped by every change (install, use, remove): a holder that derives
+     * something from the keyring (the node's fingerprint tag, every tick)
+     * redoes it only when this moved. */
+    uint64_t version;
 };
 
 /* What `ivtctl keys list` shows of a key. */
