@@ -151,6 +151,15 @@ static inline uint8_t *ivt_mp_put_array(uint8_t *p, uint32_t n)
     return ivt__mp_put_len(p, 0xdc, n);
 }
 
+/* An array header in the 32-bit form whatever n: 5 bytes a writer can
+ * reserve before it knows the count, and overwrite with the count later. */
+static inline uint8_t *ivt_mp_put_array32(uint8_t *p, uint32_t n)
+{
+    p[0] = 0xdd;
+    ivt__mp_put_be(p + 1, n, 4);
+    return p + 5;
+}
+
 /* A bin header for n bytes (n < 2^32); its body is the caller's to write. */
 static inline uint8_t *ivt_mp_put_bin_head(uint8_t *p, uint32_t n)
 {

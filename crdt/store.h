@@ -470,7 +470,7 @@ int crdt_store_encode(struct crdt_store *s, struct ivt_mpw *w);
  * them; returns 1 while records remain beyond it, 0 when this part ended
  * the walk, or IVT_ENOMEM, the writer's error. The messages of one walk,
  * merged, give the store as it was when each part was written: an owner
- * that saves its state a part per turn of its event loop takes no copy of
+ * that saves its state a part at a time on its event loop takes no copy of
  * the whole and stops nothing meanwhile (records changed between parts
  * are saved as they were at their part, which a restore joins as any
  * older state).

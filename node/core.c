@@ -153,17 +153,19 @@ enum {
      * carry a bucket or two at the price of its header and origins. */
     REPAIR_PART_MIN = 4096,
     /* Entity records merged at once from a received repair (about 1 ms):
-     * the rest is queued and merged a chunk per node_tick. */
+     * a larger repair is queued and merged a chunk at a time (MERGE_GAP_MS). */
     MERGE_CHUNK = 256,
     /* Push-pull work is paced so scoring keeps the loop: a merge chunk
-     * (0.3-0.5 ms) at most every MERGE_GAP_MS, and a segment of our
-     * repair answer (REPAIR_STEP: about 0.5 ms to write and seal) at most
-     * every SEGMENT_GAP_MS (gossip's segment_gap). Unpaced, an exchange's
-     * 30-50 ms of work on each side (its answer sent, the peer's merged)
-     * ran back to back: at 100,000 scores/s, which take 60 % of the loop,
-     * the loop saturated for 50-100 ms and scores queued behind it
-     * (p99.9 10-15 ms, docs/benchmarks.md). Paced, a megabyte's exchange
-     * takes about 100 ms longer. */
+     * (0.3-0.5 ms traced) at most every MERGE_GAP_MS, and a segment of our
+     * repair answer (REPAIR_STEP: half of the 0.8-1.3 ms traced for
+     * 128 KiB) at most every SEGMENT_GAP_MS (gossip's segment_gap).
+     * Unpaced, an exchange's 30-50 ms of work on each side (its answer
+     * sent, the peer's merged) ran back to back: at 100,000 scores/s,
+     * which take 60 % of the loop, the loop saturated for 50-100 ms and
+     * scores queued behind it (p99.9 10-15 ms in bench_daemon.sh's 60 s
+     * windows, docs/benchmarks.md). Paced, a megabyte's exchange (16
+     * segments, about 12 merge chunks) takes some 65 ms longer by
+     * arithmetic. */
     MERGE_GAP_MS = 3,
     SEGMENT_GAP_MS = 4,
     /* Changed entities whose digest is stale are worked off ahead, so a
@@ -399,7 +401,8 @@ static void refresh_keyring_tag(struct node *n, ivt_ms now)
 {
     const struct gossip_keyring *kr = gossip_keyring(n->g);
     /* Every tick: the fingerprint is recomputed only when the keyring
-     * changed (1-1.8 % of a 1,000-node simulation when it was each time). */
+     * changed (recomputed each time, it was 1-1.8 % of a perf profile of
+     * a 1,000-node simulation). */
     if (n->has_keyring_fp && kr->version == n->keyring_ver)
         return;
     uint8_t fp[NODE_KEYRING_FP_LEN];
@@ -2178,8 +2181,8 @@ size_t node_decisions(struct node *n, struct node_decision *rows, size_t max, iv
 
 /*
  * Snapshot, format 2: [2, <lww message>, <crdt snapshot message> ...],
- * the store in parts (crdt_store_encode_part), so a daemon writes it a
- * step per loop turn instead of forking a copy of itself: after a fork
+ * the store in parts (crdt_store_encode_part), so a daemon writes it in
+ * paced steps instead of forking a copy of itself: after a fork
  * every first write to a page of the store is a copy, some 150 ms of the
  * loop at 100,000 scores/s. The array header is array32, patched with the
  * count at the end. Format 1, [1, <crdt snapshot message>, <lww message>],
@@ -2194,11 +2197,11 @@ enum {
 
 int node_snapshot_begin(struct node *n, struct ivt_mpw *out, struct node_snapshot_job *j)
 {
-    static const uint8_t hdr[SNAPSHOT_HDR] = {0xdd, 0, 0, 0, 2};
+    uint8_t hdr[SNAPSHOT_HDR];
     j->hdr = out->len;
     j->parts = 0;
     j->cursor = 0;
-    ivt_mpw_raw(out, hdr, sizeof(hdr));
+    ivt_mpw_raw(out, hdr, (size_t)(ivt_mp_put_array32(hdr, 2) - hdr));
     ivt_mpw_uint(out, SNAPSHOT_VERSION);
     int rc = crdt_lww_encode(n->lww, out);
     return rc ? rc : ivt_mpw_error(out);
@@ -2213,12 +2216,7 @@ int node_snapshot_step(struct node *n, struct ivt_mpw *out, struct node_snapshot
     if (ivt_mpw_error(out))
         return ivt_mpw_error(out);
     j->parts++;
-    uint32_t count = 2 + j->parts;
-    uint8_t *h = out->data + j->hdr + 1;
-    h[0] = (uint8_t)(count >> 24);
-    h[1] = (uint8_t)(count >> 16);
-    h[2] = (uint8_t)(count >> 8);
-    h[3] = (uint8_t)count;
+    ivt_mp_put_array32(out->data + j->hdr, 2 + j->parts);
     return more;
 }
 
