@@ -238,6 +238,7 @@ static void on_stream_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         ivtd_pump(d);
         return;
     }
+    uint64_t t0 = uv_hrtime();
     int rc = gossip_stream_receive(node_gossip(d->node), s->sid, (const uint8_t *)buf->base,
                                    (size_t)nread, ivtd_now(d));
     if (rc < 0 && rc != IVT_ENOENT) {
@@ -246,6 +247,7 @@ static void on_stream_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
                  ivt_errname(rc));
     }
     ivtd_pump(d);
+    ivtd_slow_cb_end(&d->slow, IVTD_CB_PUSHPULL, t0);
 }
 
 static void on_stream_written(uv_write_t *req, int status)
@@ -345,6 +347,11 @@ static void on_pushpull_connection(uv_stream_t *server, int status)
         return;
     }
     s->open = true;
+    if (ivtd_log_enabled(IVTD_LOG_DEBUG)) {
+        char a[64];
+        ivtd_addr_format(a, sizeof(a), &from);
+        ivtd_log(IVTD_LOG_DEBUG, "push-pull accepted", "sid=%u from=%s", s->sid, a);
+    }
     uv_read_start((uv_stream_t *)&s->tcp, on_stream_alloc, on_stream_read);
     ivtd_pump(d);
 }
@@ -456,8 +463,10 @@ enum { SLAB_AHEAD = 8 << 20 /* 4 huge pages, ~20,000 records: 50 ms of a 400,000
 static void on_tick(uv_timer_t *t)
 {
     struct ivtd *d = t->data;
+    uint64_t t0 = uv_hrtime();
     node_tick(d->node, ivtd_now(d), ivtd_wall());
     ivtd_pump(d);
+    ivtd_slow_cb_end(&d->slow, IVTD_CB_TICK, t0);
     void *at;
     size_t len;
     node_slab_ahead(d->node, &at, &len, SLAB_AHEAD);
@@ -485,10 +494,12 @@ static void on_udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     struct gossip_addr from;
     if (ivtd_addr_from_sockaddr(&from, addr) != 0)
         return;
+    uint64_t t0 = uv_hrtime();
     if (node_receive(d->node, &from, (const uint8_t *)buf->base, (size_t)nread, ivtd_now(d),
                      ivtd_wall()) != 0)
         d->c.udp_dropped++;
     ivtd_pump(d);
+    ivtd_slow_cb_end(&d->slow, IVTD_CB_GOSSIP, t0);
 }
 
 /* ---- state files ----------------------------------------------------------------- */
@@ -594,6 +605,7 @@ static void on_snapshot_saved(void *ctx, int rc, const char *err)
         ivtd_log(IVTD_LOG_ERROR, "cannot save the evidence snapshot", "err=\"%s\"", err);
     } else {
         d->c.snapshots_saved++;
+        ivtd_log(IVTD_LOG_DEBUG, "evidence snapshot saved", "bytes=%zu", d->c.snapshot_bytes);
     }
 }
 
@@ -656,8 +668,10 @@ static void snapshot_abandon(struct ivtd *d)
 static void on_snapshot_step(uv_timer_t *h)
 {
     struct ivtd *d = h->data;
+    uint64_t t0 = uv_hrtime();
     int rc =
         node_snapshot_step(d->node, &d->snap_w, &d->snap_job, SNAPSHOT_STEP, SNAPSHOT_STEP_BYTES);
+    ivtd_slow_cb_end(&d->slow, IVTD_CB_SNAPSHOT, t0);
     if (rc == 1)
         return;
     uv_timer_stop(h);
@@ -696,6 +710,7 @@ static void save_snapshot(struct ivtd *d, bool sync)
             return;
         }
         d->snapping = d->saving = true;
+        ivtd_log(IVTD_LOG_DEBUG, "evidence snapshot started", NULL);
         uv_timer_start(&d->snap_step, on_snapshot_step, 0, SNAPSHOT_STEP_MS);
         return;
     }
@@ -934,6 +949,30 @@ static void on_rate(uv_timer_t *t)
 
 /* ---- metrics -------------------------------------------------------------------------- */
 
+/* What held the loop: callbacks over IVTD_SLOW_CB_NS, by kind. */
+static void slow_cb_metrics(struct ivtd_prom *p, const struct ivtd_slow_cbs *s)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fam[3] = {
+        {"ivtd_event_loop_slow_callbacks_total", "counter",
+         "Loop callbacks that ran over 1 ms, by kind (api, control, tick, pushpull, gossip, "
+         "snapshot)."},
+        {"ivtd_event_loop_slow_callback_seconds_total", "counter", "Time those callbacks took."},
+        {"ivtd_event_loop_slow_callback_max_seconds", "gauge", "The longest of them, by kind."}};
+    for (int f = 0; f < 3; f++) {
+        ivtd_prom_family(p, fam[f].name, fam[f].type, fam[f].help);
+        for (int k = 0; k < IVTD_CB_KINDS; k++) {
+            char label[32];
+            snprintf(label, sizeof(label), "kind=\"%s\"", ivtd_cb_kind_names[k]);
+            double v = f == 0   ? (double)s->count[k]
+                       : f == 1 ? (double)s->total_ns[k] / 1e9
+                                : (double)s->max_ns[k] / 1e9;
+            ivtd_prom_sample(p, fam[f].name, label, v);
+        }
+    }
+}
+
 static void rpc_metrics(struct ivtd_prom *p, const char *iface, const struct ivtd_rpc *r)
 {
     if (!r)
@@ -1104,6 +1143,7 @@ void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
                    &d->lag.hist);
     ivtd_prom_one(p, "ivtd_event_loop_lag_max_seconds", "gauge", "The largest lag seen.",
                   (double)d->lag.max_us / 1e6);
+    slow_cb_metrics(p, &d->slow);
 
     ivtd_prom_family(p, "ivtd_snapshots_total", "counter", "Evidence snapshots, by outcome.");
     ivtd_prom_sample(p, "ivtd_snapshots_total", "outcome=\"saved\"", (double)d->c.snapshots_saved);
@@ -1396,6 +1436,7 @@ static int start(struct ivtd *d)
                                   cfg->api_coalesce_us};
     if (ivtd_rpc_new(&d->api, d->loop, ivtd_api_methods, ivtd_n_api_methods, d, &lim) != 0)
         return fail_start("cannot start the API", "out of memory");
+    ivtd_rpc_watch(d->api, &d->slow, IVTD_CB_API);
     lim.coalesce_us = 0; /* ivtctl's few requests never wait */
     for (size_t i = 0; i < cfg->n_api_listen; i++)
         if (ivtd_rpc_listen(d->api, cfg->api_listen[i], 0660, err, sizeof(err)) != 0)
@@ -1414,6 +1455,7 @@ static int start(struct ivtd *d)
                          &lim) != 0 ||
             ivtd_rpc_listen(d->control, addr, cfg->control_mode, err, sizeof(err)) != 0)
             return fail_start("cannot listen on control.socket", err);
+        ivtd_rpc_watch(d->control, &d->slow, IVTD_CB_CONTROL);
     }
     if (cfg->metrics_listen[0] && ivtd_http_new(&d->http, d->loop, cfg->metrics_listen,
                                                 ivtd_render_metrics, d, err, sizeof(err)) != 0)

@@ -68,7 +68,8 @@ struct ivtd {
     struct ivtd_rpc *api, *control;
     struct ivtd_http *http;
     struct ivtd_lag lag;
-    struct ivtd_hugemem *mem; /* the store's allocator, chunks faulted in ahead */
+    struct ivtd_slow_cbs slow; /* callbacks that held the loop over IVTD_SLOW_CB_NS */
+    struct ivtd_hugemem *mem;  /* the store's allocator, chunks faulted in ahead */
     struct ivtd_stream *streams;
 
     struct ivtd_hist score_hist;

@@ -18,6 +18,7 @@
 
 #include "base/err.h"
 #include "node/config.h"
+#include "node/log.h"
 
 enum { IVTD_HTTP_HEAD_MAX = 512 }; /* our status line and three headers */
 
@@ -177,6 +178,26 @@ void ivtd_lag_stop(struct ivtd_lag *lag)
 {
     uv_timer_stop(&lag->timer);
     uv_close((uv_handle_t *)&lag->timer, NULL);
+}
+
+/* ---- slow callbacks -------------------------------------------------------------- */
+
+const char *const ivtd_cb_kind_names[IVTD_CB_KINDS] = {"api",      "control", "tick",
+                                                       "pushpull", "gossip",  "snapshot"};
+
+uint64_t ivtd_slow_cb_end(struct ivtd_slow_cbs *s, enum ivtd_cb_kind kind, uint64_t t0)
+{
+    uint64_t now = uv_hrtime();
+    uint64_t ns = now - t0;
+    if (ns <= IVTD_SLOW_CB_NS)
+        return now;
+    s->count[kind]++;
+    s->total_ns[kind] += ns;
+    if (ns > s->max_ns[kind])
+        s->max_ns[kind] = ns;
+    ivtd_log(IVTD_LOG_DEBUG, "slow callback", "kind=%s ms=%.3f", ivtd_cb_kind_names[kind],
+             (double)ns / 1e6);
+    return now;
 }
 
 /* ---- HTTP -------------------------------------------------------------------- */

@@ -73,6 +73,39 @@ int ivtd_lag_start(struct ivtd_lag *lag, uv_loop_t *loop);
 /* Stops the timer; the caller runs the loop until the handle is closed. */
 void ivtd_lag_stop(struct ivtd_lag *lag);
 
+/* ---- slow callbacks ---------------------------------------------------------- */
+
+/* The lag probe says that the loop was late; this says what held it. Each
+ * callback of the loop that can run long is timed (two uv_hrtime reads,
+ * ~40 ns), and one that took over IVTD_SLOW_CB_NS counts under its kind:
+ * how many, their total and the longest, and a debug log line with the
+ * time, so a latency spike in the scores can be matched with what the loop
+ * was doing then. The time is wall time on the loop thread: a callback the
+ * kernel preempted counts the wait too (ivtd_runqueue_wait tells them
+ * apart over a whole run). */
+enum ivtd_cb_kind {
+    IVTD_CB_API,      /* reading and answering ad-server requests */
+    IVTD_CB_CONTROL,  /* the control socket */
+    IVTD_CB_TICK,     /* node_tick: gossip rounds, flushes, paced merges, epoch rolls */
+    IVTD_CB_PUSHPULL, /* push-pull stream bytes in (digests, answers) */
+    IVTD_CB_GOSSIP,   /* one gossip datagram in (opened, decoded, merged) */
+    IVTD_CB_SNAPSHOT, /* a step of the periodic snapshot */
+    IVTD_CB_KINDS
+};
+
+enum { IVTD_SLOW_CB_NS = 1000000 }; /* 1 ms: the score p99 target; one such callback is a miss */
+
+extern const char *const ivtd_cb_kind_names[IVTD_CB_KINDS];
+
+struct ivtd_slow_cbs {
+    uint64_t count[IVTD_CB_KINDS];
+    uint64_t total_ns[IVTD_CB_KINDS];
+    uint64_t max_ns[IVTD_CB_KINDS];
+};
+
+/* Ends a callback timed from t0 (uv_hrtime()); returns the time now. */
+uint64_t ivtd_slow_cb_end(struct ivtd_slow_cbs *s, enum ivtd_cb_kind kind, uint64_t t0);
+
 /* ---- HTTP ------------------------------------------------------------------ */
 
 enum {

@@ -104,11 +104,13 @@ struct ivtd_rpc {
     size_t n_listeners;
     struct conn *conns;
     struct ivt_mpw scratch;
-    uv_prepare_t turn_handle; /* runs once per loop turn, before polling */
-    struct ivtd_coalesce co;  /* limits.coalesce_us at work */
-    uint64_t turn;            /* loop turns seen */
-    size_t yielded;           /* connections waiting for the next turn */
-    size_t handles;           /* open libuv handles; the server is freed at zero once deleting */
+    uv_prepare_t turn_handle;   /* runs once per loop turn, before polling */
+    struct ivtd_coalesce co;    /* limits.coalesce_us at work */
+    struct ivtd_slow_cbs *slow; /* where a slow read counts (ivtd_rpc_watch), or NULL */
+    enum ivtd_cb_kind slow_kind;
+    uint64_t turn;  /* loop turns seen */
+    size_t yielded; /* connections waiting for the next turn */
+    size_t handles; /* open libuv handles; the server is freed at zero once deleting */
     bool deleting;
 };
 
@@ -445,10 +447,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     struct ivtd_rpc *s = c->srv;
     s->stats.bytes_in += (uint64_t)nread;
     uint64_t frames = s->stats.requests + s->stats.notifications;
+    uint64_t t0 = s->slow ? uv_hrtime() : 0;
     process(c);
+    uint64_t t1 = s->slow ? ivtd_slow_cb_end(s->slow, s->slow_kind, t0) : 0;
     frames = s->stats.requests + s->stats.notifications - frames;
     if (frames && s->co.window_ns)
-        ivtd_coalesce_note(&s->co, uv_hrtime(), frames);
+        ivtd_coalesce_note(&s->co, t1 ? t1 : uv_hrtime(), frames);
     if (c->turn != s->turn) {
         c->turn = s->turn;
         c->turn_bytes = 0;
@@ -720,6 +724,12 @@ static int bind_unix(struct listener *l, const char *path, unsigned mode, char *
     }
     snprintf(l->path, sizeof(l->path), "%s", path);
     return 0;
+}
+
+void ivtd_rpc_watch(struct ivtd_rpc *s, struct ivtd_slow_cbs *slow, enum ivtd_cb_kind kind)
+{
+    s->slow = slow;
+    s->slow_kind = kind;
 }
 
 int ivtd_rpc_listen(struct ivtd_rpc *s, const char *addr, unsigned mode, char *err, size_t cap)

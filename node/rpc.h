@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "base/mp.h"
+#include "node/metrics.h"
 
 struct ivtd_rpc;
 
@@ -168,6 +169,8 @@ uint16_t ivtd_rpc_port(const struct ivtd_rpc *s, size_t i);
 
 /* New limits, for SIGHUP; open connections keep buffers already allocated. */
 void ivtd_rpc_set_limits(struct ivtd_rpc *s, const struct ivtd_rpc_limits *limits);
+/* Reads that take over IVTD_SLOW_CB_NS to answer count in slow as kind. */
+void ivtd_rpc_watch(struct ivtd_rpc *s, struct ivtd_slow_cbs *slow, enum ivtd_cb_kind kind);
 
 void ivtd_rpc_get_stats(const struct ivtd_rpc *s, struct ivtd_rpc_stats *out);
 

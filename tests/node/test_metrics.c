@@ -92,6 +92,30 @@ static void exchange(uv_loop_t *loop, uint16_t port, const char *req, size_t req
     close(fd);
 }
 
+/* A callback counts as slow only past IVTD_SLOW_CB_NS, under its own kind,
+ * with its time in the total and the longest kept. */
+TEST(node_metrics_slow_callbacks_by_kind)
+{
+    (void)state;
+    struct ivtd_slow_cbs s = {0};
+    uint64_t now = uv_hrtime();
+    uint64_t after = ivtd_slow_cb_end(&s, IVTD_CB_API, now);
+    assert_true(after >= now);
+    for (int k = 0; k < IVTD_CB_KINDS; k++)
+        assert_int_equal(s.count[k], 0);
+    ivtd_slow_cb_end(&s, IVTD_CB_TICK, uv_hrtime() - 3 * (uint64_t)IVTD_SLOW_CB_NS);
+    ivtd_slow_cb_end(&s, IVTD_CB_TICK, uv_hrtime() - 2 * (uint64_t)IVTD_SLOW_CB_NS);
+    ivtd_slow_cb_end(&s, IVTD_CB_PUSHPULL, uv_hrtime() - 5 * (uint64_t)IVTD_SLOW_CB_NS);
+    assert_int_equal(s.count[IVTD_CB_TICK], 2);
+    assert_int_equal(s.count[IVTD_CB_PUSHPULL], 1);
+    assert_int_equal(s.count[IVTD_CB_API], 0);
+    assert_true(s.total_ns[IVTD_CB_TICK] >= 5 * (uint64_t)IVTD_SLOW_CB_NS);
+    assert_true(s.max_ns[IVTD_CB_TICK] >= 3 * (uint64_t)IVTD_SLOW_CB_NS);
+    assert_true(s.max_ns[IVTD_CB_TICK] < s.total_ns[IVTD_CB_TICK]);
+    assert_true(s.max_ns[IVTD_CB_PUSHPULL] >= 5 * (uint64_t)IVTD_SLOW_CB_NS);
+    assert_string_equal(ivtd_cb_kind_names[IVTD_CB_PUSHPULL], "pushpull");
+}
+
 TEST(node_metrics_http_answers)
 {
     (void)state;
