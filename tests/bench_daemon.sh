@@ -15,6 +15,10 @@
 # shared host does to its latency), the CPU nodes 2 and 3 spent meanwhile,
 # and the time node 1 was ready to run but waited for a core (run_delay,
 # the second field of schedstat: a tail the host caused, not ivtd).
+# Two host figures frame them: host_wake_* (before the daemons start, how
+# late this host wakes a thread sleeping 100 us: on a VM, an idle vCPU runs
+# again when the hypervisor says) and daemon_host_steal_* (per score row, the
+# time the hypervisor gave this VM's vCPUs to others).
 # SCORE_SECONDS=N measures each score rate for N s (default 5). Node 1
 # takes part in a push-pull about every 15 s (lan profile, 3 nodes), so a
 # 5 s window holds one or none; a longer one says more about the tail.
@@ -24,6 +28,11 @@
 # and nodes 2 and 3 on CPU 1 (taskset), as a host that gives ivtd a core of
 # its own does; unpinned, the scheduler sometimes puts the generator beside
 # node 1's loop and both wait (docs/benchmarks.md, session 7).
+# TIMELINE_DIR=DIR keeps, per score row, ivt-loadgen's LOADGEN_TIMELINE (10 ms
+# rows: requests due, how many took over 1 ms, the worst) as DIR/score_RATE_tcp.csv
+# and _unix.csv, and the three nodes' logs at debug level (push-pulls,
+# snapshots, with millisecond timestamps) as DIR/nI.log: when the slow
+# requests came and what the node was doing then.
 # COALESCE_US=N sets api.coalesce_us on the nodes and the same window on
 # bin/ivt-floor (default: ivtd's own default); COALESCE_US=0 measures the
 # server that reads each request as it comes.
@@ -33,12 +42,24 @@ SECS=${SCORE_SECONDS:-5}
 if [ -n "${PIN:-}" ]; then LG_WRAP="taskset -c 1"; fi
 pin() { if [ -n "${PIN:-}" ]; then echo "taskset -c $1"; fi; } # pin CPU: its wrapper, if PIN
 lg() { ${LG_WRAP:-} "$ROOT/bin/ivt-loadgen" "$@"; }
+tl() { # tl NAME: where a score row's timeline goes ("": nowhere)
+    if [ -n "${TIMELINE_DIR:-}" ]; then echo "$TIMELINE_DIR/$1.csv"; fi
+}
+if [ -n "${TIMELINE_DIR:-}" ]; then
+    mkdir -p "$TIMELINE_DIR"
+    keep_logs() { cp "$T"/n*.log "$TIMELINE_DIR/"; }
+    trap 'rc=$?; keep_logs; (exit $rc); cleanup' EXIT
+fi
+# The host's own floor, before any daemon runs: how late it wakes a thread
+# that sleeps 100 us (on a VM, when the hypervisor runs an idle vCPU again).
+lg wake 5
 for i in 1 2 3; do
     config $i 'evidence = { max_entities = 1100000; };'
     sed -i 's/snapshot_interval = "1s"/snapshot_interval = "60s"/' "$T/n$i.cfg"
     sed -i 's/profile = "local"/profile = "lan"/' "$T/n$i.cfg"
     # Node 1 also listens on a unix socket, as for an ad server on its host.
     [ $i = 1 ] && sed -i "s|api = { listen = \[|api = { listen = [\"unix:$T/api1.sock\", |" "$T/n$i.cfg"
+    [ -n "${TIMELINE_DIR:-}" ] && echo 'log = { level = "debug"; };' >> "$T/n$i.cfg"
     [ -n "${COALESCE_US:-}" ] && sed -i "s|api = { |api = { coalesce_us = $COALESCE_US; |" "$T/n$i.cfg"
     IVTD_WRAP=$(pin $([ $i = 1 ] && echo 0 || echo 1)) start $i
 done
@@ -46,6 +67,9 @@ for i in 1 2 3; do wait_until 30 "node $i sees 3 alive" is $i members.alive 3; d
 A="127.0.0.1:$((PORT + 1))"
 cpu_ns() { awk '{print $1}' "/proc/$PID_1/schedstat"; }
 wait_ns() { awk '{print $2}' "/proc/$PID_1/schedstat"; }
+# Time the hypervisor ran something else on this VM's vCPUs (/proc/stat's
+# steal, in USER_HZ ticks of 10 ms, both CPUs).
+steal_ms() { awk '/^cpu / {print $9 * 10}' /proc/stat; }
 peers_ns() { cat "/proc/$PID_2/schedstat" "/proc/$PID_3/schedstat" | awk '{s += $1} END {print s}'; }
 # The floor: bin/ivt-floor answers every request with nil (no work of its
 # own) through the same libuv batching; its CPU per request is what the
@@ -72,20 +96,22 @@ for r in $RATES; do
         floor "127.0.0.1:$((PORT + 9))" "$r" floor
         floor "unix:$T/floor.sock" "$r" floor_unix
     fi
-    c0=$(cpu_ns) p0=$(peers_ns) w0=$(wait_ns)
-    lg score "$A" "$r" "$SECS" 2
-    c1=$(cpu_ns) p1=$(peers_ns) w1=$(wait_ns)
+    c0=$(cpu_ns) p0=$(peers_ns) w0=$(wait_ns) s0=$(steal_ms)
+    LOADGEN_TIMELINE=$(tl "score_${r}_tcp") lg score "$A" "$r" "$SECS" 2
+    c1=$(cpu_ns) p1=$(peers_ns) w1=$(wait_ns) s1=$(steal_ms)
     echo "BENCH daemon_cpu_per_score_at_${r}_per_s $(( (c1 - c0) / (r * SECS) )) ns"
     # Time node 1 was ready to run but had no core (schedstat's run_delay):
     # latency the host's other processes, not ivtd's work, put in the tail.
     echo "BENCH daemon_runqueue_wait_at_${r}_per_s $(( (w1 - w0) / (SECS * 1000000) )) ms_per_s"
+    echo "BENCH daemon_host_steal_at_${r}_per_s $(( (s1 - s0) / SECS )) ms_per_s"
     # Nodes 2 and 3 merge what node 1 gossips, on the same two cores.
     echo "BENCH daemon_peers_cpu_at_${r}_per_s $(( (p1 - p0) / (SECS * 10000000) )) %"
-    c0=$(cpu_ns) w0=$(wait_ns)
-    lg score "unix:$T/api1.sock" "$r" "$SECS" 2 unix
-    c1=$(cpu_ns) w1=$(wait_ns)
+    c0=$(cpu_ns) w0=$(wait_ns) s0=$(steal_ms)
+    LOADGEN_TIMELINE=$(tl "score_${r}_unix") lg score "unix:$T/api1.sock" "$r" "$SECS" 2 unix
+    c1=$(cpu_ns) w1=$(wait_ns) s1=$(steal_ms)
     echo "BENCH daemon_cpu_per_score_at_${r}_per_s_unix $(( (c1 - c0) / (r * SECS) )) ns"
     echo "BENCH daemon_runqueue_wait_at_${r}_per_s_unix $(( (w1 - w0) / (SECS * 1000000) )) ms_per_s"
+    echo "BENCH daemon_host_steal_at_${r}_per_s_unix $(( (s1 - s0) / SECS )) ms_per_s"
 done
 # A synchronous client (one request in flight) over the unix socket, on
 # the floor and on ivtd: read coalescing must not slow it down.

@@ -8,6 +8,8 @@
  *                       (pool: the LOADGEN_IP_POOL addresses score draws from)
  *   ivt-loadgen sync    ADDR SECONDS [TAG]          one score at a time, each sent
  *                       when the last reply came (a synchronous client)
+ *   ivt-loadgen wake    SECONDS                     no server: how late this host
+ *                       wakes a thread that sleeps 100 us (the host's own floor)
  *
  * score is open loop: request i is due at start + i / RATE, whether or not
  * earlier replies came back, and its latency is counted from when it was
@@ -139,8 +141,10 @@ static void pump_out(struct conn *c)
     c->woff = 0;
 }
 
-/* Reads replies; calls done(due) for each, in order. Returns replies read. */
-static size_t pump_in(struct conn *c, uint32_t *lat, size_t *n_lat, size_t lat_cap,
+/* Reads replies, in order; each one's latency (us from its due time) goes
+ * to lat[] and, when by_id is given, to by_id[msgid] (the score runs' msgid
+ * is the request's index). Returns replies read. */
+static size_t pump_in(struct conn *c, uint32_t *lat, size_t *n_lat, size_t lat_cap, uint32_t *by_id,
                       uint64_t *errors)
 {
     ssize_t n = recv(c->fd, c->rbuf + c->rlen, RBUF - c->rlen, MSG_DONTWAIT);
@@ -165,8 +169,11 @@ static size_t pump_in(struct conn *c, uint32_t *lat, size_t *n_lat, size_t lat_c
             (*errors)++;
         uint64_t due = c->due[c->head % c->cap];
         c->head++;
+        uint32_t us = (uint32_t)((t > due ? t - due : 0) / 1000);
         if (lat && *n_lat < lat_cap)
-            lat[(*n_lat)++] = (uint32_t)((t > due ? t - due : 0) / 1000);
+            lat[(*n_lat)++] = us;
+        if (by_id && id < lat_cap)
+            by_id[id] = us;
         off += (size_t)len;
         got++;
     }
@@ -236,6 +243,46 @@ static void report_quantiles(const char *what, unsigned rate, const char *tag, c
     report_tagged(name, rate, tag, n ? v[n - 1] : 0, "us");
 }
 
+enum { TIMELINE_NS = 10000000, SLOW_US = 1000 }; /* 10 ms rows; "slow": over 1 ms */
+
+/*
+ * LOADGEN_TIMELINE=FILE: when the slow requests were due, as CSV rows of
+ * TIMELINE_NS (wall-clock ms of the row's start, so it lines up with the
+ * daemons' log timestamps; requests due; over SLOW_US; their max; the
+ * generator's max send lag). A p99 says how many were slow; this says
+ * whether they came in one stall or spread out, and when.
+ */
+static void write_timeline(const char *path, const uint32_t *by_id, const uint32_t *slag,
+                           size_t sent, uint64_t start, double period)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "ivt-loadgen: cannot write %s: %s\n", path, strerror(errno));
+        return;
+    }
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    uint64_t wall_ns = (uint64_t)wall.tv_sec * 1000000000ULL + (uint64_t)wall.tv_nsec;
+    uint64_t wall_start = wall_ns - (now_ns() - start);
+    fprintf(f, "wall_ms,due,slow,max_us,send_lag_max_us\n");
+    size_t i = 0;
+    while (i < sent) {
+        uint64_t row = (uint64_t)((double)i * period) / TIMELINE_NS;
+        size_t due = 0, slow = 0;
+        uint32_t max = 0, lag = 0;
+        for (; i < sent && (uint64_t)((double)i * period) / TIMELINE_NS == row; i++) {
+            due++;
+            slow += by_id[i] > SLOW_US;
+            max = by_id[i] > max ? by_id[i] : max;
+            lag = slag[i] > lag ? slag[i] : lag;
+        }
+        fprintf(f, "%llu,%zu,%zu,%u,%u\n",
+                (unsigned long long)((wall_start + row * TIMELINE_NS) / 1000000), due, slow, max,
+                lag);
+    }
+    fclose(f);
+}
+
 /*
  * Besides the latencies (from when each request was due to when its reply
  * was read), it reports what tells the generator's share of them apart:
@@ -253,7 +300,14 @@ static int run_score(const char *addr, double rate, double secs, int nc, const c
         conn_init(&cs[i], addr, total / (size_t)nc + 2);
     uint32_t *lat = malloc(total * sizeof(uint32_t));
     uint32_t *slag = malloc(total * sizeof(uint32_t));
-    if (!lat || !slag) {
+    /* Latency by request (unanswered ones stay UINT32_MAX) for the timeline. */
+    const char *timeline = getenv("LOADGEN_TIMELINE");
+    if (timeline && !timeline[0])
+        timeline = NULL;
+    uint32_t *by_id = timeline ? malloc(total * sizeof(uint32_t)) : NULL;
+    if (by_id)
+        memset(by_id, 0xff, total * sizeof(uint32_t));
+    if (!lat || !slag || (timeline && !by_id)) {
         fprintf(stderr, "ivt-loadgen: out of memory\n");
         exit(1);
     }
@@ -290,7 +344,7 @@ static int run_score(const char *addr, double rate, double secs, int nc, const c
         for (int i = 0; i < nc; i++) {
             pump_out(&cs[i]);
             if (readable[i])
-                answered += pump_in(&cs[i], lat, &n_lat, total, &errors);
+                answered += pump_in(&cs[i], lat, &n_lat, total, by_id, &errors);
         }
         if (sent == total && !end_wait)
             end_wait = now_ns() + 10000000000ULL;
@@ -307,6 +361,9 @@ static int run_score(const char *addr, double rate, double secs, int nc, const c
     for (int i = 0; i < nc; i++)
         for (size_t k = cs[i].head; k < cs[i].tail && n_lat < total; k++, unanswered++)
             lat[n_lat++] = (uint32_t)((t_end - cs[i].due[k % cs[i].cap]) / 1000);
+    if (by_id)
+        write_timeline(timeline, by_id, slag, sent, start, period);
+    free(by_id);
     qsort(lat, n_lat, sizeof(uint32_t), cmp_u32);
     qsort(slag, sent, sizeof(uint32_t), cmp_u32);
     unsigned r = (unsigned)rate;
@@ -364,7 +421,7 @@ static int run_observe(const char *addr, int batch, double secs, int nc, uint32_
             }
             pump_out(c);
             if (readable[i])
-                batches += pump_in(c, NULL, NULL, 0, &errors);
+                batches += pump_in(c, NULL, NULL, 0, NULL, &errors);
             open += inflight(c);
         }
         if (done && open == 0)
@@ -417,7 +474,7 @@ static int run_sync(const char *addr, double secs, const char *tag)
             struct pollfd pf = {c.fd, POLLIN | (c.w.len > c.woff ? POLLOUT : 0), 0};
             poll(&pf, 1, 1000);
             pump_out(&c);
-            pump_in(&c, lat, &n_lat, cap, &errors);
+            pump_in(&c, lat, &n_lat, cap, NULL, &errors);
         }
     }
     double el = (double)(now_ns() - start) / 1e9;
@@ -431,8 +488,42 @@ static int run_sync(const char *addr, double secs, const char *tag)
     return errors ? 1 : 0;
 }
 
+/*
+ * The host's floor under every latency above: a thread sleeps WAKE_GAP_NS
+ * again and again on an otherwise idle host and counts how late it wakes.
+ * On a virtual machine a vCPU that halted (idle) runs again only when the
+ * hypervisor schedules it, and a wake-up that comes milliseconds late
+ * there delays every request due meanwhile, whatever the server does. Run
+ * before the daemons start, so their work is not in it.
+ */
+enum { WAKE_GAP_NS = 100000 };
+
+static int run_wake(double secs)
+{
+    uint64_t end = now_ns() + (uint64_t)(secs * 1e9), worst = 0;
+    size_t n = 0, over_100us = 0, over_1ms = 0;
+    while (now_ns() < end) {
+        struct timespec ts = {0, WAKE_GAP_NS};
+        uint64_t t0 = now_ns();
+        ppoll(NULL, 0, &ts, NULL);
+        uint64_t late = now_ns() - t0;
+        late = late > WAKE_GAP_NS ? late - WAKE_GAP_NS : 0;
+        n++;
+        over_100us += late > 100000;
+        over_1ms += late > 1000000;
+        worst = late > worst ? late : worst;
+    }
+    report("host_wake_sleeps", (double)n, "sleeps");
+    report("host_wake_late_over_100us", (double)over_100us, "sleeps");
+    report("host_wake_late_over_1ms", (double)over_1ms, "sleeps");
+    report("host_wake_late_max", (double)worst / 1000, "us");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "wake") == 0)
+        return run_wake(atof(argv[2]));
     if (argc >= 4 && strcmp(argv[1], "sync") == 0)
         return run_sync(argv[2], atof(argv[3]), argc > 4 ? argv[4] : "");
     if (argc >= 5 && strcmp(argv[1], "score") == 0) {
@@ -459,6 +550,7 @@ int main(int argc, char **argv)
                     "       (ADDR: ip:port, or unix:/path for a unix socket)\n"
                     "       ivt-loadgen observe ADDR BATCH SECONDS [CONNS]\n"
                     "       ivt-loadgen fill ADDR ENTITIES|pool\n"
-                    "       ivt-loadgen sync ADDR SECONDS [TAG]\n");
+                    "       ivt-loadgen sync ADDR SECONDS [TAG]\n"
+                    "       ivt-loadgen wake SECONDS\n");
     return 2;
 }
