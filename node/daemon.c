@@ -605,7 +605,8 @@ static void on_snapshot_saved(void *ctx, int rc, const char *err)
         ivtd_log(IVTD_LOG_ERROR, "cannot save the evidence snapshot", "err=\"%s\"", err);
     } else {
         d->c.snapshots_saved++;
-        ivtd_log(IVTD_LOG_DEBUG, "evidence snapshot saved", "bytes=%zu", d->c.snapshot_bytes);
+        ivtd_log(IVTD_LOG_DEBUG, "evidence snapshot saved", "bytes=%llu",
+                 (unsigned long long)d->c.snapshot_bytes);
     }
 }
 

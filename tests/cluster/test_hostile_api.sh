@@ -19,6 +19,10 @@ ctl 1 status >/dev/null || fail "the control socket stopped answering"
 metrics=$(curl -sf "http://127.0.0.1:$((PORT + 2))/metrics")
 grep -q 'ivtd_rpc_rejected_total{iface="api",reason="too_big"} [1-9]' <<<"$metrics" ||
     fail "oversize frames not counted"
+for k in api control tick pushpull gossip snapshot; do
+    grep -q "ivtd_event_loop_slow_callbacks_total{kind=\"$k\"} [0-9]" <<<"$metrics" ||
+        fail "no slow-callback counter for $k"
+done
 pass "hostile input: error replies or closed connections, daemon alive, evidence intact"
 
 # Hostile metrics requests too.
