@@ -36,10 +36,10 @@
  *     fill a datagram or one would wait past app_max_delay (memberlist
  *     sends whatever is queued every round; each datagram is a seal and an
  *     open whatever it carries). Membership news never waits.
- *   - Demers' feedback: copies of queued news heard again from the network
- *     count as a fraction of one of our own sends (member_feedback,
- *     app_feedback), so saturated news stops being retransmitted sooner;
- *     SWIM and memberlist count only their own sends.
+ *   - Demers' feedback, off by default: copies of queued news heard again
+ *     from the network may count as a fraction of one of our own sends
+ *     (member_feedback, app_feedback), so saturated news stops being
+ *     retransmitted sooner; SWIM and memberlist count only their own sends.
  *   - Stall detection: when gossip_tick runs much later than the deadline
  *     we asked for, our own loop stalled; the probe in flight is given the
  *     stall back (its ack may be waiting in the socket buffer) and the
@@ -67,7 +67,6 @@ enum {
     SYNC_GRACE_PROBES = 2,    /* probe intervals a push-pull gets before a lone accusation kills */
     REAP_PERIOD_MS = 60 * IVT_MS_PER_S, /* tombstone expiry is checked this often */
     SEEN_MIN = 64,                      /* smallest payload-dedup memory */
-    FEEDBACK_COPIES = 3, /* default member_feedback, app_feedback: measured (docs/gossip.md) */
     /* Default app_max_delay, in gossip intervals: at the node core's
      * evidence rate a queue fills a datagram in about a second, and a
      * payload-only round every interval sent datagrams a third full. */
@@ -126,8 +125,8 @@ void gossip_config_profile(struct gossip_config *cfg, enum gossip_profile p)
     cfg->gossip_nodes = 3;
     cfg->gossip_to_dead = 30 * IVT_MS_PER_S;
     cfg->retransmit_mult = 4;
-    cfg->member_feedback = FEEDBACK_COPIES;
-    cfg->app_feedback = FEEDBACK_COPIES;
+    cfg->member_feedback = 0; /* off: measured, docs/gossip.md "Feedback" */
+    cfg->app_feedback = 0;
     cfg->app_queue_max = 256;
     cfg->app_seen_max = 4096;
     cfg->pushpull_interval = 30 * IVT_MS_PER_S;
@@ -866,9 +865,10 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len, uint64_
  * sends, so a saturated update costs limit x N datagram slots whatever
  * the fanout did. Demers' residue law (push, any variant: s = e^-m for m
  * sends a node) still holds; what the cluster misses, push-pull repairs,
- * as it does for losses. Counting every copy (copies = 1) halves m and
- * left pairs unknown at 1,000 nodes until the periodic push-pull; 3 is
- * the default (docs/gossip.md).
+ * as it does for losses. Off by default: at 3 copies a send a
+ * 1,000-node formation left about one pair unknown until the periodic
+ * push-pull (180 s at that size), and partition heals at 18 nodes took
+ * longer (docs/gossip.md, "Feedback").
  */
 static void heard_again(struct gossip *g, struct gossip_queue *q, uint32_t s, uint32_t copies)
 {
