@@ -36,6 +36,10 @@
  *     fill a datagram or one would wait past app_max_delay (memberlist
  *     sends whatever is queued every round; each datagram is a seal and an
  *     open whatever it carries). Membership news never waits.
+ *   - Demers' feedback, off by default: copies of queued news heard again
+ *     from the network may count as a fraction of one of our own sends
+ *     (member_feedback, app_feedback), so saturated news stops being
+ *     retransmitted sooner; SWIM and memberlist count only their own sends.
  *   - Stall detection: when gossip_tick runs much later than the deadline
  *     we asked for, our own loop stalled; the probe in flight is given the
  *     stall back (its ack may be waiting in the socket buffer) and the
@@ -121,6 +125,8 @@ void gossip_config_profile(struct gossip_config *cfg, enum gossip_profile p)
     cfg->gossip_nodes = 3;
     cfg->gossip_to_dead = 30 * IVT_MS_PER_S;
     cfg->retransmit_mult = 4;
+    cfg->member_feedback = 0; /* off: measured, docs/gossip.md "Feedback" */
+    cfg->app_feedback = 0;
     cfg->app_queue_max = 256;
     cfg->app_seen_max = 4096;
     cfg->pushpull_interval = 30 * IVT_MS_PER_S;
@@ -169,8 +175,8 @@ static int config_check(const struct gossip_config *c)
         return IVT_EINVAL;
     if (c->suspicion_mult < 1 || c->suspicion_max_mult < 1 || c->awareness_max < 1 ||
         c->retransmit_mult < 1 || c->stream_max < 1 || c->max_members < 2 || c->outbox_max < 1 ||
-        c->app_queue_max < 1 || c->meta_len > GOSSIP_META_MAX ||
-        memchr(c->name, 0, GOSSIP_NAME_MAX) == NULL ||
+        c->app_queue_max < 1 || c->meta_len > GOSSIP_META_MAX || c->member_feedback > UINT8_MAX ||
+        c->app_feedback > UINT8_MAX || memchr(c->name, 0, GOSSIP_NAME_MAX) == NULL ||
         memchr(c->label, 0, sizeof(c->label)) == NULL)
         return IVT_EINVAL;
     if (c->pushpull_max_bytes < 1024 || c->pushpull_max_bytes > (1u << 30))
@@ -627,6 +633,7 @@ static void q_remove(struct gossip *g, struct gossip_queue *q, uint32_t s)
         g->mem[it->u.m.idx].qslot = -1;
     } else {
         ready_unlink(q, s);
+        q->rl[s].fp = 0;
         q->bytes -= it->len;
         free(it->u.app);
     }
@@ -694,6 +701,7 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
     }
     struct gossip_qitem *it = &q->it[s];
     it->transmits = 0;
+    it->heard = 0;
     it->packet = g->packet_no;
     it->u.m.from = accuser < 0 ? 0 : (uint32_t)accuser;
     uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
@@ -810,7 +818,7 @@ static bool app_ready(const struct gossip *g, ivt_ms now)
     return g->aq.n && (app_full(g) || g->app_due <= now + g->cfg.gossip_interval);
 }
 
-static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
+static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len, uint64_t fp)
 {
     struct gossip_queue *q = &g->aq;
     if (q->n >= g->cfg.app_queue_max) {
@@ -833,6 +841,7 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
     memcpy(p, msg, len);
     struct gossip_qitem *it = &q->it[s];
     it->transmits = 0;
+    it->heard = 0;
     it->packet = g->packet_no;
     it->len = (uint16_t)len;
     it->u.app = p;
@@ -841,7 +850,56 @@ static int app_enqueue(struct gossip *g, const uint8_t *msg, size_t len)
         g->app_due = g->now + g->cfg.app_max_delay;
     q_link(q, (uint32_t)s);
     ready_link(q, (uint32_t)s, g->now);
+    q->rl[s].fp = fp;
     return 0;
+}
+
+/*
+ * Demers et al.'s feedback ("Epidemic algorithms for replicated database
+ * maintenance", 1987: rumor mongering loses interest in a rumor once
+ * contacts show that others know it): every `copies` copies of queued
+ * news heard again from the network count as one of our own sends. Early
+ * in an epidemic nobody repeats it to us and each node sends it its full
+ * retransmit limit, as before; once most of the cluster knows, the copies
+ * that reach us spare sends. SWIM and memberlist count only their own
+ * sends, so a saturated update costs limit x N datagram slots whatever
+ * the fanout did. Demers' residue law (push, any variant: s = e^-m for m
+ * sends a node) still holds; what the cluster misses, push-pull repairs,
+ * as it does for losses. Off by default: at 3 copies a send a
+ * 1,000-node formation left about one pair unknown until the periodic
+ * push-pull (180 s at that size), and partition heals at 18 nodes took
+ * longer (docs/gossip.md, "Feedback").
+ */
+static void heard_again(struct gossip *g, struct gossip_queue *q, uint32_t s, uint32_t copies)
+{
+    struct gossip_qitem *it = &q->it[s];
+    if (++it->heard < copies)
+        return;
+    it->heard = 0;
+    if ((uint32_t)it->transmits + 1 >= retransmit_limit(g, q)) {
+        q_remove(g, q, s);
+        if (!q->members)
+            app_due_update(g);
+        return;
+    }
+    q_unlink(q, s);
+    it->transmits++;
+    q_link(q, s);
+}
+
+/* The queued payload with fingerprint fp heard again. The ready array is
+ * scanned (app_queue_max slots at most, 24 bytes each, contiguous): a
+ * duplicate costs a pass over a few kilobytes, no pointer chase. */
+static void app_heard_again(struct gossip *g, uint64_t fp)
+{
+    struct gossip_queue *q = &g->aq;
+    if (!g->cfg.app_feedback || !q->n)
+        return;
+    for (uint32_t s = 0; s < q->used; s++)
+        if (q->rl[s].fp == fp) {
+            heard_again(g, q, s, g->cfg.app_feedback);
+            return;
+        }
 }
 
 /* ---- packets ------------------------------------------------------------ */
@@ -1232,7 +1290,17 @@ static void correct(struct gossip *g, const struct gossip_addr *src, int idx)
         send_packet(g, src, NULL, 0, idx);
 }
 
-static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, ivt_ms now)
+/* The update about member idx, queued, was heard again from a datagram
+ * (src: push-pull merges and our own timers are not the network
+ * repeating it). */
+static void member_heard_again(struct gossip *g, const struct gossip_addr *src, uint32_t idx)
+{
+    if (src && g->cfg.member_feedback && g->mem[idx].qslot >= 0)
+        heard_again(g, &g->mq, (uint32_t)g->mem[idx].qslot, g->cfg.member_feedback);
+}
+
+static void apply_alive(struct gossip *g, const struct gossip_wire_member *w,
+                        const struct gossip_addr *src, ivt_ms now)
 {
     int idx = gossip__find(g, w->id);
     if (idx == 0) {
@@ -1261,8 +1329,11 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w, iv
         return;
     }
     struct gossip_mem *m = &g->mem[idx];
-    if (version(w->gen, w->inc) <= version(m->gen, m->inc))
+    if (version(w->gen, w->inc) <= version(m->gen, m->inc)) {
+        if (version(w->gen, w->inc) == version(m->gen, m->inc) && m->state == GOSSIP_ALIVE)
+            member_heard_again(g, src, (uint32_t)idx);
         return;
+    }
     bool state_change = m->state != GOSSIP_ALIVE;
     bool restarted = w->gen != m->gen;
     m->gen = w->gen;
@@ -1294,6 +1365,9 @@ static int accused(struct gossip *g, const struct gossip_wire_member *w,
     bool stale = version(w->gen, w->inc) < version(m->gen, m->inc);
     if (stale && is_live(m->state))
         correct(g, src, idx);
+    if (!stale && !is_live(m->state) && w->state == m->state &&
+        version(w->gen, w->inc) == version(m->gen, m->inc))
+        member_heard_again(g, src, (uint32_t)idx); /* the same death */
     return stale || !is_live(m->state) ? -1 : idx;
 }
 
@@ -1305,9 +1379,12 @@ static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w,
         return;
     struct gossip_mem *m = &g->mem[idx];
     if (m->state == GOSSIP_SUSPECT) {
-        if (version(w->gen, w->inc) == version(m->gen, m->inc) &&
-            susp_confirm(g, (uint32_t)idx, w->from))
+        if (version(w->gen, w->inc) != version(m->gen, m->inc))
+            return;
+        if (susp_confirm(g, (uint32_t)idx, w->from))
             enqueue_member(g, (uint32_t)idx, w->from);
+        else
+            member_heard_again(g, src, (uint32_t)idx); /* no new accuser */
         return;
     }
     m->gen = w->gen;
@@ -1337,7 +1414,7 @@ static void apply(struct gossip *g, const struct gossip_wire_member *w,
                   const struct gossip_addr *src, ivt_ms now)
 {
     if (w->state == GOSSIP_ALIVE)
-        apply_alive(g, w, now);
+        apply_alive(g, w, src, now);
     else if (w->state == GOSSIP_SUSPECT)
         apply_suspect(g, w, src, now);
     else
@@ -1458,15 +1535,16 @@ static void handle_ack(struct gossip *g, const struct gossip_msg *m, bool nack)
 static void handle_user(struct gossip *g, const struct gossip_msg *m, const uint8_t *raw,
                         size_t raw_len)
 {
-    if (!memcmp(m->origin, g->mem[0].id, GOSSIP_ID_LEN))
+    uint64_t fp = fingerprint(m->origin, m->origin_gen, m->user_seq);
+    if (!memcmp(m->origin, g->mem[0].id, GOSSIP_ID_LEN) || !seen_add(g, fp)) {
+        app_heard_again(g, fp);
         return;
-    if (!seen_add(g, fingerprint(m->origin, m->origin_gen, m->user_seq)))
-        return;
+    }
     g->st.payloads_delivered++;
     if (g->d.on_payload)
         g->d.on_payload(g->d.ctx, m->payload, m->payload_len);
     /* Re-gossip the payload as received: infection-style spread. */
-    app_enqueue(g, raw, raw_len);
+    app_enqueue(g, raw, raw_len, fp);
 }
 
 static int drop(struct gossip *g, enum gossip_drop reason, int rc)
@@ -2111,7 +2189,7 @@ int gossip_publish(struct gossip *g, const uint8_t *payload, size_t len, ivt_ms 
     ivt_mpw_init_fixed(&w, buf, sizeof(buf));
     uint64_t seq = g->user_seq;
     gossip_wire_user(&w, g->mem[0].id, g->cfg.generation, seq, payload, len);
-    int rc = app_enqueue(g, buf, w.len);
+    int rc = app_enqueue(g, buf, w.len, fingerprint(g->mem[0].id, g->cfg.generation, seq));
     if (rc)
         return rc;
     g->user_seq++;

@@ -121,6 +121,13 @@ struct gossip_config {
      * Membership, probes and acks never wait; they carry payloads
      * whenever there is room. */
     ivt_ms app_max_delay;
+    /* Demers et al.'s feedback: every this many copies of a queued
+     * membership update (member_) or payload (app_) heard again from the
+     * network count as one of our own sends, so news that has saturated
+     * stops being retransmitted sooner; what it leaves missing, push-pull
+     * repairs (docs/gossip.md). 0: off, every send is our own. */
+    uint32_t member_feedback;
+    uint32_t app_feedback;
     uint32_t app_queue_max; /* published payloads waiting to be sent */
     uint32_t app_seen_max;  /* payload ids remembered to deliver each once */
 

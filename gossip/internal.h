@@ -74,7 +74,8 @@ struct gossip_susp {
 #define GOSSIP_NIL UINT32_MAX /* end of a queue list */
 
 struct gossip_qitem {
-    uint16_t transmits;
+    uint8_t transmits;   /* sends, ours or counted from copies heard (<= TRANSMITS_CAP) */
+    uint8_t heard;       /* copies heard again since the last one counted as a send */
     uint16_t len;        /* encoded size (members: as of the last enqueue) */
     uint32_t packet;     /* the last packet it went into: never twice in one */
     uint32_t prev, next; /* in its transmit-count list; next also links the free list */
@@ -95,6 +96,7 @@ struct gossip_qitem {
 struct gossip_ready {
     ivt_ms at;
     uint32_t prev, next;
+    uint64_t fp; /* the payload's dedup fingerprint (0: a free slot) */
 };
 
 struct gossip_queue {

@@ -382,3 +382,81 @@ TEST(gossip_cluster_same_seed_same_trace)
     }
     assert_true(h[0] == h[1]);
 }
+
+/* Demers' feedback on (it is off by default): every third copy heard
+ * again counts as a send. */
+static void feedback(struct gossip_config *cfg, void *ctx)
+{
+    (void)ctx;
+    cfg->member_feedback = 3;
+    cfg->app_feedback = 3;
+}
+
+struct spent {
+    uint64_t membership, app;
+    uint32_t missed;
+};
+
+/* 50 nodes join through one seed, then 20 payloads of the full budget are
+ * published: what the cluster sent, and the deliveries it missed. */
+static struct spent spend(bool on, uint64_t seed)
+{
+    uint32_t n = 50;
+    struct watch w;
+    memset(&w, 0, sizeof(w));
+    w.except = w.target = -1;
+    w.crashed = calloc(n, sizeof(bool));
+    struct sim_cluster_hooks h = {
+        .user = &w, .on_member = watch_member, .on_payload = watch_payload};
+    struct sim_cluster *c;
+    assert_int_equal(
+        sim_cluster_new(&c, n, GOSSIP_PROFILE_LAN, seed, on ? feedback : NULL, NULL, &h), 0);
+    struct sim_net_link l = {.delay = 2, .jitter = 3};
+    sim_net_set_link(c->net, &l);
+    sim_cluster_join_all(c, 0);
+    assert_true(sim_net_wait(c->net, full, c, 500, 60 * IVT_MS_PER_S));
+    uint8_t *p = calloc(1, gossip_app_budget(c->g[0]));
+    for (int k = 0; k < 20; k++) {
+        p[0] = (uint8_t)k;
+        assert_int_equal(gossip_publish(c->g[(uint32_t)k % n], p, gossip_app_budget(c->g[0]),
+                                        sim_net_now(c->net)),
+                         0);
+        sim_net_poke(c->net, (uint32_t)k % n);
+    }
+    free(p);
+    sim_net_run_for(c->net, 20 * IVT_MS_PER_S);
+    struct spent s = {0};
+    for (uint32_t v = 0; v < n; v++) {
+        struct gossip_stats st;
+        gossip_get_stats(c->g[v], &st);
+        s.membership += st.bytes_membership;
+        s.app += st.bytes_app;
+        for (int k = 0; k < 20; k++) {
+            assert_true(w.got[v][k] <= 1);
+            s.missed += (uint32_t)k % n != v && w.got[v][k] == 0;
+        }
+    }
+    done(c, &w);
+    return s;
+}
+
+/* Demers et al.'s feedback (member_feedback, app_feedback = 3): every
+ * third copy of queued news heard again counts as one of our own sends,
+ * so saturated news stops sooner. The
+ * same join and payloads with it and without it: with it the cluster
+ * sends less membership (measured over seeds 1-6: 91-92 %; the joiners do
+ * not re-gossip their join, so most of it is the seed's early sends) and
+ * at most 88 % of the payload bytes (measured 82 %), and still forms.
+ * The price is Demers' residue: a node sends a payload about 3/4 of the
+ * limit's 8 times, so misses one with odds of about e^-6 (2.4 of these
+ * 980 deliveries expected; measured 0-4, without feedback 0-2): at most
+ * 8. */
+TEST(gossip_cluster_copies_heard_count_as_sends)
+{
+    (void)state;
+    uint64_t seed = ivt_test_seed() + 31;
+    struct spent with = spend(true, seed), without = spend(false, seed);
+    assert_true(with.membership * 100 <= without.membership * 95);
+    assert_true(with.app * 100 <= without.app * 88);
+    assert_true(with.missed <= 8);
+}
