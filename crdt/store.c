@@ -2055,11 +2055,9 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
  * entity. So updates go in groups of PREFETCH_GROUP, taken in order from
  * the call's events (a group may span several events): each stage issues
  * the prefetches of every update of the group before any waits, and the
- * misses of a group overlap. The stages only read; the apply stage takes
- * the record from the table entry stage B found only if that entry still
- * names the entity (a create or an eviction in between may have moved
- * things) and re-finds it otherwise, so a stale hint costs time, never
- * correctness.
+ * misses of a group overlap. The stages only read; the apply stage
+ * re-finds every entity (a create or an eviction in between may have
+ * moved things), so a stale hint costs time, never correctness.
  *
  * A software pipeline across events (prefetching the table slots of the
  * update PIPE ahead, the records of the one PIPE/2 ahead, while applying
