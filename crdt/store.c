@@ -1092,13 +1092,11 @@ struct victim {
  * estimates) or, with own, ours (our slots, our events in promoted epochs). */
 static void ent_sums(const struct ent *e, bool own, uint64_t out[CRDT_COUNTERS])
 {
-    /* The array once: a store to out may alias e->heap for gcc (a byte). */
-    const struct slot *sl = ENT_SLOTS(e);
     memset(out, 0, CRDT_COUNTERS * sizeof(*out));
     for (uint32_t i = 0; i < e->nslots; i++)
-        if (!own || sl[i].origin == SELF)
+        if (!own || ENT_SLOTS(e)[i].origin == SELF)
             for (int m = 0; m < CRDT_COUNTERS; m++)
-                out[m] += sl[i].c[m];
+                out[m] += ENT_SLOTS(e)[i].c[m];
     for (uint32_t i = 0; i < e->npcells; i++)
         for (int m = 0; m < CRDT_COUNTERS; m++)
             out[m] += own ? e->pcells[i].own[m] : e->pcells[i].est[m];
@@ -1723,8 +1721,9 @@ static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint64_t h, uin
 {
     uint32_t b = epoch / s->cfg.distinct_bucket_epochs;
     /* Most adds go to the latest bucket: found without a call. */
-    struct bucket *last = e->nbuckets ? &ENT_BUCKETS(e)[e->nbuckets - 1] : NULL;
-    struct bucket *bk = last && last->b == b ? last : bucket_get(s, e, b);
+    struct bucket *bk = e->nbuckets && ENT_BUCKETS(e)[e->nbuckets - 1].b == b
+                            ? &ENT_BUCKETS(e)[e->nbuckets - 1]
+                            : bucket_get(s, e, b);
     if (!bk)
         return IVT_ENOMEM;
     /* A growing exact array is the one change of e's footprint an add
@@ -2009,13 +2008,12 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
     }
     /* Fast path: our slot of this epoch is usually the last, or among the
      * last. */
-    struct slot *slots = ENT_SLOTS(e);
-    struct slot *sl = e->nslots ? &slots[e->nslots - 1] : NULL;
+    struct slot *sl = e->nslots ? &ENT_SLOTS(e)[e->nslots - 1] : NULL;
     if (sl && (sl->epoch != epoch || sl->origin != SELF)) {
         sl = NULL;
-        for (uint32_t i = e->nslots - 1; i-- > 0 && slots[i].epoch >= epoch;)
-            if (slots[i].epoch == epoch && slots[i].origin == SELF) {
-                sl = &slots[i];
+        for (uint32_t i = e->nslots - 1; i-- > 0 && ENT_SLOTS(e)[i].epoch >= epoch;)
+            if (ENT_SLOTS(e)[i].epoch == epoch && ENT_SLOTS(e)[i].origin == SELF) {
+                sl = &ENT_SLOTS(e)[i];
                 break;
             }
     }
@@ -2591,13 +2589,12 @@ static bool scratch_items_reserve(struct crdt_store *s, size_t n);
 /* The window union of set d: exact when every bucket is exact. */
 static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d)
 {
-    const struct bucket *bks = ENT_BUCKETS(e);
     bool promoted = false;
     size_t total = 0;
     const struct dset *only = NULL; /* the one non-empty set, if one */
     uint32_t nonempty = 0;
     for (uint32_t i = 0; i < e->nbuckets; i++) {
-        const struct dset *ds = &bks[i].set[d];
+        const struct dset *ds = &ENT_BUCKETS(e)[i].set[d];
         promoted |= ds->promoted;
         total += ds->n;
         if (ds->promoted || ds->n) {
@@ -2616,7 +2613,7 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
         }
         memset(s->scratch_reg, 0, crdt_hll_size(p));
         for (uint32_t i = 0; i < e->nbuckets; i++) {
-            const struct dset *ds = &bks[i].set[d];
+            const struct dset *ds = &ENT_BUCKETS(e)[i].set[d];
             if (ds->promoted == DSET_DENSE)
                 crdt_hll_merge(s->scratch_reg, ds->u.reg, p);
             else if (ds->promoted == DSET_SPARSE)
@@ -2633,7 +2630,7 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
         return total; /* an upper bound is the safe side for a count */
     size_t k = 0;
     for (uint32_t i = 0; i < e->nbuckets; i++) {
-        const struct dset *ds = &bks[i].set[d];
+        const struct dset *ds = &ENT_BUCKETS(e)[i].set[d];
         if (ds->n)
             memcpy(s->scratch_items + k, dset_items(ds), ds->n * sizeof(uint64_t));
         k += ds->n;
@@ -2649,14 +2646,13 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
  */
 static int64_t distinct_local(struct crdt_store *s, const struct ent *e, int d)
 {
-    const struct bucket *bks = ENT_BUCKETS(e);
     if (e->nbuckets == 1) { /* most records: no union to take */
-        const struct dset *ds = &bks[0].set[d];
+        const struct dset *ds = &ENT_BUCKETS(e)[0].set[d];
         return ds->promoted || ds->n > LMASK_BITS ? -1 : __builtin_popcount(ds->lmask);
     }
     size_t total = 0;
     for (uint32_t i = 0; i < e->nbuckets; i++) {
-        const struct dset *ds = &bks[i].set[d];
+        const struct dset *ds = &ENT_BUCKETS(e)[i].set[d];
         if (ds->promoted || ds->n > LMASK_BITS)
             return -1;
         total += (size_t)__builtin_popcount(ds->lmask);
@@ -2667,7 +2663,7 @@ static int64_t distinct_local(struct crdt_store *s, const struct ent *e, int d)
         return (int64_t)total; /* an upper bound, as distinct_window's */
     size_t k = 0;
     for (uint32_t i = 0; i < e->nbuckets; i++) {
-        const struct dset *ds = &bks[i].set[d];
+        const struct dset *ds = &ENT_BUCKETS(e)[i].set[d];
         for (uint32_t j = 0; j < ds->n; j++)
             if (ds->lmask >> j & 1)
                 s->scratch_items[k++] = dset_items(ds)[j];
@@ -2710,10 +2706,9 @@ static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
         v->first_epoch = lo;
         v->last_epoch = hi;
     }
-    const struct bucket *bk = ENT_BUCKETS(e);
     for (uint32_t i = 0; i < e->nbuckets && !approx; i++)
         for (int d = 0; d < NSETS; d++)
-            approx |= bk[i].set[d].promoted;
+            approx |= ENT_BUCKETS(e)[i].set[d].promoted;
     v->approximate = approx;
 }
 
