@@ -259,98 +259,57 @@ enum {
  * three allocations on three pages. Past one, the arrays move to the heap.
  * Records never move (the slab is allocated once), so the arrays may point
  * into their own record.
- *
- * Lines, as an update reads them (session 8): line 0 is a head of 24 B
- * and the first slot, all an update that adds no item reads (its
- * entity's hash and kind are checked in the table entry, not here); line
- * 1 is the first bucket's header and its three public sets, which an
- * update that adds items reads too (when the arrays are on the heap, the
- * pointers to them sit in those lines' place); line 2 holds the
- * contributing origins' set (our first event of an epoch adds to it),
- * the accounting (an exact set that grows) and the expiry key; line 3
- * the links, hash and digest, read when an update queues the record or
- * makes its digest stale; the rest only queries, flush and digests read.
  */
 struct ent {
+    uint64_t h;
     uint64_t ver; /* last rise (0: free) */
-    uint32_t nslots;
-    uint16_t npcells, nbuckets;
-    uint8_t queued, dig_ok;
-    uint8_t admitted; /* shared: flushed, digested and repaired (crdt_store_admit) */
-    uint8_t key_len;
-    uint8_t local_ok; /* local[] is valid (an update only clears this) */
-    uint8_t fleet_ok; /* fleet[] is valid (an update only clears this) */
-    uint8_t dist_ok;  /* bit d: dist[d] is valid (one set changing keeps the others) */
-    uint8_t heap;     /* ENT_HEAP_*: which of the arrays left the record */
-    /* The slots: the first one in place, or, past one (ENT_HEAP_SLOTS),
-     * where the array went (read through ENT_SLOTS). */
-    union {
-        struct slot one;
-        struct {
-            struct slot *p;
-            uint32_t cap;
-        } heap;
-    } s1;
-    /* The buckets, the same way (ENT_BUCKETS): the first bucket's header
-     * and public sets fill line 1, the contributing origins' set opens
-     * line 2. */
-    union {
-        struct bucket one;
-        struct {
-            struct bucket *p;
-            uint32_t cap;
-        } heap;
-    } b1;
-    uint16_t cappcells;
+    struct slot *slots;
+    struct bucket *buckets;
+    uint32_t nslots, capslots;
+    uint16_t npcells, cappcells, nbuckets, capbuckets;
+    uint8_t kind, key_len, live, queued, dig_ok;
+    uint8_t dist_ok;   /* bit d: dist[d] is valid (one set changing keeps the others) */
+    uint8_t admitted;  /* shared: flushed, digested and repaired (crdt_store_admit) */
+    uint8_t key_sent;  /* a delta of ours carried the display key */
+    uint32_t xkey;     /* the expiry list it is filed in (see ent_xkey), 0: none */
+    uint8_t local_ok;  /* local[] is valid (an update only clears this) */
+    uint8_t fleet_ok;  /* fleet[] is valid (an update only clears this) */
+    struct slot slot1; /* slots while capslots <= 1 */
     /* This record's share of the store's running totals (crdt_store_stats),
-     * as last added to them by ent_account (an update that grows an exact
-     * set moves it: stage C prefetches this line then). */
+     * as last added to them by ent_account: in the hot part because an
+     * update that grows a set moves it (a quarter of the distinct adds of
+     * a set growing to promotion). */
     uint32_t acct_bytes;
     uint16_t acct_pcells, acct_psets;
-    uint32_t xkey; /* the expiry list it is filed in (see ent_xkey), 0: none */
-    uint8_t kind, live;
-    uint8_t key_sent; /* a delta of ours carried the display key */
-    struct pcell *pcells;
-    char *key;
-    uint64_t flushed; /* store version at its last flush */
-    /* colder: an update reads none of this line unless it queues the
-     * record for flush or makes its digest stale (stage C prefetches it
-     * then) */
+    /* Buckets while capbuckets <= 1. Placed so that its sets fill the third
+     * line: an update that adds no item reads two lines (the head; our
+     * slot and the bucket's header, which the expiry key reads). */
+    struct bucket bucket1;
+    /* colder: flush, digests, queries; an update reads none of it unless
+     * it queues the record for flush or makes its digest stale (ENT_HOT;
+     * the prefetch stages fetch this line then) */
     uint32_t dprev, dnext; /* flush queue, or the free list (dnext) */
+    uint64_t flushed;      /* store version at its last flush */
     uint64_t digest;       /* cached, valid when dig_ok (then in its bucket's sum) */
     struct link lk[NLINKS];
-    uint64_t h;           /* dig_invalidate reads it with the links */
     uint64_t dist[NSETS]; /* cached window estimates, see dist_ok */
     /* Our own part of the window sums, cached when local_ok: the sum of
      * our slots' counts and our events in promoted epochs (ent_local).
      * Kept here, out of the lines an update touches, because only
-     * queries read it. */
+     * queries read it: in the hot part it made them five lines, not four. */
     uint64_t local[CRDT_COUNTERS];
     /* The fleet's window sums, cached when fleet_ok: the sum of the slots'
      * counts and the promoted epochs' estimates (ent_fleet). Cold for the
-     * same reason as local[]: an update clears fleet_ok. */
+     * same reason as local[]: while every update raised them they were 48 B
+     * of the hot part; now an update clears fleet_ok, and a queued record
+     * with one slot and one bucket is updated in 3 lines, not 4. */
     uint64_t fleet[CRDT_COUNTERS];
-    /* Whole lines: the slab's records start on line boundaries. */
-    uint8_t pad[16];
+    struct pcell *pcells;
+    char *key;
 };
 
-enum { ENT_HEAP_SLOTS = 1, ENT_HEAP_BUCKETS = 2 };
-
-_Static_assert(offsetof(struct ent, b1) == 64, "an update without items reads line 0 only");
-_Static_assert(offsetof(struct ent, b1.one.set[CRDT_DISTINCTS]) == 128,
-               "the first bucket's header and public sets are line 1");
-_Static_assert(offsetof(struct ent, pcells) + 8 <= 192, "the shape is line 2");
-_Static_assert(offsetof(struct ent, dprev) == 192, "the links open line 3");
-_Static_assert(offsetof(struct ent, h) + 8 <= 256, "the links and digest are line 3");
-_Static_assert(sizeof(struct ent) % 64 == 0, "records are whole lines");
-
-/* A record's slot and bucket arrays and their capacities. The heap
- * pointers sit where the first slot and bucket were, in the line an
- * update reads anyway (macros: for const and mutable records alike). */
-#define ENT_SLOTS(e)      ((e)->heap & ENT_HEAP_SLOTS ? (e)->s1.heap.p : &(e)->s1.one)
-#define ENT_BUCKETS(e)    ((e)->heap & ENT_HEAP_BUCKETS ? (e)->b1.heap.p : &(e)->b1.one)
-#define ENT_CAPSLOTS(e)   ((e)->heap & ENT_HEAP_SLOTS ? (e)->s1.heap.cap : 1u)
-#define ENT_CAPBUCKETS(e) ((e)->heap & ENT_HEAP_BUCKETS ? (e)->b1.heap.cap : 1u)
+_Static_assert(offsetof(struct ent, dprev) == 192, "an update's part of a record is 3 lines");
+_Static_assert(offsetof(struct ent, bucket1.set) == 128, "the first bucket's sets are line 2");
 
 /* A journal entry: item was added to set d of bucket b of the record at
  * idx (whose hash was h: a slab slot can be reused) at store version ver
@@ -361,32 +320,24 @@ struct jrnl {
     uint8_t d;
 };
 
-/* The record's lines, as the update's prefetch stages name them (see the
- * comment above struct ent): the first bucket (line 1), the origins' set
- * and the shape (line 2), the links (line 3). */
-#define ENT_BUCKET1 offsetof(struct ent, b1)
-#define ENT_SHAPE   offsetof(struct ent, b1.one.set[ORIGIN_SET])
-#define ENT_LINKS   offsetof(struct ent, dprev)
+/* The bytes of a record an update of an entity already queued for flush
+ * reads and writes: what the hot path prefetches (3 lines of 6; 2 when
+ * it adds no item, see ENT_NOSET). */
+#define ENT_HOT offsetof(struct ent, dprev)
 
-/* The bytes of a record a join reads: up to and with the flush-queue and
- * list links (a join usually queues the record and makes its digest
- * stale). */
-#define ENT_JOIN (ENT_LINKS + 64)
+/* The bytes of a record an update that adds no item to a set reads: all
+ * but the first bucket's sets. */
+#define ENT_NOSET offsetof(struct ent, bucket1.set)
+
+/* ... and the line after them, with the flush-queue and list links: a
+ * join usually queues the record and makes its digest stale. */
+#define ENT_JOIN (ENT_HOT + 64)
 
 /* A slot of a record being merged, checked and waiting to be joined. */
 struct in_slot {
     uint32_t epoch;
     uint32_t origin; /* store index */
     uint32_t c[CRDT_COUNTERS];
-};
-
-/* An entity table entry: the entity's kind and hash beside its record's
- * index, so a lookup decides without reading the record (which then
- * needs neither in its first line). 16 B: four to a line. */
-struct tent {
-    uint64_t h;
-    uint32_t ref;  /* record index + 1; 0: empty */
-    uint32_t kind; /* enum crdt_kind */
 };
 
 struct origin_rec {
@@ -416,7 +367,7 @@ struct crdt_store {
 
     struct ent *ents;
     uint32_t nents, free_head, used_hi;
-    struct tent *tab;
+    uint64_t *tab; /* (key32 << 32) | (index + 1); 0 = empty */
     uint64_t tmask;
 
     struct origin_rec *origins; /* ocap records, of which norigins_hi were used */
@@ -783,18 +734,18 @@ static void dset_free(struct crdt_store *s, struct dset *d)
 static void ent_free_parts(struct crdt_store *s, struct ent *e)
 {
     for (uint32_t i = 0; i < e->nslots; i++)
-        s->origins[ENT_SLOTS(e)[i].origin].refs--;
+        s->origins[e->slots[i].origin].refs--;
     for (uint32_t i = 0; i < e->npcells; i++)
         for (int m = 0; m < CRDT_COUNTERS; m++)
             crdt__pool_put(&s->creg, e->pcells[i].reg[m]);
     for (uint32_t i = 0; i < e->nbuckets; i++)
         for (int d = 0; d < NSETS; d++)
-            dset_free(s, &ENT_BUCKETS(e)[i].set[d]);
-    if (e->heap & ENT_HEAP_SLOTS)
-        free(e->s1.heap.p);
+            dset_free(s, &e->buckets[i].set[d]);
+    if (e->slots != &e->slot1)
+        free(e->slots);
     free(e->pcells);
-    if (e->heap & ENT_HEAP_BUCKETS)
-        free(e->b1.heap.p);
+    if (e->buckets != &e->bucket1)
+        free(e->buckets);
     crdt__small_put(&s->mem, e->key, e->key_len + 1u);
 }
 
@@ -837,40 +788,49 @@ static inline uint32_t key32(enum crdt_kind kind, uint64_t h)
     return (uint32_t)(h ^ (h >> 32)) ^ ((uint32_t)kind * 0x9e3779b9u);
 }
 
-/* The table position of (kind, h), or of the empty entry that ends its
- * probe. */
-static inline uint64_t tab_pos(const struct crdt_store *s, enum crdt_kind kind, uint64_t h)
+/* The index of (kind, h), or NONE. With check false, the first entry whose
+ * tag matches, without reading any record (a hint for prefetching). */
+static inline uint32_t tab_lookup(const struct crdt_store *s, enum crdt_kind kind, uint64_t h,
+                                  bool check)
 {
-    uint64_t i = key32(kind, h) & s->tmask;
-    while (s->tab[i].ref && (s->tab[i].h != h || s->tab[i].kind != (uint32_t)kind))
-        i = (i + 1) & s->tmask;
-    return i;
+    uint32_t k = key32(kind, h);
+    for (uint64_t i = k & s->tmask;; i = (i + 1) & s->tmask) {
+        uint64_t v = s->tab[i];
+        if (!v)
+            return NONE;
+        if ((uint32_t)(v >> 32) == k) {
+            uint32_t idx = (uint32_t)v - 1;
+            if (!check || (s->ents[idx].h == h && s->ents[idx].kind == kind))
+                return idx;
+        }
+    }
 }
 
-/* The index of (kind, h), or NONE. */
 static uint32_t ent_find(const struct crdt_store *s, enum crdt_kind kind, uint64_t h)
 {
-    return s->tab[tab_pos(s, kind, h)].ref - 1; /* 0 - 1: NONE */
+    return tab_lookup(s, kind, h, true);
 }
 
 static void tab_remove(struct crdt_store *s, uint32_t idx)
 {
     const struct ent *e = &s->ents[idx];
-    uint64_t i = tab_pos(s, (enum crdt_kind)e->kind, e->h);
+    uint64_t i = key32(e->kind, e->h) & s->tmask;
+    while ((uint32_t)s->tab[i] != idx + 1)
+        i = (i + 1) & s->tmask;
     /* Backward-shift deletion: no tombstones, probe lengths stay short. */
-    for (uint64_t j = (i + 1) & s->tmask; s->tab[j].ref; j = (j + 1) & s->tmask) {
-        uint64_t home = key32((enum crdt_kind)s->tab[j].kind, s->tab[j].h) & s->tmask;
+    for (uint64_t j = (i + 1) & s->tmask; s->tab[j]; j = (j + 1) & s->tmask) {
+        uint64_t home = (uint32_t)(s->tab[j] >> 32) & s->tmask;
         bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
         if (movable) {
             s->tab[i] = s->tab[j];
             i = j;
         }
     }
-    s->tab[i] = (struct tent){0, 0, 0};
+    s->tab[i] = 0;
 }
 
 /* Doubles the table once it would pass half full, up to twice
- * max_entities (the size it had before it grew). Entries carry their key,
+ * max_entities (the size it had before it grew). Entries carry their key32,
  * so a rehash reads no record. Returns 0 or IVT_ENOMEM (the table is then
  * unchanged and still has room: it is at most half full). */
 static int tab_reserve(struct crdt_store *s)
@@ -880,17 +840,17 @@ static int tab_reserve(struct crdt_store *s)
         size >= pow2_at_least((uint64_t)s->cfg.max_entities * 2))
         return 0;
     uint64_t nsize = size * 2, nmask = nsize - 1;
-    struct tent *nt = crdt__mem_map(&s->mem, nsize * sizeof(*nt));
+    uint64_t *nt = crdt__mem_map(&s->mem, nsize * sizeof(*nt));
     if (!nt)
         return IVT_ENOMEM;
     for (uint64_t i = 0; i < size; i++) {
-        const struct tent *v = &s->tab[i];
-        if (!v->ref)
+        uint64_t v = s->tab[i];
+        if (!v)
             continue;
-        uint64_t j = key32((enum crdt_kind)v->kind, v->h) & nmask;
-        while (nt[j].ref)
+        uint64_t j = (uint32_t)(v >> 32) & nmask;
+        while (nt[j])
             j = (j + 1) & nmask;
-        nt[j] = *v;
+        nt[j] = v;
     }
     crdt__mem_unmap(&s->mem, s->tab, size * sizeof(*s->tab));
     s->tab = nt;
@@ -958,11 +918,11 @@ static inline uint32_t ent_xkey(const struct crdt_store *s, const struct ent *e)
 {
     uint64_t k = UINT64_MAX;
     if (e->nslots)
-        k = (uint64_t)ENT_SLOTS(e)[0].epoch + 1;
+        k = (uint64_t)e->slots[0].epoch + 1;
     if (e->npcells && (uint64_t)e->pcells[0].epoch + 1 < k)
         k = (uint64_t)e->pcells[0].epoch + 1;
     if (e->nbuckets) {
-        uint64_t b = ((uint64_t)ENT_BUCKETS(e)[0].b + 1) * s->cfg.distinct_bucket_epochs;
+        uint64_t b = ((uint64_t)e->buckets[0].b + 1) * s->cfg.distinct_bucket_epochs;
         k = b < k ? b : k;
     }
     return k == UINT64_MAX ? 0 : (uint32_t)(k > UINT32_MAX ? UINT32_MAX : k);
@@ -1094,9 +1054,9 @@ static void ent_sums(const struct ent *e, bool own, uint64_t out[CRDT_COUNTERS])
 {
     memset(out, 0, CRDT_COUNTERS * sizeof(*out));
     for (uint32_t i = 0; i < e->nslots; i++)
-        if (!own || ENT_SLOTS(e)[i].origin == SELF)
+        if (!own || e->slots[i].origin == SELF)
             for (int m = 0; m < CRDT_COUNTERS; m++)
-                out[m] += ENT_SLOTS(e)[i].c[m];
+                out[m] += e->slots[i].c[m];
     for (uint32_t i = 0; i < e->npcells; i++)
         for (int m = 0; m < CRDT_COUNTERS; m++)
             out[m] += own ? e->pcells[i].own[m] : e->pcells[i].est[m];
@@ -1231,7 +1191,11 @@ static uint32_t ent_get_or_create(struct crdt_store *s, enum crdt_kind kind, uin
     e->dprev = e->dnext = NONE;
     e->admitted = (uint8_t)(s->cfg.admit_kinds >> kind & 1);
     s->nadmitted += e->admitted;
-    s->tab[tab_pos(s, kind, h)] = (struct tent){h, idx + 1, (uint32_t)kind};
+    uint32_t k32 = key32(kind, h);
+    uint64_t i = k32 & s->tmask;
+    while (s->tab[i])
+        i = (i + 1) & s->tmask;
+    s->tab[i] = (uint64_t)k32 << 32 | (idx + 1);
     list_push(s, &s->bhead[bucket_of(s, h)], idx, LK_BUCKET);
     dirty_push(s, idx); /* no digest yet */
     s->nents++;
@@ -1301,7 +1265,7 @@ static void ent_mark_flushed(struct crdt_store *s, struct ent *e)
 {
     e->flushed = s->ver;
     for (uint32_t i = 0; i < e->nbuckets; i++)
-        ENT_BUCKETS(e)[i].risen = ENT_BUCKETS(e)[i].whole = 0;
+        e->buckets[i].risen = e->buckets[i].whole = 0;
 }
 
 /* Something in e rose: version it, drop caches. */
@@ -1640,12 +1604,15 @@ static int dset_add(struct crdt_store *s, struct dset *d, uint64_t item)
     return dset_add_own(s, d, item, false, NULL);
 }
 
-/* Room for more elements in an array of cap elements that starts inside
- * the record (at inl, capacity 1) and moves to the heap, doubling, past
- * that. Returns the heap array (*cap updated), or NULL with nothing
- * changed. The caller stores it where the element in place was. */
-static void *grow_heap(void *arr, const void *inl, uint32_t *cap, size_t size)
+/* Room for one more element in an array that starts inside the record (at
+ * inl, capacity 1) and moves to the heap, doubling, past that. Returns the
+ * array (*cap updated), or NULL with nothing changed. */
+static void *grow_small(void *arr, void *inl, uint32_t *cap, size_t size)
 {
+    if (!*cap) {
+        *cap = 1;
+        return inl;
+    }
     uint32_t c = *cap * 2;
     void *p = arr == inl ? malloc(c * size) : realloc(arr, c * size);
     if (!p)
@@ -1659,34 +1626,30 @@ static void *grow_heap(void *arr, const void *inl, uint32_t *cap, size_t size)
 static struct bucket *bucket_get(struct crdt_store *s, struct ent *e, uint32_t b)
 {
     uint32_t i = e->nbuckets;
-    while (i > 0 && ENT_BUCKETS(e)[i - 1].b > b)
+    while (i > 0 && e->buckets[i - 1].b > b)
         i--;
-    if (i > 0 && ENT_BUCKETS(e)[i - 1].b == b)
-        return &ENT_BUCKETS(e)[i - 1];
-    if (e->nbuckets == ENT_CAPBUCKETS(e)) {
-        uint32_t cap = ENT_CAPBUCKETS(e);
-        struct bucket *p = grow_heap(ENT_BUCKETS(e), &e->b1.one, &cap, sizeof(*p));
+    if (i > 0 && e->buckets[i - 1].b == b)
+        return &e->buckets[i - 1];
+    if (e->nbuckets == e->capbuckets) {
+        uint32_t cap = e->capbuckets;
+        struct bucket *p = grow_small(e->buckets, &e->bucket1, &cap, sizeof(*p));
         if (!p)
             return NULL;
-        e->b1.heap.p = p;
-        e->b1.heap.cap = cap;
-        e->heap |= ENT_HEAP_BUCKETS;
+        e->buckets = p;
+        e->capbuckets = (uint16_t)cap;
         s->shape++;
     }
-    memmove(ENT_BUCKETS(e) + i + 1, ENT_BUCKETS(e) + i,
-            (e->nbuckets - i) * sizeof(*ENT_BUCKETS(e)));
+    memmove(e->buckets + i + 1, e->buckets + i, (e->nbuckets - i) * sizeof(*e->buckets));
     s->xmoved = true;
-    memset(&ENT_BUCKETS(e)[i], 0, sizeof(ENT_BUCKETS(e)[i]));
-    ENT_BUCKETS(e)[i].b = b;
+    memset(&e->buckets[i], 0, sizeof(e->buckets[i]));
+    e->buckets[i].b = b;
     e->nbuckets++;
-    return &ENT_BUCKETS(e)[i];
+    return &e->buckets[i];
 }
 
-/* Notes that our own event added item to set d of bk (see struct jrnl; h:
- * e's hash, which the update has at hand and the record keeps in its
- * links line). */
-static void jrnl_add(struct crdt_store *s, const struct ent *e, uint64_t h, struct bucket *bk,
-                     int d, uint64_t item)
+/* Notes that our own event added item to set d of bk (see struct jrnl). */
+static void jrnl_add(struct crdt_store *s, const struct ent *e, struct bucket *bk, int d,
+                     uint64_t item)
 {
     uint8_t bit = (uint8_t)(1u << d);
     /* A record not shared yet sends all of our part when it is admitted
@@ -1708,21 +1671,21 @@ static void jrnl_add(struct crdt_store *s, const struct ent *e, uint64_t h, stru
         s->jrnl = p;
         s->jcap = cap;
     }
-    s->jrnl[s->jn++] = (struct jrnl){h, item, s->ver, (uint32_t)(e - s->ents), bk->b, (uint8_t)d};
+    s->jrnl[s->jn++] =
+        (struct jrnl){e->h, item, s->ver, (uint32_t)(e - s->ents), bk->b, (uint8_t)d};
     s->jsorted = false;
     bk->risen |= bit;
 }
 
 /* Adds item to set d of the bucket holding epoch; own: for one of our
- * events (h: e's hash, for the journal). Returns 1 (grew), 0, or
- * IVT_ENOMEM. */
-static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint64_t h, uint32_t epoch, int d,
+ * events. Returns 1 (grew), 0, or IVT_ENOMEM. */
+static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint32_t epoch, int d,
                             uint64_t item, bool own)
 {
     uint32_t b = epoch / s->cfg.distinct_bucket_epochs;
     /* Most adds go to the latest bucket: found without a call. */
-    struct bucket *bk = e->nbuckets && ENT_BUCKETS(e)[e->nbuckets - 1].b == b
-                            ? &ENT_BUCKETS(e)[e->nbuckets - 1]
+    struct bucket *bk = e->nbuckets && e->buckets[e->nbuckets - 1].b == b
+                            ? &e->buckets[e->nbuckets - 1]
                             : bucket_get(s, e, b);
     if (!bk)
         return IVT_ENOMEM;
@@ -1730,16 +1693,14 @@ static int ent_distinct_add(struct crdt_store *s, struct ent *e, uint64_t h, uin
      * makes a quarter of the time: accounted here, not by a walk of e. */
     uint32_t grew = 0;
     int rc = dset_add_own(s, &bk->set[d], item, own, &grew);
-    if (grew) { /* line 2: written only then */
-        e->acct_bytes += grew;
-        s->acct_bytes += grew;
-    }
+    e->acct_bytes += grew;
+    s->acct_bytes += grew;
     if (rc > 0) {
         bk->ver = s->ver;
         if (s->cfg.forward_merged)
             bk->risen |= (uint8_t)(1u << d);
         else if (own)
-            jrnl_add(s, e, h, bk, d, item);
+            jrnl_add(s, e, bk, d, item);
         e->dist_ok &= (uint8_t) ~(1u << d);
     }
     return rc;
@@ -1827,13 +1788,13 @@ static struct pcell *promote(struct crdt_store *s, struct ent *e, uint32_t epoch
     e->npcells++;
     s->shape++;
     uint32_t lo = 0;
-    while (lo < e->nslots && ENT_SLOTS(e)[lo].epoch < epoch)
+    while (lo < e->nslots && e->slots[lo].epoch < epoch)
         lo++;
     uint32_t hi = lo;
-    while (hi < e->nslots && ENT_SLOTS(e)[hi].epoch == epoch)
+    while (hi < e->nslots && e->slots[hi].epoch == epoch)
         hi++;
     for (uint32_t i = lo; i < hi; i++) {
-        const struct slot *sl = &ENT_SLOTS(e)[i];
+        const struct slot *sl = &e->slots[i];
         for (int m = 0; m < CRDT_COUNTERS; m++) {
             if (pcell_insert(s, e, pc, sl->origin, m, 1, sl->c[m]) < 0)
                 return NULL;
@@ -1843,7 +1804,7 @@ static struct pcell *promote(struct crdt_store *s, struct ent *e, uint32_t epoch
         s->origins[sl->origin].refs--;
     }
     if (hi > lo) {
-        memmove(ENT_SLOTS(e) + lo, ENT_SLOTS(e) + hi, (e->nslots - hi) * sizeof(*ENT_SLOTS(e)));
+        memmove(e->slots + lo, e->slots + hi, (e->nslots - hi) * sizeof(*e->slots));
         e->nslots -= hi - lo;
         e->fleet_ok = 0;
     }
@@ -1859,24 +1820,21 @@ static struct slot *slot_get(struct crdt_store *s, struct ent *e, uint32_t epoch
 {
     uint32_t i = e->nslots;
     *fresh = false;
-    while (i > 0 && (ENT_SLOTS(e)[i - 1].epoch > epoch ||
-                     (ENT_SLOTS(e)[i - 1].epoch == epoch &&
-                      origin_cmp_idx(s, ENT_SLOTS(e)[i - 1].origin, origin) > 0)))
+    while (i > 0 && (e->slots[i - 1].epoch > epoch ||
+                     (e->slots[i - 1].epoch == epoch &&
+                      origin_cmp_idx(s, e->slots[i - 1].origin, origin) > 0)))
         i--;
-    if (i > 0 && ENT_SLOTS(e)[i - 1].epoch == epoch && ENT_SLOTS(e)[i - 1].origin == origin)
-        return &ENT_SLOTS(e)[i - 1];
-    if (e->nslots == ENT_CAPSLOTS(e)) {
-        uint32_t cap = ENT_CAPSLOTS(e);
-        struct slot *p = grow_heap(ENT_SLOTS(e), &e->s1.one, &cap, sizeof(*p));
+    if (i > 0 && e->slots[i - 1].epoch == epoch && e->slots[i - 1].origin == origin)
+        return &e->slots[i - 1];
+    if (e->nslots == e->capslots) {
+        struct slot *p = grow_small(e->slots, &e->slot1, &e->capslots, sizeof(*p));
         if (!p)
             return NULL;
-        e->s1.heap.p = p;
-        e->s1.heap.cap = cap;
-        e->heap |= ENT_HEAP_SLOTS;
+        e->slots = p;
         s->shape++;
     }
-    memmove(ENT_SLOTS(e) + i + 1, ENT_SLOTS(e) + i, (e->nslots - i) * sizeof(*ENT_SLOTS(e)));
-    struct slot *sl = &ENT_SLOTS(e)[i];
+    memmove(e->slots + i + 1, e->slots + i, (e->nslots - i) * sizeof(*e->slots));
+    struct slot *sl = &e->slots[i];
     s->xmoved = true;
     memset(sl, 0, sizeof(*sl));
     sl->epoch = epoch;
@@ -1890,8 +1848,8 @@ static struct slot *slot_get(struct crdt_store *s, struct ent *e, uint32_t epoch
 static uint32_t slots_in_epoch(const struct ent *e, uint32_t epoch)
 {
     uint32_t n = 0;
-    for (uint32_t i = e->nslots; i-- > 0 && ENT_SLOTS(e)[i].epoch >= epoch;)
-        n += ENT_SLOTS(e)[i].epoch == epoch;
+    for (uint32_t i = e->nslots; i-- > 0 && e->slots[i].epoch >= epoch;)
+        n += e->slots[i].epoch == epoch;
     return n;
 }
 
@@ -1937,8 +1895,7 @@ static int counter_join(struct crdt_store *s, struct ent *e, uint32_t epoch, uin
     if (rose)
         sl->ver = s->ver;
     if (fresh) {
-        int rc = ent_distinct_add(s, e, e->h, epoch, ORIGIN_SET, s->origins[origin].hash,
-                                  origin == SELF);
+        int rc = ent_distinct_add(s, e, epoch, ORIGIN_SET, s->origins[origin].hash, origin == SELF);
         if (rc < 0)
             return rc;
         if (slots_in_epoch(e, epoch) > s->cfg.counter_slots_max && !promote(s, e, epoch))
@@ -1988,7 +1945,7 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
         /* Our first event in an epoch promoted by others' slots: we are
          * one more contributing origin, as a fresh slot would say. */
         if (!before && adds) {
-            int rc = ent_distinct_add(s, e, e->h, epoch, ORIGIN_SET, s->origins[SELF].hash, true);
+            int rc = ent_distinct_add(s, e, epoch, ORIGIN_SET, s->origins[SELF].hash, true);
             if (rc < 0)
                 return rc;
         }
@@ -2008,12 +1965,12 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
     }
     /* Fast path: our slot of this epoch is usually the last, or among the
      * last. */
-    struct slot *sl = e->nslots ? &ENT_SLOTS(e)[e->nslots - 1] : NULL;
+    struct slot *sl = e->nslots ? &e->slots[e->nslots - 1] : NULL;
     if (sl && (sl->epoch != epoch || sl->origin != SELF)) {
         sl = NULL;
-        for (uint32_t i = e->nslots - 1; i-- > 0 && ENT_SLOTS(e)[i].epoch >= epoch;)
-            if (ENT_SLOTS(e)[i].epoch == epoch && ENT_SLOTS(e)[i].origin == SELF) {
-                sl = &ENT_SLOTS(e)[i];
+        for (uint32_t i = e->nslots - 1; i-- > 0 && e->slots[i].epoch >= epoch;)
+            if (e->slots[i].epoch == epoch && e->slots[i].origin == SELF) {
+                sl = &e->slots[i];
                 break;
             }
     }
@@ -2092,33 +2049,29 @@ PREFETCH_FN void prefetch_span(const void *p, size_t len)
 /* Stage 3: the arrays an update of e in epoch will write, and the line of
  * e's links if the update will queue it for flush or make its digest
  * stale (a daemon flushes and digests often: then the first update
- * after each does both). The slot and bucket inside the record came with
- * stage B's lines, and so did the heap arrays' pointers, which sit in
- * their place. The latest bucket is taken for the epoch's without a
- * division: when it is an older one, a prefetch is wasted. */
+ * after each does both). Arrays inside the record (slot1, bucket1) came
+ * with stage B's lines. The latest bucket is taken for the epoch's
+ * without a division: when it is an older one, a prefetch is wasted. */
 PREFETCH_FN void prefetch_parts(const struct crdt_store *s, const struct ent *e, uint32_t epoch,
                                 const struct crdt_update *x)
 {
-    const char *c = (const char *)e;
     if (e->dig_ok || (e->admitted && !e->queued))
-        __builtin_prefetch(c + ENT_LINKS, 1);
-    const struct slot *sl = ENT_SLOTS(e);
-    if ((e->heap & ENT_HEAP_SLOTS) && e->nslots)
-        prefetch_span(&sl[e->nslots - 1], sizeof(struct slot));
+        __builtin_prefetch((const char *)e + ENT_HOT, 1);
+    if (e->slots != &e->slot1 && e->nslots)
+        prefetch_span(&e->slots[e->nslots - 1], sizeof(struct slot));
     unsigned mask = x->item_mask & DISTINCT_MASK;
     if (!mask) {
         /* Our first event of an epoch adds our origin to the bucket's
-         * contributors (line 2) and files the record for expiry anew:
-         * lines stage B left out when the update itself adds no item. */
-        if (!e->nslots || sl[e->nslots - 1].epoch != epoch || sl[e->nslots - 1].origin != SELF) {
-            __builtin_prefetch(c + ENT_BUCKET1, 1);
-            __builtin_prefetch(c + ENT_SHAPE, 1);
-        }
+         * contributors: the sets' line, which stage B left out when the
+         * update itself adds no item. */
+        if (e->buckets == &e->bucket1 && (!e->nslots || e->slots[e->nslots - 1].epoch != epoch ||
+                                          e->slots[e->nslots - 1].origin != SELF))
+            __builtin_prefetch(e->bucket1.set, 1);
         return;
     }
     if (!e->nbuckets)
         return;
-    const struct bucket *bk = &ENT_BUCKETS(e)[e->nbuckets - 1];
+    const struct bucket *bk = &e->buckets[e->nbuckets - 1];
     for (; mask; mask &= mask - 1) {
         int d = __builtin_ctz(mask);
         const struct dset *ds = &bk->set[d];
@@ -2127,31 +2080,21 @@ PREFETCH_FN void prefetch_parts(const struct crdt_store *s, const struct ent *e,
                 ds->u.reg + (x->item[d] & (crdt_hll_size(s->cfg.distinct_hll_p) - 1)), 1);
         else if (ds->promoted == DSET_SPARSE)
             prefetch_span(ds->u.sp, ds->n * sizeof(uint32_t));
-        else {
-            if (ds->cap)
-                prefetch_span(ds->u.items, ds->n * sizeof(uint64_t));
-            /* A full exact array grows or promotes: its bytes are
-             * accounted in line 2. */
-            if (ds->n >= (ds->cap ? ds->cap : 1u))
-                __builtin_prefetch(c + ENT_SHAPE, 1);
-        }
+        else if (ds->cap)
+            prefetch_span(ds->u.items, ds->n * sizeof(uint64_t));
     }
 }
 
-/* Applies one update (entity hash h; at: the table position where stage
- * B found the entity, or an empty position). Returns 0, IVT_ENOMEM. */
+/* Applies one update (entity hash h; hint: the record the table named
+ * when the update was prefetched, or NONE). Returns 0, IVT_ENOMEM. */
 static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_update *x, uint64_t h,
-                      uint64_t at)
+                      uint32_t hint)
 {
-    /* The entry at that position still names the entity if it carries its
-     * kind and hash (a create or an eviction since may have moved it): no
-     * second probe of the table, and the record's key is not read. */
+    /* The hint names the entity if that record is live and carries its
+     * key (live records are unique): no second probe of the table. */
     bool created = false;
-    uint32_t idx;
-    if (at <= s->tmask && s->tab[at].ref && s->tab[at].h == h &&
-        s->tab[at].kind == (uint32_t)x->kind)
-        idx = s->tab[at].ref - 1;
-    else
+    uint32_t idx = hint;
+    if (idx == NONE || !s->ents[idx].live || s->ents[idx].h != h || s->ents[idx].kind != x->kind)
         idx = ent_get_or_create(s, x->kind, h, x->key, x->key_len, &created);
     if (idx == NONE)
         return IVT_ENOMEM;
@@ -2168,7 +2111,7 @@ static int update_one(struct crdt_store *s, uint32_t epoch, const struct crdt_up
     for (unsigned mask = x->item_mask & ((1u << CRDT_DISTINCTS) - 1); rc == 0 && mask;
          mask &= mask - 1) {
         int d = __builtin_ctz(mask);
-        rc = ent_distinct_add(s, e, h, epoch, d, x->item[d], true) < 0 ? IVT_ENOMEM : 0;
+        rc = ent_distinct_add(s, e, epoch, d, x->item[d], true) < 0 ? IVT_ENOMEM : 0;
     }
     if (created || s->shape != shape)
         ent_account(s, e);
@@ -2185,7 +2128,6 @@ struct pipe_slot {
     const struct crdt_update *x;
     size_t ev;     /* its event's index */
     uint64_t h;    /* entity hash */
-    uint64_t at;   /* its table position (stage B) */
     uint32_t hint; /* the record the table named (stage B), or NONE */
     uint8_t state; /* PIPE_* below */
 };
@@ -2204,7 +2146,6 @@ static void pipe_stage_a(const struct crdt_store *s, struct pipe_slot *p)
 {
     const struct crdt_update *x = p->x;
     p->hint = NONE;
-    p->at = UINT64_MAX;
     p->state = PIPE_SKIP;
     if ((unsigned)x->kind >= CRDT_KINDS || !x->key_len) {
         p->state = PIPE_BAD;
@@ -2218,27 +2159,27 @@ static void pipe_stage_a(const struct crdt_store *s, struct pipe_slot *p)
     __builtin_prefetch(&s->tab[key32(x->kind, p->h) & s->tmask]);
 }
 
-/* Stage B: the record the table names (its entry has arrived by now):
- * its first line, and the first bucket's line when the update adds
- * items. */
+/* Stage B: the record the table names (its slot has arrived by now). */
 static inline void pipe_stage_b(const struct crdt_store *s, struct pipe_slot *p)
 {
     if (p->state != PIPE_GO)
         return;
-    p->at = tab_pos(s, p->x->kind, p->h);
-    p->hint = s->tab[p->at].ref - 1; /* 0 - 1: NONE */
+    p->hint = tab_lookup(s, p->x->kind, p->h, false);
     if (p->hint == NONE)
         return;
+    /* The record's lines one by one (ENT_NOSET and ENT_HOT are whole
+     * lines): a loop over a length cost more than the prefetches. */
     const char *c = (const char *)&s->ents[p->hint];
     __builtin_prefetch(c, 1);
+    __builtin_prefetch(c + 64, 1);
     if (p->x->item_mask & DISTINCT_MASK)
-        __builtin_prefetch(c + ENT_BUCKET1, 1);
+        __builtin_prefetch(c + ENT_NOSET, 1);
 }
 
 /* Stage C: the arrays the record points to (the record has arrived). */
 PREFETCH_FN void pipe_stage_c(const struct crdt_store *s, const struct pipe_slot *p, uint32_t epoch)
 {
-    if (p->hint != NONE)
+    if (p->hint != NONE && s->ents[p->hint].live)
         prefetch_parts(s, &s->ents[p->hint], epoch, p->x);
 }
 
@@ -2306,7 +2247,7 @@ int crdt_store_update_batch(struct crdt_store *s, int *rc, const struct crdt_eve
                 erc = IVT_EINVAL; /* the event's other updates still apply */
                 continue;
             }
-            if (update_one(s, ev[i].epoch, p->x, p->h, p->at))
+            if (update_one(s, ev[i].epoch, p->x, p->h, p->hint))
                 erc = IVT_ENOMEM; /* the event's later updates are not applied */
         }
         if (!k)
@@ -2329,8 +2270,8 @@ static bool ent_expire(struct crdt_store *s, struct ent *e)
     uint32_t ns = 0, np = 0, nb = 0;
     /* our expired counts leave the sums (recomputed when read) */
     e->local_ok = e->fleet_ok = 0;
-    while (ns < e->nslots && ENT_SLOTS(e)[ns].epoch < fl) {
-        s->origins[ENT_SLOTS(e)[ns].origin].refs--;
+    while (ns < e->nslots && e->slots[ns].epoch < fl) {
+        s->origins[e->slots[ns].origin].refs--;
         ns++;
     }
     while (np < e->npcells && e->pcells[np].epoch < fl) {
@@ -2339,16 +2280,16 @@ static bool ent_expire(struct crdt_store *s, struct ent *e)
             crdt__pool_put(&s->creg, pc->reg[m]);
         np++;
     }
-    while (nb < e->nbuckets && ENT_BUCKETS(e)[nb].b < bfl) {
+    while (nb < e->nbuckets && e->buckets[nb].b < bfl) {
         for (int d = 0; d < NSETS; d++)
-            dset_free(s, &ENT_BUCKETS(e)[nb].set[d]);
+            dset_free(s, &e->buckets[nb].set[d]);
         nb++;
     }
     if (!ns && !np && !nb)
         return false;
     /* Arrays may be NULL when their count is 0: move only what went. */
     if (ns) {
-        memmove(ENT_SLOTS(e), ENT_SLOTS(e) + ns, (e->nslots - ns) * sizeof(*ENT_SLOTS(e)));
+        memmove(e->slots, e->slots + ns, (e->nslots - ns) * sizeof(*e->slots));
         e->nslots -= ns;
     }
     if (np) {
@@ -2356,7 +2297,7 @@ static bool ent_expire(struct crdt_store *s, struct ent *e)
         e->npcells = (uint16_t)(e->npcells - np);
     }
     if (nb) {
-        memmove(ENT_BUCKETS(e), ENT_BUCKETS(e) + nb, (e->nbuckets - nb) * sizeof(*ENT_BUCKETS(e)));
+        memmove(e->buckets, e->buckets + nb, (e->nbuckets - nb) * sizeof(*e->buckets));
         e->nbuckets = (uint16_t)(e->nbuckets - nb);
     }
     dig_invalidate(s, (uint32_t)(e - s->ents));
@@ -2525,7 +2466,7 @@ int crdt__store_check_hist(const struct crdt_store *s)
             }
         for (uint32_t j = 0; j < e->nbuckets; j++)
             for (int d = 0; d < NSETS; d++) {
-                const struct dset *ds = &ENT_BUCKETS(e)[j].set[d];
+                const struct dset *ds = &e->buckets[j].set[d];
                 if (ds->promoted != DSET_DENSE)
                     continue;
                 crdt_hll_histogram(fresh, ds->u.reg, pd);
@@ -2543,9 +2484,8 @@ int crdt__store_check_expiry(const struct crdt_store *s)
         const struct ent *e = &s->ents[i];
         if (!e->live)
             continue;
-        if ((e->nslots && ENT_SLOTS(e)[0].epoch < s->floor) ||
-            (e->npcells && e->pcells[0].epoch < s->floor) ||
-            (e->nbuckets && ENT_BUCKETS(e)[0].b < bfl))
+        if ((e->nslots && e->slots[0].epoch < s->floor) ||
+            (e->npcells && e->pcells[0].epoch < s->floor) || (e->nbuckets && e->buckets[0].b < bfl))
             return IVT_EINVAL; /* evidence older than the window */
         if (!e->xkey || e->xkey != ent_xkey(s, e))
             return IVT_EINVAL;
@@ -2594,7 +2534,7 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
     const struct dset *only = NULL; /* the one non-empty set, if one */
     uint32_t nonempty = 0;
     for (uint32_t i = 0; i < e->nbuckets; i++) {
-        const struct dset *ds = &ENT_BUCKETS(e)[i].set[d];
+        const struct dset *ds = &e->buckets[i].set[d];
         promoted |= ds->promoted;
         total += ds->n;
         if (ds->promoted || ds->n) {
@@ -2613,7 +2553,7 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
         }
         memset(s->scratch_reg, 0, crdt_hll_size(p));
         for (uint32_t i = 0; i < e->nbuckets; i++) {
-            const struct dset *ds = &ENT_BUCKETS(e)[i].set[d];
+            const struct dset *ds = &e->buckets[i].set[d];
             if (ds->promoted == DSET_DENSE)
                 crdt_hll_merge(s->scratch_reg, ds->u.reg, p);
             else if (ds->promoted == DSET_SPARSE)
@@ -2630,7 +2570,7 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
         return total; /* an upper bound is the safe side for a count */
     size_t k = 0;
     for (uint32_t i = 0; i < e->nbuckets; i++) {
-        const struct dset *ds = &ENT_BUCKETS(e)[i].set[d];
+        const struct dset *ds = &e->buckets[i].set[d];
         if (ds->n)
             memcpy(s->scratch_items + k, dset_items(ds), ds->n * sizeof(uint64_t));
         k += ds->n;
@@ -2647,12 +2587,12 @@ static uint64_t distinct_window(struct crdt_store *s, const struct ent *e, int d
 static int64_t distinct_local(struct crdt_store *s, const struct ent *e, int d)
 {
     if (e->nbuckets == 1) { /* most records: no union to take */
-        const struct dset *ds = &ENT_BUCKETS(e)[0].set[d];
+        const struct dset *ds = &e->buckets[0].set[d];
         return ds->promoted || ds->n > LMASK_BITS ? -1 : __builtin_popcount(ds->lmask);
     }
     size_t total = 0;
     for (uint32_t i = 0; i < e->nbuckets; i++) {
-        const struct dset *ds = &ENT_BUCKETS(e)[i].set[d];
+        const struct dset *ds = &e->buckets[i].set[d];
         if (ds->promoted || ds->n > LMASK_BITS)
             return -1;
         total += (size_t)__builtin_popcount(ds->lmask);
@@ -2663,7 +2603,7 @@ static int64_t distinct_local(struct crdt_store *s, const struct ent *e, int d)
         return (int64_t)total; /* an upper bound, as distinct_window's */
     size_t k = 0;
     for (uint32_t i = 0; i < e->nbuckets; i++) {
-        const struct dset *ds = &ENT_BUCKETS(e)[i].set[d];
+        const struct dset *ds = &e->buckets[i].set[d];
         for (uint32_t j = 0; j < ds->n; j++)
             if (ds->lmask >> j & 1)
                 s->scratch_items[k++] = dset_items(ds)[j];
@@ -2694,8 +2634,8 @@ static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
     if (e->nslots || e->npcells) {
         uint32_t lo = UINT32_MAX, hi = 0;
         if (e->nslots) {
-            lo = ENT_SLOTS(e)[0].epoch;
-            hi = ENT_SLOTS(e)[e->nslots - 1].epoch;
+            lo = e->slots[0].epoch;
+            hi = e->slots[e->nslots - 1].epoch;
         }
         if (e->npcells) {
             if (e->pcells[0].epoch < lo)
@@ -2708,7 +2648,7 @@ static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
     }
     for (uint32_t i = 0; i < e->nbuckets && !approx; i++)
         for (int d = 0; d < NSETS; d++)
-            approx |= ENT_BUCKETS(e)[i].set[d].promoted;
+            approx |= e->buckets[i].set[d].promoted;
     v->approximate = approx;
 }
 
@@ -2751,7 +2691,7 @@ void crdt_store_prefetch(const struct crdt_store *s, const enum crdt_kind *kinds
     for (size_t i = 0; i < n; i++)
         __builtin_prefetch(&s->tab[key32(kinds[i], hashes[i]) & s->tmask]);
     for (size_t i = 0; i < n; i++) {
-        uint32_t idx = ent_find(s, kinds[i], hashes[i]);
+        uint32_t idx = tab_lookup(s, kinds[i], hashes[i], false);
         if (idx != NONE)
             prefetch_span(&s->ents[idx], sizeof(struct ent));
     }
@@ -3122,10 +3062,10 @@ static void write_own_buckets(struct crdt_store *s, struct ivt_mpw *w, const str
         jrnl_sort(s);
     uint32_t n = 0;
     for (uint32_t i = 0; i < e->nbuckets; i++)
-        n += (ENT_BUCKETS(e)[i].risen | ENT_BUCKETS(e)[i].whole) != 0;
+        n += (e->buckets[i].risen | e->buckets[i].whole) != 0;
     ivt_mpw_array(w, n);
     for (uint32_t i = 0; i < e->nbuckets; i++) {
-        const struct bucket *bk = &ENT_BUCKETS(e)[i];
+        const struct bucket *bk = &e->buckets[i];
         if (!(bk->risen | bk->whole))
             continue;
         ivt_mpw_array(w, 1 + NSETS);
@@ -3165,7 +3105,7 @@ static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const st
 {
     uint32_t n = 0, np = 0;
     for (uint32_t i = 0; i < e->nslots; i++)
-        n += ENT_SLOTS(e)[i].ver > since && ENT_SLOTS(e)[i].origin == SELF;
+        n += e->slots[i].ver > since && e->slots[i].origin == SELF;
     for (uint32_t i = 0; i < e->npcells; i++) {
         const struct pcell *pc = &e->pcells[i];
         if (pc->ver > since && own_as_slot(pc))
@@ -3178,8 +3118,8 @@ static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const st
      * merged, they are the slots in (epoch, origin) order. */
     uint32_t i = 0, k = 0;
     while (i < e->nslots || k < e->npcells) {
-        if (k == e->npcells || (i < e->nslots && ENT_SLOTS(e)[i].epoch < e->pcells[k].epoch)) {
-            const struct slot *sl = &ENT_SLOTS(e)[i++];
+        if (k == e->npcells || (i < e->nslots && e->slots[i].epoch < e->pcells[k].epoch)) {
+            const struct slot *sl = &e->slots[i++];
             if (sl->ver > since && sl->origin == SELF)
                 write_slot(s, w, sl->epoch, SELF, sl->c);
             continue;
@@ -3280,14 +3220,14 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
     bool digest = mode == O_DIGEST;
     uint32_t ns = 0, np = 0, nbk = 0;
     for (uint32_t i = 0; i < e->nslots; i++)
-        ns += ENT_SLOTS(e)[i].ver > since;
+        ns += e->slots[i].ver > since;
     for (uint32_t i = 0; i < e->npcells; i++)
         np += e->pcells[i].ver > since;
     size_t max = ENT_HEAD_MAX + key_len + 3 * IVT_MP_ARRAY_MAX +
                  (size_t)ns * (digest ? DIG_SLOT : SLOT_MSG_MAX) +
                  (size_t)np * (1 + 2 * IVT_MP_UINT_MAX);
     for (uint32_t i = 0; i < e->nbuckets; i++) {
-        const struct bucket *bk = &ENT_BUCKETS(e)[i];
+        const struct bucket *bk = &e->buckets[i];
         if (bk->ver <= since)
             continue;
         nbk++;
@@ -3306,7 +3246,7 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
     p = put_head(p, e, key_len);
     p = ivt_mp_put_array(p, ns);
     for (uint32_t i = 0; i < e->nslots; i++) {
-        const struct slot *sl = &ENT_SLOTS(e)[i];
+        const struct slot *sl = &e->slots[i];
         if (sl->ver <= since)
             continue;
         if (digest)
@@ -3334,7 +3274,7 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
     }
     p = ivt_mp_put_array(p, nbk);
     for (uint32_t i = 0; i < e->nbuckets; i++) {
-        const struct bucket *bk = &ENT_BUCKETS(e)[i];
+        const struct bucket *bk = &e->buckets[i];
         if (bk->ver <= since)
             continue;
         p = ivt_mp_put_array(p, 1 + NSETS);
@@ -3793,12 +3733,12 @@ struct mrec {
  * bucket (a delta carries the current epoch), each searched from its end. */
 static void merge_prefetch_parts(const struct ent *e)
 {
-    if (e->nslots && (e->heap & ENT_HEAP_SLOTS))
-        prefetch_span(&ENT_SLOTS(e)[e->nslots - 1], sizeof(struct slot));
+    if (e->nslots && e->slots != &e->slot1)
+        prefetch_span(&e->slots[e->nslots - 1], sizeof(struct slot));
     if (e->npcells)
         prefetch_span(&e->pcells[e->npcells - 1], sizeof(struct pcell));
-    if (e->nbuckets && (e->heap & ENT_HEAP_BUCKETS))
-        prefetch_span(&ENT_BUCKETS(e)[e->nbuckets - 1], sizeof(struct bucket));
+    if (e->nbuckets && e->buckets != &e->bucket1)
+        prefetch_span(&e->buckets[e->nbuckets - 1], sizeof(struct bucket));
 }
 
 /* The sets of e's latest bucket (its line has arrived). */
@@ -3806,7 +3746,7 @@ static void merge_prefetch_sets(const struct ent *e)
 {
     if (!e->nbuckets)
         return;
-    const struct bucket *bk = &ENT_BUCKETS(e)[e->nbuckets - 1];
+    const struct bucket *bk = &e->buckets[e->nbuckets - 1];
     for (int d = 0; d < NSETS; d++) {
         const struct dset *ds = &bk->set[d];
         if (ds->promoted == DSET_SPARSE)
@@ -3960,7 +3900,7 @@ int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
         for (uint32_t j = 0; j < k; j++) {
             g[j].hint = NONE;
             if (g[j].r.applicable) {
-                g[j].hint = ent_find(s, (enum crdt_kind)g[j].r.kind, g[j].r.h);
+                g[j].hint = tab_lookup(s, (enum crdt_kind)g[j].r.kind, g[j].r.h, false);
                 if (g[j].hint != NONE)
                     prefetch_span(&s->ents[g[j].hint], ENT_JOIN);
             }
@@ -4070,10 +4010,10 @@ PREFETCH_FN void prefetch_record(const struct ent *e)
 PREFETCH_FN void prefetch_record_parts(const struct ent *e)
 {
     __builtin_prefetch(e->key, 0);
-    if ((e->heap & ENT_HEAP_SLOTS) && e->nslots)
-        __builtin_prefetch(ENT_SLOTS(e), 0);
-    if ((e->heap & ENT_HEAP_BUCKETS) && e->nbuckets)
-        __builtin_prefetch(ENT_BUCKETS(e), 0);
+    if (e->slots != &e->slot1 && e->nslots)
+        __builtin_prefetch(e->slots, 0);
+    if (e->buckets != &e->bucket1 && e->nbuckets)
+        __builtin_prefetch(e->buckets, 0);
 }
 
 /* e's digest: the keyed hash of its canonical encoding; ~0 when the
@@ -4546,10 +4486,10 @@ static struct footprint ent_footprint(const struct crdt_store *s, const struct e
     size_t pc = creg_bytes(s), pd = dset_reg_bytes(s);
     /* Arrays held in the record are counted in the slab. */
     f.bytes = e->key_len + 1u + (uint64_t)e->cappcells * sizeof(struct pcell);
-    if (e->heap & ENT_HEAP_SLOTS)
-        f.bytes += (uint64_t)e->s1.heap.cap * sizeof(struct slot);
-    if (e->heap & ENT_HEAP_BUCKETS)
-        f.bytes += (uint64_t)e->b1.heap.cap * sizeof(struct bucket);
+    if (e->slots != &e->slot1)
+        f.bytes += (uint64_t)e->capslots * sizeof(struct slot);
+    if (e->buckets != &e->bucket1)
+        f.bytes += (uint64_t)e->capbuckets * sizeof(struct bucket);
     for (uint32_t j = 0; j < e->npcells; j++) {
         f.pcells++;
         for (int m = 0; m < CRDT_COUNTERS; m++)
@@ -4557,7 +4497,7 @@ static struct footprint ent_footprint(const struct crdt_store *s, const struct e
     }
     for (uint32_t j = 0; j < e->nbuckets; j++)
         for (int d = 0; d < NSETS; d++) {
-            const struct dset *ds = &ENT_BUCKETS(e)[j].set[d];
+            const struct dset *ds = &e->buckets[j].set[d];
             if (ds->promoted) {
                 f.psets++;
                 f.bytes += ds->promoted == DSET_DENSE ? pd : (uint64_t)ds->cap * 4;

@@ -522,9 +522,6 @@ TEST(crdt_store_delta_complete_when_journal_fills_mid_event)
     }
 }
 
-/* Bytes of an entity table entry (kind, hash, record index). */
-enum { TAB_ENTRY_BYTES = 16 };
-
 /* A store whose entity table is mapped at full size (the daemon's) holds
  * the same state as one whose table grows, through many doublings and
  * evictions, and says so in its byte count from the start. */
@@ -544,7 +541,7 @@ TEST(crdt_store_table_full_same_state)
     crdt_store_stats(full, &sf);
     crdt_store_stats(grown, &sg);
     /* 2 x 20,000 entries rounded up to 65,536, against the first 4,096 */
-    assert_int_equal(sf.bytes - sg.bytes, (65536 - 4096) * TAB_ENTRY_BYTES);
+    assert_int_equal(sf.bytes - sg.bytes, (65536 - 4096) * sizeof(uint64_t));
     random_events(grown, &r1, 30000, 12000);
     random_events(full, &r2, 30000, 12000);
     assert_same(grown, full);
@@ -701,8 +698,8 @@ TEST(crdt_store_table_full_touched_at_creation)
     (void)state;
     struct crdt_config c;
     small_config(&c, 1);
-    c.max_entities = 100000; /* a table of 262,144 entries, 4 MiB */
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE), len = 262144 * TAB_ENTRY_BYTES;
+    c.max_entities = 100000; /* a table of 262,144 entries, 2 MiB */
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), len = 262144 * sizeof(uint64_t);
     struct touch_alloc t = {len, NULL};
     c.alloc = (struct crdt_alloc){touch_map, touch_unmap, &t};
     c.table_full = true;
@@ -710,8 +707,8 @@ TEST(crdt_store_table_full_touched_at_creation)
     assert_non_null(t.table);
     assert_int_equal(ivt_test_resident_pages(t.table, len), len / pg);
     crdt_store_delete(s);
-    /* Growing: the first table (4,096 entries, 64 KiB) stays untouched. */
-    t = (struct touch_alloc){4096 * TAB_ENTRY_BYTES, NULL};
+    /* Growing: the first table (4,096 entries, 32 KiB) stays untouched. */
+    t = (struct touch_alloc){4096 * sizeof(uint64_t), NULL};
     c.table_full = false;
     s = mk(&c);
     assert_non_null(t.table);
