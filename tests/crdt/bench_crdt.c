@@ -11,6 +11,7 @@
 #include "node/hugemem.h"
 #include "node/node.h"
 #include "tests/bench/bench.h"
+#include "tests/node/data.h"
 
 /* This thread's CPU time: the machine is shared, and wall time then counts
  * the slices other processes ran in. Both are reported. */
@@ -85,16 +86,62 @@ struct event_batch {
     struct crdt_update (*u)[5];
 };
 
+/*
+ * Where an event's five entities come from. The uniform mix (per_kind > 0)
+ * draws each key uniformly from per_kind per kind: no entity is hot, the
+ * store's worst case. The realistic mix (per_kind == 0; mix_init below)
+ * draws each kind by its own weights, and the prefix is the IP's /24.
+ */
+struct key_mix {
+    uint64_t per_kind;
+    uint64_t n[CRDT_KINDS];  /* live entities of each kind (realistic mix) */
+    double *cum[CRDT_KINDS]; /* running sums of their weights, NULL for the prefix */
+    uint64_t ips_per_prefix; /* IPs that share a /24 */
+};
+
+/* Entity i of a weighted kind: binary search of a uniform draw in the
+ * running sums. */
+static uint64_t mix_pick(const double *cum, uint64_t n, struct ivt_rng *rng)
+{
+    double x = ivt_rng_double(rng) * cum[n - 1];
+    uint64_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (cum[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The /24 of IP i: IPs spread over the prefixes by a fixed mix, so a
+ * prefix holds IPs of every popularity. */
+static uint64_t mix_prefix_of(const struct key_mix *m, uint64_t ip)
+{
+    return ivt_mix64(ip) % m->n[CRDT_KIND_PREFIX];
+}
+
+static uint64_t mix_draw(const struct key_mix *m, struct ivt_rng *rng, int kind, uint64_t ip)
+{
+    if (m->per_kind)
+        return kind == CRDT_KIND_IP ? ip : ivt_rng_below(rng, m->per_kind);
+    if (kind == CRDT_KIND_PREFIX)
+        return mix_prefix_of(m, ip);
+    return kind == CRDT_KIND_IP ? ip : mix_pick(m->cum[kind], m->n[kind], rng);
+}
+
 static void batch_fill(struct event_batch *b, size_t n, struct crdt_store *s, struct ivt_rng *rng,
-                       uint64_t per_kind)
+                       const struct key_mix *mix)
 {
     for (size_t e = 0; e < n; e++) {
         struct crdt_update *u = b->u[e];
-        uint64_t ip = ivt_rng_below(rng, per_kind);
+        uint64_t ip = mix->per_kind ? ivt_rng_below(rng, mix->per_kind)
+                                    : mix_pick(mix->cum[CRDT_KIND_IP], mix->n[CRDT_KIND_IP], rng);
         for (int k = 0; k < 5; k++) {
             memset(&u[k], 0, sizeof(u[k]));
             u[k].kind = (enum crdt_kind)k;
-            uint64_t id = k == 0 ? ip : ivt_rng_below(rng, per_kind);
+            uint64_t id = mix_draw(mix, rng, k, ip);
             key_of(b->keys[e][k], sizeof(b->keys[e][k]), &u[k].key_len, k, id);
             u[k].key = b->keys[e][k];
             u[k].add[0] = 1;
@@ -107,21 +154,91 @@ static void batch_fill(struct event_batch *b, size_t n, struct crdt_store *s, st
     }
 }
 
-/* Makes per_kind entities of each kind live: one event each, in epoch. */
+/* Makes the mix's entities live: entity i of every kind that has one, one
+ * event each, in epoch. */
 static void store_fill(struct crdt_store *s, struct event_batch *b, uint32_t epoch,
-                       uint64_t per_kind)
+                       const struct key_mix *mix)
 {
-    for (uint64_t i = 0; i < per_kind; i++) {
-        struct crdt_update *u = b->u[0];
-        for (int k = 0; k < 5; k++) {
-            memset(&u[k], 0, sizeof(u[k]));
-            u[k].kind = (enum crdt_kind)k;
-            key_of(b->keys[0][k], sizeof(b->keys[0][k]), &u[k].key_len, k, i);
-            u[k].key = b->keys[0][k];
-            u[k].add[0] = 1;
-        }
-        crdt_store_update(s, epoch, u, 5);
+    uint64_t most = 0;
+    for (int k = 0; k < 5; k++) {
+        uint64_t n = mix->per_kind ? mix->per_kind : mix->n[k];
+        most = n > most ? n : most;
     }
+    for (uint64_t i = 0; i < most; i++) {
+        struct crdt_update *u = b->u[0];
+        size_t j = 0;
+        for (int k = 0; k < 5; k++) {
+            if (i >= (mix->per_kind ? mix->per_kind : mix->n[k]))
+                continue;
+            memset(&u[j], 0, sizeof(u[j]));
+            u[j].kind = (enum crdt_kind)k;
+            key_of(b->keys[0][j], sizeof(b->keys[0][j]), &u[j].key_len, k, i);
+            u[j].key = b->keys[0][j];
+            u[j].add[0] = 1;
+            j++;
+        }
+        crdt_store_update(s, epoch, u, j);
+    }
+}
+
+enum { EV_BATCH = 4096, EV_ROUNDS = 250, EV_BATCHED = 16, EV_MODES = 4 };
+
+/* Fills s with the mix's entities, then times EV_ROUNDS x EV_MODES
+ * batches of EV_BATCH events drawn from the mix, and reports them as
+ * name* (its memory as mem_*). Rounds cycle through the ways of calling, so each sees the same
+ * mix of fresh and promoted sets as the store fills up: a call per event,
+ * EV_BATCHED events' updates in one crdt_store_update call, and
+ * crdt_store_update_batch with 16 and 64 events per call. */
+static void event_rounds(struct crdt_store *s, struct event_batch *b, struct ivt_rng *rng,
+                         const struct key_mix *mix, const char *name, const char *mem)
+{
+    uint32_t ep = crdt_store_epoch(s);
+    struct crdt_event *ev = malloc(EV_BATCH * sizeof(*ev));
+    for (int e = 0; e < EV_BATCH; e++)
+        ev[e] = (struct crdt_event){ep, b->u[e], 5};
+    /* Fill first so every entity is live. */
+    store_fill(s, b, ep, mix);
+    struct crdt_store_stats st;
+    crdt_store_stats(s, &st);
+    char row[96];
+    snprintf(row, sizeof(row), "%s_live_entities", mem);
+    bench_report(row, (double)st.entities, "entities");
+    snprintf(row, sizeof(row), "%s_bytes_per_entity", mem);
+    bench_report(row, (double)st.bytes / (double)st.entities, "B");
+    static const int batch_of[EV_MODES] = {0, 0, 16, 64};
+    static const char *mode_name[EV_MODES] = {"", "_batched16", "_batch16", "_batch64"};
+    uint64_t total[EV_MODES] = {0}, cpu[EV_MODES] = {0};
+    for (int r = 0; r < EV_MODES * EV_ROUNDS; r++) {
+        int mode = r % EV_MODES;
+        batch_fill(b, EV_BATCH, s, rng, mix);
+        uint64_t t0 = bench_now_ns(), c0 = cpu_ns();
+        if (mode == 0)
+            for (int e = 0; e < EV_BATCH; e++)
+                crdt_store_update(s, ep, b->u[e], 5);
+        else if (mode == 1)
+            for (int e = 0; e < EV_BATCH; e += EV_BATCHED)
+                crdt_store_update(s, ep, b->u[e], 5 * EV_BATCHED);
+        else
+            for (int e = 0; e < EV_BATCH; e += batch_of[mode])
+                crdt_store_update_batch(s, NULL, ev + e, (size_t)batch_of[mode], NULL, NULL);
+        cpu[mode] += cpu_ns() - c0;
+        total[mode] += bench_now_ns() - t0;
+    }
+    double events = (double)EV_BATCH * EV_ROUNDS;
+    for (int m = 0; m < EV_MODES; m++) {
+        snprintf(row, sizeof(row), "%s%s", name, mode_name[m]);
+        bench_report(row, events * 1e9 / (double)total[m], "events/s");
+        if (m == 0) {
+            snprintf(row, sizeof(row), "%s_ns", name);
+            bench_report(row, (double)total[m] / events, "ns/event");
+        }
+        snprintf(row, sizeof(row), "%s%s_cpu", name, mode_name[m]);
+        bench_report(row, events * 1e9 / (double)cpu[m], "events/s");
+    }
+    free(ev);
+    crdt_store_stats(s, &st);
+    snprintf(row, sizeof(row), "%s_bytes_per_entity_after", mem);
+    bench_report(row, (double)st.bytes / (double)st.entities, "B");
 }
 
 BENCH(crdt_store_event)
@@ -132,56 +249,13 @@ BENCH(crdt_store_event)
      * timed part is crdt_store_update alone, one call per event, then one
      * call per BATCHED events; key formatting and hashing are the node's
      * (crdt_store_key_hash is timed on its own below). */
-    enum { PER_KIND = 200000, BATCH = 4096, ROUNDS = 250, BATCHED = 16, MODES = 4 };
+    enum { PER_KIND = 200000, BATCH = EV_BATCH };
     struct crdt_store *s = bench_store(1, 1200000);
-    uint32_t ep = crdt_store_epoch(s);
     struct ivt_rng rng;
     ivt_rng_seed(&rng, 2);
     struct event_batch b = {malloc(BATCH * sizeof(*b.keys)), malloc(BATCH * sizeof(*b.u))};
-    struct crdt_event *ev = malloc(BATCH * sizeof(*ev));
-    for (int e = 0; e < BATCH; e++)
-        ev[e] = (struct crdt_event){ep, b.u[e], 5};
-    /* Fill first so every entity is live. */
-    store_fill(s, &b, ep, PER_KIND);
-    struct crdt_store_stats st;
-    crdt_store_stats(s, &st);
-    bench_report("crdt_store_live_entities", (double)st.entities, "entities");
-    bench_report("crdt_store_bytes_per_entity", (double)st.bytes / (double)st.entities, "B");
-    /* Rounds cycle through the ways of calling, so each sees the same mix
-     * of fresh and promoted sets as the store fills up: a call per event,
-     * BATCHED events' updates in one crdt_store_update call, and
-     * crdt_store_update_batch with 16 and 64 events per call. */
-    static const int batch_of[MODES] = {0, 0, 16, 64};
-    uint64_t total[MODES] = {0}, cpu[MODES] = {0};
-    for (int r = 0; r < MODES * ROUNDS; r++) {
-        int mode = r % MODES;
-        batch_fill(&b, BATCH, s, &rng, PER_KIND);
-        uint64_t t0 = bench_now_ns(), c0 = cpu_ns();
-        if (mode == 0)
-            for (int e = 0; e < BATCH; e++)
-                crdt_store_update(s, ep, b.u[e], 5);
-        else if (mode == 1)
-            for (int e = 0; e < BATCH; e += BATCHED)
-                crdt_store_update(s, ep, b.u[e], 5 * BATCHED);
-        else
-            for (int e = 0; e < BATCH; e += batch_of[mode])
-                crdt_store_update_batch(s, NULL, ev + e, (size_t)batch_of[mode], NULL, NULL);
-        cpu[mode] += cpu_ns() - c0;
-        total[mode] += bench_now_ns() - t0;
-    }
-    double events = (double)BATCH * ROUNDS;
-    bench_report("crdt_store_event", events * 1e9 / (double)total[0], "events/s");
-    bench_report("crdt_store_event_ns", (double)total[0] / events, "ns/event");
-    bench_report("crdt_store_event_cpu", events * 1e9 / (double)cpu[0], "events/s");
-    bench_report("crdt_store_event_batched16", events * 1e9 / (double)total[1], "events/s");
-    bench_report("crdt_store_event_batched16_cpu", events * 1e9 / (double)cpu[1], "events/s");
-    bench_report("crdt_store_event_batch16", events * 1e9 / (double)total[2], "events/s");
-    bench_report("crdt_store_event_batch16_cpu", events * 1e9 / (double)cpu[2], "events/s");
-    bench_report("crdt_store_event_batch64", events * 1e9 / (double)total[3], "events/s");
-    bench_report("crdt_store_event_batch64_cpu", events * 1e9 / (double)cpu[3], "events/s");
-    free(ev);
-    crdt_store_stats(s, &st);
-    bench_report("crdt_store_bytes_per_entity_after", (double)st.bytes / (double)st.entities, "B");
+    const struct key_mix uniform = {.per_kind = PER_KIND};
+    event_rounds(s, &b, &rng, &uniform, "crdt_store_event", "crdt_store");
     /* The node's share: one keyed hash per entity key. */
     uint64_t t0 = cpu_ns(), acc = 0;
     for (int e = 0; e < BATCH; e++)
@@ -194,7 +268,7 @@ BENCH(crdt_store_event)
      * and with crdt_store_prefetch first (rounds alternate). */
     uint64_t score_cpu[2] = {0, 0};
     for (int r = 0; r < 40; r++) {
-        batch_fill(&b, BATCH, s, &rng, PER_KIND);
+        batch_fill(&b, BATCH, s, &rng, &uniform);
         uint64_t c0 = cpu_ns();
         for (int e = 0; e < BATCH; e++) {
             enum crdt_kind kinds[5];
@@ -233,6 +307,105 @@ BENCH(crdt_store_event)
     bench_sink(acc);
     bench_report("crdt_store_get", (double)(t1 - t0) / Q, "ns/op");
     bench_report("crdt_store_get_cpu", (double)(c1 - c0) / Q, "ns/op");
+    free(b.keys);
+    free(b.u);
+    crdt_store_delete(s);
+}
+
+/*
+ * The realistic key mix: 1 M live entities, as in crdt_store_event, but
+ * each kind as hot as ad traffic makes it, not uniform.
+ *  - ua: the 635 user agents of tests/node/data/human-user-agents.tsv,
+ *    drawn by their observed weights (two of them are 39 % of draws).
+ *    The store sees a UA's keyed hash, so a UA is named by its line.
+ *  - pub: 3,000 publishers (FDMA 2012's BuzzCity data has 3,081), Zipf
+ *    s = 1: a few big sites, a long tail (as sim/workload.c draws them).
+ *  - prefix: the IP's /24. The 400,000 IPs lie in 25,000 /24s, 16 each,
+ *    spread by a fixed mix of the IP's rank so a prefix holds IPs of
+ *    every popularity.
+ *  - ip: 400,000, Zipf s = 1 (NAT, carrier and proxy addresses are
+ *    heavy, most addresses are seen a few times).
+ *  - device: the rest of the 1 M (571,365), Zipf s = 1, drawn
+ *    independently of the IP (as the uniform mix does).
+ * The counts are set from those sources and the brief's shape, not tuned
+ * toward a figure; the fill creates entities in rank order (the popular
+ * ones first, as a daemon meets them), and each event's two distinct
+ * adds are as in crdt_store_event (UA per IP, IP per device).
+ */
+enum {
+    MIX_LIVE = 1000000,
+    MIX_PUBS = 3000,
+    MIX_IPS = 400000,
+    MIX_IPS_PER_PREFIX = 16,
+};
+
+/* Running sums of Zipf weights (s = 1) over n ranks. */
+static double *zipf_cum(uint64_t n)
+{
+    double *c = malloc(n * sizeof(*c)), sum = 0;
+    for (uint64_t i = 0; c && i < n; i++)
+        c[i] = sum += 1.0 / (double)(i + 1);
+    return c;
+}
+
+/* Running sums of the weights of a "weight TAB text" file ('#' lines are
+ * comments); *n gets their number. */
+static double *tsv_cum(const char *text, uint64_t *n)
+{
+    size_t cap = 1024;
+    double *c = malloc(cap * sizeof(*c)), sum = 0;
+    *n = 0;
+    for (const char *p = text; c && *p;) {
+        const char *eol = strchr(p, '\n');
+        if (*p != '#' && *p != '\n') {
+            if (*n == cap) {
+                double *g = realloc(c, (cap *= 2) * sizeof(*c));
+                if (!g) {
+                    free(c);
+                    return NULL;
+                }
+                c = g;
+            }
+            c[(*n)++] = sum += strtod(p, NULL);
+        }
+        if (!eol)
+            break;
+        p = eol + 1;
+    }
+    return c;
+}
+
+BENCH(crdt_store_event_mix)
+{
+    const char *root = getenv("IVT_ROOT");
+    size_t len;
+    char *tsv = (char *)node_data_read(root ? root : ".", NODE_DATA_HUMANS, &len);
+    if (!tsv) {
+        fprintf(stderr, "crdt_store_event_mix: no %s (run from the repository or set IVT_ROOT)\n",
+                NODE_DATA_HUMANS);
+        return;
+    }
+    struct key_mix mix = {0};
+    mix.cum[CRDT_KIND_UA] = tsv_cum(tsv, &mix.n[CRDT_KIND_UA]);
+    free(tsv);
+    mix.n[CRDT_KIND_PUB] = MIX_PUBS;
+    mix.n[CRDT_KIND_IP] = MIX_IPS;
+    mix.n[CRDT_KIND_PREFIX] = MIX_IPS / MIX_IPS_PER_PREFIX;
+    mix.n[CRDT_KIND_DEVICE] =
+        MIX_LIVE - mix.n[CRDT_KIND_UA] - MIX_PUBS - MIX_IPS - mix.n[CRDT_KIND_PREFIX];
+    for (int k = 0; k < CRDT_KINDS; k++)
+        if (k != CRDT_KIND_UA && k != CRDT_KIND_PREFIX)
+            mix.cum[k] = zipf_cum(mix.n[k]);
+    struct crdt_store *s = bench_store(1, 1200000);
+    struct event_batch b = {malloc(EV_BATCH * sizeof(*b.keys)), malloc(EV_BATCH * sizeof(*b.u))};
+    if (s && b.keys && b.u && mix.cum[CRDT_KIND_UA] && mix.cum[CRDT_KIND_PUB] &&
+        mix.cum[CRDT_KIND_IP] && mix.cum[CRDT_KIND_DEVICE]) {
+        struct ivt_rng rng;
+        ivt_rng_seed(&rng, 2);
+        event_rounds(s, &b, &rng, &mix, "crdt_store_event_mix", "crdt_store_mix");
+    }
+    for (int k = 0; k < CRDT_KINDS; k++)
+        free(mix.cum[k]);
     free(b.keys);
     free(b.u);
     crdt_store_delete(s);
@@ -297,12 +470,13 @@ BENCH(crdt_store_walks_1m)
      * 4,096 events touched some 20 k entities), and the repair of one
      * differing digest bucket. 1 M live entities, 200 k per kind. */
     enum { PER_KIND = 200000, BATCH = 4096, STATS = 100 };
+    const struct key_mix uniform = {.per_kind = PER_KIND};
     struct crdt_store *s = bench_store(1, 1200000);
     uint32_t ep = crdt_store_epoch(s);
     struct ivt_rng rng;
     ivt_rng_seed(&rng, 5);
     struct event_batch b = {malloc(BATCH * sizeof(*b.keys)), malloc(BATCH * sizeof(*b.u))};
-    store_fill(s, &b, ep, PER_KIND);
+    store_fill(s, &b, ep, &uniform);
     struct crdt_store_stats st;
     uint64_t c0 = cpu_ns(), acc = 0;
     for (int i = 0; i < STATS; i++) {
@@ -316,7 +490,7 @@ BENCH(crdt_store_walks_1m)
     c0 = cpu_ns();
     crdt_store_digest(s, d, nd);
     bench_report("crdt_store_digest_1m_cold_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
-    batch_fill(&b, BATCH, s, &rng, PER_KIND);
+    batch_fill(&b, BATCH, s, &rng, &uniform);
     for (int e = 0; e < BATCH; e++)
         crdt_store_update(s, ep, b.u[e], 5);
     c0 = cpu_ns();
@@ -325,7 +499,7 @@ BENCH(crdt_store_walks_1m)
     c0 = cpu_ns();
     crdt_store_digest(s, d, nd);
     bench_report("crdt_store_digest_1m_unchanged_cpu", (double)(cpu_ns() - c0) / 1e6, "ms");
-    batch_fill(&b, BATCH, s, &rng, PER_KIND);
+    batch_fill(&b, BATCH, s, &rng, &uniform);
     for (int e = 0; e < BATCH; e++)
         crdt_store_update(s, ep, b.u[e], 5);
     c0 = cpu_ns();
@@ -363,7 +537,7 @@ BENCH(crdt_store_walks_1m)
     /* After a burst (20 batches: about 300 k records stale), the digest a
      * push-pull answers with: whole, and bounded as the node bounds it. */
     for (int r = 0; r < 20; r++) {
-        batch_fill(&b, BATCH, s, &rng, PER_KIND);
+        batch_fill(&b, BATCH, s, &rng, &uniform);
         for (int e = 0; e < BATCH; e++)
             crdt_store_update(s, ep, b.u[e], 5);
     }
@@ -484,6 +658,7 @@ BENCH(crdt_store_flush_full_journal)
 static struct crdt_store *tick_store(ivt_ms *wall, uint64_t *quiet)
 {
     enum { PER_KIND = 200000, BATCH = 4096 };
+    const struct key_mix uniform = {.per_kind = PER_KIND}, tenth = {.per_kind = PER_KIND / 10};
     struct crdt_config c;
     crdt_config_defaults(&c);
     c.origin.id[0] = 1;
@@ -497,7 +672,7 @@ static struct crdt_store *tick_store(ivt_ms *wall, uint64_t *quiet)
     if (crdt_store_new(&s, &c, WALL))
         return NULL;
     struct event_batch b = {malloc(BATCH * sizeof(*b.keys)), malloc(BATCH * sizeof(*b.u))};
-    store_fill(s, &b, crdt_store_epoch(s), PER_KIND);
+    store_fill(s, &b, crdt_store_epoch(s), &uniform);
     *quiet = 0;
     *wall = WALL;
     for (int e = 1; e < 10; e++) {
@@ -505,7 +680,7 @@ static struct crdt_store *tick_store(ivt_ms *wall, uint64_t *quiet)
         uint64_t c0 = cpu_ns();
         crdt_store_tick(s, *wall);
         *quiet += cpu_ns() - c0;
-        store_fill(s, &b, crdt_store_epoch(s), PER_KIND / 10);
+        store_fill(s, &b, crdt_store_epoch(s), &tenth);
     }
     free(b.keys);
     free(b.u);

@@ -1,6 +1,7 @@
 /* Benchmarks of crdt/: B(name) rows (see tests/bench/list.h). */
 B(crdt_hll_add)
 B(crdt_store_event)
+B(crdt_store_event_mix)
 B(crdt_store_merge_delta)
 B(crdt_store_walks_1m)
 B(crdt_store_growth_1m)
