@@ -1074,6 +1074,8 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
         memset(&gc, 0, sizeof(gc));
         gossip_config_profile(&gc, (enum gossip_profile)cfg->profile);
         gc.app_retransmit_mult = EVIDENCE_RETRANSMIT_MULT;
+        gc.member_feedback = cfg->member_feedback;
+        gc.app_feedback = cfg->app_feedback;
     }
     memcpy(gc.id, cfg->id, sizeof(gc.id));
     gc.generation = cfg->generation;

@@ -151,6 +151,10 @@ struct node_config {
     uint32_t window_epochs;      /* default 60 (one hour) */
     uint32_t max_entities;       /* default 1,000,000 */
     uint32_t gossip_bytes_per_s; /* evidence dissemination budget, default 64 KiB/s */
+    /* Gossip's Demers feedback (gossip_config's member_feedback and
+     * app_feedback, docs/gossip.md "Feedback"), used when gossip is NULL:
+     * 0, the default, is off. ivtsim sets them to weigh the trade. */
+    uint32_t member_feedback, app_feedback;
     /* Share every entity, as if every local signal fired (the admission
      * step off); default false: IPs and devices are shared once admitted
      * (the admit_* thresholds of node/detect.h, docs/evidence.md). */

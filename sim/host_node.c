@@ -45,6 +45,8 @@ static int n_create(void **out, const struct sim_core_spec *spec)
     if (s->set_gossip_bytes_per_s)
         cfg.gossip_bytes_per_s = s->gossip_bytes_per_s;
     cfg.admit_all = s->admit_all;
+    cfg.member_feedback = s->member_feedback;
+    cfg.app_feedback = s->app_feedback;
     struct node_thresholds th;
     node_thresholds_defaults(&th);
     if (s->set_th_ip_requests)

@@ -109,6 +109,7 @@ struct sim_node_settings {
     uint32_t th_shared_ip_devices, th_household_devices; /* shared addresses (detect.h) */
     uint8_t suspect_score, bot_score;
     bool admit_all; /* share every entity (node_config.admit_all): admission off */
+    uint32_t member_feedback, app_feedback; /* gossip's Demers feedback; 0: off */
     bool set_epoch_ms, set_window_epochs, set_max_entities, set_gossip_bytes_per_s;
     bool set_th_ip_requests, set_th_ip_distinct_ua, set_th_device_distinct_ip;
     bool set_th_shared_ip_devices, set_th_household_devices;

@@ -1478,6 +1478,8 @@ static int g_create(void **out, const struct sim_core_spec *spec)
     memcpy(cfg.name, spec->name, sizeof(cfg.name));
     cfg.meta_len = 0;
     cfg.addr = spec->addr;
+    cfg.member_feedback = spec->settings->member_feedback;
+    cfg.app_feedback = spec->settings->app_feedback;
     snprintf(cfg.label, sizeof(cfg.label), "ivtsim");
     cfg.packet_size = spec->packet_size;
     struct gossip_keyring kr;

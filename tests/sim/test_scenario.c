@@ -5,7 +5,12 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "sim/files.h"
+#include "sim/internal.h"
+#include "sim/report.h"
 #include "sim/scenario.h"
+#include "sim/workload.h"
+#include "sim/world.h"
 #include "tests/test.h"
 
 static const char good[] =
@@ -16,7 +21,7 @@ static const char good[] =
     "  jitter_ms = 1.5; loss = 0.01; gilbert = { p = 0.01; r = 0.3; };\n"
     "  duplicate = 0.001; packet_size = 1200;\n"
     "};\n"
-    "node: { profile = \"lan\"; th_ip_requests = 300; };\n"
+    "node: { profile = \"lan\"; th_ip_requests = 300; member_feedback = 3; };\n"
     "workload: { diurnal = 0.0; actors = ( { kind = \"human\"; count = 500; region = \"eu\"; },\n"
     "  { kind = \"botnet\"; asns = [16509, 14061]; } ); };\n"
     "faults: ( { kind = \"crash\"; at_s = 30; nodes = \"random:2\"; restart_after_s = 40; },\n"
@@ -44,6 +49,8 @@ TEST(sim_scenario_parses_every_section)
     assert_int_equal(sc.workload.actors[1].n_asns, 2);
     assert_int_equal(sc.workload.actors[1].count, 100); /* the botnet default */
     assert_true(sc.node.set_th_ip_requests && !sc.node.set_th_ip_distinct_ua);
+    assert_int_equal(sc.node.member_feedback, 3);
+    assert_int_equal(sc.node.app_feedback, 0); /* unset: off */
     assert_int_equal(sc.n_faults, 2);
     assert_int_equal(sc.faults[0].nodes.kind, SIM_SEL_COUNT);
     assert_int_equal(sc.faults[0].duration, 40000);
@@ -104,6 +111,7 @@ TEST(sim_scenario_rejects_with_file_line)
     expect_error("sim: {\n nodes = 3;\n nodez = 4; };", "bad.cfg:3: unknown key \"nodez\"");
     expect_error("checks: {\n recall_min = 1.5; };", "bad.cfg:2:");
     expect_error("sim = 3;", "sim must be a group");
+    expect_error("node: {\n app_feedback = 256; };", "bad.cfg:2:");
     expect_error("faults = ( { kind = \"pause\"; at_s = 1; } );", "needs for_s");
     expect_error("faults = ( { kind = \"crash\"; at_s = 1; nodes = \"some\"; } );",
                  "bad node selection");
@@ -153,4 +161,40 @@ TEST(sim_scenario_shipped_files_parse)
     }
     closedir(d);
     assert_true(n >= 5);
+}
+
+/* node.member_feedback reaches the gossip instances the world runs: the
+ * same small formation sends fewer membership bytes when every copy of
+ * queued news heard again counts as a send (the datagrams stay: probes). */
+static double formation_membership_bytes(uint32_t feedback)
+{
+    static const char text[] = "sim: { seed = 3; nodes = 40; duration_s = 40; };\n"
+                               "node: { profile = \"local\"; };\n";
+    struct sim_scenario sc;
+    char err[256] = "";
+    struct sim_data *data = NULL;
+    struct sim_world *w = NULL;
+    if (sim_scenario_parse(&sc, text, "formation.cfg", err, sizeof(err)) ||
+        sim_data_load(&data, ivt_test_root(), err, sizeof(err)))
+        fail_msg("%s", err);
+    sc.node.member_feedback = feedback;
+    if (sim_world_new(&w, &sc, &sim_core_gossip, data, NULL, false, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_int_equal(sim_world_run_until(w, sim_world_end(w)), 0);
+    struct sim_summary sum;
+    const struct sim_timeline *tl;
+    sim_world_finish(w, &sum, &tl);
+    double bytes = sum.traffic.membership;
+    sim_world_delete(w);
+    sim_data_delete(data);
+    sim_scenario_destroy(&sc);
+    return bytes;
+}
+
+TEST(sim_world_feedback_reaches_gossip)
+{
+    (void)state;
+    double off = formation_membership_bytes(0), on = formation_membership_bytes(1);
+    if (!(off > 0 && on < off))
+        fail_msg("membership bytes per node per second: %.1f with feedback off, %.1f on", off, on);
 }
