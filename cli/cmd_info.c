@@ -10,6 +10,9 @@
 static const char *const member_states[] = {"alive", "suspect", "dead", "left", NULL};
 /* status.keyring: alive members whose keyring matches this node's. */
 static const char *const keyring_matches[] = {"same", "different", "unknown", NULL};
+/* ivtd's loop callback kinds (node/metrics.h), in its order. */
+static const char *const callback_kinds[] = {"api",    "control",  "tick", "pushpull",
+                                             "gossip", "snapshot", NULL};
 
 static const char *str_or(const json_t *o, const char *key, const char *dflt)
 {
@@ -64,6 +67,13 @@ static int status_text(struct ivtctl *c, const json_t *res)
               ivtctl_bytes_text(d, sizeof(d), json_object_get(res, "evidence_bytes")));
     ivtctl_kv(&t, "Gossip", "%s/s",
               ivtctl_bytes_text(a, sizeof(a), json_object_get(res, "gossip_bytes_per_s")));
+    /* What held the event loop since start: an SRE's first look when the
+     * score latency rose (docs/operations.md). */
+    const json_t *loop = json_object_get(res, "loop");
+    char lag[96];
+    snprintf(lag, sizeof(lag), " over 1 ms; lag max %s ms",
+             ivtctl_json_text(a, sizeof(a), json_object_get(loop, "lag_max_ms")));
+    counts_line(&t, "Loop", json_object_get(loop, "slow_callbacks"), callback_kinds, lag);
     ivtctl_kv_json(&t, "Version", json_object_get(res, "version"));
     return ivtctl_table_done(c, &t);
 }

@@ -524,7 +524,7 @@ static int m_status(void *ctx, struct ivtd_rpc_call *call)
     if (primary)
         gossip_key_id_format(keyid, primary->id);
     static const char *const profiles[] = {"lan", "wan", "local"};
-    ivt_mpw_map(w, 19);
+    ivt_mpw_map(w, 20);
     kv_str(w, "name", d->cfg.name);
     kv_str(w, "id", idhex);
     kv_uint(w, "generation", d->generation);
@@ -548,6 +548,15 @@ static int m_status(void *ctx, struct ivtd_rpc_call *call)
     kv_uint(w, "entities_shared", ns.entities_admitted);
     kv_uint(w, "evidence_bytes", ns.evidence_bytes);
     kv_double(w, "gossip_bytes_per_s", d->gossip_bytes_per_s);
+    /* What held the loop since start: the largest lag of the 100 ms probe
+     * and the callbacks over 1 ms by kind (the metrics' figures). */
+    ivt_mpw_cstr(w, "loop");
+    ivt_mpw_map(w, 2);
+    kv_double(w, "lag_max_ms", (double)d->lag.max_us / 1000);
+    ivt_mpw_cstr(w, "slow_callbacks");
+    ivt_mpw_map(w, IVTD_CB_KINDS);
+    for (int k = 0; k < IVTD_CB_KINDS; k++)
+        kv_uint(w, ivtd_cb_kind_names[k], d->slow.count[k]);
     kv_str(w, "version", IVTD_VERSION);
     char addr[64];
     ivtd_addr_format(addr, sizeof(addr), &d->self_addr);

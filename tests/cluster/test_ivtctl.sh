@@ -102,10 +102,14 @@ expect 0 ictl 1 status
 has "$OUT" '^Name: *n1$' '^ID: *[0-9a-f]\{32\}$' '^Generation: *[0-9]' '^Cluster: ' \
     '^Members: *[0-9] alive, [0-9] suspect, 0 dead, 0 left$' '^Epoch: ' '^Keys: *1 (primary [0-9a-f]\{8\})' \
     '^Keyring: *[0-9] same, 0 different, [0-9] unknown (alive members)$' \
-    '^Uptime: ' '^Events: ' '^Evidence: *[0-9]* entities ([0-9]* shared), ' '^Gossip: ' '^Version: '
+    '^Uptime: ' '^Events: ' '^Evidence: *[0-9]* entities ([0-9]* shared), ' '^Gossip: ' '^Version: ' \
+    '^Loop: *[0-9]* api, [0-9]* control, [0-9]* tick, [0-9]* pushpull, [0-9]* gossip, [0-9]* snapshot over 1 ms; lag max [0-9.]* ms$'
 expect 0 ictl 1 -o json status
 json_has name id generation label profile members epoch keys primary_key keyring uptime_s \
-    events_per_s events_observed entities entities_shared evidence_bytes gossip_bytes_per_s version addr
+    events_per_s events_observed entities entities_shared evidence_bytes gossip_bytes_per_s version addr \
+    loop
+json_ok 'sorted(d["loop"]["slow_callbacks"]) == sorted(["api", "control", "tick", "pushpull", "gossip", "snapshot"])'
+json_ok 'd["loop"]["lag_max_ms"] >= 0'
 json_ok 'd["entities_shared"] <= d["entities"]'
 json_ok 'd["name"] == "n1" and d["members"]["alive"] + d["members"]["suspect"] == 3'
 json_ok 'd["members"]["dead"] == 0 and d["members"]["left"] == 0'
