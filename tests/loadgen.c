@@ -163,7 +163,7 @@ static size_t pump_in(struct conn *c, uint32_t *lat, size_t *n_lat, size_t lat_c
             break;
         const uint8_t *p = c->rbuf + off, *end = p + len;
         uint32_t items;
-        uint64_t type, id;
+        uint64_t type, id = UINT64_MAX; /* a reply without an id lands in no row */
         if (ivt_mp_read_array(&p, end, &items) == 0 && ivt_mp_read_uint(&p, end, &type) == 0 &&
             ivt_mp_read_uint(&p, end, &id) == 0 && ivt_mp_peek(p, end) != IVT_MP_NIL)
             (*errors)++;
