@@ -8,7 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=bin
 DIR=$(mktemp -d /tmp/ivt-demo.XXXXXX)
-BASE=$((20000 + RANDOM % 20000))
+# Below the kernel's ephemeral range, where a port may already be some
+# connection's local end.
+EPHEMERAL_LO=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$EPHEMERAL_LO" -gt 11000 ] || EPHEMERAL_LO=32768
+BASE=$((10000 + RANDOM % (EPHEMERAL_LO - 10000 - 40)))
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done

@@ -11,7 +11,13 @@ IVTD=${IVTD:-$ROOT/bin/ivtd}
 PY=/usr/bin/python3 # Debian's, with python3-msgpack (.ci/deps)
 RPC="$PY $ROOT/tests/cluster/rpc.py"
 T=$(mktemp -d /tmp/ivt-cluster-XXXXXX)
-PORT=$((20000 + ($$ % 2000) * 10)) # gossip port; the API is +1, metrics +2
+# The gossip port; the API is +1, metrics +2 (a test uses at most 10). It
+# comes from the pid, below the kernel's ephemeral range: a block inside it
+# could already be some connection's local port ("address already in use"
+# once in a CI run whose block was 39290).
+EPHEMERAL_LO=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$EPHEMERAL_LO" -gt 11000 ] || EPHEMERAL_LO=32768
+PORT=$((10000 + ($$ % ((EPHEMERAL_LO - 10000) / 10 - 1)) * 10))
 KEY=$(head -c 32 /dev/urandom | base64)
 PIDS=()
 
