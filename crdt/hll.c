@@ -42,16 +42,25 @@ bool crdt_hll_add(uint8_t *reg, unsigned p, uint64_t hash)
     return true;
 }
 
-bool crdt_hll_add_hist(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned p, uint64_t hash)
+bool crdt_hll_add_hist_rise(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned p, uint64_t hash,
+                            struct crdt_hll_rise *rise)
 {
     uint8_t v;
     size_t idx = crdt_hll_place(hash, p, &v);
-    if (reg[idx] >= v)
+    uint8_t old = reg[idx];
+    if (old >= v)
         return false;
-    hist[reg[idx]]--;
+    hist[old]--;
     hist[v]++;
     reg[idx] = v;
+    *rise = (struct crdt_hll_rise){idx, old, v};
     return true;
+}
+
+bool crdt_hll_add_hist(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned p, uint64_t hash)
+{
+    struct crdt_hll_rise r;
+    return crdt_hll_add_hist_rise(reg, hist, p, hash, &r);
 }
 
 bool crdt_hll_merge(uint8_t *dst, const uint8_t *src, unsigned p)

@@ -58,6 +58,16 @@ void crdt_hll_histogram(uint32_t hist[CRDT_HLL_HIST], const uint8_t *reg, unsign
 double crdt_hll_estimate_hist(const uint32_t hist[CRDT_HLL_HIST], unsigned p);
 /* crdt_hll_add that keeps hist (the histogram of reg) up to date. */
 bool crdt_hll_add_hist(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned p, uint64_t hash);
+/* A register that crdt_hll_add_hist raised: its index, and its value
+ * before (0: it was empty) and after. */
+struct crdt_hll_rise {
+    size_t idx;
+    uint8_t old, v;
+};
+/* crdt_hll_add_hist that also says which register rose (into *rise, when
+ * it returns true), for a holder that keeps a sum over the registers. */
+bool crdt_hll_add_hist_rise(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned p, uint64_t hash,
+                            struct crdt_hll_rise *rise);
 
 /* The relative standard error for precision p. */
 double crdt_hll_rse(unsigned p);

@@ -1349,17 +1349,11 @@ static inline uint64_t reg_term(const struct crdt_store *s, size_t idx, uint8_t 
  * 1 when a register rose, else 0. */
 static inline int dense_add(struct crdt_store *s, struct dset *d, uint64_t item)
 {
-    uint8_t v;
-    size_t idx = crdt_hll_place(item, s->cfg.distinct_hll_p, &v);
-    uint8_t old = d->u.reg[idx];
-    if (old >= v)
+    struct crdt_hll_rise r;
+    if (!crdt_hll_add_hist_rise(d->u.reg, dset_hist(s, d), s->cfg.distinct_hll_p, item, &r))
         return 0;
-    uint32_t *hist = dset_hist(s, d);
-    hist[old]--;
-    hist[v]++;
-    d->u.reg[idx] = v;
     struct dense_dh *c = dset_dh(s, d);
-    c->sum += reg_term(s, idx, v) - (old ? reg_term(s, idx, old) : 0);
+    c->sum += reg_term(s, r.idx, r.v) - (r.old ? reg_term(s, r.idx, r.old) : 0);
     return 1;
 }
 
