@@ -1336,13 +1336,7 @@ static inline struct dense_dh *dset_dh(const struct crdt_store *s, const struct 
  * digest key's first word) of index << 8 | value, for value > 0. */
 static inline uint64_t reg_term(const struct crdt_store *s, size_t idx, uint8_t v)
 {
-    uint64_t x = ((uint64_t)idx << 8 | v) ^ s->rkey;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL; /* murmur3's fmix64: every input bit reaches every output bit */
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
+    return ivt_mix64(((uint64_t)idx << 8 | v) ^ s->rkey);
 }
 
 /* One item into a dense set, its histogram and register sum kept. Returns
