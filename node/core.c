@@ -318,6 +318,13 @@ struct node {
     uint8_t payload[GOSSIP_PACKET_MAX];
 };
 
+void node_gossip_defaults(struct gossip_config *gc, enum node_profile profile)
+{
+    memset(gc, 0, sizeof(*gc));
+    gossip_config_profile(gc, (enum gossip_profile)profile);
+    gc->app_retransmit_mult = EVIDENCE_RETRANSMIT_MULT;
+}
+
 void node_config_defaults(struct node_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -1068,15 +1075,10 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
         rc = heavy_renew(n);
 
     struct gossip_config gc;
-    if (cfg->gossip) {
+    if (cfg->gossip)
         gc = *cfg->gossip;
-    } else {
-        memset(&gc, 0, sizeof(gc));
-        gossip_config_profile(&gc, (enum gossip_profile)cfg->profile);
-        gc.app_retransmit_mult = EVIDENCE_RETRANSMIT_MULT;
-        gc.member_feedback = cfg->member_feedback;
-        gc.app_feedback = cfg->app_feedback;
-    }
+    else
+        node_gossip_defaults(&gc, cfg->profile);
     memcpy(gc.id, cfg->id, sizeof(gc.id));
     gc.generation = cfg->generation;
     snprintf(gc.name, sizeof(gc.name), "%.*s", (int)sizeof(gc.name) - 1, cfg->name);

@@ -133,8 +133,9 @@ struct node_config {
     enum node_profile profile;
     struct gossip_keyring keyring; /* gossip keys: at least one (the primary) */
     struct gossip_addr addr;       /* the address this node advertises */
-    /* Protocol knobs; NULL: the profile's values. Identity fields (id,
-     * generation, name, addr, label, packet_size) always come from here. */
+    /* Protocol knobs; NULL: node_gossip_defaults for the profile. Identity
+     * fields (id, generation, name, addr, label, packet_size) always come
+     * from here. */
     const struct gossip_config *gossip;
     /* The keyed-hash secret of the evidence store: equal on every node of
      * a cluster (the host derives it from the cluster secret, see
@@ -151,10 +152,6 @@ struct node_config {
     uint32_t window_epochs;      /* default 60 (one hour) */
     uint32_t max_entities;       /* default 1,000,000 */
     uint32_t gossip_bytes_per_s; /* evidence dissemination budget, default 64 KiB/s */
-    /* Gossip's Demers feedback (gossip_config's member_feedback and
-     * app_feedback, docs/gossip.md "Feedback"), used when gossip is NULL:
-     * 0, the default, is off. ivtsim sets them to weigh the trade. */
-    uint32_t member_feedback, app_feedback;
     /* Share every entity, as if every local signal fired (the admission
      * step off); default false: IPs and devices are shared once admitted
      * (the admit_* thresholds of node/detect.h, docs/evidence.md). */
@@ -180,6 +177,10 @@ struct node_config {
 };
 
 void node_config_defaults(struct node_config *cfg);
+/* The gossip knobs a node runs with when node_config.gossip is NULL: the
+ * profile's, with the node's retransmit count for evidence. A host that
+ * changes a knob (ivtsim's scenario keys) starts from these. */
+void node_gossip_defaults(struct gossip_config *gc, enum node_profile profile);
 
 /*
  * Creates a node. seed feeds its random generator (the daemon draws it

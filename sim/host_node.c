@@ -45,8 +45,12 @@ static int n_create(void **out, const struct sim_core_spec *spec)
     if (s->set_gossip_bytes_per_s)
         cfg.gossip_bytes_per_s = s->gossip_bytes_per_s;
     cfg.admit_all = s->admit_all;
-    cfg.member_feedback = s->member_feedback;
-    cfg.app_feedback = s->app_feedback;
+    /* The node's own gossip knobs, with the scenario's feedback. */
+    struct gossip_config gc;
+    node_gossip_defaults(&gc, cfg.profile);
+    gc.member_feedback = s->member_feedback;
+    gc.app_feedback = s->app_feedback;
+    cfg.gossip = &gc;
     struct node_thresholds th;
     node_thresholds_defaults(&th);
     if (s->set_th_ip_requests)
