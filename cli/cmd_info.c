@@ -10,9 +10,6 @@
 static const char *const member_states[] = {"alive", "suspect", "dead", "left", NULL};
 /* status.keyring: alive members whose keyring matches this node's. */
 static const char *const keyring_matches[] = {"same", "different", "unknown", NULL};
-/* ivtd's loop callback kinds (node/metrics.h), in its order. */
-static const char *const callback_kinds[] = {"api",    "control",  "tick", "pushpull",
-                                             "gossip", "snapshot", NULL};
 
 static const char *str_or(const json_t *o, const char *key, const char *dflt)
 {
@@ -21,7 +18,9 @@ static const char *str_or(const json_t *o, const char *key, const char *dflt)
 }
 
 /* "3 alive, 1 suspect, ...": the counts of an object, in the order of
- * names; "-" when the node did not send it (an older ivtd). */
+ * names, or with names NULL in the order the node sent them (names it
+ * owns, such as its callback kinds); "-" when the node did not send it
+ * (an older ivtd). */
 static void counts_line(struct ivtctl_table *t, const char *label, const json_t *counts,
                         const char *const *names, const char *suffix)
 {
@@ -31,10 +30,15 @@ static void counts_line(struct ivtctl_table *t, const char *label, const json_t 
     }
     char line[256], a[64];
     size_t len = 0;
-    for (int i = 0; names[i] && len < sizeof(line); i++)
+    void *it = names ? NULL : json_object_iter((json_t *)counts);
+    for (int i = 0; (names ? names[i] != NULL : it != NULL) && len < sizeof(line); i++) {
+        const char *name = names ? names[i] : json_object_iter_key(it);
+        const json_t *v = names ? json_object_get(counts, name) : json_object_iter_value(it);
         len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s %s", i ? ", " : "",
-                                ivtctl_json_text(a, sizeof(a), json_object_get(counts, names[i])),
-                                names[i]);
+                                ivtctl_json_text(a, sizeof(a), v), name);
+        if (it)
+            it = json_object_iter_next((json_t *)counts, it);
+    }
     ivtctl_kv(t, label, "%s%s", line, suffix);
 }
 
@@ -73,7 +77,7 @@ static int status_text(struct ivtctl *c, const json_t *res)
     char lag[96];
     snprintf(lag, sizeof(lag), " over 1 ms; lag max %s ms",
              ivtctl_json_text(a, sizeof(a), json_object_get(loop, "lag_max_ms")));
-    counts_line(&t, "Loop", json_object_get(loop, "slow_callbacks"), callback_kinds, lag);
+    counts_line(&t, "Loop", json_object_get(loop, "slow_callbacks"), NULL, lag);
     ivtctl_kv_json(&t, "Version", json_object_get(res, "version"));
     return ivtctl_table_done(c, &t);
 }
