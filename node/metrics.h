@@ -76,8 +76,8 @@ void ivtd_lag_stop(struct ivtd_lag *lag);
 /* ---- slow callbacks ---------------------------------------------------------- */
 
 /* The lag probe says that the loop was late; this says what held it. Each
- * callback of the loop that can run long is timed (two uv_hrtime reads,
- * ~40 ns), and one that took over IVTD_SLOW_CB_NS counts under its kind:
+ * callback of the loop that can run long is timed (two uv_hrtime reads:
+ * vDSO clock reads, no system call), and one that took over IVTD_SLOW_CB_NS counts under its kind:
  * how many, their total and the longest, and a debug log line with the
  * time, so a latency spike in the scores can be matched with what the loop
  * was doing then. The time is wall time on the loop thread: a callback the

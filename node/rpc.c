@@ -50,9 +50,10 @@ enum {
     READ_CHUNK = 64 * 1024,  /* a read's room: one syscall fills most pipelines */
     INITIAL_BUF = 16 * 1024, /* an idle connection's buffer: most requests fit */
     /* Replies gathered past this go out mid-read. A client's backlog (after
-     * the host held the loop a few ms) comes in reads of 140 KB, 1,400 scores
-     * and 2 ms of work: at 64 KiB the first replies waited for nearly all
-     * of it; at 8 KiB (30-80 replies, 0.1-0.2 ms) they leave as they are
+     * the host held the loop a few ms) came in reads of 140 KB, 1,400 scores
+     * and about 2 ms of work (a throwaway timing build, docs/benchmarks.md
+     * "Session 8"): at 64 KiB the first replies waited for nearly all of
+     * it; at 8 KiB (by arithmetic 30-80 replies) they leave as they are
      * ready, for one more write per 8 KiB only when reads are that large. */
     FLUSH_AT = 8 * 1024,
     WRITE_QUEUE_MAX = 4 * 1024 * 1024,  /* stop reading a client this far behind */
