@@ -390,9 +390,9 @@ static int parse_node(struct ctx *c, const config_setting_t *g)
     TRY(get_u32(c, g, "max_entities", 1, 100000000, &n->max_entities, &n->set_max_entities));
     TRY(get_u32(c, g, "gossip_bytes_per_s", 0, 1u << 30, &n->gossip_bytes_per_s,
                 &n->set_gossip_bytes_per_s));
-    bool set_feedback; /* unset is 0, off: the default of gossip and ivtd */
-    TRY(get_u32(c, g, "member_feedback", 0, UINT8_MAX, &n->member_feedback, &set_feedback));
-    TRY(get_u32(c, g, "app_feedback", 0, UINT8_MAX, &n->app_feedback, &set_feedback));
+    /* Unset is 0, off: the default of gossip and of ivtd. */
+    TRY(get_u32(c, g, "member_feedback", 0, UINT8_MAX, &n->member_feedback, NULL));
+    TRY(get_u32(c, g, "app_feedback", 0, UINT8_MAX, &n->app_feedback, NULL));
     TRY(get_u32(c, g, "th_ip_requests", 0, UINT32_MAX, &n->th_ip_requests, &n->set_th_ip_requests));
     TRY(get_u32(c, g, "th_ip_distinct_ua", 0, UINT32_MAX, &n->th_ip_distinct_ua,
                 &n->set_th_ip_distinct_ua));
