@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pthread_setaffinity_np: wake pins a sleeper to each CPU */
 /*
  * tests/loadgen.c: bin/ivt-loadgen, a load generator for ivtd's API.
  *
@@ -9,7 +10,8 @@
  *   ivt-loadgen sync    ADDR SECONDS [TAG]          one score at a time, each sent
  *                       when the last reply came (a synchronous client)
  *   ivt-loadgen wake    SECONDS                     no server: how late this host
- *                       wakes a thread that sleeps 100 us (the host's own floor)
+ *                       wakes a thread that sleeps 100 us, one on each CPU (the
+ *                       host's own floor), and whether the CPUs stall together
  *
  * score is open loop: request i is due at start + i / RATE, whether or not
  * earlier replies came back, and its latency is counted from when it was
@@ -25,6 +27,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,14 +304,15 @@ static int run_score(const char *addr, double rate, double secs, int nc, const c
         conn_init(&cs[i], addr, total / (size_t)nc + 2);
     uint32_t *lat = malloc(total * sizeof(uint32_t));
     uint32_t *slag = malloc(total * sizeof(uint32_t));
-    /* Latency by request (unanswered ones stay UINT32_MAX) for the timeline. */
+    /* Latency by request (unanswered ones stay UINT32_MAX): for the
+     * timeline and for the latency from when each request was written. */
     const char *timeline = getenv("LOADGEN_TIMELINE");
     if (timeline && !timeline[0])
         timeline = NULL;
-    uint32_t *by_id = timeline ? malloc(total * sizeof(uint32_t)) : NULL;
+    uint32_t *by_id = malloc(total * sizeof(uint32_t));
     if (by_id)
         memset(by_id, 0xff, total * sizeof(uint32_t));
-    if (!lat || !slag || (timeline && !by_id)) {
+    if (!lat || !slag || !by_id) {
         fprintf(stderr, "ivt-loadgen: out of memory\n");
         exit(1);
     }
@@ -361,13 +366,22 @@ static int run_score(const char *addr, double rate, double secs, int nc, const c
     for (int i = 0; i < nc; i++)
         for (size_t k = cs[i].head; k < cs[i].tail && n_lat < total; k++, unanswered++)
             lat[n_lat++] = (uint32_t)((t_end - cs[i].due[k % cs[i].cap]) / 1000);
-    if (by_id)
+    if (timeline)
         write_timeline(timeline, by_id, slag, sent, start, period);
-    free(by_id);
+    /* From when each request was written instead of when it was due: the
+     * generator's own send lag (it shares the host, and a vCPU it runs on
+     * stalls as the daemon's does) taken out. What the generator is late
+     * to read still counts. by_id becomes that latency, in place. */
+    for (size_t i = 0; i < sent; i++)
+        if (by_id[i] != UINT32_MAX)
+            by_id[i] = by_id[i] > slag[i] ? by_id[i] - slag[i] : 0;
+    qsort(by_id, sent, sizeof(uint32_t), cmp_u32);
     qsort(lat, n_lat, sizeof(uint32_t), cmp_u32);
     qsort(slag, sent, sizeof(uint32_t), cmp_u32);
     unsigned r = (unsigned)rate;
     report_quantiles("", r, tag, lat, n_lat);
+    report_quantiles("from_write_", r, tag, by_id, sent);
+    free(by_id);
     report_tagged("achieved", r, tag, (double)(n_lat - unanswered) / secs, "req/s");
     report_tagged("unanswered", r, tag, (double)unanswered, "requests");
     report_tagged("send_lag_p99", r, tag, sent ? slag[(size_t)(0.99 * (double)(sent - 1))] : 0,
@@ -489,33 +503,107 @@ static int run_sync(const char *addr, double secs, const char *tag)
 }
 
 /*
- * The host's floor under every latency above: a thread sleeps WAKE_GAP_NS
- * again and again on an otherwise idle host and counts how late it wakes.
- * On a virtual machine a vCPU that halted (idle) runs again only when the
- * hypervisor schedules it, and a wake-up that comes milliseconds late
- * there delays every request due meanwhile, whatever the server does. Run
- * before the daemons start, so their work is not in it.
+ * The host's floor under every latency above: a thread on each CPU sleeps
+ * WAKE_GAP_NS again and again on an otherwise idle host and counts how late
+ * it wakes. On a virtual machine a vCPU that halted (idle) runs again only
+ * when the hypervisor schedules it, and a wake-up that comes milliseconds
+ * late there delays every request due meanwhile, whatever the server does.
+ * Whether the late wake-ups of different CPUs overlap in time says whether
+ * the host stalls one vCPU at a time (then a second thread on the other
+ * CPU would keep serving) or the whole machine. Run before the daemons
+ * start, so their work is not in it.
  */
-enum { WAKE_GAP_NS = 100000 };
+enum {
+    WAKE_GAP_NS = 100000,
+    WAKE_CPUS_MAX = 16,   /* sleepers; more CPUs than that are left out */
+    WAKE_LATE_MAX = 4096, /* late wake-ups kept per CPU for the overlap count */
+    WAKE_LATE_NS = 1000000
+};
 
-static int run_wake(double secs)
+struct wake_stall {
+    uint64_t from, to; /* the sleep that woke over WAKE_LATE_NS late, as now_ns() */
+};
+
+struct wake_thread {
+    pthread_t th;
+    int cpu;
+    uint64_t end, worst;
+    size_t n, over_100us, over_1ms;
+    struct wake_stall stalls[WAKE_LATE_MAX];
+};
+
+static void *wake_main(void *arg)
 {
-    uint64_t end = now_ns() + (uint64_t)(secs * 1e9), worst = 0;
-    size_t n = 0, over_100us = 0, over_1ms = 0;
-    while (now_ns() < end) {
+    struct wake_thread *w = arg;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(w->cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set); /* unpinned if refused */
+    while (now_ns() < w->end) {
         struct timespec ts = {0, WAKE_GAP_NS};
         uint64_t t0 = now_ns();
         ppoll(NULL, 0, &ts, NULL);
-        uint64_t late = now_ns() - t0;
+        uint64_t t1 = now_ns(), late = t1 - t0;
         late = late > WAKE_GAP_NS ? late - WAKE_GAP_NS : 0;
-        n++;
-        over_100us += late > 100000;
-        over_1ms += late > 1000000;
-        worst = late > worst ? late : worst;
+        w->n++;
+        w->over_100us += late > 100000;
+        if (late > WAKE_LATE_NS && w->over_1ms < WAKE_LATE_MAX)
+            w->stalls[w->over_1ms] = (struct wake_stall){t0, t1};
+        w->over_1ms += late > WAKE_LATE_NS;
+        w->worst = late > w->worst ? late : w->worst;
     }
+    return NULL;
+}
+
+static int run_wake(double secs)
+{
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int ncpu = online < 1 ? 1 : online > WAKE_CPUS_MAX ? WAKE_CPUS_MAX : (int)online;
+    struct wake_thread *ws = calloc((size_t)ncpu, sizeof(*ws));
+    if (!ws) {
+        fprintf(stderr, "ivt-loadgen: out of memory\n");
+        return 1;
+    }
+    uint64_t end = now_ns() + (uint64_t)(secs * 1e9);
+    int started = 0;
+    for (int i = 0; i < ncpu; i++) {
+        ws[i].cpu = i;
+        ws[i].end = end;
+        if (pthread_create(&ws[i].th, NULL, wake_main, &ws[i]) != 0)
+            break;
+        started++;
+    }
+    size_t n = 0, over_100us = 0, over_1ms = 0, together = 0;
+    uint64_t worst = 0;
+    for (int i = 0; i < started; i++)
+        pthread_join(ws[i].th, NULL);
+    for (int i = 0; i < started; i++) {
+        const struct wake_thread *w = &ws[i];
+        n += w->n;
+        over_100us += w->over_100us;
+        over_1ms += w->over_1ms;
+        worst = w->worst > worst ? w->worst : worst;
+        size_t kept = w->over_1ms < WAKE_LATE_MAX ? w->over_1ms : WAKE_LATE_MAX;
+        for (size_t a = 0; a < kept; a++) {
+            bool met = false;
+            for (int j = 0; j < started && !met; j++) {
+                const struct wake_thread *o = &ws[j];
+                size_t okept = o->over_1ms < WAKE_LATE_MAX ? o->over_1ms : WAKE_LATE_MAX;
+                for (size_t b = 0; j != i && b < okept && !met; b++)
+                    met =
+                        w->stalls[a].from < o->stalls[b].to && o->stalls[b].from < w->stalls[a].to;
+            }
+            together += met;
+        }
+    }
+    free(ws);
+    report("host_wake_cpus", (double)started, "threads");
     report("host_wake_sleeps", (double)n, "sleeps");
     report("host_wake_late_over_100us", (double)over_100us, "sleeps");
     report("host_wake_late_over_1ms", (double)over_1ms, "sleeps");
+    /* Of those over 1 ms, the ones during which another CPU's sleeper was
+     * also over 1 ms late: the share of stalls that took the whole VM. */
+    report("host_wake_late_over_1ms_together", (double)together, "sleeps");
     report("host_wake_late_max", (double)worst / 1000, "us");
     return 0;
 }
