@@ -32,6 +32,8 @@
 # generator (default: NICE; both default 0). Session 9 measured -10 for both
 # against 0: node 1's run-queue wait fell, the p99 did not (docs/benchmarks.md).
 # Raising the priority needs root; elsewhere nice says so and runs the command.
+# LOADGEN_THREADS=N (read by ivt-loadgen) sends the score rows from N threads,
+# each with its own connections, as an ad server's request threads do.
 # TIMELINE_DIR=DIR keeps, per score row, ivt-loadgen's LOADGEN_TIMELINE (10 ms
 # rows: requests due, how many took over 1 ms, the worst) as DIR/score_RATE_tcp.csv
 # and _unix.csv, and the three nodes' logs at debug level (push-pulls,

@@ -3,6 +3,7 @@
  * tests/loadgen.c: bin/ivt-loadgen, a load generator for ivtd's API.
  *
  *   ivt-loadgen score   ADDR RATE SECONDS [CONNS [TAG]]  open loop at RATE requests/s
+ *                       (LOADGEN_THREADS=N: from N sender threads)
  *                       (TAG, if given, ends every BENCH name: _TAG)
  *   ivt-loadgen observe ADDR BATCH SECONDS [CONNS]  closed loop, pipelined batches
  *   ivt-loadgen fill    ADDR ENTITIES|pool          observe ENTITIES distinct IPs
@@ -287,6 +288,68 @@ static void write_timeline(const char *path, const uint32_t *by_id, const uint32
     fclose(f);
 }
 
+/* One sender thread's share of a score run: requests i with i % threads ==
+ * part, round-robin over its own connections. Parts write disjoint entries
+ * of the shared per-request arrays. */
+struct score_part {
+    pthread_t th;
+    int part, threads, nc;
+    struct conn *cs;
+    size_t total; /* requests of the whole run */
+    uint64_t start;
+    double period;
+    uint32_t *slag, *by_id;
+    uint64_t errors;
+};
+
+static void *score_part_main(void *arg)
+{
+    struct score_part *sp = arg;
+    struct conn *cs = sp->cs;
+    int nc = sp->nc;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, 42 + (uint64_t)sp->part); /* part 0: the one-thread run's draws */
+    size_t step = (size_t)sp->threads, next = (size_t)sp->part, k = 0;
+    size_t mine = sp->total > next ? (sp->total - next + step - 1) / step : 0;
+    size_t answered = 0;
+    uint64_t end_wait = 0;
+    bool readable[MAX_CONNS];
+    for (int i = 0; i < nc; i++)
+        readable[i] = true;
+    while (answered < mine) {
+        uint64_t t = now_ns();
+        /* Every request of this part due by now goes out. */
+        while (next < sp->total && sp->start + (uint64_t)((double)next * sp->period) <= t) {
+            struct conn *c = &cs[k++ % (size_t)nc];
+            uint64_t due = sp->start + (uint64_t)((double)next * sp->period);
+            ivt_mpw_array(&c->w, 4);
+            ivt_mpw_uint(&c->w, 0);
+            ivt_mpw_uint(&c->w, next);
+            ivt_mpw_str(&c->w, "score", 5);
+            ivt_mpw_array(&c->w, 1);
+            loadgen_write_event(&c->w, &rng, (uint32_t)ivt_rng_below(&rng, LOADGEN_IP_POOL));
+            c->due[c->tail % c->cap] = due;
+            c->tail++;
+            sp->slag[next] = (uint32_t)((t - due) / 1000);
+            next += step;
+        }
+        for (int i = 0; i < nc; i++) {
+            pump_out(&cs[i]);
+            if (readable[i])
+                answered += pump_in(&cs[i], NULL, NULL, sp->total, sp->by_id, &sp->errors);
+        }
+        if (next >= sp->total && !end_wait)
+            end_wait = now_ns() + 10000000000ULL;
+        if (end_wait && now_ns() > end_wait)
+            break; /* replies lost: counted by the caller */
+        uint64_t due = next < sp->total ? sp->start + (uint64_t)((double)next * sp->period)
+                                        : now_ns() + 1000000;
+        uint64_t t2 = now_ns();
+        wait_io(cs, nc, due > t2 ? due - t2 : 0, readable);
+    }
+    return NULL;
+}
+
 /*
  * Besides the latencies (from when each request was due to when its reply
  * was read), it reports what tells the generator's share of them apart:
@@ -295,11 +358,19 @@ static void write_timeline(const char *path, const uint32_t *by_id, const uint32
  * CPU the generator used. A request never answered counts with the latency
  * it had when the run gave up on it, so lost replies raise the tail instead
  * of leaving it.
+ *
+ * LOADGEN_THREADS=N (default 1, at most CONNS) sends from N threads, each
+ * with its share of the connections and requests, as an ad server's request
+ * threads each hold their own connection: a stall of the vCPU one of them
+ * runs on then delays its share of the requests, not all of them.
  */
 static int run_score(const char *addr, double rate, double secs, int nc, const char *tag)
 {
     struct conn cs[MAX_CONNS];
     size_t total = (size_t)(rate * secs);
+    const char *th_env = getenv("LOADGEN_THREADS");
+    int threads = th_env ? atoi(th_env) : 1;
+    threads = threads < 1 ? 1 : threads > nc ? nc : threads;
     for (int i = 0; i < nc; i++)
         conn_init(&cs[i], addr, total / (size_t)nc + 2);
     uint32_t *lat = malloc(total * sizeof(uint32_t));
@@ -310,83 +381,75 @@ static int run_score(const char *addr, double rate, double secs, int nc, const c
     if (timeline && !timeline[0])
         timeline = NULL;
     uint32_t *by_id = malloc(total * sizeof(uint32_t));
-    if (by_id)
-        memset(by_id, 0xff, total * sizeof(uint32_t));
-    if (!lat || !slag || !by_id) {
+    struct score_part *parts = calloc((size_t)threads, sizeof(*parts));
+    if (!lat || !slag || !by_id || !parts) {
         fprintf(stderr, "ivt-loadgen: out of memory\n");
         exit(1);
     }
-    size_t n_lat = 0;
-    uint64_t errors = 0;
-    struct ivt_rng rng;
-    ivt_rng_seed(&rng, 42);
+    memset(by_id, 0xff, total * sizeof(uint32_t));
     struct rusage ru0;
     getrusage(RUSAGE_SELF, &ru0);
     uint64_t start = now_ns() + 100000000ULL; /* 100 ms to settle */
     double period = 1e9 / rate;
-    size_t sent = 0, answered = 0;
-    uint64_t end_wait = 0;
-    bool readable[MAX_CONNS];
-    for (int i = 0; i < nc; i++)
-        readable[i] = true;
-    while (answered < total) {
-        uint64_t t = now_ns();
-        /* Every request due by now goes out, round-robin over connections. */
-        while (sent < total && start + (uint64_t)(sent * period) <= t) {
-            struct conn *c = &cs[sent % (size_t)nc];
-            uint64_t due = start + (uint64_t)(sent * period);
-            ivt_mpw_array(&c->w, 4);
-            ivt_mpw_uint(&c->w, 0);
-            ivt_mpw_uint(&c->w, sent);
-            ivt_mpw_str(&c->w, "score", 5);
-            ivt_mpw_array(&c->w, 1);
-            loadgen_write_event(&c->w, &rng, (uint32_t)ivt_rng_below(&rng, LOADGEN_IP_POOL));
-            c->due[c->tail % c->cap] = due;
-            c->tail++;
-            slag[sent] = (uint32_t)((t - due) / 1000);
-            sent++;
-        }
-        for (int i = 0; i < nc; i++) {
-            pump_out(&cs[i]);
-            if (readable[i])
-                answered += pump_in(&cs[i], lat, &n_lat, total, by_id, &errors);
-        }
-        if (sent == total && !end_wait)
-            end_wait = now_ns() + 10000000000ULL;
-        if (end_wait && now_ns() > end_wait)
-            break; /* replies lost: counted below */
-        uint64_t next = sent < total ? start + (uint64_t)(sent * period) : now_ns() + 1000000;
-        uint64_t t2 = now_ns();
-        wait_io(cs, nc, next > t2 ? next - t2 : 0, readable);
+    /* Each part holds a block of the connections, as even as they divide. */
+    struct conn *pcs = cs;
+    for (int p = 0; p < threads; p++) {
+        int n = nc / threads + (p < nc % threads);
+        parts[p] = (struct score_part){.part = p,
+                                       .threads = threads,
+                                       .nc = n,
+                                       .cs = pcs,
+                                       .total = total,
+                                       .start = start,
+                                       .period = period,
+                                       .slag = slag,
+                                       .by_id = by_id};
+        pcs += n;
     }
+    int started = 0;
+    for (int p = 1; p < threads; p++, started++)
+        if (pthread_create(&parts[p].th, NULL, score_part_main, &parts[p]) != 0) {
+            fprintf(stderr, "ivt-loadgen: cannot start sender thread %d\n", p);
+            exit(1);
+        }
+    score_part_main(&parts[0]);
+    for (int p = 1; p <= started; p++)
+        pthread_join(parts[p].th, NULL);
     struct rusage ru1;
     getrusage(RUSAGE_SELF, &ru1);
-    uint64_t t_end = now_ns();
+    uint64_t t_end = now_ns(), errors = 0;
+    for (int p = 0; p < threads; p++)
+        errors += parts[p].errors;
+    free(parts);
+    /* From due time; a request never answered counts until now. */
     size_t unanswered = 0;
-    for (int i = 0; i < nc; i++)
-        for (size_t k = cs[i].head; k < cs[i].tail && n_lat < total; k++, unanswered++)
-            lat[n_lat++] = (uint32_t)((t_end - cs[i].due[k % cs[i].cap]) / 1000);
+    for (size_t i = 0; i < total; i++) {
+        uint64_t due = start + (uint64_t)((double)i * period);
+        unanswered += by_id[i] == UINT32_MAX;
+        lat[i] = by_id[i] != UINT32_MAX ? by_id[i] : (uint32_t)((t_end - due) / 1000);
+    }
     if (timeline)
-        write_timeline(timeline, by_id, slag, sent, start, period);
+        write_timeline(timeline, by_id, slag, total, start, period);
     /* From when each request was written instead of when it was due: the
      * generator's own send lag (it shares the host, and a vCPU it runs on
      * stalls as the daemon's does) taken out. What the generator is late
      * to read still counts. by_id becomes that latency, in place. */
-    for (size_t i = 0; i < sent; i++)
+    for (size_t i = 0; i < total; i++)
         if (by_id[i] != UINT32_MAX)
             by_id[i] = by_id[i] > slag[i] ? by_id[i] - slag[i] : 0;
-    qsort(by_id, sent, sizeof(uint32_t), cmp_u32);
-    qsort(lat, n_lat, sizeof(uint32_t), cmp_u32);
-    qsort(slag, sent, sizeof(uint32_t), cmp_u32);
+    qsort(by_id, total, sizeof(uint32_t), cmp_u32);
+    qsort(lat, total, sizeof(uint32_t), cmp_u32);
+    qsort(slag, total, sizeof(uint32_t), cmp_u32);
     unsigned r = (unsigned)rate;
-    report_quantiles("", r, tag, lat, n_lat);
-    report_quantiles("from_write_", r, tag, by_id, sent);
+    report_quantiles("", r, tag, lat, total);
+    report_quantiles("from_write_", r, tag, by_id, total);
     free(by_id);
-    report_tagged("achieved", r, tag, (double)(n_lat - unanswered) / secs, "req/s");
+    report_tagged("achieved", r, tag, (double)(total - unanswered) / secs, "req/s");
     report_tagged("unanswered", r, tag, (double)unanswered, "requests");
-    report_tagged("send_lag_p99", r, tag, sent ? slag[(size_t)(0.99 * (double)(sent - 1))] : 0,
+    report_tagged("send_lag_p99", r, tag, total ? slag[(size_t)(0.99 * (double)(total - 1))] : 0,
                   "us");
-    report_tagged("send_lag_max", r, tag, sent ? slag[sent - 1] : 0, "us");
+    report_tagged("send_lag_max", r, tag, total ? slag[total - 1] : 0, "us");
+    report_tagged("loadgen_threads", r, tag, threads, "threads");
     double cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec) +
                  (double)(ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
                  (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec) / 1e6 +
