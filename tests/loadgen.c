@@ -123,6 +123,14 @@ static void conn_init(struct conn *c, const char *addr, size_t inflight)
     }
 }
 
+static void conn_destroy(struct conn *c)
+{
+    close(c->fd);
+    free(c->rbuf);
+    free(c->due);
+    ivt_mpw_destroy(&c->w);
+}
+
 static size_t inflight(const struct conn *c)
 {
     return c->tail - c->head;
@@ -460,6 +468,8 @@ static int run_score(const char *addr, double rate, double secs, int nc, const c
                 (unsigned long long)errors, total - unanswered, total);
     free(lat);
     free(slag);
+    for (int i = 0; i < nc; i++)
+        conn_destroy(&cs[i]);
     return errors ? 1 : 0;
 }
 
@@ -515,6 +525,8 @@ static int run_observe(const char *addr, int batch, double secs, int nc, uint32_
     }
     if (errors)
         fprintf(stderr, "ivt-loadgen: %llu error replies\n", (unsigned long long)errors);
+    for (int i = 0; i < nc; i++)
+        conn_destroy(&cs[i]);
     return errors ? 1 : 0;
 }
 
@@ -562,6 +574,7 @@ static int run_sync(const char *addr, double secs, const char *tag)
     snprintf(name, sizeof(name), "daemon_sync_score_p99%s%s", tag[0] ? "_" : "", tag);
     report(name, n_lat ? lat[(size_t)(0.99 * (double)(n_lat - 1))] : 0, "us");
     free(lat);
+    conn_destroy(&c);
     return errors ? 1 : 0;
 }
 
