@@ -67,7 +67,7 @@ $(PROGS): $(LIBS_ALL)
 
 .DEFAULT_GOAL := all
 .PHONY: all deps test unit asan valgrind fuzz fuzz-build fuzz-run bench demo format format-check \
-        layering clean cluster-tests
+        layering clean cluster-tests cluster-asan
 
 ifeq ($(NODEPS),)
 all: deps
@@ -136,7 +136,25 @@ CLUSTER_TESTS := $(sort $(wildcard tests/cluster/test_*.sh))
 cluster-tests: all
 	@set -e; for t in $(CLUSTER_TESTS); do echo "cluster: $$t"; bash $$t; done
 
-test: all layering format-check unit asan cluster-tests
+# The daemon's cluster scripts again with ivtd built under ASan, UBSan and
+# LeakSanitizer: real sockets, hostile API input, kill -9 and restarts on
+# the instrumented binary. A sanitizer report fails the run even where the
+# script itself would pass (a daemon killed -9 exits without a status).
+SAN_LOGS := build/asan/cluster-logs
+DAEMON_CLUSTER_TESTS := $(filter-out tests/cluster/test_sim_%,$(CLUSTER_TESTS))
+cluster-asan:
+	$(MAKE) NODEPS=1 CC=clang BUILD=build/asan BIN=build/asan/bin \
+	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	    OPT="-O1 -g" build/asan/bin/ivtd
+	@rm -rf $(SAN_LOGS); mkdir -p $(SAN_LOGS); set -e; for t in $(DAEMON_CLUSTER_TESTS); do \
+	    echo "cluster (asan ivtd): $$t"; \
+	    IVTD=$(CURDIR)/build/asan/bin/ivtd \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(CURDIR)/$(SAN_LOGS)/asan \
+	    UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/$(SAN_LOGS)/ubsan bash $$t; done
+	@if [ -n "$$(ls $(SAN_LOGS))" ]; then cat $(SAN_LOGS)/*; \
+	    echo "cluster-asan: sanitizer reports above"; exit 1; fi
+
+test: all layering format-check unit asan cluster-tests cluster-asan
 	$(MAKE) NODEPS=1 fuzz FUZZ_SECONDS=$(or $(TEST_FUZZ_SECONDS),5)
 	@echo "make test: all passed"
 

@@ -26,6 +26,16 @@ $PY -c 'import msgpack' || { echo "FAIL: python3-msgpack is missing (make deps)"
 
 cleanup() {
     local rc=$?
+    # SIGTERM first: a daemon still running leaves and saves (and, under
+    # make cluster-asan, LeakSanitizer checks it on the way out); one that
+    # has not exited within 5 s is killed.
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for _ in $(seq 1 50); do
+        local alive=0
+        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && break
+        sleep 0.1
+    done
     for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     # Reaped here, so bash does not report each as "Killed" on the way out.
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
