@@ -551,36 +551,9 @@ static int load_keyring(struct gossip_keyring *kr, const char *path, char *msg, 
     int rc = ivtd_persist_read(&data, &len, path, KEYRING_FILE_MAX, msg, cap);
     if (rc)
         return rc;
-    gossip_keyring_init(kr);
-    int line = 0;
-    for (char *save = NULL, *l = strtok_r((char *)data, "\n", &save); l;
-         l = strtok_r(NULL, "\n", &save)) {
-        line++;
-        size_t n = strlen(l);
-        while (n && (l[n - 1] == '\r' || l[n - 1] == ' '))
-            n--;
-        if (n == 0 || l[0] == '#')
-            continue;
-        uint8_t key[GOSSIP_KEY_LEN];
-        if (gossip_key_decode_base64(key, l, n) != 0) {
-            snprintf(msg, cap, "%s:%d: not a base64 key", path, line);
-            rc = IVT_EPROTO;
-            break;
-        }
-        int r = gossip_keyring_install(kr, key);
-        sodium_memzero(key, sizeof(key));
-        if (r != 0 && r != IVT_EEXIST) {
-            snprintf(msg, cap, "%s:%d: %s", path, line, ivt_strerror(r));
-            rc = IVT_EPROTO;
-            break;
-        }
-    }
+    rc = ivtd_keyring_parse(kr, (const char *)data, len, path, msg, cap);
     sodium_memzero(data, len);
     free(data);
-    if (rc == 0 && gossip_keyring_count(kr) == 0) {
-        snprintf(msg, cap, "%s: no keys in the file", path);
-        rc = IVT_EPROTO;
-    }
     return rc;
 }
 

@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "base/err.h"
+#include "gossip/keyring.h"
 #include "node/config.h"
 
 static int sys_fail(char *err, size_t cap, const char *path, const char *what)
@@ -321,4 +322,42 @@ int ivtd_persist_save_async(uv_loop_t *loop, const char *path, uint8_t *data, si
         return IVT_ENOMEM;
     }
     return 0;
+}
+
+/* ---- the keyring file ----------------------------------------------------- */
+
+int ivtd_keyring_parse(struct gossip_keyring *kr, const char *text, size_t len, const char *name,
+                       char *msg, size_t cap)
+{
+    gossip_keyring_init(kr);
+    int line = 0, rc = 0;
+    const char *p = text, *end = text + len;
+    while (p < end && rc == 0) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *e = nl ? nl : end;
+        line++;
+        size_t n = (size_t)(e - p);
+        while (n && (p[n - 1] == '\r' || p[n - 1] == ' '))
+            n--;
+        if (n && p[0] != '#') {
+            uint8_t key[GOSSIP_KEY_LEN];
+            if (gossip_key_decode_base64(key, p, n) != 0) {
+                snprintf(msg, cap, "%s:%d: not a base64 key", name, line);
+                rc = IVT_EPROTO;
+            } else {
+                int r = gossip_keyring_install(kr, key);
+                if (r != 0 && r != IVT_EEXIST) {
+                    snprintf(msg, cap, "%s:%d: %s", name, line, ivt_strerror(r));
+                    rc = IVT_EPROTO;
+                }
+            }
+            sodium_memzero(key, sizeof(key));
+        }
+        p = nl ? nl + 1 : end;
+    }
+    if (rc == 0 && gossip_keyring_count(kr) == 0) {
+        snprintf(msg, cap, "%s: no keys in the file", name);
+        rc = IVT_EPROTO;
+    }
+    return rc;
 }

@@ -28,6 +28,17 @@
 
 enum { IVTD_NODE_ID_LEN = 16, IVTD_PERSIST_ERR_MAX = 512 };
 
+struct gossip_keyring;
+
+/* Parses a keyring file's text (len bytes, not necessarily NUL-terminated):
+ * base64 keys one per line, the first the primary; blank lines and lines
+ * starting with '#' are skipped, trailing spaces and CRs ignored. name is the
+ * file's path for messages. kr is initialised here. Returns 0 on success, or
+ * IVT_EPROTO (a line that is not a key, or no key at all: msg says which
+ * line of name). */
+int ivtd_keyring_parse(struct gossip_keyring *kr, const char *text, size_t len, const char *name,
+                       char *msg, size_t cap);
+
 /* Creates dir (and parents) with mode 0700 if missing. Returns 0 on success,
  * or IVT_EINVAL (it cannot be created or is not a directory). */
 int ivtd_persist_mkdir(const char *dir, char *err, size_t cap);

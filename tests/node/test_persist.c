@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "base/err.h"
+#include "gossip/keyring.h"
 #include "node/persist.h"
 #include "tests/test.h"
 
@@ -134,4 +135,44 @@ TEST(node_persist_async_save)
     assert_int_equal(d.rc, IVT_EINVAL);
     assert_int_equal(uv_loop_close(&loop), 0);
     remove_dir(dir);
+}
+
+/* The keyring file an operator edits (docs/operations.md, "Keys"): keys one
+ * per line, the first the primary; comments, blank lines, CRLF and a key
+ * written twice are fine; a bad line is named by its line number. */
+TEST(node_persist_keyring_file_parse)
+{
+    (void)state;
+    assert_true(sodium_init() >= 0);
+    uint8_t k1[GOSSIP_KEY_LEN], k2[GOSSIP_KEY_LEN];
+    memset(k1, 0x11, sizeof(k1));
+    memset(k2, 0x22, sizeof(k2));
+    char b1[GOSSIP_KEY_BASE64_LEN], b2[GOSSIP_KEY_BASE64_LEN];
+    assert_int_equal(gossip_key_encode_base64(b1, sizeof(b1), k1), 0);
+    assert_int_equal(gossip_key_encode_base64(b2, sizeof(b2), k2), 0);
+    struct gossip_keyring kr;
+    char text[512], msg[256];
+    snprintf(text, sizeof(text), "# rotated 2026-11\n\n%s\r\n%s  \n%s\n", b2, b1, b2);
+    assert_int_equal(ivtd_keyring_parse(&kr, text, strlen(text), "kf", msg, sizeof(msg)), 0);
+    assert_int_equal(gossip_keyring_count(&kr), 2);
+    assert_memory_equal(gossip_keyring_primary(&kr)->key, k2, GOSSIP_KEY_LEN);
+    gossip_keyring_destroy(&kr);
+
+    /* Line 4 counts the blank lines before it. */
+    snprintf(text, sizeof(text), "%s\n\n# next\nnot-a-key\n%s\n", b1, b2);
+    assert_int_equal(ivtd_keyring_parse(&kr, text, strlen(text), "kf", msg, sizeof(msg)),
+                     IVT_EPROTO);
+    assert_string_equal(msg, "kf:4: not a base64 key");
+
+    snprintf(text, sizeof(text), "# only a comment\n\n");
+    assert_int_equal(ivtd_keyring_parse(&kr, text, strlen(text), "kf", msg, sizeof(msg)),
+                     IVT_EPROTO);
+    assert_string_equal(msg, "kf: no keys in the file");
+
+    /* A NUL inside a key's line: that line is not a key (the text is read
+     * by length, not up to the NUL). */
+    size_t n = (size_t)snprintf(text, sizeof(text), "%s\n", b1);
+    text[10] = '\0';
+    assert_int_equal(ivtd_keyring_parse(&kr, text, n, "kf", msg, sizeof(msg)), IVT_EPROTO);
+    assert_string_equal(msg, "kf:1: not a base64 key");
 }
