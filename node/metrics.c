@@ -319,37 +319,50 @@ static void http_text(struct http_conn *c, int code, const char *reason, const c
     http_respond(c, code, reason, "text/plain; charset=utf-8", body, strlen(body));
 }
 
+enum ivtd_http_req ivtd_http_classify(const char *req, size_t len)
+{
+    /* A copy ends at len whatever the bytes: the request is read as text. */
+    char text[IVTD_HTTP_REQ_MAX + 1];
+    size_t n = len < IVTD_HTTP_REQ_MAX ? len : IVTD_HTTP_REQ_MAX;
+    memcpy(text, req, n);
+    text[n] = 0;
+    if (!strstr(text, "\r\n\r\n") && !strstr(text, "\n\n"))
+        return len >= IVTD_HTTP_REQ_MAX ? IVTD_HTTP_TOO_LARGE : IVTD_HTTP_INCOMPLETE;
+    char method[16], target[256], version[16];
+    if (sscanf(text, "%15s %255s %15s", method, target, version) != 3 ||
+        strncmp(version, "HTTP/1.", 7) != 0)
+        return IVTD_HTTP_BAD_REQUEST;
+    if (strcmp(method, "GET") != 0)
+        return IVTD_HTTP_BAD_METHOD;
+    char *q = strchr(target, '?');
+    if (q)
+        *q = 0;
+    return strcmp(target, "/metrics") == 0 ? IVTD_HTTP_METRICS : IVTD_HTTP_NOT_FOUND;
+}
+
 /* Answers once the header block is complete. */
 static void http_handle(struct http_conn *c)
 {
     struct ivtd_http *h = c->srv;
-    c->req[c->len] = 0;
-    if (!strstr(c->req, "\r\n\r\n") && !strstr(c->req, "\n\n")) {
-        if (c->len >= IVTD_HTTP_REQ_MAX) {
-            h->stats.too_large++;
-            http_text(c, 431, "Request Header Fields Too Large", "request too large\n");
-        }
+    switch (ivtd_http_classify(c->req, c->len)) {
+    case IVTD_HTTP_INCOMPLETE: return;
+    case IVTD_HTTP_TOO_LARGE:
+        h->stats.too_large++;
+        http_text(c, 431, "Request Header Fields Too Large", "request too large\n");
         return;
-    }
-    char method[16], target[256], version[16];
-    if (sscanf(c->req, "%15s %255s %15s", method, target, version) != 3 ||
-        strncmp(version, "HTTP/1.", 7) != 0) {
+    case IVTD_HTTP_BAD_REQUEST:
         h->stats.bad_request++;
         http_text(c, 400, "Bad Request", "bad request\n");
         return;
-    }
-    if (strcmp(method, "GET") != 0) {
+    case IVTD_HTTP_BAD_METHOD:
         h->stats.bad_method++;
         http_text(c, 405, "Method Not Allowed", "only GET\n");
         return;
-    }
-    char *q = strchr(target, '?');
-    if (q)
-        *q = 0;
-    if (strcmp(target, "/metrics") != 0) {
+    case IVTD_HTTP_NOT_FOUND:
         h->stats.not_found++;
         http_text(c, 404, "Not Found", "not found: try /metrics\n");
         return;
+    case IVTD_HTTP_METRICS: break;
     }
     h->stats.ok++;
     struct ivtd_prom body;

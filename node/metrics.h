@@ -115,6 +115,21 @@ enum {
     IVTD_METRICS_TEXT_MAX = 8 << 20 /* rendering stops (500) past this */
 };
 
+/* What a request's bytes so far ask for (ivtd_http_classify). */
+enum ivtd_http_req {
+    IVTD_HTTP_INCOMPLETE,  /* no blank line yet: read more */
+    IVTD_HTTP_TOO_LARGE,   /* no blank line within IVTD_HTTP_REQ_MAX bytes: 431 */
+    IVTD_HTTP_BAD_REQUEST, /* not "METHOD TARGET HTTP/1.x": 400 */
+    IVTD_HTTP_BAD_METHOD,  /* not GET: 405 */
+    IVTD_HTTP_NOT_FOUND,   /* a path other than /metrics: 404 */
+    IVTD_HTTP_METRICS      /* GET /metrics (any query string): 200 */
+};
+
+/* Classifies the len bytes of a request read so far (any bytes; a NUL ends
+ * the header block early, as it would a C string). Pure: the server's
+ * parser, apart so that it can be fuzzed. */
+enum ivtd_http_req ivtd_http_classify(const char *req, size_t len);
+
 struct ivtd_http;
 
 /* Fills p with the metrics text (called for every GET /metrics). */

@@ -166,3 +166,34 @@ TEST(node_metrics_http_answers)
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
+
+/* What a scrape's bytes ask for, request by request: a Prometheus scrape
+ * (with a query string and headers), the wrong path or method, garbage, a
+ * header block still arriving, and one that never ends. */
+TEST(node_metrics_http_classify)
+{
+    (void)state;
+    static const struct {
+        const char *req;
+        enum ivtd_http_req want;
+    } cases[] = {
+        {"GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: text/plain\r\n\r\n", IVTD_HTTP_METRICS},
+        {"GET /metrics?name[]=up HTTP/1.0\n\n", IVTD_HTTP_METRICS},
+        {"GET /metricsx HTTP/1.1\r\n\r\n", IVTD_HTTP_NOT_FOUND},
+        {"GET / HTTP/1.1\r\n\r\n", IVTD_HTTP_NOT_FOUND},
+        {"POST /metrics HTTP/1.1\r\n\r\n", IVTD_HTTP_BAD_METHOD},
+        {"GET /metrics SPDY/3\r\n\r\n", IVTD_HTTP_BAD_REQUEST},
+        {"GET\r\n\r\n", IVTD_HTTP_BAD_REQUEST},
+        {"GET /metrics HTTP/1.1\r\nHost: x\r\n", IVTD_HTTP_INCOMPLETE},
+        {"", IVTD_HTTP_INCOMPLETE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_int_equal(ivtd_http_classify(cases[i].req, strlen(cases[i].req)), cases[i].want);
+    /* A NUL before the blank line hides it: the request never completes,
+     * and at IVTD_HTTP_REQ_MAX bytes it is too large. */
+    static char big[IVTD_HTTP_REQ_MAX];
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "GET /metrics HTTP/1.1\r\n\0\r\n\r\n", 28);
+    assert_int_equal(ivtd_http_classify(big, 28), IVTD_HTTP_INCOMPLETE);
+    assert_int_equal(ivtd_http_classify(big, sizeof(big)), IVTD_HTTP_TOO_LARGE);
+}
