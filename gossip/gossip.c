@@ -451,19 +451,27 @@ int gossip__reserve(struct gossip *g, uint32_t extra)
     return 0;
 }
 
+/* State we could not keep for want of memory is dropped (gossip or a
+ * push-pull brings it again later), never silently: counted. */
+static int nomem(struct gossip *g)
+{
+    g->st.nomem++;
+    return IVT_ENOMEM;
+}
+
 static int member_add(struct gossip *g, const struct gossip_wire_member *w, uint8_t st, ivt_ms now)
 {
     if (g->n_mem >= g->cfg.max_members)
         return IVT_ELIMIT;
     if (g->n_mem == g->cap_mem && gossip__reserve(g, g->cap_mem))
-        return IVT_ENOMEM;
+        return nomem(g);
     if ((g->n_mem + 1) * 2 > g->hcap && hidx_rebuild(g, g->hcap * 2))
-        return IVT_ENOMEM;
+        return nomem(g);
     uint32_t idx = g->n_mem;
     struct gossip_mem *m = &g->mem[idx];
     memset(m, 0, sizeof(*m));
     if (attr_store(g, idx, w, true))
-        return IVT_ENOMEM;
+        return nomem(g);
     g->n_mem++;
     memcpy(m->id, w->id, GOSSIP_ID_LEN);
     m->gen = w->gen;
@@ -709,8 +717,10 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
     uint32_t s;
     if (m->qslot < 0) {
         int64_t a = q_alloc(q);
-        if (a < 0)
-            return; /* the update still spreads through push-pull */
+        if (a < 0) {
+            nomem(g); /* the update still spreads through push-pull */
+            return;
+        }
         s = (uint32_t)a;
         m->qslot = (int32_t)s;
         q->it[s].u.m.idx = idx;
@@ -1232,8 +1242,10 @@ static void susp_start(struct gossip *g, uint32_t idx, const uint8_t *from, ivt_
     if (g->n_susp == g->cap_susp) {
         uint32_t cap = g->cap_susp ? g->cap_susp * 2 : 8;
         struct gossip_susp *s = realloc(g->susp, cap * sizeof(*s));
-        if (!s)
-            return; /* without a timer the member stays suspect until refuted */
+        if (!s) {
+            nomem(g); /* without a timer the member stays suspect until refuted */
+            return;
+        }
         g->susp = s;
         g->cap_susp = cap;
     }
