@@ -40,6 +40,14 @@
  *     from the network may count as a fraction of one of our own sends
  *     (member_feedback, app_feedback), so saturated news stops being
  *     retransmitted sooner; SWIM and memberlist count only their own sends.
+ *   - A member our join push-pull taught us is not re-gossiped (it is the
+ *     seed's view, old news), and when our membership queue empties after
+ *     gossip grew our view by a quarter or more, we push-pull once
+ *     (memberlist re-gossips every member a push-pull brings and relies on
+ *     its periodic push-pull for the rest): in a join storm the nodes that
+ *     joined first learn nearly everyone by gossip from spreaders fewer
+ *     than the members they pick targets among, and the residue of that
+ *     news is known to whoever joined later.
  *   - Stall detection: when gossip_tick runs much later than the deadline
  *     we asked for, our own loop stalled; the probe in flight is given the
  *     stall back (its ack may be waiting in the socket buffer) and the
@@ -65,6 +73,12 @@ enum {
     MISFITS_MAX = 8, /* queued updates too big for the room left before a packet is called full */
     PUSHPULL_SCALE_BASE = 32, /* memberlist: push-pull interval grows above 32 nodes */
     SYNC_GRACE_PROBES = 2,    /* probe intervals a push-pull gets before a lone accusation kills */
+    /* A view that gossip grew by at least 1/this of its size while our
+     * membership queue was busy gets one push-pull when the queue empties:
+     * its digests (~44 bytes a member, both ways) then cost at most 1/4
+     * to 1/6 of what spreading that growth cost this node (~55 bytes an
+     * update times the retransmit limit, 12 at 100 nodes, 20 at 10,000). */
+    GROWTH_SYNC_SHARE = 4,
     REAP_PERIOD_MS = 60 * IVT_MS_PER_S, /* tombstone expiry is checked this often */
     SEEN_MIN = 64,                      /* smallest payload-dedup memory */
     /* Default app_max_delay, in gossip intervals: at the node core's
@@ -437,19 +451,27 @@ int gossip__reserve(struct gossip *g, uint32_t extra)
     return 0;
 }
 
+/* State we could not keep for want of memory is dropped (gossip or a
+ * push-pull brings it again later), never silently: counted. */
+static int nomem(struct gossip *g)
+{
+    g->st.nomem++;
+    return IVT_ENOMEM;
+}
+
 static int member_add(struct gossip *g, const struct gossip_wire_member *w, uint8_t st, ivt_ms now)
 {
     if (g->n_mem >= g->cfg.max_members)
         return IVT_ELIMIT;
     if (g->n_mem == g->cap_mem && gossip__reserve(g, g->cap_mem))
-        return IVT_ENOMEM;
+        return nomem(g);
     if ((g->n_mem + 1) * 2 > g->hcap && hidx_rebuild(g, g->hcap * 2))
-        return IVT_ENOMEM;
+        return nomem(g);
     uint32_t idx = g->n_mem;
     struct gossip_mem *m = &g->mem[idx];
     memset(m, 0, sizeof(*m));
     if (attr_store(g, idx, w, true))
-        return IVT_ENOMEM;
+        return nomem(g);
     g->n_mem++;
     memcpy(m->id, w->id, GOSSIP_ID_LEN);
     m->gen = w->gen;
@@ -644,6 +666,11 @@ static void q_remove(struct gossip *g, struct gossip_queue *q, uint32_t s)
         if (!q->members)
             g->app_due = IVT_MS_NEVER;
         if (q->members) {
+            /* The end of a busy period: what we spread is spread, and what
+             * gossip did not bring us by now it will not bring. */
+            if ((uint64_t)g->grown * GROWTH_SYNC_SHARE >= g->n_mem && g->grown)
+                g->next_sync = g->now;
+            g->grown = 0;
             /* Drained (a join's backlog of an update per member, say): give
              * the slots back; a simulator holds N of these queues. */
             free(q->it);
@@ -690,8 +717,10 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
     uint32_t s;
     if (m->qslot < 0) {
         int64_t a = q_alloc(q);
-        if (a < 0)
-            return; /* the update still spreads through push-pull */
+        if (a < 0) {
+            nomem(g); /* the update still spreads through push-pull */
+            return;
+        }
         s = (uint32_t)a;
         m->qslot = (int32_t)s;
         q->it[s].u.m.idx = idx;
@@ -1213,8 +1242,10 @@ static void susp_start(struct gossip *g, uint32_t idx, const uint8_t *from, ivt_
     if (g->n_susp == g->cap_susp) {
         uint32_t cap = g->cap_susp ? g->cap_susp * 2 : 8;
         struct gossip_susp *s = realloc(g->susp, cap * sizeof(*s));
-        if (!s)
-            return; /* without a timer the member stays suspect until refuted */
+        if (!s) {
+            nomem(g); /* without a timer the member stays suspect until refuted */
+            return;
+        }
         g->susp = s;
         g->cap_susp = cap;
     }
@@ -1325,6 +1356,8 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w,
          * from the seed a few seconds later (pushpull.c). */
         if (!g->join_merge)
             enqueue_member(g, (uint32_t)idx, NULL);
+        if (src)
+            g->grown++;
         notify(g, (uint32_t)idx, true);
         return;
     }
@@ -2001,6 +2034,20 @@ int gossip_tick(struct gossip *g, ivt_ms now)
             gossip__stream_open(g, &g->mem[t].addr, false, now);
         g->next_pushpull = now + pushpull_period(g);
     }
+    if (now >= g->next_sync) {
+        /* Our busy period ended after gossip grew the view by a large
+         * share (q_remove): one push-pull with a random member now, not at
+         * the periodic one (300 s at 10,000 nodes), for the residue of
+         * that news. A join storm is where it matters: a member learned
+         * from a join push-pull is not re-gossiped by the joiner, so the
+         * nodes that must learn it by gossip (those that joined before it)
+         * hear it from fewer spreaders than the cluster has members. */
+        uint32_t t;
+        if (!g->leaving && random_members(g, &t, 1, -1, IVT_MS_NEVER) == 1 &&
+            gossip__stream_open(g, &g->mem[t].addr, false, now) == 0)
+            g->st.syncs_after_growth++;
+        g->next_sync = IVT_MS_NEVER;
+    }
     if (now >= g->next_resync) {
         /* The other seeds now (so two clusters whose seeds were each
          * other's are bridged), or the one that answered again. */
@@ -2037,6 +2084,7 @@ ivt_ms gossip_next_deadline(const struct gossip *g)
 {
     ivt_ms t =
         min_ms(min_ms(g->next_pushpull, g->next_resync), min_ms(g->next_reconnect, g->next_reap));
+    t = min_ms(t, g->next_sync);
     if (!g->leaving) {
         t = min_ms(t, g->next_probe);
         if (g->probe.active) {
@@ -2117,6 +2165,7 @@ int gossip_new(struct gossip **out, const struct gossip_config *cfg,
     g->next_reconnect = now + (ivt_ms)ivt_rng_below(&g->rng, (uint64_t)cfg->reconnect_interval);
     g->next_reap = now + REAP_PERIOD_MS;
     g->next_resync = IVT_MS_NEVER;
+    g->next_sync = IVT_MS_NEVER;
     g->last_deadline = IVT_MS_NEVER;
     *out = g;
     return 0;

@@ -305,10 +305,12 @@ struct gossip_stats {
     uint64_t suspicions_synced; /* lone accusations checked by a push-pull before killing */
     uint64_t payloads_published, payloads_delivered, payloads_dropped;
     uint64_t pushpull_started, pushpull_completed, pushpull_failed;
+    uint64_t syncs_after_growth; /* push-pulls when gossip had grown the view (docs/gossip.md) */
     uint64_t streams_rejected;   /* frames that failed to open or decode */
     uint64_t resurrections_held; /* push-pull claims of life for a tombstone, not applied */
-    uint32_t health;             /* Lifeguard awareness: 0 healthy .. awareness_max - 1 */
-    uint32_t members;            /* table size, tombstones included */
+    uint64_t nomem;   /* state dropped for want of memory: a member, a queued update, a timer */
+    uint32_t health;  /* Lifeguard awareness: 0 healthy .. awareness_max - 1 */
+    uint32_t members; /* table size, tombstones included */
 };
 
 void gossip_get_stats(const struct gossip *g, struct gossip_stats *out);

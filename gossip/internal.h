@@ -192,7 +192,13 @@ struct gossip {
      * cluster already knows, so they are not re-gossiped. */
     bool join_merge;
 
+    /* Members gossip (datagrams) brought us since our membership queue
+     * was last empty: when it empties and they are a large share of the
+     * view, we push-pull once (the residue of the news we just spread). */
+    uint32_t grown;
+
     ivt_ms next_probe, next_gossip, next_pushpull, next_reconnect, next_reap;
+    ivt_ms next_sync;             /* that push-pull, or IVT_MS_NEVER */
     ivt_ms next_resync;           /* push-pull with resync_to after a join, or IVT_MS_NEVER */
     struct gossip_addr resync_to; /* the seed that answered our join */
     /* The deadline as of our latest call: the host promised to tick us

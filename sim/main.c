@@ -404,6 +404,11 @@ int main(int argc, char **argv)
     }
     if (!o.quiet)
         print_summary(&s, dir, core->name);
+    if (s.gossip_nomem)
+        fprintf(stderr,
+                "ivtsim: warning: the cores dropped gossip state %llu times for want of memory "
+                "(a process limit?): the figures are not the protocol's alone\n",
+                (unsigned long long)s.gossip_nomem);
     if (!s.passed) {
         for (size_t i = 0; i < s.n_checks; i++)
             if (!s.checks[i].ok)

@@ -450,6 +450,7 @@ static void add_gossip_stats(struct gossip_stats *sum, struct gossip *g)
     sum->payloads_published += st.payloads_published;
     sum->payloads_delivered += st.payloads_delivered;
     sum->payloads_dropped += st.payloads_dropped;
+    sum->nomem += st.nomem;
 }
 
 static void stop_host(struct sim_world *w, struct host *h)
@@ -1375,6 +1376,7 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
     tr->payloads_dropped = gs.payloads_dropped;
     s->packets_dropped_net = st.lost + st.blocked + w->bw_dropped + w->ge_dropped;
     s->packets_oversize = w->oversize;
+    s->gossip_nomem = gs.nomem;
 
     /* convergence */
     s->converged_after_s =
