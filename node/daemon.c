@@ -1032,6 +1032,12 @@ void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
     ivtd_prom_one(p, "ivtd_gossip_suspicions_synced_total", "counter",
                   "Unconfirmed suspicions checked by a push-pull before a death.",
                   (double)gs.suspicions_synced);
+    ivtd_prom_one(p, "ivtd_gossip_syncs_after_growth_total", "counter",
+                  "Push-pulls started when gossip had grown the view by a quarter or more.",
+                  (double)gs.syncs_after_growth);
+    ivtd_prom_one(p, "ivtd_gossip_nomem_total", "counter",
+                  "Gossip state dropped for want of memory (a member, a queued update, a timer).",
+                  (double)gs.nomem);
     ivtd_prom_family(p, "ivtd_pushpull_total", "counter", "Push-pull exchanges, by outcome.");
     ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"started\"", (double)gs.pushpull_started);
     ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"completed\"",

@@ -23,6 +23,11 @@ for k in api control tick pushpull gossip snapshot; do
     grep -q "ivtd_event_loop_slow_callbacks_total{kind=\"$k\"} [0-9]" <<<"$metrics" ||
         fail "no slow-callback counter for $k"
 done
+# Gossip's own health counters (docs/operations.md, "Metrics"): exported, and
+# nothing dropped for want of memory on this idle host.
+grep -q '^ivtd_gossip_syncs_after_growth_total [0-9]' <<<"$metrics" ||
+    fail "no ivtd_gossip_syncs_after_growth_total"
+grep -q '^ivtd_gossip_nomem_total 0$' <<<"$metrics" || fail "ivtd_gossip_nomem_total missing or not 0"
 pass "hostile input: error replies or closed connections, daemon alive, evidence intact"
 
 # Hostile metrics requests too.
