@@ -150,7 +150,8 @@ cluster-asan:
 	    echo "cluster (asan ivtd): $$t"; \
 	    IVTD=$(CURDIR)/build/asan/bin/ivtd \
 	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(CURDIR)/$(SAN_LOGS)/asan \
-	    UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/$(SAN_LOGS)/ubsan bash $$t; done
+	    UBSAN_OPTIONS=print_stacktrace=1:log_path=$(CURDIR)/$(SAN_LOGS)/ubsan bash $$t || \
+	    { cat $(SAN_LOGS)/* 2>/dev/null; exit 1; }; done
 	@if [ -n "$$(ls $(SAN_LOGS))" ]; then cat $(SAN_LOGS)/*; \
 	    echo "cluster-asan: sanitizer reports above"; exit 1; fi
 
