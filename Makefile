@@ -142,7 +142,7 @@ cluster-tests: all
 # script itself would pass (a daemon killed -9 exits without a status).
 SAN_LOGS := build/asan/cluster-logs
 DAEMON_CLUSTER_TESTS := $(filter-out tests/cluster/test_sim_%,$(CLUSTER_TESTS))
-cluster-asan:
+cluster-asan: all
 	$(MAKE) NODEPS=1 CC=clang BUILD=build/asan BIN=build/asan/bin \
 	    SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
 	    OPT="-O1 -g" build/asan/bin/ivtd
