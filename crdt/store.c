@@ -113,6 +113,8 @@ enum {
     MSG_SNAPSHOT = 2,
     /* Fields of the params array. */
     NPARAMS = 7,
+    /* Bytes of the params array at most (its head, seven uints). */
+    PARAMS_BYTES_MAX = 1 + NPARAMS * IVT_MP_UINT_MAX,
     /* Journal of our own set adds not flushed yet (struct jrnl, 40 B):
      * grown from JRNL_MIN as needed, at most JRNL_MAX (1.25 MiB; a daemon
      * whose flush lags its traffic fills it, and its deltas then carry
@@ -340,6 +342,27 @@ struct in_slot {
     uint32_t c[CRDT_COUNTERS];
 };
 
+/* A bucket of a record being merged, checked and waiting to be joined
+ * (one inside the window: the others join nothing). Its exact sets'
+ * items wait in the merge group's item buffer from item0 on, set after
+ * set, n[d] of set d; a promoted set (an HLL bin, hll[d] != NULL) is
+ * decoded again where it lies in the message (deltas carry none). */
+struct in_bucket {
+    uint32_t b;
+    uint32_t item0;
+    uint16_t n[CRDT_DISTINCTS + 1];
+    const uint8_t *hll[CRDT_DISTINCTS + 1];
+};
+
+/* What a merge keeps of a record between its check and its join. */
+enum { IN_SLOTS, IN_BUCKETS, IN_ITEMS, IN_KINDS };
+
+/* A store's buffer of one kind of kept parts (for groups past the stack). */
+struct in_keep {
+    void *p;
+    uint32_t cap;
+};
+
 struct origin_rec {
     uint8_t bytes[CRDT_ORIGIN_BYTES];
     uint64_t hash;  /* keyed: its item in the origins set */
@@ -375,12 +398,23 @@ struct crdt_store {
     uint32_t ofree; /* every origin record below this index is live */
     uint32_t *omap; /* open addressing over origin hashes: index + 1 */
     uint32_t omask;
+    /* A memo before the map, direct-mapped by an unkeyed mix of the bytes
+     * (origin_memo_at): index + 1 of the origin last looked up there. A
+     * message names its origins, and interning each by its SipHash was
+     * ~270 instructions of a delta's merge. A hit is checked against the
+     * record's bytes, so crafted origins can only miss it (then the map
+     * decides, as without it). pow2_at_least(ocap) entries. */
+    uint32_t *omemo;
+    uint32_t omemo_mask;
     uint32_t *msg_origins; /* store index of message origin i (writing); ocap */
     uint32_t msg_norigins, msg_stamp;
+    /* Our params array as write_params encodes it: a message whose params
+     * are these bytes is checked by one comparison. */
+    uint8_t params[PARAMS_BYTES_MAX];
+    uint8_t params_len;
     uint32_t *in_origins; /* store index (or NONE) of message origin i (reading) */
     uint32_t in_norigins, in_cap;
-    struct in_slot *in_slots; /* the record being merged: its applicable slots */
-    uint32_t in_slots_cap;
+    struct in_keep in_keep[IN_KINDS]; /* a merge group's checked parts */
 
     uint32_t qhead, qtail, nqueued; /* flush queue */
     /* Digests kept incrementally: bsum[b] is the sum of the cached digests
@@ -520,9 +554,16 @@ static int origins_grow(struct crdt_store *s, uint32_t cap)
     uint32_t *mo = o ? realloc(s->msg_origins, (size_t)cap * sizeof(*mo)) : NULL;
     if (mo)
         s->msg_origins = mo;
-    uint32_t *map = mo ? calloc(osize, sizeof(*map)) : NULL;
-    if (!map)
+    uint32_t msize = (uint32_t)pow2_at_least(cap);
+    uint32_t *memo = mo ? calloc(msize, sizeof(*memo)) : NULL;
+    uint32_t *map = memo ? calloc(osize, sizeof(*map)) : NULL;
+    if (!map) {
+        free(memo);
         return IVT_ENOMEM;
+    }
+    free(s->omemo);
+    s->omemo = memo;
+    s->omemo_mask = msize - 1;
     free(s->omap);
     s->omap = map;
     s->omask = osize - 1;
@@ -533,13 +574,36 @@ static int origins_grow(struct crdt_store *s, uint32_t cap)
     return 0;
 }
 
+_Static_assert(CRDT_ORIGIN_BYTES == 20, "origin_memo_at reads 8 + 8 + 4 bytes");
+
+/* The memo entry of origin b: all 20 bytes count (the simulator's node
+ * ids share their first 8). */
+static inline uint32_t *origin_memo_at(const struct crdt_store *s, const uint8_t *b)
+{
+    uint64_t x, y;
+    uint32_t z;
+    memcpy(&x, b, 8);
+    memcpy(&y, b + 8, 8);
+    memcpy(&z, b + 16, 4);
+    uint64_t h = (x ^ (y << 21 | y >> 43) ^ (uint64_t)z << 7) * GOLDEN;
+    return &s->omemo[(uint32_t)(h >> 32) & s->omemo_mask];
+}
+
 /* The store index of an origin, interning it; NONE when the table is full. */
 static uint32_t origin_intern(struct crdt_store *s, const uint8_t b[CRDT_ORIGIN_BYTES])
 {
+    uint32_t *memo = s->omemo ? origin_memo_at(s, b) : NULL;
+    if (memo && *memo) {
+        const struct origin_rec *o = &s->origins[*memo - 1];
+        if (o->live && !memcmp(o->bytes, b, CRDT_ORIGIN_BYTES))
+            return *memo - 1;
+    }
     uint64_t hash = crdt_siphash(s->origin_key, b, CRDT_ORIGIN_BYTES);
     uint32_t idx = s->omap ? origin_find(s, b, hash) : NONE;
-    if (idx != NONE)
+    if (idx != NONE) {
+        *memo = idx + 1; /* the map exists, so does the memo */
         return idx;
+    }
     if (s->norigins_live >= s->cfg.max_origins)
         return NONE;
     /* The lowest free record, found from the last one taken: a scan from 0
@@ -562,6 +626,7 @@ static uint32_t origin_intern(struct crdt_store *s, const uint8_t b[CRDT_ORIGIN_
     o->live = 1;
     s->norigins_live++;
     omap_put(s, idx);
+    *origin_memo_at(s, b) = idx + 1; /* the table may have grown: its memo too */
     return idx;
 }
 
@@ -647,6 +712,8 @@ static uint32_t floor_of(const struct crdt_store *s, uint32_t cur)
     return cur >= s->cfg.window_epochs - 1 ? cur - (s->cfg.window_epochs - 1) : 0;
 }
 
+static void write_params(const struct crdt_store *s, struct ivt_mpw *w);
+
 int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_ms wall)
 {
     *out = NULL;
@@ -670,6 +737,10 @@ int crdt_store_new(struct crdt_store **out, const struct crdt_config *cfg, ivt_m
     memcpy(&s->rkey, s->digest_key, sizeof(s->rkey));
     s->cur = crdt_store_epoch_of(s, wall);
     s->floor = floor_of(s, s->cur);
+    struct ivt_mpw pw;
+    ivt_mpw_init_fixed(&pw, s->params, sizeof(s->params));
+    write_params(s, &pw);
+    s->params_len = (uint8_t)pw.len;
     uint64_t tsize = pow2_at_least((uint64_t)cfg->max_entities * 2);
     if (tsize > TAB_MIN && !cfg->table_full)
         tsize = TAB_MIN;
@@ -763,9 +834,11 @@ void crdt_store_delete(struct crdt_store *s)
     crdt__mem_destroy(&s->mem);
     free(s->origins);
     free(s->omap);
+    free(s->omemo);
     free(s->msg_origins);
     free(s->in_origins);
-    free(s->in_slots);
+    for (int k = 0; k < IN_KINDS; k++)
+        free(s->in_keep[k].p);
     free(s->scratch_reg);
     free(s->scratch_items);
     free(s->jkey);
@@ -3364,45 +3437,57 @@ struct rec {
     uint32_t expired;      /* ... older than it */
     uint32_t future;       /* ... later than current + 1 */
     uint32_t origins_full; /* slots naming an origin we had no room for */
-    /* For the apply pass: the check pass keeps the applicable slots, from
-     * slot0 on in the group's slot buffer (so they are not decoded twice),
-     * and where the rest starts. */
-    uint32_t slot0, nslots;
-    const uint8_t *after_slots;
-    const struct in_slot *slots; /* set for the apply pass: the kept slots */
+    /* For the apply pass: the check pass keeps the applicable slots and
+     * buckets, from slot0 and bucket0 on in the group's buffers (so they
+     * are not decoded twice), and where the promoted epochs start and the
+     * record ends. */
+    uint32_t slot0, nslots, bucket0, nbuckets;
+    const uint8_t *after_slots, *rec_end;
+    const struct in_slot *slots;     /* set for the apply pass: the kept slots */
+    const struct in_bucket *buckets; /* ... buckets */
+    const uint64_t *items;           /* ... and the group's items */
 };
 
-/* The applicable slots of the records of one merge group, in the order the
- * check pass met them: in a buffer on the merge's stack while they fit
- * (the store's own buffer is a cold line of one of many stores), else in
- * s->in_slots. */
-struct in_buf {
-    struct in_slot *p;
+/* One kind of the parts a merge group's check pass keeps (IN_*), in the
+ * order it met them: in a buffer on the merge's stack while they fit (the
+ * store's own buffer is a cold line of one of many stores), else in
+ * s->in_keep[kind]. */
+struct in_arr {
+    void *p;
     uint32_t n, cap;
 };
 
-/* Room for `more` slots past buf->n. Returns 0 or IVT_ENOMEM. */
-static int in_buf_reserve(struct crdt_store *s, struct in_buf *buf, uint32_t more)
+struct in_buf {
+    struct in_arr a[IN_KINDS];
+};
+
+static const size_t in_size[IN_KINDS] = {sizeof(struct in_slot), sizeof(struct in_bucket),
+                                         sizeof(uint64_t)};
+
+/* Room for `more` parts of kind k past the n kept. Returns 0 or IVT_ENOMEM. */
+static int in_buf_reserve(struct crdt_store *s, struct in_buf *buf, int k, uint32_t more)
 {
-    uint32_t need = buf->n + more;
-    if (need <= buf->cap)
+    struct in_arr *a = &buf->a[k];
+    struct in_keep *keep = &s->in_keep[k];
+    uint32_t need = a->n + more;
+    if (need <= a->cap)
         return 0;
-    if (need > s->in_slots_cap) {
+    if (need > keep->cap) {
         /* Bounded by the configuration: a group's records, each checked
-         * against window and slot limits before it asks. */
-        struct in_slot *p = realloc(s->in_slots, need * sizeof(*p));
+         * against window, slot and set limits before it asks. */
+        void *p = realloc(keep->p, need * in_size[k]);
         if (!p)
             return IVT_ENOMEM;
-        if (buf->p == s->in_slots)
-            buf->p = p;
-        s->in_slots = p;
-        s->in_slots_cap = need;
+        if (a->p == keep->p)
+            a->p = p;
+        keep->p = p;
+        keep->cap = need;
     }
-    if (buf->p != s->in_slots) {
-        memcpy(s->in_slots, buf->p, buf->n * sizeof(*buf->p));
-        buf->p = s->in_slots;
+    if (a->p != keep->p) {
+        memcpy(keep->p, a->p, a->n * in_size[k]);
+        a->p = keep->p;
     }
-    buf->cap = s->in_slots_cap;
+    a->cap = keep->cap;
     return 0;
 }
 
@@ -3412,6 +3497,11 @@ static int read_params(const struct crdt_store *s, const uint8_t **pos, const ui
     uint64_t want[NPARAMS] = {(uint64_t)c->epoch_ms,    c->window_epochs, c->counter_slots_max,
                               c->distinct_exact_max,    c->counter_hll_p, c->distinct_hll_p,
                               c->distinct_bucket_epochs};
+    /* Every peer of one configuration writes the same bytes. */
+    if ((size_t)(end - *pos) >= s->params_len && !memcmp(*pos, s->params, s->params_len)) {
+        *pos += s->params_len;
+        return 0;
+    }
     uint32_t n;
     if (ivt_mp_read_array(pos, end, &n) || n != NPARAMS)
         return IVT_EPROTO;
@@ -3449,56 +3539,89 @@ static void count_class(struct rec *r, int cls)
     r->future += cls == 2;
 }
 
-/* A set: [item...] strictly increasing, at most distinct_exact_max, or an
- * HLL bin. With e (apply), joins it into d. Returns 1 (rose), 0, or < 0. */
-static int parse_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *end, struct dset *d)
+/* Joins the HLL bin at *pos (checked) into d. Returns 1 (rose), 0, or < 0. */
+static int join_dset_hll(struct crdt_store *s, const uint8_t **pos, const uint8_t *end,
+                         struct dset *d)
 {
-    if (*pos < end && **pos >= 0xc4 && **pos <= 0xc6) { /* a bin: an HLL */
-        if (!d)
-            return crdt_hll_decode_merge(pos, end, NULL, s->cfg.distinct_hll_p);
-        /* Promotion alone is a rise: the set's form, its encoding and its
-         * estimate change even when no register does. */
-        int promoted = !d->promoted;
-        if (promoted) {
-            int rc = dset_promote(s, d);
-            if (rc)
-                return rc;
-        }
-        unsigned p = s->cfg.distinct_hll_p;
-        if (d->promoted == DSET_SPARSE) {
-            /* Joined in the dense form, kept in whichever fits the result. */
-            memset(s->scratch_reg, 0, crdt_hll_size(p));
-            sparse_to_reg(d, s->scratch_reg);
-            int rc = crdt_hll_decode_merge(pos, end, s->scratch_reg, p);
-            if (rc > 0 && dset_from_reg(s, d, s->scratch_reg))
-                return IVT_ENOMEM;
-            return rc < 0 ? rc : rc | promoted;
-        }
-        int rc = crdt_hll_decode_merge_hist(pos, end, d->u.reg, dset_hist(s, d), p);
-        if (rc > 0)
-            dset_dh(s, d)->ok = 0;
+    /* Promotion alone is a rise: the set's form, its encoding and its
+     * estimate change even when no register does. */
+    int promoted = !d->promoted;
+    if (promoted) {
+        int rc = dset_promote(s, d);
+        if (rc)
+            return rc;
+    }
+    unsigned p = s->cfg.distinct_hll_p;
+    if (d->promoted == DSET_SPARSE) {
+        /* Joined in the dense form, kept in whichever fits the result. */
+        memset(s->scratch_reg, 0, crdt_hll_size(p));
+        sparse_to_reg(d, s->scratch_reg);
+        int rc = crdt_hll_decode_merge(pos, end, s->scratch_reg, p);
+        if (rc > 0 && dset_from_reg(s, d, s->scratch_reg))
+            return IVT_ENOMEM;
         return rc < 0 ? rc : rc | promoted;
+    }
+    int rc = crdt_hll_decode_merge_hist(pos, end, d->u.reg, dset_hist(s, d), p);
+    if (rc > 0)
+        dset_dh(s, d)->ok = 0;
+    return rc < 0 ? rc : rc | promoted;
+}
+
+/* Joins n checked items (strictly increasing) into d. Returns 1 (rose), 0,
+ * or IVT_ENOMEM. */
+static int join_items(struct crdt_store *s, struct dset *d, const uint64_t *items, uint32_t n)
+{
+    int rose = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        int rc = dset_add(s, d, items[i]);
+        if (rc < 0)
+            return rc;
+        rose |= rc;
+    }
+    return rose;
+}
+
+/* Checks a set: [item...] strictly increasing, at most distinct_exact_max,
+ * or an HLL bin. With kb (the bucket is applicable) it keeps set d for the
+ * join: the items in buf, or where the bin is. Returns 0 or < 0. */
+static int check_dset(struct crdt_store *s, const uint8_t **pos, const uint8_t *end,
+                      struct in_bucket *kb, int d, struct in_buf *buf)
+{
+    if (*pos < end && **pos == 0x90) { /* [], most of a delta's sets */
+        (*pos)++;
+        return 0;
+    }
+    if (*pos < end && **pos >= 0xc4 && **pos <= 0xc6) { /* a bin: an HLL */
+        if (kb)
+            kb->hll[d] = *pos;
+        int rc = crdt_hll_decode_merge(pos, end, NULL, s->cfg.distinct_hll_p);
+        return rc < 0 ? rc : 0;
     }
     uint32_t n;
     if (crdt__rd_array(pos, end, &n))
         return IVT_EPROTO;
     if (n > s->cfg.distinct_exact_max)
         return IVT_ETOOBIG;
+    uint64_t *out = NULL;
+    if (kb) {
+        if (in_buf_reserve(s, buf, IN_ITEMS, n))
+            return IVT_ENOMEM;
+        out = (uint64_t *)buf->a[IN_ITEMS].p + buf->a[IN_ITEMS].n;
+    }
     uint64_t prev = 0;
-    int rose = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint64_t v;
         if (crdt__rd_uint(pos, end, &v) || (i && v <= prev))
             return IVT_EPROTO;
         prev = v;
-        if (d) {
-            int rc = dset_add(s, d, v);
-            if (rc < 0)
-                return rc;
-            rose |= rc;
-        }
+        if (out)
+            out[i] = v;
     }
-    return rose;
+    if (kb) {
+        kb->n[d] = (uint16_t)n;
+        buf->a[IN_ITEMS].n += n;
+    }
+    return 0;
 }
 
 /* The check pass over a record's header and slots: fills r, appends the
@@ -3524,9 +3647,9 @@ static int check_head_slots(struct crdt_store *s, const uint8_t **pos, const uin
         return IVT_EPROTO;
     if (n > (s->cfg.window_epochs + 2) * s->cfg.counter_slots_max)
         return IVT_ETOOBIG;
-    if (in_buf_reserve(s, buf, n))
+    if (in_buf_reserve(s, buf, IN_SLOTS, n))
         return IVT_ENOMEM;
-    r->slot0 = buf->n;
+    r->slot0 = buf->a[IN_SLOTS].n;
     r->nslots = 0;
     uint32_t pe = 0, po = NONE, per_epoch = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -3554,7 +3677,7 @@ static int check_head_slots(struct crdt_store *s, const uint8_t **pos, const uin
         int cls = epoch_class(s, epoch);
         count_class(r, cls);
         if (!cls) {
-            struct in_slot *x = &buf->p[buf->n++];
+            struct in_slot *x = (struct in_slot *)buf->a[IN_SLOTS].p + buf->a[IN_SLOTS].n++;
             r->nslots++;
             x->epoch = epoch;
             x->origin = po;
@@ -3565,12 +3688,51 @@ static int check_head_slots(struct crdt_store *s, const uint8_t **pos, const uin
     return 0;
 }
 
+/* The apply pass over a record's buckets, from what its check kept.
+ * Returns 1 when e rose (or rose already: rose), 0, or a negative code. */
+static int join_buckets(struct crdt_store *s, struct ent *e, const struct rec *r, int rose)
+{
+    for (uint32_t i = 0; i < r->nbuckets; i++) {
+        const struct in_bucket *kb = &r->buckets[i];
+        const uint64_t *items = r->items + kb->item0;
+        struct bucket *bk = bucket_get(s, e, kb->b);
+        if (!bk)
+            return IVT_ENOMEM;
+        bool bk_rose = false;
+        for (int d = 0; d < NSETS; d++) {
+            int rc;
+            if (kb->hll[d]) {
+                const uint8_t *q = kb->hll[d];
+                rc = join_dset_hll(s, &q, r->rec_end, &bk->set[d]);
+            } else {
+                rc = join_items(s, &bk->set[d], items, kb->n[d]);
+                items += kb->n[d];
+            }
+            if (rc < 0)
+                return rc;
+            if (rc > 0) {
+                bk_rose = true;
+                if (s->cfg.forward_merged)
+                    bk->risen |= (uint8_t)(1u << d);
+                e->dist_ok &= (uint8_t) ~(1u << d);
+            }
+        }
+        if (bk_rose) {
+            bk->ver = s->ver;
+            rose = 1;
+        }
+    }
+    return rose;
+}
+
 /*
  * Reads one entity record. Without e (idx == NONE) it only checks it, fills
- * r and appends its applicable slots to buf; with e it joins it, after the
- * check of the same record with the same r (r->slots set to its kept
- * slots): the header and the slots are not read again. Returns 1 when e
- * rose, 0, or a negative code.
+ * r and appends its applicable slots, buckets and their items to buf; with
+ * e it joins it, after the check of the same record with the same r
+ * (r->slots, r->buckets and r->items set to what was kept): the header,
+ * the slots and the buckets are not read again, only the promoted epochs
+ * (deltas carry few: their sketches are decoded where they lie). Returns 1
+ * when e rose, 0, or a negative code.
  */
 static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t *end,
                         struct rec *r, uint32_t idx, struct in_buf *buf)
@@ -3651,46 +3813,45 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
         }
     }
 
-    /* distinct buckets */
+    /* distinct buckets: checked and kept, or joined from what was kept */
+    if (e) {
+        *pos = r->rec_end;
+        return join_buckets(s, e, r, rose);
+    }
     if (crdt__rd_array(pos, end, &n))
         return IVT_EPROTO;
     if (n > s->cfg.window_epochs / s->cfg.distinct_bucket_epochs + 3)
         return IVT_ETOOBIG;
+    r->bucket0 = buf->a[IN_BUCKETS].n;
+    r->nbuckets = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t k, b;
         if (crdt__rd_array(pos, end, &k) || k != 1 + NSETS || crdt__read_u32(pos, end, &b))
             return IVT_EPROTO;
-        if (!e) {
-            if (i && b <= pe)
-                return IVT_EPROTO;
-            pe = b;
-            for (int d = 0; d < NSETS; d++)
-                if ((rc = parse_dset(s, pos, end, NULL)) < 0)
-                    return rc;
-            count_class(r, bucket_class(s, b));
-            continue;
+        if (i && b <= pe)
+            return IVT_EPROTO;
+        pe = b;
+        int cls = bucket_class(s, b);
+        struct in_bucket *kb = NULL;
+        if (!cls) {
+            if (in_buf_reserve(s, buf, IN_BUCKETS, 1))
+                return IVT_ENOMEM;
+            kb = (struct in_bucket *)buf->a[IN_BUCKETS].p + buf->a[IN_BUCKETS].n;
+            memset(kb, 0, sizeof(*kb));
+            kb->b = b;
+            kb->item0 = buf->a[IN_ITEMS].n;
         }
-        struct bucket *bk = NULL;
-        if (!bucket_class(s, b) && !(bk = bucket_get(s, e, b)))
-            return IVT_ENOMEM;
-        bool bk_rose = false;
-        for (int d = 0; d < NSETS; d++) {
-            rc = parse_dset(s, pos, end, bk ? &bk->set[d] : NULL);
-            if (rc < 0)
+        for (int d = 0; d < NSETS; d++)
+            if ((rc = check_dset(s, pos, end, kb, d, buf)) < 0)
                 return rc;
-            if (bk && rc > 0) {
-                bk_rose = true;
-                if (s->cfg.forward_merged)
-                    bk->risen |= (uint8_t)(1u << d);
-                e->dist_ok &= (uint8_t) ~(1u << d);
-            }
+        if (kb) {
+            buf->a[IN_BUCKETS].n++;
+            r->nbuckets++;
         }
-        if (bk_rose) {
-            bk->ver = s->ver;
-            rose = 1;
-        }
+        count_class(r, cls);
     }
-    return rose;
+    r->rec_end = *pos;
+    return 0;
 }
 
 /*
@@ -3708,6 +3869,10 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
 enum {
     MERGE_GROUP = 16,    /* records checked ahead of their joins: a delta holds ~4 */
     IN_SLOTS_STACK = 64, /* kept slots on the stack before the store's buffer */
+    /* ... buckets (a delta's record holds one) and set items (about 2 a
+     * bucket: one event's items) */
+    IN_BUCKETS_STACK = 32,
+    IN_ITEMS_STACK = 128,
 };
 
 /* One checked record of a group. */
@@ -3870,8 +4035,12 @@ int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
         return IVT_EPROTO;
     struct mrec g[MERGE_GROUP];
     struct in_slot stack[IN_SLOTS_STACK];
+    struct in_bucket stack_b[IN_BUCKETS_STACK];
+    uint64_t stack_i[IN_ITEMS_STACK];
     for (uint32_t i = 0; i < n;) {
-        struct in_buf buf = {stack, 0, IN_SLOTS_STACK};
+        struct in_buf buf = {{{stack, 0, IN_SLOTS_STACK},
+                              {stack_b, 0, IN_BUCKETS_STACK},
+                              {stack_i, 0, IN_ITEMS_STACK}}};
         uint32_t k = 0;
         int bad = 0;
         while (k < MERGE_GROUP && i + k < n) {
@@ -3900,7 +4069,9 @@ int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
             if (g[j].hint != NONE && s->ents[g[j].hint].live)
                 merge_prefetch_sets(&s->ents[g[j].hint]);
         for (uint32_t j = 0; j < k; j++) {
-            g[j].r.slots = buf.p + g[j].r.slot0;
+            g[j].r.slots = (const struct in_slot *)buf.a[IN_SLOTS].p + g[j].r.slot0;
+            g[j].r.buckets = (const struct in_bucket *)buf.a[IN_BUCKETS].p + g[j].r.bucket0;
+            g[j].r.items = buf.a[IN_ITEMS].p;
             if ((rc = merge_one(s, type, &g[j], end, st)) < 0)
                 return rc;
         }
@@ -4510,6 +4681,7 @@ static void stats_fixed(const struct crdt_store *s, struct crdt_store_stats *out
                  (uint64_t)s->used_hi * sizeof(*s->ents) +
                  (uint64_t)s->ocap * (sizeof(*s->origins) + sizeof(*s->msg_origins)) +
                  (uint64_t)(s->omap ? s->omask + 1 : 0) * sizeof(*s->omap) +
+                 (uint64_t)(s->omemo ? s->omemo_mask + 1 : 0) * sizeof(*s->omemo) +
                  (uint64_t)s->in_cap * sizeof(*s->in_origins) + s->scratch.cap;
 }
 

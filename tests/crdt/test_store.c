@@ -1119,6 +1119,63 @@ TEST(crdt_store_origin_table_grows_to_max_origins)
     crdt_store_delete(hub);
 }
 
+/* Origins whose slots all expired are freed and their records taken by
+ * others: a merge must name each origin by its bytes, however it found
+ * it before (the hub below also holds a memo of the freed ones). */
+TEST(crdt_store_origins_freed_then_reused)
+{
+    (void)state;
+    enum { PEERS = 40 };
+    struct crdt_config c;
+    small_config(&c, 1000);
+    struct crdt_store *hub = mk(&c), *ref = NULL;
+    char key[16];
+    /* Round 1 starts when everything of round 0 has left the window. */
+    ivt_ms later = WALL0 + (ivt_ms)(c.window_epochs + c.distinct_bucket_epochs + 2) * c.epoch_ms;
+    for (int round = 0; round < 2; round++) {
+        ivt_ms wall = round ? later : WALL0;
+        if (round) {
+            crdt_store_tick(hub, wall);
+            struct crdt_store_stats ss;
+            crdt_store_stats(hub, &ss);
+            assert_int_equal(ss.entities, 0);
+            assert_int_equal(ss.origins, 1); /* our own, pinned */
+            small_config(&c, 1001);
+            assert_int_equal(crdt_store_new(&ref, &c, wall), 0);
+        }
+        for (int i = 1; i <= PEERS; i++) {
+            struct crdt_config pc;
+            small_config(&pc, round * PEERS + i);
+            struct crdt_store *peer;
+            assert_int_equal(crdt_store_new(&peer, &pc, wall), 0);
+            pub_key(key, i % 7);
+            struct crdt_update u = {.kind = CRDT_KIND_PUB, .key = key, .key_len = strlen(key)};
+            u.add[0] = (uint32_t)i;
+            assert_int_equal(crdt_store_update(peer, crdt_store_epoch(peer), &u, 1), 0);
+            merge_store(hub, peer);
+            merge_store(hub, peer); /* again: nothing changes */
+            if (ref)
+                merge_store(ref, peer);
+            crdt_store_delete(peer);
+        }
+    }
+    /* Round 1's origins alone, each with its own count. */
+    size_t n1, n2;
+    uint8_t *a = snap(hub, &n1), *b = snap(ref, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(a, b, n1);
+    struct crdt_view v, w;
+    pub_key(key, 1);
+    assert_int_equal(crdt_store_get(hub, &v, CRDT_KIND_PUB, key, strlen(key)), 0);
+    assert_int_equal(crdt_store_get(ref, &w, CRDT_KIND_PUB, key, strlen(key)), 0);
+    assert_int_equal(v.fleet[0], w.fleet[0]); /* promoted: an estimate */
+    assert_int_equal(v.origins, 6);           /* peers 1, 8, ..., 36 of round 1 */
+    free(a);
+    free(b);
+    crdt_store_delete(ref);
+    crdt_store_delete(hub);
+}
+
 TEST(crdt_store_distinct_window_union)
 {
     (void)state;
