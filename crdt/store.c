@@ -157,13 +157,18 @@ struct pcell {
     uint32_t epoch;
     uint64_t ver;
     uint64_t own[CRDT_COUNTERS]; /* our events in it: local, not replicated */
-    uint64_t est[CRDT_COUNTERS]; /* rounded estimate, cached */
+    uint64_t est[CRDT_COUNTERS]; /* rounded estimate, cached unless stale */
     uint8_t *reg[CRDT_COUNTERS];
     /* The keyed hash of its sketches' encoding, as of version dver (valid
      * when dh_ok): a record's digest names its promoted epochs by these,
      * so an epoch that did not change is not encoded again. */
     uint64_t dh, dver;
     uint8_t dh_ok;
+    /* Bit m: metric m rose since est[m] was read from its histogram. A
+     * merge only marks it (a node joins every peer's slot for a hot
+     * publisher's epoch, and reads its sums far less often); the fleet
+     * sums re-estimate what is stale (ent_fleet). */
+    uint8_t est_stale;
 };
 
 /* A distinct set. Exact sets hold their sorted, distinct hashes in place
@@ -1136,19 +1141,24 @@ static void ent_sums(const struct ent *e, bool own, uint64_t out[CRDT_COUNTERS])
             out[m] += own ? e->pcells[i].own[m] : e->pcells[i].est[m];
 }
 
-/* e's fleet window sums (valid until e changes): the cache, or recomputed. */
-static const uint64_t *ent_fleet(struct ent *e)
+static void pcell_estimate(const struct crdt_store *s, struct pcell *pc);
+
+/* e's fleet window sums (valid until e changes): the cache, or recomputed
+ * (with the stale estimates of its promoted epochs). */
+static const uint64_t *ent_fleet(const struct crdt_store *s, struct ent *e)
 {
     if (!e->fleet_ok) {
+        for (uint32_t i = 0; i < e->npcells; i++)
+            pcell_estimate(s, &e->pcells[i]);
         ent_sums(e, false, e->fleet);
         e->fleet_ok = 1;
     }
     return e->fleet;
 }
 
-static uint64_t evidence_of(struct ent *e)
+static uint64_t evidence_of(const struct crdt_store *s, struct ent *e)
 {
-    const uint64_t *fleet = ent_fleet(e);
+    const uint64_t *fleet = ent_fleet(s, e);
     uint64_t sum = 0;
     for (int m = 0; m < CRDT_COUNTERS; m++)
         sum += fleet[m];
@@ -1212,7 +1222,7 @@ static int evict_batch(struct crdt_store *s)
     for (uint32_t i = 0; i < s->used_hi; i++) {
         struct ent *e = &s->ents[i];
         if (e->live)
-            v[j++] = (struct victim){evidence_of(e), e->h, e->kind, i};
+            v[j++] = (struct victim){evidence_of(s, e), e->h, e->kind, i};
     }
     select_smallest(v, j, k);
     for (size_t i = 0; i < k && i < j; i++)
@@ -1824,18 +1834,24 @@ static int pcell_insert(struct crdt_store *s, struct ent *e, struct pcell *pc, u
     return rose;
 }
 
-/* Re-reads metric m's estimate into the cached window sum: from the kept
- * histogram, 56 bins at p = 10 instead of 1,024 registers (a merge of a
- * publisher's delta re-estimates up to six metrics of each epoch it
- * raised). */
-static void pcell_reestimate(struct crdt_store *s, struct ent *e, struct pcell *pc, int m)
+/* Metric m of pc rose: its estimate and e's fleet sums are stale. */
+static void pcell_reestimate(struct ent *e, struct pcell *pc, int m)
 {
-    uint64_t est = pc->reg[m] ? (uint64_t)llround(crdt_hll_estimate_hist(pcell_hist(s, pc->reg[m]),
-                                                                         s->cfg.counter_hll_p))
-                              : 0;
-    if (est != pc->est[m])
-        e->fleet_ok = 0;
-    pc->est[m] = est;
+    pc->est_stale |= (uint8_t)(1u << m);
+    e->fleet_ok = 0;
+}
+
+/* Re-reads the stale estimates of pc: from the kept histogram, 56 bins at
+ * p = 10 instead of 1,024 registers. */
+static void pcell_estimate(const struct crdt_store *s, struct pcell *pc)
+{
+    for (unsigned bits = pc->est_stale; bits; bits &= bits - 1) {
+        int m = __builtin_ctz(bits);
+        pc->est[m] = pc->reg[m] ? (uint64_t)llround(crdt_hll_estimate_hist(
+                                      pcell_hist(s, pc->reg[m]), s->cfg.counter_hll_p))
+                                : 0;
+    }
+    pc->est_stale = 0;
 }
 
 static struct pcell *pcell_find(struct ent *e, uint32_t epoch)
@@ -1891,7 +1907,7 @@ static struct pcell *promote(struct crdt_store *s, struct ent *e, uint32_t epoch
         e->fleet_ok = 0;
     }
     for (int m = 0; m < CRDT_COUNTERS; m++)
-        pcell_reestimate(s, e, pc, m);
+        pcell_reestimate(e, pc, m);
     return pc;
 }
 
@@ -1948,7 +1964,7 @@ static int counter_join(struct crdt_store *s, struct ent *e, uint32_t epoch, uin
             if (rc < 0)
                 return rc;
             if (rc) {
-                pcell_reestimate(s, e, pc, m);
+                pcell_reestimate(e, pc, m);
                 rose = 1;
             }
         }
@@ -2040,7 +2056,7 @@ static int own_add(struct crdt_store *s, uint32_t idx, uint32_t epoch, const uin
             pc->own[m] += add[m];
             e->local_ok = 0;
             if (rc)
-                pcell_reestimate(s, e, pc, m);
+                pcell_reestimate(e, pc, m);
         }
         pc->ver = s->ver;
         return 0;
@@ -2542,8 +2558,12 @@ int crdt__store_check_hist(const struct crdt_store *s)
                 if (!reg)
                     continue;
                 crdt_hll_histogram(fresh, reg, pc);
-                if (memcmp(fresh, pcell_hist(s, reg), sizeof(fresh)) ||
-                    e->pcells[j].est[m] != (uint64_t)llround(crdt_hll_estimate(reg, pc)))
+                if (memcmp(fresh, pcell_hist(s, reg), sizeof(fresh)))
+                    return IVT_EINVAL;
+                /* A stale estimate must not be served: the sums are too. */
+                if (e->pcells[j].est_stale >> m & 1
+                        ? e->fleet_ok
+                        : e->pcells[j].est[m] != (uint64_t)llround(crdt_hll_estimate(reg, pc)))
                     return IVT_EINVAL;
             }
         for (uint32_t j = 0; j < e->nbuckets; j++)
@@ -2704,7 +2724,7 @@ static void view_fill(struct crdt_store *s, struct crdt_view *v, struct ent *e)
     v->hash = e->h;
     v->key = e->key;
     v->key_len = e->key_len;
-    memcpy(v->fleet, ent_fleet(e), sizeof(v->fleet));
+    memcpy(v->fleet, ent_fleet(s, e), sizeof(v->fleet));
     memcpy(v->local, ent_local(e), sizeof(v->local));
     memcpy(v->distinct, e->dist, sizeof(v->distinct));
     for (int d = 0; d < CRDT_DISTINCTS; d++)
@@ -3828,7 +3848,7 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
             if (rc < 0)
                 return rc;
             if (rc) {
-                pcell_reestimate(s, e, pc, m);
+                pcell_reestimate(e, pc, m);
                 pc_rose = true;
             }
         }
