@@ -14,7 +14,8 @@
  * eviction; distinct sets; counters and promotion; the local update path
  * (grouped, prefetching: with a million entities its cost is cache
  * misses); expiry (epoch rolls, resumable in bounded steps); queries; the
- * codec (encode, strict two-pass decode that decodes slots once, merge);
+ * codec (encode, strict two-pass decode whose check keeps what the join
+ * reads: slots and sets are decoded once; merge);
  * flush, digests and repair; snapshots.
  *
  * Departures from the papers, and why:
