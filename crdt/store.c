@@ -101,6 +101,17 @@ enum {
      * origins arrive, up to max_origins (a store sized for max_origins at
      * once zeroed ~290 KiB, and a simulator holds one per node). */
     ORIGINS_INITIAL = 64,
+    /* The origin memo (origin_memo_find): sets of 4 entries, twice as
+     * many entries as origin slots. Direct-mapped at one entry a slot, a
+     * store of 100 peers found half its origins there (two origins on one
+     * entry evict each other as they alternate); 4 ways at half load
+     * overflow a set for about 2 % of them. */
+    OMEMO_WAYS = 4,
+    OMEMO_SPREAD = 2,
+    /* An entry is index + 1 in its low bits (at most max_origins, 65536:
+     * 17 bits) and a tag of the mix in the others. */
+    OMEMO_IDX_BITS = 17,
+    OMEMO_IDX_MASK = (1 << OMEMO_IDX_BITS) - 1,
     /* Evict 1/EVICT_FRACTION of max_entities at once: a selection pass
      * over the whole map is O(n), so it must buy room for many inserts. */
     EVICT_FRACTION = 16,
@@ -404,12 +415,13 @@ struct crdt_store {
     uint32_t ofree; /* every origin record below this index is live */
     uint32_t *omap; /* open addressing over origin hashes: index + 1 */
     uint32_t omask;
-    /* A memo before the map, direct-mapped by an unkeyed mix of the bytes
-     * (origin_memo_at): index + 1 of the origin last looked up there. A
-     * message names its origins, and interning each by its SipHash was
-     * ~270 instructions of a delta's merge. A hit is checked against the
-     * record's bytes, so crafted origins can only miss it (then the map
-     * decides, as without it). pow2_at_least(ocap) entries. */
+    /* A memo before the map, in sets of OMEMO_WAYS entries chosen by an
+     * unkeyed mix of the bytes (origin_memo_find): each entry a tag of the
+     * mix and index + 1 of an origin looked up lately. A message names its
+     * origins, and interning each by its SipHash was ~270 instructions of
+     * a delta's merge. A hit is checked against the record's bytes, so
+     * crafted origins can only miss it (then the map decides, as without
+     * it). 2 x pow2_at_least(ocap) entries; omemo_mask masks set numbers. */
     uint32_t *omemo;
     uint32_t omemo_mask;
     uint32_t *msg_origins; /* store index of message origin i (writing); ocap */
@@ -561,7 +573,7 @@ static int origins_grow(struct crdt_store *s, uint32_t cap)
     uint32_t *mo = o ? realloc(s->msg_origins, (size_t)cap * sizeof(*mo)) : NULL;
     if (mo)
         s->msg_origins = mo;
-    uint32_t msize = (uint32_t)pow2_at_least(cap);
+    uint32_t msize = (uint32_t)pow2_at_least(cap) * OMEMO_SPREAD;
     uint32_t *memo = mo ? calloc(msize, sizeof(*memo)) : NULL;
     uint32_t *map = memo ? calloc(osize, sizeof(*map)) : NULL;
     if (!map) {
@@ -570,7 +582,7 @@ static int origins_grow(struct crdt_store *s, uint32_t cap)
     }
     free(s->omemo);
     s->omemo = memo;
-    s->omemo_mask = msize - 1;
+    s->omemo_mask = msize / OMEMO_WAYS - 1;
     free(s->omap);
     s->omap = map;
     s->omask = osize - 1;
@@ -581,34 +593,68 @@ static int origins_grow(struct crdt_store *s, uint32_t cap)
     return 0;
 }
 
-_Static_assert(CRDT_ORIGIN_BYTES == 20, "origin_memo_at reads 8 + 8 + 4 bytes");
+_Static_assert(CRDT_ORIGIN_BYTES == 20, "origin_memo_mix reads 8 + 8 + 4 bytes");
+_Static_assert(OMEMO_WAYS * sizeof(uint32_t) == 16,
+               "a set is 16 B: in one line (calloc aligns 16)");
 
-/* The memo entry of origin b: all 20 bytes count (the simulator's node
- * ids share their first 8). */
-static inline uint32_t *origin_memo_at(const struct crdt_store *s, const uint8_t *b)
+/* The unkeyed mix of all 20 bytes of an origin (the simulator's node ids
+ * share their first 8): its high word picks the memo set, its low bits
+ * the tag. */
+static inline uint64_t origin_memo_mix(const uint8_t *b)
 {
     uint64_t x, y;
     uint32_t z;
     memcpy(&x, b, 8);
     memcpy(&y, b + 8, 8);
     memcpy(&z, b + 16, 4);
-    uint64_t h = (x ^ (y << 21 | y >> 43) ^ (uint64_t)z << 7) * GOLDEN;
-    return &s->omemo[(uint32_t)(h >> 32) & s->omemo_mask];
+    return (x ^ (y << 21 | y >> 43) ^ (uint64_t)z << 7) * GOLDEN;
+}
+
+static inline uint32_t *origin_memo_set(const struct crdt_store *s, uint64_t mix)
+{
+    return &s->omemo[((uint32_t)(mix >> 32) & s->omemo_mask) * OMEMO_WAYS];
+}
+
+static inline uint32_t origin_memo_tag(uint64_t mix)
+{
+    return (uint32_t)mix & ~(uint32_t)OMEMO_IDX_MASK;
+}
+
+/* The origin b through the memo, or NONE. */
+static uint32_t origin_memo_find(const struct crdt_store *s, const uint8_t *b, uint64_t mix)
+{
+    const uint32_t *set = origin_memo_set(s, mix);
+    uint32_t tag = origin_memo_tag(mix);
+    for (int w = 0; w < OMEMO_WAYS; w++) {
+        uint32_t v = set[w];
+        if (!(v & OMEMO_IDX_MASK) || (v & ~(uint32_t)OMEMO_IDX_MASK) != tag)
+            continue;
+        const struct origin_rec *o = &s->origins[(v & OMEMO_IDX_MASK) - 1];
+        if (o->live && !memcmp(o->bytes, b, CRDT_ORIGIN_BYTES))
+            return (v & OMEMO_IDX_MASK) - 1;
+    }
+    return NONE;
+}
+
+/* Remembers origin idx first in its set; the set's last entry goes. */
+static void origin_memo_put(struct crdt_store *s, uint64_t mix, uint32_t idx)
+{
+    uint32_t *set = origin_memo_set(s, mix);
+    memmove(set + 1, set, (OMEMO_WAYS - 1) * sizeof(*set));
+    set[0] = origin_memo_tag(mix) | (idx + 1);
 }
 
 /* The store index of an origin, interning it; NONE when the table is full. */
 static uint32_t origin_intern(struct crdt_store *s, const uint8_t b[CRDT_ORIGIN_BYTES])
 {
-    uint32_t *memo = s->omemo ? origin_memo_at(s, b) : NULL;
-    if (memo && *memo) {
-        const struct origin_rec *o = &s->origins[*memo - 1];
-        if (o->live && !memcmp(o->bytes, b, CRDT_ORIGIN_BYTES))
-            return *memo - 1;
-    }
+    uint64_t mix = origin_memo_mix(b);
+    uint32_t idx = s->omemo ? origin_memo_find(s, b, mix) : NONE;
+    if (idx != NONE)
+        return idx;
     uint64_t hash = crdt_siphash(s->origin_key, b, CRDT_ORIGIN_BYTES);
-    uint32_t idx = s->omap ? origin_find(s, b, hash) : NONE;
+    idx = s->omap ? origin_find(s, b, hash) : NONE;
     if (idx != NONE) {
-        *memo = idx + 1; /* the map exists, so does the memo */
+        origin_memo_put(s, mix, idx); /* the map exists, so does the memo */
         return idx;
     }
     if (s->norigins_live >= s->cfg.max_origins)
@@ -633,7 +679,7 @@ static uint32_t origin_intern(struct crdt_store *s, const uint8_t b[CRDT_ORIGIN_
     o->live = 1;
     s->norigins_live++;
     omap_put(s, idx);
-    *origin_memo_at(s, b) = idx + 1; /* the table may have grown: its memo too */
+    origin_memo_put(s, mix, idx); /* the table may have grown: its memo too */
     return idx;
 }
 
@@ -4743,7 +4789,7 @@ static void stats_fixed(const struct crdt_store *s, struct crdt_store_stats *out
                  (uint64_t)s->used_hi * sizeof(*s->ents) +
                  (uint64_t)s->ocap * (sizeof(*s->origins) + sizeof(*s->msg_origins)) +
                  (uint64_t)(s->omap ? s->omask + 1 : 0) * sizeof(*s->omap) +
-                 (uint64_t)(s->omemo ? s->omemo_mask + 1 : 0) * sizeof(*s->omemo) +
+                 (uint64_t)(s->omemo ? (s->omemo_mask + 1) * OMEMO_WAYS : 0) * sizeof(*s->omemo) +
                  (uint64_t)s->in_cap * sizeof(*s->in_origins) + s->scratch.cap;
 }
 
