@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "base/err.h"
+#include "sim/args.h"
 #include "sim/files.h"
 #include "sim/internal.h"
 #include "sim/report.h"
@@ -39,90 +40,11 @@ enum {
     PROGRESS_EVERY_S = 2, /* stderr progress once a run is this long */
 };
 
-struct opts {
-    const char *scenario;
-    const char *out;
-    const char *root;
-    uint64_t seed;
-    bool has_seed;
-    uint32_t nodes;
-    double duration_s;
-    bool determinism, membership_only, quiet;
-    long long emit;
-};
-
 static double wall_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: ivtsim SCENARIO.cfg [--seed N] [--nodes N] [--out DIR] [--duration S]\n"
-               "              [--check-determinism] [--membership-only] [--quiet] [--root DIR]\n"
-               "       ivtsim SCENARIO.cfg --emit-events N [--seed N]\n"
-               "Runs a scenario on N simulated nodes and writes summary.json, timeline.csv and\n"
-               "timeline.svg into DIR (default out/sim-NAME). Exit status: 0 every check passed,\n"
-               "1 a check failed (the replay command is printed), 2 usage, 3 error.\n"
-               "--emit-events writes N workload events as JSON lines (the event keys of\n"
-               "`ivtctl observe`) and exits. --root is where sim/data and node/data are (default:\n"
-               "IVT_ROOT, else the directory above the binary's).\n");
-}
-
-static int parse_args(struct opts *o, int argc, char **argv)
-{
-    memset(o, 0, sizeof(*o));
-    o->emit = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            exit(EXIT_OK);
-        } else if (!strcmp(a, "--seed") && v) {
-            o->seed = strtoull(v, &end, 0);
-            o->has_seed = true;
-            if (*end)
-                return -1;
-            i++;
-        } else if (!strcmp(a, "--nodes") && v) {
-            unsigned long n = strtoul(v, &end, 10);
-            if (*end || n < 1 || n > 100000)
-                return -1;
-            o->nodes = (uint32_t)n;
-            i++;
-        } else if (!strcmp(a, "--duration") && v) {
-            o->duration_s = strtod(v, &end);
-            if (*end || o->duration_s <= 0)
-                return -1;
-            i++;
-        } else if (!strcmp(a, "--out") && v) {
-            o->out = v;
-            i++;
-        } else if (!strcmp(a, "--root") && v) {
-            o->root = v;
-            i++;
-        } else if (!strcmp(a, "--emit-events") && v) {
-            o->emit = strtoll(v, &end, 10);
-            if (*end || o->emit < 0)
-                return -1;
-            i++;
-        } else if (!strcmp(a, "--check-determinism")) {
-            o->determinism = true;
-        } else if (!strcmp(a, "--membership-only")) {
-            o->membership_only = true;
-        } else if (!strcmp(a, "--quiet")) {
-            o->quiet = true;
-        } else if (a[0] != '-' && !o->scenario) {
-            o->scenario = a;
-        } else {
-            return -1;
-        }
-    }
-    return o->scenario ? 0 : -1;
 }
 
 static const char *default_root(const char *argv0, char *buf, size_t cap)
@@ -159,7 +81,7 @@ static int emit_events(const struct sim_scenario *sc, const struct sim_data *dat
     return fflush(stdout) ? EXIT_ERROR : EXIT_OK;
 }
 
-static void replay_hint(const struct opts *o, const struct sim_scenario *sc)
+static void replay_hint(const struct sim_args *o, const struct sim_scenario *sc)
 {
     fprintf(stderr, "replay: bin/ivtsim %s --seed %llu --nodes %u\n", o->scenario,
             (unsigned long long)sc->seed, sc->nodes);
@@ -283,10 +205,16 @@ static void print_summary(const struct sim_summary *s, const char *dir, const ch
 
 int main(int argc, char **argv)
 {
-    struct opts o;
-    if (parse_args(&o, argc, argv)) {
-        usage(stderr);
+    struct sim_args o;
+    char msg[SIM_ARGS_MSG_MAX];
+    if (sim_args_parse(&o, argc, argv, msg, sizeof(msg))) {
+        fprintf(stderr, "ivtsim: %s\n", msg);
+        sim_usage(stderr);
         return EXIT_USAGE;
+    }
+    if (o.help) {
+        sim_usage(stdout);
+        return EXIT_OK;
     }
     if (sodium_init() < 0)
         return EXIT_ERROR;
