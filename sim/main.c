@@ -69,16 +69,20 @@ static int emit_events(const struct sim_scenario *sc, const struct sim_data *dat
                 ivt_strerror(rc));
         return EXIT_ERROR;
     }
-    char line[4096];
+    /* Any event fits: a line cut or skipped would be a silent gap. */
+    char line[SIM_EVENT_JSON_MAX];
+    int status = EXIT_OK;
     for (long long i = 0; i < n && sim_workload_peek(wl) != IVT_MS_NEVER; i++) {
         struct sim_event ev;
         sim_workload_next(wl, &ev);
         int len = sim_event_json(line, sizeof(line), &ev);
-        if (len > 0 && fwrite(line, 1, (size_t)len, stdout) != (size_t)len)
+        if (len < 0 || fwrite(line, 1, (size_t)len, stdout) != (size_t)len) {
+            status = EXIT_ERROR;
             break;
+        }
     }
     sim_workload_delete(wl);
-    return fflush(stdout) ? EXIT_ERROR : EXIT_OK;
+    return fflush(stdout) ? EXIT_ERROR : status;
 }
 
 static void replay_hint(const struct sim_args *o, const struct sim_scenario *sc)
@@ -255,9 +259,12 @@ int main(int argc, char **argv)
         char p1[1200], p2[1200];
         snprintf(p1, sizeof(p1), "%s/node/data/crawler-user-agents.json", root);
         snprintf(p2, sizeof(p2), "%s/node/data/hosting-asn-ipv4.csv", root);
+        err[0] = '\0';
         rc = sim_read_file(&cj, &cl, p1);
-        if (!rc)
-            rc = sim_read_file(&hc, &hl, p2);
+        if (rc)
+            snprintf(err, sizeof(err), "%.900s: %s", p1, ivt_strerror(rc));
+        if (!rc && (rc = sim_read_file(&hc, &hl, p2)))
+            snprintf(err, sizeof(err), "%.900s: %s", p2, ivt_strerror(rc));
         if (!rc)
             rc = node_rules_new(&own_rules, (const uint8_t *)cj, cl, (const uint8_t *)hc, hl, err,
                                 sizeof(err));

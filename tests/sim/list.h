@@ -1,5 +1,8 @@
 /* Unit tests of sim/: T(name) rows, one per test (see tests/list.h). */
 T(sim_data_parses_shipped_files)
+T(sim_data_errors_name_file_and_line)
+T(sim_data_load_names_the_path)
+T(sim_event_json_fits_the_worst_user_agent)
 T(sim_workload_deterministic)
 T(sim_workload_label_proportions)
 T(sim_workload_botnet_spread_thin)
