@@ -1,12 +1,13 @@
-/* Unit tests of node/cmdline.c: what an operator relies on in ivtd's
- * command line (the exit codes and messages of bin/ivtd are in
- * tests/cluster/test_config_errors.sh). */
+/* Unit tests of the daemon side's command lines: node/cmdline.c (ivtd;
+ * the exit codes and messages of bin/ivtd are in
+ * tests/cluster/test_config_errors.sh) and tests/loadgen.h (ivt-loadgen). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
 #include "node/cmdline.h"
+#include "tests/loadgen.h"
 #include "tests/test.h"
 
 static int parse(struct ivtd_cmdline *cl, char *msg, const char *const *args)
@@ -72,4 +73,66 @@ TEST(node_cmdline_usage_names_the_essentials)
     assert_non_null(strstr(text, "--check -c FILE"));
     assert_non_null(strstr(text, "ivtctl keys generate"));
     free(text);
+}
+
+/* ivt-loadgen (tests/loadgen.h): the forms docs/benchmarks.md and
+ * tests/bench_daemon.sh use parse as before; a bad number names itself. */
+static int loadgen(struct loadgen_args *o, char *msg, const char *const *args)
+{
+    char *argv[16] = {"ivt-loadgen"};
+    int argc = 1;
+    for (; *args && argc < 15; args++)
+        argv[argc++] = (char *)*args;
+    msg[0] = '\0';
+    return loadgen_args_parse(o, argc, argv, msg, LOADGEN_MSG_MAX);
+}
+
+#define LOADGEN(o, msg, ...) loadgen(o, msg, (const char *const[]){__VA_ARGS__, NULL})
+
+TEST(node_loadgen_args_forms_and_mistakes)
+{
+    (void)state;
+    struct loadgen_args o;
+    char msg[LOADGEN_MSG_MAX];
+    assert_int_equal(LOADGEN(&o, msg, "score", "127.0.0.1:7947", "20000", "10", "2", "unix"), 0);
+    assert_int_equal(o.mode, LOADGEN_SCORE);
+    assert_true(o.rate == 20000 && o.secs == 10 && o.conns == 2);
+    assert_string_equal(o.tag, "unix");
+    assert_int_equal(LOADGEN(&o, msg, "score", "unix:/tmp/a.sock", "1000", "40"), 0);
+    assert_int_equal(o.conns, LOADGEN_DEFAULT_CONNS);
+    assert_string_equal(o.tag, "");
+    assert_int_equal(LOADGEN(&o, msg, "observe", "[::1]:7947", "100", "5", "3"), 0);
+    assert_true(o.mode == LOADGEN_OBSERVE && o.batch == 100 && o.conns == 3 && !o.distinct);
+    assert_int_equal(LOADGEN(&o, msg, "fill", "127.0.0.1:7947", "pool"), 0);
+    assert_true(o.mode == LOADGEN_FILL && o.distinct == LOADGEN_IP_POOL && o.batch == 1000);
+    assert_int_equal(LOADGEN(&o, msg, "fill", "127.0.0.1:7947", "1000000"), 0);
+    assert_true(o.distinct == 1000000);
+    assert_int_equal(LOADGEN(&o, msg, "sync", "unix:/tmp/f.sock", "3", "floor_unix"), 0);
+    assert_string_equal(o.tag, "floor_unix");
+    assert_int_equal(LOADGEN(&o, msg, "wake", "0.5"), 0);
+    assert_true(o.mode == LOADGEN_WAKE && o.secs == 0.5 && !o.addr);
+
+    static const struct {
+        const char *args[8];
+        const char *says;
+    } rows[] = {
+        {{NULL}, "no mode"},
+        {{"blast", NULL}, "unknown mode 'blast'"},
+        {{"wake", NULL}, "wake takes 1 to 1 arguments, not 0"},
+        {{"fill", "127.0.0.1:1", "pool", "x", NULL}, "fill takes 2 to 2 arguments, not 3"},
+        {{"score", "localhost:80", "10", "1", NULL}, "ADDR 'localhost:80' is not ip:port"},
+        {{"sync", "unix:", "1", NULL}, "ADDR 'unix:' is not"},
+        {{"score", "127.0.0.1:1", "nan", "1", NULL}, "'nan': RATE must be requests/s above 0"},
+        {{"score", "127.0.0.1:1", "10", "inf", NULL}, "'inf': SECONDS must be above 0"},
+        {{"score", "127.0.0.1:1", "1000000", "1000", NULL}, "RATE x SECONDS must be at most"},
+        {{"score", "127.0.0.1:1", "10", "1", "0", NULL}, "'0': CONNS must be a whole number"},
+        {{"score", "127.0.0.1:1", "10", "1", "65", NULL}, "'65': CONNS must be"},
+        {{"observe", "127.0.0.1:1", "2x", "5", NULL}, "'2x': BATCH must be a whole number"},
+        {{"observe", "127.0.0.1:1", "100", "-5", NULL}, "'-5': SECONDS must be above 0"},
+        {{"fill", "127.0.0.1:1", "", NULL}, "'': ENTITIES must be 'pool' or a whole number"},
+        {{"wake", "0", NULL}, "'0': SECONDS must be above 0"},
+    };
+    for (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+        if (loadgen(&o, msg, rows[i].args) != IVT_EINVAL || !strstr(msg, rows[i].says))
+            fail_msg("row %u: '%s'", i, msg);
 }
