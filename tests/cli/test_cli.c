@@ -28,11 +28,7 @@ struct run {
 static struct run run_mode(const char *input, const char *const *args, bool check)
 {
     char *argv[64];
-    int argc = 0;
-    argv[argc++] = "ivtctl";
-    for (; *args && argc < 63; args++)
-        argv[argc++] = (char *)*args;
-    argv[argc] = NULL;
+    int argc = ivt_test_argv(argv, 64, "ivtctl", args);
     struct run r = {0};
     FILE *out = open_memstream(&r.out, &r.out_len);
     FILE *err = open_memstream(&r.err, &r.err_len);

@@ -12,10 +12,8 @@
 
 static int parse(struct ivtd_cmdline *cl, char *msg, const char *const *args)
 {
-    char *argv[16] = {"ivtd"};
-    int argc = 1;
-    for (; *args && argc < 15; args++)
-        argv[argc++] = (char *)*args;
+    char *argv[16];
+    int argc = ivt_test_argv(argv, 16, "ivtd", args);
     msg[0] = '\0';
     return ivtd_cmdline_parse(cl, argc, argv, msg, IVTD_CMDLINE_MSG_MAX);
 }
@@ -79,10 +77,8 @@ TEST(node_cmdline_usage_names_the_essentials)
  * tests/bench_daemon.sh use parse as before; a bad number names itself. */
 static int loadgen(struct loadgen_args *o, char *msg, const char *const *args)
 {
-    char *argv[16] = {"ivt-loadgen"};
-    int argc = 1;
-    for (; *args && argc < 15; args++)
-        argv[argc++] = (char *)*args;
+    char *argv[16];
+    int argc = ivt_test_argv(argv, 16, "ivt-loadgen", args);
     msg[0] = '\0';
     return loadgen_args_parse(o, argc, argv, msg, LOADGEN_MSG_MAX);
 }

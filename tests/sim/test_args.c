@@ -10,10 +10,8 @@
 
 static int parse(struct sim_args *o, char *msg, const char *const *args)
 {
-    char *argv[24] = {"ivtsim"};
-    int argc = 1;
-    for (; *args && argc < 23; args++)
-        argv[argc++] = (char *)*args;
+    char *argv[24];
+    int argc = ivt_test_argv(argv, 24, "ivtsim", args);
     msg[0] = '\0';
     return sim_args_parse(o, argc, argv, msg, SIM_ARGS_MSG_MAX);
 }
