@@ -36,6 +36,9 @@ enum ivtctl_output { IVTCTL_OUT_TEXT = 0, IVTCTL_OUT_JSON = 1 };
 #define IVTCTL_DEFAULT_SOCKET "/run/ivtd/control.sock"
 /* How long to wait for the node: a healthy node answers in milliseconds. */
 #define IVTCTL_DEFAULT_TIMEOUT_MS (10 * IVT_MS_PER_S)
+/* The longest --timeout: nobody waits a day for an answer, and the bound
+ * keeps now + timeout (the deadline) far from overflowing an ivt_ms. */
+#define IVTCTL_MAX_TIMEOUT_MS IVT_MS_PER_DAY
 
 struct ivtctl_command;
 

@@ -96,6 +96,9 @@ static const struct {
     {{"-o", "yaml", "status", NULL}, "-o 'yaml' must be one of text, json"},
     {{"--timeout", "10", "status", NULL}, "is not a duration (use 500ms, 90s, 15m, 4h, 7d"},
     {{"--timeout", "0", "status", NULL}, "--timeout must be more than 0"},
+    /* now + timeout must not overflow: 106751991166d is just under 2^63 ms */
+    {{"--timeout", "106751991166d", "status", NULL}, "--timeout must be at most 1d"},
+    {{"status", "--timeout=24h1ms", NULL}, "--timeout must be at most 1d"},
     {{"members", "--status", "zombie", NULL}, "must be one of alive, suspect, dead, left"},
     {{"ban", "ip", NULL}, "missing argument"},
     {{"ban", "host", "x", NULL}, "KIND 'host' must be one of ip, prefix, device, ua, pub"},
