@@ -1107,6 +1107,9 @@ static void node_metrics(struct ivtd_prom *p, const struct ivtd *d)
         {"ivtd_repair_queued_bytes", "gauge",
          "Push-pull repair evidence received and not merged yet (merged in chunks).",
          (double)ns.merge_queued_bytes},
+        {"ivtd_payloads_rejected_total", "counter",
+         "Gossiped payloads and repair parts from members that did not decode or merge.",
+         (double)ns.payloads_rejected},
     };
     ivtd_prom_rows(p, ROWS(more));
     const struct ivtd_prom_lv deltas[] = {{"out", (double)ns.deltas_sent},
