@@ -102,6 +102,7 @@ asan:
 
 valgrind: all
 	IVT_ROOT=$(CURDIR) valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	    --child-silent-after-fork=yes \
 	    $(BIN)/ivt-test $(VALGRIND_TESTS)
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
