@@ -45,6 +45,8 @@ int ivtctl_global_opt(struct ivtctl *c, const char *name, const char *value)
             return IVTCTL_EXIT_USAGE;
         if (t <= 0)
             return ivtctl_usage(c, "--timeout must be more than 0");
+        if (t > IVTCTL_MAX_TIMEOUT_MS)
+            return ivtctl_usage(c, "--timeout must be at most 1d");
         c->timeout = t;
     } else if (strcmp(name, "progress") == 0) {
         c->progress = true;

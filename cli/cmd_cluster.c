@@ -22,6 +22,8 @@ int ivtctl_cmd_keys_generate(struct ivtctl *c, int argc, char **argv)
     int rc = ivtctl_args_parse(c, NULL, argc, argv, 0, 0);
     if (rc < 0)
         return -rc;
+    if (c->check_only)
+        return IVTCTL_CHECKED;
     if (sodium_init() < 0)
         return ivtctl_fail(c, IVTCTL_EXIT_NODE, "ENOMEM", "libsodium failed to initialise");
     unsigned char key[KEY_BYTES];

@@ -199,6 +199,8 @@ int ivtctl_cmd_observe(struct ivtctl *c, int argc, char **argv)
     uint64_t max = BATCH_EVENTS;
     if (opts[1].value && ivtctl_opt_uint(c, "--batch", opts[1].value, 1, BATCH_EVENTS_MAX, &max))
         return IVTCTL_EXIT_USAGE;
+    if (c->check_only)
+        return IVTCTL_CHECKED;
     FILE *in = c->in;
     const char *path = opts[0].value;
     if (path && strcmp(path, "-") != 0) {

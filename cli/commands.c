@@ -260,12 +260,14 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
-int ivtctl_main(int argc, char **argv, FILE *in, FILE *out, FILE *err)
+/* ivtctl_main and ivtctl_check: everything but how far a command goes. */
+static int run(int argc, char **argv, FILE *in, FILE *out, FILE *err, bool check_only)
 {
     struct ivtctl c = {
         .socket = IVTCTL_DEFAULT_SOCKET,
         .output = IVTCTL_OUT_TEXT,
         .timeout = IVTCTL_DEFAULT_TIMEOUT_MS,
+        .check_only = check_only,
         .in = in,
         .out = out,
         .err = err,
@@ -311,4 +313,17 @@ int ivtctl_main(int argc, char **argv, FILE *in, FILE *out, FILE *err)
     ivtctl_disconnect(&c);
     fflush(out);
     return rc;
+}
+
+int ivtctl_main(int argc, char **argv, FILE *in, FILE *out, FILE *err)
+{
+    return run(argc, argv, in, out, err, false);
+}
+
+int ivtctl_check(int argc, char **argv, FILE *out, FILE *err)
+{
+    /* No command reads its input before it would reach out (observe stops
+     * before its first line), so there is none to give. */
+    int rc = run(argc, argv, NULL, out, err, true);
+    return rc == IVTCTL_CHECKED ? IVTCTL_EXIT_OK : rc;
 }

@@ -36,14 +36,22 @@ enum ivtctl_output { IVTCTL_OUT_TEXT = 0, IVTCTL_OUT_JSON = 1 };
 #define IVTCTL_DEFAULT_SOCKET "/run/ivtd/control.sock"
 /* How long to wait for the node: a healthy node answers in milliseconds. */
 #define IVTCTL_DEFAULT_TIMEOUT_MS (10 * IVT_MS_PER_S)
+/* The longest --timeout: nobody waits a day for an answer, and the bound
+ * keeps now + timeout (the deadline) far from overflowing an ivt_ms. */
+#define IVTCTL_MAX_TIMEOUT_MS IVT_MS_PER_DAY
 
 struct ivtctl_command;
+
+/* What a handler returns under ivtctl_check once its arguments passed and
+ * it would have reached out: a value no exit code takes. */
+enum { IVTCTL_CHECKED = 100 };
 
 struct ivtctl {
     const char *socket;
     enum ivtctl_output output;
     ivt_ms timeout;
-    bool progress; /* observe: progress lines even when stderr is not a tty */
+    bool progress;   /* observe: progress lines even when stderr is not a tty */
+    bool check_only; /* ivtctl_check: stop where the command would reach out */
     FILE *in, *out, *err;
     const struct ivtctl_command *cmd; /* the running command, for usage lines */
     /* the connection, opened by the first call */
@@ -152,7 +160,8 @@ enum { IVTCTL_MAX_REQUEST = 1 << 20 };
 
 /*
  * Calls method with params (a writer holding one msgpack array) and waits
- * for its reply, connecting first if needed. Returns IVTCTL_EXIT_OK with
+ * for its reply, connecting first if needed. Under check_only returns
+ * IVTCTL_CHECKED at once, touching nothing. Returns IVTCTL_EXIT_OK with
  * *result set (the caller json_decref's it), or, after reporting with
  * ivtctl_fail: IVTCTL_EXIT_NODE (the node answered with an error, or with
  * bytes that are not a reply), IVTCTL_EXIT_UNREACHABLE (no socket, refused,

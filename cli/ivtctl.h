@@ -21,4 +21,15 @@ enum ivtctl_exit {
  * err. Reads IVT_SOCKET from the environment. Returns an ivtctl_exit. */
 int ivtctl_main(int argc, char **argv, FILE *in, FILE *out, FILE *err);
 
+/*
+ * Checks `ivtctl argv[1..]` as ivtctl_main would run it, and stops before
+ * anything leaves the process: the first request to the node, observe's
+ * opening of -f FILE, keys generate's key. Help and usage errors are
+ * printed as ivtctl_main prints them. argv's entries may be reordered (as
+ * ivtctl_main does). For tests and the fuzz target of the command line.
+ * Returns IVTCTL_EXIT_OK (help, or a command line ivtctl_main would send)
+ * or IVTCTL_EXIT_USAGE (after the message on err).
+ */
+int ivtctl_check(int argc, char **argv, FILE *out, FILE *err);
+
 #endif

@@ -198,6 +198,8 @@ static int read_frame(struct ivtctl *c, ivt_ms deadline, size_t *len)
 int ivtctl_call(struct ivtctl *c, const char *method, const struct ivt_mpw *params, json_t **result)
 {
     *result = NULL;
+    if (c->check_only)
+        return IVTCTL_CHECKED;
     int rc;
     if (c->fd < 0 && (rc = connect_socket(c)))
         return rc;

@@ -139,13 +139,15 @@ void gossip_config_profile(struct gossip_config *cfg, enum gossip_profile p)
     cfg->gossip_nodes = 3;
     cfg->gossip_to_dead = 30 * IVT_MS_PER_S;
     cfg->retransmit_mult = 4;
-    cfg->member_feedback = 0; /* off: measured, docs/gossip.md "Feedback" */
+    cfg->app_retransmit_mult = 0; /* payloads as membership, unless the host says otherwise */
+    cfg->member_feedback = 0;     /* off: measured, docs/gossip.md "Feedback" */
     cfg->app_feedback = 0;
     cfg->app_queue_max = 256;
     cfg->app_seen_max = 4096;
     cfg->pushpull_interval = 30 * IVT_MS_PER_S;
     cfg->stream_timeout = 10 * IVT_MS_PER_S;
     cfg->stream_max = 128; /* memberlist's bound on concurrent push-pulls */
+    cfg->segment_gap = 0;  /* a segment of our app diff every gossip_tick */
     cfg->tombstone_ttl = IVT_MS_PER_DAY;
     cfg->reconnect_interval = 30 * IVT_MS_PER_S;
     cfg->max_members = 1u << 16;

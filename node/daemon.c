@@ -947,6 +947,12 @@ static void slow_cb_metrics(struct ivtd_prom *p, const struct ivtd_slow_cbs *s)
     }
 }
 
+/* The families every rpc server adds a sample to, labelled iface="api" or
+ * iface="control": declared once in ivtd_render_metrics. */
+enum { RPC_REJECT_REASONS = 6 };
+static const char *const rpc_reject_reasons[RPC_REJECT_REASONS] = {
+    "max_connections", "too_big", "malformed", "unknown_method", "notification_error", "paused"};
+
 static void rpc_metrics(struct ivtd_prom *p, const char *iface, const struct ivtd_rpc *r)
 {
     if (!r)
@@ -955,19 +961,24 @@ static void rpc_metrics(struct ivtd_prom *p, const char *iface, const struct ivt
     ivtd_rpc_get_stats(r, &st);
     char l[128];
     snprintf(l, sizeof(l), "iface=\"%s\"", iface);
-    ivtd_prom_sample(p, "ivtd_rpc_requests_total", l, (double)st.requests);
-    ivtd_prom_sample(p, "ivtd_rpc_notifications_total", l, (double)st.notifications);
-    ivtd_prom_sample(p, "ivtd_rpc_error_replies_total", l, (double)st.error_replies);
-    ivtd_prom_sample(p, "ivtd_rpc_connections_open", l, (double)st.open);
-    ivtd_prom_sample(p, "ivtd_rpc_connections_total", l, (double)st.accepted);
-    static const char *const reasons[] = {"max_connections",    "too_big",
-                                          "malformed",          "unknown_method",
-                                          "notification_error", "paused"};
-    uint64_t vals[] = {st.rejected_connections, st.frames_too_big,      st.malformed,
-                       st.unknown_method,       st.notification_errors, st.read_paused};
-    for (size_t i = 0; i < 6; i++) {
-        snprintf(l, sizeof(l), "iface=\"%s\",reason=\"%s\"", iface, reasons[i]);
-        ivtd_prom_sample(p, "ivtd_rpc_rejected_total", l, (double)vals[i]);
+    const struct {
+        const char *name;
+        double value;
+    } plain[] = {
+        {"ivtd_rpc_requests_total", (double)st.requests},
+        {"ivtd_rpc_notifications_total", (double)st.notifications},
+        {"ivtd_rpc_error_replies_total", (double)st.error_replies},
+        {"ivtd_rpc_connections_open", (double)st.open},
+        {"ivtd_rpc_connections_total", (double)st.accepted},
+    };
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++)
+        ivtd_prom_sample(p, plain[i].name, l, plain[i].value);
+    const uint64_t rejected[RPC_REJECT_REASONS] = {
+        st.rejected_connections, st.frames_too_big,      st.malformed,
+        st.unknown_method,       st.notification_errors, st.read_paused};
+    for (size_t i = 0; i < RPC_REJECT_REASONS; i++) {
+        snprintf(l, sizeof(l), "iface=\"%s\",reason=\"%s\"", iface, rpc_reject_reasons[i]);
+        ivtd_prom_sample(p, "ivtd_rpc_rejected_total", l, (double)rejected[i]);
     }
     snprintf(l, sizeof(l), "iface=\"%s\",dir=\"in\"", iface);
     ivtd_prom_sample(p, "ivtd_rpc_bytes_total", l, (double)st.bytes_in);
@@ -979,14 +990,146 @@ static void rpc_metrics(struct ivtd_prom *p, const char *iface, const struct ivt
                      (double)st.coalesce_wait_ns / 1e9);
 }
 
+#define ROWS(a) (a), (sizeof(a) / sizeof((a)[0]))
+
+/* Gossip's families: datagrams, bytes, members, failure detection. */
+static void gossip_metrics(struct ivtd_prom *p, const struct ivtd *d, struct gossip *g)
+{
+    struct gossip_stats gs;
+    gossip_get_stats(g, &gs);
+    const struct ivtd_prom_lv packets[] = {{"in", (double)gs.packets_in},
+                                           {"out", (double)gs.packets_out}};
+    ivtd_prom_by(p, "ivtd_gossip_packets_total", "counter", "Gossip datagrams.", "dir",
+                 ROWS(packets));
+    struct ivtd_prom_lv dropped[GOSSIP_DROP_REASONS + 2];
+    for (int r = 0; r < GOSSIP_DROP_REASONS; r++)
+        dropped[r] =
+            (struct ivtd_prom_lv){gossip_drop_name((enum gossip_drop)r), (double)gs.dropped[r]};
+    dropped[GOSSIP_DROP_REASONS] =
+        (struct ivtd_prom_lv){"send_failed", (double)d->c.udp_send_errors};
+    dropped[GOSSIP_DROP_REASONS + 1] =
+        (struct ivtd_prom_lv){"recv_error", (double)d->c.udp_recv_errors};
+    ivtd_prom_by(p, "ivtd_gossip_packets_dropped_total", "counter",
+                 "Gossip datagrams and frames dropped, by reason.", "reason", ROWS(dropped));
+    const struct ivtd_prom_lv bytes[] = {{"membership", (double)gs.bytes_membership},
+                                         {"evidence", (double)gs.bytes_app},
+                                         {"probe", (double)gs.bytes_probe},
+                                         {"pushpull", (double)gs.bytes_pushpull},
+                                         {"all_in", (double)gs.bytes_in},
+                                         {"all_out", (double)gs.bytes_out}};
+    ivtd_prom_by(p, "ivtd_gossip_bytes_total", "counter", "Gossip bytes sent, by kind.", "kind",
+                 ROWS(bytes));
+    struct ivtd_prom_lv members[GOSSIP_STATES];
+    for (int st = 0; st < GOSSIP_STATES; st++)
+        members[st] =
+            (struct ivtd_prom_lv){gossip_state_name((enum gossip_member_state)st),
+                                  (double)gossip_member_count(g, (enum gossip_member_state)st)};
+    ivtd_prom_by(p, "ivtd_members", "gauge", "Members by state (this node included).", "state",
+                 ROWS(members));
+    const struct ivtd_prom_row rows[] = {
+        {"ivtd_gossip_health", "gauge",
+         "Lifeguard local health: 0 is healthy; higher means this node is slow.", gs.health},
+        {"ivtd_gossip_probe_failures_total", "counter", "Failed direct probes.",
+         (double)gs.probe_failures},
+        {"ivtd_gossip_deaths_declared_total", "counter", "Members this node declared dead.",
+         (double)gs.deaths_declared},
+        {"ivtd_gossip_suspicions_synced_total", "counter",
+         "Unconfirmed suspicions checked by a push-pull before a death.",
+         (double)gs.suspicions_synced},
+        {"ivtd_gossip_syncs_after_growth_total", "counter",
+         "Push-pulls started when gossip had grown the view by a quarter or more.",
+         (double)gs.syncs_after_growth},
+        {"ivtd_gossip_nomem_total", "counter",
+         "Gossip state dropped for want of memory (a member, a queued update, a timer).",
+         (double)gs.nomem},
+    };
+    ivtd_prom_rows(p, ROWS(rows));
+    const struct ivtd_prom_lv pushpull[] = {{"started", (double)gs.pushpull_started},
+                                            {"completed", (double)gs.pushpull_completed},
+                                            {"failed", (double)gs.pushpull_failed},
+                                            {"refused", (double)d->c.streams_refused},
+                                            {"io_error", (double)d->c.streams_failed}};
+    ivtd_prom_by(p, "ivtd_pushpull_total", "counter", "Push-pull exchanges, by outcome.", "outcome",
+                 ROWS(pushpull));
+}
+
+/* The node core's families: events, scores, the evidence store, deltas. */
+static void node_metrics(struct ivtd_prom *p, const struct ivtd *d)
+{
+    struct node_stats ns;
+    node_get_stats(d->node, &ns);
+    const struct ivtd_prom_row events[] = {
+        {"ivtd_events_observed_total", "counter", "Events recorded as evidence.",
+         (double)ns.events_observed},
+        {"ivtd_events_rejected_total", "counter", "Events refused (bad or stale).",
+         (double)ns.events_rejected},
+        {"ivtd_scores_total", "counter", "Score requests answered.", (double)ns.scores},
+    };
+    ivtd_prom_rows(p, ROWS(events));
+    ivtd_prom_hist(p, "ivtd_score_latency_seconds",
+                   "Time in node_score per request (decode and reply excluded).", &d->score_hist);
+    const struct ivtd_prom_row store[] = {
+        {"ivtd_evidence_entities", "gauge", "Live entities in the evidence store.",
+         (double)ns.entities},
+        {"ivtd_evidence_bytes", "gauge", "Approximate memory of the evidence store.",
+         (double)ns.evidence_bytes},
+        {"ivtd_evidence_digest_stale", "gauge",
+         "Shared entities changed since their anti-entropy digest was taken.",
+         (double)ns.digest_stale},
+        {"ivtd_evidence_admitted", "gauge",
+         "Live entities shared with the fleet (admitted here or by a peer).",
+         (double)ns.entities_admitted},
+        {"ivtd_evidence_local", "gauge",
+         "Live entities kept on this node only (not admitted: never gossiped).",
+         (double)(ns.entities - ns.entities_admitted)},
+    };
+    ivtd_prom_rows(p, ROWS(store));
+    struct ivtd_prom_lv admissions[NODE_ADMIT_REASONS];
+    for (int r = 0; r < NODE_ADMIT_REASONS; r++)
+        admissions[r] = (struct ivtd_prom_lv){node_admit_reason_name((enum node_admit_reason)r),
+                                              (double)ns.admissions[r]};
+    ivtd_prom_by(p, "ivtd_evidence_admissions_total", "counter",
+                 "IPs and devices this node admitted into the shared evidence, by signal.",
+                 "reason", ROWS(admissions));
+    const struct ivtd_prom_row more[] = {
+        {"ivtd_evidence_evicted_total", "counter", "Entities evicted at evidence.max_entities.",
+         (double)ns.entities_evicted},
+        {"ivtd_evidence_epoch", "gauge", "The current evidence epoch.", (double)ns.epoch},
+        {"ivtd_decision_resends_total", "counter",
+         "Decisions this node made, published again in case a broadcast was lost.",
+         (double)ns.decision_resends},
+        {"ivtd_keyop_retries_total", "counter",
+         "Key operations published again because a member's keyring differed.",
+         (double)ns.keyop_retries},
+        {"ivtd_keyop_retries_exhausted_total", "counter",
+         "Key operations given up on with a member's keyring still different.",
+         (double)ns.keyop_retries_exhausted},
+        {"ivtd_repair_queued_bytes", "gauge",
+         "Push-pull repair evidence received and not merged yet (merged in chunks).",
+         (double)ns.merge_queued_bytes},
+        {"ivtd_payloads_rejected_total", "counter",
+         "Gossiped payloads and repair parts from members that did not decode or merge.",
+         (double)ns.payloads_rejected},
+    };
+    ivtd_prom_rows(p, ROWS(more));
+    const struct ivtd_prom_lv deltas[] = {{"out", (double)ns.deltas_sent},
+                                          {"in", (double)ns.deltas_received}};
+    ivtd_prom_by(p, "ivtd_deltas_total", "counter", "Evidence deltas gossiped.", "dir",
+                 ROWS(deltas));
+    const struct ivtd_prom_lv delta_bytes[] = {{"out", (double)ns.deltas_bytes_out},
+                                               {"in", (double)ns.deltas_bytes_in}};
+    ivtd_prom_by(p, "ivtd_deltas_bytes_total", "counter", "Evidence delta bytes.", "dir",
+                 ROWS(delta_bytes));
+    const struct ivtd_prom_lv unsent[] = {{"queue_full", (double)ns.deltas_dropped},
+                                          {"oversize", (double)ns.deltas_oversize}};
+    ivtd_prom_by(p, "ivtd_deltas_unsent_total", "counter",
+                 "Evidence changes not gossiped as deltas, left to push-pull.", "reason",
+                 ROWS(unsent));
+}
+
 void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
 {
     struct ivtd *d = ctx;
-    struct node_stats ns;
-    struct gossip_stats gs;
-    node_get_stats(d->node, &ns);
-    struct gossip *g = node_gossip(d->node);
-    gossip_get_stats(g, &gs);
     char l[96];
 
     ivtd_prom_family(p, "ivtd_info", "gauge", "Constant 1, labelled with the build and node.");
@@ -994,127 +1137,24 @@ void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
     ivtd_prom_sample(p, "ivtd_info", l, 1);
     ivtd_prom_one(p, "ivtd_uptime_seconds", "gauge", "Seconds since start.",
                   (double)(ivtd_now(d) - d->started) / 1000.0);
+    gossip_metrics(p, d, node_gossip(d->node));
+    node_metrics(p, d);
 
-    ivtd_prom_family(p, "ivtd_gossip_packets_total", "counter", "Gossip datagrams.");
-    ivtd_prom_sample(p, "ivtd_gossip_packets_total", "dir=\"in\"", (double)gs.packets_in);
-    ivtd_prom_sample(p, "ivtd_gossip_packets_total", "dir=\"out\"", (double)gs.packets_out);
-    ivtd_prom_family(p, "ivtd_gossip_packets_dropped_total", "counter",
-                     "Gossip datagrams and frames dropped, by reason.");
-    for (int r = 0; r < GOSSIP_DROP_REASONS; r++) {
-        snprintf(l, sizeof(l), "reason=\"%s\"", gossip_drop_name((enum gossip_drop)r));
-        ivtd_prom_sample(p, "ivtd_gossip_packets_dropped_total", l, (double)gs.dropped[r]);
-    }
-    ivtd_prom_sample(p, "ivtd_gossip_packets_dropped_total", "reason=\"send_failed\"",
-                     (double)d->c.udp_send_errors);
-    ivtd_prom_sample(p, "ivtd_gossip_packets_dropped_total", "reason=\"recv_error\"",
-                     (double)d->c.udp_recv_errors);
-    ivtd_prom_family(p, "ivtd_gossip_bytes_total", "counter", "Gossip bytes sent, by kind.");
-    ivtd_prom_sample(p, "ivtd_gossip_bytes_total", "kind=\"membership\"",
-                     (double)gs.bytes_membership);
-    ivtd_prom_sample(p, "ivtd_gossip_bytes_total", "kind=\"evidence\"", (double)gs.bytes_app);
-    ivtd_prom_sample(p, "ivtd_gossip_bytes_total", "kind=\"probe\"", (double)gs.bytes_probe);
-    ivtd_prom_sample(p, "ivtd_gossip_bytes_total", "kind=\"pushpull\"", (double)gs.bytes_pushpull);
-    ivtd_prom_sample(p, "ivtd_gossip_bytes_total", "kind=\"all_in\"", (double)gs.bytes_in);
-    ivtd_prom_sample(p, "ivtd_gossip_bytes_total", "kind=\"all_out\"", (double)gs.bytes_out);
-    ivtd_prom_family(p, "ivtd_members", "gauge", "Members by state (this node included).");
-    for (int st = 0; st < GOSSIP_STATES; st++) {
-        snprintf(l, sizeof(l), "state=\"%s\"", gossip_state_name((enum gossip_member_state)st));
-        ivtd_prom_sample(p, "ivtd_members", l,
-                         (double)gossip_member_count(g, (enum gossip_member_state)st));
-    }
-    ivtd_prom_one(p, "ivtd_gossip_health", "gauge",
-                  "Lifeguard local health: 0 is healthy; higher means this node is slow.",
-                  gs.health);
-    ivtd_prom_one(p, "ivtd_gossip_probe_failures_total", "counter", "Failed direct probes.",
-                  (double)gs.probe_failures);
-    ivtd_prom_one(p, "ivtd_gossip_deaths_declared_total", "counter",
-                  "Members this node declared dead.", (double)gs.deaths_declared);
-    ivtd_prom_one(p, "ivtd_gossip_suspicions_synced_total", "counter",
-                  "Unconfirmed suspicions checked by a push-pull before a death.",
-                  (double)gs.suspicions_synced);
-    ivtd_prom_one(p, "ivtd_gossip_syncs_after_growth_total", "counter",
-                  "Push-pulls started when gossip had grown the view by a quarter or more.",
-                  (double)gs.syncs_after_growth);
-    ivtd_prom_one(p, "ivtd_gossip_nomem_total", "counter",
-                  "Gossip state dropped for want of memory (a member, a queued update, a timer).",
-                  (double)gs.nomem);
-    ivtd_prom_family(p, "ivtd_pushpull_total", "counter", "Push-pull exchanges, by outcome.");
-    ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"started\"", (double)gs.pushpull_started);
-    ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"completed\"",
-                     (double)gs.pushpull_completed);
-    ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"failed\"", (double)gs.pushpull_failed);
-    ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"refused\"", (double)d->c.streams_refused);
-    ivtd_prom_sample(p, "ivtd_pushpull_total", "outcome=\"io_error\"", (double)d->c.streams_failed);
-
-    ivtd_prom_one(p, "ivtd_events_observed_total", "counter", "Events recorded as evidence.",
-                  (double)ns.events_observed);
-    ivtd_prom_one(p, "ivtd_events_rejected_total", "counter", "Events refused (bad or stale).",
-                  (double)ns.events_rejected);
-    ivtd_prom_one(p, "ivtd_scores_total", "counter", "Score requests answered.", (double)ns.scores);
-    ivtd_prom_hist(p, "ivtd_score_latency_seconds",
-                   "Time in node_score per request (decode and reply excluded).", &d->score_hist);
-    ivtd_prom_one(p, "ivtd_evidence_entities", "gauge", "Live entities in the evidence store.",
-                  (double)ns.entities);
-    ivtd_prom_one(p, "ivtd_evidence_bytes", "gauge", "Approximate memory of the evidence store.",
-                  (double)ns.evidence_bytes);
-    ivtd_prom_one(p, "ivtd_evidence_digest_stale", "gauge",
-                  "Shared entities changed since their anti-entropy digest was taken.",
-                  (double)ns.digest_stale);
-    ivtd_prom_one(p, "ivtd_evidence_admitted", "gauge",
-                  "Live entities shared with the fleet (admitted here or by a peer).",
-                  (double)ns.entities_admitted);
-    ivtd_prom_one(p, "ivtd_evidence_local", "gauge",
-                  "Live entities kept on this node only (not admitted: never gossiped).",
-                  (double)(ns.entities - ns.entities_admitted));
-    ivtd_prom_family(p, "ivtd_evidence_admissions_total", "counter",
-                     "IPs and devices this node admitted into the shared evidence, by signal.");
-    for (int r = 0; r < NODE_ADMIT_REASONS; r++) {
-        char label[48];
-        snprintf(label, sizeof(label), "reason=\"%s\"",
-                 node_admit_reason_name((enum node_admit_reason)r));
-        ivtd_prom_sample(p, "ivtd_evidence_admissions_total", label, (double)ns.admissions[r]);
-    }
-    ivtd_prom_one(p, "ivtd_evidence_evicted_total", "counter",
-                  "Entities evicted at evidence.max_entities.", (double)ns.entities_evicted);
-    ivtd_prom_one(p, "ivtd_evidence_epoch", "gauge", "The current evidence epoch.",
-                  (double)ns.epoch);
-    ivtd_prom_one(p, "ivtd_decision_resends_total", "counter",
-                  "Decisions this node made, published again in case a broadcast was lost.",
-                  (double)ns.decision_resends);
-    ivtd_prom_one(p, "ivtd_keyop_retries_total", "counter",
-                  "Key operations published again because a member's keyring differed.",
-                  (double)ns.keyop_retries);
-    ivtd_prom_one(p, "ivtd_keyop_retries_exhausted_total", "counter",
-                  "Key operations given up on with a member's keyring still different.",
-                  (double)ns.keyop_retries_exhausted);
-    ivtd_prom_one(p, "ivtd_repair_queued_bytes", "gauge",
-                  "Push-pull repair evidence received and not merged yet (merged in chunks).",
-                  (double)ns.merge_queued_bytes);
-    ivtd_prom_family(p, "ivtd_deltas_total", "counter", "Evidence deltas gossiped.");
-    ivtd_prom_sample(p, "ivtd_deltas_total", "dir=\"out\"", (double)ns.deltas_sent);
-    ivtd_prom_sample(p, "ivtd_deltas_total", "dir=\"in\"", (double)ns.deltas_received);
-    ivtd_prom_family(p, "ivtd_deltas_bytes_total", "counter", "Evidence delta bytes.");
-    ivtd_prom_sample(p, "ivtd_deltas_bytes_total", "dir=\"out\"", (double)ns.deltas_bytes_out);
-    ivtd_prom_sample(p, "ivtd_deltas_bytes_total", "dir=\"in\"", (double)ns.deltas_bytes_in);
-    ivtd_prom_family(p, "ivtd_deltas_unsent_total", "counter",
-                     "Evidence changes not gossiped as deltas, left to push-pull.");
-    ivtd_prom_sample(p, "ivtd_deltas_unsent_total", "reason=\"queue_full\"",
-                     (double)ns.deltas_dropped);
-    ivtd_prom_sample(p, "ivtd_deltas_unsent_total", "reason=\"oversize\"",
-                     (double)ns.deltas_oversize);
-
-    ivtd_prom_family(p, "ivtd_rpc_requests_total", "counter", "RPC requests answered.");
-    ivtd_prom_family(p, "ivtd_rpc_notifications_total", "counter", "RPC notifications.");
-    ivtd_prom_family(p, "ivtd_rpc_error_replies_total", "counter", "RPC error replies.");
-    ivtd_prom_family(p, "ivtd_rpc_connections_open", "gauge", "Open RPC connections.");
-    ivtd_prom_family(p, "ivtd_rpc_connections_total", "counter", "RPC connections accepted.");
-    ivtd_prom_family(p, "ivtd_rpc_rejected_total", "counter",
-                     "RPC input refused or connections closed, by reason.");
-    ivtd_prom_family(p, "ivtd_rpc_bytes_total", "counter", "RPC bytes.");
-    ivtd_prom_family(p, "ivtd_rpc_coalesce_waits_total", "counter",
-                     "Loop turns that waited to gather requests (api.coalesce_us).");
-    ivtd_prom_family(p, "ivtd_rpc_coalesce_wait_seconds_total", "counter",
-                     "Time those turns waited.");
+    const struct ivtd_prom_row rpc[] = {
+        {"ivtd_rpc_requests_total", "counter", "RPC requests answered.", 0},
+        {"ivtd_rpc_notifications_total", "counter", "RPC notifications.", 0},
+        {"ivtd_rpc_error_replies_total", "counter", "RPC error replies.", 0},
+        {"ivtd_rpc_connections_open", "gauge", "Open RPC connections.", 0},
+        {"ivtd_rpc_connections_total", "counter", "RPC connections accepted.", 0},
+        {"ivtd_rpc_rejected_total", "counter",
+         "RPC input refused or connections closed, by reason.", 0},
+        {"ivtd_rpc_bytes_total", "counter", "RPC bytes.", 0},
+        {"ivtd_rpc_coalesce_waits_total", "counter",
+         "Loop turns that waited to gather requests (api.coalesce_us).", 0},
+        {"ivtd_rpc_coalesce_wait_seconds_total", "counter", "Time those turns waited.", 0},
+    };
+    for (size_t i = 0; i < sizeof(rpc) / sizeof(rpc[0]); i++)
+        ivtd_prom_family(p, rpc[i].name, rpc[i].type, rpc[i].help);
     rpc_metrics(p, "api", d->api);
     rpc_metrics(p, "control", d->control);
 
@@ -1125,29 +1165,28 @@ void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)
                   (double)d->lag.max_us / 1e6);
     slow_cb_metrics(p, &d->slow);
 
-    ivtd_prom_family(p, "ivtd_snapshots_total", "counter", "Evidence snapshots, by outcome.");
-    ivtd_prom_sample(p, "ivtd_snapshots_total", "outcome=\"saved\"", (double)d->c.snapshots_saved);
-    ivtd_prom_sample(p, "ivtd_snapshots_total", "outcome=\"failed\"",
-                     (double)d->c.snapshots_failed);
-    ivtd_prom_sample(p, "ivtd_snapshots_total", "outcome=\"skipped\"",
-                     (double)d->c.snapshots_skipped);
+    const struct ivtd_prom_lv snapshots[] = {{"saved", (double)d->c.snapshots_saved},
+                                             {"failed", (double)d->c.snapshots_failed},
+                                             {"skipped", (double)d->c.snapshots_skipped}};
+    ivtd_prom_by(p, "ivtd_snapshots_total", "counter", "Evidence snapshots, by outcome.", "outcome",
+                 ROWS(snapshots));
     ivtd_prom_one(p, "ivtd_snapshot_bytes", "gauge", "Size of the last snapshot.",
                   (double)d->c.snapshot_bytes);
-    ivtd_prom_family(p, "ivtd_reloads_total", "counter", "SIGHUP reloads, by outcome.");
-    ivtd_prom_sample(p, "ivtd_reloads_total", "outcome=\"ok\"", (double)d->c.reloads);
-    ivtd_prom_sample(p, "ivtd_reloads_total", "outcome=\"refused\"", (double)d->c.reload_errors);
+    const struct ivtd_prom_lv reloads[] = {{"ok", (double)d->c.reloads},
+                                           {"refused", (double)d->c.reload_errors}};
+    ivtd_prom_by(p, "ivtd_reloads_total", "counter", "SIGHUP reloads, by outcome.", "outcome",
+                 ROWS(reloads));
     if (d->http) {
         struct ivtd_http_stats hs;
         ivtd_http_get_stats(d->http, &hs);
-        ivtd_prom_family(p, "ivtd_metrics_http_total", "counter",
-                         "Requests to this endpoint, by outcome.");
-        ivtd_prom_sample(p, "ivtd_metrics_http_total", "outcome=\"ok\"", (double)hs.ok);
-        ivtd_prom_sample(p, "ivtd_metrics_http_total", "outcome=\"not_found\"",
-                         (double)hs.not_found);
-        ivtd_prom_sample(p, "ivtd_metrics_http_total", "outcome=\"bad\"",
-                         (double)(hs.bad_method + hs.bad_request + hs.too_large));
-        ivtd_prom_sample(p, "ivtd_metrics_http_total", "outcome=\"timeout\"", (double)hs.timeouts);
-        ivtd_prom_sample(p, "ivtd_metrics_http_total", "outcome=\"rejected\"", (double)hs.rejected);
+        const struct ivtd_prom_lv http[] = {
+            {"ok", (double)hs.ok},
+            {"not_found", (double)hs.not_found},
+            {"bad", (double)(hs.bad_method + hs.bad_request + hs.too_large)},
+            {"timeout", (double)hs.timeouts},
+            {"rejected", (double)hs.rejected}};
+        ivtd_prom_by(p, "ivtd_metrics_http_total", "counter",
+                     "Requests to this endpoint, by outcome.", "outcome", ROWS(http));
     }
 }
 

@@ -117,6 +117,23 @@ void ivtd_prom_one(struct ivtd_prom *p, const char *name, const char *type, cons
     ivtd_prom_sample(p, name, NULL, value);
 }
 
+void ivtd_prom_rows(struct ivtd_prom *p, const struct ivtd_prom_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ivtd_prom_one(p, rows[i].name, rows[i].type, rows[i].help, rows[i].value);
+}
+
+void ivtd_prom_by(struct ivtd_prom *p, const char *name, const char *type, const char *help,
+                  const char *key, const struct ivtd_prom_lv *rows, size_t n)
+{
+    ivtd_prom_family(p, name, type, help);
+    for (size_t i = 0; i < n; i++) {
+        char label[96];
+        snprintf(label, sizeof(label), "%s=\"%s\"", key, rows[i].label);
+        ivtd_prom_sample(p, name, label, rows[i].value);
+    }
+}
+
 /* ---- histogram ---------------------------------------------------------------- */
 
 const uint32_t ivtd_hist_bounds_us[IVTD_HIST_BUCKETS] = {

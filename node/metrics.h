@@ -40,6 +40,23 @@ void ivtd_prom_sample(struct ivtd_prom *p, const char *name, const char *labels,
 void ivtd_prom_one(struct ivtd_prom *p, const char *name, const char *type, const char *help,
                    double value);
 
+/* Families of one unlabelled sample each, in table order: what most of a
+ * scrape is, written as a table rather than a call per family. */
+struct ivtd_prom_row {
+    const char *name, *type, *help;
+    double value;
+};
+void ivtd_prom_rows(struct ivtd_prom *p, const struct ivtd_prom_row *rows, size_t n);
+
+/* One family with a sample per row, each labelled key="label":
+ * name{key="label"} value. */
+struct ivtd_prom_lv {
+    const char *label;
+    double value;
+};
+void ivtd_prom_by(struct ivtd_prom *p, const char *name, const char *type, const char *help,
+                  const char *key, const struct ivtd_prom_lv *rows, size_t n);
+
 /* ---- histogram ------------------------------------------------------------ */
 
 enum { IVTD_HIST_BUCKETS = 14 };

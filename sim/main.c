@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "base/err.h"
+#include "sim/args.h"
 #include "sim/files.h"
 #include "sim/internal.h"
 #include "sim/report.h"
@@ -39,90 +40,11 @@ enum {
     PROGRESS_EVERY_S = 2, /* stderr progress once a run is this long */
 };
 
-struct opts {
-    const char *scenario;
-    const char *out;
-    const char *root;
-    uint64_t seed;
-    bool has_seed;
-    uint32_t nodes;
-    double duration_s;
-    bool determinism, membership_only, quiet;
-    long long emit;
-};
-
 static double wall_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: ivtsim SCENARIO.cfg [--seed N] [--nodes N] [--out DIR] [--duration S]\n"
-               "              [--check-determinism] [--membership-only] [--quiet] [--root DIR]\n"
-               "       ivtsim SCENARIO.cfg --emit-events N [--seed N]\n"
-               "Runs a scenario on N simulated nodes and writes summary.json, timeline.csv and\n"
-               "timeline.svg into DIR (default out/sim-NAME). Exit status: 0 every check passed,\n"
-               "1 a check failed (the replay command is printed), 2 usage, 3 error.\n"
-               "--emit-events writes N workload events as JSON lines (the event keys of\n"
-               "`ivtctl observe`) and exits. --root is where sim/data and node/data are (default:\n"
-               "IVT_ROOT, else the directory above the binary's).\n");
-}
-
-static int parse_args(struct opts *o, int argc, char **argv)
-{
-    memset(o, 0, sizeof(*o));
-    o->emit = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            exit(EXIT_OK);
-        } else if (!strcmp(a, "--seed") && v) {
-            o->seed = strtoull(v, &end, 0);
-            o->has_seed = true;
-            if (*end)
-                return -1;
-            i++;
-        } else if (!strcmp(a, "--nodes") && v) {
-            unsigned long n = strtoul(v, &end, 10);
-            if (*end || n < 1 || n > 100000)
-                return -1;
-            o->nodes = (uint32_t)n;
-            i++;
-        } else if (!strcmp(a, "--duration") && v) {
-            o->duration_s = strtod(v, &end);
-            if (*end || o->duration_s <= 0)
-                return -1;
-            i++;
-        } else if (!strcmp(a, "--out") && v) {
-            o->out = v;
-            i++;
-        } else if (!strcmp(a, "--root") && v) {
-            o->root = v;
-            i++;
-        } else if (!strcmp(a, "--emit-events") && v) {
-            o->emit = strtoll(v, &end, 10);
-            if (*end || o->emit < 0)
-                return -1;
-            i++;
-        } else if (!strcmp(a, "--check-determinism")) {
-            o->determinism = true;
-        } else if (!strcmp(a, "--membership-only")) {
-            o->membership_only = true;
-        } else if (!strcmp(a, "--quiet")) {
-            o->quiet = true;
-        } else if (a[0] != '-' && !o->scenario) {
-            o->scenario = a;
-        } else {
-            return -1;
-        }
-    }
-    return o->scenario ? 0 : -1;
 }
 
 static const char *default_root(const char *argv0, char *buf, size_t cap)
@@ -147,19 +69,23 @@ static int emit_events(const struct sim_scenario *sc, const struct sim_data *dat
                 ivt_strerror(rc));
         return EXIT_ERROR;
     }
-    char line[4096];
+    /* Any event fits: a line cut or skipped would be a silent gap. */
+    char line[SIM_EVENT_JSON_MAX];
+    int status = EXIT_OK;
     for (long long i = 0; i < n && sim_workload_peek(wl) != IVT_MS_NEVER; i++) {
         struct sim_event ev;
         sim_workload_next(wl, &ev);
         int len = sim_event_json(line, sizeof(line), &ev);
-        if (len > 0 && fwrite(line, 1, (size_t)len, stdout) != (size_t)len)
+        if (len < 0 || fwrite(line, 1, (size_t)len, stdout) != (size_t)len) {
+            status = EXIT_ERROR;
             break;
+        }
     }
     sim_workload_delete(wl);
-    return fflush(stdout) ? EXIT_ERROR : EXIT_OK;
+    return fflush(stdout) ? EXIT_ERROR : status;
 }
 
-static void replay_hint(const struct opts *o, const struct sim_scenario *sc)
+static void replay_hint(const struct sim_args *o, const struct sim_scenario *sc)
 {
     fprintf(stderr, "replay: bin/ivtsim %s --seed %llu --nodes %u\n", o->scenario,
             (unsigned long long)sc->seed, sc->nodes);
@@ -283,10 +209,16 @@ static void print_summary(const struct sim_summary *s, const char *dir, const ch
 
 int main(int argc, char **argv)
 {
-    struct opts o;
-    if (parse_args(&o, argc, argv)) {
-        usage(stderr);
+    struct sim_args o;
+    char msg[SIM_ARGS_MSG_MAX];
+    if (sim_args_parse(&o, argc, argv, msg, sizeof(msg))) {
+        fprintf(stderr, "ivtsim: %s\n", msg);
+        sim_usage(stderr);
         return EXIT_USAGE;
+    }
+    if (o.help) {
+        sim_usage(stdout);
+        return EXIT_OK;
     }
     if (sodium_init() < 0)
         return EXIT_ERROR;
@@ -327,9 +259,12 @@ int main(int argc, char **argv)
         char p1[1200], p2[1200];
         snprintf(p1, sizeof(p1), "%s/node/data/crawler-user-agents.json", root);
         snprintf(p2, sizeof(p2), "%s/node/data/hosting-asn-ipv4.csv", root);
+        err[0] = '\0';
         rc = sim_read_file(&cj, &cl, p1);
-        if (!rc)
-            rc = sim_read_file(&hc, &hl, p2);
+        if (rc)
+            snprintf(err, sizeof(err), "%.900s: %s", p1, ivt_strerror(rc));
+        if (!rc && (rc = sim_read_file(&hc, &hl, p2)))
+            snprintf(err, sizeof(err), "%.900s: %s", p2, ivt_strerror(rc));
         if (!rc)
             rc = node_rules_new(&own_rules, (const uint8_t *)cj, cl, (const uint8_t *)hc, hl, err,
                                 sizeof(err));

@@ -27,6 +27,7 @@
 #include "sim/workload.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,12 +67,11 @@ struct sim_data {
     struct range_table isp, hosting;
 };
 
-/* Longest user agent we keep: real ones are under 512 bytes; longer rows are
- * junk in the data and are skipped rather than truncated. */
-enum { UA_MAX = 1024 };
-
 static int text_add(struct sim_data *d, const char *s, size_t len, struct ua_row *out)
 {
+    /* Rows hold 32-bit offsets: 4 GiB of user agents is no real data. */
+    if (len > UINT32_MAX - d->text_len)
+        return IVT_ETOOBIG;
     if (d->text_len + len > d->text_cap) {
         size_t cap = d->text_cap ? d->text_cap * 2 : 65536;
         while (cap < d->text_len + len)
@@ -152,66 +152,99 @@ static bool parse_ipv4(const char **p, const char *end, uint32_t *out)
     return true;
 }
 
-static int parse_human(struct sim_data *d, const char *s, size_t len)
+/* Where a parser reports: the file being read and the message buffer. */
+struct where {
+    const char *file;
+    char *err;
+    size_t cap;
+};
+
+/* Writes "FILE:LINE: message" (no line when 0) into the report; returns rc. */
+static int bad(const struct where *w, size_t line, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int bad(const struct where *w, size_t line, int rc, const char *fmt, ...)
+{
+    char msg[192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (line)
+        snprintf(w->err, w->cap, "%s:%zu: %s", w->file, line, msg);
+    else
+        snprintf(w->err, w->cap, "%s: %s", w->file, msg);
+    return rc;
+}
+
+static int parse_human(struct sim_data *d, const char *s, size_t len, const struct where *w)
 {
     const char *pos = s, *end = s + len, *line;
-    size_t n, cap = 0, cumcap = 0;
+    size_t n, cap = 0, cumcap = 0, lineno = 0;
     uint64_t total = 0;
     while (next_line(&pos, end, &line, &n)) {
+        lineno++;
         if (!n || line[0] == '#')
             continue;
         const char *p = line, *le = line + n;
-        uint32_t w;
-        if (!parse_u32(&p, le, &w) || p >= le || *p != '\t')
-            return IVT_EPROTO;
+        uint32_t wt;
+        if (!parse_u32(&p, le, &wt) || p >= le || *p != '\t')
+            return bad(w, lineno, IVT_EPROTO,
+                       "expected WEIGHT<TAB>USER AGENT (a weight below 2^32)");
         p++;
         size_t ualen = (size_t)(le - p);
-        if (!w || !ualen || ualen > UA_MAX)
+        if (!wt || !ualen || ualen > SIM_UA_MAX)
             continue;
         if (grow((void **)&d->human, &cap, d->n_human + 1, sizeof(*d->human)) ||
             grow((void **)&d->human_cum, &cumcap, d->n_human + 1, sizeof(*d->human_cum)))
-            return IVT_ENOMEM;
+            return bad(w, 0, IVT_ENOMEM, "out of memory");
         int rc = text_add(d, p, ualen, &d->human[d->n_human]);
         if (rc)
-            return rc;
-        total += w;
+            return bad(w, lineno, rc, "%s", ivt_strerror(rc));
+        total += wt;
         d->human_cum[d->n_human++] = total;
     }
-    return d->n_human ? 0 : IVT_EPROTO;
+    return d->n_human ? 0
+                      : bad(w, 0, IVT_EPROTO,
+                            "no usable row (a weight above 0 and a user agent of 1 to %d bytes)",
+                            SIM_UA_MAX);
 }
 
-static int parse_ranges(struct range_table *t, const char *s, size_t len)
+static int parse_ranges(struct range_table *t, const char *s, size_t len, const struct where *w)
 {
     const char *pos = s, *end = s + len, *line;
-    size_t n, cap = 0, cumcap = 0;
+    size_t n, cap = 0, cumcap = 0, lineno = 0;
     uint64_t total = 0;
     while (next_line(&pos, end, &line, &n)) {
+        lineno++;
         if (!n || line[0] == '#')
             continue;
         const char *p = line, *le = line + n;
         struct range r;
         if (!parse_ipv4(&p, le, &r.first) || p >= le || *p++ != ',' ||
             !parse_ipv4(&p, le, &r.last) || p >= le || *p++ != ',' || !parse_u32(&p, le, &r.asn))
-            return IVT_EPROTO;
+            return bad(w, lineno, IVT_EPROTO,
+                       "expected FIRST_IP,LAST_IP,ASN (IPv4, IPv4, a number)");
         if (r.last < r.first)
-            return IVT_EPROTO;
+            return bad(w, lineno, IVT_EPROTO, "the range ends before it starts");
         if (grow((void **)&t->r, &cap, t->n + 1, sizeof(*t->r)) ||
             grow((void **)&t->cum, &cumcap, t->n + 1, sizeof(*t->cum)))
-            return IVT_ENOMEM;
+            return bad(w, 0, IVT_ENOMEM, "out of memory");
         total += (uint64_t)(r.last - r.first) + 1;
         t->r[t->n] = r;
         t->cum[t->n++] = total;
     }
-    return t->n ? 0 : IVT_EPROTO;
+    return t->n ? 0 : bad(w, 0, IVT_EPROTO, "no address range");
 }
 
-static int parse_crawlers(struct sim_data *d, const char *s, size_t len)
+static int parse_crawlers(struct sim_data *d, const char *s, size_t len, const struct where *w)
 {
     json_error_t jerr;
     json_t *root = json_loadb(s, len, 0, &jerr);
-    if (!root || !json_is_array(root)) {
+    if (!root)
+        return bad(w, jerr.line > 0 ? (size_t)jerr.line : 0, IVT_EPROTO, "%s", jerr.text);
+    if (!json_is_array(root)) {
         json_decref(root);
-        return IVT_EPROTO;
+        return bad(w, 0, IVT_EPROTO, "expected an array of {\"instances\": [user agents]}");
     }
     size_t cap = 0, i;
     json_t *item;
@@ -224,20 +257,23 @@ static int parse_crawlers(struct sim_data *d, const char *s, size_t len)
         json_array_foreach(inst, j, ua)
         {
             size_t ualen = json_string_length(ua);
-            if (!json_is_string(ua) || !ualen || ualen > UA_MAX)
+            if (!json_is_string(ua) || !ualen || ualen > SIM_UA_MAX)
                 continue;
             if (grow((void **)&d->crawler, &cap, d->n_crawler + 1, sizeof(*d->crawler))) {
-                rc = IVT_ENOMEM;
+                rc = bad(w, 0, IVT_ENOMEM, "out of memory");
                 goto out;
             }
             rc = text_add(d, json_string_value(ua), ualen, &d->crawler[d->n_crawler]);
-            if (rc)
+            if (rc) {
+                bad(w, 0, rc, "%s", ivt_strerror(rc));
                 goto out;
+            }
             d->n_crawler++;
         }
     }
     if (!d->n_crawler)
-        rc = IVT_EPROTO;
+        rc = bad(w, 0, IVT_EPROTO,
+                 "no usable user agent (strings of 1 to %d bytes in \"instances\")", SIM_UA_MAX);
 out:
     json_decref(root);
     return rc;
@@ -250,19 +286,24 @@ static void range_table_free(struct range_table *t)
     memset(t, 0, sizeof(*t));
 }
 
-int sim_data_new(struct sim_data **out, const struct sim_data_files *f)
+int sim_data_new(struct sim_data **out, const struct sim_data_files *f, char *err, size_t errcap)
 {
     *out = NULL;
     struct sim_data *d = calloc(1, sizeof(*d));
-    if (!d)
+    if (!d) {
+        snprintf(err, errcap, "out of memory");
         return IVT_ENOMEM;
-    int rc = parse_human(d, f->human_ua_tsv, f->human_ua_tsv_len);
+    }
+    const struct where human = {SIM_DATA_HUMAN_UA, err, errcap},
+                       crawler = {SIM_DATA_CRAWLER, err, errcap}, isp = {SIM_DATA_ISP, err, errcap},
+                       hosting = {SIM_DATA_HOSTING, err, errcap};
+    int rc = parse_human(d, f->human_ua_tsv, f->human_ua_tsv_len, &human);
     if (!rc)
-        rc = parse_crawlers(d, f->crawler_json, f->crawler_json_len);
+        rc = parse_crawlers(d, f->crawler_json, f->crawler_json_len, &crawler);
     if (!rc)
-        rc = parse_ranges(&d->isp, f->isp_csv, f->isp_csv_len);
+        rc = parse_ranges(&d->isp, f->isp_csv, f->isp_csv_len, &isp);
     if (!rc)
-        rc = parse_ranges(&d->hosting, f->hosting_csv, f->hosting_csv_len);
+        rc = parse_ranges(&d->hosting, f->hosting_csv, f->hosting_csv_len, &hosting);
     if (rc) {
         sim_data_delete(d);
         return rc;

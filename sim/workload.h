@@ -31,6 +31,20 @@ enum {
 
 /* ---- reference data ---------------------------------------------------- */
 
+/* The shipped data files, as paths under the repository root; messages
+ * name them so. */
+#define SIM_DATA_HUMAN_UA "sim/data/human-user-agents.tsv"
+#define SIM_DATA_CRAWLER  "node/data/crawler-user-agents.json"
+#define SIM_DATA_ISP      "sim/data/isp-asn-ipv4.csv"
+#define SIM_DATA_HOSTING  "node/data/hosting-asn-ipv4.csv"
+
+/* Longest user agent kept: real ones are under 512 bytes; longer rows are
+ * junk in the data and are skipped rather than truncated. */
+enum { SIM_UA_MAX = 1024 };
+/* Room for any event as sim_event_json writes it: a user agent of control
+ * bytes escapes to 6 bytes each (\u00XX), and the other keys are short. */
+enum { SIM_EVENT_JSON_MAX = 6 * SIM_UA_MAX + 256 };
+
 /* The raw bytes of the shipped data files (see sim/data/ and node/data/). */
 struct sim_data_files {
     const char *human_ua_tsv; /* weight<TAB>user agent, '#' comments */
@@ -45,9 +59,12 @@ struct sim_data_files {
 
 struct sim_data;
 
-/* Parses the files. Returns 0, or IVT_ENOMEM, IVT_EPROTO (a file that does
- * not parse, or one with no usable row). */
-int sim_data_new(struct sim_data **out, const struct sim_data_files *files);
+/* Parses the files. Returns 0, or one of these negative codes with err
+ * naming the file (SIM_DATA_*), the line and what was expected: IVT_EPROTO
+ * (a row that does not parse, or a file with no usable row), IVT_ETOOBIG
+ * (more user-agent text than 4 GiB), IVT_ENOMEM. */
+int sim_data_new(struct sim_data **out, const struct sim_data_files *files, char *err,
+                 size_t errcap);
 void sim_data_delete(struct sim_data *data);
 
 /* Row counts, for tests and the run header. */

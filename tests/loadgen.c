@@ -45,7 +45,7 @@
 #include "tests/loadgen.h"
 
 enum {
-    MAX_CONNS = 64,
+    MAX_CONNS = LOADGEN_MAX_CONNS,
     RBUF = 1 << 20,
     OBSERVE_DEPTH = 4 /* batches in flight per connection in observe mode */
 };
@@ -686,35 +686,19 @@ static int run_wake(double secs)
 
 int main(int argc, char **argv)
 {
-    if (argc == 3 && strcmp(argv[1], "wake") == 0)
-        return run_wake(atof(argv[2]));
-    if (argc >= 4 && strcmp(argv[1], "sync") == 0)
-        return run_sync(argv[2], atof(argv[3]), argc > 4 ? argv[4] : "");
-    if (argc >= 5 && strcmp(argv[1], "score") == 0) {
-        int nc = argc > 5 ? atoi(argv[5]) : 2;
-        return run_score(argv[2], atof(argv[3]), atof(argv[4]),
-                         nc < 1           ? 1
-                         : nc > MAX_CONNS ? MAX_CONNS
-                                          : nc,
-                         argc > 6 ? argv[6] : "");
+    struct loadgen_args o;
+    char msg[LOADGEN_MSG_MAX];
+    if (loadgen_args_parse(&o, argc, argv, msg, sizeof(msg))) {
+        fprintf(stderr, "ivt-loadgen: %s\n", msg);
+        loadgen_usage(stderr);
+        return 2;
     }
-    if (argc >= 5 && strcmp(argv[1], "observe") == 0) {
-        int nc = argc > 5 ? atoi(argv[5]) : 2;
-        return run_observe(argv[2], atoi(argv[3]), atof(argv[4]),
-                           nc < 1           ? 1
-                           : nc > MAX_CONNS ? MAX_CONNS
-                                            : nc,
-                           0);
+    switch (o.mode) {
+    case LOADGEN_WAKE: return run_wake(o.secs);
+    case LOADGEN_SYNC: return run_sync(o.addr, o.secs, o.tag);
+    case LOADGEN_SCORE: return run_score(o.addr, o.rate, o.secs, o.conns, o.tag);
+    case LOADGEN_OBSERVE: return run_observe(o.addr, o.batch, o.secs, o.conns, 0);
+    case LOADGEN_FILL: return run_observe(o.addr, o.batch, 0, o.conns, o.distinct);
     }
-    if (argc == 4 && strcmp(argv[1], "fill") == 0) /* "pool": score's addresses */
-        return run_observe(argv[2], 1000, 0, 2,
-                           strcmp(argv[3], "pool") == 0 ? LOADGEN_IP_POOL
-                                                        : (uint32_t)atol(argv[3]));
-    fprintf(stderr, "usage: ivt-loadgen score ADDR RATE SECONDS [CONNS [TAG]]\n"
-                    "       (ADDR: ip:port, or unix:/path for a unix socket)\n"
-                    "       ivt-loadgen observe ADDR BATCH SECONDS [CONNS]\n"
-                    "       ivt-loadgen fill ADDR ENTITIES|pool\n"
-                    "       ivt-loadgen sync ADDR SECONDS [TAG]\n"
-                    "       ivt-loadgen wake SECONDS\n");
     return 2;
 }

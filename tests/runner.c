@@ -57,6 +57,16 @@ const char *ivt_test_root(void)
     return s ? s : ".";
 }
 
+int ivt_test_argv(char **argv, int cap, const char *prog, const char *const *args)
+{
+    int argc = 0;
+    argv[argc++] = (char *)prog;
+    for (; *args && argc < cap - 1; args++)
+        argv[argc++] = (char *)*args;
+    argv[argc] = NULL;
+    return argc;
+}
+
 static int matches(const char *pattern, const char *name)
 {
     size_t n = strlen(pattern);

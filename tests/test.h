@@ -26,6 +26,12 @@ uint64_t ivt_test_seed(void);
 /* Where the test binary finds repository files (the repo root). */
 const char *ivt_test_root(void);
 
+/* Fills argv for a program's command-line parser: prog, then the
+ * NULL-terminated args (at most cap - 2 of them), then NULL. Returns argc.
+ * The strings are not copied (parsers take char *const * or reorder only
+ * the pointers). */
+int ivt_test_argv(char **argv, int cap, const char *prog, const char *const *args);
+
 /* Pages of [p, p + len) resident now (mincore): what tests of memory
  * faulted in ahead (node/hugemem.c, a full-size store table) check. */
 size_t ivt_test_resident_pages(void *p, size_t len);

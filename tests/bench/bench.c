@@ -4,6 +4,7 @@
  *   bin/ivt-bench            every benchmark but the BX rows
  *   bin/ivt-bench NAME...    some ("crdt_*" runs a prefix; a BX row runs
  *                            only when named in full: it takes an hour)
+ *   bin/ivt-bench --list     their names
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -50,8 +51,33 @@ void bench_report(const char *name, double value, const char *unit)
     fflush(stdout);
 }
 
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ivt-bench [--list] [NAME|PREFIX*]...\n"
+               "Runs ivt's benchmarks (all but the long ones without arguments) and prints\n"
+               "one line per figure: BENCH <name> <value> <unit>. A long one (marked\n"
+               "\"by name only\" in --list) runs only when named in full. Some read the\n"
+               "shipped data: run from the repository or set IVT_ROOT.\n");
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc == 2 && !strcmp(argv[1], "--list")) {
+        for (unsigned i = 0; i < sizeof(all_benches) / sizeof(all_benches[0]); i++)
+            printf("%s%s\n", all_benches[i].name,
+                   all_benches[i].by_name_only ? " (by name only)" : "");
+        return 0;
+    }
+    for (int a = 1; a < argc; a++)
+        if (argv[a][0] == '-') {
+            fprintf(stderr, "ivt-bench: unknown option '%s'\n", argv[a]);
+            usage(stderr);
+            return 2;
+        }
     int ran = 0;
     for (unsigned i = 0; i < sizeof(all_benches) / sizeof(all_benches[0]); i++) {
         int want = argc < 2 && !all_benches[i].by_name_only;
@@ -68,7 +94,7 @@ int main(int argc, char **argv)
         }
     }
     if (!ran) {
-        fprintf(stderr, "ivt-bench: no benchmark matches\n");
+        fprintf(stderr, "ivt-bench: no benchmark matches (--list names them)\n");
         return 2;
     }
     return 0;

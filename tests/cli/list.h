@@ -1,6 +1,7 @@
 /* Unit tests of cli/: T(name) rows, one per test (see tests/list.h). */
 T(cli_args_spellings_and_globals_anywhere)
 T(cli_usage_errors_exit_2)
+T(cli_check_stops_before_the_node)
 T(cli_help_for_tool_and_every_command)
 T(cli_docs_and_completion_list_every_command)
 T(cli_keys_generate_without_a_node)

@@ -24,15 +24,11 @@ struct run {
 };
 
 /* Runs ivtctl with a NULL-terminated argument list (after "ivtctl"),
- * stdin from `input` (may be NULL). */
-static struct run run_v(const char *input, const char *const *args)
+ * stdin from `input` (may be NULL); with check, ivtctl_check instead. */
+static struct run run_mode(const char *input, const char *const *args, bool check)
 {
     char *argv[64];
-    int argc = 0;
-    argv[argc++] = "ivtctl";
-    for (; *args && argc < 63; args++)
-        argv[argc++] = (char *)*args;
-    argv[argc] = NULL;
+    int argc = ivt_test_argv(argv, 64, "ivtctl", args);
     struct run r = {0};
     FILE *out = open_memstream(&r.out, &r.out_len);
     FILE *err = open_memstream(&r.err, &r.err_len);
@@ -40,11 +36,16 @@ static struct run run_v(const char *input, const char *const *args)
     assert_non_null(out);
     assert_non_null(err);
     assert_non_null(in);
-    r.rc = ivtctl_main(argc, argv, in, out, err);
+    r.rc = check ? ivtctl_check(argc, argv, out, err) : ivtctl_main(argc, argv, in, out, err);
     fclose(out);
     fclose(err);
     fclose(in);
     return r;
+}
+
+static struct run run_v(const char *input, const char *const *args)
+{
+    return run_mode(input, args, false);
 }
 
 #define RUN(input, ...) run_v(input, (const char *const[]){__VA_ARGS__, NULL})
@@ -84,69 +85,123 @@ TEST(cli_args_spellings_and_globals_anywhere)
 
 /* Each bad command line: exit 2, nothing on stdout, a message on stderr
  * naming the problem, and the usage line. */
+static const struct {
+    const char *args[8];
+    const char *says;
+} usage_rows[] = {
+    {{NULL}, "missing command"},
+    {{"frobnicate", NULL}, "unknown command 'frobnicate'"},
+    {{"status", "extra", NULL}, "unexpected argument 'extra'"},
+    {{"status", "--bogus", NULL}, "unknown option --bogus"},
+    {{"-o", "yaml", "status", NULL}, "-o 'yaml' must be one of text, json"},
+    {{"--timeout", "10", "status", NULL}, "is not a duration (use 500ms, 90s, 15m, 4h, 7d"},
+    {{"--timeout", "0", "status", NULL}, "--timeout must be more than 0"},
+    /* now + timeout must not overflow: 106751991166d is just under 2^63 ms */
+    {{"--timeout", "106751991166d", "status", NULL}, "--timeout must be at most 1d"},
+    {{"status", "--timeout=24h1ms", NULL}, "--timeout must be at most 1d"},
+    {{"members", "--status", "zombie", NULL}, "must be one of alive, suspect, dead, left"},
+    {{"ban", "ip", NULL}, "missing argument"},
+    {{"ban", "host", "x", NULL}, "KIND 'host' must be one of ip, prefix, device, ua, pub"},
+    {{"ban", "ip", "1.2.3.4", "--ttl", "90", NULL}, "--ttl '90' is not a duration"},
+    {{"ban", "ip", "1.2.3.4", "--ttl", "1.5h", NULL}, "use 500ms, 90s, 15m, 4h, 7d"},
+    {{"ban", "ip", "1.2.3.4", "--ttl", NULL}, "--ttl needs a value (DURATION)"},
+    {{"ban", "ip", "", NULL}, "KEY must not be empty"},
+    {{"ban", "ip", "not-an-ip", NULL}, "KEY 'not-an-ip' is not an IPv4 or IPv6 address"},
+    {{"allow", "ip", "1.2.3.4/24", NULL}, "is not an IPv4 or IPv6 address"},
+    {{"explain", "ip", "300.1.1.1", NULL}, "is not an IPv4 or IPv6 address"},
+    {{"unban", "ip", "[::1]", NULL}, "is not an IPv4 or IPv6 address"},
+    {{"ban", "prefix", "198.51.100.0/16", NULL}, "is not a prefix: an address, ADDR/24"},
+    {{"explain", "prefix", "2001:db8::/24", NULL}, "is not a prefix"},
+    {{"allow", "prefix", "/24", NULL}, "is not a prefix"},
+    {{"ban", "prefix", "example.com", NULL}, "is not a prefix"},
+    {{"ban", "ua", "curl", "--ttl", "31d", NULL}, "--ttl must be at most 30d"},
+    {{"allow", "pub", "p", "--ttl", "720h1ms", NULL}, "--ttl must be at most 30d"},
+    {{"unban", "ip", "1.2.3.4", "--ttl", "1h", NULL}, "unknown option --ttl"},
+    {{"explain", "ip", NULL}, "missing argument"},
+    {{"score", NULL}, "missing argument"},
+    {{"score", "not-an-ip", NULL}, "'ip' must be an IPv4 or IPv6 address"},
+    {{"score", "1.2.3.4", "--kind", "view", NULL}, "'kind' must be one of request"},
+    {{"score", "1.2.3.4", "--asn", "-1", NULL}, "--asn '-1' must be a whole number"},
+    {{"top", "-n", "0", NULL}, "-n '0' must be a whole number from 1 to 1000"},
+    {{"top", "--kind", "asn", NULL}, "--kind 'asn' must be one of"},
+    {{"top", "--count", "3", NULL}, "go with --watch"},
+    {{"keys", NULL}, "missing subcommand"},
+    {{"keys", "rotate", NULL}, "unknown subcommand 'rotate'"},
+    {{"keys", "install", "c2hvcnQ=", NULL}, "base64 of 32 bytes"},
+    {{"keys", "use", NULL}, "missing argument"},
+    {{"join", NULL}, "missing argument"},
+    {{"join", "10.0.0.1", NULL}, "is not ip:port"},
+    {{"join", "10.0.0.1:99999", NULL}, "is not ip:port"},
+    {{"join", "2001:db8::1:7946", NULL}, "is not ip:port"},
+    {{"join", "localhost:7946", NULL}, "is not ip:port (a literal address"},
+    {{"join", "[10.0.0.1]:7946", NULL}, "is not ip:port"},
+    {{"join", "[]:7946", NULL}, "is not ip:port"},
+    {{"join", "10.0.0.1:7946", "[2001:db8::1:7946", NULL}, "is not ip:port"},
+    {{"observe", "-f", "/nonexistent/ev.jsonl", NULL}, "cannot open"},
+    {{"observe", "--batch", "0", NULL}, "--batch '0' must be a whole number"},
+    {{"-s", "", "status", NULL}, "-s needs a socket path"},
+};
+
 TEST(cli_usage_errors_exit_2)
 {
     (void)state;
-    static const struct {
-        const char *args[8];
-        const char *says;
-    } rows[] = {
-        {{NULL}, "missing command"},
-        {{"frobnicate", NULL}, "unknown command 'frobnicate'"},
-        {{"status", "extra", NULL}, "unexpected argument 'extra'"},
-        {{"status", "--bogus", NULL}, "unknown option --bogus"},
-        {{"-o", "yaml", "status", NULL}, "-o 'yaml' must be one of text, json"},
-        {{"--timeout", "10", "status", NULL}, "is not a duration (use 500ms, 90s, 15m, 4h, 7d"},
-        {{"--timeout", "0", "status", NULL}, "--timeout must be more than 0"},
-        {{"members", "--status", "zombie", NULL}, "must be one of alive, suspect, dead, left"},
-        {{"ban", "ip", NULL}, "missing argument"},
-        {{"ban", "host", "x", NULL}, "KIND 'host' must be one of ip, prefix, device, ua, pub"},
-        {{"ban", "ip", "1.2.3.4", "--ttl", "90", NULL}, "--ttl '90' is not a duration"},
-        {{"ban", "ip", "1.2.3.4", "--ttl", "1.5h", NULL}, "use 500ms, 90s, 15m, 4h, 7d"},
-        {{"ban", "ip", "1.2.3.4", "--ttl", NULL}, "--ttl needs a value (DURATION)"},
-        {{"ban", "ip", "", NULL}, "KEY must not be empty"},
-        {{"ban", "ip", "not-an-ip", NULL}, "KEY 'not-an-ip' is not an IPv4 or IPv6 address"},
-        {{"allow", "ip", "1.2.3.4/24", NULL}, "is not an IPv4 or IPv6 address"},
-        {{"explain", "ip", "300.1.1.1", NULL}, "is not an IPv4 or IPv6 address"},
-        {{"unban", "ip", "[::1]", NULL}, "is not an IPv4 or IPv6 address"},
-        {{"ban", "prefix", "198.51.100.0/16", NULL}, "is not a prefix: an address, ADDR/24"},
-        {{"explain", "prefix", "2001:db8::/24", NULL}, "is not a prefix"},
-        {{"allow", "prefix", "/24", NULL}, "is not a prefix"},
-        {{"ban", "prefix", "example.com", NULL}, "is not a prefix"},
-        {{"ban", "ua", "curl", "--ttl", "31d", NULL}, "--ttl must be at most 30d"},
-        {{"allow", "pub", "p", "--ttl", "720h1ms", NULL}, "--ttl must be at most 30d"},
-        {{"unban", "ip", "1.2.3.4", "--ttl", "1h", NULL}, "unknown option --ttl"},
-        {{"explain", "ip", NULL}, "missing argument"},
-        {{"score", NULL}, "missing argument"},
-        {{"score", "not-an-ip", NULL}, "'ip' must be an IPv4 or IPv6 address"},
-        {{"score", "1.2.3.4", "--kind", "view", NULL}, "'kind' must be one of request"},
-        {{"score", "1.2.3.4", "--asn", "-1", NULL}, "--asn '-1' must be a whole number"},
-        {{"top", "-n", "0", NULL}, "-n '0' must be a whole number from 1 to 1000"},
-        {{"top", "--kind", "asn", NULL}, "--kind 'asn' must be one of"},
-        {{"top", "--count", "3", NULL}, "go with --watch"},
-        {{"keys", NULL}, "missing subcommand"},
-        {{"keys", "rotate", NULL}, "unknown subcommand 'rotate'"},
-        {{"keys", "install", "c2hvcnQ=", NULL}, "base64 of 32 bytes"},
-        {{"keys", "use", NULL}, "missing argument"},
-        {{"join", NULL}, "missing argument"},
-        {{"join", "10.0.0.1", NULL}, "is not ip:port"},
-        {{"join", "10.0.0.1:99999", NULL}, "is not ip:port"},
-        {{"join", "2001:db8::1:7946", NULL}, "is not ip:port"},
-        {{"join", "localhost:7946", NULL}, "is not ip:port (a literal address"},
-        {{"join", "[10.0.0.1]:7946", NULL}, "is not ip:port"},
-        {{"join", "[]:7946", NULL}, "is not ip:port"},
-        {{"join", "10.0.0.1:7946", "[2001:db8::1:7946", NULL}, "is not ip:port"},
-        {{"observe", "-f", "/nonexistent/ev.jsonl", NULL}, "cannot open"},
-        {{"observe", "--batch", "0", NULL}, "--batch '0' must be a whole number"},
-        {{"-s", "", "status", NULL}, "-s needs a socket path"},
-    };
-    for (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        struct run r = run_v(NULL, rows[i].args);
-        if (r.rc != IVTCTL_EXIT_USAGE || r.out_len != 0 || !strstr(r.err, rows[i].says) ||
+    for (unsigned i = 0; i < sizeof(usage_rows) / sizeof(usage_rows[0]); i++) {
+        struct run r = run_v(NULL, usage_rows[i].args);
+        if (r.rc != IVTCTL_EXIT_USAGE || r.out_len != 0 || !strstr(r.err, usage_rows[i].says) ||
             !strstr(r.err, "usage"))
             fail_msg("row %u: rc %d, stdout '%s', stderr '%s'", i, r.rc, r.out, r.err);
         run_free(&r);
     }
+}
+
+/* ivtctl_check (the fuzz target's entry) refuses what ivtctl refuses, with
+ * the same words, and accepts what ivtctl would send, reaching nothing. */
+TEST(cli_check_stops_before_the_node)
+{
+    (void)state;
+    for (unsigned i = 0; i < sizeof(usage_rows) / sizeof(usage_rows[0]); i++) {
+        /* observe's -f is opened after the check stops */
+        if (strcmp(usage_rows[i].says, "cannot open") == 0)
+            continue;
+        struct run r = run_mode(NULL, usage_rows[i].args, true);
+        if (r.rc != IVTCTL_EXIT_USAGE || r.out_len != 0 || !strstr(r.err, usage_rows[i].says))
+            fail_msg("row %u: rc %d, stdout '%s', stderr '%s'", i, r.rc, r.out, r.err);
+        run_free(&r);
+    }
+    /* Each of these reaches for the node, the file or a key: ivtctl fails
+     * to reach /nonexistent (exit 3, or 2 for the file), the check stops
+     * first and says nothing. */
+    static const struct {
+        const char *args[12];
+        int main_rc;
+    } good[] = {
+        {{"-s", "/nonexistent/s", "status", NULL}, IVTCTL_EXIT_UNREACHABLE},
+        {{"-s", "/nonexistent/s", "ban", "ip", "1.2.3.4", "--ttl=1h", "-r", "x", NULL},
+         IVTCTL_EXIT_UNREACHABLE},
+        {{"-s", "/nonexistent/s", "score", "2001:db8::1", "--asn", "15169", "--kind", "click",
+          NULL},
+         IVTCTL_EXIT_UNREACHABLE},
+        {{"-s", "/nonexistent/s", "top", "--watch", "--interval", "100ms", NULL},
+         IVTCTL_EXIT_UNREACHABLE},
+        {{"-s", "/nonexistent/s", "join", "10.0.0.7:7946", "[2001:db8::7]:7946", NULL},
+         IVTCTL_EXIT_UNREACHABLE},
+        {{"-s", "/nonexistent/s", "observe", "-f", "/nonexistent/ev.jsonl", NULL},
+         IVTCTL_EXIT_USAGE},
+        {{"keys", "generate", NULL}, IVTCTL_EXIT_OK},
+    };
+    for (unsigned i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct run m = run_mode(NULL, good[i].args, false);
+        struct run r = run_mode(NULL, good[i].args, true);
+        if (m.rc != good[i].main_rc || r.rc != IVTCTL_EXIT_OK || r.out_len || r.err_len)
+            fail_msg("row %u: main %d, check %d, stdout '%s', stderr '%s'", i, m.rc, r.rc, r.out,
+                     r.err);
+        run_free(&m);
+        run_free(&r);
+    }
+    struct run r = run_mode(NULL, (const char *const[]){"ban", "--help", NULL}, true);
+    assert_int_equal(r.rc, IVTCTL_EXIT_OK);
+    assert_non_null(strstr(r.out, "usage: ivtctl ban KIND KEY"));
+    run_free(&r);
 }
 
 TEST(cli_help_for_tool_and_every_command)

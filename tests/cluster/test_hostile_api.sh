@@ -30,6 +30,13 @@ grep -q '^ivtd_gossip_syncs_after_growth_total [0-9]' <<<"$metrics" ||
 grep -q '^ivtd_gossip_nomem_total 0$' <<<"$metrics" || fail "ivtd_gossip_nomem_total missing or not 0"
 pass "hostile input: error replies or closed connections, daemon alive, evidence intact"
 
+# Every family the daemon writes is in the operators' reference.
+for fam in $(sed -n 's/^# TYPE \([a-z_]*\) .*/\1/p' <<<"$metrics"); do
+    grep -q "^| \`$fam\` |" "$ROOT/docs/operations.md" ||
+        fail "metric $fam is not in docs/operations.md (\"Every metric\")"
+done
+pass "every metric family is documented"
+
 # Hostile metrics requests too.
 for req in 'GET /x HTTP/1.1\r\n\r\n' 'BREW /metrics HTTP/1.1\r\n\r\n' '\x00\x01\r\n\r\n'; do
     printf "$req" | timeout 5 $PY -c 'import socket,sys

@@ -16,4 +16,17 @@ for name in smoke crash regions; do
     echo "sim: $name --check-determinism"
     timeout 600 bin/ivtsim "sim/scenarios/$name.cfg" --check-determinism --quiet --out "$out/det-$name"
 done
+# Every key of summary.json is described in docs/simulator.md ("Outputs"),
+# where an analyst reads what a figure means.
+/usr/bin/python3 - "$out/smoke/summary.json" docs/simulator.md <<'PY'
+import json, re, sys
+keys = json.load(open(sys.argv[1])).keys()
+doc = open(sys.argv[2]).read()
+named = set(re.findall(r"`([a-z0-9_]+)`", doc))
+# "`dead_everywhere_p50_s` / `_p99_s`" names two keys
+named |= {a[: a.rfind("_p50_s")] + b for a, b in re.findall(r"`([a-z0-9_]+_p50_s)` / `(_p99_s)`", doc)}
+missing = sorted(k for k in keys if k not in named)
+if missing:
+    sys.exit("sim: summary.json keys not in docs/simulator.md: " + ", ".join(missing))
+PY
 echo "sim: all scenarios passed"

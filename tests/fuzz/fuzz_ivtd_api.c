@@ -1,7 +1,13 @@
-/* libFuzzer target: the ad-server API handlers (score, observe, lookup) on
- * arbitrary params bytes. The first input byte picks the method; the rest is
- * handed over as the params array, exactly as node/rpc.c would after framing.
- * Any bytes must give a result or an error, never a crash or a read past end. */
+/* libFuzzer target: the ad-server API handlers (score, observe, lookup) and
+ * the control API's (status, members, explain, top, decide, decisions,
+ * keys.list, metrics) on arbitrary params bytes. The first input byte picks
+ * the method; the rest is handed over as the params array, exactly as
+ * node/rpc.c would after framing. Any bytes must give a result or an error,
+ * never a crash or a read past end. Left out: join (it would send
+ * datagrams to whatever addresses the input names), leave (the node would
+ * stay out of its cluster for every later input) and keys.install/use/remove
+ * (they save the keyring into a state directory); their parameter readers
+ * are the ones tested here. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +16,7 @@
 #include "base/err.h"
 #include "base/mp.h"
 #include "node/ivtd.h"
+#include "node/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -22,6 +29,11 @@ static struct ivtd *daemon_for_fuzz(void)
     d = calloc(1, sizeof(*d));
     uv_loop_init(&loop);
     d->loop = &loop;
+    /* A decision ends with ivtd_pump, which re-arms the tick timer (the
+     * loop never runs here) and sends the node's outbox: empty, since
+     * this node has no members and join is not fuzzed. */
+    uv_timer_init(&loop, &d->tick);
+    uv_udp_init(&loop, &d->udp);
     struct node_config nc;
     node_config_defaults(&nc);
     uint8_t key[GOSSIP_KEY_LEN] = {1};
@@ -35,12 +47,35 @@ static struct ivtd *daemon_for_fuzz(void)
     return d;
 }
 
+/* The methods fuzzed: every API method, and the control methods but those
+ * named in the comment at the top. */
+static const struct ivtd_rpc_method *methods[64];
+static size_t n_methods;
+
+static void pick_methods(void)
+{
+    static const char *const io[] = {"join", "leave", "keys.install", "keys.use", "keys.remove"};
+    for (size_t i = 0; i < ivtd_n_api_methods; i++)
+        methods[n_methods++] = &ivtd_api_methods[i];
+    for (size_t i = ivtd_n_api_methods; i < ivtd_n_control_methods; i++) {
+        bool skip = false;
+        for (size_t j = 0; j < sizeof(io) / sizeof(io[0]); j++)
+            skip |= strcmp(ivtd_control_methods[i].name, io[j]) == 0;
+        if (!skip && n_methods < sizeof(methods) / sizeof(methods[0]))
+            methods[n_methods++] = &ivtd_control_methods[i];
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
     struct ivtd *d = daemon_for_fuzz();
-    const struct ivtd_rpc_method *m = &ivtd_api_methods[data[0] % ivtd_n_api_methods];
+    if (!n_methods) {
+        pick_methods();
+        ivtd_log_set_level(IVTD_LOG_WARN); /* no line per accepted decision */
+    }
+    const struct ivtd_rpc_method *m = methods[data[0] % n_methods];
     const uint8_t *p = data + 1, *end = data + size;
     uint32_t n;
     if (ivt_mp_read_array(&p, end, &n) != 0)

@@ -7,24 +7,18 @@
  * big-endian length and the frame message ([type, fields ...]); the
  * target puts the header in front, seals it with the cluster key and feeds
  * the node's responder stream, ticking the node between frames. */
-#include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/mp.h"
-#include "gossip/envelope.h"
-#include "gossip/gossip.h"
-#include "gossip/wire.h"
-#include "node/node.h"
+#include "tests/fuzz/fuzz_node.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum {
-    FRAMES_MAX = 16,     /* per input: enough for every phase and some */
-    FRAME_MAX = 1 << 16, /* bytes of one frame message (2-byte lengths) */
-    KEY_BYTE = 7
+    FRAMES_MAX = 16,    /* per input: enough for every phase and some */
+    FRAME_MAX = 1 << 16 /* bytes of one frame message (2-byte lengths) */
 };
 
 static struct node *node;
@@ -37,25 +31,9 @@ static const ivt_ms WALL0 = 1700000000000;
 
 static int setup(void)
 {
-    if (sodium_init() < 0)
+    if (fuzz_node_new(&node, &kr, label, WALL0))
         return -1;
-    uint8_t key[GOSSIP_KEY_LEN];
-    memset(key, KEY_BYTE, sizeof(key));
-    gossip_keyring_init(&kr);
-    struct node_config cfg;
-    node_config_defaults(&cfg);
-    memset(cfg.id, 0x11, sizeof(cfg.id));
-    cfg.generation = 1;
-    strcpy(cfg.name, "fuzz");
-    if (gossip_keyring_install(&kr, key) || gossip_keyring_install(&cfg.keyring, key))
-        return -1;
-    memset(cfg.hash_key, 9, sizeof(cfg.hash_key));
-    cfg.addr.port = 1;
-    cfg.max_entities = 4096;
-    if (node_new(&node, &cfg, 1, 0, WALL0))
-        return -1;
-    label_len = strlen(cfg.label);
-    memcpy(label, cfg.label, label_len);
+    label_len = strlen(label);
     memcpy(label + label_len, "/stream", 7);
     label_len += 7;
     return 0;
@@ -64,20 +42,8 @@ static int setup(void)
 /* Seals [header, message] as one length-prefixed stream frame into out. */
 static size_t frame(uint8_t *out, size_t cap, const uint8_t *msg, size_t n)
 {
-    static uint8_t plain[FRAME_MAX + 64];
-    static const uint8_t peer[GOSSIP_ID_LEN] = {0x22};
-    struct ivt_mpw w;
-    ivt_mpw_init_fixed(&w, plain, sizeof(plain));
-    counter++;
-    gossip_wire_hdr(&w, peer, 1, counter);
-    ivt_mpw_raw(&w, msg, n);
-    if (ivt_mpw_error(&w))
-        return 0;
-    uint8_t nonce[GOSSIP_NONCE_LEN] = {0x22};
-    for (int i = 0; i < 8; i++)
-        nonce[GOSSIP_NONCE_LEN - 1 - i] = (uint8_t)(counter >> (8 * i));
-    size_t sealed;
-    if (gossip_seal(out + 4, cap - 4, &sealed, &kr, label, label_len, nonce, w.data, w.len))
+    size_t sealed = fuzz_node_seal(out + 4, cap - 4, &kr, label, label_len, ++counter, msg, n);
+    if (!sealed)
         return 0;
     out[0] = (uint8_t)(sealed >> 24);
     out[1] = (uint8_t)(sealed >> 16);

@@ -278,6 +278,17 @@ TEST(gossip_config_profiles_match_memberlist)
     gossip_config_profile(&c, GOSSIP_PROFILE_LOCAL);
     assert_int_equal(c.probe_timeout, 200);
     assert_int_equal(c.indirect_checks, 1);
+    /* Every knob, not only memberlist's: a host that keeps its config on
+     * the stack and fills it from a profile reads no garbage (the
+     * simulator's membership-only core did, valgrind found). */
+    for (int p = GOSSIP_PROFILE_LAN; p <= GOSSIP_PROFILE_LOCAL; p++) {
+        memset(&c, 0xa5, sizeof(c));
+        gossip_config_profile(&c, (enum gossip_profile)p);
+        assert_int_equal(c.app_retransmit_mult, 0);
+        assert_int_equal(c.segment_gap, 0);
+        assert_int_equal(c.member_feedback, 0);
+        assert_int_equal(c.app_feedback, 0);
+    }
 }
 
 TEST(gossip_rejects_and_counts_bad_packets)

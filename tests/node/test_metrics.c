@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -26,6 +27,17 @@ TEST(node_metrics_text_format)
                                 "# TYPE ivtd_packets_dropped_total counter\n"
                                 "ivtd_packets_dropped_total{reason=\"auth\"} 12\n"
                                 "ivtd_packets_dropped_total{reason=\"replay\"} 0.5\n");
+    /* The same two families written as tables: the same text. */
+    char *by_hand = strdup(p.data);
+    assert_non_null(by_hand);
+    ivtd_prom_reset(&p);
+    const struct ivtd_prom_row rows[] = {{"ivtd_up", "gauge", "1 when up.", 1}};
+    const struct ivtd_prom_lv dropped[] = {{"auth", 12}, {"replay", 0.5}};
+    ivtd_prom_rows(&p, rows, 1);
+    ivtd_prom_by(&p, "ivtd_packets_dropped_total", "counter", "Dropped packets.", "reason", dropped,
+                 2);
+    assert_string_equal(p.data, by_hand);
+    free(by_hand);
     ivtd_prom_reset(&p);
     struct ivtd_hist h = {0};
     ivtd_hist_observe(&h, 5);

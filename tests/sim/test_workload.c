@@ -43,11 +43,95 @@ TEST(sim_data_parses_shipped_files)
     assert_true(sim_data_ranges(d, false) > 10000);
     assert_true(sim_data_ranges(d, true) > 10000);
     sim_data_delete(d);
+}
 
-    /* malformed rows are rejected, not skipped */
-    struct sim_data_files f = {"10\tMozilla\n",       10, "[]", 2, "1.2.3.4,1.2.3.9,7\n", 18,
-                               "1.2.3.x,1.2.3.9,7\n", 18};
-    assert_int_equal(sim_data_new(&d, &f), IVT_EPROTO);
+/* An edited data file: a malformed row is an error naming the file and the
+ * line, not skipped; a file with nothing usable is an error too. */
+TEST(sim_data_errors_name_file_and_line)
+{
+    (void)state;
+    static const char human[] = "# weight, agent\n10\tMozilla/5.0\n",
+                      crawler[] = "[{\"instances\": [\"Googlebot/2.1\"]}]",
+                      ranges[] = "1.2.3.4,1.2.3.9,7,\"x\"\n";
+    static const struct {
+        int file; /* which of the four is replaced by text */
+        const char *text;
+        int rc;
+        const char *says;
+    } rows[] = {
+        {0, "# c\n\n10\tMozilla\nten\tCurl\n", IVT_EPROTO,
+         SIM_DATA_HUMAN_UA ":4: expected WEIGHT<TAB>USER AGENT"},
+        {0, "4294967296\tMozilla\n", IVT_EPROTO, SIM_DATA_HUMAN_UA ":1: expected WEIGHT"},
+        {0, "0\tMozilla\n7\t\n", IVT_EPROTO, SIM_DATA_HUMAN_UA ": no usable row"},
+        {1, "[]", IVT_EPROTO, SIM_DATA_CRAWLER ": no usable user agent"},
+        {1, "{\"instances\": [\"a\"]}", IVT_EPROTO, SIM_DATA_CRAWLER ": expected an array"},
+        {1, "[\n{\"instances\": [\"a\"]\n", IVT_EPROTO, SIM_DATA_CRAWLER ":"},
+        {2, "1.2.3.4,1.2.3.9,7\n1.2.3.x,1.2.3.9,7\n", IVT_EPROTO,
+         SIM_DATA_ISP ":2: expected FIRST_IP,LAST_IP,ASN"},
+        {2, "1.2.3.4,1.2.3.256,7\n", IVT_EPROTO, SIM_DATA_ISP ":1: expected FIRST_IP"},
+        {3, "\n# none\n", IVT_EPROTO, SIM_DATA_HOSTING ": no address range"},
+        {3, "9.9.9.9,9.9.9.1,7\n", IVT_EPROTO, SIM_DATA_HOSTING ":1: the range ends before"},
+    };
+    for (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        const char *text[4] = {human, crawler, ranges, ranges};
+        text[rows[i].file] = rows[i].text;
+        struct sim_data_files f = {text[0], strlen(text[0]), text[1], strlen(text[1]),
+                                   text[2], strlen(text[2]), text[3], strlen(text[3])};
+        struct sim_data *d = NULL;
+        char err[256] = "";
+        int rc = sim_data_new(&d, &f, err, sizeof(err));
+        if (rc != rows[i].rc || d || !strstr(err, rows[i].says))
+            fail_msg("row %u: rc %d, '%s'", i, rc, err);
+    }
+    /* the smallest good set, and a row per range */
+    struct sim_data_files f = {human,  strlen(human),  crawler, strlen(crawler),
+                               ranges, strlen(ranges), ranges,  strlen(ranges)};
+    struct sim_data *d = NULL;
+    char err[256] = "";
+    assert_int_equal(sim_data_new(&d, &f, err, sizeof(err)), 0);
+    assert_int_equal(sim_data_human_uas(d), 1);
+    assert_int_equal(sim_data_crawler_uas(d), 1);
+    assert_int_equal(sim_data_ranges(d, true), 1);
+    sim_data_delete(d);
+}
+
+/* A root whose files are wrong: the full path, and a device is refused
+ * rather than read forever. */
+TEST(sim_data_load_names_the_path)
+{
+    (void)state;
+    struct sim_data *d = NULL;
+    char err[512] = "";
+    assert_int_equal(sim_data_load(&d, "/nonexistent-root", err, sizeof(err)), IVT_ENOENT);
+    assert_null(d);
+    assert_non_null(strstr(err, "/nonexistent-root/" SIM_DATA_HUMAN_UA));
+    char *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(sim_read_file(&buf, &len, "/dev/zero"), IVT_ETOOBIG);
+    assert_null(buf);
+}
+
+/* Any user agent the data can hold fits SIM_EVENT_JSON_MAX escaped: the
+ * worst is all control bytes (--emit-events once skipped such events). */
+TEST(sim_event_json_fits_the_worst_user_agent)
+{
+    (void)state;
+    static char ua[SIM_UA_MAX];
+    memset(ua, 0x01, sizeof(ua));
+    struct sim_event ev = {.wall = INT64_MAX, .ip = UINT32_MAX, .asn = UINT32_MAX, .kind = 1};
+    ev.ua = ua;
+    ev.ua_len = SIM_UA_MAX;
+    ev.device_len = SIM_DEVICE_MAX - 1;
+    memset(ev.device, 'd', SIM_DEVICE_MAX - 1);
+    ev.pub_len = SIM_PUB_MAX - 1;
+    memset(ev.pub, 'p', SIM_PUB_MAX - 1);
+    char buf[SIM_EVENT_JSON_MAX];
+    int n = sim_event_json(buf, sizeof(buf), &ev);
+    assert_true(n > 6 * SIM_UA_MAX);
+    json_t *doc = json_loadb(buf, (size_t)n, 0, NULL);
+    assert_non_null(doc);
+    assert_int_equal(json_string_length(json_object_get(doc, "ua")), SIM_UA_MAX);
+    json_decref(doc);
 }
 
 TEST(sim_workload_deterministic)

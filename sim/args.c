@@ -1,0 +1,132 @@
+/*
+ * sim/args.c: the ivtsim command line.
+ *
+ *   ivtsim SCENARIO.cfg [--seed N] [--nodes N] [--out DIR] [--duration S]
+ *          [--check-determinism] [--membership-only] [--quiet] [--root DIR]
+ *   ivtsim SCENARIO.cfg --emit-events N [--seed N]
+ *
+ * Each number is checked whole: digits only (strtoull alone takes " -1"
+ * as 2^64 - 1 and "" as 0), in range, and a duration finite, so the run
+ * never converts a NaN or an infinity into milliseconds. A mistake names
+ * the option and the value.
+ */
+#include "sim/args.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+
+/* The scenario file's own bounds (sim/scenario.c): a typo must not ask for
+ * a week of simulation or a million nodes. */
+enum { MAX_NODES = 100000, MAX_DURATION_S = 7 * 24 * 3600 };
+/* How much of a bad argument a message quotes. */
+enum { QUOTE_MAX = 60 };
+
+void sim_usage(FILE *f)
+{
+    fprintf(f, "usage: ivtsim SCENARIO.cfg [--seed N] [--nodes N] [--out DIR] [--duration S]\n"
+               "              [--check-determinism] [--membership-only] [--quiet] [--root DIR]\n"
+               "       ivtsim SCENARIO.cfg --emit-events N [--seed N]\n"
+               "Runs a scenario on N simulated nodes and writes summary.json, timeline.csv and\n"
+               "timeline.svg into DIR (default out/sim-NAME). Exit status: 0 every check passed,\n"
+               "1 a check failed (the replay command is printed), 2 usage, 3 error.\n"
+               "--emit-events writes N workload events as JSON lines (the event keys of\n"
+               "`ivtctl observe`) and exits. --root is where sim/data and node/data are (default:\n"
+               "IVT_ROOT, else the directory above the binary's).\n");
+}
+
+/* An unsigned integer in base (0: decimal or 0x hex, as --seed always
+ * took), digits only, at most max. */
+static bool whole(const char *s, int base, unsigned long long max, unsigned long long *out)
+{
+    if (s[0] < '0' || s[0] > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, base);
+    if (*end || errno || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+int sim_args_parse(struct sim_args *o, int argc, char *const *argv, char *msg, size_t cap)
+{
+    memset(o, 0, sizeof(*o));
+    o->emit = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool takes_value = !strcmp(a, "--seed") || !strcmp(a, "--nodes") ||
+                           !strcmp(a, "--duration") || !strcmp(a, "--out") ||
+                           !strcmp(a, "--root") || !strcmp(a, "--emit-events");
+        if (takes_value && i + 1 == argc) {
+            snprintf(msg, cap, "%s needs a value", a);
+            return IVT_EINVAL;
+        }
+        const char *v = takes_value ? argv[++i] : NULL;
+        unsigned long long n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            o->help = true;
+            return 0;
+        } else if (!strcmp(a, "--seed")) {
+            if (!whole(v, 0, UINT64_MAX, &n)) {
+                snprintf(msg, cap, "--seed '%.*s' must be a whole number (decimal or 0x hex)",
+                         QUOTE_MAX, v);
+                return IVT_EINVAL;
+            }
+            o->seed = n;
+            o->has_seed = true;
+        } else if (!strcmp(a, "--nodes")) {
+            if (!whole(v, 10, MAX_NODES, &n) || n < 1) {
+                snprintf(msg, cap, "--nodes '%.*s' must be a whole number from 1 to %d", QUOTE_MAX,
+                         v, MAX_NODES);
+                return IVT_EINVAL;
+            }
+            o->nodes = (uint32_t)n;
+        } else if (!strcmp(a, "--duration")) {
+            char *end;
+            double d = strtod(v, &end);
+            /* !(d > 0) catches NaN too */
+            if (end == v || *end || !(d > 0) || d > MAX_DURATION_S) {
+                snprintf(msg, cap,
+                         "--duration '%.*s' must be simulated seconds, more than 0 and at most "
+                         "%d",
+                         QUOTE_MAX, v, MAX_DURATION_S);
+                return IVT_EINVAL;
+            }
+            o->duration_s = d;
+        } else if (!strcmp(a, "--out")) {
+            o->out = v;
+        } else if (!strcmp(a, "--root")) {
+            o->root = v;
+        } else if (!strcmp(a, "--emit-events")) {
+            if (!whole(v, 10, INT64_MAX, &n)) {
+                snprintf(msg, cap, "--emit-events '%.*s' must be a whole number", QUOTE_MAX, v);
+                return IVT_EINVAL;
+            }
+            o->emit = (long long)n;
+        } else if (!strcmp(a, "--check-determinism")) {
+            o->determinism = true;
+        } else if (!strcmp(a, "--membership-only")) {
+            o->membership_only = true;
+        } else if (!strcmp(a, "--quiet")) {
+            o->quiet = true;
+        } else if (a[0] == '-') {
+            snprintf(msg, cap, "unknown option '%.*s'", QUOTE_MAX, a);
+            return IVT_EINVAL;
+        } else if (o->scenario) {
+            snprintf(msg, cap, "one SCENARIO.cfg at a time: '%.*s' is a second", QUOTE_MAX, a);
+            return IVT_EINVAL;
+        } else {
+            o->scenario = a;
+        }
+    }
+    if (!o->scenario) {
+        snprintf(msg, cap, "no SCENARIO.cfg given");
+        return IVT_EINVAL;
+    }
+    return 0;
+}
