@@ -7,12 +7,12 @@
  * (-s, -o, --timeout, --progress) are accepted anywhere, so both
  * `ivtctl -o json members` and `ivtctl members -o json` work.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/duration.h"
 #include "base/err.h"
+#include "base/num.h"
 #include "cli/internal.h"
 
 const char *const ivtctl_entity_kinds[] = {"ip", "prefix", "device", "ua", "pub", NULL};
@@ -183,11 +183,8 @@ int ivtctl_opt_duration(struct ivtctl *c, const char *opt, const char *s, ivt_ms
 int ivtctl_opt_uint(struct ivtctl *c, const char *opt, const char *s, uint64_t min, uint64_t max,
                     uint64_t *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    /* strtoull accepts " -1" as a huge number: insist on digits only. */
-    if (s[0] < '0' || s[0] > '9' || *end || errno || v < min || v > max)
+    uint64_t v;
+    if (!ivt_parse_uint(s, 10, min, max, &v))
         return ivtctl_usage(c, "%s '%.40s' must be a whole number from %llu to %llu", opt, s,
                             (unsigned long long)min, (unsigned long long)max);
     *out = v;

@@ -5,19 +5,17 @@
  *          [--check-determinism] [--membership-only] [--quiet] [--root DIR]
  *   ivtsim SCENARIO.cfg --emit-events N [--seed N]
  *
- * Each number is checked whole: digits only (strtoull alone takes " -1"
- * as 2^64 - 1 and "" as 0), in range, and a duration finite, so the run
- * never converts a NaN or an infinity into milliseconds. A mistake names
- * the option and the value.
+ * Each number is checked whole by base/num.h (digits only, in range; a
+ * duration finite, so the run never converts a NaN or an infinity into
+ * milliseconds). A mistake names the option and the value.
  */
 #include "sim/args.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
+#include "base/num.h"
 
 /* The scenario file's own bounds (sim/scenario.c): a typo must not ask for
  * a week of simulation or a million nodes. */
@@ -38,21 +36,6 @@ void sim_usage(FILE *f)
                "IVT_ROOT, else the directory above the binary's).\n");
 }
 
-/* An unsigned integer in base (0: decimal or 0x hex, as --seed always
- * took), digits only, at most max. */
-static bool whole(const char *s, int base, unsigned long long max, unsigned long long *out)
-{
-    if (s[0] < '0' || s[0] > '9')
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, base);
-    if (*end || errno || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 int sim_args_parse(struct sim_args *o, int argc, char *const *argv, char *msg, size_t cap)
 {
     memset(o, 0, sizeof(*o));
@@ -67,12 +50,12 @@ int sim_args_parse(struct sim_args *o, int argc, char *const *argv, char *msg, s
             return IVT_EINVAL;
         }
         const char *v = takes_value ? argv[++i] : NULL;
-        unsigned long long n;
+        uint64_t n;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             o->help = true;
             return 0;
         } else if (!strcmp(a, "--seed")) {
-            if (!whole(v, 0, UINT64_MAX, &n)) {
+            if (!ivt_parse_uint(v, 0, 0, UINT64_MAX, &n)) {
                 snprintf(msg, cap, "--seed '%.*s' must be a whole number (decimal or 0x hex)",
                          QUOTE_MAX, v);
                 return IVT_EINVAL;
@@ -80,17 +63,15 @@ int sim_args_parse(struct sim_args *o, int argc, char *const *argv, char *msg, s
             o->seed = n;
             o->has_seed = true;
         } else if (!strcmp(a, "--nodes")) {
-            if (!whole(v, 10, MAX_NODES, &n) || n < 1) {
+            if (!ivt_parse_uint(v, 10, 1, MAX_NODES, &n)) {
                 snprintf(msg, cap, "--nodes '%.*s' must be a whole number from 1 to %d", QUOTE_MAX,
                          v, MAX_NODES);
                 return IVT_EINVAL;
             }
             o->nodes = (uint32_t)n;
         } else if (!strcmp(a, "--duration")) {
-            char *end;
-            double d = strtod(v, &end);
-            /* !(d > 0) catches NaN too */
-            if (end == v || *end || !(d > 0) || d > MAX_DURATION_S) {
+            double d;
+            if (!ivt_parse_positive(v, MAX_DURATION_S, &d)) {
                 snprintf(msg, cap,
                          "--duration '%.*s' must be simulated seconds, more than 0 and at most "
                          "%d",
@@ -103,7 +84,7 @@ int sim_args_parse(struct sim_args *o, int argc, char *const *argv, char *msg, s
         } else if (!strcmp(a, "--root")) {
             o->root = v;
         } else if (!strcmp(a, "--emit-events")) {
-            if (!whole(v, 10, INT64_MAX, &n)) {
+            if (!ivt_parse_uint(v, 10, 0, INT64_MAX, &n)) {
                 snprintf(msg, cap, "--emit-events '%.*s' must be a whole number", QUOTE_MAX, v);
                 return IVT_EINVAL;
             }

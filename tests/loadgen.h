@@ -7,8 +7,6 @@
 #ifndef IVT_TESTS_LOADGEN_H
 #define IVT_TESTS_LOADGEN_H
 
-#include <errno.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +16,7 @@
 #include <sys/un.h>
 
 #include "base/err.h"
+#include "base/num.h"
 #include "base/mp.h"
 #include "base/rng.h"
 #include "node/config.h"
@@ -62,31 +61,6 @@ struct loadgen_args {
     uint32_t distinct; /* fill: addresses to observe; 0 otherwise */
     const char *tag;   /* score, sync: "" when absent */
 };
-
-/* A decimal number, whole string, finite, in (0, max]. */
-static inline bool loadgen_positive(const char *s, double max, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v > 0) || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Digits only, in [min, max]. */
-static inline bool loadgen_whole(const char *s, long min, long max, long *out)
-{
-    if (s[0] < '0' || s[0] > '9')
-        return false;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (*end || errno || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
 
 static inline bool loadgen_addr_ok(const char *a)
 {
@@ -140,43 +114,43 @@ static inline int loadgen_args_parse(struct loadgen_args *o, int argc, char *con
             return IVT_EINVAL;
         }
     }
-    long v;
+    uint64_t v;
     const char *bad = NULL, *want = NULL;
     switch (o->mode) {
     case LOADGEN_SCORE:
-        if (!loadgen_positive(a[i], LOADGEN_MAX_RATE, &o->rate))
+        if (!ivt_parse_positive(a[i], LOADGEN_MAX_RATE, &o->rate))
             bad = a[i], want = "RATE must be requests/s above 0, at most 10000000";
-        else if (!loadgen_positive(a[++i], LOADGEN_MAX_SECS, &o->secs))
+        else if (!ivt_parse_positive(a[++i], LOADGEN_MAX_SECS, &o->secs))
             bad = a[i], want = "SECONDS must be above 0, at most 86400";
         else if (o->rate * o->secs > LOADGEN_MAX_REQUESTS)
             bad = a[i], want = "RATE x SECONDS must be at most 100000000 requests";
         break;
     case LOADGEN_OBSERVE:
-        if (!loadgen_whole(a[i], 1, LOADGEN_MAX_BATCH, &v)) {
+        if (!ivt_parse_uint(a[i], 10, 1, LOADGEN_MAX_BATCH, &v)) {
             bad = a[i], want = "BATCH must be a whole number from 1 to 10000";
             break;
         }
         o->batch = (int)v;
-        if (!loadgen_positive(a[++i], LOADGEN_MAX_SECS, &o->secs))
+        if (!ivt_parse_positive(a[++i], LOADGEN_MAX_SECS, &o->secs))
             bad = a[i], want = "SECONDS must be above 0, at most 86400";
         break;
     case LOADGEN_FILL:
         o->batch = LOADGEN_FILL_BATCH;
         if (strcmp(a[i], "pool") == 0)
             o->distinct = LOADGEN_IP_POOL;
-        else if (!loadgen_whole(a[i], 1, LOADGEN_MAX_ENTITIES, &v))
+        else if (!ivt_parse_uint(a[i], 10, 1, LOADGEN_MAX_ENTITIES, &v))
             bad = a[i], want = "ENTITIES must be 'pool' or a whole number from 1 to 100000000";
         else
             o->distinct = (uint32_t)v;
         break;
     case LOADGEN_SYNC:
     case LOADGEN_WAKE:
-        if (!loadgen_positive(a[i], LOADGEN_MAX_SECS, &o->secs))
+        if (!ivt_parse_positive(a[i], LOADGEN_MAX_SECS, &o->secs))
             bad = a[i], want = "SECONDS must be above 0, at most 86400";
         break;
     }
     if (!bad && ++i < n && (o->mode == LOADGEN_SCORE || o->mode == LOADGEN_OBSERVE)) {
-        if (!loadgen_whole(a[i], 1, LOADGEN_MAX_CONNS, &v))
+        if (!ivt_parse_uint(a[i], 10, 1, LOADGEN_MAX_CONNS, &v))
             bad = a[i], want = "CONNS must be a whole number from 1 to 64";
         else
             o->conns = (int)v;

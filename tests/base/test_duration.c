@@ -4,6 +4,7 @@
 
 #include "base/duration.h"
 #include "base/err.h"
+#include "base/num.h"
 #include "base/rng.h"
 #include "tests/test.h"
 
@@ -84,4 +85,26 @@ TEST(base_duration_format_round_trips)
     ivt_ms back;
     assert_int_equal(ivt_duration_parse(&back, buf), 0);
     assert_true(back == INT64_MAX);
+}
+
+TEST(base_parse_numbers_whole)
+{
+    (void)state;
+    uint64_t u = 7;
+    double d = 7;
+    assert_true(ivt_parse_uint("42", 10, 1, 100, &u) && u == 42);
+    assert_true(ivt_parse_uint("0x10", 0, 0, 100, &u) && u == 16);
+    assert_true(ivt_parse_uint("18446744073709551615", 10, 0, UINT64_MAX, &u) && u == UINT64_MAX);
+    u = 7;
+    /* What strtoull alone accepts or wraps: refused, *out untouched. */
+    static const char *const bad_uint[] = {"", " 1", "-1", "+1", "1x", "18446744073709551616", "0"};
+    for (size_t i = 0; i < sizeof(bad_uint) / sizeof(bad_uint[0]); i++)
+        assert_false(ivt_parse_uint(bad_uint[i], 10, 1, UINT64_MAX, &u));
+    assert_false(ivt_parse_uint("101", 10, 1, 100, &u));
+    assert_int_equal(u, 7);
+    assert_true(ivt_parse_positive("2.5", 10, &d) && d == 2.5);
+    static const char *const bad_pos[] = {"", "0", "-1", "nan", "inf", "1e300", "2s", " "};
+    for (size_t i = 0; i < sizeof(bad_pos) / sizeof(bad_pos[0]); i++)
+        assert_false(ivt_parse_positive(bad_pos[i], 1e6, &d));
+    assert_true(d == 2.5);
 }
