@@ -70,15 +70,18 @@ $(PROGS): $(LIBS_ALL)
 .PHONY: all deps test unit asan valgrind valgrind-test fuzz fuzz-build fuzz-run bench demo format format-check \
         layering clean cluster-tests cluster-asan
 
+# Objects wait for deps, so that `make -j` on a fresh machine does not
+# compile against headers apt-get is still installing.
 ifeq ($(NODEPS),)
 all: deps
+DEPS_FIRST := deps
 endif
 all: $(PROGS)
 
 deps:
 	@sh .ci/deps
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | $(DEPS_FIRST)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
