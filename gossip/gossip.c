@@ -190,8 +190,9 @@ static int config_check(const struct gossip_config *c)
         c->app_max_delay < 0)
         return IVT_EINVAL;
     if (c->suspicion_mult < 1 || c->suspicion_max_mult < 1 || c->awareness_max < 1 ||
-        c->retransmit_mult < 1 || c->stream_max < 1 || c->max_members < 2 || c->outbox_max < 1 ||
-        c->app_queue_max < 1 || c->meta_len > GOSSIP_META_MAX || c->member_feedback > UINT8_MAX ||
+        c->retransmit_mult < 1 || c->stream_max < 1 || c->max_members < 2 ||
+        c->max_members > GOSSIP_MAX_MEMBERS_LIMIT || c->outbox_max < 1 || c->app_queue_max < 1 ||
+        c->meta_len > GOSSIP_META_MAX || c->member_feedback > UINT8_MAX ||
         c->app_feedback > UINT8_MAX || memchr(c->name, 0, GOSSIP_NAME_MAX) == NULL ||
         memchr(c->label, 0, sizeof(c->label)) == NULL)
         return IVT_EINVAL;
@@ -231,43 +232,70 @@ void gossip__nonce(const struct gossip *g, uint64_t counter, uint8_t nonce[GOSSI
         *p++ = (uint8_t)(counter >> (56 - 8 * i));
 }
 
-int gossip__find_at(const struct gossip *g, const uint8_t *id, uint32_t slot)
+/* The index's entries: the member's index + 1 in the low HIDX_IDX_BITS (0:
+ * empty), the top bits of the id's hash above them. A probe that meets
+ * another member's entry is turned away by those bits (255 times in 256)
+ * without reading that member's record, which in a simulator of N tables
+ * of N members is a cache miss of its own; that is also what lets the index
+ * fill to three quarters (HIDX_LOAD_*) where it stopped at half: at 10,000
+ * members 64 KiB a table instead of 128. */
+enum { HIDX_IDX_BITS = 24, HIDX_LOAD_NUM = 3, HIDX_LOAD_DEN = 4 };
+#define HIDX_IDX_MASK ((1u << HIDX_IDX_BITS) - 1)
+_Static_assert(GOSSIP_MAX_MEMBERS_LIMIT < HIDX_IDX_MASK, "an index + 1 fits an entry's low bits");
+
+/* The first entry from h's slot on whose tag is h's, or -1 at an empty
+ * slot; the member it names is a candidate (its id not compared). */
+static int hidx_peek(const struct gossip *g, uint32_t h)
 {
-    uint32_t mask = g->hcap - 1;
-    for (uint32_t i = slot;; i = (i + 1) & mask) {
+    uint32_t mask = g->hcap - 1, tag = h & ~HIDX_IDX_MASK;
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
         uint32_t v = g->hidx[i];
         if (!v)
             return -1;
-        if (!memcmp(g->mem[v - 1].id, id, GOSSIP_ID_LEN))
-            return (int)(v - 1);
+        if ((v & ~HIDX_IDX_MASK) == tag)
+            return (int)((v & HIDX_IDX_MASK) - 1);
+    }
+}
+
+int gossip__find_at(const struct gossip *g, const uint8_t *id, uint32_t h)
+{
+    uint32_t mask = g->hcap - 1, tag = h & ~HIDX_IDX_MASK;
+    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+        uint32_t v = g->hidx[i];
+        if (!v)
+            return -1;
+        if ((v & ~HIDX_IDX_MASK) == tag &&
+            !memcmp(g->mem[(v & HIDX_IDX_MASK) - 1].id, id, GOSSIP_ID_LEN))
+            return (int)((v & HIDX_IDX_MASK) - 1);
     }
 }
 
 int gossip__find(const struct gossip *g, const uint8_t *id)
 {
-    return gossip__find_at(g, id, id_hash(id) & (g->hcap - 1));
+    return gossip__find_at(g, id, id_hash(id));
 }
 
 uint32_t gossip__find_slot(const struct gossip *g, const uint8_t *id)
 {
-    uint32_t slot = id_hash(id) & (g->hcap - 1);
-    __builtin_prefetch(&g->hidx[slot]);
-    return slot;
+    uint32_t h = id_hash(id);
+    __builtin_prefetch(&g->hidx[h & (g->hcap - 1)]);
+    return h;
 }
 
-void gossip__find_fetch(const struct gossip *g, uint32_t slot)
+void gossip__find_fetch(const struct gossip *g, uint32_t h)
 {
-    if (g->hidx[slot])
-        gossip_mem_prefetch(&g->mem[g->hidx[slot] - 1], state);
+    int idx = hidx_peek(g, h);
+    if (idx >= 0)
+        gossip_mem_prefetch(&g->mem[idx], state);
 }
 
 static void hidx_put(struct gossip *g, uint32_t idx)
 {
-    uint32_t mask = g->hcap - 1;
-    uint32_t i = id_hash(g->mem[idx].id) & mask;
+    uint32_t mask = g->hcap - 1, h = id_hash(g->mem[idx].id);
+    uint32_t i = h & mask;
     while (g->hidx[i])
         i = (i + 1) & mask;
-    g->hidx[i] = idx + 1;
+    g->hidx[i] = (h & ~HIDX_IDX_MASK) | (idx + 1);
 }
 
 static int hidx_rebuild(struct gossip *g, uint32_t cap)
@@ -467,7 +495,8 @@ static int member_add(struct gossip *g, const struct gossip_wire_member *w, uint
         return IVT_ELIMIT;
     if (g->n_mem == g->cap_mem && gossip__reserve(g, g->cap_mem))
         return nomem(g);
-    if ((g->n_mem + 1) * 2 > g->hcap && hidx_rebuild(g, g->hcap * 2))
+    if ((uint64_t)(g->n_mem + 1) * HIDX_LOAD_DEN > (uint64_t)g->hcap * HIDX_LOAD_NUM &&
+        hidx_rebuild(g, g->hcap * 2))
         return nomem(g);
     uint32_t idx = g->n_mem;
     struct gossip_mem *m = &g->mem[idx];
@@ -1656,8 +1685,9 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         }
     }
     off[n_msg] = (uint16_t)plen;
-    if (g->hidx[sender_slot]) {
-        const struct gossip_mem *sm = &g->mem[g->hidx[sender_slot] - 1];
+    int sender_guess = hidx_peek(g, sender_slot);
+    if (sender_guess >= 0) {
+        const struct gossip_mem *sm = &g->mem[sender_guess];
         __builtin_prefetch(sm->id);
         __builtin_prefetch(&sm->rw);
     }

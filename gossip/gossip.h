@@ -43,10 +43,13 @@ struct gossip;
 struct ivt_mpw;
 
 enum {
-    GOSSIP_ID_LEN = 16,      /* node id: random, persisted by the host */
-    GOSSIP_NAME_MAX = 32,    /* node name, NUL included */
-    GOSSIP_META_MAX = 32,    /* tags: opaque bytes (small: every node stores every member's) */
-    GOSSIP_PACKET_MAX = 1400 /* buffer size; the configured packet_size must be <= this */
+    GOSSIP_ID_LEN = 16,       /* node id: random, persisted by the host */
+    GOSSIP_NAME_MAX = 32,     /* node name, NUL included */
+    GOSSIP_META_MAX = 32,     /* tags: opaque bytes (small: every node stores every member's) */
+    GOSSIP_PACKET_MAX = 1400, /* buffer size; the configured packet_size must be <= this */
+    /* the largest max_members: a member's index shares a 32-bit word of the
+     * member index with 8 bits of its id's hash */
+    GOSSIP_MAX_MEMBERS_LIMIT = (1 << 24) - 2
 };
 
 /*
@@ -143,8 +146,8 @@ struct gossip_config {
     ivt_ms reconnect_interval; /* retry one tombstone, re-join seeds when isolated */
 
     /* bounds */
-    uint32_t max_members;
-    uint32_t outbox_max; /* datagrams held for the host; more are dropped and counted */
+    uint32_t max_members; /* 2 to GOSSIP_MAX_MEMBERS_LIMIT */
+    uint32_t outbox_max;  /* datagrams held for the host; more are dropped and counted */
 };
 
 /* Sets every protocol knob (not the identity fields) to the profile's

@@ -151,7 +151,7 @@ struct gossip {
     /* members: [0] is self */
     struct gossip_mem *mem;
     uint32_t n_mem, cap_mem;
-    uint32_t *hidx; /* open addressing: member index + 1, 0 = empty */
+    uint32_t *hidx; /* open addressing: hash tag | member index + 1, 0 = empty (hidx_put) */
     uint32_t hcap;
     uint32_t n_state[GOSSIP_STATES];
     uint32_t *order; /* probe order over member indices */
@@ -225,12 +225,12 @@ struct gossip {
 /* gossip.c, for pushpull.c */
 int gossip__find(const struct gossip *g, const uint8_t *id);
 /* A lookup in stages, for a batch of ids whose cache misses should overlap:
- * gossip__find_slot (fetches the id's index slot and returns it), then
- * gossip__find_fetch (fetches the member that slot names), then
- * gossip__find_at, gossip__find's answer from that slot on. */
+ * gossip__find_slot (fetches the id's index slot and returns the id's hash),
+ * then gossip__find_fetch (fetches the member that slot's entries name for
+ * that hash), then gossip__find_at, gossip__find's answer for that hash. */
 uint32_t gossip__find_slot(const struct gossip *g, const uint8_t *id);
-void gossip__find_fetch(const struct gossip *g, uint32_t slot);
-int gossip__find_at(const struct gossip *g, const uint8_t *id, uint32_t slot);
+void gossip__find_fetch(const struct gossip *g, uint32_t h);
+int gossip__find_at(const struct gossip *g, const uint8_t *id, uint32_t h);
 void gossip__wire_member(const struct gossip *g, uint32_t idx, struct gossip_wire_member *out);
 /* Room for `extra` more members (capped at max_members): a push-pull that
  * brings n entries sizes the table once, to fit, rather than by doubling

@@ -863,3 +863,63 @@ TEST(gossip_nonces_never_repeat_even_with_equal_seeds)
     for (size_t i = 1; i < n; i++)
         assert_true(memcmp(nonces[i - 1], nonces[i], GOSSIP_NONCE_LEN) != 0);
 }
+
+static void members_at_limit(struct gossip_config *cfg)
+{
+    cfg->max_members = GOSSIP_MAX_MEMBERS_LIMIT;
+}
+
+/* The member index fills to three quarters, and a probe turns away other
+ * members' entries by their hash tags: 3,000 members learned 16 to a
+ * datagram (the index then at 3,001 of 4,096 slots, long probe chains),
+ * ids that share their first 8 bytes as the simulator's do. Every member
+ * is found with its own incarnation, ids never heard are not, and a
+ * max_members the index cannot number is refused. */
+TEST(gossip_member_index_full_to_three_quarters)
+{
+    (void)state;
+    enum { MEMBERS = 3000, PER_PACKET = 16 };
+    struct rig r;
+    rig_init(&r);
+    struct gossip_addr from = {.port = 2};
+    uint8_t id[GOSSIP_ID_LEN];
+    memset(id, 0x3c, sizeof(id));
+    uint64_t counter = 1;
+    for (uint32_t i = 0; i < MEMBERS; i += PER_PACKET) {
+        uint8_t body[PER_PACKET * GOSSIP_MEMBER_MSG_MAX];
+        size_t bn = 0;
+        for (uint32_t k = i; k < i + PER_PACKET && k < MEMBERS; k++) {
+            memcpy(id + 8, &k, sizeof(k));
+            bn += alive_msg(body + bn, id, k % 7);
+        }
+        uint8_t pkt[GOSSIP_PACKET_MAX];
+        size_t n = craft(&r, pkt, body, bn, counter++);
+        assert_int_equal(gossip_receive(r.g, &from, pkt, n, 0), 0);
+    }
+    assert_int_equal(gossip_member_count(r.g, GOSSIP_ALIVE), MEMBERS + 1);
+    for (uint32_t k = 0; k < MEMBERS; k++) {
+        struct gossip_member_info mi;
+        memcpy(id + 8, &k, sizeof(k));
+        assert_int_equal(gossip_member(r.g, id, &mi), 0);
+        assert_int_equal(mi.incarnation, k % 7);
+        assert_memory_equal(mi.id, id, GOSSIP_ID_LEN);
+        uint32_t stranger = k + MEMBERS;
+        memcpy(id + 8, &stranger, sizeof(stranger));
+        assert_int_equal(gossip_member(r.g, id, &mi), IVT_ENOENT);
+    }
+    gossip_delete(r.g);
+
+    rig_init_with(&r, 0xa1, 1, members_at_limit);
+    gossip_delete(r.g);
+    struct gossip_config c;
+    memset(&c, 0, sizeof(c));
+    gossip_config_profile(&c, GOSSIP_PROFILE_LAN);
+    memset(c.id, 0xa1, GOSSIP_ID_LEN);
+    c.generation = 1;
+    strcpy(c.name, "self");
+    strcpy(c.label, LABEL);
+    c.max_members = GOSSIP_MAX_MEMBERS_LIMIT + 1;
+    struct gossip *g = NULL;
+    assert_int_equal(gossip_new(&g, &c, &r.kr, NULL, 1, 0), IVT_EINVAL);
+    assert_null(g);
+}
