@@ -22,6 +22,22 @@ struct rig {
     uint64_t counter;
 };
 
+/* The rig's node's configuration: the LAN profile, id bytes `id`, then
+ * tweak (may be NULL). */
+static void rig_config(struct gossip_config *cfg, uint8_t id,
+                       void (*tweak)(struct gossip_config *cfg))
+{
+    memset(cfg, 0, sizeof(*cfg));
+    gossip_config_profile(cfg, GOSSIP_PROFILE_LAN);
+    memset(cfg->id, id, GOSSIP_ID_LEN);
+    cfg->generation = 1;
+    strcpy(cfg->name, "self");
+    strcpy(cfg->label, LABEL);
+    cfg->addr.port = 1;
+    if (tweak)
+        tweak(cfg);
+}
+
 /* A node with id bytes `id` and rng seed `seed`, and a peer to talk to;
  * tweak (may be NULL) overrides knobs of the LAN profile; d (may be NULL)
  * is its delegate. */
@@ -35,15 +51,7 @@ static void rig_init_full(struct rig *r, uint8_t id, uint64_t seed,
     gossip_keyring_init(&r->kr);
     assert_int_equal(gossip_keyring_install(&r->kr, key), 0);
     struct gossip_config cfg;
-    memset(&cfg, 0, sizeof(cfg));
-    gossip_config_profile(&cfg, GOSSIP_PROFILE_LAN);
-    memset(cfg.id, id, GOSSIP_ID_LEN);
-    cfg.generation = 1;
-    strcpy(cfg.name, "self");
-    strcpy(cfg.label, LABEL);
-    cfg.addr.port = 1;
-    if (tweak)
-        tweak(&cfg);
+    rig_config(&cfg, id, tweak);
     assert_int_equal(gossip_new(&r->g, &cfg, &r->kr, d, seed, 0), 0);
     memset(r->peer, 0xb2, GOSSIP_ID_LEN);
 }
@@ -869,6 +877,11 @@ static void members_at_limit(struct gossip_config *cfg)
     cfg->max_members = GOSSIP_MAX_MEMBERS_LIMIT;
 }
 
+static void members_over_limit(struct gossip_config *cfg)
+{
+    cfg->max_members = GOSSIP_MAX_MEMBERS_LIMIT + 1;
+}
+
 /* The member index fills to three quarters, and a probe turns away other
  * members' entries by their hash tags: 3,000 members learned 16 to a
  * datagram (the index then at 3,001 of 4,096 slots, long probe chains),
@@ -912,13 +925,7 @@ TEST(gossip_member_index_full_to_three_quarters)
     rig_init_with(&r, 0xa1, 1, members_at_limit);
     gossip_delete(r.g);
     struct gossip_config c;
-    memset(&c, 0, sizeof(c));
-    gossip_config_profile(&c, GOSSIP_PROFILE_LAN);
-    memset(c.id, 0xa1, GOSSIP_ID_LEN);
-    c.generation = 1;
-    strcpy(c.name, "self");
-    strcpy(c.label, LABEL);
-    c.max_members = GOSSIP_MAX_MEMBERS_LIMIT + 1;
+    rig_config(&c, 0xa1, members_over_limit);
     struct gossip *g = NULL;
     assert_int_equal(gossip_new(&g, &c, &r.kr, NULL, 1, 0), IVT_EINVAL);
     assert_null(g);
