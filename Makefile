@@ -134,6 +134,7 @@ fuzz:
 	    mkdir -p build/fuzz/corpus/$$t tests/fuzz/corpus/$$t; \
 	    echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
 	    $(FUZZ_BIN)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	        -artifact_prefix=build/fuzz/$$t- \
 	        build/fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>build/fuzz/$$t.log \
 	        || { tail -40 build/fuzz/$$t.log; exit 1; }; \
 	    grep -E '^#[0-9]+.*DONE' build/fuzz/$$t.log | tail -1; \
