@@ -16,10 +16,8 @@
 
 #include "base/err.h"
 #include "base/num.h"
+#include "sim/scenario.h"
 
-/* The scenario file's own bounds (sim/scenario.c): a typo must not ask for
- * a week of simulation or a million nodes. */
-enum { MAX_NODES = 100000, MAX_DURATION_S = 7 * 24 * 3600 };
 /* How much of a bad argument a message quotes. */
 enum { QUOTE_MAX = 60 };
 
@@ -63,19 +61,19 @@ int sim_args_parse(struct sim_args *o, int argc, char *const *argv, char *msg, s
             o->seed = n;
             o->has_seed = true;
         } else if (!strcmp(a, "--nodes")) {
-            if (!ivt_parse_uint(v, 10, 1, MAX_NODES, &n)) {
+            if (!ivt_parse_uint(v, 10, 1, SIM_MAX_NODES, &n)) {
                 snprintf(msg, cap, "--nodes '%.*s' must be a whole number from 1 to %d", QUOTE_MAX,
-                         v, MAX_NODES);
+                         v, SIM_MAX_NODES);
                 return IVT_EINVAL;
             }
             o->nodes = (uint32_t)n;
         } else if (!strcmp(a, "--duration")) {
             double d;
-            if (!ivt_parse_positive(v, MAX_DURATION_S, &d)) {
+            if (!ivt_parse_positive(v, SIM_MAX_DURATION_S, &d)) {
                 snprintf(msg, cap,
                          "--duration '%.*s' must be simulated seconds, more than 0 and at most "
                          "%d",
-                         QUOTE_MAX, v, MAX_DURATION_S);
+                         QUOTE_MAX, v, SIM_MAX_DURATION_S);
                 return IVT_EINVAL;
             }
             o->duration_s = d;

@@ -158,7 +158,7 @@ static int region_index(const struct sim_scenario *sc, const char *name)
 
 /* Bounds that keep a typo from asking for a week of simulation or a
  * million nodes: the largest run we benchmark is 10,000 nodes x 10 minutes. */
-enum { MAX_NODES = 100000, MAX_DURATION_S = 7 * 24 * 3600, MAX_ISOLATED = 64 };
+enum { MAX_ISOLATED = 64 };
 
 static int parse_sim(struct ctx *c, const config_setting_t *g)
 {
@@ -175,15 +175,15 @@ static int parse_sim(struct ctx *c, const config_setting_t *g)
         sc->seed = (uint64_t)(t == CONFIG_TYPE_INT ? config_setting_get_int(s)
                                                    : config_setting_get_int64(s));
     }
-    TRY(get_u32(c, g, "nodes", 1, MAX_NODES, &sc->nodes, NULL));
+    TRY(get_u32(c, g, "nodes", 1, SIM_MAX_NODES, &sc->nodes, NULL));
     double d = (double)sc->duration / IVT_MS_PER_S;
-    TRY(get_num(c, g, "duration_s", 1, MAX_DURATION_S, &d, NULL));
+    TRY(get_num(c, g, "duration_s", 1, SIM_MAX_DURATION_S, &d, NULL));
     sc->duration = (ivt_ms)(d * IVT_MS_PER_S);
     TRY(get_u32(c, g, "isolated_nodes", 0, MAX_ISOLATED, &sc->isolated_nodes, NULL));
     TRY(get_bool(c, g, "oracle", &sc->oracle));
     double j = -1;
     bool found;
-    TRY(get_num(c, g, "join_over_s", 0, MAX_DURATION_S, &j, &found));
+    TRY(get_num(c, g, "join_over_s", 0, SIM_MAX_DURATION_S, &j, &found));
     if (found)
         sc->join_over = (ivt_ms)(j * IVT_MS_PER_S);
     return 0;
@@ -607,11 +607,11 @@ static int parse_fault(struct ctx *c, const config_setting_t *g, struct sim_faul
                     "fault kind must be one of crash, pause, partition, leave, churn, clock, loss");
     f->kind = (enum sim_fault_kind)k;
     double at = 0, dur = 0, restart = 0;
-    TRY(get_num(c, g, "at_s", 0, MAX_DURATION_S, &at, &found));
+    TRY(get_num(c, g, "at_s", 0, SIM_MAX_DURATION_S, &at, &found));
     if (!found)
         return fail(c, g, IVT_EINVAL, "a fault needs at_s");
     f->at = (ivt_ms)(at * IVT_MS_PER_S);
-    TRY(get_num(c, g, "for_s", 0, MAX_DURATION_S, &dur, &found));
+    TRY(get_num(c, g, "for_s", 0, SIM_MAX_DURATION_S, &dur, &found));
     bool need_for = f->kind == SIM_FAULT_PAUSE || f->kind == SIM_FAULT_PARTITION ||
                     f->kind == SIM_FAULT_CHURN || f->kind == SIM_FAULT_LOSS;
     if (need_for && !found)
@@ -619,7 +619,7 @@ static int parse_fault(struct ctx *c, const config_setting_t *g, struct sim_faul
     if (!need_for && found)
         return fail(c, config_setting_get_member(g, "for_s"), IVT_EINVAL,
                     "for_s does not apply to a %s fault", kind);
-    TRY(get_num(c, g, "restart_after_s", 0, MAX_DURATION_S, &restart, &found));
+    TRY(get_num(c, g, "restart_after_s", 0, SIM_MAX_DURATION_S, &restart, &found));
     if (found && f->kind != SIM_FAULT_CRASH)
         return fail(c, config_setting_get_member(g, "restart_after_s"), IVT_EINVAL,
                     "restart_after_s applies to crash only");
@@ -693,7 +693,7 @@ static int parse_checks(struct ctx *c, const config_setting_t *g)
     TRY(get_num(c, g, "recall_min", 0, 1, &k->recall_min, &k->has_recall));
     TRY(get_num(c, g, "precision_min", 0, 1, &k->precision_min, &k->has_precision));
     TRY(get_bool(c, g, "fleet_beats_isolated", &k->fleet_beats_isolated));
-    TRY(get_num(c, g, "score_after_s", 0, MAX_DURATION_S, &k->score_after_s, NULL));
+    TRY(get_num(c, g, "score_after_s", 0, SIM_MAX_DURATION_S, &k->score_after_s, NULL));
     char pos[16];
     bool found;
     TRY(get_str(c, g, "positive", pos, sizeof(pos), &found));

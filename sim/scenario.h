@@ -16,6 +16,11 @@
 #include "base/clock.h"
 #include "sim/workload.h"
 
+/* The largest fleet and the longest run a scenario file or ivtsim's
+ * --nodes and --duration may ask for: a typo must not ask for a million
+ * nodes or a year of simulation. */
+enum { SIM_MAX_NODES = 100000, SIM_MAX_DURATION_S = 7 * 24 * 3600 };
+
 /* A set of nodes a fault applies to, resolved at the fault's time. */
 enum sim_sel_kind {
     SIM_SEL_ALL = 0, /* "all" */
