@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "node/rules.h"
 
 int sim_read_file(char **out, size_t *len, const char *path)
 {
@@ -85,5 +86,28 @@ int sim_data_load(struct sim_data **out, const char *root, char *err, size_t err
     }
     for (int i = 0; i < 4; i++)
         free(buf[i]);
+    return rc;
+}
+
+int sim_rules_load(struct node_rules **out, const char *root, char *err, size_t errcap)
+{
+    char *buf[2] = {0};
+    size_t len[2] = {0};
+    static const char *const names[2] = {SIM_DATA_CRAWLER, SIM_DATA_HOSTING};
+    int rc = 0;
+    *out = NULL;
+    err[0] = '\0';
+    for (int i = 0; i < 2 && !rc; i++) {
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", root, names[i]);
+        rc = sim_read_file(&buf[i], &len[i], path);
+        if (rc)
+            snprintf(err, errcap, "%s: %s", path, ivt_strerror(rc));
+    }
+    if (!rc)
+        rc = node_rules_new(out, (const uint8_t *)buf[0], len[0], (const uint8_t *)buf[1], len[1],
+                            err, errcap);
+    free(buf[0]);
+    free(buf[1]);
     return rc;
 }

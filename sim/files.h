@@ -28,4 +28,14 @@ int sim_read_file(char **out, size_t *len, const char *path);
  */
 int sim_data_load(struct sim_data **out, const char *root, char *err, size_t errcap);
 
+struct node_rules;
+
+/*
+ * Builds the node core's GIVT rules from root's node/data/crawler-user-agents.json
+ * and node/data/hosting-asn-ipv4.csv, as ivtd does from its installed copies.
+ * On failure err names the file (and the pattern or line). Returns 0, or
+ * the codes of sim_read_file and node_rules_new.
+ */
+int sim_rules_load(struct node_rules **out, const char *root, char *err, size_t errcap);
+
 #endif

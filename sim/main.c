@@ -254,22 +254,7 @@ int main(int argc, char **argv)
     const struct node_rules *rules = NULL;
     struct node_rules *own_rules = NULL;
     if (!o.membership_only) {
-        char *cj = NULL, *hc = NULL;
-        size_t cl = 0, hl = 0;
-        char p1[1200], p2[1200];
-        snprintf(p1, sizeof(p1), "%s/node/data/crawler-user-agents.json", root);
-        snprintf(p2, sizeof(p2), "%s/node/data/hosting-asn-ipv4.csv", root);
-        err[0] = '\0';
-        rc = sim_read_file(&cj, &cl, p1);
-        if (rc)
-            snprintf(err, sizeof(err), "%.900s: %s", p1, ivt_strerror(rc));
-        if (!rc && (rc = sim_read_file(&hc, &hl, p2)))
-            snprintf(err, sizeof(err), "%.900s: %s", p2, ivt_strerror(rc));
-        if (!rc)
-            rc = node_rules_new(&own_rules, (const uint8_t *)cj, cl, (const uint8_t *)hc, hl, err,
-                                sizeof(err));
-        free(cj);
-        free(hc);
+        rc = sim_rules_load(&own_rules, root, err, sizeof(err));
         if (rc) {
             fprintf(stderr, "ivtsim: GIVT rules: %s\n", err[0] ? err : ivt_strerror(rc));
             sim_data_delete(data);

@@ -34,17 +34,9 @@ static const char *root(void)
 
 static struct node_rules *rules_load(void)
 {
-    char *cj = NULL, *hc = NULL;
-    size_t cl = 0, hl = 0;
-    char p1[1200], p2[1200], err[256];
-    snprintf(p1, sizeof(p1), "%s/node/data/crawler-user-agents.json", root());
-    snprintf(p2, sizeof(p2), "%s/node/data/hosting-asn-ipv4.csv", root());
+    char err[1024];
     struct node_rules *r = NULL;
-    if (!sim_read_file(&cj, &cl, p1) && !sim_read_file(&hc, &hl, p2))
-        node_rules_new(&r, (const uint8_t *)cj, cl, (const uint8_t *)hc, hl, err, sizeof(err));
-    free(cj);
-    free(hc);
-    return r;
+    return sim_rules_load(&r, root(), err, sizeof(err)) ? NULL : r;
 }
 
 /* Runs smoke.cfg on n nodes for ten simulated minutes and reports. */
