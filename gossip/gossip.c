@@ -81,6 +81,19 @@ enum {
     GROWTH_SYNC_SHARE = 4,
     REAP_PERIOD_MS = 60 * IVT_MS_PER_S, /* tombstone expiry is checked this often */
     SEEN_MIN = 64,                      /* smallest payload-dedup memory */
+    /* Lazy push (app_eager): IWANTs remembered, so the announcements of
+     * one payload by several members cost one IWANT per probe_timeout;
+     * and payloads kept after they leave the queue, so the IWANT that
+     * answers our last announcement finds them. */
+    WANT_MEMO = 256,
+    RETIRED_MAX = 64,
+    /* Announced payloads waiting for their ask; more are not asked for
+     * until announced again (app_wants_overflow). */
+    PENDING_WANTS_MAX = 256,
+    /* A received datagram of IWANTs is answered in at most this many
+     * datagrams: an answer (a payload, up to a datagram) is up to a
+     * hundred times its ask. */
+    ANSWER_DATAGRAMS_MAX = 8,
     /* Default app_max_delay, in gossip intervals: at the node core's
      * evidence rate a queue fills a datagram in about a second, and a
      * payload-only round every interval sent datagrams a third full. */
@@ -142,6 +155,7 @@ void gossip_config_profile(struct gossip_config *cfg, enum gossip_profile p)
     cfg->app_retransmit_mult = 0; /* payloads as membership, unless the host says otherwise */
     cfg->member_feedback = 0;     /* off: measured, docs/gossip.md "Feedback" */
     cfg->app_feedback = 0;
+    cfg->app_eager = 0; /* lazy push off: memberlist's way, unless the host says otherwise */
     cfg->app_queue_max = 256;
     cfg->app_seen_max = 4096;
     cfg->pushpull_interval = 30 * IVT_MS_PER_S;
@@ -193,7 +207,8 @@ static int config_check(const struct gossip_config *c)
         c->retransmit_mult < 1 || c->stream_max < 1 || c->max_members < 2 ||
         c->max_members > GOSSIP_MAX_MEMBERS_LIMIT || c->outbox_max < 1 || c->app_queue_max < 1 ||
         c->meta_len > GOSSIP_META_MAX || c->member_feedback > UINT8_MAX ||
-        c->app_feedback > UINT8_MAX || memchr(c->name, 0, GOSSIP_NAME_MAX) == NULL ||
+        c->app_feedback > UINT8_MAX || c->app_eager > UINT8_MAX ||
+        memchr(c->name, 0, GOSSIP_NAME_MAX) == NULL ||
         memchr(c->label, 0, sizeof(c->label)) == NULL)
         return IVT_EINVAL;
     if (c->pushpull_max_bytes < 1024 || c->pushpull_max_bytes > (1u << 30))
@@ -549,6 +564,83 @@ uint64_t gossip__summary(const struct gossip *g, uint32_t *count)
     return sum;
 }
 
+/* ---- lazy push ----------------------------------------------------------
+ *
+ * With app_eager set, a queued payload's first app_eager sends carry it
+ * whole and the rest of its retransmit limit announce it (IHAVE fp). A
+ * member that hears an announcement of a payload it has not seen waits
+ * want_delay() for an eager copy (most are on their way: a payload waits
+ * up to app_max_delay at each hop), then asks the announcer (IWANT fp).
+ * An IWANT is answered from the queue, or from the ring of payloads that
+ * left it (RETIRED_MAX). A payload pulled this way is delivered and
+ * queued like any other, so it is pushed on eagerly from there.
+ */
+struct gossip_lazy {
+    struct {
+        uint64_t fp;
+        ivt_ms at;     /* when it is (or was) asked for */
+    } want[WANT_MEMO]; /* direct-mapped by fingerprint */
+    struct {
+        uint64_t fp;
+        ivt_ms due;
+        struct gossip_addr from;  /* the announcer */
+    } pending[PENDING_WANTS_MAX]; /* a ring, by due time */
+    uint32_t pending_head, pending_n;
+    struct {
+        uint64_t fp;
+        uint8_t *msg; /* the USER message as sent; owned */
+        uint32_t len;
+    } retired[RETIRED_MAX];
+    uint32_t retired_next;
+};
+
+static struct gossip_lazy *lazy_get(struct gossip *g)
+{
+    if (!g->lazy && !(g->lazy = calloc(1, sizeof(*g->lazy))))
+        g->st.nomem++;
+    return g->lazy;
+}
+
+static void lazy_free(struct gossip *g)
+{
+    if (!g->lazy)
+        return;
+    for (uint32_t i = 0; i < RETIRED_MAX; i++)
+        free(g->lazy->retired[i].msg);
+    free(g->lazy);
+    g->lazy = NULL;
+}
+
+/* Keeps a payload that left the queue (its message buffer, now ours), in
+ * place of the oldest kept one. Without memory it is freed. */
+static void lazy_retire(struct gossip *g, uint64_t fp, uint8_t *msg, uint32_t len)
+{
+    struct gossip_lazy *lz = lazy_get(g);
+    if (!lz) {
+        free(msg);
+        return;
+    }
+    uint32_t i = lz->retired_next;
+    lz->retired_next = (i + 1) % RETIRED_MAX;
+    free(lz->retired[i].msg);
+    lz->retired[i].fp = fp;
+    lz->retired[i].msg = msg;
+    lz->retired[i].len = len;
+}
+
+/* Queued payload item it is past its eager sends: the next ones announce
+ * it (unless it is no bigger than its announcement). */
+static bool app_announced(const struct gossip *g, const struct gossip_qitem *it)
+{
+    return g->cfg.app_eager && it->transmits >= g->cfg.app_eager && it->len > GOSSIP_FP_MSG_MAX;
+}
+
+/* The bytes one send of queued payload item it takes. */
+static uint32_t app_wire_len(const struct gossip *g, const struct gossip_qitem *it)
+{
+    return app_announced(g, it) ? GOSSIP_FP_MSG_MAX : it->len;
+}
+
 /* ---- dissemination queues ----------------------------------------------- */
 
 static uint32_t retransmit_limit(const struct gossip *g, const struct gossip_queue *q)
@@ -609,6 +701,21 @@ static void q_unlink(struct gossip_queue *q, uint32_t s)
         q->it[it->next].prev = it->prev;
     else
         q->tail[t] = it->prev;
+}
+
+/* Slot s counts one more send: to the back of the next list, and for a
+ * payload whose eager sends are now done, its announcement's size in the
+ * queue's bytes (what app_full reckons with). */
+static void q_bump(const struct gossip *g, struct gossip_queue *q, uint32_t s)
+{
+    struct gossip_qitem *it = &q->it[s];
+    q_unlink(q, s);
+    if (!q->members)
+        q->bytes -= app_wire_len(g, it);
+    it->transmits++;
+    if (!q->members)
+        q->bytes += app_wire_len(g, it);
+    q_link(q, s);
 }
 
 /* A free slot, counted as queued but not yet linked; -1 when the array
@@ -686,9 +793,12 @@ static void q_remove(struct gossip *g, struct gossip_queue *q, uint32_t s)
         g->mem[it->u.m.idx].qslot = -1;
     } else {
         ready_unlink(q, s);
+        q->bytes -= app_wire_len(g, it);
+        if (g->cfg.app_eager)
+            lazy_retire(g, q->rl[s].fp, it->u.app, it->len);
+        else
+            free(it->u.app);
         q->rl[s].fp = 0;
-        q->bytes -= it->len;
-        free(it->u.app);
     }
     it->next = q->free;
     q->free = s;
@@ -942,9 +1052,7 @@ static void heard_again(struct gossip *g, struct gossip_queue *q, uint32_t s, ui
             app_due_update(g);
         return;
     }
-    q_unlink(q, s);
-    it->transmits++;
-    q_link(q, s);
+    q_bump(g, q, s);
 }
 
 /* The queued payload with fingerprint fp heard again. The ready array is
@@ -1060,21 +1168,32 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
 {
     if (!q->n || *budget < MIN_MEMBER_MSG)
         return 0;
-    uint32_t chosen[GOSSIP_PACKET_MAX / MIN_MEMBER_MSG];
+    /* Announcements (lazy push) are the smallest items: 11 bytes, or less
+     * for the rare fingerprint with high zero bytes, hence the bound. */
+    uint32_t chosen[GOSSIP_PACKET_MAX / GOSSIP_FP_MSG_MAX + 1];
     uint32_t n_chosen = 0, misfits = 0;
     size_t start = *budget, room = w->cap - w->len;
     for (uint32_t t = 0; t <= q->tmax; t++) {
         for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next) {
-            if (*budget < MIN_MEMBER_MSG || misfits >= MISFITS_MAX)
+            if (*budget < MIN_MEMBER_MSG || misfits >= MISFITS_MAX ||
+                n_chosen == sizeof(chosen) / sizeof(chosen[0]))
                 goto walked;
             const struct gossip_qitem *it = &q->it[s];
             if (it->packet == g->packet_no || (q->members && (int32_t)it->u.m.idx == skip_idx))
                 continue;
-            bool fits = it->len <= *budget && it->len <= room;
+            uint32_t len = q->members ? it->len : app_wire_len(g, it);
+            bool fits = len <= *budget && len <= room;
             if (fits && q->members) {
                 *budget -= it->len;
                 room -= it->len;
                 gossip_mem_prefetch(&g->mem[it->u.m.idx], attr);
+            } else if (fits && app_announced(g, it)) {
+                uint8_t ann[GOSSIP_FP_MSG_MAX];
+                struct ivt_mpw aw;
+                ivt_mpw_init_fixed(&aw, ann, sizeof(ann));
+                gossip_wire_fp(&aw, GOSSIP_MSG_IHAVE, q->rl[s].fp);
+                fits = append(w, ann, aw.len, budget);
+                room = w->cap - w->len;
             } else if (fits) {
                 fits = append(w, it->u.app, it->len, budget);
                 room = w->cap - w->len;
@@ -1120,9 +1239,7 @@ walked:
             ready_unlink(q, s);
             ready_link(q, s, g->now);
         }
-        q_unlink(q, s);
-        it->transmits++;
-        q_link(q, s);
+        q_bump(g, q, s);
     }
     if (n_chosen && !q->members)
         app_due_update(g);
@@ -1136,8 +1253,8 @@ walked:
  * reserved budget, payloads in whatever is left, membership again in what
  * payloads left. Nothing is queued when there is nothing to say.
  */
-static void send_packet(struct gossip *g, const struct gossip_addr *to, const uint8_t *prim,
-                        size_t plen, int32_t buddy)
+static void send_packet_as(struct gossip *g, const struct gossip_addr *to, const uint8_t *prim,
+                           size_t plen, int32_t buddy, uint64_t *prim_bytes)
 {
     /* The plaintext is built where gossip_seal encrypts it in place: behind
      * the envelope header of the outbox slot it will take (a kilobyte less
@@ -1163,7 +1280,11 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
     }
     size_t mbudget = g->cfg.member_budget;
     size_t m1 = fill(g, &g->mq, &w, &mbudget, buddy);
-    size_t abudget = cap - w.len;
+    /* A lazy-push exchange carries no other payloads: its datagrams go to
+     * the member that announced to us or asked us, and sends of queued
+     * payloads spent on that pair (which holds the same recent ones) are
+     * sends random members do not get: Demers' residue grew threefold. */
+    size_t abudget = prim_bytes == &g->st.bytes_app ? 0 : cap - w.len;
     size_t a = fill(g, &g->aq, &w, &abudget, -1);
     size_t rest = cap - w.len;
     size_t m2 = fill(g, &g->mq, &w, &rest, buddy);
@@ -1186,7 +1307,14 @@ static void send_packet(struct gossip *g, const struct gossip_addr *to, const ui
     g->st.bytes_out += out_len;
     g->st.bytes_membership += m1 + m2;
     g->st.bytes_app += a;
-    g->st.bytes_probe += plen;
+    *prim_bytes += plen;
+}
+
+/* send_packet_as with the primary message counted as probe traffic. */
+static void send_packet(struct gossip *g, const struct gossip_addr *to, const uint8_t *prim,
+                        size_t plen, int32_t buddy)
+{
+    send_packet_as(g, to, prim, plen, buddy, &g->st.bytes_probe);
 }
 
 static void send_prim(struct gossip *g, const struct gossip_addr *to,
@@ -1611,6 +1739,152 @@ static void handle_user(struct gossip *g, const struct gossip_msg *m, const uint
     app_enqueue(g, raw, raw_len, fp);
 }
 
+/* What one received datagram makes us send back to its sender for lazy
+ * push: IWANTs, and the payloads its IWANTs asked for, in datagrams of
+ * cap bytes of them (the rest of each is piggybacked as usual). */
+struct lazy_reply {
+    uint8_t buf[GOSSIP_PACKET_MAX];
+    size_t len, cap;
+    const struct gossip_addr *to;
+    uint32_t sent;
+};
+
+static void reply_flush(struct gossip *g, struct lazy_reply *r)
+{
+    if (!r->len)
+        return;
+    send_packet_as(g, r->to, r->buf, r->len, -1, &g->st.bytes_app);
+    r->len = 0;
+    r->sent++;
+}
+
+/* Room for n more bytes in the reply, sending what it holds when it is
+ * full, unless the datagrams allowed are spent. */
+static bool reply_room(struct gossip *g, struct lazy_reply *r, size_t n)
+{
+    if (n <= r->cap - r->len)
+        return true;
+    if (n > r->cap || r->sent + 1 >= ANSWER_DATAGRAMS_MAX)
+        return false;
+    reply_flush(g, r);
+    return true;
+}
+
+static bool seen_either(const struct gossip *g, uint64_t fp)
+{
+    return seen_has(g->seen[0], g->seen_size[0], fp) || seen_has(g->seen[1], g->seen_size[1], fp);
+}
+
+/* How long an announced payload may take to arrive by itself: the
+ * longest a queued payload waits for its next send, and a round. */
+static ivt_ms want_delay(const struct gossip *g)
+{
+    return g->cfg.app_max_delay + g->cfg.gossip_interval;
+}
+
+static void handle_ihave(struct gossip *g, const struct gossip_addr *from, uint64_t fp, ivt_ms now)
+{
+    if (seen_either(g, fp)) {
+        app_heard_again(g, fp);
+        return;
+    }
+    struct gossip_lazy *lz = lazy_get(g);
+    if (!lz)
+        return;
+    /* Pending, or asked for within a round trip: one ask for the many
+     * announcements of a payload. fp is odd (fingerprint): its low bit
+     * says nothing. */
+    uint32_t i = (uint32_t)(fp >> 1) & (WANT_MEMO - 1);
+    if (lz->want[i].fp == fp && now < lz->want[i].at + g->cfg.probe_timeout)
+        return;
+    if (lz->pending_n == PENDING_WANTS_MAX) {
+        g->st.app_wants_overflow++;
+        return;
+    }
+    uint32_t k = (lz->pending_head + lz->pending_n++) % PENDING_WANTS_MAX;
+    lz->pending[k].fp = fp;
+    lz->pending[k].due = now + want_delay(g);
+    lz->pending[k].from = *from;
+    lz->want[i].fp = fp;
+    lz->want[i].at = lz->pending[k].due;
+    if (g->want_due == IVT_MS_NEVER)
+        g->want_due = lz->pending[k].due;
+}
+
+/* Asks for the announced payloads whose wait is over and that have not
+ * arrived, each from its announcer: consecutive asks to one member (an
+ * announcing datagram's) share datagrams. */
+static void wants_tick(struct gossip *g, ivt_ms now)
+{
+    struct gossip_lazy *lz = g->lazy;
+    if (g->want_due > now)
+        return;
+    struct lazy_reply r;
+    r.len = r.sent = 0;
+    r.cap = g->cfg.packet_size - GOSSIP_ENVELOPE_OVERHEAD - GOSSIP_HDR_MAX;
+    struct gossip_addr to;
+    r.to = &to;
+    for (; lz->pending_n && lz->pending[lz->pending_head].due <= now;
+         lz->pending_head = (lz->pending_head + 1) % PENDING_WANTS_MAX, lz->pending_n--) {
+        const uint64_t fp = lz->pending[lz->pending_head].fp;
+        const struct gossip_addr *from = &lz->pending[lz->pending_head].from;
+        if (seen_either(g, fp))
+            continue;
+        if (r.len && !gossip_addr_eq(&to, from)) {
+            reply_flush(g, &r);
+            r.sent = 0;
+        }
+        to = *from;
+        if (!reply_room(g, &r, GOSSIP_FP_MSG_MAX)) {
+            g->st.app_wants_overflow++;
+            continue;
+        }
+        struct ivt_mpw w;
+        ivt_mpw_init_fixed(&w, r.buf + r.len, r.cap - r.len);
+        gossip_wire_fp(&w, GOSSIP_MSG_IWANT, fp);
+        r.len += w.len;
+        g->st.app_wants_sent++;
+        uint32_t i = (uint32_t)(fp >> 1) & (WANT_MEMO - 1);
+        lz->want[i].fp = fp;
+        lz->want[i].at = now;
+    }
+    g->want_due = lz->pending_n ? lz->pending[lz->pending_head].due : IVT_MS_NEVER;
+    reply_flush(g, &r);
+}
+
+/* The USER message of the payload with fingerprint fp, from our queue or
+ * the retired ring; false when we no longer hold it. */
+static bool app_find(const struct gossip *g, uint64_t fp, const uint8_t **msg, size_t *len)
+{
+    const struct gossip_queue *q = &g->aq;
+    for (uint32_t s = 0; q->n && s < q->used; s++)
+        if (q->rl[s].fp == fp) {
+            *msg = q->it[s].u.app;
+            *len = q->it[s].len;
+            return true;
+        }
+    for (uint32_t i = 0; g->lazy && i < RETIRED_MAX; i++)
+        if (g->lazy->retired[i].msg && g->lazy->retired[i].fp == fp) {
+            *msg = g->lazy->retired[i].msg;
+            *len = g->lazy->retired[i].len;
+            return true;
+        }
+    return false;
+}
+
+static void handle_iwant(struct gossip *g, uint64_t fp, struct lazy_reply *r)
+{
+    const uint8_t *msg;
+    size_t len;
+    if (!app_find(g, fp, &msg, &len) || !reply_room(g, r, len)) {
+        g->st.app_wants_unanswered++;
+        return;
+    }
+    memcpy(r->buf + r->len, msg, len);
+    r->len += len;
+    g->st.app_wants_answered++;
+}
+
 static int drop(struct gossip *g, enum gossip_drop reason, int rc)
 {
     g->st.dropped[reason]++;
@@ -1618,7 +1892,7 @@ static int drop(struct gossip *g, enum gossip_drop reason, int rc)
 }
 
 static void dispatch(struct gossip *g, const struct gossip_addr *from, const struct gossip_msg *m,
-                     const uint8_t *raw, size_t raw_len, ivt_ms now);
+                     const uint8_t *raw, size_t raw_len, struct lazy_reply *r, ivt_ms now);
 
 enum {
     MSGS_KEPT = 32 /* messages kept decoded between the passes: a full packet holds ~25 */
@@ -1676,9 +1950,11 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         slot[n_msg - 1] = GOSSIP_NIL;
         if (type == GOSSIP_MSG_ALIVE || type == GOSSIP_MSG_SUSPECT || type == GOSSIP_MSG_DEAD) {
             slot[n_msg - 1] = gossip__find_slot(g, mp->m.id);
-        } else if (type == GOSSIP_MSG_USER && g->seen[0]) {
+        } else if ((type == GOSSIP_MSG_USER || type == GOSSIP_MSG_IHAVE) && g->seen[0]) {
             /* Likewise the payload-dedup slots the delivery will probe. */
-            uint32_t fh = (uint32_t)fingerprint(mp->origin, mp->origin_gen, mp->user_seq);
+            uint32_t fh = type == GOSSIP_MSG_IHAVE
+                              ? (uint32_t)mp->fp
+                              : (uint32_t)fingerprint(mp->origin, mp->origin_gen, mp->user_seq);
             __builtin_prefetch(&g->seen[0][fh & (g->seen_size[0] - 1)]);
             if (g->seen[1])
                 __builtin_prefetch(&g->seen[1][fh & (g->seen_size[1] - 1)]);
@@ -1706,7 +1982,12 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         send_ping(g, from, g->seq++, h.id, sender);
     /* Two passes: news first, then probes. A ping that carries an
      * accusation (the buddy system) must be answered after we have
-     * refuted it, so the refutation rides on the ack. */
+     * refuted it, so the refutation rides on the ack. Announcements are
+     * in the second pass, after the payloads the datagram delivered. */
+    struct lazy_reply reply;
+    reply.len = reply.sent = 0;
+    reply.cap = g->cfg.packet_size - GOSSIP_ENVELOPE_OVERHEAD - GOSSIP_HDR_MAX;
+    reply.to = from;
     for (int pass = 0; pass < 2; pass++)
         for (uint32_t i = 0; i < n_msg; i++)
             if (news[i] == (pass == 0)) {
@@ -1716,15 +1997,16 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
                     gossip_wire_msg_decode(&pos, end, &again);
                 }
                 dispatch(g, from, i < MSGS_KEPT ? &kept[i] : &again, plain + off[i],
-                         (size_t)(off[i + 1] - off[i]), now);
+                         (size_t)(off[i + 1] - off[i]), &reply, now);
             }
+    reply_flush(g, &reply);
     g->last_deadline = gossip_next_deadline(g);
     return 0;
 }
 
 /* raw: the message's bytes (a payload is re-gossiped as received). */
 static void dispatch(struct gossip *g, const struct gossip_addr *from, const struct gossip_msg *m,
-                     const uint8_t *raw, size_t raw_len, ivt_ms now)
+                     const uint8_t *raw, size_t raw_len, struct lazy_reply *r, ivt_ms now)
 {
     switch (m->type) {
     case GOSSIP_MSG_PING: handle_ping(g, from, m); break;
@@ -1735,6 +2017,8 @@ static void dispatch(struct gossip *g, const struct gossip_addr *from, const str
     case GOSSIP_MSG_SUSPECT:
     case GOSSIP_MSG_DEAD: apply(g, &m->m, from, now); break;
     case GOSSIP_MSG_USER: handle_user(g, m, raw, raw_len); break;
+    case GOSSIP_MSG_IHAVE: handle_ihave(g, from, m->fp, now); break;
+    case GOSSIP_MSG_IWANT: handle_iwant(g, m->fp, r); break;
     default: break;
     }
 }
@@ -2043,6 +2327,7 @@ int gossip_tick(struct gossip *g, ivt_ms now)
     }
     relay_tick(g, now);
     suspicion_tick(g, now);
+    wants_tick(g, now);
     if (!g->leaving) {
         struct gossip_probe *p = &g->probe;
         if (p->active && !p->acked && !p->indirect_sent && now >= p->indirect_at)
@@ -2135,6 +2420,7 @@ ivt_ms gossip_next_deadline(const struct gossip *g)
     }
     for (uint32_t i = 0; i < g->n_susp; i++)
         t = min_ms(t, g->susp[i].start + susp_timeout(g, g->susp[i].n));
+    t = min_ms(t, g->want_due);
     for (uint32_t i = 0; g->n_relay && i < GOSSIP_RELAY_MAX; i++)
         if (g->relay[i].active)
             t = min_ms(t, g->relay[i].nack_at);
@@ -2170,6 +2456,7 @@ int gossip_new(struct gossip **out, const struct gossip_config *cfg,
     q_init(&g->mq, true);
     q_init(&g->aq, false);
     g->app_due = IVT_MS_NEVER;
+    g->want_due = IVT_MS_NEVER;
     g->now = now;
     g->seen_cap = SEEN_MIN;
     while (g->seen_cap < cfg->app_seen_max)
@@ -2209,6 +2496,7 @@ void gossip_delete(struct gossip *g)
         return;
     gossip__streams_free(g);
     q_destroy(&g->aq);
+    lazy_free(g);
     free(g->seen[0]);
     free(g->seen[1]);
     free(g->mem);
@@ -2270,9 +2558,13 @@ int gossip_publish(struct gossip *g, const uint8_t *payload, size_t len, ivt_ms 
     ivt_mpw_init_fixed(&w, buf, sizeof(buf));
     uint64_t seq = g->user_seq;
     gossip_wire_user(&w, g->mem[0].id, g->cfg.generation, seq, payload, len);
-    int rc = app_enqueue(g, buf, w.len, fingerprint(g->mem[0].id, g->cfg.generation, seq));
+    uint64_t fp = fingerprint(g->mem[0].id, g->cfg.generation, seq);
+    int rc = app_enqueue(g, buf, w.len, fp);
     if (rc)
         return rc;
+    /* Heard: an announcement of our own payload asks us for nothing. */
+    if (g->cfg.app_eager)
+        seen_add(g, fp);
     g->user_seq++;
     g->st.payloads_published++;
     return 0;

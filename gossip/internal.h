@@ -170,6 +170,8 @@ struct gossip {
     /* The time of the API call in progress: payloads sent in it are
      * stamped ready again (send_packet has no `now` of its own). */
     ivt_ms now;
+    struct gossip_lazy *lazy;  /* lazy push's asks and retired payloads, made on first use */
+    ivt_ms want_due;           /* the first pending ask's time (IVT_MS_NEVER: none) */
     uint64_t *seen[2];         /* two generations of payload fingerprints (current, old) */
     uint32_t seen_size[2];     /* their slots (the old one: 0 until the first turn) */
     uint32_t seen_cap, seen_n; /* slots at most; fingerprints in the current one */

@@ -33,6 +33,7 @@ enum {
     FIELDS_MEMBER = 5,
     FIELDS_ALIVE = 7,
     FIELDS_USER = 5,
+    FIELDS_FP = 2, /* IHAVE, IWANT */
     FIELDS_DIGEST = 4,
     FIELDS_FULL = 7,
     FIELDS_HDR = 3,
@@ -179,6 +180,13 @@ void gossip_wire_user(struct ivt_mpw *w, const uint8_t *origin, uint32_t gen, ui
     ivt_mpw_uint(w, gen);
     ivt_mpw_uint(w, seq);
     ivt_mpw_bin(w, p, n);
+}
+
+void gossip_wire_fp(struct ivt_mpw *w, enum gossip_msg_type type, uint64_t fp)
+{
+    ivt_mpw_array(w, FIELDS_FP);
+    ivt_mpw_uint(w, type);
+    ivt_mpw_uint(w, fp);
 }
 
 void gossip_wire_digest_entry(struct ivt_mpw *w, const struct gossip_wire_member *m)
@@ -339,6 +347,12 @@ int gossip_wire_msg_decode(const uint8_t **pos, const uint8_t *end, struct gossi
         if (n < used || read_id(pos, end, &m->origin) || read_u32(pos, end, &m->origin_gen) ||
             ivt_mp_read_uint(pos, end, &m->user_seq) ||
             ivt_mp_read_bin(pos, end, &m->payload, &m->payload_len) || m->payload_len == 0)
+            return IVT_EPROTO;
+        break;
+    case GOSSIP_MSG_IHAVE:
+    case GOSSIP_MSG_IWANT:
+        used = FIELDS_FP;
+        if (n < used || ivt_mp_read_uint(pos, end, &m->fp) || m->fp == 0)
             return IVT_EPROTO;
         break;
     default: m->type = GOSSIP_MSG_UNKNOWN; return skip_rest(pos, end, n, 1);

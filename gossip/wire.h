@@ -21,6 +21,11 @@
  *   SUSPECT  [5, id, gen, inc, from id]
  *   DEAD     [6, id, gen, inc, from id]        from == id: a graceful leave
  *   USER     [7, origin id, origin gen, seq, payload bin]
+ *   IHAVE    [8, fp]      I hold the payload whose fingerprint is fp
+ *   IWANT    [9, fp]      send me that payload (answered with its USER)
+ *
+ *   fp = the payload's fingerprint, a 64-bit mix of (origin id, origin
+ *        gen, seq), never 0 (gossip.c, fingerprint()).
  *
  *   addr = bin(3 + n): family(1) | port(2, big-endian) | bytes(n), n = 4
  *          for IPv4, 16 otherwise.
@@ -49,6 +54,8 @@ enum gossip_msg_type {
     GOSSIP_MSG_SUSPECT = 5,
     GOSSIP_MSG_DEAD = 6,
     GOSSIP_MSG_USER = 7,
+    GOSSIP_MSG_IHAVE = 8,
+    GOSSIP_MSG_IWANT = 9,
     /* push-pull frames */
     GOSSIP_MSG_PP_REQ = 16,
     GOSSIP_MSG_PP_RESP = 17,
@@ -73,6 +80,8 @@ enum {
     GOSSIP_HDR_MAX = 1 + 18 + 5 + 9,
     /* USER without its payload: array, type, bin16, uint32, uint64, bin32 header. */
     GOSSIP_USER_OVERHEAD = 1 + 1 + 18 + 5 + 9 + 5,
+    /* IHAVE or IWANT: array, type, uint64. */
+    GOSSIP_FP_MSG_MAX = 1 + 1 + 9,
     /* Largest probe message (PING_REQ): array, type, seq, bin16, addr. */
     GOSSIP_PROBE_MSG_MAX = 1 + 1 + 5 + 18 + 2 + GOSSIP_ADDR_WIRE_MAX
 };
@@ -107,6 +116,7 @@ struct gossip_msg {
     uint64_t user_seq;
     const uint8_t *payload;
     uint32_t payload_len;
+    uint64_t fp; /* IHAVE, IWANT */
 };
 
 void gossip_wire_hdr(struct ivt_mpw *w, const uint8_t *id, uint32_t gen, uint64_t counter);
@@ -117,6 +127,8 @@ void gossip_wire_ping_req(struct ivt_mpw *w, uint32_t seq, const uint8_t *target
 void gossip_wire_ack(struct ivt_mpw *w, enum gossip_msg_type type, uint32_t seq);
 /* ALIVE, SUSPECT, DEAD or LEFT (a DEAD from the member itself) by m->state. */
 void gossip_wire_member_msg(struct ivt_mpw *w, const struct gossip_wire_member *m);
+/* IHAVE or IWANT (type) of the payload with fingerprint fp. */
+void gossip_wire_fp(struct ivt_mpw *w, enum gossip_msg_type type, uint64_t fp);
 void gossip_wire_user(struct ivt_mpw *w, const uint8_t *origin, uint32_t gen, uint64_t seq,
                       const uint8_t *p, size_t n);
 /* Push-pull: the digest entry [id, gen, inc, state] and the full entry

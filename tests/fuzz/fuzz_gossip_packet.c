@@ -29,6 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct gossip_config cfg;
         memset(&cfg, 0, sizeof(cfg));
         gossip_config_profile(&cfg, GOSSIP_PROFILE_LAN);
+        cfg.app_eager = 2; /* lazy push: payloads re-gossiped are announced after two sends */
         memset(cfg.id, 0xee, GOSSIP_ID_LEN);
         cfg.generation = 1;
         strcpy(cfg.name, "fuzz");

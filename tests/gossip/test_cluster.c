@@ -396,12 +396,13 @@ static void feedback(struct gossip_config *cfg, void *ctx)
 
 struct spent {
     uint64_t membership, app;
+    uint64_t asked, answered; /* lazy push's IWANTs */
     uint32_t missed;
 };
 
 /* 50 nodes join through one seed, then 20 payloads of the full budget are
  * published: what the cluster sent, and the deliveries it missed. */
-static struct spent spend(bool on, uint64_t seed)
+static struct spent spend_with(void (*hook)(struct gossip_config *, void *), uint64_t seed)
 {
     uint32_t n = 50;
     struct watch w;
@@ -411,8 +412,7 @@ static struct spent spend(bool on, uint64_t seed)
     struct sim_cluster_hooks h = {
         .user = &w, .on_member = watch_member, .on_payload = watch_payload};
     struct sim_cluster *c;
-    assert_int_equal(
-        sim_cluster_new(&c, n, GOSSIP_PROFILE_LAN, seed, on ? feedback : NULL, NULL, &h), 0);
+    assert_int_equal(sim_cluster_new(&c, n, GOSSIP_PROFILE_LAN, seed, hook, NULL, &h), 0);
     struct sim_net_link l = {.delay = 2, .jitter = 3};
     sim_net_set_link(c->net, &l);
     sim_cluster_join_all(c, 0);
@@ -433,6 +433,8 @@ static struct spent spend(bool on, uint64_t seed)
         gossip_get_stats(c->g[v], &st);
         s.membership += st.bytes_membership;
         s.app += st.bytes_app;
+        s.asked += st.app_wants_sent;
+        s.answered += st.app_wants_answered;
         for (int k = 0; k < 20; k++) {
             assert_true(w.got[v][k] <= 1);
             s.missed += (uint32_t)k % n != v && w.got[v][k] == 0;
@@ -440,6 +442,11 @@ static struct spent spend(bool on, uint64_t seed)
     }
     done(c, &w);
     return s;
+}
+
+static struct spent spend(bool on, uint64_t seed)
+{
+    return spend_with(on ? feedback : NULL, seed);
 }
 
 /* Demers et al.'s feedback (member_feedback, app_feedback = 3): every
@@ -461,6 +468,35 @@ TEST(gossip_cluster_copies_heard_count_as_sends)
     assert_true(with.membership * 100 <= without.membership * 95);
     assert_true(with.app * 100 <= without.app * 88);
     assert_true(with.missed <= 8);
+}
+
+static void lazy_push(struct gossip_config *cfg, void *ctx)
+{
+    (void)ctx;
+    cfg->app_eager = 2;
+}
+
+/* Lazy push (app_eager = 2): of a payload's 8 sends at 50 nodes, the
+ * first 2 carry it and the rest announce it (IHAVE, 11 bytes); a node
+ * that hears an announcement of a payload it lacks asks for it (IWANT).
+ * The same join and payloads with it and without it: the nodes still get
+ * the payloads by gossip, each at most once, for under half the payload
+ * bytes (measured 28-29 %). A node misses a payload only when none of
+ * the 8 x 50 sends reached it, Demers' residue e^-8: 0.3 of the 980
+ * deliveries expected, 0-1 measured in seeds 1-24 (4 in all; 13 without
+ * lazy push): at most 2. */
+TEST(gossip_cluster_lazy_push_delivers_for_fewer_bytes)
+{
+    (void)state;
+    uint64_t seed = ivt_test_seed() + 37;
+    struct spent lazy = spend_with(lazy_push, seed), eager = spend_with(NULL, seed);
+    assert_true(lazy.app * 100 <= eager.app * 50);
+    assert_true(lazy.missed <= 2);
+    /* Some nodes missed both eager copies and asked; every ask found the
+     * payload at its announcer. Without lazy push nobody asks. */
+    assert_true(lazy.asked > 0);
+    assert_int_equal(lazy.answered, lazy.asked);
+    assert_int_equal(eager.asked, 0);
 }
 
 /* Drops every datagram to node `to` that carries news of node `about`:

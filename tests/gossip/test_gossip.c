@@ -135,8 +135,10 @@ TEST(gossip_wire_round_trip_every_message)
     m.state = GOSSIP_LEFT;
     gossip_wire_member_msg(&w, &m);
     gossip_wire_user(&w, id, 3, 11, (const uint8_t *)"hi", 2);
+    gossip_wire_fp(&w, GOSSIP_MSG_IHAVE, 0x8000000000000001ull);
+    gossip_wire_fp(&w, GOSSIP_MSG_IWANT, 3);
     assert_int_equal(w.err, 0);
-    assert_int_equal(gossip_wire_packet_check(buf, w.len), 8);
+    assert_int_equal(gossip_wire_packet_check(buf, w.len), 10);
 
     const uint8_t *pos = buf, *end = buf + w.len;
     struct gossip_hdr h;
@@ -167,12 +169,24 @@ TEST(gossip_wire_round_trip_every_message)
     assert_int_equal(gossip_wire_msg_decode(&pos, end, &msg), 0);
     assert_int_equal(msg.type, GOSSIP_MSG_USER);
     assert_memory_equal(msg.payload, "hi", 2);
+    assert_int_equal(gossip_wire_msg_decode(&pos, end, &msg), 0);
+    assert_int_equal(msg.type, GOSSIP_MSG_IHAVE);
+    assert_true(msg.fp == 0x8000000000000001ull);
+    assert_int_equal(gossip_wire_msg_decode(&pos, end, &msg), 0);
+    assert_int_equal(msg.type, GOSSIP_MSG_IWANT);
+    assert_true(msg.fp == 3);
     assert_true(pos == end);
 
     /* Every proper prefix is rejected or decodes fewer messages; none
      * reads past its end (ASan checks the reads). */
     for (size_t n = 0; n < w.len; n++)
-        assert_true(gossip_wire_packet_check(buf, n) < 8);
+        assert_true(gossip_wire_packet_check(buf, n) < 10);
+
+    /* No payload has fingerprint 0 (an empty slot of the dedup sets). */
+    ivt_mpw_init_fixed(&w, buf, sizeof(buf));
+    gossip_wire_fp(&w, GOSSIP_MSG_IWANT, 0);
+    pos = buf;
+    assert_int_equal(gossip_wire_msg_decode(&pos, buf + w.len, &msg), IVT_EPROTO);
 }
 
 /* Member messages and push-pull entries take a fast path when the writer
@@ -296,6 +310,7 @@ TEST(gossip_config_profiles_match_memberlist)
         assert_int_equal(c.segment_gap, 0);
         assert_int_equal(c.member_feedback, 0);
         assert_int_equal(c.app_feedback, 0);
+        assert_int_equal(c.app_eager, 0);
     }
 }
 
