@@ -1051,6 +1051,14 @@ static void gossip_metrics(struct ivtd_prom *p, const struct ivtd *d, struct gos
                                             {"io_error", (double)d->c.streams_failed}};
     ivtd_prom_by(p, "ivtd_pushpull_total", "counter", "Push-pull exchanges, by outcome.", "outcome",
                  ROWS(pushpull));
+    const struct ivtd_prom_lv asks[] = {{"sent", (double)gs.app_wants_sent},
+                                        {"answered", (double)gs.app_wants_answered},
+                                        {"unanswered", (double)gs.app_wants_unanswered},
+                                        {"overflow", (double)gs.app_wants_overflow}};
+    ivtd_prom_by(p, "ivtd_gossip_evidence_asks_total", "counter",
+                 "Lazy push: announced evidence this node asked members for (sent, overflow: "
+                 "not asked, the pending list full), and asks it answered or could not.",
+                 "outcome", ROWS(asks));
 }
 
 /* The node core's families: events, scores, the evidence store, deltas. */

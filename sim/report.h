@@ -115,6 +115,9 @@ struct sim_traffic {
     double pushpull;   /* push-pull streams (digests, repairs, member state) */
     double overhead;   /* datagram envelope and headers */
     uint64_t payloads_published, payloads_delivered, payloads_dropped;
+    /* lazy push (gossip app_eager): payloads asked for after an
+     * announcement, and the asks answered or not */
+    uint64_t wants_sent, wants_answered, wants_unanswered;
 };
 
 struct sim_summary {

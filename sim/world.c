@@ -450,6 +450,9 @@ static void add_gossip_stats(struct gossip_stats *sum, struct gossip *g)
     sum->payloads_published += st.payloads_published;
     sum->payloads_delivered += st.payloads_delivered;
     sum->payloads_dropped += st.payloads_dropped;
+    sum->app_wants_sent += st.app_wants_sent;
+    sum->app_wants_answered += st.app_wants_answered;
+    sum->app_wants_unanswered += st.app_wants_unanswered;
     sum->nomem += st.nomem;
 }
 
@@ -1374,6 +1377,9 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
     tr->payloads_published = gs.payloads_published;
     tr->payloads_delivered = gs.payloads_delivered;
     tr->payloads_dropped = gs.payloads_dropped;
+    tr->wants_sent = gs.app_wants_sent;
+    tr->wants_answered = gs.app_wants_answered;
+    tr->wants_unanswered = gs.app_wants_unanswered;
     s->packets_dropped_net = st.lost + st.blocked + w->bw_dropped + w->ge_dropped;
     s->packets_oversize = w->oversize;
     s->gossip_nomem = gs.nomem;
