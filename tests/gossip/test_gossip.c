@@ -945,3 +945,122 @@ TEST(gossip_member_index_full_to_three_quarters)
     assert_int_equal(gossip_new(&g, &c, &r.kr, NULL, 1, 0), IVT_EINVAL);
     assert_null(g);
 }
+
+/* Lazy push with one eager send, probes out of the way. */
+static void lazy_rig(struct gossip_config *cfg)
+{
+    rare_probes(cfg);
+    cfg->app_eager = 1;
+}
+
+/* Counts the messages of sealed datagram p by type (below 16), and notes
+ * the fingerprint of its last IHAVE and IWANT in fp[type]. */
+static void tally(struct rig *r, const struct gossip_packet *p, int count[16], uint64_t fp[16])
+{
+    uint8_t plain[GOSSIP_PACKET_MAX];
+    size_t n;
+    assert_int_equal(
+        gossip_open(plain, sizeof(plain), &n, &r->kr, LABEL, strlen(LABEL), p->data, p->len), 0);
+    const uint8_t *pos = plain, *end = plain + n;
+    struct gossip_hdr h;
+    assert_int_equal(gossip_wire_hdr_decode(&pos, end, &h), 0);
+    while (pos < end) {
+        struct gossip_msg m;
+        assert_int_equal(gossip_wire_msg_decode(&pos, end, &m), 0);
+        if ((unsigned)m.type < 16)
+            count[m.type]++;
+        if (m.type == GOSSIP_MSG_IHAVE || m.type == GOSSIP_MSG_IWANT)
+            fp[m.type] = m.fp;
+    }
+}
+
+/* Runs the host loop from t to until, tallying every datagram sent. */
+static void run_tally(struct rig *r, ivt_ms t, ivt_ms until, int count[16], uint64_t fp[16])
+{
+    struct gossip_packet out[8];
+    while (t <= until) {
+        gossip_tick(r->g, t);
+        size_t k;
+        while ((k = gossip_outbox(r->g, out, 8)) > 0)
+            for (size_t i = 0; i < k; i++)
+                tally(r, &out[i], count, fp);
+        ivt_ms next = gossip_next_deadline(r->g);
+        t = next > t ? next : t + 1;
+    }
+}
+
+/* A datagram of IHAVE or IWANT (type) for fp from the rig's peer. */
+static void receive_fp(struct rig *r, enum gossip_msg_type type, uint64_t fp, ivt_ms now)
+{
+    uint8_t body[GOSSIP_FP_MSG_MAX], pkt[GOSSIP_PACKET_MAX];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, body, sizeof(body));
+    gossip_wire_fp(&w, type, fp);
+    size_t n = craft(r, pkt, body, w.len, ++r->counter);
+    struct gossip_addr from = {.port = 2};
+    assert_int_equal(gossip_receive(r->g, &from, pkt, n, now), 0);
+}
+
+/* Lazy push, one node and its peer (docs/gossip.md, "Lazy push"): the
+ * first send of a payload carries it and the rest of the limit (4 at two
+ * members) announce it; an ask is answered with the payload alone, even
+ * after it left the queue; an ask for what the node never held is
+ * counted; an announcement of a payload the node lacks is followed by one
+ * ask, of the announcer, once app_max_delay and a round have passed. */
+TEST(gossip_lazy_push_announces_asks_and_answers)
+{
+    (void)state;
+    struct rig r;
+    rig_init_with(&r, 0xa1, 1, lazy_rig);
+    ivt_ms t = rig_quiet(&r, 5 * IVT_MS_PER_S);
+    uint8_t p[100] = {3};
+    assert_int_equal(gossip_publish(r.g, p, sizeof(p), t), 0);
+    int count[16] = {0};
+    uint64_t fps[16] = {0};
+    run_tally(&r, t, t + 10 * IVT_MS_PER_S, count, fps);
+    assert_int_equal(count[GOSSIP_MSG_USER], 1);
+    assert_int_equal(count[GOSSIP_MSG_IHAVE], 3);
+    const uint64_t fp = fps[GOSSIP_MSG_IHAVE];
+    assert_true(fp != 0);
+    t += 10 * IVT_MS_PER_S;
+
+    /* Asked for after its last announcement: answered from the retired
+     * payloads, with no other payload in the datagram (another one is
+     * queued: it waits for a round to a member of gossip's choosing). */
+    memset(count, 0, sizeof(count));
+    p[0] = 4;
+    assert_int_equal(gossip_publish(r.g, p, sizeof(p), t), 0);
+    receive_fp(&r, GOSSIP_MSG_IWANT, fp, t);
+    struct gossip_packet out[8];
+    size_t k = gossip_outbox(r.g, out, 8);
+    assert_int_equal(k, 1);
+    assert_int_equal(out[0].to.port, 2);
+    tally(&r, &out[0], count, fps);
+    assert_int_equal(count[GOSSIP_MSG_USER], 1);
+    assert_int_equal(count[GOSSIP_MSG_IHAVE] + count[GOSSIP_MSG_IWANT], 0);
+    struct gossip_stats st;
+    gossip_get_stats(r.g, &st);
+    assert_int_equal(st.app_wants_answered, 1);
+
+    /* Never held: nothing sent, counted. */
+    receive_fp(&r, GOSSIP_MSG_IWANT, 0x1235, t);
+    assert_int_equal(gossip_outbox(r.g, out, 8), 0);
+    gossip_get_stats(r.g, &st);
+    assert_int_equal(st.app_wants_unanswered, 1);
+
+    /* Announced twice, lacking it: one ask, not before the wait. */
+    const uint64_t other = 0x7777777777777777ull;
+    receive_fp(&r, GOSSIP_MSG_IHAVE, other, t);
+    receive_fp(&r, GOSSIP_MSG_IHAVE, other, t + 100);
+    memset(count, 0, sizeof(count));
+    ivt_ms wait = 1000 + 200; /* LAN: app_max_delay + gossip_interval */
+    run_tally(&r, t + 100, t + wait - 1, count, fps);
+    assert_int_equal(count[GOSSIP_MSG_IWANT], 0);
+    run_tally(&r, t + wait, t + 3 * wait, count, fps);
+    assert_int_equal(count[GOSSIP_MSG_IWANT], 1);
+    assert_true(fps[GOSSIP_MSG_IWANT] == other);
+    gossip_get_stats(r.g, &st);
+    assert_int_equal(st.app_wants_sent, 1);
+    gossip_delete(r.g);
+    gossip_keyring_destroy(&r.kr);
+}
