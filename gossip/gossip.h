@@ -133,9 +133,9 @@ struct gossip_config {
     uint32_t app_feedback;
     /* Lazy push: the first app_eager sends of a payload carry it whole;
      * the rest of its retransmit limit carry only its fingerprint (IHAVE,
-     * 11 bytes), and a member that has not heard it asks the announcer for
-     * it (IWANT). Each node then receives about app_eager copies of a
-     * payload instead of the whole limit (docs/gossip.md, "Lazy push").
+     * 11 bytes), and a member that has not heard it by app_max_delay +
+     * gossip_interval after an announcement asks the announcer (IWANT). Each node then receives
+     * about app_eager copies of a payload instead of the whole limit (docs/gossip.md, "Lazy push").
      * 0: off, every send carries the payload (memberlist's way). */
     uint32_t app_eager;
     uint32_t app_queue_max; /* published payloads waiting to be sent */
@@ -316,8 +316,8 @@ struct gossip_stats {
     uint64_t payloads_published, payloads_delivered, payloads_dropped;
     /* Lazy push: IWANTs sent for announced payloads we had not heard;
      * IWANTs we answered with the payload; IWANTs we could not answer
-     * (the payload had left our queue and our retired ring, or the
-     * answer's datagram was full). */
+     * (the payload had left our queue and our retired ring, or the 8
+     * datagrams an ask's datagram may be answered in were spent). */
     uint64_t app_wants_sent, app_wants_answered, app_wants_unanswered;
     uint64_t app_wants_overflow; /* announcements not followed up: the pending list was full */
     uint64_t pushpull_started, pushpull_completed, pushpull_failed;

@@ -386,9 +386,10 @@ int sim_summary_write_json(const struct sim_summary *s, const char *path)
         json_object_set_new(tr, "payloads_delivered",
                             json_integer((json_int_t)t->payloads_delivered));
         json_object_set_new(tr, "payloads_dropped", json_integer((json_int_t)t->payloads_dropped));
-        json_object_set_new(tr, "payloads_wanted", json_integer((json_int_t)t->wants_sent));
-        json_object_set_new(tr, "wants_answered", json_integer((json_int_t)t->wants_answered));
-        json_object_set_new(tr, "wants_unanswered", json_integer((json_int_t)t->wants_unanswered));
+        json_object_set_new(tr, "payloads_asked", json_integer((json_int_t)t->asks_sent));
+        json_object_set_new(tr, "asks_answered", json_integer((json_int_t)t->asks_answered));
+        json_object_set_new(tr, "asks_unanswered", json_integer((json_int_t)t->asks_unanswered));
+        json_object_set_new(tr, "asks_overflow", json_integer((json_int_t)t->asks_overflow));
         json_object_set_new(o, "bytes_per_node_per_s_by_kind", tr);
     }
     json_object_set_new(o, "packets_sent", json_integer((json_int_t)s->packets_sent));

@@ -116,8 +116,8 @@ struct sim_traffic {
     double overhead;   /* datagram envelope and headers */
     uint64_t payloads_published, payloads_delivered, payloads_dropped;
     /* lazy push (gossip app_eager): payloads asked for after an
-     * announcement, and the asks answered or not */
-    uint64_t wants_sent, wants_answered, wants_unanswered;
+     * announcement, asks answered or not, announcements not followed up */
+    uint64_t asks_sent, asks_answered, asks_unanswered, asks_overflow;
 };
 
 struct sim_summary {

@@ -453,6 +453,7 @@ static void add_gossip_stats(struct gossip_stats *sum, struct gossip *g)
     sum->app_wants_sent += st.app_wants_sent;
     sum->app_wants_answered += st.app_wants_answered;
     sum->app_wants_unanswered += st.app_wants_unanswered;
+    sum->app_wants_overflow += st.app_wants_overflow;
     sum->nomem += st.nomem;
 }
 
@@ -1377,9 +1378,10 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
     tr->payloads_published = gs.payloads_published;
     tr->payloads_delivered = gs.payloads_delivered;
     tr->payloads_dropped = gs.payloads_dropped;
-    tr->wants_sent = gs.app_wants_sent;
-    tr->wants_answered = gs.app_wants_answered;
-    tr->wants_unanswered = gs.app_wants_unanswered;
+    tr->asks_sent = gs.app_wants_sent;
+    tr->asks_answered = gs.app_wants_answered;
+    tr->asks_unanswered = gs.app_wants_unanswered;
+    tr->asks_overflow = gs.app_wants_overflow;
     s->packets_dropped_net = st.lost + st.blocked + w->bw_dropped + w->ge_dropped;
     s->packets_oversize = w->oversize;
     s->gossip_nomem = gs.nomem;
