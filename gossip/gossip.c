@@ -73,6 +73,7 @@ enum {
     MISFITS_MAX = 8, /* queued updates too big for the room left before a packet is called full */
     PUSHPULL_SCALE_BASE = 32, /* memberlist: push-pull interval grows above 32 nodes */
     SYNC_GRACE_PROBES = 2,    /* probe intervals a push-pull gets before a lone accusation kills */
+    CONFIRM_GRACE = 1,        /* probe intervals an accused gets to refute a late confirmation */
     /* A view that gossip grew by at least 1/this of its size while our
      * membership queue was busy gets one push-pull when the queue empties:
      * its digests (~44 bytes a member, both ways) then cost at most 1/4
@@ -1417,7 +1418,7 @@ static void susp_start(struct gossip *g, uint32_t idx, const uint8_t *from, ivt_
 }
 
 /* Records an independent confirmation; true when it was new. */
-static bool susp_confirm(struct gossip *g, uint32_t idx, const uint8_t *from)
+static bool susp_confirm(struct gossip *g, uint32_t idx, const uint8_t *from, ivt_ms now)
 {
     int32_t i = susp_find(g, idx);
     if (i < 0)
@@ -1429,6 +1430,20 @@ static bool susp_confirm(struct gossip *g, uint32_t idx, const uint8_t *from)
         if (!memcmp(s->from[j], from, GOSSIP_ID_LEN))
             return false;
     memcpy(s->from[++s->n], from, GOSSIP_ID_LEN);
+    /* A confirmation never ends a suspicion sooner than CONFIRM_GRACE
+     * probe intervals after it: the accused gets that long to refute the
+     * new accusation, which has only begun to spread. Lifeguard's timeout
+     * shrinks with confirmations, counted from the first accusation; when
+     * that one was ours and nobody heard it (every datagram of it lost in
+     * a burst), a later failed probe by another member, unrelated,
+     * shrank a timeout that had long run, and a healthy member died at
+     * once (loss.cfg seed 55: our suspicion 19 s old, its refutation of
+     * the new one 75 ms too late). Confirmations of a real crash come
+     * within seconds of the first, well before that. */
+    ivt_ms end = s->start + susp_timeout(g, s->n),
+           least = now + CONFIRM_GRACE * g->cfg.probe_interval;
+    if (end < least)
+        s->start += least - end;
     return true;
 }
 
@@ -1573,7 +1588,7 @@ static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w,
     if (m->state == GOSSIP_SUSPECT) {
         if (version(w->gen, w->inc) != version(m->gen, m->inc))
             return;
-        if (susp_confirm(g, (uint32_t)idx, w->from))
+        if (susp_confirm(g, (uint32_t)idx, w->from, now))
             enqueue_member(g, (uint32_t)idx, w->from);
         else
             member_heard_again(g, src, (uint32_t)idx); /* no new accuser */

@@ -1064,3 +1064,101 @@ TEST(gossip_lazy_push_announces_asks_and_answers)
     gossip_delete(r.g);
     gossip_keyring_destroy(&r.kr);
 }
+
+/* Runs the rig's host loop to `until`, acking nothing, dropping all output. */
+static void rig_run_silent(struct rig *r, ivt_ms *t, ivt_ms until)
+{
+    struct gossip_packet out[8];
+    while (*t < until) {
+        ivt_ms next = gossip_next_deadline(r->g);
+        *t = next < until ? (next > *t ? next : *t + 1) : until;
+        gossip_tick(r->g, *t);
+        while (gossip_outbox(r->g, out, 8) > 0) {
+        }
+    }
+}
+
+static void receive_member(struct rig *r, const uint8_t *id, uint32_t inc, uint8_t st,
+                           const uint8_t *from, ivt_ms now)
+{
+    uint8_t body[GOSSIP_MEMBER_MSG_MAX], pkt[GOSSIP_PACKET_MAX];
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, body, sizeof(body));
+    struct gossip_wire_member m = {.id = id,
+                                   .gen = 1,
+                                   .inc = inc,
+                                   .state = st,
+                                   .from = from,
+                                   .name = "m",
+                                   .name_len = 1,
+                                   .meta = (const uint8_t *)""};
+    m.addr.port = (uint16_t)(id[0] == 0xb2 ? 2 : id[0]);
+    gossip_wire_member_msg(&w, &m);
+    size_t n = craft(r, pkt, body, w.len, ++r->counter);
+    struct gossip_addr src = {.port = 2};
+    assert_int_equal(gossip_receive(r->g, &src, pkt, n, now), 0);
+}
+
+static enum gossip_member_state state_of(struct rig *r, const uint8_t *id)
+{
+    struct gossip_member_info m;
+    assert_int_equal(gossip_member(r->g, id, &m), 0);
+    return m.state;
+}
+
+static ivt_ms suspected_at(struct rig *r, const uint8_t *id)
+{
+    struct gossip_member_info m;
+    assert_int_equal(gossip_member(r->g, id, &m), 0);
+    assert_int_equal(m.state, GOSSIP_SUSPECT);
+    return m.changed;
+}
+
+/* Lifeguard shortens a suspicion as independent accusers confirm it,
+ * counted from the first accusation. Ours may be old and unheard (every
+ * datagram of it lost): a confirmation that comes later, from a member
+ * whose own probe just failed, must not end the suspicion at once, before
+ * the accused has heard the new accusation; it gets a probe interval to
+ * refute it (loss.cfg seed 55 declared a healthy node dead so). A member
+ * nobody refutes still dies, that probe interval later. */
+TEST(gossip_late_confirmation_leaves_time_to_refute)
+{
+    (void)state;
+    struct rig r;
+    rig_init(&r);
+    uint8_t x[GOSSIP_ID_LEN], y[GOSSIP_ID_LEN];
+    memset(x, 3, sizeof(x));
+    memset(y, 4, sizeof(y));
+    receive_member(&r, r.peer, 0, GOSSIP_ALIVE, NULL, 0);
+    receive_member(&r, x, 0, GOSSIP_ALIVE, NULL, 0);
+    receive_member(&r, y, 0, GOSSIP_ALIVE, NULL, 0);
+    /* Nobody acks: our probes fail and we suspect the members, alone. */
+    ivt_ms t = 0;
+    while (gossip_member_count(r.g, GOSSIP_SUSPECT) < 3 && t < 60 * IVT_MS_PER_S)
+        rig_run_silent(&r, &t, t + 100);
+    assert_int_equal(gossip_member_count(r.g, GOSSIP_SUSPECT), 3);
+    /* 4 members: suspicions last 24 s unconfirmed, 11.4 s with one
+     * confirmation, 4 s with two. Each confirmation below comes 15 s into
+     * its suspicion: past 11.4 s, so it used to end the suspicion at once. */
+    ivt_ms peer_conf = suspected_at(&r, r.peer) + 15 * IVT_MS_PER_S;
+    ivt_ms x_start = suspected_at(&r, x);
+    assert_true(t < peer_conf);
+    /* The peer refutes 500 ms after the confirmation, and lives. */
+    rig_run_silent(&r, &t, peer_conf);
+    receive_member(&r, r.peer, 0, GOSSIP_SUSPECT, y, t);
+    rig_run_silent(&r, &t, t + 500);
+    assert_int_equal(state_of(&r, r.peer), GOSSIP_SUSPECT);
+    receive_member(&r, r.peer, 1, GOSSIP_ALIVE, NULL, t);
+    assert_int_equal(state_of(&r, r.peer), GOSSIP_ALIVE);
+    /* x says nothing and dies a probe interval (1 s) after its. */
+    ivt_ms conf = x_start + 15 * IVT_MS_PER_S > t ? x_start + 15 * IVT_MS_PER_S : t;
+    assert_true(conf < x_start + 20 * IVT_MS_PER_S);
+    rig_run_silent(&r, &t, conf);
+    receive_member(&r, x, 0, GOSSIP_SUSPECT, y, t);
+    rig_run_silent(&r, &t, conf + 999);
+    assert_int_equal(state_of(&r, x), GOSSIP_SUSPECT);
+    rig_run_silent(&r, &t, conf + 1000);
+    assert_int_equal(state_of(&r, x), GOSSIP_DEAD);
+    gossip_delete(r.g);
+    gossip_keyring_destroy(&r.kr);
+}
