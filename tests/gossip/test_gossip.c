@@ -683,23 +683,38 @@ static size_t member_msg(uint8_t *buf, const uint8_t *id, uint32_t gen, uint8_t 
     return w.len;
 }
 
+enum { RIG_MSGS_MAX = 160 }; /* a full datagram of the smallest news: 109 IHAVEs */
+
+/* Opens sealed datagram p of the rig's node into plain and decodes its
+ * messages into msgs (RIG_MSGS_MAX of them); returns how many. */
+static size_t rig_open_msgs(struct rig *r, const struct gossip_packet *p,
+                            uint8_t plain[GOSSIP_PACKET_MAX], struct gossip_msg *msgs)
+{
+    size_t n, k = 0;
+    assert_int_equal(
+        gossip_open(plain, GOSSIP_PACKET_MAX, &n, &r->kr, LABEL, strlen(LABEL), p->data, p->len),
+        0);
+    const uint8_t *pos = plain, *end = plain + n;
+    struct gossip_hdr h;
+    assert_int_equal(gossip_wire_hdr_decode(&pos, end, &h), 0);
+    while (pos < end) {
+        assert_true(k < RIG_MSGS_MAX);
+        assert_int_equal(gossip_wire_msg_decode(&pos, end, &msgs[k++]), 0);
+    }
+    return k;
+}
+
 /* True when the sealed datagram carries an ALIVE about id at generation gen. */
 static bool carries_alive(struct rig *r, const struct gossip_packet *p, const uint8_t *id,
                           uint32_t gen)
 {
     uint8_t plain[GOSSIP_PACKET_MAX];
-    size_t n;
-    assert_int_equal(
-        gossip_open(plain, sizeof(plain), &n, &r->kr, LABEL, strlen(LABEL), p->data, p->len), 0);
-    const uint8_t *pos = plain, *end = plain + n;
-    struct gossip_hdr h;
-    assert_int_equal(gossip_wire_hdr_decode(&pos, end, &h), 0);
-    while (pos < end) {
-        struct gossip_msg m;
-        assert_int_equal(gossip_wire_msg_decode(&pos, end, &m), 0);
-        if (m.type == GOSSIP_MSG_ALIVE && !memcmp(m.m.id, id, GOSSIP_ID_LEN) && m.m.gen == gen)
+    struct gossip_msg msgs[RIG_MSGS_MAX];
+    size_t n = rig_open_msgs(r, p, plain, msgs);
+    for (size_t i = 0; i < n; i++)
+        if (msgs[i].type == GOSSIP_MSG_ALIVE && !memcmp(msgs[i].m.id, id, GOSSIP_ID_LEN) &&
+            msgs[i].m.gen == gen)
             return true;
-    }
     return false;
 }
 
@@ -958,19 +973,13 @@ static void lazy_rig(struct gossip_config *cfg)
 static void tally(struct rig *r, const struct gossip_packet *p, int count[16], uint64_t fp[16])
 {
     uint8_t plain[GOSSIP_PACKET_MAX];
-    size_t n;
-    assert_int_equal(
-        gossip_open(plain, sizeof(plain), &n, &r->kr, LABEL, strlen(LABEL), p->data, p->len), 0);
-    const uint8_t *pos = plain, *end = plain + n;
-    struct gossip_hdr h;
-    assert_int_equal(gossip_wire_hdr_decode(&pos, end, &h), 0);
-    while (pos < end) {
-        struct gossip_msg m;
-        assert_int_equal(gossip_wire_msg_decode(&pos, end, &m), 0);
-        if ((unsigned)m.type < 16)
-            count[m.type]++;
-        if (m.type == GOSSIP_MSG_IHAVE || m.type == GOSSIP_MSG_IWANT)
-            fp[m.type] = m.fp;
+    struct gossip_msg msgs[RIG_MSGS_MAX];
+    size_t n = rig_open_msgs(r, p, plain, msgs);
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned)msgs[i].type < 16)
+            count[msgs[i].type]++;
+        if (msgs[i].type == GOSSIP_MSG_IHAVE || msgs[i].type == GOSSIP_MSG_IWANT)
+            fp[msgs[i].type] = msgs[i].fp;
     }
 }
 
