@@ -259,13 +259,13 @@ enum { HIDX_IDX_BITS = 24, HIDX_LOAD_NUM = 3, HIDX_LOAD_DEN = 4 };
 #define HIDX_IDX_MASK ((1u << HIDX_IDX_BITS) - 1)
 _Static_assert(GOSSIP_MAX_MEMBERS_LIMIT < HIDX_IDX_MASK, "an index + 1 fits an entry's low bits");
 
-/* The first entry from h's slot on whose tag is h's, or -1 at an empty
- * slot; the member it names is a candidate (its id not compared). */
-static int hidx_peek(const struct gossip *g, uint32_t h)
+/* From slot *i on, the next entry whose tag is h's: the member it names
+ * is a candidate (its id not compared), *i its slot; -1 at an empty slot. */
+static int hidx_scan(const struct gossip *g, uint32_t h, uint32_t *i)
 {
     uint32_t mask = g->hcap - 1, tag = h & ~HIDX_IDX_MASK;
-    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-        uint32_t v = g->hidx[i];
+    for (;; *i = (*i + 1) & mask) {
+        uint32_t v = g->hidx[*i];
         if (!v)
             return -1;
         if ((v & ~HIDX_IDX_MASK) == tag)
@@ -273,16 +273,19 @@ static int hidx_peek(const struct gossip *g, uint32_t h)
     }
 }
 
+/* The first candidate for hash h, or -1. */
+static int hidx_peek(const struct gossip *g, uint32_t h)
+{
+    uint32_t i = h & (g->hcap - 1);
+    return hidx_scan(g, h, &i);
+}
+
 int gossip__find_at(const struct gossip *g, const uint8_t *id, uint32_t h)
 {
-    uint32_t mask = g->hcap - 1, tag = h & ~HIDX_IDX_MASK;
-    for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-        uint32_t v = g->hidx[i];
-        if (!v)
-            return -1;
-        if ((v & ~HIDX_IDX_MASK) == tag &&
-            !memcmp(g->mem[(v & HIDX_IDX_MASK) - 1].id, id, GOSSIP_ID_LEN))
-            return (int)((v & HIDX_IDX_MASK) - 1);
+    for (uint32_t i = h & (g->hcap - 1);; i = (i + 1) & (g->hcap - 1)) {
+        int idx = hidx_scan(g, h, &i);
+        if (idx < 0 || !memcmp(g->mem[idx].id, id, GOSSIP_ID_LEN))
+            return idx;
     }
 }
 
@@ -594,6 +597,13 @@ struct gossip_lazy {
     } retired[RETIRED_MAX];
     uint32_t retired_next;
 };
+
+/* fp's entry of the ask memo (fp is odd, fingerprint(): its low bit says
+ * nothing). */
+static uint32_t want_slot(uint64_t fp)
+{
+    return (uint32_t)(fp >> 1) & (WANT_MEMO - 1);
+}
 
 static struct gossip_lazy *lazy_get(struct gossip *g)
 {
@@ -1255,7 +1265,7 @@ walked:
  * payloads left. Nothing is queued when there is nothing to say.
  */
 static void send_packet_as(struct gossip *g, const struct gossip_addr *to, const uint8_t *prim,
-                           size_t plen, int32_t buddy, uint64_t *prim_bytes)
+                           size_t plen, int32_t buddy, bool lazy)
 {
     /* The plaintext is built where gossip_seal encrypts it in place: behind
      * the envelope header of the outbox slot it will take (a kilobyte less
@@ -1284,8 +1294,8 @@ static void send_packet_as(struct gossip *g, const struct gossip_addr *to, const
     /* A lazy-push exchange carries no other payloads: its datagrams go to
      * the member that announced to us or asked us, and sends of queued
      * payloads spent on that pair (which holds the same recent ones) are
-     * sends random members do not get: Demers' residue grew threefold. */
-    size_t abudget = prim_bytes == &g->st.bytes_app ? 0 : cap - w.len;
+     * sends random members do not get (docs/gossip.md, "Lazy push"). */
+    size_t abudget = lazy ? 0 : cap - w.len;
     size_t a = fill(g, &g->aq, &w, &abudget, -1);
     size_t rest = cap - w.len;
     size_t m2 = fill(g, &g->mq, &w, &rest, buddy);
@@ -1308,14 +1318,15 @@ static void send_packet_as(struct gossip *g, const struct gossip_addr *to, const
     g->st.bytes_out += out_len;
     g->st.bytes_membership += m1 + m2;
     g->st.bytes_app += a;
-    *prim_bytes += plen;
+    *(lazy ? &g->st.bytes_app : &g->st.bytes_probe) += plen;
 }
 
-/* send_packet_as with the primary message counted as probe traffic. */
+/* A datagram whose primary message is a probe's (counted as probe
+ * traffic), or none. */
 static void send_packet(struct gossip *g, const struct gossip_addr *to, const uint8_t *prim,
                         size_t plen, int32_t buddy)
 {
-    send_packet_as(g, to, prim, plen, buddy, &g->st.bytes_probe);
+    send_packet_as(g, to, prim, plen, buddy, false);
 }
 
 static void send_prim(struct gossip *g, const struct gossip_addr *to,
@@ -1768,7 +1779,7 @@ static void reply_flush(struct gossip *g, struct lazy_reply *r)
 {
     if (!r->len)
         return;
-    send_packet_as(g, r->to, r->buf, r->len, -1, &g->st.bytes_app);
+    send_packet_as(g, r->to, r->buf, r->len, -1, true);
     r->len = 0;
     r->sent++;
 }
@@ -1807,9 +1818,8 @@ static void handle_ihave(struct gossip *g, const struct gossip_addr *from, uint6
     if (!lz)
         return;
     /* Pending, or asked for within a round trip: one ask for the many
-     * announcements of a payload. fp is odd (fingerprint): its low bit
-     * says nothing. */
-    uint32_t i = (uint32_t)(fp >> 1) & (WANT_MEMO - 1);
+     * announcements of a payload. */
+    uint32_t i = want_slot(fp);
     if (lz->want[i].fp == fp && now < lz->want[i].at + g->cfg.probe_timeout)
         return;
     if (lz->pending_n == PENDING_WANTS_MAX) {
@@ -1859,9 +1869,8 @@ static void wants_tick(struct gossip *g, ivt_ms now)
         gossip_wire_fp(&w, GOSSIP_MSG_IWANT, fp);
         r.len += w.len;
         g->st.app_wants_sent++;
-        uint32_t i = (uint32_t)(fp >> 1) & (WANT_MEMO - 1);
-        lz->want[i].fp = fp;
-        lz->want[i].at = now;
+        lz->want[want_slot(fp)].fp = fp;
+        lz->want[want_slot(fp)].at = now;
     }
     g->want_due = lz->pending_n ? lz->pending[lz->pending_head].due : IVT_MS_NEVER;
     reply_flush(g, &r);
@@ -1898,6 +1907,11 @@ static void handle_iwant(struct gossip *g, uint64_t fp, struct lazy_reply *r)
     memcpy(r->buf + r->len, msg, len);
     r->len += len;
     g->st.app_wants_answered++;
+}
+
+static bool member_update(unsigned type)
+{
+    return type == GOSSIP_MSG_ALIVE || type == GOSSIP_MSG_SUSPECT || type == GOSSIP_MSG_DEAD;
 }
 
 static int drop(struct gossip *g, enum gossip_drop reason, int rc)
@@ -1942,32 +1956,30 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     struct gossip_hdr h;
     struct gossip_msg kept[MSGS_KEPT];
     uint16_t off[GOSSIP_PACKET_MAX + 1];
-    bool news[GOSSIP_PACKET_MAX];
-    uint32_t slot[GOSSIP_PACKET_MAX]; /* index slot of each update's member, or GOSSIP_NIL */
+    uint8_t type[GOSSIP_PACKET_MAX]; /* each message's, as decoded */
+    uint32_t mh[GOSSIP_PACKET_MAX];  /* membership updates: the member id's index hash */
     uint32_t n_msg = 0;
     if (gossip_wire_hdr_decode(&pos, end, &h))
         return drop(g, GOSSIP_DROP_DECODE, IVT_EPROTO);
-    /* The sender's index slot: its replay window is checked below. */
-    uint32_t sender_slot = gossip__find_slot(g, h.id);
+    /* The sender's index hash: its replay window is checked below. */
+    uint32_t sender_h = gossip__find_slot(g, h.id);
     while (pos < end) {
         struct gossip_msg spare;
         struct gossip_msg *mp = n_msg < MSGS_KEPT ? &kept[n_msg] : &spare;
         off[n_msg] = (uint16_t)(pos - plain);
         if (gossip_wire_msg_decode(&pos, end, mp))
             return drop(g, GOSSIP_DROP_DECODE, IVT_EPROTO);
-        enum gossip_msg_type type = mp->type;
-        news[n_msg++] = type == GOSSIP_MSG_ALIVE || type == GOSSIP_MSG_SUSPECT ||
-                        type == GOSSIP_MSG_DEAD || type == GOSSIP_MSG_USER;
+        enum gossip_msg_type t = mp->type;
+        type[n_msg++] = (uint8_t)t;
         /* The index slot each update will look up, fetched while we
          * decode the rest, then (below) the member it names: in a
          * simulator of N tables of N members every lookup is two cache
          * misses, and they overlap this way. */
-        slot[n_msg - 1] = GOSSIP_NIL;
-        if (type == GOSSIP_MSG_ALIVE || type == GOSSIP_MSG_SUSPECT || type == GOSSIP_MSG_DEAD) {
-            slot[n_msg - 1] = gossip__find_slot(g, mp->m.id);
-        } else if ((type == GOSSIP_MSG_USER || type == GOSSIP_MSG_IHAVE) && g->seen[0]) {
+        if (member_update(t)) {
+            mh[n_msg - 1] = gossip__find_slot(g, mp->m.id);
+        } else if ((t == GOSSIP_MSG_USER || t == GOSSIP_MSG_IHAVE) && g->seen[0]) {
             /* Likewise the payload-dedup slots the delivery will probe. */
-            uint32_t fh = type == GOSSIP_MSG_IHAVE
+            uint32_t fh = t == GOSSIP_MSG_IHAVE
                               ? (uint32_t)mp->fp
                               : (uint32_t)fingerprint(mp->origin, mp->origin_gen, mp->user_seq);
             __builtin_prefetch(&g->seen[0][fh & (g->seen_size[0] - 1)]);
@@ -1976,20 +1988,20 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         }
     }
     off[n_msg] = (uint16_t)plen;
-    int sender_guess = hidx_peek(g, sender_slot);
+    int sender_guess = hidx_peek(g, sender_h);
     if (sender_guess >= 0) {
         const struct gossip_mem *sm = &g->mem[sender_guess];
         __builtin_prefetch(sm->id);
         __builtin_prefetch(&sm->rw);
     }
     for (uint32_t i = 0; i < n_msg; i++)
-        if (slot[i] != GOSSIP_NIL)
-            gossip__find_fetch(g, slot[i]);
+        if (member_update(type[i]))
+            gossip__find_fetch(g, mh[i]);
     if (!memcmp(h.id, g->mem[0].id, GOSSIP_ID_LEN))
         return drop(g, GOSSIP_DROP_SELF, IVT_EEXIST);
     if (gossip__replay(g, &h))
         return drop(g, GOSSIP_DROP_REPLAY, IVT_EREPLAY);
-    int sender = gossip__find_at(g, h.id, sender_slot);
+    int sender = gossip__find_at(g, h.id, sender_h);
     if (sender > 0 && g->mem[sender].state == GOSSIP_DEAD && h.gen >= g->mem[sender].gen)
         /* A member we buried is talking to us: show it the certificate on
          * a ping, so its refutation (or its repeated alive, when it has
@@ -2005,7 +2017,7 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     reply.to = from;
     for (int pass = 0; pass < 2; pass++)
         for (uint32_t i = 0; i < n_msg; i++)
-            if (news[i] == (pass == 0)) {
+            if ((member_update(type[i]) || type[i] == GOSSIP_MSG_USER) == (pass == 0)) {
                 struct gossip_msg again;
                 if (i >= MSGS_KEPT) {
                     pos = plain + off[i];

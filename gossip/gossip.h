@@ -133,10 +133,11 @@ struct gossip_config {
     uint32_t app_feedback;
     /* Lazy push: the first app_eager sends of a payload carry it whole;
      * the rest of its retransmit limit carry only its fingerprint (IHAVE,
-     * 11 bytes), and a member that has not heard it by app_max_delay +
-     * gossip_interval after an announcement asks the announcer (IWANT). Each node then receives
-     * about app_eager copies of a payload instead of the whole limit (docs/gossip.md, "Lazy push").
-     * 0: off, every send carries the payload (memberlist's way). */
+     * 11 bytes). A member that has not heard it app_max_delay +
+     * gossip_interval after an announcement asks the announcer (IWANT).
+     * Each node then receives about app_eager copies of a payload instead
+     * of the whole limit (docs/gossip.md, "Lazy push"). 0: off, every
+     * send carries the payload (memberlist's way). */
     uint32_t app_eager;
     uint32_t app_queue_max; /* published payloads waiting to be sent */
     uint32_t app_seen_max;  /* payload ids remembered to deliver each once */

@@ -383,7 +383,7 @@ static int member_diff(struct gossip *g, struct ivt_mpw *w, const uint8_t *pos, 
      * lookup that misses cache in a large table (a join's push-pull walks
      * the whole cluster). */
     struct gossip_wire_member batch[DIFF_BATCH];
-    uint32_t slot[DIFF_BATCH];
+    uint32_t h[DIFF_BATCH]; /* each entry's id hash (gossip__find_slot) */
     for (uint32_t i = 0; i < n; i++) {
         uint32_t b = i % DIFF_BATCH;
         if (b == 0) {
@@ -393,13 +393,13 @@ static int member_diff(struct gossip *g, struct ivt_mpw *w, const uint8_t *pos, 
                     free(peer_ok);
                     return IVT_EPROTO;
                 }
-                slot[j] = gossip__find_slot(g, batch[j].id);
+                h[j] = gossip__find_slot(g, batch[j].id);
             }
             for (uint32_t j = 0; j < k; j++)
-                gossip__find_fetch(g, slot[j]);
+                gossip__find_fetch(g, h[j]);
         }
         const struct gossip_wire_member pm = batch[b];
-        int idx = gossip__find_at(g, pm.id, slot[b]);
+        int idx = gossip__find_at(g, pm.id, h[b]);
         if (idx < 0)
             continue;
         const struct gossip_mem *m = &g->mem[idx];
