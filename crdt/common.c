@@ -47,19 +47,25 @@ uint64_t crdt_siphash(const uint8_t key[16], const void *data, size_t len)
     return h;
 }
 
-int crdt__read_header(const uint8_t **pos, const uint8_t *end, uint32_t n)
+int crdt__read_header_v(const uint8_t **pos, const uint8_t *end, uint32_t n, uint64_t lo,
+                        uint64_t hi, uint64_t *version)
 {
     const uint8_t *p = *pos;
     uint32_t got;
-    uint64_t version;
-    if (ivt_mp_read_array(&p, end, &got) || got < 1 || ivt_mp_read_uint(&p, end, &version))
+    if (ivt_mp_read_array(&p, end, &got) || got < 1 || ivt_mp_read_uint(&p, end, version))
         return IVT_EPROTO;
-    if (version != CRDT_FORMAT_VERSION)
+    if (*version < lo || *version > hi)
         return IVT_EVERSION;
     if (got != n)
         return IVT_EPROTO;
     *pos = p;
     return 0;
+}
+
+int crdt__read_header(const uint8_t **pos, const uint8_t *end, uint32_t n)
+{
+    uint64_t version;
+    return crdt__read_header_v(pos, end, n, CRDT_FORMAT_VERSION, CRDT_FORMAT_VERSION, &version);
 }
 
 int crdt__read_text(const uint8_t **pos, const uint8_t *end, char *out, size_t max, uint8_t *len)

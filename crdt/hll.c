@@ -22,6 +22,7 @@
 
 #include "base/err.h"
 #include "base/mp.h"
+#include "base/rng.h"
 #include "crdt/internal.h"
 
 /* A sparse entry: 2-byte register index (p <= 16) and 1-byte value. */
@@ -61,6 +62,65 @@ bool crdt_hll_add_hist(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned p, u
 {
     struct crdt_hll_rise r;
     return crdt_hll_add_hist_rise(reg, hist, p, hash, &r);
+}
+
+/* Odd, so x -> x * GOLDEN is a bijection mod 2^64. */
+#define GOLDEN 0x9e3779b97f4a7c15ULL
+
+/* Runs shorter than this are added id by id: the descent's per-level
+ * arithmetic costs more than it skips. */
+enum { RUN_DIRECT = 64 };
+
+static inline uint64_t run_base(uint64_t seed, unsigned p)
+{
+    return seed >> (p + 2);
+}
+
+/* Id x of a run: the register from the seeded mix, the value from x's
+ * trailing zeros (x < 2^(63 - p), so they are never past the cap). */
+static inline uint64_t run_place(uint64_t seed, uint64_t x, unsigned p)
+{
+    return x << p | (ivt_mix64(seed + x * GOLDEN) & (((uint64_t)1 << p) - 1));
+}
+
+uint64_t crdt_hll_run_hash(uint64_t seed, uint64_t i, unsigned p)
+{
+    return run_place(seed, run_base(seed, p) + i, p);
+}
+
+bool crdt_hll_add_run(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned p, uint64_t seed,
+                      uint64_t from, uint64_t to, uint64_t *visited)
+{
+    if (to > CRDT_HLL_RUN_MAX)
+        to = CRDT_HLL_RUN_MAX;
+    if (from < 1 || from > to)
+        return false;
+    uint64_t base = run_base(seed, p), lo = base + from, hi = base + to, n = 0;
+    bool rose = false;
+    if (hi - lo < RUN_DIRECT) {
+        for (uint64_t x = lo; x <= hi; x++)
+            rose |= crdt_hll_add_hist(reg, hist, p, run_place(seed, x, p));
+        n = hi - lo + 1;
+    } else {
+        /* Level L: the odd multiples of 2^L in [lo, hi], value L + 1. */
+        unsigned low = 0; /* no register below this value (hist) */
+        for (int L = 63 - __builtin_clzll(hi); L >= 0; L--) {
+            uint64_t k = ((lo - 1) >> L) + 1; /* the first multiple at or past lo */
+            for (uint64_t x = (k | 1) << L; x <= hi; x += (uint64_t)2 << L) {
+                rose |= crdt_hll_add_hist(reg, hist, p, run_place(seed, x, p));
+                n++;
+            }
+            /* What is left offers at most L: done when no register is
+             * below it. */
+            while (low < (unsigned)L && !hist[low])
+                low++;
+            if (low >= (unsigned)L)
+                break;
+        }
+    }
+    if (visited)
+        *visited += n;
+    return rose;
 }
 
 bool crdt_hll_merge(uint8_t *dst, const uint8_t *src, unsigned p)

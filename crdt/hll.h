@@ -69,6 +69,29 @@ struct crdt_hll_rise {
 bool crdt_hll_add_hist_rise(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned p, uint64_t hash,
                             struct crdt_hll_rise *rise);
 
+/*
+ * Runs of event ids (a promoted counter, crdt/store.c): the ids from..to
+ * (1 <= from) of the run named by seed are the integers x = base + i,
+ * base = seed >> (p + 2) (below 2^(62 - p)). Id x goes to register
+ * mix64(seed + x * GOLDEN) mod 2^p with the value ctz(x) + 1, the value
+ * distribution of a hashed item (P(v = k) = 2^-k) taken from x's own
+ * trailing zeros rather than from a hash. That is what bounds a join: the
+ * ids whose value is at least L + 1 are the multiples of 2^L, so the run is
+ * added from its highest values down and stops once every register holds
+ * at least the largest value the ids not yet added could offer. A run of
+ * any length costs about 2^p ln 2^p adds at most (some 15,000 at p = 10);
+ * one id at a time, a count of 2^32 cost 2^32. Ids beyond CRDT_HLL_RUN_MAX
+ * are not added (no honest count comes near it).
+ *
+ * crdt_hll_run_hash is the hash of id i of a run, for adding one id with
+ * crdt_hll_add_hist. crdt_hll_add_run adds from..to and returns whether a
+ * register rose; *visited (may be NULL) grows by the ids it hashed.
+ */
+#define CRDT_HLL_RUN_MAX ((uint64_t)1 << 40)
+uint64_t crdt_hll_run_hash(uint64_t seed, uint64_t i, unsigned p);
+bool crdt_hll_add_run(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned p, uint64_t seed,
+                      uint64_t from, uint64_t to, uint64_t *visited);
+
 /* The relative standard error for precision p. */
 double crdt_hll_rse(unsigned p);
 

@@ -13,8 +13,13 @@
 #include "crdt/crdt.h"
 #include "crdt/store.h"
 
-/* Every crdt message starts [1, ...]: the format version. */
-enum { CRDT_FORMAT_VERSION = 1 };
+/* Every crdt message starts [version, ...]: the format version. The
+ * store's messages (deltas, repairs, snapshots) are at 2 since promoted
+ * counters number their event ids as runs (crdt/hll.h); a store still
+ * reads 1, without its promoted epochs, whose registers come from the
+ * old ids (joined with runs they would count events twice). Digests, hh
+ * and lww are unchanged at 1. */
+enum { CRDT_FORMAT_VERSION = 1, CRDT_STORE_VERSION = 2 };
 
 /*
  * The store's readers: base/mp.h's inline ones (ivt_mp_get_*). A merge
@@ -62,6 +67,10 @@ static inline int crdt__read_u32(const uint8_t **pos, const uint8_t *end, uint32
 /* Reads [1, ...]: the array header (which must have exactly n elements) and a
  * format version that must be 1. Returns 0, IVT_EPROTO or IVT_EVERSION. */
 int crdt__read_header(const uint8_t **pos, const uint8_t *end, uint32_t n);
+
+/* crdt__read_header for a version from lo to hi, stored in *version. */
+int crdt__read_header_v(const uint8_t **pos, const uint8_t *end, uint32_t n, uint64_t lo,
+                        uint64_t hi, uint64_t *version);
 
 /* Copies a bin of at most max bytes into out (NUL-terminated), *len gets its
  * length. Returns 0 or IVT_EPROTO. */

@@ -21,12 +21,15 @@
  * Departures from the papers, and why:
  *  - Counter promotion (design.md): past counter_slots_max origins in one
  *    (entity, epoch), the slots become HLLs over event ids. The i-th event
- *    of origin o is id (o, entity, epoch, metric, i), hashed as
- *    mix64(siphash(o, entity, epoch, metric) + i * GOLDEN), a bijection of
- *    i, so a slot (o, c) inserts exactly ids 1..c and max-merge of slots is
- *    union of id sets. Promotion is a function of the joined slot set, so
- *    the result is a lattice whatever order merges come in. Promoting a slot
- *    costs c HLL adds; afterwards each own event is one add. The origin's
+ *    of origin o is id i of the run seeded siphash(o, entity, epoch,
+ *    metric) (crdt_hll_add_run: distinct ids for distinct i), so a slot
+ *    (o, c) inserts exactly ids 1..c and max-merge of slots is union of id
+ *    sets. Promotion is a function of the joined slot set, so the result is
+ *    a lattice whatever order merges come in. Joining a slot costs at most
+ *    min(c, ~2^p ln 2^p) HLL adds, whatever count a peer sends (a run's
+ *    values come from its ids' trailing zeros, so it is added from its
+ *    highest values down and stops when nothing left can raise a
+ *    register); afterwards each own event is one add. The origin's
  *    own count is kept beside the HLL (local, not replicated) to number the
  *    next ids and to answer the exact local value.
  *  - Distinct sets live in buckets of distinct_bucket_epochs epochs, not per
@@ -432,6 +435,7 @@ struct crdt_store {
     uint8_t params_len;
     uint32_t *in_origins; /* store index (or NONE) of message origin i (reading) */
     uint32_t in_norigins, in_cap;
+    uint64_t in_version;              /* the format version of the message being merged */
     struct in_keep in_keep[IN_KINDS]; /* a merge group's checked parts */
 
     uint32_t qhead, qtail, nqueued; /* flush queue */
@@ -1873,12 +1877,10 @@ static int pcell_insert(struct crdt_store *s, struct ent *e, struct pcell *pc, u
             return IVT_ENOMEM;
         s->shape++;
     }
-    uint64_t seed = event_seed(s, origin, e, pc->epoch, m);
-    uint32_t *hist = pcell_hist(s, pc->reg[m]);
-    bool rose = false;
-    for (uint64_t i = from; i <= to; i++)
-        rose |= crdt_hll_add_hist(pc->reg[m], hist, p, ivt_mix64(seed + i * GOLDEN));
-    return rose;
+    /* A run (crdt/hll.h): from a remote slot's count, whatever it is, a
+     * bounded number of adds. */
+    return crdt_hll_add_run(pc->reg[m], pcell_hist(s, pc->reg[m]), p,
+                            event_seed(s, origin, e, pc->epoch, m), from, to, NULL);
 }
 
 /* Metric m of pc rose: its estimate and e's fleet sums are stale. */
@@ -3502,7 +3504,7 @@ static int msg_end(struct crdt_store *s, struct ivt_mpw *w, int type, size_t n)
     if (w->owned)
         ivt_mpw_reserve(w, msg_size(s) < w->max - w->len ? msg_size(s) : w->max - w->len);
     ivt_mpw_array(w, 5);
-    ivt_mpw_uint(w, CRDT_FORMAT_VERSION);
+    ivt_mpw_uint(w, CRDT_STORE_VERSION);
     ivt_mpw_uint(w, (uint64_t)type);
     write_params(s, w);
     ivt_mpw_array(w, s->msg_norigins);
@@ -3525,6 +3527,7 @@ struct rec {
     uint32_t expired;      /* ... older than it */
     uint32_t future;       /* ... later than current + 1 */
     uint32_t origins_full; /* slots naming an origin we had no room for */
+    uint32_t old_ids;      /* promoted epochs of a format 1 message */
     /* For the apply pass: the check pass keeps the applicable slots and
      * buckets, from slot0 and bucket0 on in the group's buffers (so they
      * are not decoded twice), and where the promoted epochs start and the
@@ -3732,7 +3735,7 @@ static int check_head_slots(struct crdt_store *s, const uint8_t **pos, const uin
         return IVT_EPROTO;
     if (crdt__rd_bin(pos, end, &r->key, &r->key_len) || r->key_len > CRDT_KEY_MAX)
         return IVT_EPROTO;
-    r->applicable = r->expired = r->future = r->origins_full = 0;
+    r->applicable = r->expired = r->future = r->origins_full = r->old_ids = 0;
 
     /* slots */
     if (crdt__rd_array(pos, end, &n))
@@ -3864,10 +3867,13 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
             for (int m = 0; m < CRDT_COUNTERS; m++)
                 if (crdt_hll_decode_merge(pos, end, NULL, s->cfg.counter_hll_p) < 0)
                     return IVT_EPROTO;
-            count_class(r, epoch_class(s, epoch));
+            if (s->in_version < CRDT_STORE_VERSION)
+                r->old_ids++; /* checked, never joined (internal.h) */
+            else
+                count_class(r, epoch_class(s, epoch));
             continue;
         }
-        int cls = epoch_class(s, epoch);
+        int cls = s->in_version < CRDT_STORE_VERSION ? 1 : epoch_class(s, epoch);
         struct pcell *pc = cls ? NULL : pcell_find(e, epoch);
         if (!cls && !pc) {
             pc = promote(s, e, epoch);
@@ -4026,6 +4032,7 @@ static int merge_one(struct crdt_store *s, uint64_t type, struct mrec *m, const 
     st->expired += r->expired;
     st->future += r->future;
     st->origins_full += r->origins_full;
+    st->old_ids += r->old_ids;
     if (!r->applicable)
         return 0; /* nothing inside the window: no entity for it */
     bool created;
@@ -4116,7 +4123,8 @@ int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
         st = &dummy;
     memset(st, 0, sizeof(*st));
     const uint8_t *pos = data, *end = data + len;
-    int rc = crdt__read_header(&pos, end, 5);
+    int rc =
+        crdt__read_header_v(&pos, end, 5, CRDT_FORMAT_VERSION, CRDT_STORE_VERSION, &s->in_version);
     if (rc)
         return rc;
     uint64_t type;

@@ -303,7 +303,8 @@ bool crdt_store_next(struct crdt_store *s, uint32_t *cursor, struct crdt_view *o
 /*
  * Wire format (one message; deltas, repair batches and snapshots alike):
  *
- *   [ 1,                        format version
+ *   [ 2,                        format version (1 is read without
+ *                               its promoted epochs: crdt/internal.h)
  *     type,                     0 delta, 1 repair, 2 snapshot
  *     [epoch_ms, window, counter_slots_max, distinct_exact_max,
  *      counter_hll_p, distinct_hll_p, distinct_bucket_epochs],
@@ -328,6 +329,9 @@ struct crdt_merge_stats {
     uint32_t expired;      /* cells and buckets ignored: older than the window */
     uint32_t future;       /* cells and buckets rejected: epoch > current + 1 */
     uint32_t origins_full; /* cells dropped: the origin table was full */
+    uint32_t old_ids;      /* promoted epochs of a format 1 message, not
+                            * joined: their event ids were numbered
+                            * otherwise (crdt/internal.h) */
 };
 
 /*
