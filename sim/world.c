@@ -589,6 +589,14 @@ static void apply_losses(struct sim_world *w)
 
 /* ---- node selections -------------------------------------------------------- */
 
+/* A node a random selection may pick: running, and not one that has left
+ * and lingers before it stops (a crash of it would crash nothing: churn.cfg
+ * seed 4 then had no crash to measure). */
+static bool member_now(const struct host *h)
+{
+    return h->running && !h->left;
+}
+
 /* Marks the slots a selection names among running nodes; returns how many.
  * `other` marks (for SIM_SEL_REST) are the complement of `taken`. */
 static uint32_t select_nodes(struct sim_world *w, const struct sim_sel *s, uint8_t *mark,
@@ -596,7 +604,7 @@ static uint32_t select_nodes(struct sim_world *w, const struct sim_sel *s, uint8
 {
     uint32_t n = 0, live = 0;
     for (uint32_t i = 0; i < w->n_hosts; i++)
-        live += w->hosts[i].running;
+        live += member_now(&w->hosts[i]);
     memset(mark, 0, w->n_hosts);
     uint32_t want = 0;
     switch (s->kind) {
@@ -613,7 +621,7 @@ static uint32_t select_nodes(struct sim_world *w, const struct sim_sel *s, uint8
             return 0;
         uint32_t k = 0;
         for (uint32_t i = 0; i < w->n_hosts; i++)
-            if (w->hosts[i].running)
+            if (member_now(&w->hosts[i]))
                 c[k++] = i;
         for (uint32_t i = 0; i < want; i++) {
             uint32_t j = i + (uint32_t)ivt_rng_below(&w->frng, live - i);
