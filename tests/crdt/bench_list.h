@@ -1,5 +1,6 @@
 /* Benchmarks of crdt/: B(name) rows (see tests/bench/list.h). */
 B(crdt_hll_add)
+B(crdt_hll_run_join)
 B(crdt_store_event)
 B(crdt_store_event_mix)
 B(crdt_store_merge_delta)
