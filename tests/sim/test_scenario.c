@@ -166,29 +166,40 @@ TEST(sim_scenario_shipped_files_parse)
 /* node.member_feedback reaches the gossip instances the world runs: the
  * same small formation sends fewer membership bytes when every copy of
  * queued news heard again counts as a send (the datagrams stay: probes). */
+static void parse_text(struct sim_scenario *sc, const char *text, const char *name)
+{
+    char err[256] = "";
+    if (sim_scenario_parse(sc, text, name, err, sizeof(err)))
+        fail_msg("%s", err);
+}
+
+/* Runs sc (membership only) to its end into *sum, and destroys it. */
+static void run_to_summary(struct sim_scenario *sc, struct sim_summary *sum)
+{
+    char err[256] = "";
+    struct sim_data *data = NULL;
+    struct sim_world *w = NULL;
+    if (sim_data_load(&data, ivt_test_root(), err, sizeof(err)) ||
+        sim_world_new(&w, sc, &sim_core_gossip, data, NULL, false, err, sizeof(err)))
+        fail_msg("%s", err);
+    assert_int_equal(sim_world_run_until(w, sim_world_end(w)), 0);
+    const struct sim_timeline *tl;
+    sim_world_finish(w, sum, &tl);
+    sim_world_delete(w);
+    sim_data_delete(data);
+    sim_scenario_destroy(sc);
+}
+
 static double formation_membership_bytes(uint32_t feedback)
 {
     static const char text[] = "sim: { seed = 3; nodes = 40; duration_s = 40; };\n"
                                "node: { profile = \"local\"; };\n";
     struct sim_scenario sc;
-    char err[256] = "";
-    struct sim_data *data = NULL;
-    struct sim_world *w = NULL;
-    if (sim_scenario_parse(&sc, text, "formation.cfg", err, sizeof(err)) ||
-        sim_data_load(&data, ivt_test_root(), err, sizeof(err)))
-        fail_msg("%s", err);
-    sc.node.member_feedback = feedback;
-    if (sim_world_new(&w, &sc, &sim_core_gossip, data, NULL, false, err, sizeof(err)))
-        fail_msg("%s", err);
-    assert_int_equal(sim_world_run_until(w, sim_world_end(w)), 0);
     struct sim_summary sum;
-    const struct sim_timeline *tl;
-    sim_world_finish(w, &sum, &tl);
-    double bytes = sum.traffic.membership;
-    sim_world_delete(w);
-    sim_data_delete(data);
-    sim_scenario_destroy(&sc);
-    return bytes;
+    parse_text(&sc, text, "formation.cfg");
+    sc.node.member_feedback = feedback;
+    run_to_summary(&sc, &sum);
+    return sum.traffic.membership;
 }
 
 TEST(sim_world_feedback_reaches_gossip)
@@ -214,22 +225,10 @@ TEST(sim_world_random_selection_skips_nodes_that_left)
         "  { kind = \"crash\"; at_s = 13; nodes = \"random:2\"; } );\n";
     for (uint64_t seed = 1; seed <= 4; seed++) {
         struct sim_scenario sc;
-        char err[256] = "";
-        struct sim_data *data = NULL;
-        struct sim_world *w = NULL;
-        if (sim_scenario_parse(&sc, text, "leave.cfg", err, sizeof(err)) ||
-            sim_data_load(&data, ivt_test_root(), err, sizeof(err)))
-            fail_msg("%s", err);
-        sc.seed = seed;
-        if (sim_world_new(&w, &sc, &sim_core_gossip, data, NULL, false, err, sizeof(err)))
-            fail_msg("%s", err);
-        assert_int_equal(sim_world_run_until(w, sim_world_end(w)), 0);
         struct sim_summary sum;
-        const struct sim_timeline *tl;
-        sim_world_finish(w, &sum, &tl);
+        parse_text(&sc, text, "leave.cfg");
+        sc.seed = seed;
+        run_to_summary(&sc, &sum);
         assert_int_equal(sum.crashes, 2);
-        sim_world_delete(w);
-        sim_data_delete(data);
-        sim_scenario_destroy(&sc);
     }
 }
