@@ -26,10 +26,10 @@
  *    (o, c) inserts exactly ids 1..c and max-merge of slots is union of id
  *    sets. Promotion is a function of the joined slot set, so the result is
  *    a lattice whatever order merges come in. Joining a slot costs at most
- *    min(c, ~2^p ln 2^p) HLL adds, whatever count a peer sends (a run's
- *    values come from its ids' trailing zeros, so it is added from its
- *    highest values down and stops when nothing left can raise a
- *    register); afterwards each own event is one add. The origin's
+ *    c HLL adds and about 10 x 2^p for a long run, whatever count a peer
+ *    sends (a run's values come from its ids' trailing zeros, so it is
+ *    added from its highest values down and stops when nothing left can
+ *    raise a register); afterwards each own event is one add. The origin's
  *    own count is kept beside the HLL (local, not replicated) to number the
  *    next ids and to answer the exact local value.
  *  - Distinct sets live in buckets of distinct_bucket_epochs epochs, not per
