@@ -14,11 +14,13 @@
 #include "crdt/store.h"
 
 /* Every crdt message starts [version, ...]: the format version. The
- * store's messages (deltas, repairs, snapshots) are at 2 since promoted
- * counters number their event ids as runs (crdt/hll.h); a store still
- * reads 1, without its promoted epochs, whose registers come from the
- * old ids (joined with runs they would count events twice). Digests, hh
- * and lww are unchanged at 1. */
+ * store's messages (deltas, repairs, snapshots) that hold a promoted
+ * epoch's registers are at 2 since promoted counters number their event
+ * ids as runs (crdt/hll.h); the others are at 1, as before, which they
+ * equal byte for byte, so a node of format 1 still reads them. A store
+ * reads 1 without its promoted epochs, whose registers come from the old
+ * ids (joined with runs they would count events twice). Digests, hh and
+ * lww are unchanged at 1. */
 enum { CRDT_FORMAT_VERSION = 1, CRDT_STORE_VERSION = 2 };
 
 /*

@@ -429,6 +429,10 @@ struct crdt_store {
     uint32_t omemo_mask;
     uint32_t *msg_origins; /* store index of message origin i (writing); ocap */
     uint32_t msg_norigins, msg_stamp;
+    /* The message being written holds a promoted epoch's registers: it is
+     * format 2 (internal.h). Without one it is format 1, which a node of
+     * the previous format reads too, and means the same. */
+    bool msg_runs;
     /* Our params array as write_params encodes it: a message whose params
      * are these bytes is checked by one comparison. */
     uint8_t params[PARAMS_BYTES_MAX];
@@ -3292,6 +3296,7 @@ static void write_own_counters(struct crdt_store *s, struct ivt_mpw *w, const st
         ivt_mpw_uint(w, pc->epoch);
         for (int m = 0; m < CRDT_COUNTERS; m++)
             write_hll_or_empty(s, w, pc->reg[m]);
+        s->msg_runs = true;
     }
 }
 
@@ -3420,6 +3425,7 @@ static void write_entity(struct crdt_store *s, struct ivt_mpw *w, const struct e
         ivt_mpw_commit(w, ivt_mp_put_uint(p, pc->epoch));
         for (int m = 0; m < CRDT_COUNTERS; m++)
             write_hll_or_empty(s, w, pc->reg[m]);
+        s->msg_runs = true;
         if (!(p = ivt_mpw_reserve(w, max)))
             return;
     }
@@ -3455,6 +3461,7 @@ static void msg_begin(struct crdt_store *s)
 {
     ivt_mpw_reset(&s->scratch);
     s->msg_norigins = 0;
+    s->msg_runs = false;
     s->msg_stamp++;
     if (s->msg_stamp == 0) {
         /* Stamps wrapped: forget every old mapping. */
@@ -3504,7 +3511,7 @@ static int msg_end(struct crdt_store *s, struct ivt_mpw *w, int type, size_t n)
     if (w->owned)
         ivt_mpw_reserve(w, msg_size(s) < w->max - w->len ? msg_size(s) : w->max - w->len);
     ivt_mpw_array(w, 5);
-    ivt_mpw_uint(w, CRDT_STORE_VERSION);
+    ivt_mpw_uint(w, s->msg_runs ? CRDT_STORE_VERSION : CRDT_FORMAT_VERSION);
     ivt_mpw_uint(w, (uint64_t)type);
     write_params(s, w);
     ivt_mpw_array(w, s->msg_norigins);

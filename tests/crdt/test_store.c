@@ -1115,7 +1115,8 @@ TEST(crdt_store_huge_slot_joins_a_promoted_epoch)
  * epochs: their registers were made from other event ids, and joined with
  * this version's they would count events twice. Its slots and sets are
  * joined (a snapshot saved before an upgrade keeps them), the dropped
- * epochs are counted, and formats 0 and 3 are refused. */
+ * epochs are counted, and formats 0 and 3 are refused. Only a message
+ * with promoted epochs is written as format 2. */
 TEST(crdt_store_format_1_joins_without_promoted_epochs)
 {
     (void)state;
@@ -1152,6 +1153,12 @@ TEST(crdt_store_format_1_joins_without_promoted_epochs)
     struct crdt_view v;
     assert_int_equal(crdt_store_get(b, &v, CRDT_KIND_IP, "ip-1", 4), 0);
     assert_int_equal(v.fleet[1], 2); /* a slot of a format 1 message: joined */
+    /* A message without promoted epochs is written as format 1, which it
+     * equals byte for byte: a node of that format reads it. */
+    size_t n1;
+    uint8_t *p1 = snap(b, &n1);
+    assert_int_equal(p1[1], 1);
+    free(p1);
     /* pub-1 held only the promoted epoch (and its origin set) */
     p[1] = 0;
     assert_int_equal(crdt_store_merge(b, p, n, NULL), IVT_EVERSION);
