@@ -395,6 +395,7 @@ int sim_summary_write_json(const struct sim_summary *s, const char *path)
     json_object_set_new(o, "packets_sent", json_integer((json_int_t)s->packets_sent));
     json_object_set_new(o, "packets_dropped_net", json_integer((json_int_t)s->packets_dropped_net));
     json_object_set_new(o, "packets_oversize", json_integer((json_int_t)s->packets_oversize));
+    json_object_set_new(o, "packets_policed", json_integer((json_int_t)s->packets_policed));
     json_object_set_new(o, "gossip_nomem", json_integer((json_int_t)s->gossip_nomem));
     json_object_set_new(o, "converged", json_boolean(s->converged));
     json_object_set_new(o, "converged_after_s", num(s->converged_after_s));

@@ -142,6 +142,7 @@ struct sim_summary {
     /* load */
     double bytes_per_node_per_s, bytes_per_node_per_s_max_node;
     uint64_t packets_sent, packets_dropped_net, packets_oversize;
+    uint64_t packets_policed; /* of packets_dropped_net: over bandwidth_kbps */
     /* State the gossip cores dropped for want of memory: a run with any is
      * the allocator's, not the protocol's (a process limit, say). */
     uint64_t gossip_nomem;

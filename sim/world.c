@@ -1392,6 +1392,7 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
     tr->asks_overflow = gs.app_wants_overflow;
     s->packets_dropped_net = st.lost + st.blocked + w->bw_dropped + w->ge_dropped;
     s->packets_oversize = w->oversize;
+    s->packets_policed = w->bw_dropped;
     s->gossip_nomem = gs.nomem;
 
     /* convergence */

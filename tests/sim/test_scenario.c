@@ -232,3 +232,23 @@ TEST(sim_world_random_selection_skips_nodes_that_left)
         assert_int_equal(sum.crashes, 2);
     }
 }
+
+/* A node's datagrams over network.bandwidth_kbps are dropped and counted
+ * as policed (within the network's drops); without the knob none are. */
+TEST(sim_world_bandwidth_policer_counts_its_drops)
+{
+    (void)state;
+    static const char text[] = "sim: { seed = 2; nodes = 12; duration_s = 30; };\n"
+                               "network: { bandwidth_kbps = 8.0; };\n"
+                               "node: { profile = \"local\"; };\n";
+    struct sim_scenario sc;
+    struct sim_summary sum;
+    parse_text(&sc, text, "thin.cfg");
+    run_to_summary(&sc, &sum);
+    assert_true(sum.packets_policed > 0);
+    assert_true(sum.packets_policed <= sum.packets_dropped_net);
+    parse_text(&sc, text, "thin.cfg");
+    sc.net.bandwidth_kbps = 0;
+    run_to_summary(&sc, &sum);
+    assert_int_equal(sum.packets_policed, 0);
+}
