@@ -347,7 +347,8 @@ TEST(crdt_hll_run_of_any_length_is_bounded)
         assert_true(err <= bound);
         worst = visited > worst ? visited : worst;
         /* Joined again (a peer resends its slot), or a shorter count of
-         * it: nothing rises, and it costs no more. */
+         * it: nothing rises, and the two cost at most what the first did,
+         * each. */
         uint64_t again = 0;
         assert_false(crdt_hll_add_run(r, h, PB, seed, 1, c, &again));
         assert_false(crdt_hll_add_run(r, h, PB, seed, 1, c / 2, &again));
@@ -394,10 +395,11 @@ TEST(crdt_hll_run_union_estimates_like_hashed_items)
             sq += err * err;
         }
         double mean = sum / TRIALS, rms = sqrt(sq / TRIALS);
-        if (fabs(mean) > 0.012 || rms > 1.5 * crdt_hll_rse(PU))
+        /* 0.015: 3.7 standard errors of a 64-trial mean at p = 10 */
+        if (fabs(mean) > 0.015 || rms > 1.5 * crdt_hll_rse(PU))
             print_error("origins=%u mean=%.4f rms=%.4f rse=%.4f\n", origins[k], mean, rms,
                         crdt_hll_rse(PU));
-        assert_true(fabs(mean) <= 0.012);
+        assert_true(fabs(mean) <= 0.015);
         assert_true(rms <= 1.5 * crdt_hll_rse(PU));
     }
 }
