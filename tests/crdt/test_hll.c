@@ -346,9 +346,9 @@ TEST(crdt_hll_run_of_any_length_is_bounded)
         double err = fabs(crdt_hll_estimate(r, PB) - (double)c) / (double)c;
         assert_true(err <= bound);
         worst = visited > worst ? visited : worst;
-        /* Joined again (a peer resends its slot), or a shorter count of
-         * it: nothing rises, and the two cost at most what the first did,
-         * each. */
+        /* Joined again (a peer resends its slot), then a shorter count
+         * of it: nothing rises, and the two together cost at most twice
+         * what the first did. */
         uint64_t again = 0;
         assert_false(crdt_hll_add_run(r, h, PB, seed, 1, c, &again));
         assert_false(crdt_hll_add_run(r, h, PB, seed, 1, c / 2, &again));
