@@ -1,4 +1,7 @@
-/* Unit tests of sim/scenario.c: strict parsing with file:line errors. */
+/*
+ * Unit tests of sim/scenario.c (strict parsing with file:line errors), and
+ * of small sim/world.c runs built from scenario text.
+ */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,9 +166,7 @@ TEST(sim_scenario_shipped_files_parse)
     assert_true(n >= 5);
 }
 
-/* node.member_feedback reaches the gossip instances the world runs: the
- * same small formation sends fewer membership bytes when every copy of
- * queued news heard again counts as a send (the datagrams stay: probes). */
+/* A scenario from text; a parse error fails the test. */
 static void parse_text(struct sim_scenario *sc, const char *text, const char *name)
 {
     char err[256] = "";
@@ -190,6 +191,9 @@ static void run_to_summary(struct sim_scenario *sc, struct sim_summary *sum)
     sim_scenario_destroy(sc);
 }
 
+/* node.member_feedback reaches the gossip instances the world runs: the
+ * same small formation sends fewer membership bytes when every copy of
+ * queued news heard again counts as a send (the datagrams stay: probes). */
 static double formation_membership_bytes(uint32_t feedback)
 {
     static const char text[] = "sim: { seed = 3; nodes = 40; duration_s = 40; };\n"
