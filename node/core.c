@@ -659,6 +659,10 @@ static int store_merge(struct node *n, const uint8_t *p, size_t len, struct crdt
     f.over = false;
     int rc = cached ? crdt_store_merge_seen(n->store, p, len, st, forget_seen, &f)
                     : crdt_store_merge(n->store, p, len, st);
+    n->stats.ignored_expired += st->expired;
+    n->stats.ignored_future += st->future;
+    n->stats.ignored_origins_full += st->origins_full;
+    n->stats.ignored_old_format += st->old_ids;
     if (!(rc || st->changed || st->created) || !cached)
         return rc;
     if (rc == 0 && !f.over) {

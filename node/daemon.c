@@ -1133,6 +1133,13 @@ static void node_metrics(struct ivtd_prom *p, const struct ivtd *d)
     ivtd_prom_by(p, "ivtd_deltas_unsent_total", "counter",
                  "Evidence changes not gossiped as deltas, left to push-pull.", "reason",
                  ROWS(unsent));
+    const struct ivtd_prom_lv ignored[] = {{"expired", (double)ns.ignored_expired},
+                                           {"future", (double)ns.ignored_future},
+                                           {"origins_full", (double)ns.ignored_origins_full},
+                                           {"old_format", (double)ns.ignored_old_format}};
+    ivtd_prom_by(p, "ivtd_evidence_ignored_total", "counter",
+                 "Evidence cells read in merges and not joined, by reason.", "reason",
+                 ROWS(ignored));
 }
 
 void ivtd_render_metrics(void *ctx, struct ivtd_prom *p)

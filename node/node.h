@@ -421,6 +421,11 @@ struct node_stats {
     uint64_t merge_queued_bytes;      /* received repair evidence not merged yet */
     uint64_t entities_admitted;       /* live entities shared (the rest are local only) */
     uint64_t admissions[NODE_ADMIT_REASONS]; /* admitted here, by reason */
+    /* Evidence cells and buckets a merge (delta, repair, snapshot) read and
+     * did not join (crdt_merge_stats): older than the window, later than
+     * the next epoch (a clock running ahead), naming an origin the table
+     * had no room for, or a format 1 promoted epoch (an older build's). */
+    uint64_t ignored_expired, ignored_future, ignored_origins_full, ignored_old_format;
 };
 
 /* Everything above, O(1): the store keeps its totals as it changes. */

@@ -423,6 +423,38 @@ TEST(node_restart_restores_snapshot)
     node_delete(b);
 }
 
+/* Evidence a merge reads and does not join is counted by reason, as
+ * ivtd_evidence_ignored_total shows it: a snapshot restored by a node
+ * whose clock is hours ahead holds only epochs older than its window; one
+ * restored by a node whose clock is behind holds epochs after its next. */
+TEST(node_counts_evidence_it_ignores)
+{
+    (void)state;
+    struct node *a = test_node(1, 0);
+    struct node_event ev = ev_of("192.0.2.1", HUMAN_UA, "d1", "p1");
+    for (int j = 0; j < 5; j++)
+        assert_int_equal(node_observe(a, &ev, j, WALL0 + j), 0);
+    struct ivt_mpw w;
+    snapshot(a, &w);
+    node_delete(a);
+    struct node_config cfg;
+    struct node_stats st;
+    ivt_ms shift[2] = {3 * IVT_MS_PER_HOUR, -IVT_MS_PER_HOUR};
+    for (int k = 0; k < 2; k++) {
+        test_config(&cfg, 2, 0);
+        struct node *b = 0;
+        assert_int_equal(node_new(&b, &cfg, 5, 0, WALL0 + shift[k]), 0);
+        assert_int_equal(node_restore(b, w.data, w.len, WALL0 + shift[k]), 0);
+        node_get_stats(b, &st);
+        assert_true(k == 0 ? st.ignored_expired > 0 : st.ignored_future > 0);
+        assert_int_equal(k == 0 ? st.ignored_future : st.ignored_expired, 0);
+        assert_int_equal(st.ignored_old_format + st.ignored_origins_full, 0);
+        assert_int_equal(st.entities, 0); /* nothing in its window */
+        node_delete(b);
+    }
+    ivt_mpw_destroy(&w);
+}
+
 TEST(node_rejects_bad_events)
 {
     (void)state;
