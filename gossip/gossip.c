@@ -1069,16 +1069,22 @@ static void heard_again(struct gossip *g, struct gossip_queue *q, uint32_t s, ui
 /* The queued payload with fingerprint fp heard again. The ready array is
  * scanned (app_queue_max slots at most, 24 bytes each, contiguous): a
  * duplicate costs a pass over a few kilobytes, no pointer chase. */
+/* The payload queue's slot of fingerprint fp, or -1. A scan: the queue
+ * holds at most app_queue_max, and a free slot's fp is 0, never an fp. */
+static int64_t app_slot(const struct gossip *g, uint64_t fp)
+{
+    const struct gossip_queue *q = &g->aq;
+    for (uint32_t s = 0; q->n && s < q->used; s++)
+        if (q->rl[s].fp == fp)
+            return s;
+    return -1;
+}
+
 static void app_heard_again(struct gossip *g, uint64_t fp)
 {
-    struct gossip_queue *q = &g->aq;
-    if (!g->cfg.app_feedback || !q->n)
-        return;
-    for (uint32_t s = 0; s < q->used; s++)
-        if (q->rl[s].fp == fp) {
-            heard_again(g, q, s, g->cfg.app_feedback);
-            return;
-        }
+    int64_t s;
+    if (g->cfg.app_feedback && (s = app_slot(g, fp)) >= 0)
+        heard_again(g, &g->aq, (uint32_t)s, g->cfg.app_feedback);
 }
 
 /* ---- packets ------------------------------------------------------------ */
@@ -1880,13 +1886,12 @@ static void wants_tick(struct gossip *g, ivt_ms now)
  * the retired ring; false when we no longer hold it. */
 static bool app_find(const struct gossip *g, uint64_t fp, const uint8_t **msg, size_t *len)
 {
-    const struct gossip_queue *q = &g->aq;
-    for (uint32_t s = 0; q->n && s < q->used; s++)
-        if (q->rl[s].fp == fp) {
-            *msg = q->it[s].u.app;
-            *len = q->it[s].len;
-            return true;
-        }
+    int64_t s = app_slot(g, fp);
+    if (s >= 0) {
+        *msg = g->aq.it[s].u.app;
+        *len = g->aq.it[s].len;
+        return true;
+    }
     for (uint32_t i = 0; g->lazy && i < RETIRED_MAX; i++)
         if (g->lazy->retired[i].msg && g->lazy->retired[i].fp == fp) {
             *msg = g->lazy->retired[i].msg;
