@@ -382,18 +382,28 @@ TEST(node_spread_thin_seen_fleet_wide)
         node_delete(nodes[i]);
 }
 
+/* Node 1's saved state after n requests of one human at WALL0, and a
+ * ban of its publisher when ban is set; the node is gone. */
+static void saved_node(struct ivt_mpw *w, int n, bool ban)
+{
+    struct node *a = test_node(1, 0);
+    struct node_event ev = ev_of("192.0.2.1", HUMAN_UA, "d1", "p1");
+    for (int j = 0; j < n; j++)
+        assert_int_equal(node_observe(a, &ev, j, WALL0 + j), 0);
+    if (ban)
+        assert_int_equal(
+            node_decide(a, NODE_ENT_PUB, "p1", 2, NODE_ACT_BAN, IVT_MS_PER_HOUR, "fraud", 0, WALL0),
+            0);
+    snapshot(a, w);
+    node_delete(a);
+}
+
 TEST(node_restart_restores_snapshot)
 {
     (void)state;
-    struct node *a = test_node(1, 0);
     struct node_event ev = ev_of("192.0.2.1", HUMAN_UA, "d1", "p1");
-    for (int j = 0; j < 7; j++)
-        assert_int_equal(node_observe(a, &ev, j, WALL0 + j), 0);
-    assert_int_equal(
-        node_decide(a, NODE_ENT_PUB, "p1", 2, NODE_ACT_BAN, IVT_MS_PER_HOUR, "fraud", 0, WALL0), 0);
     struct ivt_mpw w;
-    snapshot(a, &w);
-    node_delete(a);
+    saved_node(&w, 7, true);
 
     /* the same id, a new generation: the old slot is another origin now */
     struct node_config cfg;
@@ -430,13 +440,8 @@ TEST(node_restart_restores_snapshot)
 TEST(node_counts_evidence_it_ignores)
 {
     (void)state;
-    struct node *a = test_node(1, 0);
-    struct node_event ev = ev_of("192.0.2.1", HUMAN_UA, "d1", "p1");
-    for (int j = 0; j < 5; j++)
-        assert_int_equal(node_observe(a, &ev, j, WALL0 + j), 0);
     struct ivt_mpw w;
-    snapshot(a, &w);
-    node_delete(a);
+    saved_node(&w, 5, false);
     struct node_config cfg;
     struct node_stats st;
     ivt_ms shift[2] = {3 * IVT_MS_PER_HOUR, -IVT_MS_PER_HOUR};
