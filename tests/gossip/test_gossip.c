@@ -506,6 +506,18 @@ static ivt_ms rig_quiet(struct rig *r, ivt_ms until)
     return until;
 }
 
+/* A node (tweaked) and its peer, quiet for 5 s, then one payload of len
+ * bytes (the first one b) published: returns the time it was. */
+static ivt_ms rig_one_payload(struct rig *r, void (*tweak)(struct gossip_config *cfg), size_t len,
+                              uint8_t b)
+{
+    rig_init_with(r, 0xa1, 1, tweak);
+    ivt_ms t = rig_quiet(r, 5 * IVT_MS_PER_S);
+    uint8_t p[GOSSIP_PACKET_MAX] = {b};
+    assert_int_equal(gossip_publish(r->g, p, len, t), 0);
+    return t;
+}
+
 /* Runs the host loop from t to `until`; returns the time of the first
  * datagram that carried payload bytes (IVT_MS_NEVER: none) and the length
  * of the longest such datagram. */
@@ -541,13 +553,10 @@ TEST(gossip_lone_payload_waits_at_most_max_delay)
 {
     (void)state;
     struct rig r;
-    rig_init_with(&r, 0xa1, 1, rare_probes);
-    ivt_ms t = rig_quiet(&r, 5 * IVT_MS_PER_S);
+    ivt_ms t = rig_one_payload(&r, rare_probes, 40, 1);
     struct gossip_config lan;
     gossip_config_profile(&lan, GOSSIP_PROFILE_LAN);
     assert_int_equal(lan.app_max_delay, 1000);
-    uint8_t p[40] = {1};
-    assert_int_equal(gossip_publish(r.g, p, sizeof(p), t), 0);
     size_t longest;
     ivt_ms first = rig_first_payload(&r, t, t + 10 * IVT_MS_PER_S, &longest);
     assert_true(first != IVT_MS_NEVER);
@@ -848,10 +857,7 @@ TEST(gossip_payload_without_delay_goes_next_round)
 {
     (void)state;
     struct rig r;
-    rig_init_with(&r, 0xa1, 1, no_delay);
-    ivt_ms t = rig_quiet(&r, 5 * IVT_MS_PER_S);
-    uint8_t p[40] = {3};
-    assert_int_equal(gossip_publish(r.g, p, sizeof(p), t), 0);
+    ivt_ms t = rig_one_payload(&r, no_delay, 40, 3);
     size_t longest;
     ivt_ms first = rig_first_payload(&r, t, t + 200, &longest);
     assert_true(first != IVT_MS_NEVER && first <= t + 200);
@@ -1020,10 +1026,7 @@ TEST(gossip_lazy_push_announces_asks_and_answers)
 {
     (void)state;
     struct rig r;
-    rig_init_with(&r, 0xa1, 1, lazy_rig);
-    ivt_ms t = rig_quiet(&r, 5 * IVT_MS_PER_S);
-    uint8_t p[100] = {3};
-    assert_int_equal(gossip_publish(r.g, p, sizeof(p), t), 0);
+    ivt_ms t = rig_one_payload(&r, lazy_rig, 100, 3);
     int count[16] = {0};
     uint64_t fps[16] = {0};
     run_tally(&r, t, t + 10 * IVT_MS_PER_S, count, fps);
@@ -1037,7 +1040,7 @@ TEST(gossip_lazy_push_announces_asks_and_answers)
      * payloads, with no other payload in the datagram (another one is
      * queued: it waits for a round to a member of gossip's choosing). */
     memset(count, 0, sizeof(count));
-    p[0] = 4;
+    uint8_t p[100] = {4};
     assert_int_equal(gossip_publish(r.g, p, sizeof(p), t), 0);
     receive_fp(&r, GOSSIP_MSG_IWANT, fp, t);
     struct gossip_packet out[8];
