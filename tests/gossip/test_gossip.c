@@ -675,13 +675,16 @@ TEST(gossip_payload_delivered_once_within_seen_max)
 
 /* An update about member id (generation gen, incarnation 0) in state st,
  * accused by `from` (SUSPECT, DEAD), at port `port`. */
-static size_t member_msg(uint8_t *buf, const uint8_t *id, uint32_t gen, uint8_t st,
-                         const uint8_t *from, uint16_t port)
+/* A member message about id (generation gen, incarnation inc) in state
+ * st, accused by from (or NULL), at port. */
+static size_t member_msg_inc(uint8_t *buf, const uint8_t *id, uint32_t gen, uint32_t inc,
+                             uint8_t st, const uint8_t *from, uint16_t port)
 {
     struct ivt_mpw w;
     ivt_mpw_init_fixed(&w, buf, GOSSIP_MEMBER_MSG_MAX);
     struct gossip_wire_member m = {.id = id,
                                    .gen = gen,
+                                   .inc = inc,
                                    .state = st,
                                    .from = from,
                                    .name = "m",
@@ -690,6 +693,12 @@ static size_t member_msg(uint8_t *buf, const uint8_t *id, uint32_t gen, uint8_t 
     m.addr.port = port;
     gossip_wire_member_msg(&w, &m);
     return w.len;
+}
+
+static size_t member_msg(uint8_t *buf, const uint8_t *id, uint32_t gen, uint8_t st,
+                         const uint8_t *from, uint16_t port)
+{
+    return member_msg_inc(buf, id, gen, 0, st, from, port);
 }
 
 enum { RIG_MSGS_MAX = 160 }; /* a full datagram of the smallest news: 109 IHAVEs */
@@ -1094,19 +1103,8 @@ static void receive_member(struct rig *r, const uint8_t *id, uint32_t inc, uint8
                            const uint8_t *from, ivt_ms now)
 {
     uint8_t body[GOSSIP_MEMBER_MSG_MAX], pkt[GOSSIP_PACKET_MAX];
-    struct ivt_mpw w;
-    ivt_mpw_init_fixed(&w, body, sizeof(body));
-    struct gossip_wire_member m = {.id = id,
-                                   .gen = 1,
-                                   .inc = inc,
-                                   .state = st,
-                                   .from = from,
-                                   .name = "m",
-                                   .name_len = 1,
-                                   .meta = (const uint8_t *)""};
-    m.addr.port = (uint16_t)(id[0] == 0xb2 ? 2 : id[0]);
-    gossip_wire_member_msg(&w, &m);
-    size_t n = craft(r, pkt, body, w.len, ++r->counter);
+    size_t bn = member_msg_inc(body, id, 1, inc, st, from, (uint16_t)(id[0] == 0xb2 ? 2 : id[0]));
+    size_t n = craft(r, pkt, body, bn, ++r->counter);
     struct gossip_addr src = {.port = 2};
     assert_int_equal(gossip_receive(r->g, &src, pkt, n, now), 0);
 }
