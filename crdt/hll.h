@@ -80,7 +80,7 @@ bool crdt_hll_add_hist_rise(uint8_t *reg, uint32_t hist[CRDT_HLL_HIST], unsigned
  * added from its highest values down and stops once every register holds
  * at least the largest value the ids not yet added could offer. A run of
  * c ids costs at most c adds, and a long one about 10 x 2^p (the coupon
- * collector's 2^p ln 2^p, rounded up to a level: at p = 10, 16,384 at most
+ * collector's 2^p ln 2^p, rounded up to a level: at p = 10, 32,768 at most
  * in 5,000 runs of 2^32 ids, docs/evidence.md); one id at a time, 2^32
  * ids cost 2^32. Ids beyond CRDT_HLL_RUN_MAX are not added (no honest
  * count comes near it).

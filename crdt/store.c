@@ -3880,6 +3880,8 @@ static int parse_entity(struct crdt_store *s, const uint8_t **pos, const uint8_t
                 count_class(r, epoch_class(s, epoch));
             continue;
         }
+        /* A format 1 epoch is skipped as an expired one is (the check
+         * pass counted it as old_ids). */
         int cls = s->in_version < CRDT_STORE_VERSION ? 1 : epoch_class(s, epoch);
         struct pcell *pc = cls ? NULL : pcell_find(e, epoch);
         if (!cls && !pc) {
