@@ -24,7 +24,8 @@
  *     record that arrives from a peer is admitted by arriving (crdt/store.h),
  *     so every node that sees an admitted entity contributes its slots,
  *     its earlier local-only evidence included.
- *   - dissemination: every flush interval the store's changed admitted cells are
+ *   - dissemination: at most every flush interval, and only when there is
+ *     some, the store's changed admitted cells are
  *     flushed as absolute-valued deltas and published through gossip,
  *     paced by a token bucket of gossip_bytes_per_s, so bandwidth is bounded
  *     by configuration whatever the traffic; what a lost or skipped delta
@@ -282,15 +283,17 @@ struct node {
     struct crdt_lww *lww;
     struct crdt_hh *hh; /* heavy IPs and devices of the epoch here; NULL: off */
     struct crdt_origin origin;
-    double admit_events; /* th.admit_events, lowered for the fleet size */
+    double admit_events;  /* th.admit_events, lowered for the fleet size */
+    size_t admit_members; /* ... of this many members (SIZE_MAX: recompute) */
 
     /* member changes for the host: a ring of member_changes_max */
     struct node_member_change *mchg;
     uint32_t mchg_head, mchg_len;
     uint64_t mchg_dropped;
 
-    ivt_ms next_flush;
-    bool flushing; /* a flush round still has payloads to publish */
+    ivt_ms next_flush; /* evidence is flushed no sooner (FLUSH_INTERVAL_MS) */
+    bool flushing;     /* a flush round still has payloads to publish */
+    ivt_ms next_roll;  /* when the wall clock reaches the next epoch */
     ivt_ms next_digest;
     ivt_ms next_gc;
     double tokens; /* bytes of evidence we may still publish */
@@ -579,7 +582,6 @@ static void keyop_retry_tick(struct node *n, ivt_ms now)
 
 static struct agg_cache_entry *agg_slot(struct node *n, enum crdt_kind kind, uint64_t h);
 static int heavy_renew(struct node *n);
-static void admit_events_update(struct node *n);
 
 /* Drops the cached counters of one publisher or prefix, if held. */
 static void agg_drop(struct node *n, uint64_t kind, uint64_t hash)
@@ -1036,6 +1038,16 @@ static int app_merge(void *ctx, const uint8_t *p, size_t len)
 
 static void on_member(void *ctx, const struct gossip_member_info *m);
 
+/* The monotonic time at which the wall clock (wall at now) reaches the
+ * start of the epoch after the store's current one: the roll's deadline.
+ * A wall clock that drifts or steps only moves the roll to the tick that
+ * sees the new epoch (node_tick checks the wall, not this). */
+static ivt_ms next_roll(const struct node *n, ivt_ms now, ivt_ms wall)
+{
+    ivt_ms start = ((ivt_ms)crdt_store_epoch(n->store) + 1) * n->cfg.epoch_ms;
+    return start > wall ? now + (start - wall) : now + 1;
+}
+
 int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, ivt_ms now,
              ivt_ms wall)
 {
@@ -1121,8 +1133,9 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
         return rc;
     }
     refresh_keyring_tag(n, now);
-    admit_events_update(n);
+    n->admit_members = SIZE_MAX;
     n->epoch = crdt_store_epoch(n->store);
+    n->next_roll = next_roll(n, now, wall);
     n->next_flush = now + FLUSH_INTERVAL_MS;
     n->next_gc = now + LWW_GC_INTERVAL_MS;
     n->tokens_at = now;
@@ -1158,7 +1171,7 @@ int node_set_thresholds(struct node *n, const struct node_thresholds *th)
         return IVT_EINVAL;
     uint32_t k = n->th.admit_top_k;
     n->th = *th;
-    admit_events_update(n);
+    n->admit_members = SIZE_MAX;
     /* A new size starts a new summary; the same size keeps the epoch's. */
     return th->admit_top_k == k ? 0 : heavy_renew(n);
 }
@@ -1259,6 +1272,7 @@ int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
             crdt_hh_clear_local(n->hh); /* heavy hitters of the epoch */
         n->epoch = crdt_store_epoch(n->store);
     }
+    n->next_roll = next_roll(n, now, wall);
     if (crdt_store_tick_pending(n->store)) {
         /* The roll goes ROLL_STEP records per tick, so a roll where most
          * entities lose evidence never holds the loop for its whole walk. */
@@ -1271,8 +1285,12 @@ int node_tick(struct node *n, ivt_ms now, ivt_ms wall)
         crdt_lww_gc(n->lww, wall);
         n->next_gc = now + LWW_GC_INTERVAL_MS;
     }
-    if (now >= n->next_flush) {
-        admit_events_update(n); /* members come and go */
+    /* A flush round at most every FLUSH_INTERVAL_MS, and only when there
+     * is evidence to publish: a node without new events is not woken for
+     * it (node_next_deadline). The first events after a quiet spell go
+     * out at once; while events keep coming, each round batches the
+     * interval's. */
+    if (now >= n->next_flush && crdt_store_pending(n->store)) {
         n->flushing = true;
         n->next_flush = now + FLUSH_INTERVAL_MS;
     }
@@ -1296,8 +1314,18 @@ ivt_ms node_next_deadline(const struct node *n)
         return n->now; /* a roll or a flush under way: its next piece at once */
     if (n->merge_head && n->next_merge < t)
         t = n->next_merge; /* a queued repair: its next chunk (paced) */
-    if (n->next_flush < t)
+    /* Ticks are asked for only where work is due: at 1,000 simulated
+     * nodes, waking every node every FLUSH_INTERVAL_MS for nothing was
+     * two thirds of its ticks (docs/benchmarks.md, "Session 14"). */
+    if (n->next_flush < t && crdt_store_pending(n->store))
         t = n->next_flush;
+    if (n->next_roll < t)
+        t = n->next_roll;
+    if (n->keyop_retry.active && n->keyop_retry.next_at < t)
+        t = n->keyop_retry.next_at;
+    for (int i = 0; i < DECISION_RESEND_SLOTS; i++)
+        if (n->resend[i].bytes && n->resend[i].next_at < t)
+            t = n->resend[i].next_at;
     /* digest slices only wake the node while there is a backlog */
     if (n->next_digest < t && crdt_store_digest_stale(n->store) > DIGEST_BACKLOG)
         t = n->next_digest;
@@ -1509,12 +1537,16 @@ static int heavy_renew(struct node *n)
 /* admit_events for the present fleet: if every node held an IP's events
  * under T / N, the fleet would hold fewer than T, so admitting at
  * ceil(T / N) loses no IP that crosses T = th_ip_requests. Suspect members
- * still see traffic and count. */
-static void admit_events_update(struct node *n)
+ * still see traffic and count. On the request path: recomputed only when
+ * the member count moved (two counters read). */
+static double admit_events(struct node *n)
 {
-    double a = n->th.admit_events;
     size_t members =
         gossip_member_count(n->g, GOSSIP_ALIVE) + gossip_member_count(n->g, GOSSIP_SUSPECT);
+    if (members == n->admit_members)
+        return n->admit_events;
+    n->admit_members = members;
+    double a = n->th.admit_events;
     if (members == 0)
         members = 1;
     if (a > 0 && n->th.th_ip_requests > 0) {
@@ -1523,6 +1555,7 @@ static void admit_events_update(struct node *n)
             a = pigeon;
     }
     n->admit_events = a;
+    return a;
 }
 
 /* Which local signal admits the IP or device of kind in this event, if
@@ -1542,7 +1575,8 @@ static int admit_reason(struct node *n, enum crdt_kind kind, const struct event_
         return -1;
     double events =
         (double)(v.local[CNT_REQUESTS] + v.local[CNT_IMPRESSIONS] + v.local[CNT_CLICKS]);
-    if (n->admit_events > 0 && events >= n->admit_events)
+    double admit = admit_events(n);
+    if (admit > 0 && events >= admit)
         return NODE_ADMIT_EVENTS;
     /* A local-only record holds this node's evidence alone: its distinct
      * counts are local counts. */

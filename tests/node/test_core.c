@@ -878,6 +878,72 @@ TEST(node_flush_round_spreads_over_ticks)
     node_delete(n);
 }
 
+/* A node asks its host for a tick only when something is due: an idle
+ * node (most of a large fleet, most of the time) is not woken every flush
+ * interval for nothing, yet the epoch roll, a decision's resend and new
+ * evidence still get their ticks. The first events after a quiet spell go
+ * out at once; events right behind them wait for the flush interval. */
+TEST(node_asks_for_ticks_only_when_work_is_due)
+{
+    (void)state;
+    if (sodium_init() < 0)
+        fail();
+    struct node_config cfg;
+    test_config(&cfg, 1, NULL);
+    cfg.profile = NODE_PROFILE_WAN; /* probes every 5 s: the node's own deadlines show */
+    cfg.admit_all = true;
+    cfg.epoch_ms = 60000;
+    struct node *n = 0;
+    ivt_ms wall0 = WALL0 + 58500; /* the next epoch starts 1.5 s from now */
+    assert_int_equal(node_new(&n, &cfg, 1, 0, wall0), 0);
+    assert_int_equal(node_tick(n, 0, wall0), 0);
+    /* Idle: the node's deadline is its gossip's or the epoch roll's,
+     * whichever is sooner, never the 200 ms flush grid. */
+    ivt_ms now = 0;
+    int ticks = 0;
+    while (now < 3000) {
+        ivt_ms roll = now < 1500 ? 1500 : 61500;
+        ivt_ms gd = gossip_next_deadline(node_gossip(n));
+        ivt_ms d = node_next_deadline(n);
+        assert_int_equal(d, gd < roll ? gd : roll);
+        assert_true(d > now);
+        now = d;
+        assert_int_equal(node_tick(n, now, wall0 + now), 0);
+        ticks++;
+    }
+    assert_true(ticks < 15); /* the flush grid alone: 15 */
+    ivt_ms t = now;
+    /* A decision is published now and resent 2 s later. */
+    struct node_stats st;
+    assert_int_equal(node_decide(n, NODE_ENT_IP, "198.51.100.7", 12, NODE_ACT_BAN, IVT_MS_PER_HOUR,
+                                 "test", t, wall0 + t),
+                     0);
+    assert_true(node_next_deadline(n) <= t + 2000);
+    assert_int_equal(node_tick(n, t + 2000, wall0 + t + 2000), 0);
+    node_get_stats(n, &st);
+    assert_int_equal(st.decision_resends, 1);
+
+    /* Evidence after a quiet spell: flushed at once. */
+    t += 2500;
+    struct node_event ev = ev_of("81.2.69.1", HUMAN_UA, NULL, NULL);
+    assert_int_equal(node_observe(n, &ev, t, wall0 + t), 0);
+    assert_true(node_next_deadline(n) <= t);
+    assert_int_equal(node_tick(n, t, wall0 + t), 0);
+    node_get_stats(n, &st);
+    assert_int_equal(st.deltas_sent, 1);
+    /* The next event waits for the interval: one payload per round. */
+    ev = ev_of("81.2.69.2", HUMAN_UA, NULL, NULL);
+    assert_int_equal(node_observe(n, &ev, t + 50, wall0 + t + 50), 0);
+    assert_true(node_next_deadline(n) <= t + 200);
+    assert_int_equal(node_tick(n, t + 50, wall0 + t + 50), 0);
+    node_get_stats(n, &st);
+    assert_int_equal(st.deltas_sent, 1);
+    assert_int_equal(node_tick(n, t + 200, wall0 + t + 200), 0);
+    node_get_stats(n, &st);
+    assert_int_equal(st.deltas_sent, 2);
+    node_delete(n);
+}
+
 /* A snapshot written in steps (node_snapshot_step, as the daemon saves a
  * step per loop turn) restores the same evidence as one written at once,
  * events between the steps included as of their step; a format-1 file
