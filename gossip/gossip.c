@@ -80,6 +80,16 @@ enum {
      * to 1/6 of what spreading that growth cost this node (~55 bytes an
      * update times the retransmit limit, 12 at 100 nodes, 20 at 10,000). */
     GROWTH_SYNC_SHARE = 4,
+    /* A join storm: a member new to us, learned while our membership queue
+     * holds an update for at least 1/this of our members (and we know at
+     * least STORM_MEMBERS_MIN), is sent retransmit_mult times, not the
+     * whole limit (enqueue_news). */
+    STORM_QUEUE_SHARE = 8,
+    STORM_MEMBERS_MIN = 64,
+    /* gossip__pull_again: a pull that brought 1/this of the view or more
+     * is repeated this many probe intervals later */
+    PULL_AGAIN_SHARE = 1024,
+    PULL_AGAIN_PROBES = 10,
     REAP_PERIOD_MS = 60 * IVT_MS_PER_S, /* tombstone expiry is checked this often */
     SEEN_MIN = 64,                      /* smallest payload-dedup memory */
     /* Lazy push (app_eager): IWANTs remembered, so the announcements of
@@ -820,8 +830,10 @@ static void q_remove(struct gossip *g, struct gossip_queue *q, uint32_t s)
         if (q->members) {
             /* The end of a busy period: what we spread is spread, and what
              * gossip did not bring us by now it will not bring. */
-            if ((uint64_t)g->grown * GROWTH_SYNC_SHARE >= g->n_mem && g->grown)
+            if ((uint64_t)g->grown * GROWTH_SYNC_SHARE >= g->n_mem && g->grown) {
                 g->next_sync = g->now;
+                g->sync_again = false;
+            }
             g->grown = 0;
             /* Drained (a join's backlog of an update per member, say): give
              * the slots back; a simulator holds N of these queues. */
@@ -888,6 +900,37 @@ static void enqueue_member(struct gossip *g, uint32_t idx, const uint8_t *from)
     uint8_t buf[GOSSIP_MEMBER_MSG_MAX];
     it->len = (uint16_t)encode_member(g, idx, g->mem[it->u.m.from].id, buf);
     q_link(q, s);
+}
+
+/*
+ * Queues the alive update of a member new to us. In a join storm (our
+ * membership queue holds an update for an eighth of our members or more:
+ * a cluster forming, or many new hosts joining at once) it gets
+ * retransmit_mult sends, not retransmit_mult x ceil(log10 N): it starts
+ * at the limit less those, behind every fresher update (fewest sent go
+ * first, so failure news still leads). A forming cluster spreads N joins
+ * to N nodes, and at the full limit each reception was one of 12-20
+ * copies: fewer sends took a third off a 3,000-node simulation's CPU
+ * (docs/benchmarks.md, "Session 14"). The price is Demers' residue
+ * (e^-4 of the pairs, about 2 %), which anti-entropy takes back: a node's
+ * push-pull that brings members it lacked is repeated (pushpull.c,
+ * gossip__pull_again), so the pulls go on while they find news.
+ * Updates about members we know, suspicions, deaths and refutations keep
+ * the full limit. docs/gossip.md, "Join storms".
+ */
+static void enqueue_news(struct gossip *g, uint32_t idx)
+{
+    enqueue_member(g, idx, NULL);
+    int32_t s = g->mem[idx].qslot;
+    if (s < 0 || g->n_mem < STORM_MEMBERS_MIN || (uint64_t)g->mq.n * STORM_QUEUE_SHARE < g->n_mem)
+        return;
+    uint32_t lim = retransmit_limit(g, &g->mq);
+    if (lim <= g->cfg.retransmit_mult)
+        return;
+    q_unlink(&g->mq, (uint32_t)s);
+    g->mq.it[s].transmits = (uint8_t)(lim - g->cfg.retransmit_mult);
+    q_link(&g->mq, (uint32_t)s);
+    g->st.storm_updates++;
 }
 
 /* Payload dedup: a fingerprint of (origin, generation, seq) in one of two
@@ -1546,7 +1589,7 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w,
          * limit). What was still spreading when we joined comes again
          * from the seed a few seconds later (pushpull.c). */
         if (!g->join_merge)
-            enqueue_member(g, (uint32_t)idx, NULL);
+            enqueue_news(g, (uint32_t)idx);
         if (src)
             g->grown++;
         notify(g, (uint32_t)idx, true);
@@ -1671,6 +1714,24 @@ void gossip__merge_remote(struct gossip *g, const struct gossip_wire_member *w, 
         c.from = self_id;
     }
     apply(g, &c, NULL, now);
+}
+
+/*
+ * Anti-entropy that keeps going while it finds news: a push-pull that
+ * brought at least 1/PULL_AGAIN_SHARE of our view (one member below
+ * PULL_AGAIN_SHARE members) is followed by another with a random member
+ * PULL_AGAIN_PROBES probe intervals later, unless one is already due.
+ * Demers' pull: a node missing a share r of the members misses r^2 after
+ * one more pull, so the residue a join storm's fewer sends leave
+ * (enqueue_news, about 2 % of the pairs) is gone in two or three rounds.
+ * In a settled cluster a pull brings nothing, and nothing repeats.
+ */
+void gossip__pull_again(struct gossip *g, uint32_t added, ivt_ms now)
+{
+    if (!added || (uint64_t)added * PULL_AGAIN_SHARE < g->n_mem || g->next_sync != IVT_MS_NEVER)
+        return;
+    g->next_sync = now + PULL_AGAIN_PROBES * g->cfg.probe_interval;
+    g->sync_again = true;
 }
 
 /* ---- receive ------------------------------------------------------------- */
@@ -2393,9 +2454,14 @@ int gossip_tick(struct gossip *g, ivt_ms now)
          * hear it from fewer spreaders than the cluster has members. */
         uint32_t t;
         if (!g->leaving && random_members(g, &t, 1, -1, IVT_MS_NEVER) == 1 &&
-            gossip__stream_open(g, &g->mem[t].addr, false, now) == 0)
-            g->st.syncs_after_growth++;
+            gossip__stream_open(g, &g->mem[t].addr, false, now) == 0) {
+            if (g->sync_again)
+                g->st.pulls_again++;
+            else
+                g->st.syncs_after_growth++;
+        }
         g->next_sync = IVT_MS_NEVER;
+        g->sync_again = false;
     }
     if (now >= g->next_resync) {
         /* The other seeds now (so two clusters whose seeds were each

@@ -323,6 +323,8 @@ struct gossip_stats {
     uint64_t app_wants_overflow; /* announcements not followed up: the pending list was full */
     uint64_t pushpull_started, pushpull_completed, pushpull_failed;
     uint64_t syncs_after_growth; /* push-pulls when gossip had grown the view (docs/gossip.md) */
+    uint64_t storm_updates; /* members new to us queued with retransmit_mult sends (a join storm) */
+    uint64_t pulls_again;   /* push-pulls repeated because the last one brought members we lacked */
     uint64_t streams_rejected;   /* frames that failed to open or decode */
     uint64_t resurrections_held; /* push-pull claims of life for a tombstone, not applied */
     uint64_t nomem;   /* state dropped for want of memory: a member, a queued update, a timer */

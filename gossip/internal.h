@@ -198,6 +198,7 @@ struct gossip {
      * was last empty: when it empties and they are a large share of the
      * view, we push-pull once (the residue of the news we just spread). */
     uint32_t grown;
+    bool sync_again; /* next_sync was set by gossip__pull_again */
 
     ivt_ms next_probe, next_gossip, next_pushpull, next_reconnect, next_reap;
     ivt_ms next_sync;             /* that push-pull, or IVT_MS_NEVER */
@@ -240,6 +241,9 @@ void gossip__wire_member(const struct gossip *g, uint32_t idx, struct gossip_wir
 int gossip__reserve(struct gossip *g, uint32_t extra);
 /* A member as push-pull reported it: may only lower trust in others. */
 void gossip__merge_remote(struct gossip *g, const struct gossip_wire_member *m, ivt_ms now);
+/* A push-pull (not our join's) added `added` members we lacked: one more
+ * with a random member soon, if it was a share of our view worth it. */
+void gossip__pull_again(struct gossip *g, uint32_t added, ivt_ms now);
 /* The AEAD nonce of the message whose header carries counter: our (id,
  * generation, counter). Each counter is used once: the caller raises
  * g->counter past it. */

@@ -440,12 +440,16 @@ static int merge_entries(struct gossip *g, const uint8_t **pos, const uint8_t *e
     if (ivt_mp_read_array(pos, end, &n))
         return IVT_EPROTO;
     gossip__reserve(g, n); /* on failure, member_add grows (or fails) one by one */
+    uint32_t before = g->n_mem;
     for (uint32_t i = 0; i < n; i++) {
         struct gossip_wire_member m;
         if (gossip_wire_full_entry_decode(pos, end, &m))
             return IVT_EPROTO;
         gossip__merge_remote(g, &m, now);
     }
+    /* Members are only added here (a reap runs from gossip_tick). */
+    if (!g->join_merge && g->n_mem > before)
+        gossip__pull_again(g, g->n_mem - before, now);
     return 0;
 }
 

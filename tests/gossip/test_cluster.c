@@ -127,6 +127,52 @@ TEST(gossip_cluster_100_join_through_one_seed)
     done(c, &w);
 }
 
+/* Membership bytes sent, summed over the cluster; and the two join-storm
+ * counters (docs/gossip.md, "Join storms"). */
+static void storm_totals(struct sim_cluster *c, uint64_t *bytes, uint64_t *storm, uint64_t *again)
+{
+    *bytes = *storm = *again = 0;
+    for (uint32_t i = 0; i < c->n; i++) {
+        struct gossip_stats st;
+        gossip_get_stats(c->g[i], &st);
+        *bytes += st.bytes_membership;
+        *storm += st.storm_updates;
+        *again += st.pulls_again;
+    }
+}
+
+/* A join storm: 300 nodes join through one seed at once, so every node's
+ * membership queue holds news of a large share of the cluster. A member
+ * new to a node is then sent retransmit_mult (4) times, not 4 x
+ * ceil(log10 301) = 12: the cluster forms on about half the membership
+ * bytes (155-161 a pair of nodes over seeds 1-6, 301 with every update at
+ * the full limit), and the pairs the fewer sends miss are pulled in by
+ * push-pulls repeated while they bring news (105-132 of them). Once the
+ * cluster is settled no pull repeats. */
+TEST(gossip_cluster_join_storm_sends_news_fewer_times_and_pulls_the_rest)
+{
+    (void)state;
+    uint32_t n = 300;
+    struct watch w;
+    struct sim_cluster *c = cluster(n, ivt_test_seed() + 71, &w);
+    sim_cluster_join_all(c, 0);
+    assert_true(sim_net_wait(c->net, full, c, 500, 60 * IVT_MS_PER_S));
+    sim_net_run_for(c->net, 30 * IVT_MS_PER_S); /* the queues drain */
+    uint64_t bytes, storm, again;
+    storm_totals(c, &bytes, &storm, &again);
+    double per_pair = (double)bytes / ((double)n * (n - 1));
+    assert_true(storm >= (uint64_t)n * n / 4);
+    assert_true(again >= 1);
+    assert_true(per_pair < 220); /* bytes: about 155-160, and 301 at the full limit */
+    sim_net_run_for(c->net, 120 * IVT_MS_PER_S);
+    uint64_t again2;
+    storm_totals(c, &bytes, &storm, &again2);
+    assert_int_equal(again2, again);
+    assert_true(sim_cluster_full(c));
+    assert_int_equal(w.healthy_dead, 0);
+    done(c, &w);
+}
+
 struct dead_ctx {
     struct sim_cluster *c;
     uint32_t target;
