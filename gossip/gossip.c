@@ -2508,11 +2508,15 @@ ivt_ms gossip_next_deadline(const struct gossip *g)
                 t = min_ms(t, g->probe.indirect_at);
         }
     }
-    /* Gossip rounds only matter when there is something to say; payloads
-     * alone say it once they fill a datagram or one has waited long enough. */
-    if (g->mq.n || (g->aq.n && app_full(g))) {
+    /* Gossip rounds only matter when there is something to say and someone
+     * to say it to (a node alone kept waking every round for its own
+     * alive update); payloads alone say it once they fill a datagram or
+     * one has waited long enough. A member's arrival comes with a receive,
+     * after which the host asks for the deadline again. */
+    bool peers = g->n_mem > 1;
+    if (peers && (g->mq.n || (g->aq.n && app_full(g)))) {
         t = min_ms(t, g->next_gossip);
-    } else if (g->aq.n) {
+    } else if (peers && g->aq.n) {
         ivt_ms last_round = g->app_due - g->cfg.gossip_interval;
         t = min_ms(t, last_round > g->next_gossip ? last_round : g->next_gossip);
     }

@@ -408,6 +408,42 @@ TEST(gossip_refutes_suspicion_about_itself)
     gossip_delete(r.g);
 }
 
+/* A node alone asks its host for no gossip rounds: its own alive update
+ * (queued by a tag change) has nobody to go to, and it was woken every
+ * gossip interval for it. The first member to appear gets it at the next
+ * round. */
+TEST(gossip_alone_asks_for_no_rounds)
+{
+    (void)state;
+    struct rig r;
+    rig_init(&r);
+    const uint8_t tags[] = {0x80}; /* an empty msgpack map */
+    assert_int_equal(gossip_set_meta(r.g, tags, sizeof(tags), 0), 0);
+    struct gossip_packet out[16];
+    ivt_ms now = 0;
+    int ticks = 0;
+    while (now < 3000) {
+        ivt_ms next = gossip_next_deadline(r.g);
+        assert_true(next > now);
+        now = next;
+        assert_int_equal(gossip_tick(r.g, now), 0);
+        assert_int_equal(gossip_outbox(r.g, out, 16), 0);
+        ticks++;
+    }
+    assert_true(ticks <= 4); /* the probe timer, once a second; rounds: 15 */
+    /* A member arrives: a round tells it within a gossip interval. */
+    struct gossip_addr from = {.port = 2};
+    uint8_t body[GOSSIP_MEMBER_MSG_MAX], pkt[GOSSIP_PACKET_MAX];
+    size_t n = craft(&r, pkt, body, alive_msg(body, r.peer, 0), 1);
+    ivt_ms t0 = now;
+    assert_int_equal(gossip_receive(r.g, &from, pkt, n, t0), 0);
+    now = gossip_next_deadline(r.g);
+    assert_true(now <= t0 + 200);
+    assert_int_equal(gossip_tick(r.g, now), 0);
+    assert_true(gossip_outbox(r.g, out, 16) >= 1);
+    gossip_delete(r.g);
+}
+
 TEST(gossip_probe_failure_suspects_then_declares_dead)
 {
     (void)state;
