@@ -365,6 +365,8 @@ static int m_score(void *ctx, struct ivtd_rpc_call *call)
     ivtd_hist_observe(&d->score_hist, (uv_hrtime() - t0) / 1000);
     if (rc)
         return ivtd_rpc_fail(call, rc, "score: %s", ivt_strerror(rc));
+    if (observe)
+        ivtd_rearm(d);
     write_score(call->out, &s);
     return 0;
 }
@@ -425,6 +427,8 @@ static int m_observe(void *ctx, struct ivtd_rpc_call *call)
             }
         }
     }
+    if (accepted)
+        ivtd_rearm(d);
     struct ivt_mpw *w = call->out;
     ivt_mpw_map(w, 3);
     kv_uint(w, "accepted", accepted);

@@ -455,6 +455,22 @@ void ivtd_pump(struct ivtd *d)
     uv_timer_start(&d->tick, on_tick, delay, 0);
 }
 
+void ivtd_rearm(struct ivtd *d)
+{
+    /* A tick due within a flush interval flushes what was just observed
+     * soon enough; the node's deadline is computed only past that (an
+     * idle node's first events). */
+    if (!d->node || (uv_is_active((uv_handle_t *)&d->tick) &&
+                     uv_timer_get_due_in(&d->tick) <= IVTD_REARM_SLACK_MS))
+        return;
+    ivt_ms deadline = node_next_deadline(d->node), now = ivtd_now(d);
+    if (deadline == IVT_MS_NEVER)
+        return;
+    uint64_t delay = deadline > now ? (uint64_t)(deadline - now) : 0;
+    if (!uv_is_active((uv_handle_t *)&d->tick) || delay < uv_timer_get_due_in(&d->tick))
+        uv_timer_start(&d->tick, on_tick, delay, 0);
+}
+
 /* The record slab's next bytes to write (a filling store writes it front
  * to back): faulted in off the loop, as the pools' chunks are
  * (node/hugemem.h), so no update clears a huge page of it. */

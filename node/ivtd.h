@@ -27,8 +27,11 @@ enum {
     /* Member changes the core keeps between two pumps: a join storm of a
      * large fleet may pass more in one turn; the rest are counted. */
     IVTD_MEMBER_CHANGES = 256,
-    IVTD_RXBUF = 65536,       /* a UDP datagram of any size fits; the core drops oversize */
-    IVTD_STREAM_CHUNK = 65536 /* push-pull bytes moved per read or write */
+    IVTD_RXBUF = 65536,        /* a UDP datagram of any size fits; the core drops oversize */
+    IVTD_STREAM_CHUNK = 65536, /* push-pull bytes moved per read or write */
+    /* ivtd_rearm: a tick due this soon is left as it is (the node's
+     * evidence flush interval: events observed now go out by then) */
+    IVTD_REARM_SLACK_MS = 200
 };
 
 struct ivtd_stream;
@@ -105,6 +108,11 @@ ivt_ms ivtd_now(const struct ivtd *d);
 /* After any call into the core: send its datagrams, open the push-pull
  * connections it asks for, move stream bytes, re-arm the deadline timer. */
 void ivtd_pump(struct ivtd *d);
+/* After an API call that gave the node events: brings the tick forward
+ * if the node now wants one sooner (evidence to flush after a quiet
+ * spell). Cheap on the request path: nothing to do while a tick is due
+ * within IVTD_REARM_SLACK_MS. */
+void ivtd_rearm(struct ivtd *d);
 
 /* Saves the keyring file if the keyring changed since the last save. */
 void ivtd_save_keyring(struct ivtd *d);

@@ -95,6 +95,14 @@ static void cluster_start_rules(struct cluster *c, uint32_t count, const struct 
     }
 }
 
+/* Node i observes ev at t, and, as a host does after an API call, runs
+ * its timer again (the node may want a tick sooner: evidence to flush). */
+static void observe_at(struct cluster *c, uint32_t i, const struct node_event *ev, ivt_ms t)
+{
+    assert_int_equal(node_observe(c->n[i], ev, t, WALL0 + t), 0);
+    sim_net_poke(c->net, i);
+}
+
 static void cluster_stop(struct cluster *c)
 {
     sim_net_delete(c->net);
@@ -179,7 +187,7 @@ TEST(node_cluster_evidence_at_a_scores_at_c)
     ip_requests_threshold(&c, 50);
     ivt_ms t = sim_net_now(c.net);
     for (int j = 0; j < 100; j++)
-        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+        observe_at(&c, 0, &ev, t);
     struct node_score s;
     assert_int_equal(node_score(c.n[2], &s, &ev, false, t, WALL0 + t), 0);
     assert_int_equal(s.verdict, NODE_VERDICT_OK);
@@ -209,7 +217,7 @@ TEST(node_cluster_evidence_published_by_its_observer_only)
     ivt_ms t = sim_net_now(c.net);
     /* in separate flush intervals: the later deltas carry no key */
     for (int j = 0; j < 10; j++) {
-        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+        observe_at(&c, 0, &ev, t);
         sim_net_run_until(c.net, t + 500);
         t = sim_net_now(c.net);
     }
@@ -340,11 +348,11 @@ TEST(node_cluster_evidence_behind_an_oversize_record_still_flows)
     for (int j = 0; j < 400; j++) {
         ev.ua_len = (size_t)snprintf(ua, sizeof(ua), "agent-%d", j);
         ev.ua = ua;
-        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+        observe_at(&c, 0, &ev, t);
     }
     ev = bot_event("203.0.113.50");
     for (int j = 0; j < 100; j++)
-        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+        observe_at(&c, 0, &ev, t);
     pred_ip = "203.0.113.50";
     pred_want = 100;
     /* Well before the next push-pull (30 s on lan) the records queued
@@ -540,8 +548,8 @@ TEST(node_cluster_partition_heals_to_equal_evidence)
     struct node_event ev = bot_event("192.0.2.77");
     ivt_ms t = sim_net_now(c.net);
     for (int j = 0; j < 20; j++) {
-        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
-        assert_int_equal(node_observe(c.n[3], &ev, t, WALL0 + t), 0);
+        observe_at(&c, 0, &ev, t);
+        observe_at(&c, 3, &ev, t);
     }
     sim_net_run_for(c.net, 5000);
     assert_true(fleet_requests(c.n[1], "192.0.2.77") == 20);
@@ -597,11 +605,11 @@ TEST(node_cluster_large_repair_arrives_whole)
         char ip[32];
         snprintf(ip, sizeof(ip), "10.1.%u.%u", i / 250, i % 250);
         struct node_event ev = bot_event(ip);
-        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+        observe_at(&c, 0, &ev, t);
         ev.ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64)";
         ev.ua_len = strlen(ev.ua);
         ev.kind = NODE_EV_IMPRESSION;
-        assert_int_equal(node_observe(c.n[0], &ev, t, WALL0 + t), 0);
+        observe_at(&c, 0, &ev, t);
     }
     struct node_stats st;
     node_get_stats(c.n[0], &st);
@@ -635,11 +643,11 @@ static bool knows(struct node *n, enum node_entity_kind kind, const char *key)
     return r.known;
 }
 
-static void observe_at(struct cluster *c, uint32_t i, struct node_event ev, int times)
+static void observe_times(struct cluster *c, uint32_t i, struct node_event ev, int times)
 {
     ivt_ms t = sim_net_now(c->net);
     for (int j = 0; j < times; j++)
-        assert_int_equal(node_observe(c->n[i], &ev, t, WALL0 + t), 0);
+        observe_at(c, i, &ev, t);
 }
 
 TEST(node_cluster_admission_gossips_signals_not_one_offs)
@@ -659,14 +667,14 @@ TEST(node_cluster_admission_gossips_signals_not_one_offs)
     struct node_event human = bot_event("81.2.69.1");
     human.device = "dev-human";
     human.device_len = strlen(human.device);
-    observe_at(&c, 0, human, 1);
+    observe_times(&c, 0, human, 1);
     struct node_event crawler = bot_event("81.2.69.2");
     crawler.ua = "Mozilla/5.0 (compatible; Googlebot/2.1)";
     crawler.ua_len = strlen(crawler.ua);
-    observe_at(&c, 0, crawler, 1);
-    observe_at(&c, 0, bot_event("1.44.96.7"), 1); /* a data-center address */
-    observe_at(&c, 0, bot_event("81.2.69.3"), 5); /* at admit_events */
-    observe_at(&c, 0, bot_event("81.2.69.4"), 4); /* one short */
+    observe_times(&c, 0, crawler, 1);
+    observe_times(&c, 0, bot_event("1.44.96.7"), 1); /* a data-center address */
+    observe_times(&c, 0, bot_event("81.2.69.3"), 5); /* at admit_events */
+    observe_times(&c, 0, bot_event("81.2.69.4"), 4); /* one short */
 
     pred_ip = "81.2.69.3";
     pred_want = 5;
@@ -695,15 +703,15 @@ TEST(node_cluster_admitted_at_a_contributed_by_b)
     cluster_start(&c, 3);
     assert_true(sim_net_wait(c.net, all_alive, &c, 100, 30000));
     /* b (n1) sees the address twice, under every threshold: local only */
-    observe_at(&c, 1, bot_event("81.2.69.9"), 2);
+    observe_times(&c, 1, bot_event("81.2.69.9"), 2);
     sim_net_run_for(c.net, 2000);
     assert_false(knows(c.n[0], NODE_ENT_IP, "81.2.69.9"));
     /* a (n0) sees it with two user agents: admitted there */
     struct node_event ev = bot_event("81.2.69.9");
-    observe_at(&c, 0, ev, 1);
+    observe_times(&c, 0, ev, 1);
     ev.ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64)";
     ev.ua_len = strlen(ev.ua);
-    observe_at(&c, 0, ev, 1);
+    observe_times(&c, 0, ev, 1);
     /* b's earlier evidence joins once the admission reaches it */
     pred_ip = "81.2.69.9";
     pred_want = 4;
@@ -753,13 +761,13 @@ TEST(node_cluster_distinct_counts_local_beside_fleet)
         struct node_event ev = bot_event(at0[k]);
         ev.device = "dev-rot";
         ev.device_len = 7;
-        observe_at(&c, 0, ev, 1);
+        observe_times(&c, 0, ev, 1);
     }
     for (int k = 0; k < 2; k++) {
         struct node_event ev = bot_event(at1[k]);
         ev.device = "dev-rot";
         ev.device_len = 7;
-        observe_at(&c, 1, ev, 1);
+        observe_times(&c, 1, ev, 1);
     }
     assert_true(sim_net_wait(c.net, four_ips_everywhere, &c, 50, 10000));
     assert_true(device_ips(&c, 0).local == 3);
@@ -807,16 +815,16 @@ TEST(node_cluster_shared_evidence_converges_digests_equal)
         /* a few one-offs each: local only */
         for (int k = 0; k < 5; k++) {
             snprintf(ip, sizeof(ip), "10.%u.0.%d", i, k);
-            observe_at(&c, i, bot_event(ip), 1);
+            observe_times(&c, i, bot_event(ip), 1);
         }
         /* and addresses every node admits: two user agents here */
         for (int k = 0; k < 5; k++) {
             snprintf(ip, sizeof(ip), "10.9.%u.%d", i, k);
             struct node_event ev = bot_event(ip);
-            observe_at(&c, i, ev, 1);
+            observe_times(&c, i, ev, 1);
             ev.ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64)";
             ev.ua_len = strlen(ev.ua);
-            observe_at(&c, i, ev, 1);
+            observe_times(&c, i, ev, 1);
         }
     }
     assert_false(same_fingerprint(&c));
