@@ -52,6 +52,8 @@ TEST(node_api_observe_reports_errors_by_index)
     struct ivtd *d = calloc(1, sizeof(*d));
     assert_non_null(d);
     d->loop = &loop;
+    /* the node's tick timer: observe brings it forward (ivtd_rearm) */
+    assert_int_equal(uv_timer_init(&loop, &d->tick), 0);
     struct node_config nc;
     node_config_defaults(&nc);
     uint8_t key[GOSSIP_KEY_LEN] = {1};
@@ -124,7 +126,12 @@ TEST(node_api_observe_reports_errors_by_index)
 
     ivt_mpw_destroy(&in);
     ivt_mpw_destroy(&out);
+    /* The first events of an idle node asked for a tick at once. */
+    assert_true(uv_is_active((uv_handle_t *)&d->tick));
+    assert_int_equal(uv_timer_get_due_in(&d->tick), 0);
+    uv_close((uv_handle_t *)&d->tick, NULL);
+    uv_run(&loop, UV_RUN_NOWAIT);
     node_delete(d->node);
     free(d);
-    uv_loop_close(&loop);
+    assert_int_equal(uv_loop_close(&loop), 0);
 }
