@@ -222,6 +222,7 @@ int main(int argc, char **argv)
     }
     if (sodium_init() < 0)
         return EXIT_ERROR;
+    sim_process_setup();
     struct sim_scenario sc;
     char err[1024] = "";
     if (sim_scenario_load(&sc, o.scenario, err, sizeof(err))) {

@@ -30,6 +30,9 @@
  */
 #include "sim/world.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1100,6 +1103,20 @@ static int plan_joins(struct sim_world *w, uint32_t *extra)
         }
     }
     return 0;
+}
+
+/* Above a full membership queue's items at 16,384 slots (393 kB, drained
+ * and refilled, which a mapping would fault in again each time) and below
+ * a member table of 8,192 members (720 kB, which only grows). Measured at
+ * 10,000 nodes: max RSS 15.6 -> 14.2 GB, CPU 415 -> 422 s (at 256 kB:
+ * 13.9 GB but 429 s, the queues' pages faulted again and again). */
+enum { SIM_MMAP_THRESHOLD = 600 * 1024 };
+
+void sim_process_setup(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, SIM_MMAP_THRESHOLD);
+#endif
 }
 
 int sim_world_new(struct sim_world **out, const struct sim_scenario *sc,

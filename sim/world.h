@@ -25,6 +25,19 @@ struct node_rules;
 struct sim_core_ops;
 
 /*
+ * Process-wide settings for a program that hosts worlds (ivtsim, the
+ * benchmarks), called once before the first world: glibc's mmap
+ * threshold is fixed at SIM_MMAP_THRESHOLD, so every member table of a
+ * large fleet gets its own mapping and grows by mremap, without a copy
+ * and without leaving its old pages in the heap. glibc's own threshold
+ * rises as large chunks are freed (up to 32 MB), and then the tables grew
+ * in the heap, each doubling leaving a hole that stays resident: 1.4 GB
+ * of a 10,000-node run's 15.6 (docs/benchmarks.md, "Session 14"). Does
+ * nothing with other C libraries.
+ */
+void sim_process_setup(void);
+
+/*
  * Builds the world at simulated time 0: nodes are scheduled to start over
  * the scenario's join span. core is what each node runs (sim/internal.h:
  * the node core, or bare gossip for membership-only runs). sc, data and rules must outlive the
