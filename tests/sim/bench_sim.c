@@ -6,7 +6,7 @@
  * the targets are stated in; wall time on a shared machine is not) and
  * simulator events per CPU second, and the process's max RSS so far (run a
  * row alone for its own figure; sim_fleet_10000_membership runs only when
- * named in full (BX: about 7 minutes and 14.2 GB): issue 4 bounds
+ * named in full (BX: about 7 minutes and 14.5 GB): issue 4 bounds
  * the 10,000-node run at 16 GB). Needs IVT_ROOT (or the repository as the
  * working directory) for sim/data and node/data.
  */
@@ -103,7 +103,7 @@ BENCH(sim_fleet_1000_membership)
 }
 
 /* Issue 4's largest figure: 10,000 nodes, under 5 minutes of CPU and
- * 16 GB. 422 s of CPU and 14.2 GB on the 2-core VM as of session 14
+ * 16 GB. 422 s of CPU and 14.5 GB on the 2-core VM as of session 14
  * (docs/benchmarks.md). */
 BENCH(sim_fleet_10000_membership)
 {
