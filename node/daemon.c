@@ -413,6 +413,22 @@ static void log_member_changes(struct ivtd *d)
     }
 }
 
+/* The tick timer at the node's next deadline (stopped when it has none);
+ * sooner_only: only if that is earlier than the timer already set. */
+static void tick_arm(struct ivtd *d, bool sooner_only)
+{
+    bool armed = uv_is_active((uv_handle_t *)&d->tick);
+    ivt_ms deadline = node_next_deadline(d->node), now = ivtd_now(d);
+    if (deadline == IVT_MS_NEVER) {
+        if (!sooner_only)
+            uv_timer_stop(&d->tick);
+        return;
+    }
+    uint64_t delay = deadline > now ? (uint64_t)(deadline - now) : 0;
+    if (!sooner_only || !armed || delay < uv_timer_get_due_in(&d->tick))
+        uv_timer_start(&d->tick, on_tick, delay, 0);
+}
+
 void ivtd_pump(struct ivtd *d)
 {
     if (!d->node)
@@ -446,13 +462,7 @@ void ivtd_pump(struct ivtd *d)
         next = s->next;
         stream_flush(s);
     }
-    ivt_ms deadline = node_next_deadline(d->node), now = ivtd_now(d);
-    if (deadline == IVT_MS_NEVER) {
-        uv_timer_stop(&d->tick);
-        return;
-    }
-    uint64_t delay = deadline > now ? (uint64_t)(deadline - now) : 0;
-    uv_timer_start(&d->tick, on_tick, delay, 0);
+    tick_arm(d, false);
 }
 
 void ivtd_rearm(struct ivtd *d)
@@ -460,15 +470,9 @@ void ivtd_rearm(struct ivtd *d)
     /* A tick due within a flush interval flushes what was just observed
      * soon enough; the node's deadline is computed only past that (an
      * idle node's first events). */
-    if (!d->node || (uv_is_active((uv_handle_t *)&d->tick) &&
+    if (d->node && !(uv_is_active((uv_handle_t *)&d->tick) &&
                      uv_timer_get_due_in(&d->tick) <= IVTD_REARM_SLACK_MS))
-        return;
-    ivt_ms deadline = node_next_deadline(d->node), now = ivtd_now(d);
-    if (deadline == IVT_MS_NEVER)
-        return;
-    uint64_t delay = deadline > now ? (uint64_t)(deadline - now) : 0;
-    if (!uv_is_active((uv_handle_t *)&d->tick) || delay < uv_timer_get_due_in(&d->tick))
-        uv_timer_start(&d->tick, on_tick, delay, 0);
+        tick_arm(d, true);
 }
 
 /* The record slab's next bytes to write (a filling store writes it front
