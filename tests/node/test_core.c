@@ -50,8 +50,12 @@ static struct node_rules *test_rules(void)
     return r;
 }
 
+/* A node's configuration for these tests (libsodium initialized: every
+ * node needs it). */
 static void test_config(struct node_config *cfg, uint8_t who, const struct node_rules *rules)
 {
+    if (sodium_init() < 0)
+        fail();
     node_config_defaults(cfg);
     memset(cfg->id, who, sizeof(cfg->id));
     cfg->generation = 1;
@@ -68,8 +72,6 @@ static void test_config(struct node_config *cfg, uint8_t who, const struct node_
 
 static struct node *test_node(uint8_t who, const struct node_rules *rules)
 {
-    if (sodium_init() < 0)
-        fail();
     struct node_config cfg;
     test_config(&cfg, who, rules);
     struct node *n = 0;
@@ -842,8 +844,6 @@ TEST(node_epoch_roll_in_pieces)
 TEST(node_flush_round_spreads_over_ticks)
 {
     (void)state;
-    if (sodium_init() < 0)
-        fail();
     struct node_config cfg;
     test_config(&cfg, 1, NULL);
     cfg.admit_all = true;
@@ -886,8 +886,6 @@ TEST(node_flush_round_spreads_over_ticks)
 TEST(node_asks_for_ticks_only_when_work_is_due)
 {
     (void)state;
-    if (sodium_init() < 0)
-        fail();
     struct node_config cfg;
     test_config(&cfg, 1, NULL);
     cfg.profile = NODE_PROFILE_WAN; /* probes every 5 s: the node's own deadlines show */
