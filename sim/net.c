@@ -633,6 +633,7 @@ static void run_event(struct sim_net *n, struct event *e)
         if (h->crashed || e->t != h->tick_at)
             return; /* stale: a newer tick replaced it */
         h->tick_at = IVT_MS_NEVER;
+        n->st.ticks++;
         h->ops->tick(h->h, n->now);
         host_after(n, e->host);
         return;

@@ -62,6 +62,7 @@ struct sim_net_stats {
     uint64_t sent, delivered, lost, blocked, duplicated;
     uint64_t bytes_sent;
     uint64_t streams, stream_bytes, streams_refused;
+    uint64_t ticks; /* host timer callbacks run (a host asks only when work is due) */
 };
 
 /* Returns 0, or IVT_ENOMEM. The clock starts at `start`. */

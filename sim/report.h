@@ -146,6 +146,11 @@ struct sim_summary {
     /* State the gossip cores dropped for want of memory: a run with any is
      * the allocator's, not the protocol's (a process limit, say). */
     uint64_t gossip_nomem;
+    /* Host ticks the network ran; and the gossip cores' join-storm
+     * counters summed (docs/gossip.md, "Join storms"): members new to a
+     * node sent fewer times, push-pulls after the view grew, and pulls
+     * repeated because the last one brought members. */
+    uint64_t ticks, storm_updates, syncs_after_growth, pulls_again;
     struct sim_traffic traffic;
 
     /* convergence */

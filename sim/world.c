@@ -458,6 +458,9 @@ static void add_gossip_stats(struct gossip_stats *sum, struct gossip *g)
     sum->app_wants_unanswered += st.app_wants_unanswered;
     sum->app_wants_overflow += st.app_wants_overflow;
     sum->nomem += st.nomem;
+    sum->storm_updates += st.storm_updates;
+    sum->syncs_after_growth += st.syncs_after_growth;
+    sum->pulls_again += st.pulls_again;
 }
 
 static void stop_host(struct sim_world *w, struct host *h)
@@ -1411,6 +1414,10 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
     s->packets_oversize = w->oversize;
     s->packets_policed = w->bw_dropped;
     s->gossip_nomem = gs.nomem;
+    s->ticks = st.ticks;
+    s->storm_updates = gs.storm_updates;
+    s->syncs_after_growth = gs.syncs_after_growth;
+    s->pulls_again = gs.pulls_again;
 
     /* convergence */
     s->converged_after_s =

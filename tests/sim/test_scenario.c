@@ -214,6 +214,39 @@ TEST(sim_world_feedback_reaches_gossip)
         fail_msg("membership bytes per node per second: %.1f with feedback off, %.1f on", off, on);
 }
 
+/* summary.json reports the join storm's counters and the ticks run: 100
+ * nodes starting within a second make a storm (members new to a node sent
+ * fewer times, pulls repeated while they bring members); 20 nodes, under
+ * the 64 members the rule needs, do not. Either way every node is woken at
+ * least once a probe interval, and far less than every gossip interval
+ * once the cluster is quiet. */
+static void formation_summary(uint32_t nodes, struct sim_summary *sum)
+{
+    char text[160];
+    snprintf(text, sizeof(text),
+             "sim: { seed = 4; nodes = %u; duration_s = 60; join_over_s = 1.0; };\n"
+             "node: { profile = \"lan\"; };\n",
+             nodes);
+    struct sim_scenario sc;
+    parse_text(&sc, text, "storm.cfg");
+    run_to_summary(&sc, sum);
+}
+
+TEST(sim_world_reports_storm_counters_and_ticks)
+{
+    (void)state;
+    struct sim_summary big, small;
+    formation_summary(100, &big);
+    formation_summary(20, &small);
+    assert_true(big.storm_updates > 0);
+    assert_true(big.pulls_again > 0);
+    assert_int_equal(small.storm_updates, 0);
+    /* LAN: a probe a second, gossip rounds every 200 ms while news lasts */
+    assert_true(big.ticks >= 100 * 50);
+    assert_true(big.ticks < 100 * 60 * 5);
+    assert_true(small.ticks >= 20 * 50);
+}
+
 /* A random selection picks among the members of the moment: not a node
  * that has left and lingers before it stops. Eight of ten nodes leave, and
  * a crash of two random nodes a second later crashes the two that stayed
