@@ -171,8 +171,9 @@ void gossip_config_profile(struct gossip_config *cfg, enum gossip_profile p)
     cfg->app_seen_max = 4096;
     cfg->pushpull_interval = 30 * IVT_MS_PER_S;
     cfg->stream_timeout = 10 * IVT_MS_PER_S;
-    cfg->stream_max = 128; /* memberlist's bound on concurrent push-pulls */
-    cfg->segment_gap = 0;  /* a segment of our app diff every gossip_tick */
+    cfg->stream_max = 128;              /* memberlist's bound on concurrent push-pulls */
+    cfg->segment_gap = 0;               /* a segment of our app diff every gossip_tick */
+    cfg->pushpull_full_digests = false; /* hashed digests: docs/gossip.md */
     cfg->tombstone_ttl = IVT_MS_PER_DAY;
     cfg->reconnect_interval = 30 * IVT_MS_PER_S;
     cfg->max_members = 1u << 16;
@@ -557,6 +558,23 @@ uint32_t gossip__alive_count(const struct gossip *g)
     return g->n_state[GOSSIP_ALIVE] + g->n_state[GOSSIP_SUSPECT];
 }
 
+/* Bytes p[0..8) as a little-endian integer, whatever the host's order
+ * (one load on the hosts we run on): the hash is compared across nodes. */
+static uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+uint64_t gossip__member_hash(const struct gossip *g, uint32_t idx)
+{
+    const struct gossip_mem *m = &g->mem[idx];
+    uint64_t a = load_le64(m->id), b = load_le64(m->id + 8);
+    return ivt_mix64(a ^ ivt_mix64(b ^ ivt_mix64(version(m->gen, m->inc) * 4 + m->state)));
+}
+
 uint64_t gossip__summary(const struct gossip *g, uint32_t *count)
 {
     /* Order-free (a sum) and over live members only: tombstones differ
@@ -565,13 +583,9 @@ uint64_t gossip__summary(const struct gossip *g, uint32_t *count)
     uint64_t sum = 0;
     uint32_t n = 0;
     for (uint32_t i = 0; i < g->n_mem; i++) {
-        const struct gossip_mem *m = &g->mem[i];
-        if (!is_live(m->state))
+        if (!is_live(g->mem[i].state))
             continue;
-        uint64_t a, b;
-        memcpy(&a, m->id, 8);
-        memcpy(&b, m->id + 8, 8);
-        sum += ivt_mix64(a ^ ivt_mix64(b ^ ivt_mix64(version(m->gen, m->inc) * 4 + m->state)));
+        sum += gossip__member_hash(g, i);
         n++;
     }
     *count = n;

@@ -150,6 +150,13 @@ struct gossip_config {
      * one per gossip_tick): a host whose delegate spends a millisecond on
      * a segment keeps its loop for its other work in between. */
     ivt_ms segment_gap;
+    /* Push-pull member digests in full ([id, gen, inc, state] for every
+     * member, both ways), as nodes before hashed digests: such a node
+     * neither asks for nor sends a hashed digest. false (the default): an
+     * exchange whose summaries differ lists 8-byte member hashes one way
+     * and the hashes it lacks the other (docs/gossip.md, "Hashed
+     * digests"). For tests of mixed versions, and a way back. */
+    bool pushpull_full_digests;
     ivt_ms tombstone_ttl;      /* dead and left members are forgotten after this */
     ivt_ms reconnect_interval; /* retry one tombstone, re-join seeds when isolated */
 
@@ -322,6 +329,7 @@ struct gossip_stats {
     uint64_t app_wants_sent, app_wants_answered, app_wants_unanswered;
     uint64_t app_wants_overflow; /* announcements not followed up: the pending list was full */
     uint64_t pushpull_started, pushpull_completed, pushpull_failed;
+    uint64_t digests_hashed;     /* push-pulls we answered with a hashed member digest */
     uint64_t syncs_after_growth; /* push-pulls when gossip had grown the view (docs/gossip.md) */
     uint64_t storm_updates; /* members new to us queued with retransmit_mult sends (a join storm) */
     uint64_t pulls_again;   /* push-pulls repeated because the last one brought members we lacked */

@@ -251,6 +251,10 @@ void gossip__nonce(const struct gossip *g, uint64_t counter, uint8_t nonce[GOSSI
 /* Replay window for a sender: checks, then commits. Returns 0 or IVT_EREPLAY. */
 int gossip__replay(struct gossip *g, const struct gossip_hdr *h);
 uint32_t gossip__alive_count(const struct gossip *g);
+/* A hash of member idx's (id, generation, incarnation, state): the
+ * summary sums it over live members, a hashed member digest lists it for
+ * every member (pushpull.c). Part of the wire: never change it. */
+uint64_t gossip__member_hash(const struct gossip *g, uint32_t idx);
 uint64_t gossip__summary(const struct gossip *g, uint32_t *count);
 
 /* Opens a join stream to the next seed in line, if any is left. */

@@ -6,7 +6,11 @@
  * segments over ticks. The input is a sequence of frames, each a 2-byte
  * big-endian length and the frame message ([type, fields ...]); the
  * target puts the header in front, seals it with the cluster key and feeds
- * the node's responder stream, ticking the node between frames. */
+ * the node's responder stream, ticking the node between frames. When the
+ * first frame is a RESP (its message's second byte: the type after a
+ * fixarray header), the node is the initiator instead: it joins through
+ * the fake peer, and the frames answer its REQ (RESP, DIFF, END: member
+ * digests full or hashed, entries). */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,10 +72,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!node && setup())
         abort();
     struct gossip *g = node_gossip(node);
-    struct gossip_addr from = {.port = 2};
+    struct gossip_addr from = {.port = 2}, to;
     uint32_t sid;
-    if (gossip_stream_accept(g, &sid, &from, now))
+    if (size >= 4 && data[3] == GOSSIP_MSG_PP_RESP) {
+        /* Our REQ goes out at the first tick; the frames answer it. */
+        if (gossip_join(g, &from, 1, now) || gossip_stream_poll_connect(g, &sid, &to) != 1)
+            return 0;
+        turn(g, sid);
+    } else if (gossip_stream_accept(g, &sid, &from, now)) {
         return 0;
+    }
     for (int f = 0; f < FRAMES_MAX && size >= 2; f++) {
         size_t n = (size_t)data[0] << 8 | data[1];
         data += 2;

@@ -12,7 +12,9 @@
 
 #include "base/err.h"
 #include "base/mp.h"
+#include "gossip/envelope.h"
 #include "gossip/gossip.h"
+#include "gossip/wire.h"
 #include "tests/test.h"
 
 enum { STEPS = 4, STEP_BYTES = 3000 };
@@ -97,8 +99,9 @@ struct pair {
     uint32_t sid[2];
 };
 
-/* Two ends of one push-pull stream; gap: their segment_gap. */
-static void pair_init_gap(struct pair *p, ivt_ms gap)
+/* Two ends of one push-pull stream; gap: their segment_gap; full[i]: end
+ * i speaks as a node before hashed digests (pushpull_full_digests). */
+static void pair_init_cfg(struct pair *p, ivt_ms gap, const bool full[2])
 {
     assert_true(sodium_init() >= 0);
     memset(p, 0, sizeof(*p));
@@ -116,6 +119,7 @@ static void pair_init_gap(struct pair *p, ivt_ms gap)
         strcpy(cfg.label, "pp");
         cfg.addr.port = (uint16_t)(1 + i);
         cfg.segment_gap = gap;
+        cfg.pushpull_full_digests = full[i];
         struct gossip_delegate d = {.ctx = &p->app[i],
                                     .app_digest = app_digest,
                                     .app_diff = app_diff,
@@ -127,6 +131,12 @@ static void pair_init_gap(struct pair *p, ivt_ms gap)
     assert_int_equal(gossip_join(p->g[0], &seed, 1, 0), 0);
     assert_int_equal(gossip_stream_poll_connect(p->g[0], &p->sid[0], &to), 1);
     assert_int_equal(gossip_stream_accept(p->g[1], &p->sid[1], &from, 0), 0);
+}
+
+static void pair_init_gap(struct pair *p, ivt_ms gap)
+{
+    static const bool hashed[2] = {false, false};
+    pair_init_cfg(p, gap, hashed);
 }
 
 static void pair_init(struct pair *p)
@@ -297,4 +307,76 @@ TEST(gossip_pushpull_closed_while_sending_segments_cancels)
     assert_int_equal(a->cancels, 1);
     gossip_delete(q.g[0]);
     pair_destroy(&p);
+}
+
+/* The msgpack type of the member digest in the RESP frame at f (n bytes,
+ * length prefix included), and its bytes when a bin. */
+static enum ivt_mp_type resp_digest(const struct pair *p, const uint8_t *f, size_t n,
+                                    uint32_t *bin_len)
+{
+    uint8_t plain[1 << 16];
+    size_t len;
+    assert_true(n > 4);
+    assert_int_equal(gossip_open(plain, sizeof(plain), &len, &p->kr, "pp/stream", 9, f + 4, n - 4),
+                     0);
+    const uint8_t *pos = plain, *end = plain + len, *b;
+    struct gossip_hdr h;
+    uint32_t fields;
+    uint64_t type, v;
+    assert_int_equal(gossip_wire_hdr_decode(&pos, end, &h), 0);
+    assert_int_equal(ivt_mp_read_array(&pos, end, &fields), 0);
+    assert_int_equal(ivt_mp_read_uint(&pos, end, &type), 0);
+    assert_int_equal(type, GOSSIP_MSG_PP_RESP);
+    assert_int_equal(ivt_mp_read_uint(&pos, end, &v), 0); /* summary */
+    assert_int_equal(ivt_mp_read_uint(&pos, end, &v), 0); /* count */
+    enum ivt_mp_type t = ivt_mp_peek(pos, end);
+    *bin_len = 0;
+    if (t == IVT_MP_BIN)
+        assert_int_equal(ivt_mp_read_bin(&pos, end, &b, bin_len), 0);
+    return t;
+}
+
+/* A join through a peer with ends of either kind: the responder's digest is
+ * hashed (8 bytes a member: it knows itself) only when both ends are of the
+ * new kind, in full otherwise, and every pairing ends with each end knowing
+ * the other. A node before hashed digests ignores the REQ's sixth field;
+ * one that never asks is never sent a bin it could not read. */
+TEST(gossip_pushpull_hashed_digest_only_when_both_ends_speak_it)
+{
+    (void)state;
+    for (int mode = 0; mode < 4; mode++) {
+        bool full[2] = {mode & 1, mode & 2};
+        struct pair p;
+        pair_init_cfg(&p, 0, full);
+        ivt_ms now = 0;
+        assert_true(pipe_out(&p, 0, now) > 0); /* REQ */
+        static uint8_t buf[1 << 16];
+        size_t len = gossip_stream_output(p.g[1], p.sid[1], buf, sizeof(buf));
+        uint32_t bin_len;
+        enum ivt_mp_type t = resp_digest(&p, buf, len, &bin_len);
+        if (mode == 0) {
+            assert_int_equal(t, IVT_MP_BIN);
+            assert_int_equal(bin_len, 8);
+        } else {
+            assert_int_equal(t, IVT_MP_ARRAY);
+        }
+        gossip_stream_receive(p.g[0], p.sid[0], buf, len, now);
+        for (int turn = 0; turn < 64 && !(gossip_stream_done(p.g[0], p.sid[0]) &&
+                                          gossip_stream_done(p.g[1], p.sid[1]));
+             turn++) {
+            now++;
+            gossip_tick(p.g[0], now);
+            gossip_tick(p.g[1], now);
+            pipe_out(&p, 0, now);
+            pipe_out(&p, 1, now);
+        }
+        for (int i = 0; i < 2; i++) {
+            struct gossip_stats st;
+            gossip_get_stats(p.g[i], &st);
+            assert_int_equal(st.pushpull_completed, 1);
+            assert_int_equal(st.members, 2);
+            assert_int_equal(st.digests_hashed, i == 1 && mode == 0);
+        }
+        pair_destroy(&p);
+    }
 }
