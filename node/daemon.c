@@ -1065,6 +1065,9 @@ static void gossip_metrics(struct ivtd_prom *p, const struct ivtd *d, struct gos
         {"ivtd_gossip_pulls_again_total", "counter",
          "Push-pulls repeated because the previous one brought members this node lacked.",
          (double)gs.pulls_again},
+        {"ivtd_gossip_digests_hashed_total", "counter",
+         "Push-pulls this node answered with a hashed member digest (the peer asked for one).",
+         (double)gs.digests_hashed},
         {"ivtd_gossip_nomem_total", "counter",
          "Gossip state dropped for want of memory (a member, a queued update, a timer).",
          (double)gs.nomem},
@@ -1431,6 +1434,7 @@ static int start(struct ivtd *d)
     if (cfg->gossip_bytes_per_s != IVTD_UNSET)
         nc.gossip_bytes_per_s = (uint32_t)cfg->gossip_bytes_per_s;
     nc.admit_all = cfg->admit_all;
+    nc.full_digests = cfg->full_digests;
     nc.member_changes_max = IVTD_MEMBER_CHANGES;
     nc.thresholds = &d->th;
     nc.rules = d->rules;

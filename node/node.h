@@ -143,6 +143,9 @@ struct node_config {
      * outside can aim traffic at chosen buckets. */
     uint8_t hash_key[16];
     size_t packet_size; /* max datagram, default 1200 */
+    /* Push-pull member digests in full (gossip's pushpull_full_digests):
+     * the operator's way back from hashed digests; default false. */
+    bool full_digests;
     /* Member changes kept for node_member_changes (at most
      * NODE_MEMBER_CHANGES_MAX); default 0: none kept (the simulator). */
     uint32_t member_changes_max;

@@ -72,6 +72,7 @@ TEST(node_config_minimal_file_gets_defaults)
     assert_int_equal(cfg.epoch_ms, IVTD_UNSET);
     assert_int_equal(cfg.th_ip_requests, IVTD_UNSET);
     assert_false(cfg.admit_all);
+    assert_false(cfg.full_digests);
     assert_int_equal(cfg.admit_events, IVTD_UNSET);
     assert_true(cfg.name[0] != 0);
 }
@@ -87,7 +88,7 @@ TEST(node_config_every_key_parses)
         "cluster = { bind = \"[::1]:7001\"; advertise = \"[::1]:7001\";\n"
         "  seeds = (\"seed.example.com:7946\", \"[2001:db8::1]:7946\");\n"
         "  label = \"prod\"; profile = \"wan\"; encrypt = \"%s\"; keyring_file = \"/tmp/kr\"; };\n"
-        "gossip = { packet_size = 1400; };\n"
+        "gossip = { packet_size = 1400; full_digests = true; };\n"
         "api = { listen = [\"127.0.0.1:1\", \"unix:/tmp/api.sock\"]; max_frame = 65536;\n"
         "  max_connections = 10; };\n"
         "control = { socket = \"/tmp/c.sock\"; mode = \"0660\"; };\n"
@@ -108,6 +109,7 @@ TEST(node_config_every_key_parses)
     assert_int_equal(cfg.profile, IVTD_PROFILE_WAN);
     assert_string_equal(cfg.keyring_file, "/tmp/kr");
     assert_int_equal(cfg.packet_size, 1400);
+    assert_true(cfg.full_digests);
     assert_int_equal(cfg.n_api_listen, 2);
     assert_string_equal(cfg.api_listen[1], "unix:/tmp/api.sock");
     assert_int_equal(cfg.api_max_connections, 10);

@@ -13,6 +13,7 @@
 #include "base/err.h"
 #include "base/mp.h"
 #include "base/rng.h"
+#include "gossip/internal.h"
 #include "node/detect.h"
 #include "node/node.h"
 #include "node/rules.h"
@@ -143,6 +144,24 @@ TEST(node_ip_parse_forms)
     assert_int_equal(node_entity_kind_parse(&k, "device", 6), 0);
     assert_int_equal(k, NODE_ENT_DEVICE);
     assert_int_equal(node_entity_kind_parse(&k, "dev", 3), IVT_EINVAL);
+}
+
+/* gossip.full_digests reaches the node's gossip instance: the operator's
+ * way back from hashed push-pull digests (docs/configuration.md). */
+TEST(node_full_digests_reach_gossip)
+{
+    (void)state;
+    struct node_rules *rules = test_rules();
+    for (int full = 0; full < 2; full++) {
+        struct node_config cfg;
+        test_config(&cfg, 1, rules);
+        cfg.full_digests = full;
+        struct node *n = 0;
+        assert_int_equal(node_new(&n, &cfg, 1, 0, WALL0), 0);
+        assert_int_equal(node_gossip(n)->cfg.pushpull_full_digests, full);
+        node_delete(n);
+    }
+    node_rules_delete(rules);
 }
 
 TEST(node_human_scores_ok_and_counts)
