@@ -391,13 +391,34 @@ void gossip__wire_member(const struct gossip *g, uint32_t idx, struct gossip_wir
     out->meta_len = e[1];
 }
 
+/* Member idx leaves (sign < 0) or enters the running summary, if live. */
+static void sum_move(struct gossip *g, uint32_t idx, int sign)
+{
+    if (!is_live(g->mem[idx].state))
+        return;
+    uint64_t h = gossip__member_hash(g, idx);
+    g->live_sum = sign < 0 ? g->live_sum - h : g->live_sum + h;
+}
+
+/* Every change of a member's state, generation or incarnation goes
+ * through these two, so that the summary follows. */
 static void set_state(struct gossip *g, uint32_t idx, uint8_t st, ivt_ms now)
 {
     struct gossip_mem *m = &g->mem[idx];
+    sum_move(g, idx, -1);
     g->n_state[m->state]--;
     g->n_state[st]++;
     m->state = st;
     m->changed = now;
+    sum_move(g, idx, 1);
+}
+
+static void set_version(struct gossip *g, uint32_t idx, uint32_t gen, uint32_t inc)
+{
+    sum_move(g, idx, -1);
+    g->mem[idx].gen = gen;
+    g->mem[idx].inc = inc;
+    sum_move(g, idx, 1);
 }
 
 /* ---- attribute arena ----------------------------------------------------
@@ -548,6 +569,7 @@ static int member_add(struct gossip *g, const struct gossip_wire_member *w, uint
         if (!memcmp(g->unk[i].id, m->id, GOSSIP_ID_LEN))
             m->rw = g->unk[i].rw;
     g->n_state[st]++;
+    sum_move(g, idx, 1);
     hidx_put(g, idx);
     order_insert(g, idx);
     return (int)idx;
@@ -576,6 +598,12 @@ uint64_t gossip__member_hash(const struct gossip *g, uint32_t idx)
 }
 
 uint64_t gossip__summary(const struct gossip *g, uint32_t *count)
+{
+    *count = gossip__alive_count(g);
+    return g->live_sum;
+}
+
+uint64_t gossip__summary_recount(const struct gossip *g, uint32_t *count)
 {
     /* Order-free (a sum) and over live members only: tombstones differ
      * harmlessly between nodes (reaped at different times) and must not
@@ -1530,7 +1558,7 @@ static void refute(struct gossip *g, uint32_t inc, ivt_ms now)
     struct gossip_mem *self = &g->mem[0];
     if (g->leaving)
         return;
-    self->inc = (inc >= self->inc ? inc : self->inc) + 1;
+    set_version(g, 0, self->gen, (inc >= self->inc ? inc : self->inc) + 1);
     self->changed = now;
     enqueue_member(g, 0, NULL);
     g->st.refutes++;
@@ -1617,8 +1645,7 @@ static void apply_alive(struct gossip *g, const struct gossip_wire_member *w,
     }
     bool state_change = m->state != GOSSIP_ALIVE;
     bool restarted = w->gen != m->gen;
-    m->gen = w->gen;
-    m->inc = w->inc;
+    set_version(g, (uint32_t)idx, w->gen, w->inc);
     copy_attrs(g, (uint32_t)idx, w);
     if (state_change) {
         susp_remove(g, (uint32_t)idx);
@@ -1668,8 +1695,7 @@ static void apply_suspect(struct gossip *g, const struct gossip_wire_member *w,
             member_heard_again(g, src, (uint32_t)idx); /* no new accuser */
         return;
     }
-    m->gen = w->gen;
-    m->inc = w->inc;
+    set_version(g, (uint32_t)idx, w->gen, w->inc);
     set_state(g, (uint32_t)idx, GOSSIP_SUSPECT, now);
     susp_start(g, (uint32_t)idx, w->from, now);
     enqueue_member(g, (uint32_t)idx, w->from);
@@ -1682,9 +1708,7 @@ static void apply_dead(struct gossip *g, const struct gossip_wire_member *w,
     int idx = accused(g, w, src, now);
     if (idx < 0)
         return;
-    struct gossip_mem *m = &g->mem[idx];
-    m->gen = w->gen;
-    m->inc = w->inc;
+    set_version(g, (uint32_t)idx, w->gen, w->inc);
     susp_remove(g, (uint32_t)idx);
     set_state(g, (uint32_t)idx, w->state == GOSSIP_LEFT ? GOSSIP_LEFT : GOSSIP_DEAD, now);
     enqueue_member(g, (uint32_t)idx, w->state == GOSSIP_LEFT ? w->id : w->from);
@@ -2702,7 +2726,7 @@ int gossip_set_meta(struct gossip *g, const uint8_t *meta, size_t len, ivt_ms no
     if (attr_store(g, 0, &w, false))
         return IVT_ENOMEM;
     struct gossip_mem *self = &g->mem[0];
-    self->inc++;
+    set_version(g, 0, self->gen, self->inc + 1);
     self->changed = now;
     enqueue_member(g, 0, NULL);
     return 0;

@@ -100,6 +100,14 @@ static struct sim_cluster *cluster(uint32_t n, uint64_t seed, struct watch *w)
 static void done(struct sim_cluster *c, struct watch *w)
 {
     assert_true(w->max_packet <= c->cfg.packet_size);
+    /* Each node's running summary is what its table sums to. */
+    for (uint32_t i = 0; i < c->n; i++) {
+        if (!c->g[i])
+            continue;
+        uint32_t n1, n2;
+        assert_true(gossip__summary(c->g[i], &n1) == gossip__summary_recount(c->g[i], &n2));
+        assert_int_equal(n1, n2);
+    }
     sim_cluster_delete(c);
     free(w->crashed);
 }
