@@ -205,6 +205,7 @@ struct gossip {
     bool sync_again; /* next_sync was set by gossip__pull_again */
 
     ivt_ms next_probe, next_gossip, next_pushpull, next_reconnect, next_reap;
+    ivt_ms reap_due;              /* the earliest a tombstone may be forgotten (tombstone_due) */
     ivt_ms next_sync;             /* that push-pull, or IVT_MS_NEVER */
     ivt_ms next_resync;           /* push-pull with resync_to after a join, or IVT_MS_NEVER */
     struct gossip_addr resync_to; /* the seed that answered our join */

@@ -80,7 +80,8 @@ static bool watch_tap(void *ctx, uint32_t from, uint32_t to, const uint8_t *p, s
     return true;
 }
 
-static struct sim_cluster *cluster(uint32_t n, uint64_t seed, struct watch *w)
+static struct sim_cluster *cluster_tweaked(uint32_t n, uint64_t seed, struct watch *w,
+                                           void (*tweak)(struct gossip_config *cfg, void *ctx))
 {
     assert_true(sodium_init() >= 0);
     memset(w, 0, sizeof(*w));
@@ -90,11 +91,16 @@ static struct sim_cluster *cluster(uint32_t n, uint64_t seed, struct watch *w)
     struct sim_cluster_hooks h = {
         .user = w, .on_member = watch_member, .on_payload = watch_payload};
     struct sim_cluster *c;
-    assert_int_equal(sim_cluster_new(&c, n, GOSSIP_PROFILE_LAN, seed, NULL, NULL, &h), 0);
+    assert_int_equal(sim_cluster_new(&c, n, GOSSIP_PROFILE_LAN, seed, tweak, NULL, &h), 0);
     sim_net_set_tap(c->net, watch_tap, w);
     struct sim_net_link l = {.delay = 2, .jitter = 3};
     sim_net_set_link(c->net, &l);
     return c;
+}
+
+static struct sim_cluster *cluster(uint32_t n, uint64_t seed, struct watch *w)
+{
+    return cluster_tweaked(n, seed, w, NULL);
 }
 
 static void done(struct sim_cluster *c, struct watch *w)
@@ -257,6 +263,58 @@ struct dead_ctx {
     struct sim_cluster *c;
     uint32_t target;
 };
+
+static bool dead_everywhere(void *ctx);
+
+static void short_tombstones(struct gossip_config *cfg, void *ctx)
+{
+    (void)ctx;
+    cfg->tombstone_ttl = 10 * IVT_MS_PER_MIN;
+}
+
+/* A crashed member's tombstone is kept tombstone_ttl after its death, then
+ * forgotten by every node (at the next expiry check, at most a minute
+ * later), and the tables it leaves are consistent: a crash after the reap
+ * is detected as before. */
+TEST(gossip_cluster_tombstones_forgotten_after_ttl)
+{
+    (void)state;
+    uint32_t n = 8, victim = 5, second = 6;
+    struct watch w;
+    struct sim_cluster *c = cluster_tweaked(n, ivt_test_seed() + 91, &w, short_tombstones);
+    sim_cluster_join_all(c, 0);
+    assert_true(sim_net_wait(c->net, full, c, 500, 60 * IVT_MS_PER_S));
+    w.crashed[victim] = true;
+    sim_cluster_crash(c, victim);
+    struct dead_ctx d = {c, victim};
+    assert_true(sim_net_wait(c->net, dead_everywhere, &d, 100, 60 * IVT_MS_PER_S));
+    ivt_ms died = sim_net_now(c->net);
+    sim_net_run_for(c->net, 9 * IVT_MS_PER_MIN);
+    uint8_t id[GOSSIP_ID_LEN];
+    sim_cluster_id(c, victim, id);
+    struct gossip_member_info info;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i == victim)
+            continue;
+        assert_int_equal(gossip_member(c->g[i], id, &info), 0); /* still a tombstone */
+        assert_int_equal(info.state, GOSSIP_DEAD);
+    }
+    sim_net_run_for(c->net, died + 12 * IVT_MS_PER_MIN - sim_net_now(c->net));
+    for (uint32_t i = 0; i < n; i++) {
+        if (i == victim)
+            continue;
+        assert_true(gossip_member(c->g[i], id, &info) != 0);
+        struct gossip_stats st;
+        gossip_get_stats(c->g[i], &st);
+        assert_int_equal(st.members, n - 1);
+    }
+    w.crashed[second] = true;
+    sim_cluster_crash(c, second);
+    d.target = second;
+    assert_true(sim_net_wait(c->net, dead_everywhere, &d, 100, 60 * IVT_MS_PER_S));
+    assert_int_equal(w.healthy_dead, 0);
+    done(c, &w);
+}
 
 static bool dead_everywhere(void *ctx)
 {
