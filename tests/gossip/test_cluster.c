@@ -266,6 +266,51 @@ struct dead_ctx {
 
 static bool dead_everywhere(void *ctx);
 
+/* Datagrams sent to each node (a tap that delivers everything). */
+struct sent_to {
+    uint64_t n[16];
+};
+
+static bool count_to(void *ctx, uint32_t from, uint32_t to, const uint8_t *p, size_t n, ivt_ms now)
+{
+    struct sent_to *s = ctx;
+    (void)from, (void)p, (void)n, (void)now;
+    if (to < 16)
+        s->n[to]++;
+    return true;
+}
+
+/* Every reconnect_interval a node pings a random dead member (and push-
+ * pulls with it), so a member back at its address, or the far side of a
+ * healed partition, is found again. Past gossip_to_dead nothing else is
+ * sent to the dead: over three minutes every one of four dead members is
+ * tried, not one of them over and over. */
+TEST(gossip_cluster_reconnect_tries_every_dead_member)
+{
+    (void)state;
+    uint32_t n = 12;
+    struct watch w;
+    struct sim_cluster *c = joined(n, ivt_test_seed() + 97, &w);
+    uint32_t dead[4] = {2, 5, 8, 11};
+    for (int k = 0; k < 4; k++) {
+        w.crashed[dead[k]] = true;
+        sim_cluster_crash(c, dead[k]);
+    }
+    for (int k = 0; k < 4; k++) {
+        struct dead_ctx d = {c, dead[k]};
+        assert_true(sim_net_wait(c->net, dead_everywhere, &d, 100, 60 * IVT_MS_PER_S));
+    }
+    sim_net_run_for(c->net, c->cfg.gossip_to_dead + 5 * IVT_MS_PER_S);
+    struct sent_to s;
+    memset(&s, 0, sizeof(s));
+    sim_net_set_tap(c->net, count_to, &s);
+    sim_net_run_for(c->net, 3 * IVT_MS_PER_MIN);
+    for (int k = 0; k < 4; k++)
+        assert_true(s.n[dead[k]] > 0);
+    assert_int_equal(w.healthy_dead, 0);
+    done(c, &w);
+}
+
 static void short_tombstones(struct gossip_config *cfg, void *ctx)
 {
     (void)ctx;
