@@ -573,18 +573,9 @@ static int member_diff(struct gossip *g, struct ivt_mpw *w, const uint8_t *pos, 
     }
     /* Send what the peer holds older news about, and live members it lacks
      * (it would ignore tombstones it never knew). */
-    uint32_t count = 0;
     for (uint32_t i = 0; i < g->n_mem; i++)
-        count += peer_ok[i] == 2 || (!peer_ok[i] && g->mem[i].state <= GOSSIP_SUSPECT);
-    presize(w, IVT_MP_ARRAY_MAX + (size_t)count * GOSSIP_FULL_ENTRY_MAX);
-    ivt_mpw_array(w, count);
-    for (uint32_t i = 0; i < g->n_mem; i++) {
-        if (!(peer_ok[i] == 2 || (!peer_ok[i] && g->mem[i].state <= GOSSIP_SUSPECT)))
-            continue;
-        struct gossip_wire_member m;
-        gossip__wire_member(g, i, &m);
-        gossip_wire_full_entry(w, &m);
-    }
+        peer_ok[i] = peer_ok[i] == 2 || (!peer_ok[i] && g->mem[i].state <= GOSSIP_SUSPECT);
+    entries_picked(g, w, peer_ok);
     free(peer_ok);
     return 0;
 }
@@ -690,13 +681,14 @@ static int on_req(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
     frame_begin(g, s, &w, GOSSIP_MSG_PP_RESP, 7);
     ivt_mpw_uint(&w, our_sum);
     ivt_mpw_uint(&w, our_count);
-    if ((join || sum != our_sum || count != our_count) && hashed && !g->cfg.pushpull_full_digests) {
+    if (!join && sum == our_sum && count == our_count) {
+        ivt_mpw_nil(&w);
+    } else if (hashed && !g->cfg.pushpull_full_digests) {
         member_hashes(g, &w);
         g->st.digests_hashed++;
-    } else if (join || sum != our_sum || count != our_count) {
+    } else {
         member_digest(g, &w);
-    } else
-        ivt_mpw_nil(&w);
+    }
     app_digest_field(g, &w);
     ivt_mpw_bool(&w, app_diff_first(g, s, &w, app, app_len, now));
     int rc = frame_out(g, s, &w);
