@@ -404,46 +404,6 @@ static void tombstone_due(struct gossip *g, uint32_t idx)
         g->reap_due = m->changed + g->cfg.tombstone_ttl;
 }
 
-/* The list of dead members, from the table (those that fit, when the
- * list cannot grow: reconnect walks the table once they are gone). */
-static void dead_rebuild(struct gossip *g)
-{
-    uint32_t want = g->n_state[GOSSIP_DEAD];
-    if (want > g->cap_deadv) {
-        uint32_t *p = realloc(g->deadv, want * sizeof(*p));
-        if (p) {
-            g->deadv = p;
-            g->cap_deadv = want;
-        }
-    }
-    g->n_deadv = 0;
-    for (uint32_t i = 1; i < g->n_mem && g->n_deadv < g->cap_deadv; i++)
-        if (g->mem[i].state == GOSSIP_DEAD)
-            g->deadv[g->n_deadv++] = i;
-}
-
-/* Member idx was declared dead. Without memory for the entry, reconnect
- * walks the table instead. A list grown past twice the dead (members
- * dying again after a refutation) is rebuilt, so it stays bounded. */
-static void dead_note(struct gossip *g, uint32_t idx)
-{
-    if (idx == 0)
-        return;
-    if (g->n_deadv >= 2 * g->n_state[GOSSIP_DEAD] + 16) {
-        dead_rebuild(g);
-        return;
-    }
-    if (g->n_deadv == g->cap_deadv) {
-        uint32_t cap = g->cap_deadv ? g->cap_deadv * 2 : 16;
-        uint32_t *p = realloc(g->deadv, cap * sizeof(*p));
-        if (!p)
-            return;
-        g->deadv = p;
-        g->cap_deadv = cap;
-    }
-    g->deadv[g->n_deadv++] = idx;
-}
-
 /* Member idx leaves (sign < 0) or enters the running summary, if live. */
 static void sum_move(struct gossip *g, uint32_t idx, int sign)
 {
@@ -458,7 +418,6 @@ static void sum_move(struct gossip *g, uint32_t idx, int sign)
 static void set_state(struct gossip *g, uint32_t idx, uint8_t st, ivt_ms now)
 {
     struct gossip_mem *m = &g->mem[idx];
-    bool died = st == GOSSIP_DEAD && m->state != GOSSIP_DEAD;
     sum_move(g, idx, -1);
     g->n_state[m->state]--;
     g->n_state[st]++;
@@ -466,8 +425,6 @@ static void set_state(struct gossip *g, uint32_t idx, uint8_t st, ivt_ms now)
     m->changed = now;
     sum_move(g, idx, 1);
     tombstone_due(g, idx);
-    if (died)
-        dead_note(g, idx);
 }
 
 static void set_version(struct gossip *g, uint32_t idx, uint32_t gen, uint32_t inc)
@@ -628,8 +585,6 @@ static int member_add(struct gossip *g, const struct gossip_wire_member *w, uint
     g->n_state[st]++;
     sum_move(g, idx, 1);
     tombstone_due(g, idx);
-    if (st == GOSSIP_DEAD)
-        dead_note(g, idx);
     hidx_put(g, idx);
     order_insert(g, idx);
     return (int)idx;
@@ -2439,28 +2394,14 @@ static void reconnect(struct gossip *g, ivt_ms now)
     uint32_t dead = g->n_state[GOSSIP_DEAD];
     if (!dead)
         return;
-    /* A random dead member: from the list, dropping entries no longer
-     * dead; by a walk of the table only if the list ran out (memory). */
-    int64_t pick = -1;
-    while (pick < 0 && g->n_deadv) {
-        uint32_t r = (uint32_t)ivt_rng_below(&g->rng, g->n_deadv);
-        uint32_t i = g->deadv[r];
-        if (i < g->n_mem && g->mem[i].state == GOSSIP_DEAD)
-            pick = i;
-        else
-            g->deadv[r] = g->deadv[--g->n_deadv];
-    }
-    if (pick < 0) {
-        uint32_t k = (uint32_t)ivt_rng_below(&g->rng, dead);
-        for (uint32_t i = 1; pick < 0 && i < g->n_mem; i++)
-            if (g->mem[i].state == GOSSIP_DEAD && !k--)
-                pick = i;
-    }
-    if (pick < 0)
+    uint32_t pick = (uint32_t)ivt_rng_below(&g->rng, dead);
+    for (uint32_t i = 1; i < g->n_mem; i++) {
+        if (g->mem[i].state != GOSSIP_DEAD || pick--)
+            continue;
+        send_ping(g, &g->mem[i].addr, g->seq++, g->mem[i].id, (int32_t)i);
+        gossip__stream_open(g, &g->mem[i].addr, false, now);
         return;
-    uint32_t i = (uint32_t)pick;
-    send_ping(g, &g->mem[i].addr, g->seq++, g->mem[i].id, (int32_t)i);
-    gossip__stream_open(g, &g->mem[i].addr, false, now);
+    }
 }
 
 /* Forgets tombstones older than tombstone_ttl. Rare, so it simply
@@ -2506,7 +2447,6 @@ static void reap(struct gossip *g, ivt_ms now)
         order_shuffle(g);
         g->probe.active = false;
         hidx_rebuild(g, g->hcap);
-        dead_rebuild(g);
         if (g->attrs_dead * 2 > g->attrs_len)
             attrs_compact(g);
     }
@@ -2720,7 +2660,6 @@ void gossip_delete(struct gossip *g)
     free(g->seen[1]);
     free(g->mem);
     free(g->order);
-    free(g->deadv);
     free(g->attrs);
     free(g->hidx);
     free(g->susp);

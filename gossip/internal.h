@@ -159,12 +159,7 @@ struct gossip {
      * each end, two of the five an exchange made at 10,000 members. */
     uint64_t live_sum;
     uint32_t *order; /* probe order over member indices */
-    /* Members declared dead, for reconnect to pick from without walking
-     * the table: entries may be stale or repeated (checked when picked),
-     * and reap, which moves members, rebuilds it. */
-    uint32_t *deadv;
-    uint32_t n_deadv, cap_deadv;
-    uint8_t *attrs; /* attribute arena: one entry per member, appended on change */
+    uint8_t *attrs;  /* attribute arena: one entry per member, appended on change */
     uint32_t attrs_len, attrs_cap, attrs_dead; /* bytes used, allocated, superseded */
     uint32_t n_order, order_pos;
 

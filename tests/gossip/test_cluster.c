@@ -217,8 +217,9 @@ static uint64_t storm_pushpull_bytes(uint32_t n, uint64_t seed, const bool *full
 
 /* Push-pulls whose summaries differ list 8-byte member hashes one way
  * instead of full digests both ways: a forming cluster's push-pulls cost
- * under 0.7 of the bytes (measured at 200 nodes: 0.55-0.56, where a
- * join's entries weigh more than the digests; at 3,000 nodes 0.38), and
+ * under 0.7 of the bytes (0.55-0.56 here in a scratch print over seeds
+ * 1-4, where a join's entries weigh more than the digests; 0.38 at 3,000
+ * nodes in ivtsim, docs/benchmarks.md "Session 15"), and
  * every view still fills. A node before hashed digests is never sent one, and a cluster of
  * both kinds forms as well. */
 TEST(gossip_cluster_hashed_digests_cut_pushpull_bytes_and_mix_with_full)
@@ -284,7 +285,8 @@ static bool count_to(void *ctx, uint32_t from, uint32_t to, const uint8_t *p, si
  * pulls with it), so a member back at its address, or the far side of a
  * healed partition, is found again. Past gossip_to_dead nothing else is
  * sent to the dead: over three minutes every one of four dead members is
- * tried, not one of them over and over. */
+ * tried, not one of them over and over (a scratch build that always took
+ * the first dead member failed here). */
 TEST(gossip_cluster_reconnect_tries_every_dead_member)
 {
     (void)state;
