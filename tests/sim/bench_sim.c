@@ -103,7 +103,7 @@ BENCH(sim_fleet_1000_membership)
 }
 
 /* Issue 4's largest figure: 10,000 nodes, under 5 minutes of CPU and
- * 16 GB. 317 s of CPU and 14.4 x 10^9 bytes on the 2-core VM as of session 15
+ * 16 GB. 318-337 s of CPU and 14.4 x 10^9 bytes on the 2-core VM as of session 15
  * (docs/benchmarks.md). */
 BENCH(sim_fleet_10000_membership)
 {
