@@ -8,12 +8,13 @@
  * before a byte of plaintext is released).
  *
  * Departures from memberlist's security.go: XChaCha20-Poly1305 with a 24-byte
- * nonce instead of AES-GCM with 12 (random nonces stay safe at any packet
- * rate and no AES-NI is assumed); a key id in the header instead of trying
- * every key; the label bound into the AEAD as associated data only, not sent
- * in a clear-text label header (both ends know it, and a packet from another
- * cluster fails the tag either way); no unencrypted mode on the wire (the
- * verify_incoming/outgoing rollout flags belong to the caller).
+ * nonce by default instead of AES-GCM with 12 (no AES-NI is assumed), and
+ * AES-256-GCM under a per-sender subkey where the operator chooses it; a key
+ * id in the header instead of trying every key; the label bound into the
+ * AEAD as associated data only, not sent in a clear-text label header (both
+ * ends know it, and a packet from another cluster fails the tag either way);
+ * no unencrypted mode on the wire (the verify_incoming/outgoing rollout flags
+ * belong to the caller).
  *
  * Both directions use libsodium's detached API so ciphertext and tag land in
  * the caller's buffer where the drawing puts them, with no scratch copy of the
@@ -49,6 +50,10 @@ _Static_assert(crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 12 &&
                    crypto_aead_chacha20poly1305_ietf_ABYTES == GOSSIP_TAG_LEN &&
                    crypto_aead_chacha20poly1305_ietf_KEYBYTES == GOSSIP_KEY_LEN,
                "ChaCha20-Poly1305 IETF sizes");
+_Static_assert(crypto_aead_aes256gcm_NPUBBYTES == 12 &&
+                   crypto_aead_aes256gcm_ABYTES == GOSSIP_TAG_LEN &&
+                   crypto_aead_aes256gcm_KEYBYTES == GOSSIP_KEY_LEN,
+               "AES-256-GCM sizes");
 _Static_assert(GOSSIP_SUBKEYS > 0 && (GOSSIP_SUBKEYS & (GOSSIP_SUBKEYS - 1)) == 0,
                "GOSSIP_SUBKEYS is a power of two");
 _Static_assert(GOSSIP_ENVELOPE_OVERHEAD == GOSSIP_ENVELOPE_HEADER + GOSSIP_TAG_LEN, "overhead");
@@ -100,31 +105,84 @@ static bool same_key(const uint8_t *a, const uint8_t *b)
     return d == 0;
 }
 
-/* The XChaCha20 subkey of key k for nonce, and the IETF nonce to use it
- * with (0^4 || nonce[16, 24)), as crypto_aead_xchacha20poly1305_ietf_*
- * derive them. From memo when it holds this (prefix, key); tmp holds it
- * otherwise (no memo). Returns the subkey. */
-static const uint8_t *subkey(uint8_t npub[crypto_aead_chacha20poly1305_ietf_NPUBBYTES],
-                             uint8_t tmp[GOSSIP_KEY_LEN], const struct gossip_key *k,
-                             const uint8_t nonce[GOSSIP_NONCE_LEN], struct gossip_subkeys *memo)
+/* HChaCha20's constant for AES-256-GCM subkeys: 16 bytes, no NUL. Any
+ * constant other than ChaCha's makes HChaCha20 another PRF, so an
+ * AES-256-GCM subkey is never an XChaCha20 subkey of the same key and nonce
+ * prefix (envelope.h). */
+static const uint8_t AES_KDF_CONSTANT[16] = {'i', 'v', 't', '-', 'a', 'e', 's', '2',
+                                             '5', '6', 'g', 'c', 'm', '-', 'k', 'd'};
+
+/* The 12-byte nonce both AEADs take under a subkey: 0^4 || nonce[16, 24). */
+static void short_nonce(uint8_t npub[12], const uint8_t nonce[GOSSIP_NONCE_LEN])
 {
     memset(npub, 0, 4);
     memcpy(npub + 4, nonce + 16, GOSSIP_NONCE_LEN - 16);
+}
+
+/* The subkey of key k for nonce under aead, as envelope.h derives it: the
+ * XChaCha20 one is what crypto_aead_xchacha20poly1305_ietf_* derive. From
+ * memo when it holds this (prefix, key, aead); tmp holds it otherwise (no
+ * memo). Returns the subkey. */
+static const uint8_t *subkey(uint8_t tmp[GOSSIP_KEY_LEN], const struct gossip_key *k,
+                             const uint8_t nonce[GOSSIP_NONCE_LEN], enum gossip_aead aead,
+                             struct gossip_subkeys *memo)
+{
+    const uint8_t *c = aead == GOSSIP_AEAD_AES256GCM ? AES_KDF_CONSTANT : NULL;
     if (!memo) {
-        crypto_core_hchacha20(tmp, nonce, k->key, NULL);
+        crypto_core_hchacha20(tmp, nonce, k->key, c);
         return tmp;
     }
     uint64_t a, b;
     memcpy(&a, nonce, 8);
     memcpy(&b, nonce + 8, 8);
-    struct gossip_subkey *e = &memo->e[ivt_mix64(a ^ ivt_mix64(b)) & memo->mask];
-    if (!e->used || memcmp(e->prefix, nonce, 16) || !same_key(e->key, k->key)) {
-        crypto_core_hchacha20(e->subkey, nonce, k->key, NULL);
+    struct gossip_subkey *e = &memo->e[ivt_mix64(a ^ ivt_mix64(b ^ (uint64_t)aead)) & memo->mask];
+    if (e->aead != aead || memcmp(e->prefix, nonce, 16) || !same_key(e->key, k->key)) {
+        crypto_core_hchacha20(e->subkey, nonce, k->key, c);
         memcpy(e->prefix, nonce, 16);
         memcpy(e->key, k->key, GOSSIP_KEY_LEN);
-        e->used = 1;
+        e->aead = (uint8_t)aead;
     }
     return e->subkey;
+}
+
+/* gossip_aead_available once libsodium is initialised: what every seal and
+ * open asks. */
+static bool runs(enum gossip_aead aead)
+{
+    switch (aead) {
+    case GOSSIP_AEAD_XCHACHA20POLY1305: return true;
+    case GOSSIP_AEAD_AES256GCM: return crypto_aead_aes256gcm_is_available() == 1;
+    }
+    return false;
+}
+
+bool gossip_aead_available(enum gossip_aead aead)
+{
+    /* libsodium detects AES-NI in sodium_init: before it, AES-256-GCM looks
+     * absent. Configuration is checked before anything else may have
+     * called it (ivtd parses its file first), so this initialises it;
+     * after the first call that is a flag test under a lock. */
+    return sodium_init() >= 0 && runs(aead);
+}
+
+static const char *const AEAD_NAMES[] = {
+    [GOSSIP_AEAD_XCHACHA20POLY1305] = "xchacha20-poly1305",
+    [GOSSIP_AEAD_AES256GCM] = "aes-256-gcm",
+};
+
+const char *gossip_aead_name(enum gossip_aead aead)
+{
+    return (unsigned)aead < sizeof(AEAD_NAMES) / sizeof(AEAD_NAMES[0]) && AEAD_NAMES[aead]
+               ? AEAD_NAMES[aead]
+               : "?";
+}
+
+enum gossip_aead gossip_aead_parse(const char *s)
+{
+    for (unsigned i = 0; i < sizeof(AEAD_NAMES) / sizeof(AEAD_NAMES[0]); i++)
+        if (AEAD_NAMES[i] && s && strcmp(s, AEAD_NAMES[i]) == 0)
+            return (enum gossip_aead)i;
+    return 0;
 }
 
 struct gossip_subkeys *gossip_subkeys_new(uint32_t entries)
@@ -159,14 +217,16 @@ int gossip_seal(uint8_t *out, size_t cap, size_t *out_len, const struct gossip_k
                 const char *label, size_t label_len, const uint8_t nonce[GOSSIP_NONCE_LEN],
                 const uint8_t *plain, size_t plain_len)
 {
-    return gossip_seal_memo(out, cap, out_len, kr, label, label_len, nonce, plain, plain_len, NULL);
+    return gossip_seal_memo(out, cap, out_len, kr, label, label_len, nonce, plain, plain_len,
+                            GOSSIP_AEAD_XCHACHA20POLY1305, NULL);
 }
 
 int gossip_seal_memo(uint8_t *out, size_t cap, size_t *out_len, const struct gossip_keyring *kr,
                      const char *label, size_t label_len, const uint8_t nonce[GOSSIP_NONCE_LEN],
-                     const uint8_t *plain, size_t plain_len, struct gossip_subkeys *memo)
+                     const uint8_t *plain, size_t plain_len, enum gossip_aead aead,
+                     struct gossip_subkeys *memo)
 {
-    if (label_len > GOSSIP_LABEL_MAX)
+    if (label_len > GOSSIP_LABEL_MAX || !runs(aead))
         return IVT_EINVAL;
     const struct gossip_key *k = gossip_keyring_primary(kr);
     if (!k)
@@ -178,7 +238,7 @@ int gossip_seal_memo(uint8_t *out, size_t cap, size_t *out_len, const struct gos
     /* Header and AD are complete before out is touched: nonce and label may
      * live inside out (or inside plain, which may live inside out). */
     uint8_t header[GOSSIP_ENVELOPE_HEADER];
-    header[OFF_VERSION] = GOSSIP_ENVELOPE_VERSION;
+    header[OFF_VERSION] = (uint8_t)aead;
     store_be32(header + OFF_KEY_ID, k->id);
     memcpy(header + OFF_NONCE, nonce, GOSSIP_NONCE_LEN);
     struct ad ad;
@@ -191,10 +251,21 @@ int gossip_seal_memo(uint8_t *out, size_t cap, size_t *out_len, const struct gos
     if (plain_len && plain != body)
         memmove(body, plain, plain_len);
     memcpy(out, header, GOSSIP_ENVELOPE_HEADER);
-    uint8_t npub[crypto_aead_chacha20poly1305_ietf_NPUBBYTES], tmp[GOSSIP_KEY_LEN];
-    const uint8_t *sk = subkey(npub, tmp, k, header + OFF_NONCE, memo);
-    crypto_aead_chacha20poly1305_ietf_encrypt_detached(body, body + plain_len, NULL, body,
-                                                       plain_len, ad.buf, ad.len, NULL, npub, sk);
+    uint8_t npub[12], tmp[GOSSIP_KEY_LEN];
+    short_nonce(npub, header + OFF_NONCE);
+    const uint8_t *sk = subkey(tmp, k, header + OFF_NONCE, aead, memo);
+    if (aead == GOSSIP_AEAD_AES256GCM) {
+        /* The expanded key is made per packet (a few dozen nanoseconds): a
+         * memo of expanded keys would be 512 bytes an entry. */
+        crypto_aead_aes256gcm_state st;
+        crypto_aead_aes256gcm_beforenm(&st, sk);
+        crypto_aead_aes256gcm_encrypt_detached_afternm(body, body + plain_len, NULL, body,
+                                                       plain_len, ad.buf, ad.len, NULL, npub, &st);
+        sodium_memzero(&st, sizeof(st));
+    } else {
+        crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+            body, body + plain_len, NULL, body, plain_len, ad.buf, ad.len, NULL, npub, sk);
+    }
     if (!memo)
         sodium_memzero(tmp, sizeof(tmp));
     *out_len = plain_len + GOSSIP_ENVELOPE_OVERHEAD;
@@ -206,7 +277,8 @@ int gossip_envelope_key_id(uint32_t *id, const uint8_t *in, size_t in_len)
     if (in_len == 0)
         return IVT_EPROTO;
     /* Version before length: a later version may have another header size. */
-    if (in[OFF_VERSION] != GOSSIP_ENVELOPE_VERSION)
+    if (in[OFF_VERSION] != GOSSIP_AEAD_XCHACHA20POLY1305 &&
+        in[OFF_VERSION] != GOSSIP_AEAD_AES256GCM)
         return IVT_EVERSION;
     if (in_len < GOSSIP_ENVELOPE_HEADER)
         return IVT_EPROTO;
@@ -237,6 +309,9 @@ int gossip_open_memo(uint8_t *out, size_t cap, size_t *out_len, const struct gos
     /* A header alone is not an envelope: the tag must follow. */
     if (in_len < GOSSIP_ENVELOPE_OVERHEAD)
         return IVT_EPROTO;
+    enum gossip_aead aead = (enum gossip_aead)in[OFF_VERSION];
+    if (!runs(aead))
+        return IVT_EVERSION;
     const struct gossip_key *k = gossip_keyring_find(kr, id);
     if (!k)
         return IVT_ENOENT;
@@ -252,13 +327,23 @@ int gossip_open_memo(uint8_t *out, size_t cap, size_t *out_len, const struct gos
     const uint8_t *body = in + GOSSIP_ENVELOPE_HEADER;
     /* The subkey and IETF nonce are taken from in before anything is
      * written (in may be overwritten below). */
-    uint8_t npub[crypto_aead_chacha20poly1305_ietf_NPUBBYTES], tmp[GOSSIP_KEY_LEN];
-    const uint8_t *sk = subkey(npub, tmp, k, in + OFF_NONCE, memo);
+    uint8_t npub[12], tmp[GOSSIP_KEY_LEN];
+    short_nonce(npub, in + OFF_NONCE);
+    const uint8_t *sk = subkey(tmp, k, in + OFF_NONCE, aead, memo);
     uint8_t *dst = in_place ? out + GOSSIP_ENVELOPE_HEADER : out;
-    /* The detached decrypt verifies the tag before it writes plaintext, so
-     * a forged packet never reaches out as plaintext. */
-    rc = crypto_aead_chacha20poly1305_ietf_decrypt_detached(dst, NULL, body, n, body + n, ad.buf,
-                                                            ad.len, npub, sk);
+    /* Both detached decrypts check the tag before they release plaintext
+     * (AES-256-GCM's zeroes what it wrote when the tag fails), so a forged
+     * packet never reaches out as plaintext. */
+    if (aead == GOSSIP_AEAD_AES256GCM) {
+        crypto_aead_aes256gcm_state st;
+        crypto_aead_aes256gcm_beforenm(&st, sk);
+        rc = crypto_aead_aes256gcm_decrypt_detached_afternm(dst, NULL, body, n, body + n, ad.buf,
+                                                            ad.len, npub, &st);
+        sodium_memzero(&st, sizeof(st));
+    } else {
+        rc = crypto_aead_chacha20poly1305_ietf_decrypt_detached(dst, NULL, body, n, body + n,
+                                                                ad.buf, ad.len, npub, sk);
+    }
     if (!memo)
         sodium_memzero(tmp, sizeof(tmp));
     if (rc != 0)

@@ -174,6 +174,7 @@ void gossip_config_profile(struct gossip_config *cfg, enum gossip_profile p)
     cfg->stream_max = 128;              /* memberlist's bound on concurrent push-pulls */
     cfg->segment_gap = 0;               /* a segment of our app diff every gossip_tick */
     cfg->pushpull_full_digests = false; /* hashed digests: docs/gossip.md */
+    cfg->aead = GOSSIP_AEAD_XCHACHA20POLY1305;
     cfg->tombstone_ttl = IVT_MS_PER_DAY;
     cfg->reconnect_interval = 30 * IVT_MS_PER_S;
     cfg->max_members = 1u << 16;
@@ -224,6 +225,8 @@ static int config_check(const struct gossip_config *c)
         memchr(c->label, 0, sizeof(c->label)) == NULL)
         return IVT_EINVAL;
     if (c->pushpull_max_bytes < 1024 || c->pushpull_max_bytes > (1u << 30))
+        return IVT_EINVAL;
+    if (!gossip_aead_available(c->aead))
         return IVT_EINVAL;
     return 0;
 }
@@ -1414,7 +1417,7 @@ static void send_packet_as(struct gossip *g, const struct gossip_addr *to, const
     gossip__nonce(g, g->counter, nonce);
     size_t out_len;
     if (gossip_seal_memo(pkt->data, g->cfg.packet_size, &out_len, &g->kr, g->cfg.label,
-                         g->label_len, nonce, plain, w.len, subkeys(g, true)))
+                         g->label_len, nonce, plain, w.len, g->cfg.aead, subkeys(g, true)))
         return;
     g->counter++;
     pkt->to = *to;

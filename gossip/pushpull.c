@@ -238,8 +238,9 @@ static int frame_out(struct gossip *g, struct gossip_stream *s, const struct ivt
     gossip__nonce(g, s->counter, nonce);
     size_t sealed;
     uint8_t *f = p + s->out_len;
-    int rc = gossip_seal(f + FRAME_LEN_BYTES, need - FRAME_LEN_BYTES, &sealed, &g->kr,
-                         g->stream_label, g->stream_label_len, nonce, w->data, w->len);
+    int rc = gossip_seal_memo(f + FRAME_LEN_BYTES, need - FRAME_LEN_BYTES, &sealed, &g->kr,
+                              g->stream_label, g->stream_label_len, nonce, w->data, w->len,
+                              g->cfg.aead, NULL);
     if (rc)
         return rc;
     f[0] = (uint8_t)(sealed >> 24);

@@ -29,6 +29,7 @@
 #include <libconfig.h>
 
 #include "base/err.h"
+#include "gossip/envelope.h"
 #include "gossip/keyring.h"
 
 enum kind {
@@ -44,9 +45,10 @@ enum kind {
     K_F64_OPT, /* double field 0..1, IVTD_UNSET unless set */
     K_PROFILE,
     K_LOGLEVEL,
-    K_KEY,  /* base64 of 32 bytes */
-    K_MODE, /* octal file mode as a string "0600" */
-    K_BOOL, /* bool field */
+    K_KEY,    /* base64 of 32 bytes */
+    K_MODE,   /* octal file mode as a string "0600" */
+    K_BOOL,   /* bool field */
+    K_CIPHER, /* uint8_t field: an enum gossip_aead this host runs */
 };
 
 struct row {
@@ -155,6 +157,14 @@ static const struct row rows[] = {
       "Push-pull member digests in full, as nodes before hashed digests (a way back)."},
      K_BOOL,
      FN(full_digests),
+     0,
+     0},
+    {{"gossip.cipher", "one of \"xchacha20-poly1305\", \"aes-256-gcm\"", "\"xchacha20-poly1305\"",
+      false,
+      "The AEAD this node seals with; it opens both. aes-256-gcm needs AES-NI on every node (a way "
+      "to spend less CPU on gossip)."},
+     K_CIPHER,
+     FN(cipher),
      0,
      0},
     {{"api.listen", "a list of strings \"ip:port\" or \"unix:/path\"", "[\"127.0.0.1:7947\"]",
@@ -372,6 +382,7 @@ void ivtd_config_defaults(struct ivtd_config *cfg)
     cfg->snapshot_interval = 60 * IVT_MS_PER_S;
     snprintf(cfg->bind, sizeof(cfg->bind), "0.0.0.0:7946");
     cfg->profile = IVTD_PROFILE_LAN;
+    cfg->cipher = GOSSIP_AEAD_XCHACHA20POLY1305;
     snprintf(cfg->api_listen[0], sizeof(cfg->api_listen[0]), "127.0.0.1:7947");
     cfg->n_api_listen = 1;
     cfg->api_max_frame = 1024 * 1024;
@@ -778,6 +789,19 @@ static int apply(struct ctx *c, const config_setting_t *s, const struct row *r,
                 return 0;
             }
         return bad_value(c, s, r);
+    }
+    case K_CIPHER: {
+        if ((rc = want_type(c, s, r, CONFIG_TYPE_STRING)))
+            return rc;
+        enum gossip_aead a = gossip_aead_parse(config_setting_get_string(s));
+        if (!a)
+            return bad_value(c, s, r);
+        if (!gossip_aead_available(a))
+            return fail_at(c, s, r->doc.name, r->doc.expected,
+                           "\"%s\", which this CPU cannot run (it lacks AES-NI or PCLMUL)",
+                           gossip_aead_name(a));
+        *(uint8_t *)field = (uint8_t)a;
+        return 0;
     }
     case K_KEY: {
         if ((rc = want_type(c, s, r, CONFIG_TYPE_STRING)))

@@ -105,6 +105,7 @@ struct ivtd_config {
     int64_t gossip_bytes_per_s;
     bool admit_all;    /* evidence.admit_all: share every entity */
     bool full_digests; /* gossip.full_digests: push-pull digests as before hashed ones */
+    uint8_t cipher;    /* gossip.cipher: an enum gossip_aead (gossip/envelope.h) */
     int64_t admit_events;
     int64_t admit_ip_distinct_ua;
     int64_t admit_device_distinct_ip;

@@ -1112,6 +1112,8 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
     gc.packet_size = cfg->packet_size;
     gc.segment_gap = SEGMENT_GAP_MS;
     gc.pushpull_full_digests |= cfg->full_digests;
+    if (cfg->aead)
+        gc.aead = (enum gossip_aead)cfg->aead;
     if (rc == 0 && cfg->member_changes_max) {
         if (cfg->member_changes_max > NODE_MEMBER_CHANGES_MAX)
             rc = IVT_EINVAL;

@@ -1435,6 +1435,7 @@ static int start(struct ivtd *d)
         nc.gossip_bytes_per_s = (uint32_t)cfg->gossip_bytes_per_s;
     nc.admit_all = cfg->admit_all;
     nc.full_digests = cfg->full_digests;
+    nc.aead = cfg->cipher;
     nc.member_changes_max = IVTD_MEMBER_CHANGES;
     nc.thresholds = &d->th;
     nc.rules = d->rules;

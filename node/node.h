@@ -146,6 +146,9 @@ struct node_config {
     /* Push-pull member digests in full (gossip's pushpull_full_digests):
      * the operator's way back from hashed digests; default false. */
     bool full_digests;
+    /* The AEAD gossip seals with, an enum gossip_aead (gossip/envelope.h);
+     * 0: gossip's default, XChaCha20-Poly1305. */
+    uint8_t aead;
     /* Member changes kept for node_member_changes (at most
      * NODE_MEMBER_CHANGES_MAX); default 0: none kept (the simulator). */
     uint32_t member_changes_max;

@@ -16,6 +16,7 @@
 
 #include "base/err.h"
 #include "base/num.h"
+#include "gossip/envelope.h"
 #include "sim/scenario.h"
 
 /* How much of a bad argument a message quotes. */
@@ -25,6 +26,7 @@ void sim_usage(FILE *f)
 {
     fprintf(f, "usage: ivtsim SCENARIO.cfg [--seed N] [--nodes N] [--out DIR] [--duration S]\n"
                "              [--check-determinism] [--membership-only] [--quiet] [--root DIR]\n"
+               "              [--cipher xchacha20-poly1305|aes-256-gcm]\n"
                "       ivtsim SCENARIO.cfg --emit-events N [--seed N]\n"
                "Runs a scenario on N simulated nodes and writes summary.json, timeline.csv and\n"
                "timeline.svg into DIR (default out/sim-NAME). Exit status: 0 every check passed,\n"
@@ -42,7 +44,8 @@ int sim_args_parse(struct sim_args *o, int argc, char *const *argv, char *msg, s
         const char *a = argv[i];
         bool takes_value = !strcmp(a, "--seed") || !strcmp(a, "--nodes") ||
                            !strcmp(a, "--duration") || !strcmp(a, "--out") ||
-                           !strcmp(a, "--root") || !strcmp(a, "--emit-events");
+                           !strcmp(a, "--root") || !strcmp(a, "--emit-events") ||
+                           !strcmp(a, "--cipher");
         if (takes_value && i + 1 == argc) {
             snprintf(msg, cap, "%s needs a value", a);
             return IVT_EINVAL;
@@ -87,6 +90,13 @@ int sim_args_parse(struct sim_args *o, int argc, char *const *argv, char *msg, s
                 return IVT_EINVAL;
             }
             o->emit = (long long)n;
+        } else if (!strcmp(a, "--cipher")) {
+            o->aead = (uint8_t)gossip_aead_parse(v);
+            if (!o->aead) {
+                snprintf(msg, cap, "--cipher '%.*s' must be xchacha20-poly1305 or aes-256-gcm",
+                         QUOTE_MAX, v);
+                return IVT_EINVAL;
+            }
         } else if (!strcmp(a, "--check-determinism")) {
             o->determinism = true;
         } else if (!strcmp(a, "--membership-only")) {

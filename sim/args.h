@@ -21,6 +21,7 @@ struct sim_args {
     long long emit;       /* --emit-events N; -1: run the scenario */
     bool determinism;     /* --check-determinism */
     bool membership_only; /* --membership-only */
+    uint8_t aead;         /* --cipher NAME: an enum gossip_aead; 0: the scenario's */
     bool quiet;           /* --quiet */
     bool help;            /* --help or -h: the usage on stdout, exit 0 */
 };

@@ -45,6 +45,7 @@ static int n_create(void **out, const struct sim_core_spec *spec)
     if (s->set_gossip_bytes_per_s)
         cfg.gossip_bytes_per_s = s->gossip_bytes_per_s;
     cfg.admit_all = s->admit_all;
+    cfg.aead = s->aead;
     /* The node's own gossip knobs, with the scenario's feedback. */
     struct gossip_config gc;
     node_gossip_defaults(&gc, cfg.profile);

@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "base/err.h"
+#include "gossip/envelope.h"
 #include "sim/args.h"
 #include "sim/files.h"
 #include "sim/internal.h"
@@ -235,6 +236,14 @@ int main(int argc, char **argv)
         sc.nodes = o.nodes;
     if (o.duration_s > 0)
         sc.duration = (ivt_ms)(o.duration_s * IVT_MS_PER_S);
+    if (o.aead)
+        sc.node.aead = o.aead;
+    if (sc.node.aead && !gossip_aead_available((enum gossip_aead)sc.node.aead)) {
+        fprintf(stderr, "ivtsim: cipher %s: this CPU cannot run it (it lacks AES-NI or PCLMUL)\n",
+                gossip_aead_name((enum gossip_aead)sc.node.aead));
+        sim_scenario_destroy(&sc);
+        return EXIT_ERROR;
+    }
     char rootbuf[1024];
     const char *root = o.root ? o.root : default_root(argv[0], rootbuf, sizeof(rootbuf));
     struct sim_data *data = NULL;

@@ -20,6 +20,7 @@
 #include <libconfig.h>
 
 #include "base/err.h"
+#include "gossip/envelope.h"
 
 struct ctx {
     const char *file;
@@ -373,6 +374,7 @@ static int parse_node(struct ctx *c, const config_setting_t *g)
                                        "admit_all",
                                        "member_feedback",
                                        "app_feedback",
+                                       "cipher",
                                        NULL};
     struct sim_node_settings *n = &c->sc->node;
     TRY(check_keys(c, g, "node", keys));
@@ -393,6 +395,14 @@ static int parse_node(struct ctx *c, const config_setting_t *g)
     /* Unset is 0, off: the default of gossip and of ivtd. */
     TRY(get_u32(c, g, "member_feedback", 0, UINT8_MAX, &n->member_feedback, NULL));
     TRY(get_u32(c, g, "app_feedback", 0, UINT8_MAX, &n->app_feedback, NULL));
+    char cipher[32];
+    TRY(get_str(c, g, "cipher", cipher, sizeof(cipher), &found));
+    if (found) {
+        n->aead = (uint8_t)gossip_aead_parse(cipher);
+        if (!n->aead)
+            return fail(c, config_setting_get_member(g, "cipher"), IVT_EINVAL,
+                        "cipher must be \"xchacha20-poly1305\" or \"aes-256-gcm\"");
+    }
     TRY(get_u32(c, g, "th_ip_requests", 0, UINT32_MAX, &n->th_ip_requests, &n->set_th_ip_requests));
     TRY(get_u32(c, g, "th_ip_distinct_ua", 0, UINT32_MAX, &n->th_ip_distinct_ua,
                 &n->set_th_ip_distinct_ua));

@@ -115,6 +115,7 @@ struct sim_node_settings {
     uint8_t suspect_score, bot_score;
     bool admit_all; /* share every entity (node_config.admit_all): admission off */
     uint32_t member_feedback, app_feedback; /* gossip's Demers feedback; 0: off */
+    uint8_t aead;                           /* cipher: an enum gossip_aead; 0: gossip's default */
     bool set_epoch_ms, set_window_epochs, set_max_entities, set_gossip_bytes_per_s;
     bool set_th_ip_requests, set_th_ip_distinct_ua, set_th_device_distinct_ip;
     bool set_th_shared_ip_devices, set_th_household_devices;

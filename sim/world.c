@@ -1523,6 +1523,8 @@ static int g_create(void **out, const struct sim_core_spec *spec)
     cfg.addr = spec->addr;
     cfg.member_feedback = spec->settings->member_feedback;
     cfg.app_feedback = spec->settings->app_feedback;
+    if (spec->settings->aead)
+        cfg.aead = (enum gossip_aead)spec->settings->aead;
     snprintf(cfg.label, sizeof(cfg.label), "ivtsim");
     cfg.packet_size = spec->packet_size;
     struct gossip_keyring kr;

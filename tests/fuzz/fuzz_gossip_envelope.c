@@ -1,7 +1,9 @@
 /* libFuzzer target: gossip_open() on arbitrary bytes with a fixed keyring must
  * return one of its documented codes without reading past the end, and a
- * packet sealed from the same bytes must open back to them. gossip_open_memo
- * with a memo kept across inputs must give the same code and bytes. */
+ * packet sealed from the same bytes (with the AEAD the first byte's parity
+ * picks, where this CPU runs it) must open back to them. gossip_open_memo
+ * with a memo kept across inputs must give the same code and bytes. A first
+ * byte of 1 or 2 is an XChaCha20-Poly1305 or AES-256-GCM envelope. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -66,7 +68,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t nonce[GOSSIP_NONCE_LEN] = {0};
     memcpy(nonce, data, size < sizeof(nonce) ? size : sizeof(nonce));
     size_t len = 0, m = 0;
-    if (gossip_seal(out, sizeof(out), &len, &ring, LABEL, strlen(LABEL), nonce, data, size) ||
+    enum gossip_aead aead = size && data[0] % 2 && gossip_aead_available(GOSSIP_AEAD_AES256GCM)
+                                ? GOSSIP_AEAD_AES256GCM
+                                : GOSSIP_AEAD_XCHACHA20POLY1305;
+    if (gossip_seal_memo(out, sizeof(out), &len, &ring, LABEL, strlen(LABEL), nonce, data, size,
+                         aead, size && data[0] % 4 < 2 ? memo : NULL) ||
+        out[0] != aead ||
         gossip_open(back, sizeof(back), &m, &ring, LABEL, strlen(LABEL), out, len) || m != size ||
         (size && memcmp(back, data, size) != 0))
         __builtin_trap();

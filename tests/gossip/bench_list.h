@@ -1,6 +1,8 @@
 /* Benchmarks of gossip/: B(name) rows (see tests/bench/list.h). */
 B(gossip_envelope_1200)
 B(gossip_envelope_200)
+B(gossip_envelope_aes_1200)
+B(gossip_envelope_aes_200)
 B(gossip_crash_detection_100)
 B(gossip_crash_detection_1000)
 B(gossip_dissemination_1000)

@@ -260,6 +260,64 @@ TEST(gossip_cluster_hashed_digests_cut_pushpull_bytes_and_mix_with_full)
     free(hashed);
 }
 
+/* Datagrams on the wire by their first byte (the envelope's AEAD), and
+ * whether any node sealed with another AEAD than its own. */
+struct by_aead {
+    struct watch *w;
+    struct sim_cluster *c;
+    uint64_t n[GOSSIP_AEAD_AES256GCM + 1];
+    uint64_t other; /* neither AEAD's byte, or not the sender's AEAD */
+};
+
+static bool count_aead(void *ctx, uint32_t from, uint32_t to, const uint8_t *p, size_t n,
+                       ivt_ms now)
+{
+    struct by_aead *s = ctx;
+    if (n && (p[0] == GOSSIP_AEAD_XCHACHA20POLY1305 || p[0] == GOSSIP_AEAD_AES256GCM) &&
+        p[0] == s->c->g[from]->cfg.aead)
+        s->n[p[0]]++;
+    else
+        s->other++;
+    return watch_tap(s->w, from, to, p, n, now);
+}
+
+/* A fleet half way through changing cipher (docs/operations.md, "Changing
+ * the gossip cipher"): even nodes seal with XChaCha20-Poly1305, odd ones
+ * with AES-256-GCM, and every node opens both. It forms one cluster, with
+ * no packet dropped as a version or a forgery, no one declared dead, and
+ * each node's datagrams in its own AEAD. */
+TEST(gossip_cluster_mixed_ciphers_form_one_cluster)
+{
+    (void)state;
+    if (!gossip_aead_available(GOSSIP_AEAD_AES256GCM)) {
+        print_message("no AES-NI on this host: a fleet of one cipher only\n");
+        return;
+    }
+    uint32_t n = small() ? 40 : 120;
+    struct watch w;
+    struct sim_cluster *c = cluster(n, ivt_test_seed() + 97, &w);
+    struct by_aead s = {.w = &w, .c = c};
+    sim_net_set_tap(c->net, count_aead, &s);
+    for (uint32_t i = 0; i < n; i++)
+        c->g[i]->cfg.aead = i % 2 ? GOSSIP_AEAD_AES256GCM : GOSSIP_AEAD_XCHACHA20POLY1305;
+    sim_cluster_join_all(c, 0);
+    assert_true(sim_net_wait(c->net, full, c, 500, 60 * IVT_MS_PER_S));
+    sim_net_run_for(c->net, 60 * IVT_MS_PER_S); /* push-pulls both ways, every pairing */
+    assert_true(sim_cluster_full(c));
+    assert_int_equal(w.healthy_dead, 0);
+    assert_int_equal(s.other, 0);
+    assert_true(s.n[GOSSIP_AEAD_XCHACHA20POLY1305] > 0 && s.n[GOSSIP_AEAD_AES256GCM] > 0);
+    for (uint32_t i = 0; i < n; i++) {
+        struct gossip_stats st;
+        gossip_get_stats(c->g[i], &st);
+        assert_int_equal(st.dropped[GOSSIP_DROP_VERSION], 0);
+        assert_int_equal(st.dropped[GOSSIP_DROP_AUTH], 0);
+        assert_int_equal(st.pushpull_failed, 0);
+        assert_true(st.pushpull_completed > 0);
+    }
+    done(c, &w);
+}
+
 struct dead_ctx {
     struct sim_cluster *c;
     uint32_t target;

@@ -27,6 +27,16 @@ static void crypto_setup(void)
     assert_true(sodium_init() >= 0);
 }
 
+/* The AEADs this host runs, in version order (AES-256-GCM needs AES-NI). */
+static size_t aeads(enum gossip_aead out[2])
+{
+    size_t n = 0;
+    out[n++] = GOSSIP_AEAD_XCHACHA20POLY1305;
+    if (gossip_aead_available(GOSSIP_AEAD_AES256GCM))
+        out[n++] = GOSSIP_AEAD_AES256GCM;
+    return n;
+}
+
 static void key_fill(uint8_t key[GOSSIP_KEY_LEN], uint8_t seed)
 {
     for (int i = 0; i < GOSSIP_KEY_LEN; i++)
@@ -42,8 +52,9 @@ static void ring_with(struct gossip_keyring *kr, uint8_t seed)
 }
 
 /* Seals plain_len bytes of a recognisable payload; returns the length. */
-static size_t seal_payload(uint8_t *out, size_t cap, const struct gossip_keyring *kr,
-                           const char *label, struct ivt_rng *rng, size_t plain_len)
+static size_t seal_payload_aead(uint8_t *out, size_t cap, const struct gossip_keyring *kr,
+                                const char *label, struct ivt_rng *rng, size_t plain_len,
+                                enum gossip_aead aead)
 {
     uint8_t nonce[GOSSIP_NONCE_LEN], *plain = malloc(plain_len ? plain_len : 1);
     assert_non_null(plain);
@@ -51,12 +62,18 @@ static size_t seal_payload(uint8_t *out, size_t cap, const struct gossip_keyring
     for (size_t i = 0; i < plain_len; i++)
         plain[i] = (uint8_t)(i * 13 + 5);
     size_t len = 0;
-    assert_int_equal(
-        gossip_seal(out, cap, &len, kr, label, label ? strlen(label) : 0, nonce, plain, plain_len),
-        0);
+    assert_int_equal(gossip_seal_memo(out, cap, &len, kr, label, label ? strlen(label) : 0, nonce,
+                                      plain, plain_len, aead, NULL),
+                     0);
     assert_int_equal(len, plain_len + GOSSIP_ENVELOPE_OVERHEAD);
     free(plain);
     return len;
+}
+
+static size_t seal_payload(uint8_t *out, size_t cap, const struct gossip_keyring *kr,
+                           const char *label, struct ivt_rng *rng, size_t plain_len)
+{
+    return seal_payload_aead(out, cap, kr, label, rng, plain_len, GOSSIP_AEAD_XCHACHA20POLY1305);
 }
 
 static int open_label(const struct gossip_keyring *kr, const char *label, const uint8_t *in,
@@ -76,12 +93,18 @@ struct sealed {
     size_t len;
 };
 
-static void sealed_init(struct sealed *f, uint8_t key_seed, size_t plain_len)
+static void sealed_init_aead(struct sealed *f, uint8_t key_seed, size_t plain_len,
+                             enum gossip_aead aead)
 {
     crypto_setup();
     ring_with(&f->kr, key_seed);
     ivt_rng_seed(&f->rng, ivt_test_seed());
-    f->len = seal_payload(f->env, sizeof(f->env), &f->kr, LABEL, &f->rng, plain_len);
+    f->len = seal_payload_aead(f->env, sizeof(f->env), &f->kr, LABEL, &f->rng, plain_len, aead);
+}
+
+static void sealed_init(struct sealed *f, uint8_t key_seed, size_t plain_len)
+{
+    sealed_init_aead(f, key_seed, plain_len, GOSSIP_AEAD_XCHACHA20POLY1305);
 }
 
 TEST(gossip_envelope_round_trip)
@@ -93,17 +116,21 @@ TEST(gossip_envelope_round_trip)
     struct ivt_rng rng;
     ivt_rng_seed(&rng, ivt_test_seed());
     static const size_t sizes[] = {0, 1, 15, 16, 17, 63, 64, 65, 200, 1155};
-    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+    enum gossip_aead aead[2];
+    size_t na = aeads(aead);
+    for (size_t s = 0; s < na * (sizeof(sizes) / sizeof(sizes[0])); s++) {
+        enum gossip_aead a = aead[s % na];
         uint8_t env[1200], plain[1200], out[1200];
-        size_t n = sizes[s], len = 0, got = 0;
+        size_t n = sizes[s / na], len = 0, got = 0;
         uint8_t nonce[GOSSIP_NONCE_LEN];
         ivt_rng_bytes(&rng, plain, n);
         ivt_rng_bytes(&rng, nonce, sizeof(nonce));
-        assert_int_equal(
-            gossip_seal(env, sizeof(env), &len, &kr, LABEL, strlen(LABEL), nonce, plain, n), 0);
+        assert_int_equal(gossip_seal_memo(env, sizeof(env), &len, &kr, LABEL, strlen(LABEL), nonce,
+                                          plain, n, a, NULL),
+                         0);
         assert_int_equal(len, n + GOSSIP_ENVELOPE_OVERHEAD);
-        /* The header is as drawn: version, big-endian key id, nonce. */
-        assert_int_equal(env[0], GOSSIP_ENVELOPE_VERSION);
+        /* The header is as drawn: version (the AEAD), big-endian key id, nonce. */
+        assert_int_equal(env[0], a);
         uint32_t id = 0;
         assert_int_equal(gossip_envelope_key_id(&id, env, len), 0);
         assert_int_equal(id, gossip_keyring_primary(&kr)->id);
@@ -122,18 +149,25 @@ TEST(gossip_envelope_round_trip)
 TEST(gossip_envelope_every_bit_flip_rejected)
 {
     (void)state;
-    struct sealed f;
-    sealed_init(&f, 2, 64);
-    assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len), 0);
-    for (size_t byte = 0; byte < f.len; byte++) {
-        for (int bit = 0; bit < 8; bit++) {
-            f.env[byte] ^= (uint8_t)(1u << bit);
-            int want = byte == 0 ? IVT_EVERSION : byte < 5 ? IVT_ENOENT : IVT_EAUTH;
-            assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len), want);
-            f.env[byte] ^= (uint8_t)(1u << bit);
+    enum gossip_aead aead[2];
+    size_t na = aeads(aead);
+    for (size_t a = 0; a < na; a++) {
+        struct sealed f;
+        sealed_init_aead(&f, 2, 64, aead[a]);
+        assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len), 0);
+        for (size_t byte = 0; byte < f.len; byte++) {
+            for (int bit = 0; bit < 8; bit++) {
+                f.env[byte] ^= (uint8_t)(1u << bit);
+                /* A version byte flipped to the other AEAD's is a forgery. */
+                int want = byte == 0  ? (gossip_aead_available(f.env[0]) ? IVT_EAUTH : IVT_EVERSION)
+                           : byte < 5 ? IVT_ENOENT
+                                      : IVT_EAUTH;
+                assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len), want);
+                f.env[byte] ^= (uint8_t)(1u << bit);
+            }
         }
+        assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len), 0);
     }
-    assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len), 0);
 }
 
 TEST(gossip_envelope_wrong_label_rejected)
@@ -217,8 +251,13 @@ TEST(gossip_envelope_truncated_every_length)
         free(in);
     }
     /* A version we do not speak is named as such even when short. */
-    uint8_t v2[3] = {2, 0, 0};
-    assert_int_equal(open_label(&f.kr, LABEL, v2, sizeof(v2)), IVT_EVERSION);
+    uint8_t v3[3] = {3, 0, 0};
+    assert_int_equal(open_label(&f.kr, LABEL, v3, sizeof(v3)), IVT_EVERSION);
+    /* The other AEAD's byte on an XChaCha20 envelope: the header is AD, so
+     * it fails as a forgery (or as an AEAD this host cannot run). */
+    f.env[0] = GOSSIP_AEAD_AES256GCM;
+    assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len),
+                     gossip_aead_available(GOSSIP_AEAD_AES256GCM) ? IVT_EAUTH : IVT_EVERSION);
     f.env[0] = 0;
     assert_int_equal(open_label(&f.kr, LABEL, f.env, f.len), IVT_EVERSION);
 }
@@ -271,11 +310,20 @@ TEST(gossip_envelope_in_place)
     assert_int_equal(
         gossip_open(buf, sizeof(buf), &n, &kr, LABEL, strlen(LABEL), buf + 1, ref_len - 1),
         IVT_EINVAL);
-    /* A tampered packet opened in place fails like any other. */
-    memcpy(buf, ref, ref_len);
-    buf[ref_len - 1] ^= 1;
-    assert_int_equal(gossip_open(buf, sizeof(buf), &n, &kr, LABEL, strlen(LABEL), buf, ref_len),
-                     IVT_EAUTH);
+    /* A tampered packet opened in place fails like any other, and leaves
+     * no plaintext where it was opened, under either AEAD. */
+    enum gossip_aead aead[2];
+    size_t na = aeads(aead);
+    for (size_t a = 0; a < na; a++) {
+        assert_int_equal(gossip_seal_memo(buf, sizeof(buf), &len, &kr, LABEL, strlen(LABEL), nonce,
+                                          plain, sizeof(plain), aead[a], NULL),
+                         0);
+        buf[len - 1] ^= 1;
+        assert_int_equal(gossip_open(buf, sizeof(buf), &n, &kr, LABEL, strlen(LABEL), buf, len),
+                         IVT_EAUTH);
+        assert_memory_not_equal(buf, plain, sizeof(plain));
+        assert_memory_not_equal(buf + GOSSIP_ENVELOPE_HEADER, plain, sizeof(plain));
+    }
 }
 
 TEST(gossip_envelope_no_space)

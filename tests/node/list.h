@@ -2,6 +2,7 @@
 T(node_ip_parse_forms)
 T(node_ip_parse_agrees_with_inet_pton)
 T(node_full_digests_reach_gossip)
+T(node_cipher_reaches_gossip)
 T(node_human_scores_ok_and_counts)
 T(node_givt_crawler_and_datacenter)
 T(node_sivt_many_user_agents_per_ip)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "gossip/envelope.h"
 #include "node/config.h"
 #include "tests/test.h"
 
@@ -73,6 +74,7 @@ TEST(node_config_minimal_file_gets_defaults)
     assert_int_equal(cfg.th_ip_requests, IVTD_UNSET);
     assert_false(cfg.admit_all);
     assert_false(cfg.full_digests);
+    assert_int_equal(cfg.cipher, GOSSIP_AEAD_XCHACHA20POLY1305);
     assert_int_equal(cfg.admit_events, IVTD_UNSET);
     assert_true(cfg.name[0] != 0);
 }
@@ -82,13 +84,17 @@ TEST(node_config_every_key_parses)
     (void)state;
     struct ivtd_config cfg;
     char err[IVTD_ERR_MAX], path[64], text[2048];
+    /* The cipher other than the default, where this CPU runs it. */
+    enum gossip_aead cipher = gossip_aead_available(GOSSIP_AEAD_AES256GCM)
+                                  ? GOSSIP_AEAD_AES256GCM
+                                  : GOSSIP_AEAD_XCHACHA20POLY1305;
     snprintf(
         text, sizeof(text),
         "node = { name = \"n1\"; state_dir = \"/tmp/x\"; snapshot_interval = \"15s\"; };\n"
         "cluster = { bind = \"[::1]:7001\"; advertise = \"[::1]:7001\";\n"
         "  seeds = (\"seed.example.com:7946\", \"[2001:db8::1]:7946\");\n"
         "  label = \"prod\"; profile = \"wan\"; encrypt = \"%s\"; keyring_file = \"/tmp/kr\"; };\n"
-        "gossip = { packet_size = 1400; full_digests = true; };\n"
+        "gossip = { packet_size = 1400; full_digests = true; cipher = \"%s\"; };\n"
         "api = { listen = [\"127.0.0.1:1\", \"unix:/tmp/api.sock\"]; max_frame = 65536;\n"
         "  max_connections = 10; };\n"
         "control = { socket = \"/tmp/c.sock\"; mode = \"0660\"; };\n"
@@ -101,7 +107,7 @@ TEST(node_config_every_key_parses)
         "detect = { ip_requests = 100; ip_distinct_ua = 0; device_distinct_ip = 5;\n"
         "  suspect_score = 40; bot_score = 90; crawler_file = \"/c.json\";\n"
         "  hosting_file = \"/h.csv\"; };\n",
-        KEY);
+        KEY, gossip_aead_name(cipher));
     assert_int_equal(load(&cfg, text, err, sizeof(err), path), 0);
     assert_string_equal(cfg.name, "n1");
     assert_int_equal(cfg.snapshot_interval, 15000);
@@ -110,6 +116,7 @@ TEST(node_config_every_key_parses)
     assert_string_equal(cfg.keyring_file, "/tmp/kr");
     assert_int_equal(cfg.packet_size, 1400);
     assert_true(cfg.full_digests);
+    assert_int_equal(cfg.cipher, cipher);
     assert_int_equal(cfg.n_api_listen, 2);
     assert_string_equal(cfg.api_listen[1], "unix:/tmp/api.sock");
     assert_int_equal(cfg.api_max_connections, 10);
@@ -179,6 +186,12 @@ TEST(node_config_bad_values_are_named)
     expect_error("cluster = { profile = \"fast\"; };\n", IVT_EINVAL,
                  ":1: key 'cluster.profile': expected one of \"lan\", \"wan\", \"local\", found "
                  "\"fast\"");
+    expect_error("gossip = { cipher = \"aes-128-gcm\"; };\n", IVT_EINVAL,
+                 ":1: key 'gossip.cipher': expected one of \"xchacha20-poly1305\", "
+                 "\"aes-256-gcm\", found \"aes-128-gcm\"");
+    expect_error("gossip = { cipher = 2; };\n", IVT_EINVAL,
+                 ":1: key 'gossip.cipher': expected one of \"xchacha20-poly1305\", "
+                 "\"aes-256-gcm\", found an integer");
     expect_error("api = { listen = [\"unix:relative\"]; };\n", IVT_EINVAL,
                  ":1: key 'api.listen': expected a list of strings \"ip:port\" or \"unix:/path\", "
                  "found \"unix:relative\" at index 0");

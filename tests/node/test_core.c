@@ -164,6 +164,36 @@ TEST(node_full_digests_reach_gossip)
     node_rules_delete(rules);
 }
 
+/* gossip.cipher reaches gossip: unset is XChaCha20-Poly1305, and a cipher
+ * this host cannot run is refused at node_new, not at the first packet. */
+TEST(node_cipher_reaches_gossip)
+{
+    (void)state;
+    struct node_rules *rules = test_rules();
+    static const uint8_t asked[] = {0, GOSSIP_AEAD_XCHACHA20POLY1305, GOSSIP_AEAD_AES256GCM};
+    static const uint8_t got[] = {GOSSIP_AEAD_XCHACHA20POLY1305, GOSSIP_AEAD_XCHACHA20POLY1305,
+                                  GOSSIP_AEAD_AES256GCM};
+    for (size_t i = 0; i < sizeof(asked); i++) {
+        struct node_config cfg;
+        test_config(&cfg, 1, rules);
+        cfg.aead = asked[i];
+        struct node *n = 0;
+        if (!gossip_aead_available((enum gossip_aead)got[i])) {
+            assert_int_equal(node_new(&n, &cfg, 1, 0, WALL0), IVT_EINVAL);
+            continue;
+        }
+        assert_int_equal(node_new(&n, &cfg, 1, 0, WALL0), 0);
+        assert_int_equal(node_gossip(n)->cfg.aead, got[i]);
+        node_delete(n);
+    }
+    struct node_config cfg;
+    test_config(&cfg, 1, rules);
+    cfg.aead = 9;
+    struct node *n = 0;
+    assert_int_equal(node_new(&n, &cfg, 1, 0, WALL0), IVT_EINVAL);
+    node_rules_delete(rules);
+}
+
 TEST(node_human_scores_ok_and_counts)
 {
     (void)state;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/err.h"
+#include "gossip/envelope.h"
 #include "sim/args.h"
 #include "tests/test.h"
 
@@ -30,10 +31,13 @@ TEST(sim_args_every_option)
     assert_true(o.duration_s == 0);
     assert_true(o.emit == -1);
     assert_null(o.out);
+    assert_int_equal(o.aead, 0); /* the scenario's cipher */
     assert_int_equal(PARSE(&o, msg, "--seed", "0x10", "s.cfg", "--nodes", "100000", "--duration",
                            "2.5", "--out", "d", "--root", "r", "--check-determinism",
-                           "--membership-only", "--quiet", "--emit-events", "0"),
+                           "--membership-only", "--quiet", "--emit-events", "0", "--cipher",
+                           "aes-256-gcm"),
                      0);
+    assert_int_equal(o.aead, GOSSIP_AEAD_AES256GCM);
     assert_true(o.has_seed && o.seed == 16);
     assert_int_equal(o.nodes, 100000);
     assert_true(o.duration_s == 2.5);
@@ -83,6 +87,9 @@ TEST(sim_args_mistakes_name_option_and_value)
         {{"s.cfg", "--emit-events", "", NULL}, "--emit-events '' must be a whole number"},
         {{"s.cfg", "--emit-events", "-3", NULL}, "--emit-events '-3' must be"},
         {{"s.cfg", "--out", NULL}, "--out needs a value"},
+        {{"s.cfg", "--cipher", "aes", NULL},
+         "--cipher 'aes' must be xchacha20-poly1305 or aes-256-gcm"},
+        {{"s.cfg", "--cipher", NULL}, "--cipher needs a value"},
     };
     for (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         struct sim_args o;
@@ -104,7 +111,8 @@ TEST(sim_args_usage_names_every_option)
     fclose(f);
     static const char *const opts[] = {"--seed",        "--nodes", "--out",
                                        "--duration",    "--root",  "--check-determinism",
-                                       "--emit-events", "--quiet", "--membership-only"};
+                                       "--emit-events", "--quiet", "--membership-only",
+                                       "--cipher"};
     for (unsigned i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
         if (!strstr(text, opts[i]))
             fail_msg("the usage does not mention %s", opts[i]);
