@@ -1548,8 +1548,9 @@ static int start(struct ivtd *d)
     ivtd_addr_format(self, sizeof(self), &d->self_addr);
     for (int i = 0; i < 16; i++)
         snprintf(idhex + 2 * i, 3, "%02x", d->id[i]);
-    ivtd_log(IVTD_LOG_INFO, "started", "name=%s id=%s generation=%u addr=%s version=%s", cfg->name,
-             idhex, d->generation, self, IVTD_VERSION);
+    ivtd_log(IVTD_LOG_INFO, "started", "name=%s id=%s generation=%u addr=%s version=%s cipher=%s",
+             cfg->name, idhex, d->generation, self, IVTD_VERSION,
+             gossip_aead_name((enum gossip_aead)cfg->cipher));
 
     struct gossip_addr seeds[GOSSIP_SEEDS_MAX];
     size_t n = resolve_seeds(seeds, cfg, &d->self_addr);

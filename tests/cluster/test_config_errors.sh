@@ -26,6 +26,8 @@ check "cluster = { $k };\nnode = { snapshot_interval = 60; };\n" \
     "bad.cfg:2: key 'node.snapshot_interval': expected a duration string like \"60s\" (at least 1s), found an integer"
 check "cluster = { $k profile = \"fast\"; };\n" \
     "key 'cluster.profile': expected one of \"lan\", \"wan\", \"local\", found \"fast\""
+check "cluster = { $k };\ngossip = { cipher = \"aes-128-gcm\"; };\n" \
+    "bad.cfg:2: key 'gossip.cipher': expected one of \"xchacha20-poly1305\", \"aes-256-gcm\", found \"aes-128-gcm\""
 check "cluster = { encrypt = \"not-a-key\"; };\n" \
     "key 'cluster.encrypt': expected a base64 string of a 32-byte key (ivtctl keys generate), found a string of 9 characters"
 check "cluster = { $k\n" "bad.cfg:2: syntax error"

@@ -1,0 +1,41 @@
+#!/bin/bash
+# A fleet half way through changing cipher (docs/operations.md, "Changing
+# the gossip cipher"): n1 and n2 seal with the default XChaCha20-Poly1305,
+# n3 with AES-256-GCM. Every node opens both, so the three form one
+# cluster, evidence observed at n3 raises a score at n1, and no node drops
+# a packet it cannot open. Skipped on a CPU without AES-NI, where ivtd
+# refuses the setting (test_config_errors.sh checks the refusal's wording
+# for an unknown cipher).
+. "$(dirname "$0")/lib.sh"
+
+if ! grep -qw aes /proc/cpuinfo || ! grep -qw pclmulqdq /proc/cpuinfo; then
+    pass "skipped: this CPU lacks AES-NI or PCLMUL"
+    exit 0
+fi
+
+config 3 'gossip = { cipher = "aes-256-gcm"; };'
+for i in 1 2 3; do start $i; done
+grep -q 'msg=started .*cipher=xchacha20-poly1305' "$T/n1.log" || fail "n1 does not log its cipher"
+grep -q 'msg=started .*cipher=aes-256-gcm' "$T/n3.log" || fail "n3 does not log aes-256-gcm"
+for i in 1 2 3; do wait_until 20 "node $i sees 3 alive" is $i members.alive 3; done
+pass "two XChaCha20-Poly1305 nodes and one AES-256-GCM node form one cluster"
+
+ev() { printf '{"ip":"%s","ua":"%s","pub":"pub-1","kind":"request"}' "$1" "$2"; }
+score_at() {
+    api "$1" score "[$(ev "$2" probe), {\"observe\": false}]" | $PY -c 'import json,sys; print(json.load(sys.stdin)["score"])'
+}
+before=$(score_at 1 198.51.100.77)
+batch=$(for k in $(seq 1 40); do ev 198.51.100.77 "agent-$k"; printf ,; done | sed 's/,$//')
+api 3 observe "[[$batch]]" >/dev/null || fail "observe at n3"
+above() { [ "$(score_at 1 198.51.100.77)" -gt "$before" ]; }
+wait_until 15 "evidence from n3 raises the score at n1 from $before" above
+pass "evidence sealed with AES-256-GCM at n3 reaches n1 ($before -> $(score_at 1 198.51.100.77))"
+
+for i in 1 2 3; do
+    m=$(curl -sf "http://127.0.0.$i:$((PORT + 2))/metrics") || fail "metrics of n$i"
+    for r in version auth key; do
+        grep -q "^ivtd_gossip_packets_dropped_total{reason=\"$r\"} 0$" <<<"$m" ||
+            fail "n$i dropped packets as $r: $(grep "reason=\"$r\"" <<<"$m")"
+    done
+done
+pass "no node dropped a packet as a version, a forgery or an unknown key"
