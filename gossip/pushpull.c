@@ -74,6 +74,9 @@
 
 enum {
     FRAME_LEN_BYTES = 4, /* big-endian length prefix */
+    /* Room at the front of a frame's writer for its length and envelope
+     * header: the frame is sealed where it is written (frame_out). */
+    FRAME_PREFIX = FRAME_LEN_BYTES + GOSSIP_ENVELOPE_HEADER,
     /* A joiner's view is its seed's at the join, and what it learned there
      * it does not re-gossip (gossip.c, apply_alive): this many probe
      * intervals later it push-pulls with its other seeds (or that seed
@@ -223,39 +226,61 @@ static void stream_fail(struct gossip *g, struct gossip_stream *s)
 }
 
 /* Seals the plaintext in w as one frame at the end of the output. */
-static int frame_out(struct gossip *g, struct gossip_stream *s, const struct ivt_mpw *w)
+/* Seals the frame frame_begin began in w where it was written, and queues
+ * it: w's buffer becomes the stream's output when none is pending (the
+ * common case), so a frame costs no second buffer of its size and no copy.
+ * At 10,000 members a frame is up to a few hundred kB, and each allocation
+ * of that size searches a simulator's fragmented heap (a tenth of a
+ * formation's CPU went to such searches and the copies). */
+static int frame_out(struct gossip *g, struct gossip_stream *s, struct ivt_mpw *w)
 {
     if (w->err)
         return w->err;
-    if (w->len > g->cfg.pushpull_max_bytes)
+    size_t plain_len = w->len - FRAME_PREFIX;
+    if (plain_len > g->cfg.pushpull_max_bytes)
         return IVT_ETOOBIG;
-    size_t need = FRAME_LEN_BYTES + w->len + GOSSIP_ENVELOPE_OVERHEAD;
-    uint8_t *p = realloc(s->out, s->out_len + need);
-    if (!p)
-        return IVT_ENOMEM;
-    s->out = p;
+    if (!ivt_mpw_reserve(w, GOSSIP_TAG_LEN)) /* the tag's room */
+        return w->err;
     uint8_t nonce[GOSSIP_NONCE_LEN];
     gossip__nonce(g, s->counter, nonce);
     size_t sealed;
-    uint8_t *f = p + s->out_len;
-    int rc = gossip_seal_memo(f + FRAME_LEN_BYTES, need - FRAME_LEN_BYTES, &sealed, &g->kr,
-                              g->stream_label, g->stream_label_len, nonce, w->data, w->len,
-                              g->cfg.aead, NULL);
+    uint8_t *f = w->data;
+    int rc = gossip_seal_memo(f + FRAME_LEN_BYTES, w->cap - FRAME_LEN_BYTES, &sealed, &g->kr,
+                              g->stream_label, g->stream_label_len, nonce, f + FRAME_PREFIX,
+                              plain_len, g->cfg.aead, NULL);
     if (rc)
         return rc;
     f[0] = (uint8_t)(sealed >> 24);
     f[1] = (uint8_t)(sealed >> 16);
     f[2] = (uint8_t)(sealed >> 8);
     f[3] = (uint8_t)sealed;
-    s->out_len += FRAME_LEN_BYTES + sealed;
-    g->st.bytes_pushpull += FRAME_LEN_BYTES + sealed;
+    size_t n = FRAME_LEN_BYTES + sealed;
+    if (!s->out) {
+        s->out = f;
+        s->out_len = n;
+        s->out_off = 0;
+        w->data = NULL; /* the stream's now: ivt_mpw_destroy frees nothing */
+    } else {
+        uint8_t *p = realloc(s->out, s->out_len + n);
+        if (!p)
+            return IVT_ENOMEM;
+        memcpy(p + s->out_len, f, n);
+        s->out = p;
+        s->out_len += n;
+    }
+    g->st.bytes_pushpull += n;
     return 0;
 }
 
 static void frame_begin(struct gossip *g, struct gossip_stream *s, struct ivt_mpw *w,
                         enum gossip_msg_type type, uint32_t fields)
 {
-    ivt_mpw_init_dyn(w, g->cfg.pushpull_max_bytes);
+    ivt_mpw_init_dyn(w, FRAME_PREFIX + g->cfg.pushpull_max_bytes + GOSSIP_TAG_LEN);
+    uint8_t *p = ivt_mpw_reserve(w, FRAME_PREFIX);
+    if (p) {
+        memset(p, 0, FRAME_PREFIX); /* the length and header frame_out writes */
+        ivt_mpw_commit(w, p + FRAME_PREFIX);
+    }
     s->counter = g->counter++;
     gossip_wire_hdr(w, g->mem[0].id, g->cfg.generation, s->counter);
     ivt_mpw_array(w, fields);
@@ -872,9 +897,10 @@ static int on_end(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
     return 0;
 }
 
-static int open_frame(struct gossip *g, uint8_t *plain, size_t *plen, const uint8_t *f, size_t n)
+/* Opens frame f[0, n) in place: the plaintext starts at f. */
+static int open_frame(struct gossip *g, size_t *plen, uint8_t *f, size_t n)
 {
-    int rc = gossip_open(plain, n, plen, &g->kr, g->stream_label, g->stream_label_len, f, n);
+    int rc = gossip_open(f, n, plen, &g->kr, g->stream_label, g->stream_label_len, f, n);
     switch (rc) {
     case 0: return 0;
     case IVT_EVERSION: g->st.dropped[GOSSIP_DROP_VERSION]++; return rc;
@@ -884,15 +910,14 @@ static int open_frame(struct gossip *g, uint8_t *plain, size_t *plen, const uint
     }
 }
 
-static int on_frame(struct gossip *g, struct gossip_stream *s, const uint8_t *f, size_t n,
-                    ivt_ms now)
+/* Handles one frame f[0, n), which it overwrites: the stream's input
+ * buffer, freed after. Opened where it lies, a frame costs no second
+ * buffer of its size (see frame_out). */
+static int on_frame(struct gossip *g, struct gossip_stream *s, uint8_t *f, size_t n, ivt_ms now)
 {
-    uint8_t *plain = malloc(n);
-    if (!plain)
-        return IVT_ENOMEM;
-    size_t plen;
-    int rc = open_frame(g, plain, &plen, f, n);
-    const uint8_t *pos = plain, *end = plain + plen;
+    size_t plen = 0;
+    int rc = open_frame(g, &plen, f, n);
+    const uint8_t *pos = f, *end = f + plen;
     struct gossip_hdr h;
     uint32_t fields;
     uint64_t type;
@@ -936,7 +961,6 @@ static int on_frame(struct gossip *g, struct gossip_stream *s, const uint8_t *f,
         if (rc == IVT_EPROTO)
             g->st.dropped[GOSSIP_DROP_DECODE]++;
     }
-    free(plain);
     return rc;
 }
 

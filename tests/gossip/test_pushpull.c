@@ -221,6 +221,29 @@ TEST(gossip_pushpull_app_diff_sent_in_segments)
     pair_destroy(&p);
 }
 
+/* A host that does not write for a while (a peer's TCP window full) finds
+ * every frame queued meanwhile in its stream's output, whole and in order:
+ * the RESP and the DIFF frames of each segment, read out in one go. */
+TEST(gossip_pushpull_frames_queue_while_the_host_waits)
+{
+    (void)state;
+    struct pair p;
+    pair_init(&p);
+    ivt_ms now = 0;
+    assert_true(pipe_out(&p, 0, now) > 0); /* REQ */
+    /* The responder runs its diff to the end, its output never read. */
+    for (int tick = 0; tick < 2 * STEPS && p.app[1].calls <= STEPS; tick++)
+        gossip_tick(p.g[1], ++now);
+    assert_int_equal(p.app[0].merges, 0);
+    assert_true(pipe_out(&p, 1, now) > 0);
+    assert_int_equal(p.app[0].merges, STEPS);
+    assert_segments(&p.app[0]);
+    struct gossip_stats st;
+    gossip_get_stats(p.g[0], &st);
+    assert_int_equal(st.streams_rejected, 0);
+    pair_destroy(&p);
+}
+
 /* With a segment_gap the delegate is asked for its next segment no sooner
  * than that after the last one (pauses included), and the deadline says
  * when. */
