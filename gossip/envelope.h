@@ -15,23 +15,22 @@
  * The version byte names the AEAD; both have this one layout:
  *   1  XChaCha20-Poly1305 IETF (libsodium's), on every host;
  *   2  AES-256-GCM under a per-sender subkey, on hosts whose CPU has AES-NI
- *      and PCLMUL (libsodium's only AES-GCM). About two and a half times
- *      cheaper a packet there (docs/benchmarks.md, envelope). Its 12-byte
- *      nonce cannot hold the tuple below, so the tuple's first 16 bytes pick
- *      the subkey, HChaCha20(key, nonce[0, 16)) with the 16-byte constant
- *      "ivt-aes256gcm-kd" instead of ChaCha's (a PRF of its own: no subkey
- *      serves both AEADs), and the 12-byte nonce is 0^4 ||
+ *      and PCLMUL (libsodium's only AES-GCM); a seal and an open there
+ *      cost 0.4-0.55 of XChaCha20's (docs/benchmarks.md, envelope). Its
+ *      12-byte nonce cannot hold the tuple below, so the tuple's first 16
+ *      bytes pick the subkey, HChaCha20(key, nonce[0, 16)) with the 16-byte
+ *      constant "ivt-aes256gcm-kd" instead of ChaCha's (a PRF of its own: no
+ *      subkey serves both AEADs), and the 12-byte nonce is 0^4 ||
  *      nonce[16, 24), the sender's counter.
  * A node seals with the one its configuration names and opens either (the
  * second only where the CPU runs it), so a fleet changes AEAD in two rolling
  * restarts: every node able to open both, then every node sealing the new.
  *
- * The nonce comes in as an
- * argument; gossip.c makes it from the sender's (id, generation, counter),
- * unique fleet-wide because the generation is persisted and raised before
- * every start. A random draw would depend on every node's seed being distinct
- * and the whole fleet shares one key. The 24-byte nonce holds that tuple
- * whole (12 bytes of id, 4 of generation, 8 of counter).
+ * The nonce comes in as an argument; gossip.c makes it from the sender's
+ * (id, generation, counter), unique fleet-wide because the generation is
+ * persisted and raised before every start. A random draw would depend on every node's seed being
+ * distinct and the whole fleet shares one key. The 24-byte nonce holds that tuple whole (12 bytes
+ * of id, 4 of generation, 8 of counter).
  *
  * The header is associated data, so flipping the version or key id fails
  * authentication like flipping the ciphertext does. The cluster label is

@@ -159,7 +159,7 @@ struct gossip_config {
     bool pushpull_full_digests;
     /* The AEAD this node seals with (gossip/envelope.h); it opens both.
      * Default XChaCha20-Poly1305, which every host runs. A fleet whose CPUs
-     * all have AES-NI may choose AES-256-GCM: docs/gossip.md, "Ciphers". */
+     * all have AES-NI may choose AES-256-GCM: docs/security.md, "Ciphers". */
     enum gossip_aead aead;
     ivt_ms tombstone_ttl;      /* dead and left members are forgotten after this */
     ivt_ms reconnect_interval; /* retry one tombstone, re-join seeds when isolated */
