@@ -117,6 +117,28 @@ wait_until() {
     poll_until "$secs" "$@" || fail "not within ${secs}s: $what"
 }
 
+# ev IP UA: one ad request event as the API takes it
+ev() { printf '{"ip":"%s","ua":"%s","pub":"pub-1","kind":"request"}' "$1" "$2"; }
+
+# score_at I IP: the score node I gives IP, without observing it
+score_at() {
+    api "$1" score "[$(ev "$2" probe), {\"observe\": false}]" | $PY -c 'import json,sys; print(json.load(sys.stdin)["score"])'
+}
+
+# spread FROM TO IP: observes 40 user agents on IP at node FROM (all
+# accepted), waits until node TO's score for IP rises, and sets SPREAD to
+# "BEFORE -> AFTER" (a variable, not output: fail must reach the script).
+spread() {
+    local from=$1 to=$2 ip=$3 before batch out
+    before=$(score_at "$to" "$ip")
+    batch=$(for k in $(seq 1 40); do ev "$ip" "agent-$k"; printf ,; done | sed 's/,$//')
+    out=$(api "$from" observe "[[$batch]]")
+    [[ $out == *'"accepted": 40'* ]] || fail "observe at n$from: $out"
+    above() { [ "$(score_at "$to" "$ip")" -gt "$before" ]; }
+    wait_until 15 "evidence from n$from raises the score of $ip at n$to from $before" above
+    SPREAD="$before -> $(score_at "$to" "$ip")"
+}
+
 # is I PATH VALUE: node I's status PATH equals VALUE
 is() { [ "$(field "$1" "$2")" = "$3" ]; }
 member_is() { [ "$(member_state "$1" "$2")" = "$3" ]; }

@@ -20,16 +20,8 @@ grep -q 'msg=started .*cipher=aes-256-gcm' "$T/n3.log" || fail "n3 does not log 
 for i in 1 2 3; do wait_until 20 "node $i sees 3 alive" is $i members.alive 3; done
 pass "two XChaCha20-Poly1305 nodes and one AES-256-GCM node form one cluster"
 
-ev() { printf '{"ip":"%s","ua":"%s","pub":"pub-1","kind":"request"}' "$1" "$2"; }
-score_at() {
-    api "$1" score "[$(ev "$2" probe), {\"observe\": false}]" | $PY -c 'import json,sys; print(json.load(sys.stdin)["score"])'
-}
-before=$(score_at 1 198.51.100.77)
-batch=$(for k in $(seq 1 40); do ev 198.51.100.77 "agent-$k"; printf ,; done | sed 's/,$//')
-api 3 observe "[[$batch]]" >/dev/null || fail "observe at n3"
-above() { [ "$(score_at 1 198.51.100.77)" -gt "$before" ]; }
-wait_until 15 "evidence from n3 raises the score at n1 from $before" above
-pass "evidence sealed with AES-256-GCM at n3 reaches n1 ($before -> $(score_at 1 198.51.100.77))"
+spread 3 1 198.51.100.77
+pass "evidence sealed with AES-256-GCM at n3 reaches n1 ($SPREAD)"
 
 for i in 1 2 3; do
     m=$(curl -sf "http://127.0.0.$i:$((PORT + 2))/metrics") || fail "metrics of n$i"

@@ -6,17 +6,8 @@
 for i in 1 2 3; do start $i; done
 for i in 1 2 3; do wait_until 20 "node $i sees 3 alive" is $i members.alive 3; done
 
-ev() { printf '{"ip":"%s","ua":"%s","pub":"pub-1","kind":"request"}' "$1" "$2"; }
-score_at() { # score_at NODE IP: the score without observing
-    api "$1" score "[$(ev "$2" probe), {\"observe\": false}]" | $PY -c 'import json,sys; print(json.load(sys.stdin)["score"])'
-}
-before=$(score_at 3 198.51.100.77)
-batch=$(for k in $(seq 1 40); do ev 198.51.100.77 "agent-$k"; printf ,; done | sed 's/,$//')
-out=$(api 1 observe "[[$batch]]")
-[[ $out == *'"accepted": 40'* ]] || fail "observe at n1: $out"
-above() { [ "$(score_at 3 198.51.100.77)" -gt "$before" ]; }
-wait_until 15 "the score at n3 rises from $before" above
-pass "40 user agents on one IP observed at n1 raise its score at n3 ($before -> $(score_at 3 198.51.100.77))"
+spread 1 3 198.51.100.77
+pass "40 user agents on one IP observed at n1 raise its score at n3 ($SPREAD)"
 
 # Persistence: a lone node saves its evidence every second; after kill -9
 # and a restart it still knows the entity, with nobody to give it back.

@@ -43,16 +43,8 @@ pass "a key held by n2 alone shows as keyring=different at n1"
 KEY=$NEW CLUSTER_EXTRA="evidence_key = \"$EK\";" config 3
 start 3
 for i in 1 2 3; do wait_until 20 "node $i sees 3 alive" is $i members.alive 3; done
-ev() { printf '{"ip":"%s","ua":"%s","pub":"pub-1","kind":"request"}' "$1" "$2"; }
-score_at() {
-    api "$1" score "[$(ev "$2" probe), {\"observe\": false}]" | $PY -c 'import json,sys; print(json.load(sys.stdin)["score"])'
-}
-before=$(score_at 3 198.51.100.91)
-batch=$(for k in $(seq 1 40); do ev 198.51.100.91 "agent-$k"; printf ,; done | sed 's/,$//')
-api 1 observe "[[$batch]]" >/dev/null || fail "observe at n1"
-above() { [ "$(score_at 3 198.51.100.91)" -gt "$before" ]; }
-wait_until 15 "evidence from n1 raises the score at n3 from $before" above
-pass "a node added after the rotation shares evidence ($before -> $(score_at 3 198.51.100.91))"
+spread 1 3 198.51.100.91
+pass "a node added after the rotation shares evidence ($SPREAD)"
 
 # Another evidence key on a node with saved state: a clear refusal.
 kill -TERM "$PID_3"; wait "$PID_3" || true
