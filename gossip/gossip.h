@@ -320,6 +320,10 @@ const char *gossip_drop_name(enum gossip_drop reason);
 struct gossip_stats {
     uint64_t packets_in, packets_out, bytes_in, bytes_out;
     uint64_t dropped[GOSSIP_DROP_REASONS];
+    /* Datagrams and push-pull frames opened, by their envelope's AEAD
+     * (index: enum gossip_aead; 0 unused): while a fleet changes cipher,
+     * what each node still receives in the old one. */
+    uint64_t opened[GOSSIP_AEAD_AES256GCM + 1];
     /* payload bytes sent, by kind (datagrams), and stream bytes */
     uint64_t bytes_membership, bytes_app, bytes_probe, bytes_pushpull;
     uint64_t probes, probe_failures, indirect_probes, nacks_sent, nacks_received;

@@ -900,9 +900,10 @@ static int on_end(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
 /* Opens frame f[0, n) in place: the plaintext starts at f. */
 static int open_frame(struct gossip *g, size_t *plen, uint8_t *f, size_t n)
 {
+    uint8_t aead = n ? f[0] : 0; /* the plaintext overwrites it */
     int rc = gossip_open(f, n, plen, &g->kr, g->stream_label, g->stream_label_len, f, n);
     switch (rc) {
-    case 0: return 0;
+    case 0: g->st.opened[aead]++; return 0; /* an AEAD's byte: the open checked it */
     case IVT_EVERSION: g->st.dropped[GOSSIP_DROP_VERSION]++; return rc;
     case IVT_ENOENT: g->st.dropped[GOSSIP_DROP_KEY]++; return rc;
     case IVT_EAUTH: g->st.dropped[GOSSIP_DROP_AUTH]++; return rc;

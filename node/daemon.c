@@ -1031,6 +1031,13 @@ static void gossip_metrics(struct ivtd_prom *p, const struct ivtd *d, struct gos
         (struct ivtd_prom_lv){"recv_error", (double)d->c.udp_recv_errors};
     ivtd_prom_by(p, "ivtd_gossip_packets_dropped_total", "counter",
                  "Gossip datagrams and frames dropped, by reason.", "reason", ROWS(dropped));
+    const struct ivtd_prom_lv opened[] = {
+        {gossip_aead_name(GOSSIP_AEAD_XCHACHA20POLY1305),
+         (double)gs.opened[GOSSIP_AEAD_XCHACHA20POLY1305]},
+        {gossip_aead_name(GOSSIP_AEAD_AES256GCM), (double)gs.opened[GOSSIP_AEAD_AES256GCM]}};
+    ivtd_prom_by(p, "ivtd_gossip_opened_total", "counter",
+                 "Gossip datagrams and frames opened, by the cipher their sender sealed them with.",
+                 "cipher", ROWS(opened));
     const struct ivtd_prom_lv bytes[] = {{"membership", (double)gs.bytes_membership},
                                          {"evidence", (double)gs.bytes_app},
                                          {"probe", (double)gs.bytes_probe},

@@ -31,3 +31,10 @@ for i in 1 2 3; do
     done
 done
 pass "no node dropped a packet as a version, a forgery or an unknown key"
+
+m=$(curl -sf "http://127.0.0.1:$((PORT + 2))/metrics")
+for c in xchacha20-poly1305 aes-256-gcm; do
+    grep -q "^ivtd_gossip_opened_total{cipher=\"$c\"} [1-9]" <<<"$m" ||
+        fail "n1 counts no packet opened as $c: $(grep opened_total <<<"$m")"
+done
+pass "n1 counts what it opened under each cipher (ivtd_gossip_opened_total)"

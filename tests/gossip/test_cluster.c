@@ -284,8 +284,9 @@ static bool count_aead(void *ctx, uint32_t from, uint32_t to, const uint8_t *p, 
 /* A fleet half way through changing cipher (docs/operations.md, "Changing
  * the gossip cipher"): even nodes seal with XChaCha20-Poly1305, odd ones
  * with AES-256-GCM, and every node opens both. It forms one cluster, with
- * no packet dropped as a version or a forgery, no one declared dead, and
- * each node's datagrams in its own AEAD. */
+ * no packet dropped as a version or a forgery, no one declared dead, each
+ * node's datagrams in its own AEAD, and each node counting what it opened
+ * in each (what an operator watches while a fleet changes cipher). */
 TEST(gossip_cluster_mixed_ciphers_form_one_cluster)
 {
     (void)state;
@@ -314,6 +315,10 @@ TEST(gossip_cluster_mixed_ciphers_form_one_cluster)
         assert_int_equal(st.dropped[GOSSIP_DROP_AUTH], 0);
         assert_int_equal(st.pushpull_failed, 0);
         assert_true(st.pushpull_completed > 0);
+        /* Each node hears from both kinds, and counts what it opened by kind. */
+        assert_true(st.opened[GOSSIP_AEAD_XCHACHA20POLY1305] > 0);
+        assert_true(st.opened[GOSSIP_AEAD_AES256GCM] > 0);
+        assert_int_equal(st.opened[0], 0);
     }
     done(c, &w);
 }
