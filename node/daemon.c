@@ -908,6 +908,9 @@ static void reload(struct ivtd *d)
     else if (next->epoch_ms != d->cfg.epoch_ms || next->window_ms != d->cfg.window_ms ||
              next->max_entities != d->cfg.max_entities)
         restart = "evidence.*";
+    else if (next->packet_size != d->cfg.packet_size || next->full_digests != d->cfg.full_digests ||
+             next->cipher != d->cfg.cipher)
+        restart = "gossip.*";
     if (restart)
         ivtd_log(IVTD_LOG_WARN, "some changed keys need a restart", "keys=%s", restart);
     d->cfg.log_level = next->log_level;

@@ -38,3 +38,11 @@ for c in xchacha20-poly1305 aes-256-gcm; do
         fail "n1 counts no packet opened as $c: $(grep opened_total <<<"$m")"
 done
 pass "n1 counts what it opened under each cipher (ivtd_gossip_opened_total)"
+
+# The cipher is read at start: a SIGHUP with another one says so, and n1
+# goes on sealing with the one it started with.
+config 1 'gossip = { cipher = "aes-256-gcm"; };'
+kill -HUP "$PID_1"
+wait_until 10 "n1 warns that gossip.* needs a restart" \
+    grep -q 'msg="some changed keys need a restart" keys=gossip\.\*' "$T/n1.log"
+pass "a changed gossip.cipher on SIGHUP is named as needing a restart"
