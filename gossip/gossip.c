@@ -2062,7 +2062,7 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     int rc = gossip_open_memo(plain, sizeof(plain), &plen, &g->kr, g->cfg.label, g->label_len, data,
                               len, subkeys(g, false));
     switch (rc) {
-    case 0: g->st.opened[data[0]]++; break; /* an AEAD's byte: the open checked it */
+    case 0: gossip__count_opened(g, data[0]); break;
     case IVT_EVERSION: return drop(g, GOSSIP_DROP_VERSION, rc);
     case IVT_ENOENT: return drop(g, GOSSIP_DROP_KEY, rc);
     case IVT_EAUTH: return drop(g, GOSSIP_DROP_AUTH, rc);

@@ -230,6 +230,15 @@ struct gossip {
     bool subkeys_one; /* the memo is one entry, for our own seals */
 };
 
+/* Counts an envelope opened under AEAD byte v (stats.opened). An envelope
+ * that opened has a known AEAD; a newer one without its row is not counted
+ * rather than written past the array. */
+static inline void gossip__count_opened(struct gossip *g, uint8_t v)
+{
+    if (v < sizeof(g->st.opened) / sizeof(g->st.opened[0]))
+        g->st.opened[v]++;
+}
+
 /* gossip.c, for pushpull.c */
 int gossip__find(const struct gossip *g, const uint8_t *id);
 /* A lookup in stages, for a batch of ids whose cache misses should overlap:
