@@ -117,8 +117,9 @@ BENCH(sim_fleet_1000_membership)
 }
 
 /* Issue 4's largest figure: 10,000 nodes, under 5 minutes of CPU and
- * 16 GB. As of session 16 on the 2-core VM: 287 s of CPU with AES-256-GCM
- * (the _aes row), and 14.4 x 10^9 bytes (docs/benchmarks.md, "Session 16"). */
+ * 16 GB. As of session 16 on the 2-core VM: 309-317 s of CPU with the
+ * default XChaCha20-Poly1305, 276-287 s with AES-256-GCM (the _aes row), and
+ * 14.4 x 10^9 bytes (docs/benchmarks.md, "Session 16"). */
 BENCH(sim_fleet_10000_membership)
 {
     fleet("sim_fleet_10000_membership", 10000, false);
