@@ -225,7 +225,6 @@ static void stream_fail(struct gossip *g, struct gossip_stream *s)
     }
 }
 
-/* Seals the plaintext in w as one frame at the end of the output. */
 /* Seals the frame frame_begin began in w where it was written, and queues
  * it: w's buffer becomes the stream's output when none is pending (the
  * common case), so a frame costs no second buffer of its size and no copy.
@@ -497,23 +496,31 @@ static int hashed_fin(struct gossip *g, struct ivt_mpw *w, const uint8_t *hp, ui
     struct mset t;
     if (mset_build(g, &t, 1))
         return IVT_ENOMEM;
-    uint8_t *wants = malloc(n ? (size_t)n * HASH_BYTES : 1);
-    if (!wants) {
+    /* The hashes we lack go straight into w, behind room for the largest
+     * bin head, and move down under the real head once counted: no buffer
+     * of their own (a frame-sized allocation, see frame_out). n is bounded
+     * by the RESP's frame. */
+    uint8_t *p = ivt_mpw_reserve(w, IVT_MP_BIN_HEAD_MAX + (size_t)n * HASH_BYTES);
+    if (!p) {
         mset_free(&t);
-        return IVT_ENOMEM;
+        return w->err;
     }
-    size_t nw = 0;
+    uint8_t *wants = p + IVT_MP_BIN_HEAD_MAX, *q = wants;
     for (uint32_t k = 0; k < n; k++) {
         uint64_t h = ivt_mp_be64(hp + (size_t)k * HASH_BYTES);
         int64_t i = mset_find(&t, h);
-        if (i >= 0)
+        if (i >= 0) {
             t.pick[i] = 0;
-        else
-            ivt__mp_put_be(wants + nw++ * HASH_BYTES, h, HASH_BYTES);
+        } else {
+            ivt__mp_put_be(q, h, HASH_BYTES);
+            q += HASH_BYTES;
+        }
     }
-    ivt_mpw_bin(w, wants, nw * HASH_BYTES);
+    size_t nw = (size_t)(q - wants);
+    uint8_t *body = ivt_mp_put_bin_head(p, (uint32_t)nw);
+    memmove(body, wants, nw);
+    ivt_mpw_commit(w, body + nw);
     entries_picked(g, w, t.pick);
-    free(wants);
     mset_free(&t);
     return 0;
 }
