@@ -255,8 +255,9 @@ int gossip_seal_memo(uint8_t *out, size_t cap, size_t *out_len, const struct gos
     short_nonce(npub, header + OFF_NONCE);
     const uint8_t *sk = subkey(tmp, k, header + OFF_NONCE, aead, memo);
     if (aead == GOSSIP_AEAD_AES256GCM) {
-        /* The expanded key is made per packet (a few dozen nanoseconds): a
-         * memo of expanded keys would be 512 bytes an entry. */
+        /* The expanded key is made per packet (bin/ivt-bench's envelope
+         * rows include it): a memo of expanded keys would be 512 bytes an
+         * entry, 128 kB for a memo of GOSSIP_SUBKEYS. */
         crypto_aead_aes256gcm_state st;
         crypto_aead_aes256gcm_beforenm(&st, sk);
         crypto_aead_aes256gcm_encrypt_detached_afternm(body, body + plain_len, NULL, body,
