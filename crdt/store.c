@@ -3992,11 +3992,14 @@ enum {
     IN_ITEMS_STACK = 128,
 };
 
-/* One checked record of a group. */
+/* One checked record of a group, and what its join needs of its message. */
 struct mrec {
     struct rec r;
-    const uint8_t *start;
+    const uint8_t *start, *end;
     uint32_t hint; /* the record the table named (a prefetch hint), or NONE */
+    uint32_t msg;  /* its message's index in the batch */
+    uint8_t type;  /* its message's type and format version */
+    uint8_t version;
 };
 
 /* The arrays a join of e reads first: its latest slot, promoted cell and
@@ -4119,30 +4122,23 @@ int crdt_store_merge(struct crdt_store *s, const uint8_t *data, size_t len,
     return crdt_store_merge_seen(s, data, len, st, NULL, NULL);
 }
 
-int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
-                          struct crdt_merge_stats *st,
-                          void (*seen)(void *ctx, enum crdt_kind kind, uint64_t hash), void *ctx)
+/* The header of a message, up to its records: the format, type and
+ * parameters are checked and its origins interned (the check pass maps its
+ * slots through them, s->in_origins). Returns 0 with *type and *nrec set,
+ * or the message's error. */
+static int merge_head(struct crdt_store *s, const uint8_t **pos, const uint8_t *end, uint64_t *type,
+                      uint32_t *nrec)
 {
-    /* In a simulator a merge finds its store cold: the two dozen lines of
-     * the store's own fields it reads (configuration, tables, lists) are
-     * asked for at once, not one miss after another. */
-    prefetch_span(s, sizeof(*s));
-    struct crdt_merge_stats dummy;
-    if (!st)
-        st = &dummy;
-    memset(st, 0, sizeof(*st));
-    const uint8_t *pos = data, *end = data + len;
     int rc =
-        crdt__read_header_v(&pos, end, 5, CRDT_FORMAT_VERSION, CRDT_STORE_VERSION, &s->in_version);
+        crdt__read_header_v(pos, end, 5, CRDT_FORMAT_VERSION, CRDT_STORE_VERSION, &s->in_version);
     if (rc)
         return rc;
-    uint64_t type;
-    if (crdt__rd_uint_max(&pos, end, MSG_SNAPSHOT, &type))
+    if (crdt__rd_uint_max(pos, end, MSG_SNAPSHOT, type))
         return IVT_EPROTO;
-    if ((rc = read_params(s, &pos, end)))
+    if ((rc = read_params(s, pos, end)))
         return rc;
     uint32_t n;
-    if (crdt__rd_array(&pos, end, &n))
+    if (crdt__rd_array(pos, end, &n))
         return IVT_EPROTO;
     if (n > s->cfg.max_origins)
         return IVT_ETOOBIG;
@@ -4157,33 +4153,91 @@ int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
     for (uint32_t i = 0; i < n; i++) {
         const uint8_t *b;
         uint32_t blen;
-        if (crdt__rd_bin(&pos, end, &b, &blen) || blen != CRDT_ORIGIN_BYTES)
+        if (crdt__rd_bin(pos, end, &b, &blen) || blen != CRDT_ORIGIN_BYTES)
             return IVT_EPROTO;
         s->in_origins[i] = origin_intern(s, b);
     }
     s->in_norigins = n;
-    if (crdt__rd_array(&pos, end, &n))
-        return IVT_EPROTO;
+    return crdt__rd_array(pos, end, nrec) ? IVT_EPROTO : 0;
+}
+
+/*
+ * The messages' records go through the stages of a group (see MERGE_GROUP)
+ * whichever message they come from: a delta names three or four entities,
+ * and a datagram that brings several deltas had their misses waited in
+ * turn, delta after delta. A group joins what message after message did:
+ * a message's header (its origins interned) and records are checked in
+ * message order, and checks read nothing a join changes.
+ *
+ * Each message's rc is what a merge of it alone returns, in the order that
+ * merge finds them: a join's error (the records after it not joined), else
+ * a check's (the records before it joined), else trailing bytes.
+ */
+int crdt_store_merge_many(struct crdt_store *s, struct crdt_merge_msg *m, size_t nm,
+                          void (*seen)(void *ctx, enum crdt_kind kind, uint64_t hash), void *ctx)
+{
+    /* In a simulator a merge finds its store cold: the two dozen lines of
+     * the store's own fields it reads (configuration, tables, lists) are
+     * asked for at once, not one miss after another. */
+    prefetch_span(s, sizeof(*s));
+    for (size_t i = 0; i < nm; i++) {
+        m[i].rc = 0;
+        memset(&m[i].st, 0, sizeof(m[i].st));
+    }
     struct mrec g[MERGE_GROUP];
     struct in_slot stack[IN_SLOTS_STACK];
     struct in_bucket stack_b[IN_BUCKETS_STACK];
     uint64_t stack_i[IN_ITEMS_STACK];
-    for (uint32_t i = 0; i < n;) {
+    size_t mi = 0;     /* the message being checked */
+    bool open = false; /* its header was read */
+    const uint8_t *pos = NULL, *end = NULL;
+    uint64_t type = 0;
+    uint32_t left = 0; /* its records not yet checked */
+    while (mi < nm) {
         struct in_buf buf = {{{stack, 0, IN_SLOTS_STACK},
                               {stack_b, 0, IN_BUCKETS_STACK},
                               {stack_i, 0, IN_ITEMS_STACK}}};
         uint32_t k = 0;
-        int bad = 0;
-        while (k < MERGE_GROUP && i + k < n) {
-            struct mrec *m = &g[k];
-            m->start = pos;
-            if ((bad = parse_entity(s, &pos, end, &m->r, NONE, &buf)) < 0)
-                break;
+        while (k < MERGE_GROUP && mi < nm) {
+            if (open && (m[mi].rc || !left)) {
+                /* Done: a join of its failed (the rest is not read), or
+                 * every record was checked. */
+                if (!m[mi].rc && pos != end)
+                    m[mi].rc = IVT_EPROTO;
+                open = false;
+                mi++;
+                continue;
+            }
+            if (!open) {
+                pos = m[mi].data;
+                end = pos + m[mi].len;
+                if ((m[mi].rc = merge_head(s, &pos, end, &type, &left))) {
+                    mi++;
+                    continue;
+                }
+                open = true;
+                continue;
+            }
+            struct mrec *r = &g[k];
+            r->start = pos;
+            r->end = end;
+            r->msg = (uint32_t)mi;
+            r->type = (uint8_t)type;
+            r->version = (uint8_t)s->in_version;
+            int bad = parse_entity(s, &pos, end, &r->r, NONE, &buf);
+            if (bad < 0) {
+                /* The records before it are joined below, then it stops. */
+                m[mi].rc = bad;
+                open = false;
+                mi++;
+                continue;
+            }
             k++;
+            left--;
             if (seen)
-                seen(ctx, (enum crdt_kind)m->r.kind, m->r.h);
-            if (m->r.applicable)
-                __builtin_prefetch(&s->tab[key32((enum crdt_kind)m->r.kind, m->r.h) & s->tmask]);
+                seen(ctx, (enum crdt_kind)r->r.kind, r->r.h);
+            if (r->r.applicable)
+                __builtin_prefetch(&s->tab[key32((enum crdt_kind)r->r.kind, r->r.h) & s->tmask]);
         }
         for (uint32_t j = 0; j < k; j++) {
             g[j].hint = NONE;
@@ -4203,20 +4257,40 @@ int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
         for (uint32_t j = 0; j < k; j++)
             if (g[j].hint != NONE && s->ents[g[j].hint].live)
                 merge_prefetch_sets(&s->ents[g[j].hint]);
+        uint32_t failed = UINT32_MAX; /* the message whose join failed in this group */
         for (uint32_t j = 0; j < k; j++) {
+            struct crdt_merge_msg *x = &m[g[j].msg];
+            if (g[j].msg == failed)
+                continue;
             g[j].r.slots = (const struct in_slot *)buf.a[IN_SLOTS].p + g[j].r.slot0;
             g[j].r.buckets = (const struct in_bucket *)buf.a[IN_BUCKETS].p + g[j].r.bucket0;
             g[j].r.items = buf.a[IN_ITEMS].p;
-            if ((rc = merge_one(s, type, &g[j], end, st)) < 0)
-                return rc;
+            s->in_version = g[j].version;
+            int rc = merge_one(s, g[j].type, &g[j], g[j].end, &x->st);
+            if (rc < 0) {
+                /* Alone, the merge would have stopped here. A message's
+                 * records are in order in the group, so none after this
+                 * one was joined. */
+                x->rc = rc;
+                failed = g[j].msg;
+            }
         }
-        if (bad < 0)
-            return bad;
-        i += k;
     }
-    if (pos != end)
-        return IVT_EPROTO;
+    for (size_t i = 0; i < nm; i++)
+        if (m[i].rc)
+            return m[i].rc;
     return 0;
+}
+
+int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
+                          struct crdt_merge_stats *st,
+                          void (*seen)(void *ctx, enum crdt_kind kind, uint64_t hash), void *ctx)
+{
+    struct crdt_merge_msg one = {.data = data, .len = len};
+    int rc = crdt_store_merge_many(s, &one, 1, seen, ctx);
+    if (st)
+        *st = one.st;
+    return rc;
 }
 
 /* ---- flush, digests, repair ------------------------------------------------ */

@@ -357,6 +357,28 @@ int crdt_store_merge_seen(struct crdt_store *s, const uint8_t *data, size_t len,
                           struct crdt_merge_stats *st,
                           void (*seen)(void *ctx, enum crdt_kind kind, uint64_t hash), void *ctx);
 
+/* One message of a batch for crdt_store_merge_many: data and len in, rc
+ * and st out. */
+struct crdt_merge_msg {
+    const uint8_t *data;
+    size_t len;
+    int rc;                     /* what crdt_store_merge_seen of it alone returns */
+    struct crdt_merge_stats st; /* ... and what it did */
+};
+
+/*
+ * crdt_store_merge_seen of n messages, with the result of merging them one
+ * after another in order: each message's rc and st are what a merge of it
+ * alone would give, so one malformed message stops at its bad record and
+ * the others merge whole; seen is called for the records of all of them,
+ * in order. Their records are checked and joined in groups that span
+ * messages, so the cache misses of different messages' records overlap: a
+ * host that receives several deltas in one datagram merges them here.
+ * Returns the first message's non-zero rc, or 0.
+ */
+int crdt_store_merge_many(struct crdt_store *s, struct crdt_merge_msg *m, size_t n,
+                          void (*seen)(void *ctx, enum crdt_kind kind, uint64_t hash), void *ctx);
+
 /*
  * Writes a delta message of the admitted entities changed since the previous flush,
  * each with only its cells, promoted epochs and buckets changed since then,

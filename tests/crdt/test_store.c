@@ -240,6 +240,112 @@ static void ship_deltas(struct crdt_store *src, struct crdt_store *dst, size_t b
     }
 }
 
+/* What a merge saw, in order: (kind, hash) pairs. */
+struct seen_trail {
+    size_t n;
+    uint64_t v[4096];
+};
+
+static void trail_seen(void *ctx, enum crdt_kind kind, uint64_t h)
+{
+    struct seen_trail *l = ctx;
+    if (l->n + 2 <= sizeof(l->v) / sizeof(l->v[0])) {
+        l->v[l->n++] = kind;
+        l->v[l->n++] = h;
+    }
+}
+
+/* crdt_store_merge_many is the merges of its messages one after another:
+ * the same state, and each message's rc, stats and seen records the same,
+ * with malformed messages among them (a bad record stops its message, the
+ * others merge whole) and batches whose records span several groups. */
+TEST(crdt_store_merge_many_is_merges_in_order)
+{
+    (void)state;
+    struct ivt_rng rng;
+    ivt_rng_seed(&rng, ivt_test_seed());
+    int rounds = SLOW ? 20 : 120;
+    enum { POOL = 4, MSGS = 24 };
+    struct crdt_store *pool[POOL];
+    for (int i = 0; i < POOL; i++)
+        pool[i] = random_state(&rng, 200 + i, pool, i);
+    int bad_seen = 0, spanning = 0;
+    for (int t = 0; t < rounds; t++) {
+        /* Deltas of a few replicas, cut small, and now and then a whole
+         * snapshot. */
+        struct crdt_merge_msg m[MSGS];
+        uint8_t *bufs[MSGS];
+        size_t nm = 0, records = 0;
+        while (nm < 1 + ivt_rng_below(&rng, MSGS)) {
+            struct crdt_store *src = random_state(&rng, 10 + (int)nm, pool, POOL);
+            size_t cap = 1 << 16;
+            uint8_t *buf = malloc(cap);
+            assert_non_null(buf);
+            struct ivt_mpw w;
+            size_t n = 0;
+            if (ivt_rng_below(&rng, 4) == 0) {
+                ivt_mpw_init_fixed(&w, buf, cap);
+                assert_int_equal(crdt_store_encode(src, &w), 0);
+            } else {
+                ivt_mpw_init_fixed(&w, buf, 200 + ivt_rng_below(&rng, 600));
+                if (crdt_store_flush(src, &w, w.cap, &n) != 0)
+                    w.len = 0;
+            }
+            crdt_store_delete(src);
+            if (!w.len) {
+                free(buf);
+                continue;
+            }
+            records += n;
+            size_t len = w.len;
+            switch (ivt_rng_below(&rng, 8)) {
+            case 0: len = 1 + ivt_rng_below(&rng, len); break; /* cut short */
+            case 1: buf[len++] = 0xc0; break;                  /* a byte too many */
+            case 2: buf[ivt_rng_below(&rng, len)] ^= (uint8_t)(1 + ivt_rng_below(&rng, 255)); break;
+            default: break;
+            }
+            bufs[nm] = buf;
+            m[nm] = (struct crdt_merge_msg){.data = buf, .len = len};
+            nm++;
+        }
+        spanning += records > 16;
+        struct crdt_config c;
+        small_config(&c, 9);
+        struct crdt_store *one = mk(&c), *many = mk(&c);
+        /* Both start from the same state, with records to join into. */
+        merge_store(one, pool[t % POOL]);
+        merge_store(many, pool[t % POOL]);
+        static struct seen_trail la, lb;
+        la.n = lb.n = 0;
+        int first = 0;
+        int rcs[MSGS];
+        struct crdt_merge_stats sts[MSGS];
+        for (size_t i = 0; i < nm; i++) {
+            rcs[i] = crdt_store_merge_seen(one, m[i].data, m[i].len, &sts[i], trail_seen, &la);
+            if (rcs[i] && !first)
+                first = rcs[i];
+            bad_seen += rcs[i] != 0;
+        }
+        assert_int_equal(crdt_store_merge_many(many, m, nm, trail_seen, &lb), first);
+        for (size_t i = 0; i < nm; i++) {
+            assert_int_equal(m[i].rc, rcs[i]);
+            assert_memory_equal(&m[i].st, &sts[i], sizeof(sts[i]));
+        }
+        assert_int_equal(la.n, lb.n);
+        assert_memory_equal(la.v, lb.v, la.n * sizeof(la.v[0]));
+        assert_same(one, many);
+        crdt_store_delete(one);
+        crdt_store_delete(many);
+        for (size_t i = 0; i < nm; i++)
+            free(bufs[i]);
+    }
+    /* The rounds did reach the cases they are for. */
+    assert_true(bad_seen > 0);
+    assert_true(spanning > 0);
+    for (int i = 0; i < POOL; i++)
+        crdt_store_delete(pool[i]);
+}
+
 TEST(crdt_store_delta_equals_state)
 {
     (void)state;
