@@ -207,6 +207,11 @@ struct gossip_delegate {
     void (*on_member)(void *ctx, const struct gossip_member_info *m);
     /* a payload published by any node (this one excluded) arrived, once */
     void (*on_payload)(void *ctx, const uint8_t *p, size_t n);
+    /* Optional: the datagram whose payloads on_payload just delivered has
+     * no more. Their bytes stay valid until this returns, so a host may
+     * keep the pointers and handle the datagram's payloads together (the
+     * node merges its deltas in one batch, crdt_store_merge_many). */
+    void (*on_payloads_end)(void *ctx);
     /* push-pull: our digest of application state */
     int (*app_digest)(void *ctx, struct ivt_mpw *out);
     /* push-pull: the state the peer lacks, given its digest, into out.
@@ -270,6 +275,15 @@ int gossip_tick(struct gossip *g, ivt_ms now);
 
 /* The earliest time gossip_tick has work. */
 ivt_ms gossip_next_deadline(const struct gossip *g);
+
+/*
+ * Asks the CPU for the lines of g that every receive and tick reads first,
+ * without waiting for them. A host that knows which instance it will call
+ * next (the simulator, whose thousands of instances are each cold when
+ * their turn comes) calls it an event ahead, so those misses overlap the
+ * work in between. Changes nothing; a host need never call it.
+ */
+void gossip_warm(const struct gossip *g);
 
 /* Moves up to max queued datagrams into out, oldest first; returns how many. */
 size_t gossip_outbox(struct gossip *g, struct gossip_packet *out, size_t max);

@@ -140,19 +140,55 @@ struct gossip_unknown_window {
 struct gossip_stream;
 
 struct gossip {
-    struct gossip_config cfg;
-    struct gossip_keyring kr;
-    struct gossip_delegate d;
-    struct ivt_rng rng;
-    size_t label_len;
-    char stream_label[GOSSIP_LABEL_MAX + GOSSIP_STREAM_LABEL_SUFFIX + 1];
-    size_t stream_label_len;
-
+    /* What a receive or a tick reads first, in the struct's first lines
+     * (and the counters after them): a simulator's instance is cold at
+     * each event, and gossip_warm fetches these an event ahead. */
+    /* The time of the API call in progress: payloads sent in it are
+     * stamped ready again (send_packet has no `now` of its own). */
+    ivt_ms now;
     /* members: [0] is self */
     struct gossip_mem *mem;
     uint32_t n_mem, cap_mem;
     uint32_t *hidx; /* open addressing: hash tag | member index + 1, 0 = empty (hidx_put) */
     uint32_t hcap;
+    uint32_t seen_cap, seen_n; /* slots at most; fingerprints in the current one */
+    uint64_t *seen[2];         /* two generations of payload fingerprints (current, old) */
+    uint32_t seen_size[2];     /* their slots (the old one: 0 until the first turn) */
+    struct gossip_packet *outbox;
+    uint32_t ob_head, ob_len, ob_cap;
+    uint32_t seq;
+    uint64_t counter;
+    uint32_t packet_no; /* packets built so far (stamps queue items) */
+    uint32_t awareness;
+    uint32_t n_relay; /* relay slots active: most ticks skip the array */
+    /* The oldest payload wait ends here (aq's least recent ready +
+     * app_max_delay; IVT_MS_NEVER when aq is empty), kept so the deadline
+     * need not walk the queue. */
+    ivt_ms app_due;
+    ivt_ms want_due;          /* the first pending ask's time (IVT_MS_NEVER: none) */
+    struct gossip_lazy *lazy; /* lazy push's asks and retired payloads, made on first use */
+    ivt_ms next_probe, next_gossip, next_pushpull, next_reconnect, next_reap;
+    ivt_ms reap_due;    /* the earliest a tombstone may be forgotten (tombstone_due) */
+    ivt_ms next_sync;   /* that push-pull, or IVT_MS_NEVER */
+    ivt_ms next_resync; /* push-pull with resync_to after a join, or IVT_MS_NEVER */
+    /* The deadline as of our latest call: the host promised to tick us
+     * then. A tick much later than it means our loop stalled. */
+    ivt_ms last_deadline;
+    /* XChaCha20 subkeys of recent senders (envelope.h) while the member
+     * table is small enough for them to be reused; past that, of our own
+     * seals only. */
+    struct gossip_subkeys *subkeys;
+    bool subkeys_one; /* the memo is one entry, for our own seals */
+    size_t label_len;
+    struct gossip_stats st;
+
+    struct gossip_config cfg;
+    struct gossip_keyring kr;
+    struct gossip_delegate d;
+    struct ivt_rng rng;
+    char stream_label[GOSSIP_LABEL_MAX + GOSSIP_STREAM_LABEL_SUFFIX + 1];
+    size_t stream_label_len;
+
     uint32_t n_state[GOSSIP_STATES];
     /* gossip__member_hash summed over live members, kept as members change
      * (sum_move): a push-pull's summary was a walk of the whole table at
@@ -167,32 +203,12 @@ struct gossip {
     uint32_t n_susp, cap_susp;
 
     struct gossip_queue mq, aq; /* membership updates, payloads */
-    /* The oldest payload wait ends here (aq's least recent ready +
-     * app_max_delay; IVT_MS_NEVER when aq is empty), kept so the deadline
-     * need not walk the queue. */
-    ivt_ms app_due;
-    /* The time of the API call in progress: payloads sent in it are
-     * stamped ready again (send_packet has no `now` of its own). */
-    ivt_ms now;
-    struct gossip_lazy *lazy;  /* lazy push's asks and retired payloads, made on first use */
-    ivt_ms want_due;           /* the first pending ask's time (IVT_MS_NEVER: none) */
-    uint64_t *seen[2];         /* two generations of payload fingerprints (current, old) */
-    uint32_t seen_size[2];     /* their slots (the old one: 0 until the first turn) */
-    uint32_t seen_cap, seen_n; /* slots at most; fingerprints in the current one */
     uint64_t user_seq;
-
-    struct gossip_packet *outbox;
-    uint32_t ob_head, ob_len, ob_cap;
 
     struct gossip_probe probe;
     struct gossip_relay relay[GOSSIP_RELAY_MAX];
-    uint32_t n_relay; /* relay slots active: most ticks skip the array */
     struct gossip_unknown_window unk[GOSSIP_UNKNOWN_WINDOWS];
     uint32_t unk_next;
-    uint32_t seq;
-    uint32_t packet_no; /* packets built so far (stamps queue items) */
-    uint64_t counter;
-    uint32_t awareness;
     bool leaving;
     /* Merging the reply to our join: members new to us are what the
      * cluster already knows, so they are not re-gossiped. */
@@ -204,14 +220,7 @@ struct gossip {
     uint32_t grown;
     bool sync_again; /* next_sync was set by gossip__pull_again */
 
-    ivt_ms next_probe, next_gossip, next_pushpull, next_reconnect, next_reap;
-    ivt_ms reap_due;              /* the earliest a tombstone may be forgotten (tombstone_due) */
-    ivt_ms next_sync;             /* that push-pull, or IVT_MS_NEVER */
-    ivt_ms next_resync;           /* push-pull with resync_to after a join, or IVT_MS_NEVER */
     struct gossip_addr resync_to; /* the seed that answered our join */
-    /* The deadline as of our latest call: the host promised to tick us
-     * then. A tick much later than it means our loop stalled. */
-    ivt_ms last_deadline;
 
     struct gossip_addr seeds[GOSSIP_SEEDS_MAX];
     uint32_t n_seeds;
@@ -221,13 +230,6 @@ struct gossip {
     uint32_t n_streams;            /* slots in use */
     uint32_t cap_streams;
     uint32_t next_sid;
-
-    struct gossip_stats st;
-    /* XChaCha20 subkeys of recent senders (envelope.h) while the member
-     * table is small enough for them to be reused; past that, of our own
-     * seals only. */
-    struct gossip_subkeys *subkeys;
-    bool subkeys_one; /* the memo is one entry, for our own seals */
 };
 
 /* Counts an envelope opened under AEAD byte v (stats.opened). An envelope

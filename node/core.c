@@ -233,6 +233,11 @@ struct merge_job {
  * (64 KiB/s in 1 KiB payloads) took 0.3-1 ms on top of the journal's
  * sort in one callback at 100,000 events/s. */
 enum { FLUSH_PAYLOADS_PER_TICK = 4 };
+
+/* Deltas of one datagram merged as a batch: a 1,200-byte datagram carries
+ * up to five (a delta is 250 bytes); a datagram of more merges them in
+ * batches of this many. */
+enum { PEND_MAX = 16 };
 #define FLUSH_INTERVAL_MS 200
 
 struct ua_cache_entry {
@@ -275,13 +280,31 @@ struct agg_cache_entry {
 };
 
 struct node {
-    struct node_config cfg;
-    struct node_thresholds th;
-    const struct node_rules *rules;
+    /* What every host call reads first, together in the first two lines:
+     * in a simulator the node is cold at each event (node_warm). */
     struct gossip *g;
     struct crdt_store *store;
     struct crdt_lww *lww;
     struct crdt_hh *hh; /* heavy IPs and devices of the epoch here; NULL: off */
+    ivt_ms now;         /* the latest monotonic time a host call brought */
+    ivt_ms wall;        /* the latest wall clock a host call brought */
+    ivt_ms next_flush;  /* evidence is flushed no sooner (FLUSH_INTERVAL_MS) */
+    ivt_ms next_roll;   /* when the wall clock reaches the next epoch */
+    ivt_ms next_digest;
+    ivt_ms next_gc;
+    ivt_ms next_merge; /* a queued repair's next chunk, not before (MERGE_GAP_MS) */
+    /* The latest time a score filled an entry: AGG_CACHE_MS after it none
+     * is valid, and a merge has nothing to drop (most nodes score little
+     * of what they merge: the walk was 5 % of the simulator's run). */
+    ivt_ms agg_filled;
+    struct merge_job *merge_head, *merge_tail;
+    uint32_t epoch;  /* the store's current epoch, to tick it only on change */
+    uint32_t n_pend; /* deltas in pend */
+    bool flushing;   /* a flush round still has payloads to publish */
+
+    struct node_config cfg;
+    struct node_thresholds th;
+    const struct node_rules *rules;
     struct crdt_origin origin;
     double admit_events;  /* th.admit_events, lowered for the fleet size */
     size_t admit_members; /* ... of this many members (SIZE_MAX: recompute) */
@@ -291,15 +314,8 @@ struct node {
     uint32_t mchg_head, mchg_len;
     uint64_t mchg_dropped;
 
-    ivt_ms next_flush; /* evidence is flushed no sooner (FLUSH_INTERVAL_MS) */
-    bool flushing;     /* a flush round still has payloads to publish */
-    ivt_ms next_roll;  /* when the wall clock reaches the next epoch */
-    ivt_ms next_digest;
-    ivt_ms next_gc;
     double tokens; /* bytes of evidence we may still publish */
     ivt_ms tokens_at;
-    uint32_t epoch; /* the store's current epoch, to tick it only on change */
-    ivt_ms wall;    /* the latest wall clock a host call brought */
     uint8_t keyring_fp[NODE_KEYRING_FP_LEN]; /* the one in our tags */
     bool has_keyring_fp;
     uint64_t keyring_ver;      /* the keyring version keyring_fp was taken at */
@@ -307,10 +323,8 @@ struct node {
     struct keyop_retry keyop_retry;
     struct decision_resend resend[DECISION_RESEND_SLOTS];
 
-    ivt_ms now;          /* the latest monotonic time a host call brought */
-    size_t repair_from;  /* digest bucket where the next repair slice starts */
-    size_t repair_width; /* buckets in a repair slice; 0 until the first */
-    struct merge_job *merge_head, *merge_tail;
+    size_t repair_from;   /* digest bucket where the next repair slice starts */
+    size_t repair_width;  /* buckets in a repair slice; 0 until the first */
     size_t merge_bytes;   /* queued in merge jobs */
     struct ivt_mpw chunk; /* one chunk of a queued repair, as a store message */
 
@@ -321,12 +335,11 @@ struct node {
     struct ua_cache_entry *ua_cache;   /* UA_CACHE_SIZE slots */
     struct agg_cache_entry *agg_cache; /* AGG_CACHE_SIZE slots */
     uint32_t agg_gen;                  /* bumped when the store changes other than by observe */
-    ivt_ms next_merge;                 /* a queued repair's next chunk, not before (MERGE_GAP_MS) */
-    /* The latest time a score filled an entry: AGG_CACHE_MS after it none
-     * is valid, and a merge has nothing to drop (most nodes score little
-     * of what they merge: the walk was 5 % of the simulator's run). */
-    ivt_ms agg_filled;
     uint8_t payload[GOSSIP_PACKET_MAX];
+    /* Deltas of the datagram being received (on_payload), merged as one
+     * batch when it has no more (on_payloads_end): pointers into gossip's
+     * plaintext, valid until then. */
+    struct crdt_merge_msg pend[PEND_MAX];
 };
 
 void node_gossip_defaults(struct gossip_config *gc, enum node_profile profile)
@@ -644,37 +657,61 @@ static void forget_seen(void *ctx, enum crdt_kind kind, uint64_t h)
     f->h[f->n++] = h;
 }
 
-/* Every merge goes through here. One that changed the store drops the
- * cached counters of the entities it carried; most change nothing (our own
- * deltas coming back through other nodes' re-broadcasts). The entities
- * are those the store read: a message it merged whole names no others (one
+/* Every merge goes through here: k messages, merged as a batch (each
+ * message's rc and st as if alone). Those that changed the store drop the
+ * cached counters of the entities they carried; most change nothing (our
+ * own deltas coming back through other nodes' re-broadcasts). The entities
+ * are those the store read: messages it merged whole name no others (one
  * it refused is walked again, as a message). */
-static int store_merge(struct node *n, const uint8_t *p, size_t len, struct crdt_merge_stats *st)
+static void merge_batch(struct node *n, struct crdt_merge_msg *m, size_t k)
 {
-    struct crdt_merge_stats mine;
-    if (!st)
-        st = &mine;
-    memset(st, 0, sizeof(*st));
     bool cached = n->now - n->agg_filled < AGG_CACHE_MS;
     struct forget f;
     f.n = 0;
     f.over = false;
-    int rc = cached ? crdt_store_merge_seen(n->store, p, len, st, forget_seen, &f)
-                    : crdt_store_merge(n->store, p, len, st);
-    n->stats.ignored_expired += st->expired;
-    n->stats.ignored_future += st->future;
-    n->stats.ignored_origins_full += st->origins_full;
-    n->stats.ignored_old_format += st->old_ids;
-    if (!(rc || st->changed || st->created) || !cached)
-        return rc;
-    if (rc == 0 && !f.over) {
+    crdt_store_merge_many(n->store, m, k, cached ? forget_seen : NULL, &f);
+    bool changed = false, failed = false;
+    for (size_t i = 0; i < k; i++) {
+        n->stats.ignored_expired += m[i].st.expired;
+        n->stats.ignored_future += m[i].st.future;
+        n->stats.ignored_origins_full += m[i].st.origins_full;
+        n->stats.ignored_old_format += m[i].st.old_ids;
+        changed |= m[i].rc || m[i].st.changed || m[i].st.created;
+        failed |= m[i].rc != 0;
+    }
+    if (!changed || !cached)
+        return;
+    if (!failed && !f.over) {
         for (uint32_t i = 0; i < f.n; i++)
             agg_drop(n, f.kind[i], f.h[i]);
-    } else if (agg_forget(n, p, len) != 0) {
-        /* A failed merge may have applied the records before the bad one. */
-        n->agg_gen++;
+        return;
     }
-    return rc;
+    for (size_t i = 0; i < k; i++)
+        if ((m[i].rc || m[i].st.changed || m[i].st.created) &&
+            agg_forget(n, m[i].data, m[i].len) != 0)
+            /* A failed merge may have applied the records before the bad one. */
+            n->agg_gen++;
+}
+
+static int store_merge(struct node *n, const uint8_t *p, size_t len, struct crdt_merge_stats *st)
+{
+    struct crdt_merge_msg m = {.data = p, .len = len};
+    merge_batch(n, &m, 1);
+    if (st)
+        *st = m.st;
+    return m.rc;
+}
+
+/* The deltas on_payload kept from the datagram being received. */
+static void merge_pending(struct node *n)
+{
+    if (!n->n_pend)
+        return;
+    merge_batch(n, n->pend, n->n_pend);
+    for (uint32_t i = 0; i < n->n_pend; i++)
+        if (n->pend[i].rc)
+            n->stats.payloads_rejected++;
+    n->n_pend = 0;
 }
 
 /* Keeps a published decision message for its resends, in the slot of the
@@ -728,14 +765,15 @@ static void on_payload(void *ctx, const uint8_t *p, size_t len)
         return;
     }
     switch (type) {
-    case PAYLOAD_EVIDENCE: {
-        struct crdt_merge_stats ms;
+    case PAYLOAD_EVIDENCE:
         n->stats.deltas_received++;
         n->stats.deltas_bytes_in += len;
-        if (store_merge(n, p, (size_t)(end - p), &ms))
-            n->stats.payloads_rejected++;
+        /* Merged with the datagram's other deltas when gossip says it has
+         * no more (on_payloads_end): their records' cache misses overlap. */
+        if (n->n_pend == PEND_MAX)
+            merge_pending(n);
+        n->pend[n->n_pend++] = (struct crdt_merge_msg){.data = p, .len = (size_t)(end - p)};
         break;
-    }
     case PAYLOAD_DECISIONS:
         if (crdt_lww_merge(n->lww, p, (size_t)(end - p), n->wall, 0))
             n->stats.payloads_rejected++;
@@ -746,6 +784,11 @@ static void on_payload(void *ctx, const uint8_t *p, size_t len)
         n->stats.payloads_rejected++;
         break;
     }
+}
+
+static void on_payloads_end(void *ctx)
+{
+    merge_pending(ctx);
 }
 
 _Static_assert(DIGEST_ANSWER_MAX == 2 * DIGEST_BACKLOG, "a push-pull digests twice the backlog");
@@ -1124,6 +1167,7 @@ int node_new(struct node **out, const struct node_config *cfg, uint64_t seed, iv
         .ctx = n,
         .on_member = n->mchg ? on_member : NULL,
         .on_payload = on_payload,
+        .on_payloads_end = on_payloads_end,
         .app_digest = app_digest,
         .app_diff = app_diff,
         .app_diff_cancel = app_diff_cancel,
@@ -1335,6 +1379,19 @@ ivt_ms node_next_deadline(const struct node *n)
     if (n->next_gc < t)
         t = n->next_gc;
     return t;
+}
+
+void node_warm(const struct node *n, int stage)
+{
+    if (stage == 0) {
+        /* The struct's first lines: its hot fields, and the pointers
+         * stage 1 follows. */
+        __builtin_prefetch(n, 1);
+        __builtin_prefetch((const char *)n + 64, 1);
+        return;
+    }
+    gossip_warm(n->g);
+    __builtin_prefetch(n->store, 0);
 }
 
 size_t node_outbox(struct node *n, struct gossip_packet *out, size_t max)

@@ -217,6 +217,12 @@ int node_receive(struct node *node, const struct gossip_addr *from, const uint8_
 int node_tick(struct node *node, ivt_ms now, ivt_ms wall);
 /* The earliest time node_tick has work (IVT_MS_NEVER when idle). */
 ivt_ms node_next_deadline(const struct node *node);
+/*
+ * gossip_warm for a node, in two stages an event apart: stage 0 asks for the
+ * node's own lines, stage 1 (once they have arrived) for the lines of its
+ * gossip instance and evidence store they point to. Changes nothing.
+ */
+void node_warm(const struct node *node, int stage);
 /* Moves up to max queued datagrams into out; returns how many. */
 size_t node_outbox(struct node *node, struct gossip_packet *out, size_t max);
 

@@ -174,6 +174,11 @@ static int n_restore(void *c, const uint8_t *p, size_t n, ivt_ms wall)
     return node_restore(c, p, n, wall);
 }
 
+static void n_warm(void *c, int stage)
+{
+    node_warm(c, stage);
+}
+
 const struct sim_core_ops sim_core_node = {
     .name = "node",
     .detects = true,
@@ -190,4 +195,5 @@ const struct sim_core_ops sim_core_node = {
     .ip_requests = n_ip_requests,
     .snapshot = n_snapshot,
     .restore = n_restore,
+    .warm = n_warm,
 };

@@ -61,6 +61,8 @@ struct sim_core_ops {
     double (*ip_requests)(void *c, uint32_t ip, ivt_ms wall);
     int (*snapshot)(void *c, struct ivt_mpw *out, ivt_ms wall);
     int (*restore)(void *c, const uint8_t *p, size_t n, ivt_ms wall);
+    /* optional: sim_net_ops.warm */
+    void (*warm)(void *c, int stage);
 };
 
 /* Membership only: bare gossip instances (sim/world.c). */

@@ -37,6 +37,9 @@ struct sim_net_ops {
     /* The host's gossip instance: the network drives its push-pull streams
      * (gossip_stream_*) directly, since every host's streams are gossip's. */
     struct gossip *(*gossip)(void *h);
+    /* Optional: asks for the host's cold lines an event or two before its
+     * turn (stage 0, then 1 an event later; gossip_warm, node_warm). */
+    void (*warm)(void *h, int stage);
 };
 
 /* The ops for a bare struct gossip host. */

@@ -308,7 +308,13 @@ static struct gossip *h_g(void *p)
     struct host *h = p;
     return h->w->core->gossip(h->core);
 }
-static const struct sim_net_ops host_ops = {h_receive, h_tick, h_deadline, h_outbox, h_g};
+static void h_warm(void *p, int stage)
+{
+    struct host *h = p;
+    if (h->core && h->w->core->warm)
+        h->w->core->warm(h->core, stage);
+}
+static const struct sim_net_ops host_ops = {h_receive, h_tick, h_deadline, h_outbox, h_g, h_warm};
 
 static int core_create(struct sim_world *w, void **out, uint32_t slot, uint32_t generation,
                        const struct host *h)
@@ -1583,4 +1589,6 @@ const struct sim_core_ops sim_core_gossip = {
     .outbox = g_outbox,
     .join = g_join,
     .leave = g_leave,
+    /* No warm: a membership-only event is short, and asking for the next
+     * instance's lines cost what it saved (docs/simulator.md). */
 };

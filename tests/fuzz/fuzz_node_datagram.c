@@ -6,10 +6,12 @@
  * length and the payload ([type, fields ...], as node/core.c publishes
  * them); the target wraps each in a USER message from the peer, puts the
  * header in front, seals it with the cluster key and hands the datagram to
- * node_receive, ticking the node between datagrams. Every other payload
- * is preceded by a `top` query, so the merge also runs with the node's
- * cache of aggregates filled (the path that drops the entries a merge
- * touched). The node's wall clock is the seed corpus's epoch
+ * node_receive, ticking the node between datagrams. A length with its top
+ * bit set puts the next payload in the same datagram (one that does not
+ * fit is dropped): the node merges a datagram's deltas as one batch. Every
+ * other datagram is preceded by a `top` query, so the merge also runs
+ * with the node's cache of aggregates filled (the path that drops the
+ * entries a merge touched). The node's wall clock is the seed corpus's epoch
  * (tests/fuzz/corpus/fuzz_node_datagram: deltas and decisions written by a
  * store and a decision map of the node's own parameters). */
 #include <stddef.h>
@@ -22,7 +24,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum {
-    PAYLOADS_MAX = 16, /* per input */
+    PAYLOADS_MAX = 24, /* per input: more than the node merges in one batch (PEND_MAX) */
     PAYLOAD_MAX = 1024 /* a USER message and its header fit the default 1,200-byte datagram */
 };
 
@@ -36,13 +38,15 @@ static const ivt_ms WALL0 = (ivt_ms)29000000 * 60000;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static uint8_t msg[PAYLOAD_MAX + 64], sealed[GOSSIP_PACKET_MAX];
+    static uint8_t msg[GOSSIP_PACKET_MAX], sealed[GOSSIP_PACKET_MAX];
     static struct node_top_row rows[8];
     if (!node && fuzz_node_new(&node, &kr, label, WALL0))
         abort();
     const struct gossip_addr from = {.family = 4, .port = 2, .bytes = {127, 0, 0, 2}};
+    size_t used = 0; /* bytes of USER messages in msg, waiting for their datagram */
     for (int i = 0; i < PAYLOADS_MAX && size >= 2; i++) {
-        size_t n = (size_t)data[0] << 8 | data[1];
+        bool shares = data[0] & 0x80;
+        size_t n = (size_t)(data[0] & 0x7f) << 8 | data[1];
         data += 2;
         size -= 2;
         if (n > size)
@@ -50,14 +54,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n > PAYLOAD_MAX)
             n = PAYLOAD_MAX;
         struct ivt_mpw w;
-        ivt_mpw_init_fixed(&w, msg, sizeof(msg));
+        ivt_mpw_init_fixed(&w, msg + used, sizeof(msg) - used);
         gossip_wire_user(&w, fuzz_node_peer, 1, ++seq, data, n);
         data += n;
         size -= n;
-        if (ivt_mpw_error(&w))
+        if (!ivt_mpw_error(&w))
+            used += w.len;
+        /* A datagram of several deltas is merged as one batch: the next
+         * payload joins this one's datagram (dropped if it does not fit). */
+        if (shares && i + 1 < PAYLOADS_MAX && size >= 2)
             continue;
-        size_t len = fuzz_node_seal(sealed, sizeof(sealed), &kr, label, strlen(label), ++counter,
-                                    w.data, w.len);
+        if (!used)
+            continue;
+        size_t len =
+            fuzz_node_seal(sealed, sizeof(sealed), &kr, label, strlen(label), ++counter, msg, used);
+        used = 0;
         if (i % 2)
             node_top(node, rows, 8, -1, WALL0 + now);
         if (len)

@@ -51,7 +51,8 @@ static struct gossip *p_gossip(void *h)
 {
     return ((struct probe *)h)->g;
 }
-static const struct sim_net_ops probe_ops = {p_receive, p_tick, p_deadline, p_outbox, p_gossip};
+static const struct sim_net_ops probe_ops = {p_receive, p_tick,   p_deadline,
+                                             p_outbox,  p_gossip, NULL};
 
 static void send_n(struct sim_net *n, struct probe *from, uint32_t from_i, uint32_t to, int k)
 {
