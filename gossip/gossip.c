@@ -1290,41 +1290,56 @@ static size_t fill(struct gossip *g, struct gossip_queue *q, struct ivt_mpw *w, 
         return 0;
     /* Announcements (lazy push) are the smallest items: 11 bytes, or less
      * for the rare fingerprint with high zero bytes, hence the bound. */
-    uint32_t chosen[GOSSIP_PACKET_MAX / GOSSIP_FP_MSG_MAX + 1];
+    enum { CHOSEN_MAX = GOSSIP_PACKET_MAX / GOSSIP_FP_MSG_MAX + 1 };
+    uint32_t chosen[CHOSEN_MAX];
+    /* Payloads: each chosen item's announcement (IHAVE; ann_len 0: the
+     * payload itself goes), written after the walk like the members. */
+    uint8_t ann[CHOSEN_MAX][GOSSIP_FP_MSG_MAX];
+    uint8_t ann_len[CHOSEN_MAX];
     uint32_t n_chosen = 0, misfits = 0;
     size_t start = *budget, room = w->cap - w->len;
     for (uint32_t t = 0; t <= q->tmax; t++) {
         for (uint32_t s = q->head[t]; s != GOSSIP_NIL; s = q->it[s].next) {
-            if (*budget < MIN_MEMBER_MSG || misfits >= MISFITS_MAX ||
-                n_chosen == sizeof(chosen) / sizeof(chosen[0]))
+            if (*budget < MIN_MEMBER_MSG || misfits >= MISFITS_MAX || n_chosen == CHOSEN_MAX)
                 goto walked;
             const struct gossip_qitem *it = &q->it[s];
             if (it->packet == g->packet_no || (q->members && (int32_t)it->u.m.idx == skip_idx))
                 continue;
             uint32_t len = q->members ? it->len : app_wire_len(g, it);
-            bool fits = len <= *budget && len <= room;
-            if (fits && q->members) {
-                *budget -= it->len;
-                room -= it->len;
-                gossip_mem_prefetch(&g->mem[it->u.m.idx], attr);
-            } else if (fits && app_announced(g, it)) {
-                uint8_t ann[GOSSIP_FP_MSG_MAX];
-                struct ivt_mpw aw;
-                ivt_mpw_init_fixed(&aw, ann, sizeof(ann));
-                gossip_wire_fp(&aw, GOSSIP_MSG_IHAVE, q->rl[s].fp);
-                fits = append(w, ann, aw.len, budget);
-                room = w->cap - w->len;
-            } else if (fits) {
-                fits = append(w, it->u.app, it->len, budget);
-                room = w->cap - w->len;
-            }
-            if (fits)
-                chosen[n_chosen++] = s;
-            else
+            if (len > *budget || len > room) {
                 misfits++;
+                continue;
+            }
+            if (q->members) {
+                gossip_mem_prefetch(&g->mem[it->u.m.idx], attr);
+            } else if (app_announced(g, it)) {
+                struct ivt_mpw aw;
+                ivt_mpw_init_fixed(&aw, ann[n_chosen], sizeof(ann[n_chosen]));
+                gossip_wire_fp(&aw, GOSSIP_MSG_IHAVE, q->rl[s].fp);
+                len = (uint32_t)aw.len; /* at most the size the choice assumed */
+                ann_len[n_chosen] = (uint8_t)aw.len;
+            } else {
+                /* Each queued payload is an allocation of its own, cold
+                 * in a simulator: fetched while the walk goes on. */
+                ann_len[n_chosen] = 0;
+                for (uint32_t o = 0; o < it->len; o += 64)
+                    __builtin_prefetch(it->u.app + o);
+            }
+            *budget -= len;
+            room -= len;
+            chosen[n_chosen++] = s;
         }
     }
 walked:
+    if (!q->members) {
+        for (uint32_t k = 0; k < n_chosen; k++) {
+            const struct gossip_qitem *it = &q->it[chosen[k]];
+            if (ann_len[k])
+                ivt_mpw_raw(w, ann[k], ann_len[k]);
+            else
+                ivt_mpw_raw(w, it->u.app, it->len);
+        }
+    }
     if (q->members) {
         for (uint32_t k = 0; k < n_chosen; k++)
             __builtin_prefetch(g->attrs + g->mem[q->it[chosen[k]].u.m.idx].attr);
