@@ -4161,6 +4161,46 @@ static int merge_head(struct crdt_store *s, const uint8_t **pos, const uint8_t *
     return crdt__rd_array(pos, end, nrec) ? IVT_EPROTO : 0;
 }
 
+enum { ORIGINS_AHEAD = 32 /* origins of a batch whose lookups are fetched ahead */ };
+
+/*
+ * Fetches what interning the batch's origins will read, before the first
+ * is interned: their memo sets, then the records the sets name. Each
+ * message names its sender (a delta, one origin), and interned one after
+ * another in turn each waited for two misses. A message that does not
+ * parse is left to the merge to refuse.
+ */
+static void prefetch_origins(const struct crdt_store *s, const struct crdt_merge_msg *m, size_t nm)
+{
+    if (!s->omemo || nm < 2)
+        return;
+    uint64_t mix[ORIGINS_AHEAD];
+    size_t k = 0;
+    for (size_t i = 0; i < nm && k < ORIGINS_AHEAD; i++) {
+        const uint8_t *pos = m[i].data, *end = pos + m[i].len;
+        uint32_t n, blen;
+        uint64_t v;
+        if (ivt_mp_read_array(&pos, end, &n) || ivt_mp_read_uint(&pos, end, &v) ||
+            ivt_mp_skip(&pos, end) || ivt_mp_skip(&pos, end) || ivt_mp_read_array(&pos, end, &n))
+            continue;
+        for (uint32_t j = 0; j < n && k < ORIGINS_AHEAD; j++) {
+            const uint8_t *b;
+            if (ivt_mp_read_bin(&pos, end, &b, &blen) || blen != CRDT_ORIGIN_BYTES)
+                break;
+            mix[k] = origin_memo_mix(b);
+            __builtin_prefetch(origin_memo_set(s, mix[k]));
+            k++;
+        }
+    }
+    for (size_t j = 0; j < k; j++) {
+        const uint32_t *set = origin_memo_set(s, mix[j]);
+        for (int w = 0; w < OMEMO_WAYS; w++)
+            if ((set[w] & OMEMO_IDX_MASK) &&
+                (set[w] & ~(uint32_t)OMEMO_IDX_MASK) == origin_memo_tag(mix[j]))
+                __builtin_prefetch(&s->origins[(set[w] & OMEMO_IDX_MASK) - 1]);
+    }
+}
+
 /*
  * The messages' records go through the stages of a group (see MERGE_GROUP)
  * whichever message they come from: a delta names three or four entities,
@@ -4180,6 +4220,7 @@ int crdt_store_merge_many(struct crdt_store *s, struct crdt_merge_msg *m, size_t
      * the store's own fields it reads (configuration, tables, lists) are
      * asked for at once, not one miss after another. */
     prefetch_span(s, sizeof(*s));
+    prefetch_origins(s, m, nm);
     for (size_t i = 0; i < nm; i++) {
         m[i].rc = 0;
         memset(&m[i].st, 0, sizeof(m[i].st));
