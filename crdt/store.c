@@ -4298,7 +4298,9 @@ int crdt_store_merge_many(struct crdt_store *s, struct crdt_merge_msg *m, size_t
         for (uint32_t j = 0; j < k; j++)
             if (g[j].hint != NONE && s->ents[g[j].hint].live)
                 merge_prefetch_sets(&s->ents[g[j].hint]);
-        uint32_t failed = UINT32_MAX; /* the message whose join failed in this group */
+        /* The message whose join failed in this group: one is enough, as
+         * a message's records sit together in a group, in order. */
+        uint32_t failed = UINT32_MAX;
         for (uint32_t j = 0; j < k; j++) {
             struct crdt_merge_msg *x = &m[g[j].msg];
             if (g[j].msg == failed)
@@ -4309,9 +4311,8 @@ int crdt_store_merge_many(struct crdt_store *s, struct crdt_merge_msg *m, size_t
             s->in_version = g[j].version;
             int rc = merge_one(s, g[j].type, &g[j], g[j].end, &x->st);
             if (rc < 0) {
-                /* Alone, the merge would have stopped here. A message's
-                 * records are in order in the group, so none after this
-                 * one was joined. */
+                /* Alone, the merge would have stopped here: the rest of
+                 * its records are skipped here and never read after. */
                 x->rc = rc;
                 failed = g[j].msg;
             }
