@@ -311,10 +311,14 @@ static struct gossip *h_g(void *p)
 static void h_warm(void *p, int stage)
 {
     struct host *h = p;
-    if (h->core && h->w->core->warm)
+    if (h->core)
         h->w->core->warm(h->core, stage);
 }
 static const struct sim_net_ops host_ops = {h_receive, h_tick, h_deadline, h_outbox, h_g, h_warm};
+/* For a core without warm: the network then skips the call, and the read
+ * of the (cold) host record that would only find there is nothing to do. */
+static const struct sim_net_ops host_ops_cold = {h_receive, h_tick, h_deadline,
+                                                 h_outbox,  h_g,    NULL};
 
 static int core_create(struct sim_world *w, void **out, uint32_t slot, uint32_t generation,
                        const struct host *h)
@@ -432,7 +436,7 @@ static int start_node(struct sim_world *w)
     size_t n = pick_seeds(w, slot, seeds);
     if (n)
         w->core->join(h->core, seeds, n, w->now);
-    int idx = sim_net_add(w->net, &host_ops, h);
+    int idx = sim_net_add(w->net, w->core->warm ? &host_ops : &host_ops_cold, h);
     if (idx < 0)
         return idx;
     if ((uint32_t)idx != slot)
