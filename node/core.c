@@ -657,6 +657,13 @@ static void forget_seen(void *ctx, enum crdt_kind kind, uint64_t h)
     f->h[f->n++] = h;
 }
 
+/* Whether merging m may have changed the store (a failed merge may have
+ * applied the records before its bad one). */
+static bool merge_touched(const struct crdt_merge_msg *m)
+{
+    return m->rc || m->st.changed || m->st.created;
+}
+
 /* Every merge goes through here: k messages, merged as a batch (each
  * message's rc and st as if alone). Those that changed the store drop the
  * cached counters of the entities they carried; most change nothing (our
@@ -676,7 +683,7 @@ static void merge_batch(struct node *n, struct crdt_merge_msg *m, size_t k)
         n->stats.ignored_future += m[i].st.future;
         n->stats.ignored_origins_full += m[i].st.origins_full;
         n->stats.ignored_old_format += m[i].st.old_ids;
-        changed |= m[i].rc || m[i].st.changed || m[i].st.created;
+        changed |= merge_touched(&m[i]);
         failed |= m[i].rc != 0;
     }
     if (!changed || !cached)
@@ -687,9 +694,7 @@ static void merge_batch(struct node *n, struct crdt_merge_msg *m, size_t k)
         return;
     }
     for (size_t i = 0; i < k; i++)
-        if ((m[i].rc || m[i].st.changed || m[i].st.created) &&
-            agg_forget(n, m[i].data, m[i].len) != 0)
-            /* A failed merge may have applied the records before the bad one. */
+        if (merge_touched(&m[i]) && agg_forget(n, m[i].data, m[i].len) != 0)
             n->agg_gen++;
 }
 
