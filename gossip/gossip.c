@@ -2185,8 +2185,11 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
                 dispatch(g, from, i < MSGS_KEPT ? &kept[i] : &again, plain + off[i],
                          (size_t)(off[i + 1] - off[i]), &reply, now);
             }
-        if (pass == 0 && g->st.payloads_delivered != delivered && g->d.on_payloads_end)
-            g->d.on_payloads_end(g->d.ctx);
+        if (pass == 0 && g->st.payloads_delivered != delivered) {
+            g->st.payload_datagrams++;
+            if (g->d.on_payloads_end)
+                g->d.on_payloads_end(g->d.ctx);
+        }
     }
     reply_flush(g, &reply);
     g->last_deadline = gossip_next_deadline(g);

@@ -344,6 +344,7 @@ struct gossip_stats {
     uint64_t suspects_raised, refutes, deaths_declared;
     uint64_t suspicions_synced; /* lone accusations checked by a push-pull before killing */
     uint64_t payloads_published, payloads_delivered, payloads_dropped;
+    uint64_t payload_datagrams; /* datagrams that delivered at least one payload */
     /* Lazy push: IWANTs sent for announced payloads we had not heard;
      * IWANTs we answered with the payload; IWANTs we could not answer
      * (the payload had left our queue and our retired ring, or the 8

@@ -385,6 +385,8 @@ int sim_summary_write_json(const struct sim_summary *s, const char *path)
                             json_integer((json_int_t)t->payloads_published));
         json_object_set_new(tr, "payloads_delivered",
                             json_integer((json_int_t)t->payloads_delivered));
+        json_object_set_new(tr, "payload_datagrams",
+                            json_integer((json_int_t)t->payload_datagrams));
         json_object_set_new(tr, "payloads_dropped", json_integer((json_int_t)t->payloads_dropped));
         json_object_set_new(tr, "payloads_asked", json_integer((json_int_t)t->asks_sent));
         json_object_set_new(tr, "asks_answered", json_integer((json_int_t)t->asks_answered));

@@ -115,6 +115,7 @@ struct sim_traffic {
     double pushpull;   /* push-pull streams (digests, repairs, member state) */
     double overhead;   /* datagram envelope and headers */
     uint64_t payloads_published, payloads_delivered, payloads_dropped;
+    uint64_t payload_datagrams; /* datagrams that delivered any (a node core merges them as one) */
     /* lazy push (gossip app_eager): payloads asked for after an
      * announcement, asks answered or not, announcements not followed up */
     uint64_t asks_sent, asks_answered, asks_unanswered, asks_overflow;

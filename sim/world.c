@@ -462,6 +462,7 @@ static void add_gossip_stats(struct gossip_stats *sum, struct gossip *g)
     sum->bytes_pushpull += st.bytes_pushpull;
     sum->payloads_published += st.payloads_published;
     sum->payloads_delivered += st.payloads_delivered;
+    sum->payload_datagrams += st.payload_datagrams;
     sum->payloads_dropped += st.payloads_dropped;
     sum->app_wants_sent += st.app_wants_sent;
     sum->app_wants_answered += st.app_wants_answered;
@@ -1415,6 +1416,7 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
         (double)(gs.bytes_out - gs.bytes_membership - gs.bytes_app - gs.bytes_probe) / ns;
     tr->payloads_published = gs.payloads_published;
     tr->payloads_delivered = gs.payloads_delivered;
+    tr->payload_datagrams = gs.payload_datagrams;
     tr->payloads_dropped = gs.payloads_dropped;
     tr->asks_sent = gs.app_wants_sent;
     tr->asks_answered = gs.app_wants_answered;

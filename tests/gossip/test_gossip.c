@@ -709,6 +709,68 @@ TEST(gossip_payload_delivered_once_within_seen_max)
     gossip_delete(r.g);
 }
 
+/* What the host heard: payloads, and the ends of their datagrams (with
+ * the payloads delivered by then). */
+struct ends {
+    int payloads, ends, at_end[4];
+};
+
+static void ends_payload(void *ctx, const uint8_t *p, size_t n)
+{
+    (void)p;
+    (void)n;
+    ((struct ends *)ctx)->payloads++;
+}
+
+static void ends_end(void *ctx)
+{
+    struct ends *e = ctx;
+    if (e->ends < 4)
+        e->at_end[e->ends] = e->payloads;
+    e->ends++;
+}
+
+/* A host that keeps a datagram's payloads to handle them together (the
+ * node merges its deltas as one batch) hears once, after the last, that
+ * the datagram has no more; a datagram that delivers nothing new ends
+ * nothing. The count of such datagrams is what a batch's size is read
+ * from (ivtsim's payload_datagrams). */
+TEST(gossip_payloads_end_after_a_datagrams_last)
+{
+    (void)state;
+    struct ends e = {0};
+    struct gossip_delegate d = {.ctx = &e, .on_payload = ends_payload, .on_payloads_end = ends_end};
+    struct rig r;
+    rig_init_full(&r, 0xa1, 1, NULL, &d);
+    uint8_t body[256], pkt[GOSSIP_PACKET_MAX];
+    struct gossip_addr from = {.port = 2};
+    /* Three new payloads and a copy of the first, in one datagram. */
+    struct ivt_mpw w;
+    ivt_mpw_init_fixed(&w, body, sizeof(body));
+    for (uint64_t seq = 1; seq <= 3; seq++)
+        gossip_wire_user(&w, r.peer, 1, seq, (const uint8_t *)"evidence", 8);
+    gossip_wire_user(&w, r.peer, 1, 1, (const uint8_t *)"evidence", 8);
+    size_t n = craft(&r, pkt, body, w.len, ++r.counter);
+    assert_int_equal(gossip_receive(r.g, &from, pkt, n, 0), 0);
+    assert_int_equal(e.payloads, 3);
+    assert_int_equal(e.ends, 1);
+    assert_int_equal(e.at_end[0], 3);
+    /* Only copies: nothing delivered, nothing ended. */
+    n = craft(&r, pkt, body, w.len, ++r.counter);
+    assert_int_equal(gossip_receive(r.g, &from, pkt, n, 0), 0);
+    assert_int_equal(e.ends, 1);
+    /* One more, alone. */
+    receive_payload(&r, 4);
+    assert_int_equal(e.ends, 2);
+    assert_int_equal(e.at_end[1], 4);
+    struct gossip_stats st;
+    gossip_get_stats(r.g, &st);
+    assert_int_equal(st.payloads_delivered, 4);
+    assert_int_equal(st.payload_datagrams, 2);
+    gossip_delete(r.g);
+    gossip_keyring_destroy(&r.kr);
+}
+
 /* An update about member id (generation gen, incarnation 0) in state st,
  * accused by `from` (SUSPECT, DEAD), at port `port`. */
 /* A member message about id (generation gen, incarnation inc) in state
