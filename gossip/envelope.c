@@ -16,10 +16,11 @@
  * no unencrypted mode on the wire (the verify_incoming/outgoing rollout flags
  * belong to the caller).
  *
- * Both directions use libsodium's detached API so ciphertext and tag land in
- * the caller's buffer where the drawing puts them, with no scratch copy of the
- * payload. Every length is checked against cap and in_len before libsodium
- * sees a pointer, because libsodium trusts the lengths it is given.
+ * Both directions write ciphertext and tag into the caller's buffer where the
+ * drawing puts them, with no scratch copy of the payload (a datagram's
+ * ChaCha20 keystream is made on the stack: see chacha_seal). Every length is
+ * checked against cap and in_len before libsodium sees a pointer, because
+ * libsodium trusts the lengths it is given.
  *
  * The XChaCha20 construction is spelled out (HChaCha20 subkey, then the IETF
  * ChaCha20-Poly1305 AEAD), as libsodium's own xchacha functions do it, so
@@ -117,6 +118,111 @@ static void short_nonce(uint8_t npub[12], const uint8_t nonce[GOSSIP_NONCE_LEN])
 {
     memset(npub, 0, 4);
     memcpy(npub + 4, nonce + 16, GOSSIP_NONCE_LEN - 16);
+}
+
+/* ChaCha20-Poly1305 IETF (RFC 8439), byte for byte what libsodium's
+ * crypto_aead_chacha20poly1305_ietf_*_detached compute, from its stream and
+ * one-time-auth primitives, for envelopes up to KS_MAX bytes of keystream.
+ *
+ * Why: libsodium 1.0.18 makes the keystream 512 bytes (AVX2) or 256 bytes
+ * (SSE) at a time and the rest one 64-byte block at a time, at about seven
+ * times the cost per byte, and the AEAD makes its Poly1305 key in a call of
+ * its own, one more lone block. A datagram (at most GOSSIP_PACKET_MAX) left
+ * one to four lone blocks, and those were a tenth of a 1,000-node
+ * simulation's CPU (docs/benchmarks.md, "Session 18"). Here block 0 (the
+ * Poly1305 key) and the message's blocks come from one call, rounded up to
+ * a multiple of KS_ROUND: the few bytes of keystream thrown away cost less
+ * than the lone blocks did.
+ *
+ * Longer inputs (push-pull frames) take libsodium's AEAD, where the lone
+ * blocks are a small part of the whole. */
+enum { KS_ROUND = 256, KS_MAX = 2048, KS_BLOCK0 = 64 };
+
+static size_t ks_len(size_t len)
+{
+    return (KS_BLOCK0 + len + KS_ROUND - 1) / KS_ROUND * KS_ROUND;
+}
+
+static bool ks_fits(size_t len)
+{
+    return len <= KS_MAX - KS_BLOCK0;
+}
+
+/* dst = src ^ ks over n bytes, eight at a time. dst may equal src (in place)
+ * but may not otherwise overlap it. */
+static void xor_stream(uint8_t *dst, const uint8_t *src, const uint8_t *ks, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t a, b;
+        memcpy(&a, src + i, 8);
+        memcpy(&b, ks + i, 8);
+        a ^= b;
+        memcpy(dst + i, &a, 8);
+    }
+    for (; i < n; i++)
+        dst[i] = src[i] ^ ks[i];
+}
+
+/* The RFC 8439 tag of ciphertext c under Poly1305 key pk. */
+static void chacha_tag(uint8_t tag[GOSSIP_TAG_LEN], const uint8_t pk[32], const uint8_t *ad,
+                       size_t ad_len, const uint8_t *c, size_t len)
+{
+    static const uint8_t zeros[16];
+    uint8_t lens[16];
+    uint64_t a = ad_len, m = len;
+    for (int i = 0; i < 8; i++) {
+        lens[i] = (uint8_t)(a >> (8 * i));
+        lens[8 + i] = (uint8_t)(m >> (8 * i));
+    }
+    crypto_onetimeauth_poly1305_state st;
+    crypto_onetimeauth_poly1305_init(&st, pk);
+    crypto_onetimeauth_poly1305_update(&st, ad, ad_len);
+    crypto_onetimeauth_poly1305_update(&st, zeros, (16 - ad_len % 16) % 16);
+    crypto_onetimeauth_poly1305_update(&st, c, len);
+    crypto_onetimeauth_poly1305_update(&st, zeros, (16 - len % 16) % 16);
+    crypto_onetimeauth_poly1305_update(&st, lens, sizeof(lens));
+    crypto_onetimeauth_poly1305_final(&st, tag);
+}
+
+/* Encrypts m (len bytes) into c (c == m allowed) and writes the tag. */
+static void chacha_seal(uint8_t *c, uint8_t tag[GOSSIP_TAG_LEN], const uint8_t *m, size_t len,
+                        const uint8_t *ad, size_t ad_len, const uint8_t npub[12],
+                        const uint8_t key[GOSSIP_KEY_LEN])
+{
+    if (!ks_fits(len)) {
+        crypto_aead_chacha20poly1305_ietf_encrypt_detached(c, tag, NULL, m, len, ad, ad_len, NULL,
+                                                           npub, key);
+        return;
+    }
+    uint8_t ks[KS_MAX];
+    size_t n = ks_len(len);
+    crypto_stream_chacha20_ietf(ks, n, npub, key);
+    xor_stream(c, m, ks + KS_BLOCK0, len);
+    chacha_tag(tag, ks, ad, ad_len, c, len);
+    sodium_memzero(ks, n);
+}
+
+/* Checks the tag of c (len bytes), then decrypts it into m (m == c allowed).
+ * Returns 0, or -1 when the tag is wrong, with no plaintext in m: untouched
+ * here, zeroed by libsodium's AEAD past KS_MAX. */
+static int chacha_open(uint8_t *m, const uint8_t *c, size_t len, const uint8_t tag[GOSSIP_TAG_LEN],
+                       const uint8_t *ad, size_t ad_len, const uint8_t npub[12],
+                       const uint8_t key[GOSSIP_KEY_LEN])
+{
+    if (!ks_fits(len))
+        return crypto_aead_chacha20poly1305_ietf_decrypt_detached(m, NULL, c, len, tag, ad, ad_len,
+                                                                  npub, key);
+    uint8_t ks[KS_MAX], want[GOSSIP_TAG_LEN];
+    size_t n = ks_len(len);
+    crypto_stream_chacha20_ietf(ks, n, npub, key);
+    chacha_tag(want, ks, ad, ad_len, c, len);
+    int rc = crypto_verify_16(want, tag);
+    if (rc == 0)
+        xor_stream(m, c, ks + KS_BLOCK0, len);
+    sodium_memzero(ks, n);
+    sodium_memzero(want, sizeof(want));
+    return rc;
 }
 
 /* The subkey of key k for nonce under aead, as envelope.h derives it: the
@@ -264,8 +370,7 @@ int gossip_seal_memo(uint8_t *out, size_t cap, size_t *out_len, const struct gos
                                                        plain_len, ad.buf, ad.len, NULL, npub, &st);
         sodium_memzero(&st, sizeof(st));
     } else {
-        crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-            body, body + plain_len, NULL, body, plain_len, ad.buf, ad.len, NULL, npub, sk);
+        chacha_seal(body, body + plain_len, body, plain_len, ad.buf, ad.len, npub, sk);
     }
     if (!memo)
         sodium_memzero(tmp, sizeof(tmp));
@@ -342,8 +447,7 @@ int gossip_open_memo(uint8_t *out, size_t cap, size_t *out_len, const struct gos
                                                             ad.len, npub, &st);
         sodium_memzero(&st, sizeof(st));
     } else {
-        rc = crypto_aead_chacha20poly1305_ietf_decrypt_detached(dst, NULL, body, n, body + n,
-                                                                ad.buf, ad.len, npub, sk);
+        rc = chacha_open(dst, body, n, body + n, ad.buf, ad.len, npub, sk);
     }
     if (!memo)
         sodium_memzero(tmp, sizeof(tmp));
