@@ -16,7 +16,7 @@
  *   1  XChaCha20-Poly1305 IETF (libsodium's), on every host;
  *   2  AES-256-GCM under a per-sender subkey, on hosts whose CPU has AES-NI
  *      and PCLMUL (libsodium's only AES-GCM); a seal and an open there
- *      cost 0.4-0.55 of XChaCha20's (docs/benchmarks.md, envelope). Its
+ *      cost 0.7-0.77 of XChaCha20's (docs/benchmarks.md, envelope). Its
  *      12-byte nonce cannot hold the tuple below, so the tuple's first 16
  *      bytes pick the subkey, HChaCha20(key, nonce[0, 16)) with the 16-byte
  *      constant "ivt-aes256gcm-kd" instead of ChaCha's (a PRF of its own: no
