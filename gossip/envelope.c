@@ -125,9 +125,9 @@ static void short_nonce(uint8_t npub[12], const uint8_t nonce[GOSSIP_NONCE_LEN])
  * one-time-auth primitives, for envelopes up to KS_MAX bytes of keystream.
  *
  * Why: libsodium 1.0.18 makes the keystream 512 bytes (AVX2) or 256 bytes
- * (SSE) at a time and the rest one 64-byte block at a time, at about seven
- * times the cost per byte, and the AEAD makes its Poly1305 key in a call of
- * its own, one more lone block. A datagram (at most GOSSIP_PACKET_MAX) left
+ * (SSE) at a time and the rest one 64-byte block at a time, at several times
+ * the cost per byte, and the AEAD makes its Poly1305 key in a call of its
+ * own, one more lone block. A datagram (at most GOSSIP_PACKET_MAX) left
  * one to four lone blocks, and those were a tenth of a 1,000-node
  * simulation's CPU (docs/benchmarks.md, "Session 18"). Here block 0 (the
  * Poly1305 key) and the message's blocks come from one call, rounded up to
