@@ -45,26 +45,35 @@ static void nonce_of(uint8_t nonce[GOSSIP_NONCE_LEN], uint32_t sender, uint64_t 
         nonce[16 + i] = (uint8_t)(counter >> (56 - 8 * i));
 }
 
+/* The associated data of env as the envelope drawing defines it: label ||
+ * header. Returns its length. */
+static size_t ad_of(uint8_t ad[GOSSIP_LABEL_MAX + GOSSIP_ENVELOPE_HEADER], const char *label,
+                    size_t label_len, const uint8_t *env)
+{
+    memcpy(ad, label, label_len);
+    memcpy(ad + label_len, env, GOSSIP_ENVELOPE_HEADER);
+    return label_len + GOSSIP_ENVELOPE_HEADER;
+}
+
 /* Opens env with libsodium directly, as the envelope drawing defines it:
  * AD = label || header; the version byte names the AEAD. */
 static bool sodium_opens(const uint8_t *env, size_t len, const uint8_t key[GOSSIP_KEY_LEN],
                          const uint8_t *plain, size_t plain_len)
 {
-    uint8_t ad[sizeof(LABEL) - 1 + GOSSIP_ENVELOPE_HEADER], out[PLAIN_MAX];
-    memcpy(ad, LABEL, sizeof(LABEL) - 1);
-    memcpy(ad + sizeof(LABEL) - 1, env, GOSSIP_ENVELOPE_HEADER);
+    uint8_t ad[GOSSIP_LABEL_MAX + GOSSIP_ENVELOPE_HEADER], out[PLAIN_MAX];
+    size_t ad_len = ad_of(ad, LABEL, sizeof(LABEL) - 1, env);
     size_t n = len - GOSSIP_ENVELOPE_OVERHEAD;
     const uint8_t *c = env + GOSSIP_ENVELOPE_HEADER, *tag = c + n, *nonce = env + 5;
     int rc = -1;
     if (env[0] == GOSSIP_AEAD_XCHACHA20POLY1305) {
-        rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out, NULL, c, n, tag, ad,
-                                                                 sizeof(ad), nonce, key);
+        rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out, NULL, c, n, tag, ad, ad_len,
+                                                                 nonce, key);
     } else if (env[0] == GOSSIP_AEAD_AES256GCM) {
         static const uint8_t kdf[16] = "ivt-aes256gcm-kd"; /* no NUL: 16 bytes */
         uint8_t sk[32], npub[12] = {0};
         crypto_core_hchacha20(sk, nonce, key, kdf);
         memcpy(npub + 4, nonce + 16, 8);
-        rc = crypto_aead_aes256gcm_decrypt_detached(out, NULL, c, n, tag, ad, sizeof(ad), npub, sk);
+        rc = crypto_aead_aes256gcm_decrypt_detached(out, NULL, c, n, tag, ad, ad_len, npub, sk);
     }
     return rc == 0 && n == plain_len && memcmp(out, plain, n) == 0;
 }
@@ -215,12 +224,10 @@ TEST(gossip_envelope_xchacha_is_libsodiums_at_every_length)
         assert_memory_equal(out, mine, whole);
         /* libsodium's own seal of the same plaintext, nonce and AD. */
         memcpy(theirs, mine, GOSSIP_ENVELOPE_HEADER);
-        memcpy(ad, label, label_len);
-        memcpy(ad + label_len, theirs, GOSSIP_ENVELOPE_HEADER);
+        size_t ad_len = ad_of(ad, label, label_len, theirs);
         assert_int_equal(crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
                              theirs + GOSSIP_ENVELOPE_HEADER, theirs + GOSSIP_ENVELOPE_HEADER + len,
-                             NULL, plain, len, ad, label_len + GOSSIP_ENVELOPE_HEADER, NULL, nonce,
-                             key),
+                             NULL, plain, len, ad, ad_len, NULL, nonce, key),
                          0);
         assert_memory_equal(mine, theirs, whole);
         /* libsodium's envelope opens, into another buffer and in place. */
