@@ -734,8 +734,9 @@ static void on_snapshot_timer(uv_timer_t *t)
 
 /* ---- rules and thresholds ------------------------------------------------------------ */
 
-/* The shipped data file `name`: the configured path, else the installed
- * copy, else node/data/ of the checkout the binary runs from. */
+/* The shipped data file `name`: the configured path, else node/data/ of
+ * the checkout the binary runs from (bin/ivtd, or build/release/bin/ivtd
+ * from make release), else the installed copy. */
 static void data_path(char *out, size_t cap, const char *configured, const char *name)
 {
     if (configured[0]) {
@@ -748,9 +749,12 @@ static void data_path(char *out, size_t cap, const char *configured, const char 
         char *slash = strrchr(exe, '/');
         if (slash) {
             *slash = 0;
-            int w = snprintf(out, cap, "%s/../node/data/%s", exe, name);
-            if (w > 0 && (size_t)w < cap && access(out, R_OK) == 0)
-                return;
+            for (int up = 1; up <= 3; up += 2) {
+                int w = snprintf(out, cap, "%s/%s/node/data/%s", exe, up == 1 ? ".." : "../../..",
+                                 name);
+                if (w > 0 && (size_t)w < cap && access(out, R_OK) == 0)
+                    return;
+            }
         }
     }
     snprintf(out, cap, "/usr/share/ivt/%s", name);

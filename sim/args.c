@@ -33,7 +33,7 @@ void sim_usage(FILE *f)
                "1 a check failed (the replay command is printed), 2 usage, 3 error.\n"
                "--emit-events writes N workload events as JSON lines (the event keys of\n"
                "`ivtctl observe`) and exits. --root is where sim/data and node/data are (default:\n"
-               "IVT_ROOT, else the directory above the binary's).\n");
+               "IVT_ROOT, else the checkout the binary is in: bin/ or build/release/bin/).\n");
 }
 
 int sim_args_parse(struct sim_args *o, int argc, char *const *argv, char *msg, size_t cap)

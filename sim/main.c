@@ -53,11 +53,19 @@ static const char *default_root(const char *argv0, char *buf, size_t cap)
     const char *env = getenv("IVT_ROOT");
     if (env && *env)
         return env;
-    /* bin/ivtsim -> the repository is one level up */
+    /* bin/ivtsim -> the repository is one level up, unless it has no
+     * sim/data there; build/release/bin/ivtsim (make release) -> three. */
     const char *slash = strrchr(argv0, '/');
     if (!slash)
         return ".";
-    snprintf(buf, cap, "%.*s/..", (int)(slash - argv0), argv0);
+    int dir = (int)(slash - argv0);
+    char data[1100];
+    struct stat st;
+    snprintf(data, sizeof(data), "%.*s/../sim/data", dir, argv0);
+    bool one_up = stat(data, &st) == 0 && S_ISDIR(st.st_mode);
+    snprintf(data, sizeof(data), "%.*s/../../../sim/data", dir, argv0);
+    bool three_up = !one_up && stat(data, &st) == 0 && S_ISDIR(st.st_mode);
+    snprintf(buf, cap, "%.*s/%s", dir, argv0, three_up ? "../../.." : "..");
     return buf;
 }
 
