@@ -184,8 +184,9 @@ cluster-asan: all
 # each object, and the objects are compiled again with it. The node core,
 # gossip and crdt code ivtd runs is the simulator's, so the daemon gets the
 # same profile; its own shell (libuv, RPC) has none and is compiled as
-# without (-fprofile-partial-training). Measured on 1,000 nodes x 600 s:
-# 12 % less CPU than the default -O2 build (docs/benchmarks.md, "Session 19").
+# without (-fprofile-partial-training). Against the default -O2 build: 6.5 %
+# less CPU at 1,000 nodes side by side, 8-14 % at 10,000 (docs/benchmarks.md,
+# "Session 19").
 REL := build/release
 REL_PROGS := ivtd ivtctl ivtsim ivt-bench
 REL_OPT := -O3 -g -flto=auto
