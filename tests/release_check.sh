@@ -29,8 +29,8 @@ for run in "${runs[@]}"; do
     b=$(trace "$rel" "sim/scenarios/$name.cfg" $args)
     if [ "$a" != "$b" ]; then
         echo "release: $what: trace $b, the default build's $a"
-        echo "  replay: bin/ivtsim sim/scenarios/$name.cfg $args --out A;" \
-            "$rel sim/scenarios/$name.cfg $args --out B"
+        echo "  replay: bin/ivtsim sim/scenarios/$name.cfg${args:+ $args} --out A;" \
+            "$rel sim/scenarios/$name.cfg${args:+ $args} --out B"
         exit 1
     fi
     echo "release: $what: trace $a in both builds"
