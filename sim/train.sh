@@ -9,7 +9,7 @@
 # traps), the node core at 300 nodes (evidence merged from hundreds of
 # origins, HyperLogLog-promoted counters) and membership alone at 2,000
 # (joins, member tables, push-pull). The benchmarks run other sizes
-# (docs/benchmarks.md). About 40 s on the 2-vCPU VM.
+# (docs/benchmarks.md). About 17 s on the 2-vCPU VM, instrumented.
 set -euo pipefail
 sim=${1:?usage: sim/train.sh IVTSIM}
 cd "$(dirname "$0")/.."
