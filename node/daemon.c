@@ -39,6 +39,7 @@
 
 #include <sodium.h>
 
+#include "base/checkout.h"
 #include "base/err.h"
 #include "base/mp.h"
 #include "node/hugemem.h"
@@ -743,19 +744,14 @@ static void data_path(char *out, size_t cap, const char *configured, const char 
         snprintf(out, cap, "%s", configured);
         return;
     }
-    char exe[PATH_MAX];
+    char exe[PATH_MAX], rel[128], root[PATH_MAX + 16];
     size_t n = sizeof(exe);
-    if (uv_exepath(exe, &n) == 0) {
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            for (int up = 1; up <= 3; up += 2) {
-                int w = snprintf(out, cap, "%s/%s/node/data/%s", exe, up == 1 ? ".." : "../../..",
-                                 name);
-                if (w > 0 && (size_t)w < cap && access(out, R_OK) == 0)
-                    return;
-            }
-        }
+    snprintf(rel, sizeof(rel), "node/data/%s", name);
+    const char *slash = uv_exepath(exe, &n) == 0 ? strrchr(exe, '/') : NULL;
+    if (slash && ivt_checkout_root(root, sizeof(root), exe, (size_t)(slash - exe), rel)) {
+        int w = snprintf(out, cap, "%s/%s", root, rel);
+        if (w > 0 && (size_t)w < cap)
+            return;
     }
     snprintf(out, cap, "/usr/share/ivt/%s", name);
 }

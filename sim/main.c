@@ -21,6 +21,7 @@
 
 #include <sodium.h>
 
+#include "base/checkout.h"
 #include "base/err.h"
 #include "gossip/envelope.h"
 #include "sim/args.h"
@@ -53,19 +54,14 @@ static const char *default_root(const char *argv0, char *buf, size_t cap)
     const char *env = getenv("IVT_ROOT");
     if (env && *env)
         return env;
-    /* bin/ivtsim -> the repository is one level up, unless it has no
-     * sim/data there; build/release/bin/ivtsim (make release) -> three. */
+    /* The checkout the binary is in (base/checkout.h); else the directory
+     * above it, which the error about a missing file then names. */
     const char *slash = strrchr(argv0, '/');
     if (!slash)
         return ".";
-    int dir = (int)(slash - argv0);
-    char data[1100];
-    struct stat st;
-    snprintf(data, sizeof(data), "%.*s/../sim/data", dir, argv0);
-    bool one_up = stat(data, &st) == 0 && S_ISDIR(st.st_mode);
-    snprintf(data, sizeof(data), "%.*s/../../../sim/data", dir, argv0);
-    bool three_up = !one_up && stat(data, &st) == 0 && S_ISDIR(st.st_mode);
-    snprintf(buf, cap, "%.*s/%s", dir, argv0, three_up ? "../../.." : "..");
+    size_t dir = (size_t)(slash - argv0);
+    if (!ivt_checkout_root(buf, cap, argv0, dir, "sim/data"))
+        snprintf(buf, cap, "%.*s/..", (int)dir, argv0);
     return buf;
 }
 

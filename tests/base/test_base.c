@@ -1,8 +1,11 @@
 /* Unit tests of base/: the RNG a simulated run replays with, and the bounded
  * msgpack reader every decoder stands on. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "base/checkout.h"
 #include "base/err.h"
 #include "base/mp.h"
 #include "base/rng.h"
@@ -280,4 +283,41 @@ TEST(base_mp_truncations_never_read_past_end)
         assert_int_equal(rc, cut == w.len ? 0 : IVT_EPROTO);
         free(copy);
     }
+}
+
+/* The binaries' data in the checkout: bin/ (make) one level below it,
+ * build/release/bin/ (make release) three; one level wins when both hold
+ * the file, and a checkout without it is no answer. */
+TEST(base_checkout_root_bin_and_release)
+{
+    (void)state;
+    char top[64], path[256], out[256];
+    snprintf(top, sizeof(top), "/tmp/ivt-test-checkout-XXXXXX");
+    assert_non_null(mkdtemp(top));
+    const char *dirs[] = {"bin", "build", "build/release", "build/release/bin", "sim", "sim/data"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", top, dirs[i]);
+        assert_int_equal(mkdir(path, 0700), 0);
+    }
+    char bin[128], rel[128];
+    snprintf(bin, sizeof(bin), "%s/bin", top);
+    snprintf(rel, sizeof(rel), "%s/build/release/bin", top);
+    assert_true(ivt_checkout_root(out, sizeof(out), bin, strlen(bin), "sim/data"));
+    snprintf(path, sizeof(path), "%s/..", bin);
+    assert_string_equal(out, path);
+    assert_true(ivt_checkout_root(out, sizeof(out), rel, strlen(rel), "sim/data"));
+    snprintf(path, sizeof(path), "%s/../../..", rel);
+    assert_string_equal(out, path);
+    /* only the first bindir_len bytes name the directory */
+    snprintf(path, sizeof(path), "%s/ivtsim", rel);
+    assert_true(ivt_checkout_root(out, sizeof(out), path, strlen(rel), "sim/data"));
+    assert_false(ivt_checkout_root(out, sizeof(out), rel, strlen(rel), "node/data"));
+    assert_false(ivt_checkout_root(out, 16, rel, strlen(rel), "sim/data")); /* does not fit */
+    snprintf(path, sizeof(path), "%s/build/release/sim", top);              /* both hold it now */
+    assert_int_equal(mkdir(path, 0700), 0);
+    assert_true(ivt_checkout_root(out, sizeof(out), rel, strlen(rel), "sim"));
+    snprintf(path, sizeof(path), "%s/..", rel);
+    assert_string_equal(out, path);
+    snprintf(path, sizeof(path), "rm -rf '%s'", top);
+    assert_int_equal(system(path), 0);
 }
