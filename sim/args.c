@@ -40,6 +40,7 @@ int sim_args_parse(struct sim_args *o, int argc, char *const *argv, char *msg, s
 {
     memset(o, 0, sizeof(*o));
     o->emit = -1;
+    o->prog = argc > 0 && argv[0] && argv[0][0] ? argv[0] : "ivtsim";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         bool takes_value = !strcmp(a, "--seed") || !strcmp(a, "--nodes") ||
@@ -118,4 +119,67 @@ int sim_args_parse(struct sim_args *o, int argc, char *const *argv, char *msg, s
         return IVT_EINVAL;
     }
     return 0;
+}
+
+/* Appends what snprintf made of the rest to buf's first *len bytes. */
+#define PUT(...)                                                                                   \
+    do {                                                                                           \
+        int n_ = *len < cap ? snprintf(buf + *len, cap - *len, __VA_ARGS__)                        \
+                            : snprintf(NULL, 0, __VA_ARGS__);                                      \
+        *len += n_ > 0 ? (size_t)n_ : 0;                                                           \
+    } while (0)
+
+/* s after a space (none before the first word), single-quoted unless
+ * every byte is one a shell takes as it is. */
+static void put_word(char *buf, size_t cap, size_t *len, const char *s)
+{
+    if (*len)
+        PUT(" ");
+    bool plain = *s != '\0';
+    for (const char *c = s; *c && plain; c++)
+        plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-+=:,@%",
+                       *c) != NULL;
+    if (plain) {
+        PUT("%s", s);
+        return;
+    }
+    PUT("'");
+    for (const char *c = s; *c; c++)
+        if (*c == '\'')
+            PUT("'\\''");
+        else
+            PUT("%c", *c);
+    PUT("'");
+}
+
+int sim_replay_command(char *buf, size_t cap, const struct sim_args *o, uint64_t seed,
+                       uint32_t nodes)
+{
+    size_t used = 0, *len = &used;
+    if (cap)
+        buf[0] = '\0';
+    put_word(buf, cap, len, o->prog ? o->prog : "ivtsim");
+    put_word(buf, cap, len, o->scenario ? o->scenario : "");
+    PUT(" --seed %llu --nodes %u", (unsigned long long)seed, nodes);
+    if (o->duration_s > 0) {
+        /* the fewest digits that read back as the same number */
+        char d[32];
+        for (int p = 6; p <= 17; p++) {
+            snprintf(d, sizeof(d), "%.*g", p, o->duration_s);
+            if (strtod(d, NULL) == o->duration_s)
+                break;
+        }
+        PUT(" --duration %s", d);
+    }
+    if (o->membership_only)
+        PUT(" --membership-only");
+    if (o->aead)
+        PUT(" --cipher %s", gossip_aead_name((enum gossip_aead)o->aead));
+    if (o->root) {
+        PUT(" --root");
+        put_word(buf, cap, len, o->root);
+    }
+    if (o->determinism)
+        PUT(" --check-determinism");
+    return used >= cap ? IVT_ENOSPC : (int)used;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 struct sim_args {
+    const char *prog;     /* argv[0]: the replay command names it ("ivtsim" when absent) */
     const char *scenario; /* SCENARIO.cfg; argv entries, like out and root */
     const char *out;      /* --out DIR; NULL: out/sim-NAME */
     const char *root;     /* --root DIR; NULL: IVT_ROOT, else beside the binary */
@@ -36,6 +37,18 @@ enum { SIM_ARGS_MSG_MAX = 256 };
  * '--sed'", "no SCENARIO.cfg given"); main prints the usage after it.
  */
 int sim_args_parse(struct sim_args *o, int argc, char *const *argv, char *msg, size_t cap);
+
+/*
+ * The one command that replays a run of o with the scenario's seed and
+ * node count resolved (seed, nodes): the program as it was invoked, the
+ * scenario, --seed and --nodes always, and every option that changes what
+ * runs (--duration, --membership-only, --cipher, --root,
+ * --check-determinism); not --out or --quiet. Words a shell would split or
+ * expand are single-quoted. Returns its length, or IVT_ENOSPC (buf then
+ * holds a truncated, NUL-terminated command) when cap is too small.
+ */
+int sim_replay_command(char *buf, size_t cap, const struct sim_args *o, uint64_t seed,
+                       uint32_t nodes);
 
 /* The --help text. */
 void sim_usage(FILE *f);

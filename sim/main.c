@@ -12,6 +12,7 @@
  * more than a couple of seconds.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,8 +93,11 @@ static int emit_events(const struct sim_scenario *sc, const struct sim_data *dat
 
 static void replay_hint(const struct sim_args *o, const struct sim_scenario *sc)
 {
-    fprintf(stderr, "replay: bin/ivtsim %s --seed %llu --nodes %u\n", o->scenario,
-            (unsigned long long)sc->seed, sc->nodes);
+    char cmd[3 * PATH_MAX];
+    if (sim_replay_command(cmd, sizeof(cmd), o, sc->seed, sc->nodes) < 0)
+        fprintf(stderr, "replay (the command is too long to print whole): %s...\n", cmd);
+    else
+        fprintf(stderr, "replay: %s\n", cmd);
 }
 
 /* Runs two worlds side by side, a simulated second at a time, and compares

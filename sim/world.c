@@ -1481,17 +1481,35 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
         add_check(s, "false_dead", s->false_dead <= c->false_dead_max, s->false_dead,
                   c->false_dead_max, d);
     }
+    /* A check whose event the run never reached says so, not "nan s": a
+     * --duration shorter than the scenario's faults ends before them. */
+    double end_s = (double)w->end / IVT_MS_PER_S;
     if (c->has_dead_everywhere) {
         bool ok = s->dead_everywhere_missing == 0 && s->crashes > 0 &&
                   !(s->dead_everywhere_p99_s > c->dead_everywhere_s);
-        snprintf(d, sizeof(d), "%u crashes, %u never dead everywhere, p99 %.1f s (limit %.1f s)",
-                 s->crashes, s->dead_everywhere_missing, s->dead_everywhere_p99_s,
-                 c->dead_everywhere_s);
+        if (s->crashes == 0)
+            snprintf(d, sizeof(d), "no node crashed in the run (it ends at %.1f s)", end_s);
+        else
+            snprintf(d, sizeof(d),
+                     "%u crashes, %u never dead everywhere, p99 %.1f s (limit %.1f s)", s->crashes,
+                     s->dead_everywhere_missing, s->dead_everywhere_p99_s, c->dead_everywhere_s);
         add_check(s, "dead_everywhere", ok, s->dead_everywhere_p99_s, c->dead_everywhere_s, d);
     }
     if (c->has_converged) {
-        snprintf(d, sizeof(d), "every view matched the truth %.1f s after the last heal at %.1f s",
-                 s->converged_after_s, (double)w->last_heal / IVT_MS_PER_S);
+        double heal_s = (double)w->last_heal / IVT_MS_PER_S;
+        if (w->last_heal > w->end)
+            snprintf(d, sizeof(d), "the last heal at %.1f s is after the run's end at %.1f s",
+                     heal_s, end_s);
+        else if (w->converged_at < 0)
+            snprintf(d, sizeof(d),
+                     "views still differed from the truth at the end, %.1f s after the last heal "
+                     "at %.1f s (limit %.1f s)",
+                     end_s - heal_s, heal_s, c->converged_s);
+        else
+            snprintf(d, sizeof(d),
+                     "every view matched the truth %.1f s after the last heal at %.1f s (limit "
+                     "%.1f s)",
+                     s->converged_after_s, heal_s, c->converged_s);
         add_check(s, "converged", s->converged, s->converged_after_s, c->converged_s, d);
     }
     if (c->has_bytes) {

@@ -16,6 +16,26 @@ for name in smoke crash regions; do
     echo "sim: $name --check-determinism"
     timeout 600 bin/ivtsim "sim/scenarios/$name.cfg" --check-determinism --quiet --out "$out/det-$name"
 done
+# A failed check says what it missed and prints one command that replays
+# the run, every option that changed it included: run as printed, it makes
+# the same events (the same trace hash) and fails the same way.
+echo "sim: a failed check's replay command"
+rc=0
+bin/ivtsim sim/scenarios/smoke.cfg --duration 20 --membership-only --quiet --out "$out/failed" \
+    2> "$out/failed.err" || rc=$?
+if [ "$rc" != 1 ] || ! grep -q "FAIL converged: the last heal at 55.0 s is after the run's end at 20.0 s" "$out/failed.err"; then
+    echo "sim: a run past its faults' end: exit $rc, expected 1 and the converged check named:"
+    cat "$out/failed.err"
+    exit 1
+fi
+replay=$(sed -n 's/^replay: //p' "$out/failed.err")
+rc=0
+eval "$replay --quiet --out '$out/replayed'" 2> "$out/replayed.err" || rc=$?
+trace() { /usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["trace_hash"])' "$1/summary.json"; }
+if [ "$rc" != 1 ] || [ "$(trace "$out/failed")" != "$(trace "$out/replayed")" ]; then
+    echo "sim: the replay command ($replay) exited $rc or ran other events"
+    exit 1
+fi
 # Every key of summary.json is described in docs/simulator.md ("Outputs"),
 # where an analyst reads what a figure means.
 /usr/bin/python3 - "$out/smoke/summary.json" docs/simulator.md <<'PY'

@@ -118,3 +118,93 @@ TEST(sim_args_usage_names_every_option)
             fail_msg("the usage does not mention %s", opts[i]);
     free(text);
 }
+
+/* Splits a command into words as a POSIX shell does for what
+ * sim_replay_command writes: plain words, single-quoted ones, and a
+ * backslash-escaped character between them. In place; returns the count. */
+static int shell_split(char *cmd, char **words, int max)
+{
+    int n = 0;
+    char *r = cmd, *w = cmd;
+    while (*r) {
+        if (*r == ' ') {
+            r++;
+            continue;
+        }
+        assert_true(n < max);
+        words[n++] = w;
+        while (*r && *r != ' ') {
+            if (*r == '\'') {
+                for (r++; *r && *r != '\'';)
+                    *w++ = *r++;
+                assert_true(*r == '\''); /* a quote left open is a broken command */
+                r++;
+            } else if (*r == '\\' && r[1]) {
+                *w++ = r[1];
+                r += 2;
+            } else {
+                *w++ = *r++;
+            }
+        }
+        bool more = *r != '\0';
+        *w++ = '\0';
+        if (more)
+            r++;
+    }
+    return n;
+}
+
+/* The replay line of a failed check is a command a person pastes: it names
+ * the program as invoked and every option that changes the run, with the
+ * scenario's seed and size resolved, quoted for the shell, and it parses
+ * back to the same run. */
+TEST(sim_args_replay_command_replays_the_run)
+{
+    (void)state;
+    struct sim_args o, back;
+    char msg[SIM_ARGS_MSG_MAX], cmd[512];
+    /* Only the scenario given: seed and size come from it, resolved. */
+    assert_int_equal(PARSE(&o, msg, "sim/scenarios/smoke.cfg", "--quiet", "--out", "d"), 0);
+    int len = sim_replay_command(cmd, sizeof(cmd), &o, 1, 20);
+    assert_string_equal(cmd, "ivtsim sim/scenarios/smoke.cfg --seed 1 --nodes 20");
+    assert_int_equal(len, (int)strlen(cmd));
+    /* Everything that changes the run, a root a shell would split. */
+    assert_int_equal(PARSE(&o, msg, "s.cfg", "--seed", "0x10", "--nodes", "10000", "--duration",
+                           "600", "--membership-only", "--cipher", "aes-256-gcm", "--root",
+                           "/tmp/a dir/it's", "--check-determinism", "--out", "o", "--quiet"),
+                     0);
+    assert_true(sim_replay_command(cmd, sizeof(cmd), &o, o.seed, o.nodes) > 0);
+    assert_string_equal(cmd, "ivtsim s.cfg --seed 16 --nodes 10000 --duration 600 "
+                             "--membership-only --cipher aes-256-gcm --root '/tmp/a dir/it'\\''s' "
+                             "--check-determinism");
+    char *words[24];
+    int n = shell_split(cmd, words, 24);
+    assert_string_equal(words[0], "ivtsim");
+    assert_int_equal(sim_args_parse(&back, n, words, msg, sizeof(msg)), 0);
+    assert_string_equal(back.scenario, "s.cfg");
+    assert_true(back.has_seed && back.seed == 16);
+    assert_int_equal(back.nodes, 10000);
+    assert_true(back.duration_s == 600);
+    assert_true(back.membership_only && back.determinism);
+    assert_int_equal(back.aead, GOSSIP_AEAD_AES256GCM);
+    assert_string_equal(back.root, "/tmp/a dir/it's");
+    assert_null(back.out);
+    assert_false(back.quiet);
+    /* A duration reads back as the same number; a program path with a space. */
+    static const char *const durations[] = {"0.1", "2.5", "0.3333333333333333", "604800"};
+    for (unsigned i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+        assert_int_equal(PARSE(&o, msg, "s.cfg", "--duration", durations[i]), 0);
+        o.prog = "/opt/my build/ivtsim";
+        assert_true(sim_replay_command(cmd, sizeof(cmd), &o, UINT64_MAX, 1) > 0);
+        n = shell_split(cmd, words, 24);
+        assert_string_equal(words[0], "/opt/my build/ivtsim");
+        assert_int_equal(sim_args_parse(&back, n, words, msg, sizeof(msg)), 0);
+        assert_true(back.duration_s == o.duration_s);
+        assert_true(back.seed == UINT64_MAX);
+    }
+    /* Too small a buffer: said so, and what it holds is a terminated string. */
+    assert_int_equal(PARSE(&o, msg, "s.cfg"), 0);
+    assert_int_equal(sim_replay_command(cmd, 12, &o, 1, 20), IVT_ENOSPC);
+    assert_string_equal(cmd, "ivtsim s.cf");
+    assert_int_equal(sim_replay_command(cmd, 0, &o, 1, 20), IVT_ENOSPC);
+}
