@@ -688,11 +688,17 @@ static int parse_faults(struct ctx *c, const config_setting_t *l)
 
 static int parse_checks(struct ctx *c, const config_setting_t *g)
 {
-    static const char *const keys[] = {"false_dead_max",       "dead_everywhere_s",
-                                       "converged_s",          "bytes_per_node_per_s_max",
-                                       "recall_min",           "precision_min",
-                                       "fleet_beats_isolated", "positive",
-                                       "score_after_s",        NULL};
+    static const char *const keys[] = {"false_dead_max",
+                                       "dead_everywhere_s",
+                                       "converged_s",
+                                       "bytes_per_node_per_s_max",
+                                       "recall_min",
+                                       "precision_min",
+                                       "fleet_beats_isolated",
+                                       "positive",
+                                       "score_after_s",
+                                       "recall_vs_oracle_min",
+                                       NULL};
     struct sim_checks *k = &c->sc->checks;
     TRY(check_keys(c, g, "checks", keys));
     TRY(get_u32(c, g, "false_dead_max", 0, UINT32_MAX, &k->false_dead_max, &k->has_false_dead));
@@ -703,6 +709,11 @@ static int parse_checks(struct ctx *c, const config_setting_t *g)
     TRY(get_num(c, g, "recall_min", 0, 1, &k->recall_min, &k->has_recall));
     TRY(get_num(c, g, "precision_min", 0, 1, &k->precision_min, &k->has_precision));
     TRY(get_bool(c, g, "fleet_beats_isolated", &k->fleet_beats_isolated));
+    TRY(get_num(c, g, "recall_vs_oracle_min", 0, 1, &k->recall_vs_oracle_min,
+                &k->has_recall_vs_oracle));
+    if (k->has_recall_vs_oracle && !c->sc->oracle) /* sim is parsed before checks */
+        return fail(c, config_setting_get_member(g, "recall_vs_oracle_min"), IVT_EINVAL,
+                    "recall_vs_oracle_min needs sim.oracle = true (the node it compares with)");
     TRY(get_num(c, g, "score_after_s", 0, SIM_MAX_DURATION_S, &k->score_after_s, NULL));
     char pos[16];
     bool found;

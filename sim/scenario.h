@@ -134,8 +134,12 @@ struct sim_checks {
     bool has_recall, has_precision;
     double recall_min, precision_min;
     bool fleet_beats_isolated; /* recall > recall_isolated */
-    bool positive_suspect;     /* a suspect verdict counts as flagged (default: bot only) */
-    double score_after_s;      /* quality counts events after this time (evidence warm-up) */
+    /* recall >= recall_vs_oracle_min x recall_oracle: what gossip fails
+     * to carry, against one node fed every event (needs sim.oracle) */
+    bool has_recall_vs_oracle;
+    double recall_vs_oracle_min;
+    bool positive_suspect; /* a suspect verdict counts as flagged (default: bot only) */
+    double score_after_s;  /* quality counts events after this time (evidence warm-up) */
 };
 
 struct sim_scenario {

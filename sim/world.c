@@ -1528,6 +1528,20 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
         add_check(s, "precision", s->precision >= c->precision_min, s->precision, c->precision_min,
                   d);
     }
+    if (c->has_recall_vs_oracle) {
+        /* The fleet against one node fed every event: what gossip and the
+         * evidence model fail to carry, whatever share of the workload the
+         * rules can catch at all (a draw of botnet.cfg's workload may hide
+         * most of its botnet from the oracle too). Nothing for the oracle
+         * to catch, nothing lost. */
+        double share = s->recall_oracle > 0    ? s->recall / s->recall_oracle
+                       : s->recall_oracle == 0 ? 1
+                                               : NAN;
+        snprintf(d, sizeof(d), "fleet recall %.3f, %.1f %% of the oracle's %.3f", s->recall,
+                 100 * share, s->recall_oracle);
+        add_check(s, "recall_vs_oracle", share >= c->recall_vs_oracle_min, share,
+                  c->recall_vs_oracle_min, d);
+    }
     if (c->fleet_beats_isolated) {
         snprintf(d, sizeof(d), "fleet recall %.3f vs isolated %.3f", s->recall, s->recall_isolated);
         add_check(s, "fleet_beats_isolated", s->recall > s->recall_isolated, s->recall,

@@ -32,7 +32,7 @@ static const char good[] =
     "faults: ( { kind = \"crash\"; at_s = 30; nodes = \"random:2\"; restart_after_s = 40; },\n"
     "  { kind = \"partition\"; at_s = 50; for_s = 20; nodes = \"region:eu\"; oneway = true; } );\n"
     "checks: { false_dead_max = 0; dead_everywhere_s = 30; recall_min = 0.8; positive = "
-    "\"suspect\"; };\n";
+    "\"suspect\"; recall_vs_oracle_min = 0.9; };\n";
 
 TEST(sim_scenario_parses_every_section)
 {
@@ -64,6 +64,7 @@ TEST(sim_scenario_parses_every_section)
     assert_int_equal(sc.faults[1].other.kind, SIM_SEL_REST);
     assert_int_equal(sim_scenario_last_heal(&sc), 70000);
     assert_true(sc.checks.has_false_dead && sc.checks.positive_suspect);
+    assert_true(sc.checks.has_recall_vs_oracle && sc.checks.recall_vs_oracle_min == 0.9);
     assert_false(sc.checks.has_converged);
     /* every directed pair resolved from the matrix and network-wide values */
     assert_true(sc.net.links[0][1].latency_ms == 40.0 && sc.net.links[1][1].latency_ms == 0.3);
@@ -116,6 +117,11 @@ TEST(sim_scenario_rejects_with_file_line)
     (void)state;
     expect_error("sim: {\n nodes = 3;\n nodez = 4; };", "bad.cfg:3: unknown key \"nodez\"");
     expect_error("checks: {\n recall_min = 1.5; };", "bad.cfg:2:");
+    /* compared with the oracle node, which the scenario must have */
+    expect_error("sim: { oracle = false; };\nchecks: {\n recall_vs_oracle_min = 0.9; };",
+                 "bad.cfg:3: recall_vs_oracle_min needs sim.oracle = true");
+    expect_error("sim: { oracle = true; };\nchecks: { recall_vs_oracle_min = 1.1; };",
+                 "bad.cfg:2:");
     expect_error("sim = 3;", "sim must be a group");
     expect_error("node: {\n app_feedback = 256; };", "bad.cfg:2:");
     expect_error("node: {\n cipher = \"rot13\"; };",
