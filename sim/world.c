@@ -1537,7 +1537,7 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
         double share = s->recall_oracle > 0    ? s->recall / s->recall_oracle
                        : s->recall_oracle == 0 ? 1
                                                : NAN;
-        snprintf(d, sizeof(d), "fleet recall %.3f, %.1f %% of the oracle's %.3f", s->recall,
+        snprintf(d, sizeof(d), "fleet recall %.4f, %.1f %% of the oracle's %.4f", s->recall,
                  100 * share, s->recall_oracle);
         add_check(s, "recall_vs_oracle", share >= c->recall_vs_oracle_min, share,
                   c->recall_vs_oracle_min, d);
