@@ -130,14 +130,15 @@ int sim_args_parse(struct sim_args *o, int argc, char *const *argv, char *msg, s
     } while (0)
 
 /* s after a space (none before the first word), single-quoted unless
- * every byte is one a shell takes as it is. */
+ * every byte is one a shell takes as it is ('=' is not: a first word
+ * with one would be a variable assignment). */
 static void put_word(char *buf, size_t cap, size_t *len, const char *s)
 {
     if (*len)
         PUT(" ");
     bool plain = *s != '\0';
     for (const char *c = s; *c && plain; c++)
-        plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-+=:,@%",
+        plain = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-+:,@%",
                        *c) != NULL;
     if (plain) {
         PUT("%s", s);

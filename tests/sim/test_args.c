@@ -194,10 +194,11 @@ TEST(sim_args_replay_command_replays_the_run)
     static const char *const durations[] = {"0.1", "2.5", "0.3333333333333333", "604800"};
     for (unsigned i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
         assert_int_equal(PARSE(&o, msg, "s.cfg", "--duration", durations[i]), 0);
-        o.prog = "/opt/my build/ivtsim";
+        o.prog = i % 2 ? "/opt/my build/ivtsim" : "/opt/a=b/ivtsim";
         assert_true(sim_replay_command(cmd, sizeof(cmd), &o, UINT64_MAX, 1) > 0);
+        assert_true(cmd[0] == '\''); /* quoted, or a shell would read an assignment */
         n = shell_split(cmd, words, 24);
-        assert_string_equal(words[0], "/opt/my build/ivtsim");
+        assert_string_equal(words[0], o.prog);
         assert_int_equal(sim_args_parse(&back, n, words, msg, sizeof(msg)), 0);
         assert_true(back.duration_s == o.duration_s);
         assert_true(back.seed == UINT64_MAX);
