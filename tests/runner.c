@@ -8,10 +8,13 @@
  * Ends with the line "N passed, N failed" and exits non-zero on any failure
  * or when a requested name matches no test (a typo must not pass silently).
  */
+#define _XOPEN_SOURCE 700 /* nftw (ivt_test_rmdir) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests/test.h"
@@ -55,6 +58,29 @@ const char *ivt_test_root(void)
 {
     const char *s = getenv("IVT_ROOT");
     return s ? s : ".";
+}
+
+void ivt_test_tmpdir(char *dir, size_t cap, const char *name)
+{
+    /* mkdtemp's template: the prefix, then six 'X' it replaces */
+    int n = snprintf(dir, cap, "/tmp/ivt-test-%s-", name);
+    assert_true(n > 0 && (size_t)n + 7 <= cap);
+    memset(dir + n, 'X', 6);
+    dir[n + 6] = '\0';
+    assert_non_null(mkdtemp(dir));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void ivt_test_rmdir(const char *dir)
+{
+    assert_int_equal(nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
 int ivt_test_argv(char **argv, int cap, const char *prog, const char *const *args)

@@ -32,6 +32,16 @@ const char *ivt_test_root(void);
  * the pointers). */
 int ivt_test_argv(char **argv, int cap, const char *prog, const char *const *args);
 
+/* A fresh, empty directory /tmp/ivt-test-NAME-<6 random characters>
+ * (mkdtemp), its path written to dir (cap bytes); fails the test when it
+ * cannot be made. Short on purpose: a unix socket path inside it must fit
+ * sun_path's 108 bytes. */
+void ivt_test_tmpdir(char *dir, size_t cap, const char *name);
+
+/* Removes dir and everything under it (no symlink is followed); fails the
+ * test on an error. */
+void ivt_test_rmdir(const char *dir);
+
 /* Pages of [p, p + len) resident now (mincore): what tests of memory
  * faulted in ahead (node/hugemem.c, a full-size store table) check. */
 size_t ivt_test_resident_pages(void *p, size_t len);

@@ -292,8 +292,7 @@ TEST(base_checkout_root_bin_and_release)
 {
     (void)state;
     char top[64], path[256], out[256];
-    snprintf(top, sizeof(top), "/tmp/ivt-test-checkout-XXXXXX");
-    assert_non_null(mkdtemp(top));
+    ivt_test_tmpdir(top, sizeof(top), "checkout");
     const char *dirs[] = {"bin", "build", "build/release", "build/release/bin", "sim", "sim/data"};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", top, dirs[i]);
@@ -318,6 +317,5 @@ TEST(base_checkout_root_bin_and_release)
     assert_true(ivt_checkout_root(out, sizeof(out), rel, strlen(rel), "sim"));
     snprintf(path, sizeof(path), "%s/..", rel);
     assert_string_equal(out, path);
-    snprintf(path, sizeof(path), "rm -rf '%s'", top);
-    assert_int_equal(system(path), 0);
+    ivt_test_rmdir(top);
 }

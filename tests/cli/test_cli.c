@@ -308,8 +308,8 @@ TEST(cli_unreachable_names_socket_and_cause)
     run_free(&r);
 
     /* A socket file nobody listens on: refused, said so. */
-    char dir[] = "/tmp/ivtctl-test-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[40];
+    ivt_test_tmpdir(dir, sizeof(dir), "ivtctl");
     char path[64];
     snprintf(path, sizeof(path), "%s/dead.sock", dir);
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -450,8 +450,7 @@ struct server {
 
 static void server_start(struct server *sv, const struct script *steps, int n)
 {
-    snprintf(sv->dir, sizeof(sv->dir), "/tmp/ivtctl-test-XXXXXX");
-    assert_non_null(mkdtemp(sv->dir));
+    ivt_test_tmpdir(sv->dir, sizeof(sv->dir), "ivtctl");
     snprintf(sv->path, sizeof(sv->path), "%s/ctl.sock", sv->dir);
     int lfd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};

@@ -13,24 +13,11 @@
 #include "node/persist.h"
 #include "tests/test.h"
 
-static void make_dir(char *dir, size_t cap)
-{
-    snprintf(dir, cap, "/tmp/ivt-test-persist-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-}
-
-static void remove_dir(const char *dir)
-{
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-}
-
 TEST(node_persist_atomic_write_and_read)
 {
     (void)state;
     char dir[64], path[128], err[512];
-    make_dir(dir, sizeof(dir));
+    ivt_test_tmpdir(dir, sizeof(dir), "persist");
     snprintf(path, sizeof(path), "%s/keyring", dir);
     assert_int_equal(ivtd_persist_write(path, "one\n", 4, 0600, err, sizeof(err)), 0);
     assert_int_equal(ivtd_persist_write(path, "two two\n", 8, 0600, err, sizeof(err)), 0);
@@ -55,7 +42,7 @@ TEST(node_persist_atomic_write_and_read)
     assert_int_equal(ivtd_persist_write("/nonexistent/x", "a", 1, 0600, err, sizeof(err)),
                      IVT_EINVAL);
     assert_non_null(strstr(err, "/nonexistent/x.tmp."));
-    remove_dir(dir);
+    ivt_test_rmdir(dir);
 }
 
 TEST(node_persist_node_id_is_stable_and_generation_grows)
@@ -63,7 +50,7 @@ TEST(node_persist_node_id_is_stable_and_generation_grows)
     (void)state;
     assert_true(sodium_init() >= 0);
     char dir[64], sub[128], err[512];
-    make_dir(dir, sizeof(dir));
+    ivt_test_tmpdir(dir, sizeof(dir), "persist");
     snprintf(sub, sizeof(sub), "%s/a/b", dir);
     assert_int_equal(ivtd_persist_mkdir(sub, err, sizeof(err)), 0);
     uint8_t id1[16], id2[16];
@@ -91,7 +78,7 @@ TEST(node_persist_node_id_is_stable_and_generation_grows)
     close(fd1);
     assert_int_equal(ivtd_persist_lock(&fd2, sub, err, sizeof(err)), 0);
     close(fd2);
-    remove_dir(dir);
+    ivt_test_rmdir(dir);
 }
 
 struct done {
@@ -110,7 +97,7 @@ TEST(node_persist_async_save)
 {
     (void)state;
     char dir[64], path[128], err[512];
-    make_dir(dir, sizeof(dir));
+    ivt_test_tmpdir(dir, sizeof(dir), "persist");
     snprintf(path, sizeof(path), "%s/evidence", dir);
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -134,7 +121,7 @@ TEST(node_persist_async_save)
     assert_int_equal(d.calls, 2);
     assert_int_equal(d.rc, IVT_EINVAL);
     assert_int_equal(uv_loop_close(&loop), 0);
-    remove_dir(dir);
+    ivt_test_rmdir(dir);
 }
 
 /* The keyring file an operator edits (docs/operations.md, "Keys"): keys one
