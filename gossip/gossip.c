@@ -1570,6 +1570,7 @@ static void susp_start(struct gossip *g, uint32_t idx, const uint8_t *from, ivt_
     s->start = now;
     s->n = 0;
     s->synced = false;
+    s->asked = now - g->cfg.probe_interval;
     memcpy(s->from[0], from, GOSSIP_ID_LEN);
 }
 
@@ -1601,6 +1602,21 @@ static bool susp_confirm(struct gossip *g, uint32_t idx, const uint8_t *from, iv
     if (end < least)
         s->start += least - end;
     return true;
+}
+
+/* A member we suspect sent us a datagram: it runs. Show it the accusation
+ * on a ping (the buddy system, out of turn), so that its refutation, or
+ * its newer incarnation when it refuted long ago and we missed it, comes
+ * straight back on the ack. At most once a probe interval per suspect. */
+static void suspect_heard(struct gossip *g, const struct gossip_addr *from, uint32_t idx,
+                          ivt_ms now)
+{
+    int32_t i = susp_find(g, idx);
+    if (i < 0 || now - g->susp[i].asked < g->cfg.probe_interval)
+        return;
+    g->susp[i].asked = now;
+    g->st.suspects_heard++;
+    send_ping(g, from, g->seq++, g->mem[idx].id, (int32_t)idx);
 }
 
 /* ---- update rules -------------------------------------------------------- */
@@ -2165,6 +2181,8 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
          * a ping, so its refutation (or its repeated alive, when it has
          * restarted since) comes straight back on the ack. */
         send_ping(g, from, g->seq++, h.id, sender);
+    else if (sender > 0 && g->mem[sender].state == GOSSIP_SUSPECT && h.gen == g->mem[sender].gen)
+        suspect_heard(g, from, (uint32_t)sender, now);
     /* Two passes: news first, then probes. A ping that carries an
      * accusation (the buddy system) must be answered after we have
      * refuted it, so the refutation rides on the ack. Announcements are

@@ -58,8 +58,9 @@ struct gossip_mem {
 struct gossip_susp {
     uint32_t idx;
     ivt_ms start;
-    uint32_t n;  /* independent confirmations so far */
-    bool synced; /* the member list was synced once before a lone accusation kills */
+    uint32_t n;   /* independent confirmations so far */
+    bool synced;  /* the member list was synced once before a lone accusation kills */
+    ivt_ms asked; /* when we last showed the suspect its accusation because it talked to us */
     uint8_t from[GOSSIP_SUSPECT_CONFIRM_MAX + 1][GOSSIP_ID_LEN];
 };
 

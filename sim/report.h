@@ -152,6 +152,9 @@ struct sim_summary {
      * node sent fewer times, push-pulls after the view grew, and pulls
      * repeated because the last one brought members. */
     uint64_t ticks, storm_updates, syncs_after_growth, pulls_again;
+    /* Suspects that talked to a node and were shown their accusation
+     * (docs/gossip.md, "Failure detection"), summed. */
+    uint64_t suspects_heard;
     struct sim_traffic traffic;
 
     /* convergence */

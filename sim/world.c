@@ -472,6 +472,7 @@ static void add_gossip_stats(struct gossip_stats *sum, struct gossip *g)
     sum->storm_updates += st.storm_updates;
     sum->syncs_after_growth += st.syncs_after_growth;
     sum->pulls_again += st.pulls_again;
+    sum->suspects_heard += st.suspects_heard;
 }
 
 static void stop_host(struct sim_world *w, struct host *h)
@@ -1430,6 +1431,7 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
     s->storm_updates = gs.storm_updates;
     s->syncs_after_growth = gs.syncs_after_growth;
     s->pulls_again = gs.pulls_again;
+    s->suspects_heard = gs.suspects_heard;
 
     /* convergence */
     s->converged_after_s =
