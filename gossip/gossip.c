@@ -26,8 +26,9 @@
  *     membership budget is reserved; each side may use what the other left.
  *   - Dead and left members are kept as tombstones (default 24 h) and one is
  *     retried every reconnect interval with a push-pull (Serf's reconnect);
- *     seeds are re-joined while we see no live member. So a healed
- *     partition merges by itself (memberlist#222).
+ *     seeds are re-joined while we see no live member or no join of ours
+ *     has completed. So a healed partition merges by itself
+ *     (memberlist#222), and a node whose join failed is no island.
  *   - A push-pull may only lower trust (memberlist#312): a remote "alive"
  *     never revives a tombstone; instead we probe that member with its
  *     death certificate attached (the buddy system), so only the member's
@@ -2447,11 +2448,20 @@ static void relay_tick(struct gossip *g, ivt_ms now)
     }
 }
 
+bool gossip__needs_join(const struct gossip *g)
+{
+    return g->n_seeds && (!g->joined || gossip__alive_count(g) <= 1);
+}
+
 /* Retry one random tombstone (Serf's reconnect) and re-join the seeds when
- * we see nobody: together they heal partitions. */
+ * we see nobody, or while no join of ours has completed: together they heal
+ * partitions, and a node whose own join failed while later joiners came to
+ * it does not stay an island with them (regions.cfg at 300 nodes, seed 2:
+ * node 267's three seeds were busy with the join storm, node 292 joined
+ * through it meanwhile, and the two knew nobody else for the whole run). */
 static void reconnect(struct gossip *g, ivt_ms now)
 {
-    if (gossip__alive_count(g) <= 1) {
+    if (gossip__needs_join(g)) {
         g->join_next = 0;
         gossip__join_next(g, now);
     }

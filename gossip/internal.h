@@ -226,6 +226,11 @@ struct gossip {
     struct gossip_addr seeds[GOSSIP_SEEDS_MAX];
     uint32_t n_seeds;
     uint32_t join_next; /* the seed a failed join tries next (n_seeds: none) */
+    /* A join of ours completed (a seed answered it). Until then the seeds
+     * are retried even when members are in view: those may be joiners
+     * that came to us while our own join was failing, an island of nodes
+     * that know nothing of the cluster (gossip__needs_join). */
+    bool joined;
 
     struct gossip_stream *streams; /* cap_streams slots, at most stream_max */
     uint32_t n_streams;            /* slots in use */
@@ -268,6 +273,9 @@ void gossip__nonce(const struct gossip *g, uint64_t counter, uint8_t nonce[GOSSI
 /* Replay window for a sender: checks, then commits. Returns 0 or IVT_EREPLAY. */
 int gossip__replay(struct gossip *g, const struct gossip_hdr *h);
 uint32_t gossip__alive_count(const struct gossip *g);
+/* Whether our seeds are to be (re-)joined: we have seeds, and no join of
+ * ours has completed yet or we see nobody alive. */
+bool gossip__needs_join(const struct gossip *g);
 /* A hash of member idx's (id, generation, incarnation, state): the
  * summary sums it over live members, a hashed member digest lists it for
  * every member (pushpull.c). Part of the wire: never change it. */

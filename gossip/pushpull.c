@@ -895,6 +895,7 @@ static int on_end(struct gossip *g, struct gossip_stream *s, const uint8_t *pos,
     merge_entries(g, &pos, end, now);
     g->join_merge = false;
     if (s->join) {
+        g->joined = true;
         g->resync_to = s->peer;
         g->next_resync = now + JOIN_RESYNC_PROBES * g->cfg.probe_interval;
         g->join_next = g->n_seeds;
@@ -1107,9 +1108,9 @@ void gossip_stream_close(struct gossip *g, uint32_t sid, ivt_ms now)
     bool retry = s->join && s->phase != PHASE_DONE;
     stream_fail(g, s); /* no-op when it completed */
     stream_reset(g, s);
-    if (retry && gossip__alive_count(g) <= 1 && g->join_next < g->n_seeds) {
+    if (retry && gossip__needs_join(g) && g->join_next < g->n_seeds) {
         gossip__join_next(g, now); /* the next seed in line, at once */
-    } else if (retry && gossip__alive_count(g) <= 1) {
+    } else if (retry && gossip__needs_join(g)) {
         /* A join that failed (a busy seed, say) is retried within a few
          * probe intervals rather than at the next reconnect round. */
         ivt_ms t = now + g->cfg.probe_interval +

@@ -507,6 +507,39 @@ TEST(gossip_cluster_partition_heals_within_35s)
     done(c, &w);
 }
 
+/* A node whose own join fails while a later joiner joins through it keeps
+ * retrying its seed: the two do not stay an island that knows nothing of
+ * the cluster. Before, a node retried its seeds only while it saw nobody
+ * alive, and the joiner was somebody (regions.cfg at 300 nodes, seed 2: a
+ * node's three seeds were busy with the join storm, another joined through
+ * it meanwhile, and the two stayed apart for the whole run). */
+TEST(gossip_cluster_failed_join_with_joiners_retries_its_seed)
+{
+    (void)state;
+    struct watch w;
+    struct sim_cluster *c = cluster(4, ivt_test_seed() + 11, &w);
+    struct gossip_addr a0 = sim_net_addr(0), a2 = sim_net_addr(2);
+    ivt_ms now = sim_net_now(c->net);
+    assert_int_equal(gossip_join(c->g[1], &a0, 1, now), 0);
+    sim_net_poke(c->net, 1);
+    /* Node 2 cannot reach node 0 yet; node 3 joins through node 2. */
+    sim_net_set_group(c->net, 2, 1);
+    sim_net_set_group(c->net, 3, 1);
+    sim_net_cut(c->net, 0, 1, true);
+    assert_int_equal(gossip_join(c->g[2], &a0, 1, now), 0);
+    assert_int_equal(gossip_join(c->g[3], &a2, 1, now), 0);
+    sim_net_poke(c->net, 2);
+    sim_net_poke(c->net, 3);
+    sim_net_run_for(c->net, 30 * IVT_MS_PER_S);
+    assert_int_equal(sim_cluster_state(c, 2, 3), GOSSIP_ALIVE);
+    assert_int_equal(sim_cluster_state(c, 2, 0), -1);
+    assert_int_equal(sim_cluster_state(c, 0, 2), -1);
+    /* Once node 0 can be reached, node 2's retry joins the two sides. */
+    sim_net_heal(c->net);
+    assert_true(sim_net_wait(c->net, full, c, 250, 60 * IVT_MS_PER_S));
+    done(c, &w);
+}
+
 TEST(gossip_cluster_key_rotation_drops_nothing)
 {
     (void)state;
