@@ -1491,6 +1491,10 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
                   !(s->dead_everywhere_p99_s > c->dead_everywhere_s);
         if (s->crashes == 0)
             snprintf(d, sizeof(d), "no node crashed in the run (it ends at %.1f s)", end_s);
+        else if (s->dead_everywhere_missing == s->crashes)
+            snprintf(d, sizeof(d),
+                     "%u crashes, none dead everywhere by the end at %.1f s (limit %.1f s)",
+                     s->crashes, end_s, c->dead_everywhere_s);
         else
             snprintf(d, sizeof(d),
                      "%u crashes, %u never dead everywhere, p99 %.1f s (limit %.1f s)", s->crashes,

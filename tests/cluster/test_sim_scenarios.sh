@@ -28,6 +28,15 @@ if [ "$rc" != 1 ] || ! grep -q "FAIL converged: the last heal at 55.0 s is after
     cat "$out/failed.err"
     exit 1
 fi
+# A crash the run ends too soon after to see dead everywhere is named as such
+# (it printed "p99 nan s").
+rc=0
+bin/ivtsim sim/scenarios/smoke.cfg --duration 32 --quiet --out "$out/early" 2> "$out/early.err" || rc=$?
+if [ "$rc" != 1 ] || ! grep -q "FAIL dead_everywhere: 1 crashes, none dead everywhere by the end at 32.0 s (limit 30.0 s)" "$out/early.err"; then
+    echo "sim: a run that ends 2 s after a crash: exit $rc, expected 1 and the dead_everywhere check named:"
+    cat "$out/early.err"
+    exit 1
+fi
 replay=$(sed -n 's/^replay: //p' "$out/failed.err")
 rc=0
 eval "$replay --quiet --out '$out/replayed'" 2> "$out/replayed.err" || rc=$?
