@@ -1554,6 +1554,17 @@ static ivt_ms susp_timeout(const struct gossip *g, uint32_t n)
     return (ivt_ms)(t < min ? min : t);
 }
 
+/* When suspicion s next needs us: its end, or before it, once, at the
+ * shortest timeout, to show the suspect its accusation (suspicion_tick). */
+static ivt_ms susp_due(const struct gossip *g, const struct gossip_susp *s)
+{
+    ivt_ms end = s->start + susp_timeout(g, s->n);
+    if (s->shown)
+        return end;
+    ivt_ms check = s->start + susp_timeout(g, susp_k(g));
+    return check < end ? check : end;
+}
+
 static void susp_start(struct gossip *g, uint32_t idx, const uint8_t *from, ivt_ms now)
 {
     if (g->n_susp == g->cap_susp) {
@@ -1571,6 +1582,7 @@ static void susp_start(struct gossip *g, uint32_t idx, const uint8_t *from, ivt_
     s->start = now;
     s->n = 0;
     s->synced = false;
+    s->shown = false;
     s->asked = now - g->cfg.probe_interval;
     memcpy(s->from[0], from, GOSSIP_ID_LEN);
 }
@@ -2404,9 +2416,22 @@ static void suspicion_tick(struct gossip *g, ivt_ms now)
 {
     for (uint32_t i = 0; i < g->n_susp;) {
         struct gossip_susp *s = &g->susp[i];
-        if (now < s->start + susp_timeout(g, s->n)) {
+        if (now < susp_due(g, s)) {
             i++;
             continue;
+        }
+        if (!s->shown) {
+            s->shown = true;
+            if (now < s->start + susp_timeout(g, s->n)) {
+                /* Still unconfirmed enough to outlive the shortest
+                 * timeout: show the suspect the accusation, directly. A
+                 * running member refutes it (or repeats the refutation we
+                 * missed) on the ack; a crashed one costs one datagram. */
+                g->st.suspects_shown++;
+                send_ping(g, &g->mem[s->idx].addr, g->seq++, g->mem[s->idx].id, (int32_t)s->idx);
+                i++;
+                continue;
+            }
         }
         /* A suspicion nobody else confirmed, at its longest timeout: the
          * member may have refuted long ago and every datagram carrying
@@ -2651,7 +2676,7 @@ ivt_ms gossip_next_deadline(const struct gossip *g)
         t = min_ms(t, last_round > g->next_gossip ? last_round : g->next_gossip);
     }
     for (uint32_t i = 0; i < g->n_susp; i++)
-        t = min_ms(t, g->susp[i].start + susp_timeout(g, g->susp[i].n));
+        t = min_ms(t, susp_due(g, &g->susp[i]));
     t = min_ms(t, g->want_due);
     for (uint32_t i = 0; g->n_relay && i < GOSSIP_RELAY_MAX; i++)
         if (g->relay[i].active)

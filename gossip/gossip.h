@@ -359,6 +359,7 @@ struct gossip_stats {
     uint64_t streams_rejected;   /* frames that failed to open or decode */
     uint64_t resurrections_held; /* push-pull claims of life for a tombstone, not applied */
     uint64_t suspects_heard;     /* suspects that talked to us, shown their accusation on a ping */
+    uint64_t suspects_shown;     /* suspicions still unconfirmed at the shortest timeout: pinged */
     uint64_t nomem;   /* state dropped for want of memory: a member, a queued update, a timer */
     uint32_t health;  /* Lifeguard awareness: 0 healthy .. awareness_max - 1 */
     uint32_t members; /* table size, tombstones included */

@@ -60,6 +60,7 @@ struct gossip_susp {
     ivt_ms start;
     uint32_t n;   /* independent confirmations so far */
     bool synced;  /* the member list was synced once before a lone accusation kills */
+    bool shown;   /* the suspect was shown the accusation at the shortest timeout */
     ivt_ms asked; /* when we last showed the suspect its accusation because it talked to us */
     uint8_t from[GOSSIP_SUSPECT_CONFIRM_MAX + 1][GOSSIP_ID_LEN];
 };

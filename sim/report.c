@@ -404,6 +404,7 @@ int sim_summary_write_json(const struct sim_summary *s, const char *path)
     json_object_set_new(o, "syncs_after_growth", json_integer((json_int_t)s->syncs_after_growth));
     json_object_set_new(o, "pulls_again", json_integer((json_int_t)s->pulls_again));
     json_object_set_new(o, "suspects_heard", json_integer((json_int_t)s->suspects_heard));
+    json_object_set_new(o, "suspects_shown", json_integer((json_int_t)s->suspects_shown));
     json_object_set_new(o, "converged", json_boolean(s->converged));
     json_object_set_new(o, "converged_after_s", num(s->converged_after_s));
     json_object_set_new(o, "divergence_final", num(s->divergence_final));

@@ -152,9 +152,10 @@ struct sim_summary {
      * node sent fewer times, push-pulls after the view grew, and pulls
      * repeated because the last one brought members. */
     uint64_t ticks, storm_updates, syncs_after_growth, pulls_again;
-    /* Suspects that talked to a node and were shown their accusation
+    /* Suspects that talked to a node and were shown their accusation, and
+     * suspicions shown to the suspect at the shortest timeout
      * (docs/gossip.md, "Failure detection"), summed. */
-    uint64_t suspects_heard;
+    uint64_t suspects_heard, suspects_shown;
     struct sim_traffic traffic;
 
     /* convergence */

@@ -473,6 +473,7 @@ static void add_gossip_stats(struct gossip_stats *sum, struct gossip *g)
     sum->syncs_after_growth += st.syncs_after_growth;
     sum->pulls_again += st.pulls_again;
     sum->suspects_heard += st.suspects_heard;
+    sum->suspects_shown += st.suspects_shown;
 }
 
 static void stop_host(struct sim_world *w, struct host *h)
@@ -1432,6 +1433,7 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
     s->syncs_after_growth = gs.syncs_after_growth;
     s->pulls_again = gs.pulls_again;
     s->suspects_heard = gs.suspects_heard;
+    s->suspects_shown = gs.suspects_shown;
 
     /* convergence */
     s->converged_after_s =

@@ -1355,3 +1355,51 @@ TEST(gossip_late_confirmation_leaves_time_to_refute)
     gossip_delete(r.g);
     gossip_keyring_destroy(&r.kr);
 }
+
+static uint64_t shown(struct rig *r)
+{
+    struct gossip_stats st;
+    gossip_get_stats(r->g, &st);
+    return st.suspects_shown;
+}
+
+/* A suspicion nobody confirms, still running at the shortest timeout (4 s
+ * at 4 members; it lasts 24 s), is shown to the suspect on a ping of its
+ * own: a view that missed a refutation while a partition healed held the
+ * suspicion until the member happened to talk to it or the round-robin
+ * reached it (up to N probe intervals). Nothing refuting it, the member
+ * still dies at the longest timeout. */
+TEST(gossip_lone_suspicion_shown_to_the_suspect_at_its_shortest_timeout)
+{
+    (void)state;
+    struct rig r;
+    rig_init(&r);
+    uint8_t x[GOSSIP_ID_LEN], y[GOSSIP_ID_LEN];
+    memset(x, 3, sizeof(x));
+    memset(y, 4, sizeof(y));
+    receive_member(&r, r.peer, 0, GOSSIP_ALIVE, NULL, 0);
+    receive_member(&r, x, 0, GOSSIP_ALIVE, NULL, 0);
+    receive_member(&r, y, 0, GOSSIP_ALIVE, NULL, 0);
+    /* Nobody acks: our probe of the peer fails and we suspect it, alone
+     * (our own later failed probes are no confirmation). */
+    ivt_ms t = 0;
+    while (state_of(&r, r.peer) != GOSSIP_SUSPECT && t < 60 * IVT_MS_PER_S)
+        rig_run_silent(&r, &t, t + 1);
+    ivt_ms start = suspected_at(&r, r.peer);
+    rig_run_silent(&r, &t, start + 4 * IVT_MS_PER_S - 1);
+    uint64_t before = shown(&r);
+    t = start + 4 * IVT_MS_PER_S;
+    assert_true(gossip_next_deadline(r.g) <= t);
+    gossip_tick(r.g, t);
+    assert_int_equal(shown(&r), before + 1);
+    assert_true(pings_with_suspicion(&r, r.peer, 0) >= 1);
+    assert_int_equal(state_of(&r, r.peer), GOSSIP_SUSPECT);
+    /* At 24 s a push-pull checks it once more (suspicions_synced), and it
+     * dies two probe intervals later. */
+    rig_run_silent(&r, &t, start + 26 * IVT_MS_PER_S - 1);
+    assert_int_equal(state_of(&r, r.peer), GOSSIP_SUSPECT);
+    rig_run_silent(&r, &t, start + 26 * IVT_MS_PER_S);
+    assert_int_equal(state_of(&r, r.peer), GOSSIP_DEAD);
+    gossip_delete(r.g);
+    gossip_keyring_destroy(&r.kr);
+}
