@@ -2194,8 +2194,6 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
          * a ping, so its refutation (or its repeated alive, when it has
          * restarted since) comes straight back on the ack. */
         send_ping(g, from, g->seq++, h.id, sender);
-    else if (sender > 0 && g->mem[sender].state == GOSSIP_SUSPECT && h.gen == g->mem[sender].gen)
-        suspect_heard(g, from, (uint32_t)sender, now);
     /* Two passes: news first, then probes. A ping that carries an
      * accusation (the buddy system) must be answered after we have
      * refuted it, so the refutation rides on the ack. Announcements are
@@ -2223,6 +2221,10 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
         }
     }
     reply_flush(g, &reply);
+    /* After the news: the datagram may have carried the sender's own
+     * refutation, and then there is nothing to show it. */
+    if (sender > 0 && g->mem[sender].state == GOSSIP_SUSPECT && h.gen == g->mem[sender].gen)
+        suspect_heard(g, from, (uint32_t)sender, now);
     g->last_deadline = gossip_next_deadline(g);
     return 0;
 }

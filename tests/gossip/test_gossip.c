@@ -1307,6 +1307,18 @@ TEST(gossip_suspect_that_talks_is_shown_its_accusation)
     gossip_delete(r.g);
 }
 
+/* The rig's node with three members alive (the peer, x and y): enough for
+ * suspicions to expect confirmations (k = 2 at 4 members, LAN). */
+static void rig_four(struct rig *r, uint8_t x[GOSSIP_ID_LEN], uint8_t y[GOSSIP_ID_LEN])
+{
+    rig_init(r);
+    memset(x, 3, GOSSIP_ID_LEN);
+    memset(y, 4, GOSSIP_ID_LEN);
+    receive_member(r, r->peer, 0, GOSSIP_ALIVE, NULL, 0);
+    receive_member(r, x, 0, GOSSIP_ALIVE, NULL, 0);
+    receive_member(r, y, 0, GOSSIP_ALIVE, NULL, 0);
+}
+
 /* Lifeguard shortens a suspicion as independent accusers confirm it,
  * counted from the first accusation. Ours may be old and unheard (every
  * datagram of it lost): a confirmation that comes later, from a member
@@ -1318,13 +1330,8 @@ TEST(gossip_late_confirmation_leaves_time_to_refute)
 {
     (void)state;
     struct rig r;
-    rig_init(&r);
     uint8_t x[GOSSIP_ID_LEN], y[GOSSIP_ID_LEN];
-    memset(x, 3, sizeof(x));
-    memset(y, 4, sizeof(y));
-    receive_member(&r, r.peer, 0, GOSSIP_ALIVE, NULL, 0);
-    receive_member(&r, x, 0, GOSSIP_ALIVE, NULL, 0);
-    receive_member(&r, y, 0, GOSSIP_ALIVE, NULL, 0);
+    rig_four(&r, x, y);
     /* Nobody acks: our probes fail and we suspect the members, alone. */
     ivt_ms t = 0;
     while (gossip_member_count(r.g, GOSSIP_SUSPECT) < 3 && t < 60 * IVT_MS_PER_S)
@@ -1373,13 +1380,8 @@ TEST(gossip_lone_suspicion_shown_to_the_suspect_at_its_shortest_timeout)
 {
     (void)state;
     struct rig r;
-    rig_init(&r);
     uint8_t x[GOSSIP_ID_LEN], y[GOSSIP_ID_LEN];
-    memset(x, 3, sizeof(x));
-    memset(y, 4, sizeof(y));
-    receive_member(&r, r.peer, 0, GOSSIP_ALIVE, NULL, 0);
-    receive_member(&r, x, 0, GOSSIP_ALIVE, NULL, 0);
-    receive_member(&r, y, 0, GOSSIP_ALIVE, NULL, 0);
+    rig_four(&r, x, y);
     /* Nobody acks: our probe of the peer fails and we suspect it, alone
      * (our own later failed probes are no confirmation). */
     ivt_ms t = 0;
