@@ -1388,10 +1388,18 @@ walked:
  * member `buddy` (-1: none), then piggybacked updates: membership up to its
  * reserved budget, payloads in whatever is left, membership again in what
  * payloads left. Nothing is queued when there is nothing to say.
+ *
+ * kind: PKT_LAZY carries no payloads (a lazy-push exchange, below);
+ * PKT_BARE nothing after the buddy update: for a datagram to a member that
+ * may well be dead, where every piggybacked update would spend one of its
+ * sends on nobody.
  */
+enum pkt_kind { PKT_PROBE, PKT_LAZY, PKT_BARE };
+
 static void send_packet_as(struct gossip *g, const struct gossip_addr *to, const uint8_t *prim,
-                           size_t plen, int32_t buddy, bool lazy)
+                           size_t plen, int32_t buddy, enum pkt_kind kind)
 {
+    bool lazy = kind == PKT_LAZY;
     /* The plaintext is built where gossip_seal encrypts it in place: behind
      * the envelope header of the outbox slot it will take (a kilobyte less
      * to move per datagram). Only when the outbox must grow (or is full)
@@ -1414,15 +1422,15 @@ static void send_packet_as(struct gossip *g, const struct gossip_addr *to, const
         size_t len = encode_member(g, (uint32_t)buddy, g->mem[0].id, buf);
         append(&w, buf, len, &unlimited);
     }
-    size_t mbudget = g->cfg.member_budget;
+    size_t mbudget = kind == PKT_BARE ? 0 : g->cfg.member_budget;
     size_t m1 = fill(g, &g->mq, &w, &mbudget, buddy);
     /* A lazy-push exchange carries no other payloads: its datagrams go to
      * the member that announced to us or asked us, and sends of queued
      * payloads spent on that pair (which holds the same recent ones) are
      * sends random members do not get (docs/gossip.md, "Lazy push"). */
-    size_t abudget = lazy ? 0 : cap - w.len;
+    size_t abudget = kind == PKT_PROBE ? cap - w.len : 0;
     size_t a = fill(g, &g->aq, &w, &abudget, -1);
-    size_t rest = cap - w.len;
+    size_t rest = kind == PKT_BARE ? 0 : cap - w.len;
     size_t m2 = fill(g, &g->mq, &w, &rest, buddy);
     if (w.err || (plen == 0 && w.len == before))
         return;
@@ -1451,7 +1459,7 @@ static void send_packet_as(struct gossip *g, const struct gossip_addr *to, const
 static void send_packet(struct gossip *g, const struct gossip_addr *to, const uint8_t *prim,
                         size_t plen, int32_t buddy)
 {
-    send_packet_as(g, to, prim, plen, buddy, false);
+    send_packet_as(g, to, prim, plen, buddy, PKT_PROBE);
 }
 
 static void send_prim(struct gossip *g, const struct gossip_addr *to,
@@ -1465,14 +1473,20 @@ static void send_prim(struct gossip *g, const struct gossip_addr *to,
     send_packet(g, to, buf, w.len, -1);
 }
 
-static void send_ping(struct gossip *g, const struct gossip_addr *to, uint32_t seq,
-                      const uint8_t *target, int32_t buddy)
+static void send_ping_as(struct gossip *g, const struct gossip_addr *to, uint32_t seq,
+                         const uint8_t *target, int32_t buddy, enum pkt_kind kind)
 {
     uint8_t buf[GOSSIP_PROBE_MSG_MAX];
     struct ivt_mpw w;
     ivt_mpw_init_fixed(&w, buf, sizeof(buf));
     gossip_wire_ping(&w, seq, target);
-    send_packet(g, to, buf, w.len, buddy);
+    send_packet_as(g, to, buf, w.len, buddy, kind);
+}
+
+static void send_ping(struct gossip *g, const struct gossip_addr *to, uint32_t seq,
+                      const uint8_t *target, int32_t buddy)
+{
+    send_ping_as(g, to, seq, target, buddy, PKT_PROBE);
 }
 
 void gossip_warm(const struct gossip *g)
@@ -1967,7 +1981,7 @@ static void reply_flush(struct gossip *g, struct lazy_reply *r)
 {
     if (!r->len)
         return;
-    send_packet_as(g, r->to, r->buf, r->len, -1, true);
+    send_packet_as(g, r->to, r->buf, r->len, -1, PKT_LAZY);
     r->len = 0;
     r->sent++;
 }
@@ -2428,9 +2442,13 @@ static void suspicion_tick(struct gossip *g, ivt_ms now)
                 /* Still unconfirmed enough to outlive the shortest
                  * timeout: show the suspect the accusation, directly. A
                  * running member refutes it (or repeats the refutation we
-                 * missed) on the ack; a crashed one costs one datagram. */
+                 * missed) on the ack; a crashed one costs one datagram,
+                 * bare: updates piggybacked on it would spend sends on
+                 * nobody (at 10,000 nodes that slowed a crash's death
+                 * news past its restart). */
                 g->st.suspects_shown++;
-                send_ping(g, &g->mem[s->idx].addr, g->seq++, g->mem[s->idx].id, (int32_t)s->idx);
+                send_ping_as(g, &g->mem[s->idx].addr, g->seq++, g->mem[s->idx].id, (int32_t)s->idx,
+                             PKT_BARE);
                 i++;
                 continue;
             }
