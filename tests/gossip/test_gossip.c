@@ -1258,9 +1258,9 @@ static void receive_empty(struct rig *r, ivt_ms now)
 }
 
 /* A member we suspect that sends us a datagram is running: it is shown the
- * accusation on a ping at once, so that its refutation (or the newer
- * incarnation we missed while a partition healed) comes back on the ack.
- * Without it the suspicion lasted until our round-robin probed the member
+ * accusation on a ping, once the datagram's news is applied, so that its
+ * refutation (or the newer incarnation we missed while a partition healed)
+ * comes back on the ack. Without it the suspicion lasted until our round-robin probed the member
  * (up to N probe intervals) or the suspicion timed out: regions.cfg at
  * 100 nodes agreed 151-212 s after its partition healed. At most once a
  * probe interval per suspect, so a chatty suspect costs few pings. */
@@ -1282,8 +1282,8 @@ TEST(gossip_suspect_that_talks_is_shown_its_accusation)
     memcpy(r.peer, peer, GOSSIP_ID_LEN);
     r.counter = counter;
     assert_int_equal(state_of(&r, peer), GOSSIP_SUSPECT);
-    assert_int_equal(pings_with_suspicion(&r, peer, 0),
-                     0); /* drained: it is not the peer talking */
+    /* Drains the outbox: that datagram was not the peer talking. */
+    assert_int_equal(pings_with_suspicion(&r, peer, 0), 0);
 
     receive_empty(&r, 20);
     assert_int_equal(pings_with_suspicion(&r, peer, 0), 1);
