@@ -1552,14 +1552,19 @@ static uint32_t susp_k(const struct gossip *g)
     return gossip__alive_count(g) < k + 2 ? 0 : k;
 }
 
-/* min = mult * max(1, log10 N) * probe_interval; the timeout starts at
- * max_mult * min and falls toward min as confirmations arrive:
- * max - (max - min) * log(n + 1) / log(k + 1). */
-static ivt_ms susp_timeout(const struct gossip *g, uint32_t n)
+/* The shortest timeout, min = mult * max(1, log10 N) * probe_interval. */
+static double susp_shortest(const struct gossip *g)
 {
     double nodes = gossip__alive_count(g);
     double scale = nodes > 10 ? log10(nodes) : 1.0;
-    double min = g->cfg.suspicion_mult * scale * (double)g->cfg.probe_interval;
+    return g->cfg.suspicion_mult * scale * (double)g->cfg.probe_interval;
+}
+
+/* The timeout starts at max_mult * min and falls toward min as
+ * confirmations arrive: max - (max - min) * log(n + 1) / log(k + 1). */
+static ivt_ms susp_timeout(const struct gossip *g, uint32_t n)
+{
+    double min = susp_shortest(g);
     double max = g->cfg.suspicion_max_mult * min;
     uint32_t k = susp_k(g);
     if (k == 0)
@@ -1569,14 +1574,14 @@ static ivt_ms susp_timeout(const struct gossip *g, uint32_t n)
 }
 
 /* When suspicion s next needs us: its end, or before it, once, at the
- * shortest timeout, to show the suspect its accusation (suspicion_tick). */
-static ivt_ms susp_due(const struct gossip *g, const struct gossip_susp *s)
+ * shortest timeout (the caller's susp_shortest, the same for every
+ * suspicion), to show the suspect its accusation (suspicion_tick). */
+static ivt_ms susp_due(const struct gossip *g, const struct gossip_susp *s, ivt_ms shortest)
 {
     ivt_ms end = s->start + susp_timeout(g, s->n);
     if (s->shown)
         return end;
-    ivt_ms check = s->start + susp_timeout(g, susp_k(g));
-    return check < end ? check : end;
+    return s->start + shortest < end ? s->start + shortest : end;
 }
 
 static void susp_start(struct gossip *g, uint32_t idx, const uint8_t *from, ivt_ms now)
@@ -1631,19 +1636,24 @@ static bool susp_confirm(struct gossip *g, uint32_t idx, const uint8_t *from, iv
     return true;
 }
 
-/* A member we suspect sent us a datagram: it runs. Show it the accusation
- * on a ping (the buddy system, out of turn), so that its refutation, or
- * its newer incarnation when it refuted long ago and we missed it, comes
- * straight back on the ack. At most once a probe interval per suspect. */
-static void suspect_heard(struct gossip *g, const struct gossip_addr *from, uint32_t idx,
-                          ivt_ms now)
+/* Shows suspect idx its accusation on a ping to its address (the buddy
+ * system, out of turn): a running member refutes it, or repeats the
+ * refutation we missed, on the ack. */
+static void show_accusation(struct gossip *g, uint32_t idx, enum pkt_kind kind)
+{
+    send_ping_as(g, &g->mem[idx].addr, g->seq++, g->mem[idx].id, (int32_t)idx, kind);
+}
+
+/* A member we suspect sent us a datagram: it runs, so show it the
+ * accusation. At most once a probe interval per suspect. */
+static void suspect_heard(struct gossip *g, uint32_t idx, ivt_ms now)
 {
     int32_t i = susp_find(g, idx);
     if (i < 0 || now - g->susp[i].asked < g->cfg.probe_interval)
         return;
     g->susp[i].asked = now;
     g->st.suspects_heard++;
-    send_ping(g, from, g->seq++, g->mem[idx].id, (int32_t)idx);
+    show_accusation(g, idx, PKT_PROBE);
 }
 
 /* ---- update rules -------------------------------------------------------- */
@@ -2238,7 +2248,7 @@ int gossip_receive(struct gossip *g, const struct gossip_addr *from, const uint8
     /* After the news: the datagram may have carried the sender's own
      * refutation, and then there is nothing to show it. */
     if (sender > 0 && g->mem[sender].state == GOSSIP_SUSPECT && h.gen == g->mem[sender].gen)
-        suspect_heard(g, from, (uint32_t)sender, now);
+        suspect_heard(g, (uint32_t)sender, now);
     g->last_deadline = gossip_next_deadline(g);
     return 0;
 }
@@ -2430,9 +2440,10 @@ static void gossip_round(struct gossip *g, ivt_ms now)
 
 static void suspicion_tick(struct gossip *g, ivt_ms now)
 {
+    ivt_ms shortest = g->n_susp ? (ivt_ms)susp_shortest(g) : 0;
     for (uint32_t i = 0; i < g->n_susp;) {
         struct gossip_susp *s = &g->susp[i];
-        if (now < susp_due(g, s)) {
+        if (now < susp_due(g, s, shortest)) {
             i++;
             continue;
         }
@@ -2447,8 +2458,7 @@ static void suspicion_tick(struct gossip *g, ivt_ms now)
                  * nobody (at 10,000 nodes that slowed a crash's death
                  * news past its restart). */
                 g->st.suspects_shown++;
-                send_ping_as(g, &g->mem[s->idx].addr, g->seq++, g->mem[s->idx].id, (int32_t)s->idx,
-                             PKT_BARE);
+                show_accusation(g, s->idx, PKT_BARE);
                 i++;
                 continue;
             }
@@ -2695,8 +2705,9 @@ ivt_ms gossip_next_deadline(const struct gossip *g)
         ivt_ms last_round = g->app_due - g->cfg.gossip_interval;
         t = min_ms(t, last_round > g->next_gossip ? last_round : g->next_gossip);
     }
+    ivt_ms shortest = g->n_susp ? (ivt_ms)susp_shortest(g) : 0;
     for (uint32_t i = 0; i < g->n_susp; i++)
-        t = min_ms(t, susp_due(g, &g->susp[i]));
+        t = min_ms(t, susp_due(g, &g->susp[i], shortest));
     t = min_ms(t, g->want_due);
     for (uint32_t i = 0; g->n_relay && i < GOSSIP_RELAY_MAX; i++)
         if (g->relay[i].active)
