@@ -1341,6 +1341,14 @@ static void add_check(struct sim_summary *s, const char *name, bool ok, double m
     s->passed &= ok;
 }
 
+/* The detail of a check that compares recalls when no bot event was
+ * scored (recall is then undefined, not "nan"). */
+static void no_recall(char *d, size_t cap, const struct sim_checks *c)
+{
+    snprintf(d, cap, "no bot events scored after %.1f s, so no recall to compare",
+             c->score_after_s);
+}
+
 void sim_world_finish(struct sim_world *w, struct sim_summary *s,
                       const struct sim_timeline **timeline)
 {
@@ -1545,13 +1553,20 @@ void sim_world_finish(struct sim_world *w, struct sim_summary *s,
         double share = s->recall_oracle > 0    ? s->recall / s->recall_oracle
                        : s->recall_oracle == 0 ? 1
                                                : NAN;
-        snprintf(d, sizeof(d), "fleet recall %.4f, %.1f %% of the oracle's %.4f", s->recall,
-                 100 * share, s->recall_oracle);
+        if (isfinite(share))
+            snprintf(d, sizeof(d), "fleet recall %.4f, %.1f %% of the oracle's %.4f", s->recall,
+                     100 * share, s->recall_oracle);
+        else
+            no_recall(d, sizeof(d), c);
         add_check(s, "recall_vs_oracle", share >= c->recall_vs_oracle_min, share,
                   c->recall_vs_oracle_min, d);
     }
     if (c->fleet_beats_isolated) {
-        snprintf(d, sizeof(d), "fleet recall %.3f vs isolated %.3f", s->recall, s->recall_isolated);
+        if (isfinite(s->recall) && isfinite(s->recall_isolated))
+            snprintf(d, sizeof(d), "fleet recall %.3f vs isolated %.3f", s->recall,
+                     s->recall_isolated);
+        else
+            no_recall(d, sizeof(d), c);
         add_check(s, "fleet_beats_isolated", s->recall > s->recall_isolated, s->recall,
                   s->recall_isolated, d);
     }

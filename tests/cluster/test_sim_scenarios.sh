@@ -37,6 +37,16 @@ if [ "$rc" != 1 ] || ! grep -q "FAIL dead_everywhere: 1 crashes, none dead every
     cat "$out/early.err"
     exit 1
 fi
+# Likewise the checks that compare recalls when no bot event was scored
+# (botnet.cfg scores after 120 s): they printed "nan".
+rc=0
+bin/ivtsim sim/scenarios/botnet.cfg --duration 100 --quiet --out "$out/unscored" 2> "$out/unscored.err" || rc=$?
+if [ "$rc" != 1 ] || grep -q nan "$out/unscored.err" ||
+    [ "$(grep -c "no bot events scored after 120.0 s, so no recall to compare" "$out/unscored.err")" != 2 ]; then
+    echo "sim: a run that scores no bot event: exit $rc, expected 1 and both recall comparisons named:"
+    cat "$out/unscored.err"
+    exit 1
+fi
 replay=$(sed -n 's/^replay: //p' "$out/failed.err")
 rc=0
 eval "$replay --quiet --out '$out/replayed'" 2> "$out/replayed.err" || rc=$?
