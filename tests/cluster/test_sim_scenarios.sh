@@ -20,33 +20,31 @@ done
 # the run, every option that changed it included: run as printed, it makes
 # the same events (the same trace hash) and fails the same way.
 echo "sim: a failed check's replay command"
-rc=0
-bin/ivtsim sim/scenarios/smoke.cfg --duration 20 --membership-only --quiet --out "$out/failed" \
-    2> "$out/failed.err" || rc=$?
-if [ "$rc" != 1 ] || ! grep -q "FAIL converged: the last heal at 55.0 s is after the run's end at 20.0 s" "$out/failed.err"; then
-    echo "sim: a run past its faults' end: exit $rc, expected 1 and the converged check named:"
-    cat "$out/failed.err"
-    exit 1
-fi
+# expect_fail NAME WHAT DETAIL COUNT ARGS...: ivtsim ARGS exits 1, prints
+# DETAIL on COUNT lines of stderr (kept in $out/NAME.err), and no "nan".
+expect_fail() {
+    local name=$1 what=$2 detail=$3 count=$4 rc=0
+    shift 4
+    bin/ivtsim "$@" --quiet --out "$out/$name" 2> "$out/$name.err" || rc=$?
+    if [ "$rc" != 1 ] || grep -q nan "$out/$name.err" ||
+        [ "$(grep -cF "$detail" "$out/$name.err")" != "$count" ]; then
+        echo "sim: $what: exit $rc, expected 1 and $count line(s) of: $detail"
+        cat "$out/$name.err"
+        exit 1
+    fi
+}
+expect_fail failed "a run past its faults' end" \
+    "FAIL converged: the last heal at 55.0 s is after the run's end at 20.0 s" 1 \
+    sim/scenarios/smoke.cfg --duration 20 --membership-only
 # A crash the run ends too soon after to see dead everywhere is named as such
-# (it printed "p99 nan s").
-rc=0
-bin/ivtsim sim/scenarios/smoke.cfg --duration 32 --quiet --out "$out/early" 2> "$out/early.err" || rc=$?
-if [ "$rc" != 1 ] || ! grep -q "FAIL dead_everywhere: 1 crashes, none dead everywhere by the end at 32.0 s (limit 30.0 s)" "$out/early.err"; then
-    echo "sim: a run that ends 2 s after a crash: exit $rc, expected 1 and the dead_everywhere check named:"
-    cat "$out/early.err"
-    exit 1
-fi
-# Likewise the checks that compare recalls when no bot event was scored
-# (botnet.cfg scores after 120 s): they printed "nan".
-rc=0
-bin/ivtsim sim/scenarios/botnet.cfg --duration 100 --quiet --out "$out/unscored" 2> "$out/unscored.err" || rc=$?
-if [ "$rc" != 1 ] || grep -q nan "$out/unscored.err" ||
-    [ "$(grep -c "no bot events scored after 120.0 s, so no recall to compare" "$out/unscored.err")" != 2 ]; then
-    echo "sim: a run that scores no bot event: exit $rc, expected 1 and both recall comparisons named:"
-    cat "$out/unscored.err"
-    exit 1
-fi
+# (it printed "p99 nan s"), and so are the checks that compare recalls when
+# no bot event was scored (botnet.cfg scores after 120 s; they printed "nan").
+expect_fail early "a run that ends 2 s after a crash" \
+    "FAIL dead_everywhere: 1 crashes, none dead everywhere by the end at 32.0 s (limit 30.0 s)" 1 \
+    sim/scenarios/smoke.cfg --duration 32
+expect_fail unscored "a run that scores no bot event" \
+    "no bot events scored after 120.0 s, so no recall to compare" 2 \
+    sim/scenarios/botnet.cfg --duration 100
 replay=$(sed -n 's/^replay: //p' "$out/failed.err")
 rc=0
 eval "$replay --quiet --out '$out/replayed'" 2> "$out/replayed.err" || rc=$?
